@@ -1,0 +1,83 @@
+import { type Codec, EntenteError, HEADERS } from "@entente/protocol";
+import { headers, Match, type MsgHdrs } from "@nats-io/nats-core";
+
+/** Building and reading the headers of batches. Header names are matched case-insensitively. */
+
+export interface FrameMeta {
+  stream: string;
+  seq: number;
+  /** Present on the first batch: where the producer listens for credit and cancel. */
+  control: string | undefined;
+  partial: boolean;
+  end: boolean;
+  /** On the last batch: how many items the whole stream carried. */
+  items: number | undefined;
+}
+
+export function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
+  const value = h?.get(name, Match.IgnoreCase);
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** The batch fields of a message, or undefined when it is not a batch (a plain reply). */
+export function readFrameMeta(h: MsgHdrs | undefined): FrameMeta | undefined {
+  const stream = headerOf(h, HEADERS.stream);
+  if (stream === undefined) return undefined;
+  const seq = parseCount(headerOf(h, HEADERS.seq), HEADERS.seq);
+  if (seq === undefined) {
+    throw new EntenteError("MALFORMED", `batch of stream ${stream} has no ${HEADERS.seq} header`);
+  }
+  const items = parseCount(headerOf(h, HEADERS.items), HEADERS.items);
+  return {
+    stream,
+    seq,
+    control: headerOf(h, HEADERS.control),
+    partial: headerOf(h, HEADERS.partial) === "1",
+    end: headerOf(h, HEADERS.end) === "1",
+    items,
+  };
+}
+
+export interface FrameHeaderFields {
+  codec: Codec;
+  stream: string;
+  seq: number;
+  control?: string | undefined;
+  partial?: boolean;
+  end?: boolean;
+  items?: number;
+  extra?: Record<string, string> | undefined;
+}
+
+export function frameHeaders(f: FrameHeaderFields): MsgHdrs {
+  const h = headers();
+  h.set(HEADERS.contentType, f.codec.contentType);
+  h.set(HEADERS.stream, f.stream);
+  h.set(HEADERS.seq, String(f.seq));
+  if (f.control !== undefined) h.set(HEADERS.control, f.control);
+  if (f.partial) h.set(HEADERS.partial, "1");
+  if (f.end) h.set(HEADERS.end, "1");
+  if (f.items !== undefined) h.set(HEADERS.items, String(f.items));
+  setAll(h, f.extra);
+  return h;
+}
+
+/** Adds headers, replacing line breaks a header value cannot carry. */
+export function setAll(h: MsgHdrs, extra: Record<string, string> | undefined): void {
+  if (extra === undefined) return;
+  for (const [name, value] of Object.entries(extra)) h.set(name, headerValue(value));
+}
+
+export function headerValue(value: string, max = 1024): string {
+  const flat = value.replace(/[\r\n]+/g, " ");
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function parseCount(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new EntenteError("MALFORMED", `header ${name} is not a count: ${JSON.stringify(value)}`);
+  }
+  return n;
+}

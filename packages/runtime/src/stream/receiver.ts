@@ -1,0 +1,438 @@
+import { type Codec, EntenteError, HEADERS, toEntenteError } from "@entente/protocol";
+import {
+  createInbox,
+  headers,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/nats-core";
+import { CreditWindow, normalizeCredit } from "./credit.ts";
+import { isNoResponders, readErrorReply } from "./error-reply.ts";
+import { type FrameMeta, headerOf, readFrameMeta } from "./frame-headers.ts";
+import { FrameAssembler } from "./frames.ts";
+import { SequenceChecker } from "./sequence.ts";
+import {
+  DEFAULT_CREDIT,
+  DEFAULT_REORDER_GRACE_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  type ReceiveOptions,
+  type ReplyStats,
+  type ReplyStream,
+} from "./types.ts";
+
+type Requester = Pick<NatsConnection, "publish" | "subscribe">;
+
+/** The control schema's limit on a cancel's reason. */
+const MAX_REASON = 1000;
+
+/**
+ * Sends a request and reads its reply, a single message or batches (see sender.ts for the wire
+ * format). Batches are decoded only as the caller reads, and credit goes back only for batches
+ * read, so a slow reader slows the producer instead of filling memory. The request leaves at
+ * once; `request`'s headers are amended with the credit and, when missing, the content type.
+ */
+export function requestReply(
+  nc: Requester,
+  subject: string,
+  payload: Uint8Array,
+  requestHeaders: MsgHdrs | undefined,
+  opts: ReceiveOptions,
+): ReplyStream {
+  return new ReplyReader(nc, subject, payload, requestHeaders, opts);
+}
+
+interface QueuedFrame {
+  msg: Msg;
+  /** Undefined for a single-message reply. */
+  meta: FrameMeta | undefined;
+}
+
+type LocalStop = { kind: "return" } | { kind: "cancel"; error: EntenteError };
+
+class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
+  readonly done: Promise<ReplyStats>;
+  readonly #nc: Requester;
+  readonly #subject: string;
+  readonly #codec: Codec;
+  readonly #signal: AbortSignal | undefined;
+  readonly #stallMs: number;
+  readonly #graceMs: number;
+  readonly #window: CreditWindow;
+  readonly #checker = new SequenceChecker();
+  readonly #assembler: FrameAssembler;
+  readonly #sub: Subscription;
+  #resolveDone!: (stats: ReplyStats) => void;
+  #rejectDone!: (error: EntenteError) => void;
+
+  #queue: QueuedFrame[] = [];
+  #items: unknown[] = [];
+  #next = 0;
+  /** What the first message said: a single message, or the id of the batched reply. */
+  #single = false;
+  #stream: string | undefined;
+  #control: string | undefined;
+  /** The last batch is queued; nothing more will be accepted. */
+  #endQueued = false;
+  /** Every item has been handed out. */
+  #complete = false;
+  /** A failure found as messages arrived, reported once the batches before it are read. */
+  #failure: EntenteError | undefined;
+  #local: LocalStop | undefined;
+  #cancelReported = false;
+  #sent = false;
+  #settled = false;
+  #lingering = false;
+  #waiter: (() => void) | undefined;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #stats: ReplyStats = { headers: undefined, batches: 0, items: 0, bytes: 0 };
+
+  constructor(
+    nc: Requester,
+    subject: string,
+    payload: Uint8Array,
+    requestHeaders: MsgHdrs | undefined,
+    opts: ReceiveOptions,
+  ) {
+    this.#nc = nc;
+    this.#subject = subject;
+    this.#codec = opts.codec;
+    this.#signal = opts.signal;
+    this.#stallMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.#graceMs = opts.reorderGraceMs ?? DEFAULT_REORDER_GRACE_MS;
+    this.#window = new CreditWindow(normalizeCredit(opts.credit, DEFAULT_CREDIT));
+    this.#assembler = new FrameAssembler(opts.codec);
+    this.done = new Promise<ReplyStats>((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // A caller that only iterates must not see an unhandled rejection.
+    this.done.catch(() => {});
+
+    const inbox = createInbox(opts.inboxPrefix);
+    this.#sub = nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) this.#fail(toEntenteError(err), false);
+        else this.#onMessage(msg);
+      },
+    });
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal?.aborted) {
+      this.#onAbort();
+      return;
+    }
+    const h = requestHeaders ?? headers();
+    h.set(HEADERS.credit, String(this.#window.window));
+    if (headerOf(h, HEADERS.contentType) === undefined) {
+      h.set(HEADERS.contentType, this.#codec.contentType);
+    }
+    try {
+      nc.publish(subject, payload, { headers: h, reply: inbox });
+      this.#sent = true;
+    } catch (err) {
+      this.#fail(publishError(err, subject), false);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<unknown>> {
+    if (this.#waiter !== undefined) {
+      throw new Error("a reply stream is read by one reader at a time");
+    }
+    for (;;) {
+      const local = this.#local;
+      if (local !== undefined) {
+        if (local.kind === "cancel" && !this.#cancelReported) {
+          this.#cancelReported = true;
+          throw local.error;
+        }
+        return { done: true, value: undefined };
+      }
+      if (this.#next < this.#items.length) {
+        const value = this.#items[this.#next];
+        this.#items[this.#next++] = undefined; // read items can be collected
+        return { done: false, value };
+      }
+      if (this.#complete) {
+        this.#settle();
+        return { done: true, value: undefined };
+      }
+      const frame = this.#queue.shift();
+      if (frame !== undefined) {
+        try {
+          this.#read(frame);
+        } catch (err) {
+          this.#queue = [];
+          this.#fail(toEntenteError(err), true);
+        }
+        continue;
+      }
+      if (this.#failure !== undefined) {
+        if (this.#settled) return { done: true, value: undefined };
+        this.#settle(this.#failure);
+        throw this.#failure;
+      }
+      await this.#arrival();
+    }
+  }
+
+  async return(): Promise<IteratorResult<unknown>> {
+    this.#stopLocally({ kind: "return" });
+    return { done: true, value: undefined };
+  }
+
+  cancel(reason?: string): void {
+    const message = reason
+      ? `request to ${this.#subject} was cancelled: ${reason}`
+      : `request to ${this.#subject} was cancelled`;
+    this.#stopLocally({ kind: "cancel", error: new EntenteError("CANCELLED", message) }, reason);
+  }
+
+  #onAbort = (): void => {
+    const reason: unknown = this.#signal?.reason;
+    const error =
+      reason instanceof EntenteError
+        ? reason
+        : new EntenteError("CANCELLED", `request to ${this.#subject} was cancelled`, {
+            cause: reason,
+          });
+    this.#stopLocally({ kind: "cancel", error }, error.message);
+  };
+
+  /** Decodes one batch in order and hands back its credit. */
+  #read({ msg, meta }: QueuedFrame): void {
+    this.#stats.batches++;
+    this.#stats.bytes += msg.data.length;
+    this.#stats.headers = msg.headers;
+    if (meta === undefined) {
+      this.#items = [this.#codec.decode(msg.data)];
+      this.#next = 0;
+      this.#stats.items = 1;
+      this.#complete = true;
+      return;
+    }
+    this.#items = this.#assembler.accept(msg.data, meta.partial);
+    this.#next = 0;
+    this.#stats.items += this.#items.length;
+    if (meta.end) {
+      if (this.#assembler.incomplete) {
+        throw new EntenteError("MALFORMED", "the last batch ends inside an item");
+      }
+      if (meta.items !== undefined && meta.items !== this.#stats.items) {
+        throw new EntenteError(
+          "STREAM_GAP",
+          `the reply announced ${meta.items} items but carried ${this.#stats.items}`,
+          { details: { expected: meta.items, got: this.#stats.items } },
+        );
+      }
+      this.#complete = true;
+      return;
+    }
+    const grant = this.#window.consumed();
+    if (grant > 0 && this.#failure === undefined) this.#sendControl({ credit: grant });
+  }
+
+  #onMessage(msg: Msg): void {
+    if (this.#local !== undefined || this.#failure !== undefined || this.#endQueued) {
+      this.#answerLate(msg);
+      return;
+    }
+    const first = !this.#single && this.#stream === undefined;
+    if (first && isNoResponders(msg.headers, msg.data)) {
+      this.#fail(
+        new EntenteError("NO_RESPONDERS", `no service is listening on ${this.#subject}`, {
+          details: { subject: this.#subject },
+        }),
+        false,
+      );
+      return;
+    }
+    let meta: FrameMeta | undefined;
+    try {
+      meta = readFrameMeta(msg.headers);
+    } catch (err) {
+      this.#fail(toEntenteError(err), true);
+      return;
+    }
+    if (meta === undefined) {
+      if (!first) return; // a second responder's answer: the first one won
+      this.#single = true;
+      this.#endQueued = true;
+      const error = readErrorReply(msg.headers, msg.data, this.#codec);
+      if (error !== undefined) this.#fail(error, false);
+      else this.#enqueue({ msg, meta });
+      return;
+    }
+    if (first) this.#stream = meta.stream;
+    if (meta.stream !== this.#stream) {
+      // Another responder answered the same request; only one reply is read.
+      if (meta.control !== undefined) this.#sendControl({ cancel: true }, meta.control);
+      return;
+    }
+    this.#control ??= meta.control;
+    const error = readErrorReply(msg.headers, msg.data, this.#codec);
+    if (error !== undefined) {
+      this.#fail(error, false); // the producer has stopped already
+      return;
+    }
+    const verdict = this.#checker.observe(meta.seq);
+    if (verdict.kind === "fail") {
+      this.#fail(verdict.error, true);
+    } else if (verdict.kind === "hold") {
+      this.#graceTimer = setTimeout(
+        () => this.#fail(this.#checker.gap().error, true),
+        this.#graceMs,
+      );
+    } else {
+      if (meta.end) this.#endQueued = true;
+      this.#enqueue({ msg, meta });
+    }
+  }
+
+  #enqueue(frame: QueuedFrame): void {
+    this.#queue.push(frame);
+    this.#wake();
+  }
+
+  /** Waits for the next message, for at most the stall timeout. */
+  #arrival(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+      this.#stallTimer = setTimeout(() => {
+        const error = new EntenteError(
+          "STREAM_STALLED",
+          `no reply from ${this.#subject} for ${this.#stallMs} ms`,
+          {
+            details: {
+              subject: this.#subject,
+              waitedMs: this.#stallMs,
+              batches: this.#stats.batches,
+            },
+          },
+        );
+        this.#fail(error, true);
+      }, this.#stallMs);
+    });
+  }
+
+  #wake(): void {
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  /** Records a failure; the reader sees it after the batches that arrived before it. */
+  #fail(error: EntenteError, tellProducer: boolean): void {
+    if (this.#failure !== undefined || this.#local !== undefined || this.#settled) return;
+    this.#failure = error;
+    this.#endQueued = true;
+    clearTimeout(this.#graceTimer);
+    this.#release(tellProducer ? error.code : undefined);
+    this.#wake();
+  }
+
+  #stopLocally(stop: LocalStop, reason?: string): void {
+    if (this.#local !== undefined || this.#settled) return;
+    this.#local = stop;
+    this.#queue = [];
+    this.#items = [];
+    clearTimeout(this.#graceTimer);
+    // A producer that sent its last batch, or was already told of a failure, needs no cancel;
+    // a reply read to the end is not cancelled.
+    if (!this.#endQueued) this.#release(reason ?? "cancelled");
+    if (this.#complete) this.#settle();
+    else if (stop.kind === "cancel") this.#settle(stop.error);
+    else
+      this.#settle(new EntenteError("CANCELLED", `the reader of ${this.#subject} stopped early`));
+    this.#wake();
+  }
+
+  /**
+   * Stops listening; with a reason, first tells the producer to stop. If its first batch has not
+   * arrived yet, the inbox stays open (up to the stall timeout) to cancel it when it does.
+   */
+  #release(cancelReason: string | undefined): void {
+    if (cancelReason !== undefined && this.#control !== undefined) {
+      this.#sendControl({ cancel: true, reason: cancelReason });
+    } else if (
+      cancelReason !== undefined &&
+      this.#sent &&
+      this.#stream === undefined &&
+      !this.#single
+    ) {
+      this.#lingering = true;
+      this.#lingerTimer = setTimeout(() => this.#unsubscribe(), this.#stallMs);
+      return;
+    }
+    this.#unsubscribe();
+  }
+
+  /**
+   * A message after the reply ended or was given up: the first batch of a producer nobody reads
+   * (ours, cancelled before it arrived, or a second responder's) is answered with a cancel.
+   */
+  #answerLate(msg: Msg): void {
+    let meta: FrameMeta | undefined;
+    try {
+      meta = readFrameMeta(msg.headers);
+    } catch {
+      meta = undefined;
+    }
+    const unread = this.#lingering || (meta !== undefined && meta.stream !== this.#stream);
+    if (unread && meta?.control !== undefined) {
+      this.#sendControl({ cancel: true }, meta.control);
+    }
+    if (this.#lingering) this.#unsubscribe();
+  }
+
+  #unsubscribe(): void {
+    this.#lingering = false;
+    clearTimeout(this.#lingerTimer);
+    if (!this.#sub.isClosed()) this.#sub.unsubscribe();
+  }
+
+  #sendControl(
+    control: { credit: number } | { cancel: true; reason?: string },
+    subject = this.#control,
+  ): void {
+    if (subject === undefined) return;
+    if ("reason" in control && control.reason !== undefined) {
+      control.reason = control.reason.slice(0, MAX_REASON); // longer ones are refused
+    }
+    const h = headers();
+    h.set(HEADERS.contentType, this.#codec.contentType);
+    try {
+      this.#nc.publish(subject, this.#codec.encode(control), { headers: h });
+    } catch {
+      // Our connection is closing; the producer will find the consumer gone.
+    }
+  }
+
+  #settle(error?: EntenteError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#stallTimer);
+    clearTimeout(this.#graceTimer);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (!this.#lingering) this.#unsubscribe();
+    if (error === undefined) this.#resolveDone(this.#stats);
+    else this.#rejectDone(error);
+  }
+}
+
+function publishError(err: unknown, subject: string): EntenteError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/max_payload/i.test(message)) {
+    return new EntenteError("TOO_LARGE", `request to ${subject} exceeds the server's max payload`);
+  }
+  return new EntenteError("UNAVAILABLE", `request to ${subject} could not be sent: ${message}`, {
+    cause: err,
+  });
+}

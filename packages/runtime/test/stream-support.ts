@@ -1,0 +1,117 @@
+import { codecFor, HEADERS } from "@entente/protocol";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { sendReply } from "../src/stream/sender.ts";
+import type { ReplyBody, SendReplyOptions, SendReplyResult } from "../src/stream/types.ts";
+
+/** Shared helpers for the batched-reply suites: real NATS, one connection per side. */
+
+export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+
+export interface Sides {
+  server: NatsConnection;
+  client: NatsConnection;
+  /** A third connection that watches reply inboxes as any NATS client would. */
+  observer: NatsConnection;
+  close(): Promise<void>;
+}
+
+export async function connectSides(): Promise<Sides> {
+  const open = () =>
+    connect({ servers: NATS_URL, name: "entente-stream-test" }).catch((err: unknown) => {
+      throw new Error(
+        `these tests need a NATS server at ${NATS_URL} (set NATS_URL, or start nats-server -js): ${String(err)}`,
+      );
+    });
+  const [server, client, observer] = await Promise.all([open(), open(), open()]);
+  return {
+    server,
+    client,
+    observer,
+    async close() {
+      await Promise.all(
+        [server, client, observer].map((nc) => (nc.isClosed() ? undefined : nc.close())),
+      );
+    },
+  };
+}
+
+export function uniqueSubject(what: string): string {
+  return `test.stream.${what}.${createInbox("x").split(".")[1]}`;
+}
+
+export interface Served {
+  /** Results of every reply sent, in the order the requests arrived. */
+  results: Promise<SendReplyResult>[];
+  stop(): void;
+}
+
+/**
+ * Answers requests on `subject` the way the service host does, with the body `handler` gives.
+ * Resolves once the server knows the subscription, so no request can miss it.
+ */
+export async function serve(
+  nc: NatsConnection,
+  subject: string,
+  handler: (msg: Msg) => ReplyBody,
+  options: Partial<SendReplyOptions> = {},
+): Promise<Served> {
+  const results: Promise<SendReplyResult>[] = [];
+  const sub = nc.subscribe(subject, {
+    callback: (err, msg) => {
+      if (err || !msg.reply) return;
+      const codec = codecFor(msg.headers?.get(HEADERS.contentType));
+      const credit = Number(msg.headers?.get(HEADERS.credit));
+      results.push(
+        sendReply(nc, msg.reply, handler(msg), {
+          codec,
+          ...(Number.isFinite(credit) ? { initialCredit: credit } : {}),
+          ...options,
+        }),
+      );
+    },
+  });
+  await nc.flush();
+  return { results, stop: () => sub.unsubscribe() };
+}
+
+/** Every message that reaches inboxes under `prefix`, seen by an independent subscriber. */
+export function watchInboxes(nc: NatsConnection, prefix: string): Msg[] {
+  const seen: Msg[] = [];
+  nc.subscribe(`${prefix}.>`, {
+    callback: (err, msg) => {
+      if (!err) seen.push(msg);
+    },
+  });
+  return seen;
+}
+
+export function uniquePrefix(): string {
+  return `_TEST.${createInbox("p").split(".")[1]}`;
+}
+
+/** Resolves once `predicate` holds, polling; for waiting on events, never for timing them. */
+export async function until(predicate: () => boolean, what: string, limitMs = 20_000) {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A deterministic, item-specific pattern, cheap to build and to check. */
+const PATTERN = Uint8Array.from({ length: 64 * 1024 + 256 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+
+export function patternFor(index: number, length: number): Uint8Array {
+  const offset = index % 256;
+  if (length + offset <= PATTERN.length) return PATTERN.subarray(offset, offset + length);
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 13 + index) & 0xff;
+  return out;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
