@@ -48,7 +48,11 @@ describe("codec", () => {
 describe("validation and errors", () => {
   it("names every offending field", () => {
     try {
-      parseMessage(streamRequestSchema, { bytes: "ten", itemBytes: -1, extra: 1 }, "stream request");
+      parseMessage(
+        streamRequestSchema,
+        { bytes: "ten", itemBytes: -1, extra: 1 },
+        "stream request",
+      );
       expect.unreachable();
     } catch (err) {
       const error = err as EntenteError;
@@ -71,11 +75,17 @@ describe("validation and errors", () => {
   });
 
   it("carries code, message, retryable and details on the wire and back", () => {
-    const error = new EntenteError("UNAVAILABLE", "source pg is down", { details: { source: "pg" } });
+    const error = new EntenteError("UNAVAILABLE", "source pg is down", {
+      details: { source: "pg" },
+    });
     const body = jsonCodec.decode(jsonCodec.encode({ error: error.toBody() }));
     expect(isErrorReply(body)).toBe(true);
     const back = EntenteError.fromBody((body as { error: never }).error);
-    expect(back).toMatchObject({ code: "UNAVAILABLE", retryable: true, message: "source pg is down" });
+    expect(back).toMatchObject({
+      code: "UNAVAILABLE",
+      retryable: true,
+      message: "source pg is down",
+    });
     expect(back.details).toEqual({ source: "pg" });
     expect(back.status).toBe(503);
   });

@@ -1,0 +1,222 @@
+import { readFileSync } from "node:fs";
+import { type Document, LineCounter, parseDocument, parse as parseYamlValue } from "yaml";
+import type { z } from "zod";
+import { configSchema, type EntenteConfig } from "./schema.ts";
+
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+const ENV_PREFIX = "ENTENTE_";
+/** Environment variables that are not configuration paths. */
+const RESERVED_ENV = new Set(["ENTENTE_CONFIG"]);
+
+export interface ConfigProblem {
+  /** Dotted path in the configuration, e.g. `nats.servers.0`. */
+  path: string;
+  message: string;
+  /** Where the value came from: `file.yaml:12:5`, an environment variable, or the default. */
+  origin: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(
+      `invalid configuration:\n${problems.map((p) => `  ${p.origin}: ${p.path}: ${p.message}`).join("\n")}`,
+    );
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * The configuration as loaded: the validated core, the raw tree (service sections are read
+ * from it by each service), and enough of the source to point a mistake at its line.
+ */
+export interface LoadedConfig {
+  config: EntenteConfig;
+  raw: Record<string, unknown>;
+  file: string | undefined;
+  /** Validates one service's section with the same error reporting as the core. */
+  section<S extends z.ZodType>(key: string, schema: S): z.output<S>;
+}
+
+export interface LoadOptions {
+  /** The YAML file; else `ENTENTE_CONFIG`; else the embedded default (no file). */
+  file?: string | undefined;
+  /** YAML text instead of a file (tests, embedded defaults). */
+  text?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file =
+    options.file ?? (options.text === undefined ? env.ENTENTE_CONFIG || undefined : undefined);
+  const text = options.text ?? (file === undefined ? "" : readConfigFile(file));
+  const source = file ?? "(inline configuration)";
+
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({
+        path: "(document)",
+        message: e.message.split("\n")[0] ?? e.message,
+        origin: `${source}:${e.linePos?.[0]?.line ?? 1}:${e.linePos?.[0]?.col ?? 1}`,
+      })),
+    );
+  }
+  const parsed: unknown = doc.toJS() ?? {};
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([
+      { path: "(document)", message: "expected a mapping of sections", origin: `${source}:1:1` },
+    ]);
+  }
+  const raw = parsed as Record<string, unknown>;
+  const fromEnv = applyEnvOverrides(raw, env);
+
+  const originOf = (path: PropertyKey[]): string => {
+    const dotted = path.map(String).join(".");
+    for (const [prefix, variable] of fromEnv) {
+      if (dotted === prefix || dotted.startsWith(`${prefix}.`)) return `environment ${variable}`;
+    }
+    return locate(doc, lines, path, source);
+  };
+
+  const validate = <S extends z.ZodType>(
+    schema: S,
+    value: unknown,
+    base: string[],
+  ): z.output<S> => {
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const path = [...base, ...issue.path];
+        return {
+          path: path.length > 0 ? path.map(String).join(".") : "(document)",
+          message: issue.message,
+          origin: originOf(path),
+        };
+      }),
+    );
+  };
+
+  const config = validate(configSchema, raw, []);
+  // `nats.servers` in the file wins, then NATS_URL, then the local default.
+  config.nats.servers ??= (env.NATS_URL ?? DEFAULT_NATS_URL)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+  return {
+    config,
+    raw,
+    file,
+    section: (key, schema) => validate(schema, raw[key], [key]),
+  };
+}
+
+function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(err);
+    throw new ConfigError([{ path: "(file)", message: reason, origin: file }]);
+  }
+}
+
+/**
+ * `ENTENTE_<SECTION>__<KEY>=value` sets `section.key` (YAML syntax for the value, so numbers,
+ * booleans and `[a, b]` lists work). Path segments match existing keys ignoring case and the
+ * difference between `_` and `-`, so `ENTENTE_RUNTIME__BATCHBYTES` reaches `runtime.batchBytes`.
+ * Returns the dotted paths set, with the variable that set each.
+ */
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Array<[string, string]> {
+  const applied: Array<[string, string]> = [];
+  const variables = Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name))
+    .sort();
+  for (const variable of variables) {
+    const segments = variable.slice(ENV_PREFIX.length).split("__").filter(Boolean);
+    if (segments.length < 2) continue; // `ENTENTE_X` alone is not a path
+    let node: Record<string, unknown> = raw;
+    const path: string[] = [];
+    for (const [index, segment] of segments.entries()) {
+      const key = matchKey(node, segment);
+      path.push(key);
+      if (index === segments.length - 1) {
+        node[key] = parseEnvValue(env[variable] ?? "");
+      } else {
+        const next = node[key];
+        if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {};
+        node = node[key] as Record<string, unknown>;
+      }
+    }
+    applied.push([path.join("."), variable]);
+  }
+  return applied;
+}
+
+const KNOWN_KEYS = [
+  "region",
+  "nats",
+  "runtime",
+  "log",
+  "name",
+  "id",
+  "parent",
+  "servers",
+  "user",
+  "pass",
+  "token",
+  "credsFile",
+  "tls",
+  "caFile",
+  "certFile",
+  "keyFile",
+  "maxReconnectAttempts",
+  "reconnectTimeWaitMs",
+  "batchBytes",
+  "streamCredit",
+  "maxRequestBytes",
+  "defaultTimeoutMs",
+  "maxTimeoutMs",
+  "consumerTimeoutMs",
+  "shutdownGraceMs",
+  "level",
+];
+
+function matchKey(node: Record<string, unknown>, segment: string): string {
+  const wanted = normalize(segment);
+  const existing = [...Object.keys(node), ...KNOWN_KEYS].find((key) => normalize(key) === wanted);
+  return existing ?? segment.toLowerCase().replaceAll("_", "-");
+}
+
+function normalize(key: string): string {
+  return key.toLowerCase().replaceAll(/[-_]/g, "");
+}
+
+function parseEnvValue(text: string): unknown {
+  try {
+    return parseYamlValue(text);
+  } catch {
+    return text;
+  }
+}
+
+function locate(doc: Document, lines: LineCounter, path: PropertyKey[], source: string): string {
+  // Walk up to the deepest node that exists: a missing key is reported at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const keys = path.slice(0, depth).map((k) => (typeof k === "symbol" ? String(k) : k));
+    const node = depth === 0 ? doc.contents : doc.getIn(keys, true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) {
+      const { line, col } = lines.linePos(range[0]);
+      return `${source}:${line}:${col}`;
+    }
+  }
+  return source;
+}

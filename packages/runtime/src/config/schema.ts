@@ -1,0 +1,88 @@
+import { z } from "zod";
+
+/** Region names become subject tokens (`entente.r.<region>.…`). */
+const regionName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, "use letters, digits, '-' and '_' (it becomes a subject token)");
+
+/** `nats.servers` accepts one URL, a comma-separated list or a YAML list. */
+const serverList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(","))
+      .map((server) => server.trim())
+      .filter((server) => server.length > 0),
+  )
+  .pipe(z.array(z.string().min(1)).min(1, "give at least one server"));
+
+const KiB = 1024;
+
+export const natsSettingsSchema = z.strictObject({
+  servers: serverList.optional(),
+  /** Connection name shown by the server's monitoring. */
+  name: z.string().optional(),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+  /** A NATS credentials file (JWT and nkey seed). */
+  credsFile: z.string().optional(),
+  tls: z
+    .strictObject({
+      caFile: z.string().optional(),
+      certFile: z.string().optional(),
+      keyFile: z.string().optional(),
+    })
+    .optional(),
+  /** -1 retries for ever: a worker outlives any server restart. */
+  maxReconnectAttempts: z.number().int().min(-1).default(-1),
+  reconnectTimeWaitMs: z.number().int().positive().default(1000),
+});
+
+export const runtimeSettingsSchema = z.strictObject({
+  /** Largest batch of a streamed reply: at least 256 KiB, well under the 1 MiB default max payload. */
+  batchBytes: z
+    .number()
+    .int()
+    .min(256 * KiB)
+    .max(8 * 1024 * KiB)
+    .default(256 * KiB),
+  /** Batches a requester lets a producer run ahead. */
+  streamCredit: z.number().int().min(1).max(1024).default(8),
+  /** Larger requests are refused with TOO_LARGE before they are decoded. */
+  maxRequestBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * KiB),
+  /** Budget of a request that carries none. */
+  defaultTimeoutMs: z.number().int().positive().default(30_000),
+  /** No request may ask for more than this. */
+  maxTimeoutMs: z.number().int().positive().default(300_000),
+  /** A producer waiting this long for credit decides its consumer is gone. */
+  consumerTimeoutMs: z.number().int().positive().default(30_000),
+  /** On SIGTERM, how long in-flight work may take before the worker gives up on it. */
+  shutdownGraceMs: z.number().int().positive().default(30_000),
+});
+
+export const configSchema = z.looseObject({
+  region: z
+    .strictObject({
+      name: regionName.default("local"),
+      /** 16-bit region id: the high bits of every id this region owns. */
+      id: z.number().int().min(1).max(65535).default(1),
+      parent: regionName.optional(),
+    })
+    .prefault({}),
+  nats: natsSettingsSchema.prefault({}),
+  runtime: runtimeSettingsSchema.prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    })
+    .prefault({}),
+});
+
+export type EntenteConfig = z.output<typeof configSchema>;
+export type NatsSettings = z.output<typeof natsSettingsSchema>;
+export type RuntimeSettings = z.output<typeof runtimeSettingsSchema>;
+export type RegionSettings = EntenteConfig["region"];

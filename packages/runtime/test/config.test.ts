@@ -1,0 +1,100 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, DEFAULT_NATS_URL, loadConfig } from "../src/config/index.ts";
+
+function problemsOf(attempt: () => unknown) {
+  try {
+    attempt();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  it("needs no file: the embedded default is one local region", () => {
+    const { config, file } = loadConfig({ env: {} });
+    expect(file).toBeUndefined();
+    expect(config.region).toEqual({ name: "local", id: 1 });
+    expect(config.nats.servers).toEqual([DEFAULT_NATS_URL]);
+    expect(config.runtime.batchBytes).toBe(256 * 1024);
+  });
+
+  it("finds NATS in the file, else NATS_URL, else the default", () => {
+    const env = { NATS_URL: "nats://10.0.0.1:4222, nats://10.0.0.2:4222" };
+    expect(loadConfig({ env }).config.nats.servers).toEqual([
+      "nats://10.0.0.1:4222",
+      "nats://10.0.0.2:4222",
+    ]);
+    const text = "nats:\n  servers: nats://127.0.0.1:5222\n";
+    expect(loadConfig({ text, env }).config.nats.servers).toEqual(["nats://127.0.0.1:5222"]);
+  });
+
+  it("reads the file named by ENTENTE_CONFIG", () => {
+    const dir = mkdtempSync(join(tmpdir(), "entente-config-"));
+    const file = join(dir, "entente.yaml");
+    writeFileSync(file, "region:\n  name: eu-west\n  id: 42\n");
+    const loaded = loadConfig({ env: { ENTENTE_CONFIG: file } });
+    expect(loaded.file).toBe(file);
+    expect(loaded.config.region).toEqual({ name: "eu-west", id: 42 });
+  });
+
+  it("names the path and line of a mistake in the file", () => {
+    const text = ["region:", "  name: eu-west", "  id: 70000", "runtime:", "  batchByte: 1"].join(
+      "\n",
+    );
+    const problems = problemsOf(() => loadConfig({ text, env: {} }));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: "region.id", origin: "(inline configuration):3:7" }),
+        expect.objectContaining({ path: "runtime", message: expect.stringMatching(/batchByte/) }),
+      ]),
+    );
+  });
+
+  it("reports YAML syntax errors with their line", () => {
+    const problems = problemsOf(() =>
+      loadConfig({ text: "region:\n  name: [unclosed\n", env: {} }),
+    );
+    expect(problems[0]?.origin).toMatch(/^\(inline configuration\):\d+:\d+$/);
+  });
+
+  it("reports a missing file by name", () => {
+    const problems = problemsOf(() => loadConfig({ file: "/nonexistent/entente.yaml", env: {} }));
+    expect(problems[0]).toMatchObject({
+      origin: "/nonexistent/entente.yaml",
+      message: "no such file",
+    });
+  });
+
+  it("lets environment variables override the file, and blames them for their mistakes", () => {
+    const text = "runtime:\n  batchBytes: 300000\n";
+    const env = { ENTENTE_RUNTIME__BATCHBYTES: "524288", ENTENTE_REGION__NAME: "ap-south" };
+    const { config } = loadConfig({ text, env });
+    expect(config.runtime.batchBytes).toBe(524288);
+    expect(config.region.name).toBe("ap-south");
+
+    const problems = problemsOf(() =>
+      loadConfig({ text, env: { ENTENTE_RUNTIME__BATCH_BYTES: "12" } }),
+    );
+    expect(problems[0]).toMatchObject({
+      path: "runtime.batchBytes",
+      origin: "environment ENTENTE_RUNTIME__BATCH_BYTES",
+    });
+  });
+
+  it("validates a service's own section with the same reporting", () => {
+    const text = "instances:\n  edge-a:\n    kind: duckdb\n  edge-b:\n    kind: oracle\n";
+    const loaded = loadConfig({ text, env: {} });
+    const schema = z.record(z.string(), z.object({ kind: z.enum(["duckdb", "postgres"]) }));
+    const problems = problemsOf(() => loaded.section("instances", schema));
+    expect(problems[0]).toMatchObject({
+      path: "instances.edge-b.kind",
+      origin: "(inline configuration):5:11",
+    });
+  });
+});
