@@ -1,0 +1,159 @@
+import { decodeId, encodeId, SUBJECTS, toJson } from "@entente/protocol";
+import { EntenteClient, type LoadedConfig, loadConfig, runWorkerProcess } from "@entente/runtime";
+import { connect } from "@nats-io/transport-node";
+import { Command, Option } from "commander";
+import { discover } from "../discovery.ts";
+import { loadServices, serviceNames } from "../services.ts";
+import { renderTable } from "./table.ts";
+
+interface GlobalOptions {
+  config?: string;
+}
+
+function configOf(command: Command): LoadedConfig {
+  const { config } = command.optsWithGlobals<GlobalOptions>();
+  return loadConfig({ file: config });
+}
+
+/** A short-lived connection for one command, found the same way a worker finds NATS. */
+async function withClient<T>(
+  command: Command,
+  run: (client: EntenteClient, config: LoadedConfig) => Promise<T>,
+): Promise<T> {
+  const config = configOf(command);
+  const nc = await connect({
+    servers: config.config.nats.servers ?? [],
+    name: "entente cli",
+    noAsyncTraces: true,
+  });
+  try {
+    return await run(new EntenteClient(nc, { region: config.config.region.name }), config);
+  } finally {
+    await nc.close();
+  }
+}
+
+function print(format: string, value: unknown, table: () => string): void {
+  process.stdout.write(`${format === "json" ? toJson(value) : table()}\n`);
+}
+
+const formatOption = () =>
+  new Option("--format <format>", "output format").choices(["table", "json"]).default("table");
+
+export function buildProgram(): Command {
+  const program = new Command("entente")
+    .description("Entente: one answer from many databases, brokers and regions, over NATS")
+    .option("-c, --config <file>", "configuration file (default: $ENTENTE_CONFIG, else built-in)")
+    .showHelpAfterError();
+
+  program
+    .command("serve")
+    .description(`run a service as a worker: ${[...serviceNames(), "all"].join(", ")}`)
+    .argument("<service>", "service name, or 'all' for every service in one process")
+    .action(async (service: string, _options, command: Command) => {
+      const config = configOf(command);
+      await runWorkerProcess({ services: await loadServices(service), config });
+    });
+
+  program
+    .command("status")
+    .description("list running workers and their endpoint stats (NATS services API)")
+    .option("-s, --service <name>", "only this service")
+    .addOption(formatOption())
+    .action(async (options: { service?: string; format: string }, command: Command) => {
+      await withClient(command, async (client) => {
+        const stats = await discover<StatsResponse>(client.nc, "STATS", {
+          ...(options.service ? { service: options.service } : {}),
+        });
+        const rows = stats.flatMap((s) =>
+          s.endpoints.map((e) => [
+            s.name,
+            s.id,
+            s.metadata?.region ?? "",
+            e.subject,
+            e.num_requests,
+            e.num_errors,
+            (e.average_processing_time / 1e6).toFixed(2),
+            e.data?.in_flight ?? 0,
+          ]),
+        );
+        print(options.format, stats, () =>
+          rows.length === 0
+            ? "no workers answered"
+            : renderTable(
+                ["service", "id", "region", "subject", "requests", "errors", "avg ms", "in flight"],
+                rows,
+              ),
+        );
+      });
+    });
+
+  program
+    .command("request")
+    .description("send a JSON request to a subject and print the reply (every item of a stream)")
+    .argument("<subject>")
+    .argument("[json]", "request body as JSON", "{}")
+    .option("-t, --timeout <ms>", "time budget in milliseconds", "30000")
+    .action(
+      async (subject: string, json: string, options: { timeout: string }, command: Command) => {
+        const body: unknown = JSON.parse(json);
+        await withClient(command, async (client) => {
+          for await (const item of client.stream(subject, body, {
+            timeoutMs: Number(options.timeout),
+          })) {
+            process.stdout.write(`${toJson(item)}\n`);
+          }
+        });
+      },
+    );
+
+  program
+    .command("ping")
+    .description("round trip to the diagnostics service")
+    .action(async (_options, command: Command) => {
+      await withClient(command, async (client) => {
+        const started = performance.now();
+        const info = await client.request(SUBJECTS.diagnostics.info, {});
+        const ms = (performance.now() - started).toFixed(2);
+        process.stdout.write(`${toJson(info)} in ${ms} ms\n`);
+      });
+    });
+
+  const id = program.command("id").description("region-aware 64-bit ids");
+  id.command("decode")
+    .argument("<id>", "decimal id")
+    .action((value: string) => {
+      const { region, sequence } = decodeId(value);
+      process.stdout.write(`region ${region}, sequence ${sequence}\n`);
+    });
+  id.command("encode")
+    .argument("<region>", "region id, 1..65535")
+    .argument("<sequence>", "48-bit sequence")
+    .action((region: string, sequence: string) => {
+      process.stdout.write(`${encodeId(Number(region), BigInt(sequence))}\n`);
+    });
+
+  return program;
+}
+
+interface StatsResponse {
+  name: string;
+  id: string;
+  metadata?: Record<string, string>;
+  endpoints: Array<{
+    subject: string;
+    num_requests: number;
+    num_errors: number;
+    average_processing_time: number;
+    data?: { in_flight?: number };
+  }>;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`entente: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

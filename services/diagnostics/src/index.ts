@@ -1,0 +1,1 @@
+export { diagnosticsService, type GeneratedItem, generatedItems } from "./service.ts";
