@@ -119,10 +119,8 @@ export class EntenteClient {
       parentTrace,
     );
     hop.inject(headers);
-    const signals = [deadline.signal(), options.signal, options.parent?.signal].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    const signal = AbortSignal.any(signals);
+    const abort = abortOnDeadline(deadline, subject, [options.signal, options.parent?.signal]);
+    const signal = abort.signal;
     const reply = requestReply(this.nc, subject, payload, headers, {
       codec: this.codec,
       credit: this.options.credit,
@@ -150,6 +148,7 @@ export class EntenteClient {
       hop.end({ error });
       throw error;
     } finally {
+      abort.release();
       // The caller stopped reading early: stop the producer and close the span.
       if (!completed && !error) {
         reply.cancel("caller stopped reading");
@@ -211,4 +210,39 @@ function abortError(signal: AbortSignal, deadline: Deadline, subject: string): E
   if (signal.reason instanceof EntenteError) return signal.reason;
   if (deadline.expired()) return deadline.error(subject);
   return new EntenteError("CANCELLED", `${subject}: request cancelled`);
+}
+
+/**
+ * A signal that aborts at the deadline or when any of `linked` aborts, with one timer that
+ * `release()` clears — a timeout signal would keep its timer for the whole budget.
+ */
+function abortOnDeadline(
+  deadline: Deadline,
+  subject: string,
+  linked: Array<AbortSignal | undefined>,
+): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(deadline.error(subject)),
+    Math.max(1, deadline.remainingMs()),
+  );
+  const follow = (source: AbortSignal) => () => controller.abort(source.reason);
+  const listeners: Array<[AbortSignal, () => void]> = [];
+  for (const source of linked) {
+    if (!source) continue;
+    if (source.aborted) {
+      controller.abort(source.reason);
+      break;
+    }
+    const listener = follow(source);
+    source.addEventListener("abort", listener, { once: true });
+    listeners.push([source, listener]);
+  }
+  return {
+    signal: controller.signal,
+    release() {
+      clearTimeout(timer);
+      for (const [source, listener] of listeners) source.removeEventListener("abort", listener);
+    },
+  };
 }

@@ -60,8 +60,8 @@ export class HostedService {
   private readonly config: LoadedConfig;
   private readonly logger: Logger;
   private readonly instance: ServiceInstance;
-  /** Aborted when in-flight work must give up (shutdown grace exceeded). */
-  private readonly forced = new AbortController();
+  /** Each in-flight request's controller, so a forced shutdown can abort them all. */
+  private readonly controllers = new Set<AbortController>();
   private readonly inFlight = new Set<Promise<void>>();
   private accepting = true;
 
@@ -136,7 +136,8 @@ export class HostedService {
         { service: this.name, inFlight: this.inFlight.size },
         "shutdown grace exceeded: aborting in-flight requests",
       );
-      this.forced.abort(new EntenteError("SHUTTING_DOWN", `${this.name} is shutting down`));
+      const reason = new EntenteError("SHUTTING_DOWN", `${this.name} is shutting down`);
+      for (const controller of this.controllers) controller.abort(reason);
       await Promise.allSettled([...this.inFlight]);
     }
     return inTime;
@@ -213,7 +214,11 @@ export class HostedService {
       requestBytes: msg.data.length,
     });
     stats.begin(msg.data.length);
-    const cancel = new AbortController();
+    // One controller and one timer per request, both released at the end: composite and
+    // timeout signals would each leave a timer behind for the whole budget.
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    let deadlineTimer: NodeJS.Timeout | undefined;
     let responseBytes = 0;
     let batches = 0;
     let failure: EntenteError | undefined;
@@ -237,7 +242,11 @@ export class HostedService {
         ? parseMessage(definition.schema, decoded, `${definition.name} request`)
         : decoded;
 
-      const signal = AbortSignal.any([cancel.signal, this.forced.signal, deadline.signal()]);
+      deadlineTimer = setTimeout(
+        () => controller.abort(deadline.error(definition.subject)),
+        deadline.remainingMs(),
+      );
+      const signal = controller.signal;
       const requestContext: RequestContext = {
         subject: msg.subject,
         headers,
@@ -262,7 +271,8 @@ export class HostedService {
         consumerTimeoutMs: runtime.consumerTimeoutMs,
         finalHeaders: serverTime,
         // A requester's cancel or disappearance reaches the handler through its signal.
-        onStop: () => cancel.abort(),
+        onStop: (outcome) =>
+          controller.abort(new EntenteError("CANCELLED", `${definition.subject}: ${outcome}`)),
       });
       responseBytes = sent.bytes;
       batches = sent.batches;
@@ -291,7 +301,8 @@ export class HostedService {
         }
       }
     } finally {
-      cancel.abort();
+      clearTimeout(deadlineTimer);
+      this.controllers.delete(controller);
       const elapsedNs = Number(process.hrtime.bigint() - started);
       stats.end(elapsedNs, responseBytes, failure);
       hop.end({ responseBytes, responseBatches: batches, ...(failure ? { error: failure } : {}) });

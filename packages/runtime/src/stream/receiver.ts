@@ -1,16 +1,10 @@
-import { type Codec, EntenteError, HEADERS, toEntenteError } from "@entente/protocol";
-import {
-  createInbox,
-  headers,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from "@nats-io/nats-core";
+import { type Codec, EntenteError, HEADERS, MSGPACK, toEntenteError } from "@entente/protocol";
+import { headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { CreditWindow, normalizeCredit } from "./credit.ts";
 import { isNoResponders, readErrorReply } from "./error-reply.ts";
 import { type FrameMeta, headerOf, readFrameMeta } from "./frame-headers.ts";
 import { FrameAssembler } from "./frames.ts";
+import { openReplyInbox, type ReplyInbox } from "./inbox-mux.ts";
 import { SequenceChecker } from "./sequence.ts";
 import {
   DEFAULT_CREDIT,
@@ -61,7 +55,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   readonly #window: CreditWindow;
   readonly #checker = new SequenceChecker();
   readonly #assembler: FrameAssembler;
-  readonly #sub: Subscription;
+  readonly #sub: ReplyInbox;
   #resolveDone!: (stats: ReplyStats) => void;
   #rejectDone!: (error: EntenteError) => void;
 
@@ -111,21 +105,24 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     // A caller that only iterates must not see an unhandled rejection.
     this.done.catch(() => {});
 
-    const inbox = createInbox(opts.inboxPrefix);
-    this.#sub = nc.subscribe(inbox, {
-      callback: (err, msg) => {
+    this.#sub = openReplyInbox(
+      nc,
+      (err, msg) => {
         if (err) this.#fail(toEntenteError(err), false);
         else this.#onMessage(msg);
       },
-    });
+      opts.inboxPrefix,
+    );
+    const inbox = this.#sub.subject;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (this.#signal?.aborted) {
       this.#onAbort();
       return;
     }
     const h = requestHeaders ?? headers();
-    h.set(HEADERS.credit, String(this.#window.window));
-    if (headerOf(h, HEADERS.contentType) === undefined) {
+    // Defaults go unsaid: the producer assumes MessagePack and the default credit.
+    if (this.#window.window !== DEFAULT_CREDIT) h.set(HEADERS.credit, String(this.#window.window));
+    if (this.#codec.contentType !== MSGPACK && headerOf(h, HEADERS.contentType) === undefined) {
       h.set(HEADERS.contentType, this.#codec.contentType);
     }
     try {
@@ -395,7 +392,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   #unsubscribe(): void {
     this.#lingering = false;
     clearTimeout(this.#lingerTimer);
-    if (!this.#sub.isClosed()) this.#sub.unsubscribe();
+    this.#sub.close();
   }
 
   #sendControl(

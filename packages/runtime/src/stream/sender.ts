@@ -41,6 +41,7 @@ import {
   codecFor,
   EntenteError,
   HEADERS,
+  MSGPACK,
   parseMessage,
   type StreamControl,
   streamControlSchema,
@@ -90,7 +91,8 @@ export async function sendReply(
     }
     if (encoded.length <= batchBytes) {
       const h = headers();
-      h.set(HEADERS.contentType, codec.contentType);
+      // MessagePack is the default both ways; naming it on every small reply costs throughput.
+      if (codec.contentType !== MSGPACK) h.set(HEADERS.contentType, codec.contentType);
       setAll(h, opts.finalHeaders?.());
       try {
         nc.publish(reply, encoded, { headers: h });
