@@ -45,7 +45,8 @@ describe("single-message replies", () => {
 
     const msg = await sides.client.request(subject, msgpackCodec.encode({}), { timeout: 5000 });
     expect(msgpackCodec.decode(msg.data)).toEqual(value);
-    expect(msg.headers?.get(HEADERS.contentType)).toBe("application/msgpack");
+    // MessagePack is the default and goes unsaid.
+    expect(msg.headers?.get(HEADERS.contentType)).toBe("");
     expect(msg.headers?.get(HEADERS.serverTimeUs)).toBe("17");
     for (const name of STREAM_HEADERS) expect(msg.headers?.has(name)).toBe(false);
     expect(await served.results[0]).toEqual({

@@ -72,7 +72,7 @@ export class HostedService {
   ) {
     this.nc = env.nc;
     this.config = env.config;
-    this.logger = env.logger;
+    this.logger = env.logger.child({ component: definition.name });
     this.instance = instance;
     this.identity = {
       name: definition.name,
@@ -97,8 +97,8 @@ export class HostedService {
     hosted.answerDiscovery();
     // Make sure the server has every subscription before anyone is told we are up.
     await env.nc.flush();
-    env.logger.info(
-      { service: definition.name, id: hosted.identity.id, endpoints: instance.endpoints.length },
+    hosted.logger.info(
+      { id: hosted.identity.id, endpoints: instance.endpoints.length },
       "service started",
     );
     return hosted;
@@ -133,7 +133,7 @@ export class HostedService {
     clearTimeout(timer);
     if (!inTime) {
       this.logger.warn(
-        { service: this.name, inFlight: this.inFlight.size },
+        { inFlight: this.inFlight.size },
         "shutdown grace exceeded: aborting in-flight requests",
       );
       const reason = new EntenteError("SHUTTING_DOWN", `${this.name} is shutting down`);
@@ -149,7 +149,7 @@ export class HostedService {
     await this.settle(graceMs);
     for (const sub of this.discovery) sub.unsubscribe();
     await this.instance.stop?.();
-    this.logger.info({ service: this.name, id: this.identity.id }, "service stopped");
+    this.logger.info({ id: this.identity.id }, "service stopped");
   }
 
   stats() {

@@ -51,7 +51,8 @@ class InboxMux {
   }
 }
 
-const muxes = new WeakMap<object, InboxMux>();
+/** Per connection, one mux per inbox prefix (tests and tenants may ask for their own). */
+const muxes = new WeakMap<object, Map<string, InboxMux>>();
 
 /** A reply inbox on the connection's shared subscription. */
 export function openReplyInbox(
@@ -59,10 +60,16 @@ export function openReplyInbox(
   handler: Handler,
   inboxPrefix?: string,
 ): ReplyInbox {
-  let mux = muxes.get(nc);
+  let byPrefix = muxes.get(nc);
+  if (!byPrefix) {
+    byPrefix = new Map();
+    muxes.set(nc, byPrefix);
+  }
+  const key = inboxPrefix ?? "";
+  let mux = byPrefix.get(key);
   if (!mux?.usable) {
     mux = new InboxMux(nc, inboxPrefix);
-    muxes.set(nc, mux);
+    byPrefix.set(key, mux);
   }
   return mux.open(handler);
 }

@@ -2,12 +2,13 @@
  * The producer's side of a reply. Wire format (NATS headers; names are case-insensitive):
  *
  * Request
- *   `entente-credit: <n>`   batches the requester accepts in flight (default 8).
+ *   `entente-credit: <n>`   batches the requester accepts in flight; absent means 8.
  *   `content-type`          the codec of the reply: MessagePack unless `application/json`.
  *
  * Single-message reply: a value whose encoding fits in one batch (256 KiB by default and never
  * less, unless the server's max payload is smaller) is one ordinary message: the body is the
- * encoded value, with `content-type` and no stream headers, so `nats req` shows it whole.
+ * encoded value, with no stream headers, so `nats req` shows it whole. It names its
+ * `content-type` only when that is JSON: MessagePack, the default, goes unsaid.
  *
  * Batched reply: any other reply is a run of messages to the request's reply subject:
  *   `entente-stream: <id>`    the same on every batch of one reply.
