@@ -93,7 +93,9 @@ async function main(): Promise<void> {
   const rawServer = await open(true);
   rawServer.subscribe("bench.raw", {
     queue: "bench",
-    callback: (_err, msg) => msg.respond(msg.data),
+    callback: (_err, msg) => {
+      msg.respond(msg.data);
+    },
   });
   const rawDefault = await open(false);
   const rawFast = await open(true);

@@ -116,6 +116,7 @@ describe("a worker under malformed input", () => {
 
   it("names the offending field in a validation error", async () => {
     const reply = await nc.request(SUBJECTS.diagnostics.stream, json('{"bytes": -5}'), {
+      timeout: 10_000,
       headers: jsonHeaders(),
     });
     const { error } = JSON.parse(reply.string()) as { error: { message: string } };

@@ -19,7 +19,7 @@ import { context } from "@opentelemetry/api";
 import type { LoadedConfig } from "../config/load.ts";
 import { Deadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
-import { errorReply, sendReply } from "../stream/index.ts";
+import { errorReply, type SendReplyResult, sendReply } from "../stream/index.ts";
 import { startServerHop } from "../tracing/hop-spans.ts";
 import {
   discoverySubjects,
@@ -276,16 +276,7 @@ export class HostedService {
       });
       responseBytes = sent.bytes;
       batches = sent.batches;
-      if (sent.outcome !== "completed") {
-        failure = new EntenteError(
-          sent.outcome === "consumer-gone"
-            ? "CONSUMER_GONE"
-            : sent.outcome === "cancelled"
-              ? "CANCELLED"
-              : "INTERNAL",
-          `reply on ${definition.subject} ended: ${sent.outcome}`,
-        );
-      }
+      if (sent.outcome !== "completed") failure = replyFailure(sent, definition.subject);
     } catch (err) {
       failure = toEntenteError(err);
       if (failure.code === "INTERNAL") {
@@ -329,6 +320,13 @@ export class HostedService {
       }
     }
   }
+}
+
+/** Why a reply did not complete, for the stats and the span. */
+function replyFailure(sent: SendReplyResult, subject: string): EntenteError {
+  if (sent.error) return sent.error;
+  const code = sent.outcome === "consumer-gone" ? "CONSUMER_GONE" : "CANCELLED";
+  return new EntenteError(code, `reply on ${subject} ended: ${sent.outcome}`);
 }
 
 function creditOf(headers: MsgHdrs | undefined): number | undefined {
