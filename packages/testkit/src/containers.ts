@@ -1,3 +1,5 @@
+import { waitFor } from "./wait.ts";
+
 export interface ContainerSpec {
   image: string;
   /** Container ports to publish on random host ports. */
@@ -8,6 +10,16 @@ export interface ContainerSpec {
   readyLog?: RegExp;
   readyLogTimes?: number;
   startupTimeoutMs?: number;
+  /**
+   * Polled after start until it resolves (a rejection means "not yet"): some images restart
+   * their server once after initialising, so a listening port is not yet a ready server. A
+   * container that is not ready within `timeoutMs` (default 120 s) is removed again.
+   */
+  ready?: {
+    what: string;
+    check: (container: RunningContainer) => Promise<unknown>;
+    timeoutMs?: number;
+  };
 }
 
 export interface RunningContainer {
@@ -35,7 +47,7 @@ export async function startContainer(spec: ContainerSpec): Promise<RunningContai
   }
   const started = await container.start();
   let stopped: Promise<void> | undefined;
-  return {
+  const running: RunningContainer = {
     host: started.getHost(),
     port: (containerPort) => started.getMappedPort(containerPort),
     async exec(command) {
@@ -47,4 +59,14 @@ export async function startContainer(spec: ContainerSpec): Promise<RunningContai
       return stopped;
     },
   };
+  if (spec.ready) {
+    const { what, check, timeoutMs } = spec.ready;
+    try {
+      await waitFor(what, () => check(running), timeoutMs ?? 120_000);
+    } catch (error) {
+      await running.stop();
+      throw error;
+    }
+  }
+  return running;
 }

@@ -1,7 +1,7 @@
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { type Connection, createConnection } from "mysql2/promise";
-import { startContainer } from "./containers.ts";
+import { type RunningContainer, startContainer } from "./containers.ts";
 import {
   type Discovery,
   type DiscoveryOptions,
@@ -64,21 +64,17 @@ export function mariadb(options: MariaDbOptions = {}): Promise<MariaDbService> {
     },
     fromBinary: () => startLocalMariaDb(found, timeoutMs ?? 30_000),
     async fromContainer() {
+      const urlOf = (c: RunningContainer) =>
+        `mysql://root@${c.host}:${c.port(3306)}/${DEFAULT_DATABASE}`;
       const container = await startContainer({
         image: MARIADB_SERVICE.image,
         ports: [3306],
         env: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: "1", MARIADB_DATABASE: DEFAULT_DATABASE },
         startupTimeoutMs: timeoutMs,
-      });
-      const url = `mysql://root@${container.host}:${container.port(3306)}/${DEFAULT_DATABASE}`;
-      try {
         // The image initialises with networking off, so TCP answers only when it is done.
-        await waitFor("MariaDB container", () => ping(url), timeoutMs ?? 120_000);
-      } catch (error) {
-        await container.stop();
-        throw error;
-      }
-      return mariaDbService(url, "container", () => container.stop());
+        ready: { what: "MariaDB container", check: (c) => ping(urlOf(c)), timeoutMs },
+      });
+      return mariaDbService(urlOf(container), "container", () => container.stop());
     },
   });
 }

@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Client } from "pg";
-import { startContainer } from "./containers.ts";
+import { type RunningContainer, startContainer } from "./containers.ts";
 import {
   type Discovery,
   type DiscoveryOptions,
@@ -63,21 +63,17 @@ export function postgres(options: PostgresOptions = {}): Promise<PostgresService
     },
     fromBinary: () => startLocalPostgres(found, timeoutMs ?? 30_000),
     async fromContainer() {
+      const urlOf = (c: RunningContainer) =>
+        `postgres://postgres@${c.host}:${c.port(5432)}/postgres`;
       const container = await startContainer({
         image: POSTGRES_SERVICE.image,
         ports: [5432],
         env: { POSTGRES_HOST_AUTH_METHOD: "trust" },
         startupTimeoutMs: timeoutMs,
-      });
-      const url = `postgres://postgres@${container.host}:${container.port(5432)}/postgres`;
-      try {
         // The image restarts the server once after initialising; only the final one is on TCP.
-        await waitFor("PostgreSQL container", () => ping(url), timeoutMs ?? 120_000);
-      } catch (error) {
-        await container.stop();
-        throw error;
-      }
-      return postgresService(url, "container", () => container.stop());
+        ready: { what: "PostgreSQL container", check: (c) => ping(urlOf(c)), timeoutMs },
+      });
+      return postgresService(urlOf(container), "container", () => container.stop());
     },
   });
 }

@@ -1,7 +1,7 @@
 import { realpath, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { connect } from "amqplib";
-import { startContainer } from "./containers.ts";
+import { type RunningContainer, startContainer } from "./containers.ts";
 import {
   type Discovery,
   type DiscoveryOptions,
@@ -63,18 +63,14 @@ export function rabbitmq(options: RabbitMqOptions = {}): Promise<RabbitMqService
     },
     fromBinary: () => startLocalRabbitMq(found, timeoutMs ?? 60_000),
     async fromContainer() {
+      const urlOf = (c: RunningContainer) => `amqp://guest:guest@${c.host}:${c.port(5672)}`;
       const container = await startContainer({
         image: RABBITMQ_SERVICE.image,
         ports: [5672],
         startupTimeoutMs: timeoutMs,
+        ready: { what: "RabbitMQ container", check: (c) => ping(urlOf(c)), timeoutMs },
       });
-      const url = `amqp://guest:guest@${container.host}:${container.port(5672)}`;
-      try {
-        await waitFor("RabbitMQ container", () => ping(url), timeoutMs ?? 120_000);
-      } catch (error) {
-        await container.stop();
-        throw error;
-      }
+      const url = urlOf(container);
       const ctl = async (args: string[]) => {
         const result = await container.exec(["rabbitmqctl", ...args]);
         if (result.exitCode !== 0)
