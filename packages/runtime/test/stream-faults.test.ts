@@ -5,6 +5,7 @@ import { requestReply } from "../src/stream/receiver.ts";
 import { DEFAULT_BATCH_BYTES, type ReplyStream } from "../src/stream/types.ts";
 import {
   connectSides,
+  failureOf,
   type Sides,
   serve,
   uniquePrefix,
@@ -20,16 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sides?.close();
 });
-
-async function failureOf(promise: Promise<unknown>): Promise<EntenteError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EntenteError);
-    return err as EntenteError;
-  }
-  throw new Error("expected a failure");
-}
 
 /** Reads until the stream ends or fails; returns what arrived and how it ended. */
 async function drain(reply: ReplyStream) {

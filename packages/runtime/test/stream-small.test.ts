@@ -2,7 +2,7 @@ import { EntenteError, HEADERS, jsonCodec, msgpackCodec } from "@entente/protoco
 import { headers } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestReply } from "../src/stream/receiver.ts";
-import { connectSides, type Sides, serve, uniqueSubject } from "./stream-support.ts";
+import { connectSides, failureOf, type Sides, serve, uniqueSubject } from "./stream-support.ts";
 
 let sides: Sides;
 beforeAll(async () => {
@@ -23,16 +23,6 @@ async function readAll(reply: AsyncIterable<unknown>): Promise<unknown[]> {
   const items: unknown[] = [];
   for await (const item of reply) items.push(item);
   return items;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<EntenteError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EntenteError);
-    return err as EntenteError;
-  }
-  throw new Error("expected a failure");
 }
 
 describe("single-message replies", () => {

@@ -1,12 +1,12 @@
-import { codecFor, HEADERS } from "@entente/protocol";
+import { codecFor, EntenteError, HEADERS } from "@entente/protocol";
+import { natsServer } from "@entente/testkit";
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { expect } from "vitest";
 import { sendReply } from "../src/stream/sender.ts";
 import type { ReplyBody, SendReplyOptions, SendReplyResult } from "../src/stream/types.ts";
 
 /** Shared helpers for the batched-reply suites: real NATS, one connection per side. */
-
-export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
 export interface Sides {
   server: NatsConnection;
@@ -16,13 +16,10 @@ export interface Sides {
   close(): Promise<void>;
 }
 
+/** Three connections to a NATS server the test kit found (env URL, else its own nats-server). */
 export async function connectSides(): Promise<Sides> {
-  const open = () =>
-    connect({ servers: NATS_URL, name: "entente-stream-test" }).catch((err: unknown) => {
-      throw new Error(
-        `these tests need a NATS server at ${NATS_URL} (set NATS_URL, or start nats-server -js): ${String(err)}`,
-      );
-    });
+  const nats = await natsServer();
+  const open = () => connect({ servers: nats.url, name: "entente-stream-test" });
   const [server, client, observer] = await Promise.all([open(), open(), open()]);
   return {
     server,
@@ -32,6 +29,7 @@ export async function connectSides(): Promise<Sides> {
       await Promise.all(
         [server, client, observer].map((nc) => (nc.isClosed() ? undefined : nc.close())),
       );
+      await nats.stop();
     },
   };
 }
@@ -114,4 +112,15 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
     Buffer.from(b.buffer, b.byteOffset, b.byteLength),
   );
+}
+
+/** The EntenteError a promise rejects with; fails the test if it resolves or throws anything else. */
+export async function failureOf(promise: Promise<unknown>): Promise<EntenteError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EntenteError);
+    return err as EntenteError;
+  }
+  throw new Error("expected a failure");
 }

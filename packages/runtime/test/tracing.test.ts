@@ -1,4 +1,5 @@
 import { EntenteError, HEADERS } from "@entente/protocol";
+import { type NatsService, natsServer } from "@entente/testkit";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
@@ -10,7 +11,6 @@ import { readServerTimeUs, writeServerTimeUs } from "../src/tracing/nats-headers
 import { startTracing, type Tracing } from "../src/tracing/sdk.ts";
 import { HOP_ATTRIBUTES, type HopObservation } from "../src/tracing/types.ts";
 
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const prefix = createInbox("_test.tracing");
 
 const memory = new InMemorySpanExporter();
@@ -82,14 +82,17 @@ function only(spans: ReadableSpan[], kind: SpanKind): ReadableSpan {
   return matching[0]!;
 }
 
+let nats: NatsService;
+
 beforeAll(async () => {
   tracing = await startTracing({
     serviceName: "entente-tracing-test",
     exporter: memory,
     spanProcessors: [new HopLatencyProcessor((o) => observations.push(o))],
   });
-  clientNc = await connect({ servers: NATS_URL, name: "tracing-test-client" });
-  serverNc = await connect({ servers: NATS_URL, name: "tracing-test-server" });
+  nats = await natsServer();
+  clientNc = await connect({ servers: nats.url, name: "tracing-test-client" });
+  serverNc = await connect({ servers: nats.url, name: "tracing-test-server" });
   serverNc.subscribe(`${prefix}.>`, { callback: (_err, msg) => respond(msg) });
   await serverNc.flush();
 });
@@ -97,6 +100,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await clientNc?.close();
   await serverNc?.close();
+  await nats?.stop();
   await tracing?.shutdown();
 });
 
