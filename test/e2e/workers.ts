@@ -24,7 +24,6 @@ export function startWorkerProcess(options: WorkerProcessOptions): Promise<Manag
     env: {
       ...process.env,
       NATS_URL: options.natsUrl,
-      OTEL_SDK_DISABLED: process.env.OTEL_SDK_DISABLED ?? "false",
       ...options.env,
     },
     readyLine: /"msg":"service started"/,

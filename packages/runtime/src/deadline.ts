@@ -54,11 +54,6 @@ export class Deadline {
     return String(Math.floor(this.remainingMs(now)));
   }
 
-  /** An AbortSignal that fires at the deadline. */
-  signal(now = Date.now()): AbortSignal {
-    return AbortSignal.timeout(Math.max(1, this.remainingMs(now)));
-  }
-
   error(what: string): EntenteError {
     return new EntenteError("DEADLINE_EXCEEDED", `${what}: deadline exceeded`);
   }

@@ -77,7 +77,7 @@ function requestContext(budgetMs: number): RequestContext {
     subject: "test",
     headers: undefined,
     deadline,
-    signal: deadline.signal(),
+    signal: AbortSignal.timeout(budgetMs),
     trace: undefined as never,
     logger: undefined as never,
   };
