@@ -75,14 +75,10 @@ export class EntenteClient {
     body: unknown,
     options: CallOptions = {},
   ): Promise<T> {
-    return this.withRetry(options, async (attempt) => {
-      // Read the reply to its end (one item), so the hop completes with its figures.
-      const items: T[] = [];
-      for await (const item of this.stream<T>(subject, body, attempt)) items.push(item);
-      if (items.length === 0)
-        throw new EntenteError("INTERNAL", `${subject} answered with no value`);
-      return items[0] as T;
-    });
+    // Read the reply to its end (one item), so the hop completes with its figures.
+    const items = await this.collect<T>(subject, body, options);
+    if (items.length === 0) throw new EntenteError("INTERNAL", `${subject} answered with no value`);
+    return items[0] as T;
   }
 
   /** Calls an endpoint and gathers every item of its (batched) reply. */
