@@ -1,44 +1,10 @@
 import { decodeId, encodeId, SUBJECTS, toJson } from "@entente/protocol";
-import { EntenteClient, type LoadedConfig, loadConfig, runWorkerProcess } from "@entente/runtime";
-import { connect } from "@nats-io/transport-node";
-import { Command, Option } from "commander";
+import { runWorkerProcess } from "@entente/runtime";
+import { Command } from "commander";
 import { discover } from "../discovery.ts";
 import { loadServices, serviceNames } from "../services.ts";
+import { configOf, formatOption, print, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
-
-interface GlobalOptions {
-  config?: string;
-}
-
-function configOf(command: Command): LoadedConfig {
-  const { config } = command.optsWithGlobals<GlobalOptions>();
-  return loadConfig({ file: config });
-}
-
-/** A short-lived connection for one command, found the same way a worker finds NATS. */
-async function withClient<T>(
-  command: Command,
-  run: (client: EntenteClient, config: LoadedConfig) => Promise<T>,
-): Promise<T> {
-  const config = configOf(command);
-  const nc = await connect({
-    servers: config.config.nats.servers ?? [],
-    name: "entente cli",
-    noAsyncTraces: true,
-  });
-  try {
-    return await run(new EntenteClient(nc, { region: config.config.region.name }), config);
-  } finally {
-    await nc.close();
-  }
-}
-
-function print(format: string, value: unknown, table: () => string): void {
-  process.stdout.write(`${format === "json" ? toJson(value) : table()}\n`);
-}
-
-const formatOption = () =>
-  new Option("--format <format>", "output format").choices(["table", "json"]).default("table");
 
 export function buildProgram(): Command {
   const program = new Command("entente")

@@ -1,0 +1,39 @@
+/** What every subcommand shares: the configuration, a short-lived client, output formats. */
+import { toJson } from "@entente/protocol";
+import { EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
+import { connect } from "@nats-io/transport-node";
+import { type Command, Option } from "commander";
+
+interface GlobalOptions {
+  config?: string;
+}
+
+export function configOf(command: Command): LoadedConfig {
+  const { config } = command.optsWithGlobals<GlobalOptions>();
+  return loadConfig({ file: config });
+}
+
+/** A short-lived connection for one command, found the same way a worker finds NATS. */
+export async function withClient<T>(
+  command: Command,
+  run: (client: EntenteClient, config: LoadedConfig) => Promise<T>,
+): Promise<T> {
+  const config = configOf(command);
+  const nc = await connect({
+    servers: config.config.nats.servers ?? [],
+    name: "entente cli",
+    noAsyncTraces: true,
+  });
+  try {
+    return await run(new EntenteClient(nc, { region: config.config.region.name }), config);
+  } finally {
+    await nc.close();
+  }
+}
+
+export function print(format: string, value: unknown, table: () => string): void {
+  process.stdout.write(`${format === "json" ? toJson(value) : table()}\n`);
+}
+
+export const formatOption = () =>
+  new Option("--format <format>", "output format").choices(["table", "json"]).default("table");

@@ -1,0 +1,167 @@
+/**
+ * The connector contract: one database behind one interface (Kysely's shape — a driver, a
+ * dialect that writes SQL, an introspector), with what it can run declared up front so a
+ * planner asks instead of guessing (Trino's connector SPI). A connector knows its database
+ * and nothing about NATS.
+ */
+
+export type SourceKind = "postgres" | "mysql" | "duckdb";
+
+/**
+ * Column types as the engine sees them, whatever the database calls them. Values arrive as:
+ * - `boolean` → boolean
+ * - `integer` (8–32 bit) → number
+ * - `bigint` (64 bit) → bigint
+ * - `double` (float, real, double) → number
+ * - `decimal` (numeric, decimal) → number (a double; exact decimals are not carried)
+ * - `text` (char, varchar, text, enum, uuid) → string
+ * - `date` → string `YYYY-MM-DD`
+ * - `timestamp` (with or without time zone) → bigint nanoseconds since the Unix epoch, UTC
+ * - `json` → the parsed value
+ * - `blob` → Uint8Array
+ * - `unknown` → whatever the driver gave, as a string where it is not one of the above
+ * and SQL NULL → null, in every type.
+ */
+export type ValueType =
+  | "boolean"
+  | "integer"
+  | "bigint"
+  | "double"
+  | "decimal"
+  | "text"
+  | "date"
+  | "timestamp"
+  | "json"
+  | "blob"
+  | "unknown";
+
+export type Value = null | boolean | number | bigint | string | Uint8Array | unknown;
+
+export interface ColumnMeta {
+  name: string;
+  type: ValueType;
+  /** The database's own spelling, e.g. `character varying(64)`. */
+  nativeType: string;
+}
+
+/** A result row: values in the order of the result's columns. */
+export type Row = Value[];
+
+export interface QueryOptions {
+  /** Aborting stops the query on the database (cancel request / KILL QUERY / interrupt). */
+  signal?: AbortSignal;
+  /** Rows per batch the stream yields; the connector fetches from a cursor in this size. */
+  batchRows?: number;
+}
+
+export interface QueryResult {
+  columns: ColumnMeta[];
+  /** Rows in batches, read from a server-side cursor: memory stays bounded by one batch. */
+  batches: AsyncIterable<Row[]>;
+}
+
+/** A fully rendered statement: SQL text with placeholders, and the values bound to them. */
+export interface BoundStatement {
+  sql: string;
+  params: Value[];
+}
+
+export interface ColumnInfo extends ColumnMeta {
+  nullable: boolean;
+}
+
+export interface TableInfo {
+  /** `public` in PostgreSQL, the database name in MySQL, `main` in DuckDB. */
+  schema: string;
+  name: string;
+  columns: ColumnInfo[];
+  primaryKey: string[];
+}
+
+export interface TableStats {
+  /** Estimated or exact row count; undefined when the database does not know. */
+  rowCount?: number;
+  /** Estimated distinct values per column, where the database keeps them. */
+  distinct: Record<string, number>;
+  /** Where the figures came from, e.g. `pg_class.reltuples`, `information_schema`, `exact`. */
+  source: string;
+}
+
+/** How the database compares text, which decides whether string predicates may be pushed down. */
+export type TextComparison =
+  /** Byte-wise, case-sensitive: `'a' < 'B'` is false, `'a' = 'A'` is false (DuckDB, PostgreSQL "C"). */
+  | "binary"
+  /** Case-sensitive but ordered by a locale collation (PostgreSQL default): `=` pushes, `<` does not. */
+  | "case-sensitive-locale"
+  /** Case-insensitive collation (MySQL/MariaDB defaults): neither `=` nor `<` on text is pushed. */
+  | "case-insensitive";
+
+export interface Capabilities {
+  /** Comparison, IN, BETWEEN, IS NULL, AND/OR/NOT on non-text columns. */
+  filters: boolean;
+  textComparison: TextComparison;
+  /** LIKE with the engine's semantics (case-sensitive). */
+  like: boolean;
+  /** GROUP BY with COUNT, SUM, MIN, MAX, AVG. */
+  aggregates: boolean;
+  /** COUNT(DISTINCT x). */
+  countDistinct: boolean;
+  /** Joins between two tables of this same source. */
+  joins: boolean;
+  /** ORDER BY with NULLS FIRST/LAST as written (MySQL cannot: it sorts NULL first ascending). */
+  orderByNullsOrdering: boolean;
+  /** LIMIT/OFFSET. */
+  limit: boolean;
+  /** Most parameters one statement may bind (PostgreSQL 65535, MySQL 65535). */
+  maxParams: number;
+}
+
+export interface Dialect {
+  kind: SourceKind;
+  /** Quotes one identifier part: `"a""b"` for PostgreSQL/DuckDB, `` `a``b` `` for MySQL. */
+  quoteIdentifier(name: string): string;
+  /** The placeholder for the 1-based parameter `index`: `$1` or `?`. */
+  placeholder(index: number): string;
+}
+
+export interface Connector {
+  readonly name: string;
+  readonly kind: SourceKind;
+  readonly dialect: Dialect;
+  readonly capabilities: Capabilities;
+  /** Runs a read statement and streams its rows. Values are normalized as documented on ValueType. */
+  query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult>;
+  /** Runs a statement for its effect (DDL, inserts); returns affected rows where known. */
+  execute(statement: BoundStatement, options?: QueryOptions): Promise<number>;
+  /** Tables and views the source exposes, with their columns and keys. */
+  listTables(): Promise<TableInfo[]>;
+  tableStats(schema: string, table: string): Promise<TableStats>;
+  /** A cheap round trip, for health checks. */
+  ping(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PostgresSourceConfig {
+  kind: "postgres";
+  url: string;
+  /** Most pooled connections (default 8). */
+  poolSize?: number;
+}
+
+export interface MysqlSourceConfig {
+  kind: "mysql";
+  url: string;
+  poolSize?: number;
+}
+
+export interface DuckdbSourceConfig {
+  kind: "duckdb";
+  /** A database file; in memory when absent. */
+  path?: string;
+  /** Parquet or CSV files exposed as views: table name → file path or glob. */
+  files?: Record<string, string>;
+  /** Opens the database read-only (many processes may then share one file). */
+  readOnly?: boolean;
+}
+
+export type SourceConfig = PostgresSourceConfig | MysqlSourceConfig | DuckdbSourceConfig;
