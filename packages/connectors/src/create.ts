@@ -1,0 +1,85 @@
+import { EntenteError } from "@entente/protocol";
+import { z } from "zod";
+import { DuckdbConnector } from "./duckdb.ts";
+import { MysqlConnector } from "./mysql.ts";
+import { PostgresConnector } from "./postgres.ts";
+import type { Connector, SourceConfig } from "./types.ts";
+import { parseDatabaseUrl } from "./urls.ts";
+
+const poolSize = z
+  .number({ error: "poolSize must be a number" })
+  .int("poolSize must be a whole number")
+  .min(1, "poolSize must be at least 1")
+  .max(1000, "poolSize must be at most 1000")
+  .optional();
+
+const urlWith = (schemes: readonly string[], example: string) =>
+  z.string({ error: `url must be a string like ${example}` }).refine(
+    (url) => {
+      try {
+        parseDatabaseUrl("config", url, schemes, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: `url must look like ${example}` },
+  );
+
+export const postgresSourceConfigSchema = z.object({
+  kind: z.literal("postgres"),
+  url: urlWith(["postgres", "postgresql"], "postgres://user@host:5432/database"),
+  poolSize,
+});
+
+export const mysqlSourceConfigSchema = z.object({
+  kind: z.literal("mysql"),
+  url: urlWith(["mysql", "mariadb"], "mysql://user@host:3306/database"),
+  poolSize,
+});
+
+export const duckdbSourceConfigSchema = z.object({
+  kind: z.literal("duckdb"),
+  path: z.string().min(1, "path must not be empty").optional(),
+  files: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "file view names must be plain identifiers"),
+      z.string().min(1, "file paths must not be empty"),
+    )
+    .optional(),
+  readOnly: z.boolean().optional(),
+});
+
+/** One source's configuration section: validated before `createConnector`. */
+export const sourceConfigSchema = z.discriminatedUnion(
+  "kind",
+  [postgresSourceConfigSchema, mysqlSourceConfigSchema, duckdbSourceConfigSchema],
+  { error: 'kind must be one of "postgres", "mysql", "duckdb"' },
+);
+
+/** Named sources, as a service's config section holds them: `{ orders_db: { kind, url } }`. */
+export const sourcesConfigSchema = z.record(z.string().min(1), sourceConfigSchema);
+
+/**
+ * Opens a connector and checks that the source answers. A source that cannot be reached is
+ * an EntenteError UNAVAILABLE (retryable) naming it; a bad config is BAD_REQUEST.
+ */
+export async function createConnector(name: string, config: SourceConfig): Promise<Connector> {
+  const parsed = sourceConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const path = issue.path.join(".");
+      return path === "" ? issue.message : `${path}: ${issue.message}`;
+    });
+    throw new EntenteError("BAD_REQUEST", `source "${name}": ${issues.join("; ")}`);
+  }
+  const valid = parsed.data as SourceConfig;
+  switch (valid.kind) {
+    case "postgres":
+      return PostgresConnector.open(name, valid);
+    case "mysql":
+      return MysqlConnector.open(name, valid);
+    case "duckdb":
+      return DuckdbConnector.open(name, valid);
+  }
+}

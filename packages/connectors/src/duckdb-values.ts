@@ -1,0 +1,193 @@
+import {
+  arrayFromArrayValue,
+  arrayFromListValue,
+  bigintFromBigIntValue,
+  blobValue,
+  booleanFromValue,
+  createDuckDBValueConverter,
+  type DuckDBBlobValue,
+  type DuckDBDateValue,
+  type DuckDBTimestampMillisecondsValue,
+  type DuckDBTimestampNanosecondsValue,
+  type DuckDBTimestampSecondsValue,
+  type DuckDBTimestampValue,
+  type DuckDBType,
+  DuckDBTypeId,
+  type DuckDBValue,
+  type DuckDBValueConverter,
+  dateValue,
+  doubleFromDecimalValue,
+  numberFromValue,
+  objectArrayFromMapValue,
+  objectFromStructValue,
+  stringFromValue,
+  timestampValue,
+} from "@duckdb/node-api";
+import { dateFromDays } from "./timestamps.ts";
+import type { Value, ValueType } from "./types.ts";
+
+const asText = (value: DuckDBValue) => String(value);
+const asJsonOrText: DuckDBValueConverter<unknown> = (value, type) =>
+  type.alias === "JSON" ? JSON.parse(String(value)) : stringFromValue(value);
+const bytes = (value: DuckDBValue) => new Uint8Array((value as DuckDBBlobValue).bytes);
+const date = (value: DuckDBValue) => {
+  const days = (value as DuckDBDateValue).days;
+  // ±infinity are stored as the extreme day numbers; text keeps them readable.
+  return Math.abs(days) >= 2_147_483_647 ? String(value) : dateFromDays(days);
+};
+
+/** DuckDB values to the engine's normal form (documented on ValueType). */
+export const duckdbValueConverter: DuckDBValueConverter<unknown> =
+  createDuckDBValueConverter<unknown>({
+    [DuckDBTypeId.INVALID]: asText,
+    [DuckDBTypeId.BOOLEAN]: booleanFromValue,
+    [DuckDBTypeId.TINYINT]: numberFromValue,
+    [DuckDBTypeId.SMALLINT]: numberFromValue,
+    [DuckDBTypeId.INTEGER]: numberFromValue,
+    [DuckDBTypeId.BIGINT]: bigintFromBigIntValue,
+    [DuckDBTypeId.UTINYINT]: numberFromValue,
+    [DuckDBTypeId.USMALLINT]: numberFromValue,
+    [DuckDBTypeId.UINTEGER]: numberFromValue,
+    [DuckDBTypeId.UBIGINT]: bigintFromBigIntValue,
+    [DuckDBTypeId.FLOAT]: numberFromValue,
+    [DuckDBTypeId.DOUBLE]: numberFromValue,
+    [DuckDBTypeId.TIMESTAMP]: (v) => (v as DuckDBTimestampValue).micros * 1000n,
+    [DuckDBTypeId.TIMESTAMP_TZ]: (v) => (v as DuckDBTimestampValue).micros * 1000n,
+    [DuckDBTypeId.TIMESTAMP_S]: (v) => (v as DuckDBTimestampSecondsValue).seconds * 1_000_000_000n,
+    [DuckDBTypeId.TIMESTAMP_MS]: (v) => (v as DuckDBTimestampMillisecondsValue).millis * 1_000_000n,
+    [DuckDBTypeId.TIMESTAMP_NS]: (v) => (v as DuckDBTimestampNanosecondsValue).nanos,
+    [DuckDBTypeId.DATE]: date,
+    [DuckDBTypeId.TIME]: asText,
+    [DuckDBTypeId.TIME_NS]: asText,
+    [DuckDBTypeId.TIME_TZ]: asText,
+    [DuckDBTypeId.INTERVAL]: asText,
+    [DuckDBTypeId.HUGEINT]: bigintFromBigIntValue,
+    [DuckDBTypeId.UHUGEINT]: bigintFromBigIntValue,
+    [DuckDBTypeId.BIGNUM]: bigintFromBigIntValue,
+    [DuckDBTypeId.VARCHAR]: asJsonOrText,
+    [DuckDBTypeId.BLOB]: bytes,
+    [DuckDBTypeId.DECIMAL]: doubleFromDecimalValue,
+    [DuckDBTypeId.ENUM]: stringFromValue,
+    [DuckDBTypeId.UUID]: asText,
+    [DuckDBTypeId.LIST]: arrayFromListValue,
+    [DuckDBTypeId.ARRAY]: arrayFromArrayValue,
+    [DuckDBTypeId.STRUCT]: objectFromStructValue,
+    [DuckDBTypeId.MAP]: objectArrayFromMapValue,
+    [DuckDBTypeId.UNION]: asText,
+    [DuckDBTypeId.BIT]: asText,
+    [DuckDBTypeId.ANY]: asText,
+    [DuckDBTypeId.SQLNULL]: () => null,
+    [DuckDBTypeId.STRING_LITERAL]: asText,
+    [DuckDBTypeId.INTEGER_LITERAL]: asText,
+    [DuckDBTypeId.GEOMETRY]: bytes,
+    [DuckDBTypeId.VARIANT]: asText,
+  });
+
+/** The engine type of a DuckDB column type. */
+export function duckdbValueType(type: DuckDBType): ValueType {
+  switch (type.typeId) {
+    case DuckDBTypeId.BOOLEAN:
+      return "boolean";
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UINTEGER:
+      return "integer";
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT:
+    case DuckDBTypeId.BIGNUM:
+      return "bigint";
+    case DuckDBTypeId.FLOAT:
+    case DuckDBTypeId.DOUBLE:
+      return "double";
+    case DuckDBTypeId.DECIMAL:
+      return "decimal";
+    case DuckDBTypeId.VARCHAR:
+      return type.alias === "JSON" ? "json" : "text";
+    case DuckDBTypeId.ENUM:
+    case DuckDBTypeId.UUID:
+      return "text";
+    case DuckDBTypeId.DATE:
+      return "date";
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+    case DuckDBTypeId.TIMESTAMP_S:
+    case DuckDBTypeId.TIMESTAMP_MS:
+    case DuckDBTypeId.TIMESTAMP_NS:
+      return "timestamp";
+    case DuckDBTypeId.BLOB:
+      return "blob";
+    case DuckDBTypeId.LIST:
+    case DuckDBTypeId.ARRAY:
+    case DuckDBTypeId.STRUCT:
+    case DuckDBTypeId.MAP:
+      return "json";
+    default:
+      return "unknown";
+  }
+}
+
+/** The engine type of a catalog type name (duckdb_columns().data_type). */
+export function duckdbCatalogType(name: string): ValueType {
+  const t = name.toUpperCase();
+  if (t === "BOOLEAN") return "boolean";
+  if (/^(TINYINT|SMALLINT|INTEGER|UTINYINT|USMALLINT|UINTEGER)$/.test(t)) return "integer";
+  if (/^(BIGINT|UBIGINT|HUGEINT|UHUGEINT|BIGNUM|VARINT)$/.test(t)) return "bigint";
+  if (t === "FLOAT" || t === "DOUBLE") return "double";
+  if (t.startsWith("DECIMAL")) return "decimal";
+  if (t === "JSON") return "json";
+  if (t === "VARCHAR" || t === "UUID" || t.startsWith("ENUM")) return "text";
+  if (t === "DATE") return "date";
+  if (t.startsWith("TIMESTAMP")) return "timestamp";
+  if (t === "BLOB") return "blob";
+  if (t.endsWith("[]") || /^(STRUCT|MAP)\(/.test(t) || /\[\d+\]$/.test(t)) return "json";
+  return "unknown";
+}
+
+/**
+ * An engine value as a DuckDB value for a column of `type` (the appender's path): timestamps
+ * arrive as ns bigints, dates as `YYYY-MM-DD`, JSON as parsed values.
+ */
+export function toDuckdbValue(value: Value, type: DuckDBType): DuckDBValue {
+  if (value === null || value === undefined) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      if (typeof value === "bigint") return timestampValue(floorDiv(value, 1000n));
+      if (typeof value === "number") return timestampValue(BigInt(Math.floor(value / 1000)));
+      return String(value);
+    case DuckDBTypeId.DATE:
+      if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) {
+        return dateValue(Math.round(Date.parse(`${value}T00:00:00Z`) / 86_400_000));
+      }
+      return String(value);
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UBIGINT:
+      return typeof value === "bigint" ? value : BigInt(value as number | string);
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.DOUBLE:
+    case DuckDBTypeId.FLOAT:
+      return typeof value === "number" ? value : Number(value);
+    case DuckDBTypeId.BOOLEAN:
+      return Boolean(value);
+    case DuckDBTypeId.BLOB:
+      return value instanceof Uint8Array ? blobValue(value) : blobValue(String(value));
+    case DuckDBTypeId.VARCHAR:
+      if (type.alias === "JSON") return JSON.stringify(value);
+      return typeof value === "string" ? value : String(value);
+    default:
+      return value as DuckDBValue;
+  }
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n ? q - 1n : q;
+}

@@ -1,0 +1,455 @@
+import {
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBPreparedStatement,
+  type DuckDBResult,
+} from "@duckdb/node-api";
+import type { EntenteError } from "@entente/protocol";
+import { batchSize, batchStream } from "./batches.ts";
+import { duckdbCapabilities } from "./capabilities.ts";
+import { duckdbDialect } from "./dialects.ts";
+import {
+  duckdbCatalogType,
+  duckdbValueConverter,
+  duckdbValueType,
+  toDuckdbValue,
+} from "./duckdb-values.ts";
+import { cancelledError, closedError, type SourceRef, toSourceError } from "./errors.ts";
+import type {
+  BoundStatement,
+  ColumnMeta,
+  Connector,
+  DuckdbSourceConfig,
+  QueryOptions,
+  QueryResult,
+  Row,
+  TableInfo,
+  TableStats,
+  Value,
+} from "./types.ts";
+
+/** Connections on the one instance; each runs one statement at a time. */
+const POOL_SIZE = 4;
+
+/**
+ * Embedded DuckDB. Statements are prepared and bound; results stream chunk by chunk and are
+ * re-cut into batches of the requested size. Files named in the config become temporary
+ * views on every connection (so a read-only database file stays untouched). Aborting calls
+ * `interrupt()` on the running connection.
+ */
+export class DuckdbConnector implements Connector {
+  readonly kind = "duckdb" as const;
+  readonly dialect = duckdbDialect;
+  readonly capabilities = duckdbCapabilities();
+  readonly name: string;
+  readonly #instance: DuckDBInstance;
+  readonly #files: Record<string, string>;
+  readonly #ref: SourceRef;
+  readonly #idle: DuckDBConnection[] = [];
+  readonly #waiting: Array<(connection: DuckDBConnection) => void> = [];
+  #created = 0;
+  #closed = false;
+
+  private constructor(name: string, instance: DuckDBInstance, files: Record<string, string>) {
+    this.name = name;
+    this.#instance = instance;
+    this.#files = files;
+    this.#ref = { name, kind: "duckdb" };
+  }
+
+  static async open(name: string, config: DuckdbSourceConfig): Promise<DuckdbConnector> {
+    const ref: SourceRef = { name, kind: "duckdb" };
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(
+        config.path ?? ":memory:",
+        config.readOnly ? { access_mode: "READ_ONLY" } : {},
+      );
+    } catch (err) {
+      throw toSourceError(ref, err, classifyDuckdb);
+    }
+    const connector = new DuckdbConnector(name, instance, config.files ?? {});
+    try {
+      // Opens the first connection now, so a bad file glob fails at startup.
+      const connection = await connector.#acquire(undefined);
+      connector.#release(connection);
+    } catch (err) {
+      await connector.close();
+      throw err;
+    }
+    return connector;
+  }
+
+  async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
+    const signal = options?.signal;
+    const connection = await this.#acquire(signal);
+    const onAbort = () => connection.interrupt();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let prepared: DuckDBPreparedStatement | undefined;
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      prepared?.destroySync();
+      this.#release(connection);
+    };
+    let result: DuckDBResult;
+    try {
+      prepared = await connection.prepare(statement.sql);
+      bindParams(prepared, statement.params);
+      result = await prepared.stream();
+      if (signal?.aborted) throw cancelledError(this.#ref);
+    } catch (err) {
+      await release();
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    }
+    const types = result.columnTypes();
+    const columns: ColumnMeta[] = result.columnNames().map((name, i) => {
+      const type = types[i];
+      return {
+        name,
+        type: type === undefined ? "unknown" : duckdbValueType(type),
+        nativeType: type === undefined ? "UNKNOWN" : (type.alias ?? type.toString()),
+      };
+    });
+    // Chunk vectors drop the JSON alias, so JSON columns are parsed by position.
+    const jsonColumns = types.flatMap((type, i) => (type.alias === "JSON" ? [i] : []));
+    const reader = new ChunkBatches(result, batchSize(options), jsonColumns);
+    const batches = batchStream(
+      { read: () => reader.read(), release },
+      { signal, cancelled: () => cancelledError(this.#ref), mapError: (e) => this.#error(e) },
+    );
+    return { columns, batches };
+  }
+
+  async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
+    const signal = options?.signal;
+    const connection = await this.#acquire(signal);
+    const onAbort = () => connection.interrupt();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (statement.params.length === 0) {
+        // Without parameters the text may hold several statements (a schema script).
+        const result = await connection.run(statement.sql);
+        return result.rowsChanged;
+      }
+      const prepared = await connection.prepare(statement.sql);
+      try {
+        bindParams(prepared, statement.params);
+        const result = await prepared.run();
+        return result.rowsChanged;
+      } finally {
+        prepared.destroySync();
+      }
+    } catch (err) {
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#release(connection);
+    }
+  }
+
+  /**
+   * Bulk load through DuckDB's appender: far faster than INSERTs. `columns` names the
+   * table's columns the rows carry, in row order; columns not named get their defaults.
+   * Values are in the engine's normal form (timestamps as ns bigints, dates as strings).
+   */
+  async appendRows(
+    table: string,
+    columns: readonly string[],
+    rows: readonly Row[],
+    options: { schema?: string } = {},
+  ): Promise<number> {
+    const connection = await this.#acquire(undefined);
+    try {
+      const appender = await connection.createAppender(table, options.schema ?? null);
+      try {
+        const count = appender.columnCount;
+        const types = Array.from({ length: count }, (_, i) => appender.columnType(i));
+        const names = await this.#columnNames(connection, options.schema ?? "main", table);
+        const positions = columns.map((column) => {
+          const at = names.indexOf(column);
+          if (at < 0) {
+            throw toSourceError(
+              this.#ref,
+              new Error(`table ${table} has no column ${column}`),
+              () => ({
+                code: "NOT_FOUND",
+                retryable: false,
+              }),
+            );
+          }
+          return at;
+        });
+        const complete = positions.length === count && positions.every((p, i) => p === i);
+        if (complete) {
+          // Whole chunks at a time: the fast path when the rows carry every column in order.
+          for (let start = 0; start < rows.length; start += 2048) {
+            const slice = rows.slice(start, start + 2048);
+            const chunk = DuckDBDataChunk.create(types, slice.length);
+            for (let c = 0; c < count; c++) {
+              const type = types[c];
+              if (type === undefined) continue;
+              chunk.setColumnValues(
+                c,
+                slice.map((row) => toDuckdbValue(row[c] as Value, type)),
+              );
+            }
+            appender.appendDataChunk(chunk);
+          }
+        } else {
+          for (const row of rows) {
+            for (let c = 0; c < count; c++) {
+              const at = positions.indexOf(c);
+              const type = types[c];
+              if (at < 0 || type === undefined) appender.appendDefault();
+              else appender.appendValue(toDuckdbValue(row[at] as Value, type), type);
+            }
+            appender.endRow();
+          }
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
+      }
+      return rows.length;
+    } catch (err) {
+      throw this.#error(err);
+    } finally {
+      this.#release(connection);
+    }
+  }
+
+  async listTables(): Promise<TableInfo[]> {
+    const rows = await this.#rows(
+      `SELECT c.schema_name, c.table_name, c.column_name, c.data_type, c.is_nullable
+         FROM duckdb_columns() c
+        WHERE NOT c.internal AND c.schema_name NOT IN ('information_schema', 'pg_catalog')
+          AND c.database_name NOT IN ('system')
+        ORDER BY c.database_name, c.schema_name, c.table_name, c.column_index`,
+    );
+    const keys = await this.#rows(
+      `SELECT schema_name, table_name, constraint_column_names
+         FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'`,
+    );
+    const tables = new Map<string, TableInfo>();
+    for (const [schema, table, column, dataType, nullable] of rows) {
+      const key = `${schema}.${table}`;
+      let info = tables.get(key);
+      if (info === undefined) {
+        info = { schema: String(schema), name: String(table), columns: [], primaryKey: [] };
+        tables.set(key, info);
+      }
+      info.columns.push({
+        name: String(column),
+        type: duckdbCatalogType(String(dataType)),
+        nativeType: String(dataType),
+        nullable: Boolean(nullable),
+      });
+    }
+    for (const [schema, table, names] of keys) {
+      const info = tables.get(`${schema}.${table}`);
+      if (info !== undefined && Array.isArray(names)) info.primaryKey = names.map(String);
+    }
+    return [...tables.values()];
+  }
+
+  /**
+   * Base tables: `estimated_size` from duckdb_tables() (exact after inserts in one process).
+   * Views (files included): no row count; counting would read the files. Distinct counts are
+   * not kept by DuckDB and are not computed here, to keep this call cheap.
+   */
+  async tableStats(schema: string, table: string): Promise<TableStats> {
+    const found = await this.#rows(
+      `SELECT estimated_size FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2`,
+      [schema, table],
+    );
+    if (found.length > 0) {
+      const size = found[0]?.[0];
+      return { rowCount: Number(size), distinct: {}, source: "duckdb_tables.estimated_size" };
+    }
+    const views = await this.#rows(
+      `SELECT 1 FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2`,
+      [schema, table],
+    );
+    if (views.length === 0) {
+      throw toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
+        code: "NOT_FOUND",
+        retryable: false,
+      }));
+    }
+    return { distinct: {}, source: "view (no statistics)" };
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const connection of this.#idle.splice(0)) connection.closeSync();
+    // Busy connections close with the instance.
+    this.#instance.closeSync();
+  }
+
+  async #columnNames(connection: DuckDBConnection, schema: string, table: string) {
+    const reader = await connection.runAndReadAll(
+      `SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2
+        ORDER BY column_index`,
+      [schema, table],
+    );
+    return reader.getRows().map((row) => String(row[0]));
+  }
+
+  async #rows(sql: string, params: Value[] = []): Promise<unknown[][]> {
+    const result = await this.query({ sql, params });
+    const rows: unknown[][] = [];
+    for await (const batch of result.batches) rows.push(...batch);
+    return rows;
+  }
+
+  async #acquire(signal: AbortSignal | undefined): Promise<DuckDBConnection> {
+    if (this.#closed) throw closedError(this.#ref);
+    if (signal?.aborted) throw cancelledError(this.#ref);
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    if (this.#created < POOL_SIZE) {
+      this.#created++;
+      try {
+        return await this.#connect();
+      } catch (err) {
+        this.#created--;
+        throw this.#error(err);
+      }
+    }
+    const connection = await new Promise<DuckDBConnection>((resolve) =>
+      this.#waiting.push(resolve),
+    );
+    if (signal?.aborted) {
+      this.#release(connection);
+      throw cancelledError(this.#ref);
+    }
+    return connection;
+  }
+
+  async #connect(): Promise<DuckDBConnection> {
+    const connection = await this.#instance.connect();
+    try {
+      for (const [name, path] of Object.entries(this.#files)) {
+        await connection.run(
+          `CREATE OR REPLACE TEMP VIEW ${this.dialect.quoteIdentifier(name)} AS SELECT * FROM ${fileReader(path)}`,
+        );
+      }
+    } catch (err) {
+      connection.closeSync();
+      throw err;
+    }
+    return connection;
+  }
+
+  #release(connection: DuckDBConnection): void {
+    if (this.#closed) {
+      connection.closeSync();
+      return;
+    }
+    const waiter = this.#waiting.shift();
+    if (waiter !== undefined) waiter(connection);
+    else this.#idle.push(connection);
+  }
+
+  #error(err: unknown): EntenteError {
+    return toSourceError(this.#ref, err, classifyDuckdb);
+  }
+}
+
+/** Re-cuts DuckDB's chunks (2048 rows) into batches of `size` rows. */
+class ChunkBatches {
+  readonly #result: DuckDBResult;
+  readonly #size: number;
+  readonly #jsonColumns: number[];
+  #pending: Row[] = [];
+  #done = false;
+
+  constructor(result: DuckDBResult, size: number, jsonColumns: number[]) {
+    this.#result = result;
+    this.#size = size;
+    this.#jsonColumns = jsonColumns;
+  }
+
+  async read(): Promise<Row[]> {
+    while (!this.#done && this.#pending.length < this.#size) {
+      const chunk = await this.#result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) {
+        this.#done = true;
+        break;
+      }
+      const rows = chunk.convertRows(duckdbValueConverter) as Row[];
+      for (const row of rows) {
+        for (const c of this.#jsonColumns) {
+          const value = row[c];
+          if (typeof value === "string") row[c] = JSON.parse(value);
+        }
+        this.#pending.push(row);
+      }
+    }
+    if (this.#pending.length <= this.#size) {
+      const batch = this.#pending;
+      this.#pending = [];
+      return batch;
+    }
+    const batch = this.#pending.slice(0, this.#size);
+    this.#pending = this.#pending.slice(this.#size);
+    return batch;
+  }
+}
+
+function bindParams(prepared: DuckDBPreparedStatement, params: readonly Value[]): void {
+  params.forEach((value, i) => {
+    const index = i + 1;
+    if (value === null || value === undefined) prepared.bindNull(index);
+    else if (typeof value === "boolean") prepared.bindBoolean(index, value);
+    else if (typeof value === "bigint") {
+      if (value >= -(2n ** 63n) && value < 2n ** 63n) prepared.bindBigInt(index, value);
+      else prepared.bindHugeInt(index, value);
+    } else if (typeof value === "number") {
+      if (Number.isInteger(value) && Math.abs(value) <= 2_147_483_647) {
+        prepared.bindInteger(index, value);
+      } else if (Number.isSafeInteger(value)) prepared.bindBigInt(index, BigInt(value));
+      else prepared.bindDouble(index, value);
+    } else if (typeof value === "string") prepared.bindVarchar(index, value);
+    else if (value instanceof Uint8Array) prepared.bindBlob(index, value);
+    else prepared.bindVarchar(index, JSON.stringify(value));
+  });
+}
+
+/** `read_parquet` / `read_csv_auto` / `read_json_auto` by extension, for a path or glob. */
+export function fileReader(path: string): string {
+  const literal = `'${path.replaceAll("'", "''")}'`;
+  const lower = path.toLowerCase().replace(/\.(gz|zst)$/, "");
+  if (lower.endsWith(".csv") || lower.endsWith(".tsv")) return `read_csv_auto(${literal})`;
+  if (lower.endsWith(".json") || lower.endsWith(".ndjson") || lower.endsWith(".jsonl")) {
+    return `read_json_auto(${literal})`;
+  }
+  return `read_parquet(${literal})`;
+}
+
+/** DuckDB messages start with their error type: `Catalog Error: ...`, `Parser Error: ...`. */
+function classifyDuckdb(err: Record<string, unknown>) {
+  const message = typeof err.message === "string" ? err.message : "";
+  if (/^INTERRUPT/i.test(message) || /interrupted/i.test(message)) {
+    return { code: "CANCELLED" as const, retryable: false };
+  }
+  if (/^Catalog Error/.test(message)) return { code: "NOT_FOUND" as const, retryable: false };
+  if (/^IO Error/.test(message)) return { code: "UNAVAILABLE" as const, retryable: false };
+  if (
+    /^(Parser|Binder|Conversion|Invalid Input|Constraint|Out of Range|Not implemented) Error/.test(
+      message,
+    )
+  ) {
+    return { code: "BAD_REQUEST" as const, retryable: false };
+  }
+  return undefined;
+}

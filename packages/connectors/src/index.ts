@@ -1,0 +1,18 @@
+export { batchStream, DEFAULT_BATCH_ROWS } from "./batches.ts";
+export { duckdbCapabilities, mysqlCapabilities, postgresCapabilities } from "./capabilities.ts";
+export {
+  createConnector,
+  duckdbSourceConfigSchema,
+  mysqlSourceConfigSchema,
+  postgresSourceConfigSchema,
+  sourceConfigSchema,
+  sourcesConfigSchema,
+} from "./create.ts";
+export { duckdbDialect, mysqlDialect, postgresDialect } from "./dialects.ts";
+export { DuckdbConnector, fileReader } from "./duckdb.ts";
+export { cancelledError, sourceLabel, toSourceError } from "./errors.ts";
+export { MysqlConnector } from "./mysql.ts";
+export { PostgresConnector } from "./postgres.ts";
+export { dateFromDays, formatTimestampNs, parseTimestampNs } from "./timestamps.ts";
+export type * from "./types.ts";
+export { parseDatabaseUrl, redact } from "./urls.ts";

@@ -1,0 +1,355 @@
+import type { EntenteError } from "@entente/protocol";
+import mysql from "mysql2";
+import { batchSize, batchStream } from "./batches.ts";
+import { mysqlCapabilities } from "./capabilities.ts";
+import { mysqlDialect } from "./dialects.ts";
+import {
+  type Classified,
+  cancelledError,
+  closedError,
+  type SourceRef,
+  toSourceError,
+} from "./errors.ts";
+import { type MysqlColumn, type MysqlField, mysqlCatalogType, mysqlColumn } from "./mysql-types.ts";
+import { ReadableBatches } from "./readable-batches.ts";
+import type {
+  BoundStatement,
+  ColumnMeta,
+  Connector,
+  MysqlSourceConfig,
+  QueryOptions,
+  QueryResult,
+  Row,
+  TableInfo,
+  TableStats,
+  Value,
+} from "./types.ts";
+import { parseDatabaseUrl } from "./urls.ts";
+
+type CoreConnection = mysql.PoolConnection;
+
+/**
+ * MariaDB/MySQL through a mysql2 pool. Reads stream row by row from the text protocol
+ * (`query(...).stream()`) with backpressure, so only one batch sits in memory. Parameters
+ * are escaped by mysql2 on the client (`?`). Sessions run in UTC. Aborting sends
+ * `KILL QUERY <thread id>` from a separate connection.
+ */
+export class MysqlConnector implements Connector {
+  readonly kind = "mysql" as const;
+  readonly dialect = mysqlDialect;
+  readonly capabilities = mysqlCapabilities();
+  readonly name: string;
+  /** The database named in the URL, which `listTables` reports. */
+  readonly database: string | undefined;
+  readonly #pool: mysql.Pool;
+  readonly #options: mysql.ConnectionOptions;
+  readonly #ref: SourceRef;
+  #closed = false;
+
+  private constructor(
+    name: string,
+    pool: mysql.Pool,
+    options: mysql.ConnectionOptions,
+    database: string | undefined,
+  ) {
+    this.name = name;
+    this.#pool = pool;
+    this.#options = options;
+    this.database = database;
+    this.#ref = { name, kind: "mysql" };
+  }
+
+  static async open(name: string, config: MysqlSourceConfig): Promise<MysqlConnector> {
+    const url = parseDatabaseUrl(name, config.url, ["mysql", "mariadb"], 3306);
+    const options: mysql.ConnectionOptions = {
+      host: url.host,
+      port: url.port,
+      connectTimeout: 10_000,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      decimalNumbers: true,
+      dateStrings: true,
+      timezone: "Z",
+      multipleStatements: false,
+    };
+    if (url.user !== undefined) options.user = url.user;
+    if (url.password !== undefined) options.password = url.password;
+    if (url.database !== undefined) options.database = url.database;
+    const pool = mysql.createPool({ ...options, connectionLimit: config.poolSize ?? 8 });
+    pool.on("connection", (connection) => {
+      // A dropped connection emits 'error' on itself; the pool replaces it, the process lives.
+      connection.on("error", () => {});
+      // DATETIME and TIMESTAMP text is read as UTC.
+      connection.query("SET time_zone = '+00:00'");
+    });
+    const connector = new MysqlConnector(name, pool, options, url.database);
+    try {
+      await connector.ping();
+    } catch (err) {
+      await connector.close();
+      throw err;
+    }
+    return connector;
+  }
+
+  async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
+    const signal = options?.signal;
+    const connection = await this.#acquire(signal);
+    const size = batchSize(options);
+    const query = connection.query({
+      sql: statement.sql,
+      values: prepareParams(statement.params),
+      rowsAsArray: true,
+    });
+    let fields: MysqlField[] = [];
+    query.on("fields", (received: MysqlField[]) => {
+      fields = received;
+    });
+    const stream = query.stream({ highWaterMark: size });
+    const reader = new ReadableBatches<Row>(stream, size);
+    let columns: MysqlColumn[] = [];
+    const onAbort = () => void this.#killQuery(connection.threadId);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let released = false;
+    const release = async (failed: boolean) => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      // Rows still in flight cannot be skipped on the wire: an unfinished result ends the
+      // connection (and with it the statement) instead of going back to the pool.
+      if (failed || !ended) {
+        stream.destroy();
+        connection.destroy();
+      } else {
+        connection.release();
+      }
+    };
+    let ended = false;
+    stream.on("end", () => {
+      ended = true;
+    });
+    const read = async (): Promise<Row[]> => {
+      const rows = await reader.read();
+      convertRows(rows, columns);
+      return rows;
+    };
+    let first: Row[];
+    try {
+      first = await reader.read();
+      columns = fields.map(mysqlColumn);
+      convertRows(first, columns);
+      if (signal?.aborted) throw cancelledError(this.#ref);
+    } catch (err) {
+      await release(true);
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    }
+    const meta: ColumnMeta[] = fields.map((field, i) => ({
+      name: field.name,
+      type: columns[i]?.type ?? "unknown",
+      nativeType: columns[i]?.native ?? "unknown",
+    }));
+    const batches = batchStream(
+      { read, release },
+      {
+        first,
+        signal,
+        cancelled: () => cancelledError(this.#ref),
+        mapError: (e) => this.#error(e),
+      },
+    );
+    return { columns: meta, batches };
+  }
+
+  async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
+    const signal = options?.signal;
+    const connection = await this.#acquire(signal);
+    const onAbort = () => void this.#killQuery(connection.threadId);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let failed = false;
+    try {
+      const [result] = await connection
+        .promise()
+        .query({ sql: statement.sql, values: prepareParams(statement.params) });
+      if (signal?.aborted) throw cancelledError(this.#ref);
+      return typeof result === "object" && result !== null && "affectedRows" in result
+        ? Number(result.affectedRows)
+        : 0;
+    } catch (err) {
+      failed = true;
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (failed) connection.destroy();
+      else connection.release();
+    }
+  }
+
+  async listTables(): Promise<TableInfo[]> {
+    const columns = await this.#rows<{
+      schema: string;
+      table: string;
+      column: string;
+      data_type: string;
+      column_type: string;
+      nullable: string;
+      is_json: number | string;
+    }>(
+      `SELECT c.TABLE_SCHEMA AS \`schema\`, c.TABLE_NAME AS \`table\`, c.COLUMN_NAME AS \`column\`,
+              c.DATA_TYPE AS data_type, c.COLUMN_TYPE AS column_type, c.IS_NULLABLE AS nullable,
+              EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
+                       WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
+                         AND k.CHECK_CLAUSE = CONCAT('json_valid(\`', c.COLUMN_NAME, '\`)')) AS is_json
+         FROM information_schema.COLUMNS c
+        WHERE c.TABLE_SCHEMA = DATABASE()
+        ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
+    );
+    const keys = await this.#rows<{ table: string; column: string }>(
+      `SELECT TABLE_NAME AS \`table\`, COLUMN_NAME AS \`column\`
+         FROM information_schema.KEY_COLUMN_USAGE
+        WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_NAME = 'PRIMARY'
+        ORDER BY TABLE_NAME, ORDINAL_POSITION`,
+    );
+    const tables = new Map<string, TableInfo>();
+    for (const row of columns) {
+      let table = tables.get(row.table);
+      if (table === undefined) {
+        table = { schema: row.schema, name: row.table, columns: [], primaryKey: [] };
+        tables.set(row.table, table);
+      }
+      const isJson = Number(row.is_json) === 1;
+      table.columns.push({
+        name: row.column,
+        type: mysqlCatalogType(row.data_type, row.column_type, isJson),
+        nativeType: isJson ? "json" : row.column_type,
+        nullable: row.nullable === "YES",
+      });
+    }
+    for (const row of keys) tables.get(row.table)?.primaryKey.push(row.column);
+    return [...tables.values()];
+  }
+
+  /**
+   * Row count from information_schema.TABLES.TABLE_ROWS (an estimate for InnoDB, exact for
+   * Aria/MyISAM); distinct counts from index cardinality, for columns that lead an index.
+   */
+  async tableStats(schema: string, table: string): Promise<TableStats> {
+    const found = await this.#rows<{ rows: string | number | null }>(
+      `SELECT TABLE_ROWS AS \`rows\` FROM information_schema.TABLES
+        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+      [schema, table],
+    );
+    if (found.length === 0) {
+      throw toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
+        code: "NOT_FOUND",
+        retryable: false,
+      }));
+    }
+    const cardinality = await this.#rows<{ column: string; n: string | number | null }>(
+      `SELECT COLUMN_NAME AS \`column\`, MAX(CARDINALITY) AS n FROM information_schema.STATISTICS
+        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND SEQ_IN_INDEX = 1
+        GROUP BY COLUMN_NAME`,
+      [schema, table],
+    );
+    const distinct: Record<string, number> = {};
+    for (const row of cardinality) if (row.n !== null) distinct[row.column] = Number(row.n);
+    const stats: TableStats = { distinct, source: "information_schema" };
+    const rows = found[0]?.rows;
+    if (rows !== null && rows !== undefined) stats.rowCount = Number(rows);
+    return stats;
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await new Promise<void>((resolve) => this.#pool.end(() => resolve()));
+  }
+
+  #acquire(signal: AbortSignal | undefined): Promise<CoreConnection> {
+    if (this.#closed) return Promise.reject(closedError(this.#ref));
+    if (signal?.aborted) return Promise.reject(cancelledError(this.#ref));
+    return new Promise((resolve, reject) => {
+      this.#pool.getConnection((err, connection) => {
+        if (err) return reject(this.#error(err));
+        if (signal?.aborted) {
+          connection.release();
+          return reject(cancelledError(this.#ref));
+        }
+        resolve(connection);
+      });
+    });
+  }
+
+  async #rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.#closed) throw closedError(this.#ref);
+    try {
+      const [rows] = await this.#pool.promise().query(sql, params);
+      return rows as T[];
+    } catch (err) {
+      throw this.#error(err);
+    }
+  }
+
+  /** Stops the statement a connection runs, from a separate connection (the pool may be full). */
+  async #killQuery(threadId: number | null): Promise<void> {
+    if (threadId === null) return;
+    const killer = mysql.createConnection(this.#options);
+    killer.on("error", () => {});
+    try {
+      await killer.promise().query(`KILL QUERY ${Number(threadId)}`);
+    } catch {
+      // The connection is destroyed anyway, which ends the statement soon after.
+    } finally {
+      killer.destroy();
+    }
+  }
+
+  #error(err: unknown): EntenteError {
+    return toSourceError(this.#ref, err, classifyMysql);
+  }
+}
+
+function convertRows(rows: Row[], columns: MysqlColumn[]): void {
+  for (let c = 0; c < columns.length; c++) {
+    const convert = columns[c]?.convert;
+    if (convert === undefined) continue;
+    for (const row of rows) {
+      const value = row[c];
+      if (value !== null && value !== undefined) row[c] = convert(value);
+    }
+  }
+}
+
+/** Binary values as Buffers (mysql2 escapes those as hex), everything else as given. */
+function prepareParams(params: Value[]): unknown[] {
+  return params.map((value) =>
+    value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value) : value,
+  );
+}
+
+/** mysql2 error names: connection failures retry, unknown names are NOT_FOUND, SQL is bad. */
+export function classifyMysql(err: Record<string, unknown>): Classified | undefined {
+  const code = typeof err.code === "string" ? err.code : "";
+  if (code === "ER_QUERY_INTERRUPTED") return { code: "CANCELLED", retryable: false };
+  if (
+    code === "ER_BAD_DB_ERROR" ||
+    code === "ER_NO_SUCH_TABLE" ||
+    code === "ER_BAD_FIELD_ERROR" ||
+    code === "ER_SP_DOES_NOT_EXIST"
+  ) {
+    return { code: "NOT_FOUND", retryable: false };
+  }
+  if (code === "ER_ACCESS_DENIED_ERROR" || code === "ER_DBACCESS_DENIED_ERROR") {
+    return { code: "UNAVAILABLE", retryable: false };
+  }
+  if (code === "ER_LOCK_DEADLOCK" || code === "ER_LOCK_WAIT_TIMEOUT") {
+    return { code: "UNAVAILABLE", retryable: true };
+  }
+  if (code.startsWith("ER_") && typeof err.sqlState === "string") {
+    return { code: "BAD_REQUEST", retryable: false };
+  }
+  return undefined;
+}

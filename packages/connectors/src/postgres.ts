@@ -1,0 +1,359 @@
+import type { EntenteError } from "@entente/protocol";
+import pg from "pg";
+import Cursor from "pg-cursor";
+import { batchSize, batchStream } from "./batches.ts";
+import { postgresCapabilities } from "./capabilities.ts";
+import { postgresDialect } from "./dialects.ts";
+import {
+  type Classified,
+  cancelledError,
+  closedError,
+  type SourceRef,
+  toSourceError,
+} from "./errors.ts";
+import { postgresType, postgresTypeParsers } from "./postgres-types.ts";
+import type {
+  BoundStatement,
+  Capabilities,
+  ColumnMeta,
+  Connector,
+  PostgresSourceConfig,
+  QueryOptions,
+  QueryResult,
+  Row,
+  TableInfo,
+  TableStats,
+  TextComparison,
+  Value,
+} from "./types.ts";
+
+/** Statistics for a never-analyzed table come from a count capped at this many rows. */
+const BOUNDED_COUNT_CAP = 100_000;
+
+/**
+ * PostgreSQL through a `pg.Pool`. Reads stream from a server-side cursor (pg-cursor) in
+ * batches, with per-query type parsers; sessions run in UTC. Aborting a query cancels it on
+ * the server with `pg_cancel_backend` from a separate connection and discards its connection.
+ */
+export class PostgresConnector implements Connector {
+  readonly kind = "postgres" as const;
+  readonly dialect = postgresDialect;
+  readonly capabilities: Capabilities;
+  readonly name: string;
+  readonly #pool: pg.Pool;
+  readonly #clientConfig: pg.ClientConfig;
+  readonly #ref: SourceRef;
+  #closed = false;
+
+  private constructor(
+    name: string,
+    pool: pg.Pool,
+    clientConfig: pg.ClientConfig,
+    textComparison: TextComparison,
+  ) {
+    this.name = name;
+    this.#pool = pool;
+    this.#clientConfig = clientConfig;
+    this.#ref = { name, kind: "postgres" };
+    this.capabilities = postgresCapabilities(textComparison);
+  }
+
+  /** Connects once to learn the database's collation; an unreachable server is UNAVAILABLE. */
+  static async open(name: string, config: PostgresSourceConfig): Promise<PostgresConnector> {
+    const clientConfig: pg.ClientConfig = {
+      connectionString: config.url,
+      // Timestamps with time zone render in UTC; the parser still honours any offset.
+      options: "-c TimeZone=UTC",
+      connectionTimeoutMillis: 10_000,
+    };
+    const pool = new pg.Pool({ ...clientConfig, max: config.poolSize ?? 8 });
+    // An idle connection the server ends (restart, idle timeout) must not crash the process;
+    // the pool drops it and the next query opens a new one.
+    pool.on("error", () => {});
+    const ref: SourceRef = { name, kind: "postgres" };
+    try {
+      const result = await pool.query<{ datcollate: string }>(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()",
+      );
+      const collation = result.rows[0]?.datcollate ?? "";
+      return new PostgresConnector(name, pool, clientConfig, textComparisonOf(collation));
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw toSourceError(ref, err, classifyPostgres);
+    }
+  }
+
+  async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
+    const signal = options?.signal;
+    const client = await this.#acquire(signal);
+    const cursor = client.query(
+      new Cursor(statement.sql, prepareParams(statement.params), {
+        rowMode: "array",
+        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
+      }),
+    );
+    const size = batchSize(options);
+    const onAbort = () => void this.#cancelBackend(backendPid(client));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let released = false;
+    const release = async (failed: boolean) => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (!failed) await cursor.close().catch(() => {});
+      client.release(failed ? true : undefined);
+    };
+    let first: Row[];
+    let columns: ColumnMeta[];
+    try {
+      const read = await readWithFields(cursor, size);
+      first = read.rows;
+      columns = read.fields.map((field) => {
+        const { type, native } = postgresType(field.dataTypeID);
+        return { name: field.name, type, nativeType: native };
+      });
+      if (signal?.aborted) throw cancelledError(this.#ref);
+    } catch (err) {
+      await release(true);
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    }
+    const batches = batchStream(
+      { read: () => cursor.read(size) as Promise<Row[]>, release },
+      {
+        first,
+        signal,
+        cancelled: () => cancelledError(this.#ref),
+        mapError: (err) => this.#error(err),
+      },
+    );
+    return { columns, batches };
+  }
+
+  async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
+    const signal = options?.signal;
+    const client = await this.#acquire(signal);
+    const onAbort = () => void this.#cancelBackend(backendPid(client));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let failed = false;
+    try {
+      const result = await client.query({
+        text: statement.sql,
+        values: prepareParams(statement.params),
+        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
+      });
+      if (signal?.aborted) throw cancelledError(this.#ref);
+      // A multi-statement text (no parameters) returns one result per statement.
+      const results = Array.isArray(result) ? (result as pg.QueryResult[]) : [result];
+      return results.reduce((sum, r) => sum + (r.rowCount ?? 0), 0);
+    } catch (err) {
+      failed = true;
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      client.release(failed ? true : undefined);
+    }
+  }
+
+  async listTables(): Promise<TableInfo[]> {
+    const columns = await this.#rows<{
+      schema: string;
+      table: string;
+      column: string;
+      oid: number;
+      native: string;
+      nullable: boolean;
+      is_enum: boolean;
+    }>(
+      `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column,
+              CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END::int AS oid,
+              format_type(a.atttypid, a.atttypmod) AS native,
+              NOT a.attnotnull AS nullable, t.typtype = 'e' AS is_enum
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         JOIN pg_type t ON t.oid = a.atttypid
+        WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND NOT c.relispartition
+        ORDER BY n.nspname, c.relname, a.attnum`,
+    );
+    const keys = await this.#rows<{ schema: string; table: string; column: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
+         FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE i.indisprimary
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        ORDER BY n.nspname, c.relname, k.ord`,
+    );
+    const tables = new Map<string, TableInfo>();
+    for (const row of columns) {
+      const key = `${row.schema}.${row.table}`;
+      let table = tables.get(key);
+      if (table === undefined) {
+        table = { schema: row.schema, name: row.table, columns: [], primaryKey: [] };
+        tables.set(key, table);
+      }
+      const type = row.is_enum ? "text" : postgresType(row.oid).type;
+      table.columns.push({
+        name: row.column,
+        type,
+        nativeType: row.native,
+        nullable: row.nullable,
+      });
+    }
+    for (const row of keys) tables.get(`${row.schema}.${row.table}`)?.primaryKey.push(row.column);
+    return [...tables.values()];
+  }
+
+  /**
+   * Row count from `pg_class.reltuples` and distinct counts from `pg_stats.n_distinct`
+   * (negative values are a fraction of the rows). A table never analyzed (reltuples -1,
+   * or 0 with no pages recorded) gets a count capped at 100,000 rows instead: cheap, and
+   * enough for a planner to tell small from large. No ANALYZE is run: it writes, and may
+   * take long on a large table.
+   */
+  async tableStats(schema: string, table: string): Promise<TableStats> {
+    const found = await this.#rows<{ reltuples: number; relpages: number }>(
+      `SELECT c.reltuples::float8 AS reltuples, c.relpages::int AS relpages
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2`,
+      [schema, table],
+    );
+    const stats = found[0];
+    if (stats === undefined) throw this.#notFound(schema, table);
+    let rowCount: number | undefined = stats.reltuples;
+    let source = "pg_class.reltuples";
+    if (stats.reltuples < 0 || (stats.reltuples === 0 && stats.relpages === 0)) {
+      const q = (name: string) => this.dialect.quoteIdentifier(name);
+      const counted = await this.#rows<{ n: string }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${q(schema)}.${q(table)} LIMIT ${BOUNDED_COUNT_CAP + 1}) s`,
+      );
+      const n = Number(counted[0]?.n ?? 0);
+      rowCount = n > BOUNDED_COUNT_CAP ? undefined : n;
+      source = n > BOUNDED_COUNT_CAP ? "never analyzed (over 100000 rows)" : "exact";
+    }
+    const distinctRows = await this.#rows<{ attname: string; n_distinct: number }>(
+      `SELECT attname, n_distinct::float8 AS n_distinct FROM pg_stats
+        WHERE schemaname = $1 AND tablename = $2`,
+      [schema, table],
+    );
+    const distinct: Record<string, number> = {};
+    for (const row of distinctRows) {
+      if (row.n_distinct >= 0) distinct[row.attname] = row.n_distinct;
+      else if (rowCount !== undefined) {
+        distinct[row.attname] = Math.round(-row.n_distinct * rowCount);
+      }
+    }
+    const result: TableStats = { distinct, source };
+    if (rowCount !== undefined) result.rowCount = rowCount;
+    return result;
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end().catch(() => {});
+  }
+
+  async #acquire(signal: AbortSignal | undefined): Promise<pg.PoolClient> {
+    if (this.#closed) throw closedError(this.#ref);
+    if (signal?.aborted) throw cancelledError(this.#ref);
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw this.#error(err);
+    }
+    if (signal?.aborted) {
+      client.release();
+      throw cancelledError(this.#ref);
+    }
+    return client;
+  }
+
+  async #rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.#closed) throw closedError(this.#ref);
+    try {
+      const result = await this.#pool.query(sql, params);
+      return result.rows as T[];
+    } catch (err) {
+      throw this.#error(err);
+    }
+  }
+
+  /** Cancels whatever the backend runs, from a separate connection (the pool may be full). */
+  async #cancelBackend(pid: number | undefined | null): Promise<void> {
+    if (pid === undefined || pid === null) return;
+    const canceller = new pg.Client(this.#clientConfig);
+    canceller.on("error", () => {});
+    try {
+      await canceller.connect();
+      await canceller.query("SELECT pg_cancel_backend($1)", [pid]);
+    } catch {
+      // The connection is discarded anyway; a failed cancel only lets the statement run on.
+    } finally {
+      await canceller.end().catch(() => {});
+    }
+  }
+
+  #notFound(schema: string, table: string): EntenteError {
+    return toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
+      code: "NOT_FOUND",
+      retryable: false,
+    }));
+  }
+
+  #error(err: unknown): EntenteError {
+    return toSourceError(this.#ref, err, classifyPostgres);
+  }
+}
+
+/** The backend's process id, which pg keeps from the startup handshake. */
+function backendPid(client: pg.PoolClient): number | undefined {
+  return (client as unknown as { processID?: number }).processID;
+}
+
+function readWithFields(
+  cursor: Cursor,
+  size: number,
+): Promise<{ rows: Row[]; fields: pg.FieldDef[] }> {
+  return new Promise((resolve, reject) => {
+    cursor.read(size, (err, rows, result) => {
+      if (err) reject(err);
+      else resolve({ rows: rows as Row[], fields: result?.fields ?? [] });
+    });
+  });
+}
+
+/** Bigints as decimal text (pg's own handling would lose nothing, but keeps them exact). */
+function prepareParams(params: Value[]): unknown[] {
+  return params.map((value) => (typeof value === "bigint" ? value.toString() : value));
+}
+
+/** `C`, `POSIX` and `C.UTF-8` compare bytes (code points); anything else is a locale. */
+function textComparisonOf(collation: string): TextComparison {
+  return /^(C|POSIX|C\.UTF-?8|ucs_basic)$/i.test(collation) ? "binary" : "case-sensitive-locale";
+}
+
+/** SQLSTATE classes: 08 connection, 57P0x shutdown, 3D000 unknown database, 42 syntax/names. */
+export function classifyPostgres(err: Record<string, unknown>): Classified | undefined {
+  const code = typeof err.code === "string" ? err.code : "";
+  if (code === "57014") return { code: "CANCELLED", retryable: false };
+  if (code.startsWith("08") || /^57P0[1-3]$/.test(code) || code === "53300") {
+    return { code: "UNAVAILABLE", retryable: true };
+  }
+  if (code === "3D000" || code === "42P01" || code === "42883" || code === "42703") {
+    return { code: "NOT_FOUND", retryable: false };
+  }
+  if (code === "28P01" || code === "28000") return { code: "UNAVAILABLE", retryable: false };
+  if (/^[0-9A-Z]{5}$/.test(code)) return { code: "BAD_REQUEST", retryable: false };
+  return undefined;
+}
