@@ -1,0 +1,170 @@
+/**
+ * The `bridge:` configuration section and the shape of one link, as documented in
+ * docs/broker-bridge.md. Links added at run time are validated with the same schema.
+ */
+import { z } from "zod";
+
+/** Link names become subject tokens (`entente.bridge.status.<link>`) and stream name parts. */
+export const linkName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, "use letters, digits, '-' and '_' (it becomes a subject token)")
+  .max(64, "at most 64 characters");
+
+/** A broker's identity on the loop-prevention path: no commas, it is a list element. */
+const brokerId = z
+  .string()
+  .regex(/^[^,\s]+$/, "no commas or spaces")
+  .optional();
+
+const natsSubject = z
+  .string()
+  .min(1)
+  .regex(/^[^\s]+$/, "a NATS subject has no spaces")
+  .refine((s) => !s.split(".").some((t) => t === ""), "a NATS subject has no empty tokens");
+
+const tls = z.strictObject({
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+});
+
+/** Connection options shared by every NATS side of a link. */
+const natsConnection = {
+  url: z.string().min(1, "give the server URL, e.g. nats://127.0.0.1:4222"),
+  /** This broker on the path of forwarded messages; default its cluster name, else server name. */
+  id: brokerId,
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+  credsFile: z.string().optional(),
+  tls: tls.optional(),
+};
+
+const amqpUrl = z.string().regex(/^amqps?:\/\//, "an AMQP URL starts with amqp:// or amqps://");
+
+const amqpConnection = {
+  url: amqpUrl,
+  /** This broker on the path; default the broker's cluster name. */
+  id: brokerId,
+};
+
+export const natsUpstreamSchema = z.strictObject({
+  kind: z.literal("nats"),
+  ...natsConnection,
+  subjects: z.array(natsSubject).min(1, "give at least one subject"),
+  /**
+   * The JetStream stream that buffers the subjects on the upstream server. Default
+   * `ENTENTE_BRIDGE_<LINK>`, created by the link. Links fanning the same subjects out to several
+   * downstreams name one shared stream (JetStream streams may not overlap in subjects).
+   */
+  stream: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
+});
+
+export const rabbitUpstreamSchema = z
+  .strictObject({
+    kind: z.literal("rabbitmq"),
+    ...amqpConnection,
+    /** An exchange whose messages matching `bindings` are buffered in the link's own queue. */
+    exchange: z.string().min(1).optional(),
+    bindings: z.array(z.string()).min(1).optional(),
+    /** Or an existing queue to consume from. */
+    queue: z.string().min(1).optional(),
+  })
+  .refine((u) => (u.exchange === undefined) !== (u.queue === undefined), {
+    message: "give either exchange (with bindings) or queue",
+  });
+
+export const upstreamSchema = z.discriminatedUnion("kind", [
+  natsUpstreamSchema,
+  rabbitUpstreamSchema,
+]);
+
+export const natsDownstreamSchema = z.strictObject({
+  kind: z.literal("nats"),
+  ...natsConnection,
+  /** Prepended to every subject (or routing key) as it arrives downstream. */
+  subjectPrefix: natsSubject.optional(),
+});
+
+export const jetstreamDownstreamSchema = z.strictObject({
+  kind: z.literal("jetstream"),
+  ...natsConnection,
+  /** The stream that must store what arrives; created with the link's subjects if missing. */
+  stream: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '-' and '_'"),
+  subjectPrefix: natsSubject.optional(),
+});
+
+export const rabbitDownstreamSchema = z.strictObject({
+  kind: z.literal("rabbitmq"),
+  ...amqpConnection,
+  exchange: z.string().min(1),
+  /** Declared as a durable exchange of this type when missing; default topic. */
+  exchangeType: z.enum(["topic", "direct", "fanout", "headers"]).default("topic"),
+});
+
+export const downstreamSchema = z.discriminatedUnion("kind", [
+  natsDownstreamSchema,
+  jetstreamDownstreamSchema,
+  rabbitDownstreamSchema,
+]);
+
+export const linkSchema = z.strictObject({
+  upstream: upstreamSchema,
+  downstream: downstreamSchema,
+  /** How many links a message may have crossed, this one included. */
+  maxHops: z.number().int().min(1).max(64).default(1),
+  /** Most unacknowledged messages in flight on the link. */
+  prefetch: z.number().int().min(1).max(100_000).default(1000),
+  /** Wait before reconnecting after a failure; a random jitter of up to half of it is added. */
+  reconnectDelayMs: z.number().int().min(10).default(1000),
+  /** Heartbeat (NATS ping, AMQP heartbeat) in seconds. */
+  heartbeat: z.number().int().min(1).max(600).default(10),
+  /** How long the upstream buffer (durable consumer, queue) outlives a vanished link, in ms. */
+  expires: z.number().int().min(1000).optional(),
+  /** How long a message may wait in the upstream buffer, in ms; older ones are not forwarded. */
+  messageTtl: z.number().int().min(1).optional(),
+});
+
+export const bridgeSchema = z
+  .strictObject({
+    links: z.record(linkName, linkSchema).default({}),
+    /** A link's owner renews its lease this often; another worker takes over after ttl. */
+    leaseTtlMs: z.number().int().min(1000).default(5000),
+    /** Status is published this often, and at every change. */
+    statusIntervalMs: z.number().int().min(100).default(2000),
+    /** A link with lag that forwards nothing for this long is stalled and restarted. */
+    stallAfterMs: z.number().int().min(500).default(30_000),
+    /** Larger messages are not forwarded (reported and dead-lettered). */
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(8 * 1024 * 1024),
+    /** How long a downstream confirmation may take before the message is redelivered. */
+    confirmTimeoutMs: z.number().int().min(100).default(10_000),
+  })
+  .prefault({});
+
+export type LinkInput = z.input<typeof linkSchema>;
+export type LinkDefinition = z.output<typeof linkSchema>;
+export type NatsUpstream = z.output<typeof natsUpstreamSchema>;
+export type RabbitUpstream = z.output<typeof rabbitUpstreamSchema>;
+export type Upstream = z.output<typeof upstreamSchema>;
+export type Downstream = z.output<typeof downstreamSchema>;
+export type NatsDownstream = z.output<typeof natsDownstreamSchema>;
+export type JetStreamDownstream = z.output<typeof jetstreamDownstreamSchema>;
+export type RabbitDownstream = z.output<typeof rabbitDownstreamSchema>;
+export type BridgeSettings = z.output<typeof bridgeSchema>;
+
+/** The default buffer stream of a NATS upstream: `ENTENTE_BRIDGE_<LINK>` in stream-name form. */
+export function bufferStreamOf(link: string, upstream: NatsUpstream): string {
+  return upstream.stream ?? `ENTENTE_BRIDGE_${link.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** The durable consumer (and RabbitMQ queue) of a link on its upstream. */
+export function durableNameOf(link: string): string {
+  return `entente_bridge_${link}`;
+}

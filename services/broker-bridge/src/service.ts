@@ -1,0 +1,117 @@
+/**
+ * The broker-bridge service: runs the links this worker owns, answers the control subjects
+ * (`entente.bridge.links.add|remove|list`) and keeps every link's last published status.
+ */
+import { hostname } from "node:os";
+import { EntenteError, jsonCodec, parseMessage } from "@entente/protocol";
+import { endpoint, type ServiceDefinition } from "@entente/runtime";
+import { nuid } from "@nats-io/nats-core";
+import { z } from "zod";
+import { bridgeSchema, type LinkDefinition, linkName, linkSchema } from "./config.ts";
+import { LinkRegistry } from "./registry.ts";
+import type { LinkStatus } from "./status.ts";
+import { BRIDGE_SUBJECTS } from "./subjects.ts";
+
+export const addLinkRequestSchema = z.strictObject({ link: linkName, definition: z.unknown() });
+export const removeLinkRequestSchema = z.strictObject({ link: linkName });
+
+export interface LinkListEntry {
+  link: string;
+  source: "config" | "runtime";
+  definition: LinkDefinition;
+  /** The last status its owner published; absent until one arrived. */
+  status: LinkStatus | undefined;
+}
+
+/** Passwords in URLs are not repeated in listings. */
+function redact(definition: LinkDefinition): LinkDefinition {
+  const clean = (url: string) =>
+    url.replace(/(\/\/[^:/@]+):[^@/]*@/g, "$1:***@").replace(/(\/\/)([^:/@]+)@/g, "$1***@");
+  const up = { ...definition.upstream, url: clean(definition.upstream.url) };
+  const down = { ...definition.downstream, url: clean(definition.downstream.url) };
+  if ("pass" in up && up.pass !== undefined) up.pass = "***";
+  if ("token" in up && up.token !== undefined) up.token = "***";
+  if ("pass" in down && down.pass !== undefined) down.pass = "***";
+  if ("token" in down && down.token !== undefined) down.token = "***";
+  return { ...definition, upstream: up, downstream: down } as LinkDefinition;
+}
+
+export const brokerBridgeService: ServiceDefinition = {
+  name: "broker-bridge",
+  version: "0.1.0",
+  description:
+    "Federates message streams between NATS and RabbitMQ brokers through JetStream buffers",
+  async start({ nc, config, logger }) {
+    const settings = config.section("bridge", bridgeSchema);
+    const log = logger.child({ component: "broker-bridge" });
+    const workerId = `${hostname()}-${process.pid}-${nuid.next().slice(-6)}`;
+    const statuses = new Map<string, LinkStatus>();
+    const statusSub = nc.subscribe(BRIDGE_SUBJECTS.statusAll, {
+      callback: (_err, msg) => {
+        try {
+          const status = jsonCodec.decode(msg.data) as LinkStatus;
+          if (typeof status?.link === "string") statuses.set(status.link, status);
+        } catch {
+          // Someone else's malformed message on our subject: not ours to act on.
+        }
+      },
+    });
+    const registry = new LinkRegistry({ nc, settings, logger: log, workerId });
+    await registry.start();
+    log.info({ worker: workerId, links: registry.known().length }, "broker bridge started");
+
+    const list = (): LinkListEntry[] =>
+      registry.known().map((k) => ({
+        link: k.link,
+        source: k.source,
+        definition: redact(k.definition),
+        status: registry.owns(k.link)
+          ? registry
+              .ownedLinks()
+              .find((r) => r.name === k.link)
+              ?.snapshot()
+          : statuses.get(k.link),
+      }));
+
+    return {
+      endpoints: [
+        endpoint({
+          name: "links-add",
+          subject: BRIDGE_SUBJECTS.add,
+          schema: addLinkRequestSchema,
+          description: "Adds or changes a link, at run time, on every worker",
+          handler: async (request) => {
+            const definition = parseMessage(linkSchema, request.definition, `link ${request.link}`);
+            await registry.putDefinition(request.link, definition);
+            return { link: request.link, definition: redact(definition) };
+          },
+        }),
+        endpoint({
+          name: "links-remove",
+          subject: BRIDGE_SUBJECTS.remove,
+          schema: removeLinkRequestSchema,
+          description: "Removes a link, configured or added at run time",
+          handler: async (request) => {
+            if (!registry.known().some((k) => k.link === request.link)) {
+              throw new EntenteError("NOT_FOUND", `no link named ${JSON.stringify(request.link)}`);
+            }
+            await registry.removeDefinition(request.link);
+            return { link: request.link, removed: true };
+          },
+        }),
+        endpoint({
+          name: "links-list",
+          subject: BRIDGE_SUBJECTS.list,
+          schema: z.unknown(),
+          description: "Every link with its definition and last status",
+          handler: () => ({ links: list() }),
+        }),
+      ],
+      async stop() {
+        await registry.stop();
+        statusSub.unsubscribe();
+      },
+      stats: () => ({ worker: workerId, owned: registry.ownedLinks().map((r) => r.name) }),
+    };
+  },
+};

@@ -1,0 +1,279 @@
+/**
+ * A NATS upstream: the link's subjects are captured into a JetStream stream on the upstream
+ * server (the buffer that outlives a vanished downstream) and read by a durable pull consumer
+ * per link, at most `prefetch` unacknowledged at a time.
+ */
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import {
+  bufferStreamOf,
+  durableNameOf,
+  type LinkDefinition,
+  type NatsUpstream,
+} from "../config.ts";
+import { type HeaderList, isReservedHeader } from "../mapping.ts";
+import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
+import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";
+
+export interface NatsUpstreamOptions {
+  link: string;
+  definition: LinkDefinition;
+  upstream: NatsUpstream;
+  confirmTimeoutMs: number;
+}
+
+export async function openNatsUpstream(options: NatsUpstreamOptions): Promise<UpstreamSide> {
+  const { link, definition, upstream } = options;
+  const nc = await connectSide(upstream, {
+    name: `entente bridge ${link} upstream`,
+    heartbeatSeconds: definition.heartbeat,
+    reconnectDelayMs: definition.reconnectDelayMs,
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stream = bufferStreamOf(link, upstream);
+    const created = await ensureBufferStream(jsm, stream, link, definition, upstream);
+    const durable = durableNameOf(link);
+    await ensureConsumer(jsm, stream, durable, definition, upstream, options.confirmTimeoutMs);
+    return new NatsUpstreamSide(nc, jetstream(nc), {
+      stream,
+      durable,
+      created,
+      prefetch: definition.prefetch,
+      brokerId: natsBrokerId(nc, upstream.id),
+    });
+  } catch (error) {
+    await nc.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** Creates the buffer stream when missing; a link's own stream follows its subjects and TTL. */
+async function ensureBufferStream(
+  jsm: JetStreamManager,
+  stream: string,
+  link: string,
+  definition: LinkDefinition,
+  upstream: NatsUpstream,
+): Promise<number> {
+  const maxAge = definition.messageTtl === undefined ? 0 : nanos(definition.messageTtl);
+  const existing = await jsm.streams.info(stream).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (existing === undefined) {
+    const info = await jsm.streams.add({
+      name: stream,
+      subjects: upstream.subjects,
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      max_age: maxAge,
+      description: `Entente broker bridge buffer of link ${link}`,
+    });
+    return Date.parse(info.created);
+  }
+  const owned = upstream.stream === undefined;
+  const sameSubjects =
+    JSON.stringify([...(existing.config.subjects ?? [])].sort()) ===
+    JSON.stringify([...upstream.subjects].sort());
+  if (owned && (!sameSubjects || existing.config.max_age !== maxAge)) {
+    await jsm.streams.update(stream, {
+      ...existing.config,
+      subjects: upstream.subjects,
+      max_age: maxAge,
+    });
+  }
+  return Date.parse(existing.created);
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  definition: LinkDefinition,
+  upstream: NatsUpstream,
+  confirmTimeoutMs: number,
+): Promise<void> {
+  // A shared stream holds more than this link wants: filter when NATS can (one subject).
+  const filter =
+    upstream.stream !== undefined && upstream.subjects.length === 1
+      ? upstream.subjects[0]
+      : undefined;
+  const config = {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: definition.prefetch,
+    // Long enough that a slow but live downstream is not raced by redeliveries.
+    ack_wait: nanos(Math.max(30_000, confirmTimeoutMs * 3)),
+    max_deliver: -1,
+    ...(filter === undefined ? {} : { filter_subject: filter }),
+    ...(definition.expires === undefined ? {} : { inactive_threshold: nanos(definition.expires) }),
+  };
+  const existing = await jsm.consumers.info(stream, durable).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (existing === undefined) {
+    await jsm.consumers.add(stream, config);
+  } else {
+    const { durable_name: _name, deliver_policy: _policy, ...update } = config;
+    await jsm.consumers.update(stream, durable, update);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /not found/i.test(message);
+}
+
+class NatsUpstreamSide implements UpstreamSide {
+  readonly brokerId: string;
+  private readonly nc: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly stream: string;
+  private readonly durable: string;
+  private readonly originPrefix: string;
+  private readonly prefetch: number;
+  private messages: ConsumerMessages | undefined;
+  private deliver: ((message: InboundMessage) => void) | undefined;
+  private paused = false;
+
+  constructor(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    options: {
+      stream: string;
+      durable: string;
+      created: number;
+      prefetch: number;
+      brokerId: string;
+    },
+  ) {
+    this.nc = nc;
+    this.js = js;
+    this.stream = options.stream;
+    this.durable = options.durable;
+    this.prefetch = options.prefetch;
+    this.brokerId = options.brokerId;
+    // The stream's creation time keeps ids unique when a stream is deleted and made again.
+    this.originPrefix = `${options.brokerId}:${options.stream}:${options.created}:`;
+  }
+
+  async start(deliver: (message: InboundMessage) => void, events: SideEvents): Promise<void> {
+    this.deliver = deliver;
+    watchConnection(this.nc, events, "upstream");
+    await this.consume(events);
+  }
+
+  private async consume(events?: SideEvents): Promise<void> {
+    const deliver = this.deliver;
+    if (deliver === undefined) return;
+    const consumer = await this.js.consumers.get(this.stream, this.durable);
+    const prefix = this.originPrefix;
+    const messages = await consumer.consume({
+      max_messages: this.prefetch,
+      callback: (msg) => {
+        if (this.paused) {
+          msg.nak(250);
+          return;
+        }
+        deliver(new NatsInbound(msg, prefix));
+      },
+    });
+    this.messages = messages;
+    if (events) {
+      void (async () => {
+        for await (const status of messages.status()) {
+          if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+            events.failed(`upstream consumer ${this.durable} on ${this.stream} is gone`);
+            return;
+          }
+        }
+      })().catch(() => {});
+    }
+  }
+
+  async pause(): Promise<void> {
+    if (this.paused) return;
+    this.paused = true;
+    const messages = this.messages;
+    this.messages = undefined;
+    messages?.stop();
+  }
+
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    this.paused = false;
+    await this.consume();
+  }
+
+  async lag(): Promise<number> {
+    const jsm = await this.js.jetstreamManager();
+    const info = await jsm.consumers.info(this.stream, this.durable);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  async close(): Promise<void> {
+    this.messages?.stop();
+    await this.nc.close().catch(() => {});
+  }
+}
+
+class NatsInbound implements InboundMessage {
+  readonly fromAmqp = false;
+  private readonly msg: JsMsg;
+  private readonly prefix: string;
+
+  constructor(msg: JsMsg, prefix: string) {
+    this.msg = msg;
+    this.prefix = prefix;
+  }
+  get subject(): string {
+    return this.msg.subject;
+  }
+  get data(): Uint8Array {
+    return this.msg.data;
+  }
+  get originId(): string {
+    return this.prefix + this.msg.seq;
+  }
+  get timestampMs(): number {
+    return Math.floor(Number(this.msg.info.timestampNanos) / 1e6);
+  }
+  header(name: string): string | undefined {
+    const headers = this.msg.headers;
+    if (headers === undefined || !headers.has(name)) return undefined;
+    return headers.get(name);
+  }
+  headers(): HeaderList {
+    const out: HeaderList = [];
+    const headers = this.msg.headers;
+    if (headers === undefined) return out;
+    for (const [name, values] of headers) {
+      if (isReservedHeader(name)) continue;
+      for (const value of values) out.push([name, value]);
+    }
+    return out;
+  }
+  ack(): void {
+    this.msg.ack();
+  }
+  retry(): void {
+    this.msg.nak(250);
+  }
+  reject(reason: string): void {
+    this.msg.term(reason);
+  }
+}

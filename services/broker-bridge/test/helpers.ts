@@ -1,0 +1,131 @@
+/** Shared by the bridge suites: a bridge worker in this process, statuses, counting messages. */
+import { jsonCodec } from "@entente/protocol";
+import { loadConfig, startWorker, type Worker } from "@entente/runtime";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { brokerBridgeService, type LinkStatus } from "../src/index.ts";
+
+export async function connectTo(url: string): Promise<NatsConnection> {
+  return connect({
+    servers: url,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+  });
+}
+
+/** A bridge worker in this process on `natsUrl` with the given `bridge:` section. */
+export async function startBridge(
+  natsUrl: string,
+  bridge: Record<string, unknown>,
+): Promise<Worker> {
+  const text = JSON.stringify({
+    nats: { servers: [natsUrl], reconnectTimeWaitMs: 200 },
+    log: { level: process.env.ENTENTE_TEST_LOG_LEVEL ?? "warn" },
+    runtime: { shutdownGraceMs: 5000 },
+    bridge,
+  });
+  return startWorker({ services: [brokerBridgeService], config: loadConfig({ text, env: {} }) });
+}
+
+/** Resolves with the first status of `link` that satisfies `match`, or fails at the deadline. */
+export function waitForStatus(
+  nc: NatsConnection,
+  link: string,
+  match: (status: LinkStatus) => boolean,
+  timeoutMs = 30_000,
+): Promise<LinkStatus> {
+  return new Promise((resolve, reject) => {
+    let last: LinkStatus | undefined;
+    const sub = nc.subscribe(`entente.bridge.status.${link}`, {
+      callback: (_err, msg) => {
+        const status = jsonCodec.decode(msg.data) as LinkStatus;
+        last = status;
+        if (match(status)) {
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve(status);
+        }
+      },
+    });
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(
+        new Error(
+          `link ${link}: no matching status within ${timeoutMs} ms; last ${JSON.stringify(last)}`,
+        ),
+      );
+    }, timeoutMs);
+  });
+}
+
+/** Polls `check` until it returns true, or fails at the deadline with `what`. */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not within ${timeoutMs} ms: ${what}`);
+}
+
+/** Publishes `count` messages `<subject>` with body = index, headers carrying the index too. */
+export async function publishNumbered(
+  nc: NatsConnection,
+  subject: (i: number) => string,
+  count: number,
+  options: { from?: number; bodyBytes?: number } = {},
+): Promise<void> {
+  const from = options.from ?? 0;
+  const pad = options.bodyBytes ?? 0;
+  for (let i = from; i < from + count; i++) {
+    const h = headers();
+    h.set("x-index", String(i));
+    h.append("x-multi", "a");
+    h.append("x-multi", "b");
+    const body = new Uint8Array(Math.max(pad, 12));
+    new TextEncoder().encodeInto(String(i).padStart(12, "0"), body);
+    nc.publish(subject(i), body, { headers: h });
+    if (i % 500 === 499) await nc.flush();
+  }
+  await nc.flush();
+}
+
+/** Reads every message of a stream: their indexes (from the body) and a sample of headers. */
+export async function readStream(nc: NatsConnection, stream: string) {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const total = info.state.messages;
+  const consumer = await jetstream(nc).consumers.get(stream);
+  const indexes: number[] = [];
+  const headerSamples: Array<Record<string, string[]>> = [];
+  if (total === 0) return { indexes, headerSamples, total };
+  const messages = await consumer.consume({ max_messages: 1000 });
+  for await (const m of messages) {
+    indexes.push(Number(new TextDecoder().decode(m.data.subarray(0, 12))));
+    if (headerSamples.length < 5 && m.headers) {
+      const h: Record<string, string[]> = {};
+      for (const [k, v] of m.headers) h[k] = v;
+      headerSamples.push(h);
+    }
+    if (m.info.pending === 0) break;
+  }
+  return { indexes, headerSamples, total };
+}
+
+export function duplicatesAndMissing(indexes: number[], expected: number) {
+  const seen = new Set<number>();
+  let duplicates = 0;
+  for (const i of indexes) {
+    if (seen.has(i)) duplicates++;
+    seen.add(i);
+  }
+  let missing = 0;
+  for (let i = 0; i < expected; i++) if (!seen.has(i)) missing++;
+  return { duplicates, missing };
+}
