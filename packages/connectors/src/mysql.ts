@@ -323,11 +323,18 @@ function convertRows(rows: Row[], columns: MysqlColumn[]): void {
   }
 }
 
-/** Binary values as Buffers (mysql2 escapes those as hex), everything else as given. */
+/**
+ * Binary values as Buffers (mysql2 escapes those as hex); plain objects as JSON text (mysql2
+ * would otherwise expand them to `key = value` lists). Arrays stay lists, for `IN (?)`.
+ */
 function prepareParams(params: Value[]): unknown[] {
-  return params.map((value) =>
-    value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value) : value,
-  );
+  return params.map((value) => {
+    if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      return JSON.stringify(value);
+    }
+    return value;
+  });
 }
 
 /** mysql2 error names: connection failures retry, unknown names are NOT_FOUND, SQL is bad. */
