@@ -1,0 +1,89 @@
+/**
+ * The result cache: a bounded LRU (entries and bytes) with a TTL. Only complete results are
+ * stored — a partial answer must not outlive the failure that made it partial.
+ */
+import { toJson } from "@entente/protocol";
+import { LRUCache } from "lru-cache";
+import type { Point } from "./points.ts";
+import { pointBytes } from "./points.ts";
+import type { FederatedQuery } from "./query.ts";
+
+export interface CacheSettings {
+  enabled: boolean;
+  maxEntries: number;
+  maxBytes: number;
+  ttlMs: number;
+}
+
+export const DEFAULT_CACHE: CacheSettings = {
+  enabled: false,
+  maxEntries: 1_000,
+  maxBytes: 64 * 1024 * 1024,
+  ttlMs: 60_000,
+};
+
+interface Entry {
+  points: Point[];
+  bytes: number;
+}
+
+/** What decides a result: the query without its timeout and partial policy. */
+export function cacheKey(query: FederatedQuery, instances: string[]): string {
+  return toJson({
+    m: query.metric,
+    s: query.start,
+    e: query.end,
+    t: query.matchers.map((m) => [m.tag, m.op, m.value]),
+    i: instances,
+    a: query.aggregation
+      ? [query.aggregation.fn, query.aggregation.windowNs, query.aggregation.by]
+      : null,
+    l: query.limit ?? null,
+  });
+}
+
+export class ResultCache {
+  hits = 0;
+  misses = 0;
+  readonly settings: CacheSettings;
+  private readonly lru: LRUCache<string, Entry> | undefined;
+
+  constructor(settings: CacheSettings) {
+    this.settings = settings;
+    this.lru = settings.enabled
+      ? new LRUCache<string, Entry>({
+          max: settings.maxEntries,
+          maxSize: settings.maxBytes,
+          sizeCalculation: (entry) => Math.max(1, entry.bytes),
+          ttl: settings.ttlMs,
+        })
+      : undefined;
+  }
+
+  get(key: string): Point[] | undefined {
+    if (!this.lru) return undefined;
+    const entry = this.lru.get(key);
+    if (entry) this.hits += 1;
+    else this.misses += 1;
+    return entry?.points;
+  }
+
+  /** Stores a complete result; one larger than the whole cache is not stored. */
+  set(key: string, points: Point[]): void {
+    if (!this.lru) return;
+    let bytes = key.length;
+    for (const p of points) bytes += pointBytes(p);
+    if (bytes > this.settings.maxBytes) return;
+    this.lru.set(key, { points, bytes });
+  }
+
+  view() {
+    return {
+      enabled: this.settings.enabled,
+      hits: this.hits,
+      misses: this.misses,
+      entries: this.lru?.size ?? 0,
+      bytes: this.lru?.calculatedSize ?? 0,
+    };
+  }
+}

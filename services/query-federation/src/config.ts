@@ -1,0 +1,173 @@
+/**
+ * Configuration: the public `instances:` section and this service's `queryFederation:`
+ * section (routing, replica groups, limits, cache, breaker, retries, ingest, HTTP).
+ */
+import { z } from "zod";
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, "instance names use letters, digits, '-' and '_'");
+const identifier = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/,
+    "a plain (optionally schema-qualified) identifier",
+  );
+
+const columnsSchema = z
+  .strictObject({
+    metric: z.string().min(1).default("metric"),
+    tags: z.string().min(1).default("tags"),
+    time: z.string().min(1).default("time"),
+    value: z.string().min(1).default("value"),
+    timeFormat: z.enum(["ns", "timestamp"]).default("ns"),
+  })
+  .prefault({});
+
+const duckdbInstance = z.strictObject({
+  kind: z.literal("duckdb"),
+  path: z.string().min(1).optional(),
+  table: identifier.default("points"),
+});
+
+const sqlInstance = (kind: "postgres" | "mysql", example: string) =>
+  z.strictObject({
+    kind: z.literal(kind),
+    url: z.string().min(1, `url must be a database URL such as ${example}`),
+    table: identifier.default("points"),
+    columns: columnsSchema,
+    poolSize: z.number().int().min(1).max(1000).optional(),
+  });
+
+const ententeInstance = z.strictObject({
+  kind: z.literal("entente"),
+  /** The other federation's query subject (its internal one is `<subject>.federate`). */
+  subject: z.string().min(1).default("entente.query"),
+});
+
+export const instanceSchema = z.discriminatedUnion(
+  "kind",
+  [
+    duckdbInstance,
+    sqlInstance("postgres", "postgres://user@host:5432/metrics"),
+    sqlInstance("mysql", "mysql://user@host:3306/metrics"),
+    ententeInstance,
+  ],
+  { error: 'kind must be one of "duckdb", "postgres", "mysql", "entente"' },
+);
+export type InstanceConfig = z.output<typeof instanceSchema>;
+
+export const instancesSchema = z.record(name, instanceSchema).optional();
+
+export const queryFederationSchema = z
+  .strictObject({
+    /** Where queries are taken; `<subject>.federate` and `<subject>.stats` sit next to it. */
+    subject: z.string().min(1).default("entente.query"),
+    parallelism: z.number().int().min(1).max(1024).default(16),
+    instanceTimeoutMs: z.number().int().min(1).default(10_000),
+    defaultTimeoutMs: z.number().int().min(1).default(30_000),
+    limits: z
+      .strictObject({
+        maxPoints: z.number().int().min(1).default(1_000_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024 * 1024),
+      })
+      .prefault({}),
+    retry: z
+      .strictObject({
+        attempts: z.number().int().min(1).max(10).default(2),
+        backoffMs: z.number().int().min(1).default(50),
+        maxBackoffMs: z.number().int().min(1).default(1_000),
+      })
+      .prefault({}),
+    breaker: z
+      .strictObject({
+        failureThreshold: z.number().int().min(1).default(5),
+        openMs: z.number().int().min(1).default(10_000),
+      })
+      .prefault({}),
+    cache: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        maxEntries: z.number().int().min(1).default(1_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
+        ttlMs: z.number().int().min(1).default(60_000),
+      })
+      .prefault({}),
+    router: z
+      .array(
+        z.strictObject({ tag: z.string().min(1), routes: z.record(z.string(), z.array(name)) }),
+      )
+      .default([]),
+    replicaGroups: z
+      .record(
+        name,
+        z.strictObject({
+          instances: z.array(name).min(1),
+          read: z.enum(["one", "merge"]).default("one"),
+        }),
+      )
+      .default({}),
+    ingest: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        stream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default("ENTENTE_INGEST"),
+        /** Points for instance X are published to `<subjectPrefix>.X`. */
+        subjectPrefix: z.string().min(1).default("entente.ingest"),
+        /** How long the stream keeps batches (0: for ever); stores rebuild from what it keeps. */
+        maxAgeMs: z.number().int().min(0).default(0),
+        maxBatchPoints: z.number().int().min(1).default(100_000),
+      })
+      .prefault({}),
+    http: z
+      .strictObject({
+        /** Off unless a port is given (0 picks a free one). */
+        port: z.number().int().min(0).max(65535).optional(),
+        host: z.string().default("127.0.0.1"),
+      })
+      .prefault({}),
+    /** Loads a day of demo metrics into the embedded default's instances. */
+    demo: z.boolean().optional(),
+  })
+  .prefault({});
+export type QueryFederationConfig = z.output<typeof queryFederationSchema>;
+
+/** The embedded default: two in-memory DuckDB instances with demo metrics. */
+export const DEFAULT_INSTANCES: Record<string, InstanceConfig> = {
+  "edge-a": { kind: "duckdb", table: "points" },
+  "edge-b": { kind: "duckdb", table: "points" },
+};
+
+/** Checks references between sections: routes and replica groups name known instances. */
+export function crossCheck(
+  instances: Record<string, InstanceConfig>,
+  settings: QueryFederationConfig,
+): string[] {
+  const known = new Set(Object.keys(instances));
+  const problems: string[] = [];
+  settings.router.forEach((rule, i) => {
+    for (const [value, names] of Object.entries(rule.routes)) {
+      for (const n of names) {
+        if (!known.has(n))
+          problems.push(`queryFederation.router.${i}.routes.${value}: unknown instance ${n}`);
+      }
+    }
+  });
+  for (const [group, { instances: members }] of Object.entries(settings.replicaGroups)) {
+    for (const n of members) {
+      if (!known.has(n))
+        problems.push(`queryFederation.replicaGroups.${group}: unknown instance ${n}`);
+    }
+  }
+  return problems;
+}

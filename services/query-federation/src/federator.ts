@@ -1,0 +1,534 @@
+/**
+ * The federated executor: routes a query to its targets, runs the fan-out actor, calls each
+ * instance through its circuit breaker with retries and a per-instance timeout, merges raw
+ * points or partial aggregates exactly, applies limits, and caches complete results.
+ */
+import { EntenteError, toEntenteError } from "@entente/protocol";
+import { createActor, fromPromise, toPromise } from "xstate";
+import {
+  type Breaker,
+  type BreakerSettings,
+  DEFAULT_BREAKER,
+  newBreaker,
+  onAbandoned,
+  onFailure,
+  onSuccess,
+  stateAt,
+  tryAcquire,
+} from "./breaker.ts";
+import { type CacheSettings, cacheKey, DEFAULT_CACHE, ResultCache } from "./cache.ts";
+import { SampleDeduplicator } from "./dedup.ts";
+import {
+  type ExecutorOutput,
+  executorMachine,
+  type FetchTargetInput,
+  isFatal,
+  type TargetFailure,
+  type TargetResult,
+} from "./executor.ts";
+import type { FetchOptions, InnerFailure, MetricInstance } from "./instances/types.ts";
+import { finalize, type PartialAggregate, PartialSet, partialsFromPoints } from "./partials.ts";
+import { type Point, pointBytes } from "./points.ts";
+import { type FederatedQuery, INSTANCE_TAG } from "./query.ts";
+import { DEFAULT_RETRY, nextBackoff, type RetrySettings } from "./retry.ts";
+import { type RoutingTable, route, type Target } from "./router.ts";
+import { InstanceStats, type InstanceStatsView } from "./stats.ts";
+
+export interface FederatorSettings {
+  parallelism: number;
+  /** Each instance call's own budget, within the query's. */
+  instanceTimeoutMs: number;
+  /** A query's budget when it names none. */
+  defaultTimeoutMs: number;
+  maxPoints: number;
+  maxBytes: number;
+  retry: RetrySettings;
+  breaker: BreakerSettings;
+  cache: CacheSettings;
+}
+
+export const DEFAULT_FEDERATOR: FederatorSettings = {
+  parallelism: 16,
+  instanceTimeoutMs: 10_000,
+  defaultTimeoutMs: 30_000,
+  maxPoints: 1_000_000,
+  maxBytes: 256 * 1024 * 1024,
+  retry: DEFAULT_RETRY,
+  breaker: DEFAULT_BREAKER,
+  cache: DEFAULT_CACHE,
+};
+
+export interface PartialInfo {
+  succeeded: number;
+  total: number;
+  errors: Array<{ instance: string; code: string; message: string }>;
+}
+
+export interface FederatedAnswer {
+  points: Point[];
+  partial?: PartialInfo;
+}
+
+/** What `fetchPartials` of a federation answers: unmerged partials, for a federation above. */
+export interface PartialsAnswer {
+  partials: PartialAggregate[];
+  partial?: PartialInfo;
+}
+
+export type FetchMode = "raw" | "partials";
+
+export interface ExecuteOptions {
+  /** The caller's cancellation (the request's signal). */
+  signal?: AbortSignal;
+  /** Milliseconds the caller still waits; the query's own `timeoutMs` may shorten it. */
+  remainingMs?: number;
+}
+
+export class Federator {
+  readonly instances: Map<string, MetricInstance>;
+  readonly routing: RoutingTable;
+  readonly settings: FederatorSettings;
+  readonly cache: ResultCache;
+  private readonly breakers = new Map<string, Breaker>();
+  private readonly stats = new Map<string, InstanceStats>();
+  private readonly now: () => number;
+  queries = 0;
+  failedQueries = 0;
+  partialQueries = 0;
+
+  constructor(options: {
+    instances: MetricInstance[];
+    routing?: Partial<RoutingTable>;
+    settings?: Partial<FederatorSettings>;
+    now?: () => number;
+  }) {
+    this.instances = new Map(options.instances.map((i) => [i.name, i]));
+    this.routing = {
+      instances: options.instances.map((i) => i.name),
+      rules: options.routing?.rules ?? [],
+      replicaGroups: options.routing?.replicaGroups ?? [],
+    };
+    this.settings = { ...DEFAULT_FEDERATOR, ...options.settings };
+    this.cache = new ResultCache(this.settings.cache);
+    this.now = options.now ?? (() => performance.now());
+    for (const name of this.instances.keys()) {
+      this.breakers.set(name, newBreaker());
+      this.stats.set(name, new InstanceStats());
+    }
+  }
+
+  /** A query, answered with finalized points (or raw points tagged with their instance). */
+  async query(query: FederatedQuery, options: ExecuteOptions = {}): Promise<FederatedAnswer> {
+    this.queries += 1;
+    try {
+      const targets = route(query, this.routing);
+      const key = this.cache.settings.enabled
+        ? cacheKey(
+            query,
+            targets.map((t) => t.name),
+          )
+        : undefined;
+      if (key !== undefined) {
+        const cached = this.cache.get(key);
+        if (cached) return { points: cached };
+      }
+      const mode: FetchMode = query.aggregation ? "partials" : "raw";
+      const outcome = await this.fanOut(query, targets, mode, options);
+      const partial = partialInfo(targets.length, outcome);
+      const points = query.aggregation
+        ? this.finalizePartials(query, outcome)
+        : this.mergeRaw(query, outcome);
+      if (partial) {
+        this.partialQueries += 1;
+        guardPartial(query, partial);
+        return { points, partial };
+      }
+      if (key !== undefined) this.cache.set(key, points);
+      return { points };
+    } catch (err) {
+      this.failedQueries += 1;
+      throw err;
+    }
+  }
+
+  /** Unmerged partials for a federation above this one (hierarchical federation). */
+  async partials(query: FederatedQuery, options: ExecuteOptions = {}): Promise<PartialsAnswer> {
+    if (!query.aggregation) throw new EntenteError("BAD_REQUEST", "partials need an aggregation");
+    const targets = route(query, this.routing);
+    const outcome = await this.fanOut(query, targets, "partials", options);
+    const set = new PartialSet();
+    for (const { result } of outcome.results) set.addAll(result.partials ?? []);
+    this.checkGroups(set.size);
+    const partial = partialInfo(targets.length, outcome);
+    if (partial) guardPartial(query, partial);
+    return { partials: set.values(), ...(partial ? { partial } : {}) };
+  }
+
+  /** Raw points, unmerged order aside, for a federation above this one. */
+  async raw(query: FederatedQuery, options: ExecuteOptions = {}): Promise<FederatedAnswer> {
+    const { aggregation: _aggregation, ...rawQuery } = query;
+    return this.query(rawQuery, options);
+  }
+
+  private async fanOut(
+    query: FederatedQuery,
+    targets: Target[],
+    mode: FetchMode,
+    options: ExecuteOptions,
+  ): Promise<ExecutorOutput> {
+    const budget = Math.min(
+      query.timeoutMs ?? this.settings.defaultTimeoutMs,
+      options.remainingMs ?? Number.POSITIVE_INFINITY,
+    );
+    const deadlineAt = this.now() + budget;
+    const machine = executorMachine.provide({
+      actors: {
+        fetchTarget: fromPromise<TargetResult, FetchTargetInput>(({ input, signal }) =>
+          this.fetchTarget(input.target, query, mode, signal, deadlineAt),
+        ),
+      },
+    });
+    const actor = createActor(machine, {
+      input: { targets, parallelism: this.settings.parallelism, deadlineMs: budget },
+    });
+    const stop = () => actor.stop();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    try {
+      actor.start();
+      const done = toPromise(actor);
+      const outcome = options.signal
+        ? await Promise.race([done, abortedPromise(options.signal)])
+        : await done;
+      if (outcome.fatal !== undefined) throw toEntenteError(outcome.fatal);
+      return outcome;
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+      actor.stop();
+    }
+  }
+
+  private async fetchTarget(
+    target: Target,
+    query: FederatedQuery,
+    mode: FetchMode,
+    signal: AbortSignal,
+    deadlineAt: number,
+  ): Promise<TargetResult> {
+    if (target.kind === "instance") {
+      return this.callInstance(target.name, query, mode, signal, deadlineAt);
+    }
+    if (target.read === "one") {
+      const failures: InnerFailure[] = [];
+      // Prefer replicas whose circuit lets a call through; fail over in order.
+      const ordered = [
+        ...target.instances.filter((n) => this.circuitOf(n) !== "open"),
+        ...target.instances.filter((n) => this.circuitOf(n) === "open"),
+      ];
+      let last: EntenteError | undefined;
+      for (const name of ordered) {
+        try {
+          const result = await this.callInstance(name, query, mode, signal, deadlineAt);
+          return result;
+        } catch (err) {
+          last = toEntenteError(err);
+          if (isFatal(last) || signal.aborted) throw last;
+          failures.push({ instance: name, code: last.code, message: last.message });
+        }
+      }
+      throw new EntenteError(
+        last?.code ?? "UNAVAILABLE",
+        `every replica of ${target.name} failed: ${failures.map((f) => `${f.instance}: ${f.message}`).join("; ")}`,
+        { retryable: last?.retryable ?? true, details: { instance: target.name, failures } },
+      );
+    }
+    // Merge: read every replica's raw points and count each sample once.
+    const { aggregation: _aggregation, limit: _limit, ...rawQuery } = query;
+    const settled = await Promise.allSettled(
+      target.instances.map((name) => this.callInstance(name, rawQuery, "raw", signal, deadlineAt)),
+    );
+    const dedup = new SampleDeduplicator();
+    const points: Point[] = [];
+    const failures: InnerFailure[] = [];
+    settled.forEach((s, i) => {
+      const name = target.instances[i] as string;
+      if (s.status === "rejected") {
+        const e = toEntenteError(s.reason);
+        if (isFatal(e)) throw e;
+        failures.push({ instance: name, code: e.code, message: e.message });
+        return;
+      }
+      for (const p of s.value.points ?? []) {
+        const { [INSTANCE_TAG]: _instance, ...tags } = p.tags;
+        if (dedup.admit({ ...p, tags })) points.push(p);
+      }
+    });
+    if (failures.length === target.instances.length) {
+      throw new EntenteError(
+        failures[0]?.code ?? "UNAVAILABLE",
+        `every replica of ${target.name} failed: ${failures.map((f) => `${f.instance}: ${f.message}`).join("; ")}`,
+        { details: { instance: target.name, failures } },
+      );
+    }
+    points.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+    if (query.aggregation) return { partials: partialsFromPoints(points, query.aggregation) };
+    return { points: query.limit === undefined ? points : points.slice(0, query.limit) };
+  }
+
+  /** One instance call: breaker, per-instance timeout, retries within the deadline, stats. */
+  private async callInstance(
+    name: string,
+    query: FederatedQuery,
+    mode: FetchMode,
+    signal: AbortSignal,
+    deadlineAt: number,
+  ): Promise<TargetResult> {
+    const instance = this.instances.get(name);
+    if (!instance) throw new EntenteError("NOT_FOUND", `unknown instance ${name}`);
+    const stats = this.stats.get(name) as InstanceStats;
+    for (let attempt = 1; ; attempt++) {
+      const acquired = tryAcquire(this.breakerOf(name), this.now(), this.settings.breaker);
+      this.breakers.set(name, acquired.breaker);
+      if (!acquired.allowed) {
+        throw new EntenteError(
+          "UNAVAILABLE",
+          `instance ${name}: circuit open after ${acquired.breaker.failures} consecutive failures; not called`,
+          { details: { instance: name, circuit: "open" } },
+        );
+      }
+      const remaining = deadlineAt - this.now();
+      const timeoutMs = Math.max(1, Math.min(this.settings.instanceTimeoutMs, remaining));
+      const controller = new AbortController();
+      const timeout = new EntenteError(
+        "DEADLINE_EXCEEDED",
+        `instance ${name} did not answer within ${Math.round(timeoutMs)} ms`,
+        { details: { instance: name } },
+      );
+      const timer = setTimeout(() => controller.abort(timeout), timeoutMs);
+      const follow = () => controller.abort(signal.reason);
+      signal.addEventListener("abort", follow, { once: true });
+      const started = this.now();
+      try {
+        const fetchOptions: FetchOptions = {
+          signal: controller.signal,
+          timeoutMs,
+          maxPoints: this.settings.maxPoints,
+        };
+        const work =
+          mode === "raw"
+            ? instance.fetchRaw(query, fetchOptions)
+            : instance.fetchPartials(query, fetchOptions);
+        // An instance that ignores its signal still loses the race to it.
+        const result = await Promise.race([work, abortedPromise(controller.signal)]);
+        stats.record(this.now() - started);
+        this.breakers.set(name, onSuccess(this.breakerOf(name)));
+        if (mode === "raw") {
+          const points = (result as { points: Point[] }).points.map((p) => ({
+            ...p,
+            tags: { ...p.tags, [INSTANCE_TAG]: instanceLabel(name, p.tags[INSTANCE_TAG]) },
+          }));
+          return { points, ...failuresOf(result) };
+        }
+        return {
+          partials: (result as { partials: PartialAggregate[] }).partials,
+          ...failuresOf(result),
+        };
+      } catch (err) {
+        const reason = controller.signal.aborted ? controller.signal.reason : err;
+        const error = toEntenteError(signal.aborted ? signal.reason : reason);
+        if (signal.aborted) {
+          // The query ended (deadline, caller gone): no verdict on this instance.
+          this.breakers.set(name, onAbandoned(this.breakerOf(name)));
+          stats.record(this.now() - started, error.message);
+          throw error;
+        }
+        if (isFatal(error)) {
+          this.breakers.set(name, onAbandoned(this.breakerOf(name)));
+          throw error;
+        }
+        stats.record(this.now() - started, error.message);
+        this.breakers.set(name, onFailure(this.breakerOf(name), this.now(), this.settings.breaker));
+        const wait = nextBackoff(
+          attempt,
+          error.retryable,
+          deadlineAt - this.now(),
+          this.settings.retry,
+        );
+        if (wait === undefined) {
+          if (!(error.details && "instance" in error.details)) {
+            throw new EntenteError(error.code, error.message, {
+              retryable: error.retryable,
+              details: { ...error.details, instance: name },
+            });
+          }
+          throw error;
+        }
+        await sleep(wait, signal);
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", follow);
+      }
+    }
+  }
+
+  private finalizePartials(query: FederatedQuery, outcome: ExecutorOutput): Point[] {
+    const aggregation = query.aggregation;
+    if (!aggregation) return [];
+    const set = new PartialSet();
+    for (const { result } of outcome.results) set.addAll(result.partials ?? []);
+    this.checkGroups(set.size);
+    const points = finalize(query.metric, aggregation, set.values());
+    return query.limit === undefined ? points : points.slice(0, query.limit);
+  }
+
+  private mergeRaw(query: FederatedQuery, outcome: ExecutorOutput): Point[] {
+    const lists = outcome.results.map(({ result }) => result.points ?? []);
+    const total = lists.reduce((n, l) => n + l.length, 0);
+    const cap = query.limit ?? Number.POSITIVE_INFINITY;
+    if (total > this.settings.maxPoints && cap > this.settings.maxPoints) {
+      throw tooLarge(
+        `query returns ${total} points, more than the limit of ${this.settings.maxPoints}`,
+      );
+    }
+    const merged = mergeByTime(lists, Math.min(cap, total));
+    let bytes = 0;
+    for (const p of merged) {
+      bytes += pointBytes(p);
+      if (bytes > this.settings.maxBytes) {
+        throw tooLarge(`query returns more than the limit of ${this.settings.maxBytes} bytes`);
+      }
+    }
+    return merged;
+  }
+
+  private checkGroups(groups: number): void {
+    if (groups > this.settings.maxPoints) {
+      throw tooLarge(
+        `aggregation yields ${groups} windows × groups, more than the limit of ${this.settings.maxPoints} points`,
+      );
+    }
+  }
+
+  private breakerOf(name: string): Breaker {
+    return this.breakers.get(name) ?? newBreaker();
+  }
+
+  circuitOf(name: string): string {
+    return stateAt(this.breakerOf(name), this.now(), this.settings.breaker);
+  }
+
+  instanceStats(): Record<string, InstanceStatsView> {
+    const out: Record<string, InstanceStatsView> = {};
+    for (const [name, stats] of this.stats) {
+      out[name] = stats.view(stateAt(this.breakerOf(name), this.now(), this.settings.breaker));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.instances.values()].map((i) => i.close()));
+  }
+}
+
+function tooLarge(message: string): EntenteError {
+  return new EntenteError(
+    "TOO_LARGE",
+    `${message}: narrow the time range or the tags, add a limit, or aggregate`,
+  );
+}
+
+function instanceLabel(name: string, inner: string | undefined): string {
+  return inner ? `${name}/${inner}` : name;
+}
+
+function failuresOf(result: unknown): { failures?: InnerFailure[] } {
+  const failures = (result as { failures?: InnerFailure[] }).failures;
+  return failures && failures.length > 0 ? { failures } : {};
+}
+
+function partialInfo(total: number, outcome: ExecutorOutput): PartialInfo | undefined {
+  const errors: PartialInfo["errors"] = outcome.failures.map((f: TargetFailure) => ({
+    instance: f.instance,
+    code: f.code,
+    message: f.message,
+  }));
+  for (const { target, result } of outcome.results) {
+    for (const f of result.failures ?? []) {
+      errors.push({ instance: `${target.name}/${f.instance}`, code: f.code, message: f.message });
+    }
+  }
+  if (errors.length === 0) return undefined;
+  return { succeeded: outcome.results.length, total, errors };
+}
+
+/** `partial: deny` turns any failure into an error; so does a query nobody answered. */
+function guardPartial(query: FederatedQuery, partial: PartialInfo): void {
+  const summary = partial.errors.map((e) => `${e.instance}: ${e.message}`).join("; ");
+  if (query.partial === "deny") {
+    throw new EntenteError(
+      "UNAVAILABLE",
+      `partial result refused (partial: deny): ${partial.total - partial.succeeded} of ${partial.total} instances failed: ${summary}`,
+      { details: { partial } },
+    );
+  }
+  if (partial.succeeded === 0 && partial.total > 0) {
+    throw new EntenteError("UNAVAILABLE", `all ${partial.total} instances failed: ${summary}`, {
+      details: { partial },
+    });
+  }
+}
+
+/** K-way merge of time-ordered lists, up to `cap` points. */
+export function mergeByTime(lists: Point[][], cap: number): Point[] {
+  const heads = lists.map(() => 0);
+  const out: Point[] = [];
+  const live = lists.filter((l) => l.length > 0).length;
+  if (live <= 1) {
+    const only = lists.find((l) => l.length > 0) ?? [];
+    return only.length > cap ? only.slice(0, cap) : only;
+  }
+  while (out.length < cap) {
+    let best = -1;
+    let bestTs = 0n;
+    for (let i = 0; i < lists.length; i++) {
+      const list = lists[i] as Point[];
+      const head = heads[i] as number;
+      if (head >= list.length) continue;
+      const ts = (list[head] as Point).timestamp;
+      if (best < 0 || ts < bestTs) {
+        best = i;
+        bestTs = ts;
+      }
+    }
+    if (best < 0) break;
+    out.push((lists[best] as Point[])[heads[best] as number] as Point);
+    heads[best] = (heads[best] as number) + 1;
+  }
+  return out;
+}
+
+function abortedPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () =>
+      reject(
+        signal.reason instanceof Error
+          ? signal.reason
+          : new EntenteError("CANCELLED", "query cancelled"),
+      );
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

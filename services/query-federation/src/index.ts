@@ -1,0 +1,29 @@
+export { type AnswerItem, answerItems, joinItems, wirePoint } from "./answer.ts";
+export * from "./breaker.ts";
+export * from "./cache.ts";
+export * from "./config.ts";
+export * from "./dedup.ts";
+export { DEMO_LAYOUT, demoPoints } from "./demo.ts";
+export * from "./duration.ts";
+export * from "./executor.ts";
+export * from "./federator.ts";
+export { decodeBatch, ensureIngestStream, StoreWriter } from "./ingest.ts";
+export { DuckdbStore } from "./instances/duckdb-store.ts";
+export { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
+export { LazyInstance } from "./instances/lazy.ts";
+export * from "./instances/sql.ts";
+export { SqlInstance } from "./instances/sql-instance.ts";
+export type * from "./instances/types.ts";
+export * from "./partials.ts";
+export * from "./points.ts";
+export * from "./query.ts";
+export * from "./retry.ts";
+export * from "./router.ts";
+export {
+  type FederationRuntime,
+  queryFederationService,
+  startFederation,
+  statsSubject,
+} from "./service.ts";
+export * from "./stats.ts";
+export * from "./wire.ts";

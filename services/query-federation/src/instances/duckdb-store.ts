@@ -1,0 +1,80 @@
+/**
+ * An embedded DuckDB instance (in memory or a file) that also takes ingested points. Every
+ * ingested batch is written by one INSERT that carries the batch's JetStream sequence in each
+ * row and inserts nothing when that sequence (or a later one) is already stored: one statement
+ * is one transaction, so after a crash a batch is either wholly stored or not at all, and the
+ * highest stored sequence is where ingest resumes.
+ */
+import type { Connector } from "@entente/connectors";
+import { toJson } from "@entente/protocol";
+import type { Point } from "../points.ts";
+import { DEFAULT_COLUMNS } from "./sql.ts";
+import { SqlInstance } from "./sql-instance.ts";
+
+const POINT_SHAPE = `[{"m":"VARCHAR","t":"JSON","ts":"VARCHAR","v":"DOUBLE"}]`;
+
+export class DuckdbStore extends SqlInstance {
+  constructor(name: string, connector: Connector, table = "points") {
+    super({ name, kind: "duckdb", connector, table, columns: DEFAULT_COLUMNS });
+  }
+
+  private get quotedTable(): string {
+    return this.dialect.quoteIdentifier(this.table);
+  }
+
+  async ensureSchema(): Promise<void> {
+    const t = this.quotedTable;
+    await this.connector.execute({
+      sql: `CREATE TABLE IF NOT EXISTS ${t} (metric VARCHAR NOT NULL, tags JSON, "time" BIGINT NOT NULL, value DOUBLE, ingest_seq BIGINT)`,
+      params: [],
+    });
+  }
+
+  /** The highest JetStream sequence whose points are stored; 0 when none. */
+  async watermark(): Promise<number> {
+    const result = await this.connector.query({
+      sql: `SELECT COALESCE(MAX(ingest_seq), 0) FROM ${this.quotedTable}`,
+      params: [],
+    });
+    for await (const batch of result.batches) {
+      const value = batch[0]?.[0];
+      return Number(value ?? 0);
+    }
+    return 0;
+  }
+
+  /** Stores one ingested batch unless its sequence is already stored. Returns rows written. */
+  async applyBatch(sequence: number, points: Point[]): Promise<number> {
+    if (points.length === 0) return 0;
+    const t = this.quotedTable;
+    const json = toJson(
+      points.map((p) => ({ m: p.metric, t: p.tags, ts: p.timestamp, v: p.value })),
+    );
+    return this.connector.execute({
+      sql:
+        `INSERT INTO ${t} (metric, tags, "time", value, ingest_seq)` +
+        ` SELECT x.m, x.t, CAST(x.ts AS BIGINT), x.v, CAST($2 AS BIGINT)` +
+        ` FROM (SELECT unnest(from_json(CAST($1 AS JSON), '${POINT_SHAPE}')) AS x)` +
+        ` WHERE NOT EXISTS (SELECT 1 FROM ${t} WHERE ingest_seq >= CAST($2 AS BIGINT))`,
+      params: [json, sequence],
+    });
+  }
+
+  /** Loads points outside of ingest (demo data, tests). */
+  async load(points: Point[]): Promise<void> {
+    const t = this.quotedTable;
+    for (let i = 0; i < points.length; i += 50_000) {
+      const chunk = points.slice(i, i + 50_000);
+      const json = toJson(
+        chunk.map((p) => ({ m: p.metric, t: p.tags, ts: p.timestamp, v: p.value })),
+      );
+      await this.connector.execute({
+        sql:
+          `INSERT INTO ${t} (metric, tags, "time", value)` +
+          ` SELECT x.m, x.t, CAST(x.ts AS BIGINT), x.v` +
+          ` FROM (SELECT unnest(from_json(CAST($1 AS JSON), '${POINT_SHAPE}')) AS x)`,
+        params: [json],
+      });
+    }
+  }
+}

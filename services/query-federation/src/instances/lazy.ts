@@ -1,0 +1,51 @@
+/**
+ * An instance whose database may be down when the worker starts: it connects on first use and
+ * again after a failed attempt, so a dead database is one failing instance, never a worker
+ * that cannot start.
+ */
+import type { FederatedQuery } from "../query.ts";
+import type {
+  FetchOptions,
+  InstanceKind,
+  MetricInstance,
+  PartialsResult,
+  RawResult,
+} from "./types.ts";
+
+export class LazyInstance implements MetricInstance {
+  readonly name: string;
+  readonly kind: InstanceKind;
+  private current: Promise<MetricInstance> | undefined;
+  private readonly open: () => Promise<MetricInstance>;
+
+  constructor(name: string, kind: InstanceKind, open: () => Promise<MetricInstance>) {
+    this.name = name;
+    this.kind = kind;
+    this.open = open;
+  }
+
+  private instance(): Promise<MetricInstance> {
+    if (!this.current) {
+      const opening = this.open();
+      this.current = opening;
+      opening.catch(() => {
+        if (this.current === opening) this.current = undefined;
+      });
+    }
+    return this.current;
+  }
+
+  async fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult> {
+    return (await this.instance()).fetchRaw(query, options);
+  }
+
+  async fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult> {
+    return (await this.instance()).fetchPartials(query, options);
+  }
+
+  async close(): Promise<void> {
+    const current = this.current;
+    this.current = undefined;
+    if (current) await (await current.catch(() => undefined))?.close();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * An instance that is a points table in a SQL database (PostgreSQL, MariaDB/MySQL, DuckDB),
+ * reached through an `@entente/connectors` connector. Aggregations are pushed down as partials
+ * per window and group; rate, and tag regexes a dialect cannot run exactly, read raw points
+ * (filtered by everything that can be pushed) and reduce them here.
+ */
+import type { Connector } from "@entente/connectors";
+import { EntenteError } from "@entente/protocol";
+import { partialsFromPoints } from "../partials.ts";
+import type { Point } from "../points.ts";
+import { type FederatedQuery, matchesAll } from "../query.ts";
+import { partialFromRow, toNs, toNumber, toTags } from "./rows.ts";
+import { type ColumnMapping, partialsStatement, planPushdown, rawStatement } from "./sql.ts";
+import type {
+  FetchOptions,
+  InstanceKind,
+  MetricInstance,
+  PartialsResult,
+  RawResult,
+} from "./types.ts";
+
+export interface SqlInstanceOptions {
+  name: string;
+  kind: Exclude<InstanceKind, "entente">;
+  connector: Connector;
+  table: string;
+  columns: ColumnMapping;
+}
+
+const BATCH_ROWS = 10_000;
+
+export function tooManyPoints(instance: string, maxPoints: number): EntenteError {
+  return new EntenteError(
+    "TOO_LARGE",
+    `query reads more than ${maxPoints} points from instance ${instance}: narrow the time range or the tags, add a limit, or aggregate`,
+    { details: { instance, maxPoints } },
+  );
+}
+
+export class SqlInstance implements MetricInstance {
+  readonly name: string;
+  readonly kind: Exclude<InstanceKind, "entente">;
+  readonly connector: Connector;
+  readonly table: string;
+  readonly columns: ColumnMapping;
+
+  constructor(options: SqlInstanceOptions) {
+    this.name = options.name;
+    this.kind = options.kind;
+    this.connector = options.connector;
+    this.table = options.table;
+    this.columns = options.columns;
+  }
+
+  async fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult> {
+    const { pushed, local } = planPushdown(query.matchers);
+    // A limit can only go to the database when every filter went with it.
+    const cap =
+      local.length === 0 && query.limit !== undefined
+        ? Math.min(query.limit, options.maxPoints + 1)
+        : options.maxPoints + 1;
+    const statement = rawStatement(this.dialect, this.table, this.columns, query, pushed, cap);
+    const points: Point[] = [];
+    const result = await this.connector.query(statement as never, {
+      signal: options.signal,
+      batchRows: BATCH_ROWS,
+    });
+    let read = 0;
+    for await (const batch of result.batches) {
+      for (const row of batch as unknown[][]) {
+        if (++read > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+        if (row[2] === null || row[2] === undefined) continue;
+        const point: Point = {
+          metric: query.metric,
+          tags: toTags(this.name, row[0]),
+          timestamp: toNs(this.name, row[1], "timestamp"),
+          value: toNumber(this.name, row[2], "value"),
+        };
+        if (local.length > 0 && !matchesAll(local, point.tags)) continue;
+        points.push(point);
+        if (query.limit !== undefined && points.length >= query.limit) return { points };
+      }
+    }
+    return { points };
+  }
+
+  async fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult> {
+    const aggregation = query.aggregation;
+    if (!aggregation) throw new EntenteError("BAD_REQUEST", "partials need an aggregation");
+    const { local } = planPushdown(query.matchers);
+    if (aggregation.fn === "rate" || local.length > 0) {
+      // Rate chains each series' samples in time order: read them, reduce them here.
+      const { limit: _limit, ...unlimited } = query;
+      const { points } = await this.fetchRaw(unlimited, options);
+      return { partials: partialsFromPoints(points, aggregation) };
+    }
+    const { pushed } = planPushdown(query.matchers);
+    const statement = partialsStatement(
+      this.dialect,
+      this.table,
+      this.columns,
+      query,
+      pushed,
+      options.maxPoints + 1,
+    );
+    const ends = aggregation.fn === "first" || aggregation.fn === "last";
+    const result = await this.connector.query(statement as never, {
+      signal: options.signal,
+      batchRows: BATCH_ROWS,
+    });
+    const partials = [];
+    for await (const batch of result.batches) {
+      for (const row of batch as unknown[][]) {
+        partials.push(partialFromRow(this.name, row, aggregation.by.length, ends));
+        if (partials.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+      }
+    }
+    return { partials };
+  }
+
+  get dialect() {
+    return this.connector.dialect;
+  }
+
+  async close(): Promise<void> {
+    await this.connector.close();
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Partial aggregates per (window, group) and their exact merge. An instance reduces its points
+ * to partials; the executor merges partials from many instances and finalizes them. Every
+ * function is derived from state that merges associatively:
+ *   sum, count, min, max     — sums, counts, minima and maxima of the parts
+ *   avg                      — sum / count (never a mean of means)
+ *   stddev (population)      — from count, sum and sum of squares
+ *   first / last             — the sample with the smallest / largest timestamp; ties at one
+ *                              timestamp go to the smaller value (first) / larger value (last)
+ *   rate                     — per series: first and last sample and the increase between them
+ *                              counting counter resets; series parts are chained in time order
+ * Pure: no I/O.
+ */
+
+import { type Point, seriesKey } from "./points.ts";
+import type { Aggregation, AggregationFunction } from "./query.ts";
+import { windowStart } from "./query.ts";
+
+/** One series' counter movement within a window. */
+export interface SeriesIncrease {
+  key: string;
+  firstTs: bigint;
+  firstValue: number;
+  lastTs: bigint;
+  lastValue: number;
+  /** Sum of increases between consecutive samples, a drop counting as a reset to zero. */
+  increase: number;
+}
+
+export interface PartialAggregate {
+  /** Window start, nanoseconds. */
+  window: bigint;
+  /** Values of the `by` tags, in order; a missing tag is "". */
+  group: string[];
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  sumsq: number;
+  first?: { ts: bigint; value: number };
+  last?: { ts: bigint; value: number };
+  /** Rate only. */
+  series?: SeriesIncrease[];
+}
+
+export function groupKey(window: bigint, group: string[]): string {
+  return `${window}\u0002${group.join("\u0001")}`;
+}
+
+/** Counter increase from `a` to `b`: a drop means the counter restarted from zero. */
+export function counterDelta(previous: number, next: number): number {
+  return next >= previous ? next - previous : next;
+}
+
+/** Chains two parts of one series in time order. Exact when they do not overlap in time. */
+export function mergeSeries(a: SeriesIncrease, b: SeriesIncrease): SeriesIncrease {
+  const [early, late] = b.firstTs < a.firstTs ? [b, a] : [a, b];
+  if (late.firstTs >= early.lastTs) {
+    return {
+      key: early.key,
+      firstTs: early.firstTs,
+      firstValue: early.firstValue,
+      lastTs: late.lastTs,
+      lastValue: late.lastValue,
+      increase: early.increase + late.increase + counterDelta(early.lastValue, late.firstValue),
+    };
+  }
+  // Interleaved parts of one series (two writers of one series): keep the larger increase.
+  const last = late.lastTs >= early.lastTs ? late : early;
+  return {
+    key: early.key,
+    firstTs: early.firstTs,
+    firstValue: early.firstValue,
+    lastTs: last.lastTs,
+    lastValue: last.lastValue,
+    increase: Math.max(early.increase, late.increase),
+  };
+}
+
+function pickFirst(
+  a: { ts: bigint; value: number } | undefined,
+  b: { ts: bigint; value: number } | undefined,
+) {
+  if (!a) return b;
+  if (!b) return a;
+  if (a.ts !== b.ts) return a.ts < b.ts ? a : b;
+  return a.value <= b.value ? a : b;
+}
+
+function pickLast(
+  a: { ts: bigint; value: number } | undefined,
+  b: { ts: bigint; value: number } | undefined,
+) {
+  if (!a) return b;
+  if (!b) return a;
+  if (a.ts !== b.ts) return a.ts > b.ts ? a : b;
+  return a.value >= b.value ? a : b;
+}
+
+/** Merges `b` into `a` (same window and group). */
+export function mergePartial(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
+  const merged: PartialAggregate = {
+    window: a.window,
+    group: a.group,
+    count: a.count + b.count,
+    sum: a.sum + b.sum,
+    min: Math.min(a.min, b.min),
+    max: Math.max(a.max, b.max),
+    sumsq: a.sumsq + b.sumsq,
+  };
+  const first = pickFirst(a.first, b.first);
+  const last = pickLast(a.last, b.last);
+  if (first) merged.first = first;
+  if (last) merged.last = last;
+  if (a.series || b.series) {
+    const bySeries = new Map<string, SeriesIncrease>();
+    for (const s of [...(a.series ?? []), ...(b.series ?? [])]) {
+      const seen = bySeries.get(s.key);
+      bySeries.set(s.key, seen ? mergeSeries(seen, s) : s);
+    }
+    merged.series = [...bySeries.values()];
+  }
+  return merged;
+}
+
+/** Accumulates partials by (window, group), merging as they arrive. */
+export class PartialSet {
+  private readonly groups = new Map<string, PartialAggregate>();
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  add(partial: PartialAggregate): void {
+    const key = groupKey(partial.window, partial.group);
+    const seen = this.groups.get(key);
+    this.groups.set(key, seen ? mergePartial(seen, partial) : partial);
+  }
+
+  addAll(partials: Iterable<PartialAggregate>): void {
+    for (const p of partials) this.add(p);
+  }
+
+  values(): PartialAggregate[] {
+    return [...this.groups.values()];
+  }
+}
+
+/** Reduces raw points to partials (for instances that cannot push an aggregation down). */
+export function partialsFromPoints(
+  points: Iterable<Point>,
+  aggregation: Aggregation,
+): PartialAggregate[] {
+  const set = new Map<string, PartialAggregate>();
+  const rate = aggregation.fn === "rate";
+  const wantsEnds = aggregation.fn === "first" || aggregation.fn === "last";
+  // Rate chains samples per series: feed them in time order.
+  const ordered = rate
+    ? [...points].sort((x, y) =>
+        x.timestamp < y.timestamp ? -1 : x.timestamp > y.timestamp ? 1 : 0,
+      )
+    : points;
+  const seriesIndex = new Map<string, Map<string, SeriesIncrease>>();
+  for (const point of ordered) {
+    const window = windowStart(point.timestamp, aggregation.windowNs);
+    const group = aggregation.by.map((tag) => point.tags[tag] ?? "");
+    const key = groupKey(window, group);
+    let partial = set.get(key);
+    const v = point.value;
+    if (!partial) {
+      partial = { window, group, count: 0, sum: 0, min: v, max: v, sumsq: 0 };
+      set.set(key, partial);
+    }
+    partial.count += 1;
+    partial.sum += v;
+    partial.sumsq += v * v;
+    if (v < partial.min) partial.min = v;
+    if (v > partial.max) partial.max = v;
+    if (wantsEnds) {
+      const sample = { ts: point.timestamp, value: v };
+      partial.first = pickFirst(partial.first, sample);
+      partial.last = pickLast(partial.last, sample);
+    }
+    if (rate) {
+      let series = seriesIndex.get(key);
+      if (!series) {
+        series = new Map();
+        seriesIndex.set(key, series);
+      }
+      const skey = seriesKey(point.tags);
+      const seen = series.get(skey);
+      const sample: SeriesIncrease = {
+        key: skey,
+        firstTs: point.timestamp,
+        firstValue: v,
+        lastTs: point.timestamp,
+        lastValue: v,
+        increase: 0,
+      };
+      series.set(skey, seen ? mergeSeries(seen, sample) : sample);
+    }
+  }
+  if (rate) {
+    for (const [key, series] of seriesIndex) {
+      const partial = set.get(key);
+      if (partial) partial.series = [...series.values()];
+    }
+  }
+  return [...set.values()];
+}
+
+/** The final value of one window and group. */
+export function finalValue(
+  fn: AggregationFunction,
+  partial: PartialAggregate,
+  windowNs: bigint,
+): number {
+  switch (fn) {
+    case "sum":
+      return partial.sum;
+    case "count":
+      return partial.count;
+    case "avg":
+      return partial.sum / partial.count;
+    case "min":
+      return partial.min;
+    case "max":
+      return partial.max;
+    case "first":
+      return partial.first?.value ?? Number.NaN;
+    case "last":
+      return partial.last?.value ?? Number.NaN;
+    case "stddev": {
+      const n = partial.count;
+      const variance = (partial.sumsq - (partial.sum * partial.sum) / n) / n;
+      return Math.sqrt(Math.max(0, variance));
+    }
+    case "rate": {
+      let increase = 0;
+      for (const s of partial.series ?? []) increase += s.increase;
+      return increase / (Number(windowNs) / 1e9);
+    }
+  }
+}
+
+/** Finalized points, ordered by group then window; `by` tags become the point's tags. */
+export function finalize(
+  metric: string,
+  aggregation: Aggregation,
+  partials: Iterable<PartialAggregate>,
+): Point[] {
+  const points: Point[] = [];
+  for (const partial of partials) {
+    if (partial.count === 0) continue;
+    const tags: Record<string, string> = {};
+    aggregation.by.forEach((tag, i) => {
+      const value = partial.group[i];
+      if (value) tags[tag] = value;
+    });
+    points.push({
+      metric,
+      tags,
+      timestamp: partial.window,
+      value: finalValue(aggregation.fn, partial, aggregation.windowNs),
+    });
+  }
+  return points.sort(comparePoints);
+}
+
+export function comparePoints(a: Point, b: Point): number {
+  const ka = seriesKey(a.tags);
+  const kb = seriesKey(b.tags);
+  if (ka !== kb) return ka < kb ? -1 : 1;
+  return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
+}

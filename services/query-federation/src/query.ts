@@ -1,0 +1,284 @@
+/**
+ * The query: its wire schema, and validation into a normalized form with exact nanosecond
+ * times, compiled tag matchers and a window in nanoseconds. Pure: no I/O.
+ */
+import { EntenteError, parseMessage } from "@entente/protocol";
+import { z } from "zod";
+import { nowNs, parseDuration, parseTimestamp } from "./duration.ts";
+
+export const AGGREGATION_FUNCTIONS = [
+  "sum",
+  "avg",
+  "min",
+  "max",
+  "count",
+  "first",
+  "last",
+  "stddev",
+  "rate",
+] as const;
+export type AggregationFunction = (typeof AGGREGATION_FUNCTIONS)[number];
+
+export const MATCH_OPS = ["=", "!=", "=~", "!~"] as const;
+export type MatchOp = (typeof MATCH_OPS)[number];
+
+/** The tag that names an instance: selects instances in a query, labels raw points. */
+export const INSTANCE_TAG = "__instance__";
+
+export interface Matcher {
+  tag: string;
+  op: MatchOp;
+  value: string;
+  /** For `=~` and `!~`: anchored, so it must match the whole value (as in PromQL). */
+  regex?: RegExp;
+}
+
+export interface Aggregation {
+  fn: AggregationFunction;
+  windowNs: bigint;
+  by: string[];
+}
+
+/** A validated query. `start` is inclusive, `end` exclusive. */
+export interface FederatedQuery {
+  metric: string;
+  start: bigint;
+  end: bigint;
+  matchers: Matcher[];
+  /** Matchers on `__instance__`, kept apart: they select instances, not points. */
+  instanceMatchers: Matcher[];
+  aggregation?: Aggregation;
+  limit?: number;
+  timeoutMs?: number;
+  partial: "allow" | "deny";
+}
+
+const timestampInput = z.union([z.string(), z.number(), z.bigint()]);
+const tagValueInput = z.union([
+  z.string(),
+  z.array(z.string()).min(1),
+  z.record(z.string(), z.string()),
+]);
+
+/** The query as it arrives on `entente.query` (JSON or MessagePack), before normalization. */
+export const queryRequestSchema = z.strictObject({
+  metric: z.string().min(1, "metric must not be empty").max(256),
+  start: timestampInput.optional(),
+  end: timestampInput.optional(),
+  tags: z.record(z.string(), tagValueInput).optional(),
+  aggregation: z
+    .strictObject({
+      function: z.string(),
+      window: z.union([z.string(), z.number(), z.bigint()]).optional(),
+      by: z.union([z.string(), z.array(z.string())]).optional(),
+    })
+    .optional(),
+  limit: z.number().optional(),
+  timeoutMs: z.number().optional(),
+  partial: z.enum(["allow", "deny"]).optional(),
+});
+export type QueryRequest = z.input<typeof queryRequestSchema>;
+
+export interface QueryLimits {
+  /** Most points a query may return (raw points, or windows × groups). */
+  maxPoints: number;
+  /** Longest timeout a query may ask for. */
+  maxTimeoutMs: number;
+  /** Default range when `start` is absent: this long before `end`. */
+  defaultRangeNs: bigint;
+}
+
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxPoints: 1_000_000,
+  maxTimeoutMs: 300_000,
+  defaultRangeNs: 3_600_000_000_000n,
+};
+
+const TAG_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
+
+function bad(message: string, details?: Record<string, unknown>): EntenteError {
+  return new EntenteError("BAD_REQUEST", message, details ? { details } : {});
+}
+
+/** Compiles a regex matcher; a pattern JavaScript cannot compile is a clear BAD_REQUEST. */
+export function compileRegex(tag: string, pattern: string): RegExp {
+  try {
+    return new RegExp(`^(?:${pattern})$`, "u");
+  } catch (err) {
+    throw bad(
+      `tags.${tag}: invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`,
+    );
+  }
+}
+
+function matcherOf(tag: string, op: string, value: unknown): Matcher {
+  if (!(MATCH_OPS as readonly string[]).includes(op)) {
+    throw bad(
+      `tags.${tag}: unknown matcher ${JSON.stringify(op)}: use one of ${MATCH_OPS.join(", ")}`,
+    );
+  }
+  if (typeof value !== "string") {
+    throw bad(`tags.${tag}: the value of ${op} must be a string`);
+  }
+  const matcher: Matcher = { tag, op: op as MatchOp, value };
+  if (op === "=~" || op === "!~") matcher.regex = compileRegex(tag, value);
+  return matcher;
+}
+
+/** Escapes text for use inside a regular expression. */
+export function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+}
+
+/** Tag filters in their three JSON forms: `"v"`, `["a","b"]` (any of), `{"!=": "v"}`. */
+export function parseMatchers(tags: Record<string, unknown> | undefined): Matcher[] {
+  const matchers: Matcher[] = [];
+  for (const [tag, value] of Object.entries(tags ?? {})) {
+    if (!TAG_NAME.test(tag)) {
+      throw bad(
+        `tags: malformed tag name ${JSON.stringify(tag)}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_'`,
+      );
+    }
+    if (typeof value === "string") {
+      matchers.push({ tag, op: "=", value });
+    } else if (Array.isArray(value)) {
+      if (value.some((v) => typeof v !== "string")) throw bad(`tags.${tag}: a list holds strings`);
+      const pattern = (value as string[]).map(escapeRegex).join("|");
+      matchers.push({ tag, op: "=~", value: pattern, regex: compileRegex(tag, pattern) });
+    } else if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value);
+      if (entries.length === 0) throw bad(`tags.${tag}: an empty matcher object`);
+      for (const [op, operand] of entries) matchers.push(matcherOf(tag, op, operand));
+    } else {
+      throw bad(`tags.${tag}: expected a string, a list of strings or {"<op>": "<value>"}`);
+    }
+  }
+  return matchers;
+}
+
+/** True when a tag value (missing counts as empty, as in PromQL) satisfies the matcher. */
+export function matches(matcher: Matcher, value: string | undefined): boolean {
+  const v = value ?? "";
+  switch (matcher.op) {
+    case "=":
+      return v === matcher.value;
+    case "!=":
+      return v !== matcher.value;
+    case "=~":
+      return (matcher.regex as RegExp).test(v);
+    case "!~":
+      return !(matcher.regex as RegExp).test(v);
+  }
+}
+
+export function matchesAll(matchers: Matcher[], tags: Record<string, string>): boolean {
+  for (const m of matchers) if (!matches(m, tags[m.tag])) return false;
+  return true;
+}
+
+function timestampOf(value: unknown, field: string, now: bigint): bigint {
+  const ns = parseTimestamp(value, now);
+  if (ns === undefined) {
+    throw bad(
+      `${field}: ${JSON.stringify(typeof value === "bigint" ? String(value) : value)} is not a timestamp: use nanoseconds (a decimal string for exactness), RFC 3339, "now" or a relative time such as "-1h"`,
+    );
+  }
+  if (ns < 0n) throw bad(`${field}: timestamps before 1970 are not supported`);
+  return ns;
+}
+
+/** Validates and normalizes a query; every problem is a BAD_REQUEST that names it. */
+export function normalizeQuery(
+  input: unknown,
+  limits: QueryLimits = DEFAULT_QUERY_LIMITS,
+  now: bigint = nowNs(),
+): FederatedQuery {
+  const request = parseMessage(queryRequestSchema, input, "query");
+  const end = request.end === undefined ? now : timestampOf(request.end, "end", now);
+  const start =
+    request.start === undefined
+      ? end - limits.defaultRangeNs > 0n
+        ? end - limits.defaultRangeNs
+        : 0n
+      : timestampOf(request.start, "start", now);
+  if (end <= start) {
+    throw bad(`end (${end}) must be after start (${start})`, {
+      start: String(start),
+      end: String(end),
+    });
+  }
+  const all = parseMatchers(request.tags);
+  const query: FederatedQuery = {
+    metric: request.metric,
+    start,
+    end,
+    matchers: all.filter((m) => m.tag !== INSTANCE_TAG),
+    instanceMatchers: all.filter((m) => m.tag === INSTANCE_TAG),
+    partial: request.partial ?? "allow",
+  };
+  if (request.aggregation)
+    query.aggregation = aggregationOf(request.aggregation, start, end, limits);
+  if (request.limit !== undefined) {
+    if (!Number.isInteger(request.limit) || request.limit < 1 || request.limit > limits.maxPoints) {
+      throw bad(
+        `limit: ${request.limit} is out of range: a whole number from 1 to ${limits.maxPoints}`,
+      );
+    }
+    query.limit = request.limit;
+  }
+  if (request.timeoutMs !== undefined) {
+    if (
+      !Number.isFinite(request.timeoutMs) ||
+      request.timeoutMs < 1 ||
+      request.timeoutMs > limits.maxTimeoutMs
+    ) {
+      throw bad(
+        `timeoutMs: ${request.timeoutMs} is out of range: from 1 to ${limits.maxTimeoutMs} milliseconds`,
+      );
+    }
+    query.timeoutMs = Math.floor(request.timeoutMs);
+  }
+  return query;
+}
+
+function aggregationOf(
+  input: NonNullable<z.output<typeof queryRequestSchema>["aggregation"]>,
+  start: bigint,
+  end: bigint,
+  limits: QueryLimits,
+): Aggregation {
+  const fn = input.function.toLowerCase();
+  if (!(AGGREGATION_FUNCTIONS as readonly string[]).includes(fn)) {
+    throw bad(
+      `aggregation.function: unknown function ${JSON.stringify(input.function)}: use one of ${AGGREGATION_FUNCTIONS.join(", ")}`,
+    );
+  }
+  let windowNs: bigint | undefined;
+  if (input.window === undefined) windowNs = end - start;
+  else if (typeof input.window === "string") windowNs = parseDuration(input.window);
+  else if (typeof input.window === "bigint") windowNs = input.window;
+  else if (Number.isSafeInteger(input.window)) windowNs = BigInt(input.window);
+  if (windowNs === undefined || windowNs <= 0n) {
+    throw bad(
+      `aggregation.window: ${JSON.stringify(String(input.window))} is not a duration: write it like "1m", "30s", "1h30m" (or whole nanoseconds)`,
+    );
+  }
+  const windows = (end - start + windowNs - 1n) / windowNs + 1n;
+  if (windows > BigInt(limits.maxPoints)) {
+    throw bad(
+      `aggregation.window: ${windows} windows between start and end exceed the limit of ${limits.maxPoints} points: widen the window or shorten the range`,
+    );
+  }
+  const by = input.by === undefined ? [] : typeof input.by === "string" ? [input.by] : input.by;
+  for (const tag of by) {
+    if (!TAG_NAME.test(tag)) {
+      throw bad(`aggregation.by: malformed tag name ${JSON.stringify(tag)}`);
+    }
+  }
+  return { fn: fn as AggregationFunction, windowNs, by: [...new Set(by)] };
+}
+
+/** Start of the window holding `ts`: windows are aligned to the epoch. */
+export function windowStart(ts: bigint, windowNs: bigint): bigint {
+  return ts - (ts % windowNs);
+}

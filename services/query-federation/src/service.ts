@@ -1,0 +1,264 @@
+/**
+ * The `query-federation` service: `entente.query` (public), `entente.query.federate` (a
+ * federation above asking for partials), `entente.query.stats` (per-instance figures), ingest
+ * into DuckDB instances through JetStream, and optionally HTTP.
+ */
+import { createConnector, type SourceConfig } from "@entente/connectors";
+import { EntenteError } from "@entente/protocol";
+import {
+  endpoint,
+  type Logger,
+  type ServiceDefinition,
+  type ServiceEnvironment,
+  streamOf,
+} from "@entente/runtime";
+import { z } from "zod";
+import { answerItems } from "./answer.ts";
+import {
+  crossCheck,
+  DEFAULT_INSTANCES,
+  type InstanceConfig,
+  instancesSchema,
+  type QueryFederationConfig,
+  queryFederationSchema,
+} from "./config.ts";
+import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
+import { nowNs } from "./duration.ts";
+import { Federator } from "./federator.ts";
+import { type HttpGateway, startHttp } from "./http.ts";
+import { ensureIngestStream, StoreWriter } from "./ingest.ts";
+import { DuckdbStore } from "./instances/duckdb-store.ts";
+import { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
+import { LazyInstance } from "./instances/lazy.ts";
+import { SqlInstance } from "./instances/sql-instance.ts";
+import type { MetricInstance } from "./instances/types.ts";
+import { DEFAULT_QUERY_LIMITS, normalizeQuery, type QueryLimits } from "./query.ts";
+import { encodePartial, encodePoint, federateRequestSchema, fromFederateRequest } from "./wire.ts";
+
+export const SERVICE_VERSION = "0.1.0";
+const ITEMS_PER_CHUNK = 5_000;
+
+export function statsSubject(querySubject: string): string {
+  return `${querySubject}.stats`;
+}
+
+async function openInstance(
+  name: string,
+  config: InstanceConfig,
+  env: ServiceEnvironment,
+): Promise<MetricInstance> {
+  switch (config.kind) {
+    case "duckdb": {
+      const connector = await createConnector(name, {
+        kind: "duckdb",
+        ...(config.path ? { path: config.path } : {}),
+      });
+      const store = new DuckdbStore(name, connector, config.table);
+      await store.ensureSchema();
+      return store;
+    }
+    case "postgres":
+    case "mysql":
+      return new LazyInstance(name, config.kind, async () => {
+        const source: SourceConfig = {
+          kind: config.kind,
+          url: config.url,
+          ...(config.poolSize ? { poolSize: config.poolSize } : {}),
+        } as SourceConfig;
+        const connector = await createConnector(name, source);
+        return new SqlInstance({
+          name,
+          kind: config.kind,
+          connector,
+          table: config.table,
+          columns: config.columns,
+        });
+      });
+    case "entente":
+      return new EntenteInstance({ name, client: env.client, subject: config.subject });
+  }
+}
+
+export interface FederationRuntime {
+  federator: Federator;
+  settings: QueryFederationConfig;
+  stores: DuckdbStore[];
+  writers: StoreWriter[];
+  http?: HttpGateway;
+  stop(): Promise<void>;
+}
+
+/** Builds everything the service runs on; exported for tests and the benchmark. */
+export async function startFederation(env: ServiceEnvironment): Promise<FederationRuntime> {
+  const configured = env.config.section("instances", instancesSchema);
+  const settings = env.config.section("queryFederation", queryFederationSchema);
+  const instancesConfig = configured ?? DEFAULT_INSTANCES;
+  const problems = crossCheck(instancesConfig, settings);
+  if (problems.length > 0) {
+    throw new EntenteError("BAD_REQUEST", `invalid configuration: ${problems.join("; ")}`);
+  }
+  const logger = env.logger.child({ component: "query-federation" });
+  const instances: MetricInstance[] = [];
+  for (const [name, config] of Object.entries(instancesConfig)) {
+    instances.push(await openInstance(name, config, env));
+  }
+  const stores = instances.filter((i): i is DuckdbStore => i instanceof DuckdbStore);
+  if (settings.demo ?? configured === undefined) await loadDemo(stores, logger);
+
+  const federator = new Federator({
+    instances,
+    routing: {
+      rules: settings.router,
+      replicaGroups: Object.entries(settings.replicaGroups).map(([name, g]) => ({
+        name,
+        instances: g.instances,
+        read: g.read,
+      })),
+    },
+    settings: {
+      parallelism: settings.parallelism,
+      instanceTimeoutMs: settings.instanceTimeoutMs,
+      defaultTimeoutMs: settings.defaultTimeoutMs,
+      maxPoints: settings.limits.maxPoints,
+      maxBytes: settings.limits.maxBytes,
+      retry: settings.retry,
+      breaker: settings.breaker,
+      cache: settings.cache,
+    },
+  });
+
+  const writers: StoreWriter[] = [];
+  if (settings.ingest.enabled && stores.length > 0) {
+    try {
+      await ensureIngestStream(env.nc, settings.ingest);
+      for (const store of stores) {
+        const writer = new StoreWriter(env.nc, store, settings.ingest, logger);
+        await writer.start();
+        writers.push(writer);
+      }
+    } catch (err) {
+      logger.warn({ err }, "ingest disabled: JetStream is not available");
+    }
+  }
+
+  let http: HttpGateway | undefined;
+  if (settings.http.port !== undefined) {
+    http = await startHttp(
+      federator,
+      limitsOf(settings, env),
+      settings.http as { port: number; host: string },
+    );
+    logger.info({ port: http.port }, "HTTP gateway listening");
+  }
+
+  return {
+    federator,
+    settings,
+    stores,
+    writers,
+    ...(http ? { http } : {}),
+    async stop() {
+      await http?.close();
+      await Promise.allSettled(writers.map((w) => w.stop()));
+      await federator.close();
+    },
+  };
+}
+
+async function loadDemo(stores: DuckdbStore[], logger: Logger): Promise<void> {
+  const end = nowNs();
+  for (const store of stores) {
+    const hosts = DEMO_LAYOUT[store.name] ?? [{ host: `${store.name}-1`, region: "local" }];
+    await store.load(demoPoints(hosts, end));
+  }
+  logger.info({ instances: stores.map((s) => s.name) }, "demo metrics loaded");
+}
+
+function limitsOf(settings: QueryFederationConfig, env: ServiceEnvironment): QueryLimits {
+  return {
+    ...DEFAULT_QUERY_LIMITS,
+    maxPoints: settings.limits.maxPoints,
+    maxTimeoutMs: env.config.config.runtime.maxTimeoutMs,
+  };
+}
+
+function* chunked<T, U>(items: T[], size: number, map: (item: T) => U): Generator<U[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size).map(map);
+}
+
+export const queryFederationService: ServiceDefinition = {
+  name: "query-federation",
+  version: SERVICE_VERSION,
+  description: "One metric query over many instances, merged exactly, with partial results",
+  async start(env) {
+    const runtime = await startFederation(env);
+    const { federator, settings } = runtime;
+    const limits = limitsOf(settings, env);
+    const stats = () => ({
+      instances: federator.instanceStats(),
+      cache: federator.cache.view(),
+      queries: federator.queries,
+      failedQueries: federator.failedQueries,
+      partialQueries: federator.partialQueries,
+      ingest: Object.fromEntries(
+        runtime.writers.map((w, i) => [runtime.stores[i]?.name ?? i, w.figures]),
+      ),
+    });
+    return {
+      endpoints: [
+        endpoint({
+          name: "query",
+          subject: settings.subject,
+          schema: z.unknown(),
+          description: "A federated metric query: { points, partial? }",
+          handler: async (request, context) => {
+            const query = normalizeQuery(request, limits);
+            const answer = await federator.query(query, {
+              signal: context.signal,
+              remainingMs: context.deadline.remainingMs(),
+            });
+            const items = answerItems(answer, ITEMS_PER_CHUNK);
+            return items.length === 1 ? items[0] : streamOf(items);
+          },
+        }),
+        endpoint({
+          name: "federate",
+          subject: federateSubject(settings.subject),
+          schema: federateRequestSchema,
+          description: "Unmerged partial aggregates or raw points, for a federation above",
+          handler: async (request, context) => {
+            const query = fromFederateRequest(request);
+            const options = { signal: context.signal, remainingMs: context.deadline.remainingMs() };
+            if (request.want === "partials") {
+              const answer = await federator.partials(query, options);
+              const chunks = [...chunked(answer.partials, ITEMS_PER_CHUNK, encodePartial)];
+              return streamOf(
+                (chunks.length > 0 ? chunks : [[]]).map((partials, i) => ({
+                  partials,
+                  ...(i === 0 && answer.partial ? { partial: answer.partial } : {}),
+                })),
+              );
+            }
+            const answer = await federator.raw(query, options);
+            const chunks = [...chunked(answer.points, ITEMS_PER_CHUNK, encodePoint)];
+            return streamOf(
+              (chunks.length > 0 ? chunks : [[]]).map((points, i) => ({
+                points,
+                ...(i === 0 && answer.partial ? { partial: answer.partial } : {}),
+              })),
+            );
+          },
+        }),
+        endpoint({
+          name: "stats",
+          subject: statsSubject(settings.subject),
+          schema: z.unknown(),
+          description: "Per-instance queries, errors, latency and circuit state",
+          handler: () => stats(),
+        }),
+      ],
+      stop: () => runtime.stop(),
+      stats,
+    };
+  },
+};

@@ -1,0 +1,175 @@
+/**
+ * The internal request between federations (hierarchical federation): a normalized query that
+ * asks for unmerged partials or raw points, and compact encodings of both. Pure.
+ */
+import { EntenteError } from "@entente/protocol";
+import { z } from "zod";
+import { badResponse, toNs, toNumber, toTags, toText } from "./instances/rows.ts";
+import type { PartialAggregate, SeriesIncrease } from "./partials.ts";
+import type { Point } from "./points.ts";
+import {
+  AGGREGATION_FUNCTIONS,
+  compileRegex,
+  type FederatedQuery,
+  INSTANCE_TAG,
+  MATCH_OPS,
+  type Matcher,
+} from "./query.ts";
+
+export const federateRequestSchema = z.strictObject({
+  want: z.enum(["raw", "partials"]),
+  metric: z.string().min(1),
+  start: z.string().regex(/^\d+$/),
+  end: z.string().regex(/^\d+$/),
+  matchers: z.array(z.tuple([z.string(), z.enum(MATCH_OPS), z.string()])),
+  aggregation: z
+    .strictObject({
+      fn: z.enum(AGGREGATION_FUNCTIONS),
+      window: z.string().regex(/^\d+$/),
+      by: z.array(z.string()),
+    })
+    .optional(),
+  limit: z.number().int().positive().optional(),
+  timeoutMs: z.number().positive().optional(),
+});
+export type FederateRequest = z.output<typeof federateRequestSchema>;
+
+export function toFederateRequest(
+  query: FederatedQuery,
+  want: "raw" | "partials",
+): FederateRequest {
+  return {
+    want,
+    metric: query.metric,
+    start: String(query.start),
+    end: String(query.end),
+    matchers: query.matchers.map((m) => [m.tag, m.op, m.value]),
+    ...(query.aggregation && want === "partials"
+      ? {
+          aggregation: {
+            fn: query.aggregation.fn,
+            window: String(query.aggregation.windowNs),
+            by: query.aggregation.by,
+          },
+        }
+      : {}),
+    ...(query.limit !== undefined && want === "raw" ? { limit: query.limit } : {}),
+    ...(query.timeoutMs !== undefined ? { timeoutMs: query.timeoutMs } : {}),
+  };
+}
+
+export function fromFederateRequest(request: FederateRequest): FederatedQuery {
+  const start = BigInt(request.start);
+  const end = BigInt(request.end);
+  if (end <= start) throw new EntenteError("BAD_REQUEST", "end must be after start");
+  const all: Matcher[] = request.matchers.map(([tag, op, value]) => ({
+    tag,
+    op,
+    value,
+    ...(op === "=~" || op === "!~" ? { regex: compileRegex(tag, value) } : {}),
+  }));
+  const query: FederatedQuery = {
+    metric: request.metric,
+    start,
+    end,
+    matchers: all.filter((m) => m.tag !== INSTANCE_TAG),
+    instanceMatchers: all.filter((m) => m.tag === INSTANCE_TAG),
+    partial: "allow",
+  };
+  if (request.aggregation) {
+    const windowNs = BigInt(request.aggregation.window);
+    if (windowNs <= 0n) throw new EntenteError("BAD_REQUEST", "window must be positive");
+    query.aggregation = { fn: request.aggregation.fn, windowNs, by: request.aggregation.by };
+  }
+  if (request.limit !== undefined) query.limit = request.limit;
+  if (request.timeoutMs !== undefined) query.timeoutMs = request.timeoutMs;
+  return query;
+}
+
+type WireSample = [bigint, number] | null;
+type WireSeries = [string, bigint, number, bigint, number, number];
+export type WirePartial = [
+  bigint,
+  string[],
+  number,
+  number,
+  number,
+  number,
+  number,
+  WireSample,
+  WireSample,
+  WireSeries[] | null,
+];
+export type WirePoint = [Record<string, string>, bigint, number];
+
+export function encodePartial(p: PartialAggregate): WirePartial {
+  return [
+    p.window,
+    p.group,
+    p.count,
+    p.sum,
+    p.min,
+    p.max,
+    p.sumsq,
+    p.first ? [p.first.ts, p.first.value] : null,
+    p.last ? [p.last.ts, p.last.value] : null,
+    p.series
+      ? p.series.map((s) => [s.key, s.firstTs, s.firstValue, s.lastTs, s.lastValue, s.increase])
+      : null,
+  ];
+}
+
+export function decodePartial(instance: string, value: unknown): PartialAggregate {
+  if (!Array.isArray(value) || value.length !== 10 || !Array.isArray(value[1])) {
+    throw badResponse(instance, "a partial aggregate is not in the federation wire form");
+  }
+  const [w, g, n, s, mn, mx, sq, f, l, series] = value as unknown[];
+  const partial: PartialAggregate = {
+    window: toNs(instance, w, "window"),
+    group: (g as unknown[]).map(toText),
+    count: toNumber(instance, n, "count"),
+    sum: toNumber(instance, s, "sum"),
+    min: toNumber(instance, mn, "min"),
+    max: toNumber(instance, mx, "max"),
+    sumsq: toNumber(instance, sq, "sum of squares"),
+  };
+  const sample = (v: unknown, what: string) => {
+    if (!Array.isArray(v) || v.length !== 2) throw badResponse(instance, `${what} is malformed`);
+    return { ts: toNs(instance, v[0], what), value: toNumber(instance, v[1], what) };
+  };
+  if (f !== null && f !== undefined) partial.first = sample(f, "first");
+  if (l !== null && l !== undefined) partial.last = sample(l, "last");
+  if (series !== null && series !== undefined) {
+    if (!Array.isArray(series)) throw badResponse(instance, "series are malformed");
+    partial.series = series.map((entry): SeriesIncrease => {
+      if (!Array.isArray(entry) || entry.length !== 6) {
+        throw badResponse(instance, "a series increase is malformed");
+      }
+      return {
+        key: toText(entry[0]),
+        firstTs: toNs(instance, entry[1], "series first"),
+        firstValue: toNumber(instance, entry[2], "series first value"),
+        lastTs: toNs(instance, entry[3], "series last"),
+        lastValue: toNumber(instance, entry[4], "series last value"),
+        increase: toNumber(instance, entry[5], "series increase"),
+      };
+    });
+  }
+  return partial;
+}
+
+export function encodePoint(p: Point): WirePoint {
+  return [p.tags, p.timestamp, p.value];
+}
+
+export function decodePoint(instance: string, metric: string, value: unknown): Point {
+  if (!Array.isArray(value) || value.length !== 3) {
+    throw badResponse(instance, "a point is not in the federation wire form");
+  }
+  return {
+    metric,
+    tags: toTags(instance, value[0]),
+    timestamp: toNs(instance, value[1], "timestamp"),
+    value: toNumber(instance, value[2], "value"),
+  };
+}
