@@ -1,0 +1,1389 @@
+/**
+ * The binder: node-sql-parser's AST to a logical plan. Names are resolved against the catalog
+ * (unknown names get the nearest known one), types are checked, WHERE and ON conditions are
+ * split into conjuncts and placed as low as they may go: into a table's scan, as equality keys
+ * of a join, or above the joins.
+ */
+
+import type { Catalog } from "./catalog.ts";
+import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
+import { estimateJoin, estimateScan } from "./estimate.ts";
+import type { Ast } from "./parse.ts";
+import type {
+  AggCall,
+  AggFn,
+  Expr,
+  JoinNode,
+  JoinType,
+  PlanNode,
+  QueryPlan,
+  ScanNode,
+  SortKey,
+} from "./plan.ts";
+import { canPush } from "./pushdown.ts";
+import type { ColumnDef, SqlType, Value } from "./types.ts";
+import { castValue, isIntegerType, isNumericType } from "./values.ts";
+
+interface ScopeColumn {
+  qualifier: string;
+  name: string;
+  type: SqlType;
+  slot: number;
+  rel: number;
+  mark: () => void;
+}
+
+interface Scope {
+  columns: ScopeColumn[];
+  /** Set when this is a correlated subquery's scope: references to it are recorded. */
+  outer?: Scope;
+}
+
+interface Env {
+  catalog: Catalog;
+  params: unknown[];
+  ctes: Map<string, Ast>;
+  subqueries: PlanNode[];
+}
+
+interface Rel {
+  node: PlanNode;
+  qualifier: string;
+  columns: ColumnDef[];
+  offset: number;
+  joinType?: JoinType;
+  on?: Ast;
+  using?: string[];
+}
+
+/** Binds a parsed SELECT into a plan. */
+export function bindQuery(ast: Ast, catalog: Catalog, params: unknown[] = []): QueryPlan {
+  const env: Env = { catalog, params, ctes: new Map(), subqueries: [] };
+  const root = bindSetExpression(ast, env, undefined);
+  return { root, subqueries: env.subqueries, columns: root.columns };
+}
+
+function nameOf(x: Ast): string {
+  if (typeof x === "string") return x;
+  if (x && typeof x === "object" && "value" in x) return String(x.value);
+  if (x?.expr) return nameOf(x.expr);
+  return String(x);
+}
+
+/** A SELECT possibly followed by UNION ALL members; ORDER BY/LIMIT of the last apply to all. */
+function bindSetExpression(ast: Ast, env: Env, outer: Scope | undefined): PlanNode {
+  if (ast.with) {
+    for (const cte of ast.with) {
+      if (cte.recursive) throw unsupported("recursive CTEs are not supported");
+      env.ctes.set(nameOf(cte.name).toLowerCase(), cte.stmt?.ast ?? cte.stmt);
+    }
+  }
+  if (!ast._next) return bindSelect(ast, env, outer, true);
+  const members: Ast[] = [];
+  let cur: Ast = ast;
+  while (cur) {
+    members.push(cur);
+    const op = cur.set_op ? String(cur.set_op).toLowerCase() : undefined;
+    if (cur._next && op !== "union all") {
+      throw unsupported(`${op?.toUpperCase() ?? "set operation"} is not supported; use UNION ALL`);
+    }
+    cur = cur._next;
+  }
+  const last = members[members.length - 1];
+  const tailOrder = last.orderby;
+  const tailLimit = last.limit;
+  const inputs = members.map((m) =>
+    bindSelect({ ...m, orderby: null, limit: null, _next: null }, env, outer, false),
+  );
+  const first = inputs[0] as PlanNode;
+  for (const [i, input] of inputs.entries()) {
+    if (input.columns.length !== first.columns.length) {
+      throw badRequest(
+        `each UNION ALL query must have the same number of columns: the first has ${first.columns.length}, query ${i + 1} has ${input.columns.length}`,
+      );
+    }
+    input.columns.forEach((c, j) => {
+      const f = first.columns[j] as ColumnDef;
+      if (!typesCompatible(f.type, c.type)) {
+        throw badRequest(
+          `UNION ALL types ${f.type} and ${c.type} cannot be matched (column ${j + 1})`,
+        );
+      }
+    });
+  }
+  const columns = first.columns.map((c, j) => ({
+    name: c.name,
+    type: inputs.reduce<SqlType>((t, n) => unify(t, n.columns[j]?.type ?? "null"), "null"),
+  }));
+  let node: PlanNode = {
+    kind: "union",
+    inputs,
+    columns,
+    estimate: inputs.reduce((s, n) => s + n.estimate, 0),
+  };
+  const outScope: Scope = {
+    columns: columns.map((c, i) => ({
+      qualifier: "",
+      name: c.name,
+      type: c.type,
+      slot: i,
+      rel: 0,
+      mark: () => {},
+    })),
+  };
+  if (tailOrder) {
+    const keys: SortKey[] = tailOrder.map((o: Ast) => {
+      const expr = orderTarget(o.expr, columns, () => bindExpr(o.expr, outScope, env, {}));
+      return sortKey(expr, o);
+    });
+    node = { kind: "sort", input: node, keys, columns, estimate: node.estimate };
+  }
+  return applyLimit(node, tailLimit, env);
+}
+
+function sortKey(expr: Expr, o: Ast): SortKey {
+  const desc = String(o.type ?? "ASC").toUpperCase() === "DESC";
+  const nulls = o.nulls ? String(o.nulls).toUpperCase() : undefined;
+  return { expr, desc, nullsFirst: nulls ? nulls.includes("FIRST") : desc };
+}
+
+function orderTarget(e: Ast, columns: ColumnDef[], otherwise: () => Expr): Expr {
+  if (e?.type === "number") {
+    const n = Number(e.value);
+    const c = columns[n - 1];
+    if (!Number.isInteger(n) || !c)
+      throw badRequest(`ORDER BY position ${e.value} is not in select list`);
+    return { k: "col", i: n - 1, type: c.type, name: c.name };
+  }
+  if (e?.type === "column_ref" && !e.table) {
+    const name = nameOf(e.column);
+    const i = columns.findIndex((c) => c.name === name);
+    const j = i >= 0 ? i : columns.findIndex((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (j >= 0) return { k: "col", i: j, type: (columns[j] as ColumnDef).type, name };
+  }
+  return otherwise();
+}
+
+function applyLimit(node: PlanNode, limitAst: Ast, env: Env): PlanNode {
+  const values: Ast[] = limitAst?.value ?? [];
+  if (values.length === 0) return node;
+  const num = (v: Ast, what: string): number | undefined => {
+    if (v?.type === "null" || (v?.type === "default" && String(v.value).toUpperCase() === "ALL"))
+      return undefined;
+    let n: unknown = v?.value;
+    if (v?.type === "var") n = paramValue(v, env);
+    const x = Number(n);
+    if (!Number.isInteger(x) || x < 0) throw badRequest(`${what} must be a non-negative integer`);
+    return x;
+  };
+  const sep = String(limitAst.seperator ?? "");
+  let limit: number | undefined;
+  let offset = 0;
+  if (sep === "offset") {
+    limit = num(values[0], "LIMIT");
+    offset = num(values[1], "OFFSET") ?? 0;
+  } else if (sep === ",") {
+    offset = num(values[0], "OFFSET") ?? 0;
+    limit = num(values[1], "LIMIT");
+  } else {
+    limit = num(values[0], "LIMIT");
+  }
+  if (limit === undefined && offset === 0) return node;
+  const estimate = Math.min(node.estimate, limit ?? node.estimate);
+  return { kind: "limit", input: node, limit, offset, columns: node.columns, estimate };
+}
+
+function paramValue(v: Ast, env: Env): unknown {
+  const n = Number(v.name);
+  if (!Number.isInteger(n) || n < 1 || n > env.params.length) {
+    throw badRequest(
+      `parameter $${v.name} is not given (${env.params.length} parameter${env.params.length === 1 ? "" : "s"} sent)`,
+    );
+  }
+  return env.params[n - 1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// SELECT
+
+function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boolean): PlanNode {
+  if (ast.type !== "select") throw badRequest("only SELECT is supported here");
+  if (ast.with && !allowTail) {
+    for (const cte of ast.with)
+      env.ctes.set(nameOf(cte.name).toLowerCase(), cte.stmt?.ast ?? cte.stmt);
+  }
+  if (ast.window) throw unsupported("window functions are not supported");
+  const rels: Rel[] = [];
+  let offset = 0;
+  for (const item of ast.from ?? []) {
+    const rel = bindFromItem(item, env, offset);
+    rels.push(rel);
+    offset += rel.columns.length;
+  }
+  const scopeColumns: ScopeColumn[] = [];
+  const qualifiers = new Set<string>();
+  rels.forEach((rel, r) => {
+    const q = rel.qualifier.toLowerCase();
+    if (qualifiers.has(q))
+      throw badRequest(`table name "${rel.qualifier}" specified more than once`);
+    qualifiers.add(q);
+    rel.columns.forEach((c, i) => {
+      scopeColumns.push({
+        qualifier: rel.qualifier,
+        name: c.name,
+        type: c.type,
+        slot: rel.offset + i,
+        rel: r,
+        mark: () => {
+          if (rel.node.kind === "scan") rel.node.needed[i] = (rel.node.needed[i] ?? 0) + 1;
+        },
+      });
+    });
+  });
+  const scope: Scope = outer ? { columns: scopeColumns, outer } : { columns: scopeColumns };
+
+  // Joins and WHERE: conjuncts placed as low as they may go.
+  let node = buildJoinTree(rels, scope, ast.where, env);
+
+  // Aggregation.
+  const groupAsts: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
+  const selectItems = expandSelect(ast.columns, scope, rels);
+  const aggsInSelect = selectItems.some((s) => s.ast && containsAggregate(s.ast));
+  const grouped = groupAsts.length > 0 || aggsInSelect || ast.having != null;
+
+  let outExprs: Expr[];
+  let names: string[];
+  let postScope: Scope;
+  let lift: (e: Expr) => Expr = (e) => e;
+  if (grouped) {
+    const groups = groupAsts.map((g) => {
+      const byPosition = g?.type === "number" ? selectItems[Number(g.value) - 1] : undefined;
+      if (g?.type === "number" && !byPosition)
+        throw badRequest(`GROUP BY position ${g.value} is not in select list`);
+      if (byPosition) return byPosition.expr ?? bindExpr(byPosition.ast, scope, env, {});
+      if (g?.type === "column_ref" && !g.table) {
+        const alias = selectItems.find((s) => s.name === nameOf(g.column) && s.alias);
+        if (alias && !scope.columns.some((c) => c.name === nameOf(g.column))) {
+          return alias.expr ?? bindExpr(alias.ast, scope, env, {});
+        }
+      }
+      return bindExpr(g, scope, env, {});
+    });
+    const aggs: AggCall[] = [];
+    lift = (e) => liftAggregates(e, groups, aggs);
+    const selected = selectItems.map((s) =>
+      lift(s.expr ?? bindExpr(s.ast, scope, env, { aggregates: true })),
+    );
+    const having = ast.having
+      ? lift(bindExpr(ast.having, scope, env, { aggregates: true }))
+      : undefined;
+    const orderSources = (ast.orderby ?? []).map((o: Ast) => o.expr);
+    // ORDER BY expressions that are not output names are lifted too.
+    const liftedOrder = orderSources.map((e: Ast) =>
+      isOutputReference(e, selectItems)
+        ? undefined
+        : lift(bindExpr(e, scope, env, { aggregates: true })),
+    );
+    const groupColumns: ColumnDef[] = [
+      ...groups.map((g, i) => ({ name: `group${i}`, type: g.type })),
+      ...aggs.map((a, i) => ({ name: `agg${i}`, type: a.type })),
+    ];
+    node = {
+      kind: "aggregate",
+      input: node,
+      groups,
+      aggs,
+      columns: groupColumns,
+      estimate: groups.length === 0 ? 1 : Math.max(1, Math.round(node.estimate / 10)),
+    };
+    if (having) {
+      requireBoolean(having, "HAVING");
+      node = {
+        kind: "filter",
+        input: node,
+        predicate: having,
+        columns: node.columns,
+        estimate: node.estimate,
+      };
+    }
+    outExprs = selected;
+    names = selectItems.map((s) => s.name);
+    postScope = { columns: [] };
+    return finishSelect(
+      ast,
+      env,
+      node,
+      outExprs,
+      names,
+      postScope,
+      (i) => liftedOrder[i],
+      selectItems,
+    );
+  }
+  outExprs = selectItems.map((s) => s.expr ?? bindExpr(s.ast, scope, env, {}));
+  names = selectItems.map((s) => s.name);
+  return finishSelect(ast, env, node, outExprs, names, scope, undefined, selectItems);
+}
+
+function isOutputReference(e: Ast, items: SelectItem[]): boolean {
+  if (e?.type === "number") return true;
+  if (e?.type === "column_ref" && !e.table) {
+    const name = nameOf(e.column);
+    return items.some((s) => s.alias && s.name.toLowerCase() === name.toLowerCase());
+  }
+  return false;
+}
+
+/** Projection, DISTINCT, ORDER BY (with hidden sort columns), LIMIT. */
+function finishSelect(
+  ast: Ast,
+  env: Env,
+  input: PlanNode,
+  outExprs: Expr[],
+  names: string[],
+  scope: Scope,
+  liftedOrder: ((i: number) => Expr | undefined) | undefined,
+  items: SelectItem[],
+): PlanNode {
+  const columns: ColumnDef[] = outExprs.map((e, i) => ({ name: names[i] as string, type: e.type }));
+  const exprs = [...outExprs];
+  const keys: SortKey[] = [];
+  const distinct = String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT";
+  for (const [i, o] of (ast.orderby ?? []).entries()) {
+    const target = orderTarget(o.expr, columns, () => {
+      const bound = liftedOrder?.(i) ?? bindExpr(o.expr, scope, env, {});
+      const same = exprs.findIndex((e) => exprKey(e) === exprKey(bound));
+      if (same >= 0)
+        return { k: "col", i: same, type: bound.type, name: names[same] ?? "" } as Expr;
+      if (distinct)
+        throw badRequest("for SELECT DISTINCT, ORDER BY expressions must appear in select list");
+      exprs.push(bound);
+      return { k: "col", i: exprs.length - 1, type: bound.type, name: `sort${i}` } as Expr;
+    });
+    keys.push(sortKey(target, o));
+  }
+  void items;
+  const hidden = exprs.length > columns.length;
+  const projected: ColumnDef[] = exprs.map((e, i) => ({
+    name: names[i] ?? `sort${i}`,
+    type: e.type,
+  }));
+  let node: PlanNode = {
+    kind: "project",
+    input,
+    exprs,
+    columns: projected,
+    estimate: input.estimate,
+  };
+  if (distinct)
+    node = { kind: "distinct", input: node, columns: projected, estimate: node.estimate };
+  if (keys.length > 0)
+    node = { kind: "sort", input: node, keys, columns: projected, estimate: node.estimate };
+  node = applyLimit(node, ast.limit, env);
+  if (hidden) {
+    node = {
+      kind: "project",
+      input: node,
+      exprs: columns.map((c, i) => ({ k: "col", i, type: c.type, name: c.name })),
+      columns,
+      estimate: node.estimate,
+    };
+  }
+  return node;
+}
+
+interface SelectItem {
+  name: string;
+  alias: boolean;
+  ast?: Ast;
+  expr?: Expr;
+}
+
+function expandSelect(columns: Ast, scope: Scope, rels: Rel[]): SelectItem[] {
+  const items: SelectItem[] = [];
+  const list: Ast[] =
+    columns === "*" ? [{ expr: { type: "column_ref", table: null, column: "*" } }] : columns;
+  for (const c of list) {
+    const e = c.expr;
+    if (e?.type === "column_ref" && nameOf(e.column) === "*") {
+      const q = e.table ? String(e.table) : undefined;
+      if (q && !rels.some((r) => r.qualifier.toLowerCase() === q.toLowerCase())) {
+        throw notFound(
+          `unknown table "${q}" in ${q}.*${didYouMean(
+            q,
+            rels.map((r) => r.qualifier),
+          )}`,
+        );
+      }
+      if (rels.length === 0) throw badRequest("SELECT * with no tables specified is not valid");
+      for (const sc of scope.columns) {
+        if (q && sc.qualifier.toLowerCase() !== q.toLowerCase()) continue;
+        sc.mark();
+        items.push({
+          name: sc.name,
+          alias: false,
+          expr: { k: "col", i: sc.slot, type: sc.type, name: sc.name },
+        });
+      }
+      continue;
+    }
+    const alias = c.as ? nameOf(c.as) : undefined;
+    items.push({ name: alias ?? defaultName(e), alias: alias !== undefined, ast: e });
+  }
+  return items;
+}
+
+function defaultName(e: Ast): string {
+  if (e?.type === "column_ref") return nameOf(e.column);
+  if (e?.type === "aggr_func") return String(e.name).toLowerCase();
+  if (e?.type === "function") return nameOf(e.name?.name?.[0] ?? e.name).toLowerCase();
+  if (e?.type === "cast") return defaultName(e.expr);
+  return "?column?";
+}
+
+// ---------------------------------------------------------------------------------------------
+// FROM
+
+function bindFromItem(item: Ast, env: Env, offset: number): Rel {
+  const joinType = joinTypeOf(item.join);
+  const base = { joinType, on: item.on, using: item.using?.map((u: Ast) => nameOf(u)) };
+  if (item.expr?.ast || item.expr?.type === "select") {
+    const sub = item.expr.ast ?? item.expr;
+    const node = bindSetExpression(sub, env, undefined);
+    const qualifier = item.as ? nameOf(item.as) : undefined;
+    if (!qualifier) throw badRequest("subquery in FROM must have an alias");
+    return { ...base, node, qualifier, columns: node.columns, offset };
+  }
+  if (item.type === "expr" || item.expr) throw unsupported("this FROM item is not supported");
+  const parts = [item.db, item.schema, item.table].filter((p) => p != null).map(String);
+  if (parts.length === 1) {
+    const cte = env.ctes.get((parts[0] as string).toLowerCase());
+    if (cte) {
+      const node = bindSetExpression(cte, env, undefined);
+      return {
+        ...base,
+        node,
+        qualifier: item.as ? nameOf(item.as) : (parts[0] as string),
+        columns: node.columns,
+        offset,
+      };
+    }
+  }
+  const table = env.catalog.resolve(parts);
+  const source = env.catalog.source(table.source);
+  void source;
+  const columns = table.columns.map((c) => ({ name: c.name, type: c.type }));
+  const scan: ScanNode = {
+    kind: "scan",
+    table,
+    alias: item.as ? nameOf(item.as) : table.name,
+    columns,
+    needed: columns.map(() => 0),
+    pushed: [],
+    local: [],
+    estimate: table.rowCount ?? 1000,
+  };
+  return { ...base, node: scan, qualifier: scan.alias, columns, offset };
+}
+
+function joinTypeOf(join: unknown): JoinType | undefined {
+  if (join == null) return undefined;
+  const j = String(join).toUpperCase();
+  if (j.startsWith("LEFT")) return "left";
+  if (j.startsWith("RIGHT")) return "right";
+  if (j.startsWith("FULL")) return "full";
+  if (j.startsWith("CROSS")) return "cross";
+  if (j === "JOIN" || j.startsWith("INNER")) return "inner";
+  throw unsupported(`${j} is not supported`);
+}
+
+function splitConjuncts(e: Expr): Expr[] {
+  return e.k === "and" ? e.args.flatMap(splitConjuncts) : [e];
+}
+
+/** The slots an expression reads (not counting subquery internals). */
+function slotsOf(e: Expr, out: Set<number> = new Set()): Set<number> {
+  visit(e, (x) => {
+    if (x.k === "col") out.add(x.i);
+  });
+  return out;
+}
+
+function visit(e: Expr, f: (e: Expr) => void): void {
+  f(e);
+  for (const c of children(e)) visit(c, f);
+}
+
+function children(e: Expr): Expr[] {
+  switch (e.k) {
+    case "cmp":
+    case "arith":
+    case "concat":
+      return [e.l, e.r];
+    case "and":
+    case "or":
+      return e.args;
+    case "not":
+    case "neg":
+    case "isnull":
+    case "cast":
+      return [e.e];
+    case "in":
+      return [e.e, ...e.list];
+    case "between":
+      return [e.e, e.lo, e.hi];
+    case "like":
+      return [e.e, e.pattern];
+    case "case":
+      return [...(e.operand ? [e.operand] : []), ...e.whens.flat(), ...(e.else ? [e.else] : [])];
+    case "fn":
+      return e.args;
+    case "inSub":
+    case "exists":
+      return e.keys;
+    case "agg":
+      return e.arg ? [e.arg] : [];
+    default:
+      return [];
+  }
+}
+
+/** A copy of `e` with every column slot moved by `delta`. */
+export function shiftExpr(e: Expr, delta: number): Expr {
+  if (delta === 0) return e;
+  return mapExpr(e, (x) => (x.k === "col" ? { ...x, i: x.i + delta } : undefined));
+}
+
+export function mapExpr(e: Expr, f: (e: Expr) => Expr | undefined): Expr {
+  const replaced = f(e);
+  if (replaced) return replaced;
+  const m = (x: Expr) => mapExpr(x, f);
+  switch (e.k) {
+    case "cmp":
+    case "arith":
+    case "concat":
+      return { ...e, l: m(e.l), r: m(e.r) } as Expr;
+    case "and":
+    case "or":
+      return { ...e, args: e.args.map(m) };
+    case "not":
+    case "neg":
+    case "isnull":
+    case "cast":
+      return { ...e, e: m(e.e) } as Expr;
+    case "in":
+      return { ...e, e: m(e.e), list: e.list.map(m) };
+    case "between":
+      return { ...e, e: m(e.e), lo: m(e.lo), hi: m(e.hi) };
+    case "like":
+      return { ...e, e: m(e.e), pattern: m(e.pattern) };
+    case "case": {
+      const c: Extract<Expr, { k: "case" }> = {
+        ...e,
+        whens: e.whens.map(([a, b]) => [m(a), m(b)] as [Expr, Expr]),
+      };
+      if (e.operand) c.operand = m(e.operand);
+      if (e.else) c.else = m(e.else);
+      return c;
+    }
+    case "fn":
+      return { ...e, args: e.args.map(m) };
+    case "inSub":
+    case "exists":
+      return { ...e, keys: e.keys.map(m) };
+    case "agg":
+      return e.arg ? { ...e, arg: m(e.arg) } : e;
+    default:
+      return e;
+  }
+}
+
+function relOfSlot(rels: Rel[], slot: number): number {
+  for (let r = rels.length - 1; r >= 0; r--) if (slot >= (rels[r] as Rel).offset) return r;
+  return 0;
+}
+
+function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): PlanNode {
+  if (rels.length === 0) {
+    const values: PlanNode = { kind: "values", rows: [[]], columns: [], estimate: 1 };
+    if (!whereAst) return values;
+    const w = bindExpr(whereAst, scope, env, {});
+    requireBoolean(w, "WHERE");
+    return { kind: "filter", input: values, predicate: w, columns: [], estimate: 1 };
+  }
+  const n = rels.length;
+  // Which relations can be NULL-extended by an outer join: their predicates from WHERE stay above.
+  const nullable = new Array<boolean>(n).fill(false);
+  rels.forEach((rel, i) => {
+    if (rel.joinType === "left" || rel.joinType === "full") nullable[i] = true;
+    if (rel.joinType === "right" || rel.joinType === "full")
+      for (let j = 0; j < i; j++) nullable[j] = true;
+  });
+  const hasOuter = rels.some(
+    (r) => r.joinType === "left" || r.joinType === "right" || r.joinType === "full",
+  );
+  const relFilters: Expr[][] = rels.map(() => []);
+  const joinConds: Expr[][] = rels.map(() => []);
+  const treeFilters: Expr[][] = rels.map(() => []);
+  const top: Expr[] = [];
+
+  const relsOf = (e: Expr) => new Set([...slotsOf(e)].map((s) => relOfSlot(rels, s)));
+
+  // ON conditions, bound against the relations to their left and themselves.
+  rels.forEach((rel, i) => {
+    if (i === 0) return;
+    const visible: Scope = {
+      columns: scope.columns.filter((c) => c.rel <= i),
+      ...(scope.outer ? { outer: scope.outer } : {}),
+    };
+    const conds: Expr[] = [];
+    if (rel.on) {
+      const on = bindExpr(rel.on, visible, env, {});
+      requireBoolean(on, "JOIN/ON");
+      conds.push(...splitConjuncts(on));
+    }
+    for (const u of rel.using ?? []) {
+      const l = resolveColumn({ columns: visible.columns.filter((c) => c.rel < i) }, undefined, u);
+      const r = resolveColumn(
+        { columns: visible.columns.filter((c) => c.rel === i) },
+        undefined,
+        u,
+      );
+      conds.push(comparison("=", l, r));
+    }
+    for (const c of conds) {
+      const rs = relsOf(c);
+      const type = rel.joinType ?? "inner";
+      if (type === "inner" || type === "cross") {
+        if (rs.size === 1 && !nullable[[...rs][0] as number])
+          relFilters[[...rs][0] as number]?.push(c);
+        else joinConds[i]?.push(c);
+      } else if (type === "left" && rs.size === 1 && rs.has(i)) relFilters[i]?.push(c);
+      else if (type === "right" && rs.size > 0 && !rs.has(i)) treeFilters[i]?.push(c);
+      else joinConds[i]?.push(c);
+    }
+  });
+
+  if (whereAst) {
+    const w = bindExpr(whereAst, scope, env, {});
+    requireBoolean(w, "WHERE");
+    for (const c of splitConjuncts(w)) {
+      const rs = relsOf(c);
+      const only = rs.size === 1 ? ([...rs][0] as number) : undefined;
+      if (only !== undefined && !nullable[only] && !hasSubquery(c)) relFilters[only]?.push(c);
+      else if (rs.size > 1 && !hasOuter) joinConds[Math.max(...rs)]?.push(c);
+      else top.push(c);
+    }
+  }
+
+  const leaves = rels.map((rel, i) => attachFilters(rel, relFilters[i] ?? [], env));
+  let tree: PlanNode = leaves[0] as PlanNode;
+  for (let i = 1; i < n; i++) {
+    const rel = rels[i] as Rel;
+    if (treeFilters[i]?.length) tree = filterNode(tree, treeFilters[i] as Expr[]);
+    const right = leaves[i] as PlanNode;
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const residual: Expr[] = [];
+    for (const c of joinConds[i] ?? []) {
+      const eq = equiKey(c, rel.offset);
+      if (eq) {
+        leftKeys.push(eq[0]);
+        rightKeys.push(shiftExpr(eq[1], -rel.offset));
+      } else residual.push(c);
+    }
+    const type: JoinType =
+      rel.joinType === "cross" || (rel.joinType ?? "inner") === "inner"
+        ? leftKeys.length === 0 && residual.length === 0
+          ? "cross"
+          : "inner"
+        : (rel.joinType as JoinType);
+    const join: JoinNode = {
+      kind: "join",
+      type,
+      left: tree,
+      right,
+      leftKeys,
+      rightKeys,
+      build: "right",
+      columns: [...tree.columns, ...right.columns],
+      estimate: 0,
+    };
+    if (residual.length > 0)
+      join.residual =
+        residual.length === 1
+          ? (residual[0] as Expr)
+          : { k: "and", args: residual, type: "boolean" };
+    join.estimate = estimateJoin(join);
+    tree = join;
+  }
+  if (top.length > 0) tree = filterNode(tree, top);
+  return tree;
+
+  function equiKey(c: Expr, rightOffset: number): [Expr, Expr] | undefined {
+    if (c.k !== "cmp" || c.op !== "=") return undefined;
+    const ls = slotsOf(c.l);
+    const rs = slotsOf(c.r);
+    if (ls.size === 0 || rs.size === 0 || hasSubquery(c)) return undefined;
+    const allLeft = (s: Set<number>) => [...s].every((x) => x < rightOffset);
+    const allRight = (s: Set<number>) => [...s].every((x) => x >= rightOffset);
+    if (allLeft(ls) && allRight(rs)) return [c.l, c.r];
+    if (allRight(ls) && allLeft(rs)) return [c.r, c.l];
+    return undefined;
+  }
+}
+
+function hasSubquery(e: Expr): boolean {
+  let found = false;
+  visit(e, (x) => {
+    if (x.k === "inSub" || x.k === "exists" || x.k === "scalarSub") found = true;
+  });
+  return found;
+}
+
+function filterNode(input: PlanNode, conds: Expr[]): PlanNode {
+  const predicate: Expr =
+    conds.length === 1 ? (conds[0] as Expr) : { k: "and", args: conds, type: "boolean" };
+  return {
+    kind: "filter",
+    input,
+    predicate,
+    columns: input.columns,
+    estimate: Math.max(1, Math.round(input.estimate * 0.5)),
+  };
+}
+
+/** Puts a relation's own predicates into its scan (pushed where the source agrees) or a filter. */
+function attachFilters(rel: Rel, conds: Expr[], env: Env): PlanNode {
+  const local = conds.map((c) => shiftExpr(c, -rel.offset));
+  if (rel.node.kind !== "scan") return local.length > 0 ? filterNode(rel.node, local) : rel.node;
+  const scan = rel.node;
+  const source = env.catalog.source(scan.table.source);
+  for (const c of local) {
+    if (!hasSubquery(c) && canPush(c, source)) {
+      scan.pushed.push(c);
+      // The source evaluates it: its columns need not be fetched for it.
+      visit(c, (x) => {
+        if (x.k === "col") scan.needed[x.i] = (scan.needed[x.i] ?? 1) - 1;
+      });
+    } else scan.local.push(c);
+  }
+  scan.estimate = estimateScan(scan);
+  return scan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregates
+
+function containsAggregate(e: Ast): boolean {
+  if (!e || typeof e !== "object") return false;
+  if (e.type === "aggr_func") return true;
+  if (e.ast) return false; // a subquery's aggregates are its own
+  for (const v of Object.values(e)) {
+    if (
+      Array.isArray(v) ? v.some(containsAggregate) : typeof v === "object" && containsAggregate(v)
+    )
+      return true;
+  }
+  return false;
+}
+
+/** Rewrites an expression over the FROM row into one over the aggregate's output row. */
+function liftAggregates(e: Expr, groups: Expr[], aggs: AggCall[]): Expr {
+  const groupKeys = groups.map(exprKey);
+  return mapExpr(e, (x) => {
+    const g = groupKeys.indexOf(exprKey(x));
+    if (g >= 0 && x.k !== "lit") return { k: "col", i: g, type: x.type, name: `group${g}` };
+    if (x.k === "agg") {
+      const call: AggCall = {
+        fn: x.fn,
+        distinct: x.distinct,
+        type: x.type,
+        ...(x.arg ? { arg: x.arg } : {}),
+      };
+      const key = exprKey(x);
+      let j = aggs.findIndex((a) => exprKey({ k: "agg", ...a } as Expr) === key);
+      if (j < 0) {
+        aggs.push(call);
+        j = aggs.length - 1;
+      }
+      return { k: "col", i: groups.length + j, type: x.type, name: `agg${j}` };
+    }
+    if (x.k === "col") {
+      throw badRequest(
+        `column "${x.name}" must appear in the GROUP BY clause or be used in an aggregate function`,
+      );
+    }
+    return undefined;
+  });
+}
+
+/** A structural key for an expression (bigints included), to match GROUP BY expressions. */
+export function exprKey(e: Expr): string {
+  return JSON.stringify(e, (k, v) =>
+    k === "name" ? undefined : typeof v === "bigint" ? `${v}n` : v,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+interface BindOptions {
+  aggregates?: boolean;
+  inAggregate?: boolean;
+}
+
+function resolveColumn(scope: Scope, table: string | undefined, name: string): Expr {
+  const found = lookup(scope, table, name);
+  if (found) {
+    found.mark();
+    return { k: "col", i: found.slot, type: found.type, name: found.name };
+  }
+  if (scope.outer && lookup(scope.outer, table, name)) {
+    throw unsupported(
+      `correlated reference to "${table ? `${table}.` : ""}${name}" is only supported as an equality in the WHERE of EXISTS/IN subqueries`,
+    );
+  }
+  const known = scope.columns
+    .filter((c) => !table || c.qualifier.toLowerCase() === table.toLowerCase())
+    .map((c) => (table ? c.name : c.name));
+  if (table && !scope.columns.some((c) => c.qualifier.toLowerCase() === table.toLowerCase())) {
+    const quals = [...new Set(scope.columns.map((c) => c.qualifier))];
+    throw notFound(`missing FROM-clause entry for table "${table}"${didYouMean(table, quals)}`);
+  }
+  throw notFound(`unknown column "${table ? `${table}.` : ""}${name}"${didYouMean(name, known)}`, {
+    column: name,
+  });
+}
+
+function lookup(scope: Scope, table: string | undefined, name: string): ScopeColumn | undefined {
+  const pick = (exact: boolean) =>
+    scope.columns.filter(
+      (c) =>
+        (!table ||
+          (exact ? c.qualifier === table : c.qualifier.toLowerCase() === table.toLowerCase())) &&
+        (exact ? c.name === name : c.name.toLowerCase() === name.toLowerCase()),
+    );
+  let matches = pick(true);
+  if (matches.length === 0) matches = pick(false);
+  if (matches.length > 1) {
+    const where = matches.map((c) => `${c.qualifier}.${c.name}`).join(", ");
+    throw badRequest(`column reference "${name}" is ambiguous: it could be ${where}`);
+  }
+  return matches[0];
+}
+
+function requireBoolean(e: Expr, where: string): void {
+  if (e.type !== "boolean" && e.type !== "null") {
+    throw badRequest(`argument of ${where} must be type boolean, not type ${e.type}`);
+  }
+}
+
+function literalOf(v: unknown): Expr {
+  if (v === null || v === undefined) return { k: "lit", v: null, type: "null" };
+  if (typeof v === "boolean") return { k: "lit", v, type: "boolean" };
+  if (typeof v === "bigint") return { k: "lit", v, type: "bigint" };
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && Math.abs(v) <= 2147483647) return { k: "lit", v, type: "integer" };
+    if (Number.isSafeInteger(v)) return { k: "lit", v: BigInt(v), type: "bigint" };
+    return { k: "lit", v, type: "double" };
+  }
+  if (typeof v === "string") return { k: "lit", v, type: "text" };
+  throw badRequest(`unsupported parameter value ${JSON.stringify(v)}`);
+}
+
+function numberLiteral(raw: unknown): Expr {
+  const s = String(raw);
+  if (/^-?\d+$/.test(s)) {
+    const b = BigInt(s);
+    if (b <= 2147483647n && b >= -2147483648n) return { k: "lit", v: Number(b), type: "integer" };
+    return { k: "lit", v: b, type: "bigint" };
+  }
+  const n = Number(s);
+  if (Number.isNaN(n)) throw badRequest(`invalid number ${s}`);
+  return { k: "lit", v: n, type: "decimal" };
+}
+
+function typeFamily(t: SqlType): string {
+  if (isNumericType(t)) return "number";
+  return t;
+}
+
+function typesCompatible(a: SqlType, b: SqlType): boolean {
+  return (
+    a === "null" ||
+    b === "null" ||
+    a === "unknown" ||
+    b === "unknown" ||
+    typeFamily(a) === typeFamily(b)
+  );
+}
+
+function unify(a: SqlType, b: SqlType): SqlType {
+  if (a === "null") return b;
+  if (b === "null" || a === b) return a;
+  if (isNumericType(a) && isNumericType(b)) {
+    if (a === "double" || b === "double") return "double";
+    if (a === "decimal" || b === "decimal") return "decimal";
+    return "bigint";
+  }
+  return a;
+}
+
+/** A text literal next to a typed operand takes the operand's type, as PostgreSQL's unknown literals do. */
+function coerce(lit: Expr, to: SqlType): Expr {
+  if (lit.k !== "lit" || lit.type !== "text" || to === "text" || to === "null" || to === "unknown")
+    return lit;
+  return { k: "lit", v: castValue(lit.v as Value, to), type: to };
+}
+
+function comparison(op: Extract<Expr, { k: "cmp" }>["op"], l0: Expr, r0: Expr): Expr {
+  const l = coerce(l0, r0.type);
+  const r = coerce(r0, l.type);
+  if (!typesCompatible(l.type, r.type)) {
+    throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${r.type}`);
+  }
+  return { k: "cmp", op, l, r, type: "boolean" };
+}
+
+function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
+  const b = (x: Ast, o: BindOptions = opts) => bindExpr(x, scope, env, o);
+  if (e == null) return { k: "lit", v: null, type: "null" };
+  switch (e.type) {
+    case "column_ref": {
+      const name = nameOf(e.column);
+      if (name === "*") throw badRequest("* is only allowed in the select list or COUNT(*)");
+      return resolveColumn(scope, e.table ? String(e.table) : undefined, name);
+    }
+    case "number":
+      return numberLiteral(e.value);
+    case "bigint":
+      return numberLiteral(e.value);
+    case "single_quote_string":
+    case "string":
+    case "natural_string":
+      return { k: "lit", v: String(e.value).replaceAll("''", "'"), type: "text" };
+    case "bool":
+    case "boolean":
+      return { k: "lit", v: Boolean(e.value), type: "boolean" };
+    case "null":
+      return { k: "lit", v: null, type: "null" };
+    case "date":
+      return { k: "lit", v: castValue(e.value, "date"), type: "date" };
+    case "timestamp":
+    case "datetime":
+      return { k: "lit", v: castValue(e.value, "timestamp"), type: "timestamp" };
+    case "var":
+      if (e.prefix === "$") return literalOf(paramValue(e, env));
+      throw badRequest(`unsupported variable ${e.prefix ?? ""}${e.name}`);
+    case "param":
+      throw badRequest(`named parameters are not supported; use $1, $2, …`);
+    case "double_quote_string":
+      return resolveColumn(scope, undefined, String(e.value));
+    case "unary_expr": {
+      const x = b(e.expr);
+      if (e.operator === "NOT") {
+        requireBoolean(x, "NOT");
+        return { k: "not", e: x, type: "boolean" };
+      }
+      if (e.operator === "-") {
+        if (x.k === "lit" && typeof x.v === "number") return { ...x, v: -x.v };
+        if (x.k === "lit" && typeof x.v === "bigint") return { ...x, v: -x.v };
+        if (!isNumericType(x.type) && x.type !== "null")
+          throw badRequest(`type mismatch: operator does not exist: - ${x.type}`);
+        return { k: "neg", e: x, type: x.type };
+      }
+      if (e.operator === "+") return x;
+      throw unsupported(`operator ${e.operator}`);
+    }
+    case "binary_expr":
+      return bindBinary(e, scope, env, opts);
+    case "expr_list":
+      if (Array.isArray(e.value) && e.value.length === 1) return b(e.value[0]);
+      throw badRequest("row value expressions are not supported here");
+    case "case": {
+      const operand = e.expr ? b(e.expr) : undefined;
+      const whens: [Expr, Expr][] = [];
+      let otherwise: Expr | undefined;
+      for (const a of e.args) {
+        if (a.type === "when") {
+          let cond = b(a.cond);
+          if (operand) cond = coerce(cond, operand.type);
+          else requireBoolean(cond, "CASE/WHEN");
+          whens.push([cond, b(a.result)]);
+        } else otherwise = b(a.result);
+      }
+      let type: SqlType = "null";
+      for (const r of [...whens.map((w) => w[1]), ...(otherwise ? [otherwise] : [])]) {
+        if (!typesCompatible(type, r.type))
+          throw badRequest(`CASE types ${type} and ${r.type} cannot be matched`);
+        type = unify(type, r.type);
+      }
+      const c: Extract<Expr, { k: "case" }> = { k: "case", whens, type };
+      if (operand) c.operand = operand;
+      if (otherwise) c.else = otherwise;
+      return c;
+    }
+    case "cast": {
+      const target = String(e.target?.[0]?.dataType ?? e.target?.dataType ?? "").toLowerCase();
+      const type = castType(target);
+      const x = b(e.expr);
+      if (x.k === "lit") return { k: "lit", v: castValue(x.v as Value, type), type };
+      return { k: "cast", e: x, type };
+    }
+    case "aggr_func":
+      return bindAggregate(e, scope, env, opts);
+    case "function":
+      return bindFunction(e, scope, env, opts);
+    default:
+      if (e.ast) return bindScalarSubquery(e.ast, env);
+      throw unsupported(`expression of type ${e.type} is not supported`);
+  }
+}
+
+function castType(t: string): SqlType {
+  if (["int", "integer", "int4", "smallint", "int2", "signed"].includes(t)) return "integer";
+  if (["bigint", "int8"].includes(t)) return "bigint";
+  if (["double", "double precision", "float", "float8", "real", "float4"].includes(t))
+    return "double";
+  if (["numeric", "decimal"].includes(t)) return "decimal";
+  if (["text", "varchar", "char", "character varying", "character", "string"].includes(t))
+    return "text";
+  if (["bool", "boolean"].includes(t)) return "boolean";
+  if (t === "date") return "date";
+  if (t.startsWith("timestamp") || t === "datetime") return "timestamp";
+  throw unsupported(`CAST to ${t || "this type"} is not supported`);
+}
+
+function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
+  const b = (x: Ast) => bindExpr(x, scope, env, opts);
+  const op = String(e.operator).toUpperCase();
+  switch (op) {
+    case "AND":
+    case "OR": {
+      const l = b(e.left);
+      const r = b(e.right);
+      requireBoolean(l, op);
+      requireBoolean(r, op);
+      const args = [l, r].flatMap((x) =>
+        x.k === op.toLowerCase() ? (x as { args: Expr[] }).args : [x],
+      );
+      return { k: op === "AND" ? "and" : "or", args, type: "boolean" };
+    }
+    case "=":
+    case "<>":
+    case "!=":
+    case "<":
+    case "<=":
+    case ">":
+    case ">=":
+      return comparison(op === "!=" ? "<>" : (op as "="), b(e.left), b(e.right));
+    case "+":
+    case "-":
+    case "*":
+    case "/":
+    case "%": {
+      let l = b(e.left);
+      let r = b(e.right);
+      l = coerce(l, r.type);
+      r = coerce(r, l.type);
+      for (const x of [l, r]) {
+        if (!isNumericType(x.type) && x.type !== "null") {
+          throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${r.type}`);
+        }
+      }
+      let type = unify(l.type, r.type);
+      if (type === "null") type = "integer";
+      if (isIntegerType(type) && l.type !== r.type) type = "bigint";
+      return { k: "arith", op: op as "+", l, r, type };
+    }
+    case "||": {
+      const l = b(e.left);
+      const r = b(e.right);
+      return { k: "concat", l, r, type: "text" };
+    }
+    case "IS":
+    case "IS NOT": {
+      const l = b(e.left);
+      if (e.right?.type === "null")
+        return { k: "isnull", e: l, not: op === "IS NOT", type: "boolean" };
+      if (e.right?.type === "bool") {
+        const cmp = comparison("=", l, { k: "lit", v: Boolean(e.right.value), type: "boolean" });
+        const t: Expr = {
+          k: "and",
+          args: [{ k: "isnull", e: l, not: true, type: "boolean" }, cmp],
+          type: "boolean",
+        };
+        return op === "IS"
+          ? t
+          : {
+              k: "or",
+              args: [
+                { k: "isnull", e: l, not: false, type: "boolean" },
+                { k: "not", e: cmp, type: "boolean" },
+              ],
+              type: "boolean",
+            };
+      }
+      throw unsupported(`${op} ${e.right?.type}`);
+    }
+    case "IN":
+    case "NOT IN": {
+      const not = op === "NOT IN";
+      const values: Ast[] = e.right?.value ?? [];
+      const sub = values.length === 1 && values[0]?.ast ? values[0].ast : e.right?.ast;
+      const leftList: Ast[] = e.left?.type === "expr_list" ? e.left.value : [e.left];
+      const keys = leftList.map((x) => b(x));
+      if (sub) return bindInSubquery(keys, sub, not, env);
+      if (keys.length !== 1) throw unsupported("row value IN lists are not supported");
+      const l = keys[0] as Expr;
+      const list = values.map((v) => {
+        const x = coerce(b(v), l.type);
+        if (!typesCompatible(l.type, x.type))
+          throw badRequest(`type mismatch: ${l.type} IN list has ${x.type}`);
+        return x;
+      });
+      return { k: "in", e: l, list, not, type: "boolean" };
+    }
+    case "BETWEEN":
+    case "NOT BETWEEN": {
+      const l = b(e.left);
+      const [lo0, hi0] = e.right.value as Ast[];
+      const lo = coerce(b(lo0), l.type);
+      const hi = coerce(b(hi0), l.type);
+      for (const x of [lo, hi])
+        if (!typesCompatible(l.type, x.type))
+          throw badRequest(`type mismatch: ${l.type} BETWEEN ${x.type}`);
+      return { k: "between", e: l, lo, hi, not: op === "NOT BETWEEN", type: "boolean" };
+    }
+    case "LIKE":
+    case "NOT LIKE":
+    case "ILIKE":
+    case "NOT ILIKE": {
+      const l = b(e.left);
+      const p = b(e.right);
+      for (const x of [l, p])
+        if (x.type !== "text" && x.type !== "null")
+          throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${p.type}`);
+      return {
+        k: "like",
+        e: l,
+        pattern: p,
+        not: op.startsWith("NOT"),
+        ci: op.includes("ILIKE"),
+        type: "boolean",
+      };
+    }
+    default:
+      throw unsupported(`operator ${op} is not supported`);
+  }
+}
+
+function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
+  const name = String(e.name).toLowerCase() as AggFn;
+  if (!["count", "sum", "avg", "min", "max"].includes(name))
+    throw unsupported(`aggregate ${e.name} is not supported`);
+  if (!opts.aggregates)
+    throw badRequest(
+      `aggregate functions are not allowed in ${opts.inAggregate ? "the argument of another aggregate" : "WHERE, ON or GROUP BY"}`,
+    );
+  if (e.over) throw unsupported("window functions are not supported");
+  const distinct = String(e.args?.distinct ?? "").toUpperCase() === "DISTINCT";
+  const argAst = e.args?.expr;
+  if (name === "count" && (argAst?.type === "star" || argAst == null)) {
+    return { k: "agg", fn: "count", distinct: false, type: "bigint" };
+  }
+  const arg = bindExpr(argAst, scope, env, { aggregates: false, inAggregate: true });
+  let type: SqlType;
+  if (name === "count") type = "bigint";
+  else if (name === "avg") {
+    if (!isNumericType(arg.type) && arg.type !== "null")
+      throw badRequest(`function avg(${arg.type}) does not exist`);
+    type = arg.type === "double" ? "double" : "decimal";
+  } else if (name === "sum") {
+    if (!isNumericType(arg.type) && arg.type !== "null")
+      throw badRequest(`function sum(${arg.type}) does not exist`);
+    type = isIntegerType(arg.type)
+      ? arg.type === "bigint"
+        ? "decimal"
+        : "bigint"
+      : arg.type === "null"
+        ? "bigint"
+        : arg.type;
+  } else type = arg.type;
+  return { k: "agg", fn: name, arg, distinct, type };
+}
+
+const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
+  lower: () => "text",
+  upper: () => "text",
+  trim: () => "text",
+  substring: () => "text",
+  substr: () => "text",
+  concat: () => "text",
+  length: () => "integer",
+  char_length: () => "integer",
+  abs: (a) => a[0]?.type ?? "null",
+  round: (a) => (a[0]?.type === "double" ? "double" : "decimal"),
+  floor: (a) => a[0]?.type ?? "null",
+  ceil: (a) => a[0]?.type ?? "null",
+  ceiling: (a) => a[0]?.type ?? "null",
+  coalesce: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
+  nullif: (a) => a[0]?.type ?? "null",
+  greatest: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
+  least: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
+};
+
+function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
+  const name = nameOf(e.name?.name?.[0] ?? e.name).toLowerCase();
+  const argAsts: Ast[] = e.args?.value ?? (e.args ? [e.args] : []);
+  if (name === "exists" || name === "not exists") {
+    const sub = argAsts[0]?.ast;
+    if (!sub) throw badRequest("EXISTS needs a subquery");
+    return bindExists(sub, scope, env, name === "not exists");
+  }
+  const typeOf = FUNCTION_TYPES[name];
+  if (!typeOf)
+    throw notFound(`unknown function ${name}()${didYouMean(name, Object.keys(FUNCTION_TYPES))}`);
+  const args = argAsts.map((a) => bindExpr(a, scope, env, opts));
+  if (["lower", "upper", "trim", "length", "char_length"].includes(name)) {
+    if (args.length !== 1) throw badRequest(`${name}() takes one argument`);
+    if (args[0]?.type !== "text" && args[0]?.type !== "null")
+      throw badRequest(`function ${name}(${args[0]?.type}) does not exist`);
+  }
+  if (
+    ["abs", "round", "floor", "ceil", "ceiling"].includes(name) &&
+    !isNumericType(args[0]?.type ?? "null") &&
+    args[0]?.type !== "null"
+  ) {
+    throw badRequest(`function ${name}(${args[0]?.type}) does not exist`);
+  }
+  if (["coalesce", "greatest", "least", "nullif"].includes(name)) {
+    const first =
+      args.find((a) => a.type !== "null" && !(a.k === "lit" && a.type === "text"))?.type ??
+      args[0]?.type ??
+      "null";
+    for (let i = 0; i < args.length; i++) {
+      args[i] = coerce(args[i] as Expr, first);
+      if (!typesCompatible(first, (args[i] as Expr).type))
+        throw badRequest(
+          `${name.toUpperCase()} types ${first} and ${(args[i] as Expr).type} cannot be matched`,
+        );
+    }
+  }
+  return { k: "fn", name, args, type: typeOf(args) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subqueries: run before the main plan, used as key sets.
+
+function bindInSubquery(keys: Expr[], sub: Ast, not: boolean, env: Env): Expr {
+  const node = bindSetExpression(sub, env, undefined);
+  if (node.columns.length !== keys.length) {
+    throw badRequest(`subquery has ${node.columns.length} columns, IN expects ${keys.length}`);
+  }
+  keys.forEach((k, i) => {
+    const t = (node.columns[i] as ColumnDef).type;
+    if (!typesCompatible(k.type, t))
+      throw badRequest(`type mismatch: ${k.type} IN (subquery of ${t})`);
+  });
+  env.subqueries.push(node);
+  return { k: "inSub", keys, sub: env.subqueries.length - 1, not, type: "boolean" };
+}
+
+function bindScalarSubquery(sub: Ast, env: Env): Expr {
+  const node = bindSetExpression(sub, env, undefined);
+  if (node.columns.length !== 1) throw badRequest("subquery must return only one column");
+  env.subqueries.push(node);
+  return {
+    k: "scalarSub",
+    sub: env.subqueries.length - 1,
+    type: (node.columns[0] as ColumnDef).type,
+  };
+}
+
+/**
+ * EXISTS with correlation: equalities `inner = outer` in the subquery's WHERE become keys; the
+ * subquery then runs once, uncorrelated, projecting its inner key expressions.
+ */
+function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean): Expr {
+  const outerKeys: Expr[] = [];
+  const innerKeyAsts: Ast[] = [];
+  const rest: Ast[] = [];
+  const conjuncts = (x: Ast): Ast[] =>
+    x?.type === "binary_expr" && String(x.operator).toUpperCase() === "AND"
+      ? [...conjuncts(x.left), ...conjuncts(x.right)]
+      : x
+        ? [x]
+        : [];
+  const innerNames = new Set<string>();
+  for (const f of sub.from ?? []) {
+    if (f.as) innerNames.add(nameOf(f.as).toLowerCase());
+    if (f.table) innerNames.add(String(f.table).toLowerCase());
+  }
+  const isOuterRef = (x: Ast) =>
+    x?.type === "column_ref" &&
+    ((x.table && !innerNames.has(String(x.table).toLowerCase())) ||
+      (!x.table &&
+        lookupSafe(outerScope, undefined, nameOf(x.column)) &&
+        !innerHasColumn(sub, env, nameOf(x.column))));
+  for (const c of conjuncts(sub.where)) {
+    if (
+      c.type === "binary_expr" &&
+      c.operator === "=" &&
+      (isOuterRef(c.left) || isOuterRef(c.right))
+    ) {
+      const [outerAst, innerAst] = isOuterRef(c.left) ? [c.left, c.right] : [c.right, c.left];
+      outerKeys.push(bindExpr(outerAst, outerScope, env, {}));
+      innerKeyAsts.push(innerAst);
+    } else rest.push(c);
+  }
+  const where = rest.reduce<Ast>(
+    (acc, c) => (acc ? { type: "binary_expr", operator: "AND", left: acc, right: c } : c),
+    null,
+  );
+  const rewritten = {
+    ...sub,
+    where,
+    columns:
+      innerKeyAsts.length > 0
+        ? innerKeyAsts.map((x) => ({ expr: x, as: null }))
+        : [{ expr: { type: "number", value: 1 }, as: null }],
+    distinct: { type: innerKeyAsts.length > 0 ? "DISTINCT" : null },
+    orderby: null,
+    limit:
+      innerKeyAsts.length > 0 ? null : { seperator: "", value: [{ type: "number", value: 1 }] },
+  };
+  if (sub.groupby || sub.having)
+    throw unsupported("EXISTS over a grouped subquery is not supported");
+  const node = bindSetExpression(rewritten, env, outerScope);
+  node.columns.forEach((c, i) => {
+    const k = outerKeys[i] as Expr;
+    if (!typesCompatible(k.type, c.type))
+      throw badRequest(`type mismatch: ${k.type} = ${c.type} in EXISTS`);
+  });
+  env.subqueries.push(node);
+  return { k: "exists", keys: outerKeys, sub: env.subqueries.length - 1, not, type: "boolean" };
+}
+
+function lookupSafe(scope: Scope, table: string | undefined, name: string): boolean {
+  try {
+    return lookup(scope, table, name) !== undefined;
+  } catch {
+    return true;
+  }
+}
+
+function innerHasColumn(sub: Ast, env: Env, name: string): boolean {
+  for (const f of sub.from ?? []) {
+    if (!f.table) continue;
+    const parts = [f.db, f.schema, f.table].filter((p) => p != null).map(String);
+    try {
+      const t = env.catalog.resolve(parts);
+      if (t.columns.some((c) => c.name.toLowerCase() === name.toLowerCase())) return true;
+    } catch {
+      // a CTE or an unknown table: binding the subquery reports it
+    }
+  }
+  return false;
+}

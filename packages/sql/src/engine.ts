@@ -1,0 +1,37 @@
+/** From SQL text to a plan and its rows: parse, bind, optimize, execute. */
+import { bindQuery } from "./bind.ts";
+import type { Catalog } from "./catalog.ts";
+import { type ExecLimits, Execution, executePlan, type SourceRunner } from "./exec.ts";
+import { type Explanation, explainPlan } from "./explain.ts";
+import { optimize } from "./optimize.ts";
+import { parseSql } from "./parse.ts";
+import type { QueryPlan } from "./plan.ts";
+import type { Row } from "./types.ts";
+
+export interface PlannedQuery {
+  plan: QueryPlan;
+  explain: boolean;
+}
+
+/** Parses, binds and optimizes one statement. Throws EntenteError on any bad input. */
+export function planSql(sql: string, catalog: Catalog, params: unknown[] = []): PlannedQuery {
+  const { explain, ast } = parseSql(sql);
+  const plan = optimize(bindQuery(ast, catalog, params), catalog);
+  return { plan, explain };
+}
+
+export function explainSql(sql: string, catalog: Catalog, params: unknown[] = []): Explanation {
+  return explainPlan(planSql(sql, catalog, params).plan, catalog);
+}
+
+/** Runs a planned query: result batches, with per-source stats on `execution`. */
+export function runPlan(
+  plan: QueryPlan,
+  catalog: Catalog,
+  runner: SourceRunner,
+  signal: AbortSignal,
+  limits: Partial<ExecLimits> = {},
+): { execution: Execution; batches: AsyncGenerator<Row[]> } {
+  const execution = new Execution(catalog, runner, signal, limits);
+  return { execution, batches: executePlan(plan, execution) };
+}

@@ -1,0 +1,387 @@
+/** Compiles bound expressions to closures over rows, with SQL's three-valued logic. */
+import { badRequest } from "./errors.ts";
+import type { Expr } from "./plan.ts";
+import type { Row, Value } from "./types.ts";
+import { castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
+
+/** A subquery's materialized result, as the expressions that use it need it. */
+export interface SubqueryResult {
+  rows: Row[];
+  /** Keys of the first columns (as many as the IN/EXISTS uses), for membership tests. */
+  keys?: Set<unknown>;
+  /** Whether some key has a NULL (NOT IN then yields NULL, never true). */
+  hasNull?: boolean;
+}
+
+export interface EvalContext {
+  subqueries: SubqueryResult[];
+}
+
+export type Compiled = (row: Row) => Value;
+
+const isNull = (v: Value) => v === null || v === undefined;
+
+export function compile(expr: Expr, ctx: EvalContext): Compiled {
+  switch (expr.k) {
+    case "col": {
+      const i = expr.i;
+      return (row) => row[i] ?? null;
+    }
+    case "lit": {
+      const v = expr.v;
+      return () => v;
+    }
+    case "cmp": {
+      const l = compile(expr.l, ctx);
+      const r = compile(expr.r, ctx);
+      const test = comparator(expr.op);
+      return (row) => {
+        const a = l(row);
+        if (isNull(a)) return null;
+        const b = r(row);
+        if (isNull(b)) return null;
+        return test(compareValues(a, b));
+      };
+    }
+    case "arith":
+      return arithmetic(expr, ctx);
+    case "concat": {
+      const l = compile(expr.l, ctx);
+      const r = compile(expr.r, ctx);
+      return (row) => {
+        const a = l(row);
+        const b = r(row);
+        return isNull(a) || isNull(b) ? null : `${castValue(a, "text")}${castValue(b, "text")}`;
+      };
+    }
+    case "and": {
+      const args = expr.args.map((a) => compile(a, ctx));
+      return (row) => {
+        let unknown = false;
+        for (const a of args) {
+          const v = a(row);
+          if (v === false) return false;
+          if (isNull(v)) unknown = true;
+        }
+        return unknown ? null : true;
+      };
+    }
+    case "or": {
+      const args = expr.args.map((a) => compile(a, ctx));
+      return (row) => {
+        let unknown = false;
+        for (const a of args) {
+          const v = a(row);
+          if (v === true) return true;
+          if (isNull(v)) unknown = true;
+        }
+        return unknown ? null : false;
+      };
+    }
+    case "not": {
+      const e = compile(expr.e, ctx);
+      return (row) => {
+        const v = e(row);
+        return isNull(v) ? null : !v;
+      };
+    }
+    case "neg": {
+      const e = compile(expr.e, ctx);
+      return (row) => {
+        const v = e(row);
+        if (isNull(v)) return null;
+        return typeof v === "bigint" ? -v : -(v as number);
+      };
+    }
+    case "isnull": {
+      const e = compile(expr.e, ctx);
+      const not = expr.not;
+      return (row) => isNull(e(row)) !== not;
+    }
+    case "in": {
+      const e = compile(expr.e, ctx);
+      const list = expr.list.map((x) => compile(x, ctx));
+      const not = expr.not;
+      return (row) => {
+        const v = e(row);
+        if (isNull(v)) return null;
+        let unknown = false;
+        for (const item of list) {
+          const w = item(row);
+          if (isNull(w)) unknown = true;
+          else if (compareValues(v, w) === 0) return !not;
+        }
+        return unknown ? null : not;
+      };
+    }
+    case "between": {
+      const e = compile(expr.e, ctx);
+      const lo = compile(expr.lo, ctx);
+      const hi = compile(expr.hi, ctx);
+      const not = expr.not;
+      return (row) => {
+        const v = e(row);
+        const a = lo(row);
+        const b = hi(row);
+        if (isNull(v) || isNull(a) || isNull(b)) return null;
+        const inside = compareValues(v, a) >= 0 && compareValues(v, b) <= 0;
+        return inside !== not;
+      };
+    }
+    case "like": {
+      const e = compile(expr.e, ctx);
+      const p = compile(expr.pattern, ctx);
+      const cache = new Map<string, RegExp>();
+      const { not, ci } = expr;
+      return (row) => {
+        const v = e(row);
+        const pat = p(row);
+        if (isNull(v) || isNull(pat)) return null;
+        const ps = String(pat);
+        let re = cache.get(ps);
+        if (!re) {
+          re = likeToRegExp(ps, ci);
+          cache.set(ps, re);
+        }
+        return re.test(String(v)) !== not;
+      };
+    }
+    case "case": {
+      const operand = expr.operand ? compile(expr.operand, ctx) : undefined;
+      const whens = expr.whens.map(([c, r]) => [compile(c, ctx), compile(r, ctx)] as const);
+      const otherwise = expr.else ? compile(expr.else, ctx) : () => null;
+      return (row) => {
+        const base = operand ? operand(row) : undefined;
+        for (const [c, r] of whens) {
+          const cv = c(row);
+          if (operand) {
+            if (!isNull(base) && !isNull(cv) && compareValues(base, cv) === 0) return r(row);
+          } else if (cv === true) return r(row);
+        }
+        return otherwise(row);
+      };
+    }
+    case "fn":
+      return fn(
+        expr.name,
+        expr.args.map((a) => compile(a, ctx)),
+      );
+    case "cast": {
+      const e = compile(expr.e, ctx);
+      const type = expr.type;
+      return (row) => castValue(e(row), type);
+    }
+    case "inSub": {
+      const keys = expr.keys.map((k) => compile(k, ctx));
+      const { sub, not } = expr;
+      return (row) => {
+        const result = ctx.subqueries[sub];
+        if (!result?.keys) throw new Error(`subquery ${sub} was not run`);
+        if (result.rows.length === 0) return not;
+        const values = keys.map((k) => k(row));
+        const key = compositeKey(values);
+        if (key === undefined) return null;
+        if (result.keys.has(key)) return !not;
+        return result.hasNull ? null : not;
+      };
+    }
+    case "exists": {
+      const keys = expr.keys.map((k) => compile(k, ctx));
+      const { sub, not } = expr;
+      return (row) => {
+        const result = ctx.subqueries[sub];
+        if (!result) throw new Error(`subquery ${sub} was not run`);
+        if (keys.length === 0) return result.rows.length > 0 !== not;
+        const key = compositeKey(keys.map((k) => k(row)));
+        const found = key !== undefined && (result.keys?.has(key) ?? false);
+        return found !== not;
+      };
+    }
+    case "scalarSub": {
+      const { sub } = expr;
+      return () => {
+        const result = ctx.subqueries[sub];
+        if (!result) throw new Error(`subquery ${sub} was not run`);
+        if (result.rows.length > 1)
+          throw badRequest("more than one row returned by a subquery used as an expression");
+        return result.rows[0]?.[0] ?? null;
+      };
+    }
+    case "agg":
+      throw badRequest("aggregate functions are not allowed here");
+  }
+}
+
+function comparator(op: string): (c: number) => boolean {
+  switch (op) {
+    case "=":
+      return (c) => c === 0;
+    case "<>":
+      return (c) => c !== 0;
+    case "<":
+      return (c) => c < 0;
+    case "<=":
+      return (c) => c <= 0;
+    case ">":
+      return (c) => c > 0;
+    default:
+      return (c) => c >= 0;
+  }
+}
+
+function arithmetic(expr: Extract<Expr, { k: "arith" }>, ctx: EvalContext): Compiled {
+  const l = compile(expr.l, ctx);
+  const r = compile(expr.r, ctx);
+  const integer = isIntegerType(expr.type);
+  const big = expr.type === "bigint";
+  const op = expr.op;
+  return (row) => {
+    const a = l(row);
+    if (isNull(a)) return null;
+    const b = r(row);
+    if (isNull(b)) return null;
+    if (integer) {
+      if ((op === "/" || op === "%") && Number(b) === 0) throw badRequest("division by zero");
+      if (big || typeof a === "bigint" || typeof b === "bigint") {
+        const x = BigInt(a as number | bigint);
+        const y = BigInt(b as number | bigint);
+        const v =
+          op === "+" ? x + y : op === "-" ? x - y : op === "*" ? x * y : op === "/" ? x / y : x % y;
+        return big ? v : Number(v);
+      }
+      const x = a as number;
+      const y = b as number;
+      const v =
+        op === "+"
+          ? x + y
+          : op === "-"
+            ? x - y
+            : op === "*"
+              ? x * y
+              : op === "/"
+                ? Math.trunc(x / y)
+                : x % y;
+      if (v > 2147483647 || v < -2147483648) throw badRequest("integer out of range");
+      return v;
+    }
+    const x = Number(a);
+    const y = Number(b);
+    if ((op === "/" || op === "%") && y === 0) throw badRequest("division by zero");
+    return op === "+"
+      ? x + y
+      : op === "-"
+        ? x - y
+        : op === "*"
+          ? x * y
+          : op === "/"
+            ? x / y
+            : x % y;
+  };
+}
+
+export function likeToRegExp(pattern: string, ci: boolean): RegExp {
+  let out = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === "\\" && i + 1 < pattern.length) {
+      out += escapeRe(pattern[++i] as string);
+    } else if (c === "%") out += "[\\s\\S]*";
+    else if (c === "_") out += "[\\s\\S]";
+    else out += escapeRe(c);
+  }
+  return new RegExp(`^${out}$`, ci ? "iu" : "u");
+}
+
+function escapeRe(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+function fn(name: string, args: Compiled[]): Compiled {
+  const [a0, a1, a2] = args;
+  const one =
+    (f: (v: Value) => Value): Compiled =>
+    (row) => {
+      const v = (a0 as Compiled)(row);
+      return isNull(v) ? null : f(v);
+    };
+  switch (name) {
+    case "lower":
+      return one((v) => String(v).toLowerCase());
+    case "upper":
+      return one((v) => String(v).toUpperCase());
+    case "length":
+    case "char_length":
+      return one((v) => [...String(v)].length);
+    case "abs":
+      return one((v) => (typeof v === "bigint" ? (v < 0n ? -v : v) : Math.abs(v as number)));
+    case "round":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        if (isNull(v)) return null;
+        const digits = a1 ? Number(a1(row)) : 0;
+        const f = 10 ** digits;
+        const n = Number(v) * f;
+        return (Math.sign(n) * Math.round(Math.abs(n))) / f;
+      };
+    case "floor":
+      return one((v) => (typeof v === "bigint" ? v : Math.floor(v as number)));
+    case "ceil":
+    case "ceiling":
+      return one((v) => (typeof v === "bigint" ? v : Math.ceil(v as number)));
+    case "trim":
+      return one((v) => String(v).trim());
+    case "substring":
+    case "substr":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        const from = a1 ? a1(row) : 1;
+        const len = a2 ? a2(row) : undefined;
+        if (isNull(v) || isNull(from) || (a2 && isNull(len))) return null;
+        const chars = [...String(v)];
+        const start = Number(from) - 1;
+        const end = len === undefined ? chars.length : start + Number(len);
+        return chars.slice(Math.max(0, start), Math.max(0, end)).join("");
+      };
+    case "coalesce":
+      return (row) => {
+        for (const a of args) {
+          const v = a(row);
+          if (!isNull(v)) return v;
+        }
+        return null;
+      };
+    case "nullif":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        const w = (a1 as Compiled)(row);
+        return !isNull(v) && !isNull(w) && compareValues(v, w) === 0 ? null : v;
+      };
+    case "greatest":
+    case "least": {
+      const sign = name === "greatest" ? 1 : -1;
+      return (row) => {
+        let best: Value = null;
+        for (const a of args) {
+          const v = a(row);
+          if (!isNull(v) && (isNull(best) || sign * compareValues(v, best) > 0)) best = v;
+        }
+        return best;
+      };
+    }
+    case "concat":
+      return (row) =>
+        args
+          .map((a) => a(row))
+          .filter((v) => !isNull(v))
+          .map((v) => castValue(v, "text"))
+          .join("");
+    default:
+      throw badRequest(`unknown function ${name}`);
+  }
+}
+
+/** A predicate closure that is true only when the expression is TRUE (not NULL). */
+export function compilePredicate(expr: Expr, ctx: EvalContext): (row: Row) => boolean {
+  const f = compile(expr, ctx);
+  return (row) => f(row) === true;
+}

@@ -1,0 +1,207 @@
+/** EXPLAIN: the plan as text, and the exact statement (with parameters) each source receives. */
+import { toJson } from "@entente/protocol";
+import type { Catalog } from "./catalog.ts";
+import type { Expr, PlanNode, QueryPlan } from "./plan.ts";
+import { renderScan } from "./scan-sql.ts";
+import type { Value } from "./types.ts";
+
+export interface ExplainedSource {
+  source: string;
+  sql: string;
+  params: Value[];
+  /** Set when the statement also receives a join's keys at run time. */
+  dynamicFilter?: string;
+}
+
+export interface Explanation {
+  plan: string;
+  sources: ExplainedSource[];
+}
+
+export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
+  const lines: string[] = [];
+  const sources: ExplainedSource[] = [];
+  const dynamic = new Map<PlanNode, string>();
+  const walk = (node: PlanNode, depth: number, names: string[]): void => {
+    const pad = "  ".repeat(depth);
+    const show = (e: Expr) => exprText(e, names);
+    switch (node.kind) {
+      case "scan": {
+        const source = catalog.source(node.table.source);
+        const st = renderScan(node, source);
+        const df = dynamic.get(node);
+        lines.push(
+          `${pad}Scan ${node.table.source}.${node.table.schema}.${node.table.name} AS ${node.alias} (rows≈${node.estimate})`,
+        );
+        lines.push(
+          `${pad}  sql: ${st.sql}${df ? ` ${st.sql.includes(" WHERE ") ? "AND" : "WHERE"} ${df}` : ""}`,
+        );
+        if (st.params.length > 0) lines.push(`${pad}  params: ${toJson(st.params)}`);
+        const cols = node.columns.map((c) => c.name);
+        if (node.local.length > 0)
+          lines.push(
+            `${pad}  filter in engine: ${node.local.map((e) => exprText(e, cols)).join(" AND ")}`,
+          );
+        sources.push({
+          source: source.name,
+          sql: st.sql,
+          params: st.params,
+          ...(df ? { dynamicFilter: df } : {}),
+        });
+        return;
+      }
+      case "remote":
+        lines.push(`${pad}Remote ${node.source}: ${node.describes} (rows≈${node.estimate})`);
+        lines.push(`${pad}  sql: ${node.statement.sql}`);
+        if (node.statement.params.length > 0)
+          lines.push(`${pad}  params: ${toJson(node.statement.params)}`);
+        sources.push({
+          source: node.source,
+          sql: node.statement.sql,
+          params: node.statement.params,
+        });
+        return;
+      case "join": {
+        const l = node.left.columns.map((c) => c.name);
+        const r = node.right.columns.map((c) => c.name);
+        const keys = node.leftKeys.map(
+          (k, i) => `${exprText(k, l)} = ${exprText(node.rightKeys[i] as Expr, r)}`,
+        );
+        const residual = node.residual ? ` filter ${exprText(node.residual, [...l, ...r])}` : "";
+        lines.push(
+          `${pad}HashJoin ${node.type}${keys.length > 0 ? ` on ${keys.join(" AND ")}` : ""}${residual} (build ${node.build}, rows≈${node.estimate})`,
+        );
+        if (node.dynamicFilter) {
+          const probe = node.build === "left" ? node.right : node.left;
+          const col = probe.columns[node.dynamicFilter.column]?.name ?? "?";
+          const text = `${col} IN (keys of the build side, chunked) or BETWEEN their min and max when many`;
+          dynamic.set(probe, text);
+          lines.push(`${pad}  dynamic filter: ${text}`);
+        }
+        walk(node.left, depth + 1, l);
+        walk(node.right, depth + 1, r);
+        return;
+      }
+      case "filter":
+        lines.push(`${pad}Filter ${show(node.predicate)}`);
+        break;
+      case "project":
+        lines.push(
+          `${pad}Project ${node.exprs
+            .map(
+              (e, i) =>
+                `${exprText(
+                  e,
+                  node.input.columns.map((c) => c.name),
+                )} AS ${node.columns[i]?.name}`,
+            )
+            .join(", ")}`,
+        );
+        break;
+      case "aggregate": {
+        const cols = node.input.columns.map((c) => c.name);
+        const aggs = node.aggs.map(
+          (a) => `${a.fn}(${a.distinct ? "DISTINCT " : ""}${a.arg ? exprText(a.arg, cols) : "*"})`,
+        );
+        lines.push(
+          `${pad}Aggregate${node.groups.length > 0 ? ` group by ${node.groups.map((g) => exprText(g, cols)).join(", ")}` : ""}: ${aggs.join(", ")}`,
+        );
+        walk(node.input, depth + 1, cols);
+        return;
+      }
+      case "sort":
+        lines.push(
+          `${pad}Sort ${node.keys.map((k) => `${show(k.expr)} ${k.desc ? "DESC" : "ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`).join(", ")}`,
+        );
+        break;
+      case "limit":
+        lines.push(
+          `${pad}Limit ${node.limit ?? "ALL"}${node.offset ? ` offset ${node.offset}` : ""}`,
+        );
+        break;
+      case "distinct":
+        lines.push(`${pad}Distinct`);
+        break;
+      case "union":
+        lines.push(`${pad}UnionAll${node.note ? ` (${node.note})` : ""}`);
+        for (const i of node.inputs)
+          walk(
+            i,
+            depth + 1,
+            i.columns.map((c) => c.name),
+          );
+        return;
+      case "values":
+        lines.push(`${pad}Values (${node.rows.length} row)`);
+        return;
+    }
+    const input = (node as { input: PlanNode }).input;
+    walk(
+      input,
+      depth + 1,
+      input.columns.map((c) => c.name),
+    );
+  };
+  plan.subqueries.forEach((s, i) => {
+    lines.push(`Subquery $${i} (runs first)`);
+    walk(
+      s,
+      1,
+      s.columns.map((c) => c.name),
+    );
+  });
+  walk(
+    plan.root,
+    0,
+    plan.root.columns.map((c) => c.name),
+  );
+  return { plan: lines.join("\n"), sources };
+}
+
+export function exprText(e: Expr, names: string[]): string {
+  const t = (x: Expr) => exprText(x, names);
+  switch (e.k) {
+    case "col":
+      return names[e.i] ?? e.name;
+    case "lit":
+      return typeof e.v === "string"
+        ? `'${e.v.replaceAll("'", "''")}'`
+        : e.v === null
+          ? "NULL"
+          : String(e.v);
+    case "cmp":
+    case "arith":
+      return `${t(e.l)} ${e.op} ${t(e.r)}`;
+    case "concat":
+      return `${t(e.l)} || ${t(e.r)}`;
+    case "and":
+    case "or":
+      return `(${e.args.map(t).join(` ${e.k.toUpperCase()} `)})`;
+    case "not":
+      return `NOT ${t(e.e)}`;
+    case "neg":
+      return `-${t(e.e)}`;
+    case "isnull":
+      return `${t(e.e)} IS ${e.not ? "NOT " : ""}NULL`;
+    case "in":
+      return `${t(e.e)} ${e.not ? "NOT " : ""}IN (${e.list.map(t).join(", ")})`;
+    case "between":
+      return `${t(e.e)} ${e.not ? "NOT " : ""}BETWEEN ${t(e.lo)} AND ${t(e.hi)}`;
+    case "like":
+      return `${t(e.e)} ${e.not ? "NOT " : ""}${e.ci ? "ILIKE" : "LIKE"} ${t(e.pattern)}`;
+    case "case":
+      return "CASE …";
+    case "fn":
+      return `${e.name}(${e.args.map(t).join(", ")})`;
+    case "cast":
+      return `CAST(${t(e.e)} AS ${e.type})`;
+    case "inSub":
+      return `(${e.keys.map(t).join(", ")}) ${e.not ? "NOT " : ""}IN $${e.sub}`;
+    case "exists":
+      return `${e.not ? "NOT " : ""}EXISTS $${e.sub}${e.keys.length > 0 ? ` on (${e.keys.map(t).join(", ")})` : ""}`;
+    case "scalarSub":
+      return `$${e.sub}`;
+    case "agg":
+      return `${e.fn}(${e.arg ? t(e.arg) : "*"})`;
+  }
+}

@@ -1,0 +1,17 @@
+export * from "./bind.ts";
+export * from "./catalog.ts";
+export * from "./engine.ts";
+export * from "./errors.ts";
+export * from "./estimate.ts";
+export * from "./evaluate.ts";
+export * from "./exec.ts";
+export * from "./explain.ts";
+export * from "./optimize.ts";
+export * from "./parse.ts";
+export type * from "./plan.ts";
+export * from "./pushdown.ts";
+export * from "./render.ts";
+export * from "./result.ts";
+export * from "./scan-sql.ts";
+export * from "./types.ts";
+export * from "./values.ts";

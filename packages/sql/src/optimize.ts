@@ -1,0 +1,150 @@
+/**
+ * Physical choices on the bound plan: build sides from row estimates, dynamic filters into the
+ * probe side's scan, and pushdown of limits, top-N and single-table aggregates.
+ */
+import type { Catalog } from "./catalog.ts";
+import type { AggCall, Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
+import { canPush, canPushKeys, canPushOrder } from "./pushdown.ts";
+import { renderAggregate } from "./scan-sql.ts";
+
+export function optimize(plan: QueryPlan, catalog: Catalog): QueryPlan {
+  return {
+    ...plan,
+    root: rewrite(plan.root, catalog),
+    subqueries: plan.subqueries.map((s) => rewrite(s, catalog)),
+  };
+}
+
+function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
+  switch (node.kind) {
+    case "join":
+      node.left = rewrite(node.left, catalog);
+      node.right = rewrite(node.right, catalog);
+      chooseBuild(node, catalog);
+      return node;
+    case "filter":
+    case "project":
+    case "sort":
+    case "distinct":
+      node.input = rewrite(node.input, catalog);
+      return node;
+    case "aggregate": {
+      node.input = rewrite(node.input, catalog);
+      return pushAggregate(node, catalog) ?? node;
+    }
+    case "limit": {
+      node.input = rewrite(node.input, catalog);
+      pushLimit(node, catalog);
+      return node;
+    }
+    case "union":
+      node.inputs = node.inputs.map((i) => rewrite(i, catalog));
+      return node;
+    default:
+      return node;
+  }
+}
+
+function scanOf(node: PlanNode): ScanNode | undefined {
+  return node.kind === "scan" ? node : undefined;
+}
+
+function chooseBuild(join: JoinNode, catalog: Catalog): void {
+  const l = join.left.estimate;
+  const r = join.right.estimate;
+  if (join.type === "cross" || join.leftKeys.length === 0) {
+    join.build = "right";
+    return;
+  }
+  join.build = l < r ? "left" : "right";
+  const probe = join.build === "left" ? join.right : join.left;
+  const probePreserved =
+    join.type === "full" ||
+    (join.type === "left" && join.build === "right") ||
+    (join.type === "right" && join.build === "left");
+  const scan = scanOf(probe);
+  if (probePreserved || !scan || scan.limit !== undefined) return;
+  const keys = join.build === "left" ? join.rightKeys : join.leftKeys;
+  const source = catalog.source(scan.table.source);
+  const keyIndex = keys.findIndex((k) => k.k === "col" && canPushKeys(k.type, source));
+  if (keyIndex < 0) return;
+  const key = keys[keyIndex] as Extract<Expr, { k: "col" }>;
+  join.dynamicFilter = { keyIndex, column: key.i };
+}
+
+/** LIMIT over a plain scan (possibly projected, possibly sorted) runs in the source. */
+function pushLimit(node: Extract<PlanNode, { kind: "limit" }>, catalog: Catalog): void {
+  if (node.limit === undefined) return;
+  let input = node.input;
+  let sort: Extract<PlanNode, { kind: "sort" }> | undefined;
+  if (input.kind === "sort") {
+    sort = input;
+    input = input.input;
+  }
+  if (input.kind !== "project") return;
+  const scan = scanOf(input.input);
+  if (!scan || scan.local.length > 0) return;
+  const source = catalog.source(scan.table.source);
+  if (!source.capabilities.limit) return;
+  if (sort) {
+    const project = input;
+    const keys = sort.keys.map((k) => {
+      const e = k.expr.k === "col" ? project.exprs[k.expr.i] : undefined;
+      return e?.k === "col" ? { ...k, expr: e } : undefined;
+    });
+    if (keys.some((k) => k === undefined)) return;
+    const resolved = keys as NonNullable<(typeof keys)[number]>[];
+    if (
+      !canPushOrder(
+        resolved.map((k) => k.expr.type),
+        source,
+      )
+    )
+      return;
+    scan.orderBy = resolved;
+  }
+  scan.limit = node.limit + node.offset;
+  scan.estimate = Math.min(scan.estimate, scan.limit);
+}
+
+/** GROUP BY over one table with every predicate pushed: the source aggregates. */
+function pushAggregate(
+  node: Extract<PlanNode, { kind: "aggregate" }>,
+  catalog: Catalog,
+): PlanNode | undefined {
+  const scan = scanOf(node.input);
+  if (!scan || scan.local.length > 0) return undefined;
+  const source = catalog.source(scan.table.source);
+  const caps = source.capabilities;
+  if (!caps.aggregates) return undefined;
+  const textEq = caps.textComparison !== "case-insensitive";
+  for (const g of node.groups) {
+    if (g.k !== "col" || !canPush(g, source)) return undefined;
+    if (g.type === "text" && !textEq) return undefined;
+  }
+  for (const a of node.aggs) if (!aggPushable(a)) return undefined;
+  return {
+    kind: "remote",
+    source: source.name,
+    statement: renderAggregate(scan, node.groups, node.aggs, source),
+    columns: node.columns,
+    describes: `Aggregate over ${scan.table.source}.${scan.table.schema}.${scan.table.name}`,
+    estimate: node.estimate,
+  };
+
+  function aggPushable(a: AggCall): boolean {
+    if (a.distinct && !caps.countDistinct) return false;
+    if (!a.arg) return true;
+    if (a.arg.k !== "col" || !canPush(a.arg, source)) return false;
+    if (
+      a.arg.type === "text" &&
+      (a.fn === "min" || a.fn === "max") &&
+      caps.textComparison !== "binary"
+    )
+      return false;
+    if (a.arg.type === "text" && a.distinct && !textEq) return false;
+    // Engine sums and averages are doubles for floating columns; sources agree only on exact types.
+    if ((a.fn === "sum" || a.fn === "avg") && a.arg.type === "double") return false;
+    return a.arg.type !== "json" && a.arg.type !== "blob" && a.arg.type !== "unknown";
+  }
+}

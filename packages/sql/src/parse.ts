@@ -1,0 +1,68 @@
+/**
+ * The front door: SQL text to node-sql-parser's PostgreSQL AST. Only SELECT (and EXPLAIN of a
+ * SELECT) is accepted; syntax errors carry the line and column where parsing stopped.
+ */
+import parserModule from "node-sql-parser/build/postgresql.js";
+import { badRequest } from "./errors.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
+export type Ast = any;
+
+export interface ParsedStatement {
+  explain: boolean;
+  ast: Ast;
+}
+
+const parser = new (
+  parserModule as { Parser: new () => { astify(sql: string, o: object): Ast } }
+).Parser();
+
+const EXPLAIN = /^(\s*(?:--[^\n]*\n\s*)*)explain\b/i;
+const READ_ONLY_HINT = "only SELECT statements (and EXPLAIN SELECT) are accepted";
+
+export function parseSql(sql: string): ParsedStatement {
+  let text = sql;
+  let explain = false;
+  const m = EXPLAIN.exec(text);
+  if (m) {
+    explain = true;
+    // Blank the keyword out instead of cutting it, so positions in errors stay those of the input.
+    const start = (m[1] ?? "").length;
+    text = text.slice(0, start) + " ".repeat(7) + text.slice(start + 7);
+  }
+  if (text.trim() === "") throw badRequest("empty statement");
+  let ast: Ast;
+  try {
+    ast = parser.astify(text, { database: "postgresql" });
+  } catch (err) {
+    throw syntaxError(err, text);
+  }
+  if (Array.isArray(ast)) {
+    const statements = ast.filter((s: Ast) => s != null);
+    if (statements.length !== 1) {
+      throw badRequest(`expected one statement, found ${statements.length}`);
+    }
+    ast = statements[0];
+  }
+  if (ast?.type !== "select") {
+    const kind = String(ast?.type ?? "unknown").toUpperCase();
+    throw badRequest(`read-only: ${kind} statements are refused; ${READ_ONLY_HINT}`, {
+      statement: kind,
+    });
+  }
+  return { explain, ast };
+}
+
+function syntaxError(err: unknown, text: string) {
+  const e = err as { message?: string; location?: { start?: { line: number; column: number } } };
+  const start = e.location?.start;
+  if (!start) return badRequest(`syntax error: ${e.message ?? String(err)}`);
+  const lines = text.split("\n");
+  const lineText = lines[start.line - 1] ?? "";
+  const found = /but (.+) found\.?$/.exec(e.message ?? "")?.[1] ?? "end of input";
+  const pointer = `${lineText}\n${" ".repeat(Math.max(0, start.column - 1))}^`;
+  return badRequest(
+    `syntax error at line ${start.line}, column ${start.column}: unexpected ${found}\n${pointer}`,
+    { line: start.line, column: start.column },
+  );
+}

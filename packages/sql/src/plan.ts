@@ -1,0 +1,124 @@
+/** The logical plan: bound expressions over row slots, and the operators that move rows. */
+import type { CatalogTable, ColumnDef, SourceStatement, SqlType, Value } from "./types.ts";
+
+export type CompareOp = "=" | "<>" | "<" | "<=" | ">" | ">=";
+export type ArithOp = "+" | "-" | "*" | "/" | "%";
+
+export type Expr =
+  | { k: "col"; i: number; type: SqlType; name: string }
+  | { k: "lit"; v: Value; type: SqlType }
+  | { k: "cmp"; op: CompareOp; l: Expr; r: Expr; type: "boolean" }
+  | { k: "arith"; op: ArithOp; l: Expr; r: Expr; type: SqlType }
+  | { k: "concat"; l: Expr; r: Expr; type: "text" }
+  | { k: "and" | "or"; args: Expr[]; type: "boolean" }
+  | { k: "not"; e: Expr; type: "boolean" }
+  | { k: "neg"; e: Expr; type: SqlType }
+  | { k: "isnull"; e: Expr; not: boolean; type: "boolean" }
+  | { k: "in"; e: Expr; list: Expr[]; not: boolean; type: "boolean" }
+  | { k: "between"; e: Expr; lo: Expr; hi: Expr; not: boolean; type: "boolean" }
+  | { k: "like"; e: Expr; pattern: Expr; not: boolean; ci: boolean; type: "boolean" }
+  | { k: "case"; operand?: Expr; whens: [Expr, Expr][]; else?: Expr; type: SqlType }
+  | { k: "fn"; name: string; args: Expr[]; type: SqlType }
+  | { k: "cast"; e: Expr; type: SqlType }
+  /** `(keys) [NOT] IN (subquery)`: the subquery's rows, materialized before the main plan. */
+  | { k: "inSub"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
+  /** `[NOT] EXISTS (subquery)`, decorrelated to the subquery's equality keys. */
+  | { k: "exists"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
+  | { k: "scalarSub"; sub: number; type: SqlType }
+  | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType };
+
+export type AggFn = "count" | "sum" | "avg" | "min" | "max";
+
+export interface AggCall {
+  fn: AggFn;
+  arg?: Expr;
+  distinct: boolean;
+  type: SqlType;
+}
+
+export interface SortKey {
+  expr: Expr;
+  desc: boolean;
+  nullsFirst: boolean;
+}
+
+export type JoinType = "inner" | "left" | "right" | "full" | "cross";
+
+export interface ScanNode {
+  kind: "scan";
+  table: CatalogTable;
+  alias: string;
+  columns: ColumnDef[];
+  /** References per table column outside pushed predicates; columns with none are not fetched. */
+  needed: number[];
+  /** Predicates the source runs (over table column slots). */
+  pushed: Expr[];
+  /** Predicates the engine runs on the scanned rows. */
+  local: Expr[];
+  limit?: number;
+  orderBy?: SortKey[];
+  estimate: number;
+  /** Filled at execution when a join pushes the build side's keys into this scan. */
+  note?: string;
+}
+
+export interface RemoteNode {
+  kind: "remote";
+  source: string;
+  statement: SourceStatement;
+  columns: ColumnDef[];
+  /** What the statement replaced, for EXPLAIN. */
+  describes: string;
+  estimate: number;
+}
+
+export interface JoinNode {
+  kind: "join";
+  type: JoinType;
+  left: PlanNode;
+  right: PlanNode;
+  /** Equality keys: leftKeys over the left row, rightKeys over the right row. */
+  leftKeys: Expr[];
+  rightKeys: Expr[];
+  /** Any other ON condition, over the concatenated row. */
+  residual?: Expr;
+  build: "left" | "right";
+  /** The probe side's scan column that receives the build side's keys, when it can. */
+  dynamicFilter?: { keyIndex: number; column: number };
+  columns: ColumnDef[];
+  estimate: number;
+}
+
+export type PlanNode =
+  | ScanNode
+  | RemoteNode
+  | JoinNode
+  | { kind: "filter"; input: PlanNode; predicate: Expr; columns: ColumnDef[]; estimate: number }
+  | { kind: "project"; input: PlanNode; exprs: Expr[]; columns: ColumnDef[]; estimate: number }
+  | {
+      kind: "aggregate";
+      input: PlanNode;
+      groups: Expr[];
+      aggs: AggCall[];
+      columns: ColumnDef[];
+      estimate: number;
+    }
+  | { kind: "sort"; input: PlanNode; keys: SortKey[]; columns: ColumnDef[]; estimate: number }
+  | {
+      kind: "limit";
+      input: PlanNode;
+      limit?: number;
+      offset: number;
+      columns: ColumnDef[];
+      estimate: number;
+    }
+  | { kind: "distinct"; input: PlanNode; columns: ColumnDef[]; estimate: number }
+  | { kind: "union"; inputs: PlanNode[]; columns: ColumnDef[]; estimate: number; note?: string }
+  | { kind: "values"; rows: Expr[][]; columns: ColumnDef[]; estimate: number };
+
+export interface QueryPlan {
+  root: PlanNode;
+  /** Uncorrelated (or decorrelated) subqueries, run before the root. */
+  subqueries: PlanNode[];
+  columns: ColumnDef[];
+}

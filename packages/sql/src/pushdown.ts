@@ -1,0 +1,76 @@
+/**
+ * What a source may run, decided from its declared capabilities. A predicate is pushed only when
+ * the source computes exactly what the engine would: text comparisons depend on the collation,
+ * LIKE on its case rules, and division on the dialect.
+ */
+import type { Expr } from "./plan.ts";
+import type { SourceInfo, SqlType } from "./types.ts";
+
+const ORDERED = new Set(["<", "<=", ">", ">="]);
+const PUSHABLE_FUNCTIONS = new Set(["coalesce", "abs"]);
+
+function isText(t: SqlType): boolean {
+  return t === "text";
+}
+
+/** Whether `expr` (over one source's columns) can be evaluated by the source with equal results. */
+export function canPush(expr: Expr, source: SourceInfo): boolean {
+  const caps = source.capabilities;
+  if (!caps.filters) return false;
+  const textEq = caps.textComparison !== "case-insensitive";
+  const textOrder = caps.textComparison === "binary";
+  const walk = (e: Expr): boolean => {
+    switch (e.k) {
+      case "col":
+        return e.type !== "json" && e.type !== "unknown" && e.type !== "blob";
+      case "lit":
+        return e.type !== "json" && e.type !== "unknown" && e.type !== "blob";
+      case "cmp": {
+        const text = isText(e.l.type) || isText(e.r.type);
+        if (text && !(ORDERED.has(e.op) ? textOrder : textEq)) return false;
+        return walk(e.l) && walk(e.r);
+      }
+      case "in":
+        if (isText(e.e.type) && !textEq) return false;
+        return walk(e.e) && e.list.every(walk);
+      case "between":
+        if (isText(e.e.type) && !textOrder) return false;
+        return walk(e.e) && walk(e.lo) && walk(e.hi);
+      case "like":
+        return caps.like && !e.ci && textEq && walk(e.e) && walk(e.pattern);
+      case "and":
+      case "or":
+        return e.args.every(walk);
+      case "not":
+      case "isnull":
+        return walk(e.e);
+      case "neg":
+        return walk(e.e);
+      case "arith":
+        // Integer division and modulo differ between dialects; PostgreSQL's match the engine's.
+        if ((e.op === "/" || e.op === "%") && source.dialect.kind !== "postgres") return false;
+        return e.type !== "text" && walk(e.l) && walk(e.r);
+      case "fn":
+        return PUSHABLE_FUNCTIONS.has(e.name) && e.args.every(walk);
+      default:
+        return false;
+    }
+  };
+  return walk(expr);
+}
+
+/** Whether a join key of this type can be sent to the source as an IN list or a range. */
+export function canPushKeys(type: SqlType, source: SourceInfo): boolean {
+  if (!source.capabilities.filters) return false;
+  if (type === "text") return source.capabilities.textComparison !== "case-insensitive";
+  return type === "integer" || type === "bigint" || type === "date" || type === "boolean";
+}
+
+/** Whether the source may sort by these keys with the engine's order (NULL placement, collation). */
+export function canPushOrder(types: SqlType[], source: SourceInfo): boolean {
+  const caps = source.capabilities;
+  if (!caps.limit || !caps.orderByNullsOrdering) return false;
+  return types.every(
+    (t) => (t !== "text" || caps.textComparison === "binary") && t !== "json" && t !== "unknown",
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * The engine's view of the world: value types, tables in a catalog, and what a source can run.
+ * These mirror the connector contract structurally, so this package needs no connector code.
+ */
+
+export type SqlType =
+  | "boolean"
+  | "integer"
+  | "bigint"
+  | "double"
+  | "decimal"
+  | "text"
+  | "date"
+  | "timestamp"
+  | "json"
+  | "blob"
+  | "unknown"
+  | "null";
+
+export type Value = unknown;
+export type Row = Value[];
+
+export interface ColumnDef {
+  name: string;
+  type: SqlType;
+}
+
+export type TextComparison = "binary" | "case-sensitive-locale" | "case-insensitive";
+
+export interface SourceCapabilities {
+  filters: boolean;
+  textComparison: TextComparison;
+  like: boolean;
+  aggregates: boolean;
+  countDistinct: boolean;
+  joins: boolean;
+  orderByNullsOrdering: boolean;
+  limit: boolean;
+  maxParams: number;
+}
+
+export interface SqlDialect {
+  kind: "postgres" | "mysql" | "duckdb" | string;
+  quoteIdentifier(name: string): string;
+  placeholder(index: number): string;
+}
+
+export interface SourceInfo {
+  name: string;
+  dialect: SqlDialect;
+  capabilities: SourceCapabilities;
+}
+
+/** A physical table in one source. */
+export interface CatalogTable {
+  source: string;
+  schema: string;
+  name: string;
+  columns: ColumnDef[];
+  /** Estimated rows, from the source's statistics. */
+  rowCount?: number;
+  /** Estimated distinct values per column. */
+  distinct?: Record<string, number>;
+}
+
+/** A bound statement for one source: SQL text with placeholders and the values bound to them. */
+export interface SourceStatement {
+  sql: string;
+  params: Value[];
+}

@@ -1,0 +1,224 @@
+/** Comparing, hashing and converting values with PostgreSQL's semantics on the engine's types. */
+import { badRequest } from "./errors.ts";
+import type { SqlType, Value } from "./types.ts";
+
+export const NUMERIC_TYPES: ReadonlySet<SqlType> = new Set([
+  "integer",
+  "bigint",
+  "double",
+  "decimal",
+]);
+
+export function isNumericType(t: SqlType): boolean {
+  return NUMERIC_TYPES.has(t);
+}
+
+export function isIntegerType(t: SqlType): boolean {
+  return t === "integer" || t === "bigint";
+}
+
+/** Total order for non-null values of comparable types; binary (code unit) order for text. */
+export function compareValues(a: Value, b: Value): number {
+  if (typeof a === "number" && typeof b === "number") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "bigint" && typeof b === "number") return -compareNumberBigint(b, a);
+  if (typeof a === "number" && typeof b === "bigint") return compareNumberBigint(a, b);
+  if (typeof a === "boolean" && typeof b === "boolean") return a === b ? 0 : a ? 1 : -1;
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
+    return a.length - b.length;
+  }
+  const sa = String(a);
+  const sb = String(b);
+  return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+function compareNumberBigint(a: number, b: bigint): number {
+  if (Number.isInteger(a)) {
+    const ab = BigInt(a);
+    return ab < b ? -1 : ab > b ? 1 : 0;
+  }
+  const bn = Number(b);
+  return a < bn ? -1 : a > bn ? 1 : 0;
+}
+
+/** Sort comparison with NULL placement: PostgreSQL puts NULLs last ascending, first descending. */
+export function compareForSort(a: Value, b: Value, desc: boolean, nullsFirst: boolean): number {
+  const an = a === null || a === undefined;
+  const bn = b === null || b === undefined;
+  if (an || bn) {
+    if (an && bn) return 0;
+    return an === nullsFirst ? -1 : 1;
+  }
+  const c = compareValues(a, b);
+  return desc ? -c : c;
+}
+
+/**
+ * A hash key for one value: numbers and bigints that are equal map to the same key, so an int
+ * column joins a bigint column. Null has no key (it never matches).
+ */
+export function keyOf(v: Value): unknown {
+  if (typeof v === "bigint") {
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(v)
+      : `n${v}`;
+  }
+  if (typeof v === "number") return Object.is(v, -0) ? 0 : v;
+  if (v instanceof Uint8Array) return `b${Buffer.from(v).toString("hex")}`;
+  if (typeof v === "object" && v !== null) return `j${JSON.stringify(v)}`;
+  return v;
+}
+
+/** A composite key for several values; undefined when any is null (SQL equality never matches). */
+export function compositeKey(values: Value[]): unknown {
+  if (values.length === 1) {
+    const v = values[0];
+    return v === null || v === undefined ? undefined : keyOf(v);
+  }
+  const parts: string[] = [];
+  for (const v of values) {
+    if (v === null || v === undefined) return undefined;
+    const k = keyOf(v);
+    parts.push(`${typeof k}:${String(k).length}:${String(k)}`);
+  }
+  return parts.join("|");
+}
+
+/** A grouping key, where NULLs are equal to each other (GROUP BY and DISTINCT semantics). */
+export function groupKey(values: Value[]): unknown {
+  if (values.length === 1) {
+    const v = values[0];
+    return v === null || v === undefined ? NULL_KEY : keyOf(v);
+  }
+  const parts: string[] = [];
+  for (const v of values) {
+    if (v === null || v === undefined) parts.push("∅");
+    else {
+      const k = keyOf(v);
+      parts.push(`${typeof k}:${String(k).length}:${String(k)}`);
+    }
+  }
+  return parts.join("|");
+}
+
+export const NULL_KEY = Symbol("null");
+
+/** Output values: 64-bit integers that fit a double become numbers, so every path agrees. */
+export function normalizeOutput(v: Value): Value {
+  if (v === undefined) return null;
+  if (
+    typeof v === "bigint" &&
+    v >= BigInt(Number.MIN_SAFE_INTEGER) &&
+    v <= BigInt(Number.MAX_SAFE_INTEGER)
+  ) {
+    return Number(v);
+  }
+  return v;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const TIMESTAMP =
+  /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** A text value as a date (`YYYY-MM-DD`), or an error naming the value. */
+export function toDate(v: Value): string {
+  if (typeof v === "bigint") return nsToIso(v).slice(0, 10);
+  const s = String(v).trim();
+  if (DATE.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`))) return s;
+  const m = TIMESTAMP.exec(s);
+  if (m?.[1]) return m[1];
+  throw badRequest(`invalid date: ${JSON.stringify(s)}`);
+}
+
+/** A text or date value as nanoseconds since the epoch, UTC. */
+export function toTimestampNs(v: Value): bigint {
+  if (typeof v === "bigint") return v;
+  if (typeof v === "number") return BigInt(Math.trunc(v)) * 1_000_000n;
+  const s = String(v).trim();
+  const m = TIMESTAMP.exec(s);
+  if (!m) throw badRequest(`invalid timestamp: ${JSON.stringify(s)}`);
+  const [, date, hh = "00", mm = "00", ss = "00", frac = "", zone] = m;
+  let offsetMin = 0;
+  if (zone && zone.toUpperCase() !== "Z") {
+    const sign = zone.startsWith("-") ? -1 : 1;
+    const digits = zone.slice(1).replace(":", "");
+    offsetMin = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || "0"));
+  }
+  const ms = Date.parse(`${date}T${hh}:${mm}:${ss}Z`);
+  if (Number.isNaN(ms)) throw badRequest(`invalid timestamp: ${JSON.stringify(s)}`);
+  const nanos = BigInt((frac + "000000000").slice(0, 9));
+  return (BigInt(ms) - BigInt(offsetMin) * 60_000n) * 1_000_000n + nanos;
+}
+
+export function nsToIso(ns: bigint): string {
+  const ms = ns / 1_000_000n;
+  const rest = ns % 1_000_000n;
+  const base = new Date(Number(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  const micros = rest < 0n ? 0n : rest / 1000n;
+  return `${base.slice(0, 23)}${micros.toString().padStart(3, "0")}Z`;
+}
+
+/** Converts a value to the given type, as CAST does. */
+export function castValue(v: Value, type: SqlType): Value {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case "integer":
+    case "bigint": {
+      let n: bigint;
+      if (typeof v === "bigint") n = v;
+      else if (typeof v === "number") n = BigInt(Math.round(v));
+      else if (typeof v === "boolean") n = v ? 1n : 0n;
+      else {
+        const s = String(v).trim();
+        if (!/^[+-]?\d+$/.test(s))
+          throw badRequest(`invalid input for ${type}: ${JSON.stringify(s)}`);
+        n = BigInt(s);
+      }
+      if (type === "integer") {
+        if (n > 2147483647n || n < -2147483648n) throw badRequest("integer out of range");
+        return Number(n);
+      }
+      return n;
+    }
+    case "double":
+    case "decimal": {
+      const n = typeof v === "number" ? v : Number(typeof v === "string" ? v.trim() : v);
+      if (Number.isNaN(n) && !(typeof v === "string" && v.trim().toLowerCase() === "nan")) {
+        throw badRequest(`invalid input for ${type}: ${JSON.stringify(String(v))}`);
+      }
+      return n;
+    }
+    case "text":
+      if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean")
+        return String(v);
+      if (typeof v === "string") return v;
+      return JSON.stringify(v);
+    case "boolean": {
+      if (typeof v === "boolean") return v;
+      const s = String(v).trim().toLowerCase();
+      if (["t", "true", "yes", "on", "1"].includes(s)) return true;
+      if (["f", "false", "no", "off", "0"].includes(s)) return false;
+      throw badRequest(`invalid input for boolean: ${JSON.stringify(String(v))}`);
+    }
+    case "date":
+      return toDate(v);
+    case "timestamp":
+      return toTimestampNs(v);
+    default:
+      return v;
+  }
+}
+
+/** Approximate in-memory size of a row, for build-side limits and per-source byte counts. */
+export function rowBytes(row: readonly Value[]): number {
+  let n = 16;
+  for (const v of row) {
+    if (typeof v === "string") n += 16 + v.length;
+    else if (v instanceof Uint8Array) n += 16 + v.length;
+    else n += 8;
+  }
+  return n;
+}

@@ -1,0 +1,102 @@
+/**
+ * The live catalog: tables and statistics read from every source at start, cached, refreshed
+ * periodically and again when a query names a table the cache does not know.
+ */
+import type { Connector } from "@entente/connectors";
+import { EntenteError } from "@entente/protocol";
+import type { CatalogTable, SourceInfo } from "@entente/sql";
+import { StaticCatalog } from "@entente/sql";
+
+export interface CatalogSourceError {
+  source: string;
+  message: string;
+}
+
+export class LiveCatalog {
+  readonly connectors: Map<string, Connector>;
+  readonly aliases: Record<string, string>;
+  current: StaticCatalog;
+  errors: CatalogSourceError[] = [];
+  private loading: Promise<StaticCatalog> | undefined;
+  private lastLoad = 0;
+
+  constructor(connectors: Map<string, Connector>, aliases: Record<string, string>) {
+    this.connectors = connectors;
+    this.aliases = aliases;
+    this.current = new StaticCatalog([], this.sourceInfos(), aliases);
+  }
+
+  sourceInfos(): SourceInfo[] {
+    return [...this.connectors.values()].map((c) => ({
+      name: c.name,
+      dialect: c.dialect,
+      capabilities: c.capabilities,
+    }));
+  }
+
+  /** Reads every source's tables and statistics; a source that fails is left out and reported. */
+  refresh(): Promise<StaticCatalog> {
+    this.loading ??= (async () => {
+      try {
+        const errors: CatalogSourceError[] = [];
+        const perSource = await Promise.all(
+          [...this.connectors.values()].map(async (c) => {
+            try {
+              return await tablesOf(c);
+            } catch (err) {
+              errors.push({
+                source: c.name,
+                message: err instanceof Error ? err.message : String(err),
+              });
+              return this.current.tables.filter((t) => t.source === c.name);
+            }
+          }),
+        );
+        this.errors = errors;
+        this.current = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
+        this.lastLoad = Date.now();
+        return this.current;
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
+
+  /** Plans against the cache; on an unknown table, reads the sources again once and retries. */
+  async withCatalog<T>(use: (catalog: StaticCatalog) => T, minAgeMs = 1_000): Promise<T> {
+    try {
+      return use(this.current);
+    } catch (err) {
+      if (
+        !(err instanceof EntenteError) ||
+        err.code !== "NOT_FOUND" ||
+        Date.now() - this.lastLoad < minAgeMs
+      )
+        throw err;
+      return use(await this.refresh());
+    }
+  }
+}
+
+async function tablesOf(connector: Connector): Promise<CatalogTable[]> {
+  const tables = await connector.listTables();
+  return Promise.all(
+    tables.map(async (t) => {
+      const table: CatalogTable = {
+        source: connector.name,
+        schema: t.schema,
+        name: t.name,
+        columns: t.columns.map((c) => ({ name: c.name, type: c.type })),
+      };
+      try {
+        const stats = await connector.tableStats(t.schema, t.name);
+        if (stats.rowCount !== undefined) table.rowCount = stats.rowCount;
+        table.distinct = stats.distinct;
+      } catch {
+        // statistics are advisory: plan with defaults
+      }
+      return table;
+    }),
+  );
+}

@@ -1,0 +1,64 @@
+/** The service's configuration sections: `sources`, `tables` and `sqlJoin`. */
+import { sourcesConfigSchema } from "@entente/connectors";
+import { z } from "zod";
+
+export const tablesConfigSchema = z.record(
+  z.string().min(1),
+  z
+    .string()
+    .regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a table is "source.schema.table" or "source.table"'),
+);
+
+export const sqlJoinConfigSchema = z
+  .object({
+    /** Most rows a join's build side (or a subquery, or GROUP BY) may hold. */
+    maxBuildRows: z.number().int().positive().default(2_000_000),
+    /** About this many bytes at most for a build side. */
+    maxBuildBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(512 * 1024 * 1024),
+    /** Distinct build keys sent to the probe side as IN lists; above this, a range. */
+    dynamicFilterMaxKeys: z.number().int().positive().default(100_000),
+    /** Keys per IN-list statement. */
+    inListChunk: z.number().int().positive().default(5_000),
+    /** IN-list statements in flight at once per scan. */
+    parallelChunks: z.number().int().positive().max(64).default(4),
+    /** Rows per reply item. */
+    batchRows: z.number().int().positive().max(100_000).default(5_000),
+    /** Results up to this many rows are answered as one item. */
+    singleReplyRows: z.number().int().nonnegative().default(10_000),
+    /** How often the catalog is read again from the sources. */
+    catalogRefreshMs: z.number().int().positive().default(60_000),
+    /** Rows per batch read from a source. */
+    sourceBatchRows: z.number().int().positive().default(10_000),
+  })
+  .strict()
+  .default({
+    maxBuildRows: 2_000_000,
+    maxBuildBytes: 512 * 1024 * 1024,
+    dynamicFilterMaxKeys: 100_000,
+    inListChunk: 5_000,
+    parallelChunks: 4,
+    batchRows: 5_000,
+    singleReplyRows: 10_000,
+    catalogRefreshMs: 60_000,
+    sourceBatchRows: 10_000,
+  });
+
+export type SqlJoinSettings = z.output<typeof sqlJoinConfigSchema>;
+
+export const sourcesSectionSchema = sourcesConfigSchema.optional();
+export const tablesSectionSchema = tablesConfigSchema.optional();
+
+export const sqlRequestSchema = z
+  .object({
+    sql: z.string().min(1, "sql must not be empty").max(1_000_000),
+    params: z.array(z.unknown()).max(65_535).optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    explain: z.boolean().optional(),
+  })
+  .strict();
+
+export type SqlRequest = z.output<typeof sqlRequestSchema>;

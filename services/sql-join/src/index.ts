@@ -1,0 +1,6 @@
+export { collectSqlResult, type SqlResult, type SqlResultItem } from "@entente/sql";
+export * from "./catalog.ts";
+export * from "./config.ts";
+export * from "./demo.ts";
+export * from "./machine.ts";
+export * from "./service.ts";

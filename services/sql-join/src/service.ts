@@ -1,0 +1,249 @@
+/**
+ * The `sql-join` service on `entente.sql`: one SQL statement over tables in many databases.
+ * Each request is an actor (plan → explain | run); rows stream back in batches with per-source
+ * stats at the end, or as one item when the result is small.
+ */
+import { type Connector, createConnector } from "@entente/connectors";
+import { EntenteError, SUBJECTS, toEntenteError } from "@entente/protocol";
+import { endpoint, perRequestActor, type ServiceDefinition, streamOf } from "@entente/runtime";
+import {
+  type Catalog,
+  explainPlan,
+  planSql,
+  type QueryPlan,
+  type Row,
+  runPlan,
+  type SourceRunner,
+  type SqlColumn,
+  type SqlResultItem,
+} from "@entente/sql";
+import { fromPromise } from "xstate";
+import { LiveCatalog } from "./catalog.ts";
+import {
+  type SqlJoinSettings,
+  type SqlRequest,
+  sourcesSectionSchema,
+  sqlJoinConfigSchema,
+  sqlRequestSchema,
+  tablesSectionSchema,
+} from "./config.ts";
+import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
+import { type SqlQueryInput, type SqlQueryOutput, sqlQueryMachine } from "./machine.ts";
+
+export interface SqlEngine {
+  catalog: LiveCatalog;
+  settings: SqlJoinSettings;
+  close(): Promise<void>;
+}
+
+/** Opens every configured source (or the demo sources) and reads the catalog. */
+export async function openSqlEngine(options: {
+  sources?: Record<string, unknown> | undefined;
+  tables?: Record<string, string> | undefined;
+  settings?: Partial<SqlJoinSettings>;
+}): Promise<SqlEngine> {
+  const settings = sqlJoinConfigSchema.parse(options.settings ?? {});
+  const demo = options.sources === undefined;
+  const configs = (options.sources ?? DEMO_SOURCES) as Record<
+    string,
+    Parameters<typeof createConnector>[1]
+  >;
+  const connectors = new Map<string, Connector>();
+  try {
+    for (const [name, config] of Object.entries(configs))
+      connectors.set(name, await createConnector(name, config));
+    if (demo) await loadDemoData(connectors);
+  } catch (err) {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    throw err;
+  }
+  const catalog = new LiveCatalog(connectors, options.tables ?? {});
+  await catalog.refresh();
+  return {
+    catalog,
+    settings,
+    close: async () => {
+      await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    },
+  };
+}
+
+function runnerOf(engine: SqlEngine): SourceRunner {
+  return {
+    async query(source, statement, signal) {
+      const connector = engine.catalog.connectors.get(source);
+      if (!connector) throw new EntenteError("NOT_FOUND", `unknown source "${source}"`);
+      const result = await connector.query(
+        { sql: statement.sql, params: statement.params },
+        { signal, batchRows: engine.settings.sourceBatchRows },
+      );
+      return result.batches as AsyncIterable<Row[]>;
+    },
+  };
+}
+
+type StepInput = { input: SqlQueryInput; planned: { explain: boolean } };
+
+interface Planned {
+  explain: boolean;
+  plan: QueryPlan;
+  catalog: Catalog;
+}
+
+/** Answers one request: an explanation, one result item, or a stream of items. */
+export function sqlHandler(engine: SqlEngine) {
+  const runner = runnerOf(engine);
+  return (request: SqlRequest, context: { signal: AbortSignal }) => {
+    const started = performance.now();
+    const signal =
+      request.timeoutMs !== undefined
+        ? AbortSignal.any([context.signal, AbortSignal.timeout(request.timeoutMs)])
+        : context.signal;
+    const plans = new WeakMap<object, Planned>();
+    const machine = sqlQueryMachine.provide({
+      actors: {
+        plan: fromPromise(async ({ input }: { input: SqlQueryInput }) => {
+          const planned = await engine.catalog.withCatalog((catalog) => ({
+            ...planSql(input.sql, catalog, input.params),
+            catalog,
+          }));
+          const token = { explain: planned.explain };
+          plans.set(token, planned);
+          return token;
+        }),
+        explain: fromPromise<unknown, StepInput>(async ({ input }) => {
+          const planned = plans.get(input.planned) as Planned;
+          const explanation = explainPlan(planned.plan, planned.catalog);
+          const rows = explanation.plan.split("\n").map((line) => [line]);
+          return {
+            columns: [{ name: "plan", type: "text" }],
+            rows,
+            plan: explanation.plan,
+            sources: explanation.sources,
+          };
+        }),
+        run: fromPromise<unknown, StepInput>(async ({ input }) => {
+          const planned = plans.get(input.planned) as Planned;
+          return execute(planned, engine, runner, signal, started);
+        }),
+      },
+    });
+    return perRequestActor(machine, {
+      input: (): SqlQueryInput => ({
+        sql: request.sql,
+        params: request.params ?? [],
+        explain: request.explain === true,
+      }),
+      reply: (output: SqlQueryOutput) => {
+        if (output.error !== undefined) throw toEntenteError(output.error);
+        return output.reply;
+      },
+    })(request, context as never);
+  };
+}
+
+async function execute(
+  planned: Planned,
+  engine: SqlEngine,
+  runner: SourceRunner,
+  signal: AbortSignal,
+  started: number,
+): Promise<unknown> {
+  const s = engine.settings;
+  const { execution, batches } = runPlan(planned.plan, planned.catalog, runner, signal, {
+    maxBuildRows: s.maxBuildRows,
+    maxBuildBytes: s.maxBuildBytes,
+    dynamicFilterMaxKeys: s.dynamicFilterMaxKeys,
+    inListChunk: s.inListChunk,
+    parallelChunks: s.parallelChunks,
+    batchRows: s.batchRows,
+  });
+  const columns: SqlColumn[] = planned.plan.columns.map((c) => ({
+    name: c.name,
+    type: c.type === "null" ? "unknown" : c.type,
+  }));
+  const stats = () => ({
+    sources: Object.fromEntries(
+      Object.entries(execution.stats).map(([k, v]) => [
+        k,
+        { ...v, ms: Math.round(v.ms * 10) / 10 },
+      ]),
+    ),
+    ms: Math.round((performance.now() - started) * 10) / 10,
+  });
+  // Read ahead: a small result goes back as one item that `nats req` prints whole.
+  const buffered: Row[][] = [];
+  let count = 0;
+  let done = false;
+  try {
+    while (count <= s.singleReplyRows) {
+      const next = await batches.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      buffered.push(next.value);
+      count += next.value.length;
+    }
+  } catch (err) {
+    await batches.return(undefined).catch(() => {});
+    throw signal.aborted && !(err instanceof EntenteError) ? cancelled(signal) : err;
+  }
+  if (done && count <= s.singleReplyRows) {
+    return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
+  }
+  async function* items(): AsyncGenerator<SqlResultItem> {
+    yield { columns };
+    for (const b of buffered) yield { rows: b };
+    buffered.length = 0;
+    for await (const b of batches) yield { rows: b };
+    yield { stats: stats() };
+  }
+  return streamOf(items());
+}
+
+function cancelled(signal: AbortSignal): EntenteError {
+  const reason = signal.reason;
+  if (reason instanceof DOMException && reason.name === "TimeoutError") {
+    return new EntenteError("DEADLINE_EXCEEDED", "the statement ran out of time (timeoutMs)");
+  }
+  return new EntenteError("CANCELLED", "the statement was cancelled");
+}
+
+export const sqlJoinService: ServiceDefinition = {
+  name: "sql-join",
+  version: "0.1.0",
+  description: "One SQL statement over tables in many databases",
+  async start({ config, logger }) {
+    const sources = config.section("sources", sourcesSectionSchema);
+    const tables = config.section("tables", tablesSectionSchema);
+    const settings = config.section("sqlJoin", sqlJoinConfigSchema);
+    const engine = await openSqlEngine({ sources, tables, settings });
+    for (const e of engine.catalog.errors)
+      logger.warn({ source: e.source }, `catalog: ${e.message}`);
+    const timer = setInterval(() => {
+      engine.catalog.refresh().catch((err) => logger.warn({ err }, "catalog refresh failed"));
+    }, settings.catalogRefreshMs);
+    timer.unref();
+    const handler = sqlHandler(engine);
+    return {
+      endpoints: [
+        endpoint({
+          name: "sql",
+          subject: SUBJECTS.sql,
+          schema: sqlRequestSchema,
+          description: "Runs one read-only SQL statement across the configured sources",
+          handler: (request, context) => handler(request, context),
+        }),
+      ],
+      stop: async () => {
+        clearInterval(timer);
+        await engine.close();
+      },
+      stats: () => ({
+        tables: engine.catalog.current.tables.length,
+        sources: engine.catalog.connectors.size,
+      }),
+    };
+  },
+};
