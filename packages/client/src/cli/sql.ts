@@ -1,0 +1,96 @@
+/** `entente sql "<statement>"`: one SQL statement across the configured databases. */
+import { SUBJECTS, toJson } from "@entente/protocol";
+import { type Command, Option } from "commander";
+import { formatOption, withClient } from "./common.ts";
+import { renderTable } from "./table.ts";
+
+interface SqlOptions {
+  format: string;
+  param: string[];
+  explain?: boolean;
+  timeout?: string;
+}
+
+interface SqlReplyItem {
+  columns?: { name: string; type: string }[];
+  rows?: unknown[][];
+  stats?: {
+    sources: Record<string, { rows: number; bytes: number; ms: number; queries: number }>;
+    ms: number;
+  };
+  plan?: string;
+  sources?: { source: string; sql: string; params: unknown[] }[];
+}
+
+/** A `--param` value: JSON when it parses (numbers, booleans, null, quoted strings), else text. */
+function paramValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function registerSqlCommand(program: Command): void {
+  program
+    .command("sql")
+    .description("run one read-only SQL statement across the configured databases (sql-join)")
+    .argument("<statement>", "a SELECT (or EXPLAIN SELECT) statement; $1, $2, … for parameters")
+    .addOption(formatOption())
+    .addOption(
+      new Option("--param <value>", "a parameter value for $1, $2, … (repeat in order)")
+        .argParser((value: string, previous: string[] = []) => [...previous, value])
+        .default([]),
+    )
+    .option("--explain", "show the plan and the SQL sent to each source instead of rows")
+    .option("--timeout <ms>", "time budget of the statement in milliseconds")
+    .action(async (statement: string, options: SqlOptions, command: Command) => {
+      await withClient(command, async (client) => {
+        const timeoutMs = options.timeout === undefined ? undefined : Number(options.timeout);
+        const body = {
+          sql: statement,
+          ...(options.param.length > 0 ? { params: options.param.map(paramValue) } : {}),
+          ...(options.explain ? { explain: true } : {}),
+          ...(timeoutMs !== undefined && Number.isFinite(timeoutMs) ? { timeoutMs } : {}),
+        };
+        const items = await client.collect<SqlReplyItem>(SUBJECTS.sql, body, {
+          ...(timeoutMs !== undefined && Number.isFinite(timeoutMs)
+            ? { timeoutMs: timeoutMs + 1_000 }
+            : {}),
+        });
+        const result = merge(items);
+        const names = result.columns.map((c) => c.name);
+        if (options.format === "json") {
+          const out: Record<string, unknown> = { columns: names, rows: result.rows };
+          if (result.plan !== undefined) out.sources = result.sources;
+          process.stdout.write(`${toJson(out)}\n`);
+          return;
+        }
+        const lines = [renderTable(names, result.rows)];
+        if (result.plan === undefined) {
+          lines.push(
+            `(${result.rows.length} row${result.rows.length === 1 ? "" : "s"}${result.stats ? `, ${result.stats.ms} ms` : ""})`,
+          );
+        } else {
+          for (const s of result.sources ?? [])
+            lines.push(`${s.source}: ${s.sql}  params ${toJson(s.params)}`);
+        }
+        process.stdout.write(`${lines.join("\n")}\n`);
+      });
+    });
+}
+
+function merge(items: SqlReplyItem[]) {
+  const result: Required<Pick<SqlReplyItem, "columns" | "rows">> & SqlReplyItem = {
+    columns: [],
+    rows: [],
+  };
+  for (const item of items) {
+    if (item.columns && result.columns.length === 0) result.columns = item.columns;
+    if (item.rows) for (const r of item.rows) result.rows.push(r);
+    if (item.stats) result.stats = item.stats;
+    if (item.plan !== undefined) result.plan = item.plan;
+    if (item.sources) result.sources = item.sources;
+  }
+  return result;
+}

@@ -1,0 +1,226 @@
+/**
+ * The sql-join service over real NATS, PostgreSQL and MariaDB: the seed join across the two,
+ * EXPLAIN with the exact statements, read-only refusal, clear errors, and a worker that keeps
+ * serving after bad input.
+ */
+import { createConnector } from "@entente/connectors";
+import { EntenteError, SUBJECTS } from "@entente/protocol";
+import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
+import { collectSqlResult } from "@entente/sql";
+import {
+  type MariaDbService,
+  mariadb,
+  type NatsServer,
+  type PostgresService,
+  postgres,
+  startNatsServer,
+} from "@entente/testkit";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlJoinService } from "../src/index.ts";
+
+const USERS = 400;
+const ORDERS = 3000;
+const COUNTRIES = ["US", "DE", "FR", "JP"];
+
+let nats: NatsServer;
+let pgServer: PostgresService;
+let mariaServer: MariaDbService;
+let worker: Worker;
+let nc: NatsConnection;
+let client: EntenteClient;
+let pgUrl: string;
+
+function user(i: number) {
+  return { id: i, name: `user_${i}`, country: COUNTRIES[i % COUNTRIES.length] as string };
+}
+function order(i: number) {
+  return { id: i, user_id: ((i * 7) % USERS) + 1, total: ((i * 37) % 10000) / 100 };
+}
+
+async function sql(statement: string, params?: unknown[], explain?: boolean) {
+  const items = await client.collect(SUBJECTS.sql, {
+    sql: statement,
+    ...(params ? { params } : {}),
+    ...(explain ? { explain } : {}),
+  });
+  return collectSqlResult(items);
+}
+
+async function failure(statement: string): Promise<EntenteError> {
+  try {
+    await sql(statement);
+  } catch (err) {
+    if (err instanceof EntenteError) return err;
+    throw err;
+  }
+  throw new Error(`expected ${statement} to fail`);
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  pgServer = await postgres();
+  mariaServer = await mariadb();
+  pgUrl = await pgServer.createDatabase();
+  const myUrl = await mariaServer.createDatabase();
+  const pc = await createConnector("setup_pg", { kind: "postgres", url: pgUrl });
+  await pc.execute({
+    sql: "CREATE TABLE users (id integer PRIMARY KEY, name text NOT NULL, country text NOT NULL)",
+    params: [],
+  });
+  await pc.execute({
+    sql: `INSERT INTO users SELECT g, 'user_' || g, (ARRAY['US','DE','FR','JP'])[g % 4 + 1] FROM generate_series(1, ${USERS}) g`,
+    params: [],
+  });
+  await pc.execute({ sql: "ANALYZE users", params: [] });
+  await pc.close();
+  const my = await createConnector("setup_my", { kind: "mysql", url: myUrl });
+  await my.execute({
+    sql: "CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL, total decimal(10,2) NOT NULL, KEY (user_id))",
+    params: [],
+  });
+  await my.execute({
+    sql: `INSERT INTO orders SELECT seq, (seq * 7) % ${USERS} + 1, ((seq * 37) % 10000) / 100 FROM seq_1_to_${ORDERS}`,
+    params: [],
+  });
+  await my.close();
+  const yaml = `
+nats: { servers: ["${nats.url}"] }
+sources:
+  users_db: { kind: postgres, url: "${pgUrl}" }
+  orders_db: { kind: mysql, url: "${myUrl}" }
+tables:
+  people: users_db.public.users
+sqlJoin:
+  inListChunk: 25
+  maxBuildRows: 1000
+`;
+  worker = await startWorker({
+    services: [sqlJoinService],
+    config: loadConfig({ text: yaml, env: {} }),
+  });
+  nc = await connect({ servers: nats.url });
+  client = new EntenteClient(nc);
+}, 180_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await worker?.stop();
+  await nats?.stop();
+  await pgServer?.stop?.();
+  await mariaServer?.stop?.();
+});
+
+describe("sql-join across PostgreSQL and MariaDB", () => {
+  it("answers the seed join with the rows a nested loop finds", async () => {
+    const result = await sql(
+      "SELECT u.name, o.total FROM users u JOIN orders o ON u.id = o.user_id WHERE u.country = 'US'",
+    );
+    expect(result.columns).toEqual([
+      { name: "name", type: "text" },
+      { name: "total", type: "decimal" },
+    ]);
+    const expected: [string, number][] = [];
+    for (let i = 1; i <= ORDERS; i++) {
+      const o = order(i);
+      const u = user(o.user_id);
+      if (u.country === "US") expected.push([u.name, o.total]);
+    }
+    const key = (r: unknown[]) => JSON.stringify(r);
+    expect(result.rows.map(key).sort()).toEqual(expected.map(key).sort());
+    // Only the US users' orders left MariaDB: the build side's keys went there as IN lists.
+    const stats = result.stats?.sources;
+    expect(stats?.users_db?.rows).toBe(USERS / COUNTRIES.length);
+    expect(stats?.orders_db?.rows).toBe(expected.length);
+    expect(stats?.orders_db?.queries).toBe(Math.ceil(USERS / COUNTRIES.length / 25));
+  });
+
+  it("streams large results in items that concatenate to the whole", async () => {
+    const result = await sql("SELECT o.id FROM orders o CROSS JOIN people p WHERE p.id <= 5");
+    expect(result.rows.length).toBe(ORDERS * 5);
+  });
+
+  it("aggregates, orders and limits across the join", async () => {
+    const result = await sql(
+      "SELECT u.country, count(*) AS n, count(DISTINCT u.id) AS users FROM people u LEFT JOIN orders o ON o.user_id = u.id GROUP BY u.country HAVING count(*) > $1 ORDER BY n DESC, u.country LIMIT 2",
+      [0],
+    );
+    expect(result.columns.map((c) => c.name)).toEqual(["country", "n", "users"]);
+    expect(result.rows.length).toBe(2);
+    const counts = new Map<string, number>();
+    for (let i = 1; i <= ORDERS; i++) {
+      const c = user(order(i).user_id).country;
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+    }
+    const best = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    expect(result.rows[0]).toEqual([best[0]?.[0], best[0]?.[1], USERS / COUNTRIES.length]);
+  });
+
+  it("explains the plan with the exact SQL and parameters per source", async () => {
+    const result = await sql(
+      "EXPLAIN SELECT u.name, o.total FROM users u JOIN orders o ON u.id = o.user_id WHERE u.country = 'US'",
+    );
+    expect(result.plan).toContain("HashJoin inner");
+    expect(result.plan).toContain("dynamic filter");
+    expect(result.sources).toContainEqual({
+      source: "users_db",
+      sql: 'SELECT "id", "name" FROM "public"."users" WHERE ("country" = $1)',
+      params: ["US"],
+    });
+    const orders = result.sources?.find((s) => s.source === "orders_db");
+    expect(orders?.sql).toMatch(/^SELECT `user_id`, `total` FROM `[^`]+`\.`orders`$/);
+    expect(result.rows.length).toBeGreaterThan(3);
+  });
+
+  it("keeps text predicates in the engine where MariaDB's collation disagrees", async () => {
+    const result = await sql(
+      "SELECT count(*) FROM users u JOIN orders o ON u.id = o.user_id WHERE u.name = 'USER_1'",
+    );
+    expect(result.rows).toEqual([[0]]);
+    const plan = await sql(
+      "SELECT u.name FROM users u JOIN orders o ON u.id = o.user_id WHERE u.name = 'user_1'",
+      undefined,
+      true,
+    );
+    expect(plan.sources?.find((s) => s.source === "users_db")?.params).toEqual(["user_1"]);
+  });
+
+  it("binds injection attempts as values and rejects them as identifiers", async () => {
+    const r = await sql("SELECT id FROM users WHERE name = $1", ["x'; DROP TABLE users; --"]);
+    expect(r.rows).toEqual([]);
+    const e = await failure('SELECT "id; DROP TABLE users" FROM users');
+    expect(e.code).toBe("NOT_FOUND");
+    const still = await sql("SELECT count(*) FROM users");
+    expect(still.rows).toEqual([[USERS]]);
+  });
+
+  it("refuses anything but SELECT", async () => {
+    for (const statement of [
+      "DELETE FROM users",
+      "INSERT INTO users VALUES (1, 'a', 'b')",
+      "DROP TABLE orders",
+    ]) {
+      const e = await failure(statement);
+      expect(e.code).toBe("BAD_REQUEST");
+      expect(e.message).toContain("read-only");
+    }
+  });
+
+  it("reports bad input clearly and keeps serving", async () => {
+    const syntax = await failure("SELECT id\nFROM users WHERE = 1");
+    expect(syntax.code).toBe("BAD_REQUEST");
+    expect(syntax.message).toContain("line 2, column");
+    expect((await failure("SELECT nmae FROM users")).message).toContain('did you mean "name"');
+    expect((await failure("SELECT id FROM userz")).message).toContain('did you mean "users"');
+    expect(
+      (await failure("SELECT id FROM users u JOIN orders o ON u.id = o.user_id")).message,
+    ).toContain("ambiguous");
+    expect((await failure("SELECT id FROM users WHERE name > 3")).message).toContain(
+      "type mismatch",
+    );
+    const big = await failure("SELECT * FROM orders a JOIN orders b ON a.user_id = b.user_id");
+    expect(big.code).toBe("TOO_LARGE");
+    const after = await sql("SELECT count(*) AS n FROM orders");
+    expect(after.rows).toEqual([[ORDERS]]);
+  });
+});
