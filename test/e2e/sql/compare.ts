@@ -1,7 +1,7 @@
 /**
  * Result comparison as multisets (or sequences, for a total ORDER BY) after normalizing values:
- * numbers, bigints and decimal strings compare as numbers rounded to 12 significant digits (so a
- * double SUM equals an exact NUMERIC one), NULL is NULL, text is compared exactly.
+ * numbers and bigints compare as numbers, fractions rounded to 6 decimal places (so a double SUM
+ * or AVG equals an exact NUMERIC one), NULL is NULL, text is compared exactly.
  */
 
 export interface SqlResult {
@@ -33,7 +33,7 @@ function normalizeNumber(value: number, exact: string): string {
     return Number.isSafeInteger(value) ? String(value) : exact;
   }
   if (!Number.isFinite(value)) return String(value);
-  const rounded = Number(value.toPrecision(12));
+  const rounded = Number(value.toFixed(6));
   return String(Object.is(rounded, -0) ? 0 : rounded);
 }
 
