@@ -7,6 +7,8 @@ import {
   createDuckDBValueConverter,
   type DuckDBBlobValue,
   type DuckDBDateValue,
+  type DuckDBDecimalType,
+  DuckDBDecimalValue,
   type DuckDBTimestampMillisecondsValue,
   type DuckDBTimestampNanosecondsValue,
   type DuckDBTimestampSecondsValue,
@@ -179,9 +181,17 @@ export function toDuckdbValue(value: Value, type: DuckDBType): DuckDBValue {
       return Boolean(value);
     case DuckDBTypeId.BLOB:
       return value instanceof Uint8Array ? blobValue(value) : blobValue(String(value));
+    case DuckDBTypeId.DECIMAL: {
+      const { width, scale } = type as DuckDBDecimalType;
+      return DuckDBDecimalValue.fromDouble(Number(value), width, scale);
+    }
     case DuckDBTypeId.VARCHAR:
+      // JSON columns take every value as JSON text (a string too: `"x"`). Where the alias is
+      // lost, structured values still go in as JSON text.
       if (type.alias === "JSON") return JSON.stringify(value);
-      return typeof value === "string" ? value : String(value);
+      if (typeof value === "string") return value;
+      if (typeof value === "object") return JSON.stringify(value);
+      return String(value);
     default:
       return value as DuckDBValue;
   }

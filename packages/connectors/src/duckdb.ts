@@ -17,6 +17,7 @@ import {
 } from "./duckdb-values.ts";
 import { cancelledError, closedError, type SourceRef, toSourceError } from "./errors.ts";
 import type {
+  AppendOptions,
   BoundStatement,
   ColumnMeta,
   Connector,
@@ -26,6 +27,7 @@ import type {
   Row,
   TableInfo,
   TableStats,
+  TableStatsOptions,
   Value,
 } from "./types.ts";
 
@@ -160,7 +162,7 @@ export class DuckdbConnector implements Connector {
     table: string,
     columns: readonly string[],
     rows: readonly Row[],
-    options: { schema?: string } = {},
+    options: AppendOptions = {},
   ): Promise<number> {
     const connection = await this.#acquire(undefined);
     try {
@@ -261,14 +263,22 @@ export class DuckdbConnector implements Connector {
    * Views (files included): no row count; counting would read the files. Distinct counts are
    * not kept by DuckDB and are not computed here, to keep this call cheap.
    */
-  async tableStats(schema: string, table: string): Promise<TableStats> {
+  async tableStats(
+    schema: string,
+    table: string,
+    options: TableStatsOptions = {},
+  ): Promise<TableStats> {
     const found = await this.#rows(
       `SELECT estimated_size FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2`,
       [schema, table],
     );
     if (found.length > 0) {
       const size = found[0]?.[0];
-      return { rowCount: Number(size), distinct: {}, source: "duckdb_tables.estimated_size" };
+      const distinct = options.computeDistinct ? await this.#approxDistinct(schema, table) : {};
+      const source = options.computeDistinct
+        ? "duckdb_tables.estimated_size, approx_count_distinct"
+        : "duckdb_tables.estimated_size";
+      return { rowCount: Number(size), distinct, source };
     }
     const views = await this.#rows(
       `SELECT 1 FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2`,
@@ -281,6 +291,23 @@ export class DuckdbConnector implements Connector {
       }));
     }
     return { distinct: {}, source: "view (no statistics)" };
+  }
+
+  /** One scan estimating every column's distinct values (HyperLogLog). */
+  async #approxDistinct(schema: string, table: string): Promise<Record<string, number>> {
+    const names = (
+      await this.#rows(
+        `SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2
+          ORDER BY column_index`,
+        [schema, table],
+      )
+    ).map((row) => String(row[0]));
+    if (names.length === 0) return {};
+    const q = this.dialect.quoteIdentifier;
+    const [row] = await this.#rows(
+      `SELECT ${names.map((n) => `approx_count_distinct(${q(n)})`).join(", ")} FROM ${q(schema)}.${q(table)}`,
+    );
+    return Object.fromEntries(names.map((name, i) => [name, Number(row?.[i] ?? 0)]));
   }
 
   async ping(signal?: AbortSignal): Promise<void> {

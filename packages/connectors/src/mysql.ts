@@ -10,9 +10,11 @@ import {
   type SourceRef,
   toSourceError,
 } from "./errors.ts";
+import { insertStatements } from "./insert.ts";
 import { type MysqlColumn, type MysqlField, mysqlCatalogType, mysqlColumn } from "./mysql-types.ts";
 import { ReadableBatches } from "./readable-batches.ts";
 import type {
+  AppendOptions,
   BoundStatement,
   ColumnMeta,
   Connector,
@@ -27,6 +29,11 @@ import type {
 import { parseDatabaseUrl } from "./urls.ts";
 
 type CoreConnection = mysql.PoolConnection;
+
+/** MariaDB's JSON is LONGTEXT with a json_valid() check; the check marks it (column alias c). */
+const IS_JSON = `EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
+  WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
+    AND k.CHECK_CLAUSE = CONCAT('json_valid(\`', c.COLUMN_NAME, '\`)'))`;
 
 /**
  * MariaDB/MySQL through a mysql2 pool. Reads stream row by row from the text protocol
@@ -184,6 +191,65 @@ export class MysqlConnector implements Connector {
     }
   }
 
+  async appendRows(
+    table: string,
+    columns: readonly string[],
+    rows: readonly Row[],
+    options: AppendOptions = {},
+  ): Promise<number> {
+    const q = this.dialect.quoteIdentifier;
+    const qualified = options.schema === undefined ? q(table) : `${q(options.schema)}.${q(table)}`;
+    const known = await this.#rows<{
+      name: string;
+      data_type: string;
+      column_type: string;
+      is_json: number | string;
+    }>(
+      `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS data_type, c.COLUMN_TYPE AS column_type,
+              ${IS_JSON} AS is_json
+         FROM information_schema.COLUMNS c
+        WHERE c.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND c.TABLE_NAME = ?`,
+      [options.schema ?? null, table],
+    );
+    const types = columns.map((column) => {
+      const found = known.find((k) => k.name === column);
+      if (found === undefined) {
+        throw toSourceError(
+          this.#ref,
+          new Error(`table ${qualified} has no column ${column}`),
+          () => ({ code: "NOT_FOUND", retryable: false }),
+        );
+      }
+      return mysqlCatalogType(found.data_type, found.column_type, Number(found.is_json) === 1);
+    });
+    const statements = insertStatements(
+      this.dialect,
+      qualified,
+      columns,
+      types,
+      rows,
+      this.capabilities.maxParams,
+    );
+    const connection = await this.#acquire(undefined);
+    const session = connection.promise();
+    let failed = false;
+    try {
+      await session.query("START TRANSACTION");
+      for (const statement of statements) {
+        await session.query(statement.sql, prepareParams(statement.params));
+      }
+      await session.query("COMMIT");
+      return rows.length;
+    } catch (err) {
+      failed = true;
+      await session.query("ROLLBACK").catch(() => {});
+      throw this.#error(err);
+    } finally {
+      if (failed) connection.destroy();
+      else connection.release();
+    }
+  }
+
   async listTables(): Promise<TableInfo[]> {
     const columns = await this.#rows<{
       schema: string;
@@ -196,9 +262,7 @@ export class MysqlConnector implements Connector {
     }>(
       `SELECT c.TABLE_SCHEMA AS \`schema\`, c.TABLE_NAME AS \`table\`, c.COLUMN_NAME AS \`column\`,
               c.DATA_TYPE AS data_type, c.COLUMN_TYPE AS column_type, c.IS_NULLABLE AS nullable,
-              EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
-                       WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
-                         AND k.CHECK_CLAUSE = CONCAT('json_valid(\`', c.COLUMN_NAME, '\`)')) AS is_json
+              ${IS_JSON} AS is_json
          FROM information_schema.COLUMNS c
         WHERE c.TABLE_SCHEMA = DATABASE()
         ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
@@ -324,15 +388,14 @@ function convertRows(rows: Row[], columns: MysqlColumn[]): void {
 }
 
 /**
- * Binary values as Buffers (mysql2 escapes those as hex); plain objects as JSON text (mysql2
- * would otherwise expand them to `key = value` lists). Arrays stay lists, for `IN (?)`.
+ * One placeholder, one value, as in the other dialects: binary values as Buffers (mysql2
+ * escapes those as hex); objects and arrays as JSON text (mysql2 would otherwise expand them
+ * to `key = value` or `a, b` lists).
  */
 function prepareParams(params: Value[]): unknown[] {
   return params.map((value) => {
     if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value);
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-      return JSON.stringify(value);
-    }
+    if (typeof value === "object" && value !== null) return JSON.stringify(value);
     return value;
   });
 }

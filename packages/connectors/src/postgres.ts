@@ -11,8 +11,10 @@ import {
   type SourceRef,
   toSourceError,
 } from "./errors.ts";
+import { insertStatements } from "./insert.ts";
 import { postgresType, postgresTypeParsers } from "./postgres-types.ts";
 import type {
+  AppendOptions,
   BoundStatement,
   Capabilities,
   ColumnMeta,
@@ -154,6 +156,50 @@ export class PostgresConnector implements Connector {
     }
   }
 
+  async appendRows(
+    table: string,
+    columns: readonly string[],
+    rows: readonly Row[],
+    options: AppendOptions = {},
+  ): Promise<number> {
+    const q = this.dialect.quoteIdentifier;
+    const qualified = options.schema === undefined ? q(table) : `${q(options.schema)}.${q(table)}`;
+    const known = await this.#rows<{ name: string; oid: number }>(
+      `SELECT attname AS name, atttypid::int AS oid FROM pg_attribute
+        WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
+      [qualified],
+    );
+    const types = columns.map((column) => {
+      const found = known.find((k) => k.name === column);
+      if (found === undefined) throw this.#missingColumn(qualified, column);
+      return postgresType(found.oid).type;
+    });
+    const statements = insertStatements(
+      this.dialect,
+      qualified,
+      columns,
+      types,
+      rows,
+      this.capabilities.maxParams,
+    );
+    const client = await this.#acquire(undefined);
+    let failed = false;
+    try {
+      await client.query("BEGIN");
+      for (const statement of statements) {
+        await client.query(statement.sql, prepareParams(statement.params));
+      }
+      await client.query("COMMIT");
+      return rows.length;
+    } catch (err) {
+      failed = true;
+      await client.query("ROLLBACK").catch(() => {});
+      throw this.#error(err);
+    } finally {
+      client.release(failed ? true : undefined);
+    }
+  }
+
   async listTables(): Promise<TableInfo[]> {
     const columns = await this.#rows<{
       schema: string;
@@ -276,6 +322,14 @@ export class PostgresConnector implements Connector {
       client.release();
       throw cancelledError(this.#ref);
     }
+    // pg-pool listens for errors only on idle clients; a checked-out client whose connection
+    // drops between statements would otherwise raise an unhandled 'error'.
+    client.on("error", ignoreError);
+    const release = client.release.bind(client);
+    client.release = (err?: Error | boolean) => {
+      client.removeListener("error", ignoreError);
+      release(err);
+    };
     return client;
   }
 
@@ -304,6 +358,13 @@ export class PostgresConnector implements Connector {
     }
   }
 
+  #missingColumn(table: string, column: string): EntenteError {
+    return toSourceError(this.#ref, new Error(`table ${table} has no column ${column}`), () => ({
+      code: "NOT_FOUND",
+      retryable: false,
+    }));
+  }
+
   #notFound(schema: string, table: string): EntenteError {
     return toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
       code: "NOT_FOUND",
@@ -320,6 +381,8 @@ export class PostgresConnector implements Connector {
 function backendPid(client: pg.PoolClient): number | undefined {
   return (client as unknown as { processID?: number }).processID;
 }
+
+function ignoreError(): void {}
 
 function readWithFields(
   cursor: Cursor,

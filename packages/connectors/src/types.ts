@@ -87,6 +87,19 @@ export interface TableStats {
   source: string;
 }
 
+export interface AppendOptions {
+  /** The table's schema; the connection's default schema when absent. */
+  schema?: string;
+}
+
+export interface TableStatsOptions {
+  /**
+   * Compute distinct counts where the database keeps none (DuckDB: approx_count_distinct,
+   * a full scan). Off by default so that statistics stay cheap.
+   */
+  computeDistinct?: boolean;
+}
+
 /** How the database compares text, which decides whether string predicates may be pushed down. */
 export type TextComparison =
   /** Byte-wise, case-sensitive: `'a' < 'B'` is false, `'a' = 'A'` is false (DuckDB, PostgreSQL "C"). */
@@ -133,9 +146,20 @@ export interface Connector {
   query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult>;
   /** Runs a statement for its effect (DDL, inserts); returns affected rows where known. */
   execute(statement: BoundStatement, options?: QueryOptions): Promise<number>;
+  /**
+   * Bulk-loads rows in the engine's normal form (as `query` returns them) into an existing
+   * table: DuckDB's appender, batched multi-row INSERTs in one transaction elsewhere.
+   * `columns` names the table's columns the rows carry, in row order. Returns rows written.
+   */
+  appendRows(
+    table: string,
+    columns: readonly string[],
+    rows: readonly Row[],
+    options?: AppendOptions,
+  ): Promise<number>;
   /** Tables and views the source exposes, with their columns and keys. */
   listTables(): Promise<TableInfo[]>;
-  tableStats(schema: string, table: string): Promise<TableStats>;
+  tableStats(schema: string, table: string, options?: TableStatsOptions): Promise<TableStats>;
   /** A cheap round trip, for health checks. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -188,6 +188,28 @@ describe("value normalization across PostgreSQL, MariaDB and DuckDB", () => {
     }
   });
 
+  it.each(["postgres", "mysql", "duckdb"] as const)(
+    "%s bulk-loads normal-form rows with appendRows",
+    async (kind) => {
+      const connector = sources.byKind[kind];
+      await connector.execute({ sql: DDL[kind].replace("all_types", "appended"), params: [] });
+      expect(await connector.appendRows("appended", COLUMNS, EXPECTED)).toBe(EXPECTED.length);
+      // A subset of columns, in another order: the rest take their defaults (NULL).
+      const more = EXPECTED.map((row) => [Number(row[0]) + 10, row[8], row[6]]);
+      await connector.appendRows("appended", ["id", "ts", "t"], more);
+      const { rows } = await readAll(
+        connector,
+        `SELECT ${COLUMNS.join(", ")} FROM appended ORDER BY id`,
+      );
+      expect(rows.slice(0, 3)).toEqual(EXPECTED);
+      expect(rows.slice(3).map((row) => [row[0], row[8], row[6], row[2]])).toEqual(
+        more.map((row) => [...row, null]),
+      );
+      const error = await connector.appendRows("appended", ["nope"], [[1]]).catch((e) => e);
+      expect(error.code).toBe("NOT_FOUND");
+    },
+  );
+
   it("binds bigints, doubles and timestamps text as parameters that compare exactly", async () => {
     for (const connector of sources.all) {
       const p = (i: number) => connector.dialect.placeholder(i);
