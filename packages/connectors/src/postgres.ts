@@ -11,7 +11,7 @@ import {
   type SourceRef,
   toSourceError,
 } from "./errors.ts";
-import { insertStatements } from "./insert.ts";
+import { toInsertValue } from "./insert.ts";
 import { postgresType, postgresTypeParsers } from "./postgres-types.ts";
 import type {
   AppendOptions,
@@ -31,6 +31,9 @@ import type {
 
 /** Statistics for a never-analyzed table come from a count capped at this many rows. */
 const BOUNDED_COUNT_CAP = 100_000;
+
+/** appendRows sends each column as one array parameter of this many rows. */
+const APPEND_ROWS_PER_STATEMENT = 20_000;
 
 /**
  * PostgreSQL through a `pg.Pool`. Reads stream from a server-side cursor (pg-cursor) in
@@ -156,6 +159,11 @@ export class PostgresConnector implements Connector {
     }
   }
 
+  /**
+   * One `INSERT ... SELECT * FROM unnest($1::type[], ...)` per 20,000 rows: each column goes
+   * as one array parameter, so a batch costs one round trip and one plan, all in one
+   * transaction.
+   */
   async appendRows(
     table: string,
     columns: readonly string[],
@@ -164,30 +172,35 @@ export class PostgresConnector implements Connector {
   ): Promise<number> {
     const q = this.dialect.quoteIdentifier;
     const qualified = options.schema === undefined ? q(table) : `${q(options.schema)}.${q(table)}`;
-    const known = await this.#rows<{ name: string; oid: number }>(
-      `SELECT attname AS name, atttypid::int AS oid FROM pg_attribute
+    const known = await this.#rows<{ name: string; oid: number; native: string }>(
+      `SELECT attname AS name, atttypid::int AS oid, format_type(atttypid, atttypmod) AS native
+         FROM pg_attribute
         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
       [qualified],
     );
-    const types = columns.map((column) => {
+    const targets = columns.map((column) => {
       const found = known.find((k) => k.name === column);
       if (found === undefined) throw this.#missingColumn(qualified, column);
-      return postgresType(found.oid).type;
+      return { type: postgresType(found.oid).type, native: found.native };
     });
-    const statements = insertStatements(
-      this.dialect,
-      qualified,
-      columns,
-      types,
-      rows,
-      this.capabilities.maxParams,
-    );
+    if (rows.length === 0 || columns.length === 0) return 0;
+    const sql =
+      `INSERT INTO ${qualified} (${columns.map(q).join(", ")}) SELECT * FROM unnest(` +
+      targets.map((t, i) => `$${i + 1}::${t.native}[]`).join(", ") +
+      ")";
     const client = await this.#acquire(undefined);
     let failed = false;
     try {
       await client.query("BEGIN");
-      for (const statement of statements) {
-        await client.query(statement.sql, prepareParams(statement.params));
+      for (let start = 0; start < rows.length; start += APPEND_ROWS_PER_STATEMENT) {
+        const slice = rows.slice(start, start + APPEND_ROWS_PER_STATEMENT);
+        const arrays = targets.map((target, c) =>
+          slice.map((row) => {
+            const value = toInsertValue(row[c] ?? null, target.type);
+            return typeof value === "bigint" ? value.toString() : value;
+          }),
+        );
+        await client.query(sql, arrays);
       }
       await client.query("COMMIT");
       return rows.length;
