@@ -13,7 +13,7 @@ import {
   waitForStatus,
 } from "./helpers.ts";
 
-const COUNT = Number(process.env.ENTENTE_BRIDGE_TEST_COUNT ?? 20_000);
+const COUNT = Number(process.env.ENTENTE_BRIDGE_TEST_COUNT ?? 100_000);
 
 describe("NATS to NATS", () => {
   let upstream: NatsServer;

@@ -20,7 +20,7 @@ import {
   waitForStatus,
 } from "./helpers.ts";
 
-const COUNT = Number(process.env.ENTENTE_BRIDGE_TEST_COUNT ?? 100_000);
+const COUNT = Number(process.env.ENTENTE_BRIDGE_TEST_COUNT ?? 20_000);
 
 /** A vhost of its own where the broker allows it; else unique names isolate the suite. */
 async function brokerUrl(rabbit: RabbitMqService): Promise<string> {
