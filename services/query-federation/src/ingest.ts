@@ -125,10 +125,10 @@ export class StoreWriter {
     this.figures.watermark = await this.store.watermark();
     const js = jetstream(this.nc);
     const consumer = await js.consumers.get(this.settings.stream, {
-      filter_subjects: [`${this.settings.subjectPrefix}.${this.store.name}`],
-      ...(this.figures.watermark > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.figures.watermark + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
+      // One subject as a string: servers before 2.10 know only `filter_subject`.
+      filter_subjects: `${this.settings.subjectPrefix}.${this.store.name}`,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.figures.watermark + 1,
     });
     this.messages = await consumer.consume({ max_messages: 256 });
     const messages = this.messages;
