@@ -981,6 +981,12 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     case "double_quote_string":
       return resolveColumn(scope, undefined, String(e.value));
     case "unary_expr": {
+      const unary = String(e.operator).toUpperCase();
+      if (unary === "NOT EXISTS" || unary === "EXISTS") {
+        const sub = e.expr?.ast;
+        if (!sub) throw badRequest("EXISTS needs a subquery");
+        return bindExists(sub, scope, env, unary === "NOT EXISTS");
+      }
       const x = b(e.expr);
       if (e.operator === "NOT") {
         requireBoolean(x, "NOT");
@@ -1241,6 +1247,11 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     const sub = argAsts[0]?.ast;
     if (!sub) throw badRequest("EXISTS needs a subquery");
     return bindExists(sub, scope, env, name === "not exists");
+  }
+  if (name === "not" && argAsts.length === 1) {
+    const x = bindExpr(argAsts[0], scope, env, opts);
+    requireBoolean(x, "NOT");
+    return { k: "not", e: x, type: "boolean" };
   }
   const typeOf = FUNCTION_TYPES[name];
   if (!typeOf)

@@ -93,7 +93,11 @@ export class Execution {
     statement: SourceStatement,
     signal: AbortSignal,
   ): AsyncGenerator<Row[]> {
-    const stats = (this.stats[source] ??= { rows: 0, bytes: 0, ms: 0, queries: 0 });
+    let stats = this.stats[source];
+    if (!stats) {
+      stats = { rows: 0, bytes: 0, ms: 0, queries: 0 };
+      this.stats[source] = stats;
+    }
     stats.queries++;
     if (this.sent.length < this.maxSentLogged) this.sent.push({ source, ...statement });
     const started = performance.now();

@@ -33,7 +33,7 @@ export function parseSql(sql: string): ParsedStatement {
   if (text.trim() === "") throw badRequest("empty statement");
   let ast: Ast;
   try {
-    ast = parser.astify(text, { database: "postgresql" });
+    ast = restoreQuotes(parser.astify(protectQuotes(text), { database: "postgresql" }));
   } catch (err) {
     throw syntaxError(err, text);
   }
@@ -65,4 +65,48 @@ function syntaxError(err: unknown, text: string) {
     `syntax error at line ${start.line}, column ${start.column}: unexpected ${found}\n${pointer}`,
     { line: start.line, column: start.column },
   );
+}
+
+// node-sql-parser drops the second quote of `""` inside a quoted identifier; carry it through as
+// two private-use characters (the same length, so error positions hold) and restore it after.
+const QUOTE_MARK = "\uE000\uE000";
+
+function protectQuotes(text: string): string {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      let body = "";
+      while (j < text.length) {
+        if (text[j] === c && text[j + 1] === c) {
+          body += c === '"' ? QUOTE_MARK : "''";
+          j += 2;
+        } else if (text[j] === c) break;
+        else body += text[j++];
+      }
+      out += c + body + (j < text.length ? c : "");
+      i = j + 1;
+    } else if (c === "-" && text[i + 1] === "-") {
+      const end = text.indexOf("\n", i);
+      const stop = end < 0 ? text.length : end;
+      out += text.slice(i, stop);
+      i = stop;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+function restoreQuotes(node: Ast): Ast {
+  if (typeof node === "string")
+    return node.includes(QUOTE_MARK) ? node.replaceAll(QUOTE_MARK, '"') : node;
+  if (Array.isArray(node)) return node.map(restoreQuotes);
+  if (node && typeof node === "object") {
+    for (const k of Object.keys(node)) node[k] = restoreQuotes(node[k]);
+  }
+  return node;
 }

@@ -1,0 +1,249 @@
+import { EntenteError } from "@entente/protocol";
+import { describe, expect, it } from "vitest";
+import {
+  canPush,
+  explainPlan,
+  parseSql,
+  planSql,
+  renderScan,
+  type SourceInfo,
+  StaticCatalog,
+} from "../src/index.ts";
+import { capabilities, mysqlDialect, pgDialect } from "./helpers.ts";
+
+const pgSource: SourceInfo = {
+  name: "pg",
+  dialect: pgDialect,
+  capabilities: capabilities({ textComparison: "case-sensitive-locale" }),
+};
+const mySource: SourceInfo = {
+  name: "my",
+  dialect: mysqlDialect,
+  capabilities: capabilities({
+    textComparison: "case-insensitive",
+    like: false,
+    orderByNullsOrdering: false,
+  }),
+};
+const duckSource: SourceInfo = {
+  name: "duck",
+  dialect: { ...pgDialect, kind: "duckdb" },
+  capabilities: capabilities(),
+};
+
+const catalog = new StaticCatalog(
+  [
+    {
+      source: "pg",
+      schema: "public",
+      name: "users",
+      columns: [
+        { name: "id", type: "integer" },
+        { name: "name", type: "text" },
+        { name: "country", type: "text" },
+        { name: 'we"ird', type: "integer" },
+      ],
+      rowCount: 200_000,
+      distinct: { country: 20 },
+    },
+    {
+      source: "my",
+      schema: "shop",
+      name: "orders",
+      columns: [
+        { name: "id", type: "integer" },
+        { name: "user_id", type: "integer" },
+        { name: "total", type: "decimal" },
+        { name: "note", type: "text" },
+        { name: "created_at", type: "timestamp" },
+      ],
+      rowCount: 2_000_000,
+    },
+    {
+      source: "duck",
+      schema: "main",
+      name: "events",
+      columns: [
+        { name: "kind", type: "text" },
+        { name: "n", type: "bigint" },
+      ],
+      rowCount: 10,
+    },
+  ],
+  [pgSource, mySource, duckSource],
+  { people: "pg.public.users" },
+);
+
+function error(f: () => unknown): EntenteError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof EntenteError) return err;
+    throw err;
+  }
+  throw new Error("expected an error");
+}
+
+describe("parsing", () => {
+  it("reports syntax errors with line and column", () => {
+    const e = error(() => parseSql("SELECT id\nFROM users\nWHERE id = = 1"));
+    expect(e.code).toBe("BAD_REQUEST");
+    expect(e.message).toMatch(/^syntax error at line 3, column 12/);
+    expect(e.details).toEqual({ line: 3, column: 12 });
+  });
+
+  it("keeps positions after EXPLAIN", () => {
+    const e = error(() => parseSql("EXPLAIN SELECT FROM"));
+    expect(e.message).toContain("line 1, column");
+    expect(parseSql("explain SELECT 1").explain).toBe(true);
+  });
+
+  it("refuses statements other than SELECT", () => {
+    for (const sql of [
+      "DELETE FROM users",
+      "UPDATE users SET id = 1",
+      "CREATE TABLE t (a int)",
+      "SELECT 1; DROP TABLE users",
+    ]) {
+      const e = error(() => parseSql(sql));
+      expect(e.code).toBe("BAD_REQUEST");
+    }
+    expect(error(() => parseSql("DROP TABLE users")).message).toContain("read-only");
+  });
+});
+
+describe("binding", () => {
+  it("names the nearest table and column", () => {
+    expect(error(() => planSql("SELECT id FROM usres", catalog)).message).toBe(
+      'unknown table "usres" (did you mean "users"?)',
+    );
+    expect(error(() => planSql("SELECT id FROM pg.public.user", catalog)).message).toContain(
+      'did you mean "pg.public.users"',
+    );
+    const col = error(() => planSql("SELECT u.nmae FROM users u", catalog));
+    expect(col.code).toBe("NOT_FOUND");
+    expect(col.message).toBe('unknown column "u.nmae" (did you mean "name"?)');
+  });
+
+  it("addresses tables as source.schema.table, source.table, aliases and unique names", () => {
+    for (const t of ["pg.public.users", "pg.users", "people", "users", "PG.PUBLIC.USERS"]) {
+      expect(planSql(`SELECT id FROM ${t}`, catalog).plan.columns).toEqual([
+        { name: "id", type: "integer" },
+      ]);
+    }
+  });
+
+  it("rejects ambiguous columns, type mismatches and ungrouped columns", () => {
+    expect(
+      error(() => planSql("SELECT id FROM users u JOIN orders o ON u.id = o.user_id", catalog))
+        .message,
+    ).toContain("ambiguous");
+    expect(error(() => planSql("SELECT id FROM users WHERE name = 3", catalog)).message).toContain(
+      "type mismatch",
+    );
+    expect(
+      error(() => planSql("SELECT id FROM users WHERE name + 1 > 2", catalog)).message,
+    ).toContain("type mismatch");
+    expect(error(() => planSql("SELECT name, count(*) FROM users", catalog)).message).toContain(
+      "GROUP BY",
+    );
+    expect(
+      error(() => planSql("SELECT id FROM users WHERE count(*) > 1", catalog)).message,
+    ).toContain("aggregate");
+    expect(
+      error(() => planSql("SELECT id FROM users WHERE id = $2", catalog, [1])).message,
+    ).toContain("$2");
+  });
+});
+
+describe("pushdown", () => {
+  const scanOf = (sql: string, params: unknown[] = []) => {
+    const { plan } = planSql(sql, catalog, params);
+    const find = (n: any): any =>
+      n.kind === "scan" ? n : n.input ? find(n.input) : n.left ? [find(n.left), find(n.right)] : n;
+    return find(plan.root);
+  };
+
+  it("pushes text equality to PostgreSQL's locale collation but not ordering", () => {
+    const eq = scanOf("SELECT id FROM users WHERE country = 'US'");
+    expect(eq.pushed).toHaveLength(1);
+    const lt = scanOf("SELECT id FROM users WHERE country < 'US'");
+    expect(lt.pushed).toHaveLength(0);
+    expect(lt.local).toHaveLength(1);
+  });
+
+  it("keeps text predicates away from case-insensitive MySQL, but pushes numbers", () => {
+    const s = scanOf("SELECT id FROM orders WHERE note = 'x' AND total > 10 AND user_id IN (1, 2)");
+    expect(s.pushed).toHaveLength(2);
+    expect(s.local).toHaveLength(1);
+    const st = renderScan(s, mySource);
+    expect(st.sql).toBe(
+      "SELECT `id`, `note` FROM `shop`.`orders` WHERE (`total` > ?) AND (`user_id` IN (?, ?))",
+    );
+    expect(st.params).toEqual([10, 1, 2]);
+  });
+
+  it("pushes text ordering and LIKE to binary DuckDB", () => {
+    const s = scanOf("SELECT n FROM events WHERE kind < 'm' AND kind LIKE 'a%'");
+    expect(s.pushed).toHaveLength(2);
+    expect(canPush(s.pushed[0], mySource)).toBe(false);
+  });
+
+  it("does not push integer division except to PostgreSQL", () => {
+    expect(scanOf("SELECT id FROM orders WHERE user_id / 2 = 3").pushed).toHaveLength(0);
+    expect(scanOf("SELECT name FROM users WHERE id / 2 = 3").pushed).toHaveLength(1);
+  });
+
+  it("binds values as parameters and quotes identifiers", () => {
+    const s = scanOf(`SELECT "we""ird" FROM users WHERE name = $1`, ["x'); DROP TABLE users; --"]);
+    const st = renderScan(s, pgSource);
+    expect(st.sql).toBe('SELECT "we""ird" FROM "public"."users" WHERE ("name" = $1)');
+    expect(st.params).toEqual(["x'); DROP TABLE users; --"]);
+    const lit = renderScan(scanOf("SELECT id FROM users WHERE name = 'O''Brien; --'"), pgSource);
+    expect(lit.sql).not.toContain("Brien");
+    expect(lit.params).toEqual(["O'Brien; --"]);
+  });
+
+  it("sends timestamps as UTC text", () => {
+    const s = scanOf("SELECT id FROM orders WHERE created_at >= '2024-03-01T10:00:00+02:00'");
+    const st = renderScan(s, mySource);
+    expect(st.params).toEqual(["2024-03-01 08:00:00.000000"]);
+  });
+
+  it("aggregates in the source when one table answers the whole query", () => {
+    const { plan } = planSql(
+      "SELECT country, count(*), max(id) FROM users WHERE id > 5 GROUP BY country",
+      catalog,
+    );
+    const explained = explainPlan(plan, catalog);
+    expect(explained.sources).toEqual([
+      {
+        source: "pg",
+        sql: 'SELECT "country", COUNT(*), MAX("id") FROM "public"."users" WHERE ("id" > $1) GROUP BY "country"',
+        params: [5],
+      },
+    ]);
+  });
+
+  it("pushes top-N only where NULL ordering matches", () => {
+    const pg = scanOf("SELECT id FROM users ORDER BY id DESC LIMIT 5");
+    expect(renderScan(pg, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."users" ORDER BY "id" DESC NULLS FIRST LIMIT 5',
+    );
+    const my = scanOf("SELECT id FROM orders ORDER BY id LIMIT 5");
+    expect(renderScan(my, mySource).sql).toBe("SELECT `id` FROM `shop`.`orders`");
+  });
+
+  it("builds the smaller side and filters the larger one by its keys", () => {
+    const { plan } = planSql(
+      "SELECT u.name, o.total FROM users u JOIN orders o ON u.id = o.user_id WHERE u.country = 'US'",
+      catalog,
+    );
+    const join = (plan.root as any).input;
+    expect(join.kind).toBe("join");
+    expect(join.build).toBe("left");
+    expect(join.dynamicFilter).toEqual({ keyIndex: 0, column: 1 });
+    const text = explainPlan(plan, catalog).plan;
+    expect(text).toContain("dynamic filter: user_id IN");
+  });
+});

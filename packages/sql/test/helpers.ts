@@ -1,0 +1,101 @@
+/** An in-memory source for the pure engine tests: tables as arrays, scans answered from them. */
+import {
+  type CatalogTable,
+  collectSqlResult,
+  planSql,
+  type Row,
+  runPlan,
+  type SourceCapabilities,
+  type SourceInfo,
+  type SourceRunner,
+  type SqlDialect,
+  StaticCatalog,
+} from "../src/index.ts";
+
+export const pgDialect: SqlDialect = {
+  kind: "postgres",
+  quoteIdentifier: (n) => `"${n.replaceAll('"', '""')}"`,
+  placeholder: (i) => `$${i}`,
+};
+
+export const mysqlDialect: SqlDialect = {
+  kind: "mysql",
+  quoteIdentifier: (n) => `\`${n.replaceAll("`", "``")}\``,
+  placeholder: () => "?",
+};
+
+export function capabilities(overrides: Partial<SourceCapabilities> = {}): SourceCapabilities {
+  return {
+    filters: true,
+    textComparison: "binary",
+    like: true,
+    aggregates: true,
+    countDistinct: true,
+    joins: true,
+    orderByNullsOrdering: true,
+    limit: true,
+    maxParams: 65535,
+    ...overrides,
+  };
+}
+
+/** Capabilities under which nothing is pushed: the memory runner then only projects. */
+export const NOTHING_PUSHED = capabilities({ filters: false, aggregates: false, limit: false });
+
+export interface MemoryTable {
+  source: string;
+  name: string;
+  columns: CatalogTable["columns"];
+  rows: Row[];
+}
+
+export function memoryCatalog(tables: MemoryTable[], sources: SourceInfo[]): StaticCatalog {
+  return new StaticCatalog(
+    tables.map((t) => ({
+      source: t.source,
+      schema: "main",
+      name: t.name,
+      columns: t.columns,
+      rowCount: t.rows.length,
+    })),
+    sources,
+  );
+}
+
+const SCAN = /^SELECT (.+) FROM "main"\."([^"]+)"$/;
+
+/** Answers plain scans (projection only) from the tables. */
+export function memoryRunner(tables: MemoryTable[]): SourceRunner & { statements: string[] } {
+  const statements: string[] = [];
+  return {
+    statements,
+    async query(source, statement) {
+      statements.push(statement.sql);
+      const m = SCAN.exec(statement.sql);
+      if (!m) throw new Error(`memory source cannot run: ${statement.sql}`);
+      const table = tables.find((t) => t.source === source && t.name === m[2]);
+      if (!table) throw new Error(`no table ${m[2]} in ${source}`);
+      const names = m[1] === "1" ? [] : (m[1] as string).split(", ").map((c) => c.slice(1, -1));
+      const idx = names.map((n) => table.columns.findIndex((c) => c.name === n));
+      const rows = table.rows.map((r) => idx.map((i) => r[i]));
+      return (async function* () {
+        for (let i = 0; i < rows.length; i += 7) yield rows.slice(i, i + 7);
+      })();
+    },
+  };
+}
+
+export async function runSql(
+  sql: string,
+  catalog: StaticCatalog,
+  runner: SourceRunner,
+  params: unknown[] = [],
+) {
+  const { plan } = planSql(sql, catalog, params);
+  const { execution, batches } = runPlan(plan, catalog, runner, new AbortController().signal, {
+    batchRows: 5,
+  });
+  const items: unknown[] = [{ columns: plan.columns }];
+  for await (const rows of batches) items.push({ rows });
+  return { ...collectSqlResult(items), execution };
+}
