@@ -115,8 +115,9 @@ async function ensureConsumer(
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     max_ack_pending: definition.prefetch,
-    // Long enough that a slow but live downstream is not raced by redeliveries.
-    ack_wait: nanos(Math.max(30_000, confirmTimeoutMs * 3)),
+    // Long enough that a slow but live downstream is not raced by redeliveries; short enough
+    // that what a crashed worker held comes back soon.
+    ack_wait: nanos(confirmTimeoutMs * 3),
     max_deliver: -1,
     ...(filter === undefined ? {} : { filter_subject: filter }),
     ...(definition.expires === undefined ? {} : { inactive_threshold: nanos(definition.expires) }),
