@@ -42,10 +42,10 @@ export const duckdbSourceConfigSchema = z.object({
   kind: z.literal("duckdb"),
   path: z.string().min(1, "path must not be empty").optional(),
   files: z
-    .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "file view names must be plain identifiers"),
-      z.string().min(1, "file paths must not be empty"),
-    )
+    .record(z.string(), z.string().min(1, "file paths must not be empty"))
+    .refine((files) => Object.keys(files).every((name) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)), {
+      error: "file view names must be plain identifiers",
+    })
     .optional(),
   readOnly: z.boolean().optional(),
 });
