@@ -197,6 +197,25 @@ describe.each(KINDS)("%s connector", (kind) => {
     if (kind === "mysql") expect(stats.distinct.id).toBe(20);
   });
 
+  it("declares text comparison from the database's collation", async () => {
+    const expected: Record<SourceKind, string> = {
+      postgres: "",
+      mysql: "case-insensitive",
+      duckdb: "binary",
+    };
+    if (kind === "postgres") {
+      const { rows } = await readAll(
+        connector,
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()",
+      );
+      expected.postgres = /^(C|POSIX)/.test(String(rows[0]?.[0]))
+        ? "binary"
+        : "case-sensitive-locale";
+    }
+    expect(connector.capabilities.textComparison).toBe(expected[kind]);
+    expect(connector.capabilities.orderByNullsOrdering).toBe(kind !== "mysql");
+  });
+
   it("reports affected rows from execute", async () => {
     const p = connector.dialect.placeholder(1);
     const n = await connector.execute({

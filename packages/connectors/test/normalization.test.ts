@@ -221,4 +221,39 @@ describe("value normalization across PostgreSQL, MariaDB and DuckDB", () => {
       expect(rows, connector.kind).toEqual([[1], [3]]);
     }
   });
+
+  it("compares timestamp columns with timestamps bound as text", async () => {
+    for (const connector of sources.all) {
+      const p = (i: number) => connector.dialect.placeholder(i);
+      const { rows } = await readAll(
+        connector,
+        `SELECT id FROM all_types WHERE ts >= ${p(1)} AND ts < ${p(2)} ORDER BY id`,
+        ["2024-02-29 23:59:59.123456", "2024-03-01 00:00:00"],
+      );
+      expect(rows, connector.kind).toEqual([[1]]);
+    }
+  });
+
+  it("reads zoned timestamps as the same UTC instant", async () => {
+    const ddl: Record<SourceKind, string> = {
+      postgres: "CREATE TABLE zoned (ts timestamptz)",
+      mysql: "CREATE TABLE zoned (ts timestamp(6) NULL)",
+      duckdb: "CREATE TABLE zoned (ts TIMESTAMPTZ)",
+    };
+    const literal: Record<SourceKind, string> = {
+      postgres: "'2024-01-01 05:30:00.25+05:30'",
+      mysql: "'2024-01-01 00:00:00.25'",
+      duckdb: "'2024-01-01 05:30:00.25+05:30'",
+    };
+    for (const connector of sources.all) {
+      await connector.execute({ sql: ddl[connector.kind], params: [] });
+      await connector.execute({
+        sql: `INSERT INTO zoned VALUES (${literal[connector.kind]})`,
+        params: [],
+      });
+      const { rows, columns } = await readAll(connector, "SELECT ts FROM zoned");
+      expect(columns[0]?.type).toBe("timestamp");
+      expect(rows, connector.kind).toEqual([[1704067200250000000n]]);
+    }
+  });
 });
