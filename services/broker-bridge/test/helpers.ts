@@ -1,6 +1,6 @@
 /** Shared by the bridge suites: a bridge worker in this process, statuses, counting messages. */
 import { jsonCodec } from "@entente/protocol";
-import { loadConfig, startWorker, type Worker } from "@entente/runtime";
+import { createLogger, EntenteClient, HostedService, loadConfig } from "@entente/runtime";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -15,18 +15,41 @@ export async function connectTo(url: string): Promise<NatsConnection> {
   });
 }
 
-/** A bridge worker in this process on `natsUrl` with the given `bridge:` section. */
+/** A bridge worker hosted in this process (several may run side by side). */
+export interface BridgeHost {
+  client: EntenteClient;
+  stop(): Promise<void>;
+}
+
+/** Hosts the bridge service on its own connection to `natsUrl` with the given `bridge:` section. */
 export async function startBridge(
   natsUrl: string,
   bridge: Record<string, unknown>,
-): Promise<Worker> {
+): Promise<BridgeHost> {
   const text = JSON.stringify({
     nats: { servers: [natsUrl], reconnectTimeWaitMs: 200 },
-    log: { level: process.env.ENTENTE_TEST_LOG_LEVEL ?? "warn" },
     runtime: { shutdownGraceMs: 5000 },
     bridge,
   });
-  return startWorker({ services: [brokerBridgeService], config: loadConfig({ text, env: {} }) });
+  const config = loadConfig({ text, env: {} });
+  const logger = createLogger({
+    service: "entente-broker-bridge",
+    level: (process.env.ENTENTE_TEST_LOG_LEVEL ?? "warn") as "warn",
+  });
+  const nc = await connectTo(natsUrl);
+  const client = new EntenteClient(nc, { region: config.config.region.name });
+  const hosted = await HostedService.start(brokerBridgeService, { nc, config, client, logger });
+  let stopped: Promise<void> | undefined;
+  return {
+    client,
+    stop: () => {
+      stopped ??= (async () => {
+        await hosted.stop(5000);
+        await nc.drain();
+      })();
+      return stopped;
+    },
+  };
 }
 
 /** Resolves with the first status of `link` that satisfies `match`, or fails at the deadline. */

@@ -1,8 +1,8 @@
-import type { Worker } from "@entente/runtime";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BridgeHost as Worker } from "./helpers.ts";
 import {
   connectTo,
   duplicatesAndMissing,

@@ -1,4 +1,3 @@
-import type { Worker } from "@entente/runtime";
 import {
   type NatsServer,
   type RabbitMqService,
@@ -10,6 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ChannelModel, connect } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BridgeHost as Worker } from "./helpers.ts";
 import {
   connectTo,
   duplicatesAndMissing,

@@ -1,7 +1,7 @@
-import type { Worker } from "@entente/runtime";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BridgeHost as Worker } from "./helpers.ts";
 import { connectTo, eventually, startBridge, waitForStatus } from "./helpers.ts";
 
 /** Counts what each broker's subscribers see, by message body. */
