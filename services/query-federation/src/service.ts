@@ -200,6 +200,7 @@ export const queryFederationService: ServiceDefinition = {
       queries: federator.queries,
       failedQueries: federator.failedQueries,
       partialQueries: federator.partialQueries,
+      ...(runtime.http ? { httpPort: runtime.http.port } : {}),
       ingest: Object.fromEntries(
         runtime.writers.map((w, i) => [runtime.stores[i]?.name ?? i, w.figures]),
       ),
