@@ -160,7 +160,7 @@ export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGen
     case "scan":
       return runScan(node, exec, ctx);
     case "remote":
-      return exec.fetch(node.source, node.statement, exec.signal);
+      return runRemote(node, exec);
     case "values":
       return (async function* () {
         yield node.rows.map((r) => r.map((e) => compile(e, ctx)([])));
@@ -183,6 +183,26 @@ export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGen
       return (async function* () {
         for (const input of node.inputs) yield* run(input, exec, ctx);
       })();
+  }
+}
+
+async function* runRemote(
+  node: Extract<PlanNode, { kind: "remote" }>,
+  exec: Execution,
+): AsyncGenerator<Row[]> {
+  const positions = node.positions;
+  const width = node.columns.length;
+  const identity = !positions || (positions.length === width && positions.every((p, i) => p === i));
+  for await (const batch of exec.fetch(node.source, node.statement, exec.signal)) {
+    if (identity) {
+      yield batch;
+      continue;
+    }
+    yield batch.map((r) => {
+      const row = new Array<Value>(width);
+      for (let j = 0; j < positions.length; j++) row[positions[j] as number] = r[j];
+      return row;
+    });
   }
 }
 

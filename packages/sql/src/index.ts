@@ -10,6 +10,7 @@ export * from "./optimize.ts";
 export * from "./parse.ts";
 export type * from "./plan.ts";
 export * from "./pushdown.ts";
+export * from "./remote.ts";
 export * from "./render.ts";
 export * from "./result.ts";
 export * from "./scan-sql.ts";

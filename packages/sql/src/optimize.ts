@@ -5,23 +5,48 @@
 import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { canPush, canPushKeys, canPushOrder } from "./pushdown.ts";
+import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 
 export function optimize(plan: QueryPlan, catalog: Catalog): QueryPlan {
+  const whole = (node: PlanNode) => {
+    // A statement over several tables that all live in one source runs there whole, when it can.
+    if (hasJoin(node) || hasUnion(node)) {
+      const remote = toRemote(node, catalog, "the whole statement");
+      if (remote) return remote;
+    }
+    return rewrite(node, catalog);
+  };
   return {
     ...plan,
-    root: rewrite(plan.root, catalog),
-    subqueries: plan.subqueries.map((s) => rewrite(s, catalog)),
+    root: plan.subqueries.length > 0 ? rewrite(plan.root, catalog) : whole(plan.root),
+    subqueries: plan.subqueries.map((s) => whole(s)),
   };
+}
+
+function hasJoin(node: PlanNode): boolean {
+  if (node.kind === "join") return true;
+  if (node.kind === "union") return node.inputs.some(hasJoin);
+  return "input" in node ? hasJoin(node.input) : false;
+}
+
+function hasUnion(node: PlanNode): boolean {
+  if (node.kind === "union") return true;
+  if (node.kind === "join") return hasUnion(node.left) || hasUnion(node.right);
+  return "input" in node ? hasUnion(node.input) : false;
 }
 
 function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
   switch (node.kind) {
-    case "join":
+    case "join": {
       node.left = rewrite(node.left, catalog);
       node.right = rewrite(node.right, catalog);
+      // Tables of one source joined together: the source joins them.
+      const remote = toRemote(node, catalog, "a join within one source");
+      if (remote) return remote;
       chooseBuild(node, catalog);
       return node;
+    }
     case "filter":
     case "project":
     case "sort":

@@ -67,6 +67,8 @@ export interface RemoteNode {
   source: string;
   statement: SourceStatement;
   columns: ColumnDef[];
+  /** Where each returned column goes in the node's row, when not simply in order. */
+  positions?: number[];
   /** What the statement replaced, for EXPLAIN. */
   describes: string;
   estimate: number;

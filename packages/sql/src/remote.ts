@@ -1,0 +1,286 @@
+/**
+ * Whole-subtree pushdown: when every table under a join (or the whole statement) lives in one
+ * source and every operation is one the source computes exactly as the engine does, the subtree
+ * becomes one statement for that source. Each operator renders as a derived table whose columns
+ * are named by position (c0, c1, …), so names never clash.
+ */
+import type { Catalog } from "./catalog.ts";
+import type { AggCall, Expr, PlanNode, RemoteNode, SortKey } from "./plan.ts";
+import { canPush, canPushOrder } from "./pushdown.ts";
+import { ParamList, qualifiedName, renderExpr } from "./render.ts";
+import type { SourceInfo } from "./types.ts";
+
+interface Block {
+  sql: string;
+  /** Output column positions the block actually produces. */
+  available: Set<number>;
+}
+
+class NotPushable extends Error {}
+
+/** The single source every scan of the subtree reads, or undefined. */
+export function soleSource(node: PlanNode): string | undefined {
+  const sources = new Set<string>();
+  let other = false;
+  const walk = (n: PlanNode): void => {
+    switch (n.kind) {
+      case "scan":
+        sources.add(n.table.source);
+        return;
+      case "remote":
+        sources.add(n.source);
+        other = true;
+        return;
+      case "values":
+        other = true;
+        return;
+      case "join":
+        walk(n.left);
+        walk(n.right);
+        return;
+      case "union":
+        for (const i of n.inputs) walk(i);
+        return;
+      default:
+        walk(n.input);
+    }
+  };
+  walk(node);
+  return !other && sources.size === 1 ? [...sources][0] : undefined;
+}
+
+/** The subtree as one statement for its source, or undefined when some part must run here. */
+export function toRemote(
+  node: PlanNode,
+  catalog: Catalog,
+  describes: string,
+): RemoteNode | undefined {
+  const name = soleSource(node);
+  if (name === undefined) return undefined;
+  const source = catalog.source(name);
+  if (!source.capabilities.filters || !source.capabilities.joins) return undefined;
+  const params = new ParamList(source.dialect);
+  const r = new Renderer(source, params);
+  try {
+    let top = node;
+    // ORDER BY / LIMIT belong on the outermost block, with hidden sort columns trimmed there.
+    let trim: number | undefined;
+    if (top.kind === "project" && top.exprs.every((e, i) => e.k === "col" && e.i === i)) {
+      trim = top.exprs.length;
+      top = top.input;
+    }
+    let limit: Extract<PlanNode, { kind: "limit" }> | undefined;
+    if (top.kind === "limit") {
+      limit = top;
+      top = top.input;
+    }
+    let sort: SortKey[] | undefined;
+    if (top.kind === "sort") {
+      sort = top.keys;
+      if (
+        !canPushOrder(
+          sort.map((k) => k.expr.type),
+          source,
+        )
+      )
+        return undefined;
+      top = top.input;
+    }
+    if (trim === undefined && !limit && !sort) {
+      const block = r.block(node);
+      return remote(block.sql, [...block.available]);
+    }
+    const inner = r.block(top);
+    const width = trim ?? top.columns.length;
+    const t = r.alias();
+    const cols = Array.from({ length: width }, (_, i) => `${t}.${r.c(i)} AS ${r.c(i)}`);
+    let sql = `SELECT ${cols.join(", ")} FROM (${inner.sql}) ${t}`;
+    if (sort) {
+      const col = (i: number) => `${t}.${r.c(i)}`;
+      sql += ` ORDER BY ${sort
+        .map(
+          (k) =>
+            `${r.expr(k.expr, col)}${k.desc ? " DESC" : " ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`,
+        )
+        .join(", ")}`;
+    }
+    if (limit) {
+      if (!source.capabilities.limit) return undefined;
+      if (limit.limit !== undefined) sql += ` LIMIT ${Math.trunc(limit.limit)}`;
+      else if (limit.offset > 0) return undefined;
+      if (limit.offset > 0) sql += ` OFFSET ${Math.trunc(limit.offset)}`;
+    }
+    return remote(
+      sql,
+      Array.from({ length: width }, (_, i) => i),
+    );
+  } catch (err) {
+    if (err instanceof NotPushable) return undefined;
+    throw err;
+  }
+
+  function remote(sql: string, positions: number[]): RemoteNode {
+    return {
+      kind: "remote",
+      source: source.name,
+      statement: { sql, params: params.values },
+      columns: node.columns,
+      positions,
+      describes,
+      estimate: node.estimate,
+    };
+  }
+}
+
+class Renderer {
+  private n = 0;
+  readonly source: SourceInfo;
+  readonly params: ParamList;
+  constructor(source: SourceInfo, params: ParamList) {
+    this.source = source;
+    this.params = params;
+  }
+  alias(): string {
+    return this.source.dialect.quoteIdentifier(`t${this.n++}`);
+  }
+  c(i: number): string {
+    return this.source.dialect.quoteIdentifier(`c${i}`);
+  }
+  expr(e: Expr, column: (i: number) => string): string {
+    if (!canPush(e, this.source)) throw new NotPushable();
+    return renderExpr(e, column, this.params);
+  }
+
+  block(node: PlanNode): Block {
+    const caps = this.source.capabilities;
+    const textEq = caps.textComparison !== "case-insensitive";
+    switch (node.kind) {
+      case "scan": {
+        if (node.limit !== undefined || node.orderBy) throw new NotPushable();
+        const d = this.source.dialect;
+        const col = (i: number) => d.quoteIdentifier(node.columns[i]?.name ?? "");
+        const available = new Set<number>();
+        const items: string[] = [];
+        node.needed.forEach((n, i) => {
+          if (n > 0) {
+            available.add(i);
+            items.push(`${col(i)} AS ${this.c(i)}`);
+          }
+        });
+        const where = [...node.pushed, ...node.local].map((p) => this.expr(p, col));
+        let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM ${qualifiedName(d, node.table.schema, node.table.name)}`;
+        if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
+        return { sql, available };
+      }
+      case "join": {
+        if (node.type === "full" && this.source.dialect.kind === "mysql") throw new NotPushable();
+        const left = this.block(node.left);
+        const right = this.block(node.right);
+        const l = this.alias();
+        const r = this.alias();
+        const lw = node.left.columns.length;
+        const lcol = (i: number) => `${l}.${this.c(i)}`;
+        const rcol = (i: number) => `${r}.${this.c(i)}`;
+        const both = (i: number) => (i < lw ? lcol(i) : rcol(i - lw));
+        const conds = node.leftKeys.map((k, i) => {
+          const rk = node.rightKeys[i] as Expr;
+          if ((k.type === "text" || rk.type === "text") && !textEq) throw new NotPushable();
+          return `${this.expr(k, lcol)} = ${this.expr(rk, rcol)}`;
+        });
+        if (node.residual) conds.push(this.expr(node.residual, both));
+        const available = new Set<number>([
+          ...left.available,
+          ...[...right.available].map((i) => i + lw),
+        ]);
+        const items = [...available].map((i) => `${both(i)} AS ${this.c(i)}`);
+        const kind =
+          node.type === "cross" && conds.length === 0
+            ? "CROSS JOIN"
+            : `${node.type === "cross" ? "INNER" : node.type.toUpperCase()} JOIN`;
+        let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${left.sql}) ${l} ${kind} (${right.sql}) ${r}`;
+        if (kind !== "CROSS JOIN") sql += ` ON ${conds.length > 0 ? conds.join(" AND ") : "TRUE"}`;
+        return { sql, available };
+      }
+      case "filter": {
+        const input = this.block(node.input);
+        const t = this.alias();
+        const items = [...input.available].map((i) => `${t}.${this.c(i)} AS ${this.c(i)}`);
+        const pred = this.expr(node.predicate, (i) => `${t}.${this.c(i)}`);
+        return {
+          sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t} WHERE ${pred}`,
+          available: input.available,
+        };
+      }
+      case "project": {
+        const input = this.block(node.input);
+        const t = this.alias();
+        const items = node.exprs.map(
+          (e, i) => `${this.expr(e, (j) => `${t}.${this.c(j)}`)} AS ${this.c(i)}`,
+        );
+        return {
+          sql: `SELECT ${items.join(", ")} FROM (${input.sql}) ${t}`,
+          available: new Set(node.exprs.map((_, i) => i)),
+        };
+      }
+      case "distinct": {
+        if (node.columns.some((c) => c.type === "text") && !textEq) throw new NotPushable();
+        const input = this.block(node.input);
+        const t = this.alias();
+        const items = [...input.available].map((i) => `${t}.${this.c(i)} AS ${this.c(i)}`);
+        return {
+          sql: `SELECT DISTINCT ${items.join(", ")} FROM (${input.sql}) ${t}`,
+          available: input.available,
+        };
+      }
+      case "aggregate": {
+        if (!caps.aggregates) throw new NotPushable();
+        const input = this.block(node.input);
+        const t = this.alias();
+        const col = (j: number) => `${t}.${this.c(j)}`;
+        const groups = node.groups.map((g) => {
+          if (g.type === "text" && !textEq) throw new NotPushable();
+          return this.expr(g, col);
+        });
+        const aggs = node.aggs.map((a) => this.aggregate(a, col));
+        const items = [
+          ...groups.map((g, i) => `${g} AS ${this.c(i)}`),
+          ...aggs.map((a, j) => `${a} AS ${this.c(groups.length + j)}`),
+        ];
+        let sql = `SELECT ${items.join(", ")} FROM (${input.sql}) ${t}`;
+        if (groups.length > 0) sql += ` GROUP BY ${groups.join(", ")}`;
+        return { sql, available: new Set(items.map((_, i) => i)) };
+      }
+      case "union": {
+        const parts = node.inputs.map((i) => {
+          const b = this.block(i);
+          if (b.available.size !== i.columns.length) throw new NotPushable();
+          return `(${b.sql})`;
+        });
+        return {
+          sql: parts.join(" UNION ALL "),
+          available: new Set(node.columns.map((_, i) => i)),
+        };
+      }
+      default:
+        // Sorts and limits inside a statement, remote nodes and values stay in the engine.
+        throw new NotPushable();
+    }
+  }
+
+  aggregate(a: AggCall, col: (i: number) => string): string {
+    const caps = this.source.capabilities;
+    if (a.distinct && !caps.countDistinct) throw new NotPushable();
+    if (!a.arg) return "COUNT(*)";
+    const t = a.arg.type;
+    if (
+      t === "text" &&
+      caps.textComparison !== "binary" &&
+      (a.fn === "min" || a.fn === "max" || a.distinct)
+    ) {
+      throw new NotPushable();
+    }
+    if ((a.fn === "sum" || a.fn === "avg") && t === "double") throw new NotPushable();
+    if (t === "json" || t === "blob" || t === "unknown") throw new NotPushable();
+    return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${this.expr(a.arg, col)})`;
+  }
+}
