@@ -130,7 +130,23 @@ export const linkSchema = z.strictObject({
 
 export const bridgeSchema = z
   .strictObject({
-    links: z.record(linkName, linkSchema).default({}),
+    links: z
+      .record(z.string(), z.unknown())
+      .superRefine((links, ctx) => {
+        // Checked here rather than as the record's key schema, whose error does not say why.
+        for (const name of Object.keys(links)) {
+          const result = linkName.safeParse(name);
+          if (!result.success) {
+            ctx.addIssue({
+              code: "custom",
+              path: [name],
+              message: `link name ${JSON.stringify(name)}: ${result.error.issues[0]?.message}`,
+            });
+          }
+        }
+      })
+      .pipe(z.record(z.string(), linkSchema))
+      .default({}),
     /** A link's owner renews its lease this often; another worker takes over after ttl. */
     leaseTtlMs: z.number().int().min(1000).default(5000),
     /** Status is published this often, and at every change. */

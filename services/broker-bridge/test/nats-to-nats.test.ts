@@ -83,7 +83,11 @@ describe("NATS to NATS", () => {
   it("carries messages to core NATS under a subject prefix", async () => {
     await waitForStatus(down, "core", (s) => s.status === "connected");
     const received: string[] = [];
-    const sub = down.subscribe("east.events.>", { callback: (_e, m) => received.push(m.subject) });
+    const sub = down.subscribe("east.events.>", {
+      callback: (_e, m) => {
+        received.push(m.subject);
+      },
+    });
     await down.flush();
     await publishNumbered(up, (i) => `events.${i}`, 200);
     await eventually("200 messages under east.", () => received.length >= 200);

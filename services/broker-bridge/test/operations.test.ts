@@ -84,7 +84,9 @@ describe("operating links", () => {
     await waitForStatus(ctl, "checked", (s) => s.status === "connected");
     const received: string[] = [];
     const sub = down.subscribe("checked.>", {
-      callback: (_e, m) => received.push(new TextDecoder().decode(m.data)),
+      callback: (_e, m) => {
+        received.push(new TextDecoder().decode(m.data));
+      },
     });
     await down.flush();
     up.publish("checked.a", "before");
@@ -127,7 +129,11 @@ describe("operating links", () => {
     });
     const connected = await waitForStatus(ctl, "late", (s) => s.status === "connected");
     const received: string[] = [];
-    const sub = down.subscribe("arrived.late.>", { callback: (_e, m) => received.push(m.subject) });
+    const sub = down.subscribe("arrived.late.>", {
+      callback: (_e, m) => {
+        received.push(m.subject);
+      },
+    });
     await down.flush();
     up.publish("late.one", "1");
     await up.flush();

@@ -1,0 +1,218 @@
+import { loadConfig } from "@entente/runtime";
+import { describe, expect, it } from "vitest";
+import { createActor, fromCallback, fromPromise } from "xstate";
+import {
+  amqpToHeaders,
+  bindingKeyToSubjectFilters,
+  bridgeSchema,
+  crossing,
+  headersToAmqp,
+  type LinkEvent,
+  linkMachine,
+  routingKeyToSubject,
+  statusOf,
+  subjectFilterToBindingKey,
+} from "../src/index.ts";
+
+describe("loop prevention", () => {
+  it("starts the path at the upstream and adds the downstream", () => {
+    expect(crossing(undefined, undefined, "a", "b", 1)).toEqual({
+      forward: true,
+      path: "a,b",
+      hops: 1,
+    });
+  });
+  it("never forwards into a broker on the path", () => {
+    expect(crossing("a,b", "1", "b", "a", 5)).toEqual({ forward: false, reason: "loop" });
+  });
+  it("never forwards beyond max hops", () => {
+    expect(crossing("a,b", "1", "b", "c", 1)).toEqual({ forward: false, reason: "max_hops" });
+    expect(crossing("a,b", "1", "b", "c", 2)).toEqual({ forward: true, path: "a,b,c", hops: 2 });
+  });
+  it("rejects header values no bridge writes", () => {
+    expect(() => crossing("a,,b", "1", "b", "c", 2)).toThrow(/Entente-Bridge-Path/);
+    expect(() => crossing("a", "-1", "a", "c", 2)).toThrow(/Entente-Bridge-Hops/);
+  });
+});
+
+describe("subjects and routing keys", () => {
+  it("maps routing keys to subjects under a prefix", () => {
+    expect(routingKeyToSubject("orders.eu", "rabbit")).toBe("rabbit.orders.eu");
+    expect(routingKeyToSubject("", "rabbit")).toBe("rabbit");
+    expect(() => routingKeyToSubject("a..b")).toThrow(/not a NATS subject/);
+    expect(() => routingKeyToSubject("a.*")).toThrow(/not a NATS subject/);
+  });
+  it("maps wildcards both ways", () => {
+    expect(subjectFilterToBindingKey("orders.*.>")).toBe("orders.*.#");
+    expect(bindingKeyToSubjectFilters("orders.*.#")).toEqual(["orders.*.>", "orders.*"]);
+    expect(bindingKeyToSubjectFilters("#")).toEqual([">"]);
+    expect(() => bindingKeyToSubjectFilters("a.#.b")).toThrow(/'#' before the last word/);
+  });
+  it("carries AMQP properties as headers and back", () => {
+    const list = amqpToHeaders({
+      headers: { "x-n": 5, "x-list": ["a", "b"] },
+      contentType: "text/plain",
+      messageId: "m1",
+      priority: 3,
+    });
+    expect(list).toEqual([
+      ["x-n", "5"],
+      ["x-list", "a"],
+      ["x-list", "b"],
+      ["Amqp-Content-Type", "text/plain"],
+      ["Amqp-Message-Id", "m1"],
+      ["Amqp-Priority", "3"],
+    ]);
+    expect(headersToAmqp(list)).toEqual({
+      headers: { "x-n": "5", "x-list": ["a", "b"] },
+      contentType: "text/plain",
+      messageId: "m1",
+      priority: 3,
+    });
+  });
+});
+
+describe("configuration", () => {
+  const section = (text: string) => loadConfig({ text, env: {} }).section("bridge", bridgeSchema);
+
+  it("reads the documented example with its defaults", () => {
+    const bridge = section(`
+bridge:
+  links:
+    orders-eu:
+      upstream:   { kind: nats, url: "nats://127.0.0.1:4223", subjects: ["orders.>"] }
+      downstream: { kind: jetstream, url: "nats://127.0.0.1:4222", stream: ORDERS }
+      maxHops: 1
+      prefetch: 1000
+    rabbit-in:
+      upstream:   { kind: rabbitmq, url: "amqp://guest:guest@127.0.0.1:5672", exchange: events, bindings: ["#"] }
+      downstream: { kind: nats, url: "nats://127.0.0.1:4222", subjectPrefix: "rabbit" }
+`);
+    expect(bridge.links["orders-eu"]?.prefetch).toBe(1000);
+    expect(bridge.links["rabbit-in"]).toMatchObject({
+      maxHops: 1,
+      prefetch: 1000,
+      reconnectDelayMs: 1000,
+    });
+    expect(bridge.leaseTtlMs).toBe(5000);
+  });
+
+  it("names the place of a mistake", () => {
+    expect(() =>
+      section(`
+bridge:
+  links:
+    bad:
+      upstream: { kind: rabbitmq, url: "http://x", queue: q }
+      downstream: { kind: kafka, url: "x" }
+      prefetch: 0
+`),
+    ).toThrow(
+      /bridge\.links\.bad\.upstream\.url: an AMQP URL[\s\S]*bridge\.links\.bad\.downstream\.kind[\s\S]*bridge\.links\.bad\.prefetch/,
+    );
+    expect(() => section("bridge:\n  links:\n    'a.b': {}\n")).toThrow(/letters, digits/);
+    expect(() =>
+      section(
+        "bridge:\n  links:\n    x:\n      upstream: { kind: rabbitmq, url: 'amqp://h' }\n      downstream: { kind: nats, url: 'nats://h' }\n",
+      ),
+    ).toThrow(/either exchange \(with bindings\) or queue/);
+  });
+});
+
+describe("the link machine", () => {
+  type Sent = (event: LinkEvent) => void;
+
+  function start(openFails: number) {
+    let opened = 0;
+    let closed = 0;
+    let send: Sent = () => {};
+    const machine = linkMachine.provide({
+      actors: {
+        openSession: fromPromise(async () => {
+          opened++;
+          if (opened <= openFails) throw new Error("connection refused");
+          return { id: opened } as unknown;
+        }),
+        runSession: fromCallback(({ sendBack }) => {
+          send = sendBack as Sent;
+        }),
+        closeSession: fromPromise(async () => {
+          closed++;
+        }),
+      },
+      delays: { reconnectDelay: 5 },
+    });
+    const actor = createActor(machine, {
+      input: { link: "l", reconnectDelayMs: 5, stallAfterMs: 1000, tickMs: 100 },
+    });
+    const seen: string[] = [];
+    actor.subscribe((s) => {
+      const status = statusOf(s.value);
+      if (seen.at(-1) !== status) seen.push(status);
+    });
+    actor.start();
+    return {
+      actor,
+      seen,
+      send: (e: Parameters<Sent>[0]) => send(e),
+      counts: () => ({ opened, closed }),
+    };
+  }
+
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(check()).toBe(true);
+  };
+
+  it("retries a failed connect after the delay and reports each status", async () => {
+    const link = start(2);
+    await until(() => link.seen.at(-1) === "connected");
+    expect(link.seen).toEqual([
+      "starting",
+      "connecting",
+      "connect_failed",
+      "connecting",
+      "connect_failed",
+      "connecting",
+      "connected",
+    ]);
+    link.send({ type: "DOWNSTREAM_DOWN", reason: "gone" });
+    expect(link.actor.getSnapshot().context.reason).toBe("gone");
+    link.send({ type: "DOWNSTREAM_UP" });
+    link.send({ type: "UPSTREAM_DOWN", reason: "up gone" });
+    link.send({ type: "UPSTREAM_UP" });
+    expect(link.seen.slice(-4)).toEqual([
+      "downstream_down",
+      "connected",
+      "upstream_down",
+      "connected",
+    ]);
+    link.actor.send({ type: "STOP" });
+    await until(() => link.actor.getSnapshot().status === "done");
+    expect(link.seen.slice(-2)).toEqual(["shutting_down", "stopped"]);
+    expect(link.counts().closed).toBe(1);
+  });
+
+  it("reports a link with lag and no progress as stalled, on a simulated clock, and restarts it", async () => {
+    const link = start(0);
+    await until(() => link.seen.at(-1) === "connected");
+    link.send({ type: "TICK", lag: 10, forwarded: 0, now: 10_000 });
+    link.send({ type: "TICK", lag: 10, forwarded: 5, now: 10_500 });
+    link.send({ type: "TICK", lag: 10, forwarded: 5, now: 11_400 });
+    expect(link.seen.at(-1)).toBe("connected");
+    link.send({ type: "TICK", lag: 10, forwarded: 5, now: 11_500 });
+    expect(link.seen.at(-1)).toBe("stalled");
+    await until(() => link.seen.at(-1) === "connected" && link.counts().opened === 2);
+    expect(link.actor.getSnapshot().context.restarts).toBe(1);
+    link.actor.send({ type: "STOP" });
+  });
+
+  it("goes on after a failed session: disconnected, then connecting again", async () => {
+    const link = start(0);
+    await until(() => link.seen.at(-1) === "connected");
+    link.send({ type: "SESSION_FAILED", reason: "channel closed" });
+    await until(() => link.counts().opened === 2 && link.seen.at(-1) === "connected");
+    expect(link.seen.slice(-3)).toEqual(["disconnected", "connecting", "connected"]);
+    link.actor.send({ type: "STOP" });
+  });
+});
