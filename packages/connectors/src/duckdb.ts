@@ -6,6 +6,7 @@ import {
   type DuckDBResult,
 } from "@duckdb/node-api";
 import type { EntenteError } from "@entente/protocol";
+import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
 import { duckdbDialect } from "./dialects.ts";
@@ -86,14 +87,13 @@ export class DuckdbConnector implements Connector {
   async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
     const signal = options?.signal;
     const connection = await this.#acquire(signal);
-    const onAbort = () => connection.interrupt();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(signal, () => connection.interrupt());
     let prepared: DuckDBPreparedStatement | undefined;
     let released = false;
     const release = async () => {
       if (released) return;
       released = true;
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       prepared?.destroySync();
       this.#release(connection);
     };
@@ -129,8 +129,7 @@ export class DuckdbConnector implements Connector {
   async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
     const signal = options?.signal;
     const connection = await this.#acquire(signal);
-    const onAbort = () => connection.interrupt();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(signal, () => connection.interrupt());
     try {
       if (statement.params.length === 0) {
         // Without parameters the text may hold several statements (a schema script).
@@ -148,7 +147,7 @@ export class DuckdbConnector implements Connector {
     } catch (err) {
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       this.#release(connection);
     }
   }

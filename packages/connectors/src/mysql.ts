@@ -1,5 +1,6 @@
 import type { EntenteError } from "@entente/protocol";
 import mysql from "mysql2";
+import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { mysqlCapabilities } from "./capabilities.ts";
 import { mysqlDialect } from "./dialects.ts";
@@ -115,13 +116,12 @@ export class MysqlConnector implements Connector {
     const stream = query.stream({ highWaterMark: size });
     const reader = new ReadableBatches<Row>(stream, size);
     let columns: MysqlColumn[] = [];
-    const onAbort = () => void this.#killQuery(connection.threadId);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(signal, () => void this.#killQuery(connection.threadId));
     let released = false;
     const release = async (failed: boolean) => {
       if (released) return;
       released = true;
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       // Rows still in flight cannot be skipped on the wire: an unfinished result ends the
       // connection (and with it the statement) instead of going back to the pool.
       if (failed || !ended) {
@@ -170,8 +170,7 @@ export class MysqlConnector implements Connector {
   async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
     const signal = options?.signal;
     const connection = await this.#acquire(signal);
-    const onAbort = () => void this.#killQuery(connection.threadId);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(signal, () => void this.#killQuery(connection.threadId));
     let failed = false;
     try {
       const [result] = await connection
@@ -185,7 +184,7 @@ export class MysqlConnector implements Connector {
       failed = true;
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       if (failed) connection.destroy();
       else connection.release();
     }

@@ -1,6 +1,7 @@
 import type { EntenteError } from "@entente/protocol";
 import pg from "pg";
 import Cursor from "pg-cursor";
+import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { postgresCapabilities } from "./capabilities.ts";
 import { postgresDialect } from "./dialects.ts";
@@ -98,13 +99,15 @@ export class PostgresConnector implements Connector {
       }),
     );
     const size = batchSize(options);
-    const onAbort = () => void this.#cancelBackend(backendPid(client));
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(
+      signal,
+      () => void this.#cancelBackend(backendPid(client)),
+    );
     let released = false;
     const release = async (failed: boolean) => {
       if (released) return;
       released = true;
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       if (!failed) await cursor.close().catch(() => {});
       client.release(failed ? true : undefined);
     };
@@ -137,8 +140,10 @@ export class PostgresConnector implements Connector {
   async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {
     const signal = options?.signal;
     const client = await this.#acquire(signal);
-    const onAbort = () => void this.#cancelBackend(backendPid(client));
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopCancelling = cancelOnAbort(
+      signal,
+      () => void this.#cancelBackend(backendPid(client)),
+    );
     let failed = false;
     try {
       const result = await client.query({
@@ -154,7 +159,7 @@ export class PostgresConnector implements Connector {
       failed = true;
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      stopCancelling();
       client.release(failed ? true : undefined);
     }
   }

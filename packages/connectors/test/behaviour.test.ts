@@ -136,6 +136,17 @@ describe.each(KINDS)("%s connector", (kind) => {
     for (const { rows } of answers) expect(Number(rows[0]?.[0])).toBe(20);
   });
 
+  it("cancels a statement aborted around the moment it starts", async () => {
+    for (const delayMs of [0, 2, 10, 40]) {
+      const controller = new AbortController();
+      const running = readAll(connector, slow(kind), [], { signal: controller.signal });
+      setTimeout(() => controller.abort(), delayMs);
+      expect((await failureOf(running)).code, `abort after ${delayMs} ms`).toBe("CANCELLED");
+    }
+    const { rows } = await readAll(connector, "SELECT count(*) FROM people");
+    expect(Number(rows[0]?.[0])).toBe(20);
+  });
+
   it("cancels a statement aborted while its rows are being read", async () => {
     const controller = new AbortController();
     const result = await connector.query(
