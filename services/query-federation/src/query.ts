@@ -255,7 +255,8 @@ function aggregationOf(
   }
   let windowNs: bigint | undefined;
   if (input.window === undefined) windowNs = end - start;
-  else if (typeof input.window === "string") windowNs = parseDuration(input.window);
+  else if (typeof input.window === "string")
+    windowNs = /^\d+$/.test(input.window) ? BigInt(input.window) : parseDuration(input.window);
   else if (typeof input.window === "bigint") windowNs = input.window;
   else if (Number.isSafeInteger(input.window)) windowNs = BigInt(input.window);
   if (windowNs === undefined || windowNs <= 0n) {

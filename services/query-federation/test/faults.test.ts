@@ -3,9 +3,10 @@
  * deadline, partial and accurate about what failed; `partial: deny` makes it an error; the
  * dead instance's circuit opens; only complete results are cached.
  */
+
+import { type Connector, createConnector } from "@entente/connectors";
 import { EntenteError, msgpackCodec } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
-import { createConnector, type Connector } from "@entente/connectors";
 import {
   freePort,
   type NatsServer,
@@ -192,14 +193,23 @@ queryFederation:
   });
 
   it("caches complete results only", async () => {
-    const complete = { ...aggregated, tags: { __instance__: "good" }, end: "1800000000000000000", start: "1700000000000000000" };
+    const complete = {
+      ...aggregated,
+      tags: { __instance__: "good" },
+      end: "1800000000000000000",
+      start: "1700000000000000000",
+    };
     const first = (await client.request("entente.query.stats", {})) as Stats;
     await ask(complete);
     await ask(complete);
     const second = (await client.request("entente.query.stats", {})) as Stats;
     expect(second.cache.hits - first.cache.hits).toBe(1);
     // A partial answer is never stored: asking again misses again.
-    const partialQuery = { ...aggregated, end: "1800000000000000000", start: "1700000000000000000" };
+    const partialQuery = {
+      ...aggregated,
+      end: "1800000000000000000",
+      start: "1700000000000000000",
+    };
     await ask(partialQuery);
     await ask(partialQuery);
     const third = (await client.request("entente.query.stats", {})) as Stats;
@@ -212,7 +222,9 @@ queryFederation:
     const base = `http://127.0.0.1:${httpPort}`;
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
-    expect(((await health.json()) as { instances: Record<string, string> }).instances.dead).toBe("open");
+    expect(((await health.json()) as { instances: Record<string, string> }).instances.dead).toBe(
+      "open",
+    );
     const ok = await fetch(`${base}/federated/query`, {
       method: "POST",
       headers: { "content-type": "application/json" },
