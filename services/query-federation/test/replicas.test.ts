@@ -1,0 +1,143 @@
+/**
+ * Replica groups: instances holding the same data are read once (failing over to a healthy
+ * replica) or merged with duplicate samples removed — never double-counted.
+ */
+import { toJson } from "@entente/protocol";
+import type { Worker } from "@entente/runtime";
+import { freePort, type NatsServer, startNatsServer } from "@entente/testkit";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { joinItems, type Point } from "../src/index.ts";
+import { generatePoints } from "./generate.ts";
+import { clientOf, hostFederation, startFederationWorker } from "./support.ts";
+
+describe("replica groups", () => {
+  let nats: NatsServer;
+  let merging: Worker;
+  let failover: Awaited<ReturnType<typeof hostFederation>>;
+  let nc: NatsConnection;
+  let client: Awaited<ReturnType<typeof clientOf>>["client"];
+  const shared = generatePoints({ seed: 3, series: 4, perSeries: 50, spanSeconds: 600 });
+  const other = generatePoints({ seed: 4, series: 2, perSeries: 50, spanSeconds: 600 }).map(
+    (p) => ({
+      ...p,
+      tags: { ...p.tags, host: `o${p.tags.host}` },
+    }),
+  );
+  // One replica also holds a sample the other lacks (it was down for a moment elsewhere).
+  const extra: Point = { ...(shared[0] as Point), timestamp: (shared[0] as Point).timestamp + 1n };
+  const start = String((shared[0] as Point).timestamp - 10n ** 12n);
+  const end = String((shared[0] as Point).timestamp + 10n ** 13n);
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    const deadPort = await freePort();
+    merging = await startFederationWorker(
+      nats.url,
+      `instances:
+  r1: { kind: duckdb }
+  r2: { kind: duckdb }
+  r3: { kind: duckdb }
+queryFederation:
+  replicaGroups:
+    same: { instances: [r1, r2], read: merge }
+`,
+    );
+    failover = await hostFederation(
+      nats.url,
+      `instances:
+  gone: { kind: postgres, url: "postgres://postgres@127.0.0.1:${deadPort}/x", table: points }
+  r2: { kind: duckdb }
+  r3: { kind: duckdb }
+queryFederation:
+  subject: entente.r.failover.query
+  replicaGroups:
+    same: { instances: [gone, r2], read: one }
+`,
+    );
+    ({ nc, client } = await clientOf(nats.url));
+    const js = jetstream(nc);
+    await js.publish("entente.ingest.r1", toJson(shared));
+    await js.publish("entente.ingest.r2", toJson([...shared, extra]));
+    await js.publish("entente.ingest.r3", toJson(other));
+    const total = shared.length + 1 + other.length;
+    for (const subject of ["entente.query", "entente.r.failover.query"]) {
+      const until = Date.now() + 20_000;
+      for (;;) {
+        const answer = joinItems(
+          await client.collect(subject, {
+            metric: "m",
+            start,
+            end,
+            tags: { __instance__: ["r2", "r3"] },
+          }),
+        );
+        if (answer.points.length === total) break;
+        if (Date.now() > until) throw new Error(`${subject}: ${answer.points.length} of ${total}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // r1 has its batch too once the merging worker has it.
+    const until = Date.now() + 20_000;
+    while (
+      joinItems(
+        await client.collect("entente.query", {
+          metric: "m",
+          start,
+          end,
+          tags: { __instance__: "r1" },
+        }),
+      ).points.length < shared.length
+    ) {
+      if (Date.now() > until) throw new Error("r1 never got its points");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await nc?.close();
+    await failover?.stop();
+    await merging?.stop();
+    await nats?.stop();
+  });
+
+  const expectedSum = [...shared, extra, ...other].reduce((s, p) => s + p.value, 0);
+  const expectedCount = shared.length + 1 + other.length;
+
+  it("merges replicas and counts each sample once", async () => {
+    const count = joinItems(
+      await client.collect("entente.query", {
+        metric: "m",
+        start,
+        end,
+        aggregation: { function: "count", window: "1h" },
+      }),
+    );
+    expect(count.points.reduce((s, p) => s + (p.value ?? 0), 0)).toBe(expectedCount);
+    const sum = joinItems(
+      await client.collect("entente.query", {
+        metric: "m",
+        start,
+        end,
+        aggregation: { function: "sum", window: "1h" },
+      }),
+    );
+    expect(sum.points.reduce((s, p) => s + (p.value ?? 0), 0)).toBeCloseTo(expectedSum, 6);
+    const raw = joinItems(await client.collect("entente.query", { metric: "m", start, end }));
+    expect(raw.points).toHaveLength(expectedCount);
+  });
+
+  it("reads one healthy replica, failing over from a dead one", async () => {
+    const answer = joinItems(
+      await client.collect("entente.r.failover.query", {
+        metric: "m",
+        start,
+        end,
+        aggregation: { function: "count", window: "1h" },
+      }),
+    );
+    expect(answer.partial).toBeUndefined();
+    expect(answer.points.reduce((s, p) => s + (p.value ?? 0), 0)).toBe(expectedCount);
+  });
+});
