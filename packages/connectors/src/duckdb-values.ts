@@ -51,7 +51,7 @@ export const duckdbValueConverter: DuckDBValueConverter<unknown> =
     [DuckDBTypeId.USMALLINT]: numberFromValue,
     [DuckDBTypeId.UINTEGER]: numberFromValue,
     [DuckDBTypeId.UBIGINT]: bigintFromBigIntValue,
-    [DuckDBTypeId.FLOAT]: numberFromValue,
+    [DuckDBTypeId.FLOAT]: (v) => shortestFloat32(v as number),
     [DuckDBTypeId.DOUBLE]: numberFromValue,
     [DuckDBTypeId.TIMESTAMP]: (v) => (v as DuckDBTimestampValue).micros * 1000n,
     [DuckDBTypeId.TIMESTAMP_TZ]: (v) => (v as DuckDBTimestampValue).micros * 1000n,
@@ -84,6 +84,20 @@ export const duckdbValueConverter: DuckDBValueConverter<unknown> =
     [DuckDBTypeId.GEOMETRY]: bytes,
     [DuckDBTypeId.VARIANT]: asText,
   });
+
+/**
+ * A 32-bit float as the shortest decimal that reads back as the same float, which is what
+ * PostgreSQL (`real`) and MySQL (`FLOAT`) print: 1.1, not 1.100000023841858.
+ */
+export function shortestFloat32(value: number): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const single = Math.fround(value);
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(single.toPrecision(digits));
+    if (Math.fround(candidate) === single) return candidate;
+  }
+  return single;
+}
 
 /** The engine type of a DuckDB column type. */
 export function duckdbValueType(type: DuckDBType): ValueType {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { shortestFloat32 } from "../src/duckdb-values.ts";
 import {
   dateFromDays,
   duckdbDialect,
@@ -38,6 +39,16 @@ describe("timestamp text to nanoseconds", () => {
     expect(dateFromDays(0)).toBe("1970-01-01");
     expect(dateFromDays(-1)).toBe("1969-12-31");
     expect(dateFromDays(19_782)).toBe("2024-02-29");
+  });
+});
+
+describe("32-bit floats", () => {
+  it("read as the shortest decimal PostgreSQL and MySQL would print", () => {
+    expect(shortestFloat32(Math.fround(1.1))).toBe(1.1);
+    expect(shortestFloat32(Math.fround(-0.3))).toBe(-0.3);
+    expect(shortestFloat32(Math.fround(16777217))).toBe(16777216);
+    expect(shortestFloat32(Math.fround(3.4028234663852886e38))).toBe(3.4028235e38);
+    expect(shortestFloat32(Number.NaN)).toBeNaN();
   });
 });
 
