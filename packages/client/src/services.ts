@@ -6,6 +6,10 @@ import type { ServiceDefinition } from "@entente/runtime";
  */
 export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
   diagnostics: async () => (await import("@entente/diagnostics")).diagnosticsService,
+  "query-federation": async () =>
+    (await import("@entente/query-federation")).queryFederationService,
+  "sql-join": async () => (await import("@entente/sql-join")).sqlJoinService,
+  "broker-bridge": async () => (await import("@entente/broker-bridge")).brokerBridgeService,
 };
 
 export function serviceNames(): string[] {

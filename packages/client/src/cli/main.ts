@@ -3,7 +3,10 @@ import { runWorkerProcess } from "@entente/runtime";
 import { Command } from "commander";
 import { discover } from "../discovery.ts";
 import { loadServices, serviceNames } from "../services.ts";
+import { registerBridgeCommand } from "./bridge.ts";
 import { configOf, formatOption, print, withClient } from "./common.ts";
+import { registerQueryCommand } from "./query.ts";
+import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
 
 export function buildProgram(): Command {
@@ -84,6 +87,10 @@ export function buildProgram(): Command {
         process.stdout.write(`${toJson(info)} in ${ms} ms\n`);
       });
     });
+
+  registerQueryCommand(program);
+  registerSqlCommand(program);
+  registerBridgeCommand(program);
 
   const id = program.command("id").description("region-aware 64-bit ids");
   id.command("decode")
