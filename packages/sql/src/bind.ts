@@ -8,6 +8,7 @@
 import type { Catalog } from "./catalog.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
+import { enforcedPredicate, type LogicalTable, memberMayMatch } from "./logical.ts";
 import type { Ast } from "./parse.ts";
 import type {
   AggCall,
@@ -21,7 +22,7 @@ import type {
   SortKey,
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
-import type { ColumnDef, SqlType, Value } from "./types.ts";
+import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import { castValue, isIntegerType, isNumericType } from "./values.ts";
 
 interface ScopeColumn {
@@ -53,6 +54,8 @@ interface Rel {
   offset: number;
   joinType?: JoinType;
   on?: Ast;
+  /** A sharded or tiered table: one scan per member under a UNION ALL. */
+  logical?: { table: LogicalTable; scans: ScanNode[] };
   using?: string[];
 }
 
@@ -236,6 +239,7 @@ function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boo
         rel: r,
         mark: () => {
           if (rel.node.kind === "scan") rel.node.needed[i] = (rel.node.needed[i] ?? 0) + 1;
+          for (const s of rel.logical?.scans ?? []) s.needed[i] = (s.needed[i] ?? 0) + 1;
         },
       });
     });
@@ -469,21 +473,42 @@ function bindFromItem(item: Ast, env: Env, offset: number): Rel {
       };
     }
   }
+  const logical = parts.length === 1 ? env.catalog.logical?.(parts[0] as string) : undefined;
+  if (logical) {
+    const alias = item.as ? nameOf(item.as) : logical.name;
+    const scans = logical.members.map((m) => scanOf(m.table, alias));
+    const node: PlanNode = {
+      kind: "union",
+      inputs: scans,
+      columns: logical.columns,
+      estimate: scans.reduce((s, x) => s + x.estimate, 0),
+    };
+    return {
+      ...base,
+      node,
+      qualifier: alias,
+      columns: logical.columns,
+      offset,
+      logical: { table: logical, scans },
+    };
+  }
   const table = env.catalog.resolve(parts);
-  const source = env.catalog.source(table.source);
-  void source;
+  const scan = scanOf(table, item.as ? nameOf(item.as) : table.name);
+  return { ...base, node: scan, qualifier: scan.alias, columns: scan.columns, offset };
+}
+
+function scanOf(table: CatalogTable, alias: string): ScanNode {
   const columns = table.columns.map((c) => ({ name: c.name, type: c.type }));
-  const scan: ScanNode = {
+  return {
     kind: "scan",
     table,
-    alias: item.as ? nameOf(item.as) : table.name,
+    alias,
     columns,
     needed: columns.map(() => 0),
     pushed: [],
     local: [],
     estimate: table.rowCount ?? 1000,
   };
-  return { ...base, node: scan, qualifier: scan.alias, columns, offset };
 }
 
 function joinTypeOf(join: unknown): JoinType | undefined {
@@ -756,20 +781,55 @@ function filterNode(input: PlanNode, conds: Expr[]): PlanNode {
 /** Puts a relation's own predicates into its scan (pushed where the source agrees) or a filter. */
 function attachFilters(rel: Rel, conds: Expr[], env: Env): PlanNode {
   const local = conds.map((c) => shiftExpr(c, -rel.offset));
+  if (rel.logical && rel.node.kind === "union") {
+    // Each member gets the predicates and its own boundary; members that cannot match are pruned.
+    const { table, scans } = rel.logical;
+    const kept: ScanNode[] = [];
+    const read: string[] = [];
+    const pruned: string[] = [];
+    table.members.forEach((m, j) => {
+      const scan = scans[j] as ScanNode;
+      if (!memberMayMatch(m, table.columns, local)) {
+        pruned.push(m.label);
+        return;
+      }
+      for (const c of local) placeInScan(scan, c, env, true);
+      for (const c of enforcedPredicate(m, table.columns)) placeInScan(scan, c, env, false);
+      scan.estimate = estimateScan(scan);
+      kept.push(scan);
+      read.push(m.label);
+    });
+    rel.node.inputs = kept;
+    rel.node.estimate = kept.reduce((s, x) => s + x.estimate, 0);
+    rel.node.note = `${table.kind} ${table.name}: reads ${read.join(", ") || "nothing"}${pruned.length > 0 ? `; pruned ${pruned.join(", ")}` : ""}`;
+    return rel.node;
+  }
   if (rel.node.kind !== "scan") return local.length > 0 ? filterNode(rel.node, local) : rel.node;
   const scan = rel.node;
+  for (const c of local) placeInScan(scan, c, env, true);
+  scan.estimate = estimateScan(scan);
+  return scan;
+}
+
+/** Pushes a predicate to the scan's source where it computes it exactly, else keeps it local. */
+function placeInScan(scan: ScanNode, c: Expr, env: Env, marked: boolean): void {
   const source = env.catalog.source(scan.table.source);
-  for (const c of local) {
-    if (!hasSubquery(c) && canPush(c, source)) {
-      scan.pushed.push(c);
-      // The source evaluates it: its columns need not be fetched for it.
+  if (!hasSubquery(c) && canPush(c, source)) {
+    scan.pushed.push(c);
+    // The source evaluates it: its columns need not be fetched for it.
+    if (marked) {
       visit(c, (x) => {
         if (x.k === "col") scan.needed[x.i] = (scan.needed[x.i] ?? 1) - 1;
       });
-    } else scan.local.push(c);
+    }
+  } else {
+    scan.local.push(c);
+    if (!marked) {
+      visit(c, (x) => {
+        if (x.k === "col") scan.needed[x.i] = (scan.needed[x.i] ?? 0) + 1;
+      });
+    }
   }
-  scan.estimate = estimateScan(scan);
-  return scan;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 /** Table addressing: `source.schema.table`, `source.table`, configured aliases, unique bare names. */
 import { didYouMean, notFound } from "./errors.ts";
+import type { LogicalTable } from "./logical.ts";
 import type { CatalogTable, SourceInfo } from "./types.ts";
 
 export interface Catalog {
   /** Resolves a reference (1 to 3 name parts); NOT_FOUND names the nearest known table. */
   resolve(parts: string[]): CatalogTable;
   source(name: string): SourceInfo;
+  /** A sharded or tiered logical table of this name, if there is one. */
+  logical?(name: string): LogicalTable | undefined;
 }
 
 const DEFAULT_SCHEMAS = ["public", "main"];
@@ -15,9 +18,16 @@ export class StaticCatalog implements Catalog {
   readonly tables: CatalogTable[];
   readonly sources: Map<string, SourceInfo>;
   readonly aliases: Map<string, string[]>;
+  readonly logicalTables: Map<string, LogicalTable>;
 
-  constructor(tables: CatalogTable[], sources: SourceInfo[], aliases: Record<string, string> = {}) {
+  constructor(
+    tables: CatalogTable[],
+    sources: SourceInfo[],
+    aliases: Record<string, string> = {},
+    logical: LogicalTable[] = [],
+  ) {
     this.tables = tables;
+    this.logicalTables = new Map(logical.map((t) => [t.name.toLowerCase(), t]));
     this.sources = new Map(sources.map((s) => [s.name, s]));
     this.aliases = new Map(
       Object.entries(aliases).map(([alias, target]) => [alias.toLowerCase(), target.split(".")]),
@@ -28,6 +38,10 @@ export class StaticCatalog implements Catalog {
     const s = this.sources.get(name);
     if (!s) throw notFound(`unknown source "${name}"${didYouMean(name, this.sources.keys())}`);
     return s;
+  }
+
+  logical(name: string): LogicalTable | undefined {
+    return this.logicalTables.get(name.toLowerCase());
   }
 
   resolve(parts: string[]): CatalogTable {
@@ -83,7 +97,7 @@ export class StaticCatalog implements Catalog {
   }
 
   private knownNames(depth: number): string[] {
-    const names = new Set<string>(this.aliases.keys());
+    const names = new Set<string>([...this.aliases.keys(), ...this.logicalTables.keys()]);
     for (const t of this.tables) {
       if (depth <= 1) names.add(t.name);
       else if (depth === 2) names.add(`${t.source}.${t.name}`);

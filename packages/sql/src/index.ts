@@ -6,6 +6,7 @@ export * from "./estimate.ts";
 export * from "./evaluate.ts";
 export * from "./exec.ts";
 export * from "./explain.ts";
+export * from "./logical.ts";
 export * from "./optimize.ts";
 export * from "./parse.ts";
 export type * from "./plan.ts";
