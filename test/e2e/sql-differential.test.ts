@@ -124,10 +124,11 @@ async function expectSame(sql: string, options: { ordered?: boolean; params?: un
   } catch (error) {
     const reason =
       error instanceof EntenteError ? `${error.code}: ${error.message}` : String(error);
-    throw new Error(`query: ${sql}\n  the service failed: ${reason}`);
+    const bound = options.params ? `\n  params: ${JSON.stringify(options.params)}` : "";
+    throw new Error(`query: ${sql}${bound}\n  the service failed: ${reason}`);
   }
   const mismatch = compareResults(want, got, { ordered: options.ordered ?? false });
-  if (mismatch) throw new Error(describeMismatch(sql, mismatch));
+  if (mismatch) throw new Error(describeMismatch(sql, mismatch, options.params));
 }
 
 /** An error with the documented shape that is not an internal failure. */
@@ -139,7 +140,10 @@ describe(`generated statements (seed ${SEED})`, () => {
   it.each(QUERIES.map((q) => [`#${q.index} ${q.kind}`, q] as const))(
     "%s",
     async (_name, query) => {
-      await expectSame(query.sql, { ordered: query.ordered });
+      await expectSame(query.sql, {
+        ordered: query.ordered,
+        ...(query.params.length > 0 ? { params: query.params } : {}),
+      });
     },
     30_000,
   );

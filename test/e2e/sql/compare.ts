@@ -103,8 +103,15 @@ export function compareResults(
 const names = (result: SqlResult) => result.columns.map((c) => c.name.toLowerCase()).join(", ");
 
 /** A short human-readable account of a mismatch, for test output. */
-export function describeMismatch(sql: string, mismatch: Mismatch, limit = 8): string {
-  const lines = [`query: ${sql}`, `  ${mismatch.reason}`];
+export function describeMismatch(
+  sql: string,
+  mismatch: Mismatch,
+  params?: readonly unknown[],
+  limit = 8,
+): string {
+  const lines = [`query: ${sql}`];
+  if (params && params.length > 0) lines.push(`  params: ${JSON.stringify(params)}`);
+  lines.push(`  ${mismatch.reason}`);
   const show = (label: string, rows: string[]) => {
     for (const row of rows.slice(0, limit)) lines.push(`  ${label} ${row}`);
     if (rows.length > limit) lines.push(`  ${label} … ${rows.length - limit} more`);

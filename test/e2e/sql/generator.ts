@@ -1,6 +1,6 @@
 /**
  * A seeded generator of SELECT statements over the differential tables: joins of 2–4 tables
- * (inner and left), filters (text equality that differs only in case, LIKE, NULL checks, ranges,
+ * (inner, left, right and full), filters (text equality that differs only in case, LIKE, NULL checks, ranges,
  * IN lists, OR and NOT), aggregates (COUNT, COUNT(DISTINCT), SUM, MIN, MAX, AVG, HAVING),
  * ORDER BY with a total order and LIMIT/OFFSET, DISTINCT, UNION ALL, subqueries in FROM, CTEs and
  * IN / NOT IN / EXISTS subqueries. Every statement is plain SQL that PostgreSQL runs as written,
@@ -14,6 +14,8 @@ export interface GeneratedQuery {
   /** The shape, for grouping failures: e.g. `join3-left/aggregate`. */
   kind: string;
   sql: string;
+  /** Values bound to `$1`, `$2`, … in `sql`. */
+  params: string[];
   /** The statement's ORDER BY is a total order: rows must also arrive in that order. */
   ordered: boolean;
 }
@@ -80,28 +82,36 @@ const SHAPES: Alias[][] = [
 
 const q = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
+/** The random source, and how a text value enters the statement: a literal or a bound `$n`. */
+interface Gen extends Random {
+  lit(value: string): string;
+}
+
 /** Filters per alias: each one a predicate PostgreSQL and the engine must agree on. */
-const FILTERS: Record<Alias, ((r: Random) => string)[]> = {
+const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
   u: [
-    (r) => `u.country = ${q(r.pick(["US", "us", "DE", "FR", "JP", "ZZ"]))}`,
+    (r) => `u.country = ${r.lit(r.pick(["US", "us", "DE", "FR", "JP", "ZZ"]))}`,
     () => "u.country IS NULL",
     () => "u.country IS NOT NULL",
     (r) => `u.age > ${r.int(20, 70)}`,
     (r) => `u.age BETWEEN ${r.int(18, 40)} AND ${r.int(40, 80)}`,
     () => "u.age IS NULL",
-    (r) => `u.name = ${q(r.pick(["alice", "Alice", "o'brien", "BOB", "nobody"]))}`,
-    (r) => `u.name <> ${q(r.pick(["alice", "bob"]))}`,
-    (r) => `u.name LIKE ${q(r.pick(["a%", "A%", "%o%", "_ob"]))}`,
-    (r) => `u.signup >= ${q(`2024-${String(r.int(1, 12)).padStart(2, "0")}-01`)}`,
+    (r) => `u.name = ${r.lit(r.pick(["alice", "Alice", "o'brien", "BOB", "nobody"]))}`,
+    (r) => `u.name <> ${r.lit(r.pick(["alice", "bob"]))}`,
+    (r) => `u.name LIKE ${r.lit(r.pick(["a%", "A%", "%o%", "_ob"]))}`,
+    (r) => `u.signup >= ${r.lit(`2024-${String(r.int(1, 12)).padStart(2, "0")}-01`)}`,
     (r) => `u.id < ${r.int(10, 300)}`,
     (r) =>
-      `u.country IN (${r.sample(["US", "us", "DE", "BR", "XX"], r.int(1, 3)).map(q).join(", ")})`,
-    (r) => `(u.age < ${r.int(20, 40)} OR u.country = ${q(r.pick(["FR", "us"]))})`,
-    (r) => `NOT (u.country = ${q(r.pick(["US", "DE"]))})`,
+      `u.country IN (${r
+        .sample(["US", "us", "DE", "BR", "XX"], r.int(1, 3))
+        .map((v) => r.lit(v))
+        .join(", ")})`,
+    (r) => `(u.age < ${r.int(20, 40)} OR u.country = ${r.lit(r.pick(["FR", "us"]))})`,
+    (r) => `NOT (u.country = ${r.lit(r.pick(["US", "DE"]))})`,
   ],
   o: [
-    (r) => `o.status = ${q(r.pick(["paid", "PAID", "shipped", "Shipped"]))}`,
-    (r) => `o.status <> ${q(r.pick(["cancelled", "paid"]))}`,
+    (r) => `o.status = ${r.lit(r.pick(["paid", "PAID", "shipped", "Shipped"]))}`,
+    (r) => `o.status <> ${r.lit(r.pick(["cancelled", "paid"]))}`,
     (r) => `o.total > ${r.int(0, 450)}`,
     (r) => `o.total <= ${r.int(10, 400)}.5`,
     () => "o.total IS NULL",
@@ -111,18 +121,21 @@ const FILTERS: Record<Alias, ((r: Random) => string)[]> = {
     (r) => `(o.qty >= ${r.int(2, 4)} AND o.total < ${r.int(50, 400)})`,
     (r) => `o.user_id BETWEEN ${r.int(1, 50)} AND ${r.int(50, 320)}`,
     (r) =>
-      `o.status IN (${r.sample(["paid", "PAID", "shipped", "cancelled"], 2).map(q).join(", ")})`,
+      `o.status IN (${r
+        .sample(["paid", "PAID", "shipped", "cancelled"], 2)
+        .map((v) => r.lit(v))
+        .join(", ")})`,
   ],
   p: [
-    (r) => `p.category = ${q(r.pick(["books", "Books", "games", "TOOLS"]))}`,
+    (r) => `p.category = ${r.lit(r.pick(["books", "Books", "games", "TOOLS"]))}`,
     () => "p.category IS NULL",
     (r) => `p.price < ${r.int(10, 190)}`,
-    (r) => `p.name LIKE ${q(r.pick(["%book", "green%", "Green%", "%a%"]))}`,
+    (r) => `p.name LIKE ${r.lit(r.pick(["%book", "green%", "Green%", "%a%"]))}`,
     (r) => `p.id <= ${r.int(5, 85)}`,
   ],
   c: [
-    (r) => `c.region = ${q(r.pick(["Europe", "Americas", "europe"]))}`,
-    (r) => `c.code = ${q(r.pick(["us", "US", "XX"]))}`,
+    (r) => `c.region = ${r.lit(r.pick(["Europe", "Americas", "europe"]))}`,
+    (r) => `c.code = ${r.lit(r.pick(["us", "US", "XX"]))}`,
     () => "c.code IS NOT NULL",
   ],
   r: [() => "r.reason IS NULL", (r) => `r.amount > ${r.int(1, 10)}`],
@@ -154,27 +167,35 @@ interface From {
   /** Aliases reached through a LEFT JOIN: their columns may be NULL-extended. */
   leftJoined: Alias[];
   kind: string;
+  /** A RIGHT or FULL join: any table's rows may be NULL-extended. */
+  outer: boolean;
 }
 
-function fromClause(r: Random, shape: Alias[]): From {
+function fromClause(r: Gen, shape: Alias[]): From {
   let sql = `${TABLE[shape[0]!]} ${shape[0]}`;
   const joined: Alias[] = [shape[0]!];
   const leftJoined: Alias[] = [];
+  const kinds = new Set<string>();
   for (const alias of shape.slice(1)) {
     const edge = EDGES.find(
       (e) => (e.a === alias && joined.includes(e.b)) || (e.b === alias && joined.includes(e.a)),
     );
     if (!edge) throw new Error(`no join edge for ${alias} after ${joined.join(",")}`);
-    const left = r.chance(0.35);
-    if (left) leftJoined.push(alias);
-    sql += ` ${left ? "LEFT JOIN" : "JOIN"} ${TABLE[alias]} ${alias} ON ${edge.on}`;
+    const roll = r.next();
+    const join =
+      roll < 0.58 ? "JOIN" : roll < 0.88 ? "LEFT JOIN" : roll < 0.94 ? "RIGHT JOIN" : "FULL JOIN";
+    if (join !== "JOIN") {
+      leftJoined.push(alias);
+      kinds.add(join.split(" ")[0]!.toLowerCase());
+    }
+    sql += ` ${join} ${TABLE[alias]} ${alias} ON ${edge.on}`;
     joined.push(alias);
   }
-  const kind = `join${shape.length}${leftJoined.length > 0 ? "-left" : ""}`;
-  return { sql, aliases: joined, leftJoined, kind };
+  const kind = `join${shape.length}${[...kinds].map((k) => `-${k}`).join("")}`;
+  return { sql, aliases: joined, leftJoined, kind, outer: kinds.has("right") || kinds.has("full") };
 }
 
-function whereClause(r: Random, aliases: Alias[], max = 2): string {
+function whereClause(r: Gen, aliases: Alias[], max = 2): string {
   const count = r.int(0, max);
   const predicates = Array.from({ length: count }, () => r.pick(FILTERS[r.pick(aliases)])(r));
   return predicates.length > 0 ? ` WHERE ${predicates.join(" AND ")}` : "";
@@ -182,10 +203,10 @@ function whereClause(r: Random, aliases: Alias[], max = 2): string {
 
 const as = (c: Column) => `${c.ref} AS ${c.alias}_${c.name}`;
 
-function selectQuery(r: Random, from: From): { sql: string; kind: string; ordered: boolean } {
+function selectQuery(r: Gen, from: From): { sql: string; kind: string; ordered: boolean } {
   const picked = r.sample(columnsOf(from.aliases), r.int(2, 4));
   let sql = `SELECT ${picked.map(as).join(", ")} FROM ${from.sql}${whereClause(r, from.aliases)}`;
-  if (r.chance(0.35)) {
+  if (!from.outer && r.chance(0.35)) {
     // The key columns of every joined table, in join order, order the rows totally: a table's key
     // is unique per row of the tables before it, and a NULL-extended row is alone in its group.
     const keys = from.aliases.flatMap((a) => ORDER_KEY[a].map((k) => `${a}.${k}`));
@@ -202,7 +223,7 @@ function selectQuery(r: Random, from: From): { sql: string; kind: string; ordere
   return { sql, kind: "select", ordered: false };
 }
 
-function aggregateList(r: Random, columns: Column[]): string[] {
+function aggregateList(r: Gen, columns: Column[]): string[] {
   const numeric = columns.filter((c) => NUMERIC.includes(c.type));
   const any = () => r.pick(columns);
   const makers: (() => string)[] = [
@@ -219,7 +240,7 @@ function aggregateList(r: Random, columns: Column[]): string[] {
   return Array.from({ length: r.int(1, 4) }, (_, i) => `${r.pick(makers)()} AS agg${i + 1}`);
 }
 
-function aggregateQuery(r: Random, from: From): { sql: string; kind: string; ordered: boolean } {
+function aggregateQuery(r: Gen, from: From): { sql: string; kind: string; ordered: boolean } {
   const columns = columnsOf(from.aliases);
   const groupable = columns.filter((c) => c.type === "text" || c.type === "int");
   const keys = r.chance(0.2) ? [] : r.sample(groupable, r.int(1, 2));
@@ -232,7 +253,7 @@ function aggregateQuery(r: Random, from: From): { sql: string; kind: string; ord
   return { sql, kind: "aggregate", ordered: false };
 }
 
-function distinctQuery(r: Random, from: From): { sql: string; kind: string; ordered: boolean } {
+function distinctQuery(r: Gen, from: From): { sql: string; kind: string; ordered: boolean } {
   const picked = r.sample(
     columnsOf(from.aliases).filter((c) => c.type !== "timestamp"),
     r.int(1, 2),
@@ -245,7 +266,7 @@ function distinctQuery(r: Random, from: From): { sql: string; kind: string; orde
 }
 
 /** Statements built around one table pair, exercising the operators after the join. */
-const SHAPED: ((r: Random) => { sql: string; kind: string; ordered: boolean })[] = [
+const SHAPED: ((r: Gen) => { sql: string; kind: string; ordered: boolean })[] = [
   (r) => ({
     kind: "union-all",
     ordered: false,
@@ -283,7 +304,7 @@ const SHAPED: ((r: Random) => { sql: string; kind: string; ordered: boolean })[]
     kind: "cte",
     ordered: false,
     sql:
-      `WITH eu AS (SELECT c.code AS code FROM countries c WHERE c.region = ${q(r.pick(["Europe", "Americas", "Asia"]))}) ` +
+      `WITH eu AS (SELECT c.code AS code FROM countries c WHERE c.region = ${r.lit(r.pick(["Europe", "Americas", "Asia"]))}) ` +
       "SELECT u.id AS id, u.name AS name FROM users u JOIN eu ON u.country = eu.code" +
       whereClause(r, ["u"], 1),
   }),
@@ -319,7 +340,7 @@ const SHAPED: ((r: Random) => { sql: string; kind: string; ordered: boolean })[]
     ordered: false,
     sql:
       `SELECT u.id AS id, u.name AS name FROM users u WHERE ${r.chance(0.5) ? "NOT " : ""}EXISTS ` +
-      `(SELECT 1 FROM orders o WHERE o.user_id = u.id AND o.status = ${q(r.pick(["paid", "PAID"]))})`,
+      `(SELECT 1 FROM orders o WHERE o.user_id = u.id AND o.status = ${r.lit(r.pick(["paid", "PAID"]))})`,
   }),
   (r) => ({
     kind: "empty-side",
@@ -337,9 +358,16 @@ const SHAPED: ((r: Random) => { sql: string; kind: string; ordered: boolean })[]
 
 /** `count` statements from `seed`. */
 export function generateQueries(seed: number, count: number): GeneratedQuery[] {
-  const r = seededRandom(seed);
+  const random = seededRandom(seed);
   const out: GeneratedQuery[] = [];
   for (let index = 0; index < count; index++) {
+    // A quarter of the statements bind their text values as parameters instead of literals.
+    const params: string[] = [];
+    const bind = random.chance(0.25);
+    const r: Gen = {
+      ...random,
+      lit: (value) => (bind ? `$${params.push(value)}` : q(value)),
+    };
     const roll = r.next();
     let made: { sql: string; kind: string; ordered: boolean };
     if (roll < 0.25) {
@@ -350,7 +378,8 @@ export function generateQueries(seed: number, count: number): GeneratedQuery[] {
       made = body(r, from);
       made.kind = `${from.kind}/${made.kind}`;
     }
-    out.push({ index, ...made });
+    if (params.length > 0) made.kind += "+params";
+    out.push({ index, ...made, params });
   }
   return out;
 }
