@@ -6,6 +6,7 @@ import type { Connector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
 import type { CatalogTable, SourceInfo } from "@entente/sql";
 import { StaticCatalog } from "@entente/sql";
+import { buildLogicalTables, type LogicalTablesConfig } from "./logical-config.ts";
 
 export interface CatalogSourceError {
   source: string;
@@ -20,9 +21,16 @@ export class LiveCatalog {
   private loading: Promise<StaticCatalog> | undefined;
   private lastLoad = 0;
 
-  constructor(connectors: Map<string, Connector>, aliases: Record<string, string>) {
+  readonly logicalConfig: LogicalTablesConfig;
+
+  constructor(
+    connectors: Map<string, Connector>,
+    aliases: Record<string, string>,
+    logicalConfig: LogicalTablesConfig = {},
+  ) {
     this.connectors = connectors;
     this.aliases = aliases;
+    this.logicalConfig = logicalConfig;
     this.current = new StaticCatalog([], this.sourceInfos(), aliases);
   }
 
@@ -52,8 +60,17 @@ export class LiveCatalog {
             }
           }),
         );
+        const physical = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
+        const logical = buildLogicalTables(this.logicalConfig, physical);
+        for (const problem of logical.problems)
+          errors.push({ source: "(logicalTables)", message: problem });
         this.errors = errors;
-        this.current = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
+        this.current = new StaticCatalog(
+          perSource.flat(),
+          this.sourceInfos(),
+          this.aliases,
+          logical.tables,
+        );
         this.lastLoad = Date.now();
         return this.current;
       } finally {

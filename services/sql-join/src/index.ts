@@ -2,5 +2,6 @@ export { collectSqlResult, type SqlResult, type SqlResultItem } from "@entente/s
 export * from "./catalog.ts";
 export * from "./config.ts";
 export * from "./demo.ts";
+export * from "./logical-config.ts";
 export * from "./machine.ts";
 export * from "./service.ts";

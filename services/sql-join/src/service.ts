@@ -8,7 +8,9 @@ import { EntenteError, SUBJECTS, toEntenteError } from "@entente/protocol";
 import { endpoint, perRequestActor, type ServiceDefinition, streamOf } from "@entente/runtime";
 import {
   type Catalog,
+  castValue,
   explainPlan,
+  membersFor,
   planSql,
   type QueryPlan,
   type Row,
@@ -28,6 +30,7 @@ import {
   tablesSectionSchema,
 } from "./config.ts";
 import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
+import { type LogicalTablesConfig, logicalTablesSchema } from "./logical-config.ts";
 import { type SqlQueryInput, type SqlQueryOutput, sqlQueryMachine } from "./machine.ts";
 
 export interface SqlEngine {
@@ -40,6 +43,7 @@ export interface SqlEngine {
 export async function openSqlEngine(options: {
   sources?: Record<string, unknown> | undefined;
   tables?: Record<string, string> | undefined;
+  logicalTables?: LogicalTablesConfig | undefined;
   settings?: Partial<SqlJoinSettings>;
 }): Promise<SqlEngine> {
   const settings = sqlJoinConfigSchema.parse(options.settings ?? {});
@@ -57,7 +61,7 @@ export async function openSqlEngine(options: {
     await Promise.allSettled([...connectors.values()].map((c) => c.close()));
     throw err;
   }
-  const catalog = new LiveCatalog(connectors, options.tables ?? {});
+  const catalog = new LiveCatalog(connectors, options.tables ?? {}, options.logicalTables ?? {});
   await catalog.refresh();
   return {
     catalog,
@@ -94,6 +98,7 @@ interface Planned {
 export function sqlHandler(engine: SqlEngine) {
   const runner = runnerOf(engine);
   return (request: SqlRequest, context: { signal: AbortSignal }) => {
+    if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
     const signal =
       request.timeoutMs !== undefined
@@ -130,7 +135,7 @@ export function sqlHandler(engine: SqlEngine) {
     });
     return perRequestActor(machine, {
       input: (): SqlQueryInput => ({
-        sql: request.sql,
+        sql: request.sql ?? "",
         params: request.params ?? [],
         explain: request.explain === true,
       }),
@@ -202,6 +207,41 @@ async function execute(
   return streamOf(items());
 }
 
+/** Which member of a tiered (or sharded) table holds rows with the given time (or key). */
+function tierFor(engine: SqlEngine, ask: { table: string; at: unknown }) {
+  const table = engine.catalog.current.logical(ask.table);
+  if (!table) {
+    const known = [...engine.catalog.current.logicalTables.keys()];
+    throw new EntenteError(
+      "NOT_FOUND",
+      `"${ask.table}" is not a tiered or sharded table${known.length > 0 ? ` (known: ${known.join(", ")})` : ""}`,
+    );
+  }
+  const column = table.members[0]?.constraint.column ?? "";
+  const type = table.columns.find((c) => c.name === column)?.type ?? "unknown";
+  let at: unknown;
+  try {
+    at = castValue(ask.at, type);
+  } catch (err) {
+    throw new EntenteError(
+      "BAD_REQUEST",
+      `tierFor.at: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const members = membersFor(table, at);
+  return {
+    table: table.name,
+    kind: table.kind,
+    column,
+    at: ask.at,
+    members: members.map((m) => ({
+      label: m.label,
+      source: m.table.source,
+      table: `${m.table.source}.${m.table.schema}.${m.table.name}`,
+    })),
+  };
+}
+
 function cancelled(signal: AbortSignal): EntenteError {
   const reason = signal.reason;
   if (reason instanceof DOMException && reason.name === "TimeoutError") {
@@ -218,7 +258,8 @@ export const sqlJoinService: ServiceDefinition = {
     const sources = config.section("sources", sourcesSectionSchema);
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
-    const engine = await openSqlEngine({ sources, tables, settings });
+    const logicalTables = config.section("logicalTables", logicalTablesSchema);
+    const engine = await openSqlEngine({ sources, tables, logicalTables, settings });
     for (const e of engine.catalog.errors)
       logger.warn({ source: e.source }, `catalog: ${e.message}`);
     const timer = setInterval(() => {

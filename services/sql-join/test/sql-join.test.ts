@@ -22,6 +22,7 @@ import { sqlJoinService } from "../src/index.ts";
 const USERS = 400;
 const ORDERS = 3000;
 const COUNTRIES = ["US", "DE", "FR", "JP"];
+const EVENTS = 120;
 
 let nats: NatsServer;
 let pgServer: PostgresService;
@@ -81,6 +82,23 @@ beforeAll(async () => {
     sql: "INSERT INTO countries VALUES ('US', 'americas'), ('DE', 'europe'), ('FR', 'europe'), ('JP', 'asia')",
     params: [],
   });
+  // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
+  await pc.execute({
+    sql: "CREATE TABLE events_all (id integer PRIMARY KEY, kind text NOT NULL, ts timestamp NOT NULL)",
+    params: [],
+  });
+  await pc.execute({
+    sql: `INSERT INTO events_all SELECT g, (ARRAY['click','view','buy'])[g % 3 + 1], TIMESTAMP '2024-10-04' + (g - 60) * INTERVAL '1 day' + INTERVAL '6 hours' FROM generate_series(1, ${EVENTS}) g`,
+    params: [],
+  });
+  await pc.execute({
+    sql: "CREATE TABLE events_recent AS SELECT * FROM events_all WHERE ts >= TIMESTAMP '2024-09-29'",
+    params: [],
+  });
+  await pc.execute({
+    sql: "CREATE TABLE events_lo AS SELECT * FROM events_all WHERE id < 60",
+    params: [],
+  });
   await pc.close();
   const my = await createConnector("setup_my", { kind: "mysql", url: myUrl });
   await my.execute({
@@ -91,6 +109,22 @@ beforeAll(async () => {
     sql: `INSERT INTO orders SELECT seq, (seq * 7) % ${USERS} + 1, ((seq * 37) % 10000) / 100 FROM seq_1_to_${ORDERS}`,
     params: [],
   });
+  await my.execute({
+    sql: "CREATE TABLE events_old (id int PRIMARY KEY, kind varchar(16) NOT NULL, ts datetime(6) NOT NULL)",
+    params: [],
+  });
+  await my.execute({
+    sql: `INSERT INTO events_old SELECT seq, ELT(seq % 3 + 1, 'click', 'view', 'buy'), TIMESTAMP '2024-10-04 06:00:00' + INTERVAL (CAST(seq AS SIGNED) - 60) DAY FROM seq_1_to_${EVENTS} WHERE seq < 60`,
+    params: [],
+  });
+  await my.execute({
+    sql: "CREATE TABLE events_hi (id int PRIMARY KEY, kind varchar(16) NOT NULL, ts datetime(6) NOT NULL)",
+    params: [],
+  });
+  await my.execute({
+    sql: `INSERT INTO events_hi SELECT seq, ELT(seq % 3 + 1, 'click', 'view', 'buy'), TIMESTAMP '2024-10-04 06:00:00' + INTERVAL (CAST(seq AS SIGNED) - 60) DAY FROM seq_1_to_${EVENTS} WHERE seq >= 60`,
+    params: [],
+  });
   await my.close();
   const yaml = `
 nats: { servers: ["${nats.url}"] }
@@ -99,6 +133,16 @@ sources:
   orders_db: { kind: mysql, url: "${myUrl}" }
 tables:
   people: users_db.public.users
+logicalTables:
+  events:
+    tiers: { column: ts, boundary: "2024-10-04", hot: users_db.public.events_recent, cold: orders_db.events_old }
+  events_by_id:
+    shards:
+      key: id
+      by: range
+      members:
+        - { table: users_db.public.events_lo, to: 60 }
+        - { table: orders_db.events_hi, from: 60 }
 sqlJoin:
   inListChunk: 25
   maxBuildRows: 1000
@@ -259,5 +303,64 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(big.code).toBe("TOO_LARGE");
     const after = await sql("SELECT count(*) AS n FROM orders");
     expect(after.rows).toEqual([[ORDERS]]);
+  });
+});
+
+describe("tiered and sharded tables across PostgreSQL and MariaDB", () => {
+  const WHERES = [
+    "",
+    "WHERE ts >= '2024-10-01'",
+    "WHERE ts < '2024-10-04'",
+    "WHERE ts BETWEEN '2024-09-20' AND '2024-10-10' AND kind = 'buy'",
+    "WHERE id IN (3, 59, 60, 61, 100)",
+    "WHERE id >= 60",
+  ];
+  const canon = (rows: unknown[][]) =>
+    rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? `${v}n` : v))).sort();
+
+  it("return what the unsplit table returns", async () => {
+    for (const name of ["events", "events_by_id"]) {
+      for (const where of WHERES) {
+        const expected = await sql(`SELECT id, kind, ts FROM events_all ${where}`);
+        const got = await sql(`SELECT id, kind, ts FROM ${name} ${where}`);
+        expect(canon(got.rows), `${name} ${where}`).toEqual(canon(expected.rows));
+        expect(expected.rows.length).toBeGreaterThan(0);
+      }
+      const joined = await sql(
+        `SELECT e.kind, count(*) FROM ${name} e JOIN users u ON u.id = e.id GROUP BY e.kind ORDER BY e.kind`,
+      );
+      const reference = await sql(
+        "SELECT e.kind, count(*) FROM events_all e JOIN users u ON u.id = e.id GROUP BY e.kind ORDER BY e.kind",
+      );
+      expect(joined.rows).toEqual(reference.rows);
+    }
+  });
+
+  it("prunes tiers and shards in EXPLAIN and splits a range at the boundary", async () => {
+    const recent = await sql("SELECT id FROM events WHERE ts >= '2024-10-05'", undefined, true);
+    expect(recent.plan).toContain("tiered events: reads hot; pruned cold");
+    expect(recent.sources?.map((s) => s.source)).toEqual(["users_db"]);
+    const both = await sql("SELECT id FROM events WHERE ts >= '2024-09-01'", undefined, true);
+    expect(both.plan).toContain("reads hot, cold");
+    const cold = both.sources?.find((s) => s.source === "orders_db");
+    expect(cold?.sql).toContain("`ts` <");
+    const shard = await sql("SELECT id FROM events_by_id WHERE id = 61", undefined, true);
+    expect(shard.plan).toContain("reads orders_db.events_hi; pruned users_db.public.events_lo");
+  });
+
+  it("tells which tier serves a date", async () => {
+    const hot = await client.request<{ members: { label: string; source: string }[] }>(
+      SUBJECTS.sql,
+      {
+        tierFor: { table: "events", at: "2024-10-04" },
+      },
+    );
+    expect(hot.members).toEqual([
+      { label: "hot", source: "users_db", table: "users_db.public.events_recent" },
+    ]);
+    const cold = await client.request<{ members: { label: string }[] }>(SUBJECTS.sql, {
+      tierFor: { table: "events", at: "2024-10-03T23:59:59Z" },
+    });
+    expect(cold.members.map((m) => m.label)).toEqual(["cold"]);
   });
 });
