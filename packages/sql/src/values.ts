@@ -149,7 +149,7 @@ export function toTimestampNs(v: Value): bigint {
   }
   const ms = Date.parse(`${date}T${hh}:${mm}:${ss}Z`);
   if (Number.isNaN(ms)) throw badRequest(`invalid timestamp: ${JSON.stringify(s)}`);
-  const nanos = BigInt((frac + "000000000").slice(0, 9));
+  const nanos = BigInt(frac.padEnd(9, "0").slice(0, 9));
   return (BigInt(ms) - BigInt(offsetMin) * 60_000n) * 1_000_000n + nanos;
 }
 
