@@ -28,6 +28,8 @@ const duckdbInstance = z.strictObject({
   kind: z.literal("duckdb"),
   path: z.string().min(1).optional(),
   table: identifier.default("points"),
+  /** Opens the file read-only, so several workers can serve it; no ingest then. */
+  readOnly: z.boolean().default(false),
 });
 
 const sqlInstance = (kind: "postgres" | "mysql", example: string) =>
@@ -144,8 +146,8 @@ export type QueryFederationConfig = z.output<typeof queryFederationSchema>;
 
 /** The embedded default: two in-memory DuckDB instances with demo metrics. */
 export const DEFAULT_INSTANCES: Record<string, InstanceConfig> = {
-  "edge-a": { kind: "duckdb", table: "points" },
-  "edge-b": { kind: "duckdb", table: "points" },
+  "edge-a": { kind: "duckdb", table: "points", readOnly: false },
+  "edge-b": { kind: "duckdb", table: "points", readOnly: false },
 };
 
 /** Checks references between sections: routes and replica groups name known instances. */

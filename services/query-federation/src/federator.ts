@@ -322,10 +322,16 @@ export class Federator {
         stats.record(this.now() - started);
         this.breakers.set(name, onSuccess(this.breakerOf(name)));
         if (mode === "raw") {
-          const points = (result as { points: Point[] }).points.map((p) => ({
-            ...p,
-            tags: { ...p.tags, [INSTANCE_TAG]: instanceLabel(name, p.tags[INSTANCE_TAG]) },
-          }));
+          // Points of one series share their tag object: label each tag set once.
+          const labelled = new Map<Record<string, string>, Record<string, string>>();
+          const points = (result as { points: Point[] }).points.map((p) => {
+            let tags = labelled.get(p.tags);
+            if (!tags) {
+              tags = { ...p.tags, [INSTANCE_TAG]: instanceLabel(name, p.tags[INSTANCE_TAG]) };
+              labelled.set(p.tags, tags);
+            }
+            return { metric: p.metric, tags, timestamp: p.timestamp, value: p.value };
+          });
           return { points, ...failuresOf(result) };
         }
         return {

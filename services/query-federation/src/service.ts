@@ -49,12 +49,16 @@ async function openInstance(
 ): Promise<MetricInstance> {
   switch (config.kind) {
     case "duckdb": {
+      if (config.readOnly && !config.path) {
+        throw new EntenteError("BAD_REQUEST", `instances.${name}: readOnly needs a path`);
+      }
       const connector = await createConnector(name, {
         kind: "duckdb",
         ...(config.path ? { path: config.path } : {}),
+        ...(config.readOnly ? { readOnly: true } : {}),
       });
-      const store = new DuckdbStore(name, connector, config.table);
-      await store.ensureSchema();
+      const store = new DuckdbStore(name, connector, config.table, config.readOnly);
+      if (!config.readOnly) await store.ensureSchema();
       return store;
     }
     case "postgres":
@@ -102,7 +106,7 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
   for (const [name, config] of Object.entries(instancesConfig)) {
     instances.push(await openInstance(name, config, env));
   }
-  const stores = instances.filter((i): i is DuckdbStore => i instanceof DuckdbStore);
+  const stores = instances.filter((i): i is DuckdbStore => i instanceof DuckdbStore && !i.readOnly);
   if (settings.demo ?? configured === undefined) await loadDemo(stores, logger);
 
   const federator = new Federator({

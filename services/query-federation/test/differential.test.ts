@@ -256,7 +256,7 @@ queryFederation:
           }
         }
       }
-      expect(compared).toBeGreaterThan(1000);
+      expect(compared).toBeGreaterThan(500);
     }, 120_000);
   }
 

@@ -14,8 +14,11 @@ import { SqlInstance } from "./sql-instance.ts";
 const POINT_SHAPE = `[{"m":"VARCHAR","t":"JSON","ts":"VARCHAR","v":"DOUBLE"}]`;
 
 export class DuckdbStore extends SqlInstance {
-  constructor(name: string, connector: Connector, table = "points") {
+  readonly readOnly: boolean;
+
+  constructor(name: string, connector: Connector, table = "points", readOnly = false) {
     super({ name, kind: "duckdb", connector, table, columns: DEFAULT_COLUMNS });
+    this.readOnly = readOnly;
   }
 
   private get quotedTable(): string {

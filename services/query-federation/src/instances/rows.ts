@@ -48,6 +48,30 @@ export function toTags(instance: string, value: unknown): Record<string, string>
   return tags;
 }
 
+/**
+ * Parsed tag sets by their JSON text: a series repeats its tags on every row, so each distinct
+ * text is parsed once and its points share one (frozen) tag object.
+ */
+export class TagCache {
+  private readonly parsed = new Map<string, Record<string, string>>();
+  private readonly instance: string;
+  private readonly capacity: number;
+
+  constructor(instance: string, capacity = 100_000) {
+    this.instance = instance;
+    this.capacity = capacity;
+  }
+
+  get(value: unknown): Record<string, string> {
+    if (typeof value !== "string") return toTags(this.instance, value);
+    const seen = this.parsed.get(value);
+    if (seen) return seen;
+    const tags = Object.freeze(toTags(this.instance, value)) as Record<string, string>;
+    if (this.parsed.size < this.capacity) this.parsed.set(value, tags);
+    return tags;
+  }
+}
+
 export function toText(value: unknown): string {
   if (value === null || value === undefined) return "";
   if (value instanceof Uint8Array) return new TextDecoder().decode(value);

@@ -9,7 +9,7 @@ import { EntenteError } from "@entente/protocol";
 import { partialsFromPoints } from "../partials.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";
-import { partialFromRow, toNs, toNumber, toTags } from "./rows.ts";
+import { partialFromRow, TagCache, toNs, toNumber } from "./rows.ts";
 import { type ColumnMapping, partialsStatement, planPushdown, rawStatement } from "./sql.ts";
 import type {
   FetchOptions,
@@ -66,17 +66,27 @@ export class SqlInstance implements MetricInstance {
       batchRows: BATCH_ROWS,
     });
     let read = 0;
+    const tagCache = new TagCache(this.name);
+    const admitted = new Map<Record<string, string>, boolean>();
     for await (const batch of result.batches) {
       for (const row of batch as unknown[][]) {
         if (++read > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
         if (row[2] === null || row[2] === undefined) continue;
+        const tags = tagCache.get(row[0]);
+        if (local.length > 0) {
+          let ok = admitted.get(tags);
+          if (ok === undefined) {
+            ok = matchesAll(local, tags);
+            admitted.set(tags, ok);
+          }
+          if (!ok) continue;
+        }
         const point: Point = {
           metric: query.metric,
-          tags: toTags(this.name, row[0]),
+          tags,
           timestamp: toNs(this.name, row[1], "timestamp"),
           value: toNumber(this.name, row[2], "value"),
         };
-        if (local.length > 0 && !matchesAll(local, point.tags)) continue;
         points.push(point);
         if (query.limit !== undefined && points.length >= query.limit) return { points };
       }

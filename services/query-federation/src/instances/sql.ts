@@ -167,8 +167,13 @@ export function rawStatement(
 ): Statement {
   const params = new Params(dialect);
   const q = (name: string) => dialect.quoteIdentifier(name);
+  // Tags as text: a series' tags are then parsed once, not once per row.
+  const tagsText =
+    dialect.kind === "mysql"
+      ? `CAST(${q(columns.tags)} AS CHAR)`
+      : `CAST(${q(columns.tags)} AS ${dialect.kind === "postgres" ? "TEXT" : "VARCHAR"})`;
   const sql =
-    `SELECT ${q(columns.tags)} AS tags, ${timeExpr(dialect, columns)} AS ts, ${valueExpr(dialect, columns)} AS v` +
+    `SELECT ${tagsText} AS tags, ${timeExpr(dialect, columns)} AS ts, ${valueExpr(dialect, columns)} AS v` +
     ` FROM ${qualified(dialect, table)}` +
     ` WHERE ${whereClause(dialect, columns, query, pushed, params)}` +
     ` ORDER BY ts LIMIT ${Math.max(1, Math.floor(maxRows))}`;
