@@ -192,7 +192,7 @@ async function execute(
     }
   } catch (err) {
     await batches.return(undefined).catch(() => {});
-    throw signal.aborted && !(err instanceof EntenteError) ? cancelled(signal) : err;
+    throw signal.aborted ? cancelled(signal) : err;
   }
   if (done && count <= s.singleReplyRows) {
     return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
@@ -201,7 +201,11 @@ async function execute(
     yield { columns };
     for (const b of buffered) yield { rows: b };
     buffered.length = 0;
-    for await (const b of batches) yield { rows: b };
+    try {
+      for await (const b of batches) yield { rows: b };
+    } catch (err) {
+      throw signal.aborted ? cancelled(signal) : err;
+    }
     yield { stats: stats() };
   }
   return streamOf(items());
