@@ -274,8 +274,14 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
 
   it("stops a statement at its timeoutMs and serves the next one", async () => {
     const err = await client
-      .collect(SUBJECTS.sql, { sql: "SELECT o.id, p.name FROM orders o CROSS JOIN people p", timeoutMs: 5 })
-      .then(() => undefined, (e: unknown) => e);
+      .collect(SUBJECTS.sql, {
+        sql: "SELECT o.id, p.name FROM orders o CROSS JOIN people p",
+        timeoutMs: 5,
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(EntenteError);
     expect((err as EntenteError).code).toBe("DEADLINE_EXCEEDED");
     expect((await sql("SELECT count(*) FROM people")).rows).toEqual([[USERS]]);
