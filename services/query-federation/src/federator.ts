@@ -340,7 +340,9 @@ export class Federator {
         };
       } catch (err) {
         const reason = controller.signal.aborted ? controller.signal.reason : err;
-        const error = toEntenteError(signal.aborted ? signal.reason : reason);
+        let error = toEntenteError(signal.aborted ? signal.reason : reason);
+        // The instance's own client may notice the timeout first: report it as ours.
+        if (error.code === "DEADLINE_EXCEEDED" && !signal.aborted) error = timeout;
         if (signal.aborted) {
           // The query ended (deadline, caller gone): no verdict on this instance.
           this.breakers.set(name, onAbandoned(this.breakerOf(name)));

@@ -38,6 +38,14 @@ import { encodePartial, encodePoint, federateRequestSchema, fromFederateRequest 
 export const SERVICE_VERSION = "0.1.0";
 const ITEMS_PER_CHUNK = 5_000;
 
+/**
+ * The executor's budget within a request's: a little is kept back so a partial answer made at
+ * the executor's deadline still reaches the caller before the caller's own deadline.
+ */
+export function executorBudgetMs(remainingMs: number): number {
+  return Math.max(1, remainingMs - Math.min(250, remainingMs * 0.1));
+}
+
 export function statsSubject(querySubject: string): string {
   return `${querySubject}.stats`;
 }
@@ -220,7 +228,7 @@ export const queryFederationService: ServiceDefinition = {
             const query = normalizeQuery(request, limits);
             const answer = await federator.query(query, {
               signal: context.signal,
-              remainingMs: context.deadline.remainingMs(),
+              remainingMs: executorBudgetMs(context.deadline.remainingMs()),
             });
             const items = answerItems(answer, ITEMS_PER_CHUNK);
             return items.length === 1 ? items[0] : streamOf(items);
@@ -233,7 +241,10 @@ export const queryFederationService: ServiceDefinition = {
           description: "Unmerged partial aggregates or raw points, for a federation above",
           handler: async (request, context) => {
             const query = fromFederateRequest(request);
-            const options = { signal: context.signal, remainingMs: context.deadline.remainingMs() };
+            const options = {
+              signal: context.signal,
+              remainingMs: executorBudgetMs(context.deadline.remainingMs()),
+            };
             if (request.want === "partials") {
               const answer = await federator.partials(query, options);
               const chunks = [...chunked(answer.partials, ITEMS_PER_CHUNK, encodePartial)];

@@ -17,7 +17,7 @@ import {
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AnswerItem, joinItems } from "../src/index.ts";
-import { clientOf, startFederationWorker } from "./support.ts";
+import { clientOf, hostFederation, startFederationWorker } from "./support.ts";
 
 interface Stats {
   instances: Record<string, { queries: number; errors: number; circuit: string }>;
@@ -158,6 +158,35 @@ queryFederation:
     expect(codes.hang?.code).toBe("DEADLINE_EXCEEDED");
     expect(codes.hang?.message).toMatch(/did not answer within/);
     expect(answer.partial?.succeeded).toBe(1);
+  });
+
+  it("answers within the caller's own deadline when the query names none", async () => {
+    // Instances with long timeouts: only the caller's deadline bounds this query.
+    const patient = await hostFederation(
+      nats.url,
+      `instances:
+  good: { kind: duckdb }
+  hang: { kind: entente, subject: test.hang.query }
+queryFederation:
+  subject: entente.r.patient.query
+  demo: true
+  instanceTimeoutMs: 60000
+  ingest: { enabled: false }
+`,
+    );
+    try {
+      const { timeoutMs: _none, ...query } = aggregated;
+      const answer = joinItems(
+        await client.collect("entente.r.patient.query", query, { timeoutMs: 700 }),
+      );
+      expect(answer.partial?.succeeded).toBe(1);
+      expect(answer.partial?.errors.map((e) => [e.instance, e.code])).toEqual([
+        ["hang", "DEADLINE_EXCEEDED"],
+      ]);
+      expect(answer.points.length).toBeGreaterThan(0);
+    } finally {
+      await patient.stop();
+    }
   });
 
   it("returns raw points partially too", async () => {
