@@ -281,6 +281,18 @@ queryFederation:
           BigInt(answer.points[i]?.timestamp as bigint),
       ).toBe(true);
     }
+    // The same points through the federation above, labelled with the path they took.
+    const above = joinItems(
+      await client.collect("entente.r.global.query", {
+        metric: "m",
+        start: String(START),
+        end: String(END),
+      }),
+    );
+    expect(above.points.length).toBe(total);
+    expect(new Set(above.points.map((p) => p.tags.__instance__))).toEqual(
+      new Set(["regional/duck", "regional/pg", "regional/my"]),
+    );
     const limited = joinItems(
       await client.collect("entente.query", {
         metric: "m",

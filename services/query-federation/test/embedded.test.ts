@@ -78,6 +78,31 @@ describe("the embedded default (no instances configured)", () => {
     }
   });
 
+  it("streams a large answer as items of the same shape", async () => {
+    // A day of one-minute samples from four hosts: more than one item's worth of points.
+    const items = (await client.collect("entente.query", {
+      metric: "cpu_usage",
+      start: "-25h",
+    })) as AnswerItem[];
+    expect(items.length).toBeGreaterThan(1);
+    for (const item of items) expect(Array.isArray(item.points)).toBe(true);
+    const joined = joinItems(items);
+    expect(joined.points.length).toBe(4 * 1440);
+    expect(joined.partial).toBeUndefined();
+  });
+
+  it("reports per-instance figures in the NATS services API stats", async () => {
+    const reply = await nc.request("$SRV.STATS.query-federation", "", { timeout: 5_000 });
+    const stats = reply.json<{
+      endpoints: Array<{
+        subject: string;
+        data: { instances?: Record<string, { circuit: string }> };
+      }>;
+    }>();
+    const query = stats.endpoints.find((e) => e.subject === "entente.query");
+    expect(query?.data.instances?.["edge-b"]?.circuit).toBe("closed");
+  });
+
   it("reports per-instance figures on the stats subject", async () => {
     const stats = (await client.request("entente.query.stats", {})) as {
       instances: Record<string, { queries: number; circuit: string; p99LatencyMs: number }>;
