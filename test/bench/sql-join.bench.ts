@@ -38,32 +38,67 @@ const WORKER = resolve(import.meta.dirname, "sql-join/worker.ts");
 
 const log = (line: string) => console.log(`  ${line}`);
 
+interface Variant {
+  label: string;
+  runs: number;
+  /** Runs the seed query once and resolves to the number of rows it returned. */
+  call: () => Promise<number>;
+}
+
 interface Timing {
   label: string;
   runs: number[];
   median: number;
 }
 
-/** One warm-up, then `runs` timed calls; each call must return exactly the expected rows. */
-async function time(label: string, runs: number, call: () => Promise<number>): Promise<Timing> {
-  const check = (rows: number) => {
-    if (rows !== EXPECTED_ROWS)
-      throw new Error(`${label}: ${rows} rows, expected ${EXPECTED_ROWS}`);
+/**
+ * One warm-up call per variant, then timed calls in rounds — each round runs every variant that
+ * still has runs left — so a change in machine load affects all variants alike. Every call must
+ * return exactly the expected rows.
+ */
+async function timeInterleaved(
+  variants: Variant[],
+  failures: Map<string, string>,
+): Promise<Timing[]> {
+  const call = async (variant: Variant) => {
+    const rows = await variant.call();
+    if (rows !== EXPECTED_ROWS) {
+      throw new Error(`${variant.label}: ${rows} rows, expected ${EXPECTED_ROWS}`);
+    }
   };
-  check(await call());
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    const rows = await call();
-    times.push(performance.now() - started);
-    check(rows);
+  // A variant whose warm-up fails is reported and left out, so the others are still measured.
+  const working: Variant[] = [];
+  for (const variant of variants) {
+    try {
+      await call(variant);
+      working.push(variant);
+    } catch (error) {
+      failures.set(variant.label, error instanceof Error ? error.message : String(error));
+      log(`${variant.label}: failed — ${failures.get(variant.label)}`);
+    }
   }
-  const median = percentile(
-    [...times].sort((a, b) => a - b),
-    50,
-  );
-  log(`${label}: median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(", ")})`);
-  return { label, runs: times, median };
+  variants = working;
+  const times = variants.map(() => [] as number[]);
+  const rounds = Math.max(...variants.map((v) => v.runs));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, variant] of variants.entries()) {
+      if (round >= variant.runs) continue;
+      const started = performance.now();
+      await call(variant);
+      times[i]!.push(performance.now() - started);
+    }
+  }
+  return variants.map((variant, i) => {
+    const runs = times[i]!;
+    const median = percentile(
+      [...runs].sort((x, y) => x - y),
+      50,
+    );
+    log(
+      `${variant.label}: median ${median.toFixed(0)} ms (${runs.map((t) => t.toFixed(0)).join(", ")})`,
+    );
+    return { label: variant.label, runs, median };
+  });
 }
 
 /** Rows of the seed query through pg, every row fetched to the client. */
@@ -79,12 +114,12 @@ async function pgRunner(url: string, sql: string) {
   };
 }
 
-/** Starts nats-server and a sql-join worker process over the benchmark databases, and times the seed query through it. */
-async function timeFederated(
+/** Starts nats-server and a sql-join worker process over the benchmark databases. */
+async function startFederated(
   usersUrl: string,
   ordersUrl: string,
   cleanup: (() => Promise<unknown>)[],
-): Promise<Timing> {
+): Promise<Variant> {
   const nats = await startNatsServer({ jetstream: false });
   cleanup.unshift(() => nats.stop());
   const dir = await mkdtemp(join(tmpdir(), "entente-sql-bench-"));
@@ -117,14 +152,18 @@ async function timeFederated(
   const nc = await connect({ servers: nats.url });
   cleanup.unshift(() => nc.close());
   const client = new EntenteClient(nc, { defaultTimeoutMs: 300_000 });
-  return time("federated, entente.sql", RUNS, async () => {
-    const items = await client.collect<{ rows?: unknown[][] }>(
-      SUBJECTS.sql,
-      { sql: SEED_SQL },
-      { timeoutMs: 300_000 },
-    );
-    return items.reduce((n, item) => n + (item.rows?.length ?? 0), 0);
-  });
+  return {
+    label: "federated, entente.sql",
+    runs: RUNS,
+    call: async () => {
+      const items = await client.collect<{ rows?: unknown[][] }>(
+        SUBJECTS.sql,
+        { sql: SEED_SQL },
+        { timeoutMs: 300_000 },
+      );
+      return items.reduce((n, item) => n + (item.rows?.length ?? 0), 0);
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -141,32 +180,44 @@ async function main(): Promise<void> {
       await prepareMariaDb(mariaServer.url, "entente_bench_orders", log),
     ];
 
-    console.log("\ntimings (warm-up, then median):");
     const single = await pgRunner(singleUrl, SEED_SQL);
     cleanup.unshift(() => single.close());
-    const baseline = await time("single PostgreSQL database", RUNS, single.run);
+    const variants: Variant[] = [
+      { label: "single PostgreSQL database", runs: RUNS, call: single.run },
+    ];
 
-    let fdw: Timing | undefined;
+    let federatedProblem: string | undefined;
+    try {
+      variants.push(await startFederated(usersUrl, ordersUrl, cleanup));
+    } catch (error) {
+      federatedProblem = error instanceof Error ? error.message : String(error);
+      log(`federated: the worker did not start — ${federatedProblem}`);
+    }
+
+    let fdwVariant: Variant | undefined;
     let fdwProblem: string | undefined = process.env.BENCH_SKIP_FDW
       ? "skipped (BENCH_SKIP_FDW)"
       : await setUpMysqlFdw(usersUrl, ordersUrl, "entente_bench_orders", log);
     if (fdwProblem === undefined) {
       const viaFdw = await pgRunner(usersUrl, FDW_SQL);
       cleanup.unshift(() => viaFdw.close());
-      fdw = await time("PostgreSQL + mysql_fdw", FDW_RUNS, viaFdw.run).catch((error: unknown) => {
-        fdwProblem = `mysql_fdw run failed: ${error instanceof Error ? error.message : String(error)}`;
-        return undefined;
-      });
+      fdwVariant = { label: "PostgreSQL + mysql_fdw", runs: FDW_RUNS, call: viaFdw.run };
+    } else {
+      log(`mysql_fdw: ${fdwProblem}`);
     }
 
-    let federated: Timing | undefined;
-    let federatedProblem: string | undefined;
-    try {
-      federated = await timeFederated(usersUrl, ordersUrl, cleanup);
-    } catch (error) {
-      federatedProblem = error instanceof Error ? error.message : String(error);
-      log(`federated: failed — ${federatedProblem}`);
-    }
+    // Single and federated alternate, so a change in load hits both; mysql_fdw runs apart, since
+    // its full scans of the MariaDB table would slow whatever runs next.
+    console.log("\ntimings (a warm-up each, then interleaved runs; median):");
+    const failures = new Map<string, string>();
+    const timings = await timeInterleaved(variants, failures);
+    if (fdwVariant) timings.push(...(await timeInterleaved([fdwVariant], failures)));
+    const baseline = timings.find((t) => t.label.startsWith("single"));
+    if (!baseline) throw new Error(`the baseline failed: ${failures.get(variants[0]!.label)}`);
+    federatedProblem ??= failures.get("federated, entente.sql");
+    const federated = timings.find((t) => t.label.startsWith("federated"));
+    const fdw = timings.find((t) => t.label.includes("mysql_fdw"));
+    fdwProblem ??= failures.get("PostgreSQL + mysql_fdw");
 
     console.log(`\nresults (${EXPECTED_ROWS.toLocaleString("en")} rows each):`);
     const row = (t: Timing) => `  ${t.label.padEnd(30)} ${t.median.toFixed(0).padStart(8)} ms`;
