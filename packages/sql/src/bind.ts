@@ -461,9 +461,18 @@ function bindFromItem(item: Ast, env: Env, offset: number): Rel {
   if (item.type === "expr" || item.expr) throw unsupported("this FROM item is not supported");
   const parts = [item.db, item.schema, item.table].filter((p) => p != null).map(String);
   if (parts.length === 1) {
-    const cte = env.ctes.get((parts[0] as string).toLowerCase());
+    const key = (parts[0] as string).toLowerCase();
+    const cte = env.ctes.get(key);
     if (cte) {
-      const node = bindSetExpression(cte, env, undefined);
+      // Within its own body the name means the table (WITH is not RECURSIVE); this also ends
+      // cycles between CTEs.
+      env.ctes.delete(key);
+      let node: PlanNode;
+      try {
+        node = bindSetExpression(cte, env, undefined);
+      } finally {
+        env.ctes.set(key, cte);
+      }
       return {
         ...base,
         node,

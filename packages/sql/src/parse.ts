@@ -50,7 +50,34 @@ export function parseSql(sql: string): ParsedStatement {
       statement: kind,
     });
   }
+  const write = writeInside(ast);
+  if (write) {
+    throw badRequest(`read-only: ${write} is refused; ${READ_ONLY_HINT}`, { statement: write });
+  }
   return { explain, ast };
+}
+
+const WRITE_STATEMENTS = new Set(["insert", "update", "delete", "replace", "create", "drop"]);
+
+/** `SELECT … INTO` creates a table; a data-modifying statement may hide in a CTE or subquery. */
+function writeInside(node: Ast): string | undefined {
+  if (Array.isArray(node)) {
+    for (const n of node) {
+      const found = writeInside(n);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!node || typeof node !== "object") return undefined;
+  if (node.type === "select" && node.into?.expr) return "SELECT INTO";
+  if (typeof node.type === "string" && WRITE_STATEMENTS.has(node.type)) {
+    return `${node.type.toUpperCase()} inside a SELECT`;
+  }
+  for (const v of Object.values(node)) {
+    const found = writeInside(v);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function syntaxError(err: unknown, text: string) {

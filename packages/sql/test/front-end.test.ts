@@ -114,9 +114,33 @@ describe("parsing", () => {
     }
     expect(error(() => parseSql("DROP TABLE users")).message).toContain("read-only");
   });
+
+  it("refuses SELECT INTO, locking reads and writes hidden in a CTE or subquery", () => {
+    for (const sql of [
+      "SELECT * INTO copy FROM users",
+      "SELECT id FROM users UNION ALL SELECT id INTO copy FROM users",
+      "SELECT id FROM users FOR UPDATE",
+      "SELECT id FROM users FOR SHARE",
+      "WITH d AS (DELETE FROM users RETURNING id) SELECT id FROM d",
+      "SELECT id FROM (UPDATE users SET id = 1 RETURNING id) x",
+      "SELECT 1;DROP TABLE users",
+    ]) {
+      expect(error(() => parseSql(sql)).code, sql).toBe("BAD_REQUEST");
+    }
+    expect(error(() => parseSql("SELECT * INTO copy FROM users")).message).toContain("read-only");
+    expect(parseSql("SELECT id FROM users;").ast.type).toBe("select");
+  });
 });
 
 describe("binding", () => {
+  it("reads the table when a CTE names it in its own body", () => {
+    const { plan } = planSql(
+      "WITH users AS (SELECT id FROM users WHERE id > 5) SELECT count(*) FROM users",
+      catalog,
+    );
+    expect(explainPlan(plan, catalog).sources.map((s) => s.source)).toEqual(["pg"]);
+  });
+
   it("names the nearest table and column", () => {
     expect(error(() => planSql("SELECT id FROM usres", catalog)).message).toBe(
       'unknown table "usres" (did you mean "users"?)',
