@@ -567,9 +567,7 @@ function accumulate(a: AggCall, st: AggState, v: Value): void {
   switch (a.fn) {
     case "sum":
     case "avg":
-      if (typeof v === "bigint" || typeof st.sum === "bigint") {
-        st.sum = BigInt(st.sum ?? 0) + BigInt(v as number | bigint);
-      } else st.sum = (st.sum ?? 0) + Number(v);
+      st.sum = addNumbers(st.sum ?? 0, v as number | bigint);
       return;
     case "min":
       if (st.best === null || compareValues(v, st.best) < 0) st.best = v;
@@ -580,6 +578,15 @@ function accumulate(a: AggCall, st: AggState, v: Value): void {
     default:
       return;
   }
+}
+
+/** Exact in bigint while every addend is an integer; a fraction turns the sum into a double. */
+function addNumbers(sum: number | bigint, v: number | bigint): number | bigint {
+  if (typeof sum === "number" && typeof v === "number") return sum + v;
+  const fraction =
+    (typeof sum === "number" && !Number.isInteger(sum)) ||
+    (typeof v === "number" && !Number.isInteger(v));
+  return fraction ? Number(sum) + Number(v) : BigInt(sum) + BigInt(v);
 }
 
 function finish(a: AggCall, st: AggState): Value {

@@ -17,10 +17,10 @@ export function isIntegerType(t: SqlType): boolean {
   return t === "integer" || t === "bigint";
 }
 
-/** Total order for non-null values of comparable types; binary (code unit) order for text. */
+/** Total order for non-null values of comparable types; code point (UTF-8 byte) order for text. */
 export function compareValues(a: Value, b: Value): number {
   if (typeof a === "number" && typeof b === "number") return a < b ? -1 : a > b ? 1 : 0;
-  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "string" && typeof b === "string") return compareText(a, b);
   if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === "bigint" && typeof b === "number") return -compareNumberBigint(b, a);
   if (typeof a === "number" && typeof b === "bigint") return compareNumberBigint(a, b);
@@ -33,6 +33,27 @@ export function compareValues(a: Value, b: Value): number {
   const sa = String(a);
   const sb = String(b);
   return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/**
+ * Code point order, which is the UTF-8 byte order of "C" collations and DuckDB. JavaScript's `<`
+ * compares UTF-16 code units, which puts astral characters (surrogate pairs) before U+E000–U+FFFF.
+ */
+function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) < codePointRank(y) ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : 1;
+}
+
+/** Moves surrogates above U+E000–U+FFFF, keeping every other code unit's order. */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
 }
 
 function compareNumberBigint(a: number, b: bigint): number {
@@ -66,37 +87,38 @@ export function keyOf(v: Value): unknown {
       ? Number(v)
       : `n${v}`;
   }
-  if (typeof v === "number") return Object.is(v, -0) ? 0 : v;
+  if (typeof v === "number") {
+    // Integers past 2^53 key like the bigint of the same value.
+    if (!Number.isSafeInteger(v) && Number.isInteger(v)) return `n${BigInt(v)}`;
+    return Object.is(v, -0) ? 0 : v;
+  }
   if (v instanceof Uint8Array) return `b${Buffer.from(v).toString("hex")}`;
   if (typeof v === "object" && v !== null) return `j${JSON.stringify(v)}`;
   return v;
 }
 
 /** A composite key for several values; undefined when any is null (SQL equality never matches). */
-export function compositeKey(values: Value[]): unknown {
-  if (values.length === 1) {
-    const v = values[0];
-    return v === null || v === undefined ? undefined : keyOf(v);
-  }
-  const parts: string[] = [];
-  for (const v of values) {
-    if (v === null || v === undefined) return undefined;
-    const k = keyOf(v);
-    parts.push(`${typeof k}:${String(k).length}:${String(k)}`);
-  }
-  return parts.join("|");
+export function compositeKey(values: readonly Value[]): unknown {
+  return tupleKey(values, false);
 }
 
 /** A grouping key, where NULLs are equal to each other (GROUP BY and DISTINCT semantics). */
-export function groupKey(values: Value[]): unknown {
+export function groupKey(values: readonly Value[]): unknown {
+  return tupleKey(values, true);
+}
+
+function tupleKey(values: readonly Value[], nullsEqual: boolean): unknown {
   if (values.length === 1) {
     const v = values[0];
-    return v === null || v === undefined ? NULL_KEY : keyOf(v);
+    if (v !== null && v !== undefined) return keyOf(v);
+    return nullsEqual ? NULL_KEY : undefined;
   }
   const parts: string[] = [];
   for (const v of values) {
-    if (v === null || v === undefined) parts.push("∅");
-    else {
+    if (v === null || v === undefined) {
+      if (!nullsEqual) return undefined;
+      parts.push("∅");
+    } else {
       const k = keyOf(v);
       parts.push(`${typeof k}:${String(k).length}:${String(k)}`);
     }
@@ -154,10 +176,15 @@ export function toTimestampNs(v: Value): bigint {
 }
 
 export function nsToIso(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const rest = ns % 1_000_000n;
+  // Floor division: before 1970 the sub-millisecond part still counts forward from `ms`.
+  let ms = ns / 1_000_000n;
+  let rest = ns % 1_000_000n;
+  if (rest < 0n) {
+    ms -= 1n;
+    rest += 1_000_000n;
+  }
   const base = new Date(Number(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  const micros = rest < 0n ? 0n : rest / 1000n;
+  const micros = rest / 1000n;
   return `${base.slice(0, 23)}${micros.toString().padStart(3, "0")}Z`;
 }
 
