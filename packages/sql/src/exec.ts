@@ -9,7 +9,7 @@ import type { Catalog } from "./catalog.ts";
 import { badRequest } from "./errors.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import type { AggCall, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
-import { type KeyFilter, renderScan } from "./scan-sql.ts";
+import { keyFilters, renderScan } from "./scan-sql.ts";
 import type { Row, SourceStatement, Value } from "./types.ts";
 import {
   compareForSort,
@@ -229,12 +229,18 @@ async function* runProject(
   }
 }
 
+/** The build side's keys a join hands to its probe scan, for that scan's `column`. */
+interface ProbeKeys {
+  column: number;
+  values: Value[];
+}
+
 /** A scan: one statement, or IN-list chunks / a range when a join hands it keys. */
 async function* runScan(
   scan: ScanNode,
   exec: Execution,
   ctx: EvalContext,
-  keys?: Value[],
+  keys?: ProbeKeys,
 ): AsyncGenerator<Row[]> {
   const source = exec.catalog.source(scan.table.source);
   const width = scan.columns.length;
@@ -252,18 +258,26 @@ async function* runScan(
     return out;
   };
   try {
+    const plain = renderScan(scan, source);
     if (!keys) {
-      const statement = renderScan(scan, source);
-      const reshape = shape(statement.fetched);
-      for await (const batch of exec.fetch(source.name, statement, controller.signal)) {
+      const reshape = shape(plain.fetched);
+      for await (const batch of exec.fetch(source.name, plain, controller.signal)) {
         const out = reshape(batch);
         if (out.length > 0) yield out;
       }
       return;
     }
-    const filters = keyFilters(scan, keys, exec, source.capabilities.maxParams);
+    const type = scan.columns[keys.column]?.type ?? "unknown";
+    const filters = keyFilters(
+      keys.column,
+      type,
+      keys.values,
+      source,
+      exec.limits,
+      plain.params.length,
+    );
     const statements = filters.map((f) => renderScan(scan, source, f));
-    const reshape = shape(statements[0]?.fetched ?? []);
+    const reshape = shape(plain.fetched);
     const streams = statements.map((s) => () => exec.fetch(source.name, s, controller.signal));
     for await (const batch of mergeBounded(streams, exec.limits.parallelChunks)) {
       const out = reshape(batch);
@@ -273,31 +287,6 @@ async function* runScan(
     exec.signal.removeEventListener("abort", abort);
     controller.abort();
   }
-}
-
-function keyFilters(
-  scan: ScanNode,
-  keys: Value[],
-  exec: Execution,
-  maxParams: number,
-): KeyFilter[] {
-  const column = scan.note ? Number(scan.note) : 0;
-  if (keys.length > exec.limits.dynamicFilterMaxKeys) {
-    let lo = keys[0];
-    let hi = keys[0];
-    for (const k of keys) {
-      if (compareValues(k, lo) < 0) lo = k;
-      if (compareValues(k, hi) > 0) hi = k;
-    }
-    return [{ column, lo, hi }];
-  }
-  const pushedParams = 64; // headroom for the scan's own predicates
-  const chunk = Math.max(1, Math.min(exec.limits.inListChunk, maxParams - pushedParams));
-  const sorted = [...keys].sort(compareValues);
-  const out: KeyFilter[] = [];
-  for (let i = 0; i < sorted.length; i += chunk)
-    out.push({ column, values: sorted.slice(i, i + chunk) });
-  return out;
 }
 
 /** Reads several streams with at most `limit` open at once, batches in arrival order. */
@@ -400,9 +389,13 @@ async function* runJoin(join: JoinNode, exec: Execution, ctx: EvalContext): Asyn
       const v = keyFn ? keyFn(r) : undefined;
       if (v !== null && v !== undefined) distinct.set(keyOf(v), v);
     }
-    probeNode.note = String(join.dynamicFilter.column);
     probe =
-      distinct.size === 0 ? emptyStream() : runScan(probeNode, exec, ctx, [...distinct.values()]);
+      distinct.size === 0
+        ? emptyStream()
+        : runScan(probeNode, exec, ctx, {
+            column: join.dynamicFilter.column,
+            values: [...distinct.values()],
+          });
   } else if (!probe) {
     probe = run(probeNode, exec, ctx);
   }

@@ -58,8 +58,6 @@ export interface ScanNode {
   limit?: number;
   orderBy?: SortKey[];
   estimate: number;
-  /** Filled at execution when a join pushes the build side's keys into this scan. */
-  note?: string;
 }
 
 export interface RemoteNode {

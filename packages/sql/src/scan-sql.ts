@@ -1,12 +1,78 @@
 /** The statements a scan sends: projected columns, pushed predicates, key filters, order and limit. */
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import { ParamList, qualifiedName, renderExpr } from "./render.ts";
-import type { SourceInfo, SourceStatement, Value } from "./types.ts";
+import type { SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
+import { compareValues } from "./values.ts";
 
 /** A filter the executor adds at run time: the build side's keys, as a list or a range. */
 export type KeyFilter =
   | { column: number; values: Value[] }
   | { column: number; lo: Value; hi: Value };
+
+export interface KeyFilterLimits {
+  /** Up to this many keys go as IN lists; above, one range. */
+  dynamicFilterMaxKeys: number;
+  /** Keys per IN list. */
+  inListChunk: number;
+}
+
+/**
+ * The build side's keys as filters on the probe column: sorted IN-list chunks within the source's
+ * parameter limit, or one range when there are many. Keys the column cannot hold (a bigint past an
+ * integer column's range, a fraction) match nothing and are left out, since the source would
+ * refuse them. A range is used only where the source orders the type as the engine does.
+ */
+export function keyFilters(
+  column: number,
+  type: SqlType,
+  keys: readonly Value[],
+  source: SourceInfo,
+  limits: KeyFilterLimits,
+  paramsInUse: number,
+): KeyFilter[] {
+  const fitting = keys.filter((k) => keyFits(k, type));
+  if (fitting.length === 0) return [];
+  const rangeOrders = type !== "text" || source.capabilities.textComparison === "binary";
+  if (fitting.length > limits.dynamicFilterMaxKeys && rangeOrders) {
+    let lo = fitting[0];
+    let hi = fitting[0];
+    for (const k of fitting) {
+      if (compareValues(k, lo) < 0) lo = k;
+      if (compareValues(k, hi) > 0) hi = k;
+    }
+    return [{ column, lo, hi }];
+  }
+  const chunk = Math.max(
+    1,
+    Math.min(limits.inListChunk, source.capabilities.maxParams - paramsInUse),
+  );
+  const sorted = [...fitting].sort(compareValues);
+  const out: KeyFilter[] = [];
+  for (let i = 0; i < sorted.length; i += chunk)
+    out.push({ column, values: sorted.slice(i, i + chunk) });
+  return out;
+}
+
+const INT32 = [-(2n ** 31n), 2n ** 31n - 1n] as const;
+const INT64 = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+
+function keyFits(v: Value, type: SqlType): boolean {
+  switch (type) {
+    case "integer":
+    case "bigint": {
+      const [lo, hi] = type === "integer" ? INT32 : INT64;
+      if (typeof v === "number") return Number.isInteger(v) && v >= Number(lo) && v <= Number(hi);
+      return typeof v === "bigint" && v >= lo && v <= hi;
+    }
+    case "text":
+    case "date":
+      return typeof v === "string";
+    case "boolean":
+      return typeof v === "boolean";
+    default:
+      return true;
+  }
+}
 
 export interface ScanStatement extends SourceStatement {
   /** Table column index of each selected column, in order. */

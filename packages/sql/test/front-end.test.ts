@@ -5,6 +5,7 @@ import {
   type Expr,
   explainPlan,
   type JoinNode,
+  keyFilters,
   type PlanNode,
   parseSql,
   planSql,
@@ -277,5 +278,38 @@ describe("pushdown", () => {
     expect(join.dynamicFilter).toEqual({ keyIndex: 0, column: 1 });
     const text = explainPlan(plan, catalog).plan;
     expect(text).toContain("dynamic filter: user_id IN");
+  });
+});
+
+describe("dynamic filters", () => {
+  const limits = { dynamicFilterMaxKeys: 3, inListChunk: 2 };
+
+  it("leaves out keys an integer column cannot hold", () => {
+    const f = keyFilters(1, "integer", [5n, 2n ** 40n, 2.5, 7, -(2n ** 31n)], pgSource, limits, 0);
+    expect(f).toEqual([
+      { column: 1, values: [-(2n ** 31n), 5n] },
+      { column: 1, values: [7] },
+    ]);
+    expect(keyFilters(1, "integer", [2.5, 2n ** 40n], pgSource, limits, 0)).toEqual([]);
+  });
+
+  it("sends a range only where the source orders text as the engine does", () => {
+    const keys = ["d", "b", "a", "c"];
+    expect(keyFilters(0, "text", keys, duckSource, limits, 0)).toEqual([
+      { column: 0, lo: "a", hi: "d" },
+    ]);
+    expect(keyFilters(0, "text", keys, pgSource, limits, 0)).toEqual([
+      { column: 0, values: ["a", "b"] },
+      { column: 0, values: ["c", "d"] },
+    ]);
+    expect(keyFilters(0, "bigint", [9n, 1, 4n, 2], pgSource, limits, 0)).toEqual([
+      { column: 0, lo: 1, hi: 9n },
+    ]);
+  });
+
+  it("keeps IN lists within the source's parameter limit", () => {
+    const small = { ...pgSource, capabilities: { ...pgSource.capabilities, maxParams: 3 } };
+    const f = keyFilters(0, "integer", [1, 2, 3], small, { ...limits, inListChunk: 10 }, 2);
+    expect(f.map((x) => ("values" in x ? x.values.length : 0))).toEqual([1, 1, 1]);
   });
 });
