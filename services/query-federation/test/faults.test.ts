@@ -34,6 +34,7 @@ describe("partial failure", () => {
   let hangingRequests = 0;
   let pg: PostgresService;
   let slowDb: Connector;
+  let slowUrl: string;
 
   /** Statements still running pg_sleep in the slow instance's database. */
   async function sleepingStatements(): Promise<number> {
@@ -49,7 +50,7 @@ describe("partial failure", () => {
   beforeAll(async () => {
     [nats, pg] = await Promise.all([startNatsServer(), postgres()]);
     // Slow: every read of its points sleeps far past any deadline here.
-    const slowUrl = await pg.createDatabase();
+    slowUrl = await pg.createDatabase();
     slowDb = await createConnector("slow-setup", { kind: "postgres", url: slowUrl });
     await slowDb.execute({
       sql: "CREATE TABLE real_points (metric text, tags jsonb, time bigint, value float8)",
@@ -160,13 +161,14 @@ queryFederation:
     expect(answer.partial?.succeeded).toBe(1);
   });
 
-  it("answers within the caller's own deadline when the query names none", async () => {
+  it("answers within the caller's own deadline when the query names none, and stops the rest", async () => {
     // Instances with long timeouts: only the caller's deadline bounds this query.
     const patient = await hostFederation(
       nats.url,
       `instances:
   good: { kind: duckdb }
   hang: { kind: entente, subject: test.hang.query }
+  slow: { kind: postgres, url: "${slowUrl}", table: points }
 queryFederation:
   subject: entente.r.patient.query
   demo: true
@@ -176,14 +178,35 @@ queryFederation:
     );
     try {
       const { timeoutMs: _none, ...query } = aggregated;
-      const answer = joinItems(
-        await client.collect("entente.r.patient.query", query, { timeoutMs: 700 }),
-      );
+      // Watch the slow statement run while the query is under way.
+      let running = true;
+      let seenSleeping = 0;
+      const watching = (async () => {
+        while (running) {
+          seenSleeping = Math.max(seenSleeping, await sleepingStatements());
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      const items = await client
+        .collect("entente.r.patient.query", query, { timeoutMs: 700 })
+        .finally(() => {
+          running = false;
+        });
+      await watching;
+      expect(seenSleeping).toBeGreaterThan(0);
+      const answer = joinItems(items);
       expect(answer.partial?.succeeded).toBe(1);
-      expect(answer.partial?.errors.map((e) => [e.instance, e.code])).toEqual([
+      expect(answer.partial?.errors.map((e) => [e.instance, e.code]).sort()).toEqual([
         ["hang", "DEADLINE_EXCEEDED"],
+        ["slow", "DEADLINE_EXCEEDED"],
       ]);
       expect(answer.points.length).toBeGreaterThan(0);
+      // The executor's deadline stopped the slow instance's statement (it would sleep 60 s).
+      const until = Date.now() + 10_000;
+      while ((await sleepingStatements()) > 0) {
+        if (Date.now() > until) throw new Error("the slow instance's statement still runs");
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       await patient.stop();
     }
