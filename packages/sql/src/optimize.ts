@@ -3,8 +3,8 @@
  * probe side's scan, and pushdown of limits, top-N and single-table aggregates.
  */
 import type { Catalog } from "./catalog.ts";
-import type { AggCall, Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
-import { canPush, canPushKeys, canPushOrder } from "./pushdown.ts";
+import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
+import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 
@@ -140,14 +140,9 @@ function pushAggregate(
   const scan = scanOf(node.input);
   if (!scan || scan.local.length > 0) return undefined;
   const source = catalog.source(scan.table.source);
-  const caps = source.capabilities;
-  if (!caps.aggregates) return undefined;
-  const textEq = caps.textComparison !== "case-insensitive";
-  for (const g of node.groups) {
-    if (g.k !== "col" || !canPush(g, source)) return undefined;
-    if (g.type === "text" && !textEq) return undefined;
-  }
-  for (const a of node.aggs) if (!aggPushable(a)) return undefined;
+  if (!node.groups.every((g) => g.k === "col" && canPushGroupKey(g, source))) return undefined;
+  if (!node.aggs.every((a) => (!a.arg || a.arg.k === "col") && canPushAggregate(a, source)))
+    return undefined;
   return {
     kind: "remote",
     source: source.name,
@@ -156,20 +151,4 @@ function pushAggregate(
     describes: `Aggregate over ${scan.table.source}.${scan.table.schema}.${scan.table.name}`,
     estimate: node.estimate,
   };
-
-  function aggPushable(a: AggCall): boolean {
-    if (a.distinct && !caps.countDistinct) return false;
-    if (!a.arg) return true;
-    if (a.arg.k !== "col" || !canPush(a.arg, source)) return false;
-    if (
-      a.arg.type === "text" &&
-      (a.fn === "min" || a.fn === "max") &&
-      caps.textComparison !== "binary"
-    )
-      return false;
-    if (a.arg.type === "text" && a.distinct && !textEq) return false;
-    // Engine sums and averages are doubles for floating columns; sources agree only on exact types.
-    if ((a.fn === "sum" || a.fn === "avg") && a.arg.type === "double") return false;
-    return a.arg.type !== "json" && a.arg.type !== "blob" && a.arg.type !== "unknown";
-  }
 }

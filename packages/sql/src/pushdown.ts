@@ -3,7 +3,7 @@
  * the source computes exactly what the engine would: text comparisons depend on the collation,
  * LIKE on its case rules, and division on the dialect.
  */
-import type { Expr } from "./plan.ts";
+import type { AggCall, Expr } from "./plan.ts";
 import type { SourceInfo, SqlType } from "./types.ts";
 
 const ORDERED = new Set(["<", "<=", ">", ">="]);
@@ -73,4 +73,29 @@ export function canPushOrder(types: SqlType[], source: SourceInfo): boolean {
   return types.every(
     (t) => (t !== "text" || caps.textComparison === "binary") && t !== "json" && t !== "unknown",
   );
+}
+
+/** Whether the source may group by `key` with the engine's notion of equal values. */
+export function canPushGroupKey(key: Expr, source: SourceInfo): boolean {
+  if (key.type === "text" && source.capabilities.textComparison === "case-insensitive")
+    return false;
+  return canPush(key, source);
+}
+
+/** Whether the source computes the aggregate exactly as the engine does. */
+export function canPushAggregate(a: AggCall, source: SourceInfo): boolean {
+  const caps = source.capabilities;
+  if (!caps.aggregates || (a.distinct && !caps.countDistinct)) return false;
+  if (!a.arg) return true;
+  const t = a.arg.type;
+  if (t === "json" || t === "blob" || t === "unknown" || !canPush(a.arg, source)) return false;
+  if (t === "text") {
+    if ((a.fn === "min" || a.fn === "max") && caps.textComparison !== "binary") return false;
+    if (a.distinct && caps.textComparison === "case-insensitive") return false;
+  }
+  // Engine sums of floating values are doubles in arrival order; sources agree only on exact types.
+  if ((a.fn === "sum" || a.fn === "avg") && t === "double") return false;
+  // MySQL's AVG is a DECIMAL cut to div_precision_increment (4) places.
+  if (a.fn === "avg" && source.dialect.kind === "mysql") return false;
+  return true;
 }

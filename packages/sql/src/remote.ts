@@ -6,7 +6,7 @@
  */
 import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, PlanNode, RemoteNode, SortKey } from "./plan.ts";
-import { canPush, canPushOrder } from "./pushdown.ts";
+import { canPush, canPushAggregate, canPushGroupKey, canPushOrder } from "./pushdown.ts";
 import { ParamList, qualifiedName, renderExpr } from "./render.ts";
 import type { SourceInfo } from "./types.ts";
 
@@ -238,7 +238,7 @@ class Renderer {
         const t = this.alias();
         const col = (j: number) => `${t}.${this.c(j)}`;
         const groups = node.groups.map((g) => {
-          if (g.type === "text" && !textEq) throw new NotPushable();
+          if (!canPushGroupKey(g, this.source)) throw new NotPushable();
           return this.expr(g, col);
         });
         const aggs = node.aggs.map((a) => this.aggregate(a, col));
@@ -268,19 +268,8 @@ class Renderer {
   }
 
   aggregate(a: AggCall, col: (i: number) => string): string {
-    const caps = this.source.capabilities;
-    if (a.distinct && !caps.countDistinct) throw new NotPushable();
+    if (!canPushAggregate(a, this.source)) throw new NotPushable();
     if (!a.arg) return "COUNT(*)";
-    const t = a.arg.type;
-    if (
-      t === "text" &&
-      caps.textComparison !== "binary" &&
-      (a.fn === "min" || a.fn === "max" || a.distinct)
-    ) {
-      throw new NotPushable();
-    }
-    if ((a.fn === "sum" || a.fn === "avg") && t === "double") throw new NotPushable();
-    if (t === "json" || t === "blob" || t === "unknown") throw new NotPushable();
     return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${this.expr(a.arg, col)})`;
   }
 }

@@ -54,8 +54,11 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
       return `(${r(expr.e)} ${expr.not ? "NOT " : ""}IN (${expr.list.map(r).join(", ")}))`;
     case "between":
       return `(${r(expr.e)} ${expr.not ? "NOT " : ""}BETWEEN ${r(expr.lo)} AND ${r(expr.hi)})`;
-    case "like":
-      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${r(expr.pattern)})`;
+    case "like": {
+      // PostgreSQL escapes LIKE patterns with a backslash by default; DuckDB has no default.
+      const escapeClause = params.dialect.kind === "duckdb" ? " ESCAPE '\\'" : "";
+      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${r(expr.pattern)}${escapeClause})`;
+    }
     case "fn":
       return `${expr.name.toUpperCase()}(${expr.args.map(r).join(", ")})`;
     default:

@@ -257,6 +257,25 @@ describe("pushdown", () => {
     ]);
   });
 
+  it("keeps AVG away from MySQL, whose AVG keeps four decimal places", () => {
+    const sent = (sql: string) =>
+      explainPlan(planSql(sql, catalog).plan, catalog).sources.map((s) => s.sql);
+    expect(sent("SELECT avg(user_id) FROM orders")).toEqual([
+      "SELECT `user_id` FROM `shop`.`orders`",
+    ]);
+    expect(sent("SELECT sum(user_id) FROM orders")).toEqual([
+      "SELECT SUM(`user_id`) FROM `shop`.`orders`",
+    ]);
+    const joined = sent("SELECT avg(a.user_id) FROM orders a JOIN orders b ON a.id = b.user_id");
+    expect(joined.some((s) => s.includes("AVG"))).toBe(false);
+  });
+
+  it("sends LIKE to DuckDB with the backslash escape PostgreSQL uses by default", () => {
+    const s = scanOf(String.raw`SELECT n FROM events WHERE kind LIKE 'a\_%'`);
+    expect(renderScan(s, duckSource).sql).toContain(String.raw`LIKE $1 ESCAPE '\')`);
+    expect(renderScan(s, pgSource).sql).not.toContain("ESCAPE");
+  });
+
   it("pushes top-N only where NULL ordering matches", () => {
     const pg = scanOf("SELECT id FROM users ORDER BY id DESC LIMIT 5");
     expect(renderScan(pg, pgSource).sql).toBe(
