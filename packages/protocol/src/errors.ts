@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   DEADLINE_EXCEEDED: { retryable: true, status: 504 },
   CANCELLED: { retryable: false, status: 499 },
   UNAVAILABLE: { retryable: true, status: 503 },
+  BAD_RESPONSE: { retryable: false, status: 502 },
   SHUTTING_DOWN: { retryable: true, status: 503 },
   NO_RESPONDERS: { retryable: true, status: 503 },
   STREAM_GAP: { retryable: true, status: 502 },
