@@ -12,17 +12,12 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+// By path: test/package.json does not depend on these two packages.
+import { createConnector } from "@entente/connectors";
+import { DuckdbStore, Federator, normalizeQuery, type Point } from "@entente/query-federation";
 import { EntenteClient } from "@entente/runtime";
 import { type ManagedProcess, startNatsServer, startProcess } from "@entente/testkit";
 import { connect } from "@nats-io/transport-node";
-// By path: test/package.json does not depend on these two packages.
-import { createConnector } from "../../packages/connectors/src/index.ts";
-import {
-  DuckdbStore,
-  Federator,
-  normalizeQuery,
-  type Point,
-} from "../../services/query-federation/src/index.ts";
 
 const INSTANCES = 8;
 const POINTS = Number(process.env.BENCH_POINTS ?? 200_000);
