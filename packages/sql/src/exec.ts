@@ -6,7 +6,6 @@
  */
 import { EntenteError } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
-import { badRequest } from "./errors.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import type { AggCall, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
@@ -114,6 +113,34 @@ export class Execution {
   }
 }
 
+/**
+ * What one operator holds in memory (a build side, a subquery, groups, rows to sort or to
+ * deduplicate), failing with TOO_LARGE past the configured limits rather than exhausting the
+ * worker.
+ */
+class MemoryBudget {
+  private rows = 0;
+  private bytes = 0;
+  private readonly what: string;
+  private readonly limits: ExecLimits;
+  constructor(what: string, limits: ExecLimits) {
+    this.what = what;
+    this.limits = limits;
+  }
+  add(row: Row): void {
+    this.rows++;
+    this.bytes += rowBytes(row);
+    const { maxBuildRows, maxBuildBytes } = this.limits;
+    if (this.rows <= maxBuildRows && this.bytes <= maxBuildBytes) return;
+    throw new EntenteError(
+      "TOO_LARGE",
+      `${this.what} exceeded its limit (${this.rows} rows, ~${Math.round(this.bytes / 1048576)} MiB; ` +
+        `sqlJoin.maxBuildRows ${maxBuildRows}, sqlJoin.maxBuildBytes ${maxBuildBytes}): add a filter or raise the limit`,
+      { details: { rows: this.rows, bytes: this.bytes } },
+    );
+  }
+}
+
 /** Runs the plan; yields result batches with output values normalized. */
 export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGenerator<Row[]> {
   const ctx: EvalContext = { subqueries: [] };
@@ -137,12 +164,11 @@ async function runSubquery(
   ctx: EvalContext,
 ): Promise<SubqueryResult> {
   const rows: Row[] = [];
+  const budget = new MemoryBudget("a subquery's result", exec.limits);
   for await (const batch of run(node, exec, ctx)) {
-    for (const r of batch) rows.push(r);
-    if (rows.length > exec.limits.maxBuildRows) {
-      throw badRequest(
-        `a subquery returned more than ${exec.limits.maxBuildRows} rows (sqlJoin.maxBuildRows)`,
-      );
+    for (const r of batch) {
+      budget.add(r);
+      rows.push(r);
     }
   }
   const keys = new Set<unknown>();
@@ -305,6 +331,13 @@ async function* mergeBounded(
     waiting = undefined;
     w?.();
   };
+  let draining: (() => void)[] = [];
+  const drained = () => new Promise<void>((resolve) => draining.push(resolve));
+  const resume = () => {
+    const ready = draining;
+    draining = [];
+    for (const r of ready) r();
+  };
   const start = () => {
     while (!stopped && active < limit && next < makers.length) {
       const make = makers[next++] as () => AsyncGenerator<Row[]>;
@@ -315,6 +348,8 @@ async function* mergeBounded(
             if (stopped) break;
             queue.push(batch);
             wake();
+            // Backpressure: a stream reads on only while the consumer keeps up.
+            while (queue.length >= limit && !stopped) await drained();
           }
         } catch (err) {
           failure ??= err;
@@ -332,6 +367,7 @@ async function* mergeBounded(
       if (failure) throw failure;
       const batch = queue.shift();
       if (batch) {
+        resume();
         yield batch;
         continue;
       }
@@ -342,6 +378,7 @@ async function* mergeBounded(
     }
   } finally {
     stopped = true;
+    resume();
   }
 }
 
@@ -380,7 +417,14 @@ async function* runJoin(join: JoinNode, exec: Execution, ctx: EvalContext): Asyn
     firstProbe = probe.next();
     firstProbe.catch(() => {});
   }
-  const table = await buildSide(buildNode, buildKeys, exec, ctx, preserveBuild);
+  let table: BuildTable;
+  try {
+    table = await buildSide(buildNode, buildKeys, exec, ctx, preserveBuild);
+  } catch (err) {
+    // The probe's statement already runs; end it so its connection goes back to the pool.
+    await probe?.return(undefined).catch(() => {});
+    throw err;
+  }
   if (join.dynamicFilter && probeNode.kind === "scan") {
     if (table.rows.length === 0 && !preserveBuild) return;
     const keyFn = buildKeys[join.dynamicFilter.keyIndex];
@@ -465,25 +509,16 @@ async function buildSide(
 ): Promise<BuildTable> {
   const buckets = new Map<unknown, Row[]>();
   const rows: Row[] = [];
-  let bytes = 0;
-  const { maxBuildRows, maxBuildBytes } = exec.limits;
+  const budget = new MemoryBudget("a join's build side", exec.limits);
   for await (const batch of run(node, exec, ctx)) {
     for (const r of batch) {
+      budget.add(r);
       rows.push(r);
-      bytes += rowBytes(r);
       const key = compositeKey(keys.map((k) => k(r)));
       if (key === undefined) continue;
       const bucket = buckets.get(key);
       if (bucket) bucket.push(r);
       else buckets.set(key, [r]);
-    }
-    if (rows.length > maxBuildRows || bytes > maxBuildBytes) {
-      throw new EntenteError(
-        "TOO_LARGE",
-        `a join's build side exceeded its limit (${rows.length} rows, ~${Math.round(bytes / 1048576)} MiB; ` +
-          `sqlJoin.maxBuildRows ${maxBuildRows}, sqlJoin.maxBuildBytes ${maxBuildBytes}): add a filter or raise the limit`,
-        { details: { rows: rows.length, bytes } },
-      );
     }
   }
   return trackMatches ? { buckets, rows, matched: new Set() } : { buckets, rows };
@@ -507,6 +542,7 @@ async function* runAggregate(
   const groupFns = node.groups.map((g) => compile(g, ctx));
   const argFns = node.aggs.map((a) => (a.arg ? compile(a.arg, ctx) : undefined));
   const groups = new Map<unknown, { values: Value[]; states: AggState[] }>();
+  const budget = new MemoryBudget("GROUP BY's groups", exec.limits);
   const fresh = () =>
     node.aggs.map(
       (a) =>
@@ -520,12 +556,7 @@ async function* runAggregate(
       if (!g) {
         g = { values, states: fresh() };
         groups.set(key, g);
-        if (groups.size > exec.limits.maxBuildRows) {
-          throw new EntenteError(
-            "TOO_LARGE",
-            `GROUP BY produced more than ${exec.limits.maxBuildRows} groups (sqlJoin.maxBuildRows)`,
-          );
-        }
+        budget.add(values);
       }
       for (let i = 0; i < node.aggs.length; i++) {
         const fn = argFns[i];
@@ -607,8 +638,12 @@ async function* runSort(
     nullsFirst: k.nullsFirst,
   }));
   const rows: { row: Row; values: Value[] }[] = [];
+  const budget = new MemoryBudget("ORDER BY's rows", exec.limits);
   for await (const batch of run(node.input, exec, ctx)) {
-    for (const row of batch) rows.push({ row, values: keys.map((k) => k.f(row)) });
+    for (const row of batch) {
+      budget.add(row);
+      rows.push({ row, values: keys.map((k) => k.f(row)) });
+    }
   }
   rows.sort((a, b) => {
     for (let i = 0; i < keys.length; i++) {
@@ -654,11 +689,13 @@ async function* runDistinct(
   ctx: EvalContext,
 ) {
   const seen = new Set<unknown>();
+  const budget = new MemoryBudget("DISTINCT's rows", exec.limits);
   for await (const batch of run(node.input, exec, ctx)) {
     const out: Row[] = [];
     for (const row of batch) {
       const k = groupKey(row);
       if (seen.has(k)) continue;
+      budget.add(row);
       seen.add(k);
       out.push(row);
     }

@@ -1,5 +1,6 @@
+import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
-import type { Row, SourceInfo } from "../src/index.ts";
+import { planSql, type Row, runPlan, type SourceInfo, type SourceRunner } from "../src/index.ts";
 import {
   type MemoryTable,
   memoryCatalog,
@@ -213,6 +214,57 @@ describe("operators on hand-checked inputs", () => {
       for await (const _ of batches) {
       }
     }).rejects.toThrow(/build side exceeded its limit/);
+  });
+});
+
+describe("memory limits and cleanup", () => {
+  async function drain(sql: string, runner: SourceRunner, maxBuildRows: number) {
+    const catalog = memoryCatalog(small, sources);
+    const { plan } = planSql(sql, catalog);
+    const { batches } = runPlan(plan, catalog, runner, new AbortController().signal, {
+      maxBuildRows,
+    });
+    try {
+      for await (const _ of batches) {
+      }
+    } catch (err) {
+      return err as EntenteError;
+    }
+    throw new Error(`expected ${sql} to exceed its limit`);
+  }
+
+  it("bounds ORDER BY, DISTINCT, GROUP BY and subqueries like a build side", async () => {
+    for (const [sql, what] of [
+      ["SELECT id FROM orders ORDER BY total", "ORDER BY"],
+      ["SELECT DISTINCT id FROM orders", "DISTINCT"],
+      ["SELECT id, count(*) FROM orders GROUP BY id", "GROUP BY"],
+      ["SELECT id FROM users WHERE id IN (SELECT user_id FROM orders)", "subquery"],
+    ] as const) {
+      const err = await drain(sql, memoryRunner(small), 3);
+      expect(err.code, sql).toBe("TOO_LARGE");
+      expect(err.message, sql).toContain(what);
+    }
+  });
+
+  it("ends the probe side's statement when the build side fails", async () => {
+    const inner = memoryRunner(small);
+    const open = new Set<string>();
+    const runner: SourceRunner = {
+      async query(source, statement, signal) {
+        const rows = await inner.query(source, statement, signal);
+        return (async function* () {
+          open.add(source);
+          try {
+            yield* rows;
+          } finally {
+            open.delete(source);
+          }
+        })();
+      },
+    };
+    const err = await drain("SELECT * FROM users u JOIN orders o ON u.id = o.user_id", runner, 2);
+    expect(err.code).toBe("TOO_LARGE");
+    expect([...open]).toEqual([]);
   });
 });
 
