@@ -313,20 +313,11 @@ function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boo
     outExprs = selected;
     names = selectItems.map((s) => s.name);
     postScope = { columns: [] };
-    return finishSelect(
-      ast,
-      env,
-      node,
-      outExprs,
-      names,
-      postScope,
-      (i) => liftedOrder[i],
-      selectItems,
-    );
+    return finishSelect(ast, env, node, outExprs, names, postScope, (i) => liftedOrder[i]);
   }
   outExprs = selectItems.map((s) => s.expr ?? bindExpr(s.ast, scope, env, {}));
   names = selectItems.map((s) => s.name);
-  return finishSelect(ast, env, node, outExprs, names, scope, undefined, selectItems);
+  return finishSelect(ast, env, node, outExprs, names, scope, undefined);
 }
 
 function isOutputReference(e: Ast, items: SelectItem[]): boolean {
@@ -347,7 +338,6 @@ function finishSelect(
   names: string[],
   scope: Scope,
   liftedOrder: ((i: number) => Expr | undefined) | undefined,
-  items: SelectItem[],
 ): PlanNode {
   const columns: ColumnDef[] = outExprs.map((e, i) => ({ name: names[i] as string, type: e.type }));
   const exprs = [...outExprs];
@@ -366,7 +356,6 @@ function finishSelect(
     });
     keys.push(sortKey(target, o));
   }
-  void items;
   const hidden = exprs.length > columns.length;
   const projected: ColumnDef[] = exprs.map((e, i) => ({
     name: names[i] ?? `sort${i}`,
