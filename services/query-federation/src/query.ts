@@ -125,9 +125,12 @@ function matcherOf(tag: string, op: string, value: unknown): Matcher {
   return matcher;
 }
 
-/** Escapes text for use inside a regular expression. */
+/**
+ * Escapes text for use in a regular expression outside a class. Only syntax characters: with
+ * the `u` flag any other escape (`\-`) is a syntax error.
+ */
 export function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Tag filters in their three JSON forms: `"v"`, `["a","b"]` (any of), `{"!=": "v"}`. */

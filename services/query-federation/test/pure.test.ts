@@ -55,6 +55,14 @@ describe("query validation", () => {
     expect(q.instanceMatchers[0]?.regex?.test("bxc")).toBe(false);
     expect(q.matchers).toEqual([{ tag: "host", op: "=", value: "x" }]);
   });
+  it("takes lists of any values, such as host names with dashes (the CLI's repeated --tag)", () => {
+    const values = ["edge-a", "a/b", "x.y", "[z]", "(w)|v", "c+d*e?", "^$", "\\", "{1}"];
+    const q = normalizeQuery({ metric: "cpu", tags: { host: values } }, DEFAULT_QUERY_LIMITS, now);
+    const regex = q.matchers[0]?.regex as RegExp;
+    for (const v of values) expect(regex.test(v)).toBe(true);
+    expect(regex.test("edgexa")).toBe(false);
+    expect(regex.test("edge-a|a/b")).toBe(false);
+  });
   it("refuses windows that would make absurdly many points", () => {
     expect(() =>
       normalizeQuery(
