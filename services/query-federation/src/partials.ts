@@ -4,7 +4,9 @@
  * function is derived from state that merges associatively:
  *   sum, count, min, max     — sums, counts, minima and maxima of the parts
  *   avg                      — sum / count (never a mean of means)
- *   stddev (population)      — from count, sum and sum of squares
+ *   stddev (population)      — from count, sum and M2 (squared deviations from the part's
+ *                              mean), merged with Chan et al.'s parallel formula: a sum of
+ *                              squares minus sum²/n cancels catastrophically for large values
  *   first / last             — the sample with the smallest / largest timestamp; ties at one
  *                              timestamp go to the smaller value (first) / larger value (last)
  *   rate                     — per series: first and last sample and the increase between them
@@ -36,7 +38,8 @@ export interface PartialAggregate {
   sum: number;
   min: number;
   max: number;
-  sumsq: number;
+  /** Sum of squared deviations from this part's mean (sum / count). */
+  m2: number;
   first?: { ts: bigint; value: number };
   last?: { ts: bigint; value: number };
   /** Rate only. */
@@ -97,6 +100,14 @@ function pickLast(
   return a.value >= b.value ? a : b;
 }
 
+/** Chan et al.: M2 of the union from both parts' M2, counts and means. */
+function mergeM2(a: PartialAggregate, b: PartialAggregate): number {
+  if (a.count === 0) return b.m2;
+  if (b.count === 0) return a.m2;
+  const delta = b.sum / b.count - a.sum / a.count;
+  return a.m2 + b.m2 + (delta * delta * a.count * b.count) / (a.count + b.count);
+}
+
 /** Merges `b` into `a` (same window and group). */
 export function mergePartial(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
   const merged: PartialAggregate = {
@@ -106,7 +117,7 @@ export function mergePartial(a: PartialAggregate, b: PartialAggregate): PartialA
     sum: a.sum + b.sum,
     min: Math.min(a.min, b.min),
     max: Math.max(a.max, b.max),
-    sumsq: a.sumsq + b.sumsq,
+    m2: mergeM2(a, b),
   };
   const first = pickFirst(a.first, b.first);
   const last = pickLast(a.last, b.last);
@@ -168,12 +179,14 @@ export function partialsFromPoints(
     let partial = set.get(key);
     const v = point.value;
     if (!partial) {
-      partial = { window, group, count: 0, sum: 0, min: v, max: v, sumsq: 0 };
+      partial = { window, group, count: 0, sum: 0, min: v, max: v, m2: 0 };
       set.set(key, partial);
     }
+    // Welford's update of M2.
+    const delta = partial.count === 0 ? 0 : v - partial.sum / partial.count;
     partial.count += 1;
     partial.sum += v;
-    partial.sumsq += v * v;
+    partial.m2 += delta * (v - partial.sum / partial.count);
     if (v < partial.min) partial.min = v;
     if (v > partial.max) partial.max = v;
     if (wantsEnds) {
@@ -231,9 +244,7 @@ export function finalValue(
     case "last":
       return partial.last?.value ?? Number.NaN;
     case "stddev": {
-      const n = partial.count;
-      const variance = (partial.sumsq - (partial.sum * partial.sum) / n) / n;
-      return Math.sqrt(Math.max(0, variance));
+      return Math.sqrt(Math.max(0, partial.m2 / partial.count));
     }
     case "rate": {
       let increase = 0;

@@ -110,7 +110,7 @@ export function encodePartial(p: PartialAggregate): WirePartial {
     p.sum,
     p.min,
     p.max,
-    p.sumsq,
+    p.m2,
     p.first ? [p.first.ts, p.first.value] : null,
     p.last ? [p.last.ts, p.last.value] : null,
     p.series
@@ -123,7 +123,7 @@ export function decodePartial(instance: string, value: unknown): PartialAggregat
   if (!Array.isArray(value) || value.length !== 10 || !Array.isArray(value[1])) {
     throw badResponse(instance, "a partial aggregate is not in the federation wire form");
   }
-  const [w, g, n, s, mn, mx, sq, f, l, series] = value as unknown[];
+  const [w, g, n, s, mn, mx, m2, f, l, series] = value as unknown[];
   const partial: PartialAggregate = {
     window: toNs(instance, w, "window"),
     group: (g as unknown[]).map(toText),
@@ -131,7 +131,7 @@ export function decodePartial(instance: string, value: unknown): PartialAggregat
     sum: toNumber(instance, s, "sum"),
     min: toNumber(instance, mn, "min"),
     max: toNumber(instance, mx, "max"),
-    sumsq: toNumber(instance, sq, "sum of squares"),
+    m2: toNumber(instance, m2, "M2"),
   };
   const sample = (v: unknown, what: string) => {
     if (!Array.isArray(v) || v.length !== 2) throw badResponse(instance, `${what} is malformed`);

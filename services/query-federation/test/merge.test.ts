@@ -180,6 +180,28 @@ describe("partial aggregates merged from three shards", () => {
     expect(finalize("m", aggregation, set.values())[0]?.value).toBe(16 / 4);
   });
 
+  it("stddev stays accurate for large values with a small spread, merged from many parts", () => {
+    // Around 1e9 a sum of squares keeps about 1e2 of absolute precision: far more than this spread.
+    const random = rng(7);
+    const points: Point[] = Array.from({ length: 3_000 }, (_, i) => ({
+      metric: "m",
+      tags: { host: `h${i % 3}` },
+      timestamp: BigInt(i) * SECOND,
+      value: 1e9 + Math.round(random() * 40) / 4,
+    }));
+    const aggregation: Aggregation = { fn: "stddev", windowNs: 3600n * SECOND, by: [] };
+    const set = new PartialSet();
+    for (const part of shard(points, 3, 11, true)) {
+      for (let i = 0; i < part.length; i += 100) {
+        set.addAll(partialsFromPoints(part.slice(i, i + 100), aggregation));
+      }
+    }
+    const got = finalize("m", aggregation, set.values())[0]?.value as number;
+    const expected = reference(points, aggregation).values().next().value as number;
+    expect(expected).toBeGreaterThan(2);
+    expect(Math.abs(got - expected)).toBeLessThan(1e-6 * expected);
+  });
+
   it("rate counts a counter reset as a restart from zero across shards", () => {
     const series = { host: "x" };
     const values = [100, 110, 5, 15];

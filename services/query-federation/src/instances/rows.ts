@@ -79,7 +79,7 @@ export function toText(value: unknown): string {
 }
 
 /**
- * One row of the pushed-down aggregation: window, groups, count, sum, min, max, sumsq, and
+ * One row of the pushed-down aggregation: window, groups, count, sum, min, max, M2, and
  * with `ends` first ts, first value, last ts, last value.
  */
 export function partialFromRow(
@@ -99,7 +99,7 @@ export function partialFromRow(
     sum: toNumber(instance, row[i++], "sum"),
     min: toNumber(instance, row[i++], "min"),
     max: toNumber(instance, row[i++], "max"),
-    sumsq: toNumber(instance, row[i++], "sum of squares"),
+    m2: toNumber(instance, row[i++], "M2"),
   };
   if (ends) {
     partial.first = {

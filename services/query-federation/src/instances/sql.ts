@@ -1,6 +1,6 @@
 /**
  * SQL for a points table, per dialect, with bound parameters: the raw read and the pushed-down
- * partial aggregation (count, sum, min, max, sum of squares, and first/last through RANK()
+ * partial aggregation (count, sum, min, max, M2, and first/last through RANK()
  * window functions) per window and group. Tag names are validated identifiers and written as
  * literals; tag values, the metric and regex patterns are always bound. Pure.
  */
@@ -182,7 +182,7 @@ export function rawStatement(
 
 /**
  * Partials per window and group. Columns: window, one per `by` tag, count, sum, min, max,
- * sumsq, and with `ends` also first ts, first value, last ts, last value.
+ * M2, and with `ends` also first ts, first value, last ts, last value.
  */
 export function partialsStatement(
   dialect: SqlDialect,
@@ -219,7 +219,8 @@ export function partialsStatement(
     "SUM(v) AS s",
     "MIN(v) AS mn",
     "MAX(v) AS mx",
-    "SUM(v * v) AS sq",
+    // M2 from the database's own (Welford-style) variance: SUM(v * v) would lose the spread.
+    "VAR_POP(v) * COUNT(*) AS m2",
     ...(ends
       ? [
           "MIN(ts) AS fts",
