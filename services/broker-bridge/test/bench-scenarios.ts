@@ -4,8 +4,11 @@
  * second, after checking every message arrived exactly once.
  */
 import { execFile } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { startNatsServer, uniqueName } from "@entente/testkit";
+import { startNatsServer, startProcess, uniqueName } from "@entente/testkit";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -235,21 +238,43 @@ export async function bridgeRabbitToNats(
   const conn = await amqpConnect(rabbitUrl);
   const ch = await conn.createChannel();
   await ch.assertExchange(exchange, "topic", { durable: false });
-  const bridge = await startBridge(b.url, {
-    links: {
-      "bench-rabbit": {
-        upstream: { kind: "rabbitmq", url: rabbitUrl, id: "rabbit", exchange, bindings: ["#"] },
-        downstream: { kind: "jetstream", url: b.url, stream: "DOWN", subjectPrefix: "rabbit" },
-        prefetch: 2000,
+  // The bridge runs as its own process, as deployed, so the publisher here does not share its thread.
+  const configFile = join(tmpdir(), `${uniqueName("bench-bridge")}.json`);
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      nats: { servers: [b.url] },
+      bridge: {
+        links: {
+          "bench-rabbit": {
+            upstream: { kind: "rabbitmq", url: rabbitUrl, id: "rabbit", exchange, bindings: ["#"] },
+            downstream: { kind: "jetstream", url: b.url, stream: "DOWN", subjectPrefix: "rabbit" },
+            prefetch: 2000,
+          },
+        },
       },
-    },
+    }),
+  );
+  const bridge = await startProcess({
+    name: "bridge worker",
+    command: process.execPath,
+    args: [
+      "--conditions=@entente/source",
+      resolve(import.meta.dirname, "worker-process.ts"),
+      configFile,
+    ],
+    env: { ...process.env, ENTENTE_LOG_LEVEL: "info" },
+    readyLine: /broker bridge started/,
+    timeoutMs: 30_000,
   });
+  // Published messages are buffered only once the link has bound its queue.
   await waitForStatus(nb, "bench-rabbit", (st) => st.status === "connected");
   const started = performance.now();
   await publishAmqp(rabbitUrl, exchange, count, size);
   await until("link done", async () => (await streamCount(nb, "DOWN")) >= count);
   const seconds = (performance.now() - started) / 1000;
-  await bridge.stop();
+  await bridge.stop("SIGTERM");
+  await rm(configFile, { force: true });
   await verifyStream(nb, "DOWN", count);
   const cleanup = await conn.createChannel();
   await cleanup.deleteQueue("entente_bridge_bench-rabbit").catch(() => {});
