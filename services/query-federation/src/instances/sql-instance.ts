@@ -71,7 +71,6 @@ export class SqlInstance implements MetricInstance {
     for await (const batch of result.batches) {
       for (const row of batch as unknown[][]) {
         if (++read > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
-        if (row[2] === null || row[2] === undefined) continue;
         const tags = tagCache.get(row[0]);
         if (local.length > 0) {
           let ok = admitted.get(tags);

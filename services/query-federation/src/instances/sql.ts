@@ -145,6 +145,8 @@ function whereClause(
     `${metric} = ${params.bind(query.metric)}`,
     `${time} >= ${query.start}`,
     `${time} < ${query.end}`,
+    // A row without a value is not a sample: COUNT(*) and RANK() would otherwise see it.
+    `${dialect.quoteIdentifier(columns.value)} IS NOT NULL`,
   ];
   if (dialect.kind === "mysql") {
     // The index serves the first comparison; this one makes it case- and accent-exact.

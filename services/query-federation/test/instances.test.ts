@@ -1,0 +1,63 @@
+/**
+ * The executor over embedded DuckDB instances, without NATS: what a database's rows become,
+ * and the limits of a whole query.
+ */
+import { createConnector } from "@entente/connectors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHttp } from "../src/http.ts";
+import {
+  DEFAULT_QUERY_LIMITS,
+  DuckdbStore,
+  Federator,
+  type MetricInstance,
+  normalizeQuery,
+  type Point,
+} from "../src/index.ts";
+import { BASE, SECOND } from "./generate.ts";
+
+async function store(name: string, points: Point[]): Promise<DuckdbStore> {
+  const s = new DuckdbStore(name, await createConnector(name, { kind: "duckdb" }));
+  await s.ensureSchema();
+  await s.load(points);
+  return s;
+}
+
+function series(host: string, values: number[]): Point[] {
+  return values.map((value, i) => ({
+    metric: "m",
+    tags: { host },
+    timestamp: BASE + BigInt(i) * SECOND,
+    value,
+  }));
+}
+
+const range = { start: String(BASE), end: String(BASE + 3600n * SECOND) };
+
+describe("rows without a value", () => {
+  let federator: Federator;
+
+  beforeAll(async () => {
+    const s = await store("nulls", series("a", [1, 2, 3]));
+    // A row whose value is NULL, as a PostgreSQL or MySQL table may hold: not a sample.
+    await s.connector.execute({
+      sql: `INSERT INTO points (metric, tags, "time", value) VALUES ('m', '{"host":"a"}', ${BASE - SECOND}, NULL), ('m', '{"host":"a"}', ${BASE + 10n * SECOND}, NULL)`,
+      params: [],
+    });
+    federator = new Federator({ instances: [s] });
+  });
+  afterAll(() => federator?.close());
+
+  it("are skipped by every aggregation as by raw reads", async () => {
+    const ask = async (fn: string) => {
+      const q = normalizeQuery({ metric: "m", ...range, aggregation: { function: fn } });
+      return (await federator.query(q)).points.map((p) => p.value);
+    };
+    expect(await ask("count")).toEqual([3]);
+    expect(await ask("avg")).toEqual([2]);
+    expect(await ask("first")).toEqual([1]);
+    expect(await ask("last")).toEqual([3]);
+    const raw = await federator.query(normalizeQuery({ metric: "m", ...range }));
+    expect(raw.points.map((p) => p.value)).toEqual([1, 2, 3]);
+  });
+});
+
