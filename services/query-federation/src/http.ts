@@ -70,8 +70,11 @@ async function handle(
     }
     const query = normalizeQuery(parsed, limits);
     const controller = new AbortController();
-    req.on("close", () => {
-      if (!res.writableEnded) controller.abort(new EntenteError("CANCELLED", "client went away"));
+    // The request stream is already closed once its body is read: the response's close is
+    // what tells that the client went away before its answer.
+    res.on("close", () => {
+      if (!res.writableFinished)
+        controller.abort(new EntenteError("CANCELLED", "client went away"));
     });
     const answer = await federator.query(query, { signal: controller.signal });
     send(res, 200, {

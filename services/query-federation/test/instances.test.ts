@@ -2,6 +2,7 @@
  * The executor over embedded DuckDB instances, without NATS: what a database's rows become,
  * and the limits of a whole query.
  */
+import { request } from "node:http";
 import { createConnector } from "@entente/connectors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHttp } from "../src/http.ts";
@@ -61,3 +62,51 @@ describe("rows without a value", () => {
   });
 });
 
+/** An instance that answers only when its call is aborted, and remembers that it was. */
+function waitingInstance(): MetricInstance & { aborted: boolean } {
+  const wait = (options: { signal: AbortSignal }) =>
+    new Promise<never>((_, reject) => {
+      options.signal.addEventListener("abort", () => {
+        instance.aborted = true;
+        reject(options.signal.reason);
+      });
+    });
+  const instance = {
+    name: "waiting",
+    kind: "duckdb" as const,
+    aborted: false,
+    fetchRaw: (_q: unknown, options: { signal: AbortSignal }) => wait(options),
+    fetchPartials: (_q: unknown, options: { signal: AbortSignal }) => wait(options),
+    close: async () => {},
+  };
+  return instance;
+}
+
+describe("HTTP", () => {
+  it("cancels the instances' work when the client goes away", async () => {
+    const instance = waitingInstance();
+    const federator = new Federator({
+      instances: [instance],
+      settings: { instanceTimeoutMs: 60_000, defaultTimeoutMs: 60_000 },
+    });
+    const http = await startHttp(federator, DEFAULT_QUERY_LIMITS, { port: 0, host: "127.0.0.1" });
+    try {
+      const req = request({
+        port: http.port,
+        host: "127.0.0.1",
+        method: "POST",
+        path: "/federated/query",
+      });
+      req.on("error", () => {});
+      req.end(JSON.stringify({ metric: "m" }));
+      const until = Date.now() + 10_000;
+      while (federator.queries === 0 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
+      req.destroy();
+      while (!instance.aborted && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(instance.aborted).toBe(true);
+    } finally {
+      await http.close();
+    }
+  });
+});
