@@ -26,6 +26,8 @@ export interface LinkCounters {
   oversized: number;
   /** Sent but not confirmed by the downstream: delivered again. */
   retried: number;
+  /** Confirmed as already there: removed by the downstream stream's duplicate window. */
+  duplicates: number;
 }
 
 export const emptyCounters = (): LinkCounters => ({
@@ -36,6 +38,7 @@ export const emptyCounters = (): LinkCounters => ({
   malformed: 0,
   oversized: 0,
   retried: 0,
+  duplicates: 0,
 });
 
 export interface SessionEvents {
@@ -155,9 +158,10 @@ export class Session {
       this.inFlight++;
       this.downstream.send(
         { subject, data: message.data, headers, msgId: message.originId },
-        (error) => {
+        (error, duplicate) => {
           this.inFlight--;
           if (error === undefined) {
+            if (duplicate) this.counters.duplicates++;
             this.counters.forwarded++;
             this.lastForwardedAt = Date.now();
             message.ack();

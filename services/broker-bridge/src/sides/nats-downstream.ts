@@ -10,7 +10,7 @@ import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/na
 import type { JetStreamDownstream, LinkDefinition, NatsDownstream } from "../config.ts";
 import type { HeaderList } from "../mapping.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
-import type { DownstreamSide, OutboundMessage, SideEvents } from "./types.ts";
+import type { DownstreamSide, OutboundMessage, SendDone, SideEvents } from "./types.ts";
 
 export interface NatsDownstreamOptions {
   link: string;
@@ -73,7 +73,7 @@ function toNatsHeaders(list: HeaderList) {
 }
 
 interface Pending {
-  done: (error?: Error) => void;
+  done: SendDone;
   at: number;
 }
 
@@ -110,7 +110,8 @@ class JetStreamDownstreamSide implements DownstreamSide {
         const entry = this.pending.get(id);
         if (entry === undefined) return; // confirmed late, after it was given up
         this.pending.delete(id);
-        entry.done(pubAckError(msg, this.stream));
+        const error = pubAckError(msg, this.stream);
+        entry.done(error, error === undefined && isDuplicate(msg.data));
       },
     });
     this.sweep = setInterval(
@@ -124,7 +125,7 @@ class JetStreamDownstreamSide implements DownstreamSide {
     watchConnection(this.nc, events, "downstream");
   }
 
-  send(message: OutboundMessage, done: (error?: Error) => void): void {
+  send(message: OutboundMessage, done: SendDone): void {
     const h = toNatsHeaders(message.headers);
     if (message.msgId !== undefined) h.set("Nats-Msg-Id", message.msgId);
     h.set("Nats-Expected-Stream", this.stream);
@@ -149,6 +150,12 @@ class JetStreamDownstreamSide implements DownstreamSide {
 }
 
 const decoder = new TextDecoder();
+const DUPLICATE = new TextEncoder().encode('"duplicate":true');
+
+/** A PubAck of a message the stream already had, e.g. sent again after a crash. */
+function isDuplicate(data: Uint8Array): boolean {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(DUPLICATE) !== -1;
+}
 
 /** undefined for a PubAck, else what went wrong (no stream for the subject, a stream error). */
 function pubAckError(msg: Msg, stream: string): Error | undefined {

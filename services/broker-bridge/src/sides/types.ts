@@ -48,13 +48,18 @@ export interface OutboundMessage {
   msgId: string | undefined;
 }
 
+export type SendDone = (error?: Error, duplicate?: boolean) => void;
+
 export interface DownstreamSide {
   readonly brokerId: string;
   /** Largest body the downstream accepts. */
   readonly maxPayload: number;
   /** Reports the downstream going away and coming back (connection, resource alarms). */
   watch(events: SideEvents): void;
-  /** Sends one message; `done` is called once, when the downstream confirmed it or gave up. */
-  send(message: OutboundMessage, done: (error?: Error) => void): void;
+  /**
+   * Sends one message; `done` is called once, when the downstream confirmed it or gave up.
+   * `duplicate` says the downstream already had it (JetStream's duplicate window).
+   */
+  send(message: OutboundMessage, done: SendDone): void;
   close(): Promise<void>;
 }
