@@ -46,6 +46,8 @@ const amqpConnection = {
   url: amqpUrl,
   /** This broker on the path; default the broker's cluster name. */
   id: brokerId,
+  /** For amqps:// URLs: the CA and a client certificate (credentials go in the URL). */
+  tls: tls.optional(),
 };
 
 export const natsUpstreamSchema = z.strictObject({

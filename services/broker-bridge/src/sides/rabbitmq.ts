@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 /**
  * RabbitMQ sides. Upstream: the link's own durable queue bound to the exchange with the link's
  * bindings (x-expires = expires, x-message-ttl = messageTtl: the buffer that outlives a vanished
@@ -29,16 +30,27 @@ import type {
   UpstreamSide,
 } from "./types.ts";
 
+interface AmqpEndpoint {
+  url: string;
+  tls?:
+    | { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined }
+    | undefined;
+}
+
 async function connectAmqp(
-  url: string,
+  endpoint: AmqpEndpoint,
   definition: LinkDefinition,
   name: string,
 ): Promise<ChannelModel> {
-  const target = new URL(url);
+  const target = new URL(endpoint.url);
   target.searchParams.set("heartbeat", String(definition.heartbeat));
+  const tls = endpoint.tls;
   const connection = await connect(target.toString(), {
     timeout: 5000,
     clientProperties: { connection_name: name },
+    ...(tls?.caFile ? { ca: [readFileSync(tls.caFile)] } : {}),
+    ...(tls?.certFile ? { cert: readFileSync(tls.certFile) } : {}),
+    ...(tls?.keyFile ? { key: readFileSync(tls.keyFile) } : {}),
   } as SocketOptions);
   connection.on("error", () => {}); // reported through "close"
   return connection;
@@ -73,7 +85,7 @@ export async function openRabbitUpstream(options: {
   upstream: RabbitUpstream;
 }): Promise<UpstreamSide> {
   const { link, definition, upstream } = options;
-  const connection = await connectAmqp(upstream.url, definition, `entente bridge ${link} upstream`);
+  const connection = await connectAmqp(upstream, definition, `entente bridge ${link} upstream`);
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
@@ -231,11 +243,7 @@ export async function openRabbitDownstream(options: {
   confirmTimeoutMs: number;
 }): Promise<DownstreamSide> {
   const { link, definition, downstream } = options;
-  const connection = await connectAmqp(
-    downstream.url,
-    definition,
-    `entente bridge ${link} downstream`,
-  );
+  const connection = await connectAmqp(downstream, definition, `entente bridge ${link} downstream`);
   try {
     const channel = await connection.createConfirmChannel();
     channel.on("error", () => {});
