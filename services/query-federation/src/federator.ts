@@ -16,6 +16,7 @@ import {
   stateAt,
   tryAcquire,
 } from "./breaker.ts";
+import { PointBudget, tooLarge } from "./budget.ts";
 import { type CacheSettings, cacheKey, DEFAULT_CACHE, ResultCache } from "./cache.ts";
 import { SampleDeduplicator } from "./dedup.ts";
 import {
@@ -28,7 +29,7 @@ import {
 } from "./executor.ts";
 import type { FetchOptions, InnerFailure, MetricInstance } from "./instances/types.ts";
 import { finalize, type PartialAggregate, PartialSet, partialsFromPoints } from "./partials.ts";
-import { type Point, pointBytes } from "./points.ts";
+import type { Point } from "./points.ts";
 import { type FederatedQuery, INSTANCE_TAG } from "./query.ts";
 import { DEFAULT_RETRY, nextBackoff, type RetrySettings } from "./retry.ts";
 import { type RoutingTable, route, type Target } from "./router.ts";
@@ -181,10 +182,11 @@ export class Federator {
       options.remainingMs ?? Number.POSITIVE_INFINITY,
     );
     const deadlineAt = this.now() + budget;
+    const points = new PointBudget(this.settings.maxPoints, this.settings.maxBytes);
     const machine = executorMachine.provide({
       actors: {
         fetchTarget: fromPromise<TargetResult, FetchTargetInput>(({ input, signal }) =>
-          this.fetchTarget(input.target, query, mode, signal, deadlineAt),
+          this.fetchTarget(input.target, query, mode, { signal, deadlineAt, points }),
         ),
       },
     });
@@ -211,11 +213,11 @@ export class Federator {
     target: Target,
     query: FederatedQuery,
     mode: FetchMode,
-    signal: AbortSignal,
-    deadlineAt: number,
+    call: Call,
   ): Promise<TargetResult> {
+    const { signal } = call;
     if (target.kind === "instance") {
-      return this.callInstance(target.name, query, mode, signal, deadlineAt);
+      return this.callInstance(target.name, query, mode, call);
     }
     if (target.read === "one") {
       const failures: InnerFailure[] = [];
@@ -227,7 +229,7 @@ export class Federator {
       let last: EntenteError | undefined;
       for (const name of ordered) {
         try {
-          const result = await this.callInstance(name, query, mode, signal, deadlineAt);
+          const result = await this.callInstance(name, query, mode, call);
           return result;
         } catch (err) {
           last = toEntenteError(err);
@@ -244,7 +246,7 @@ export class Federator {
     // Merge: read every replica's raw points and count each sample once.
     const { aggregation: _aggregation, limit: _limit, ...rawQuery } = query;
     const settled = await Promise.allSettled(
-      target.instances.map((name) => this.callInstance(name, rawQuery, "raw", signal, deadlineAt)),
+      target.instances.map((name) => this.callInstance(name, rawQuery, "raw", call)),
     );
     const dedup = new SampleDeduplicator();
     const points: Point[] = [];
@@ -279,9 +281,11 @@ export class Federator {
     name: string,
     query: FederatedQuery,
     mode: FetchMode,
-    signal: AbortSignal,
-    deadlineAt: number,
+    call: Call,
   ): Promise<TargetResult> {
+    const { signal, deadlineAt } = call;
+    // Raw points without a limit count against the query's allowance as they arrive.
+    const budget = mode === "raw" && query.limit === undefined ? call.points : undefined;
     const instance = this.instances.get(name);
     if (!instance) throw new EntenteError("NOT_FOUND", `unknown instance ${name}`);
     const stats = this.stats.get(name) as InstanceStats;
@@ -311,7 +315,7 @@ export class Federator {
         const fetchOptions: FetchOptions = {
           signal: controller.signal,
           timeoutMs,
-          maxPoints: this.settings.maxPoints,
+          maxPoints: budget ? budget.remaining() : this.settings.maxPoints,
         };
         const work =
           mode === "raw"
@@ -332,6 +336,7 @@ export class Federator {
             }
             return { metric: p.metric, tags, timestamp: p.timestamp, value: p.value };
           });
+          budget?.charge(points);
           return { points, ...failuresOf(result) };
         }
         return {
@@ -356,6 +361,10 @@ export class Federator {
         }
         if (isFatal(error)) {
           this.breakers.set(name, onAbandoned(this.breakerOf(name)));
+          // An instance that alone passed what was left of the allowance: name the query's limit.
+          if (budget && error.code === "TOO_LARGE" && budget.points <= budget.maxPoints) {
+            throw tooLarge(`query returns more than the limit of ${budget.maxPoints} points`);
+          }
           throw error;
         }
         stats.record(this.now() - started, error.message);
@@ -396,20 +405,9 @@ export class Federator {
   private mergeRaw(query: FederatedQuery, outcome: ExecutorOutput): Point[] {
     const lists = outcome.results.map(({ result }) => result.points ?? []);
     const total = lists.reduce((n, l) => n + l.length, 0);
-    const cap = query.limit ?? Number.POSITIVE_INFINITY;
-    if (total > this.settings.maxPoints && cap > this.settings.maxPoints) {
-      throw tooLarge(
-        `query returns ${total} points, more than the limit of ${this.settings.maxPoints}`,
-      );
-    }
-    const merged = mergeByTime(lists, Math.min(cap, total));
-    let bytes = 0;
-    for (const p of merged) {
-      bytes += pointBytes(p);
-      if (bytes > this.settings.maxBytes) {
-        throw tooLarge(`query returns more than the limit of ${this.settings.maxBytes} bytes`);
-      }
-    }
+    const merged = mergeByTime(lists, Math.min(query.limit ?? total, total));
+    // What is returned, limit applied, within the limits too.
+    new PointBudget(this.settings.maxPoints, this.settings.maxBytes).charge(merged);
     return merged;
   }
 
@@ -445,11 +443,11 @@ export class Federator {
 /** How a client reports a call that ran out of time. */
 const CLIENT_TIMEOUTS = new Set(["DEADLINE_EXCEEDED", "STREAM_STALLED"]);
 
-function tooLarge(message: string): EntenteError {
-  return new EntenteError(
-    "TOO_LARGE",
-    `${message}: narrow the time range or the tags, add a limit, or aggregate`,
-  );
+/** One instance call's context within a query. */
+interface Call {
+  signal: AbortSignal;
+  deadlineAt: number;
+  points: PointBudget;
 }
 
 function instanceLabel(name: string, inner: string | undefined): string {

@@ -110,3 +110,54 @@ describe("HTTP", () => {
     }
   });
 });
+
+describe("limits", () => {
+  it("count every instance's raw points against the query's, failing before slow instances end", async () => {
+    const instances = [
+      await store(
+        "first",
+        series(
+          "a",
+          Array.from({ length: 60 }, (_, i) => i),
+        ),
+      ),
+      await store(
+        "second",
+        series(
+          "b",
+          Array.from({ length: 60 }, (_, i) => i),
+        ),
+      ),
+      waitingInstance(),
+    ];
+    const federator = new Federator({
+      instances,
+      settings: {
+        parallelism: 1,
+        maxPoints: 100,
+        instanceTimeoutMs: 60_000,
+        defaultTimeoutMs: 60_000,
+      },
+    });
+    try {
+      const query = federator.query(normalizeQuery({ metric: "m", ...range }));
+      const bound = new Promise((resolve) => setTimeout(resolve, 10_000, "still running"));
+      const outcome = await Promise.race([
+        query.then(
+          () => "answered",
+          (e) => e,
+        ),
+        bound,
+      ]);
+      expect(outcome).toMatchObject({ code: "TOO_LARGE" });
+      expect((outcome as Error).message).toMatch(/limit of 100 points/);
+      // With a limit, the same instances answer.
+      const limited = await federator.query(
+        normalizeQuery({ metric: "m", ...range, limit: 100, timeoutMs: 2_000 }),
+      );
+      expect(limited.points).toHaveLength(100);
+    } finally {
+      await federator.close();
+    }
+  });
+});
