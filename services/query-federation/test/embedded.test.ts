@@ -1,7 +1,7 @@
 import { EntenteError } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AnswerItem, joinItems } from "../src/index.ts";
 import { clientOf, startFederationWorker } from "./support.ts";
@@ -49,6 +49,41 @@ describe("the embedded default (no instances configured)", () => {
     );
     expect(answer.points.length).toBeGreaterThan(0);
     expect(new Set(answer.points.map((p) => p.tags.__instance__))).toEqual(new Set(["edge-b"]));
+  });
+
+  it("keeps the public contract for a plain JSON request, as `nats req` sends it", async () => {
+    const now = Date.now();
+    const start = new Date(now - 30 * 60_000).toISOString().replace("Z", "123456+00:00");
+    const body = JSON.stringify({
+      metric: "cpu_usage",
+      start,
+      end: new Date(now).toISOString(),
+      tags: {
+        __instance__: ["edge-a", "edge-b"],
+        region: { "!=": "eu-west" },
+        host: { "=~": "a-.*" },
+      },
+      aggregation: { function: "count", window: "1m", by: "host" },
+      partial: "deny",
+    });
+    const h = headers();
+    h.set("content-type", "application/json");
+    const reply = await nc.request("entente.query", body, { timeout: 10_000, headers: h });
+    const text = reply.string();
+    const answer = JSON.parse(text) as {
+      points: Array<Record<string, unknown>>;
+      partial?: unknown;
+    };
+    expect(Object.keys(answer)).toEqual(["points"]);
+    expect(answer.points.length).toBeGreaterThanOrEqual(2 * 29);
+    for (const p of answer.points) {
+      expect(p.metric).toBe("cpu_usage");
+      expect(["a-1", "a-2"]).toContain((p.tags as Record<string, string>).host);
+      // Nanoseconds as a decimal string, windows aligned to the epoch.
+      expect(p.timestamp).toMatch(/^\d+$/);
+      expect(BigInt(p.timestamp as string) % 60_000_000_000n).toBe(0n);
+      expect(typeof p.value).toBe("number");
+    }
   });
 
   it("answers bad queries with errors that name the problem", async () => {
