@@ -7,6 +7,7 @@ import { LRUCache } from "lru-cache";
 import type { Point } from "./points.ts";
 import { pointBytes } from "./points.ts";
 import type { FederatedQuery } from "./query.ts";
+import type { Target } from "./router.ts";
 
 export interface CacheSettings {
   enabled: boolean;
@@ -27,14 +28,17 @@ interface Entry {
   bytes: number;
 }
 
-/** What decides a result: the query without its timeout and partial policy. */
-export function cacheKey(query: FederatedQuery, instances: string[]): string {
+/**
+ * What decides a result: the query without its timeout and partial policy, and the instances
+ * it reads — each replica group with the members selected, which may be fewer than all.
+ */
+export function cacheKey(query: FederatedQuery, targets: Target[]): string {
   return toJson({
     m: query.metric,
     s: query.start,
     e: query.end,
     t: query.matchers.map((m) => [m.tag, m.op, m.value]),
-    i: instances,
+    i: targets.map((t) => (t.kind === "instance" ? t.name : [t.name, ...t.instances])),
     a: query.aggregation
       ? [query.aggregation.fn, query.aggregation.windowNs, query.aggregation.by]
       : null,

@@ -123,12 +123,7 @@ export class Federator {
     this.queries += 1;
     try {
       const targets = route(query, this.routing);
-      const key = this.cache.settings.enabled
-        ? cacheKey(
-            query,
-            targets.map((t) => t.name),
-          )
-        : undefined;
+      const key = this.cache.settings.enabled ? cacheKey(query, targets) : undefined;
       if (key !== undefined) {
         const cached = this.cache.get(key);
         if (cached) return { points: cached };

@@ -161,3 +161,28 @@ describe("limits", () => {
     }
   });
 });
+
+describe("result cache", () => {
+  it("keeps answers from different members of a replica group apart", async () => {
+    const both = series("a", [1, 2]);
+    const federator = new Federator({
+      instances: [await store("r1", both.slice(0, 1)), await store("r2", both)],
+      routing: { replicaGroups: [{ name: "same", instances: ["r1", "r2"], read: "merge" }] },
+      settings: { cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20, ttlMs: 60_000 } },
+    });
+    try {
+      const ask = async (instances: unknown) =>
+        (
+          await federator.query(
+            normalizeQuery({ metric: "m", ...range, tags: { __instance__: instances } }),
+          )
+        ).points.length;
+      expect(await ask("r1")).toBe(1);
+      expect(await ask(["r1", "r2"])).toBe(2);
+      expect(await ask("r1")).toBe(1);
+      expect(federator.cache.view().hits).toBe(1);
+    } finally {
+      await federator.close();
+    }
+  });
+});
