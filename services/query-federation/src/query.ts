@@ -137,11 +137,7 @@ export function escapeRegex(text: string): string {
 export function parseMatchers(tags: Record<string, unknown> | undefined): Matcher[] {
   const matchers: Matcher[] = [];
   for (const [tag, value] of Object.entries(tags ?? {})) {
-    if (!TAG_NAME.test(tag)) {
-      throw bad(
-        `tags: malformed tag name ${JSON.stringify(tag)}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_'`,
-      );
-    }
+    checkTagName(tag, "tags");
     if (typeof value === "string") {
       matchers.push({ tag, op: "=", value });
     } else if (Array.isArray(value)) {
@@ -157,6 +153,25 @@ export function parseMatchers(tags: Record<string, unknown> | undefined): Matche
     }
   }
   return matchers;
+}
+
+/** `__instance__` matchers select instances; the others filter points. */
+export function splitMatchers(
+  all: Matcher[],
+): Pick<FederatedQuery, "matchers" | "instanceMatchers"> {
+  return {
+    matchers: all.filter((m) => m.tag !== INSTANCE_TAG),
+    instanceMatchers: all.filter((m) => m.tag === INSTANCE_TAG),
+  };
+}
+
+/** A tag name goes into SQL as a literal: only plain names are accepted. */
+export function checkTagName(tag: string, field: string): void {
+  if (!TAG_NAME.test(tag)) {
+    throw bad(
+      `${field}: malformed tag name ${JSON.stringify(tag)}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_'`,
+    );
+  }
 }
 
 /** True when a tag value (missing counts as empty, as in PromQL) satisfies the matcher. */
@@ -210,13 +225,11 @@ export function normalizeQuery(
       end: String(end),
     });
   }
-  const all = parseMatchers(request.tags);
   const query: FederatedQuery = {
     metric: request.metric,
     start,
     end,
-    matchers: all.filter((m) => m.tag !== INSTANCE_TAG),
-    instanceMatchers: all.filter((m) => m.tag === INSTANCE_TAG),
+    ...splitMatchers(parseMatchers(request.tags)),
     partial: request.partial ?? "allow",
   };
   if (request.aggregation)
@@ -274,11 +287,7 @@ function aggregationOf(
     );
   }
   const by = input.by === undefined ? [] : typeof input.by === "string" ? [input.by] : input.by;
-  for (const tag of by) {
-    if (!TAG_NAME.test(tag)) {
-      throw bad(`aggregation.by: malformed tag name ${JSON.stringify(tag)}`);
-    }
-  }
+  for (const tag of by) checkTagName(tag, "aggregation.by");
   return { fn: fn as AggregationFunction, windowNs, by: [...new Set(by)] };
 }
 

@@ -9,11 +9,12 @@ import type { PartialAggregate, SeriesIncrease } from "./partials.ts";
 import type { Point } from "./points.ts";
 import {
   AGGREGATION_FUNCTIONS,
+  checkTagName,
   compileRegex,
   type FederatedQuery,
-  INSTANCE_TAG,
   MATCH_OPS,
   type Matcher,
+  splitMatchers,
 } from "./query.ts";
 
 export const federateRequestSchema = z.strictObject({
@@ -62,23 +63,26 @@ export function fromFederateRequest(request: FederateRequest): FederatedQuery {
   const start = BigInt(request.start);
   const end = BigInt(request.end);
   if (end <= start) throw new EntenteError("BAD_REQUEST", "end must be after start");
-  const all: Matcher[] = request.matchers.map(([tag, op, value]) => ({
-    tag,
-    op,
-    value,
-    ...(op === "=~" || op === "!~" ? { regex: compileRegex(tag, value) } : {}),
-  }));
+  const all: Matcher[] = request.matchers.map(([tag, op, value]) => {
+    checkTagName(tag, "matchers");
+    return {
+      tag,
+      op,
+      value,
+      ...(op === "=~" || op === "!~" ? { regex: compileRegex(tag, value) } : {}),
+    };
+  });
   const query: FederatedQuery = {
     metric: request.metric,
     start,
     end,
-    matchers: all.filter((m) => m.tag !== INSTANCE_TAG),
-    instanceMatchers: all.filter((m) => m.tag === INSTANCE_TAG),
+    ...splitMatchers(all),
     partial: "allow",
   };
   if (request.aggregation) {
     const windowNs = BigInt(request.aggregation.window);
     if (windowNs <= 0n) throw new EntenteError("BAD_REQUEST", "window must be positive");
+    for (const tag of request.aggregation.by) checkTagName(tag, "aggregation.by");
     query.aggregation = { fn: request.aggregation.fn, windowNs, by: request.aggregation.by };
   }
   if (request.limit !== undefined) query.limit = request.limit;

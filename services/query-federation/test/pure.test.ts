@@ -3,6 +3,7 @@ import {
   DEFAULT_QUERY_LIMITS,
   dedupPoints,
   formatTimestamp,
+  fromFederateRequest,
   newBreaker,
   nextBackoff,
   normalizeQuery,
@@ -62,6 +63,19 @@ describe("query validation", () => {
     for (const v of values) expect(regex.test(v)).toBe(true);
     expect(regex.test("edgexa")).toBe(false);
     expect(regex.test("edge-a|a/b")).toBe(false);
+  });
+  it("refuses malformed tag names from a federation above too (they are written into SQL)", () => {
+    const request = { want: "partials" as const, metric: "m", start: "0", end: "10" };
+    expect(() => fromFederateRequest({ ...request, matchers: [["a\"b'c", "=", "x"]] })).toThrow(
+      /malformed tag name/,
+    );
+    expect(() =>
+      fromFederateRequest({
+        ...request,
+        matchers: [],
+        aggregation: { fn: "sum", window: "5", by: ["x' OR 1=1"] },
+      }),
+    ).toThrow(/malformed tag name/);
   });
   it("refuses windows that would make absurdly many points", () => {
     expect(() =>
