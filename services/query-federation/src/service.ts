@@ -13,7 +13,7 @@ import {
   streamOf,
 } from "@entente/runtime";
 import { z } from "zod";
-import { answerItems } from "./answer.ts";
+import { answerItems, POINTS_PER_ITEM } from "./answer.ts";
 import {
   crossCheck,
   DEFAULT_INSTANCES,
@@ -24,7 +24,7 @@ import {
 } from "./config.ts";
 import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
 import { nowNs } from "./duration.ts";
-import { Federator } from "./federator.ts";
+import { Federator, type PartialInfo } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
 import { ensureIngestStream, StoreWriter } from "./ingest.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
@@ -36,7 +36,6 @@ import { DEFAULT_QUERY_LIMITS, normalizeQuery, type QueryLimits } from "./query.
 import { encodePartial, encodePoint, federateRequestSchema, fromFederateRequest } from "./wire.ts";
 
 export const SERVICE_VERSION = "0.1.0";
-const ITEMS_PER_CHUNK = 5_000;
 
 /**
  * The executor's budget within a request's: a little is kept back so a partial answer made at
@@ -194,8 +193,21 @@ function limitsOf(settings: QueryFederationConfig, env: ServiceEnvironment): Que
   };
 }
 
-function* chunked<T, U>(items: T[], size: number, map: (item: T) => U): Generator<U[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size).map(map);
+/** A federate reply's items: chunks of encoded values, `partial` on the first, at least one. */
+function federateItems<T, U>(
+  key: "points" | "partials",
+  values: T[],
+  encode: (value: T) => U,
+  partial: PartialInfo | undefined,
+): Array<Record<string, unknown>> {
+  const items: Array<Record<string, unknown>> = [];
+  for (let i = 0; i === 0 || i < values.length; i += POINTS_PER_ITEM) {
+    items.push({
+      [key]: values.slice(i, i + POINTS_PER_ITEM).map(encode),
+      ...(i === 0 && partial ? { partial } : {}),
+    });
+  }
+  return items;
 }
 
 export const queryFederationService: ServiceDefinition = {
@@ -230,7 +242,7 @@ export const queryFederationService: ServiceDefinition = {
               signal: context.signal,
               remainingMs: executorBudgetMs(context.deadline.remainingMs()),
             });
-            const items = answerItems(answer, ITEMS_PER_CHUNK);
+            const items = answerItems(answer);
             return items.length === 1 ? items[0] : streamOf(items);
           },
         }),
@@ -247,22 +259,12 @@ export const queryFederationService: ServiceDefinition = {
             };
             if (request.want === "partials") {
               const answer = await federator.partials(query, options);
-              const chunks = [...chunked(answer.partials, ITEMS_PER_CHUNK, encodePartial)];
               return streamOf(
-                (chunks.length > 0 ? chunks : [[]]).map((partials, i) => ({
-                  partials,
-                  ...(i === 0 && answer.partial ? { partial: answer.partial } : {}),
-                })),
+                federateItems("partials", answer.partials, encodePartial, answer.partial),
               );
             }
             const answer = await federator.raw(query, options);
-            const chunks = [...chunked(answer.points, ITEMS_PER_CHUNK, encodePoint)];
-            return streamOf(
-              (chunks.length > 0 ? chunks : [[]]).map((points, i) => ({
-                points,
-                ...(i === 0 && answer.partial ? { partial: answer.partial } : {}),
-              })),
-            );
+            return streamOf(federateItems("points", answer.points, encodePoint, answer.partial));
           },
         }),
         endpoint({
