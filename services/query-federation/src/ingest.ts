@@ -37,29 +37,45 @@ const pointSchema = z.strictObject({
   value: z.number(),
 });
 
-/** A published batch → points, or a BAD_REQUEST naming what is wrong with it. */
+export interface DecodedBatch {
+  points: Point[];
+  /** Malformed points, left out: one bad point does not cost the batch its good ones. */
+  rejected: Array<{ index: number; problem: string }>;
+}
+
+/**
+ * A published batch → its well-formed points and what is wrong with each other one; a batch
+ * that is not a list of at most `maxPoints` items is a BAD_REQUEST naming the problem.
+ */
 export function decodeBatch(
   data: Uint8Array,
   contentType: string | undefined,
   maxPoints: number,
-): Point[] {
+): DecodedBatch {
   const json = contentType?.toLowerCase().includes("json") ?? looksLikeJson(data);
   const decoded = (json ? jsonCodec : msgpackCodec).decode(data);
   const list = parseMessage(
-    z.array(pointSchema).max(maxPoints, `a batch holds at most ${maxPoints} points`),
+    z.array(z.unknown()).max(maxPoints, `a batch holds at most ${maxPoints} points`),
     decoded,
     "ingest batch",
   );
-  return list.map((p, i) => {
-    const timestamp = parseTimestamp(p.timestamp);
-    if (timestamp === undefined || timestamp < 0n) {
-      throw new EntenteError(
-        "BAD_REQUEST",
-        `invalid ingest batch: ${i}.timestamp: not nanoseconds or RFC 3339`,
-      );
+  const batch: DecodedBatch = { points: [], rejected: [] };
+  list.forEach((item, index) => {
+    try {
+      const p = parseMessage(pointSchema, item, `point ${index}`);
+      const timestamp = parseTimestamp(p.timestamp);
+      if (timestamp === undefined || timestamp < 0n) {
+        throw new EntenteError(
+          "BAD_REQUEST",
+          `invalid point ${index}: timestamp: ${JSON.stringify(String(p.timestamp))} is not nanoseconds or RFC 3339`,
+        );
+      }
+      batch.points.push({ metric: p.metric, tags: p.tags ?? {}, timestamp, value: p.value });
+    } catch (err) {
+      batch.rejected.push({ index, problem: (err as Error).message });
     }
-    return { metric: p.metric, tags: p.tags ?? {}, timestamp, value: p.value };
   });
+  return batch;
 }
 
 function looksLikeJson(data: Uint8Array): boolean {
@@ -93,7 +109,10 @@ export interface IngestFigures {
   applied: number;
   points: number;
   skipped: number;
+  /** Batches that are not a list of points. */
   rejected: number;
+  /** Malformed points left out of otherwise stored batches. */
+  rejectedPoints: number;
   watermark: number;
 }
 
@@ -104,6 +123,7 @@ export class StoreWriter {
     points: 0,
     skipped: 0,
     rejected: 0,
+    rejectedPoints: 0,
     watermark: 0,
   };
   private messages: ConsumerMessages | undefined;
@@ -150,7 +170,20 @@ export class StoreWriter {
     }
     let points: Point[];
     try {
-      points = decodeBatch(data, contentType, this.settings.maxBatchPoints);
+      const batch = decodeBatch(data, contentType, this.settings.maxBatchPoints);
+      points = batch.points;
+      if (batch.rejected.length > 0) {
+        this.figures.rejectedPoints += batch.rejected.length;
+        this.logger.warn(
+          {
+            instance: this.store.name,
+            sequence,
+            rejected: batch.rejected.length,
+            problems: batch.rejected.slice(0, 10),
+          },
+          "malformed points left out of an ingest batch",
+        );
+      }
     } catch (err) {
       this.figures.rejected += 1;
       this.figures.watermark = sequence;

@@ -147,12 +147,23 @@ instances:
     expect(await settled("mem", expected)).toEqual({ count: expected, distinct: expected });
   }, 60_000);
 
-  it("names what is wrong with a batch", () => {
-    expect(() =>
-      decodeBatch(new TextEncoder().encode('[{"metric":"m","value":1}]'), undefined, 10),
-    ).toThrow(/0\.timestamp/);
+  it("names what is wrong with a batch, and with each malformed point without losing the rest", () => {
+    const batch = toJson([
+      { metric: "m", timestamp: "1", value: 1 },
+      { metric: "m", value: 1 },
+      { metric: "m", timestamp: "2026-11-20T12:00:00Z", value: "high" },
+      { metric: "m", timestamp: "yesterday", value: 2 },
+      { metric: "m", tags: { host: "a" }, timestamp: 3, value: 3 },
+    ]);
+    const decoded = decodeBatch(new TextEncoder().encode(batch), undefined, 10);
+    expect(decoded.points.map((p) => p.timestamp)).toEqual([1n, 3n]);
+    expect(decoded.rejected.map((r) => r.index)).toEqual([1, 2, 3]);
+    expect(decoded.rejected[0]?.problem).toMatch(/timestamp/);
+    expect(decoded.rejected[1]?.problem).toMatch(/value/);
+    expect(decoded.rejected[2]?.problem).toMatch(/"yesterday" is not nanoseconds or RFC 3339/);
     expect(() => decodeBatch(new TextEncoder().encode("{"), "application/json", 10)).toThrow(
       /not valid JSON/,
     );
+    expect(() => decodeBatch(new TextEncoder().encode('{"a":1}'), undefined, 10)).toThrow(/array/);
   });
 });
