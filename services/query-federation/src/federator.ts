@@ -363,13 +363,13 @@ export class Federator {
           throw error;
         }
         stats.record(this.now() - started, error.message);
-        this.breakers.set(name, onFailure(this.breakerOf(name), this.now(), this.settings.breaker));
-        const wait = nextBackoff(
-          attempt,
-          error.retryable,
-          deadlineAt - this.now(),
-          this.settings.retry,
-        );
+        const breaker = onFailure(this.breakerOf(name), this.now(), this.settings.breaker);
+        this.breakers.set(name, breaker);
+        // A failure that opened the circuit ends the retries: report it, not the refusal.
+        const wait =
+          breaker.state === "open"
+            ? undefined
+            : nextBackoff(attempt, error.retryable, deadlineAt - this.now(), this.settings.retry);
         if (wait === undefined) {
           if (!(error.details && "instance" in error.details)) {
             throw new EntenteError(error.code, error.message, {

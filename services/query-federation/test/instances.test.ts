@@ -4,6 +4,7 @@
  */
 import { request } from "node:http";
 import { createConnector } from "@entente/connectors";
+import { EntenteError } from "@entente/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHttp } from "../src/http.ts";
 import {
@@ -181,6 +182,40 @@ describe("result cache", () => {
       expect(await ask(["r1", "r2"])).toBe(2);
       expect(await ask("r1")).toBe(1);
       expect(federator.cache.view().hits).toBe(1);
+    } finally {
+      await federator.close();
+    }
+  });
+});
+
+describe("circuit breaker", () => {
+  it("reports the instance's own failure when that failure opens the circuit between retries", async () => {
+    const refusing: MetricInstance = {
+      name: "refusing",
+      kind: "postgres",
+      fetchRaw: async () => {
+        throw new EntenteError("UNAVAILABLE", "connect ECONNREFUSED 127.0.0.1:1");
+      },
+      fetchPartials: async () => {
+        throw new EntenteError("UNAVAILABLE", "connect ECONNREFUSED 127.0.0.1:1");
+      },
+      close: async () => {},
+    };
+    const federator = new Federator({
+      instances: [refusing, await store("fine", series("a", [1]))],
+      settings: {
+        breaker: { failureThreshold: 1, openMs: 60_000 },
+        retry: { attempts: 3, backoffMs: 1, maxBackoffMs: 1 },
+      },
+    });
+    try {
+      const answer = await federator.query(normalizeQuery({ metric: "m", ...range }));
+      expect(answer.partial?.errors).toEqual([
+        { instance: "refusing", code: "UNAVAILABLE", message: "connect ECONNREFUSED 127.0.0.1:1" },
+      ]);
+      // Later queries are refused by the open circuit without calling the instance.
+      const later = await federator.query(normalizeQuery({ metric: "m", ...range, limit: 5 }));
+      expect(later.partial?.errors[0]?.message).toMatch(/circuit open/);
     } finally {
       await federator.close();
     }
