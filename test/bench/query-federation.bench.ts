@@ -12,7 +12,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-// By path: test/package.json does not depend on these two packages.
 import { createConnector } from "@entente/connectors";
 import { DuckdbStore, Federator, normalizeQuery, type Point } from "@entente/query-federation";
 import { EntenteClient } from "@entente/runtime";
