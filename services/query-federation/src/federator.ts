@@ -238,8 +238,10 @@ export class Federator {
         { retryable: last?.retryable ?? true, details: { instance: target.name, failures } },
       );
     }
-    // Merge: read every replica's raw points and count each sample once.
-    const { aggregation: _aggregation, limit: _limit, ...rawQuery } = query;
+    // Merge: read every replica's raw points and count each sample once. The union's first
+    // `limit` samples are among each replica's first `limit`; an aggregation needs them all.
+    const { aggregation: _aggregation, limit: _limit, ...unlimited } = query;
+    const rawQuery = query.aggregation ? unlimited : query;
     const settled = await Promise.allSettled(
       target.instances.map((name) => this.callInstance(name, rawQuery, "raw", call)),
     );

@@ -221,3 +221,22 @@ describe("circuit breaker", () => {
     }
   });
 });
+
+describe("replica groups read with merge", () => {
+  it("answer a limited raw query with the union's first samples, each once", async () => {
+    const all = series("a", [0, 1, 2, 3, 4]);
+    const federator = new Federator({
+      instances: [
+        await store("m1", [all[0], all[2], all[4]] as Point[]),
+        await store("m2", all.slice(0, 3)),
+      ],
+      routing: { replicaGroups: [{ name: "same", instances: ["m1", "m2"], read: "merge" }] },
+    });
+    try {
+      const answer = await federator.query(normalizeQuery({ metric: "m", ...range, limit: 3 }));
+      expect(answer.points.map((p) => p.value)).toEqual([0, 1, 2]);
+    } finally {
+      await federator.close();
+    }
+  });
+});
