@@ -9,7 +9,7 @@ import type { PartialAggregate } from "../partials.ts";
 import type { Point } from "../points.ts";
 import type { FederatedQuery } from "../query.ts";
 import { decodePartial, decodePoint, toFederateRequest } from "../wire.ts";
-import { badResponse } from "./rows.ts";
+import { badResponse, tooManyPoints } from "./rows.ts";
 import type {
   FetchOptions,
   InnerFailure,
@@ -46,13 +46,7 @@ export class EntenteInstance implements MetricInstance {
     const failures = await this.read(query, "raw", options, (item) => {
       for (const p of item.points ?? []) {
         points.push(decodePoint(this.name, query.metric, p));
-        if (points.length > options.maxPoints) {
-          throw new EntenteError(
-            "TOO_LARGE",
-            `query reads more than ${options.maxPoints} points from instance ${this.name}`,
-            { details: { instance: this.name } },
-          );
-        }
+        if (points.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
       }
     });
     return { points, ...(failures.length > 0 ? { failures } : {}) };
@@ -61,7 +55,10 @@ export class EntenteInstance implements MetricInstance {
   async fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult> {
     const partials: PartialAggregate[] = [];
     const failures = await this.read(query, "partials", options, (item) => {
-      for (const p of item.partials ?? []) partials.push(decodePartial(this.name, p));
+      for (const p of item.partials ?? []) {
+        partials.push(decodePartial(this.name, p));
+        if (partials.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+      }
     });
     return { partials, ...(failures.length > 0 ? { failures } : {}) };
   }

@@ -9,6 +9,15 @@ export function badResponse(instance: string, message: string): EntenteError {
   });
 }
 
+/** An instance call that would return more than it may (points or windows × groups). */
+export function tooManyPoints(instance: string, maxPoints: number): EntenteError {
+  return new EntenteError(
+    "TOO_LARGE",
+    `query reads more than ${maxPoints} points from instance ${instance}: narrow the time range or the tags, add a limit, or aggregate`,
+    { details: { instance, maxPoints } },
+  );
+}
+
 export function toNs(instance: string, value: unknown, what: string): bigint {
   if (typeof value === "bigint") return value;
   if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);

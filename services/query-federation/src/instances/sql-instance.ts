@@ -9,7 +9,7 @@ import { EntenteError } from "@entente/protocol";
 import { partialsFromPoints } from "../partials.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";
-import { partialFromRow, TagCache, toNs, toNumber } from "./rows.ts";
+import { partialFromRow, TagCache, toNs, toNumber, tooManyPoints } from "./rows.ts";
 import { type ColumnMapping, partialsStatement, planPushdown, rawStatement } from "./sql.ts";
 import type {
   FetchOptions,
@@ -28,14 +28,6 @@ export interface SqlInstanceOptions {
 }
 
 const BATCH_ROWS = 10_000;
-
-export function tooManyPoints(instance: string, maxPoints: number): EntenteError {
-  return new EntenteError(
-    "TOO_LARGE",
-    `query reads more than ${maxPoints} points from instance ${instance}: narrow the time range or the tags, add a limit, or aggregate`,
-    { details: { instance, maxPoints } },
-  );
-}
 
 export class SqlInstance implements MetricInstance {
   readonly name: string;
