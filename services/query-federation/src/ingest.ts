@@ -22,6 +22,7 @@ import { z } from "zod";
 import { parseTimestamp } from "./duration.ts";
 import type { DuckdbStore } from "./instances/duckdb-store.ts";
 import type { Point } from "./points.ts";
+import { INSTANCE_TAG, TAG_NAME } from "./query.ts";
 
 export interface IngestSettings {
   stream: string;
@@ -63,6 +64,7 @@ export function decodeBatch(
   list.forEach((item, index) => {
     try {
       const p = parseMessage(pointSchema, item, `point ${index}`);
+      for (const tag of Object.keys(p.tags ?? {})) tagProblem(index, tag);
       const timestamp = parseTimestamp(p.timestamp);
       if (timestamp === undefined || timestamp < 0n) {
         throw new EntenteError(
@@ -76,6 +78,17 @@ export function decodeBatch(
     }
   });
   return batch;
+}
+
+/** Tags a query could not name, or that would pose as an instance, are refused. */
+function tagProblem(index: number, tag: string): void {
+  const problem =
+    tag === INSTANCE_TAG
+      ? `${INSTANCE_TAG} names the instance; it is not stored`
+      : TAG_NAME.test(tag)
+        ? undefined
+        : `malformed tag name ${JSON.stringify(tag)}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_'`;
+  if (problem) throw new EntenteError("BAD_REQUEST", `invalid point ${index}: tags: ${problem}`);
 }
 
 function looksLikeJson(data: Uint8Array): boolean {

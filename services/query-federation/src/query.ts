@@ -94,7 +94,8 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   defaultRangeNs: 3_600_000_000_000n,
 };
 
-const TAG_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
+/** The tag names a query can filter and group by (and that SQL may carry as literals). */
+export const TAG_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 
 function bad(message: string, details?: Record<string, unknown>): EntenteError {
   return new EntenteError("BAD_REQUEST", message, details ? { details } : {});

@@ -154,13 +154,17 @@ instances:
       { metric: "m", timestamp: "2026-11-20T12:00:00Z", value: "high" },
       { metric: "m", timestamp: "yesterday", value: 2 },
       { metric: "m", tags: { host: "a" }, timestamp: 3, value: 3 },
+      { metric: "m", tags: { __instance__: "elsewhere" }, timestamp: 4, value: 4 },
+      { metric: "m", tags: { "no spaces": "x" }, timestamp: 5, value: 5 },
     ]);
     const decoded = decodeBatch(new TextEncoder().encode(batch), undefined, 10);
     expect(decoded.points.map((p) => p.timestamp)).toEqual([1n, 3n]);
-    expect(decoded.rejected.map((r) => r.index)).toEqual([1, 2, 3]);
+    expect(decoded.rejected.map((r) => r.index)).toEqual([1, 2, 3, 5, 6]);
     expect(decoded.rejected[0]?.problem).toMatch(/timestamp/);
     expect(decoded.rejected[1]?.problem).toMatch(/value/);
     expect(decoded.rejected[2]?.problem).toMatch(/"yesterday" is not nanoseconds or RFC 3339/);
+    expect(decoded.rejected[3]?.problem).toMatch(/__instance__ names the instance/);
+    expect(decoded.rejected[4]?.problem).toMatch(/malformed tag name/);
     expect(() => decodeBatch(new TextEncoder().encode("{"), "application/json", 10)).toThrow(
       /not valid JSON/,
     );
