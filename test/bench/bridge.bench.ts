@@ -51,11 +51,15 @@ async function main(): Promise<void> {
   try {
     const rabbit = await rabbitmq();
     try {
-      rabbitLink = await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE));
-      federation = await rabbitFederation(rabbit.url, COUNT, SIZE);
-      if (typeof federation === "string")
-        console.log(`RabbitMQ federation plugin: not measured: ${federation}`);
-      else console.log(line(federation));
+      if (ONLY.has("rabbit")) {
+        rabbitLink = await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE));
+      }
+      if (ONLY.has("federation")) {
+        federation = await rabbitFederation(rabbit.url, COUNT, SIZE);
+        if (typeof federation === "string")
+          console.log(`RabbitMQ federation plugin: not measured: ${federation}`);
+        else console.log(line(federation));
+      }
     } finally {
       await rabbit.stop();
     }

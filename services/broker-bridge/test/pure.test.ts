@@ -1,6 +1,7 @@
 import { loadConfig } from "@entente/runtime";
 import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise } from "xstate";
+import { AckRuns } from "../src/ack-runs.ts";
 import {
   amqpToHeaders,
   bindingKeyToSubjectFilters,
@@ -214,5 +215,25 @@ describe("the link machine", () => {
     await until(() => link.counts().opened === 2 && link.seen.at(-1) === "connected");
     expect(link.seen.slice(-3)).toEqual(["disconnected", "connecting", "connected"]);
     link.actor.send({ type: "STOP" });
+  });
+});
+
+describe("acknowledging AMQP deliveries in runs", () => {
+  it("acknowledges up to the last acknowledged delivery of the settled run from the oldest", () => {
+    const runs = new AckRuns();
+    for (let tag = 1; tag <= 6; tag++) runs.delivered(tag);
+    runs.settle(2, true);
+    expect(runs.take()).toBeUndefined(); // 1 is still out
+    runs.settle(1, true);
+    runs.settle(3, false); // given back on its own
+    runs.settle(5, true);
+    expect(runs.take()).toBe(2); // 1..3 settled; 3 was a nack, so the run acks up to 2
+    runs.settle(4, true);
+    expect(runs.take()).toBe(5);
+    runs.settle(6, false);
+    expect(runs.take()).toBeUndefined();
+    runs.delivered(7);
+    runs.settle(7, true);
+    expect(runs.take()).toBe(7);
   });
 });

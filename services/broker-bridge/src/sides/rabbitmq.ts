@@ -13,8 +13,10 @@ import {
   type ConfirmChannel,
   type ConsumeMessage,
   connect,
+  type Message,
   type SocketOptions,
 } from "amqplib";
+import { AckRuns } from "../ack-runs.ts";
 import {
   durableNameOf,
   type LinkDefinition,
@@ -125,6 +127,8 @@ class RabbitUpstreamSide implements UpstreamSide {
   private deliver: ((message: InboundMessage) => void) | undefined;
   private unwatch: (() => void) | undefined;
   private inFlight = 0;
+  private readonly runs = new AckRuns();
+  private flushScheduled = false;
 
   constructor(connection: ChannelModel, channel: Channel, queue: string, brokerId: string) {
     this.connection = connection;
@@ -150,11 +154,34 @@ class RabbitUpstreamSide implements UpstreamSide {
       (msg) => {
         if (msg === null) return; // cancelled by the broker; the channel close reports it
         this.inFlight++;
-        deliver(new RabbitInbound(msg, this.channel, prefix, () => this.inFlight--));
+        this.runs.delivered(msg.fields.deliveryTag);
+        deliver(
+          new RabbitInbound(msg, this.channel, prefix, (acknowledged) =>
+            this.settled(msg, acknowledged),
+          ),
+        );
       },
       { noAck: false },
     );
     this.consumerTag = reply.consumerTag;
+  }
+
+  /** Acks go out in runs, once per turn of the event loop, as one `multiple` ack each. */
+  private settled(msg: ConsumeMessage, acknowledged: boolean): void {
+    this.inFlight--;
+    this.runs.settle(msg.fields.deliveryTag, acknowledged);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const tag = this.runs.take();
+      if (tag === undefined) return;
+      try {
+        this.channel.ack({ fields: { deliveryTag: tag } } as Message, true);
+      } catch {
+        // The channel is gone: the broker redelivers what was not acknowledged.
+      }
+    });
   }
 
   async pause(): Promise<void> {
@@ -183,10 +210,15 @@ class RabbitInbound implements InboundMessage {
   private readonly msg: ConsumeMessage;
   private readonly channel: Channel;
   private readonly prefix: string;
-  private readonly settled: () => void;
+  private readonly settled: (acknowledged: boolean) => void;
   private done = false;
 
-  constructor(msg: ConsumeMessage, channel: Channel, prefix: string, settled: () => void) {
+  constructor(
+    msg: ConsumeMessage,
+    channel: Channel,
+    prefix: string,
+    settled: (acknowledged: boolean) => void,
+  ) {
     this.msg = msg;
     this.channel = channel;
     this.prefix = prefix;
@@ -214,25 +246,27 @@ class RabbitInbound implements InboundMessage {
   headers(): HeaderList {
     return amqpToHeaders(this.msg.properties as never);
   }
-  private settle(action: () => void): void {
+  private giveBack(requeue: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.settled();
     try {
-      action();
+      this.channel.nack(this.msg, false, requeue);
     } catch {
       // The channel is gone: the broker redelivers what was not acknowledged.
     }
+    this.settled(false);
   }
   ack(): void {
-    this.settle(() => this.channel.ack(this.msg));
+    if (this.done) return;
+    this.done = true;
+    this.settled(true);
   }
   retry(): void {
-    this.settle(() => this.channel.nack(this.msg, false, true));
+    this.giveBack(true);
   }
   reject(_reason: string): void {
     // Not requeued: the queue's dead-letter exchange, if any, receives it.
-    this.settle(() => this.channel.nack(this.msg, false, false));
+    this.giveBack(false);
   }
 }
 
