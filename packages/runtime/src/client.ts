@@ -140,7 +140,10 @@ export class EntenteClient {
         signal.aborted && !(err instanceof EntenteError)
           ? abortError(signal, deadline, subject)
           : toEntenteError(err);
-      if (deadline.expired() && error.code === "CANCELLED") error = deadline.error(subject);
+      // The stall timer and the deadline timer race at the deadline; the budget is the cause.
+      if (deadline.expired() && (error.code === "CANCELLED" || error.code === "STREAM_STALLED")) {
+        error = deadline.error(subject);
+      }
       hop.end({ error });
       throw error;
     } finally {
