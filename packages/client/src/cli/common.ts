@@ -2,7 +2,7 @@
 import { toJson } from "@entente/protocol";
 import { EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
 import { connect } from "@nats-io/transport-node";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 
 interface GlobalOptions {
   config?: string;
@@ -37,3 +37,14 @@ export function print(format: string, value: unknown, table: () => string): void
 
 export const formatOption = () =>
   new Option("--format <format>", "output format").choices(["table", "json"]).default("table");
+
+/** Parses an option that must be a whole number of at least 1, so `--limit abc` fails here. */
+export function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 1) {
+    throw new InvalidArgumentError(
+      `expected a whole number of at least 1, got ${JSON.stringify(value)}`,
+    );
+  }
+  return parsed;
+}

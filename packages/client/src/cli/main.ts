@@ -4,7 +4,7 @@ import { Command } from "commander";
 import { discover } from "../discovery.ts";
 import { loadServices, serviceNames } from "../services.ts";
 import { registerBridgeCommand } from "./bridge.ts";
-import { configOf, formatOption, print, withClient } from "./common.ts";
+import { configOf, formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
@@ -62,13 +62,13 @@ export function buildProgram(): Command {
     .description("send a JSON request to a subject and print the reply (every item of a stream)")
     .argument("<subject>")
     .argument("[json]", "request body as JSON", "{}")
-    .option("-t, --timeout <ms>", "time budget in milliseconds", "30000")
+    .option("-t, --timeout <ms>", "time budget in milliseconds", positiveInteger, 30_000)
     .action(
-      async (subject: string, json: string, options: { timeout: string }, command: Command) => {
+      async (subject: string, json: string, options: { timeout: number }, command: Command) => {
         const body: unknown = JSON.parse(json);
         await withClient(command, async (client) => {
           for await (const item of client.stream(subject, body, {
-            timeoutMs: Number(options.timeout),
+            timeoutMs: options.timeout,
           })) {
             process.stdout.write(`${toJson(item)}\n`);
           }

@@ -4,7 +4,7 @@
  */
 import { SUBJECTS, toJson } from "@entente/protocol";
 import { type Command, Option } from "commander";
-import { formatOption, withClient } from "./common.ts";
+import { formatOption, positiveInteger, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
 
 interface QueryOptions {
@@ -14,8 +14,8 @@ interface QueryOptions {
   agg?: string;
   window?: string;
   by: string[];
-  limit?: string;
-  timeout?: string;
+  limit?: number;
+  timeout?: number;
   partial?: string;
   subject: string;
   format: string;
@@ -82,8 +82,8 @@ export function queryBody(metric: string, options: QueryOptions): Record<string,
   } else if (options.window !== undefined || options.by.length > 0) {
     throw new Error("--window and --by need --agg <function>");
   }
-  if (options.limit !== undefined) body.limit = Number(options.limit);
-  if (options.timeout !== undefined) body.timeoutMs = Number(options.timeout);
+  if (options.limit !== undefined) body.limit = options.limit;
+  if (options.timeout !== undefined) body.timeoutMs = options.timeout;
   if (options.partial !== undefined) body.partial = options.partial;
   return body;
 }
@@ -143,8 +143,8 @@ export function registerQueryCommand(program: Command): void {
     .addOption(
       repeatable("--by <tag>", "group the aggregation by this tag (repeat or comma-separate)"),
     )
-    .option("--limit <n>", "at most this many points")
-    .option("--timeout <ms>", "time budget of the query in milliseconds")
+    .option("--limit <n>", "at most this many points", positiveInteger)
+    .option("--timeout <ms>", "time budget of the query in milliseconds", positiveInteger)
     .addOption(
       new Option("--partial <policy>", "deny: fail when any instance fails").choices([
         "allow",

@@ -1,14 +1,14 @@
 /** `entente sql "<statement>"`: one SQL statement across the configured databases. */
 import { SUBJECTS, toJson } from "@entente/protocol";
 import { type Command, Option } from "commander";
-import { formatOption, withClient } from "./common.ts";
+import { formatOption, positiveInteger, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
 
 interface SqlOptions {
   format: string;
   param: string[];
   explain?: boolean;
-  timeout?: string;
+  timeout?: number;
 }
 
 interface SqlReplyItem {
@@ -43,20 +43,18 @@ export function registerSqlCommand(program: Command): void {
         .default([]),
     )
     .option("--explain", "show the plan and the SQL sent to each source instead of rows")
-    .option("--timeout <ms>", "time budget of the statement in milliseconds")
+    .option("--timeout <ms>", "time budget of the statement in milliseconds", positiveInteger)
     .action(async (statement: string, options: SqlOptions, command: Command) => {
       await withClient(command, async (client) => {
-        const timeoutMs = options.timeout === undefined ? undefined : Number(options.timeout);
+        const timeoutMs = options.timeout;
         const body = {
           sql: statement,
           ...(options.param.length > 0 ? { params: options.param.map(paramValue) } : {}),
           ...(options.explain ? { explain: true } : {}),
-          ...(timeoutMs !== undefined && Number.isFinite(timeoutMs) ? { timeoutMs } : {}),
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         };
         const items = await client.collect<SqlReplyItem>(SUBJECTS.sql, body, {
-          ...(timeoutMs !== undefined && Number.isFinite(timeoutMs)
-            ? { timeoutMs: timeoutMs + 1_000 }
-            : {}),
+          ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs + 1_000 } : {}),
         });
         const result = merge(items);
         const names = result.columns.map((c) => c.name);
