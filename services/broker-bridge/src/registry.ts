@@ -137,25 +137,30 @@ export class LinkRegistry {
 
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
+    // Renew first and all at once, so stopping or starting links cannot delay a renewal.
+    const lost = await Promise.all(
+      [...this.owned].map(async ([link, owned]) => {
+        try {
+          owned.revision = await this.leasesKv.update(link, this.workerId, owned.revision);
+          return undefined;
+        } catch (err) {
+          this.logger.warn({ link, err: String(err) }, "lease lost: stopping the link");
+          this.owned.delete(link);
+          return owned.running;
+        }
+      }),
+    );
+    await Promise.all(lost.map((running) => running?.stop()));
     const wanted = new Map(this.known().map((k) => [k.link, k]));
     for (const [link, owned] of this.owned) {
       const known = wanted.get(link);
       if (known === undefined) {
         await this.release(link, "removed");
-        continue;
-      }
-      if (JSON.stringify(known.definition) !== owned.fingerprint) {
+      } else if (JSON.stringify(known.definition) !== owned.fingerprint) {
         this.logger.info({ link }, "link definition changed: restarting it");
         await owned.running.stop();
         owned.running = this.run(link, known.definition);
         owned.fingerprint = JSON.stringify(known.definition);
-      }
-      try {
-        owned.revision = await this.leasesKv.update(link, this.workerId, owned.revision);
-      } catch (err) {
-        this.logger.warn({ link, err: String(err) }, "lease lost: stopping the link");
-        this.owned.delete(link);
-        await owned.running.stop();
       }
     }
     for (const [link, known] of wanted) {

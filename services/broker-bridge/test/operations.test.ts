@@ -148,6 +148,30 @@ describe("operating links", () => {
     expect(late?.status?.owner).toBe(connected.owner);
     expect(links.map((l) => l.link)).toEqual(["buffered", "checked", "late"]);
 
+    // Changed at run time: restarted with the new definition, on the same buffer.
+    await client.request(BRIDGE_SUBJECTS.add, {
+      link: "late",
+      definition: {
+        upstream: { kind: "nats", url: upstream.url, subjects: ["late.>"] },
+        downstream: { kind: "nats", url: downstream.url, subjectPrefix: "moved" },
+      },
+    });
+    const moved: string[] = [];
+    const movedSub = down.subscribe("moved.late.>", {
+      callback: (_e, m) => {
+        moved.push(m.subject);
+      },
+    });
+    await down.flush();
+    await eventually("the changed link runs", async () => {
+      up.publish("late.changed", "c");
+      await up.flush();
+      await sleep(200);
+      return moved.length > 0;
+    });
+    movedSub.unsubscribe();
+    expect(received).toEqual(["arrived.late.one"]);
+
     await client.request(BRIDGE_SUBJECTS.remove, { link: "late" });
     await waitForStatus(ctl, "late", (s) => s.status === "stopped");
     up.publish("late.two", "2");

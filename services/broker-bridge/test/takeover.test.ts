@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -72,6 +72,7 @@ describe("a bridge worker killed mid-stream", () => {
 
   afterAll(async () => {
     for (const w of workers) if (w.running) await w.kill();
+    if (configFile) await rm(configFile, { force: true });
     await up?.close();
     await down?.close();
     await upstream?.stop();
