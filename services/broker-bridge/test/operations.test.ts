@@ -184,6 +184,25 @@ describe("operating links", () => {
     sub.unsubscribe();
   }, 60_000);
 
+  it("upstream server restarted: reported upstream_down, then forwarding again from its buffer", async () => {
+    await waitForStatus(ctl, "checked", (s) => s.status === "connected");
+    const received: string[] = [];
+    const sub = down.subscribe("checked.>", {
+      callback: (_e, m) => {
+        received.push(new TextDecoder().decode(m.data));
+      },
+    });
+    await down.flush();
+    await upstream.kill();
+    await waitForStatus(ctl, "checked", (s) => s.status === "upstream_down");
+    await upstream.restart();
+    await waitForStatus(ctl, "checked", (s) => s.status === "connected");
+    for (let i = 0; i < 20; i++) up.publish("checked.again", `again-${i}`);
+    await up.flush();
+    await eventually("20 messages after the restart", () => received.length === 20);
+    sub.unsubscribe();
+  }, 60_000);
+
   it("a link with lag and no progress is reported stalled and restarted", async () => {
     // A downstream stream that refuses new messages once full: PubAcks fail, nothing moves.
     const jsm = await jetstreamManager(down);
