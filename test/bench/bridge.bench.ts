@@ -3,7 +3,9 @@
  * NATS→NATS through a link (JetStream buffer upstream, JetStream stream downstream) against a
  * minimal hand-written loop (durable pull consumer on A, publish with a message id to B, ack
  * after the PubAck) and the NATS server's own stream sourcing; RabbitMQ→NATS through a link
- * against RabbitMQ's federation plugin between two vhosts. Every run checks that each message
+ * against RabbitMQ's federation plugin between two vhosts, both measured from the first publish
+ * to the last arrival (the plugin's buffer cannot be filled before its link runs); the link's
+ * drain rate of an already filled buffer is printed as well. Every run checks that each message
  * arrived exactly once. Prints messages per second and the ratios.
  *
  *   node --conditions=@entente/source test/bench/bridge.bench.ts
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
     try {
       if (ONLY.has("rabbit")) {
         rabbitLink = await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE));
+        await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE, "drain"));
       }
       if (ONLY.has("federation")) {
         federation = await rabbitFederation(rabbit.url, COUNT, SIZE);

@@ -231,6 +231,7 @@ export async function bridgeRabbitToNats(
   rabbitUrl: string,
   count: number,
   size: number,
+  mode: "live" | "drain" = "live",
 ): Promise<Result> {
   await using b = await startNatsServer({ jetstream: true, args: ["--server_name", "bench-b"] });
   const nb = await connect({ servers: b.url, noAsyncTraces: true });
@@ -238,6 +239,14 @@ export async function bridgeRabbitToNats(
   const conn = await amqpConnect(rabbitUrl);
   const ch = await conn.createChannel();
   await ch.assertExchange(exchange, "topic", { durable: false });
+  let started = 0;
+  if (mode === "drain") {
+    // The link's own buffer queue, filled before the link starts (timed from the worker's start).
+    await ch.assertQueue("entente_bridge_bench-rabbit", { durable: true, arguments: {} });
+    await ch.bindQueue("entente_bridge_bench-rabbit", exchange, "#");
+    await publishAmqp(rabbitUrl, exchange, count, size);
+    started = performance.now();
+  }
   // The bridge runs as its own process, as deployed, so the publisher here does not share its thread.
   const configFile = join(tmpdir(), `${uniqueName("bench-bridge")}.json`);
   await writeFile(
@@ -267,10 +276,12 @@ export async function bridgeRabbitToNats(
     readyLine: /broker bridge started/,
     timeoutMs: 30_000,
   });
-  // Published messages are buffered only once the link has bound its queue.
-  await waitForStatus(nb, "bench-rabbit", (st) => st.status === "connected");
-  const started = performance.now();
-  await publishAmqp(rabbitUrl, exchange, count, size);
+  if (mode === "live") {
+    // Published messages are buffered only once the link has bound its queue.
+    await waitForStatus(nb, "bench-rabbit", (st) => st.status === "connected");
+    started = performance.now();
+    await publishAmqp(rabbitUrl, exchange, count, size);
+  }
   await until("link done", async () => (await streamCount(nb, "DOWN")) >= count);
   const seconds = (performance.now() - started) / 1000;
   await bridge.stop("SIGTERM");
@@ -282,7 +293,10 @@ export async function bridgeRabbitToNats(
   await conn.close().catch(() => {});
   await nb.close();
   return {
-    label: "bridge link RabbitMQ→NATS (JetStream)",
+    label:
+      mode === "live"
+        ? "bridge link RabbitMQ→NATS (JetStream)"
+        : "  the same link, draining a buffer filled beforehand",
     messages: count,
     seconds,
     perSecond: count / seconds,
