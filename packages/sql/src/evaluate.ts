@@ -54,30 +54,16 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
         return isNull(a) || isNull(b) ? null : `${castValue(a, "text")}${castValue(b, "text")}`;
       };
     }
-    case "and": {
-      const args = expr.args.map((a) => compile(a, ctx));
-      return (row) => {
-        let unknown = false;
-        for (const a of args) {
-          const v = a(row);
-          if (v === false) return false;
-          if (isNull(v)) unknown = true;
-        }
-        return unknown ? null : true;
-      };
-    }
-    case "or": {
-      const args = expr.args.map((a) => compile(a, ctx));
-      return (row) => {
-        let unknown = false;
-        for (const a of args) {
-          const v = a(row);
-          if (v === true) return true;
-          if (isNull(v)) unknown = true;
-        }
-        return unknown ? null : false;
-      };
-    }
+    case "and":
+      return connective(
+        expr.args.map((a) => compile(a, ctx)),
+        false,
+      );
+    case "or":
+      return connective(
+        expr.args.map((a) => compile(a, ctx)),
+        true,
+      );
     case "not": {
       const e = compile(expr.e, ctx);
       return (row) => {
@@ -384,4 +370,20 @@ function fn(name: string, args: Compiled[]): Compiled {
 export function compilePredicate(expr: Expr, ctx: EvalContext): (row: Row) => boolean {
   const f = compile(expr, ctx);
   return (row) => f(row) === true;
+}
+
+/**
+ * AND (`decisive` false) and OR (`decisive` true) in three-valued logic: the decisive value wins
+ * at once; otherwise any NULL makes the answer unknown.
+ */
+function connective(args: Compiled[], decisive: boolean): Compiled {
+  return (row) => {
+    let unknown = false;
+    for (const a of args) {
+      const v = a(row);
+      if (v === decisive) return decisive;
+      if (isNull(v)) unknown = true;
+    }
+    return unknown ? null : !decisive;
+  };
 }
