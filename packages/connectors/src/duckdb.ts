@@ -16,7 +16,13 @@ import {
   duckdbValueType,
   toDuckdbValue,
 } from "./duckdb-values.ts";
-import { cancelledError, closedError, type SourceRef, toSourceError } from "./errors.ts";
+import {
+  cancelledError,
+  closedError,
+  notFoundError,
+  type SourceRef,
+  toSourceError,
+} from "./errors.ts";
 import type {
   AppendOptions,
   BoundStatement,
@@ -173,14 +179,7 @@ export class DuckdbConnector implements Connector {
         const positions = columns.map((column) => {
           const at = names.indexOf(column);
           if (at < 0) {
-            throw toSourceError(
-              this.#ref,
-              new Error(`table ${table} has no column ${column}`),
-              () => ({
-                code: "NOT_FOUND",
-                retryable: false,
-              }),
-            );
+            throw notFoundError(this.#ref, `table ${table} has no column ${column}`);
           }
           return at;
         });
@@ -284,10 +283,7 @@ export class DuckdbConnector implements Connector {
       [schema, table],
     );
     if (views.length === 0) {
-      throw toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
-        code: "NOT_FOUND",
-        retryable: false,
-      }));
+      throw notFoundError(this.#ref, `table ${schema}.${table} does not exist`);
     }
     return { distinct: {}, source: "view (no statistics)" };
   }

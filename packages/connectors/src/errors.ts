@@ -24,6 +24,11 @@ export function closedError(source: SourceRef): EntenteError {
   });
 }
 
+/** A table or column the source does not have. */
+export function notFoundError(source: SourceRef, message: string): EntenteError {
+  return toSourceError(source, new Error(message), () => ({ code: "NOT_FOUND", retryable: false }));
+}
+
 /** Network-level failures: the database was not reached or the connection dropped. */
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED",

@@ -8,6 +8,7 @@ import {
   type Classified,
   cancelledError,
   closedError,
+  notFoundError,
   type SourceRef,
   toSourceError,
 } from "./errors.ts";
@@ -213,11 +214,7 @@ export class MysqlConnector implements Connector {
     const types = columns.map((column) => {
       const found = known.find((k) => k.name === column);
       if (found === undefined) {
-        throw toSourceError(
-          this.#ref,
-          new Error(`table ${qualified} has no column ${column}`),
-          () => ({ code: "NOT_FOUND", retryable: false }),
-        );
+        throw notFoundError(this.#ref, `table ${qualified} has no column ${column}`);
       }
       return mysqlCatalogType(found.data_type, found.column_type, Number(found.is_json) === 1);
     });
@@ -302,10 +299,7 @@ export class MysqlConnector implements Connector {
       [schema, table],
     );
     if (found.length === 0) {
-      throw toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
-        code: "NOT_FOUND",
-        retryable: false,
-      }));
+      throw notFoundError(this.#ref, `table ${schema}.${table} does not exist`);
     }
     const cardinality = await this.#rows<{ column: string; n: string | number | null }>(
       `SELECT COLUMN_NAME AS \`column\`, MAX(CARDINALITY) AS n FROM information_schema.STATISTICS

@@ -9,6 +9,7 @@ import {
   type Classified,
   cancelledError,
   closedError,
+  notFoundError,
   type SourceRef,
   toSourceError,
 } from "./errors.ts";
@@ -185,7 +186,8 @@ export class PostgresConnector implements Connector {
     );
     const targets = columns.map((column) => {
       const found = known.find((k) => k.name === column);
-      if (found === undefined) throw this.#missingColumn(qualified, column);
+      if (found === undefined)
+        throw notFoundError(this.#ref, `table ${qualified} has no column ${column}`);
       return { type: postgresType(found.oid).type, native: found.native };
     });
     if (rows.length === 0 || columns.length === 0) return 0;
@@ -288,7 +290,8 @@ export class PostgresConnector implements Connector {
       [schema, table],
     );
     const stats = found[0];
-    if (stats === undefined) throw this.#notFound(schema, table);
+    if (stats === undefined)
+      throw notFoundError(this.#ref, `table ${schema}.${table} does not exist`);
     let rowCount: number | undefined = stats.reltuples;
     let source = "pg_class.reltuples";
     if (stats.reltuples < 0 || (stats.reltuples === 0 && stats.relpages === 0)) {
@@ -374,20 +377,6 @@ export class PostgresConnector implements Connector {
     } finally {
       await canceller.end().catch(() => {});
     }
-  }
-
-  #missingColumn(table: string, column: string): EntenteError {
-    return toSourceError(this.#ref, new Error(`table ${table} has no column ${column}`), () => ({
-      code: "NOT_FOUND",
-      retryable: false,
-    }));
-  }
-
-  #notFound(schema: string, table: string): EntenteError {
-    return toSourceError(this.#ref, new Error(`table ${schema}.${table} does not exist`), () => ({
-      code: "NOT_FOUND",
-      retryable: false,
-    }));
   }
 
   #error(err: unknown): EntenteError {
