@@ -200,9 +200,11 @@ export class DuckdbConnector implements Connector {
             appender.appendDataChunk(chunk);
           }
         } else {
+          // For each table column, where the rows carry it (-1: not carried, gets its default).
+          const carried = types.map((_, c) => positions.indexOf(c));
           for (const row of rows) {
             for (let c = 0; c < count; c++) {
-              const at = positions.indexOf(c);
+              const at = carried[c] ?? -1;
               const type = types[c];
               if (at < 0 || type === undefined) appender.appendDefault();
               else appender.appendValue(toDuckdbValue(row[at] as Value, type), type);
@@ -392,7 +394,9 @@ class ChunkBatches {
   readonly #result: DuckDBResult;
   readonly #size: number;
   readonly #jsonColumns: number[];
+  /** Rows read and not yet handed out start at `#start`; earlier ones are dropped lazily. */
   #pending: Row[] = [];
+  #start = 0;
   #done = false;
 
   constructor(result: DuckDBResult, size: number, jsonColumns: number[]) {
@@ -402,28 +406,37 @@ class ChunkBatches {
   }
 
   async read(): Promise<Row[]> {
-    while (!this.#done && this.#pending.length < this.#size) {
+    while (!this.#done && this.#pending.length - this.#start < this.#size) {
       const chunk = await this.#result.fetchChunk();
       if (chunk === null || chunk.rowCount === 0) {
         this.#done = true;
         break;
       }
       const rows = chunk.convertRows(duckdbValueConverter) as Row[];
-      for (const row of rows) {
-        for (const c of this.#jsonColumns) {
+      for (const c of this.#jsonColumns) {
+        for (const row of rows) {
           const value = row[c];
           if (typeof value === "string") row[c] = JSON.parse(value);
         }
-        this.#pending.push(row);
       }
+      if (this.#start > 0) {
+        this.#pending = this.#pending.slice(this.#start);
+        this.#start = 0;
+      }
+      if (this.#pending.length === 0) this.#pending = rows;
+      else for (const row of rows) this.#pending.push(row);
     }
-    if (this.#pending.length <= this.#size) {
-      const batch = this.#pending;
+    const end = Math.min(this.#start + this.#size, this.#pending.length);
+    const batch =
+      this.#start === 0 && end === this.#pending.length
+        ? this.#pending
+        : this.#pending.slice(this.#start, end);
+    if (end === this.#pending.length) {
       this.#pending = [];
-      return batch;
+      this.#start = 0;
+    } else {
+      this.#start = end;
     }
-    const batch = this.#pending.slice(0, this.#size);
-    this.#pending = this.#pending.slice(this.#size);
     return batch;
   }
 }
