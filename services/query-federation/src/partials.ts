@@ -47,7 +47,18 @@ export interface PartialAggregate {
 }
 
 export function groupKey(window: bigint, group: string[]): string {
-  return `${window}\u0002${group.join("\u0001")}`;
+  return `${window}\u0002${groupText(group)}`;
+}
+
+function groupText(group: string[]): string {
+  return group.join("\u0001");
+}
+
+/** What a tag set contributes to every point's partial: its group and series key. */
+interface SeriesGroup {
+  group: string[];
+  groupText: string;
+  seriesKey: string;
 }
 
 /** Counter increase from `a` to `b`: a drop means the counter restarted from zero. */
@@ -172,10 +183,18 @@ export function partialsFromPoints(
       )
     : points;
   const seriesIndex = new Map<string, Map<string, SeriesIncrease>>();
+  // Points of one series share their tag object: derive its group and series key once.
+  const perTags = new Map<Record<string, string>, SeriesGroup>();
   for (const point of ordered) {
+    let of = perTags.get(point.tags);
+    if (!of) {
+      const group = aggregation.by.map((tag) => point.tags[tag] ?? "");
+      of = { group, groupText: groupText(group), seriesKey: rate ? seriesKey(point.tags) : "" };
+      perTags.set(point.tags, of);
+    }
     const window = windowStart(point.timestamp, aggregation.windowNs);
-    const group = aggregation.by.map((tag) => point.tags[tag] ?? "");
-    const key = groupKey(window, group);
+    const group = of.group;
+    const key = `${window}\u0002${of.groupText}`;
     let partial = set.get(key);
     const v = point.value;
     if (!partial) {
@@ -200,7 +219,7 @@ export function partialsFromPoints(
         series = new Map();
         seriesIndex.set(key, series);
       }
-      const skey = seriesKey(point.tags);
+      const skey = of.seriesKey;
       const seen = series.get(skey);
       const sample: SeriesIncrease = {
         key: skey,
@@ -260,27 +279,37 @@ export function finalize(
   aggregation: Aggregation,
   partials: Iterable<PartialAggregate>,
 ): Point[] {
-  const points: Point[] = [];
+  // Each group's tags and sort key are made once, shared by all its windows.
+  const groups = new Map<string, { tags: Record<string, string>; key: string }>();
+  const keyed: Array<{ point: Point; key: string }> = [];
   for (const partial of partials) {
     if (partial.count === 0) continue;
-    const tags: Record<string, string> = {};
-    aggregation.by.forEach((tag, i) => {
-      const value = partial.group[i];
-      if (value) tags[tag] = value;
-    });
-    points.push({
-      metric,
-      tags,
-      timestamp: partial.window,
-      value: finalValue(aggregation.fn, partial, aggregation.windowNs),
+    const text = groupText(partial.group);
+    let group = groups.get(text);
+    if (!group) {
+      const tags: Record<string, string> = {};
+      aggregation.by.forEach((tag, i) => {
+        const value = partial.group[i];
+        if (value) tags[tag] = value;
+      });
+      group = { tags, key: seriesKey(tags) };
+      groups.set(text, group);
+    }
+    keyed.push({
+      key: group.key,
+      point: {
+        metric,
+        tags: group.tags,
+        timestamp: partial.window,
+        value: finalValue(aggregation.fn, partial, aggregation.windowNs),
+      },
     });
   }
-  return points.sort(comparePoints);
-}
-
-export function comparePoints(a: Point, b: Point): number {
-  const ka = seriesKey(a.tags);
-  const kb = seriesKey(b.tags);
-  if (ka !== kb) return ka < kb ? -1 : 1;
-  return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
+  keyed.sort((a, b) => {
+    if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+    const ta = a.point.timestamp;
+    const tb = b.point.timestamp;
+    return ta < tb ? -1 : ta > tb ? 1 : 0;
+  });
+  return keyed.map((k) => k.point);
 }
