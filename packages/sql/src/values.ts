@@ -77,16 +77,16 @@ export function compareForSort(a: Value, b: Value, desc: boolean, nullsFirst: bo
   return desc ? -c : c;
 }
 
+/** The bigints a double holds exactly; built once, as keys and outputs are made per value. */
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * A hash key for one value: numbers and bigints that are equal map to the same key, so an int
  * column joins a bigint column. Null has no key (it never matches).
  */
 export function keyOf(v: Value): unknown {
-  if (typeof v === "bigint") {
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(v)
-      : `n${v}`;
-  }
+  if (typeof v === "bigint") return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : `n${v}`;
   if (typeof v === "number") {
     // Integers past 2^53 key like the bigint of the same value.
     if (!Number.isSafeInteger(v) && Number.isInteger(v)) return `n${BigInt(v)}`;
@@ -131,13 +131,7 @@ export const NULL_KEY = Symbol("null");
 /** Output values: 64-bit integers that fit a double become numbers, so every path agrees. */
 export function normalizeOutput(v: Value): Value {
   if (v === undefined) return null;
-  if (
-    typeof v === "bigint" &&
-    v >= BigInt(Number.MIN_SAFE_INTEGER) &&
-    v <= BigInt(Number.MAX_SAFE_INTEGER)
-  ) {
-    return Number(v);
-  }
+  if (typeof v === "bigint" && v >= MIN_SAFE && v <= MAX_SAFE) return Number(v);
   return v;
 }
 
