@@ -1,5 +1,6 @@
 /** `entente sql "<statement>"`: one SQL statement across the configured databases. */
 import { SUBJECTS, toJson } from "@entente/protocol";
+import type { SqlResult, SqlResultItem } from "@entente/sql-join";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
@@ -9,17 +10,6 @@ interface SqlOptions {
   param: string[];
   explain?: boolean;
   timeout?: number;
-}
-
-interface SqlReplyItem {
-  columns?: { name: string; type: string }[];
-  rows?: unknown[][];
-  stats?: {
-    sources: Record<string, { rows: number; bytes: number; ms: number; queries: number }>;
-    ms: number;
-  };
-  plan?: string;
-  sources?: { source: string; sql: string; params: unknown[] }[];
 }
 
 /** A `--param` value: JSON when it parses (numbers, booleans, null, quoted strings), else text. */
@@ -53,7 +43,7 @@ export function registerSqlCommand(program: Command): void {
           ...(options.explain ? { explain: true } : {}),
           ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         };
-        const items = await client.collect<SqlReplyItem>(SUBJECTS.sql, body, {
+        const items = await client.collect<SqlResultItem>(SUBJECTS.sql, body, {
           ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs + 1_000 } : {}),
         });
         const result = merge(items);
@@ -78,11 +68,12 @@ export function registerSqlCommand(program: Command): void {
     });
 }
 
-function merge(items: SqlReplyItem[]) {
-  const result: Required<Pick<SqlReplyItem, "columns" | "rows">> & SqlReplyItem = {
-    columns: [],
-    rows: [],
-  };
+/**
+ * The reply items as one result. Like `collectSqlResult` of `@entente/sql-join`, which is not
+ * imported at run time here: it would load every database driver into each CLI start.
+ */
+function merge(items: SqlResultItem[]): SqlResult {
+  const result: SqlResult = { columns: [], rows: [] };
   for (const item of items) {
     if (item.columns && result.columns.length === 0) result.columns = item.columns;
     if (item.rows) for (const r of item.rows) result.rows.push(r);
