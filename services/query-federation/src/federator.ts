@@ -245,7 +245,7 @@ export class Federator {
     const settled = await Promise.allSettled(
       target.instances.map((name) => this.callInstance(name, rawQuery, "raw", call)),
     );
-    const dedup = new SampleDeduplicator();
+    const dedup = new SampleDeduplicator(INSTANCE_TAG);
     const points: Point[] = [];
     const failures: InnerFailure[] = [];
     settled.forEach((s, i) => {
@@ -256,10 +256,7 @@ export class Federator {
         failures.push({ instance: name, code: e.code, message: e.message });
         return;
       }
-      for (const p of s.value.points ?? []) {
-        const { [INSTANCE_TAG]: _instance, ...tags } = p.tags;
-        if (dedup.admit({ ...p, tags })) points.push(p);
-      }
+      for (const p of s.value.points ?? []) if (dedup.admit(p)) points.push(p);
     });
     if (failures.length === target.instances.length) {
       throw new EntenteError(
