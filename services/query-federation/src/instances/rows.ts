@@ -34,6 +34,8 @@ export function toNumber(instance: string, value: unknown, what: string): number
   throw badResponse(instance, `${what} ${describe(value)} is not a number`);
 }
 
+const UTF8 = new TextDecoder();
+
 export function toTags(instance: string, value: unknown): Record<string, string> {
   let parsed = value;
   if (typeof value === "string") {
@@ -43,7 +45,7 @@ export function toTags(instance: string, value: unknown): Record<string, string>
       throw badResponse(instance, `tags ${describe(value)} are not JSON`);
     }
   } else if (value instanceof Uint8Array) {
-    return toTags(instance, new TextDecoder().decode(value));
+    return toTags(instance, UTF8.decode(value));
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== "object" || Array.isArray(parsed)) {
@@ -72,6 +74,7 @@ export class TagCache {
   }
 
   get(value: unknown): Record<string, string> {
+    if (value instanceof Uint8Array) return this.get(UTF8.decode(value));
     if (typeof value !== "string") return toTags(this.instance, value);
     const seen = this.parsed.get(value);
     if (seen) return seen;
@@ -83,7 +86,7 @@ export class TagCache {
 
 export function toText(value: unknown): string {
   if (value === null || value === undefined) return "";
-  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  if (value instanceof Uint8Array) return UTF8.decode(value);
   return String(value);
 }
 

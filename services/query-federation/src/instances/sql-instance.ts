@@ -88,14 +88,13 @@ export class SqlInstance implements MetricInstance {
   async fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult> {
     const aggregation = query.aggregation;
     if (!aggregation) throw new EntenteError("BAD_REQUEST", "partials need an aggregation");
-    const { local } = planPushdown(query.matchers);
+    const { pushed, local } = planPushdown(query.matchers);
     if (aggregation.fn === "rate" || local.length > 0) {
       // Rate chains each series' samples in time order: read them, reduce them here.
       const { limit: _limit, ...unlimited } = query;
       const { points } = await this.fetchRaw(unlimited, options);
       return { partials: partialsFromPoints(points, aggregation) };
     }
-    const { pushed } = planPushdown(query.matchers);
     const statement = partialsStatement(
       this.dialect,
       this.table,
