@@ -42,15 +42,22 @@ export class LiveCatalog {
     }));
   }
 
-  /** Reads every source's tables and statistics; a source that fails is left out and reported. */
-  refresh(): Promise<StaticCatalog> {
+  /**
+   * Reads every source's tables and statistics; a source that fails keeps its cached tables and
+   * is reported. With `keepStats`, tables already known keep their cached statistics, so only
+   * new tables cost statistics queries (the periodic refresh renews them all).
+   */
+  refresh(options: { keepStats?: boolean } = {}): Promise<StaticCatalog> {
     this.loading ??= (async () => {
       try {
         const errors: CatalogSourceError[] = [];
+        const known = options.keepStats
+          ? new Map(this.current.tables.map((t) => [`${t.source}.${t.schema}.${t.name}`, t]))
+          : undefined;
         const perSource = await Promise.all(
           [...this.connectors.values()].map(async (c) => {
             try {
-              return await tablesOf(c);
+              return await tablesOf(c, known);
             } catch (err) {
               errors.push({
                 source: c.name,
@@ -60,17 +67,14 @@ export class LiveCatalog {
             }
           }),
         );
-        const physical = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
+        const tables = perSource.flat();
+        const sources = this.sourceInfos();
+        const physical = new StaticCatalog(tables, sources, this.aliases);
         const logical = buildLogicalTables(this.logicalConfig, physical);
         for (const problem of logical.problems)
           errors.push({ source: "(logicalTables)", message: problem });
         this.errors = errors;
-        this.current = new StaticCatalog(
-          perSource.flat(),
-          this.sourceInfos(),
-          this.aliases,
-          logical.tables,
-        );
+        this.current = new StaticCatalog(tables, sources, this.aliases, logical.tables);
         this.lastLoad = Date.now();
         return this.current;
       } finally {
@@ -91,12 +95,15 @@ export class LiveCatalog {
         Date.now() - this.lastLoad < minAgeMs
       )
         throw err;
-      return use(await this.refresh());
+      return use(await this.refresh({ keepStats: true }));
     }
   }
 }
 
-async function tablesOf(connector: Connector): Promise<CatalogTable[]> {
+async function tablesOf(
+  connector: Connector,
+  known: ReadonlyMap<string, CatalogTable> | undefined,
+): Promise<CatalogTable[]> {
   const tables = await connector.listTables();
   return Promise.all(
     tables.map(async (t) => {
@@ -106,6 +113,12 @@ async function tablesOf(connector: Connector): Promise<CatalogTable[]> {
         name: t.name,
         columns: t.columns.map((c) => ({ name: c.name, type: c.type })),
       };
+      const cached = known?.get(`${connector.name}.${t.schema}.${t.name}`);
+      if (cached?.distinct !== undefined) {
+        if (cached.rowCount !== undefined) table.rowCount = cached.rowCount;
+        table.distinct = cached.distinct;
+        return table;
+      }
       try {
         const stats = await connector.tableStats(t.schema, t.name);
         if (stats.rowCount !== undefined) table.rowCount = stats.rowCount;
