@@ -2,12 +2,12 @@
 import { sourcesConfigSchema } from "@entente/connectors";
 import { z } from "zod";
 
-export const tablesConfigSchema = z.record(
-  z.string().min(1),
-  z
-    .string()
-    .regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a table is "source.schema.table" or "source.table"'),
-);
+/** A physical table: `source.schema.table` or `source.table`. */
+export const tableRefSchema = z
+  .string()
+  .regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a table is "source.schema.table" or "source.table"');
+
+export const tablesConfigSchema = z.record(z.string().min(1), tableRefSchema);
 
 export const sqlJoinConfigSchema = z
   .object({
@@ -35,17 +35,8 @@ export const sqlJoinConfigSchema = z
     sourceBatchRows: z.number().int().positive().default(10_000),
   })
   .strict()
-  .default({
-    maxBuildRows: 2_000_000,
-    maxBuildBytes: 512 * 1024 * 1024,
-    dynamicFilterMaxKeys: 100_000,
-    inListChunk: 5_000,
-    parallelChunks: 4,
-    batchRows: 5_000,
-    singleReplyRows: 10_000,
-    catalogRefreshMs: 60_000,
-    sourceBatchRows: 10_000,
-  });
+  // An absent section parses as {}, so the defaults above are the only ones.
+  .prefault({});
 
 export type SqlJoinSettings = z.output<typeof sqlJoinConfigSchema>;
 

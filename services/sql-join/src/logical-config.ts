@@ -4,10 +4,8 @@
  */
 import { type CatalogTable, castValue, type LogicalTable, type StaticCatalog } from "@entente/sql";
 import { z } from "zod";
+import { tableRefSchema as tableRef } from "./config.ts";
 
-const tableRef = z
-  .string()
-  .regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a table is "source.schema.table" or "source.table"');
 const bound = z.union([z.string(), z.number(), z.null()]).optional();
 
 const shardsSchema = z
@@ -151,8 +149,8 @@ export function buildLogicalTables(
 
 function checkColumns(name: string, members: CatalogTable[]) {
   const first = members[0] as CatalogTable;
+  const a = first.columns.map((c) => c.name.toLowerCase()).join(",");
   for (const m of members) {
-    const a = first.columns.map((c) => c.name.toLowerCase()).join(",");
     const b = m.columns.map((c) => c.name.toLowerCase()).join(",");
     if (a !== b) {
       throw new Error(
