@@ -13,6 +13,6 @@ export { DuckdbConnector, fileReader } from "./duckdb.ts";
 export { cancelledError, sourceLabel, toSourceError } from "./errors.ts";
 export { MysqlConnector } from "./mysql.ts";
 export { PostgresConnector } from "./postgres.ts";
-export { dateFromDays, formatTimestampNs, parseTimestampNs } from "./timestamps.ts";
+export { dateFromDays, parseTimestampNs } from "./timestamps.ts";
 export type * from "./types.ts";
 export { parseDatabaseUrl, redact } from "./urls.ts";

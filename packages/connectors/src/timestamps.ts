@@ -44,11 +44,3 @@ export function dateFromDays(days: number): string {
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
-
-/** Nanoseconds since epoch → ISO text with nanoseconds, for error messages and debugging. */
-export function formatTimestampNs(ns: bigint): string {
-  const ms = ns / NS_PER_MS - (ns % NS_PER_MS < 0n ? 1n : 0n);
-  const rest = ns - ms * NS_PER_MS;
-  const iso = new Date(Number(ms)).toISOString();
-  return `${iso.slice(0, 23)}${String(rest).padStart(6, "0")}Z`;
-}
