@@ -21,24 +21,36 @@ export interface AnswerItem {
   partial?: PartialInfo;
 }
 
+/** A point as JSON can carry it: a value that is not finite (an empty window) becomes null. */
 export function wirePoint(p: Point): WirePointObject {
-  return {
-    metric: p.metric,
-    tags: p.tags,
-    timestamp: p.timestamp,
-    value: Number.isFinite(p.value) ? p.value : null,
-  };
+  if (Number.isFinite(p.value)) return p;
+  return { metric: p.metric, tags: p.tags, timestamp: p.timestamp, value: null };
+}
+
+/** A reply's items: chunks of encoded values under `key`, `partial` on the first, at least one. */
+export function replyItems<K extends string, T, U>(
+  key: K,
+  values: T[],
+  encode: (value: T) => U,
+  partial: PartialInfo | undefined,
+  perItem = POINTS_PER_ITEM,
+): Array<Record<K, U[]> & { partial?: PartialInfo }> {
+  const items: Array<Record<K, U[]> & { partial?: PartialInfo }> = [];
+  for (let i = 0; i === 0 || i < values.length; i += perItem) {
+    const chunk: U[] = [];
+    for (let j = i; j < Math.min(i + perItem, values.length); j++) {
+      chunk.push(encode(values[j] as T));
+    }
+    const item = { [key]: chunk } as Record<K, U[]> & { partial?: PartialInfo };
+    if (i === 0 && partial) item.partial = partial;
+    items.push(item);
+  }
+  return items;
 }
 
 /** The answer as items: one item when it fits, chunks otherwise. */
 export function answerItems(answer: FederatedAnswer, perItem = POINTS_PER_ITEM): AnswerItem[] {
-  const items: AnswerItem[] = [];
-  for (let i = 0; i === 0 || i < answer.points.length; i += perItem) {
-    const item: AnswerItem = { points: answer.points.slice(i, i + perItem).map(wirePoint) };
-    if (i === 0 && answer.partial) item.partial = answer.partial;
-    items.push(item);
-  }
-  return items;
+  return replyItems("points", answer.points, wirePoint, answer.partial, perItem);
 }
 
 /** Joins the items of a (possibly batched) reply back into one answer. */

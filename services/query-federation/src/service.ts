@@ -13,7 +13,7 @@ import {
   streamOf,
 } from "@entente/runtime";
 import { z } from "zod";
-import { answerItems, POINTS_PER_ITEM } from "./answer.ts";
+import { answerItems, replyItems } from "./answer.ts";
 import {
   crossCheck,
   DEFAULT_INSTANCES,
@@ -24,7 +24,7 @@ import {
 } from "./config.ts";
 import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
 import { nowNs } from "./duration.ts";
-import { Federator, type PartialInfo } from "./federator.ts";
+import { Federator } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
 import { ensureIngestStream, StoreWriter } from "./ingest.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
@@ -193,23 +193,6 @@ function limitsOf(settings: QueryFederationConfig, env: ServiceEnvironment): Que
   };
 }
 
-/** A federate reply's items: chunks of encoded values, `partial` on the first, at least one. */
-function federateItems<T, U>(
-  key: "points" | "partials",
-  values: T[],
-  encode: (value: T) => U,
-  partial: PartialInfo | undefined,
-): Array<Record<string, unknown>> {
-  const items: Array<Record<string, unknown>> = [];
-  for (let i = 0; i === 0 || i < values.length; i += POINTS_PER_ITEM) {
-    items.push({
-      [key]: values.slice(i, i + POINTS_PER_ITEM).map(encode),
-      ...(i === 0 && partial ? { partial } : {}),
-    });
-  }
-  return items;
-}
-
 export const queryFederationService: ServiceDefinition = {
   name: "query-federation",
   version: SERVICE_VERSION,
@@ -260,11 +243,11 @@ export const queryFederationService: ServiceDefinition = {
             if (request.want === "partials") {
               const answer = await federator.partials(query, options);
               return streamOf(
-                federateItems("partials", answer.partials, encodePartial, answer.partial),
+                replyItems("partials", answer.partials, encodePartial, answer.partial),
               );
             }
             const answer = await federator.raw(query, options);
-            return streamOf(federateItems("points", answer.points, encodePoint, answer.partial));
+            return streamOf(replyItems("points", answer.points, encodePoint, answer.partial));
           },
         }),
         endpoint({
