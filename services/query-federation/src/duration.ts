@@ -12,8 +12,6 @@ const UNIT_NS: Record<string, bigint> = {
   w: 604_800_000_000_000n,
 };
 
-const DURATION = /^(\d+)(ns|us|µs|ms|s|m|h|d|w)$/;
-
 /** `"1m"`, `"90s"`, `"250ms"` → nanoseconds; undefined when the text is not a duration. */
 export function parseDuration(text: string): bigint | undefined {
   let total = 0n;
@@ -28,18 +26,6 @@ export function parseDuration(text: string): bigint | undefined {
     rest = rest.slice(match[0].length);
   }
   return total;
-}
-
-export function isDuration(text: string): boolean {
-  return DURATION.test(text) || parseDuration(text) !== undefined;
-}
-
-export function formatDuration(ns: bigint): string {
-  for (const unit of ["w", "d", "h", "m", "s", "ms", "us"]) {
-    const size = UNIT_NS[unit] as bigint;
-    if (ns % size === 0n && ns >= size) return `${ns / size}${unit}`;
-  }
-  return `${ns}ns`;
 }
 
 export function nowNs(): bigint {
