@@ -274,7 +274,13 @@ async function* runScan(
   const controller = new AbortController();
   const abort = () => controller.abort(exec.signal.reason);
   exec.signal.addEventListener("abort", abort, { once: true });
-  const shape = (fetched: number[]) => (batch: Row[]) => {
+  const shape = (fetched: number[]) => {
+    // Every column fetched in order and nothing to check here: the source's rows are the rows.
+    const whole = width > 0 && fetched.length === width && fetched.every((p, i) => p === i);
+    if (whole && local.length === 0) return (batch: Row[]) => batch;
+    return (batch: Row[]) => reshape(batch, fetched);
+  };
+  const reshape = (batch: Row[], fetched: number[]) => {
     const out: Row[] = [];
     for (const r of batch) {
       const row = new Array<Value>(width);
