@@ -2,9 +2,9 @@
  * `entente query <metric>`: one federated metric query (query-federation), printed as a table
  * or as the JSON answer `{ points, partial? }`.
  */
-import { SUBJECTS, toJson } from "@entente/protocol";
+import { SUBJECTS } from "@entente/protocol";
 import { type Command, Option } from "commander";
-import { formatOption, positiveInteger, withClient } from "./common.ts";
+import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
 
 interface QueryOptions {
@@ -155,12 +155,9 @@ export function registerQueryCommand(program: Command): void {
     .addOption(formatOption())
     .action(async (metric: string, options: QueryOptions, command: Command) => {
       const body = queryBody(metric, options);
-      const timeoutMs = options.timeout === undefined ? undefined : Number(options.timeout);
       await withClient(command, async (client) => {
         const items = await client.collect<Answer>(options.subject, body, {
-          ...(timeoutMs !== undefined && Number.isFinite(timeoutMs)
-            ? { timeoutMs: timeoutMs + 1_000 }
-            : {}),
+          ...(options.timeout !== undefined ? { timeoutMs: options.timeout + 1_000 } : {}),
         });
         // A large answer arrives in several items of the same shape: join their points.
         const answer: Answer = { points: [] };
@@ -168,21 +165,19 @@ export function registerQueryCommand(program: Command): void {
           for (const p of item.points ?? []) answer.points.push(p);
           if (item.partial && !answer.partial) answer.partial = item.partial;
         }
-        if (options.format === "json") {
-          process.stdout.write(`${toJson(answer)}\n`);
-          return;
-        }
-        const rows = answer.points.map((p) => [
-          formatTimestamp(p.timestamp),
-          p.metric,
-          tagText(p.tags),
-          p.value,
-        ]);
-        const lines = [
-          renderTable(["time", "metric", "tags", "value"], rows),
-          `(${rows.length} point${rows.length === 1 ? "" : "s"})`,
-        ];
-        process.stdout.write(`${lines.join("\n")}\n`);
+        print(options.format, answer, () => {
+          const rows = answer.points.map((p) => [
+            formatTimestamp(p.timestamp),
+            p.metric,
+            tagText(p.tags),
+            p.value,
+          ]);
+          return [
+            renderTable(["time", "metric", "tags", "value"], rows),
+            `(${rows.length} point${rows.length === 1 ? "" : "s"})`,
+          ].join("\n");
+        });
+        if (options.format === "json") return;
         if (answer.partial) {
           const { succeeded, total, errors } = answer.partial;
           process.stderr.write(`partial: ${succeeded} of ${total} instances answered\n`);
