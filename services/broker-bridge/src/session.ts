@@ -13,6 +13,9 @@ import { openNatsUpstream } from "./sides/nats-upstream.ts";
 import { openRabbitDownstream, openRabbitUpstream } from "./sides/rabbitmq.ts";
 import type { DownstreamSide, InboundMessage, SideEvents, UpstreamSide } from "./sides/types.ts";
 
+const PATH_LOWER = PATH_HEADER.toLowerCase();
+const HOPS_LOWER = HOPS_HEADER.toLowerCase();
+
 export interface LinkCounters {
   /** Confirmed by the downstream. */
   forwarded: number;
@@ -150,10 +153,14 @@ export class Session {
         : this.prefix
           ? `${this.prefix}.${message.subject}`
           : message.subject;
-      const headers = message.headers().filter(([name]) => {
-        const lower = name.toLowerCase();
-        return lower !== "entente-bridge-path" && lower !== "entente-bridge-hops";
-      });
+      // headers() hands out a fresh list: drop the old path and hops from it in place.
+      const headers = message.headers();
+      let kept = 0;
+      for (const entry of headers) {
+        const lower = entry[0].toLowerCase();
+        if (lower !== PATH_LOWER && lower !== HOPS_LOWER) headers[kept++] = entry;
+      }
+      headers.length = kept;
       headers.push([PATH_HEADER, cross.path], [HOPS_HEADER, String(cross.hops)]);
       this.inFlight++;
       this.downstream.send(
