@@ -254,9 +254,8 @@ class NatsInbound implements InboundMessage {
     return Math.floor(Number(this.msg.info.timestampNanos) / 1e6);
   }
   header(name: string): string | undefined {
-    const headers = this.msg.headers;
-    if (headers === undefined || !headers.has(name)) return undefined;
-    return headers.get(name);
+    // One lookup: get() answers "" for a missing header, which callers treat as absent.
+    return this.msg.headers?.get(name) || undefined;
   }
   headers(): HeaderList {
     const out: HeaderList = [];
