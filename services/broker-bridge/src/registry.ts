@@ -156,11 +156,14 @@ export class LinkRegistry {
       const known = wanted.get(link);
       if (known === undefined) {
         await this.release(link, "removed");
-      } else if (JSON.stringify(known.definition) !== owned.fingerprint) {
+        continue;
+      }
+      const fingerprint = JSON.stringify(known.definition);
+      if (fingerprint !== owned.fingerprint) {
         this.logger.info({ link }, "link definition changed: restarting it");
         await owned.running.stop();
         owned.running = this.run(link, known.definition);
-        owned.fingerprint = JSON.stringify(known.definition);
+        owned.fingerprint = fingerprint;
       }
     }
     for (const [link, known] of wanted) {
