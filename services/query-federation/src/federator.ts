@@ -340,13 +340,9 @@ export class Federator {
       } catch (err) {
         const reason = controller.signal.aborted ? controller.signal.reason : err;
         let error = toEntenteError(signal.aborted ? signal.reason : reason);
-        // The instance's own client may notice the budget running out before our timer does
-        // (its deadline, or its stall timer set to the same budget): report it as our timeout.
-        if (!signal.aborted && CLIENT_TIMEOUTS.has(error.code)) {
-          if (error.code === "DEADLINE_EXCEEDED" || this.now() - started >= timeoutMs - 1) {
-            error = timeout;
-          }
-        }
+        // The instance's own client may notice the budget running out before our timer does:
+        // report it as our timeout.
+        if (!signal.aborted && error.code === "DEADLINE_EXCEEDED") error = timeout;
         if (signal.aborted) {
           // The query ended (deadline, caller gone): no verdict on this instance.
           this.breakers.set(name, onAbandoned(this.breakerOf(name)));
@@ -433,9 +429,6 @@ export class Federator {
     await Promise.allSettled([...this.instances.values()].map((i) => i.close()));
   }
 }
-
-/** How a client reports a call that ran out of time. */
-const CLIENT_TIMEOUTS = new Set(["DEADLINE_EXCEEDED", "STREAM_STALLED"]);
 
 /** One instance call's context within a query. */
 interface Call {
