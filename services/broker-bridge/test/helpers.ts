@@ -90,11 +90,18 @@ export async function eventually(
   timeoutMs = 30_000,
 ) {
   const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    // A check against a server that is restarting may fail before it reconnects: try again.
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`not within ${timeoutMs} ms: ${what}`);
+  const cause = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
+  throw new Error(`not within ${timeoutMs} ms: ${what}${cause}`);
 }
 
 /** Publishes `count` messages `<subject>` with body = index, headers carrying the index too. */

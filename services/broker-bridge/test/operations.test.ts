@@ -76,8 +76,13 @@ describe("operating links", () => {
       async () => (await (await jsm()).streams.info("BUFFERED")).state.messages >= 150,
     );
     await sleep(1000);
-    const info = await (await jsm()).streams.info("BUFFERED", { subjects_filter: ">" });
-    expect(info.state.subjects).toEqual({ "buffered.early": 100, "buffered.fresh": 50 });
+    let subjects: Record<string, number> | undefined;
+    await eventually("the stream's subjects", async () => {
+      const info = await (await jsm()).streams.info("BUFFERED", { subjects_filter: ">" });
+      subjects = info.state.subjects;
+      return true;
+    });
+    expect(subjects).toEqual({ "buffered.early": 100, "buffered.fresh": 50 });
   }, 90_000);
 
   it("malformed and oversized messages are reported and skipped; the link goes on", async () => {
