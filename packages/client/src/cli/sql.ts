@@ -1,6 +1,6 @@
 /** `entente sql "<statement>"`: one SQL statement across the configured databases. */
 import { SUBJECTS, toJson } from "@entente/protocol";
-import type { SqlResult, SqlResultItem } from "@entente/sql-join";
+import { collectSqlResult, type SqlResultItem } from "@entente/sql/result";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
@@ -46,7 +46,7 @@ export function registerSqlCommand(program: Command): void {
         const items = await client.collect<SqlResultItem>(SUBJECTS.sql, body, {
           ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs + 1_000 } : {}),
         });
-        const result = merge(items);
+        const result = collectSqlResult(items);
         const names = result.columns.map((c) => c.name);
         if (options.format === "json") {
           const out: Record<string, unknown> = { columns: names, rows: result.rows };
@@ -66,20 +66,4 @@ export function registerSqlCommand(program: Command): void {
         process.stdout.write(`${lines.join("\n")}\n`);
       });
     });
-}
-
-/**
- * The reply items as one result. Like `collectSqlResult` of `@entente/sql-join`, which is not
- * imported at run time here: it would load every database driver into each CLI start.
- */
-function merge(items: SqlResultItem[]): SqlResult {
-  const result: SqlResult = { columns: [], rows: [] };
-  for (const item of items) {
-    if (item.columns && result.columns.length === 0) result.columns = item.columns;
-    if (item.rows) for (const r of item.rows) result.rows.push(r);
-    if (item.stats) result.stats = item.stats;
-    if (item.plan !== undefined) result.plan = item.plan;
-    if (item.sources) result.sources = item.sources;
-  }
-  return result;
 }
