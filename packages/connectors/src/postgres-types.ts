@@ -9,6 +9,8 @@ interface PgType {
 }
 
 const asString = (text: string) => text;
+/** `char(n)` arrives padded to n blanks; the padding is not part of the value. */
+const withoutPadding = (text: string) => text.replace(/ +$/, "");
 const asNumber = (text: string) => Number(text);
 const asFloat = (text: string) => Number.parseFloat(text);
 const asTimestamp = (text: string) => parseTimestampNs(text) ?? text;
@@ -36,7 +38,7 @@ const TYPES = new Map<number, PgType>([
   [18, t("text", '"char"', asString)],
   [19, t("text", "name", asString)],
   [25, t("text", "text", asString)],
-  [1042, t("text", "character", asString)],
+  [1042, t("text", "character", withoutPadding)],
   [1043, t("text", "character varying", asString)],
   [2950, t("text", "uuid", asString)],
   [1082, t("date", "date", asString)],
@@ -65,6 +67,9 @@ const OTHER_NAMES = new Map<number, string>([
   [1015, "character varying[]"],
   [1022, "double precision[]"],
 ]);
+
+/** The OID of `character(n)` (bpchar). */
+export const BLANK_PADDED_OID = 1042;
 
 export function postgresType(oid: number): { type: ValueType; native: string } {
   const known = TYPES.get(oid);

@@ -14,7 +14,7 @@ import {
   toSourceError,
 } from "./errors.ts";
 import { toInsertValue } from "./insert.ts";
-import { postgresType, postgresTypeParsers } from "./postgres-types.ts";
+import { BLANK_PADDED_OID, postgresType, postgresTypeParsers } from "./postgres-types.ts";
 import type {
   AppendOptions,
   BoundStatement,
@@ -269,6 +269,7 @@ export class PostgresConnector implements Connector {
         type,
         nativeType: row.native,
         nullable: row.nullable,
+        ...(row.oid === BLANK_PADDED_OID ? { blankPadded: true as const } : {}),
       });
     }
     for (const row of keys) tables.get(`${row.schema}.${row.table}`)?.primaryKey.push(row.column);

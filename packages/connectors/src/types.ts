@@ -42,6 +42,11 @@ export interface ColumnMeta {
   type: ValueType;
   /** The database's own spelling, e.g. `character varying(64)`. */
   nativeType: string;
+  /**
+   * Stored blank-padded to a fixed length (PostgreSQL `char(n)`), whose trailing blanks are not
+   * part of the value: it is read without them, as PostgreSQL's own cast to text does.
+   */
+  blankPadded?: true;
 }
 
 /** A result row: values in the order of the result's columns. */

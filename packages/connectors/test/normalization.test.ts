@@ -148,6 +148,35 @@ describe("value normalization across PostgreSQL, MariaDB and DuckDB", () => {
     }
   });
 
+  it.each(["postgres", "mysql", "duckdb"] as const)(
+    "%s reads char(n) without its padding and keeps a varchar's trailing blanks",
+    async (kind) => {
+      const connector = sources.byKind[kind];
+      await connector.execute({
+        sql: "CREATE TABLE padded (id integer PRIMARY KEY, c char(8), v varchar(8))",
+        params: [],
+      });
+      const rows = [
+        [1, "FRANCE", "x  "],
+        [2, null, null],
+        [3, "", "  "],
+      ];
+      for (const row of rows) {
+        const sql = `INSERT INTO padded (id, c, v) VALUES (${placeholders(connector, 3)})`;
+        await connector.execute({ sql, params: row });
+      }
+      const read = await readAll(connector, "SELECT id, c, v FROM padded ORDER BY id");
+      expect(read.rows).toEqual(rows);
+      const table = (await connector.listTables()).find((t) => t.name === "padded");
+      // Only PostgreSQL keeps the padding in storage and compares char(n) by its own rules.
+      expect(table?.columns.map((c) => c.blankPadded === true)).toEqual([
+        false,
+        kind === "postgres",
+        false,
+      ]);
+    },
+  );
+
   it("reads the table back from Parquet and CSV files written by DuckDB", async () => {
     const duck = sources.byKind.duckdb;
     const parquet = join(sources.tempDir, "all_types.parquet");

@@ -7,7 +7,7 @@
 import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, PlanNode, RemoteNode, SortKey } from "./plan.ts";
 import { canPush, canPushAggregate, canPushGroupKey, canPushOrder } from "./pushdown.ts";
-import { ParamList, qualifiedName, renderExpr } from "./render.ts";
+import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
 import type { SourceInfo } from "./types.ts";
 
 interface Block {
@@ -123,7 +123,7 @@ export function toRemote(
     return {
       kind: "remote",
       source: source.name,
-      statement: { sql, params: params.values },
+      statement: params.statement(sql),
       columns: node.columns,
       positions,
       describes,
@@ -158,7 +158,7 @@ class Renderer {
       case "scan": {
         if (node.limit !== undefined || node.orderBy) throw new NotPushable();
         const d = this.source.dialect;
-        const col = (i: number) => d.quoteIdentifier(node.columns[i]?.name ?? "");
+        const col = (i: number) => columnSql(d, node.table.columns[i]);
         const available = new Set<number>();
         const items: string[] = [];
         node.needed.forEach((n, i) => {
@@ -247,7 +247,7 @@ class Renderer {
           ...aggs.map((a, j) => `${a} AS ${this.c(groups.length + j)}`),
         ];
         let sql = `SELECT ${items.join(", ")} FROM (${input.sql}) ${t}`;
-        if (groups.length > 0) sql += ` GROUP BY ${groups.join(", ")}`;
+        if (groups.length > 0) sql += ` GROUP BY ${groupByList(groups)}`;
         return { sql, available: new Set(items.map((_, i) => i)) };
       }
       case "union": {

@@ -3,19 +3,52 @@
  * every value a bound parameter — never pasted into the text.
  */
 import type { Expr } from "./plan.ts";
-import type { SqlDialect, SqlType, Value } from "./types.ts";
+import type { ColumnDef, SourceStatement, SqlDialect, SqlType, Value } from "./types.ts";
 import { nsToIso } from "./values.ts";
 
+/** Marks a parameter's place in text being built; no identifier or SQL keyword holds a NUL. */
+const MARK = "\u0000";
+
+/**
+ * The values bound to a statement being rendered. Parts of a statement are rendered in plan order
+ * (a FROM subquery before the SELECT list around it) but positional placeholders (`?`) bind in
+ * text order, so `add` returns a mark and `statement` numbers the marks as they appear in the
+ * finished text, for every dialect alike.
+ */
 export class ParamList {
-  readonly values: Value[] = [];
+  private readonly added: Value[] = [];
   readonly dialect: SqlDialect;
   constructor(dialect: SqlDialect) {
     this.dialect = dialect;
   }
   add(v: Value, type: SqlType): string {
-    this.values.push(toSourceValue(v, type, this.dialect));
-    return this.dialect.placeholder(this.values.length);
+    this.added.push(toSourceValue(v, type, this.dialect));
+    return `${MARK}${this.added.length - 1}${MARK}`;
   }
+  /** How many values have been added. */
+  get count(): number {
+    return this.added.length;
+  }
+  /** The finished text with its placeholders in text order, and the values bound in that order. */
+  statement(text: string): SourceStatement {
+    // `MARK index MARK`: splitting on the marks leaves every index at an odd position.
+    const parts = text.split(MARK);
+    const params: Value[] = [];
+    for (let i = 1; i < parts.length; i += 2) {
+      params.push(this.added[Number(parts[i])]);
+      parts[i] = this.dialect.placeholder(params.length);
+    }
+    return { sql: parts.join(""), params };
+  }
+}
+
+/**
+ * GROUP BY for the leading SELECT items `groups`: their text, or their positions where one holds
+ * a parameter, since a placeholder written twice would be two parameters the source cannot match.
+ */
+export function groupByList(groups: string[]): string {
+  if (!groups.some((g) => g.includes(MARK))) return groups.join(", ");
+  return groups.map((_, i) => i + 1).join(", ");
 }
 
 /** Engine values as the databases take them: timestamps as UTC text. */
@@ -72,6 +105,16 @@ function typed(placeholder: string, type: SqlType, dialect: SqlDialect): string 
   if (type === "timestamp") return `CAST(${placeholder} AS TIMESTAMPTZ)`;
   if (type === "date") return `CAST(${placeholder} AS DATE)`;
   return placeholder;
+}
+
+/**
+ * A table column as a source expression. A blank-padded `char(n)` column is cast to text, so the
+ * source compares, matches and groups it without its padding, exactly as the engine does with
+ * the unpadded values it reads (PostgreSQL's `char(n)` LIKE would otherwise see the blanks).
+ */
+export function columnSql(dialect: SqlDialect, column: ColumnDef | undefined): string {
+  const name = dialect.quoteIdentifier(column?.name ?? "");
+  return column?.blankPadded ? `CAST(${name} AS TEXT)` : name;
 }
 
 export function qualifiedName(dialect: SqlDialect, schema: string, table: string): string {

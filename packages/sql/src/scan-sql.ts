@@ -1,6 +1,6 @@
 /** The statements a scan sends: projected columns, pushed predicates, key filters, order and limit. */
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
-import { ParamList, qualifiedName, renderExpr } from "./render.ts";
+import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
 import type { SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
 import { compareValues } from "./values.ts";
 
@@ -86,12 +86,14 @@ export function renderScan(
 ): ScanStatement {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col = (i: number) => d.quoteIdentifier(scan.columns[i]?.name ?? "");
+  const col = (i: number) => columnSql(d, scan.table.columns[i]);
   const fetched: number[] = [];
   scan.needed.forEach((n, i) => {
     if (n > 0) fetched.push(i);
   });
-  const select = fetched.length > 0 ? fetched.map(col).join(", ") : "1";
+  // Fetched as stored: the connector reads a padded column without its padding.
+  const name = (i: number) => d.quoteIdentifier(scan.columns[i]?.name ?? "");
+  const select = fetched.length > 0 ? fetched.map(name).join(", ") : "1";
   let sql = `SELECT ${select} FROM ${qualifiedName(d, scan.table.schema, scan.table.name)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (keyFilter) {
@@ -116,7 +118,7 @@ export function renderScan(
       .join(", ")}`;
   }
   if (scan.limit !== undefined) sql += ` LIMIT ${Math.trunc(scan.limit)}`;
-  return { sql, params: params.values, fetched };
+  return { ...params.statement(sql), fetched };
 }
 
 /** SELECT group columns, aggregates FROM table WHERE pushed predicates GROUP BY group columns. */
@@ -128,7 +130,7 @@ export function renderAggregate(
 ): SourceStatement {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col = (i: number) => d.quoteIdentifier(scan.columns[i]?.name ?? "");
+  const col = (i: number) => columnSql(d, scan.table.columns[i]);
   const groupSql = groups.map((g) => renderExpr(g, col, params));
   const aggSql = aggs.map((a) => {
     const arg = a.arg ? renderExpr(a.arg, col, params) : "*";
@@ -138,6 +140,6 @@ export function renderAggregate(
   let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1"} FROM ${qualifiedName(d, scan.table.schema, scan.table.name)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
-  if (groupSql.length > 0) sql += ` GROUP BY ${groupSql.join(", ")}`;
-  return { sql, params: params.values };
+  if (groupSql.length > 0) sql += ` GROUP BY ${groupByList(groupSql)}`;
+  return params.statement(sql);
 }

@@ -23,6 +23,11 @@ export type Row = Value[];
 export interface ColumnDef {
   name: string;
   type: SqlType;
+  /**
+   * A PostgreSQL `char(n)` column: read without its padding, so the engine's text semantics hold
+   * only where the source compares it as text too (see `columnSql`).
+   */
+  blankPadded?: boolean;
 }
 
 export type TextComparison = "binary" | "case-sensitive-locale" | "case-insensitive";

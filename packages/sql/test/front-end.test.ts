@@ -65,6 +65,16 @@ const catalog = new StaticCatalog(
       rowCount: 2_000_000,
     },
     {
+      source: "pg",
+      schema: "public",
+      name: "nation",
+      columns: [
+        { name: "n_key", type: "integer" },
+        { name: "n_name", type: "text", blankPadded: true },
+      ],
+      rowCount: 25,
+    },
+    {
       source: "duck",
       schema: "main",
       name: "events",
@@ -255,6 +265,39 @@ describe("pushdown", () => {
         params: [5],
       },
     ]);
+  });
+
+  it("binds MySQL's positional parameters in the order their placeholders appear", () => {
+    const { plan } = planSql(
+      "SELECT o.user_id + 491, p.id FROM orders o, orders p " +
+        "WHERE o.user_id IN (637, 591, 710) AND p.id = 280 AND o.total > $1",
+      catalog,
+      [7],
+    );
+    const [sent] = explainPlan(plan, catalog).sources;
+    expect(sent?.source).toBe("my");
+    const sql = sent?.sql ?? "";
+    // Text order: the SELECT list's 491 comes before the filters' values.
+    expect(sent?.params).toEqual([491, 637, 591, 710, 7, 280]);
+    expect(sql.split("?")).toHaveLength(7);
+    expect(sql.indexOf("+ ?")).toBeLessThan(sql.indexOf("IN (?"));
+  });
+
+  it("compares a char(n) column as text, as the engine does with its unpadded values", () => {
+    const s = scanOf("SELECT n_key FROM nation WHERE n_name LIKE '%E' AND n_name <> 'x '");
+    expect(renderScan(s, pgSource).sql).toBe(
+      'SELECT "n_key" FROM "public"."nation" WHERE (CAST("n_name" AS TEXT) LIKE $1) AND (CAST("n_name" AS TEXT) <> $2)',
+    );
+  });
+
+  it("groups by position where a group expression holds a parameter", () => {
+    const { plan } = planSql(
+      "SELECT o.user_id + 1, count(*) FROM orders o JOIN orders p ON o.id = p.user_id GROUP BY o.user_id + 1",
+      catalog,
+    );
+    const [sent] = explainPlan(plan, catalog).sources;
+    expect(sent?.sql).toContain("GROUP BY 1)");
+    expect(sent?.params).toEqual([1]);
   });
 
   it("keeps AVG away from MySQL, whose AVG keeps four decimal places", () => {

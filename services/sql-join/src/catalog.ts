@@ -111,7 +111,11 @@ async function tablesOf(
         source: connector.name,
         schema: t.schema,
         name: t.name,
-        columns: t.columns.map((c) => ({ name: c.name, type: c.type })),
+        columns: t.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          ...(c.blankPadded ? { blankPadded: true } : {}),
+        })),
       };
       const cached = known?.get(`${connector.name}.${t.schema}.${t.name}`);
       if (cached?.distinct !== undefined) {
