@@ -532,7 +532,7 @@ function slotsOf(e: Expr, out: Set<number> = new Set()): Set<number> {
   return out;
 }
 
-function visit(e: Expr, f: (e: Expr) => void): void {
+export function visit(e: Expr, f: (e: Expr) => void): void {
   f(e);
   for (const c of children(e)) visit(c, f);
 }

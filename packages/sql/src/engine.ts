@@ -3,7 +3,7 @@ import { bindQuery } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import { type ExecLimits, Execution, executePlan, type SourceRunner } from "./exec.ts";
 import { type Explanation, explainPlan } from "./explain.ts";
-import { optimize } from "./optimize.ts";
+import { type OptimizeOptions, optimize } from "./optimize.ts";
 import { parseSql } from "./parse.ts";
 import type { QueryPlan } from "./plan.ts";
 import type { Row } from "./types.ts";
@@ -14,14 +14,24 @@ export interface PlannedQuery {
 }
 
 /** Parses, binds and optimizes one statement. Throws EntenteError on any bad input. */
-export function planSql(sql: string, catalog: Catalog, params: unknown[] = []): PlannedQuery {
+export function planSql(
+  sql: string,
+  catalog: Catalog,
+  params: unknown[] = [],
+  options?: OptimizeOptions,
+): PlannedQuery {
   const { explain, ast } = parseSql(sql);
-  const plan = optimize(bindQuery(ast, catalog, params), catalog);
+  const plan = optimize(bindQuery(ast, catalog, params), catalog, options);
   return { plan, explain };
 }
 
-export function explainSql(sql: string, catalog: Catalog, params: unknown[] = []): Explanation {
-  return explainPlan(planSql(sql, catalog, params).plan, catalog);
+export function explainSql(
+  sql: string,
+  catalog: Catalog,
+  params: unknown[] = [],
+  options?: OptimizeOptions,
+): Explanation {
+  return explainPlan(planSql(sql, catalog, params, options).plan, catalog);
 }
 
 /** Runs a planned query: result batches, with per-source stats on `execution`. */

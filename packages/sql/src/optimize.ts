@@ -2,13 +2,28 @@
  * Physical choices on the bound plan: build sides from row estimates, dynamic filters into the
  * probe side's scan, and pushdown of limits, top-N and single-table aggregates.
  */
+import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 
-export function optimize(plan: QueryPlan, catalog: Catalog): QueryPlan {
+export interface OptimizeOptions {
+  /**
+   * Whether sources may run any part of the plan beyond reading columns. Off, every predicate,
+   * join, aggregate, sort and limit runs in the engine: the same answer, found the slow way, for
+   * checking that pushdown changes nothing.
+   */
+  pushdown: boolean;
+}
+
+export function optimize(
+  plan: QueryPlan,
+  catalog: Catalog,
+  options: OptimizeOptions = { pushdown: true },
+): QueryPlan {
+  if (!options.pushdown) return keepInEngine(plan);
   const whole = (node: PlanNode) => {
     // A statement over several tables that all live in one source runs there whole, when it can.
     if (hasJoin(node) || hasUnion(node)) {
@@ -22,6 +37,48 @@ export function optimize(plan: QueryPlan, catalog: Catalog): QueryPlan {
     root: plan.subqueries.length > 0 ? rewrite(plan.root, catalog) : whole(plan.root),
     subqueries: plan.subqueries.map((s) => whole(s)),
   };
+}
+
+/** The plan with every scan reading plain columns and the engine doing all the rest. */
+function keepInEngine(plan: QueryPlan): QueryPlan {
+  for (const node of [plan.root, ...plan.subqueries]) forEachNode(node, inEngine);
+  return plan;
+}
+
+function inEngine(node: PlanNode): void {
+  if (node.kind === "scan") unpush(node);
+  else if (node.kind === "join") chooseBuildSide(node);
+}
+
+/** Moves a scan's pushed predicates to the engine, fetching the columns they read. */
+function unpush(scan: ScanNode): void {
+  for (const predicate of scan.pushed) {
+    visit(predicate, (e) => {
+      if (e.k === "col") scan.needed[e.i] = (scan.needed[e.i] ?? 0) + 1;
+    });
+  }
+  scan.local = [...scan.pushed, ...scan.local];
+  scan.pushed = [];
+}
+
+/** Calls `f` on every node of the tree, inputs first. */
+function forEachNode(node: PlanNode, f: (node: PlanNode) => void): void {
+  switch (node.kind) {
+    case "scan":
+    case "remote":
+    case "values":
+      break;
+    case "join":
+      forEachNode(node.left, f);
+      forEachNode(node.right, f);
+      break;
+    case "union":
+      for (const input of node.inputs) forEachNode(input, f);
+      break;
+    default:
+      forEachNode(node.input, f);
+  }
+  f(node);
 }
 
 function hasJoin(node: PlanNode): boolean {
@@ -74,14 +131,9 @@ function scanOf(node: PlanNode): ScanNode | undefined {
   return node.kind === "scan" ? node : undefined;
 }
 
+/** The smaller side builds; the larger one, a plain scan, is filtered by the build side's keys. */
 function chooseBuild(join: JoinNode, catalog: Catalog): void {
-  const l = join.left.estimate;
-  const r = join.right.estimate;
-  if (join.type === "cross" || join.leftKeys.length === 0) {
-    join.build = "right";
-    return;
-  }
-  join.build = l < r ? "left" : "right";
+  if (!chooseBuildSide(join)) return;
   const probe = join.build === "left" ? join.right : join.left;
   const probePreserved =
     join.type === "full" ||
@@ -95,6 +147,16 @@ function chooseBuild(join: JoinNode, catalog: Catalog): void {
   if (keyIndex < 0) return;
   const key = keys[keyIndex] as Extract<Expr, { k: "col" }>;
   join.dynamicFilter = { keyIndex, column: key.i };
+}
+
+/** Builds the side estimated smaller; false for a join without keys, which builds the right. */
+function chooseBuildSide(join: JoinNode): boolean {
+  if (join.type === "cross" || join.leftKeys.length === 0) {
+    join.build = "right";
+    return false;
+  }
+  join.build = join.left.estimate < join.right.estimate ? "left" : "right";
+  return true;
 }
 
 /** LIMIT over a plain scan (possibly projected, possibly sorted) runs in the source. */

@@ -33,6 +33,11 @@ export const sqlJoinConfigSchema = z
     catalogRefreshMs: z.number().int().positive().default(60_000),
     /** Rows per batch read from a source. */
     sourceBatchRows: z.number().int().positive().default(10_000),
+    /**
+     * Whether sources run filters, joins, aggregates and limits, or only hand over columns for
+     * the engine to do the rest. A request's `pushdown` overrides it.
+     */
+    pushdown: z.boolean().default(true),
   })
   .strict()
   // An absent section parses as {}, so the defaults above are the only ones.
@@ -49,6 +54,8 @@ export const sqlRequestSchema = z
     params: z.array(z.unknown()).max(65_535).optional(),
     timeoutMs: z.number().int().positive().optional(),
     explain: z.boolean().optional(),
+    /** false: the sources only read columns and the engine runs every operator. */
+    pushdown: z.boolean().optional(),
     /** Which tier (or shard) of a logical table serves this time (or key). */
     tierFor: z
       .object({ table: z.string().min(1), at: z.union([z.string(), z.number()]) })

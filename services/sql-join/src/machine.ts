@@ -8,6 +8,7 @@ export interface SqlQueryInput {
   sql: string;
   params: unknown[];
   explain: boolean;
+  pushdown: boolean;
 }
 
 export interface SqlQueryOutput {

@@ -109,7 +109,7 @@ export function sqlHandler(engine: SqlEngine) {
       actors: {
         plan: fromPromise(async ({ input }: { input: SqlQueryInput }) => {
           const planned = await engine.catalog.withCatalog((catalog) => ({
-            ...planSql(input.sql, catalog, input.params),
+            ...planSql(input.sql, catalog, input.params, { pushdown: input.pushdown }),
             catalog,
           }));
           const token = { explain: planned.explain };
@@ -138,6 +138,7 @@ export function sqlHandler(engine: SqlEngine) {
         sql: request.sql ?? "",
         params: request.params ?? [],
         explain: request.explain === true,
+        pushdown: request.pushdown ?? engine.settings.pushdown,
       }),
       reply: (output: SqlQueryOutput) => {
         if (output.error !== undefined) throw toEntenteError(output.error);

@@ -39,11 +39,17 @@ function order(i: number) {
   return { id: i, user_id: ((i * 7) % USERS) + 1, total: ((i * 37) % 10000) / 100 };
 }
 
-async function sql(statement: string, params?: unknown[], explain?: boolean) {
+async function sql(
+  statement: string,
+  params?: unknown[],
+  explain?: boolean,
+  options: { pushdown?: boolean } = {},
+) {
   const items = await client.collect(SUBJECTS.sql, {
     sql: statement,
     ...(params ? { params } : {}),
     ...(explain ? { explain } : {}),
+    ...options,
   });
   return collectSqlResult(items);
 }
@@ -270,6 +276,24 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(three.rows[0]?.[0]).toBe("asia");
     expect(three.rows[0]?.[1]).toBeCloseTo(total, 6);
     expect(three.stats?.sources.users_db?.queries).toBe(1);
+  });
+
+  it("with pushdown off, reads only columns from the sources and answers the same", async () => {
+    const statement =
+      "SELECT c.region, count(*) AS n, sum(o.total) AS total FROM users u JOIN countries c ON c.code = u.country " +
+      "JOIN orders o ON o.user_id = u.id WHERE u.id > $1 AND o.total < 50 GROUP BY c.region ORDER BY c.region";
+    const off = { pushdown: false };
+    const explained = await sql(statement, [10], true, off);
+    expect(explained.plan).not.toContain("Remote");
+    expect(explained.plan).not.toContain("dynamic filter");
+    for (const sent of explained.sources ?? []) {
+      expect(sent.sql).not.toContain("WHERE");
+      expect(sent.params).toEqual([]);
+    }
+    const engine = await sql(statement, [10], false, off);
+    const pushed = await sql(statement, [10]);
+    expect(engine.rows).toEqual(pushed.rows);
+    expect(engine.rows.length).toBeGreaterThan(0);
   });
 
   it("stops a statement at its timeoutMs and serves the next one", async () => {

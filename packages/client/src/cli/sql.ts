@@ -10,6 +10,8 @@ interface SqlOptions {
   param: string[];
   explain?: boolean;
   timeout?: number;
+  /** false with --no-pushdown. */
+  pushdown: boolean;
 }
 
 /** A `--param` value: JSON when it parses (numbers, booleans, null, quoted strings), else text. */
@@ -34,6 +36,10 @@ export function registerSqlCommand(program: Command): void {
     )
     .option("--explain", "show the plan and the SQL sent to each source instead of rows")
     .option("--timeout <ms>", "time budget of the statement in milliseconds", positiveInteger)
+    .option(
+      "--no-pushdown",
+      "let the sources only read columns; the engine runs every filter, join and aggregate",
+    )
     .action(async (statement: string, options: SqlOptions, command: Command) => {
       await withClient(command, async (client) => {
         const timeoutMs = options.timeout;
@@ -41,6 +47,7 @@ export function registerSqlCommand(program: Command): void {
           sql: statement,
           ...(options.param.length > 0 ? { params: options.param.map(paramValue) } : {}),
           ...(options.explain ? { explain: true } : {}),
+          ...(options.pushdown ? {} : { pushdown: false }),
           ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         };
         const items = await client.collect<SqlResultItem>(SUBJECTS.sql, body, {
