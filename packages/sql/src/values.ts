@@ -233,7 +233,7 @@ export function castValue(v: Value, type: SqlType): Value {
   }
 }
 
-/** Approximate in-memory size of a row, for build-side limits and per-source byte counts. */
+/** A row's data size, for per-source byte counts (heap-size.ts sizes what operators hold). */
 export function rowBytes(row: readonly Value[]): number {
   let n = 16;
   for (const v of row) {

@@ -213,7 +213,7 @@ describe("operators on hand-checked inputs", () => {
     await expect(async () => {
       for await (const _ of batches) {
       }
-    }).rejects.toThrow(/build side exceeded its limit/);
+    }).rejects.toThrow(/build side took the statement over its memory limit/);
   });
 });
 

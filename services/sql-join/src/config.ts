@@ -11,9 +11,9 @@ export const tablesConfigSchema = z.record(z.string().min(1), tableRefSchema);
 
 export const sqlJoinConfigSchema = z
   .object({
-    /** Most rows a join's build side (or a subquery, or GROUP BY) may hold. */
+    /** Most rows one statement's operators (build sides, subqueries, groups, sorts) hold at once. */
     maxBuildRows: z.number().int().positive().default(2_000_000),
-    /** About this many bytes at most for a build side. */
+    /** About this many heap bytes at most for what one statement's operators hold. */
     maxBuildBytes: z
       .number()
       .int()

@@ -5,7 +5,13 @@
  */
 import { type Connector, createConnector } from "@entente/connectors";
 import { EntenteError, SUBJECTS, toEntenteError } from "@entente/protocol";
-import { endpoint, perRequestActor, type ServiceDefinition, streamOf } from "@entente/runtime";
+import {
+  type Deadline,
+  endpoint,
+  perRequestActor,
+  type ServiceDefinition,
+  streamOf,
+} from "@entente/runtime";
 import {
   type Catalog,
   castValue,
@@ -97,9 +103,14 @@ interface Planned {
 /** Answers one request: an explanation, one result item, or a stream of items. */
 export function sqlHandler(engine: SqlEngine) {
   const runner = runnerOf(engine);
-  return (request: SqlRequest, context: { signal: AbortSignal }) => {
+  return (request: SqlRequest, context: { signal: AbortSignal; deadline?: Deadline }) => {
     if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
+    // The statement's time on the engine's own clock too, so loops stop even if a timer is late.
+    const budgetMs = Math.min(
+      request.timeoutMs ?? Number.POSITIVE_INFINITY,
+      context.deadline?.remainingMs() ?? Number.POSITIVE_INFINITY,
+    );
     const signal =
       request.timeoutMs !== undefined
         ? AbortSignal.any([context.signal, AbortSignal.timeout(request.timeoutMs)])
@@ -129,7 +140,7 @@ export function sqlHandler(engine: SqlEngine) {
         }),
         run: fromPromise<unknown, StepInput>(async ({ input }) => {
           const planned = plans.get(input.planned) as Planned;
-          return execute(planned, engine, runner, signal, started);
+          return execute(planned, engine, runner, signal, { started, budgetMs });
         }),
       },
     });
@@ -153,9 +164,11 @@ async function execute(
   engine: SqlEngine,
   runner: SourceRunner,
   signal: AbortSignal,
-  started: number,
+  time: { started: number; budgetMs: number },
 ): Promise<unknown> {
+  const { started, budgetMs } = time;
   const s = engine.settings;
+  const leftMs = budgetMs - (performance.now() - started);
   const { execution, batches } = runPlan(planned.plan, planned.catalog, runner, signal, {
     maxBuildRows: s.maxBuildRows,
     maxBuildBytes: s.maxBuildBytes,
@@ -163,6 +176,7 @@ async function execute(
     inListChunk: s.inListChunk,
     parallelChunks: s.parallelChunks,
     batchRows: s.batchRows,
+    ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
   });
   const columns: SqlColumn[] = planned.plan.columns.map((c) => ({
     name: c.name,
@@ -249,6 +263,8 @@ function tierFor(engine: SqlEngine, ask: { table: string; at: unknown }) {
 
 function cancelled(signal: AbortSignal): EntenteError {
   const reason = signal.reason;
+  // The host's own deadline (and any other reason it gives) already has the right code.
+  if (reason instanceof EntenteError) return reason;
   if (reason instanceof DOMException && reason.name === "TimeoutError") {
     return new EntenteError("DEADLINE_EXCEEDED", "the statement ran out of time (timeoutMs)");
   }

@@ -1,0 +1,140 @@
+/**
+ * GROUP BY and aggregates in memory: one running state per group and aggregate, the groups and
+ * the values DISTINCT aggregates have seen held within the statement's memory budget.
+ */
+import { compile, type EvalContext } from "./evaluate.ts";
+import type { Execution } from "./exec.ts";
+import {
+  arrayHeapBytes,
+  HASH_ENTRY_BYTES,
+  rowHeapBytes,
+  SMALL_OBJECT_BYTES,
+  valueHeapBytes,
+} from "./heap-size.ts";
+import type { AggCall, PlanNode } from "./plan.ts";
+import type { Row, Value } from "./types.ts";
+import { compareValues, groupKey, keyOf } from "./values.ts";
+
+interface AggState {
+  n: number;
+  sum: number | bigint | null;
+  best: Value;
+  seen?: Map<unknown, Value>;
+}
+
+export async function* runAggregate(
+  node: Extract<PlanNode, { kind: "aggregate" }>,
+  input: AsyncIterable<Row[]>,
+  exec: Execution,
+  ctx: EvalContext,
+): AsyncGenerator<Row[]> {
+  const groupFns = node.groups.map((g) => compile(g, ctx));
+  const argFns = node.aggs.map((a) => (a.arg ? compile(a.arg, ctx) : undefined));
+  const groups = new Map<unknown, { values: Value[]; states: AggState[] }>();
+  const share = exec.memory.share("GROUP BY's groups");
+  // A group: its values, its hash entry, its object, and an array of one state per aggregate.
+  const groupOverhead =
+    HASH_ENTRY_BYTES +
+    SMALL_OBJECT_BYTES +
+    arrayHeapBytes(node.aggs.length) +
+    SMALL_OBJECT_BYTES * node.aggs.length;
+  const fresh = () =>
+    node.aggs.map(
+      (a) =>
+        ({ n: 0, sum: null, best: null, ...(a.distinct ? { seen: new Map() } : {}) }) as AggState,
+    );
+  try {
+    for await (const batch of input) {
+      for (const row of batch) {
+        const values = groupFns.map((f) => f(row));
+        const key = groupKey(values);
+        let g = groups.get(key);
+        if (!g) {
+          share.take(1, rowHeapBytes(values) + groupOverhead);
+          g = { values, states: fresh() };
+          groups.set(key, g);
+        }
+        for (let i = 0; i < node.aggs.length; i++) {
+          const fn = argFns[i];
+          const a = node.aggs[i] as AggCall;
+          const st = g.states[i] as AggState;
+          if (!fn) {
+            st.n++;
+            continue;
+          }
+          const v = fn(row);
+          if (v === null || v === undefined) continue;
+          if (st.seen) {
+            const k = keyOf(v);
+            if (st.seen.has(k)) continue;
+            share.take(0, HASH_ENTRY_BYTES + valueHeapBytes(v));
+            st.seen.set(k, v);
+          }
+          accumulate(a, st, v);
+        }
+      }
+      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+    }
+    if (groups.size === 0 && node.groups.length === 0)
+      groups.set("", { values: [], states: fresh() });
+    let out: Row[] = [];
+    for (const g of groups.values()) {
+      out.push([...g.values, ...g.states.map((st, i) => finish(node.aggs[i] as AggCall, st))]);
+      if (out.length >= exec.limits.batchRows) {
+        yield out;
+        out = [];
+        if (exec.pacer.due(exec.limits.batchRows)) await exec.pacer.pause();
+      }
+    }
+    if (out.length > 0) yield out;
+  } finally {
+    share.release();
+  }
+}
+
+function accumulate(a: AggCall, st: AggState, v: Value): void {
+  st.n++;
+  switch (a.fn) {
+    case "sum":
+    case "avg":
+      st.sum = addNumbers(st.sum ?? 0, v as number | bigint);
+      return;
+    case "min":
+      if (st.best === null || compareValues(v, st.best) < 0) st.best = v;
+      return;
+    case "max":
+      if (st.best === null || compareValues(v, st.best) > 0) st.best = v;
+      return;
+    default:
+      return;
+  }
+}
+
+/** Exact in bigint while every addend is an integer; a fraction turns the sum into a double. */
+function addNumbers(sum: number | bigint, v: number | bigint): number | bigint {
+  if (typeof sum === "number" && typeof v === "number") return sum + v;
+  const fraction =
+    (typeof sum === "number" && !Number.isInteger(sum)) ||
+    (typeof v === "number" && !Number.isInteger(v));
+  return fraction ? Number(sum) + Number(v) : BigInt(sum) + BigInt(v);
+}
+
+function finish(a: AggCall, st: AggState): Value {
+  switch (a.fn) {
+    case "count":
+      return st.n;
+    case "sum":
+      if (st.n === 0) return null;
+      return a.type === "decimal" && typeof st.sum === "number" ? roundDecimal(st.sum) : st.sum;
+    case "avg":
+      return st.n === 0 ? null : roundDecimal(Number(st.sum) / st.n);
+    default:
+      return st.best;
+  }
+}
+
+/** Sums of decimals carry binary rounding noise; exact decimals have at most a few places. */
+function roundDecimal(x: number): number {
+  if (!Number.isFinite(x) || Math.abs(x) >= 1e15) return x;
+  return Number(x.toFixed(9));
+}

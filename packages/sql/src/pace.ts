@@ -1,0 +1,106 @@
+/**
+ * Pacing of CPU-bound work. A statement whose rows come from memory never waits on I/O, and an
+ * async generator chain that never waits only ever runs microtasks: no timer fires (its own
+ * deadline's included) and no other request is served until it ends. So every loop that does
+ * work per row reports it here; every `stride` units the clock is read, and once a slice of
+ * `sliceMs` is used up the loop gives the event loop a turn (a macrotask, so timers and I/O run)
+ * and ends the statement if it was aborted or is past its deadline.
+ */
+import { EntenteError } from "@entente/protocol";
+
+export interface PaceSettings {
+  /** Work between two turns given to the event loop, in milliseconds. */
+  sliceMs: number;
+  /** Units of work (rows or row pairs) between two reads of the clock. */
+  stride: number;
+}
+
+export const DEFAULT_PACE: PaceSettings = { sliceMs: 10, stride: 1000 };
+
+export type PaceVerdict = "go on" | "yield" | "stop";
+
+/** What a loop does now: go on, give the event loop a turn, or end the statement. */
+export function paceVerdict(
+  now: number,
+  sliceStart: number,
+  sliceMs: number,
+  deadline: number | undefined,
+  aborted: boolean,
+): PaceVerdict {
+  if (aborted || (deadline !== undefined && now >= deadline)) return "stop";
+  return now - sliceStart >= sliceMs ? "yield" : "go on";
+}
+
+/** Why a statement ends early, as the error its caller gets. */
+export function stopReason(signal: AbortSignal): EntenteError {
+  if (!signal.aborted) return outOfTime();
+  const reason: unknown = signal.reason;
+  if (reason instanceof EntenteError) return reason;
+  if (reason instanceof DOMException && reason.name === "TimeoutError") return outOfTime();
+  return new EntenteError("CANCELLED", "the statement was cancelled");
+}
+
+function outOfTime(): EntenteError {
+  return new EntenteError("DEADLINE_EXCEEDED", "the statement ran out of time");
+}
+
+/** A macrotask: timers, I/O and other requests run before the caller goes on. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** One statement's pace: loops call `due` as they work and `await pause()` when it says so. */
+export class Pacer {
+  readonly #signal: AbortSignal;
+  /** When the statement is out of time on `now`'s clock; its signal's timer may fire late. */
+  readonly #deadline: number | undefined;
+  readonly #settings: PaceSettings;
+  readonly #now: () => number;
+  #sliceStart: number;
+  #untilCheck: number;
+
+  constructor(
+    signal: AbortSignal,
+    deadline: number | undefined,
+    settings: PaceSettings = DEFAULT_PACE,
+    now: () => number = () => performance.now(),
+  ) {
+    this.#signal = signal;
+    this.#deadline = deadline;
+    this.#settings = settings;
+    this.#now = now;
+    this.#sliceStart = now();
+    this.#untilCheck = settings.stride;
+  }
+
+  /** Counts `units` of work; true when the loop must `await pause()` before it goes on. */
+  due(units = 1): boolean {
+    this.#untilCheck -= units;
+    if (this.#untilCheck > 0) return false;
+    this.#untilCheck = this.#settings.stride;
+    return this.#verdict() !== "go on";
+  }
+
+  /** Gives the event loop a turn; throws the statement's reason to stop when it must end. */
+  async pause(): Promise<void> {
+    this.check();
+    await yieldToEventLoop();
+    this.check();
+    this.#sliceStart = this.#now();
+  }
+
+  /** Throws when the statement was aborted or is past its deadline. */
+  check(): void {
+    if (this.#verdict() === "stop") throw stopReason(this.#signal);
+  }
+
+  #verdict(): PaceVerdict {
+    return paceVerdict(
+      this.#now(),
+      this.#sliceStart,
+      this.#settings.sliceMs,
+      this.#deadline,
+      this.#signal.aborted,
+    );
+  }
+}

@@ -1,0 +1,56 @@
+/** ORDER BY in memory: the rows held within the statement's memory budget, sorted in slices. */
+import { compile, type EvalContext } from "./evaluate.ts";
+import type { Execution } from "./exec.ts";
+import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
+import { sortPaced } from "./paced-sort.ts";
+import type { PlanNode } from "./plan.ts";
+import type { Row, Value } from "./types.ts";
+import { compareForSort } from "./values.ts";
+
+interface SortEntry {
+  row: Row;
+  values: Value[];
+}
+
+export async function* runSort(
+  node: Extract<PlanNode, { kind: "sort" }>,
+  input: AsyncIterable<Row[]>,
+  exec: Execution,
+  ctx: EvalContext,
+): AsyncGenerator<Row[]> {
+  const keys = node.keys.map((k) => ({
+    f: compile(k.expr, ctx),
+    desc: k.desc,
+    nullsFirst: k.nullsFirst,
+  }));
+  const compare = (a: SortEntry, b: SortEntry) => {
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as (typeof keys)[number];
+      const c = compareForSort(a.values[i], b.values[i], k.desc, k.nullsFirst);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+  const share = exec.memory.share("ORDER BY's rows");
+  // Each row: itself, its entry, and its slots in the entries and in the merge's second array.
+  const perRow = SMALL_OBJECT_BYTES + 2 * SLOT_BYTES;
+  try {
+    const entries: SortEntry[] = [];
+    for await (const batch of input) {
+      for (const row of batch) {
+        const values = keys.map((k) => k.f(row));
+        share.take(1, rowHeapBytes(row) + rowHeapBytes(values) + perRow);
+        entries.push({ row, values });
+      }
+      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+    }
+    const sorted = await sortPaced(entries, compare, exec.pacer);
+    const batchRows = exec.limits.batchRows;
+    for (let i = 0; i < sorted.length; i += batchRows) {
+      yield sorted.slice(i, i + batchRows).map((e) => e.row);
+      if (exec.pacer.due(batchRows)) await exec.pacer.pause();
+    }
+  } finally {
+    share.release();
+  }
+}
