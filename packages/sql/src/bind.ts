@@ -5,6 +5,7 @@
  * of a join, or above the joins.
  */
 
+import type { EntenteError } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
@@ -36,14 +37,33 @@ interface ScopeColumn {
 
 interface Scope {
   columns: ScopeColumn[];
-  /** Set when this is a correlated subquery's scope: references to it are recorded. */
-  outer?: Scope;
+  /** The enclosing query, when this is a subquery's scope. */
+  outer?: OuterScope;
+}
+
+/**
+ * A subquery's link to the query around it. Subqueries run once, before the main plan, so a name
+ * that only the enclosing query resolves (a correlated reference) cannot be run and is refused,
+ * naming `construct`; only EXISTS lifts its `inner = outer` equalities out first.
+ */
+interface OuterScope {
+  scope: Scope;
+  /** The subquery as the refusal names it: "correlated subquery in the SELECT list". */
+  construct: string;
+  /** Whose column a reference reaches: "the outer query". */
+  owner: string;
+}
+
+interface Cte {
+  ast: Ast;
+  /** The query around the WITH: the body may refer to it as a subquery there would. */
+  outer: OuterScope | undefined;
 }
 
 interface Env {
   catalog: Catalog;
   params: unknown[];
-  ctes: Map<string, Ast>;
+  ctes: Map<string, Cte>;
   subqueries: PlanNode[];
 }
 
@@ -66,6 +86,11 @@ export function bindQuery(ast: Ast, catalog: Catalog, params: unknown[] = []): Q
   return { root, subqueries: env.subqueries, columns: root.columns };
 }
 
+/** The table a column reference names (`t` of `t.c` and `t.*`), if any. */
+function qualifierOf(ref: Ast): string | undefined {
+  return ref.table == null ? undefined : nameOf(ref.table);
+}
+
 function nameOf(x: Ast): string {
   if (typeof x === "string") return x;
   if (x && typeof x === "object" && "value" in x) return String(x.value);
@@ -74,14 +99,8 @@ function nameOf(x: Ast): string {
 }
 
 /** A SELECT possibly followed by UNION ALL members; ORDER BY/LIMIT of the last apply to all. */
-function bindSetExpression(ast: Ast, env: Env, outer: Scope | undefined): PlanNode {
-  if (ast.with) {
-    for (const cte of ast.with) {
-      if (cte.recursive) throw unsupported("recursive CTEs are not supported");
-      env.ctes.set(nameOf(cte.name).toLowerCase(), cte.stmt?.ast ?? cte.stmt);
-    }
-  }
-  if (!ast._next) return bindSelect(ast, env, outer, true);
+function bindSetExpression(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode {
+  if (!ast._next) return bindSelect(ast, env, outer);
   const members: Ast[] = [];
   let cur: Ast = ast;
   while (cur) {
@@ -94,9 +113,8 @@ function bindSetExpression(ast: Ast, env: Env, outer: Scope | undefined): PlanNo
   }
   const last = members[members.length - 1];
   const tailOrder = last.orderby;
-  const tailLimit = last.limit;
   const inputs = members.map((m) =>
-    bindSelect({ ...m, orderby: null, limit: null, _next: null }, env, outer, false),
+    bindSelect({ ...m, orderby: null, limit: null, _limit: null, _next: null }, env, outer),
   );
   const first = inputs[0] as PlanNode;
   for (const [i, input] of inputs.entries()) {
@@ -133,15 +151,30 @@ function bindSetExpression(ast: Ast, env: Env, outer: Scope | undefined): PlanNo
       rel: 0,
       mark: () => {},
     })),
+    ...(outer ? { outer } : {}),
   };
   if (tailOrder) {
     const keys: SortKey[] = tailOrder.map((o: Ast) => {
-      const expr = orderTarget(o.expr, columns, () => bindExpr(o.expr, outScope, env, {}));
+      const expr = orderTarget(o.expr, columns, () =>
+        bindExpr(o.expr, outScope, env, { clause: "ORDER BY" }),
+      );
       return sortKey(expr, o);
     });
     node = { kind: "sort", input: node, keys, columns, estimate: node.estimate };
   }
-  return applyLimit(node, tailLimit, env);
+  return applyLimit(node, last, env);
+}
+
+/** A WITH list's CTEs, by name; each is bound where it is used (WITH RECURSIVE is refused). */
+function registerCtes(withList: Ast, env: Env, outer: OuterScope | undefined): void {
+  for (const cte of withList ?? []) {
+    const name = nameOf(cte.name);
+    if (cte.recursive) throw unsupported("recursive CTEs (WITH RECURSIVE) are not supported");
+    if (cte.columns?.length) {
+      throw unsupported(`column names on a CTE (WITH ${name}(…) AS …) are not supported`);
+    }
+    env.ctes.set(name.toLowerCase(), { ast: cte.stmt?.ast ?? cte.stmt, outer });
+  }
 }
 
 function sortKey(expr: Expr, o: Ast): SortKey {
@@ -167,33 +200,36 @@ function orderTarget(e: Ast, columns: ColumnDef[], otherwise: () => Expr): Expr 
   return otherwise();
 }
 
-function applyLimit(node: PlanNode, limitAst: Ast, env: Env): PlanNode {
-  const values: Ast[] = limitAst?.value ?? [];
-  if (values.length === 0) return node;
-  const num = (v: Ast, what: string): number | undefined => {
-    if (v?.type === "null" || (v?.type === "default" && String(v.value).toUpperCase() === "ALL"))
-      return undefined;
-    let n: unknown = v?.value;
-    if (v?.type === "var") n = paramValue(v, env);
-    const x = Number(n);
-    if (!Number.isInteger(x) || x < 0) throw badRequest(`${what} must be a non-negative integer`);
-    return x;
-  };
-  const sep = String(limitAst.seperator ?? "");
-  let limit: number | undefined;
-  let offset = 0;
-  if (sep === "offset") {
-    limit = num(values[0], "LIMIT");
-    offset = num(values[1], "OFFSET") ?? 0;
-  } else if (sep === ",") {
-    offset = num(values[0], "OFFSET") ?? 0;
-    limit = num(values[1], "LIMIT");
-  } else {
-    limit = num(values[0], "LIMIT");
-  }
+function applyLimit(node: PlanNode, select: Ast, env: Env): PlanNode {
+  const { limit, offset } = limitOf(select, env);
   if (limit === undefined && offset === 0) return node;
   const estimate = Math.min(node.estimate, limit ?? node.estimate);
   return { kind: "limit", input: node, limit, offset, columns: node.columns, estimate };
+}
+
+/** A SELECT's LIMIT and OFFSET as numbers; no LIMIT (or LIMIT ALL/NULL) is undefined. */
+function limitOf(select: Ast, env: Env): { limit: number | undefined; offset: number } {
+  const num = (v: Ast, what: string): number | undefined => {
+    const all = (v?.type === "origin" || v?.type === "default") && /^all$/i.test(String(v.value));
+    if (v == null || v.type === "null" || all) return undefined;
+    const x = Number(v.type === "var" ? paramValue(v, env) : v.value);
+    if (!Number.isInteger(x) || x < 0) throw badRequest(`${what} must be a non-negative integer`);
+    return x;
+  };
+  const values: Ast[] = select.limit?.value ?? [];
+  const sep = String(select.limit?.seperator ?? "");
+  // `OFFSET n LIMIT m` reads as an OFFSET clause with the LIMIT apart, in `_limit`.
+  const trailing = select._limit?.value?.[0];
+  if (sep === "offset" && values.length === 1) {
+    return { limit: num(trailing, "LIMIT"), offset: num(values[0], "OFFSET") ?? 0 };
+  }
+  if (sep === "offset") {
+    return { limit: num(values[0], "LIMIT"), offset: num(values[1], "OFFSET") ?? 0 };
+  }
+  if (sep === ",") {
+    return { limit: num(values[1], "LIMIT"), offset: num(values[0], "OFFSET") ?? 0 };
+  }
+  return { limit: num(values[0], "LIMIT"), offset: 0 };
 }
 
 function paramValue(v: Ast, env: Env): unknown {
@@ -209,48 +245,20 @@ function paramValue(v: Ast, env: Env): unknown {
 // ---------------------------------------------------------------------------------------------
 // SELECT
 
-function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boolean): PlanNode {
-  if (ast.type !== "select") throw badRequest("only SELECT is supported here");
-  if (ast.with && !allowTail) {
-    for (const cte of ast.with)
-      env.ctes.set(nameOf(cte.name).toLowerCase(), cte.stmt?.ast ?? cte.stmt);
+function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode {
+  if (ast.type !== "select") {
+    throw unsupported(`${String(ast.type).toUpperCase()} is not supported here; only SELECT is`);
   }
-  if (ast.window) throw unsupported("window functions are not supported");
-  const rels: Rel[] = [];
-  let offset = 0;
-  for (const item of ast.from ?? []) {
-    const rel = bindFromItem(item, env, offset);
-    rels.push(rel);
-    offset += rel.columns.length;
-  }
-  const scopeColumns: ScopeColumn[] = [];
-  const qualifiers = new Set<string>();
-  rels.forEach((rel, r) => {
-    const q = rel.qualifier.toLowerCase();
-    if (qualifiers.has(q))
-      throw badRequest(`table name "${rel.qualifier}" specified more than once`);
-    qualifiers.add(q);
-    rel.columns.forEach((c, i) => {
-      scopeColumns.push({
-        qualifier: rel.qualifier,
-        name: c.name,
-        type: c.type,
-        slot: rel.offset + i,
-        rel: r,
-        mark: () => {
-          if (rel.node.kind === "scan") rel.node.needed[i] = (rel.node.needed[i] ?? 0) + 1;
-          for (const s of rel.logical?.scans ?? []) s.needed[i] = (s.needed[i] ?? 0) + 1;
-        },
-      });
-    });
-  });
-  const scope: Scope = outer ? { columns: scopeColumns, outer } : { columns: scopeColumns };
+  registerCtes(ast.with, env, outer);
+  refuseUnsupportedClauses(ast);
+  const rels = bindFromClause(ast.from ?? [], env, outer);
+  const scope: Scope = { columns: scopeColumnsOf(rels), ...(outer ? { outer } : {}) };
 
   // Joins and WHERE: conjuncts placed as low as they may go.
   let node = buildJoinTree(rels, scope, ast.where, env);
 
   // Aggregation.
-  const groupAsts: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
+  const groupAsts = groupByItems(ast);
   const selectItems = expandSelect(ast.columns, scope, rels);
   const aggsInSelect = selectItems.some((s) => s.ast && containsAggregate(s.ast));
   const grouped = groupAsts.length > 0 || aggsInSelect || ast.having != null;
@@ -260,33 +268,34 @@ function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boo
   let postScope: Scope;
   let lift: (e: Expr) => Expr = (e) => e;
   if (grouped) {
+    const inGroupBy: BindOptions = { clause: "GROUP BY" };
     const groups = groupAsts.map((g) => {
       const byPosition = g?.type === "number" ? selectItems[Number(g.value) - 1] : undefined;
       if (g?.type === "number" && !byPosition)
         throw badRequest(`GROUP BY position ${g.value} is not in select list`);
-      if (byPosition) return byPosition.expr ?? bindExpr(byPosition.ast, scope, env, {});
+      if (byPosition) return byPosition.expr ?? bindExpr(byPosition.ast, scope, env, inGroupBy);
       if (g?.type === "column_ref" && !g.table) {
         const alias = selectItems.find((s) => s.name === nameOf(g.column) && s.alias);
         if (alias && !scope.columns.some((c) => c.name === nameOf(g.column))) {
-          return alias.expr ?? bindExpr(alias.ast, scope, env, {});
+          return alias.expr ?? bindExpr(alias.ast, scope, env, inGroupBy);
         }
       }
-      return bindExpr(g, scope, env, {});
+      return bindExpr(g, scope, env, inGroupBy);
     });
     const aggs: AggCall[] = [];
     lift = (e) => liftAggregates(e, groups, aggs);
     const selected = selectItems.map((s) =>
-      lift(s.expr ?? bindExpr(s.ast, scope, env, { aggregates: true })),
+      lift(s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list", aggregates: true })),
     );
     const having = ast.having
-      ? lift(bindExpr(ast.having, scope, env, { aggregates: true }))
+      ? lift(bindExpr(ast.having, scope, env, { clause: "HAVING", aggregates: true }))
       : undefined;
     const orderSources = (ast.orderby ?? []).map((o: Ast) => o.expr);
     // ORDER BY expressions that are not output names are lifted too.
     const liftedOrder = orderSources.map((e: Ast) =>
       isOutputReference(e, selectItems)
         ? undefined
-        : lift(bindExpr(e, scope, env, { aggregates: true })),
+        : lift(bindExpr(e, scope, env, { clause: "ORDER BY", aggregates: true })),
     );
     const groupColumns: ColumnDef[] = [
       ...groups.map((g, i) => ({ name: `group${i}`, type: g.type })),
@@ -315,9 +324,32 @@ function bindSelect(ast: Ast, env: Env, outer: Scope | undefined, allowTail: boo
     postScope = { columns: [] };
     return finishSelect(ast, env, node, outExprs, names, postScope, (i) => liftedOrder[i]);
   }
-  outExprs = selectItems.map((s) => s.expr ?? bindExpr(s.ast, scope, env, {}));
+  outExprs = selectItems.map(
+    (s) => s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list" }),
+  );
   names = selectItems.map((s) => s.name);
   return finishSelect(ast, env, node, outExprs, names, scope, undefined);
+}
+
+function groupByItems(ast: Ast): Ast[] {
+  return ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
+}
+
+/** `GROUP BY ROLLUP (a)` reads as a call; GROUPING SETS does not parse (see parse.ts). */
+const GROUPING_SETS = new Set(["rollup", "cube"]);
+
+/** Clauses the parser reads but the engine cannot run; refused before anything is bound. */
+function refuseUnsupportedClauses(ast: Ast): void {
+  if (ast.window) throw unsupported("window functions (a WINDOW clause) are not supported");
+  if (String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT ON") {
+    throw unsupported("SELECT DISTINCT ON is not supported");
+  }
+  for (const g of groupByItems(ast)) {
+    const name = g?.type === "function" ? functionName(g) : "";
+    if (GROUPING_SETS.has(name)) {
+      throw unsupported(`GROUP BY ${name.toUpperCase()} is not supported`);
+    }
+  }
 }
 
 function isOutputReference(e: Ast, items: SelectItem[]): boolean {
@@ -345,7 +377,7 @@ function finishSelect(
   const distinct = String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT";
   for (const [i, o] of (ast.orderby ?? []).entries()) {
     const target = orderTarget(o.expr, columns, () => {
-      const bound = liftedOrder?.(i) ?? bindExpr(o.expr, scope, env, {});
+      const bound = liftedOrder?.(i) ?? bindExpr(o.expr, scope, env, { clause: "ORDER BY" });
       const same = exprs.findIndex((e) => exprKey(e) === exprKey(bound));
       if (same >= 0)
         return { k: "col", i: same, type: bound.type, name: names[same] ?? "" } as Expr;
@@ -372,7 +404,7 @@ function finishSelect(
     node = { kind: "distinct", input: node, columns: projected, estimate: node.estimate };
   if (keys.length > 0)
     node = { kind: "sort", input: node, keys, columns: projected, estimate: node.estimate };
-  node = applyLimit(node, ast.limit, env);
+  node = applyLimit(node, ast, env);
   if (hidden) {
     node = {
       kind: "project",
@@ -399,8 +431,9 @@ function expandSelect(columns: Ast, scope: Scope, rels: Rel[]): SelectItem[] {
   for (const c of list) {
     const e = c.expr;
     if (e?.type === "column_ref" && nameOf(e.column) === "*") {
-      const q = e.table ? String(e.table) : undefined;
-      if (q && !rels.some((r) => r.qualifier.toLowerCase() === q.toLowerCase())) {
+      const q = qualifierOf(e);
+      if (q && !rels.some((r) => sameName(r.qualifier, q))) {
+        refuseCorrelatedReference(scope, q, "*");
         throw notFound(
           `unknown table "${q}" in ${q}.*${didYouMean(
             q,
@@ -437,14 +470,87 @@ function defaultName(e: Ast): string {
 // ---------------------------------------------------------------------------------------------
 // FROM
 
-function bindFromItem(item: Ast, env: Env, offset: number): Rel {
+/**
+ * The FROM items, left to right. A subquery among them is bound with the items to its left as its
+ * outer scope, so that a reference to them is refused as LATERAL rather than reported unknown.
+ */
+function bindFromClause(items: Ast[], env: Env, outer: OuterScope | undefined): Rel[] {
+  refuseUnsupportedFromItems(items);
+  const rels: Rel[] = [];
+  let offset = 0;
+  for (const item of items) {
+    const left: OuterScope = {
+      scope: { columns: scopeColumnsOf(rels), ...(outer ? { outer } : {}) },
+      construct: "a subquery in FROM that refers to another FROM item (LATERAL)",
+      owner: "an earlier FROM item",
+    };
+    const rel = bindFromItem(item, env, offset, left);
+    rels.push(rel);
+    offset += rel.columns.length;
+  }
+  requireDistinctQualifiers(rels);
+  return rels;
+}
+
+function scopeColumnsOf(rels: Rel[]): ScopeColumn[] {
+  return rels.flatMap((rel, r) =>
+    rel.columns.map((c, i) => ({
+      qualifier: rel.qualifier,
+      name: c.name,
+      type: c.type,
+      slot: rel.offset + i,
+      rel: r,
+      mark: () => {
+        if (rel.node.kind === "scan") rel.node.needed[i] = (rel.node.needed[i] ?? 0) + 1;
+        for (const s of rel.logical?.scans ?? []) s.needed[i] = (s.needed[i] ?? 0) + 1;
+      },
+    })),
+  );
+}
+
+function requireDistinctQualifiers(rels: Rel[]): void {
+  const seen = new Set<string>();
+  for (const rel of rels) {
+    const q = rel.qualifier.toLowerCase();
+    if (seen.has(q)) throw badRequest(`table name "${rel.qualifier}" specified more than once`);
+    seen.add(q);
+  }
+}
+
+/** FROM items the parser reads (some only as an odd alias) but the engine cannot run. */
+function refuseUnsupportedFromItems(items: Ast[]): void {
+  items.forEach((item, i) => {
+    const alias = item.as == null ? "" : String(item.as);
+    if (String(item.prefix ?? "").toUpperCase() === "LATERAL") {
+      throw unsupported("LATERAL subqueries in FROM are not supported");
+    }
+    // `a NATURAL JOIN b` reads as `a AS natural JOIN b`, a join with no condition.
+    if (alias.toUpperCase() === "NATURAL" && items[i + 1]?.join) {
+      throw unsupported("NATURAL JOIN is not supported; use JOIN … USING or ON");
+    }
+    if (item.tablesample) throw unsupported("TABLESAMPLE is not supported");
+    if (String(item.table ?? "").toUpperCase() === "ONLY" && alias) {
+      throw unsupported("FROM ONLY is not supported");
+    }
+    if (item.expr?.type === "values") throw unsupported("VALUES lists are not supported");
+    if (item.expr?.type === "function") {
+      throw unsupported(`table function ${functionName(item.expr)}() in FROM is not supported`);
+    }
+    // `t AS x(a, b)` reads as the alias "x(a, b)".
+    if (/\(.*\)$/.test(alias)) {
+      throw unsupported(`column names on a FROM item (${alias}) are not supported`);
+    }
+  });
+}
+
+function bindFromItem(item: Ast, env: Env, offset: number, left: OuterScope): Rel {
   const joinType = joinTypeOf(item.join);
   const base = { joinType, on: item.on, using: item.using?.map((u: Ast) => nameOf(u)) };
   if (item.expr?.ast || item.expr?.type === "select") {
     const sub = item.expr.ast ?? item.expr;
-    const node = bindSetExpression(sub, env, undefined);
     const qualifier = item.as ? nameOf(item.as) : undefined;
-    if (!qualifier) throw badRequest("subquery in FROM must have an alias");
+    if (!qualifier) throw unsupported("a subquery in FROM without an alias is not supported");
+    const node = bindSetExpression(sub, env, left);
     return { ...base, node, qualifier, columns: node.columns, offset };
   }
   if (item.type === "expr" || item.expr) throw unsupported("this FROM item is not supported");
@@ -458,7 +564,7 @@ function bindFromItem(item: Ast, env: Env, offset: number): Rel {
       env.ctes.delete(key);
       let node: PlanNode;
       try {
-        node = bindSetExpression(cte, env, undefined);
+        node = bindSetExpression(cte.ast, env, cte.outer);
       } finally {
         env.ctes.set(key, cte);
       }
@@ -630,7 +736,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   if (rels.length === 0) {
     const values: PlanNode = { kind: "values", rows: [[]], columns: [], estimate: 1 };
     if (!whereAst) return values;
-    const w = bindExpr(whereAst, scope, env, {});
+    const w = bindExpr(whereAst, scope, env, { clause: "WHERE" });
     requireBoolean(w, "WHERE");
     return { kind: "filter", input: values, predicate: w, columns: [], estimate: 1 };
   }
@@ -661,7 +767,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
     };
     const conds: Expr[] = [];
     if (rel.on) {
-      const on = bindExpr(rel.on, visible, env, {});
+      const on = bindExpr(rel.on, visible, env, { clause: "JOIN/ON" });
       requireBoolean(on, "JOIN/ON");
       conds.push(...splitConjuncts(on));
     }
@@ -688,7 +794,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   });
 
   if (whereAst) {
-    const w = bindExpr(whereAst, scope, env, {});
+    const w = bindExpr(whereAst, scope, env, { clause: "WHERE" });
     requireBoolean(w, "WHERE");
     for (const c of splitConjuncts(w)) {
       const rs = relsOf(c);
@@ -887,31 +993,101 @@ export function exprKey(e: Expr): string {
 // Expressions
 
 interface BindOptions {
+  /** Where the expression stands, to name a refused subquery: "WHERE", "the SELECT list". */
+  clause: string;
   aggregates?: boolean;
   inAggregate?: boolean;
 }
 
+/** A column of the query's own FROM; a name that only an enclosing query has is refused. */
 function resolveColumn(scope: Scope, table: string | undefined, name: string): Expr {
   const found = lookup(scope, table, name);
   if (found) {
     found.mark();
     return { k: "col", i: found.slot, type: found.type, name: found.name };
   }
-  if (scope.outer && lookup(scope.outer, table, name)) {
-    throw unsupported(
-      `correlated reference to "${table ? `${table}.` : ""}${name}" is only supported as an equality in the WHERE of EXISTS/IN subqueries`,
-    );
+  refuseCorrelatedReference(scope, table, name);
+  if (!table && SQL_VALUE_FUNCTIONS.has(name.toLowerCase())) {
+    throw unsupported(`${name.toUpperCase()} is not supported`);
   }
-  const known = scope.columns
-    .filter((c) => !table || c.qualifier.toLowerCase() === table.toLowerCase())
-    .map((c) => (table ? c.name : c.name));
-  if (table && !scope.columns.some((c) => c.qualifier.toLowerCase() === table.toLowerCase())) {
+  throw unknownColumn(scope, table, name);
+}
+
+/** Keywords PostgreSQL reads as functions without parentheses; the parser reads them as names. */
+const SQL_VALUE_FUNCTIONS = new Set([
+  "current_catalog",
+  "current_date",
+  "current_role",
+  "current_schema",
+  "current_time",
+  "current_timestamp",
+  "current_user",
+  "localtime",
+  "localtimestamp",
+  "session_user",
+  "user",
+]);
+
+/** Throws UNSUPPORTED when an enclosing query resolves the name (`*` for `table.*`). */
+function refuseCorrelatedReference(scope: Scope, table: string | undefined, name: string): void {
+  const hit = enclosingReference(scope, table, name);
+  if (!hit) return;
+  const ref = name === "*" ? `${table}.*` : `${hit.column.qualifier}.${hit.column.name}`;
+  throw unsupported(
+    `${hit.link.construct} is not supported (it references "${ref}" of ${hit.link.owner})`,
+  );
+}
+
+/**
+ * The enclosing query's column a name reaches, found as PostgreSQL finds it: a qualified name at
+ * the innermost query with that qualifier, an unqualified one at the innermost with the column.
+ */
+function enclosingReference(
+  scope: Scope,
+  table: string | undefined,
+  name: string,
+): { link: OuterScope; column: ScopeColumn } | undefined {
+  for (let inner = scope; inner.outer; inner = inner.outer.scope) {
+    if (table && hasQualifier(inner, table)) return undefined;
+    const level = inner.outer.scope;
+    const column =
+      name === "*" && table
+        ? level.columns.find((c) => sameName(c.qualifier, table))
+        : lookup(level, table, name);
+    if (column) return { link: inner.outer, column };
+  }
+  return undefined;
+}
+
+function unknownColumn(scope: Scope, table: string | undefined, name: string): EntenteError {
+  if (!table) {
+    const known = scope.columns.map((c) => c.name);
+    return notFound(`unknown column "${name}"${didYouMean(name, known)}`, { column: name });
+  }
+  const owner = scopeWithQualifier(scope, table);
+  if (!owner) {
     const quals = [...new Set(scope.columns.map((c) => c.qualifier))];
-    throw notFound(`missing FROM-clause entry for table "${table}"${didYouMean(table, quals)}`);
+    return notFound(`missing FROM-clause entry for table "${table}"${didYouMean(table, quals)}`);
   }
-  throw notFound(`unknown column "${table ? `${table}.` : ""}${name}"${didYouMean(name, known)}`, {
+  const known = owner.columns.filter((c) => sameName(c.qualifier, table)).map((c) => c.name);
+  return notFound(`unknown column "${table}.${name}"${didYouMean(name, known)}`, {
     column: name,
   });
+}
+
+function scopeWithQualifier(scope: Scope, table: string): Scope | undefined {
+  for (let s: Scope | undefined = scope; s; s = s.outer?.scope) {
+    if (hasQualifier(s, table)) return s;
+  }
+  return undefined;
+}
+
+function hasQualifier(scope: Scope, table: string): boolean {
+  return scope.columns.some((c) => sameName(c.qualifier, table));
+}
+
+function sameName(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 function lookup(scope: Scope, table: string | undefined, name: string): ScopeColumn | undefined {
@@ -1007,11 +1183,16 @@ function comparison(op: Extract<Expr, { k: "cmp" }>["op"], l0: Expr, r0: Expr): 
 function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
   const b = (x: Ast, o: BindOptions = opts) => bindExpr(x, scope, env, o);
   if (e == null) return { k: "lit", v: null, type: "null" };
+  if (e.collate) throw unsupported("COLLATE is not supported");
   switch (e.type) {
     case "column_ref": {
+      if (e.array_index) throw unsupported("array subscripts are not supported");
+      // `c AT TIME ZONE 'UTC'` reads as the column with options.
+      const option = e.options?.value?.[0]?.value;
+      if (option) throw unsupported(`${String(option).toUpperCase()} is not supported`);
       const name = nameOf(e.column);
       if (name === "*") throw badRequest("* is only allowed in the select list or COUNT(*)");
-      return resolveColumn(scope, e.table ? String(e.table) : undefined, name);
+      return resolveColumn(scope, qualifierOf(e), name);
     }
     case "number":
       return numberLiteral(e.value);
@@ -1033,9 +1214,10 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       return { k: "lit", v: castValue(e.value, "timestamp"), type: "timestamp" };
     case "var":
       if (e.prefix === "$") return literalOf(paramValue(e, env));
-      throw badRequest(`unsupported variable ${e.prefix ?? ""}${e.name}`);
+      if (e.prefix === "$$") throw unsupported("dollar-quoted strings ($$…$$) are not supported");
+      throw unsupported(`variables (${e.prefix ?? ""}${e.name}) are not supported; use $1, $2, …`);
     case "param":
-      throw badRequest(`named parameters are not supported; use $1, $2, …`);
+      throw unsupported(`named parameters (:${e.value}) are not supported; use $1, $2, …`);
     case "double_quote_string":
       return resolveColumn(scope, undefined, String(e.value));
     case "unary_expr": {
@@ -1043,7 +1225,7 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       if (unary === "NOT EXISTS" || unary === "EXISTS") {
         const sub = e.expr?.ast;
         if (!sub) throw badRequest("EXISTS needs a subquery");
-        return bindExists(sub, scope, env, unary === "NOT EXISTS");
+        return bindExists(sub, scope, env, unary === "NOT EXISTS", opts.clause);
       }
       const x = b(e.expr);
       if (e.operator === "NOT") {
@@ -1058,13 +1240,13 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
         return { k: "neg", e: x, type: x.type };
       }
       if (e.operator === "+") return x;
-      throw unsupported(`operator ${e.operator}`);
+      throw unsupported(`operator ${e.operator} is not supported`);
     }
     case "binary_expr":
       return bindBinary(e, scope, env, opts);
     case "expr_list":
       if (Array.isArray(e.value) && e.value.length === 1) return b(e.value[0]);
-      throw badRequest("row value expressions are not supported here");
+      throw unsupported("row values such as (a, b) are not supported");
     case "case": {
       const operand = e.expr ? b(e.expr) : undefined;
       const whens: [Expr, Expr][] = [];
@@ -1089,8 +1271,10 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       return c;
     }
     case "cast": {
-      const target = String(e.target?.[0]?.dataType ?? e.target?.dataType ?? "").toLowerCase();
-      const type = castType(target);
+      const target = e.target?.[0] ?? e.target;
+      const name = String(target?.dataType ?? "").toLowerCase();
+      if (target?.array) throw unsupported(`CAST to an array type (${name}[]) is not supported`);
+      const type = castType(name);
       const x = b(e.expr);
       if (x.k === "lit") return { k: "lit", v: castValue(x.v as Value, type), type };
       return { k: "cast", e: x, type };
@@ -1100,9 +1284,28 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     case "function":
       return bindFunction(e, scope, env, opts);
     default:
-      if (e.ast) return bindScalarSubquery(e.ast, env);
-      throw unsupported(`expression of type ${e.type} is not supported`);
+      if (e.ast) return bindScalarSubquery(e.ast, scope, env, opts.clause);
+      throw unsupportedExpression(e);
   }
+}
+
+/** AST node types the parser reads and the engine has no evaluation for, by their SQL name. */
+const UNSUPPORTED_EXPRESSIONS: Record<string, string> = {
+  interval: "INTERVAL",
+  extract: "EXTRACT(… FROM …)",
+  array: "ARRAY[…]",
+  time: "the TIME type",
+};
+
+function unsupportedExpression(e: Ast): EntenteError {
+  if (e.type === "window_func") {
+    return unsupported(`window function ${functionName(e)}() is not supported`);
+  }
+  if (e.type === "default" && /^e'/i.test(String(e.value))) {
+    return unsupported("escape string literals (E'…') are not supported");
+  }
+  const named = UNSUPPORTED_EXPRESSIONS[String(e.type)];
+  return unsupported(`${named ?? `expression of type ${e.type}`} is not supported`);
 }
 
 function castType(t: string): SqlType {
@@ -1151,6 +1354,11 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       let r = b(e.right);
       l = coerce(l, r.type);
       r = coerce(r, l.type);
+      if ([l, r].some((x) => x.type === "date" || x.type === "timestamp")) {
+        throw unsupported(
+          `arithmetic on dates and timestamps (${l.type} ${op} ${r.type}) is not supported`,
+        );
+      }
       for (const x of [l, r]) {
         if (!isNumericType(x.type) && x.type !== "null") {
           throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${r.type}`);
@@ -1189,7 +1397,7 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
               type: "boolean",
             };
       }
-      throw unsupported(`${op} ${e.right?.type}`);
+      throw unsupported(`${op} ${isPredicateName(e.right)} is not supported`);
     }
     case "IN":
     case "NOT IN": {
@@ -1198,7 +1406,7 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       const sub = values.length === 1 && values[0]?.ast ? values[0].ast : e.right?.ast;
       const leftList: Ast[] = e.left?.type === "expr_list" ? e.left.value : [e.left];
       const keys = leftList.map((x) => b(x));
-      if (sub) return bindInSubquery(keys, sub, not, env);
+      if (sub) return bindInSubquery(keys, sub, not, scope, env);
       if (keys.length !== 1) throw unsupported("row value IN lists are not supported");
       const l = keys[0] as Expr;
       const list = values.map((v) => {
@@ -1224,6 +1432,7 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     case "NOT LIKE":
     case "ILIKE":
     case "NOT ILIKE": {
+      refuseLikeEscape(e.right?.escape);
       const l = b(e.left);
       const p = b(e.right);
       for (const x of [l, p])
@@ -1243,21 +1452,41 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
   }
 }
 
+/** The engine's LIKE escapes with a backslash, PostgreSQL's default; another ESCAPE is refused. */
+function refuseLikeEscape(escapeClause: Ast): void {
+  if (escapeClause && escapeClause.value?.value !== "\\") {
+    throw unsupported("LIKE … ESCAPE with a character other than backslash is not supported");
+  }
+}
+
+/** What follows IS in a predicate the engine does not evaluate: "DISTINCT FROM", "UNKNOWN". */
+function isPredicateName(right: Ast): string {
+  if (right?.type === "default") return String(right.value).replace(/\s*["'`(].*$/s, "");
+  if (right?.type === "column_ref") return nameOf(right.column).toUpperCase();
+  if (right?.type === "function") return `${functionName(right).toUpperCase()} (…)`;
+  return String(right?.value ?? right?.type ?? "").toUpperCase();
+}
+
 function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
   const name = String(e.name).toLowerCase() as AggFn;
   if (!["count", "sum", "avg", "min", "max"].includes(name))
-    throw unsupported(`aggregate ${e.name} is not supported`);
+    throw unsupported(`aggregate ${name}() is not supported`);
+  if (e.over) throw unsupported(`window function ${name}() OVER (…) is not supported`);
+  if (e.filter) throw unsupported(`FILTER (WHERE …) on aggregate ${name}() is not supported`);
   if (!opts.aggregates)
     throw badRequest(
       `aggregate functions are not allowed in ${opts.inAggregate ? "the argument of another aggregate" : "WHERE, ON or GROUP BY"}`,
     );
-  if (e.over) throw unsupported("window functions are not supported");
   const distinct = String(e.args?.distinct ?? "").toUpperCase() === "DISTINCT";
   const argAst = e.args?.expr;
   if (name === "count" && (argAst?.type === "star" || argAst == null)) {
     return { k: "agg", fn: "count", distinct: false, type: "bigint" };
   }
-  const arg = bindExpr(argAst, scope, env, { aggregates: false, inAggregate: true });
+  const arg = bindExpr(argAst, scope, env, {
+    clause: opts.clause,
+    aggregates: false,
+    inAggregate: true,
+  });
   let type: SqlType;
   if (name === "count") type = "bigint";
   else if (name === "avg") {
@@ -1298,13 +1527,77 @@ const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   least: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
 };
 
+/**
+ * PostgreSQL's built-in functions the engine does not evaluate: calling one is UNSUPPORTED, while
+ * a name PostgreSQL does not know either is NOT_FOUND with the nearest supported name.
+ */
+const POSTGRES_FUNCTIONS = new Set(
+  [
+    // mathematics
+    "acos acosh asin asinh atan atan2 atanh cbrt cos cosh cot degrees div exp factorial gcd lcm",
+    "ln log log10 min_scale mod pi pow power radians random random_normal scale setseed sign sin",
+    "sinh sqrt tan tanh trim_scale trunc width_bucket",
+    // strings
+    "ascii bit_length btrim chr concat_ws decode encode format initcap left lpad ltrim md5",
+    "normalize octet_length overlay position quote_ident quote_literal quote_nullable",
+    "regexp_count regexp_instr regexp_like regexp_match regexp_matches regexp_replace",
+    "regexp_split_to_array regexp_split_to_table regexp_substr repeat replace reverse right rpad",
+    "rtrim sha224 sha256 sha384 sha512 split_part starts_with string_to_array string_to_table",
+    "strpos to_ascii to_hex translate unistr",
+    // formatting, dates and times
+    "age clock_timestamp current_date current_time current_timestamp date_add date_bin",
+    "date_part date_subtract date_trunc isfinite justify_days justify_hours justify_interval",
+    "localtime localtimestamp make_date make_interval make_time make_timestamp make_timestamptz",
+    "now statement_timestamp timeofday timezone to_char to_date to_number to_timestamp",
+    "transaction_timestamp",
+    // conditionals, arrays, JSON
+    "num_nonnulls num_nulls array_append array_cat array_dims array_fill array_length",
+    "array_lower array_ndims array_position array_positions array_prepend array_remove",
+    "array_replace array_to_string array_upper cardinality trim_array unnest generate_series",
+    "generate_subscripts array_to_json json_agg json_array_elements json_array_length",
+    "json_build_array json_build_object json_each json_extract_path json_extract_path_text",
+    "json_object json_object_keys json_typeof jsonb_agg jsonb_array_elements jsonb_array_length",
+    "jsonb_build_array jsonb_build_object jsonb_each jsonb_extract_path jsonb_extract_path_text",
+    "jsonb_insert jsonb_object_keys jsonb_path_exists jsonb_path_query jsonb_pretty jsonb_set",
+    "jsonb_typeof row_to_json to_json to_jsonb",
+    // aggregates, window functions, grouping sets
+    "any_value array_agg bit_and bit_or bit_xor bool_and bool_or corr covar_pop covar_samp every",
+    "json_object_agg jsonb_object_agg mode percentile_cont percentile_disc regr_avgx regr_avgy",
+    "regr_count regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy stddev stddev_pop",
+    "stddev_samp string_agg var_pop var_samp variance xmlagg cume_dist dense_rank first_value lag",
+    "last_value lead nth_value ntile percent_rank rank row_number cube grouping rollup",
+    // the session and the system
+    "current_catalog current_database current_role current_schema current_setting current_user",
+    "array gen_random_uuid pg_typeof row session_user user version",
+  ]
+    .join(" ")
+    .split(" "),
+);
+
+/** `x = ANY (…)`, `x > ALL (…)` read as calls of these. */
+const QUANTIFIERS = new Set(["any", "some", "all"]);
+
+function functionName(e: Ast): string {
+  return nameOf(e.name?.name?.[0] ?? e.name).toLowerCase();
+}
+
+/** A function call the engine cannot evaluate: UNSUPPORTED for PostgreSQL's, NOT_FOUND otherwise. */
+function unknownFunction(name: string): EntenteError {
+  if (QUANTIFIERS.has(name)) {
+    return unsupported(`${name.toUpperCase()} (…) comparisons are not supported`);
+  }
+  if (name === "values") return unsupported("VALUES lists are not supported");
+  if (POSTGRES_FUNCTIONS.has(name)) return unsupported(`function ${name}() is not supported`);
+  return notFound(`unknown function ${name}()${didYouMean(name, Object.keys(FUNCTION_TYPES))}`);
+}
+
 function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
-  const name = nameOf(e.name?.name?.[0] ?? e.name).toLowerCase();
+  const name = functionName(e);
   const argAsts: Ast[] = e.args?.value ?? (e.args ? [e.args] : []);
   if (name === "exists" || name === "not exists") {
     const sub = argAsts[0]?.ast;
     if (!sub) throw badRequest("EXISTS needs a subquery");
-    return bindExists(sub, scope, env, name === "not exists");
+    return bindExists(sub, scope, env, name === "not exists", opts.clause);
   }
   if (name === "not" && argAsts.length === 1) {
     const x = bindExpr(argAsts[0], scope, env, opts);
@@ -1312,8 +1605,13 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     return { k: "not", e: x, type: "boolean" };
   }
   const typeOf = FUNCTION_TYPES[name];
-  if (!typeOf)
-    throw notFound(`unknown function ${name}()${didYouMean(name, Object.keys(FUNCTION_TYPES))}`);
+  if (!typeOf) throw unknownFunction(name);
+  if (e.over) throw unsupported(`window function ${name}() OVER (…) is not supported`);
+  // `trim(both 'x' from c)`: the BOTH/LEADING/TRAILING … FROM form.
+  const origin = argAsts.find((a) => a?.type === "origin");
+  if (origin) {
+    throw unsupported(`${name}(${String(origin.value).toUpperCase()} … FROM …) is not supported`);
+  }
   const args = argAsts.map((a) => bindExpr(a, scope, env, opts));
   if (["lower", "upper", "trim", "length", "char_length"].includes(name)) {
     if (args.length !== 1) throw badRequest(`${name}() takes one argument`);
@@ -1346,8 +1644,13 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
 // ---------------------------------------------------------------------------------------------
 // Subqueries: run before the main plan, used as key sets.
 
-function bindInSubquery(keys: Expr[], sub: Ast, not: boolean, env: Env): Expr {
-  const node = bindSetExpression(sub, env, undefined);
+/** The link a subquery's scope keeps to the query it stands in. */
+function enclosedBy(scope: Scope, construct: string): OuterScope {
+  return { scope, construct, owner: "the outer query" };
+}
+
+function bindInSubquery(keys: Expr[], sub: Ast, not: boolean, scope: Scope, env: Env): Expr {
+  const node = bindSetExpression(sub, env, enclosedBy(scope, "correlated IN subquery"));
   if (node.columns.length !== keys.length) {
     throw badRequest(`subquery has ${node.columns.length} columns, IN expects ${keys.length}`);
   }
@@ -1360,8 +1663,9 @@ function bindInSubquery(keys: Expr[], sub: Ast, not: boolean, env: Env): Expr {
   return { k: "inSub", keys, sub: env.subqueries.length - 1, not, type: "boolean" };
 }
 
-function bindScalarSubquery(sub: Ast, env: Env): Expr {
-  const node = bindSetExpression(sub, env, undefined);
+function bindScalarSubquery(sub: Ast, scope: Scope, env: Env, clause: string): Expr {
+  const link = enclosedBy(scope, `correlated subquery in ${clause}`);
+  const node = bindSetExpression(sub, env, link);
   if (node.columns.length !== 1) throw badRequest("subquery must return only one column");
   env.subqueries.push(node);
   return {
@@ -1371,88 +1675,149 @@ function bindScalarSubquery(sub: Ast, env: Env): Expr {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// EXISTS
+
+const EXISTS_CORRELATION =
+  "correlated EXISTS subquery with a condition other than `inner = outer` in its WHERE";
+
 /**
- * EXISTS with correlation: equalities `inner = outer` in the subquery's WHERE become keys; the
- * subquery then runs once, uncorrelated, projecting its inner key expressions.
+ * EXISTS runs once, before the main plan. Correlated by equalities `inner = outer` among its
+ * WHERE's conjuncts, it projects the distinct inner sides and the outer sides become the keys
+ * looked up in them; any other reference to the outer query is refused.
  */
-function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean): Expr {
-  const outerKeys: Expr[] = [];
-  const innerKeyAsts: Ast[] = [];
-  const rest: Ast[] = [];
-  const conjuncts = (x: Ast): Ast[] =>
-    x?.type === "binary_expr" && String(x.operator).toUpperCase() === "AND"
-      ? [...conjuncts(x.left), ...conjuncts(x.right)]
-      : x
-        ? [x]
-        : [];
-  const innerNames = new Set<string>();
-  for (const f of sub.from ?? []) {
-    if (f.as) innerNames.add(nameOf(f.as).toLowerCase());
-    if (f.table) innerNames.add(String(f.table).toLowerCase());
+function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause: string): Expr {
+  const link = enclosedBy(outerScope, EXISTS_CORRELATION);
+  const { equalities, rest } = correlatedEqualities(sub, link, env);
+  if (equalities.length === 0) {
+    env.subqueries.push(bindExistenceProbe(sub, env, link));
+    return { k: "exists", keys: [], sub: env.subqueries.length - 1, not, type: "boolean" };
   }
-  const isOuterRef = (x: Ast) =>
-    x?.type === "column_ref" &&
-    ((x.table && !innerNames.has(String(x.table).toLowerCase())) ||
-      (!x.table &&
-        lookupSafe(outerScope, undefined, nameOf(x.column)) &&
-        !innerHasColumn(sub, env, nameOf(x.column))));
-  for (const c of conjuncts(sub.where)) {
-    if (
-      c.type === "binary_expr" &&
-      c.operator === "=" &&
-      (isOuterRef(c.left) || isOuterRef(c.right))
-    ) {
-      const [outerAst, innerAst] = isOuterRef(c.left) ? [c.left, c.right] : [c.right, c.left];
-      outerKeys.push(bindExpr(outerAst, outerScope, env, {}));
-      innerKeyAsts.push(innerAst);
-    } else rest.push(c);
-  }
-  const where = rest.reduce<Ast>(
-    (acc, c) => (acc ? { type: "binary_expr", operator: "AND", left: acc, right: c } : c),
-    null,
-  );
-  const rewritten = {
+  const beyond = rowsBeyondFromAndWhere(sub, env);
+  if (beyond)
+    throw unsupported(`correlated EXISTS over a subquery with ${beyond} is not supported`);
+  const keys = equalities.map((q) => bindExpr(q.outer, outerScope, env, { clause }));
+  const keySet = {
     ...sub,
-    where,
-    columns:
-      innerKeyAsts.length > 0
-        ? innerKeyAsts.map((x) => ({ expr: x, as: null }))
-        : [{ expr: { type: "number", value: 1 }, as: null }],
-    distinct: { type: innerKeyAsts.length > 0 ? "DISTINCT" : null },
+    where: conjunction(rest),
+    columns: equalities.map((q) => ({ expr: q.inner, as: null })),
+    distinct: { type: "DISTINCT" },
     orderby: null,
-    limit:
-      innerKeyAsts.length > 0 ? null : { seperator: "", value: [{ type: "number", value: 1 }] },
+    limit: null,
+    _limit: null,
   };
-  if (sub.groupby || sub.having)
-    throw unsupported("EXISTS over a grouped subquery is not supported");
-  const node = bindSetExpression(rewritten, env, outerScope);
+  const node = bindSetExpression(keySet, env, link);
   node.columns.forEach((c, i) => {
-    const k = outerKeys[i] as Expr;
+    const k = keys[i] as Expr;
     if (!typesCompatible(k.type, c.type))
       throw badRequest(`type mismatch: ${k.type} = ${c.type} in EXISTS`);
   });
   env.subqueries.push(node);
-  return { k: "exists", keys: outerKeys, sub: env.subqueries.length - 1, not, type: "boolean" };
+  return { k: "exists", keys, sub: env.subqueries.length - 1, not, type: "boolean" };
 }
 
-function lookupSafe(scope: Scope, table: string | undefined, name: string): boolean {
-  try {
-    return lookup(scope, table, name) !== undefined;
-  } catch {
-    return true;
+/**
+ * An uncorrelated EXISTS: whether its query has a row at all. When only its FROM and WHERE decide
+ * that, the select list is dropped; either way one row is enough.
+ */
+function bindExistenceProbe(sub: Ast, env: Env, link: OuterScope): PlanNode {
+  if (!rowsBeyondFromAndWhere(sub, env)) {
+    const one = { seperator: "", value: [{ type: "number", value: 1 }] };
+    const probe = { ...sub, columns: [{ expr: { type: "number", value: 1 }, as: null }] };
+    const probeOnce = { ...probe, distinct: null, orderby: null, limit: one, _limit: null };
+    return bindSetExpression(probeOnce, env, link);
   }
+  const node = bindSetExpression(sub, env, link);
+  return { kind: "limit", input: node, limit: 1, offset: 0, columns: node.columns, estimate: 1 };
 }
 
-function innerHasColumn(sub: Ast, env: Env, name: string): boolean {
-  for (const f of sub.from ?? []) {
-    if (!f.table) continue;
-    const parts = [f.db, f.schema, f.table].filter((p) => p != null).map(String);
-    try {
-      const t = env.catalog.resolve(parts);
-      if (t.columns.some((c) => c.name.toLowerCase() === name.toLowerCase())) return true;
-    } catch {
-      // a CTE or an unknown table: binding the subquery reports it
-    }
+/** What, besides its FROM and WHERE, decides whether a subquery has rows; undefined if nothing. */
+function rowsBeyondFromAndWhere(sub: Ast, env: Env): string | undefined {
+  if (sub._next) return "a set operation";
+  if (groupByItems(sub).length > 0 || sub.having) return "GROUP BY or HAVING";
+  const items: Ast[] = Array.isArray(sub.columns) ? sub.columns : [];
+  if (items.some((c) => containsAggregate(c.expr))) return "an aggregate";
+  const { limit, offset } = limitOf(sub, env);
+  if (offset > 0 || limit === 0) return "LIMIT or OFFSET";
+  return undefined;
+}
+
+interface CorrelatedEquality {
+  outer: Ast;
+  inner: Ast;
+}
+
+/** The WHERE conjuncts `inner = outer` (the outer side reading only enclosing queries), and the rest. */
+function correlatedEqualities(
+  sub: Ast,
+  link: OuterScope,
+  env: Env,
+): { equalities: CorrelatedEquality[]; rest: Ast[] } {
+  const inner = innerScopeOf(sub, link, env);
+  const equalities: CorrelatedEquality[] = [];
+  const rest: Ast[] = [];
+  for (const c of astConjuncts(sub.where)) {
+    const isEquality = c.type === "binary_expr" && c.operator === "=";
+    const left = isEquality ? reachOf(c.left, inner) : "mixed";
+    const right = isEquality ? reachOf(c.right, inner) : "mixed";
+    if (left === "outer" && right === "inner") equalities.push({ outer: c.left, inner: c.right });
+    else if (right === "outer" && left === "inner")
+      equalities.push({ outer: c.right, inner: c.left });
+    else rest.push(c);
   }
-  return false;
+  return { equalities, rest };
+}
+
+/**
+ * The scope of the subquery's own FROM, bound apart (its plan is dropped) to tell its columns from
+ * the outer query's the way the real binding will.
+ */
+function innerScopeOf(sub: Ast, link: OuterScope, env: Env): Scope {
+  registerCtes(sub.with, env, link);
+  const rels = bindFromClause(sub.from ?? [], { ...env, subqueries: [] }, link);
+  return { columns: scopeColumnsOf(rels), outer: link };
+}
+
+/**
+ * Which queries an expression reads: only enclosing ones ("outer"), none of them ("inner", which
+ * includes constants), or both or something that cannot be a key (a subquery, an aggregate).
+ */
+function reachOf(x: Ast, inner: Scope): "inner" | "outer" | "mixed" {
+  const refs = columnRefsOf(x);
+  if (!refs) return "mixed";
+  const outer = refs.filter(
+    (r) => !lookup(inner, r.table, r.name) && enclosingReference(inner, r.table, r.name),
+  );
+  if (outer.length === 0) return "inner";
+  return outer.length === refs.length ? "outer" : "mixed";
+}
+
+/** The column references of an expression's AST; undefined when it holds a subquery or aggregate. */
+function columnRefsOf(x: Ast): { table: string | undefined; name: string }[] | undefined {
+  if (!x || typeof x !== "object") return [];
+  if (Array.isArray(x)) {
+    const parts = x.map(columnRefsOf);
+    return parts.every((p) => p !== undefined) ? parts.flat() : undefined;
+  }
+  if (x.ast || x.type === "aggr_func") return undefined;
+  if (x.type === "column_ref") {
+    return [{ table: qualifierOf(x), name: nameOf(x.column) }];
+  }
+  if (x.type === "double_quote_string") return [{ table: undefined, name: String(x.value) }];
+  return columnRefsOf(Object.values(x));
+}
+
+function astConjuncts(x: Ast): Ast[] {
+  if (!x) return [];
+  if (x.type === "binary_expr" && String(x.operator).toUpperCase() === "AND") {
+    return [...astConjuncts(x.left), ...astConjuncts(x.right)];
+  }
+  return [x];
+}
+
+function conjunction(parts: Ast[]): Ast {
+  return parts.reduce<Ast>(
+    (acc, c) => (acc ? { type: "binary_expr", operator: "AND", left: acc, right: c } : c),
+    null,
+  );
 }

@@ -8,8 +8,8 @@ export function notFound(message: string, details?: Record<string, unknown>): En
   return new EntenteError("NOT_FOUND", message, details ? { details } : {});
 }
 
-export function unsupported(message: string): EntenteError {
-  return new EntenteError("UNSUPPORTED", message);
+export function unsupported(message: string, details?: Record<string, unknown>): EntenteError {
+  return new EntenteError("UNSUPPORTED", message, details ? { details } : {});
 }
 
 /** Levenshtein distance, for "did you mean" suggestions. */

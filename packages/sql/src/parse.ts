@@ -3,7 +3,7 @@
  * SELECT) is accepted; syntax errors carry the line and column where parsing stopped.
  */
 import parserModule from "node-sql-parser/build/postgresql.js";
-import { badRequest } from "./errors.ts";
+import { badRequest, unsupported } from "./errors.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
 export type Ast = any;
@@ -80,18 +80,87 @@ function writeInside(node: Ast): string | undefined {
   return undefined;
 }
 
+/**
+ * A parse failure: a statement the parser cannot read. Where it stopped at PostgreSQL syntax it
+ * does not know (or at a locking clause) the refusal names that; otherwise it is a syntax error.
+ */
 function syntaxError(err: unknown, text: string) {
   const e = err as { message?: string; location?: { start?: { line: number; column: number } } };
   const start = e.location?.start;
   if (!start) return badRequest(`syntax error: ${e.message ?? String(err)}`);
+  const at = { line: start.line, column: start.column };
+  const where = `at line ${start.line}, column ${start.column}`;
   const lines = text.split("\n");
-  const lineText = lines[start.line - 1] ?? "";
+  const offset = lines.slice(0, start.line - 1).reduce((n, l) => n + l.length + 1, 0);
+  const before = text.slice(0, offset + start.column - 1);
+  const after = text.slice(offset + start.column - 1);
+  const locking = /\bfor\s+$/i.test(before) ? LOCKING_READ.exec(after) : null;
+  if (locking) {
+    const clause = `FOR ${locking[0].toUpperCase()}`;
+    return badRequest(`read-only: ${clause} is refused; ${READ_ONLY_HINT}`, { statement: clause });
+  }
+  const construct = unreadConstruct(before, after);
+  if (construct) return unsupported(`${construct} is not supported (${where})`, at);
   const found = /but (.+) found\.?$/.exec(e.message ?? "")?.[1] ?? "end of input";
-  const pointer = `${lineText}\n${" ".repeat(Math.max(0, start.column - 1))}^`;
-  return badRequest(
-    `syntax error at line ${start.line}, column ${start.column}: unexpected ${found}\n${pointer}`,
-    { line: start.line, column: start.column },
-  );
+  const pointer = `${lines[start.line - 1] ?? ""}\n${" ".repeat(Math.max(0, start.column - 1))}^`;
+  return badRequest(`syntax error ${where}: unexpected ${found}\n${pointer}`, at);
+}
+
+const LOCKING_READ = /^(update|share|no\s+key\s+update|key\s+share)\b/i;
+
+/**
+ * PostgreSQL syntax the parser does not read. A syntax error just where one of these begins means
+ * the construct is unsupported, not that the statement is wrong: `before` matches the text up to
+ * the error, `at` the text from it, and `$1` in the name is the first group either captured.
+ */
+const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
+  { before: /\bgrouping\s+$/i, at: /^sets\b/i, name: "GROUP BY GROUPING SETS" },
+  { before: /\bgroup\s+by\s+\($/i, at: /^\)/, name: "GROUP BY ()" },
+  { before: /\bgroup\s+by\s+distinct\s+$/i, name: "GROUP BY DISTINCT" },
+  { before: /\b(intersect|except)\s+$/i, at: /^all\b/i, name: "$1 ALL" },
+  { before: /\bis\s+not\s+distinct\s+$/i, at: /^from\b/i, name: "IS NOT DISTINCT FROM" },
+  { before: /\bbetween\s+symmetric\s+$/i, name: "BETWEEN SYMMETRIC" },
+  { before: /\bfetch\s+$/i, at: /^(first|next)\b/i, name: "FETCH $1" },
+  { before: /\boffset\s+\S+\s+$/i, at: /^rows?\b/i, name: "OFFSET … ROWS" },
+  { before: /\border\s+by\s[^;]*\s$/i, at: /^using\b/i, name: "ORDER BY … USING" },
+  { before: /\bas\s+$/i, at: /^(?:not\s+)?materialized\b/i, name: "WITH … AS MATERIALIZED" },
+  { before: /\bwith$/i, at: /^\s+ordinality\b/i, name: "WITH ORDINALITY" },
+  { before: /\bfrom\s+rows\s+from$/i, name: "ROWS FROM (…)" },
+  {
+    before: /\b(substring|overlay)\s*\([^()]*\s$/i,
+    at: /^(?:from|for|placing)\b/i,
+    name: "$1(… FROM …)",
+  },
+  {
+    before: /\b(timestamp|time)\s+with(?:out)?$/i,
+    at: /^\s+time\s+zone\b/i,
+    name: "$1 WITH TIME ZONE '…'",
+  },
+  { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
+  { before: /^\s*(table|values)\s+$/i, name: "$1 as a statement" },
+  {
+    before: /\b(current_user|session_user|current_role|current_schema|current_catalog)\s*$/i,
+    name: "$1",
+  },
+  { before: /\bu$/i, at: /^&'/, name: "the U&'…' string syntax" },
+  { before: /\b([bnx])$/i, at: /^'/, name: "the $1'…' string syntax" },
+  {
+    before: /\b(json|jsonb|uuid|bytea|inet|cidr|macaddr|money|xml|point|tsvector|tsquery)\s+$/i,
+    at: /^'/,
+    name: "the $1 '…' literal syntax",
+  },
+  { before: /<$/, at: /^</, name: "operator <<" },
+  { before: />$/, at: /^>/, name: "operator >>" },
+  { at: /^(\|\|\/|\|\/|#|\^|&|\|(?!\|))/, name: "operator $1" },
+];
+
+function unreadConstruct(before: string, after: string): string | undefined {
+  for (const rule of UNREAD_SYNTAX) {
+    const b = rule.before ? rule.before.exec(before) : [];
+    const a = rule.at ? rule.at.exec(after) : [];
+    if (b && a) return rule.name.replace("$1", (b[1] ?? a[1] ?? "").toUpperCase());
+  }
+  return undefined;
 }
 
 // node-sql-parser drops the second quote of `""` inside a quoted identifier; carry it through as
