@@ -63,15 +63,16 @@ function toSourceValue(v: Value, type: SqlType, dialect: SqlDialect): Value {
 /** Renders `expr`; `column(i)` gives the (quoted) SQL for column slot `i`. */
 export function renderExpr(expr: Expr, column: (i: number) => string, params: ParamList): string {
   const r = (e: Expr): string => renderExpr(e, column, params);
+  // A value compared with a column takes the column's type in the source, as an index wants.
+  const beside = (e: Expr, other: Expr): string =>
+    e.k === "lit" && other.k === "col" ? literal(e, params, true) : r(e);
   switch (expr.k) {
     case "col":
       return column(expr.i);
     case "lit":
-      if (expr.v === null) return "NULL";
-      if (typeof expr.v === "boolean") return expr.v ? "TRUE" : "FALSE";
-      return typed(params.add(expr.v, expr.type), expr.type, params.dialect);
+      return literal(expr, params, false);
     case "cmp":
-      return `(${r(expr.l)} ${expr.op} ${r(expr.r)})`;
+      return `(${beside(expr.l, expr.r)} ${expr.op} ${beside(expr.r, expr.l)})`;
     case "arith":
       return `(${r(expr.l)} ${expr.op} ${r(expr.r)})`;
     case "and":
@@ -84,13 +85,13 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
     case "isnull":
       return `(${r(expr.e)} IS ${expr.not ? "NOT " : ""}NULL)`;
     case "in":
-      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}IN (${expr.list.map(r).join(", ")}))`;
+      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}IN (${expr.list.map((x) => beside(x, expr.e)).join(", ")}))`;
     case "between":
-      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}BETWEEN ${r(expr.lo)} AND ${r(expr.hi)})`;
+      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}BETWEEN ${beside(expr.lo, expr.e)} AND ${beside(expr.hi, expr.e)})`;
     case "like": {
       // PostgreSQL escapes LIKE patterns with a backslash by default; DuckDB has no default.
       const escapeClause = params.dialect.kind === "duckdb" ? " ESCAPE '\\'" : "";
-      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${r(expr.pattern)}${escapeClause})`;
+      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${beside(expr.pattern, expr.e)}${escapeClause})`;
     }
     case "fn":
       return `${expr.name.toUpperCase()}(${expr.args.map(r).join(", ")})`;
@@ -99,12 +100,43 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
   }
 }
 
-/** Parameters whose type the database cannot infer from context get an explicit cast. */
-function typed(placeholder: string, type: SqlType, dialect: SqlDialect): string {
+function literal(e: Extract<Expr, { k: "lit" }>, params: ParamList, besideColumn: boolean): string {
+  if (e.v === null) return "NULL";
+  if (typeof e.v === "boolean") return e.v ? "TRUE" : "FALSE";
+  return typed(params.add(e.v, e.type), e.type, params.dialect, besideColumn);
+}
+
+/**
+ * A parameter's type, said with a cast where the database would otherwise guess: PostgreSQL and
+ * DuckDB read a parameter with no column beside it (`SELECT $1`, `$1 + $2`) as text or refuse
+ * it. Dates and timestamps travel as text, so they are always cast. MySQL types parameters by
+ * their bound values.
+ */
+function typed(placeholder: string, type: SqlType, dialect: SqlDialect, inferred: boolean): string {
   if (dialect.kind === "mysql") return placeholder;
   if (type === "timestamp") return `CAST(${placeholder} AS TIMESTAMPTZ)`;
   if (type === "date") return `CAST(${placeholder} AS DATE)`;
-  return placeholder;
+  if (inferred) return placeholder;
+  const name = sourceTypeName(type, dialect);
+  return name ? `CAST(${placeholder} AS ${name})` : placeholder;
+}
+
+function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined {
+  switch (type) {
+    case "integer":
+      return "INTEGER";
+    case "bigint":
+      return "BIGINT";
+    case "double":
+      return "DOUBLE PRECISION";
+    case "decimal":
+      // DuckDB's bare DECIMAL keeps three places; the engine carries decimals as doubles anyway.
+      return dialect.kind === "duckdb" ? "DOUBLE" : "NUMERIC";
+    case "text":
+      return "TEXT";
+    default:
+      return undefined;
+  }
 }
 
 /**

@@ -290,6 +290,19 @@ describe("pushdown", () => {
     );
   });
 
+  it("casts a parameter with no column beside it, so PostgreSQL need not guess its type", () => {
+    const { plan } = planSql(
+      "SELECT u.id, 569 AS e, 1 + 0 AS side FROM users u JOIN users v ON u.id = v.id WHERE u.id > 5",
+      catalog,
+    );
+    const [sent] = explainPlan(plan, catalog).sources;
+    expect(sent?.sql).toContain("CAST($1 AS INTEGER) AS");
+    expect(sent?.sql).toContain("(CAST($2 AS INTEGER) + CAST($3 AS INTEGER))");
+    // Beside a column the parameter takes the column's type.
+    expect(sent?.sql).toContain("> $4)");
+    expect(sent?.params).toEqual([569, 1, 0, 5]);
+  });
+
   it("groups by position where a group expression holds a parameter", () => {
     const { plan } = planSql(
       "SELECT o.user_id + 1, count(*) FROM orders o JOIN orders p ON o.id = p.user_id GROUP BY o.user_id + 1",
