@@ -1,7 +1,7 @@
 /**
  * Two ways to run a statement and get `{ columns, rows }` back: PostgreSQL directly through pg
  * (the reference, with values read the way the SQL join service documents them), and the SQL
- * join service on `entente.sql`.
+ * join service on `entente.sql`, with pushdown or with every operator run in the engine.
  */
 import type { EntenteClient } from "@entente/runtime";
 import pg from "pg";
@@ -9,7 +9,14 @@ import type { SqlResult } from "./compare.ts";
 
 export type Executor = (sql: string, params?: unknown[]) => Promise<SqlResult>;
 
-const OID = { int8: 20, numeric: 1700, date: 1082, timestamp: 1114, timestamptz: 1184 };
+const OID = {
+  int8: 20,
+  bpchar: 1042,
+  numeric: 1700,
+  date: 1082,
+  timestamp: 1114,
+  timestamptz: 1184,
+};
 
 /** `YYYY-MM-DD HH:MM:SS[.ffffff][+zz]` as nanoseconds since the epoch; no zone means UTC. */
 function timestampNs(text: string): bigint {
@@ -27,6 +34,8 @@ function timestampNs(text: string): bigint {
 const typeParsers = {
   getTypeParser(oid: number, format?: string) {
     if (oid === OID.int8) return (text: string) => BigInt(text);
+    // A char(n) value's padding is insignificant; the engine delivers it unpadded, as MariaDB does.
+    if (oid === OID.bpchar) return (text: string) => text.replace(/ +$/, "");
     if (oid === OID.numeric) return (text: string) => Number(text);
     if (oid === OID.date) return (text: string) => text;
     if (oid === OID.timestamp || oid === OID.timestamptz) return timestampNs;
@@ -72,13 +81,21 @@ export function mergeSqlReply(items: unknown[]): SqlResult & { stats: unknown[] 
   return out;
 }
 
+export interface ServiceOptions {
+  timeoutMs?: number;
+  /** `false`: the sources only scan; every other operator runs in the engine. */
+  pushdown?: boolean;
+}
+
 export function serviceExecutor(
   client: EntenteClient,
   subject: string,
-  timeoutMs = 30_000,
+  options: ServiceOptions = {},
 ): Executor {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const switches = options.pushdown === undefined ? {} : { pushdown: options.pushdown };
   return async (sql, params) => {
-    const request = params === undefined ? { sql } : { sql, params };
+    const request = { sql, ...(params === undefined ? {} : { params }), ...switches };
     const items = await client.collect(subject, request, { timeoutMs });
     return mergeSqlReply(items);
   };
