@@ -335,6 +335,12 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect((await failure("SELECT id FROM users WHERE name > 3")).message).toContain(
       "type mismatch",
     );
+    // A correlated subquery the engine cannot run says so, not "missing FROM-clause entry".
+    const correlated = await failure(
+      "SELECT (SELECT count(*) FROM users AS x WHERE x.id < users.id) FROM users",
+    );
+    expect(correlated.code).toBe("UNSUPPORTED");
+    expect(correlated.message).toContain("correlated subquery in the SELECT list");
     // The cast keeps the join out of MariaDB, so it is built here: 3000 rows over the limit.
     const big = await failure(
       "SELECT * FROM orders a JOIN orders b ON a.user_id = b.user_id WHERE CAST(a.id AS text) <> 'x'",
