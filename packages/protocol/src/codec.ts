@@ -1,5 +1,7 @@
 import { Packr } from "msgpackr";
 import { EntenteError } from "./errors.ts";
+import { msgpackValueEnd, NestingTooDeepError } from "./msgpack-scan.ts";
+import { jsonNestingExceeds, MAX_NESTING_DEPTH, nestingTooDeep } from "./nesting.ts";
 
 export const MSGPACK = "application/msgpack";
 export const JSON_CONTENT_TYPE = "application/json";
@@ -22,6 +24,7 @@ export const msgpackCodec: Codec = {
   },
   decode(bytes) {
     if (bytes.length === 0) return undefined;
+    refuseDeepMsgpack(bytes);
     try {
       return packr.unpack(bytes);
     } catch (err) {
@@ -33,9 +36,32 @@ export const msgpackCodec: Codec = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** JSON has no 64-bit integers: bigints travel as decimal strings, losslessly. */
-function jsonReplacer(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? value.toString() : value;
+/** Walks the value's structure first, so the recursive decoder never meets deep nesting. */
+function refuseDeepMsgpack(bytes: Uint8Array): void {
+  // A body shorter than the limit cannot nest that deep: small messages skip the walk.
+  if (bytes.length <= MAX_NESTING_DEPTH) return;
+  try {
+    msgpackValueEnd(bytes, 0, MAX_NESTING_DEPTH);
+  } catch (err) {
+    if (err instanceof NestingTooDeepError) throw nestingTooDeep(err.maxDepth);
+    throw new EntenteError("MALFORMED", `body is not valid MessagePack: ${messageOf(err)}`);
+  }
+}
+
+/**
+ * JSON has neither 64-bit integers nor bytes: bigints travel as decimal strings and byte arrays
+ * (Uint8Array, Buffer) as base64 strings, both losslessly.
+ */
+function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value !== "object" || value === null) return value;
+  // A Buffer's toJSON has already run by now; its holder still has the bytes themselves.
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array ? base64Of(raw) : value;
+}
+
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
 export function toJson(value: unknown): string {
@@ -49,6 +75,7 @@ export const jsonCodec: Codec = {
   },
   decode(bytes) {
     if (bytes.length === 0) return undefined;
+    if (jsonNestingExceeds(bytes, MAX_NESTING_DEPTH)) throw nestingTooDeep(MAX_NESTING_DEPTH);
     let text: string;
     try {
       text = decoder.decode(bytes);

@@ -9,8 +9,20 @@ export const HEADERS = {
   sourceRegion: "entente-source-region",
   /** Microseconds the server spent on a request, for hop latency (round trip minus this). */
   serverTimeUs: "entente-server-time-us",
-  /** Batches the requester accepts in flight before the producer must wait for credit. */
+  /**
+   * On a request: batches the requester accepts in flight before the producer must wait for
+   * credit. On the first batch: the window the producer actually allows (it may be smaller).
+   */
   credit: "entente-credit",
+  /**
+   * On a request: a fresh random secret for this request only. The producer tags every batch
+   * with it and the requester every control message, so nobody else can forge either.
+   */
+  streamKey: "entente-stream-key",
+  /** On batches and control messages: the HMAC-SHA256 tag keyed by the stream key. */
+  auth: "entente-auth",
+  /** On control messages: 1, 2, 3, … so a copy of an earlier one is refused. */
+  controlSeq: "entente-control-seq",
   /** Batched replies: stream id, batch sequence, control subject, continuation and end markers. */
   stream: "entente-stream",
   seq: "entente-seq",

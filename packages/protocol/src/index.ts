@@ -3,5 +3,8 @@ export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./ids.ts";
 export * from "./messages.ts";
+export * from "./msgpack-scan.ts";
+export * from "./nesting.ts";
 export * from "./subjects.ts";
+export * from "./text.ts";
 export * from "./validation.ts";

@@ -29,6 +29,21 @@ describe("codec", () => {
     expect([...msgpackCodec.encode({ a: 1 })]).toEqual([0xde, 0x00, 0x01, 0xa1, 0x61, 0x01]);
   });
 
+  it("writes byte arrays as base64 in JSON, wherever they are", () => {
+    const bytes = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    const text = new TextDecoder().decode(
+      jsonCodec.encode({ data: bytes, nested: [{ buf: Buffer.from("hi") }], top: 1 }),
+    );
+    const decoded = JSON.parse(text) as { data: string; nested: [{ buf: string }] };
+    expect(decoded.data).toBe(Buffer.from(bytes).toString("base64"));
+    expect(decoded.nested[0].buf).toBe("aGk=");
+    expect(new TextDecoder().decode(jsonCodec.encode(bytes))).toBe(
+      `"${Buffer.from(bytes).toString("base64")}"`,
+    );
+    // A quarter larger than the bytes, not twelve times as an object of indices would be.
+    expect(text.length).toBeLessThan(bytes.length * 1.5);
+  });
+
   it.each([
     ["truncated MessagePack", msgpackCodec, new Uint8Array([0x92, 0x01])],
     ["a cut MessagePack string", msgpackCodec, new Uint8Array([0xa5, 0x61])],

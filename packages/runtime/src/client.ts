@@ -24,6 +24,11 @@ export interface ClientOptions {
   stallTimeoutMs?: number;
   /** `json` sends and asks for JSON; MessagePack by default. */
   encoding?: "msgpack" | "json";
+  /**
+   * Prefix of the reply inboxes; by default the connection's own (`inboxPrefix` when it was
+   * opened), else `_INBOX`. See docs/security.md for keeping replies private with it.
+   */
+  inboxPrefix?: string;
 }
 
 /** Retry of idempotent calls on retryable failures, within the call's deadline. */
@@ -54,7 +59,8 @@ export interface CallOptions {
  */
 export class EntenteClient {
   readonly nc: NatsConnection;
-  private readonly options: Required<Omit<ClientOptions, "region">> & { region?: string };
+  private readonly options: Required<Omit<ClientOptions, "region" | "inboxPrefix">> &
+    Pick<ClientOptions, "region" | "inboxPrefix">;
   private readonly codec: Codec;
 
   constructor(nc: NatsConnection, options: ClientOptions = {}) {
@@ -122,6 +128,7 @@ export class EntenteClient {
       credit: this.options.credit,
       stallTimeoutMs: Math.min(this.options.stallTimeoutMs, deadline.remainingMs() + 1),
       signal,
+      ...(this.options.inboxPrefix === undefined ? {} : { inboxPrefix: this.options.inboxPrefix }),
     });
     let error: EntenteError | undefined;
     let completed = false;

@@ -29,6 +29,7 @@ export function connectionOptions(settings: NatsSettings, name: string): Connect
   if (settings.user !== undefined) options.user = settings.user;
   if (settings.pass !== undefined) options.pass = settings.pass;
   if (settings.token !== undefined) options.token = settings.token;
+  if (settings.inboxPrefix !== undefined) options.inboxPrefix = settings.inboxPrefix;
   if (settings.credsFile !== undefined) {
     const file = settings.credsFile;
     options.authenticator = credsAuthenticator(() => readFileSync(file));

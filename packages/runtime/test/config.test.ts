@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ConfigError, DEFAULT_NATS_URL, loadConfig } from "../src/config/index.ts";
+import { connectionOptions } from "../src/connection.ts";
 
 function problemsOf(attempt: () => unknown) {
   try {
@@ -85,6 +86,23 @@ describe("configuration", () => {
       path: "runtime.batchBytes",
       origin: "environment ENTENTE_RUNTIME__BATCH_BYTES",
     });
+  });
+
+  it("bounds streams by default and takes an inbox prefix the connection then uses", () => {
+    const { config } = loadConfig({ env: {} });
+    expect(config.runtime).toMatchObject({
+      maxStreamCredit: 32,
+      maxUnreadStreamBytes: 64 * 1024 * 1024,
+    });
+    const text = "nats:\n  inboxPrefix: _INBOX.alice\n";
+    const prefixed = loadConfig({ text, env: {} }).config.nats;
+    expect(connectionOptions(prefixed, "test").inboxPrefix).toBe("_INBOX.alice");
+    for (const bad of ["_INBOX.>", "_INBOX.*.x", "a..b", ".a"]) {
+      const problems = problemsOf(() =>
+        loadConfig({ text: `nats:\n  inboxPrefix: "${bad}"\n`, env: {} }),
+      );
+      expect(problems[0]?.path, bad).toBe("nats.inboxPrefix");
+    }
   });
 
   it("validates a service's own section with the same reporting", () => {

@@ -1,4 +1,11 @@
-import { type Codec, EntenteError, jsonCodec, msgpackCodec } from "@entente/protocol";
+import {
+  type Codec,
+  EntenteError,
+  jsonCodec,
+  msgpackCodec,
+  msgpackValueEnd,
+  TruncatedValueError,
+} from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
   encodeItem,
@@ -7,7 +14,6 @@ import {
   FrameBuilder,
   splitItems,
 } from "../src/stream/frames.ts";
-import { msgpackValueEnd, TruncatedValueError } from "../src/stream/msgpack-scan.ts";
 
 function frameAll(codec: Codec, values: unknown[], batchBytes: number): Frame[] {
   const builder = new FrameBuilder(batchBytes);

@@ -3,7 +3,7 @@ import { natsServer } from "@entente/testkit";
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "vitest";
-import { sendReply } from "../src/stream/sender.ts";
+import { sendReply, streamRequestOptions } from "../src/stream/sender.ts";
 import type { ReplyBody, SendReplyOptions, SendReplyResult } from "../src/stream/types.ts";
 
 /** Shared helpers for the batched-reply suites: real NATS, one connection per side. */
@@ -59,11 +59,10 @@ export async function serve(
     callback: (err, msg) => {
       if (err || !msg.reply) return;
       const codec = codecFor(msg.headers?.get(HEADERS.contentType));
-      const credit = Number(msg.headers?.get(HEADERS.credit));
       results.push(
         sendReply(nc, msg.reply, handler(msg), {
           codec,
-          ...(Number.isFinite(credit) ? { initialCredit: credit } : {}),
+          ...streamRequestOptions(msg.headers),
           ...options,
         }),
       );

@@ -1,6 +1,7 @@
 import { EntenteError, HEADERS, jsonCodec, msgpackCodec } from "@entente/protocol";
 import { headers } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { MAX_ERROR_BODY_BYTES } from "../src/stream/error-body.ts";
 import { errorReply, isNoResponders, readErrorReply } from "../src/stream/error-reply.ts";
 import { frameHeaders, readFrameMeta } from "../src/stream/frame-headers.ts";
 
@@ -94,6 +95,41 @@ describe("error replies", () => {
     expect(readErrorReply(headers(), msgpackCodec.encode({ error: 1 }), msgpackCodec)).toBe(
       undefined,
     );
+  });
+
+  it("stays small whatever a service throws, quoting the start of what it cut", () => {
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    const thrown = [
+      new EntenteError("BAD_REQUEST", `unknown key ${"k".repeat(2_000_000)}`),
+      new EntenteError("BAD_REQUEST", "too many problems", {
+        details: { problems: Array.from({ length: 100_000 }, (_, i) => ({ path: `f${i}` })) },
+      }),
+      new EntenteError("INTERNAL", "cannot encode its details", { details: cyclic }),
+      new EntenteError("X".repeat(10_000), "a code nobody knows"),
+      new Error("y".repeat(3_000_000)),
+    ];
+    for (const codec of [msgpackCodec, jsonCodec]) {
+      for (const err of thrown) {
+        const { headers: h, data } = errorReply(err, codec);
+        expect(data.length).toBeLessThanOrEqual(MAX_ERROR_BODY_BYTES);
+        const error = readErrorReply(h, data, codec);
+        expect(error).toBeDefined();
+        expect(error?.message.length).toBeGreaterThan(0);
+      }
+    }
+    const { data } = errorReply(thrown[0], jsonCodec);
+    expect(jsonCodec.decode(data)).toMatchObject({
+      error: {
+        code: "BAD_REQUEST",
+        message: expect.stringMatching(/^unknown key kkk.*… \(\d+ more characters\)$/),
+      },
+    });
+    const many = jsonCodec.decode(errorReply(thrown[1], jsonCodec).data) as {
+      error: { details: { truncated: boolean; preview: string } };
+    };
+    expect(many.error.details.truncated).toBe(true);
+    expect(many.error.details.preview).toMatch(/^\{"problems":\[\{"path":"f0"\}/);
   });
 
   it("recognizes the server's no-responders status", () => {

@@ -1,1 +1,6 @@
-export { diagnosticsService, type GeneratedItem, generatedItems } from "./service.ts";
+export {
+  diagnosticsService,
+  type GeneratedItem,
+  generatedItems,
+  patternBytes,
+} from "./service.ts";

@@ -1,6 +1,6 @@
 /** What every subcommand shares: the configuration, a short-lived client, output formats. */
 import { toJson } from "@entente/protocol";
-import { EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
+import { connectionOptions, EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
 import { connect } from "@nats-io/transport-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
 
@@ -13,16 +13,21 @@ export function configOf(command: Command): LoadedConfig {
   return loadConfig({ file: config });
 }
 
-/** A short-lived connection for one command, found the same way a worker finds NATS. */
+/**
+ * A short-lived connection for one command, found and authenticated the same way a worker's is
+ * (credentials, TLS, and the inbox prefix that NATS permissions may require).
+ */
 export async function withClient<T>(
   command: Command,
   run: (client: EntenteClient, config: LoadedConfig) => Promise<T>,
 ): Promise<T> {
   const config = configOf(command);
   const nc = await connect({
-    servers: config.config.nats.servers ?? [],
+    ...connectionOptions(config.config.nats, "entente cli"),
     name: "entente cli",
-    noAsyncTraces: true,
+    // Unlike a worker, a command gives up when no server answers instead of waiting for one.
+    waitOnFirstConnect: false,
+    maxReconnectAttempts: 10,
   });
   try {
     return await run(new EntenteClient(nc, { region: config.config.region.name }), config);

@@ -17,6 +17,14 @@ const serverList = z
 
 const KiB = 1024;
 
+/** An inbox prefix: dot-separated subject tokens, no wildcards (NATS permissions name it). */
+const inboxPrefix = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+    "use subject tokens of letters, digits, '-' and '_' separated by dots, e.g. _INBOX.worker",
+  );
+
 export const natsSettingsSchema = z.strictObject({
   servers: serverList.optional(),
   /** Connection name shown by the server's monitoring. */
@@ -26,6 +34,11 @@ export const natsSettingsSchema = z.strictObject({
   token: z.string().optional(),
   /** A NATS credentials file (JWT and nkey seed). */
   credsFile: z.string().optional(),
+  /**
+   * Prefix of this process's reply and control inboxes (default `_INBOX`); with NATS permissions
+   * that let each user read only its own prefix, nobody else reads its replies (docs/security.md).
+   */
+  inboxPrefix: inboxPrefix.optional(),
   tls: z
     .strictObject({
       caFile: z.string().optional(),
@@ -48,6 +61,17 @@ export const runtimeSettingsSchema = z.strictObject({
     .default(256 * KiB),
   /** Batches a requester lets a producer run ahead. */
   streamCredit: z.number().int().min(1).max(1024).default(8),
+  /** The most batches a producer runs ahead of any requester, whatever its `entente-credit`. */
+  maxStreamCredit: z.number().int().min(1).max(1024).default(32),
+  /**
+   * Bytes of streamed batches this worker has sent and its readers have not yet read, across all
+   * replies together; a batch that does not fit waits (a single batch always fits on its own).
+   */
+  maxUnreadStreamBytes: z
+    .number()
+    .int()
+    .min(256 * KiB)
+    .default(64 * 1024 * KiB),
   /** Larger requests are refused with TOO_LARGE before they are decoded. */
   maxRequestBytes: z
     .number()

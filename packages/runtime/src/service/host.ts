@@ -7,19 +7,19 @@ import {
   queueGroupOf,
   toEntenteError,
 } from "@entente/protocol";
-import {
-  Match,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from "@nats-io/nats-core";
+import { Match, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { nuid } from "@nats-io/nuid";
 import { context } from "@opentelemetry/api";
 import type { LoadedConfig } from "../config/load.ts";
 import { Deadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
-import { errorReply, type SendReplyResult, sendReply } from "../stream/index.ts";
+import {
+  type ByteBudget,
+  errorReply,
+  type SendReplyResult,
+  sendReply,
+  streamRequestOptions,
+} from "../stream/index.ts";
 import { startServerHop } from "../tracing/hop-spans.ts";
 import {
   discoverySubjects,
@@ -31,6 +31,7 @@ import {
   statsResponse,
 } from "./micro.ts";
 import { EndpointStats } from "./stats.ts";
+import { streamBudgetOf } from "./stream-budget.ts";
 import {
   type EndpointDefinition,
   type RequestContext,
@@ -63,6 +64,8 @@ export class HostedService {
   /** Each in-flight request's controller, so a forced shutdown can abort them all. */
   private readonly controllers = new Set<AbortController>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Unread bytes of streamed replies, shared with every service on this connection. */
+  private readonly streamBudget: ByteBudget;
   private accepting = true;
 
   private constructor(
@@ -74,6 +77,7 @@ export class HostedService {
     this.config = env.config;
     this.logger = env.logger.child({ component: definition.name });
     this.instance = instance;
+    this.streamBudget = streamBudgetOf(env.nc, env.config.config.runtime.maxUnreadStreamBytes);
     this.identity = {
       name: definition.name,
       id: nuid.next(),
@@ -266,7 +270,9 @@ export class HostedService {
       const sent = await sendReply(this.nc, msg.reply, replyBodyOf(result), {
         codec,
         batchBytes: runtime.batchBytes,
-        initialCredit: creditOf(headers),
+        ...streamRequestOptions(headers),
+        maxCredit: runtime.maxStreamCredit,
+        budget: this.streamBudget,
         signal,
         consumerTimeoutMs: runtime.consumerTimeoutMs,
         finalHeaders: serverTime,
@@ -276,6 +282,9 @@ export class HostedService {
       });
       responseBytes = sent.bytes;
       batches = sent.batches;
+      if (sent.rejectedControls !== undefined) {
+        this.noteRejectedControls(endpoint, sent.rejectedControls, msg.subject);
+      }
       if (sent.outcome !== "completed") failure = replyFailure(sent, definition.subject);
     } catch (err) {
       failure = toEntenteError(err);
@@ -298,6 +307,15 @@ export class HostedService {
       stats.end(elapsedNs, responseBytes, failure);
       hop.end({ responseBytes, responseBatches: batches, ...(failure ? { error: failure } : {}) });
     }
+  }
+
+  /** Control messages for a stream that its requester did not send: worth an operator's look. */
+  private noteRejectedControls(endpoint: HostedEndpoint, rejected: number, subject: string): void {
+    endpoint.stats.rejectedControls += rejected;
+    this.logger.warn(
+      { subject, rejected },
+      "refused stream control messages its requester did not send",
+    );
   }
 
   private answerDiscovery(): void {
@@ -327,11 +345,6 @@ function replyFailure(sent: SendReplyResult, subject: string): EntenteError {
   if (sent.error) return sent.error;
   const code = sent.outcome === "consumer-gone" ? "CONSUMER_GONE" : "CANCELLED";
   return new EntenteError(code, `reply on ${subject} ended: ${sent.outcome}`);
-}
-
-function creditOf(headers: MsgHdrs | undefined): number | undefined {
-  const value = Number(headers?.get(HEADERS.credit));
-  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 /** Settles with the work, or rejects as soon as the signal aborts — whichever comes first. */

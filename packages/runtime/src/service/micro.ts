@@ -73,6 +73,7 @@ export function statsResponse(
         in_flight: stats.inFlight,
         bytes_in: stats.bytesIn,
         bytes_out: stats.bytesOut,
+        rejected_controls: stats.rejectedControls,
         ...data,
       },
     })),

@@ -1,3 +1,8 @@
+import { truncateText } from "@entente/protocol";
+
+/** `$SRV.STATS` answers with every endpoint's last error: each must stay short. */
+const MAX_LAST_ERROR_CHARS = 500;
+
 /**
  * Per-endpoint figures in the shape of the NATS services API (`$SRV.STATS`), measured from the
  * moment a request arrives until its reply — or its last batch — has been sent.
@@ -11,6 +16,8 @@ export class EndpointStats {
   inFlight = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Stream control messages refused: not from the stream's requester, or a copy of one. */
+  rejectedControls = 0;
 
   begin(requestBytes: number): void {
     this.inFlight++;
@@ -24,7 +31,7 @@ export class EndpointStats {
     this.bytesOut += responseBytes;
     if (error) {
       this.numErrors++;
-      this.lastError = `${error.code}: ${error.message}`;
+      this.lastError = truncateText(`${error.code}: ${error.message}`, MAX_LAST_ERROR_CHARS);
     }
   }
 

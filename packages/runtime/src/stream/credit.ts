@@ -4,21 +4,27 @@
  * or waiting unread, whatever the speed of either side.
  */
 
+/** The largest window the wire allows; a producer clamps to its own, smaller maximum. */
 export const MAX_CREDIT = 1_000_000;
 
-/** A credit window from a header or an option; anything unusable falls back to the default. */
-export function normalizeCredit(value: unknown, fallback: number): number {
+/**
+ * A credit window from a header or an option; anything unusable falls back to the default, and
+ * anything larger than `max` is cut to `max` (a requester does not choose the producer's memory).
+ */
+export function normalizeCredit(value: unknown, fallback: number, max = MAX_CREDIT): number {
   const n = typeof value === "string" ? Number(value.trim()) : value;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) return fallback;
-  return Math.min(n, MAX_CREDIT);
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) return Math.min(fallback, max);
+  return Math.min(n, max);
 }
 
-/** The producer's side: batches it may still send. */
+/** The producer's side: batches it may still send, never more than its window. */
 export class CreditBalance {
+  readonly limit: number;
   #available: number;
 
-  constructor(initial: number) {
-    this.#available = initial;
+  constructor(initial: number, limit = initial) {
+    this.limit = limit;
+    this.#available = Math.min(initial, limit);
   }
 
   get available(): number {
@@ -32,8 +38,9 @@ export class CreditBalance {
     return true;
   }
 
+  /** Takes credit back; a grant beyond the window is ignored, so the window stays a bound. */
   grant(n: number): void {
-    this.#available = Math.min(this.#available + n, MAX_CREDIT);
+    this.#available = Math.min(this.#available + n, this.limit);
   }
 }
 

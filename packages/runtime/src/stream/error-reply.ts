@@ -7,12 +7,14 @@ import {
   toEntenteError,
 } from "@entente/protocol";
 import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import { encodeErrorBody } from "./error-body.ts";
 import { headerOf, headerValue, setAll } from "./frame-headers.ts";
 
 /**
  * Error replies: the body is the one error shape `{ error: { code, message, retryable, details? } }`,
- * `entente-error` names the code, and the NATS services API headers (`Nats-Service-Error`,
- * `Nats-Service-Error-Code`) let stock tooling count and show the failure.
+ * bounded in size (error-body.ts), `entente-error` names the code, and the NATS services API
+ * headers (`Nats-Service-Error`, `Nats-Service-Error-Code`) let stock tooling count and show the
+ * failure.
  */
 
 export interface EncodedErrorReply {
@@ -29,11 +31,11 @@ export function errorReply(
   const error = toEntenteError(err);
   const h = headers();
   h.set(HEADERS.contentType, codec.contentType);
-  h.set(HEADERS.error, headerValue(error.code));
+  h.set(HEADERS.error, headerValue(error.code, 100));
   h.set(HEADERS.serviceError, headerValue(error.message || error.code));
   h.set(HEADERS.serviceErrorCode, String(statusOf(error.code)));
   setAll(h, extraHeaders);
-  return { headers: h, data: codec.encode({ error: error.toBody() }), error };
+  return { headers: h, data: encodeErrorBody(error, codec), error };
 }
 
 /** Answers a request with an error (before any reply body went out); returns what was sent. */

@@ -8,6 +8,8 @@ export interface FrameMeta {
   seq: number;
   /** Present on the first batch: where the producer listens for credit and cancel. */
   control: string | undefined;
+  /** Present on the first batch: the credit window the producer allows. */
+  credit: number | undefined;
   partial: boolean;
   end: boolean;
   /** On the last batch: how many items the whole stream carried. */
@@ -32,6 +34,7 @@ export function readFrameMeta(h: MsgHdrs | undefined): FrameMeta | undefined {
     stream,
     seq,
     control: headerOf(h, HEADERS.control),
+    credit: parseCount(headerOf(h, HEADERS.credit), HEADERS.credit),
     partial: headerOf(h, HEADERS.partial) === "1",
     end: headerOf(h, HEADERS.end) === "1",
     items,
@@ -43,6 +46,7 @@ export interface FrameHeaderFields {
   stream: string;
   seq: number;
   control?: string | undefined;
+  credit?: number | undefined;
   partial?: boolean;
   end?: boolean;
   items?: number;
@@ -55,6 +59,7 @@ export function frameHeaders(f: FrameHeaderFields): MsgHdrs {
   h.set(HEADERS.stream, f.stream);
   h.set(HEADERS.seq, String(f.seq));
   if (f.control !== undefined) h.set(HEADERS.control, f.control);
+  if (f.credit !== undefined) h.set(HEADERS.credit, String(f.credit));
   if (f.partial) h.set(HEADERS.partial, "1");
   if (f.end) h.set(HEADERS.end, "1");
   if (f.items !== undefined) h.set(HEADERS.items, String(f.items));

@@ -1,5 +1,4 @@
-import { type Codec, EntenteError, JSON_CONTENT_TYPE } from "@entente/protocol";
-import { msgpackValueEnd } from "./msgpack-scan.ts";
+import { type Codec, EntenteError, JSON_CONTENT_TYPE, msgpackValueEnd } from "@entente/protocol";
 
 /**
  * Batch payloads, without I/O. A payload is whole encoded items back to back: MessagePack values

@@ -1,4 +1,7 @@
-export { CreditBalance, CreditWindow, normalizeCredit } from "./credit.ts";
+export { ByteBudget, OutstandingBatches } from "./budget.ts";
+export { ControlGate, type ControlVerdict } from "./control-gate.ts";
+export { CreditBalance, CreditWindow, MAX_CREDIT, normalizeCredit } from "./credit.ts";
+export { encodeErrorBody, MAX_ERROR_BODY_BYTES, MAX_ERROR_MESSAGE_CHARS } from "./error-body.ts";
 export {
   type EncodedErrorReply,
   errorReply,
@@ -6,6 +9,8 @@ export {
   publishErrorReply,
   readErrorReply,
 } from "./error-reply.ts";
+export { connectionInboxPrefix } from "./inbox-mux.ts";
 export { requestReply } from "./receiver.ts";
-export { effectiveBatchBytes, sendReply } from "./sender.ts";
+export { effectiveBatchBytes, sendReply, streamRequestOptions } from "./sender.ts";
+export { newStreamKey, StreamKey } from "./stream-key.ts";
 export * from "./types.ts";

@@ -6,6 +6,7 @@ import { type FrameMeta, headerOf, readFrameMeta } from "./frame-headers.ts";
 import { FrameAssembler } from "./frames.ts";
 import { openReplyInbox, type ReplyInbox } from "./inbox-mux.ts";
 import { SequenceChecker } from "./sequence.ts";
+import { newStreamKey, StreamKey } from "./stream-key.ts";
 import {
   DEFAULT_CREDIT,
   DEFAULT_REORDER_GRACE_MS,
@@ -23,8 +24,11 @@ const MAX_REASON = 1000;
 /**
  * Sends a request and reads its reply, a single message or batches (see sender.ts for the wire
  * format). Batches are decoded only as the caller reads, and credit goes back only for batches
- * read, so a slow reader slows the producer instead of filling memory. The request leaves at
- * once; `request`'s headers are amended with the credit and, when missing, the content type.
+ * read, so a slow reader slows the producer instead of filling memory. Every request carries a
+ * fresh stream key: batches without its tag are dropped and counted, never read or failed on,
+ * so a stranger on the inbox can neither forge the reply nor break it. The request leaves at
+ * once; `request`'s headers are amended with the credit, the key and, when missing, the content
+ * type.
  */
 export function requestReply(
   nc: Requester,
@@ -44,6 +48,14 @@ interface QueuedFrame {
 
 type LocalStop = { kind: "return" } | { kind: "cancel"; error: EntenteError };
 
+type Control = { credit: number } | { cancel: true; reason?: string };
+
+/** Where a control message goes: a producer's control subject, for its stream. */
+interface ControlTarget {
+  subject: string | undefined;
+  stream: string | undefined;
+}
+
 class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   readonly done: Promise<ReplyStats>;
   readonly #nc: Requester;
@@ -52,7 +64,9 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   readonly #signal: AbortSignal | undefined;
   readonly #stallMs: number;
   readonly #graceMs: number;
-  readonly #window: CreditWindow;
+  #window: CreditWindow;
+  readonly #key = newStreamKey();
+  readonly #auth = new StreamKey(this.#key);
   readonly #checker = new SequenceChecker();
   readonly #assembler: FrameAssembler;
   readonly #sub: ReplyInbox;
@@ -74,6 +88,8 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   #failure: EntenteError | undefined;
   #local: LocalStop | undefined;
   #cancelReported = false;
+  /** Numbers this reader's control messages, so a copy of one is refused. */
+  #controlSeq = 0;
   #sent = false;
   #settled = false;
   #lingering = false;
@@ -81,7 +97,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  #stats: ReplyStats = { headers: undefined, batches: 0, items: 0, bytes: 0 };
+  #stats: ReplyStats = { headers: undefined, batches: 0, items: 0, bytes: 0, ignored: 0 };
 
   constructor(
     nc: Requester,
@@ -120,6 +136,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
       return;
     }
     const h = requestHeaders ?? headers();
+    h.set(HEADERS.streamKey, this.#key);
     // Defaults go unsaid: the producer assumes MessagePack and the default credit.
     if (this.#window.window !== DEFAULT_CREDIT) h.set(HEADERS.credit, String(this.#window.window));
     if (this.#codec.contentType !== MSGPACK && headerOf(h, HEADERS.contentType) === undefined) {
@@ -249,29 +266,39 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
       );
       return;
     }
-    let meta: FrameMeta | undefined;
-    try {
-      meta = readFrameMeta(msg.headers);
-    } catch (err) {
-      this.#fail(toEntenteError(err), true);
-      return;
-    }
-    if (meta === undefined) {
-      if (!first) return; // a second responder's answer: the first one won
+    if (!isBatch(msg)) {
+      // A plain reply is the first and last message to its inbox, so it needs no tag; any
+      // later one is a second responder's answer (the first one won) or a stranger's.
+      if (!first) {
+        this.#stats.ignored++;
+        return;
+      }
       this.#single = true;
       this.#endQueued = true;
       const error = readErrorReply(msg.headers, msg.data, this.#codec);
       if (error !== undefined) this.#fail(error, false);
-      else this.#enqueue({ msg, meta });
+      else this.#enqueue({ msg, meta: undefined });
+      return;
+    }
+    if (!this.#auth.verifyBatch(msg.headers, msg.data)) {
+      this.#stats.ignored++; // not our producer's: nothing it says is believed
+      return;
+    }
+    let meta: FrameMeta;
+    try {
+      meta = readFrameMeta(msg.headers)!;
+    } catch (err) {
+      this.#fail(toEntenteError(err), true);
       return;
     }
     if (first) this.#stream = meta.stream;
     if (meta.stream !== this.#stream) {
       // Another responder answered the same request; only one reply is read.
-      if (meta.control !== undefined) this.#sendControl({ cancel: true }, meta.control);
+      this.#sendControl({ cancel: true }, { subject: meta.control, stream: meta.stream });
       return;
     }
     this.#control ??= meta.control;
+    if (meta.credit !== undefined) this.#adoptWindow(meta.credit);
     const error = readErrorReply(msg.headers, msg.data, this.#codec);
     if (error !== undefined) {
       this.#fail(error, false); // the producer has stopped already
@@ -280,6 +307,8 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     const verdict = this.#checker.observe(meta.seq);
     if (verdict.kind === "fail") {
       this.#fail(verdict.error, true);
+    } else if (verdict.kind === "repeat") {
+      this.#stats.ignored++; // a tagged repeat is the batch already taken, byte for byte
     } else if (verdict.kind === "hold") {
       this.#graceTimer = setTimeout(
         () => this.#fail(this.#checker.gap().error, true),
@@ -289,6 +318,14 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
       if (meta.end) this.#endQueued = true;
       this.#enqueue({ msg, meta });
     }
+  }
+
+  /**
+   * The producer may allow less credit than asked for (its first batch says how much): grants
+   * must then come at half of that window, or it would wait for credit that never comes.
+   */
+  #adoptWindow(allowed: number): void {
+    if (allowed >= 1 && allowed < this.#window.window) this.#window = new CreditWindow(allowed);
   }
 
   #enqueue(frame: QueuedFrame): void {
@@ -376,17 +413,23 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
    * (ours, cancelled before it arrived, or a second responder's) is answered with a cancel.
    */
   #answerLate(msg: Msg): void {
-    let meta: FrameMeta | undefined;
-    try {
-      meta = readFrameMeta(msg.headers);
-    } catch {
-      meta = undefined;
-    }
+    const meta = this.#authenticMeta(msg);
     const unread = this.#lingering || (meta !== undefined && meta.stream !== this.#stream);
-    if (unread && meta?.control !== undefined) {
-      this.#sendControl({ cancel: true }, meta.control);
+    if (unread && meta !== undefined) {
+      this.#sendControl({ cancel: true }, { subject: meta.control, stream: meta.stream });
     }
+    // Nothing reached a lingering inbox before, so nobody else knew where to send this one.
     if (this.#lingering) this.#unsubscribe();
+  }
+
+  /** The batch fields of a message our producer tagged; undefined for anything else. */
+  #authenticMeta(msg: Msg): FrameMeta | undefined {
+    if (!isBatch(msg) || !this.#auth.verifyBatch(msg.headers, msg.data)) return undefined;
+    try {
+      return readFrameMeta(msg.headers);
+    } catch {
+      return undefined;
+    }
   }
 
   #unsubscribe(): void {
@@ -395,18 +438,24 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     this.#sub.close();
   }
 
+  /** Sends a control message, numbered and tagged so only its producer believes it. */
   #sendControl(
-    control: { credit: number } | { cancel: true; reason?: string },
-    subject = this.#control,
+    control: Control,
+    target: ControlTarget = { subject: this.#control, stream: this.#stream },
   ): void {
-    if (subject === undefined) return;
+    const { subject, stream } = target;
+    if (subject === undefined || stream === undefined) return;
     if ("reason" in control && control.reason !== undefined) {
       control.reason = control.reason.slice(0, MAX_REASON); // longer ones are refused
     }
+    const body = this.#codec.encode(control);
+    const seq = ++this.#controlSeq;
     const h = headers();
     h.set(HEADERS.contentType, this.#codec.contentType);
+    h.set(HEADERS.controlSeq, String(seq));
+    h.set(HEADERS.auth, this.#auth.controlTag(stream, seq, body));
     try {
-      this.#nc.publish(subject, this.#codec.encode(control), { headers: h });
+      this.#nc.publish(subject, body, { headers: h });
     } catch {
       // Our connection is closing; the producer will find the consumer gone.
     }
@@ -422,6 +471,11 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     if (error === undefined) this.#resolveDone(this.#stats);
     else this.#rejectDone(error);
   }
+}
+
+/** A batch names its stream; a plain reply does not. */
+function isBatch(msg: Msg): boolean {
+  return headerOf(msg.headers, HEADERS.stream) !== undefined;
 }
 
 function publishError(err: unknown, subject: string): EntenteError {

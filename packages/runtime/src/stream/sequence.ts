@@ -4,12 +4,15 @@ import { EntenteError } from "@entente/protocol";
  * Checks batch sequence numbers, without I/O or clocks. Batches must arrive as 0, 1, 2, ….
  * A batch ahead of its turn is held: if the missing one then arrives, the stream was reordered
  * (STREAM_OUT_OF_ORDER); if anything else arrives, or the caller's grace period ends first, the
- * missing batch was lost (STREAM_GAP). A number already seen is a STREAM_DUPLICATE.
+ * missing batch was lost (STREAM_GAP). A number already taken or held is a repeat: the caller
+ * decides what it means (an authenticated batch repeats the original byte for byte, so it is
+ * dropped; anyone reading the inbox can replay one).
  */
 
 export type SequenceVerdict =
   | { kind: "deliver" }
   | { kind: "hold" }
+  | { kind: "repeat" }
   | { kind: "fail"; error: EntenteError };
 
 export class SequenceChecker {
@@ -29,9 +32,7 @@ export class SequenceChecker {
   observe(seq: number): SequenceVerdict {
     const expected = this.#expected;
     const ahead = this.#ahead;
-    if (seq < expected || seq === ahead) {
-      return fail("STREAM_DUPLICATE", `batch ${seq} arrived twice`, expected, seq);
-    }
+    if (seq < expected || seq === ahead) return { kind: "repeat" };
     if (ahead !== undefined) {
       if (seq === expected) {
         return fail(

@@ -1,5 +1,6 @@
 import type { Codec, EntenteError } from "@entente/protocol";
 import type { MsgHdrs } from "@nats-io/nats-core";
+import type { ByteBudget } from "./budget.ts";
 
 /**
  * Batched replies. A reply is a sequence of items. One that fits in one batch and was returned
@@ -19,6 +20,8 @@ export type ReplyBody =
 export const MIN_BATCH_BYTES = 256 * 1024;
 export const DEFAULT_BATCH_BYTES = MIN_BATCH_BYTES;
 export const DEFAULT_CREDIT = 8;
+/** The most credit a producer allows, whatever the requester asks: 8 MiB at the default batch. */
+export const DEFAULT_MAX_CREDIT = 32;
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30_000;
 export const DEFAULT_FLUSH_AFTER_MS = 20;
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
@@ -30,22 +33,37 @@ export interface SendReplyOptions {
   batchBytes?: number;
   /** Batches the requester accepts before it grants more (its `entente-credit` header). */
   initialCredit?: number;
+  /** The requester's `entente-credit` is cut to this (default 32); the first batch says so. */
+  maxCredit?: number;
+  /** The requester's `entente-stream-key`: with it, batches are tagged and control checked. */
+  streamKey?: string;
+  /**
+   * Bytes sent and not yet granted back, shared with every other stream of the worker; by
+   * default this stream's own, unbounded (credit still bounds it).
+   */
+  budget?: ByteBudget;
+  /** Prefix of the control subject; the connection's inbox prefix by default. */
+  inboxPrefix?: string;
   /**
    * Aborted on deadline or shutdown: the producer stops and the requester is told why (the
    * signal's reason when it is an EntenteError). The requester's own cancel needs no signal.
    */
   signal?: AbortSignal;
-  /** How long the producer waits for credit before it declares the consumer gone. */
+  /**
+   * How long the producer waits for credit before it declares the consumer gone, and for room
+   * in the budget before it gives up with UNAVAILABLE.
+   */
   consumerTimeoutMs?: number;
   /** A partly filled batch goes out once the producer has kept it waiting this long. */
   flushAfterMs?: number;
   /** Headers added to the last (or only) message, e.g. the server's own time. */
   finalHeaders?: () => Record<string, string>;
   /**
-   * Called once when the requester cancels or vanishes, so the caller can abort the producer's
-   * own work: `return()` reaches a generator only between items, not while it awaits I/O.
+   * Called once when the requester cancels or vanishes, or the budget stays full, so the caller
+   * can abort the producer's own work: `return()` reaches a generator only between items, not
+   * while it awaits I/O.
    */
-  onStop?: (outcome: "cancelled" | "consumer-gone") => void;
+  onStop?: (outcome: "cancelled" | "consumer-gone" | "failed") => void;
 }
 
 export interface SendReplyResult {
@@ -57,13 +75,18 @@ export interface SendReplyResult {
   bytes: number;
   /** How the stream ended. */
   outcome: "completed" | "cancelled" | "consumer-gone" | "failed";
-  /** What went wrong when the outcome is `failed` (the producer threw, or publishing did). */
+  /**
+   * What went wrong when the outcome is `failed`: the producer threw, publishing did, or the
+   * worker's budget had no room for too long.
+   */
   error?: EntenteError;
+  /** Control messages refused (wrong tag, a repeat, malformed): someone else's, when present. */
+  rejectedControls?: number;
 }
 
 export interface ReceiveOptions {
   codec: Codec;
-  /** Batches allowed in flight before the producer waits. */
+  /** Batches allowed in flight before the producer waits; the producer may allow fewer. */
   credit?: number;
   /** No message for this long while one is expected (the first included): the producer stalled. */
   stallTimeoutMs?: number;
@@ -81,6 +104,8 @@ export interface ReplyStats {
   batches: number;
   items: number;
   bytes: number;
+  /** Messages dropped: batches without a valid tag, and repeats of batches already taken. */
+  ignored: number;
 }
 
 /**

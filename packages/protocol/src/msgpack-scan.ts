@@ -1,8 +1,9 @@
 /**
  * Finds where MessagePack values end, without decoding them. A batch carries items back to back,
- * and the format is self-delimiting, so the receiver can cut a batch into items and decode each
- * with the ordinary codec. Iterative (a count of values still to skip) so deep nesting cannot
- * overflow the stack.
+ * and the format is self-delimiting, so a receiver can cut a batch into items and decode each
+ * with the ordinary codec; the codec uses the same walk to refuse values nested too deeply
+ * before a recursive decoder sees them. Iterative (a stack of counts, one per open container),
+ * so deep nesting cannot overflow the call stack.
  */
 
 /** Thrown when the bytes stop before the value does. */
@@ -13,15 +14,50 @@ export class TruncatedValueError extends Error {
   }
 }
 
-/** Offset just past the value that starts at `start`. */
-export function msgpackValueEnd(bytes: Uint8Array, start: number): number {
+/** Thrown when containers nest deeper than the caller allows. */
+export class NestingTooDeepError extends Error {
+  readonly maxDepth: number;
+
+  constructor(maxDepth: number) {
+    super(`value nests deeper than ${maxDepth} levels`);
+    this.name = "NestingTooDeepError";
+    this.maxDepth = maxDepth;
+  }
+}
+
+/**
+ * Offset just past the value that starts at `start`. Containers (arrays and maps, empty ones
+ * included) may nest at most `maxDepth` deep.
+ */
+export function msgpackValueEnd(
+  bytes: Uint8Array,
+  start: number,
+  maxDepth = Number.POSITIVE_INFINITY,
+): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = start;
+  /** Values still to read in the innermost open container (or at the top). */
   let pending = 1;
+  /** The same count for every enclosing container, outermost first. */
+  const enclosing: number[] = [];
   const need = (n: number): void => {
     if (pos + n > bytes.length) throw new TruncatedValueError(start);
   };
-  while (pending > 0) {
+  const open = (values: number): void => {
+    if (enclosing.length + 1 > maxDepth) throw new NestingTooDeepError(maxDepth);
+    if (values === 0) return;
+    enclosing.push(pending);
+    pending = values;
+  };
+  for (;;) {
+    while (pending === 0) {
+      const outer = enclosing.pop();
+      if (outer === undefined) {
+        if (pos > bytes.length) throw new TruncatedValueError(start);
+        return pos;
+      }
+      pending = outer;
+    }
     need(1);
     const b = bytes[pos]!;
     pending--;
@@ -29,10 +65,10 @@ export function msgpackValueEnd(bytes: Uint8Array, start: number): number {
       pos += 1; // fixint
     } else if (b <= 0x8f) {
       pos += 1;
-      pending += 2 * (b & 0x0f); // fixmap
+      open(2 * (b & 0x0f)); // fixmap
     } else if (b <= 0x9f) {
       pos += 1;
-      pending += b & 0x0f; // fixarray
+      open(b & 0x0f); // fixarray
     } else if (b <= 0xbf) {
       pos += 1 + (b & 0x1f); // fixstr
     } else {
@@ -108,23 +144,23 @@ export function msgpackValueEnd(bytes: Uint8Array, start: number): number {
           break;
         case 0xdc:
           need(3);
-          pending += view.getUint16(pos + 1);
           pos += 3;
+          open(view.getUint16(pos - 2));
           break;
         case 0xdd:
           need(5);
-          pending += view.getUint32(pos + 1);
           pos += 5;
+          open(view.getUint32(pos - 4));
           break;
         case 0xde:
           need(3);
-          pending += 2 * view.getUint16(pos + 1);
           pos += 3;
+          open(2 * view.getUint16(pos - 2));
           break;
         case 0xdf:
           need(5);
-          pending += 2 * view.getUint32(pos + 1);
           pos += 5;
+          open(2 * view.getUint32(pos - 4));
           break;
         default:
           // 0xc1 is never used by the format.
@@ -132,6 +168,4 @@ export function msgpackValueEnd(bytes: Uint8Array, start: number): number {
       }
     }
   }
-  if (pos > bytes.length) throw new TruncatedValueError(start);
-  return pos;
 }
