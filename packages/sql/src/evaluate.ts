@@ -1,5 +1,6 @@
 /** Compiles bound expressions to closures over rows, with SQL's three-valued logic. */
 import { badRequest } from "./errors.ts";
+import { compileLike, type LikeMatcher } from "./like.ts";
 import type { Expr } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
@@ -20,6 +21,9 @@ export interface EvalContext {
 export type Compiled = (row: Row) => Value;
 
 const isNull = (v: Value) => v === null || v === undefined;
+
+/** Compiled LIKE patterns one expression keeps. */
+const LIKE_PATTERNS_KEPT = 1024;
 
 export function compile(expr: Expr, ctx: EvalContext): Compiled {
   switch (expr.k) {
@@ -117,19 +121,21 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
     case "like": {
       const e = compile(expr.e, ctx);
       const p = compile(expr.pattern, ctx);
-      const cache = new Map<string, RegExp>();
+      const compiled = new Map<string, LikeMatcher>();
       const { not, ci } = expr;
       return (row) => {
         const v = e(row);
         const pat = p(row);
         if (isNull(v) || isNull(pat)) return null;
         const ps = String(pat);
-        let re = cache.get(ps);
-        if (!re) {
-          re = likeToRegExp(ps, ci);
-          cache.set(ps, re);
+        let matcher = compiled.get(ps);
+        if (!matcher) {
+          // Patterns read from a column may all differ: keep the memory bounded.
+          if (compiled.size >= LIKE_PATTERNS_KEPT) compiled.clear();
+          matcher = compileLike(ps, ci);
+          compiled.set(ps, matcher);
         }
-        return re.test(String(v)) !== not;
+        return matcher(String(v)) !== not;
       };
     }
     case "case": {
@@ -263,23 +269,6 @@ function arithmetic(expr: Extract<Expr, { k: "arith" }>, ctx: EvalContext): Comp
             ? x / y
             : x % y;
   };
-}
-
-export function likeToRegExp(pattern: string, ci: boolean): RegExp {
-  let out = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === "\\" && i + 1 < pattern.length) {
-      out += escapeRe(pattern[++i] as string);
-    } else if (c === "%") out += "[\\s\\S]*";
-    else if (c === "_") out += "[\\s\\S]";
-    else out += escapeRe(c);
-  }
-  return new RegExp(`^${out}$`, ci ? "iu" : "u");
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
 function fn(name: string, args: Compiled[]): Compiled {

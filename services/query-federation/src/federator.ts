@@ -27,8 +27,23 @@ import {
   type TargetFailure,
   type TargetResult,
 } from "./executor.ts";
-import type { FetchOptions, InnerFailure, MetricInstance } from "./instances/types.ts";
-import { finalize, type PartialAggregate, PartialSet, partialsFromPoints } from "./partials.ts";
+import type {
+  FetchOptions,
+  InnerFailure,
+  MetricInstance,
+  PartialsResult,
+  RawResult,
+} from "./instances/types.ts";
+import { NEVER_ABORTED, Pacer } from "./pace.ts";
+import {
+  chargePoints,
+  dedupOrdered,
+  finalizeAll,
+  mergeByTime,
+  mergePartials,
+  partialsOfOrdered,
+} from "./paced-merge.ts";
+import type { PartialAggregate } from "./partials.ts";
 import type { Point } from "./points.ts";
 import { type FederatedQuery, INSTANCE_TAG } from "./query.ts";
 import { DEFAULT_RETRY, nextBackoff, type RetrySettings } from "./retry.ts";
@@ -131,9 +146,10 @@ export class Federator {
       const mode: FetchMode = query.aggregation ? "partials" : "raw";
       const outcome = await this.fanOut(query, targets, mode, options);
       const partial = partialInfo(targets.length, outcome);
+      const pacer = this.mergePacer(options);
       const points = query.aggregation
-        ? this.finalizePartials(query, outcome)
-        : this.mergeRaw(query, outcome);
+        ? await this.finalizePartials(query, outcome, pacer)
+        : await this.mergeRaw(query, outcome, pacer);
       if (partial) {
         this.partialQueries += 1;
         guardPartial(query, partial);
@@ -152,8 +168,10 @@ export class Federator {
     if (!query.aggregation) throw new EntenteError("BAD_REQUEST", "partials need an aggregation");
     const targets = route(query, this.routing);
     const outcome = await this.fanOut(query, targets, "partials", options);
-    const set = new PartialSet();
-    for (const { result } of outcome.results) set.addAll(result.partials ?? []);
+    const set = await mergePartials(
+      outcome.results.map(({ result }) => result.partials ?? []),
+      this.mergePacer(options),
+    );
     this.checkGroups(set.size);
     const partial = partialInfo(targets.length, outcome);
     if (partial) guardPartial(query, partial);
@@ -196,6 +214,8 @@ export class Federator {
       const outcome = options.signal
         ? await Promise.race([done, abortedPromise(options.signal)])
         : await done;
+      // Stopping the actor when the caller goes away settles `done` too, with no output.
+      if (options.signal?.aborted) throw abortReason(options.signal);
       if (outcome.fatal !== undefined) throw toEntenteError(outcome.fatal);
       return outcome;
     } finally {
@@ -210,7 +230,7 @@ export class Federator {
     mode: FetchMode,
     call: Call,
   ): Promise<TargetResult> {
-    const { signal } = call;
+    const { signal, deadlineAt } = call;
     if (target.kind === "instance") {
       return this.callInstance(target.name, query, mode, call);
     }
@@ -245,8 +265,7 @@ export class Federator {
     const settled = await Promise.allSettled(
       target.instances.map((name) => this.callInstance(name, rawQuery, "raw", call)),
     );
-    const dedup = new SampleDeduplicator(INSTANCE_TAG);
-    const points: Point[] = [];
+    const lists: Point[][] = [];
     const failures: InnerFailure[] = [];
     settled.forEach((s, i) => {
       const name = target.instances[i] as string;
@@ -256,7 +275,7 @@ export class Federator {
         failures.push({ instance: name, code: e.code, message: e.message });
         return;
       }
-      for (const p of s.value.points ?? []) if (dedup.admit(p)) points.push(p);
+      lists.push(s.value.points ?? []);
     });
     if (failures.length === target.instances.length) {
       throw new EntenteError(
@@ -265,21 +284,45 @@ export class Federator {
         { details: { instance: target.name, failures } },
       );
     }
-    points.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
-    if (query.aggregation) return { partials: partialsFromPoints(points, query.aggregation) };
+    // Each replica's points are in time order: merged, a sample both hold is met twice in a row.
+    const pacer = new Pacer(signal, deadlineAt, this.now);
+    const merged = await mergeByTime(lists, Number.POSITIVE_INFINITY, pacer);
+    const dedup = new SampleDeduplicator(INSTANCE_TAG);
+    const points = await dedupOrdered(merged, dedup, pacer);
+    if (query.aggregation) {
+      return { partials: await partialsOfOrdered(points, query.aggregation, pacer) };
+    }
     return { points: query.limit === undefined ? points : points.slice(0, query.limit) };
   }
 
-  /** One instance call: breaker, per-instance timeout, retries within the deadline, stats. */
+  /** One instance call; raw points come back labelled with their instance and counted. */
   private async callInstance(
     name: string,
     query: FederatedQuery,
     mode: FetchMode,
     call: Call,
   ): Promise<TargetResult> {
-    const { signal, deadlineAt } = call;
     // Raw points without a limit count against the query's allowance as they arrive.
     const budget = mode === "raw" && query.limit === undefined ? call.points : undefined;
+    const result = await this.askInstance(name, query, mode, call, budget);
+    if (mode === "partials") {
+      return { partials: (result as PartialsResult).partials, ...failuresOf(result) };
+    }
+    const pacer = new Pacer(call.signal, call.deadlineAt, this.now);
+    const points = await labelPoints((result as RawResult).points, name, pacer);
+    if (budget) await chargePoints(budget, points, pacer);
+    return { points, ...failuresOf(result) };
+  }
+
+  /** Asks one instance: breaker, per-instance timeout, retries within the deadline, stats. */
+  private async askInstance(
+    name: string,
+    query: FederatedQuery,
+    mode: FetchMode,
+    call: Call,
+    budget: PointBudget | undefined,
+  ): Promise<RawResult | PartialsResult> {
+    const { signal, deadlineAt } = call;
     const instance = this.instances.get(name);
     if (!instance) throw new EntenteError("NOT_FOUND", `unknown instance ${name}`);
     const stats = this.stats.get(name) as InstanceStats;
@@ -319,24 +362,7 @@ export class Federator {
         const result = await Promise.race([work, abortedPromise(controller.signal)]);
         stats.record(this.now() - started);
         this.breakers.set(name, onSuccess(this.breakerOf(name)));
-        if (mode === "raw") {
-          // Points of one series share their tag object: label each tag set once.
-          const labelled = new Map<Record<string, string>, Record<string, string>>();
-          const points = (result as { points: Point[] }).points.map((p) => {
-            let tags = labelled.get(p.tags);
-            if (!tags) {
-              tags = { ...p.tags, [INSTANCE_TAG]: instanceLabel(name, p.tags[INSTANCE_TAG]) };
-              labelled.set(p.tags, tags);
-            }
-            return { metric: p.metric, tags, timestamp: p.timestamp, value: p.value };
-          });
-          budget?.charge(points);
-          return { points, ...failuresOf(result) };
-        }
-        return {
-          partials: (result as { partials: PartialAggregate[] }).partials,
-          ...failuresOf(result),
-        };
+        return result;
       } catch (err) {
         const reason = controller.signal.aborted ? controller.signal.reason : err;
         let error = toEntenteError(signal.aborted ? signal.reason : reason);
@@ -382,23 +408,41 @@ export class Federator {
     }
   }
 
-  private finalizePartials(query: FederatedQuery, outcome: ExecutorOutput): Point[] {
+  private async finalizePartials(
+    query: FederatedQuery,
+    outcome: ExecutorOutput,
+    pacer: Pacer,
+  ): Promise<Point[]> {
     const aggregation = query.aggregation;
     if (!aggregation) return [];
-    const set = new PartialSet();
-    for (const { result } of outcome.results) set.addAll(result.partials ?? []);
+    const set = await mergePartials(
+      outcome.results.map(({ result }) => result.partials ?? []),
+      pacer,
+    );
     this.checkGroups(set.size);
-    const points = finalize(query.metric, aggregation, set.values());
+    const points = await finalizeAll(query.metric, aggregation, set.values(), pacer);
     return query.limit === undefined ? points : points.slice(0, query.limit);
   }
 
-  private mergeRaw(query: FederatedQuery, outcome: ExecutorOutput): Point[] {
+  private async mergeRaw(
+    query: FederatedQuery,
+    outcome: ExecutorOutput,
+    pacer: Pacer,
+  ): Promise<Point[]> {
     const lists = outcome.results.map(({ result }) => result.points ?? []);
-    const total = lists.reduce((n, l) => n + l.length, 0);
-    const merged = mergeByTime(lists, Math.min(query.limit ?? total, total));
+    const merged = await mergeByTime(lists, query.limit ?? Number.POSITIVE_INFINITY, pacer);
     // What is returned, limit applied, within the limits too.
-    new PointBudget(this.settings.maxPoints, this.settings.maxBytes).charge(merged);
+    const budget = new PointBudget(this.settings.maxPoints, this.settings.maxBytes);
+    await chargePoints(budget, merged, pacer);
     return merged;
+  }
+
+  /**
+   * The pace of the work after the fan-out: it yields in slices and ends when the caller's
+   * request does (its deadline, or the caller going away).
+   */
+  private mergePacer(options: ExecuteOptions): Pacer {
+    return new Pacer(options.signal ?? NEVER_ABORTED, undefined, this.now);
   }
 
   private checkGroups(groups: number): void {
@@ -441,6 +485,23 @@ function instanceLabel(name: string, inner: string | undefined): string {
   return inner ? `${name}/${inner}` : name;
 }
 
+/** The points with their instance in `__instance__`; one tag object per series, as given. */
+async function labelPoints(points: Point[], name: string, pacer: Pacer): Promise<Point[]> {
+  const labelled = new Map<Record<string, string>, Record<string, string>>();
+  const out: Point[] = new Array(points.length);
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i] as Point;
+    let tags = labelled.get(p.tags);
+    if (!tags) {
+      tags = { ...p.tags, [INSTANCE_TAG]: instanceLabel(name, p.tags[INSTANCE_TAG]) };
+      labelled.set(p.tags, tags);
+    }
+    out[i] = { metric: p.metric, tags, timestamp: p.timestamp, value: p.value };
+    if (pacer.due()) await pacer.pause();
+  }
+  return out;
+}
+
 function failuresOf(result: unknown): { failures?: InnerFailure[] } {
   const failures = (result as { failures?: InnerFailure[] }).failures;
   return failures && failures.length > 0 ? { failures } : {};
@@ -478,43 +539,15 @@ function guardPartial(query: FederatedQuery, partial: PartialInfo): void {
   }
 }
 
-/** K-way merge of time-ordered lists, up to `cap` points. */
-export function mergeByTime(lists: Point[][], cap: number): Point[] {
-  const heads = lists.map(() => 0);
-  const out: Point[] = [];
-  const live = lists.filter((l) => l.length > 0).length;
-  if (live <= 1) {
-    const only = lists.find((l) => l.length > 0) ?? [];
-    return only.length > cap ? only.slice(0, cap) : only;
-  }
-  while (out.length < cap) {
-    let best = -1;
-    let bestTs = 0n;
-    for (let i = 0; i < lists.length; i++) {
-      const list = lists[i] as Point[];
-      const head = heads[i] as number;
-      if (head >= list.length) continue;
-      const ts = (list[head] as Point).timestamp;
-      if (best < 0 || ts < bestTs) {
-        best = i;
-        bestTs = ts;
-      }
-    }
-    if (best < 0) break;
-    out.push((lists[best] as Point[])[heads[best] as number] as Point);
-    heads[best] = (heads[best] as number) + 1;
-  }
-  return out;
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new EntenteError("CANCELLED", "query cancelled");
 }
 
 function abortedPromise(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
-    const fail = () =>
-      reject(
-        signal.reason instanceof Error
-          ? signal.reason
-          : new EntenteError("CANCELLED", "query cancelled"),
-      );
+    const fail = () => reject(abortReason(signal));
     if (signal.aborted) fail();
     else signal.addEventListener("abort", fail, { once: true });
   });

@@ -168,38 +168,43 @@ export class PartialSet {
   }
 }
 
-/** Reduces raw points to partials (for instances that cannot push an aggregation down). */
-export function partialsFromPoints(
-  points: Iterable<Point>,
-  aggregation: Aggregation,
-): PartialAggregate[] {
-  const set = new Map<string, PartialAggregate>();
-  const rate = aggregation.fn === "rate";
-  const wantsEnds = aggregation.fn === "first" || aggregation.fn === "last";
-  // Rate chains samples per series: feed them in time order.
-  const ordered = rate
-    ? [...points].sort((x, y) =>
-        x.timestamp < y.timestamp ? -1 : x.timestamp > y.timestamp ? 1 : 0,
-      )
-    : points;
-  const seriesIndex = new Map<string, Map<string, SeriesIncrease>>();
-  // Points of one series share their tag object: derive its group and series key once.
-  const perTags = new Map<Record<string, string>, SeriesGroup>();
-  for (const point of ordered) {
-    let of = perTags.get(point.tags);
+/**
+ * Reduces raw points to partials, one point at a time (for instances that cannot push an
+ * aggregation down). For rate, points must arrive in time order.
+ */
+export class PartialsBuilder {
+  private readonly aggregation: Aggregation;
+  private readonly rate: boolean;
+  private readonly wantsEnds: boolean;
+  private readonly byKey = new Map<string, PartialAggregate>();
+  private readonly seriesIndex = new Map<string, Map<string, SeriesIncrease>>();
+  /** Points of one series share their tag object: its group and series key are made once. */
+  private readonly perTags = new Map<Record<string, string>, SeriesGroup>();
+
+  constructor(aggregation: Aggregation) {
+    this.aggregation = aggregation;
+    this.rate = aggregation.fn === "rate";
+    this.wantsEnds = aggregation.fn === "first" || aggregation.fn === "last";
+  }
+
+  add(point: Point): void {
+    let of = this.perTags.get(point.tags);
     if (!of) {
-      const group = aggregation.by.map((tag) => point.tags[tag] ?? "");
-      of = { group, groupText: groupText(group), seriesKey: rate ? seriesKey(point.tags) : "" };
-      perTags.set(point.tags, of);
+      const group = this.aggregation.by.map((tag) => point.tags[tag] ?? "");
+      of = {
+        group,
+        groupText: groupText(group),
+        seriesKey: this.rate ? seriesKey(point.tags) : "",
+      };
+      this.perTags.set(point.tags, of);
     }
-    const window = windowStart(point.timestamp, aggregation.windowNs);
-    const group = of.group;
+    const window = windowStart(point.timestamp, this.aggregation.windowNs);
     const key = `${window}\u0002${of.groupText}`;
-    let partial = set.get(key);
+    let partial = this.byKey.get(key);
     const v = point.value;
     if (!partial) {
-      partial = { window, group, count: 0, sum: 0, min: v, max: v, m2: 0 };
-      set.set(key, partial);
+      partial = { window, group: of.group, count: 0, sum: 0, min: v, max: v, m2: 0 };
+      this.byKey.set(key, partial);
     }
     // Welford's update of M2.
     const delta = partial.count === 0 ? 0 : v - partial.sum / partial.count;
@@ -208,16 +213,16 @@ export function partialsFromPoints(
     partial.m2 += delta * (v - partial.sum / partial.count);
     if (v < partial.min) partial.min = v;
     if (v > partial.max) partial.max = v;
-    if (wantsEnds) {
+    if (this.wantsEnds) {
       const sample = { ts: point.timestamp, value: v };
       partial.first = pickFirst(partial.first, sample);
       partial.last = pickLast(partial.last, sample);
     }
-    if (rate) {
-      let series = seriesIndex.get(key);
+    if (this.rate) {
+      let series = this.seriesIndex.get(key);
       if (!series) {
         series = new Map();
-        seriesIndex.set(key, series);
+        this.seriesIndex.set(key, series);
       }
       const skey = of.seriesKey;
       const seen = series.get(skey);
@@ -232,13 +237,33 @@ export function partialsFromPoints(
       series.set(skey, seen ? mergeSeries(seen, sample) : sample);
     }
   }
-  if (rate) {
-    for (const [key, series] of seriesIndex) {
-      const partial = set.get(key);
-      if (partial) partial.series = [...series.values()];
+
+  partials(): PartialAggregate[] {
+    if (this.rate) {
+      for (const [key, series] of this.seriesIndex) {
+        const partial = this.byKey.get(key);
+        if (partial) partial.series = [...series.values()];
+      }
     }
+    return [...this.byKey.values()];
   }
-  return [...set.values()];
+}
+
+/** Reduces raw points, in any order, to partials. */
+export function partialsFromPoints(
+  points: Iterable<Point>,
+  aggregation: Aggregation,
+): PartialAggregate[] {
+  const builder = new PartialsBuilder(aggregation);
+  // Rate chains samples per series: feed them in time order.
+  const ordered = aggregation.fn === "rate" ? [...points].sort(byTimestamp) : points;
+  for (const point of ordered) builder.add(point);
+  return builder.partials();
+}
+
+/** Time order of points. */
+export function byTimestamp(a: Point, b: Point): number {
+  return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
 }
 
 /** The final value of one window and group. */
@@ -273,43 +298,60 @@ export function finalValue(
   }
 }
 
-/** Finalized points, ordered by group then window; `by` tags become the point's tags. */
+/**
+ * Turns partials, one at a time, into finalized points, kept per group; `by` tags become the
+ * point's tags. Points are ordered by group (its series key), then window: `groups` holds each
+ * group's points in arrival order, to be put in that order by the caller.
+ */
+export class Finalizer {
+  /** A group's points by its series key. */
+  readonly groups = new Map<string, Point[]>();
+  private readonly metric: string;
+  private readonly aggregation: Aggregation;
+  /** Each group's tags and points, found by its group text. */
+  private readonly byText = new Map<string, { tags: Record<string, string>; points: Point[] }>();
+
+  constructor(metric: string, aggregation: Aggregation) {
+    this.metric = metric;
+    this.aggregation = aggregation;
+  }
+
+  add(partial: PartialAggregate): void {
+    if (partial.count === 0) return;
+    const text = groupText(partial.group);
+    let group = this.byText.get(text);
+    if (!group) {
+      const tags: Record<string, string> = {};
+      this.aggregation.by.forEach((tag, i) => {
+        const value = partial.group[i];
+        if (value) tags[tag] = value;
+      });
+      const key = seriesKey(tags);
+      let points = this.groups.get(key);
+      if (!points) {
+        points = [];
+        this.groups.set(key, points);
+      }
+      group = { tags, points };
+      this.byText.set(text, group);
+    }
+    group.points.push({
+      metric: this.metric,
+      tags: group.tags,
+      timestamp: partial.window,
+      value: finalValue(this.aggregation.fn, partial, this.aggregation.windowNs),
+    });
+  }
+}
+
+/** Finalized points, ordered by group then window. */
 export function finalize(
   metric: string,
   aggregation: Aggregation,
   partials: Iterable<PartialAggregate>,
 ): Point[] {
-  // Each group's tags and sort key are made once, shared by all its windows.
-  const groups = new Map<string, { tags: Record<string, string>; key: string }>();
-  const keyed: Array<{ point: Point; key: string }> = [];
-  for (const partial of partials) {
-    if (partial.count === 0) continue;
-    const text = groupText(partial.group);
-    let group = groups.get(text);
-    if (!group) {
-      const tags: Record<string, string> = {};
-      aggregation.by.forEach((tag, i) => {
-        const value = partial.group[i];
-        if (value) tags[tag] = value;
-      });
-      group = { tags, key: seriesKey(tags) };
-      groups.set(text, group);
-    }
-    keyed.push({
-      key: group.key,
-      point: {
-        metric,
-        tags: group.tags,
-        timestamp: partial.window,
-        value: finalValue(aggregation.fn, partial, aggregation.windowNs),
-      },
-    });
-  }
-  keyed.sort((a, b) => {
-    if (a.key !== b.key) return a.key < b.key ? -1 : 1;
-    const ta = a.point.timestamp;
-    const tb = b.point.timestamp;
-    return ta < tb ? -1 : ta > tb ? 1 : 0;
-  });
-  return keyed.map((k) => k.point);
+  const finalizer = new Finalizer(metric, aggregation);
+  for (const partial of partials) finalizer.add(partial);
+  const keys = [...finalizer.groups.keys()].sort();
+  return keys.flatMap((key) => (finalizer.groups.get(key) as Point[]).sort(byTimestamp));
 }

@@ -5,6 +5,7 @@
 import { EntenteError, parseMessage } from "@entente/protocol";
 import { z } from "zod";
 import { nowNs, parseDuration, parseTimestamp } from "./duration.ts";
+import { compileTagRegex, type TagRegex } from "./tag-regex.ts";
 
 export const AGGREGATION_FUNCTIONS = [
   "sum",
@@ -29,8 +30,8 @@ export interface Matcher {
   tag: string;
   op: MatchOp;
   value: string;
-  /** For `=~` and `!~`: anchored, so it must match the whole value (as in PromQL). */
-  regex?: RegExp;
+  /** For `=~` and `!~`: RE2, matching the whole value (as in PromQL). */
+  regex?: TagRegex;
 }
 
 export interface Aggregation {
@@ -101,17 +102,6 @@ function bad(message: string, details?: Record<string, unknown>): EntenteError {
   return new EntenteError("BAD_REQUEST", message, details ? { details } : {});
 }
 
-/** Compiles a regex matcher; a pattern JavaScript cannot compile is a clear BAD_REQUEST. */
-export function compileRegex(tag: string, pattern: string): RegExp {
-  try {
-    return new RegExp(`^(?:${pattern})$`, "u");
-  } catch (err) {
-    throw bad(
-      `tags.${tag}: invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`,
-    );
-  }
-}
-
 function matcherOf(tag: string, op: string, value: unknown): Matcher {
   if (!(MATCH_OPS as readonly string[]).includes(op)) {
     throw bad(
@@ -122,13 +112,13 @@ function matcherOf(tag: string, op: string, value: unknown): Matcher {
     throw bad(`tags.${tag}: the value of ${op} must be a string`);
   }
   const matcher: Matcher = { tag, op: op as MatchOp, value };
-  if (op === "=~" || op === "!~") matcher.regex = compileRegex(tag, value);
+  if (op === "=~" || op === "!~") matcher.regex = compileTagRegex(tag, value);
   return matcher;
 }
 
 /**
- * Escapes text for use in a regular expression outside a class. Only syntax characters: with
- * the `u` flag any other escape (`\-`) is a syntax error.
+ * Escapes text for use in a regular expression outside a class: only syntax characters, so the
+ * databases that take portable patterns can take the result too.
  */
 export function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -144,7 +134,7 @@ export function parseMatchers(tags: Record<string, unknown> | undefined): Matche
     } else if (Array.isArray(value)) {
       if (value.some((v) => typeof v !== "string")) throw bad(`tags.${tag}: a list holds strings`);
       const pattern = (value as string[]).map(escapeRegex).join("|");
-      matchers.push({ tag, op: "=~", value: pattern, regex: compileRegex(tag, pattern) });
+      matchers.push({ tag, op: "=~", value: pattern, regex: compileTagRegex(tag, pattern) });
     } else if (typeof value === "object" && value !== null) {
       const entries = Object.entries(value);
       if (entries.length === 0) throw bad(`tags.${tag}: an empty matcher object`);
@@ -184,9 +174,9 @@ export function matches(matcher: Matcher, value: string | undefined): boolean {
     case "!=":
       return v !== matcher.value;
     case "=~":
-      return (matcher.regex as RegExp).test(v);
+      return (matcher.regex as TagRegex).test(v);
     case "!~":
-      return !(matcher.regex as RegExp).test(v);
+      return !(matcher.regex as TagRegex).test(v);
   }
 }
 

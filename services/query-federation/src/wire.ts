@@ -10,12 +10,12 @@ import type { Point } from "./points.ts";
 import {
   AGGREGATION_FUNCTIONS,
   checkTagName,
-  compileRegex,
   type FederatedQuery,
   MATCH_OPS,
   type Matcher,
   splitMatchers,
 } from "./query.ts";
+import { compileTagRegex } from "./tag-regex.ts";
 
 export const federateRequestSchema = z.strictObject({
   want: z.enum(["raw", "partials"]),
@@ -69,7 +69,7 @@ export function fromFederateRequest(request: FederateRequest): FederatedQuery {
       tag,
       op,
       value,
-      ...(op === "=~" || op === "!~" ? { regex: compileRegex(tag, value) } : {}),
+      ...(op === "=~" || op === "!~" ? { regex: compileTagRegex(tag, value) } : {}),
     };
   });
   const query: FederatedQuery = {

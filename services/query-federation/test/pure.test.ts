@@ -228,7 +228,7 @@ describe("SQL generation", () => {
     DEFAULT_QUERY_LIMITS,
   );
   it("binds every value and pushes only portable regexes", () => {
-    const plan = planPushdown(query.matchers);
+    const plan = planPushdown("postgres", query.matchers);
     expect(plan.pushed.map((m) => m.tag)).toEqual(["host", "dc"]);
     expect(plan.local.map((m) => m.tag)).toEqual(["rack"]);
     const pg = partialsStatement(
@@ -251,7 +251,7 @@ describe("SQL generation", () => {
       10,
     );
     // MySQL compares the metric twice: once for the index, once byte-wise.
-    expect(my.params).toEqual(["cpu", "cpu", "^(a|b)$", "x"]);
+    expect(my.params).toEqual(["cpu", "cpu", "(?s-imx)^(?:a|b)\\z", "x"]);
     expect(my.sql).toContain("utf8mb4_bin");
   });
 });

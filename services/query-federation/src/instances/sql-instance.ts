@@ -6,7 +6,8 @@
  */
 import type { Connector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
-import { partialsFromPoints } from "../partials.ts";
+import { Pacer } from "../pace.ts";
+import { partialsOfOrdered } from "../paced-merge.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";
 import { partialFromRow, TagCache, toNs, toNumber, tooManyPoints } from "./rows.ts";
@@ -29,6 +30,11 @@ export interface SqlInstanceOptions {
 
 const BATCH_ROWS = 10_000;
 
+/** Rows of an embedded database arrive without a wait: the loops over them keep the call's time. */
+function pacerOf(options: FetchOptions): Pacer {
+  return new Pacer(options.signal, performance.now() + options.timeoutMs);
+}
+
 export class SqlInstance implements MetricInstance {
   readonly name: string;
   readonly kind: Exclude<InstanceKind, "entente">;
@@ -45,7 +51,15 @@ export class SqlInstance implements MetricInstance {
   }
 
   async fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult> {
-    const { pushed, local } = planPushdown(query.matchers);
+    return this.readPoints(query, options, pacerOf(options));
+  }
+
+  private async readPoints(
+    query: FederatedQuery,
+    options: FetchOptions,
+    pacer: Pacer,
+  ): Promise<RawResult> {
+    const { pushed, local } = planPushdown(this.dialect.kind, query.matchers);
     // A limit can only go to the database when every filter went with it.
     const cap =
       local.length === 0 && query.limit !== undefined
@@ -63,6 +77,7 @@ export class SqlInstance implements MetricInstance {
     for await (const batch of result.batches) {
       for (const row of batch as unknown[][]) {
         if (++read > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+        if (pacer.due()) await pacer.pause();
         const tags = tagCache.get(row[0]);
         if (local.length > 0) {
           let ok = admitted.get(tags);
@@ -88,12 +103,13 @@ export class SqlInstance implements MetricInstance {
   async fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult> {
     const aggregation = query.aggregation;
     if (!aggregation) throw new EntenteError("BAD_REQUEST", "partials need an aggregation");
-    const { pushed, local } = planPushdown(query.matchers);
+    const { pushed, local } = planPushdown(this.dialect.kind, query.matchers);
+    const pacer = pacerOf(options);
     if (aggregation.fn === "rate" || local.length > 0) {
       // Rate chains each series' samples in time order: read them, reduce them here.
       const { limit: _limit, ...unlimited } = query;
-      const { points } = await this.fetchRaw(unlimited, options);
-      return { partials: partialsFromPoints(points, aggregation) };
+      const { points } = await this.readPoints(unlimited, options, pacer);
+      return { partials: await partialsOfOrdered(points, aggregation, pacer) };
     }
     const statement = partialsStatement(
       this.dialect,
@@ -113,6 +129,7 @@ export class SqlInstance implements MetricInstance {
       for (const row of batch as unknown[][]) {
         partials.push(partialFromRow(this.name, row, aggregation.by.length, ends));
         if (partials.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+        if (pacer.due()) await pacer.pause();
       }
     }
     return { partials };

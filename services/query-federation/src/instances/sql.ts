@@ -5,6 +5,7 @@
  * literals; tag values, the metric and regex patterns are always bound. Pure.
  */
 import type { FederatedQuery, Matcher } from "../query.ts";
+import { pushedRegex } from "./regex-pushdown.ts";
 
 export type DialectKind = "postgres" | "mysql" | "duckdb";
 
@@ -43,19 +44,12 @@ export interface PushdownPlan {
   local: Matcher[];
 }
 
-// Regex syntax shared by JavaScript, RE2 (DuckDB), POSIX ARE (PostgreSQL) and PCRE (MariaDB):
-// literals, '.', classes without escapes, alternation, groups and the simple quantifiers.
-const PORTABLE_REGEX = /^[A-Za-z0-9_ .,:;=@#%&'"<>/*+?|()[\]^$-]*$/;
-
-function portableRegex(pattern: string): boolean {
-  return PORTABLE_REGEX.test(pattern) && !pattern.includes("(?") && !pattern.includes("[^");
-}
-
-export function planPushdown(matchers: Matcher[]): PushdownPlan {
+/** Splits the matchers into those `kind`'s SQL carries and those the worker applies. */
+export function planPushdown(kind: DialectKind, matchers: Matcher[]): PushdownPlan {
   const pushed: Matcher[] = [];
   const local: Matcher[] = [];
   for (const m of matchers) {
-    if (m.op === "=" || m.op === "!=" || portableRegex(m.value)) pushed.push(m);
+    if (m.op === "=" || m.op === "!=" || pushedRegex(kind, m.value) !== undefined) pushed.push(m);
     else local.push(m);
   }
   return { pushed, local };
@@ -120,13 +114,14 @@ function matcherSql(
   const tag = tagExpr(dialect, columns.tags, m.tag);
   if (m.op === "=") return `${tag} = ${params.bind(m.value)}`;
   if (m.op === "!=") return `${tag} <> ${params.bind(m.value)}`;
-  const pattern = `^(${m.value})$`;
+  const pattern = pushedRegex(dialect.kind, m.value);
+  if (pattern === undefined) throw new Error(`${dialect.kind} cannot run ${m.value} exactly`);
   const negate = m.op === "!~";
   switch (dialect.kind) {
     case "postgres":
       return `${tag} ${negate ? "!~" : "~"} ${params.bind(pattern)}`;
     case "duckdb":
-      return `${negate ? "NOT " : ""}regexp_matches(${tag}, ${params.bind(pattern)})`;
+      return `${negate ? "NOT " : ""}regexp_full_match(${tag}, ${params.bind(pattern)})`;
     case "mysql":
       return `${tag} ${negate ? "NOT REGEXP" : "REGEXP"} ${params.bind(pattern)}`;
   }
