@@ -124,11 +124,32 @@ export const queryFederationSchema = z
           .string()
           .regex(/^[A-Za-z0-9_-]+$/)
           .default("ENTENTE_INGEST"),
-        /** Points for instance X are published to `<subjectPrefix>.X`. */
+        /** Points for instance X are published to `<subjectPrefix>.X` and validated there. */
         subjectPrefix: z.string().min(1).default("entente.ingest"),
+        /** Where validated batches for X go into the stream: `<streamSubjectPrefix>.X`. */
+        streamSubjectPrefix: z.string().min(1).default("entente.ingested"),
         /** How long the stream keeps batches (0: for ever); stores rebuild from what it keeps. */
         maxAgeMs: z.number().int().min(0).default(0),
         maxBatchPoints: z.number().int().min(1).default(100_000),
+        /** A store write that fails is tried again this way before its batch is dead-lettered. */
+        writeRetry: z
+          .strictObject({
+            attempts: z.number().int().min(1).max(20).default(6),
+            backoffMs: z.number().int().min(1).default(250),
+            maxBackoffMs: z.number().int().min(1).default(5_000),
+          })
+          .prefault({}),
+        /** Batches no store could write, kept with the reason: `<subjectPrefix>.X.<sequence>`. */
+        deadLetter: z
+          .strictObject({
+            stream: z
+              .string()
+              .regex(/^[A-Za-z0-9_-]+$/)
+              .default("ENTENTE_INGEST_DLQ"),
+            subjectPrefix: z.string().min(1).default("entente.ingest-dlq"),
+            maxAgeMs: z.number().int().min(0).default(0),
+          })
+          .prefault({}),
       })
       .prefault({}),
     http: z
@@ -171,5 +192,29 @@ export function crossCheck(
         problems.push(`queryFederation.replicaGroups.${group}: unknown instance ${n}`);
     }
   }
+  problems.push(...ingestSubjectProblems(settings.ingest));
+  return problems;
+}
+
+/**
+ * The public ingest subjects, the stream's and the dead letters' must not overlap: a stream
+ * that captured the public subject would store batches before they are validated.
+ */
+function ingestSubjectProblems(ingest: QueryFederationConfig["ingest"]): string[] {
+  const prefixes = [
+    ["subjectPrefix", ingest.subjectPrefix],
+    ["streamSubjectPrefix", ingest.streamSubjectPrefix],
+    ["deadLetter.subjectPrefix", ingest.deadLetter.subjectPrefix],
+  ] as const;
+  const problems: string[] = [];
+  prefixes.forEach(([name, prefix], i) => {
+    for (const [otherName, other] of prefixes.slice(i + 1)) {
+      if (prefix === other || prefix.startsWith(`${other}.`) || other.startsWith(`${prefix}.`)) {
+        problems.push(
+          `queryFederation.ingest.${name} and ${otherName} overlap (${prefix}, ${other}): give each its own subjects`,
+        );
+      }
+    }
+  });
   return problems;
 }

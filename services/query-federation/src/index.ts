@@ -7,7 +7,7 @@ export { DEMO_LAYOUT, demoPoints } from "./demo.ts";
 export * from "./duration.ts";
 export * from "./executor.ts";
 export * from "./federator.ts";
-export { decodeBatch, ensureIngestStream, StoreWriter } from "./ingest.ts";
+export * from "./ingest/index.ts";
 export { DuckdbStore } from "./instances/duckdb-store.ts";
 export { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
 export { LazyInstance } from "./instances/lazy.ts";

@@ -1,7 +1,8 @@
 /**
  * The `query-federation` service: `entente.query` (public), `entente.query.federate` (a
- * federation above asking for partials), `entente.query.stats` (per-instance figures), ingest
- * into DuckDB instances through JetStream, and optionally HTTP.
+ * federation above asking for partials), `entente.query.stats` (per-instance figures),
+ * `entente.ingest.<instance>` (validated ingest into DuckDB instances through JetStream), and
+ * optionally HTTP.
  */
 import { createConnector, type SourceConfig } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
@@ -26,7 +27,7 @@ import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
 import { nowNs } from "./duration.ts";
 import { Federator } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
-import { ensureIngestStream, StoreWriter } from "./ingest.ts";
+import { type IngestRuntime, ingestEndpoint, startIngest } from "./ingest/index.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
 import { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
 import { LazyInstance } from "./instances/lazy.ts";
@@ -94,7 +95,8 @@ export interface FederationRuntime {
   federator: Federator;
   settings: QueryFederationConfig;
   stores: DuckdbStore[];
-  writers: StoreWriter[];
+  /** Absent when ingest is off, no instance takes it, or JetStream is not available. */
+  ingest?: IngestRuntime;
   http?: HttpGateway;
   stop(): Promise<void>;
 }
@@ -138,15 +140,18 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
     },
   });
 
-  const writers: StoreWriter[] = [];
-  if (settings.ingest.enabled && stores.length > 0) {
+  let ingest: IngestRuntime | undefined;
+  // Read-only DuckDB instances count: this worker validates ingest for whoever writes them.
+  const ingestible = new Set(instances.filter((i) => i instanceof DuckdbStore).map((i) => i.name));
+  if (settings.ingest.enabled && ingestible.size > 0) {
     try {
-      await ensureIngestStream(env.nc, settings.ingest);
-      for (const store of stores) {
-        const writer = new StoreWriter(env.nc, store, settings.ingest, logger);
-        await writer.start();
-        writers.push(writer);
-      }
+      ingest = await startIngest({
+        nc: env.nc,
+        settings: settings.ingest,
+        instances: ingestible,
+        stores,
+        logger,
+      });
     } catch (err) {
       logger.warn({ err }, "ingest disabled: JetStream is not available");
     }
@@ -166,11 +171,11 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
     federator,
     settings,
     stores,
-    writers,
+    ...(ingest ? { ingest } : {}),
     ...(http ? { http } : {}),
     async stop() {
       await http?.close();
-      await Promise.allSettled(writers.map((w) => w.stop()));
+      await ingest?.stop();
       await federator.close();
     },
   };
@@ -208,9 +213,7 @@ export const queryFederationService: ServiceDefinition = {
       failedQueries: federator.failedQueries,
       partialQueries: federator.partialQueries,
       ...(runtime.http ? { httpPort: runtime.http.port } : {}),
-      ingest: Object.fromEntries(
-        runtime.writers.map((w, i) => [runtime.stores[i]?.name ?? i, w.figures]),
-      ),
+      ingest: runtime.ingest?.stats.view() ?? {},
     });
     return {
       endpoints: [
@@ -257,6 +260,7 @@ export const queryFederationService: ServiceDefinition = {
           description: "Per-instance queries, errors, latency and circuit state",
           handler: () => stats(),
         }),
+        ...(runtime.ingest ? [ingestEndpoint(runtime.ingest.gate, settings.ingest)] : []),
       ],
       stop: () => runtime.stop(),
       stats,

@@ -15,7 +15,7 @@ import {
   postgres,
   startNatsServer,
 } from "@entente/testkit";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGGREGATION_FUNCTIONS, joinItems, type Point } from "../src/index.ts";
 import { closeTo, generatePoints, SECOND } from "./generate.ts";
@@ -182,7 +182,10 @@ queryFederation:
       const body = json
         ? new TextEncoder().encode(toJson(batch))
         : (await import("@entente/protocol")).msgpackCodec.encode(batch);
-      await nc.request("entente.ingest.duck", body, { timeout: 5_000 });
+      // The ingest endpoint reads JSON only when told, as every Entente endpoint does.
+      const h = headers();
+      if (json) h.set("content-type", "application/json");
+      await nc.request("entente.ingest.duck", body, { timeout: 5_000, headers: h });
     }
     const until = Date.now() + 30_000;
     for (;;) {

@@ -2,10 +2,8 @@
  * Replica groups: instances holding the same data are read once (failing over to a healthy
  * replica) or merged with duplicate samples removed — never double-counted.
  */
-import { toJson } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import { freePort, type NatsServer, startNatsServer } from "@entente/testkit";
-import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { joinItems, type Point } from "../src/index.ts";
@@ -52,15 +50,16 @@ queryFederation:
   r3: { kind: duckdb }
 queryFederation:
   subject: entente.r.failover.query
+  # Its own ingest endpoint (it lacks r1); its stores follow the shared stream all the same.
+  ingest: { subjectPrefix: entente.r.failover.ingest }
   replicaGroups:
     same: { instances: [gone, r2], read: one }
 `,
     );
     ({ nc, client } = await clientOf(nats.url));
-    const js = jetstream(nc);
-    await js.publish("entente.ingest.r1", toJson(shared));
-    await js.publish("entente.ingest.r2", toJson([...shared, extra]));
-    await js.publish("entente.ingest.r3", toJson(other));
+    await client.request("entente.ingest.r1", shared);
+    await client.request("entente.ingest.r2", [...shared, extra]);
+    await client.request("entente.ingest.r3", other);
     const total = shared.length + 1 + other.length;
     for (const subject of ["entente.query", "entente.r.failover.query"]) {
       const until = Date.now() + 20_000;

@@ -49,10 +49,22 @@ export function buildProgram(): Command {
         print(options.format, stats, () =>
           rows.length === 0
             ? "no workers answered"
-            : renderTable(
-                ["service", "id", "region", "subject", "requests", "errors", "avg ms", "in flight"],
-                rows,
-              ),
+            : [
+                renderTable(
+                  [
+                    "service",
+                    "id",
+                    "region",
+                    "subject",
+                    "requests",
+                    "errors",
+                    "avg ms",
+                    "in flight",
+                  ],
+                  rows,
+                ),
+                ...ingestTable(stats),
+              ].join("\n\n"),
         );
       });
     });
@@ -118,8 +130,38 @@ interface StatsResponse {
     num_requests: number;
     num_errors: number;
     average_processing_time: number;
-    data?: { in_flight?: number };
+    data?: { in_flight?: number; ingest?: Record<string, IngestFigures> };
   }>;
+}
+
+/** Query federation's per-instance ingest figures, as its workers report them. */
+interface IngestFigures {
+  accepted: number;
+  rejected: number;
+  points: number;
+  deadLettered: number;
+  lastDeadLetter?: { sequence: number; reason: string };
+}
+
+/** Each worker's ingest per instance (service figures repeat on every endpoint: one is read). */
+function ingestTable(stats: StatsResponse[]): string[] {
+  const rows = stats.flatMap((s) =>
+    Object.entries(s.endpoints[0]?.data?.ingest ?? {}).map(([instance, f]) => [
+      s.name,
+      s.id,
+      instance,
+      f.accepted,
+      f.rejected,
+      f.points,
+      f.deadLettered,
+      f.lastDeadLetter
+        ? `#${f.lastDeadLetter.sequence} ${f.lastDeadLetter.reason.slice(0, 80)}`
+        : "",
+    ]),
+  );
+  if (rows.length === 0) return [];
+  const columns = ["service", "id", "instance", "accepted", "rejected", "stored", "dead-lettered"];
+  return [renderTable([...columns, "last dead letter"], rows)];
 }
 
 export async function main(argv: string[]): Promise<void> {
