@@ -4,7 +4,7 @@ import type { Catalog } from "./catalog.ts";
 import { type ExecLimits, Execution, executePlan, type SourceRunner } from "./exec.ts";
 import { type Explanation, explainPlan } from "./explain.ts";
 import { type OptimizeOptions, optimize } from "./optimize.ts";
-import { parseSql } from "./parse.ts";
+import { type ParsedStatement, parseSql } from "./parse.ts";
 import type { QueryPlan } from "./plan.ts";
 import type { Row } from "./types.ts";
 
@@ -20,9 +20,18 @@ export function planSql(
   params: unknown[] = [],
   options?: OptimizeOptions,
 ): PlannedQuery {
-  const { explain, ast } = parseSql(sql);
-  const plan = optimize(bindQuery(ast, catalog, params), catalog, options);
-  return { plan, explain };
+  return planStatement(parseSql(sql), catalog, params, options);
+}
+
+/** Binds and optimizes a statement already parsed (by `parseSql` or a `ParsePool`). */
+export function planStatement(
+  statement: ParsedStatement,
+  catalog: Catalog,
+  params: unknown[] = [],
+  options?: OptimizeOptions,
+): PlannedQuery {
+  const plan = optimize(bindQuery(statement.ast, catalog, params), catalog, options);
+  return { plan, explain: statement.explain };
 }
 
 export function explainSql(

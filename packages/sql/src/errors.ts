@@ -33,15 +33,20 @@ export function nearest(name: string, known: Iterable<string>): string | undefin
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const lower = name.toLowerCase();
+  const within = Math.max(2, Math.ceil(name.length / 2));
   for (const candidate of known) {
-    const d = editDistance(lower, candidate.toLowerCase());
+    const other = candidate.toLowerCase();
+    // Lengths further apart than `within` put the distance past it: skipping them keeps a
+    // megabyte-long name from costing a distance table per candidate.
+    if (Math.abs(other.length - lower.length) > within) continue;
+    const d = editDistance(lower, other);
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
     }
   }
   if (best === undefined) return undefined;
-  return bestDistance <= Math.max(2, Math.ceil(name.length / 2)) ? best : undefined;
+  return bestDistance <= within ? best : undefined;
 }
 
 export function didYouMean(name: string, known: Iterable<string>): string {

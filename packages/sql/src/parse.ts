@@ -1,9 +1,13 @@
 /**
  * The front door: SQL text to node-sql-parser's PostgreSQL AST. Only SELECT (and EXPLAIN of a
- * SELECT) is accepted; syntax errors carry the line and column where parsing stopped.
+ * SELECT) is accepted; syntax errors carry the line and column where parsing stopped. A
+ * statement nested deeper than the engine can recurse, or larger than the caller allows, is
+ * refused before anything recurses into it.
  */
+import { EntenteError } from "@entente/protocol";
 import parserModule from "node-sql-parser/build/postgresql.js";
 import { badRequest, unsupported } from "./errors.ts";
+import { MAX_SQL_DEPTH, parenthesesTooDeepAt, treeVerdict } from "./nesting.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
 export type Ast = any;
@@ -13,6 +17,11 @@ export interface ParsedStatement {
   ast: Ast;
 }
 
+export interface ParseLimits {
+  /** Most syntax tree nodes a statement may have (`sqlJoin.maxSqlNodes`); no limit if absent. */
+  maxNodes?: number;
+}
+
 const parser = new (
   parserModule as { Parser: new () => { astify(sql: string, o: object): Ast } }
 ).Parser();
@@ -20,7 +29,7 @@ const parser = new (
 const EXPLAIN = /^(\s*(?:--[^\n]*\n\s*)*)explain\b/i;
 const READ_ONLY_HINT = "only SELECT statements (and EXPLAIN SELECT) are accepted";
 
-export function parseSql(sql: string): ParsedStatement {
+export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement {
   let text = sql;
   let explain = false;
   const m = EXPLAIN.exec(text);
@@ -31,12 +40,20 @@ export function parseSql(sql: string): ParsedStatement {
     text = text.slice(0, start) + " ".repeat(7) + text.slice(start + 7);
   }
   if (text.trim() === "") throw badRequest("empty statement");
+  const deepAt = parenthesesTooDeepAt(text, MAX_SQL_DEPTH);
+  if (deepAt >= 0) throw nestedTooDeeply(positionOf(text, deepAt));
   let ast: Ast;
   try {
-    ast = restoreQuotes(parser.astify(protectQuotes(text), { database: "postgresql" }));
+    ast = parser.astify(protectQuotes(text), { database: "postgresql" });
   } catch (err) {
+    // The parser recurses per level of any construct; past its stack the statement is too deep.
+    if (isStackOverflow(err)) throw nestedTooDeeply();
     throw syntaxError(err, text);
   }
+  const shape = treeVerdict(ast, MAX_SQL_DEPTH, limits.maxNodes ?? Number.POSITIVE_INFINITY);
+  if (shape.kind === "too-deep") throw nestedTooDeeply();
+  if (shape.kind === "too-large") throw tooManyNodes(shape.maxNodes);
+  ast = restoreQuotes(ast);
   if (Array.isArray(ast)) {
     const statements = ast.filter((s: Ast) => s != null);
     if (statements.length !== 1) {
@@ -55,6 +72,40 @@ export function parseSql(sql: string): ParsedStatement {
     throw badRequest(`read-only: ${write} is refused; ${READ_ONLY_HINT}`, { statement: write });
   }
   return { explain, ast };
+}
+
+function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
+function nestedTooDeeply(at?: { line: number; column: number }): EntenteError {
+  const where = at ? ` (parentheses at line ${at.line}, column ${at.column})` : "";
+  return badRequest(
+    `statement nested too deeply: more than ${MAX_SQL_DEPTH} levels${where}; each nested ` +
+      "expression, parenthesis, subquery, CASE, NOT and UNION member, and each operator of a " +
+      "chain such as a OR b OR c, adds one (write long OR lists as IN (…))",
+    { maxDepth: MAX_SQL_DEPTH, ...at },
+  );
+}
+
+function tooManyNodes(maxNodes: number): EntenteError {
+  return new EntenteError(
+    "TOO_LARGE",
+    `statement too large: more than ${maxNodes} syntax nodes (each name, literal, operator, ` +
+      "function call and clause is one; the limit is sqlJoin.maxSqlNodes)",
+    { details: { maxNodes } },
+  );
+}
+
+/** The 1-based line and column of an offset. */
+function positionOf(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
 }
 
 const WRITE_STATEMENTS = new Set(["insert", "update", "delete", "replace", "create", "drop"]);
@@ -82,18 +133,17 @@ function writeInside(node: Ast): string | undefined {
 
 /**
  * A parse failure: a statement the parser cannot read. Where it stopped at PostgreSQL syntax it
- * does not know (or at a locking clause) the refusal names that; otherwise it is a syntax error.
+ * does not know (or at a locking clause) the refusal names that; otherwise it is a syntax error
+ * that quotes a few dozen characters around where parsing stopped, never the whole statement.
  */
 function syntaxError(err: unknown, text: string) {
   const e = err as { message?: string; location?: { start?: { line: number; column: number } } };
   const start = e.location?.start;
-  if (!start) return badRequest(`syntax error: ${e.message ?? String(err)}`);
+  if (!start) return badRequest(`syntax error: ${clip(e.message ?? String(err), 200)}`);
   const at = { line: start.line, column: start.column };
   const where = `at line ${start.line}, column ${start.column}`;
-  const lines = text.split("\n");
-  const offset = lines.slice(0, start.line - 1).reduce((n, l) => n + l.length + 1, 0);
-  const before = text.slice(0, offset + start.column - 1);
-  const after = text.slice(offset + start.column - 1);
+  const offset = offsetOf(text, start.line) + start.column - 1;
+  const { before, after } = around(text, offset);
   const locking = /\bfor\s+$/i.test(before) ? LOCKING_READ.exec(after) : null;
   if (locking) {
     const clause = `FOR ${locking[0].toUpperCase()}`;
@@ -101,9 +151,55 @@ function syntaxError(err: unknown, text: string) {
   }
   const construct = unreadConstruct(before, after);
   if (construct) return unsupported(`${construct} is not supported (${where})`, at);
-  const found = /but (.+) found\.?$/.exec(e.message ?? "")?.[1] ?? "end of input";
-  const pointer = `${lines[start.line - 1] ?? ""}\n${" ".repeat(Math.max(0, start.column - 1))}^`;
-  return badRequest(`syntax error ${where}: unexpected ${found}\n${pointer}`, at);
+  const found = clip(/but (.+) found\.?$/.exec(e.message ?? "")?.[1] ?? "end of input", 40);
+  return badRequest(`syntax error ${where}: unexpected ${found}\n${excerpt(text, offset)}`, at);
+}
+
+/** Where a 1-based line starts. */
+function offsetOf(text: string, line: number): number {
+  let offset = 0;
+  for (let l = 1; l < line; l++) offset = text.indexOf("\n", offset) + 1;
+  return offset;
+}
+
+/**
+ * The text just before and just after an offset, enough for every rule below to recognise its
+ * construct; bounded so the rules' cost does not grow with the statement. A cut is marked with
+ * `…`, which no rule's anchor matches.
+ */
+function around(text: string, offset: number): { before: string; after: string } {
+  const from = Math.max(0, offset - RULE_CONTEXT);
+  return {
+    before: (from > 0 ? "…" : "") + text.slice(from, offset),
+    after: text.slice(offset, offset + RULE_CONTEXT),
+  };
+}
+
+const RULE_CONTEXT = 1000;
+const EXCERPT_BEFORE = 60;
+const EXCERPT_AFTER = 20;
+
+/** The error's line, cut to a few dozen characters around the error, and a caret under it. */
+function excerpt(text: string, offset: number): string {
+  const lineStart = offset > 0 ? text.lastIndexOf("\n", offset - 1) + 1 : 0;
+  const newline = text.indexOf("\n", offset);
+  const lineEnd = newline < 0 ? text.length : newline;
+  const from = wholeCharacter(text, Math.max(lineStart, offset - EXCERPT_BEFORE));
+  const to = wholeCharacter(text, Math.min(lineEnd, offset + EXCERPT_AFTER));
+  const lead = from > lineStart ? "…" : "";
+  const tail = to < lineEnd ? "…" : "";
+  const caret = " ".repeat(lead.length + offset - from);
+  return `${lead}${text.slice(from, to)}${tail}\n${caret}^`;
+}
+
+/** A cut at `i`, moved back off the middle of a surrogate pair. */
+function wholeCharacter(text: string, i: number): number {
+  const code = text.charCodeAt(i);
+  return i > 0 && code >= 0xdc00 && code <= 0xdfff ? i - 1 : i;
+}
+
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}…`;
 }
 
 const LOCKING_READ = /^(update|share|no\s+key\s+update|key\s+share)\b/i;

@@ -33,6 +33,15 @@ export const sqlJoinConfigSchema = z
     catalogRefreshMs: z.number().int().positive().default(60_000),
     /** Rows per batch read from a source. */
     sourceBatchRows: z.number().int().positive().default(10_000),
+    /** Threads that parse statements, so parsing never holds the event loop. */
+    parseThreads: z.number().int().positive().max(16).default(2),
+    /** Longest one statement may take to parse before it is refused with TOO_LARGE. */
+    parseTimeoutMs: z.number().int().positive().default(5_000),
+    /**
+     * Most syntax nodes (names, literals, operators, calls, clauses) in one statement: receiving
+     * the tree from its thread, binding and planning run on the event loop, ≤ ~40 ms at 5,000.
+     */
+    maxSqlNodes: z.number().int().positive().default(5_000),
     /**
      * Whether sources run filters, joins, aggregates and limits, or only hand over columns for
      * the engine to do the rest. A request's `pushdown` overrides it.

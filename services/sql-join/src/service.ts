@@ -17,7 +17,8 @@ import {
   castValue,
   explainPlan,
   membersFor,
-  planSql,
+  ParsePool,
+  planStatement,
   type QueryPlan,
   type Row,
   runPlan,
@@ -42,6 +43,7 @@ import { type SqlQueryInput, type SqlQueryOutput, sqlQueryMachine } from "./mach
 export interface SqlEngine {
   catalog: LiveCatalog;
   settings: SqlJoinSettings;
+  parser: ParsePool;
   close(): Promise<void>;
 }
 
@@ -58,24 +60,29 @@ export async function openSqlEngine(options: {
     string,
     Parameters<typeof createConnector>[1]
   >;
+  // Started first: its threads load the parser while the sources connect.
+  const parser = new ParsePool({
+    threads: settings.parseThreads,
+    timeoutMs: settings.parseTimeoutMs,
+    limits: { maxNodes: settings.maxSqlNodes },
+  });
   const connectors = new Map<string, Connector>();
+  const close = async () => {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()).concat(parser.close()));
+  };
   try {
     for (const [name, config] of Object.entries(configs))
       connectors.set(name, await createConnector(name, config));
     if (demo) await loadDemoData(connectors);
+    const catalog = new LiveCatalog(connectors, options.tables ?? {}, options.logicalTables ?? {});
+    await catalog.refresh();
+    // A worker that cannot parse yet should not take statements.
+    await parser.ready();
+    return { catalog, settings, parser, close };
   } catch (err) {
-    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    await close();
     throw err;
   }
-  const catalog = new LiveCatalog(connectors, options.tables ?? {}, options.logicalTables ?? {});
-  await catalog.refresh();
-  return {
-    catalog,
-    settings,
-    close: async () => {
-      await Promise.allSettled([...connectors.values()].map((c) => c.close()));
-    },
-  };
 }
 
 function runnerOf(engine: SqlEngine): SourceRunner {
@@ -119,8 +126,9 @@ export function sqlHandler(engine: SqlEngine) {
     const machine = sqlQueryMachine.provide({
       actors: {
         plan: fromPromise(async ({ input }: { input: SqlQueryInput }) => {
+          const statement = await parse(engine, input.sql, signal);
           const planned = await engine.catalog.withCatalog((catalog) => ({
-            ...planSql(input.sql, catalog, input.params, { pushdown: input.pushdown }),
+            ...planStatement(statement, catalog, input.params, { pushdown: input.pushdown }),
             catalog,
           }));
           const token = { explain: planned.explain };
@@ -157,6 +165,15 @@ export function sqlHandler(engine: SqlEngine) {
       },
     })(request, context as never);
   };
+}
+
+/** Parses on the engine's threads; a parse the request gave up on ends as the request did. */
+async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
+  try {
+    return await engine.parser.parse(sql, signal);
+  } catch (err) {
+    throw signal.aborted ? cancelled(signal) : err;
+  }
 }
 
 async function execute(
