@@ -3,6 +3,9 @@
  * docs/broker-bridge.md. Links added at run time are validated with the same schema.
  */
 import { z } from "zod";
+import { RECONNECT_DELAY_FLOOR_MS } from "./backoff.ts";
+import { filterListProblems, publishSubjectProblem } from "./subject-rules.ts";
+import { amqpUrlProblem, natsUrlProblem } from "./urls.ts";
 
 /** Link names become subject tokens (`entente.bridge.status.<link>`) and stream name parts. */
 export const linkName = z
@@ -16,11 +19,30 @@ const brokerId = z
   .regex(/^[^,\s]+$/, "no commas or spaces")
   .optional();
 
-const natsSubject = z
-  .string()
-  .min(1)
-  .regex(/^[^\s]+$/, "a NATS subject has no spaces")
-  .refine((s) => !s.split(".").some((t) => t === ""), "a NATS subject has no empty tokens");
+/** Turns a check that returns what is wrong (or undefined) into a zod refinement. */
+const checkedBy =
+  (problemOf: (value: string) => string | undefined) =>
+  (value: string, ctx: z.RefinementCtx): void => {
+    const message = problemOf(value);
+    if (message !== undefined) ctx.addIssue({ code: "custom", message });
+  };
+
+/** One stream holds a link's subjects, so they are bounded and checked as a set. */
+const MAX_SUBJECTS = 256;
+
+/** Subjects a link reads: wildcards allowed, no duplicates or overlaps. */
+const filterSubjects = z
+  .array(z.string())
+  .min(1, "give at least one subject")
+  .max(MAX_SUBJECTS, `at most ${MAX_SUBJECTS} subjects`)
+  .superRefine((subjects, ctx) => {
+    for (const [index, message] of filterListProblems(subjects)) {
+      ctx.addIssue({ code: "custom", path: [index], message });
+    }
+  });
+
+/** A subject messages are published under: no wildcards. */
+const publishSubject = z.string().superRefine(checkedBy(publishSubjectProblem));
 
 const tls = z.strictObject({
   caFile: z.string().optional(),
@@ -30,7 +52,7 @@ const tls = z.strictObject({
 
 /** Connection options shared by every NATS side of a link. */
 const natsConnection = {
-  url: z.string().min(1, "give the server URL, e.g. nats://127.0.0.1:4222"),
+  url: z.string().superRefine(checkedBy(natsUrlProblem)),
   /** This broker on the path of forwarded messages; default its cluster name, else server name. */
   id: brokerId,
   user: z.string().optional(),
@@ -40,7 +62,13 @@ const natsConnection = {
   tls: tls.optional(),
 };
 
-const amqpUrl = z.string().regex(/^amqps?:\/\//, "an AMQP URL starts with amqp:// or amqps://");
+const amqpUrl = z.string().superRefine(checkedBy(amqpUrlProblem));
+
+/** AMQP names and binding keys are short strings on the wire: 255 bytes at most. */
+const amqpName = z
+  .string()
+  .min(1)
+  .refine((name) => Buffer.byteLength(name) <= 255, "at most 255 bytes (an AMQP short string)");
 
 const amqpConnection = {
   url: amqpUrl,
@@ -53,7 +81,7 @@ const amqpConnection = {
 export const natsUpstreamSchema = z.strictObject({
   kind: z.literal("nats"),
   ...natsConnection,
-  subjects: z.array(natsSubject).min(1, "give at least one subject"),
+  subjects: filterSubjects,
   /**
    * The JetStream stream that buffers the subjects on the upstream server. Default
    * `ENTENTE_BRIDGE_<LINK>`, created by the link. Links fanning the same subjects out to several
@@ -70,10 +98,14 @@ export const rabbitUpstreamSchema = z
     kind: z.literal("rabbitmq"),
     ...amqpConnection,
     /** An exchange whose messages matching `bindings` are buffered in the link's own queue. */
-    exchange: z.string().min(1).optional(),
-    bindings: z.array(z.string()).min(1).optional(),
+    exchange: amqpName.optional(),
+    bindings: z
+      .array(z.string().refine((key) => Buffer.byteLength(key) <= 255, "at most 255 bytes"))
+      .min(1)
+      .max(MAX_SUBJECTS, `at most ${MAX_SUBJECTS} bindings`)
+      .optional(),
     /** Or an existing queue to consume from. */
-    queue: z.string().min(1).optional(),
+    queue: amqpName.optional(),
   })
   .refine((u) => (u.exchange === undefined) !== (u.queue === undefined), {
     message: "give either exchange (with bindings) or queue",
@@ -88,7 +120,7 @@ export const natsDownstreamSchema = z.strictObject({
   kind: z.literal("nats"),
   ...natsConnection,
   /** Prepended to every subject (or routing key) as it arrives downstream. */
-  subjectPrefix: natsSubject.optional(),
+  subjectPrefix: publishSubject.optional(),
 });
 
 export const jetstreamDownstreamSchema = z.strictObject({
@@ -96,13 +128,13 @@ export const jetstreamDownstreamSchema = z.strictObject({
   ...natsConnection,
   /** The stream that must store what arrives; created with the link's subjects if missing. */
   stream: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '-' and '_'"),
-  subjectPrefix: natsSubject.optional(),
+  subjectPrefix: publishSubject.optional(),
 });
 
 export const rabbitDownstreamSchema = z.strictObject({
   kind: z.literal("rabbitmq"),
   ...amqpConnection,
-  exchange: z.string().min(1),
+  exchange: amqpName,
   /** Declared as a durable exchange of this type when missing; default topic. */
   exchangeType: z.enum(["topic", "direct", "fanout", "headers"]).default("topic"),
 });
@@ -120,8 +152,21 @@ export const linkSchema = z.strictObject({
   maxHops: z.number().int().min(1).max(64).default(1),
   /** Most unacknowledged messages in flight on the link. */
   prefetch: z.number().int().min(1).max(100_000).default(1000),
-  /** Wait before reconnecting after a failure; a random jitter of up to half of it is added. */
-  reconnectDelayMs: z.number().int().min(10).default(1000),
+  /**
+   * Wait before reconnecting after a failure, doubled with each failure in a row up to
+   * `maxReconnectDelayMs`; a random jitter of up to half of it is added.
+   */
+  reconnectDelayMs: z
+    .number()
+    .int()
+    .min(RECONNECT_DELAY_FLOOR_MS, `at least ${RECONNECT_DELAY_FLOOR_MS} ms`)
+    .default(1000),
+  /** The longest wait between reconnects; never below reconnectDelayMs. */
+  maxReconnectDelayMs: z
+    .number()
+    .int()
+    .min(RECONNECT_DELAY_FLOOR_MS, `at least ${RECONNECT_DELAY_FLOOR_MS} ms`)
+    .default(30_000),
   /** Heartbeat (NATS ping, AMQP heartbeat) in seconds. */
   heartbeat: z.number().int().min(1).max(600).default(10),
   /** How long the upstream buffer (durable consumer, queue) outlives a vanished link, in ms. */

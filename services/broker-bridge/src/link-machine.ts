@@ -8,8 +8,12 @@
  *                  ▼  │            ▼                    ▼
  *          connect_failed    disconnected ─► (delay) ─► connecting ◄─ stalled
  *   any ─STOP─► shutting_down ─► stopped
+ *
+ * The delay backs off: it doubles with each failure in a row (connect_failed, disconnected) up
+ * to the link's maximum, and starts over once a session has run long enough to be sampled.
  */
 import { assign, fromCallback, fromPromise, setup } from "xstate";
+import { type BackoffPolicy, reconnectDelay } from "./backoff.ts";
 import { advance, isStalled, type Progress } from "./watchdog.ts";
 
 export const LINK_STATUSES = [
@@ -26,9 +30,8 @@ export const LINK_STATUSES = [
 ] as const;
 export type LinkStatusName = (typeof LINK_STATUSES)[number];
 
-export interface LinkMachineInput {
+export interface LinkMachineInput extends BackoffPolicy {
   link: string;
-  reconnectDelayMs: number;
   stallAfterMs: number;
   /** Sampling interval of the running session (lag, forwarded count). */
   tickMs: number;
@@ -49,6 +52,8 @@ export interface LinkContext extends LinkMachineInput {
   lag: number;
   progress: Progress;
   restarts: number;
+  /** Failed connects and sessions in a row, for the backoff. */
+  failures: number;
 }
 
 const reasonOf = (error: unknown): string =>
@@ -71,16 +76,20 @@ export const linkMachine = setup({
     closeSession: fromPromise<void, { session: unknown }>(async () => {}),
   },
   delays: {
-    reconnectDelay: ({ context }) => context.reconnectDelayMs,
+    reconnectDelay: ({ context }) => reconnectDelay(context, context.failures),
   },
   guards: {
     stalled: ({ context, event }) =>
       event.type === "TICK" && isStalled(context.progress, event, context.stallAfterMs),
   },
   actions: {
+    /** A sampled session is a working one: the backoff starts over. */
     recordTick: assign(({ context, event }) =>
-      event.type === "TICK" ? { lag: event.lag, progress: advance(context.progress, event) } : {},
+      event.type === "TICK"
+        ? { lag: event.lag, progress: advance(context.progress, event), failures: 0 }
+        : {},
     ),
+    countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
     recordReason: assign({
       reason: ({ event }) => ("reason" in event ? event.reason : undefined),
     }),
@@ -95,6 +104,7 @@ export const linkMachine = setup({
     lag: 0,
     progress: { forwarded: 0, at: -1 },
     restarts: 0,
+    failures: 0,
   }),
   initial: "starting",
   on: { STOP: ".shutting_down" },
@@ -114,7 +124,7 @@ export const linkMachine = setup({
         },
       },
     },
-    connect_failed: { after: { reconnectDelay: "connecting" } },
+    connect_failed: { entry: "countFailure", after: { reconnectDelay: "connecting" } },
     active: {
       entry: assign({ progress: () => ({ forwarded: 0, at: -1 }) }),
       invoke: {
@@ -169,6 +179,7 @@ export const linkMachine = setup({
       },
     },
     disconnected: {
+      entry: "countFailure",
       invoke: {
         src: "closeSession",
         input: ({ context }) => ({ session: context.session }),

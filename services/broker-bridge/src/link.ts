@@ -3,13 +3,14 @@
  * on `entente.bridge.status.<link>` at every change and every status interval.
  */
 import { jsonCodec, SUBJECTS } from "@entente/protocol";
-import type { Logger } from "@entente/runtime";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Actor, createActor, fromCallback, fromPromise } from "xstate";
+import { reconnectDelay, withJitter } from "./backoff.ts";
 import type { BridgeSettings, LinkDefinition } from "./config.ts";
 import { type LinkEvent, type LinkStatusName, linkMachine, statusOf } from "./link-machine.ts";
 import { emptyCounters, type LinkCounters, openSession, type Session } from "./session.ts";
 import { type LinkStatus, notForwarded } from "./status.ts";
+import type { ThrottledLog } from "./throttled-log.ts";
 
 export interface RunningLinkOptions {
   name: string;
@@ -18,7 +19,7 @@ export interface RunningLinkOptions {
   /** The worker's own connection, for status. */
   nc: NatsConnection;
   owner: string;
-  logger: Logger;
+  log: ThrottledLog;
 }
 
 /** Counters across sessions: a restart does not reset what a link has done. */
@@ -50,11 +51,11 @@ export class RunningLink {
     this.name = options.name;
     this.definition = options.definition;
     this.options = options;
-    const { name, definition, settings, logger } = options;
+    const { name, definition, settings, log } = options;
     const machine = linkMachine.provide({
       actors: {
         openSession: fromPromise(async ({ signal }) => {
-          const session = await openSession({ link: name, definition, settings, logger, signal });
+          const session = await openSession({ link: name, definition, settings, log, signal });
           this.session = session;
           return session;
         }),
@@ -109,13 +110,15 @@ export class RunningLink {
       },
       delays: {
         // Jitter, so links of many workers do not reconnect in step.
-        reconnectDelay: ({ context }) => context.reconnectDelayMs * (1 + Math.random() / 2),
+        reconnectDelay: ({ context }) =>
+          withJitter(reconnectDelay(context, context.failures), Math.random()),
       },
     });
     this.actor = createActor(machine, {
       input: {
         link: name,
         reconnectDelayMs: definition.reconnectDelayMs,
+        maxReconnectDelayMs: definition.maxReconnectDelayMs,
         stallAfterMs: settings.stallAfterMs,
         tickMs: Math.min(1000, Math.max(100, Math.floor(settings.stallAfterMs / 4))),
       },
@@ -127,7 +130,7 @@ export class RunningLink {
         this.since = new Date();
         const quiet = ["connected", "connecting", "starting", "shutting_down", "stopped"];
         const level = quiet.includes(status) ? "info" : "warn";
-        logger[level]({ link: name, status, reason: snapshot.context.reason }, "link status");
+        log[level]({ link: name, status, reason: snapshot.context.reason }, "link status");
         this.publish();
       }
     });
@@ -198,6 +201,11 @@ export class RunningLink {
     }
   }
 
+  /** Whether stop() was called: the link is stopping or has stopped. */
+  get stopping(): boolean {
+    return this.stopped !== undefined;
+  }
+
   /** Stops forwarding, closes the session and publishes the final status. */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
@@ -207,10 +215,10 @@ export class RunningLink {
         },
         complete: () => finish(),
       });
+      // The final status was published on the way into `stopped`, like every change.
       const finish = () => {
         sub.unsubscribe();
         clearInterval(this.timer);
-        this.publish();
         resolve();
       };
       if (this.actor.getSnapshot().status === "done") finish();

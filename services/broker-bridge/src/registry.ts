@@ -4,6 +4,10 @@
  * worker). Each link is run by exactly one worker: the one holding its key in the
  * `entente_bridge_leases` bucket, whose entries expire after `leaseTtlMs` unless renewed by a
  * revision-checked update. A dead owner's lease expires and another worker creates it anew.
+ *
+ * Leases are reconciled in rounds, one at a time; changes arriving during a round are taken up
+ * by at most one more, however many arrive. A link removed from the definitions is stopped at
+ * once, without waiting for a round; the round then gives its lease up.
  */
 import type { Logger } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
@@ -12,6 +16,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type BridgeSettings, type LinkDefinition, linkSchema } from "./config.ts";
 import { RunningLink } from "./link.ts";
 import { BRIDGE_BUCKETS } from "./subjects.ts";
+import { ThrottledLog } from "./throttled-log.ts";
+
+/** Lease writes in flight at once while acquiring: enough to take a thousand links in a round. */
+const ACQUIRE_CONCURRENCY = 32;
 
 /** A run-time entry: a definition, or the removal of a link (configured ones included). */
 export type RuntimeEntry = { definition: LinkDefinition } | { removed: true };
@@ -33,6 +41,8 @@ export class LinkRegistry {
   private readonly nc: NatsConnection;
   private readonly settings: BridgeSettings;
   private readonly logger: Logger;
+  /** For lines that repeat per link (status, problems, lost leases). */
+  private readonly log: ThrottledLog;
   private readonly runtime = new Map<string, RuntimeEntry>();
   private readonly owned = new Map<string, Owned>();
   private linksKv!: KV;
@@ -40,6 +50,8 @@ export class LinkRegistry {
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   private round: Promise<void> = Promise.resolve();
+  /** A round is queued and has not begun: it will see any change made until it does. */
+  private roundQueued = false;
 
   constructor(options: {
     nc: NatsConnection;
@@ -50,7 +62,13 @@ export class LinkRegistry {
     this.nc = options.nc;
     this.settings = options.settings;
     this.logger = options.logger;
+    this.log = new ThrottledLog(options.logger);
     this.workerId = options.workerId;
+  }
+
+  /** Leases are renewed this often, three times per lease lifetime. */
+  private get renewEveryMs(): number {
+    return Math.max(200, Math.floor(this.settings.leaseTtlMs / 3));
   }
 
   async start(): Promise<void> {
@@ -69,12 +87,12 @@ export class LinkRegistry {
     void (async () => {
       for await (const entry of watcher) {
         this.applyEntry(entry.key, entry.operation === "PUT" ? entry.value : undefined);
+        this.stopIfUnwanted(entry.key);
         this.schedule();
       }
     })().catch((err: unknown) => this.logger.error({ err }, "link definitions watch ended"));
     this.schedule();
-    const period = Math.max(200, Math.floor(this.settings.leaseTtlMs / 3));
-    this.timer = setInterval(() => this.schedule(), period);
+    this.timer = setInterval(() => this.schedule(), this.renewEveryMs);
   }
 
   private applyEntry(key: string, value: Uint8Array | undefined): void {
@@ -93,8 +111,22 @@ export class LinkRegistry {
         this.runtime.set(key, { definition: linkSchema.parse(parsed.definition) });
       }
     } catch (err) {
-      this.logger.error({ err, link: key }, "ignoring an unreadable link definition");
+      this.log.error({ link: key, err: String(err) }, "ignoring an unreadable link definition");
     }
+  }
+
+  /** The definition in force for `link`: run-time entries win over the configuration. */
+  private definitionOf(link: string): LinkDefinition | undefined {
+    const entry = this.runtime.get(link);
+    if (entry === undefined) return this.settings.links[link];
+    return "removed" in entry ? undefined : entry.definition;
+  }
+
+  /** A removed link stops now: its connections, timers and lines end before the next round. */
+  private stopIfUnwanted(link: string): void {
+    const owned = this.owned.get(link);
+    if (owned === undefined || this.definitionOf(link) !== undefined) return;
+    void owned.running.stop();
   }
 
   /** Links in force: configured ones, overridden or removed by run-time entries. */
@@ -110,12 +142,13 @@ export class LinkRegistry {
     return [...out.values()].sort((a, b) => a.link.localeCompare(b.link));
   }
 
-  owns(link: string): boolean {
-    return this.owned.has(link);
-  }
-
   ownedLinks(): RunningLink[] {
     return [...this.owned.values()].map((o) => o.running);
+  }
+
+  /** The link this worker runs under that name, if it runs it. */
+  runningLink(link: string): RunningLink | undefined {
+    return this.owned.get(link)?.running;
   }
 
   async putDefinition(link: string, definition: LinkDefinition): Promise<void> {
@@ -126,17 +159,21 @@ export class LinkRegistry {
     await this.linksKv.put(link, JSON.stringify({ removed: true }));
   }
 
-  /** One round at a time: renew, release, acquire. */
+  /** One round at a time: renew, release, acquire. Requests while one is queued join it. */
   private schedule(): void {
-    if (this.stopping) return;
-    this.round = this.round.then(
-      () => this.reconcile(),
-      () => this.reconcile(),
-    );
+    if (this.stopping || this.roundQueued) return;
+    this.roundQueued = true;
+    const next = () => {
+      this.roundQueued = false;
+      return this.reconcile();
+    };
+    this.round = this.round.then(next, next);
   }
 
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
+    // Acquiring many links takes time; the next renewal must not wait for all of them.
+    const acquireUntil = Date.now() + this.renewEveryMs;
     // Renew first and all at once, so stopping or starting links cannot delay a renewal.
     const lost = await Promise.all(
       [...this.owned].map(async ([link, owned]) => {
@@ -144,43 +181,67 @@ export class LinkRegistry {
           owned.revision = await this.leasesKv.update(link, this.workerId, owned.revision);
           return undefined;
         } catch (err) {
-          this.logger.warn({ link, err: String(err) }, "lease lost: stopping the link");
+          this.log.warn({ link, err: String(err) }, "lease lost: stopping the link");
           this.owned.delete(link);
           return owned.running;
         }
       }),
     );
     await Promise.all(lost.map((running) => running?.stop()));
-    const wanted = new Map(this.known().map((k) => [k.link, k]));
+    const released: string[] = [];
+    const restarted: Array<[string, Owned]> = [];
     for (const [link, owned] of this.owned) {
-      const known = wanted.get(link);
-      if (known === undefined) {
-        await this.release(link, "removed");
-        continue;
-      }
-      const fingerprint = JSON.stringify(known.definition);
-      if (fingerprint !== owned.fingerprint) {
-        this.logger.info({ link }, "link definition changed: restarting it");
-        await owned.running.stop();
-        owned.running = this.run(link, known.definition);
-        owned.fingerprint = fingerprint;
+      const definition = this.definitionOf(link);
+      if (definition === undefined) released.push(link);
+      else if (owned.running.stopping || JSON.stringify(definition) !== owned.fingerprint) {
+        restarted.push([link, owned]);
       }
     }
-    for (const [link, known] of wanted) {
-      if (this.owned.has(link) || this.stopping) continue;
-      let revision: number;
-      try {
-        revision = await this.leasesKv.create(link, this.workerId);
-      } catch {
-        continue; // another worker holds it
-      }
-      this.logger.info({ link, worker: this.workerId }, "link lease acquired");
-      this.owned.set(link, {
-        revision,
-        running: this.run(link, known.definition),
-        fingerprint: JSON.stringify(known.definition),
-      });
+    await Promise.all(released.map((link) => this.release(link, "removed")));
+    await Promise.all(restarted.map(([link, owned]) => this.restart(link, owned)));
+    const candidates = this.known()
+      .map((k) => k.link)
+      .filter((link) => !this.owned.has(link));
+    let deferred = false;
+    await forEachLimited(candidates, ACQUIRE_CONCURRENCY, async (link) => {
+      if (Date.now() < acquireUntil) await this.acquire(link);
+      else deferred = true;
+    });
+    if (deferred) this.schedule();
+  }
+
+  /** Runs a link again with its definition in force: changed, or removed and added again. */
+  private async restart(link: string, owned: Owned): Promise<void> {
+    const why = owned.running.stopping ? "link added again" : "link definition changed";
+    this.logger.info({ link }, `${why}: restarting it`);
+    await owned.running.stop();
+    // Read again after the wait: the link may have been changed or removed meanwhile.
+    const definition = this.definitionOf(link);
+    if (definition === undefined || this.stopping || this.owned.get(link) !== owned) return;
+    owned.running = this.run(link, definition);
+    owned.fingerprint = JSON.stringify(definition);
+  }
+
+  /** Takes the lease of a link no one holds and runs the link, unless it was removed meanwhile. */
+  private async acquire(link: string): Promise<void> {
+    if (this.stopping || this.owned.has(link)) return;
+    let revision: number;
+    try {
+      revision = await this.leasesKv.create(link, this.workerId);
+    } catch {
+      return; // another worker holds it
     }
+    const definition = this.definitionOf(link);
+    if (definition === undefined || this.stopping) {
+      await this.leasesKv.delete(link, { previousSeq: revision }).catch(() => {});
+      return;
+    }
+    this.logger.info({ link, worker: this.workerId }, "link lease acquired");
+    this.owned.set(link, {
+      revision,
+      running: this.run(link, definition),
+      fingerprint: JSON.stringify(definition),
+    });
   }
 
   private run(link: string, definition: LinkDefinition): RunningLink {
@@ -190,7 +251,7 @@ export class LinkRegistry {
       settings: this.settings,
       nc: this.nc,
       owner: this.workerId,
-      logger: this.logger,
+      log: this.log,
     });
     running.start();
     return running;
@@ -212,4 +273,17 @@ export class LinkRegistry {
     await this.round.catch(() => {});
     await Promise.all([...this.owned.keys()].map((link) => this.release(link, "worker stopping")));
   }
+}
+
+/** Runs `task` on every item, at most `limit` at a time. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

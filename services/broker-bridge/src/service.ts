@@ -65,12 +65,7 @@ export const brokerBridgeService: ServiceDefinition = {
         link: k.link,
         source: k.source,
         definition: redact(k.definition),
-        status: registry.owns(k.link)
-          ? registry
-              .ownedLinks()
-              .find((r) => r.name === k.link)
-              ?.snapshot()
-          : statuses.get(k.link),
+        status: registry.runningLink(k.link)?.snapshot() ?? statuses.get(k.link),
       }));
 
     return {

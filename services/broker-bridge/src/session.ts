@@ -4,7 +4,6 @@
  * may not cross (loops, max hops, expired, malformed, oversized) is settled upstream and counted.
  */
 import { EntenteError } from "@entente/protocol";
-import type { Logger } from "@entente/runtime";
 import type { BridgeSettings, LinkDefinition } from "./config.ts";
 import { routingKeyToSubject } from "./mapping.ts";
 import { crossing, HOPS_HEADER, PATH_HEADER } from "./path.ts";
@@ -12,6 +11,7 @@ import { openNatsDownstream } from "./sides/nats-downstream.ts";
 import { openNatsUpstream } from "./sides/nats-upstream.ts";
 import { openRabbitDownstream, openRabbitUpstream } from "./sides/rabbitmq.ts";
 import type { DownstreamSide, InboundMessage, SideEvents, UpstreamSide } from "./sides/types.ts";
+import type { ThrottledLog } from "./throttled-log.ts";
 
 const PATH_LOWER = PATH_HEADER.toLowerCase();
 const HOPS_LOWER = HOPS_HEADER.toLowerCase();
@@ -63,11 +63,12 @@ export class Session {
   private readonly settings: BridgeSettings;
   private readonly upstream: UpstreamSide;
   private readonly downstream: DownstreamSide;
-  private readonly logger: Logger;
+  private readonly log: ThrottledLog;
   private readonly prefix: string | undefined;
   private readonly maxBytes: number;
   private downstreamUp = true;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: {
     link: string;
@@ -75,14 +76,14 @@ export class Session {
     settings: BridgeSettings;
     upstream: UpstreamSide;
     downstream: DownstreamSide;
-    logger: Logger;
+    log: ThrottledLog;
   }) {
     this.link = options.link;
     this.definition = options.definition;
     this.settings = options.settings;
     this.upstream = options.upstream;
     this.downstream = options.downstream;
-    this.logger = options.logger;
+    this.log = options.log;
     const down = options.definition.downstream;
     this.prefix = down.kind === "rabbitmq" ? undefined : down.subjectPrefix;
     this.maxBytes = Math.min(options.settings.maxMessageBytes, options.downstream.maxPayload);
@@ -189,11 +190,17 @@ export class Session {
 
   private problem(reason: string): void {
     if (this.lastProblem !== reason)
-      this.logger.warn({ link: this.link, reason }, "message not forwarded");
+      this.log.warn({ link: this.link, reason }, "message not forwarded");
     this.lastProblem = reason;
   }
 
-  async close(): Promise<void> {
+  /** Idempotent: a link stopping while its session is being closed waits for the same close. */
+  close(): Promise<void> {
+    this.closing ??= this.closeSides();
+    return this.closing;
+  }
+
+  private async closeSides(): Promise<void> {
     this.closed = true;
     await this.upstream.pause().catch(() => {});
     // Give confirmations in flight a moment to land, so their acks are not redelivered needlessly.
@@ -204,15 +211,20 @@ export class Session {
   }
 }
 
-/** Connects both sides of a link. On failure nothing stays open. */
+/** A link stopped while connecting gives up between steps, rather than opening the next side. */
+function throwIfStopped(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Error("link stopped while connecting");
+}
+
+/** Connects both sides of a link. On failure, or when stopped meanwhile, nothing stays open. */
 export async function openSession(options: {
   link: string;
   definition: LinkDefinition;
   settings: BridgeSettings;
-  logger: Logger;
+  log: ThrottledLog;
   signal?: AbortSignal;
 }): Promise<Session> {
-  const { link, definition, settings } = options;
+  const { link, definition, settings, signal } = options;
   const confirmTimeoutMs = settings.confirmTimeoutMs;
   const up = definition.upstream;
   const upstream =
@@ -221,6 +233,7 @@ export async function openSession(options: {
       : await openRabbitUpstream({ link, definition, upstream: up });
   let downstream: DownstreamSide | undefined;
   try {
+    throwIfStopped(signal);
     const down = definition.downstream;
     if (down.kind === "rabbitmq") {
       downstream = await openRabbitDownstream({
@@ -240,14 +253,14 @@ export async function openSession(options: {
         confirmTimeoutMs,
       });
     }
-    if (options.signal?.aborted) throw new Error("link stopped while connecting");
+    throwIfStopped(signal);
     return new Session({
       link,
       definition,
       settings,
       upstream,
       downstream,
-      logger: options.logger,
+      log: options.log,
     });
   } catch (error) {
     await downstream?.close().catch(() => {});

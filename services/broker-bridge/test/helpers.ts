@@ -1,6 +1,12 @@
 /** Shared by the bridge suites: a bridge worker in this process, statuses, counting messages. */
 import { jsonCodec } from "@entente/protocol";
-import { createLogger, EntenteClient, HostedService, loadConfig } from "@entente/runtime";
+import {
+  createLogger,
+  EntenteClient,
+  HostedService,
+  type Logger,
+  loadConfig,
+} from "@entente/runtime";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -21,10 +27,14 @@ export interface BridgeHost {
   stop(): Promise<void>;
 }
 
-/** Hosts the bridge service on its own connection to `natsUrl` with the given `bridge:` section. */
+/**
+ * Hosts the bridge service on its own connection to `natsUrl` with the given `bridge:` section;
+ * its lines go to `logger` when one is given.
+ */
 export async function startBridge(
   natsUrl: string,
   bridge: Record<string, unknown>,
+  options: { logger?: Logger } = {},
 ): Promise<BridgeHost> {
   const text = JSON.stringify({
     nats: { servers: [natsUrl], reconnectTimeWaitMs: 200 },
@@ -32,10 +42,12 @@ export async function startBridge(
     bridge,
   });
   const config = loadConfig({ text, env: {} });
-  const logger = createLogger({
-    service: "entente-broker-bridge",
-    level: (process.env.ENTENTE_TEST_LOG_LEVEL ?? "warn") as "warn",
-  });
+  const logger =
+    options.logger ??
+    createLogger({
+      service: "entente-broker-bridge",
+      level: (process.env.ENTENTE_TEST_LOG_LEVEL ?? "warn") as "warn",
+    });
   const nc = await connectTo(natsUrl);
   const client = new EntenteClient(nc, { region: config.config.region.name });
   const hosted = await HostedService.start(brokerBridgeService, { nc, config, client, logger });

@@ -153,7 +153,10 @@ describe("operating links", () => {
     expect(late?.status?.owner).toBe(connected.owner);
     expect(links.map((l) => l.link)).toEqual(["buffered", "checked", "late"]);
 
-    // Changed at run time: restarted with the new definition, on the same buffer.
+    // Changed at run time: restarted with the new definition, on the same buffer. What is
+    // published before the old definition stopped may still go its way: wait for the restart.
+    const oldStopped = waitForStatus(ctl, "late", (s) => s.status === "stopped");
+    await ctl.flush();
     await client.request(BRIDGE_SUBJECTS.add, {
       link: "late",
       definition: {
@@ -161,6 +164,8 @@ describe("operating links", () => {
         downstream: { kind: "nats", url: downstream.url, subjectPrefix: "moved" },
       },
     });
+    await oldStopped;
+    await waitForStatus(ctl, "late", (s) => s.status === "connected");
     const moved: string[] = [];
     const movedSub = down.subscribe("moved.late.>", {
       callback: (_e, m) => {
@@ -177,8 +182,11 @@ describe("operating links", () => {
     movedSub.unsubscribe();
     expect(received).toEqual(["arrived.late.one"]);
 
+    // The owner stops a removed link at once, maybe before the reply arrives: listen first.
+    const removed = waitForStatus(ctl, "late", (s) => s.status === "stopped");
+    await ctl.flush();
     await client.request(BRIDGE_SUBJECTS.remove, { link: "late" });
-    await waitForStatus(ctl, "late", (s) => s.status === "stopped");
+    await removed;
     up.publish("late.two", "2");
     await up.flush();
     await sleep(1000);
@@ -202,6 +210,11 @@ describe("operating links", () => {
     await waitForStatus(ctl, "checked", (s) => s.status === "upstream_down");
     await upstream.restart();
     await waitForStatus(ctl, "checked", (s) => s.status === "connected");
+    // The link may be back before this test's own connection to the upstream is.
+    await eventually("the publisher is reconnected", async () => {
+      await up.flush();
+      return true;
+    });
     for (let i = 0; i < 20; i++) up.publish("checked.again", `again-${i}`);
     await up.flush();
     await eventually("20 messages after the restart", () => received.length === 20);

@@ -1,7 +1,8 @@
 import { loadConfig } from "@entente/runtime";
 import { describe, expect, it } from "vitest";
-import { createActor, fromCallback, fromPromise } from "xstate";
+import { createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
 import { AckRuns } from "../src/ack-runs.ts";
+import { reconnectDelay, withJitter } from "../src/backoff.ts";
 import {
   amqpToHeaders,
   bindingKeyToSubjectFilters,
@@ -14,6 +15,14 @@ import {
   statusOf,
   subjectFilterToBindingKey,
 } from "../src/index.ts";
+import { LogThrottle } from "../src/log-throttle.ts";
+import {
+  filterListProblems,
+  filterSubjectProblem,
+  filtersOverlap,
+  publishSubjectProblem,
+} from "../src/subject-rules.ts";
+import { amqpUrlProblem, natsUrlProblem } from "../src/urls.ts";
 
 describe("loop prevention", () => {
   it("starts the path at the upstream and adds the downstream", () => {
@@ -94,6 +103,7 @@ bridge:
       maxHops: 1,
       prefetch: 1000,
       reconnectDelayMs: 1000,
+      maxReconnectDelayMs: 30_000,
     });
     expect(bridge.leaseTtlMs).toBe(5000);
   });
@@ -117,6 +127,123 @@ bridge:
         "bridge:\n  links:\n    x:\n      upstream: { kind: rabbitmq, url: 'amqp://h' }\n      downstream: { kind: nats, url: 'nats://h' }\n",
       ),
     ).toThrow(/either exchange \(with bindings\) or queue/);
+  });
+
+  it("refuses URLs, subjects and delays that cannot work, at their place", () => {
+    const link = (fields: string) =>
+      section(`
+bridge:
+  links:
+    x:
+      upstream: { kind: nats, url: "nats://127.0.0.1:4222", subjects: ["a.>"] }
+      downstream: { kind: nats, url: "nats://127.0.0.1:4223" }
+${fields}`);
+    expect(() => link("      reconnectDelayMs: 10")).toThrow(
+      /bridge\.links\.x\.reconnectDelayMs: at least 100 ms/,
+    );
+    expect(() =>
+      section(`
+bridge:
+  links:
+    x:
+      upstream: { kind: nats, url: "nats://h:99999", subjects: ["a.>", "a.b"] }
+      downstream: { kind: nats, url: "h:4222", subjectPrefix: "p.>" }
+`),
+    ).toThrow(
+      /upstream\.url: "nats:\/\/h:99999" is not a server URL[\s\S]*upstream\.subjects\.1: "a\.b" overlaps "a\.>"[\s\S]*downstream\.subjectPrefix/,
+    );
+  });
+});
+
+describe("broker URLs", () => {
+  it("takes NATS servers as nats://, tls:// or host:port, several separated by commas", () => {
+    expect(natsUrlProblem("nats://127.0.0.1:4222")).toBeUndefined();
+    expect(natsUrlProblem("tls://a.example:4443, nats://u:p@b.example")).toBeUndefined();
+    expect(natsUrlProblem("localhost:4222")).toBeUndefined();
+    expect(natsUrlProblem("")).toMatch(/give the server URL/);
+    expect(natsUrlProblem("not a url")).toMatch(/not a server URL/);
+    expect(natsUrlProblem("http://h:4222")).toMatch(/nats:\/\/ or tls:\/\/, not http:\/\//);
+    expect(natsUrlProblem("nats://h:0")).toMatch(/port 0/);
+    expect(natsUrlProblem("nats://h:65536")).toMatch(/not a server URL/);
+    expect(natsUrlProblem("nats://")).toMatch(/not a server URL/);
+    expect(natsUrlProblem("nats://a:1,,nats://b:2")).toMatch(/empty server/);
+    expect(natsUrlProblem("nats://h:4222/path")).toMatch(/no path/);
+  });
+
+  it("takes AMQP URLs with a host and at most a vhost for a path", () => {
+    expect(amqpUrlProblem("amqp://guest:guest@127.0.0.1:5672")).toBeUndefined();
+    expect(amqpUrlProblem("amqps://h/shop?heartbeat=5")).toBeUndefined();
+    expect(amqpUrlProblem("amqp://h/%2F")).toBeUndefined();
+    expect(amqpUrlProblem("http://h")).toMatch(/amqp:\/\/ or amqps:\/\//);
+    expect(amqpUrlProblem("amqp://")).toMatch(/names no host/);
+    expect(amqpUrlProblem("amqp://h/a/b")).toMatch(/one segment/);
+  });
+});
+
+describe("subject rules", () => {
+  it("takes wildcards as whole words, '>' only last, and no server subjects", () => {
+    expect(filterSubjectProblem("orders.*.>")).toBeUndefined();
+    expect(filterSubjectProblem(">")).toBeUndefined();
+    expect(filterSubjectProblem("a.>.b")).toMatch(/last word/);
+    expect(filterSubjectProblem("a.b*")).toMatch(/whole words/);
+    expect(filterSubjectProblem("a..b")).toMatch(/empty words/);
+    expect(filterSubjectProblem("a b")).toMatch(/no spaces/);
+    expect(filterSubjectProblem("a\u0000b")).toMatch(/control characters/);
+    expect(filterSubjectProblem("$KV.bucket.>")).toMatch(/belong to the server/);
+    expect(filterSubjectProblem("x".repeat(2000))).toMatch(/at most 1024/);
+    expect(publishSubjectProblem("rabbit.in")).toBeUndefined();
+    expect(publishSubjectProblem("rabbit.*")).toMatch(/no '\*' or '>'/);
+  });
+
+  it("finds subjects one stream could not hold together", () => {
+    expect(filtersOverlap("a.>", "a.b.c")).toBe(true);
+    expect(filtersOverlap("a.*", "*.b")).toBe(true);
+    expect(filtersOverlap("a", "a.>")).toBe(false); // '>' needs a word
+    expect(filtersOverlap("a.*", "a.b.c")).toBe(false);
+    expect(filterListProblems(["a.x", "b.>", "a.*", "b.c", "b.>"])).toEqual([
+      [2, '"a.*" overlaps "a.x": one stream cannot hold both'],
+      [3, '"b.c" overlaps "b.>": one stream cannot hold both'],
+      [4, '"b.>" is listed twice'],
+    ]);
+  });
+});
+
+describe("reconnect backoff", () => {
+  const policy = { reconnectDelayMs: 100, maxReconnectDelayMs: 1000 };
+
+  it("doubles the wait with each failure in a row, up to the cap", () => {
+    expect([1, 2, 3, 4, 5, 6, 100].map((n) => reconnectDelay(policy, n))).toEqual([
+      100, 200, 400, 800, 1000, 1000, 1000,
+    ]);
+    // A cap below the first wait: the first wait throughout.
+    expect(reconnectDelay({ reconnectDelayMs: 5000, maxReconnectDelayMs: 1000 }, 3)).toBe(5000);
+  });
+
+  it("spreads a wait over up to half of it again", () => {
+    expect(withJitter(1000, 0)).toBe(1000);
+    expect(withJitter(1000, 0.999)).toBe(1500);
+  });
+});
+
+describe("rate-limiting repeated log lines", () => {
+  it("writes a kind once per window, then says how many were left out", () => {
+    const throttle = new LogThrottle({ windowMs: 1000, maxKinds: 10 });
+    expect(throttle.admit("a", 0)).toEqual({ write: true, repeated: 0 });
+    expect(throttle.admit("a", 10)).toEqual({ write: false });
+    expect(throttle.admit("b", 20)).toEqual({ write: true, repeated: 0 });
+    expect(throttle.admit("a", 999)).toEqual({ write: false });
+    expect(throttle.admit("a", 1000)).toEqual({ write: true, repeated: 2 });
+    expect(throttle.admit("a", 1500)).toEqual({ write: false });
+  });
+
+  it("remembers a bounded number of kinds, forgetting the least recently written", () => {
+    const throttle = new LogThrottle({ windowMs: 1000, maxKinds: 2 });
+    throttle.admit("a", 0);
+    throttle.admit("b", 1);
+    throttle.admit("c", 2);
+    expect(throttle.size).toBe(2);
+    expect(throttle.admit("a", 3)).toEqual({ write: true, repeated: 0 }); // forgotten
+    expect(throttle.admit("c", 4)).toEqual({ write: false });
   });
 });
 
@@ -144,7 +271,13 @@ describe("the link machine", () => {
       delays: { reconnectDelay: 5 },
     });
     const actor = createActor(machine, {
-      input: { link: "l", reconnectDelayMs: 5, stallAfterMs: 1000, tickMs: 100 },
+      input: {
+        link: "l",
+        reconnectDelayMs: 5,
+        maxReconnectDelayMs: 5,
+        stallAfterMs: 1000,
+        tickMs: 100,
+      },
     });
     const seen: string[] = [];
     actor.subscribe((s) => {
@@ -206,6 +339,61 @@ describe("the link machine", () => {
     await until(() => link.seen.at(-1) === "connected" && link.counts().opened === 2);
     expect(link.actor.getSnapshot().context.restarts).toBe(1);
     link.actor.send({ type: "STOP" });
+  });
+
+  it("backs off on a simulated clock while failing, and starts over once a session ran", async () => {
+    const clock = new SimulatedClock();
+    let refusing = true;
+    let opened = 0;
+    let send: Sent = () => {};
+    const machine = linkMachine.provide({
+      actors: {
+        openSession: fromPromise(async () => {
+          opened++;
+          if (refusing) throw new Error("connection refused");
+          return {} as unknown;
+        }),
+        runSession: fromCallback(({ sendBack }) => {
+          send = sendBack as Sent;
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      clock,
+      input: {
+        link: "l",
+        reconnectDelayMs: 100,
+        maxReconnectDelayMs: 400,
+        stallAfterMs: 1000,
+        tickMs: 100,
+      },
+    });
+    const advance = async (ms: number) => {
+      clock.increment(ms);
+      for (let i = 0; i < 10; i++) await Promise.resolve(); // let the session actors settle
+    };
+    actor.start();
+    await advance(0);
+    const opensAt: number[] = [];
+    for (let t = 1; t <= 1500; t++) {
+      const before = opened;
+      await advance(1);
+      if (opened > before) opensAt.push(t);
+    }
+    // Waits of 100, 200, 400, then the cap: 400.
+    expect(opensAt).toEqual([100, 300, 700, 1100, 1500]);
+
+    refusing = false;
+    await advance(400);
+    expect(statusOf(actor.getSnapshot().value)).toBe("connected");
+    send({ type: "TICK", lag: 0, forwarded: 0, now: clock.now() });
+    send({ type: "SESSION_FAILED", reason: "channel closed" });
+    const failedAt = opened;
+    await advance(99);
+    expect(opened).toBe(failedAt);
+    await advance(1); // back to the first wait
+    expect(opened).toBe(failedAt + 1);
+    actor.send({ type: "STOP" });
   });
 
   it("goes on after a failed session: disconnected, then connecting again", async () => {

@@ -5,6 +5,7 @@ import {
   type NatsConnection,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { type BackoffPolicy, reconnectDelay, withJitter } from "../backoff.ts";
 import type { SideEvents } from "./types.ts";
 
 export interface NatsEndpoint {
@@ -19,18 +20,24 @@ export interface NatsEndpoint {
     | undefined;
 }
 
-/** A link's own connection to one side: reconnects for ever, pings at the heartbeat. */
+/**
+ * A link's own connection to one side: reconnects for ever, backing off like the link itself,
+ * and pings at the heartbeat.
+ */
 export async function connectSide(
   endpoint: NatsEndpoint,
-  options: { name: string; heartbeatSeconds: number; reconnectDelayMs: number },
+  options: { name: string; heartbeatSeconds: number; backoff: BackoffPolicy },
 ): Promise<NatsConnection> {
+  // Dial attempts since the connection was last up. The client asks for the wait again while it
+  // waits, so the answer depends on attempts made, not on how often it was asked.
+  let attempts = 0;
   const settings: ConnectionOptions = {
     servers: endpoint.url.split(",").map((s) => s.trim()),
     name: options.name,
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
-    reconnectTimeWait: options.reconnectDelayMs,
-    reconnectJitter: Math.ceil(options.reconnectDelayMs / 2),
+    reconnectDelayHandler: () =>
+      withJitter(reconnectDelay(options.backoff, Math.max(1, attempts)), Math.random()),
     pingInterval: options.heartbeatSeconds * 1000,
     maxPingOut: 2,
     timeout: 5000,
@@ -43,7 +50,14 @@ export async function connectSide(
     settings.authenticator = credsAuthenticator(() => readFileSync(file));
   }
   if (endpoint.tls !== undefined) settings.tls = { ...endpoint.tls };
-  return connect(settings);
+  const nc = await connect(settings);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "reconnecting") attempts++;
+      else if (status.type === "reconnect") attempts = 0;
+    }
+  })();
+  return nc;
 }
 
 /** The broker's identity on message paths: configured, else cluster name, else server name. */

@@ -26,7 +26,7 @@ export async function openNatsDownstream(options: NatsDownstreamOptions): Promis
   const nc = await connectSide(downstream, {
     name: `entente bridge ${link} downstream`,
     heartbeatSeconds: definition.heartbeat,
-    reconnectDelayMs: definition.reconnectDelayMs,
+    backoff: definition,
   });
   try {
     const brokerId = natsBrokerId(nc, downstream.id);

@@ -38,7 +38,7 @@ export async function openNatsUpstream(options: NatsUpstreamOptions): Promise<Up
   const nc = await connectSide(upstream, {
     name: `entente bridge ${link} upstream`,
     heartbeatSeconds: definition.heartbeat,
-    reconnectDelayMs: definition.reconnectDelayMs,
+    backoff: definition,
   });
   try {
     const jsm = await jetstreamManager(nc);
