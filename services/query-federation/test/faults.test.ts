@@ -109,10 +109,12 @@ queryFederation:
     await Promise.allSettled([nats?.stop(), pg?.stop()]);
   });
 
+  // Fixed instants, so two asks a moment apart cover exactly the same points.
+  const end = new Date();
   const aggregated = {
     metric: "cpu_usage",
-    start: "-2h",
-    end: "now",
+    start: new Date(end.getTime() - 2 * 3_600_000).toISOString(),
+    end: end.toISOString(),
     aggregation: { function: "avg", window: "10m", by: "host" },
     timeoutMs: 2_500,
   };
