@@ -5,6 +5,7 @@ export * from "./config/index.ts";
 export * from "./connection.ts";
 export * from "./deadline.ts";
 export * from "./logger.ts";
+export * from "./pace/index.ts";
 export * from "./service/host.ts";
 export * from "./service/micro.ts";
 export * from "./service/types.ts";

@@ -6,13 +6,14 @@
  * row keeps pace (yields to the event loop, stops at the deadline). I/O comes in through
  * `SourceRunner`, so this module needs no driver.
  */
+
+import { Pacer } from "@entente/runtime/pace";
 import { runAggregate } from "./aggregate.ts";
 import { StatementMemory } from "./budget.ts";
 import type { Catalog } from "./catalog.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
-import { Pacer } from "./pace.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSort } from "./sort.ts";

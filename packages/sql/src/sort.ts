@@ -1,8 +1,9 @@
 /** ORDER BY in memory: the rows held within the statement's memory budget, sorted in slices. */
+
+import { sortPaced } from "@entente/runtime/pace";
 import { compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
-import { sortPaced } from "./paced-sort.ts";
 import type { PlanNode } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { compareForSort } from "./values.ts";

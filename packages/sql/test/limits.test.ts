@@ -4,6 +4,14 @@
  * keeps turning while a statement works.
  */
 import { EntenteError } from "@entente/protocol";
+import {
+  DEFAULT_PACE,
+  Pacer,
+  paceVerdict,
+  SORT_RUN,
+  sortPaced,
+  stopReason,
+} from "@entente/runtime/pace";
 import { describe, expect, it } from "vitest";
 import { memoryVerdict, StatementMemory } from "../src/budget.ts";
 import {
@@ -17,8 +25,6 @@ import {
   type SourceInfo,
   type StaticCatalog,
 } from "../src/index.ts";
-import { DEFAULT_PACE, Pacer, paceVerdict, stopReason } from "../src/pace.ts";
-import { SORT_RUN, sortPaced } from "../src/paced-sort.ts";
 import {
   capabilities,
   type MemoryTable,

@@ -4,6 +4,7 @@
  * points or partial aggregates exactly, applies limits, and caches complete results.
  */
 import { EntenteError, toEntenteError } from "@entente/protocol";
+import { DEFAULT_PACE, NEVER_ABORTED, Pacer } from "@entente/runtime/pace";
 import { createActor, fromPromise, toPromise } from "xstate";
 import {
   type Breaker,
@@ -34,7 +35,6 @@ import type {
   PartialsResult,
   RawResult,
 } from "./instances/types.ts";
-import { NEVER_ABORTED, Pacer } from "./pace.ts";
 import {
   chargePoints,
   dedupOrdered,
@@ -285,7 +285,7 @@ export class Federator {
       );
     }
     // Each replica's points are in time order: merged, a sample both hold is met twice in a row.
-    const pacer = new Pacer(signal, deadlineAt, this.now);
+    const pacer = new Pacer(signal, deadlineAt, DEFAULT_PACE, this.now);
     const merged = await mergeByTime(lists, Number.POSITIVE_INFINITY, pacer);
     const dedup = new SampleDeduplicator(INSTANCE_TAG);
     const points = await dedupOrdered(merged, dedup, pacer);
@@ -308,7 +308,7 @@ export class Federator {
     if (mode === "partials") {
       return { partials: (result as PartialsResult).partials, ...failuresOf(result) };
     }
-    const pacer = new Pacer(call.signal, call.deadlineAt, this.now);
+    const pacer = new Pacer(call.signal, call.deadlineAt, DEFAULT_PACE, this.now);
     const points = await labelPoints((result as RawResult).points, name, pacer);
     if (budget) await chargePoints(budget, points, pacer);
     return { points, ...failuresOf(result) };
@@ -442,7 +442,7 @@ export class Federator {
    * request does (its deadline, or the caller going away).
    */
   private mergePacer(options: ExecuteOptions): Pacer {
-    return new Pacer(options.signal ?? NEVER_ABORTED, undefined, this.now);
+    return new Pacer(options.signal ?? NEVER_ABORTED, undefined, DEFAULT_PACE, this.now);
   }
 
   private checkGroups(groups: number): void {

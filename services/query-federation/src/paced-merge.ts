@@ -4,10 +4,10 @@
  * merge ends when the query is out of time. The per-item logic is the pure code of
  * partials.ts, points.ts and dedup.ts.
  */
+
+import { type Pacer, sortPaced } from "@entente/runtime/pace";
 import type { PointBudget } from "./budget.ts";
 import type { SampleDeduplicator } from "./dedup.ts";
-import type { Pacer } from "./pace.ts";
-import { sortPaced } from "./paced-sort.ts";
 import {
   byTimestamp,
   Finalizer,

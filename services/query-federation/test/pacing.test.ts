@@ -6,6 +6,7 @@
  * turn of the event loop to be answered.
  */
 import { EntenteError } from "@entente/protocol";
+import { DEFAULT_PACE, Pacer } from "@entente/runtime/pace";
 import { describe, expect, it } from "vitest";
 import {
   type Aggregation,
@@ -15,7 +16,6 @@ import {
   type Point,
   partialsFromPoints,
 } from "../src/index.ts";
-import { Pacer } from "../src/pace.ts";
 import { BASE, SECOND } from "./generate.ts";
 
 const PER_INSTANCE = 300_000;
@@ -117,10 +117,12 @@ describe("the executor's loops", () => {
 describe("Pacer", () => {
   it("reads the clock every stride, asks for a pause once a slice is used up", () => {
     let now = 0;
-    const pacer = new Pacer(new AbortController().signal, undefined, () => now, {
-      sliceMs: 10,
-      stride: 3,
-    });
+    const pacer = new Pacer(
+      new AbortController().signal,
+      undefined,
+      { sliceMs: 10, stride: 3 },
+      () => now,
+    );
     expect([pacer.due(), pacer.due(), pacer.due()]).toEqual([false, false, false]);
     now = 10;
     expect([pacer.due(), pacer.due(), pacer.due()]).toEqual([false, false, true]);
@@ -128,7 +130,7 @@ describe("Pacer", () => {
 
   it("ends the work past its deadline or once aborted, with the abort's reason", async () => {
     let now = 0;
-    const late = new Pacer(new AbortController().signal, 5, () => now);
+    const late = new Pacer(new AbortController().signal, 5, DEFAULT_PACE, () => now);
     late.check();
     now = 5;
     expect(() => late.check()).toThrow(/ran out of time/);

@@ -6,7 +6,7 @@
  */
 import type { Connector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
-import { Pacer } from "../pace.ts";
+import { Pacer } from "@entente/runtime/pace";
 import { partialsOfOrdered } from "../paced-merge.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";

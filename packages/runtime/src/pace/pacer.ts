@@ -1,17 +1,19 @@
 /**
- * Pacing of CPU-bound work. A statement whose rows come from memory never waits on I/O, and an
- * async generator chain that never waits only ever runs microtasks: no timer fires (its own
- * deadline's included) and no other request is served until it ends. So every loop that does
- * work per row reports it here; every `stride` units the clock is read, and once a slice of
- * `sliceMs` is used up the loop gives the event loop a turn (a macrotask, so timers and I/O run)
- * and ends the statement if it was aborted or is past its deadline.
+ * Pacing of CPU-bound work. Rows or points already in memory arrive without waiting on I/O, and
+ * an async chain that never waits only ever runs microtasks: no timer fires (the request's own
+ * deadline's included) and no other request is served until it ends. So every loop that works
+ * per row, point or pair reports it here; every `stride` units the clock is read, and once a
+ * slice of `sliceMs` is used up the loop gives the event loop a turn (a macrotask, so timers and
+ * I/O run) and ends the work if it was aborted or is past its deadline. Pure apart from the
+ * clock and `setImmediate`: the SQL engine and query federation share it.
  */
 import { EntenteError } from "@entente/protocol";
+import { yieldToEventLoop } from "../stream/slice.ts";
 
 export interface PaceSettings {
   /** Work between two turns given to the event loop, in milliseconds. */
   sliceMs: number;
-  /** Units of work (rows or row pairs) between two reads of the clock. */
+  /** Units of work (rows, row pairs, points) between two reads of the clock. */
   stride: number;
 }
 
@@ -19,7 +21,7 @@ export const DEFAULT_PACE: PaceSettings = { sliceMs: 10, stride: 1000 };
 
 export type PaceVerdict = "go on" | "yield" | "stop";
 
-/** What a loop does now: go on, give the event loop a turn, or end the statement. */
+/** What a loop does now: go on, give the event loop a turn, or end the work. */
 export function paceVerdict(
   now: number,
   sliceStart: number,
@@ -31,28 +33,26 @@ export function paceVerdict(
   return now - sliceStart >= sliceMs ? "yield" : "go on";
 }
 
-/** Why a statement ends early, as the error its caller gets. */
+/** Why work ends early, as the error its caller gets. */
 export function stopReason(signal: AbortSignal): EntenteError {
   if (!signal.aborted) return outOfTime();
   const reason: unknown = signal.reason;
   if (reason instanceof EntenteError) return reason;
   if (reason instanceof DOMException && reason.name === "TimeoutError") return outOfTime();
-  return new EntenteError("CANCELLED", "the statement was cancelled");
+  return new EntenteError("CANCELLED", "the request was cancelled");
 }
 
 function outOfTime(): EntenteError {
-  return new EntenteError("DEADLINE_EXCEEDED", "the statement ran out of time");
+  return new EntenteError("DEADLINE_EXCEEDED", "the request ran out of time");
 }
 
-/** A macrotask: timers, I/O and other requests run before the caller goes on. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+/** A signal that never aborts, for work with no caller to go away. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
-/** One statement's pace: loops call `due` as they work and `await pause()` when it says so. */
+/** One piece of work's pace: loops call `due` as they work and `await pause()` when it says so. */
 export class Pacer {
   readonly #signal: AbortSignal;
-  /** When the statement is out of time on `now`'s clock; its signal's timer may fire late. */
+  /** When the work is out of time on `now`'s clock; its signal's timer may fire late. */
   readonly #deadline: number | undefined;
   readonly #settings: PaceSettings;
   readonly #now: () => number;
@@ -81,7 +81,7 @@ export class Pacer {
     return this.#verdict() !== "go on";
   }
 
-  /** Gives the event loop a turn; throws the statement's reason to stop when it must end. */
+  /** Gives the event loop a turn; throws the reason to stop when the work must end. */
   async pause(): Promise<void> {
     this.check();
     await yieldToEventLoop();
@@ -89,7 +89,7 @@ export class Pacer {
     this.#sliceStart = this.#now();
   }
 
-  /** Throws when the statement was aborted or is past its deadline. */
+  /** Throws when the work was aborted or is past its deadline. */
   check(): void {
     if (this.#verdict() === "stop") throw stopReason(this.#signal);
   }

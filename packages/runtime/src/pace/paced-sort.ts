@@ -1,11 +1,11 @@
 /**
  * A stable sort that pauses: `Array.prototype.sort` over millions of rows cannot be interrupted,
  * so runs short enough for one slice are sorted with it and then merged pairwise, the merge
- * reporting every step to the statement's pacer. It needs one extra array of the input's length.
+ * reporting every step to the pacer. It needs one extra array of the input's length.
  */
-import type { Pacer } from "./pace.ts";
+import type { Pacer } from "./pacer.ts";
 
-/** Rows per run sorted in one go: about a millisecond of comparisons. */
+/** Items per run sorted in one go: about a millisecond of comparisons. */
 export const SORT_RUN = 4096;
 
 /**
