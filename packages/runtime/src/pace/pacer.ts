@@ -61,7 +61,7 @@ export class Pacer {
 
   constructor(
     signal: AbortSignal,
-    deadline: number | undefined,
+    deadline?: number,
     settings: PaceSettings = DEFAULT_PACE,
     now: () => number = () => performance.now(),
   ) {
