@@ -10,6 +10,7 @@ import {
   endpoint,
   perRequestActor,
   type ServiceDefinition,
+  stopReason,
   streamOf,
 } from "@entente/runtime";
 import {
@@ -172,7 +173,7 @@ async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
   try {
     return await engine.parser.parse(sql, signal);
   } catch (err) {
-    throw signal.aborted ? cancelled(signal) : err;
+    throw signal.aborted ? stopReason(signal) : err;
   }
 }
 
@@ -224,7 +225,7 @@ async function execute(
     }
   } catch (err) {
     await batches.return(undefined).catch(() => {});
-    throw signal.aborted ? cancelled(signal) : err;
+    throw signal.aborted ? stopReason(signal) : err;
   }
   if (done && count <= s.singleReplyRows) {
     return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
@@ -236,7 +237,7 @@ async function execute(
     try {
       for await (const b of batches) yield { rows: b };
     } catch (err) {
-      throw signal.aborted ? cancelled(signal) : err;
+      throw signal.aborted ? stopReason(signal) : err;
     }
     yield { stats: stats() };
   }
@@ -276,16 +277,6 @@ function tierFor(engine: SqlEngine, ask: { table: string; at: unknown }) {
       table: `${m.table.source}.${m.table.schema}.${m.table.name}`,
     })),
   };
-}
-
-function cancelled(signal: AbortSignal): EntenteError {
-  const reason = signal.reason;
-  // The host's own deadline (and any other reason it gives) already has the right code.
-  if (reason instanceof EntenteError) return reason;
-  if (reason instanceof DOMException && reason.name === "TimeoutError") {
-    return new EntenteError("DEADLINE_EXCEEDED", "the statement ran out of time (timeoutMs)");
-  }
-  return new EntenteError("CANCELLED", "the statement was cancelled");
 }
 
 export const sqlJoinService: ServiceDefinition = {
