@@ -4,5 +4,5 @@ RUN npm install -g pnpm@12.21.0
 WORKDIR /app
 COPY . .
 RUN pnpm install --frozen-lockfile && pnpm build
-ENTRYPOINT ["node", "packages/client/bin/entente.js"]
+ENTRYPOINT ["node", "packages/server/bin/entente.js"]
 CMD ["serve", "all"]

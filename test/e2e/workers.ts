@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { type ManagedProcess, startProcess } from "@entente/testkit";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = resolve(ROOT, "packages/client/src/bin.ts");
+const BIN = resolve(ROOT, "packages/server/src/bin.ts");
 
 export interface WorkerProcessOptions {
   service?: string;

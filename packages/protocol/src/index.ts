@@ -1,4 +1,5 @@
 export * from "./codec.ts";
+export * from "./contracts/index.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./ids.ts";

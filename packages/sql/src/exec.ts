@@ -7,6 +7,7 @@
  * `SourceRunner`, so this module needs no driver.
  */
 
+import type { SqlSourceStats } from "@entente/protocol";
 import { Pacer } from "@entente/runtime/pace";
 import { runAggregate } from "./aggregate.ts";
 import { StatementMemory } from "./budget.ts";
@@ -61,12 +62,8 @@ export const DEFAULT_LIMITS: ExecLimits = {
   batchRows: 5_000,
 };
 
-export interface SourceStats {
-  rows: number;
-  bytes: number;
-  ms: number;
-  queries: number;
-}
+/** What one source did for a statement, as the reply's `stats` carries it. */
+export type SourceStats = SqlSourceStats;
 
 export interface SentStatement extends SourceStatement {
   source: string;

@@ -15,7 +15,6 @@ export type * from "./plan.ts";
 export * from "./pushdown.ts";
 export * from "./remote.ts";
 export * from "./render.ts";
-export * from "./result.ts";
 export * from "./scan-sql.ts";
 export * from "./types.ts";
 export * from "./values.ts";

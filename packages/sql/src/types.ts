@@ -2,20 +2,9 @@
  * The engine's view of the world: value types, tables in a catalog, and what a source can run.
  * These mirror the connector contract structurally, so this package needs no connector code.
  */
+import type { SqlType } from "@entente/protocol";
 
-export type SqlType =
-  | "boolean"
-  | "integer"
-  | "bigint"
-  | "double"
-  | "decimal"
-  | "text"
-  | "date"
-  | "timestamp"
-  | "json"
-  | "blob"
-  | "unknown"
-  | "null";
+export type { SqlType } from "@entente/protocol";
 
 export type Value = unknown;
 export type Row = Value[];

@@ -1,7 +1,7 @@
 /** An in-memory source for the pure engine tests: tables as arrays, scans answered from them. */
+import { collectSqlResult } from "@entente/protocol";
 import {
   type CatalogTable,
-  collectSqlResult,
   planSql,
   type Row,
   runPlan,

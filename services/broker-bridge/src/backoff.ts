@@ -5,9 +5,6 @@
  * links point at it.
  */
 
-/** The shortest first wait a link may configure: below it, failing links spin. */
-export const RECONNECT_DELAY_FLOOR_MS = 100;
-
 export interface BackoffPolicy {
   /** The first wait. */
   reconnectDelayMs: number;

@@ -12,23 +12,10 @@
  * The delay backs off: it doubles with each failure in a row (connect_failed, disconnected) up
  * to the link's maximum, and starts over once a session has run long enough to be sampled.
  */
+import type { LinkStatusName } from "@entente/protocol";
 import { assign, fromCallback, fromPromise, setup } from "xstate";
 import { type BackoffPolicy, reconnectDelay } from "./backoff.ts";
 import { advance, isStalled, type Progress } from "./watchdog.ts";
-
-export const LINK_STATUSES = [
-  "starting",
-  "connecting",
-  "connected",
-  "connect_failed",
-  "disconnected",
-  "upstream_down",
-  "downstream_down",
-  "stalled",
-  "shutting_down",
-  "stopped",
-] as const;
-export type LinkStatusName = (typeof LINK_STATUSES)[number];
 
 export interface LinkMachineInput extends BackoffPolicy {
   link: string;

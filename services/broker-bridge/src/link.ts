@@ -2,14 +2,21 @@
  * A running link: the link machine with its session actors provided, and its status published
  * on `entente.bridge.status.<link>` at every change and every status interval.
  */
-import { jsonCodec, SUBJECTS } from "@entente/protocol";
+import {
+  jsonCodec,
+  type LinkCounters,
+  type LinkDefinition,
+  type LinkStatus,
+  type LinkStatusName,
+  SUBJECTS,
+} from "@entente/protocol";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Actor, createActor, fromCallback, fromPromise } from "xstate";
 import { reconnectDelay, withJitter } from "./backoff.ts";
-import type { BridgeSettings, LinkDefinition } from "./config.ts";
-import { type LinkEvent, type LinkStatusName, linkMachine, statusOf } from "./link-machine.ts";
-import { emptyCounters, type LinkCounters, openSession, type Session } from "./session.ts";
-import { type LinkStatus, notForwarded } from "./status.ts";
+import type { BridgeSettings } from "./config.ts";
+import { type LinkEvent, linkMachine, statusOf } from "./link-machine.ts";
+import { emptyCounters, openSession, type Session } from "./session.ts";
+import { notForwarded } from "./status.ts";
 import type { ThrottledLog } from "./throttled-log.ts";
 
 export interface RunningLinkOptions {

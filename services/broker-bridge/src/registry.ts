@@ -9,13 +9,14 @@
  * by at most one more, however many arrive. A link removed from the definitions is stopped at
  * once, without waiting for a round; the round then gives its lease up.
  */
+import { type LinkDefinition, linkSchema } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type BridgeSettings, type LinkDefinition, linkSchema } from "./config.ts";
+import { BRIDGE_BUCKETS } from "./buckets.ts";
+import type { BridgeSettings } from "./config.ts";
 import { RunningLink } from "./link.ts";
-import { BRIDGE_BUCKETS } from "./subjects.ts";
 import { ThrottledLog } from "./throttled-log.ts";
 
 /** Lease writes in flight at once while acquiring: enough to take a thousand links in a round. */

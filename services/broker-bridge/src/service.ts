@@ -3,25 +3,26 @@
  * (`entente.bridge.links.add|remove|list`) and keeps every link's last published status.
  */
 import { hostname } from "node:os";
-import { EntenteError, jsonCodec, parseMessage } from "@entente/protocol";
+import {
+  type AddLinkReply,
+  addLinkRequestSchema,
+  BRIDGE_SUBJECTS,
+  EntenteError,
+  jsonCodec,
+  type LinkDefinition,
+  type LinkListEntry,
+  type LinkListReply,
+  type LinkStatus,
+  linkSchema,
+  parseMessage,
+  type RemoveLinkReply,
+  removeLinkRequestSchema,
+} from "@entente/protocol";
 import { endpoint, type ServiceDefinition } from "@entente/runtime";
 import { nuid } from "@nats-io/nats-core";
 import { z } from "zod";
-import { bridgeSchema, type LinkDefinition, linkName, linkSchema } from "./config.ts";
+import { bridgeSchema } from "./config.ts";
 import { LinkRegistry } from "./registry.ts";
-import type { LinkStatus } from "./status.ts";
-import { BRIDGE_SUBJECTS } from "./subjects.ts";
-
-export const addLinkRequestSchema = z.strictObject({ link: linkName, definition: z.unknown() });
-export const removeLinkRequestSchema = z.strictObject({ link: linkName });
-
-export interface LinkListEntry {
-  link: string;
-  source: "config" | "runtime";
-  definition: LinkDefinition;
-  /** The last status its owner published; absent until one arrived. */
-  status: LinkStatus | undefined;
-}
 
 /** Passwords in URLs are not repeated in listings. */
 function redact(definition: LinkDefinition): LinkDefinition {
@@ -75,7 +76,7 @@ export const brokerBridgeService: ServiceDefinition = {
           subject: BRIDGE_SUBJECTS.add,
           schema: addLinkRequestSchema,
           description: "Adds or changes a link, at run time, on every worker",
-          handler: async (request) => {
+          handler: async (request): Promise<AddLinkReply> => {
             const definition = parseMessage(linkSchema, request.definition, `link ${request.link}`);
             await registry.putDefinition(request.link, definition);
             return { link: request.link, definition: redact(definition) };
@@ -86,12 +87,12 @@ export const brokerBridgeService: ServiceDefinition = {
           subject: BRIDGE_SUBJECTS.remove,
           schema: removeLinkRequestSchema,
           description: "Removes a link, configured or added at run time",
-          handler: async (request) => {
+          handler: async (request): Promise<RemoveLinkReply> => {
             if (!registry.known().some((k) => k.link === request.link)) {
               throw new EntenteError("NOT_FOUND", `no link named ${JSON.stringify(request.link)}`);
             }
             await registry.removeDefinition(request.link);
-            return { link: request.link, removed: true };
+            return { link: request.link, removed: true as const };
           },
         }),
         endpoint({
@@ -99,7 +100,7 @@ export const brokerBridgeService: ServiceDefinition = {
           subject: BRIDGE_SUBJECTS.list,
           schema: z.unknown(),
           description: "Every link with its definition and last status",
-          handler: () => ({ links: list() }),
+          handler: (): LinkListReply => ({ links: list() }),
         }),
       ],
       async stop() {

@@ -3,8 +3,8 @@
  * close. Every message is acknowledged upstream only after the downstream confirmed it; what
  * may not cross (loops, max hops, expired, malformed, oversized) is settled upstream and counted.
  */
-import { EntenteError } from "@entente/protocol";
-import type { BridgeSettings, LinkDefinition } from "./config.ts";
+import { EntenteError, type LinkCounters, type LinkDefinition } from "@entente/protocol";
+import type { BridgeSettings } from "./config.ts";
 import { routingKeyToSubject } from "./mapping.ts";
 import { crossing, HOPS_HEADER, PATH_HEADER } from "./path.ts";
 import { openNatsDownstream } from "./sides/nats-downstream.ts";
@@ -15,23 +15,6 @@ import type { ThrottledLog } from "./throttled-log.ts";
 
 const PATH_LOWER = PATH_HEADER.toLowerCase();
 const HOPS_LOWER = HOPS_HEADER.toLowerCase();
-
-export interface LinkCounters {
-  /** Confirmed by the downstream. */
-  forwarded: number;
-  /** Not forwarded: the downstream broker is already on the message's path. */
-  loops: number;
-  /** Not forwarded: max hops reached. */
-  maxHops: number;
-  /** Not forwarded: older than the message TTL. */
-  expired: number;
-  malformed: number;
-  oversized: number;
-  /** Sent but not confirmed by the downstream: delivered again. */
-  retried: number;
-  /** Confirmed as already there: removed by the downstream stream's duplicate window. */
-  duplicates: number;
-}
 
 export const emptyCounters = (): LinkCounters => ({
   forwarded: 0,

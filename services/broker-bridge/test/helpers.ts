@@ -1,5 +1,5 @@
 /** Shared by the bridge suites: a bridge worker in this process, statuses, counting messages. */
-import { jsonCodec } from "@entente/protocol";
+import { jsonCodec, type LinkStatus } from "@entente/protocol";
 import {
   createLogger,
   EntenteClient,
@@ -10,7 +10,7 @@ import {
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { brokerBridgeService, type LinkStatus } from "../src/index.ts";
+import { brokerBridgeService } from "../src/index.ts";
 
 export async function connectTo(url: string): Promise<NatsConnection> {
   return connect({

@@ -6,12 +6,11 @@
  * Definitions that can never work are refused when added, naming the field.
  */
 import { createServer, type Server } from "node:net";
-import { jsonCodec } from "@entente/protocol";
+import { BRIDGE_SUBJECTS, jsonCodec, type LinkListEntry, type LinkStatus } from "@entente/protocol";
 import { createLogger, EntenteClient } from "@entente/runtime";
 import { freePort, type NatsServer, startNatsServer } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BRIDGE_SUBJECTS, type LinkListEntry, type LinkStatus } from "../src/index.ts";
 import { type BridgeHost, connectTo, eventually, startBridge } from "./helpers.ts";
 
 /** Links to the refusing broker, as many as in the report; the suite runs on two cores. */

@@ -1,8 +1,8 @@
+import { BRIDGE_SUBJECTS, type LinkListEntry } from "@entente/protocol";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BRIDGE_SUBJECTS, type LinkListEntry } from "../src/index.ts";
 import type { BridgeHost as Worker } from "./helpers.ts";
 import { connectTo, eventually, readStream, startBridge, waitForStatus } from "./helpers.ts";
 

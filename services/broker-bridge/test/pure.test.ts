@@ -1,3 +1,11 @@
+import {
+  amqpUrlProblem,
+  filterListProblems,
+  filterSubjectProblem,
+  filtersOverlap,
+  natsUrlProblem,
+  publishSubjectProblem,
+} from "@entente/protocol";
 import { loadConfig } from "@entente/runtime";
 import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
@@ -16,13 +24,6 @@ import {
   subjectFilterToBindingKey,
 } from "../src/index.ts";
 import { LogThrottle } from "../src/log-throttle.ts";
-import {
-  filterListProblems,
-  filterSubjectProblem,
-  filtersOverlap,
-  publishSubjectProblem,
-} from "../src/subject-rules.ts";
-import { amqpUrlProblem, natsUrlProblem } from "../src/urls.ts";
 
 describe("loop prevention", () => {
   it("starts the path at the upstream and adds the downstream", () => {

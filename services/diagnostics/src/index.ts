@@ -1,6 +1,1 @@
-export {
-  diagnosticsService,
-  type GeneratedItem,
-  generatedItems,
-  patternBytes,
-} from "./service.ts";
+export { diagnosticsService, generatedItems, patternBytes } from "./service.ts";

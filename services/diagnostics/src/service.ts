@@ -1,17 +1,15 @@
 import { hostname } from "node:os";
 import {
+  type EchoReply,
   echoRequestSchema,
+  type GeneratedItem,
   type StreamRequest,
   SUBJECTS,
   streamRequestSchema,
+  type WorkerInfo,
 } from "@entente/protocol";
 import { endpoint, type ServiceDefinition, streamOf } from "@entente/runtime";
 import { z } from "zod";
-
-export interface GeneratedItem {
-  index: number;
-  data: Uint8Array;
-}
 
 /** The bytes of a generated item repeat with this period. */
 const PATTERN_PERIOD = 251;
@@ -66,7 +64,7 @@ export const diagnosticsService: ServiceDefinition = {
           subject: SUBJECTS.diagnostics.echo,
           schema: echoRequestSchema,
           description: "Answers with the payload it was sent",
-          handler: (request) => ({ payload: request.payload }),
+          handler: (request): EchoReply => ({ payload: request.payload }),
         }),
         endpoint({
           name: "stream",
@@ -81,7 +79,7 @@ export const diagnosticsService: ServiceDefinition = {
           subject: SUBJECTS.diagnostics.info,
           schema: z.unknown(),
           description: "Facts about the worker that answers",
-          handler: () => ({
+          handler: (): WorkerInfo => ({
             region: config.config.region.name,
             regionId: config.config.region.id,
             host: hostname(),

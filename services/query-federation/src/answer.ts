@@ -4,25 +4,14 @@
  * shape — `{ points: [...] }` chunks, `partial` on the first — and a reader concatenates the
  * `points` of every item.
  */
-import type { FederatedAnswer, PartialInfo } from "./federator.ts";
+import type { AnswerItem, AnswerPoint, PartialInfo } from "@entente/protocol";
+import type { FederatedAnswer } from "./federator.ts";
 import type { Point } from "./points.ts";
 
 export const POINTS_PER_ITEM = 5_000;
 
-export interface WirePointObject {
-  metric: string;
-  tags: Record<string, string>;
-  timestamp: bigint;
-  value: number | null;
-}
-
-export interface AnswerItem {
-  points: WirePointObject[];
-  partial?: PartialInfo;
-}
-
 /** A point as JSON can carry it: a value that is not finite (an empty window) becomes null. */
-export function wirePoint(p: Point): WirePointObject {
+export function wirePoint(p: Point): AnswerPoint {
   if (Number.isFinite(p.value)) return p;
   return { metric: p.metric, tags: p.tags, timestamp: p.timestamp, value: null };
 }
@@ -51,15 +40,4 @@ export function replyItems<K extends string, T, U>(
 /** The answer as items: one item when it fits, chunks otherwise. */
 export function answerItems(answer: FederatedAnswer, perItem = POINTS_PER_ITEM): AnswerItem[] {
   return replyItems("points", answer.points, wirePoint, answer.partial, perItem);
-}
-
-/** Joins the items of a (possibly batched) reply back into one answer. */
-export function joinItems(items: unknown[]): AnswerItem {
-  const joined: AnswerItem = { points: [] };
-  for (const item of items) {
-    const { points, partial } = item as Partial<AnswerItem>;
-    if (points) for (const p of points) joined.points.push(p);
-    if (partial && !joined.partial) joined.partial = partial;
-  }
-  return joined;
 }

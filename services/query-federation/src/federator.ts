@@ -3,7 +3,7 @@
  * instance through its circuit breaker with retries and a per-instance timeout, merges raw
  * points or partial aggregates exactly, applies limits, and caches complete results.
  */
-import { EntenteError, toEntenteError } from "@entente/protocol";
+import { EntenteError, INSTANCE_TAG, type PartialInfo, toEntenteError } from "@entente/protocol";
 import { DEFAULT_PACE, NEVER_ABORTED, Pacer } from "@entente/runtime/pace";
 import { createActor, fromPromise, toPromise } from "xstate";
 import {
@@ -45,7 +45,7 @@ import {
 } from "./paced-merge.ts";
 import type { PartialAggregate } from "./partials.ts";
 import type { Point } from "./points.ts";
-import { type FederatedQuery, INSTANCE_TAG } from "./query.ts";
+import type { FederatedQuery } from "./query.ts";
 import { DEFAULT_RETRY, nextBackoff, type RetrySettings } from "./retry.ts";
 import { type RoutingTable, route, type Target } from "./router.ts";
 import { InstanceStats, type InstanceStatsView } from "./stats.ts";
@@ -73,12 +73,6 @@ export const DEFAULT_FEDERATOR: FederatorSettings = {
   breaker: DEFAULT_BREAKER,
   cache: DEFAULT_CACHE,
 };
-
-export interface PartialInfo {
-  succeeded: number;
-  total: number;
-  errors: Array<{ instance: string; code: string; message: string }>;
-}
 
 export interface FederatedAnswer {
   points: Point[];

@@ -1,4 +1,4 @@
-export { type AnswerItem, answerItems, joinItems, wirePoint } from "./answer.ts";
+export { answerItems, wirePoint } from "./answer.ts";
 export * from "./breaker.ts";
 export * from "./cache.ts";
 export * from "./config.ts";
@@ -9,7 +9,7 @@ export * from "./executor.ts";
 export * from "./federator.ts";
 export * from "./ingest/index.ts";
 export { DuckdbStore } from "./instances/duckdb-store.ts";
-export { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
+export { EntenteInstance } from "./instances/entente-instance.ts";
 export { LazyInstance } from "./instances/lazy.ts";
 export * from "./instances/sql.ts";
 export { SqlInstance } from "./instances/sql-instance.ts";
@@ -23,7 +23,6 @@ export {
   type FederationRuntime,
   queryFederationService,
   startFederation,
-  statsSubject,
 } from "./service.ts";
 export * from "./stats.ts";
 export * from "./wire.ts";

@@ -14,8 +14,9 @@
  * Pure: no I/O.
  */
 
+import type { AggregationFunction } from "@entente/protocol";
 import { type Point, seriesKey } from "./points.ts";
-import type { Aggregation, AggregationFunction } from "./query.ts";
+import type { Aggregation } from "./query.ts";
 import { windowStart } from "./query.ts";
 
 /** One series' counter movement within a window. */

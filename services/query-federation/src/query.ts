@@ -1,30 +1,22 @@
 /**
- * The query: its wire schema, and validation into a normalized form with exact nanosecond
+ * The query: validation of its wire form (`queryRequestSchema`) into a normalized form with exact nanosecond
  * times, compiled tag matchers and a window in nanoseconds. Pure: no I/O.
  */
-import { EntenteError, parseMessage } from "@entente/protocol";
-import { z } from "zod";
+import {
+  AGGREGATION_FUNCTIONS,
+  type AggregationFunction,
+  EntenteError,
+  INSTANCE_TAG,
+  MATCH_OPS,
+  type MatchOp,
+  type PartialPolicy,
+  parseMessage,
+  type QueryRequest,
+  queryRequestSchema,
+  TAG_NAME,
+} from "@entente/protocol";
 import { nowNs, parseDuration, parseTimestamp } from "./duration.ts";
 import { compileTagRegex, type TagRegex } from "./tag-regex.ts";
-
-export const AGGREGATION_FUNCTIONS = [
-  "sum",
-  "avg",
-  "min",
-  "max",
-  "count",
-  "first",
-  "last",
-  "stddev",
-  "rate",
-] as const;
-export type AggregationFunction = (typeof AGGREGATION_FUNCTIONS)[number];
-
-export const MATCH_OPS = ["=", "!=", "=~", "!~"] as const;
-export type MatchOp = (typeof MATCH_OPS)[number];
-
-/** The tag that names an instance: selects instances in a query, labels raw points. */
-export const INSTANCE_TAG = "__instance__";
 
 export interface Matcher {
   tag: string;
@@ -51,34 +43,8 @@ export interface FederatedQuery {
   aggregation?: Aggregation;
   limit?: number;
   timeoutMs?: number;
-  partial: "allow" | "deny";
+  partial: PartialPolicy;
 }
-
-const timestampInput = z.union([z.string(), z.number(), z.bigint()]);
-const tagValueInput = z.union([
-  z.string(),
-  z.array(z.string()).min(1),
-  z.record(z.string(), z.string()),
-]);
-
-/** The query as it arrives on `entente.query` (JSON or MessagePack), before normalization. */
-export const queryRequestSchema = z.strictObject({
-  metric: z.string().min(1, "metric must not be empty").max(256),
-  start: timestampInput.optional(),
-  end: timestampInput.optional(),
-  tags: z.record(z.string(), tagValueInput).optional(),
-  aggregation: z
-    .strictObject({
-      function: z.string(),
-      window: z.union([z.string(), z.number(), z.bigint()]).optional(),
-      by: z.union([z.string(), z.array(z.string())]).optional(),
-    })
-    .optional(),
-  limit: z.number().optional(),
-  timeoutMs: z.number().optional(),
-  partial: z.enum(["allow", "deny"]).optional(),
-});
-export type QueryRequest = z.input<typeof queryRequestSchema>;
 
 export interface QueryLimits {
   /** Most points a query may return (raw points, or windows × groups). */
@@ -94,9 +60,6 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   maxTimeoutMs: 300_000,
   defaultRangeNs: 3_600_000_000_000n,
 };
-
-/** The tag names a query can filter and group by (and that SQL may carry as literals). */
-export const TAG_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 
 function bad(message: string, details?: Record<string, unknown>): EntenteError {
   return new EntenteError("BAD_REQUEST", message, details ? { details } : {});
@@ -249,7 +212,7 @@ export function normalizeQuery(
 }
 
 function aggregationOf(
-  input: NonNullable<z.output<typeof queryRequestSchema>["aggregation"]>,
+  input: NonNullable<QueryRequest["aggregation"]>,
   start: bigint,
   end: bigint,
   limits: QueryLimits,

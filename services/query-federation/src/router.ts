@@ -4,8 +4,8 @@
  * instance); without a match, every instance. Instances of one replica group form one target.
  * Pure.
  */
-import { EntenteError } from "@entente/protocol";
-import { type FederatedQuery, INSTANCE_TAG, matches } from "./query.ts";
+import { EntenteError, INSTANCE_TAG } from "@entente/protocol";
+import { type FederatedQuery, matches } from "./query.ts";
 
 export interface RouterRule {
   /** The query tag the rule looks at. */

@@ -5,7 +5,12 @@
  * optionally HTTP.
  */
 import { createConnector, type SourceConfig } from "@entente/connectors";
-import { EntenteError } from "@entente/protocol";
+import {
+  EntenteError,
+  federateRequestSchema,
+  federateSubject,
+  queryStatsSubject,
+} from "@entente/protocol";
 import {
   endpoint,
   type Logger,
@@ -29,12 +34,12 @@ import { Federator } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
 import { type IngestRuntime, ingestEndpoint, startIngest } from "./ingest/index.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
-import { EntenteInstance, federateSubject } from "./instances/entente-instance.ts";
+import { EntenteInstance } from "./instances/entente-instance.ts";
 import { LazyInstance } from "./instances/lazy.ts";
 import { SqlInstance } from "./instances/sql-instance.ts";
 import type { MetricInstance } from "./instances/types.ts";
 import { DEFAULT_QUERY_LIMITS, normalizeQuery, type QueryLimits } from "./query.ts";
-import { encodePartial, encodePoint, federateRequestSchema, fromFederateRequest } from "./wire.ts";
+import { encodePartial, encodePoint, fromFederateRequest } from "./wire.ts";
 
 export const SERVICE_VERSION = "0.1.0";
 
@@ -44,10 +49,6 @@ export const SERVICE_VERSION = "0.1.0";
  */
 export function executorBudgetMs(remainingMs: number): number {
   return Math.max(1, remainingMs - Math.min(250, remainingMs * 0.1));
-}
-
-export function statsSubject(querySubject: string): string {
-  return `${querySubject}.stats`;
 }
 
 async function openInstance(
@@ -255,7 +256,7 @@ export const queryFederationService: ServiceDefinition = {
         }),
         endpoint({
           name: "stats",
-          subject: statsSubject(settings.subject),
+          subject: queryStatsSubject(settings.subject),
           schema: z.unknown(),
           description: "Per-instance queries, errors, latency and circuit state",
           handler: () => stats(),

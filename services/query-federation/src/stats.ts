@@ -2,6 +2,7 @@
  * Per-instance figures: queries, errors, average and p99 latency, circuit state; and for
  * instances that take ingest, what this worker accepted, stored and dead-lettered.
  */
+import type { IngestFigures } from "@entente/protocol";
 import type { CircuitState } from "./breaker.ts";
 
 const SAMPLES = 1024;
@@ -53,26 +54,6 @@ export class InstanceStats {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-/** One instance's ingest in this worker: what its endpoint took in and what its store wrote. */
-export interface IngestFigures {
-  /** Points this worker validated into the stream. */
-  accepted: number;
-  /** Points this worker refused; each was named, with its reason, in the publisher's reply. */
-  rejected: number;
-  /** Batches stored, and the rows they wrote. */
-  applied: number;
-  points: number;
-  /** Batches met again (a replay overlapping what is stored) and left alone. */
-  skipped: number;
-  /** Store writes that failed, each retry counted. */
-  writeFailures: number;
-  /** Batches left to the dead-letter stream (put there, or found there on a replay). */
-  deadLettered: number;
-  lastDeadLetter?: { sequence: number; reason: string };
-  /** The highest stream sequence the store is done with (stored or dead-lettered). */
-  watermark: number;
 }
 
 export class IngestStats {

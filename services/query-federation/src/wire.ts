@@ -1,39 +1,19 @@
 /**
- * The internal request between federations (hierarchical federation): a normalized query that
- * asks for unmerged partials or raw points, and compact encodings of both. Pure.
+ * The internal request between federations (hierarchical federation): the normalized query to
+ * and from its wire form, and the compact encodings of partials and points
+ * (`federateRequestSchema` and the types are in @entente/protocol). Pure.
  */
-import { EntenteError } from "@entente/protocol";
-import { z } from "zod";
+import {
+  EntenteError,
+  type FederatePartial,
+  type FederatePoint,
+  type FederateRequest,
+} from "@entente/protocol";
 import { badResponse, toNs, toNumber, toTags, toText } from "./instances/rows.ts";
 import type { PartialAggregate, SeriesIncrease } from "./partials.ts";
 import type { Point } from "./points.ts";
-import {
-  AGGREGATION_FUNCTIONS,
-  checkTagName,
-  type FederatedQuery,
-  MATCH_OPS,
-  type Matcher,
-  splitMatchers,
-} from "./query.ts";
+import { checkTagName, type FederatedQuery, type Matcher, splitMatchers } from "./query.ts";
 import { compileTagRegex } from "./tag-regex.ts";
-
-export const federateRequestSchema = z.strictObject({
-  want: z.enum(["raw", "partials"]),
-  metric: z.string().min(1),
-  start: z.string().regex(/^\d+$/),
-  end: z.string().regex(/^\d+$/),
-  matchers: z.array(z.tuple([z.string(), z.enum(MATCH_OPS), z.string()])),
-  aggregation: z
-    .strictObject({
-      fn: z.enum(AGGREGATION_FUNCTIONS),
-      window: z.string().regex(/^\d+$/),
-      by: z.array(z.string()),
-    })
-    .optional(),
-  limit: z.number().int().positive().optional(),
-  timeoutMs: z.number().positive().optional(),
-});
-export type FederateRequest = z.output<typeof federateRequestSchema>;
 
 export function toFederateRequest(
   query: FederatedQuery,
@@ -90,23 +70,7 @@ export function fromFederateRequest(request: FederateRequest): FederatedQuery {
   return query;
 }
 
-type WireSample = [bigint, number] | null;
-type WireSeries = [string, bigint, number, bigint, number, number];
-export type WirePartial = [
-  bigint,
-  string[],
-  number,
-  number,
-  number,
-  number,
-  number,
-  WireSample,
-  WireSample,
-  WireSeries[] | null,
-];
-export type WirePoint = [Record<string, string>, bigint, number];
-
-export function encodePartial(p: PartialAggregate): WirePartial {
+export function encodePartial(p: PartialAggregate): FederatePartial {
   return [
     p.window,
     p.group,
@@ -162,7 +126,7 @@ export function decodePartial(instance: string, value: unknown): PartialAggregat
   return partial;
 }
 
-export function encodePoint(p: Point): WirePoint {
+export function encodePoint(p: Point): FederatePoint {
   return [p.tags, p.timestamp, p.value];
 }
 

@@ -5,7 +5,7 @@
  * (hierarchical, over NATS) gives the same answers from unmerged partials.
  */
 import { type Connector, createConnector } from "@entente/connectors";
-import { toJson } from "@entente/protocol";
+import { AGGREGATION_FUNCTIONS, joinAnswerItems, toJson } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import {
   type MariaDbService,
@@ -17,7 +17,7 @@ import {
 } from "@entente/testkit";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AGGREGATION_FUNCTIONS, joinItems, type Point } from "../src/index.ts";
+import type { Point } from "../src/index.ts";
 import { closeTo, generatePoints, SECOND } from "./generate.ts";
 import { clientOf, hostFederation, startFederationWorker } from "./support.ts";
 
@@ -189,7 +189,7 @@ queryFederation:
     }
     const until = Date.now() + 30_000;
     for (;;) {
-      const answer = joinItems(
+      const answer = joinAnswerItems(
         await client.collect("entente.query", {
           metric: "m",
           start: String(START),
@@ -240,7 +240,7 @@ queryFederation:
               aggregation: { function: fn, window, by },
             };
             for (const subject of ["entente.query", "entente.r.global.query"]) {
-              const answer = joinItems(await client.collect(subject, query));
+              const answer = joinAnswerItems(await client.collect(subject, query));
               expect(answer.partial, `${subject} ${fn}`).toBeUndefined();
               const actual = new Map<string, number>();
               for (const p of answer.points) {
@@ -264,7 +264,7 @@ queryFederation:
   }
 
   it("raw points: every stored point once, tagged with its instance, in time order", async () => {
-    const answer = joinItems(
+    const answer = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "m",
         start: String(START),
@@ -285,7 +285,7 @@ queryFederation:
       ).toBe(true);
     }
     // The same points through the federation above, labelled with the path they took.
-    const above = joinItems(
+    const above = joinAnswerItems(
       await client.collect("entente.r.global.query", {
         metric: "m",
         start: String(START),
@@ -296,7 +296,7 @@ queryFederation:
     expect(new Set(above.points.map((p) => p.tags.__instance__))).toEqual(
       new Set(["regional/duck", "regional/pg", "regional/my"]),
     );
-    const limited = joinItems(
+    const limited = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "m",
         start: String(START),

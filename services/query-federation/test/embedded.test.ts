@@ -1,9 +1,8 @@
-import { EntenteError } from "@entente/protocol";
+import { type AnswerItem, EntenteError, joinAnswerItems } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AnswerItem, joinItems } from "../src/index.ts";
 import { clientOf, startFederationWorker } from "./support.ts";
 
 describe("the embedded default (no instances configured)", () => {
@@ -25,7 +24,7 @@ describe("the embedded default (no instances configured)", () => {
   });
 
   it("answers the README's first query with points from both demo instances", async () => {
-    const answer = joinItems(
+    const answer = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "cpu_usage",
         aggregation: { function: "avg", window: "5m", by: "host" },
@@ -40,7 +39,7 @@ describe("the embedded default (no instances configured)", () => {
   });
 
   it("tags raw points with their instance and selects instances by __instance__", async () => {
-    const answer: AnswerItem = joinItems(
+    const answer: AnswerItem = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "cpu_usage",
         start: "-30m",
@@ -121,7 +120,7 @@ describe("the embedded default (no instances configured)", () => {
     })) as AnswerItem[];
     expect(items.length).toBeGreaterThan(1);
     for (const item of items) expect(Array.isArray(item.points)).toBe(true);
-    const joined = joinItems(items);
+    const joined = joinAnswerItems(items);
     expect(joined.points.length).toBe(4 * 1440);
     expect(joined.partial).toBeUndefined();
   });

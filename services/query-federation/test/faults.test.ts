@@ -5,7 +5,7 @@
  */
 
 import { type Connector, createConnector } from "@entente/connectors";
-import { EntenteError, msgpackCodec } from "@entente/protocol";
+import { type AnswerItem, EntenteError, joinAnswerItems, msgpackCodec } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import {
   freePort,
@@ -16,7 +16,6 @@ import {
 } from "@entente/testkit";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AnswerItem, joinItems } from "../src/index.ts";
 import { clientOf, hostFederation, startFederationWorker } from "./support.ts";
 
 interface Stats {
@@ -121,7 +120,7 @@ queryFederation:
 
   async function ask(query: unknown): Promise<AnswerItem> {
     // The caller waits twice the query's budget: an answer after the deadline fails this.
-    return joinItems(await client.collect("entente.query", query, { timeoutMs: 5_000 }));
+    return joinAnswerItems(await client.collect("entente.query", query, { timeoutMs: 5_000 }));
   }
 
   it("answers within the deadline with what arrived, naming each failure", async () => {
@@ -196,7 +195,7 @@ queryFederation:
         });
       await watching;
       expect(seenSleeping).toBeGreaterThan(0);
-      const answer = joinItems(items);
+      const answer = joinAnswerItems(items);
       expect(answer.partial?.succeeded).toBe(1);
       expect(answer.partial?.errors.map((e) => [e.instance, e.code]).sort()).toEqual([
         ["hang", "DEADLINE_EXCEEDED"],

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createConnector } from "@entente/connectors";
-import { EntenteError } from "@entente/protocol";
+import { EntenteError, joinAnswerItems } from "@entente/protocol";
 import type { EntenteClient } from "@entente/runtime";
 import {
   type ManagedProcess,
@@ -21,7 +21,7 @@ import {
 } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DuckdbStore, joinItems, type Point } from "../src/index.ts";
+import { DuckdbStore, type Point } from "../src/index.ts";
 import { BASE, SECOND } from "./generate.ts";
 import { clientOf } from "./support.ts";
 
@@ -123,7 +123,7 @@ queryFederation:
         },
         { timeoutMs: REQUEST_DEADLINE_MS },
       )
-      .then(joinItems);
+      .then(joinAnswerItems);
   }
 
   it("answers within the query's deadline and serves another client meanwhile", async () => {

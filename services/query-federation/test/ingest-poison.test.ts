@@ -9,18 +9,20 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createConnector } from "@entente/connectors";
-import { jsonCodec, msgpackCodec, toJson } from "@entente/protocol";
+import {
+  type IngestFigures,
+  type IngestReply,
+  joinAnswerItems,
+  jsonCodec,
+  msgpackCodec,
+  toJson,
+} from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import { type NatsServer, runCommand, startNatsServer } from "@entente/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  DEAD_LETTER_HEADERS,
-  type IngestFigures,
-  type IngestReply,
-  joinItems,
-} from "../src/index.ts";
+import { DEAD_LETTER_HEADERS } from "../src/index.ts";
 import { clientOf, startFederationWorker } from "./support.ts";
 
 const BASE = 1_700_000_000_000_000_000n;
@@ -101,7 +103,7 @@ queryFederation:
   }
 
   async function stored(metric: string): Promise<number[]> {
-    const answer = joinItems(
+    const answer = joinAnswerItems(
       await other.client.collect(
         "entente.query",
         {
@@ -239,7 +241,7 @@ queryFederation:
       process.execPath,
       [
         "--conditions=@entente/source",
-        join(ROOT, "packages/client/src/bin.ts"),
+        join(ROOT, "packages/server/src/bin.ts"),
         "-c",
         configFile,
         "status",

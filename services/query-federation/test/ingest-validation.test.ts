@@ -1,12 +1,11 @@
 /** What ingest refuses before a batch enters the stream, and how it says so. Pure. */
-import { msgpackCodec, toJson } from "@entente/protocol";
+import { INGEST_LIMITS, msgpackCodec, toJson } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
   crossCheck,
   encodeStoredBatch,
   ingestReply,
   MAX_LISTED_REJECTIONS,
-  POINT_LIMITS,
   queryFederationSchema,
   readStoredBatch,
   validateBatch,
@@ -77,23 +76,23 @@ describe("ingest validation", () => {
 
   it("refuses text DuckDB cannot read, oversized or too many tags, and tags that are not tags", () => {
     const manyTags = Object.fromEntries(
-      Array.from({ length: POINT_LIMITS.tags + 1 }, (_, i) => [`t${i}`, "x"]),
+      Array.from({ length: INGEST_LIMITS.tags + 1 }, (_, i) => [`t${i}`, "x"]),
     );
     const cases: Array<[unknown, RegExp]> = [
       [{ ...good, metric: "a\ud800b" }, /^metric: not well-formed Unicode/],
       [{ ...good, tags: { host: "\udc00" } }, /^tags.host: not well-formed Unicode/],
       [
-        { ...good, tags: { host: "x".repeat(POINT_LIMITS.tagValueLength + 1) } },
+        { ...good, tags: { host: "x".repeat(INGEST_LIMITS.tagValueLength + 1) } },
         /^tags.host: Too big/,
       ],
       [{ ...good, tags: manyTags }, /^tags: at most 64 tags/],
       [
-        { ...good, tags: { ["a".repeat(POINT_LIMITS.tagNameLength + 1)]: "x" } },
+        { ...good, tags: { ["a".repeat(INGEST_LIMITS.tagNameLength + 1)]: "x" } },
         /malformed tag name/,
       ],
       [{ ...good, tags: { "no spaces": "x" } }, /malformed tag name "no spaces"/],
       [{ ...good, tags: { __instance__: "elsewhere" } }, /__instance__ names the instance/],
-      [{ ...good, metric: "m".repeat(POINT_LIMITS.metricLength + 1) }, /^metric: Too big/],
+      [{ ...good, metric: "m".repeat(INGEST_LIMITS.metricLength + 1) }, /^metric: Too big/],
       [{ ...good, metric: "" }, /^metric: Too small/],
       [{ ...good, extra: 1 }, /Unrecognized key/],
       ["a string", /^point: /],

@@ -4,9 +4,11 @@
  * once, in a DuckDB file (which resumes after its highest stored sequence) and in memory (which
  * replays the stream).
  */
+
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { type IngestReply, joinAnswerItems } from "@entente/protocol";
 import {
   type ManagedProcess,
   type NatsServer,
@@ -15,7 +17,6 @@ import {
 } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type IngestReply, joinItems } from "../src/index.ts";
 import { clientOf, hostFederation } from "./support.ts";
 
 const BATCHES = 120;
@@ -88,7 +89,7 @@ queryFederation: { subject: entente.r.gate.query }
   });
 
   async function stored(instance: string): Promise<{ count: number; distinct: number }> {
-    const answer = joinItems(
+    const answer = joinAnswerItems(
       await client.collect(
         "entente.query",
         {

@@ -1,8 +1,7 @@
+import { AGGREGATION_FUNCTIONS, type AggregationFunction } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
-  AGGREGATION_FUNCTIONS,
   type Aggregation,
-  type AggregationFunction,
   finalize,
   PartialSet,
   type Point,

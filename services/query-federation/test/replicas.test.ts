@@ -2,11 +2,12 @@
  * Replica groups: instances holding the same data are read once (failing over to a healthy
  * replica) or merged with duplicate samples removed — never double-counted.
  */
+import { joinAnswerItems } from "@entente/protocol";
 import type { Worker } from "@entente/runtime";
 import { freePort, type NatsServer, startNatsServer } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { joinItems, type Point } from "../src/index.ts";
+import type { Point } from "../src/index.ts";
 import { generatePoints } from "./generate.ts";
 import { clientOf, hostFederation, startFederationWorker } from "./support.ts";
 
@@ -64,7 +65,7 @@ queryFederation:
     for (const subject of ["entente.query", "entente.r.failover.query"]) {
       const until = Date.now() + 20_000;
       for (;;) {
-        const answer = joinItems(
+        const answer = joinAnswerItems(
           await client.collect(subject, {
             metric: "m",
             start,
@@ -80,7 +81,7 @@ queryFederation:
     // r1 has its batch too once the merging worker has it.
     const until = Date.now() + 20_000;
     while (
-      joinItems(
+      joinAnswerItems(
         await client.collect("entente.query", {
           metric: "m",
           start,
@@ -105,7 +106,7 @@ queryFederation:
   const expectedCount = shared.length + 1 + other.length;
 
   it("merges replicas and counts each sample once", async () => {
-    const count = joinItems(
+    const count = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "m",
         start,
@@ -114,7 +115,7 @@ queryFederation:
       }),
     );
     expect(count.points.reduce((s, p) => s + (p.value ?? 0), 0)).toBe(expectedCount);
-    const sum = joinItems(
+    const sum = joinAnswerItems(
       await client.collect("entente.query", {
         metric: "m",
         start,
@@ -123,12 +124,12 @@ queryFederation:
       }),
     );
     expect(sum.points.reduce((s, p) => s + (p.value ?? 0), 0)).toBeCloseTo(expectedSum, 6);
-    const raw = joinItems(await client.collect("entente.query", { metric: "m", start, end }));
+    const raw = joinAnswerItems(await client.collect("entente.query", { metric: "m", start, end }));
     expect(raw.points).toHaveLength(expectedCount);
   });
 
   it("reads one healthy replica, failing over from a dead one", async () => {
-    const answer = joinItems(
+    const answer = joinAnswerItems(
       await client.collect("entente.r.failover.query", {
         metric: "m",
         start,

@@ -56,25 +56,3 @@ export type SqlJoinSettings = z.output<typeof sqlJoinConfigSchema>;
 
 export const sourcesSectionSchema = sourcesConfigSchema.optional();
 export const tablesSectionSchema = tablesConfigSchema.optional();
-
-export const sqlRequestSchema = z
-  .object({
-    sql: z.string().min(1, "sql must not be empty").max(1_000_000).optional(),
-    params: z.array(z.unknown()).max(65_535).optional(),
-    timeoutMs: z.number().int().positive().optional(),
-    explain: z.boolean().optional(),
-    /** false: the sources only read columns and the engine runs every operator. */
-    pushdown: z.boolean().optional(),
-    /** Which tier (or shard) of a logical table serves this time (or key). */
-    tierFor: z
-      .object({ table: z.string().min(1), at: z.union([z.string(), z.number()]) })
-      .strict()
-      .optional(),
-  })
-  .strict()
-  .refine((r) => r.sql !== undefined || r.tierFor !== undefined, {
-    message: "sql is required",
-    path: ["sql"],
-  });
-
-export type SqlRequest = z.output<typeof sqlRequestSchema>;

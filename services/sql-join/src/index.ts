@@ -1,4 +1,3 @@
-export { collectSqlResult, type SqlResult, type SqlResultItem } from "@entente/sql";
 export * from "./catalog.ts";
 export * from "./config.ts";
 export * from "./demo.ts";

@@ -4,7 +4,15 @@
  * stats at the end, or as one item when the result is small.
  */
 import { type Connector, createConnector } from "@entente/connectors";
-import { EntenteError, SUBJECTS, toEntenteError } from "@entente/protocol";
+import {
+  EntenteError,
+  type SqlColumn,
+  type SqlRequest,
+  type SqlResultItem,
+  SUBJECTS,
+  sqlRequestSchema,
+  toEntenteError,
+} from "@entente/protocol";
 import {
   type Deadline,
   endpoint,
@@ -24,17 +32,13 @@ import {
   type Row,
   runPlan,
   type SourceRunner,
-  type SqlColumn,
-  type SqlResultItem,
 } from "@entente/sql";
 import { fromPromise } from "xstate";
 import { LiveCatalog } from "./catalog.ts";
 import {
   type SqlJoinSettings,
-  type SqlRequest,
   sourcesSectionSchema,
   sqlJoinConfigSchema,
-  sqlRequestSchema,
   tablesSectionSchema,
 } from "./config.ts";
 import { DEMO_SOURCES, loadDemoData } from "./demo.ts";

@@ -2,9 +2,8 @@
  * A LIKE pattern that costs a backtracking matcher n^k steps (k `%`s over n characters) is
  * answered within the statement's deadline, and another client is served meanwhile.
  */
-import { SUBJECTS } from "@entente/protocol";
+import { collectSqlResult, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
-import { collectSqlResult } from "@entente/sql";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -2,9 +2,9 @@
  * Hostile statements against a real worker over the embedded demo data: each is answered with
  * a clear, bounded error, and another client's statement is served while it is being refused.
  */
-import { EntenteError, SUBJECTS } from "@entente/protocol";
+import { collectSqlResult, EntenteError, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
-import { collectSqlResult, MAX_SQL_DEPTH } from "@entente/sql";
+import { MAX_SQL_DEPTH } from "@entente/sql";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -4,9 +4,8 @@
  * join that holds too much ends with TOO_LARGE, and the worker answers other statements while
  * the heavy one runs and after it.
  */
-import { EntenteError, SUBJECTS } from "@entente/protocol";
+import { collectSqlResult, EntenteError, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
-import { collectSqlResult } from "@entente/sql";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -4,9 +4,8 @@
  * serving after bad input.
  */
 import { createConnector } from "@entente/connectors";
-import { EntenteError, SUBJECTS } from "@entente/protocol";
+import { collectSqlResult, EntenteError, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
-import { collectSqlResult } from "@entente/sql";
 import {
   type MariaDbService,
   mariadb,

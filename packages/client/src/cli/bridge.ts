@@ -1,13 +1,9 @@
 /** `entente bridge …`: broker bridge links, their status, and changes at run time. */
 import { readFileSync } from "node:fs";
-import { BRIDGE_SUBJECTS, type LinkDefinition, type LinkListEntry } from "@entente/broker-bridge";
+import type { LinkDefinition, LinkInput } from "@entente/protocol";
 import type { Command } from "commander";
 import { formatOption, print, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
-
-interface ListReply {
-  links: LinkListEntry[];
-}
 
 function sideText(side: LinkDefinition["upstream"] | LinkDefinition["downstream"]): string {
   const where =
@@ -48,8 +44,8 @@ export function registerBridgeCommand(program: Command): void {
     .argument("[link]", "only this link")
     .addOption(formatOption())
     .action(async (link: string | undefined, options: { format: string }, command: Command) => {
-      await withClient(command, async (client) => {
-        const reply = await client.request<ListReply>(BRIDGE_SUBJECTS.list, {});
+      await withClient(command, async (entente) => {
+        const reply = await entente.bridge.list();
         const links = reply.links.filter((l) => link === undefined || l.link === link);
         if (link !== undefined && links.length === 0)
           throw new Error(`no link named ${JSON.stringify(link)}`);
@@ -92,8 +88,8 @@ export function registerBridgeCommand(program: Command): void {
     .description("every link with its definition and where it came from")
     .addOption(formatOption())
     .action(async (options: { format: string }, command: Command) => {
-      await withClient(command, async (client) => {
-        const reply = await client.request<ListReply>(BRIDGE_SUBJECTS.list, {});
+      await withClient(command, async (entente) => {
+        const reply = await entente.bridge.list();
         print(
           options.format,
           reply.links.map(({ link, source, definition }) => ({ link, source, definition })),
@@ -122,8 +118,8 @@ export function registerBridgeCommand(program: Command): void {
     .argument("<json>", "the link definition as JSON, or @file holding it")
     .action(async (link: string, json: string, _options, command: Command) => {
       const definition = readDefinition(json);
-      await withClient(command, async (client) => {
-        await client.request(BRIDGE_SUBJECTS.add, { link, definition });
+      await withClient(command, async (entente) => {
+        await entente.bridge.add(link, definition as LinkInput);
         process.stdout.write(`link ${link} added\n`);
       });
     });
@@ -133,8 +129,8 @@ export function registerBridgeCommand(program: Command): void {
     .description("remove a link (configured or added at run time) from every bridge worker")
     .argument("<link>")
     .action(async (link: string, _options, command: Command) => {
-      await withClient(command, async (client) => {
-        await client.request(BRIDGE_SUBJECTS.remove, { link });
+      await withClient(command, async (entente) => {
+        await entente.bridge.remove(link);
         process.stdout.write(`link ${link} removed\n`);
       });
     });

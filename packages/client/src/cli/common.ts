@@ -3,6 +3,7 @@ import { toJson } from "@entente/protocol";
 import { connectionOptions, EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
 import { connect } from "@nats-io/transport-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { Entente } from "../entente.ts";
 
 interface GlobalOptions {
   config?: string;
@@ -19,7 +20,7 @@ export function configOf(command: Command): LoadedConfig {
  */
 export async function withClient<T>(
   command: Command,
-  run: (client: EntenteClient, config: LoadedConfig) => Promise<T>,
+  run: (entente: Entente, config: LoadedConfig) => Promise<T>,
 ): Promise<T> {
   const config = configOf(command);
   const nc = await connect({
@@ -30,7 +31,10 @@ export async function withClient<T>(
     maxReconnectAttempts: 10,
   });
   try {
-    return await run(new EntenteClient(nc, { region: config.config.region.name }), config);
+    return await run(
+      new Entente(new EntenteClient(nc, { region: config.config.region.name })),
+      config,
+    );
   } finally {
     await nc.close();
   }

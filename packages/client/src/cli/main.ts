@@ -1,14 +1,16 @@
-import { decodeId, encodeId, SUBJECTS, toJson } from "@entente/protocol";
-import { runWorkerProcess } from "@entente/runtime";
+import { decodeId, encodeId, type IngestFigures, toJson } from "@entente/protocol";
 import { Command } from "commander";
 import { discover } from "../discovery.ts";
-import { loadServices, serviceNames } from "../services.ts";
 import { registerBridgeCommand } from "./bridge.ts";
-import { configOf, formatOption, positiveInteger, print, withClient } from "./common.ts";
+import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
 
+/**
+ * The command line's client commands. The `entente` executable (@entente/server) adds
+ * `serve`, which is the only command that loads services and their database drivers.
+ */
 export function buildProgram(): Command {
   const program = new Command("entente")
     .description("Entente: one answer from many databases, brokers and regions, over NATS")
@@ -16,21 +18,12 @@ export function buildProgram(): Command {
     .showHelpAfterError();
 
   program
-    .command("serve")
-    .description(`run a service as a worker: ${[...serviceNames(), "all"].join(", ")}`)
-    .argument("<service>", "service name, or 'all' for every service in one process")
-    .action(async (service: string, _options, command: Command) => {
-      const config = configOf(command);
-      await runWorkerProcess({ services: await loadServices(service), config });
-    });
-
-  program
     .command("status")
     .description("list running workers and their endpoint stats (NATS services API)")
     .option("-s, --service <name>", "only this service")
     .addOption(formatOption())
     .action(async (options: { service?: string; format: string }, command: Command) => {
-      await withClient(command, async (client) => {
+      await withClient(command, async ({ client }) => {
         const stats = await discover<StatsResponse>(client.nc, "STATS", {
           ...(options.service ? { service: options.service } : {}),
         });
@@ -78,7 +71,7 @@ export function buildProgram(): Command {
     .action(
       async (subject: string, json: string, options: { timeout: number }, command: Command) => {
         const body: unknown = JSON.parse(json);
-        await withClient(command, async (client) => {
+        await withClient(command, async ({ client }) => {
           for await (const item of client.stream(subject, body, {
             timeoutMs: options.timeout,
           })) {
@@ -92,9 +85,9 @@ export function buildProgram(): Command {
     .command("ping")
     .description("round trip to the diagnostics service")
     .action(async (_options, command: Command) => {
-      await withClient(command, async (client) => {
+      await withClient(command, async (entente) => {
         const started = performance.now();
-        const info = await client.request(SUBJECTS.diagnostics.info, {});
+        const info = await entente.diagnostics.info();
         const ms = (performance.now() - started).toFixed(2);
         process.stdout.write(`${toJson(info)} in ${ms} ms\n`);
       });
@@ -134,15 +127,6 @@ interface StatsResponse {
   }>;
 }
 
-/** Query federation's per-instance ingest figures, as its workers report them. */
-interface IngestFigures {
-  accepted: number;
-  rejected: number;
-  points: number;
-  deadLettered: number;
-  lastDeadLetter?: { sequence: number; reason: string };
-}
-
 /** Each worker's ingest per instance (service figures repeat on every endpoint: one is read). */
 function ingestTable(stats: StatsResponse[]): string[] {
   const rows = stats.flatMap((s) =>
@@ -164,9 +148,10 @@ function ingestTable(stats: StatsResponse[]): string[] {
   return [renderTable([...columns, "last dead letter"], rows)];
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** Runs a command line; failures are printed as one line and the exit code set to 1. */
+export async function main(argv: string[], program: Command = buildProgram()): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (err) {
     process.stderr.write(`entente: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -2,7 +2,7 @@
  * `entente query <metric>`: one federated metric query (query-federation), printed as a table
  * or as the JSON answer `{ points, partial? }`.
  */
-import { SUBJECTS } from "@entente/protocol";
+import { AGGREGATION_FUNCTIONS, type QueryRequest, SUBJECTS } from "@entente/protocol";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
@@ -19,22 +19,6 @@ interface QueryOptions {
   partial?: string;
   subject: string;
   format: string;
-}
-
-interface AnswerPoint {
-  metric: string;
-  tags: Record<string, string>;
-  timestamp: string | bigint;
-  value: number | null;
-}
-
-interface Answer {
-  points: AnswerPoint[];
-  partial?: {
-    succeeded: number;
-    total: number;
-    errors: Array<{ instance: string; code: string; message: string }>;
-  };
 }
 
 const TAG = /^([A-Za-z_][A-Za-z0-9_.:-]*)(=~|!~|!=|=)(.*)$/s;
@@ -68,8 +52,8 @@ export function parseTagFilters(filters: string[]): Record<string, TagFilter> {
 }
 
 /** The JSON body of `entente.query` the options describe. */
-export function queryBody(metric: string, options: QueryOptions): Record<string, unknown> {
-  const body: Record<string, unknown> = { metric };
+export function queryBody(metric: string, options: QueryOptions): QueryRequest {
+  const body: QueryRequest = { metric };
   if (options.start !== undefined) body.start = options.start;
   if (options.end !== undefined) body.end = options.end;
   if (options.tag.length > 0) body.tags = parseTagFilters(options.tag);
@@ -84,7 +68,7 @@ export function queryBody(metric: string, options: QueryOptions): Record<string,
   }
   if (options.limit !== undefined) body.limit = options.limit;
   if (options.timeout !== undefined) body.timeoutMs = options.timeout;
-  if (options.partial !== undefined) body.partial = options.partial;
+  if (options.partial !== undefined) body.partial = options.partial as QueryRequest["partial"];
   return body;
 }
 
@@ -124,17 +108,7 @@ export function registerQueryCommand(program: Command): void {
       repeatable("--tag <filter>", "name=value, name!=value, name=~regex or name!~regex (repeat)"),
     )
     .addOption(
-      new Option("--agg <function>", "aggregate per window").choices([
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "count",
-        "first",
-        "last",
-        "stddev",
-        "rate",
-      ]),
+      new Option("--agg <function>", "aggregate per window").choices(AGGREGATION_FUNCTIONS),
     )
     .option(
       "--window <duration>",
@@ -155,16 +129,11 @@ export function registerQueryCommand(program: Command): void {
     .addOption(formatOption())
     .action(async (metric: string, options: QueryOptions, command: Command) => {
       const body = queryBody(metric, options);
-      await withClient(command, async (client) => {
-        const items = await client.collect<Answer>(options.subject, body, {
-          ...(options.timeout !== undefined ? { timeoutMs: options.timeout + 1_000 } : {}),
+      await withClient(command, async (entente) => {
+        const answer = await entente.query(body, {
+          subject: options.subject,
+          ...(options.timeout !== undefined ? { timeoutMs: options.timeout } : {}),
         });
-        // A large answer arrives in several items of the same shape: join their points.
-        const answer: Answer = { points: [] };
-        for (const item of items) {
-          for (const p of item.points ?? []) answer.points.push(p);
-          if (item.partial && !answer.partial) answer.partial = item.partial;
-        }
         print(options.format, answer, () => {
           const rows = answer.points.map((p) => [
             formatTimestamp(p.timestamp),

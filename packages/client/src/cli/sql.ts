@@ -1,6 +1,5 @@
 /** `entente sql "<statement>"`: one SQL statement across the configured databases. */
-import { SUBJECTS, toJson } from "@entente/protocol";
-import { collectSqlResult, type SqlResultItem } from "@entente/sql/result";
+import { toJson } from "@entente/protocol";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
@@ -41,19 +40,13 @@ export function registerSqlCommand(program: Command): void {
       "let the sources only read columns; the engine runs every filter, join and aggregate",
     )
     .action(async (statement: string, options: SqlOptions, command: Command) => {
-      await withClient(command, async (client) => {
-        const timeoutMs = options.timeout;
-        const body = {
-          sql: statement,
-          ...(options.param.length > 0 ? { params: options.param.map(paramValue) } : {}),
+      await withClient(command, async (entente) => {
+        const result = await entente.sql(statement, {
+          params: options.param.map(paramValue),
           ...(options.explain ? { explain: true } : {}),
           ...(options.pushdown ? {} : { pushdown: false }),
-          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        };
-        const items = await client.collect<SqlResultItem>(SUBJECTS.sql, body, {
-          ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs + 1_000 } : {}),
+          ...(options.timeout !== undefined ? { timeoutMs: options.timeout } : {}),
         });
-        const result = collectSqlResult(items);
         const names = result.columns.map((c) => c.name);
         if (options.format === "json") {
           const out: Record<string, unknown> = { columns: names, rows: result.rows };

@@ -5,9 +5,9 @@
  * instead of one request at a time. Into core NATS a batch is confirmed by one round trip
  * (flush) to the server.
  */
+import type { JetStreamDownstream, LinkDefinition, NatsDownstream } from "@entente/protocol";
 import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
-import type { JetStreamDownstream, LinkDefinition, NatsDownstream } from "../config.ts";
 import type { HeaderList } from "../mapping.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
 import type { DownstreamSide, OutboundMessage, SendDone, SideEvents } from "./types.ts";

@@ -3,6 +3,7 @@
  * server (the buffer that outlives a vanished downstream) and read by a durable pull consumer
  * per link, at most `prefetch` unacknowledged at a time.
  */
+import type { LinkDefinition, NatsUpstream } from "@entente/protocol";
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -16,12 +17,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
-import {
-  bufferStreamOf,
-  durableNameOf,
-  type LinkDefinition,
-  type NatsUpstream,
-} from "../config.ts";
+import { bufferStreamOf, durableNameOf } from "../config.ts";
 import { type HeaderList, isReservedHeader } from "../mapping.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
 import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { LinkDefinition, RabbitDownstream, RabbitUpstream } from "@entente/protocol";
 /**
  * RabbitMQ sides. Upstream: the link's own durable queue bound to the exchange with the link's
  * bindings (x-expires = expires, x-message-ttl = messageTtl: the buffer that outlives a vanished
@@ -17,12 +18,7 @@ import {
   type SocketOptions,
 } from "amqplib";
 import { AckRuns } from "../ack-runs.ts";
-import {
-  durableNameOf,
-  type LinkDefinition,
-  type RabbitDownstream,
-  type RabbitUpstream,
-} from "../config.ts";
+import { durableNameOf } from "../config.ts";
 import { amqpToHeaders, type HeaderList, headersToAmqp, subjectToRoutingKey } from "../mapping.ts";
 import type {
   DownstreamSide,

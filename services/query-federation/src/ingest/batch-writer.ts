@@ -4,11 +4,12 @@
  * is tried again with backoff, `writeRetry.attempts` times in all, and then dead-lettered. The
  * store moves on either way, so one batch never stops an instance's ingest.
  */
+
 import { setTimeout as sleep } from "node:timers/promises";
+import type { IngestFigures } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import type { Point } from "../points.ts";
 import { nextBackoff, type RetrySettings } from "../retry.ts";
-import type { IngestFigures } from "../stats.ts";
 import { type DeadLetter, type DeadLetterSink, headerReason } from "./dead-letter.ts";
 import { readStoredBatch } from "./validate.ts";
 

@@ -4,33 +4,15 @@
  * the instance's stream subject, and the publisher is told how many were accepted and which
  * were refused, and why. A refused point never reaches a store.
  */
-import { EntenteError, HEADERS, MSGPACK } from "@entente/protocol";
+import { EntenteError, HEADERS, type IngestReply, MSGPACK } from "@entente/protocol";
 import { jetstream, type PubAck } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import type { IngestStats } from "../stats.ts";
 import { type IngestSettings, streamSubject } from "./streams.ts";
-import {
-  encodeStoredBatch,
-  type PointRejection,
-  type ValidatedBatch,
-  validateBatch,
-} from "./validate.ts";
+import { encodeStoredBatch, type ValidatedBatch, validateBatch } from "./validate.ts";
 
 /** A reply names at most this many refused points; `rejectedCount` has them all. */
 export const MAX_LISTED_REJECTIONS = 100;
-
-export interface IngestReply {
-  /** Points now in the stream, to be stored. */
-  accepted: number;
-  /** The refused points, in batch order: index in the batch and reason. */
-  rejected: PointRejection[];
-  rejectedCount: number;
-  /** Where the accepted points are: absent when none were accepted. */
-  stream?: string;
-  seq?: number;
-  /** The publisher's message id was seen before: the batch is stored once. */
-  duplicate?: true;
-}
 
 /** The publisher's answer for a validated batch, and where its valid points went. Pure. */
 export function ingestReply(

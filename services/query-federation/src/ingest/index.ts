@@ -11,7 +11,7 @@
 export { BatchWriter, type IngestStore } from "./batch-writer.ts";
 export { DEAD_LETTER_HEADERS, type DeadLetter, type DeadLetterSink } from "./dead-letter.ts";
 export { ingestEndpoint } from "./endpoint.ts";
-export { type IngestReply, ingestReply, MAX_LISTED_REJECTIONS } from "./gate.ts";
+export { ingestReply, MAX_LISTED_REJECTIONS } from "./gate.ts";
 export { type IngestRuntime, startIngest } from "./start.ts";
 export { StoreWriter } from "./store-writer.ts";
 export {
@@ -22,8 +22,6 @@ export {
 } from "./streams.ts";
 export {
   encodeStoredBatch,
-  POINT_LIMITS,
-  type PointRejection,
   readStoredBatch,
   type ValidatedBatch,
   validateBatch,

@@ -4,10 +4,10 @@
  * store's own highest sequence is its acknowledgment, so a file store resumes where it
  * stopped and an in-memory store replays the stream.
  */
+import type { IngestFigures } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import { type ConsumerMessages, DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { IngestFigures } from "../stats.ts";
 import { BatchWriter, type IngestStore } from "./batch-writer.ts";
 import type { DeadLetterSink } from "./dead-letter.ts";
 import { type IngestSettings, streamSubject } from "./streams.ts";

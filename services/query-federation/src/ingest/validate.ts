@@ -4,51 +4,29 @@
  * the BIGINT column, a value JSON cannot carry, a string DuckDB's JSON reader rejects (lone
  * UTF-16 surrogates), a tag a query could not name. Pure.
  */
-import { EntenteError, jsonCodec, msgpackCodec, parseMessage } from "@entente/protocol";
+import {
+  EntenteError,
+  INGEST_LIMITS,
+  INSTANCE_TAG,
+  ingestPointSchema,
+  jsonCodec,
+  msgpackCodec,
+  type PointRejection,
+  parseMessage,
+  TAG_NAME,
+} from "@entente/protocol";
 import { z } from "zod";
 import { nowNs, parseTimestamp } from "../duration.ts";
 import type { Point } from "../points.ts";
-import { INSTANCE_TAG, TAG_NAME } from "../query.ts";
-
-export const POINT_LIMITS = {
-  metricLength: 256,
-  tags: 64,
-  tagNameLength: 128,
-  tagValueLength: 1024,
-} as const;
 
 /** The time column is a signed 64-bit integer of nanoseconds. */
 const LATEST_NS = 2n ** 63n - 1n;
-
-export interface PointRejection {
-  /** The point's position in its batch, from 0. */
-  index: number;
-  reason: string;
-}
 
 export interface ValidatedBatch {
   points: Point[];
   /** One bad point does not cost the batch its good ones: each is named with its reason. */
   rejected: PointRejection[];
 }
-
-const pointSchema = z.strictObject({
-  metric: z.string().min(1).max(POINT_LIMITS.metricLength),
-  tags: z
-    .record(z.string(), z.string().max(POINT_LIMITS.tagValueLength))
-    .refine((tags) => Object.keys(tags).length <= POINT_LIMITS.tags, {
-      error: `at most ${POINT_LIMITS.tags} tags`,
-    })
-    .optional(),
-  timestamp: z.union([z.string(), z.number(), z.bigint()], {
-    error: (issue) =>
-      `${issue.input === undefined ? "required:" : "must be"} nanoseconds (a decimal string or an integer) or RFC 3339`,
-  }),
-  // A MessagePack 64-bit integer arrives as a bigint; the column is a double either way.
-  value: z.union([z.number(), z.bigint().transform(Number)], {
-    error: (issue) => `${issue.input === undefined ? "required:" : "must be"} a finite number`,
-  }),
-});
 
 /**
  * A decoded batch → its valid points and the reason for each other one. A batch that is not a
@@ -75,7 +53,7 @@ export function validateBatch(
 
 /** One point, or why a store could not hold it. */
 export function checkPoint(item: unknown, now: bigint): Point | string {
-  const parsed = pointSchema.safeParse(item);
+  const parsed = ingestPointSchema.safeParse(item);
   if (!parsed.success) {
     return parsed.error.issues
       .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "point"}: ${issue.message}`)
@@ -101,8 +79,8 @@ export function checkPoint(item: unknown, now: bigint): Point | string {
 /** Tags a query could not name, or that would pose as an instance, are refused. */
 function tagProblem(name: string): string | undefined {
   if (name === INSTANCE_TAG) return `tags: ${INSTANCE_TAG} names the instance; it is not stored`;
-  if (name.length > POINT_LIMITS.tagNameLength || !TAG_NAME.test(name)) {
-    return `tags: malformed tag name ${JSON.stringify(name.slice(0, 40))}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_', at most ${POINT_LIMITS.tagNameLength} characters`;
+  if (name.length > INGEST_LIMITS.tagNameLength || !TAG_NAME.test(name)) {
+    return `tags: malformed tag name ${JSON.stringify(name.slice(0, 40))}: use letters, digits, '_', '.', ':' and '-', starting with a letter or '_', at most ${INGEST_LIMITS.tagNameLength} characters`;
   }
   return undefined;
 }

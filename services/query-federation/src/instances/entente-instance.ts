@@ -3,7 +3,7 @@
  * It is asked for unmerged partials (or raw points) on its internal subject, so the merge one
  * level up stays exact; failures of its own instances come back and are reported here.
  */
-import { EntenteError, isErrorReply } from "@entente/protocol";
+import { EntenteError, federateSubject, isErrorReply } from "@entente/protocol";
 import type { EntenteClient } from "@entente/runtime";
 import type { PartialAggregate } from "../partials.ts";
 import type { Point } from "../points.ts";
@@ -23,10 +23,6 @@ export interface EntenteInstanceOptions {
   client: EntenteClient;
   /** The other federation's query subject; its internal subject is `<subject>.federate`. */
   subject: string;
-}
-
-export function federateSubject(querySubject: string): string {
-  return `${querySubject}.federate`;
 }
 
 export class EntenteInstance implements MetricInstance {

@@ -1,0 +1,6 @@
+/** Every public subject's request and reply, one module per service. */
+export * from "./bridge/index.ts";
+export * from "./diagnostics.ts";
+export * from "./ingest.ts";
+export * from "./query.ts";
+export * from "./sql.ts";

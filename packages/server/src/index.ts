@@ -1,0 +1,2 @@
+export { registerServeCommand } from "./serve.ts";
+export { loadServices, SERVICES, serviceNames } from "./services.ts";
