@@ -12,6 +12,14 @@ export { duckdbDialect, mysqlDialect, postgresDialect } from "./dialects.ts";
 export { DuckdbConnector, fileReader } from "./duckdb.ts";
 export { cancelledError, sourceLabel, toSourceError } from "./errors.ts";
 export { MysqlConnector } from "./mysql.ts";
+export {
+  leaseSourcePool,
+  leaseWorkerSources,
+  type PoolLease,
+  type SectionReader,
+  SourcePool,
+  sourcesSectionSchema,
+} from "./pool.ts";
 export { PostgresConnector } from "./postgres.ts";
 export { dateFromDays, parseTimestampNs } from "./timestamps.ts";
 export type * from "./types.ts";

@@ -1,4 +1,4 @@
-import type { BoundStatement, Dialect, Row, Value, ValueType } from "./types.ts";
+import type { BoundStatement, Row, SqlDialect, Value, ValueType } from "./types.ts";
 
 /** Rows per INSERT at most, whatever the parameter limit allows: keeps statements modest. */
 const MAX_ROWS_PER_INSERT = 1_000;
@@ -10,7 +10,7 @@ const MAX_ROWS_PER_INSERT = 1_000;
  * in UTC), JSON values (parsed, as `query` returns them) become JSON text.
  */
 export function insertStatements(
-  dialect: Dialect,
+  dialect: SqlDialect,
   qualifiedTable: string,
   columns: readonly string[],
   types: readonly ValueType[],

@@ -134,7 +134,8 @@ export interface Capabilities {
   maxParams: number;
 }
 
-export interface Dialect {
+/** How a database writes SQL: the one dialect type the engine, query federation and connectors share. */
+export interface SqlDialect {
   kind: SourceKind;
   /** Quotes one identifier part: `"a""b"` for PostgreSQL/DuckDB, `` `a``b` `` for MySQL. */
   quoteIdentifier(name: string): string;
@@ -145,7 +146,7 @@ export interface Dialect {
 export interface Connector {
   readonly name: string;
   readonly kind: SourceKind;
-  readonly dialect: Dialect;
+  readonly dialect: SqlDialect;
   readonly capabilities: Capabilities;
   /** Runs a read statement and streams its rows. Values are normalized as documented on ValueType. */
   query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult>;

@@ -1,9 +1,11 @@
 /**
  * The engine's view of the world: value types, tables in a catalog, and what a source can run.
- * These mirror the connector contract structurally, so this package needs no connector code.
+ * The dialect is the connectors' own type (a type import: no connector code is loaded).
  */
+import type { SqlDialect } from "@entente/connectors";
 import type { SqlType } from "@entente/protocol";
 
+export type { SqlDialect } from "@entente/connectors";
 export type { SqlType } from "@entente/protocol";
 
 export type Value = unknown;
@@ -31,12 +33,6 @@ export interface SourceCapabilities {
   orderByNullsOrdering: boolean;
   limit: boolean;
   maxParams: number;
-}
-
-export interface SqlDialect {
-  kind: "postgres" | "mysql" | "duckdb" | string;
-  quoteIdentifier(name: string): string;
-  placeholder(index: number): string;
 }
 
 export interface SourceInfo {

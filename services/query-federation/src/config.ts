@@ -1,7 +1,9 @@
 /**
- * Configuration: the public `instances:` section and this service's `queryFederation:`
- * section (routing, replica groups, limits, cache, breaker, retries, ingest, HTTP).
+ * Configuration: the `instances:` section (each names a source of the worker's `sources:`, or
+ * another federation) and this service's `queryFederation:` section (routing, replica groups,
+ * limits, cache, breaker, retries, ingest, HTTP).
  */
+import type { SourceConfig } from "@entente/connectors";
 import { z } from "zod";
 
 const name = z
@@ -24,15 +26,36 @@ const columnsSchema = z
   })
   .prefault({});
 
-const duckdbInstance = z.strictObject({
+/** The points table's column names when an instance names none. */
+export const DEFAULT_COLUMN_NAMES = columnsSchema.parse(undefined);
+
+/** A points table in a source of the `sources:` section, which says where the database is. */
+const sourceInstance = z.strictObject({
+  kind: z.literal("source"),
+  source: z.string().min(1, "source must name a source of the sources: section"),
+  table: identifier.default("points"),
+  /** For PostgreSQL and MySQL sources; a DuckDB store has its own layout. */
+  columns: columnsSchema,
+});
+
+const ententeInstance = z.strictObject({
+  kind: z.literal("entente"),
+  /** The other federation's query subject (its internal one is `<subject>.federate`). */
+  subject: z.string().min(1).default("entente.query"),
+});
+
+/**
+ * The form before sources were shared: the instance declared its own database. Still read, with
+ * a deprecation warning that shows the new form (see `declaredSourceOf`).
+ */
+const legacyDuckdbInstance = z.strictObject({
   kind: z.literal("duckdb"),
   path: z.string().min(1).optional(),
   table: identifier.default("points"),
-  /** Opens the file read-only, so several workers can serve it; no ingest then. */
   readOnly: z.boolean().default(false),
 });
 
-const sqlInstance = (kind: "postgres" | "mysql", example: string) =>
+const legacySqlInstance = (kind: "postgres" | "mysql", example: string) =>
   z.strictObject({
     kind: z.literal(kind),
     url: z.string().min(1, `url must be a database URL such as ${example}`),
@@ -41,23 +64,31 @@ const sqlInstance = (kind: "postgres" | "mysql", example: string) =>
     poolSize: z.number().int().min(1).max(1000).optional(),
   });
 
-const ententeInstance = z.strictObject({
-  kind: z.literal("entente"),
-  /** The other federation's query subject (its internal one is `<subject>.federate`). */
-  subject: z.string().min(1).default("entente.query"),
-});
+/** An instance with a `source` and no `kind` is a source instance. */
+function withImpliedKind(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  return "kind" in value || !("source" in value) ? value : { ...value, kind: "source" };
+}
 
-export const instanceSchema = z.discriminatedUnion(
-  "kind",
-  [
-    duckdbInstance,
-    sqlInstance("postgres", "postgres://user@host:5432/metrics"),
-    sqlInstance("mysql", "mysql://user@host:3306/metrics"),
-    ententeInstance,
-  ],
-  { error: 'kind must be one of "duckdb", "postgres", "mysql", "entente"' },
+export const instanceSchema = z.preprocess(
+  withImpliedKind,
+  z.discriminatedUnion(
+    "kind",
+    [
+      sourceInstance,
+      ententeInstance,
+      legacyDuckdbInstance,
+      legacySqlInstance("postgres", "postgres://user@host:5432/metrics"),
+      legacySqlInstance("mysql", "mysql://user@host:3306/metrics"),
+    ],
+    {
+      error:
+        'an instance names a source ({ source: <name>, table }) or another federation ({ kind: "entente" })',
+    },
+  ),
 );
 export type InstanceConfig = z.output<typeof instanceSchema>;
+export type SourceInstanceConfig = z.output<typeof sourceInstance>;
 
 export const instancesSchema = z.record(name, instanceSchema).optional();
 
@@ -165,10 +196,16 @@ export const queryFederationSchema = z
   .prefault({});
 export type QueryFederationConfig = z.output<typeof queryFederationSchema>;
 
-/** The embedded default: two in-memory DuckDB instances with demo metrics. */
+/** The embedded default: two instances on two in-memory DuckDB sources with demo metrics. */
 export const DEFAULT_INSTANCES: Record<string, InstanceConfig> = {
-  "edge-a": { kind: "duckdb", table: "points", readOnly: false },
-  "edge-b": { kind: "duckdb", table: "points", readOnly: false },
+  "edge-a": { kind: "source", source: "metrics_a", table: "points", columns: DEFAULT_COLUMN_NAMES },
+  "edge-b": { kind: "source", source: "metrics_b", table: "points", columns: DEFAULT_COLUMN_NAMES },
+};
+
+/** The sources of the embedded default's instances, added to the worker's sources. */
+export const DEMO_METRIC_SOURCES: Record<string, SourceConfig> = {
+  metrics_a: { kind: "duckdb" },
+  metrics_b: { kind: "duckdb" },
 };
 
 /** Checks references between sections: routes and replica groups name known instances. */

@@ -4,7 +4,7 @@
  * `entente.ingest.<instance>` (validated ingest into DuckDB instances through JetStream), and
  * optionally HTTP.
  */
-import { createConnector, type SourceConfig } from "@entente/connectors";
+import { leaseWorkerSources, type SourcePool } from "@entente/connectors";
 import {
   EntenteError,
   federateRequestSchema,
@@ -23,12 +23,13 @@ import { answerItems, replyItems } from "./answer.ts";
 import {
   crossCheck,
   DEFAULT_INSTANCES,
-  type InstanceConfig,
+  DEMO_METRIC_SOURCES,
   instancesSchema,
   type QueryFederationConfig,
   queryFederationSchema,
 } from "./config.ts";
 import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
+import { type ResolvedInstance, resolveInstanceSources } from "./instance-sources.ts";
 import { nowNs } from "./duration.ts";
 import { Federator } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
@@ -52,44 +53,45 @@ export function executorBudgetMs(remainingMs: number): number {
 }
 
 async function openInstance(
-  name: string,
-  config: InstanceConfig,
+  instance: ResolvedInstance,
+  sources: SourcePool,
   env: ServiceEnvironment,
 ): Promise<MetricInstance> {
-  switch (config.kind) {
-    case "duckdb": {
-      if (config.readOnly && !config.path) {
-        throw new EntenteError("BAD_REQUEST", `instances.${name}: readOnly needs a path`);
-      }
-      const connector = await createConnector(name, {
-        kind: "duckdb",
-        ...(config.path ? { path: config.path } : {}),
-        ...(config.readOnly ? { readOnly: true } : {}),
-      });
-      const store = new DuckdbStore(name, connector, config.table, config.readOnly);
-      if (!config.readOnly) await store.ensureSchema();
-      return store;
-    }
-    case "postgres":
-    case "mysql":
-      return new LazyInstance(name, config.kind, async () => {
-        const source: SourceConfig = {
-          kind: config.kind,
-          url: config.url,
-          ...(config.poolSize ? { poolSize: config.poolSize } : {}),
-        } as SourceConfig;
-        const connector = await createConnector(name, source);
-        return new SqlInstance({
-          name,
-          kind: config.kind,
-          connector,
-          table: config.table,
-          columns: config.columns,
-        });
-      });
-    case "entente":
-      return new EntenteInstance({ name, client: env.client, subject: config.subject });
+  const { name } = instance;
+  if (instance.kind === "entente") {
+    return new EntenteInstance({ name, client: env.client, subject: instance.subject });
   }
+  const { source, table, columns } = instance.config;
+  const config = sources.config(source);
+  if (config === undefined) {
+    throw new EntenteError(
+      "BAD_REQUEST",
+      `instances.${name}.source: unknown source ${JSON.stringify(source)} (sources: ${sources.names().join(", ") || "none"})`,
+    );
+  }
+  if (config.kind === "duckdb") {
+    const readOnly = config.readOnly === true;
+    if (readOnly && !config.path) {
+      throw new EntenteError("BAD_REQUEST", `sources.${source}: readOnly needs a path`);
+    }
+    const store = new DuckdbStore(name, await sources.get(source), table, readOnly, false);
+    if (!readOnly) await store.ensureSchema();
+    return store;
+  }
+  // A database that is down when the worker starts is one failing instance, not a failed start.
+  return new LazyInstance(
+    name,
+    config.kind,
+    async () =>
+      new SqlInstance({
+        name,
+        kind: config.kind,
+        connector: await sources.get(source),
+        table,
+        columns,
+        ownsConnector: false,
+      }),
+  );
 }
 
 export interface FederationRuntime {
@@ -112,12 +114,24 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
     throw new EntenteError("BAD_REQUEST", `invalid configuration: ${problems.join("; ")}`);
   }
   const logger = env.logger.child({ component: "query-federation" });
+  const resolved = resolveInstanceSources(instancesConfig);
+  for (const notice of resolved.notices) logger.warn(notice);
+  const lease = leaseWorkerSources(env.config);
   const instances: MetricInstance[] = [];
-  for (const [name, config] of Object.entries(instancesConfig)) {
-    instances.push(await openInstance(name, config, env));
+  try {
+    if (configured === undefined) {
+      for (const [name, source] of Object.entries(DEMO_METRIC_SOURCES)) lease.pool.define(name, source);
+    }
+    for (const [name, source] of Object.entries(resolved.declared)) lease.pool.define(name, source);
+    for (const instance of resolved.instances) {
+      instances.push(await openInstance(instance, lease.pool, env));
+    }
+  } catch (err) {
+    await lease.release();
+    throw err;
   }
   const stores = instances.filter((i): i is DuckdbStore => i instanceof DuckdbStore && !i.readOnly);
-  if (settings.demo ?? configured === undefined) await loadDemo(stores, logger);
+  if (settings.demo ?? configured === undefined) await loadDemo(stores, lease.pool, logger);
 
   const federator = new Federator({
     instances,
@@ -178,15 +192,17 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
       await http?.close();
       await ingest?.stop();
       await federator.close();
+      await lease.release();
     },
   };
 }
 
-async function loadDemo(stores: DuckdbStore[], logger: Logger): Promise<void> {
+/** Demo metrics into each store, once per worker however many services share its sources. */
+async function loadDemo(stores: DuckdbStore[], sources: SourcePool, logger: Logger): Promise<void> {
   const end = nowNs();
   for (const store of stores) {
     const hosts = DEMO_LAYOUT[store.name] ?? [{ host: `${store.name}-1`, region: "local" }];
-    await store.load(demoPoints(hosts, end));
+    await sources.once(`demo-metrics:${store.name}`, () => store.load(demoPoints(hosts, end)));
   }
   logger.info({ instances: stores.map((s) => s.name) }, "demo metrics loaded");
 }

@@ -1,5 +1,7 @@
-/** The service's configuration sections: `sources`, `tables` and `sqlJoin`. */
-import { sourcesConfigSchema } from "@entente/connectors";
+/**
+ * The service's configuration sections: `tables` and `sqlJoin` (its sources are the worker's
+ * `sources:`, read through @entente/connectors).
+ */
 import { z } from "zod";
 
 /** A physical table: `source.schema.table` or `source.table`. */
@@ -54,5 +56,4 @@ export const sqlJoinConfigSchema = z
 
 export type SqlJoinSettings = z.output<typeof sqlJoinConfigSchema>;
 
-export const sourcesSectionSchema = sourcesConfigSchema.optional();
 export const tablesSectionSchema = tablesConfigSchema.optional();

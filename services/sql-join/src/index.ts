@@ -2,5 +2,4 @@ export * from "./catalog.ts";
 export * from "./config.ts";
 export * from "./demo.ts";
 export * from "./logical-config.ts";
-export * from "./machine.ts";
 export * from "./service.ts";

@@ -1,9 +1,14 @@
 /**
  * The `sql-join` service on `entente.sql`: one SQL statement over tables in many databases.
- * Each request is an actor (plan → explain | run); rows stream back in batches with per-source
- * stats at the end, or as one item when the result is small.
+ * Each request is parsed, planned, then explained or run; rows stream back in batches with
+ * per-source stats at the end, or as one item when the result is small.
  */
-import { type Connector, createConnector } from "@entente/connectors";
+import {
+  type Connector,
+  leaseWorkerSources,
+  type SourceConfig,
+  SourcePool,
+} from "@entente/connectors";
 import {
   EntenteError,
   type SqlColumn,
@@ -11,12 +16,10 @@ import {
   type SqlResultItem,
   SUBJECTS,
   sqlRequestSchema,
-  toEntenteError,
 } from "@entente/protocol";
 import {
   type Deadline,
   endpoint,
-  perRequestActor,
   type ServiceDefinition,
   stopReason,
   streamOf,
@@ -33,17 +36,10 @@ import {
   runPlan,
   type SourceRunner,
 } from "@entente/sql";
-import { fromPromise } from "xstate";
 import { LiveCatalog } from "./catalog.ts";
-import {
-  type SqlJoinSettings,
-  sourcesSectionSchema,
-  sqlJoinConfigSchema,
-  tablesSectionSchema,
-} from "./config.ts";
+import { type SqlJoinSettings, sqlJoinConfigSchema, tablesSectionSchema } from "./config.ts";
 import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
 import { type LogicalTablesConfig, logicalTablesSchema } from "./logical-config.ts";
-import { type SqlQueryInput, type SqlQueryOutput, sqlQueryMachine } from "./machine.ts";
 
 export interface SqlEngine {
   catalog: LiveCatalog;
@@ -52,33 +48,38 @@ export interface SqlEngine {
   close(): Promise<void>;
 }
 
-/** Opens every configured source (or the demo sources) and reads the catalog. */
+/**
+ * Opens the sources the catalog covers and reads it. The sources come from the worker's shared
+ * pool (`pool` and `names`), or, for tests and tools, from `sources` (the demo ones when absent)
+ * in a pool of the engine's own.
+ */
 export async function openSqlEngine(options: {
   sources?: Record<string, unknown> | undefined;
+  /** The worker's sources, the names the catalog covers, and whether they are the demo ones. */
+  pool?: { sources: SourcePool; names: string[]; demo: boolean };
   tables?: Record<string, string> | undefined;
   logicalTables?: LogicalTablesConfig | undefined;
   settings?: Partial<SqlJoinSettings>;
 }): Promise<SqlEngine> {
   const settings = sqlJoinConfigSchema.parse(options.settings ?? {});
-  const demo = options.sources === undefined;
-  const configs = (options.sources ?? DEMO_SOURCES) as Record<
-    string,
-    Parameters<typeof createConnector>[1]
-  >;
+  const own = options.pool === undefined;
+  const configs = (options.sources ?? DEMO_SOURCES) as Record<string, SourceConfig>;
+  const pool = options.pool?.sources ?? new SourcePool(configs);
+  const names = options.pool?.names ?? Object.keys(configs);
+  const demo = options.pool?.demo ?? options.sources === undefined;
   // Started first: its threads load the parser while the sources connect.
   const parser = new ParsePool({
     threads: settings.parseThreads,
     timeoutMs: settings.parseTimeoutMs,
     limits: { maxNodes: settings.maxSqlNodes },
   });
-  const connectors = new Map<string, Connector>();
   const close = async () => {
-    await Promise.allSettled([...connectors.values()].map((c) => c.close()).concat(parser.close()));
+    await Promise.allSettled([parser.close(), own ? pool.close() : undefined]);
   };
   try {
-    for (const [name, config] of Object.entries(configs))
-      connectors.set(name, await createConnector(name, config));
-    if (demo) await loadDemoData(connectors);
+    const connectors = new Map<string, Connector>();
+    for (const name of names) connectors.set(name, await pool.get(name));
+    if (demo) await pool.once("demo-sql", () => loadDemoData(connectors));
     const catalog = new LiveCatalog(connectors, options.tables ?? {}, options.logicalTables ?? {});
     await catalog.refresh();
     // A worker that cannot parse yet should not take statements.
@@ -104,71 +105,44 @@ function runnerOf(engine: SqlEngine): SourceRunner {
   };
 }
 
-type StepInput = { input: SqlQueryInput; planned: { explain: boolean } };
-
 interface Planned {
   explain: boolean;
   plan: QueryPlan;
   catalog: Catalog;
 }
 
-/** Answers one request: an explanation, one result item, or a stream of items. */
+/**
+ * Answers one request: parse, plan, then an explanation, one result item or a stream of items.
+ * A straight line with no states worth naming, so a plain function; the request's deadline and
+ * signal (from the runtime) bound every step.
+ */
 export function sqlHandler(engine: SqlEngine) {
   const runner = runnerOf(engine);
-  return (request: SqlRequest, context: { signal: AbortSignal; deadline?: Deadline }) => {
+  return async (request: SqlRequest, context: { signal: AbortSignal; deadline: Deadline }) => {
     if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
     // The statement's time on the engine's own clock too, so loops stop even if a timer is late.
-    const budgetMs = Math.min(
-      request.timeoutMs ?? Number.POSITIVE_INFINITY,
-      context.deadline?.remainingMs() ?? Number.POSITIVE_INFINITY,
-    );
-    const signal =
-      request.timeoutMs !== undefined
-        ? AbortSignal.any([context.signal, AbortSignal.timeout(request.timeoutMs)])
-        : context.signal;
-    const plans = new WeakMap<object, Planned>();
-    const machine = sqlQueryMachine.provide({
-      actors: {
-        plan: fromPromise(async ({ input }: { input: SqlQueryInput }) => {
-          const statement = await parse(engine, input.sql, signal);
-          const planned = await engine.catalog.withCatalog((catalog) => ({
-            ...planStatement(statement, catalog, input.params, { pushdown: input.pushdown }),
-            catalog,
-          }));
-          const token = { explain: planned.explain };
-          plans.set(token, planned);
-          return token;
-        }),
-        explain: fromPromise<unknown, StepInput>(async ({ input }) => {
-          const planned = plans.get(input.planned) as Planned;
-          const explanation = explainPlan(planned.plan, planned.catalog);
-          const rows = explanation.plan.split("\n").map((line) => [line]);
-          return {
-            columns: [{ name: "plan", type: "text" }],
-            rows,
-            plan: explanation.plan,
-            sources: explanation.sources,
-          };
-        }),
-        run: fromPromise<unknown, StepInput>(async ({ input }) => {
-          const planned = plans.get(input.planned) as Planned;
-          return execute(planned, engine, runner, signal, { started, budgetMs });
-        }),
-      },
-    });
-    return perRequestActor(machine, {
-      input: (): SqlQueryInput => ({
-        sql: request.sql ?? "",
-        params: request.params ?? [],
-        explain: request.explain === true,
+    const budgetMs = context.deadline.remainingMs();
+    const { signal } = context;
+    const statement = await parse(engine, request.sql ?? "", signal);
+    const planned: Planned = await engine.catalog.withCatalog((catalog) => ({
+      ...planStatement(statement, catalog, request.params ?? [], {
         pushdown: request.pushdown ?? engine.settings.pushdown,
       }),
-      reply: (output: SqlQueryOutput) => {
-        if (output.error !== undefined) throw toEntenteError(output.error);
-        return output.reply;
-      },
-    })(request, context as never);
+      catalog,
+    }));
+    if (request.explain === true || planned.explain) return explanationOf(planned);
+    return execute(planned, engine, runner, signal, { started, budgetMs });
+  };
+}
+
+function explanationOf(planned: Planned): SqlResultItem {
+  const explanation = explainPlan(planned.plan, planned.catalog);
+  return {
+    columns: [{ name: "plan", type: "text" }],
+    rows: explanation.plan.split("\n").map((line) => [line]),
+    plan: explanation.plan,
+    sources: explanation.sources,
   };
 }
 
@@ -288,11 +262,27 @@ export const sqlJoinService: ServiceDefinition = {
   version: "0.1.0",
   description: "One SQL statement over tables in many databases",
   async start({ config, logger }) {
-    const sources = config.section("sources", sourcesSectionSchema);
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
     const logicalTables = config.section("logicalTables", logicalTablesSchema);
-    const engine = await openSqlEngine({ sources, tables, logicalTables, settings });
+    const lease = leaseWorkerSources(config);
+    let engine: SqlEngine;
+    try {
+      // Without a sources: section, the embedded default's demo sources.
+      if (lease.declared === undefined) {
+        for (const [name, source] of Object.entries(DEMO_SOURCES)) lease.pool.define(name, source);
+      }
+      const names = lease.declared ?? Object.keys(DEMO_SOURCES);
+      engine = await openSqlEngine({
+        pool: { sources: lease.pool, names, demo: lease.declared === undefined },
+        tables,
+        logicalTables,
+        settings,
+      });
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
     for (const e of engine.catalog.errors)
       logger.warn({ source: e.source }, `catalog: ${e.message}`);
     const timer = setInterval(() => {
@@ -313,6 +303,7 @@ export const sqlJoinService: ServiceDefinition = {
       stop: async () => {
         clearInterval(timer);
         await engine.close();
+        await lease.release();
       },
       stats: () => ({
         tables: engine.catalog.current.tables.length,

@@ -16,8 +16,14 @@ const POINT_SHAPE = `[{"m":"VARCHAR","t":"JSON","ts":"VARCHAR","v":"DOUBLE"}]`;
 export class DuckdbStore extends SqlInstance {
   readonly readOnly: boolean;
 
-  constructor(name: string, connector: Connector, table = "points", readOnly = false) {
-    super({ name, kind: "duckdb", connector, table, columns: DEFAULT_COLUMNS });
+  constructor(
+    name: string,
+    connector: Connector,
+    table = "points",
+    readOnly = false,
+    ownsConnector = true,
+  ) {
+    super({ name, kind: "duckdb", connector, table, columns: DEFAULT_COLUMNS, ownsConnector });
     this.readOnly = readOnly;
   }
 

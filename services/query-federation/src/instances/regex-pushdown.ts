@@ -13,10 +13,10 @@
  *
  * Anything else is applied by the worker to the rows the rest of the filter lets through.
  */
-import type { DialectKind } from "./sql.ts";
+import type { SourceKind } from "@entente/connectors";
 
 /** The pattern `kind` runs for a full match of `pattern`, or undefined to match in the worker. */
-export function pushedRegex(kind: DialectKind, pattern: string): string | undefined {
+export function pushedRegex(kind: SourceKind, pattern: string): string | undefined {
   if (kind === "duckdb") return `(?s:${pattern})`;
   const shape = portableShape(pattern);
   if (!shape) return undefined;

@@ -26,6 +26,8 @@ export interface SqlInstanceOptions {
   connector: Connector;
   table: string;
   columns: ColumnMapping;
+  /** false when the connector is the worker's shared source, which outlives the instance. */
+  ownsConnector?: boolean;
 }
 
 const BATCH_ROWS = 10_000;
@@ -41,6 +43,7 @@ export class SqlInstance implements MetricInstance {
   readonly connector: Connector;
   readonly table: string;
   readonly columns: ColumnMapping;
+  private readonly ownsConnector: boolean;
 
   constructor(options: SqlInstanceOptions) {
     this.name = options.name;
@@ -48,6 +51,7 @@ export class SqlInstance implements MetricInstance {
     this.connector = options.connector;
     this.table = options.table;
     this.columns = options.columns;
+    this.ownsConnector = options.ownsConnector ?? true;
   }
 
   async fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult> {
@@ -140,6 +144,6 @@ export class SqlInstance implements MetricInstance {
   }
 
   async close(): Promise<void> {
-    await this.connector.close();
+    if (this.ownsConnector) await this.connector.close();
   }
 }

@@ -4,16 +4,9 @@
  * window functions) per window and group. Tag names are validated identifiers and written as
  * literals; tag values, the metric and regex patterns are always bound. Pure.
  */
+import type { SourceKind, SqlDialect } from "@entente/connectors";
 import type { FederatedQuery, Matcher } from "../query.ts";
 import { pushedRegex } from "./regex-pushdown.ts";
-
-export type DialectKind = "postgres" | "mysql" | "duckdb";
-
-export interface SqlDialect {
-  kind: DialectKind;
-  quoteIdentifier(name: string): string;
-  placeholder(index: number): string;
-}
 
 export interface ColumnMapping {
   metric: string;
@@ -45,7 +38,7 @@ export interface PushdownPlan {
 }
 
 /** Splits the matchers into those `kind`'s SQL carries and those the worker applies. */
-export function planPushdown(kind: DialectKind, matchers: Matcher[]): PushdownPlan {
+export function planPushdown(kind: SourceKind, matchers: Matcher[]): PushdownPlan {
   const pushed: Matcher[] = [];
   const local: Matcher[] = [];
   for (const m of matchers) {
