@@ -11,6 +11,10 @@
  *
  * The delay backs off: it doubles with each failure in a row (connect_failed, disconnected) up
  * to the link's maximum, and starts over once a session has run long enough to be sampled.
+ *
+ * The two sides go down and up independently. While both are down the status names the one that
+ * went down last, and when it comes back the other one, still down; `connected` only once both
+ * are up again.
  */
 import type { LinkStatusName } from "@entente/protocol";
 import { assign, fromCallback, fromPromise, setup } from "xstate";
@@ -41,6 +45,10 @@ export interface LinkContext extends LinkMachineInput {
   restarts: number;
   /** Failed connects and sessions in a row, for the backoff. */
   failures: number;
+  /** Why the upstream side of the running session is down; undefined while it is up. */
+  upstreamDown: string | undefined;
+  /** Why the downstream side of the running session is down; undefined while it is up. */
+  downstreamDown: string | undefined;
 }
 
 const reasonOf = (error: unknown): string =>
@@ -68,6 +76,8 @@ export const linkMachine = setup({
   guards: {
     stalled: ({ context, event }) =>
       event.type === "TICK" && isStalled(context.progress, event, context.stallAfterMs),
+    upstreamStillDown: ({ context }) => context.upstreamDown !== undefined,
+    downstreamStillDown: ({ context }) => context.downstreamDown !== undefined,
   },
   actions: {
     /** A sampled session is a working one: the backoff starts over. */
@@ -81,6 +91,14 @@ export const linkMachine = setup({
       reason: ({ event }) => ("reason" in event ? event.reason : undefined),
     }),
     clearReason: assign({ reason: undefined }),
+    upstreamWentDown: assign({
+      upstreamDown: ({ event }) => (event.type === "UPSTREAM_DOWN" ? event.reason : undefined),
+    }),
+    upstreamCameUp: assign({ upstreamDown: undefined }),
+    downstreamWentDown: assign({
+      downstreamDown: ({ event }) => (event.type === "DOWNSTREAM_DOWN" ? event.reason : undefined),
+    }),
+    downstreamCameUp: assign({ downstreamDown: undefined }),
   },
 }).createMachine({
   id: "link",
@@ -92,6 +110,8 @@ export const linkMachine = setup({
     progress: { forwarded: 0, at: -1 },
     restarts: 0,
     failures: 0,
+    upstreamDown: undefined,
+    downstreamDown: undefined,
   }),
   initial: "starting",
   on: { STOP: ".shutting_down" },
@@ -113,10 +133,20 @@ export const linkMachine = setup({
     },
     connect_failed: { entry: "countFailure", after: { reconnectDelay: "connecting" } },
     active: {
-      entry: assign({ progress: () => ({ forwarded: 0, at: -1 }) }),
+      // A new session: not sampled yet, both sides up.
+      entry: assign({
+        progress: () => ({ forwarded: 0, at: -1 }),
+        upstreamDown: undefined,
+        downstreamDown: undefined,
+      }),
       invoke: {
         src: "runSession",
         input: ({ context }) => ({ session: context.session, tickMs: context.tickMs }),
+        // Running the session threw: a failed session, not a dead link.
+        onError: {
+          target: "disconnected",
+          actions: assign({ reason: ({ event }) => reasonOf(event.error) }),
+        },
       },
       on: {
         SESSION_FAILED: { target: "disconnected", actions: "recordReason" },
@@ -127,8 +157,14 @@ export const linkMachine = setup({
         connected: {
           entry: "clearReason",
           on: {
-            UPSTREAM_DOWN: { target: "upstream_down", actions: "recordReason" },
-            DOWNSTREAM_DOWN: { target: "downstream_down", actions: "recordReason" },
+            UPSTREAM_DOWN: {
+              target: "upstream_down",
+              actions: ["recordReason", "upstreamWentDown"],
+            },
+            DOWNSTREAM_DOWN: {
+              target: "downstream_down",
+              actions: ["recordReason", "downstreamWentDown"],
+            },
             TICK: [
               {
                 guard: "stalled",
@@ -143,14 +179,42 @@ export const linkMachine = setup({
         },
         upstream_down: {
           on: {
-            UPSTREAM_UP: "connected",
-            DOWNSTREAM_DOWN: { target: "downstream_down", actions: "recordReason" },
+            UPSTREAM_UP: [
+              {
+                guard: "downstreamStillDown",
+                target: "downstream_down",
+                actions: [
+                  "upstreamCameUp",
+                  assign({ reason: ({ context }) => context.downstreamDown }),
+                ],
+              },
+              { target: "connected", actions: "upstreamCameUp" },
+            ],
+            DOWNSTREAM_DOWN: {
+              target: "downstream_down",
+              actions: ["recordReason", "downstreamWentDown"],
+            },
+            DOWNSTREAM_UP: { actions: "downstreamCameUp" },
           },
         },
         downstream_down: {
           on: {
-            DOWNSTREAM_UP: "connected",
-            UPSTREAM_DOWN: { target: "upstream_down", actions: "recordReason" },
+            DOWNSTREAM_UP: [
+              {
+                guard: "upstreamStillDown",
+                target: "upstream_down",
+                actions: [
+                  "downstreamCameUp",
+                  assign({ reason: ({ context }) => context.upstreamDown }),
+                ],
+              },
+              { target: "connected", actions: "downstreamCameUp" },
+            ],
+            UPSTREAM_DOWN: {
+              target: "upstream_down",
+              actions: ["recordReason", "upstreamWentDown"],
+            },
+            UPSTREAM_UP: { actions: "upstreamCameUp" },
           },
         },
       },
