@@ -4,6 +4,7 @@
  * planner asks instead of guessing (Trino's connector SPI). A connector knows its database
  * and nothing about NATS.
  */
+import type { SqlType } from "@entente/protocol";
 
 export type SourceKind = "postgres" | "mysql" | "duckdb";
 
@@ -22,18 +23,7 @@ export type SourceKind = "postgres" | "mysql" | "duckdb";
  * - `unknown` → whatever the driver gave, as a string where it is not one of the above
  * and SQL NULL → null, in every type.
  */
-export type ValueType =
-  | "boolean"
-  | "integer"
-  | "bigint"
-  | "double"
-  | "decimal"
-  | "text"
-  | "date"
-  | "timestamp"
-  | "json"
-  | "blob"
-  | "unknown";
+export type ValueType = Exclude<SqlType, "null">;
 
 export type Value = null | boolean | number | bigint | string | Uint8Array | unknown;
 
