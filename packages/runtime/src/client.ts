@@ -6,11 +6,12 @@ import {
   msgpackCodec,
   toEntenteError,
 } from "@entente/protocol";
-import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { type Context, context as otelContext } from "@opentelemetry/api";
-import { Deadline } from "./deadline.ts";
-import { DEFAULT_CREDIT, requestReply } from "./stream/index.ts";
-import { startClientHop } from "./tracing/hop-spans.ts";
+import { abortReason, Deadline } from "./deadline.ts";
+import { DEFAULT_CREDIT, type ReplyStats, type ReplyStream, requestReply } from "./stream/index.ts";
+import { wireHeaders } from "./stream/wire-headers.ts";
+import { type ClientHop, startClientHop } from "./tracing/hop-spans.ts";
 import { readServerTimeUs } from "./tracing/nats-headers.ts";
 
 export interface ClientOptions {
@@ -53,6 +54,54 @@ export interface CallOptions {
   retry?: RetryPolicy;
 }
 
+/** A request on its way: its reply, its span, and how the span ends. */
+class OpenCall {
+  readonly reply: ReplyStream;
+  readonly hop: ClientHop;
+  readonly #subject: string;
+  readonly #deadline: Deadline;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(
+    subject: string,
+    reply: ReplyStream,
+    hop: ClientHop,
+    deadline: Deadline,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#subject = subject;
+    this.reply = reply;
+    this.hop = hop;
+    this.#deadline = deadline;
+    this.#signal = signal;
+  }
+
+  succeeded(stats: ReplyStats): void {
+    const serverTimeUs = readServerTimeUs(stats.headers);
+    this.hop.end({
+      responseBytes: stats.bytes,
+      responseBatches: stats.batches,
+      ...(serverTimeUs === undefined ? {} : { serverTimeUs }),
+    });
+  }
+
+  /** The error the caller gets, recorded on the span. */
+  failed(err: unknown): EntenteError {
+    const signal = this.#signal;
+    const deadline = this.#deadline;
+    let error =
+      signal?.aborted && !(err instanceof EntenteError)
+        ? abortReason(signal, deadline, this.#subject)
+        : toEntenteError(err);
+    // A stall and the deadline race at the deadline; the budget is the cause.
+    if (deadline.expired() && (error.code === "CANCELLED" || error.code === "STREAM_STALLED")) {
+      error = deadline.error(this.#subject);
+    }
+    this.hop.end({ error });
+    return error;
+  }
+}
+
 /**
  * Calls Entente endpoints: encodes, carries the deadline and trace context in headers, opens a
  * client hop span, and reads single or batched replies.
@@ -88,16 +137,12 @@ export class EntenteClient {
   }
 
   /** Calls an endpoint and gathers every item of its (batched) reply. */
-  async collect<T = unknown>(
-    subject: string,
-    body: unknown,
-    options: CallOptions = {},
-  ): Promise<T[]> {
-    return this.withRetry(options, async (attempt) => {
-      const items: T[] = [];
-      for await (const item of this.stream<T>(subject, body, attempt)) items.push(item);
-      return items;
-    });
+  collect<T = unknown>(subject: string, body: unknown, options: CallOptions = {}): Promise<T[]> {
+    const policy = options.retry;
+    if (policy && policy.attempts > 1) {
+      return this.withRetry(options, (attempt) => this.collectOnce<T>(subject, body, attempt));
+    }
+    return this.collectOnce<T>(subject, body, options);
   }
 
   /** Calls an endpoint and yields the items of its reply as batches arrive. */
@@ -107,60 +152,83 @@ export class EntenteClient {
     options: CallOptions = {},
   ): AsyncGenerator<T> {
     const deadline = this.deadlineOf(options);
-    const payload = this.codec.encode(body);
-    const headers = this.headersOf(deadline, options);
-    const parentTrace = options.parent?.trace ?? otelContext.active();
-    const hop = startClientHop(
-      {
-        subject,
-        requestBytes: payload.length,
-        ...(options.service ? { service: options.service } : {}),
-        ...(this.options.region ? { sourceRegion: this.options.region } : {}),
-        ...(options.destinationRegion ? { destinationRegion: options.destinationRegion } : {}),
-      },
-      parentTrace,
-    );
-    hop.inject(headers);
-    const abort = abortOnDeadline(deadline, subject, [options.signal, options.parent?.signal]);
-    const signal = abort.signal;
-    const reply = requestReply(this.nc, subject, payload, headers, {
-      codec: this.codec,
-      credit: this.options.credit,
-      stallTimeoutMs: Math.min(this.options.stallTimeoutMs, deadline.remainingMs() + 1),
-      signal,
-      ...(this.options.inboxPrefix === undefined ? {} : { inboxPrefix: this.options.inboxPrefix }),
-    });
-    let error: EntenteError | undefined;
+    // A reader may hold the stream between items: the producer is still stopped at the deadline.
+    const abort = deadline.signal([options.signal, options.parent?.signal], subject);
+    let call: OpenCall | undefined;
+    let error: unknown;
     let completed = false;
     try {
-      for await (const item of reply) yield item as T;
-      const done = await reply.done;
+      call = this.open(subject, body, options, deadline, abort.signal);
+      for await (const item of call.reply) yield item as T;
+      const stats = await call.reply.done;
       completed = true;
-      const serverTimeUs = readServerTimeUs(done.headers);
-      hop.end({
-        responseBytes: done.bytes,
-        responseBatches: done.batches,
-        ...(serverTimeUs === undefined ? {} : { serverTimeUs }),
-      });
+      call.succeeded(stats);
     } catch (err) {
-      error =
-        signal.aborted && !(err instanceof EntenteError)
-          ? abortError(signal, deadline, subject)
-          : toEntenteError(err);
-      // The stall timer and the deadline timer race at the deadline; the budget is the cause.
-      if (deadline.expired() && (error.code === "CANCELLED" || error.code === "STREAM_STALLED")) {
-        error = deadline.error(subject);
-      }
-      hop.end({ error });
+      error = call ? call.failed(err) : err;
       throw error;
     } finally {
       abort.release();
       // The caller stopped reading early: stop the producer and close the span.
-      if (!completed && !error) {
-        reply.cancel("caller stopped reading");
-        hop.end({});
+      if (call && !completed && !error) {
+        call.reply.cancel("caller stopped reading");
+        call.hop.end({});
       }
     }
+  }
+
+  /**
+   * One attempt that reads the whole reply as it arrives: no generator, no promise per item, and
+   * no timer of its own — the reader's one wait timer also keeps the deadline.
+   */
+  private async collectOnce<T>(subject: string, body: unknown, options: CallOptions): Promise<T[]> {
+    const deadline = this.deadlineOf(options);
+    const own = options.signal;
+    const parent = options.parent?.signal;
+    // Two signals to follow need one that follows both; one is passed on as it is.
+    const linked = own && parent ? deadline.signal([own, parent], subject) : undefined;
+    let call: OpenCall | undefined;
+    try {
+      call = this.open(subject, body, options, deadline, linked?.signal ?? own ?? parent);
+      const { items, stats } = await call.reply.collect();
+      call.succeeded(stats);
+      return items as T[];
+    } catch (err) {
+      throw call ? call.failed(err) : err;
+    } finally {
+      linked?.release();
+    }
+  }
+
+  /** Sends the request with its deadline and trace context, under a client hop span. */
+  private open(
+    subject: string,
+    body: unknown,
+    options: CallOptions,
+    deadline: Deadline,
+    signal: AbortSignal | undefined,
+  ): OpenCall {
+    const payload = this.codec.encode(body);
+    const headers = this.headersOf(deadline, options);
+    const hop = startClientHop(
+      {
+        subject,
+        requestBytes: payload.length,
+        service: options.service,
+        sourceRegion: this.options.region,
+        destinationRegion: options.destinationRegion,
+      },
+      options.parent?.trace ?? otelContext.active(),
+    );
+    hop.inject(headers);
+    const reply = requestReply(this.nc, subject, payload, headers, {
+      codec: this.codec,
+      credit: this.options.credit,
+      stallTimeoutMs: this.options.stallTimeoutMs,
+      deadline,
+      signal,
+      inboxPrefix: this.options.inboxPrefix,
+    });
+    return new OpenCall(subject, reply, hop, deadline, signal);
   }
 
   private deadlineOf(options: CallOptions): Deadline {
@@ -170,11 +238,13 @@ export class EntenteClient {
   }
 
   private headersOf(deadline: Deadline, options: CallOptions): MsgHdrs {
-    const headers = natsHeaders();
+    const headers = wireHeaders();
     headers.set(HEADERS.timeoutMs, deadline.toHeader());
     if (this.codec !== msgpackCodec) headers.set(HEADERS.contentType, this.codec.contentType);
     if (this.options.region) headers.set(HEADERS.sourceRegion, this.options.region);
-    for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
+    if (options.headers) {
+      for (const [name, value] of Object.entries(options.headers)) headers.set(name, value);
+    }
     return headers;
   }
 
@@ -210,45 +280,4 @@ export class EntenteClient {
       }
     }
   }
-}
-
-function abortError(signal: AbortSignal, deadline: Deadline, subject: string): EntenteError {
-  if (signal.reason instanceof EntenteError) return signal.reason;
-  if (deadline.expired()) return deadline.error(subject);
-  return new EntenteError("CANCELLED", `${subject}: request cancelled`);
-}
-
-/**
- * A signal that aborts at the deadline or when any of `linked` aborts, with one timer that
- * `release()` clears — a timeout signal would keep its timer for the whole budget.
- */
-function abortOnDeadline(
-  deadline: Deadline,
-  subject: string,
-  linked: Array<AbortSignal | undefined>,
-): { signal: AbortSignal; release(): void } {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(deadline.error(subject)),
-    Math.max(1, deadline.remainingMs()),
-  );
-  const follow = (source: AbortSignal) => () => controller.abort(source.reason);
-  const listeners: Array<[AbortSignal, () => void]> = [];
-  for (const source of linked) {
-    if (!source) continue;
-    if (source.aborted) {
-      controller.abort(source.reason);
-      break;
-    }
-    const listener = follow(source);
-    source.addEventListener("abort", listener, { once: true });
-    listeners.push([source, listener]);
-  }
-  return {
-    signal: controller.signal,
-    release() {
-      clearTimeout(timer);
-      for (const [source, listener] of listeners) source.removeEventListener("abort", listener);
-    },
-  };
 }

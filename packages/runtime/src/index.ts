@@ -1,4 +1,3 @@
-export * from "./actors/keyed.ts";
 export * from "./actors/per-request.ts";
 export * from "./client.ts";
 export * from "./config/index.ts";
@@ -6,7 +5,9 @@ export * from "./connection.ts";
 export * from "./deadline.ts";
 export * from "./logger.ts";
 export * from "./pace/index.ts";
+export type { InboundRequest, ReplyControl, ReplySink } from "./service/dispatch.ts";
 export * from "./service/host.ts";
+export * from "./service/http-door.ts";
 export * from "./service/micro.ts";
 export * from "./service/types.ts";
 export * from "./stream/index.ts";

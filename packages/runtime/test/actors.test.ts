@@ -1,42 +1,10 @@
-import { EntenteError, msgpackCodec } from "@entente/protocol";
-import { type NatsServer, startNatsServer } from "@entente/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EntenteError } from "@entente/protocol";
+import { describe, expect, it } from "vitest";
 import { assign, fromPromise, setup } from "xstate";
-import { KeyedActors } from "../src/actors/keyed.ts";
 import { perRequestActor } from "../src/actors/per-request.ts";
+import { settleWithoutActor } from "../src/actors/pure-run.ts";
 import { Deadline } from "../src/deadline.ts";
 import type { RequestContext } from "../src/service/types.ts";
-
-/** A long-lived counter: the kind of entity whose state must survive its worker. */
-const counter = setup({
-  types: {
-    context: {} as { count: number; history: string[] },
-    events: {} as { type: "add"; by: number; note: string } | { type: "close" },
-    input: {} as { start: number },
-  },
-}).createMachine({
-  id: "counter",
-  context: ({ input }) => ({ count: input.start, history: [] }),
-  initial: "open",
-  states: {
-    open: {
-      on: {
-        add: {
-          actions: assign({
-            count: ({ context, event }) => context.count + event.by,
-            history: ({ context, event }) => [...context.history, event.note],
-          }),
-        },
-        close: "closed",
-      },
-    },
-    closed: { type: "final" },
-  },
-});
 
 /** A per-request actor that invokes provided work, like a federated query does. */
 const lookup = setup({
@@ -114,70 +82,95 @@ describe("actor per request", () => {
     await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(invokedSignal?.aborted).toBe(true);
-    void answer.catch(() => undefined);
+    void Promise.resolve(answer).catch(() => undefined);
   });
 });
 
-describe("actors by key, persisted in JetStream KV", () => {
-  let server: NatsServer;
-  let first: NatsConnection;
-  let second: NatsConnection;
-  let bucketA: KV;
-  let bucketB: KV;
+/** A machine that settles in its initial transition: what a small per-request pipeline looks like. */
+const quote = setup({
+  types: {
+    input: {} as { sku: string; quantity: number },
+    context: {} as { sku: string; total: number },
+    output: {} as { sku: string; total: number },
+  },
+  guards: { bulk: ({ context }) => context.total >= 100 },
+}).createMachine({
+  context: ({ input }) => {
+    if (input.quantity < 0) throw new EntenteError("BAD_REQUEST", "quantity must not be negative");
+    return { sku: input.sku, total: input.quantity * 10 };
+  },
+  initial: "pricing",
+  states: {
+    pricing: {
+      always: [
+        {
+          guard: "bulk",
+          target: "done",
+          actions: assign({ total: ({ context }) => context.total * 0.9 }),
+        },
+        { target: "done" },
+      ],
+    },
+    done: { type: "final" },
+  },
+  output: ({ context }) => context,
+});
 
-  beforeAll(async () => {
-    server = await startNatsServer();
-    first = await connect({ servers: server.url });
-    second = await connect({ servers: server.url });
-    bucketA = await new Kvm(first).create("actors-test", { history: 5 });
-    bucketB = await new Kvm(second).open("actors-test");
+describe("actor per request, settled without a live actor", () => {
+  it("answers a machine that settles at once synchronously, guards and assigns applied", () => {
+    const handler = perRequestActor(quote, {
+      input: (request: { sku: string; quantity: number }) => request,
+    });
+    expect(handler({ sku: "a", quantity: 2 }, requestContext(5_000))).toEqual({
+      sku: "a",
+      total: 20,
+    });
+    expect(handler({ sku: "b", quantity: 20 }, requestContext(5_000))).toEqual({
+      sku: "b",
+      total: 180,
+    });
   });
 
-  afterAll(async () => {
-    await first?.close();
-    await second?.close();
-    await server?.stop();
+  it("fails with the machine's own error shape", () => {
+    const handler = perRequestActor(quote, {
+      input: (request: { sku: string; quantity: number }) => request,
+    });
+    expect(() => handler({ sku: "c", quantity: -1 }, requestContext(5_000))).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST" }),
+    );
   });
 
-  it("restores an actor on another worker where the first left off", async () => {
-    const workerA = new KeyedActors({ logic: counter, kv: bucketA, input: () => ({ start: 100 }) });
-    await workerA.send("orders.eu-1", { type: "add", by: 5, note: "a1" });
-    await workerA.send("orders.eu-1", { type: "add", by: 7, note: "a2" });
-    workerA.stopAll();
-
-    const workerB = new KeyedActors({ logic: counter, kv: bucketB, input: () => ({ start: 0 }) });
-    const snapshot = await workerB.send("orders.eu-1", { type: "add", by: 1, note: "b1" });
-    expect(snapshot.context).toEqual({ count: 113, history: ["a1", "a2", "b1"] });
-
-    const closed = await workerB.send("orders.eu-1", { type: "close" });
-    expect(closed.status).toBe("done");
-    const stored = msgpackCodec.decode((await bucketA.get("orders.eu-1"))!.value) as {
-      value: string;
-    };
-    expect(stored.value).toBe("closed");
+  it("answers a provided copy of such a machine without an actor too", () => {
+    expect(settleWithoutActor(quote.provide({}), { sku: "d", quantity: 1 })).toEqual({
+      ok: true,
+      output: { sku: "d", total: 10 },
+    });
   });
 
-  it("loses no event when two workers update one actor at once", async () => {
-    const workerA = new KeyedActors({ logic: counter, kv: bucketA, input: () => ({ start: 0 }) });
-    const workerB = new KeyedActors({ logic: counter, kv: bucketB, input: () => ({ start: 0 }) });
-    const sends = [];
-    for (let i = 0; i < 20; i++) {
-      const worker = i % 2 === 0 ? workerA : workerB;
-      sends.push(worker.send("race", { type: "add", by: 1, note: `e${i}` }));
-    }
-    await Promise.all(sends);
-    const final = await new KeyedActors({ logic: counter, kv: bucketA }).snapshot("race");
-    expect(final?.context.count).toBe(20);
-    expect(new Set(final?.context.history)).toEqual(new Set(sends.map((_, i) => `e${i}`)));
+  it("gives a machine that executes an action a live actor, which runs it once", async () => {
+    const notes: string[] = [];
+    const noting = setup({
+      types: { input: {} as { note: string }, output: {} as { note: string } },
+    }).createMachine({
+      initial: "done",
+      states: {
+        done: {
+          type: "final",
+          entry: ({ event }) =>
+            notes.push((event as { input?: { note: string } }).input?.note ?? ""),
+        },
+      },
+      output: () => ({ note: "noted" }),
+    });
+    const handler = perRequestActor(noting, { input: (request: { note: string }) => request });
+    const first = handler({ note: "one" }, requestContext(5_000));
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toEqual({ note: "noted" });
+    expect(await handler({ note: "two" }, requestContext(5_000))).toEqual({ note: "noted" });
+    expect(notes).toEqual(["one", "two"]);
   });
 
-  it("refuses keys KV cannot hold", async () => {
-    const actors = new KeyedActors({ logic: counter, kv: bucketA });
-    await expect(actors.send("bad key*", { type: "close" })).rejects.toThrow(/not valid/);
-  });
-
-  it("the bucket lives in JetStream", async () => {
-    const jsm = await jetstreamManager(first);
-    expect((await jsm.streams.info("KV_actors-test")).config.name).toBe("KV_actors-test");
+  it("leaves a machine that invokes to a live actor", () => {
+    expect(settleWithoutActor(lookup, { name: "ada" })).toBeUndefined();
   });
 });

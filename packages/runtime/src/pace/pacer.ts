@@ -8,6 +8,7 @@
  * clock and `setImmediate`: the SQL engine and query federation share it.
  */
 import { EntenteError } from "@entente/protocol";
+import { abortReason } from "../deadline.ts";
 import { yieldToEventLoop } from "../stream/slice.ts";
 
 export interface PaceSettings {
@@ -33,13 +34,13 @@ export function paceVerdict(
   return now - sliceStart >= sliceMs ? "yield" : "go on";
 }
 
-/** Why work ends early, as the error its caller gets. */
+/**
+ * Why work ends early, as the error its caller gets: past its own deadline (the signal still
+ * unaborted) it ran out of time; otherwise the runtime's one abort mapping says why.
+ */
 export function stopReason(signal: AbortSignal): EntenteError {
   if (!signal.aborted) return outOfTime();
-  const reason: unknown = signal.reason;
-  if (reason instanceof EntenteError) return reason;
-  if (reason instanceof DOMException && reason.name === "TimeoutError") return outOfTime();
-  return new EntenteError("CANCELLED", "the request was cancelled");
+  return abortReason(signal, undefined, "the request");
 }
 
 function outOfTime(): EntenteError {

@@ -1,26 +1,17 @@
-import {
-  codecFor,
-  EntenteError,
-  HEADERS,
-  jsonCodec,
-  parseMessage,
-  queueGroupOf,
-  toEntenteError,
-} from "@entente/protocol";
-import { Match, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { codecFor, EntenteError, HEADERS, jsonCodec, queueGroupOf } from "@entente/protocol";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { nuid } from "@nats-io/nuid";
-import { context } from "@opentelemetry/api";
 import type { LoadedConfig } from "../config/load.ts";
-import { Deadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
+import { headerOf } from "../stream/frame-headers.ts";
 import {
-  type ByteBudget,
-  errorReply,
-  type SendReplyResult,
-  sendReply,
-  streamRequestOptions,
-} from "../stream/index.ts";
-import { startServerHop } from "../tracing/hop-spans.ts";
+  type DispatchHost,
+  dispatch,
+  type InboundRequest,
+  type InFlightRequest,
+  type ReplySink,
+} from "./dispatch.ts";
+import { type HttpFrontDoor, startHttpFrontDoor } from "./http-door.ts";
 import {
   discoverySubjects,
   type EndpointInfo,
@@ -30,18 +21,17 @@ import {
   type ServiceIdentity,
   statsResponse,
 } from "./micro.ts";
+import { type NatsReplySettings, NatsReplySink } from "./nats-sink.ts";
 import { EndpointStats } from "./stats.ts";
 import { streamBudgetOf } from "./stream-budget.ts";
-import {
-  type EndpointDefinition,
-  type RequestContext,
-  replyBodyOf,
-  type ServiceDefinition,
-  type ServiceEnvironment,
-  type ServiceInstance,
+import type {
+  EndpointDefinition,
+  ServiceDefinition,
+  ServiceEnvironment,
+  ServiceInstance,
 } from "./types.ts";
 
-interface HostedEndpoint {
+export interface HostedEndpoint {
   definition: EndpointDefinition;
   info: EndpointInfo;
   stats: EndpointStats;
@@ -51,7 +41,8 @@ interface HostedEndpoint {
 
 /**
  * One service running on one connection: its endpoints on queue-group subscriptions, its
- * `$SRV` discovery and stats, and the bookkeeping that lets it stop without losing work.
+ * `$SRV` discovery and stats, and the bookkeeping that lets it stop without losing work. Every
+ * request, whatever carried it, is served through {@link HostedService.dispatch}.
  */
 export class HostedService {
   readonly identity: ServiceIdentity;
@@ -61,12 +52,14 @@ export class HostedService {
   private readonly config: LoadedConfig;
   private readonly logger: Logger;
   private readonly instance: ServiceInstance;
-  /** Each in-flight request's controller, so a forced shutdown can abort them all. */
-  private readonly controllers = new Set<AbortController>();
-  private readonly inFlight = new Set<Promise<void>>();
-  /** Unread bytes of streamed replies, shared with every service on this connection. */
-  private readonly streamBudget: ByteBudget;
+  /** Requests still running after their dispatch call, so a shutdown can wait for or abort them. */
+  private readonly inFlight = new Set<InFlightRequest>();
+  private idleWaiters: Array<() => void> = [];
+  private readonly host: DispatchHost;
+  private readonly replySettings: NatsReplySettings;
   private accepting = true;
+  /** The service's own HTTP front door, when it asked for one. */
+  private door: HttpFrontDoor | undefined;
 
   private constructor(
     definition: ServiceDefinition,
@@ -77,7 +70,29 @@ export class HostedService {
     this.config = env.config;
     this.logger = env.logger.child({ component: definition.name });
     this.instance = instance;
-    this.streamBudget = streamBudgetOf(env.nc, env.config.config.runtime.maxUnreadStreamBytes);
+    const runtime = env.config.config.runtime;
+    this.replySettings = {
+      batchBytes: runtime.batchBytes,
+      maxCredit: runtime.maxStreamCredit,
+      consumerTimeoutMs: runtime.consumerTimeoutMs,
+      // Unread bytes of streamed replies, shared with every service on this connection.
+      budget: streamBudgetOf(env.nc, runtime.maxUnreadStreamBytes),
+    };
+    const inFlight = this.inFlight;
+    this.host = {
+      name: definition.name,
+      region: env.config.config.region.name,
+      defaultTimeoutMs: runtime.defaultTimeoutMs,
+      maxTimeoutMs: runtime.maxTimeoutMs,
+      logger: this.logger,
+      hold: (request) => {
+        inFlight.add(request);
+      },
+      release: (request) => {
+        inFlight.delete(request);
+        if (inFlight.size === 0) this.notifyIdle();
+      },
+    };
     this.identity = {
       name: definition.name,
       id: nuid.next(),
@@ -101,6 +116,7 @@ export class HostedService {
     hosted.answerDiscovery();
     // Make sure the server has every subscription before anyone is told we are up.
     await env.nc.flush();
+    if (instance.http) await hosted.openDoor(instance.http);
     hosted.logger.info(
       { id: hosted.identity.id, endpoints: instance.endpoints.length },
       "service started",
@@ -116,6 +132,16 @@ export class HostedService {
     return this.inFlight.size;
   }
 
+  /** False once the service has begun to stop. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** The service's own HTTP front door, when its instance declared one. */
+  get http(): HttpFrontDoor | undefined {
+    return this.door;
+  }
+
   /**
    * Stops taking new work: endpoint subscriptions drain (what the server already sent us is
    * still handled), so NATS routes new requests to the other workers of the queue group.
@@ -123,17 +149,17 @@ export class HostedService {
   async stopAccepting(): Promise<void> {
     if (!this.accepting) return;
     this.accepting = false;
+    this.door?.stopAccepting();
     await Promise.allSettled(this.endpoints.map((e) => e.subscription.drain()));
   }
 
   /** Waits for in-flight requests; past `graceMs` they are aborted. True when all finished. */
   async settle(graceMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const finished = Promise.allSettled([...this.inFlight]).then(() => true);
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), graceMs);
     });
-    const inTime = await Promise.race([finished, timedOut]);
+    const inTime = await Promise.race([this.idle().then(() => true), timedOut]);
     clearTimeout(timer);
     if (!inTime) {
       this.logger.warn(
@@ -141,16 +167,29 @@ export class HostedService {
         "shutdown grace exceeded: aborting in-flight requests",
       );
       const reason = new EntenteError("SHUTTING_DOWN", `${this.name} is shutting down`);
-      for (const controller of this.controllers) controller.abort(reason);
-      await Promise.allSettled([...this.inFlight]);
+      for (const request of [...this.inFlight]) request.abort(reason);
+      await this.idle();
     }
     return inTime;
+  }
+
+  /** Settles once no request is in flight. */
+  private idle(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Full stop: no new work, in-flight finished (within `graceMs`), discovery withdrawn. */
   async stop(graceMs = this.config.config.runtime.shutdownGraceMs): Promise<void> {
     await this.stopAccepting();
     await this.settle(graceMs);
+    await this.door?.close();
     for (const sub of this.discovery) sub.unsubscribe();
     await this.instance.stop?.();
     this.logger.info({ id: this.identity.id }, "service stopped");
@@ -169,6 +208,45 @@ export class HostedService {
       this.identity,
       this.endpoints.map((e) => e.info),
     );
+  }
+
+  /** The endpoint named `name`, or listening on subject `name`; undefined when there is none. */
+  endpoint(name: string): HostedEndpoint | undefined {
+    return (
+      this.endpoints.find((e) => e.definition.name === name) ??
+      this.endpoints.find((e) => e.definition.subject === name)
+    );
+  }
+
+  /**
+   * Serves one request on `endpoint` and answers it through `sink`: the path every front door
+   * takes (spans, deadline, stats, error mapping). Undefined when the request was answered
+   * within the call, else a promise that settles once it has been.
+   */
+  dispatch(
+    endpoint: HostedEndpoint,
+    inbound: InboundRequest,
+    sink: ReplySink,
+  ): Promise<void> | undefined {
+    const work = dispatch(this.host, endpoint, inbound, sink);
+    // Every failure is answered and counted inside; anything escaping is a bug worth a log line.
+    work?.catch((err: unknown) =>
+      this.logger.error({ err, subject: inbound.subject }, "request path failed"),
+    );
+    return work;
+  }
+
+  private async openDoor(http: NonNullable<ServiceInstance["http"]>): Promise<void> {
+    const { onListening, ...options } = http;
+    try {
+      this.door = await startHttpFrontDoor({ ...options, services: this, routes: http.routes });
+    } catch (err) {
+      // The endpoints listen already: take them down again rather than run half started.
+      await this.stop(0);
+      throw err;
+    }
+    this.logger.info({ url: this.door.url }, "HTTP front door listening");
+    onListening?.(this.door);
   }
 
   private listen(definition: EndpointDefinition): void {
@@ -191,130 +269,22 @@ export class HostedService {
             this.logger.error({ err, subject: definition.subject }, "subscription failed");
             return;
           }
-          this.track(this.handle(hosted, msg));
+          this.onMessage(hosted, msg);
         },
       }),
     };
     this.endpoints.push(hosted);
   }
 
-  private track(work: Promise<void>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
-  }
-
-  /** One request: check, decode, validate, run within the deadline, reply (in batches). */
-  private async handle(endpoint: HostedEndpoint, msg: Msg): Promise<void> {
-    const started = process.hrtime.bigint();
-    const { definition, stats } = endpoint;
-    const runtime = this.config.config.runtime;
+  private onMessage(endpoint: HostedEndpoint, msg: Msg): void {
     const headers = msg.headers;
     // The stock `nats` CLI sends headers as typed: match the content type in any case.
-    const codec = codecFor(headers?.get(HEADERS.contentType, Match.IgnoreCase));
-    const hop = startServerHop(headers, {
-      subject: msg.subject,
-      service: this.name,
-      region: this.config.config.region.name,
-      requestBytes: msg.data.length,
-    });
-    stats.begin(msg.data.length);
-    // One controller and one timer per request, both released at the end: composite and
-    // timeout signals would each leave a timer behind for the whole budget.
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    let deadlineTimer: NodeJS.Timeout | undefined;
-    let responseBytes = 0;
-    let batches = 0;
-    let failure: EntenteError | undefined;
-    const serverTime = () => ({ [HEADERS.serverTimeUs]: String(hop.elapsedUs()) });
-    try {
-      if (msg.data.length > endpoint.maxRequestBytes) {
-        throw new EntenteError(
-          "TOO_LARGE",
-          `request of ${msg.data.length} bytes exceeds the limit of ${endpoint.maxRequestBytes} bytes for ${definition.subject}`,
-          { details: { bytes: msg.data.length, limit: endpoint.maxRequestBytes } },
-        );
-      }
-      const deadline = Deadline.fromHeader(headers?.get(HEADERS.timeoutMs) || undefined, {
-        defaultMs: runtime.defaultTimeoutMs,
-        maxMs: runtime.maxTimeoutMs,
-      });
-      if (deadline.expired())
-        throw deadline.error(`${definition.subject} arrived with no time left`);
-      const decoded = codec.decode(msg.data);
-      const request = definition.schema
-        ? parseMessage(definition.schema, decoded, `${definition.name} request`)
-        : decoded;
-
-      deadlineTimer = setTimeout(
-        () => controller.abort(deadline.error(definition.subject)),
-        deadline.remainingMs(),
-      );
-      const signal = controller.signal;
-      const requestContext: RequestContext = {
-        subject: msg.subject,
-        headers,
-        deadline,
-        signal,
-        trace: hop.context,
-        logger: this.logger,
-      };
-      const result = await context.with(hop.context, () =>
-        untilAborted(
-          Promise.resolve().then(() => definition.handler(request, requestContext)),
-          signal,
-          () => abortReason(signal, deadline, definition.subject),
-        ),
-      );
-      if (!msg.reply) return;
-      const sent = await sendReply(this.nc, msg.reply, replyBodyOf(result), {
-        codec,
-        batchBytes: runtime.batchBytes,
-        ...streamRequestOptions(headers),
-        maxCredit: runtime.maxStreamCredit,
-        budget: this.streamBudget,
-        signal,
-        consumerTimeoutMs: runtime.consumerTimeoutMs,
-        finalHeaders: serverTime,
-        // A requester's cancel or disappearance reaches the handler through its signal.
-        onStop: (outcome) =>
-          controller.abort(new EntenteError("CANCELLED", `${definition.subject}: ${outcome}`)),
-      });
-      responseBytes = sent.bytes;
-      batches = sent.batches;
-      if (sent.rejectedControls !== undefined) {
-        this.noteRejectedControls(endpoint, sent.rejectedControls, msg.subject);
-      }
-      if (sent.outcome !== "completed") failure = replyFailure(sent, definition.subject);
-    } catch (err) {
-      failure = toEntenteError(err);
-      if (failure.code === "INTERNAL") {
-        this.logger.error({ err, subject: msg.subject }, "handler failed");
-      }
-      if (msg.reply) {
-        const reply = errorReply(failure, codec, serverTime());
-        responseBytes = reply.data.length;
-        try {
-          this.nc.publish(msg.reply, reply.data, { headers: reply.headers });
-        } catch (publishErr) {
-          this.logger.warn({ err: publishErr, subject: msg.subject }, "could not send error reply");
-        }
-      }
-    } finally {
-      clearTimeout(deadlineTimer);
-      this.controllers.delete(controller);
-      const elapsedNs = Number(process.hrtime.bigint() - started);
-      stats.end(elapsedNs, responseBytes, failure);
-      hop.end({ responseBytes, responseBatches: batches, ...(failure ? { error: failure } : {}) });
-    }
-  }
-
-  /** Control messages for a stream that its requester did not send: worth an operator's look. */
-  private noteRejectedControls(endpoint: HostedEndpoint, rejected: number, subject: string): void {
-    endpoint.stats.rejectedControls += rejected;
-    this.logger.warn(
-      { subject, rejected },
-      "refused stream control messages its requester did not send",
+    const codec = codecFor(headerOf(headers, HEADERS.contentType));
+    const data = msg.data;
+    this.dispatch(
+      endpoint,
+      { subject: msg.subject, data, bytes: data.length, headers, codec, transport: "nats" },
+      new NatsReplySink(this.nc, msg.reply, headers, codec, this.replySettings),
     );
   }
 
@@ -338,40 +308,4 @@ export class HostedService {
       }
     }
   }
-}
-
-/** Why a reply did not complete, for the stats and the span. */
-function replyFailure(sent: SendReplyResult, subject: string): EntenteError {
-  if (sent.error) return sent.error;
-  const code = sent.outcome === "consumer-gone" ? "CONSUMER_GONE" : "CANCELLED";
-  return new EntenteError(code, `reply on ${subject} ended: ${sent.outcome}`);
-}
-
-/** Settles with the work, or rejects as soon as the signal aborts — whichever comes first. */
-function untilAborted<T>(
-  work: Promise<T>,
-  signal: AbortSignal,
-  reason: () => EntenteError,
-): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(reason());
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal, deadline: Deadline, subject: string): EntenteError {
-  if (signal.reason instanceof EntenteError) return signal.reason;
-  if (deadline.expired()) return deadline.error(subject);
-  return new EntenteError("CANCELLED", `${subject}: request cancelled`);
 }

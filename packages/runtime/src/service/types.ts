@@ -6,6 +6,7 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { Deadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
 import type { ReplyBody } from "../stream/types.ts";
+import type { HttpFrontDoor, HttpFrontDoorOptions, HttpRoute } from "./http-door.ts";
 
 /** What a handler is given besides its validated request. */
 export interface RequestContext {
@@ -59,10 +60,19 @@ export interface ServiceDefinition {
 
 export interface ServiceInstance {
   endpoints: EndpointDefinition[];
+  /** An HTTP front door onto these endpoints, opened once they listen on NATS. */
+  http?: ServiceHttp;
   /** Called after the endpoints stopped and in-flight work finished. */
   stop?(): Promise<void> | void;
   /** Extra figures for `$SRV.STATS` (e.g. cache hits, circuit states). */
   stats?(): Record<string, unknown>;
+}
+
+/** A service's own HTTP front door: its routes enter its endpoints. */
+export interface ServiceHttp extends Omit<HttpFrontDoorOptions, "services" | "routes"> {
+  routes: ReadonlyArray<Omit<HttpRoute, "service">>;
+  /** Told once the door listens, e.g. to report the port it picked for port 0. */
+  onListening?: (door: HttpFrontDoor) => void;
 }
 
 const STREAM = Symbol("entente.stream");

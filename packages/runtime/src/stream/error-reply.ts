@@ -6,9 +6,10 @@ import {
   statusOf,
   toEntenteError,
 } from "@entente/protocol";
-import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { encodeErrorBody } from "./error-body.ts";
 import { headerOf, headerValue, setAll } from "./frame-headers.ts";
+import { wireHeaders } from "./wire-headers.ts";
 
 /**
  * Error replies: the body is the one error shape `{ error: { code, message, retryable, details? } }`,
@@ -29,7 +30,7 @@ export function errorReply(
   extraHeaders?: Record<string, string>,
 ): EncodedErrorReply {
   const error = toEntenteError(err);
-  const h = headers();
+  const h = wireHeaders();
   h.set(HEADERS.contentType, codec.contentType);
   h.set(HEADERS.error, headerValue(error.code, 100));
   h.set(HEADERS.serviceError, headerValue(error.message || error.code));

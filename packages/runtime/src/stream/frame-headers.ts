@@ -1,5 +1,6 @@
 import { type Codec, EntenteError, HEADERS } from "@entente/protocol";
-import { headers, Match, type MsgHdrs } from "@nats-io/nats-core";
+import { Match, type MsgHdrs } from "@nats-io/nats-core";
+import { wireHeaders } from "./wire-headers.ts";
 
 /** Building and reading the headers of batches. Header names are matched case-insensitively. */
 
@@ -16,9 +17,28 @@ export interface FrameMeta {
   items: number | undefined;
 }
 
+/** A header's first value, its name matched in any case; undefined when absent or empty. */
 export function headerOf(h: MsgHdrs | undefined, name: string): string | undefined {
-  const value = h?.get(name, Match.IgnoreCase);
+  if (h === undefined) return undefined;
+  const value = firstValue(h, name);
   return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * nats.js keeps decoded headers in a `headers` map, and its `get(name, IgnoreCase)` copies the
+ * key list and filters it on every call; reading the map directly costs a lookup. Any other
+ * implementation goes through `get`.
+ */
+function firstValue(h: MsgHdrs, name: string): string | undefined {
+  const map = (h as { headers?: unknown }).headers;
+  if (!(map instanceof Map)) return h.get(name, Match.IgnoreCase);
+  const exact = (map as Map<string, string[]>).get(name);
+  if (exact !== undefined) return exact[0];
+  const lower = name.toLowerCase();
+  for (const [key, values] of map as Map<string, string[]>) {
+    if (key.length === lower.length && key.toLowerCase() === lower) return values[0];
+  }
+  return undefined;
 }
 
 /** The batch fields of a message, or undefined when it is not a batch (a plain reply). */
@@ -54,7 +74,7 @@ export interface FrameHeaderFields {
 }
 
 export function frameHeaders(f: FrameHeaderFields): MsgHdrs {
-  const h = headers();
+  const h = wireHeaders();
   h.set(HEADERS.contentType, f.codec.contentType);
   h.set(HEADERS.stream, f.stream);
   h.set(HEADERS.seq, String(f.seq));

@@ -1,7 +1,10 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { randomToken } from "./random-token.ts";
 
-type Handler = (err: Error | null, msg: Msg) => void;
+/** Whoever waits on an inbox: called for each message to it, or with the subscription's error. */
+export interface InboxListener {
+  onInbox(err: Error | null, msg: Msg): void;
+}
 
 /** 96 random bits per reply inbox. */
 const INBOX_TOKEN_BYTES = 12;
@@ -9,8 +12,8 @@ const INBOX_TOKEN_BYTES = 12;
 export interface ReplyInbox {
   /** The subject replies to this request go to. */
   readonly subject: string;
+  /** Stops delivering to its listener; later messages to it are dropped. */
   close(): void;
-  readonly closed: boolean;
 }
 
 /**
@@ -32,7 +35,7 @@ export function connectionInboxPrefix(nc: object): string | undefined {
  */
 class InboxMux {
   readonly #prefix: string;
-  readonly #handlers = new Map<string, Handler>();
+  readonly #listeners = new Map<string, InboxListener>();
   readonly #sub: Subscription;
 
   constructor(nc: Pick<NatsConnection, "subscribe">, inboxPrefix?: string) {
@@ -40,10 +43,10 @@ class InboxMux {
     this.#sub = nc.subscribe(`${this.#prefix}.*`, {
       callback: (err, msg) => {
         if (err) {
-          for (const handler of [...this.#handlers.values()]) handler(err, msg);
+          for (const listener of [...this.#listeners.values()]) listener.onInbox(err, msg);
           return;
         }
-        this.#handlers.get(msg.subject)?.(null, msg);
+        this.#listeners.get(msg.subject)?.onInbox(null, msg);
       },
     });
   }
@@ -52,17 +55,24 @@ class InboxMux {
     return !this.#sub.isClosed();
   }
 
-  open(handler: Handler): ReplyInbox {
+  open(listener: InboxListener): ReplyInbox {
     const subject = `${this.#prefix}.${randomToken(INBOX_TOKEN_BYTES)}`;
-    this.#handlers.set(subject, handler);
-    const handlers = this.#handlers;
-    return {
-      subject,
-      close: () => handlers.delete(subject),
-      get closed() {
-        return !handlers.has(subject);
-      },
-    };
+    this.#listeners.set(subject, listener);
+    return new OpenInbox(subject, this.#listeners);
+  }
+}
+
+class OpenInbox implements ReplyInbox {
+  readonly subject: string;
+  readonly #listeners: Map<string, InboxListener>;
+
+  constructor(subject: string, listeners: Map<string, InboxListener>) {
+    this.subject = subject;
+    this.#listeners = listeners;
+  }
+
+  close(): void {
+    this.#listeners.delete(this.subject);
   }
 }
 
@@ -72,7 +82,7 @@ const muxes = new WeakMap<object, Map<string, InboxMux>>();
 /** A reply inbox on the connection's shared subscription; the connection's prefix by default. */
 export function openReplyInbox(
   nc: Pick<NatsConnection, "subscribe">,
-  handler: Handler,
+  listener: InboxListener,
   inboxPrefix = connectionInboxPrefix(nc),
 ): ReplyInbox {
   let byPrefix = muxes.get(nc);
@@ -86,5 +96,5 @@ export function openReplyInbox(
     mux = new InboxMux(nc, inboxPrefix);
     byPrefix.set(key, mux);
   }
-  return mux.open(handler);
+  return mux.open(listener);
 }

@@ -11,6 +11,13 @@ export {
 } from "./error-reply.ts";
 export { connectionInboxPrefix } from "./inbox-mux.ts";
 export { requestReply } from "./receiver.ts";
-export { effectiveBatchBytes, sendReply, streamRequestOptions } from "./sender.ts";
+export {
+  effectiveBatchBytes,
+  publishSingle,
+  sendReply,
+  streamEncoded,
+  streamRequestOptions,
+} from "./sender.ts";
 export { newStreamKey, StreamKey } from "./stream-key.ts";
 export * from "./types.ts";
+export { WireHeaders, wireHeaders } from "./wire-headers.ts";

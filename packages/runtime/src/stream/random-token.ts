@@ -7,7 +7,7 @@ import { randomFillSync } from "node:crypto";
  */
 
 const POOL_BYTES = 4096;
-const pool = new Uint8Array(POOL_BYTES);
+const pool = Buffer.alloc(POOL_BYTES);
 let used = POOL_BYTES;
 
 export function randomToken(bytes: number): string {
@@ -18,7 +18,7 @@ export function randomToken(bytes: number): string {
     randomFillSync(pool);
     used = 0;
   }
-  const token = Buffer.from(pool.buffer, used, bytes).toString("base64url");
+  const token = pool.toString("base64url", used, used + bytes);
   used += bytes;
   return token;
 }

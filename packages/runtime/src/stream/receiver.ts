@@ -1,10 +1,11 @@
 import { type Codec, EntenteError, HEADERS, MSGPACK, toEntenteError } from "@entente/protocol";
-import { headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { abortReason } from "../deadline.ts";
 import { CreditWindow, normalizeCredit } from "./credit.ts";
 import { isNoResponders, readErrorReply } from "./error-reply.ts";
 import { type FrameMeta, headerOf, readFrameMeta } from "./frame-headers.ts";
 import { FrameAssembler } from "./frames.ts";
-import { openReplyInbox, type ReplyInbox } from "./inbox-mux.ts";
+import { type InboxListener, openReplyInbox, type ReplyInbox } from "./inbox-mux.ts";
 import { SequenceChecker } from "./sequence.ts";
 import { newStreamKey, StreamKey } from "./stream-key.ts";
 import {
@@ -12,9 +13,11 @@ import {
   DEFAULT_REORDER_GRACE_MS,
   DEFAULT_STALL_TIMEOUT_MS,
   type ReceiveOptions,
+  type ReplyCollected,
   type ReplyStats,
   type ReplyStream,
 } from "./types.ts";
+import { wireHeaders } from "./wire-headers.ts";
 
 type Requester = Pick<NatsConnection, "publish" | "subscribe">;
 
@@ -28,7 +31,8 @@ const MAX_REASON = 1000;
  * fresh stream key: batches without its tag are dropped and counted, never read or failed on,
  * so a stranger on the inbox can neither forge the reply nor break it. The request leaves at
  * once; `request`'s headers are amended with the credit, the key and, when missing, the content
- * type.
+ * type. Read it with `for await`, or all at once with `collect()`, which reads every batch as it
+ * arrives without a promise per item: the cheap way for callers that want the whole reply.
  */
 export function requestReply(
   nc: Requester,
@@ -50,28 +54,46 @@ type LocalStop = { kind: "return" } | { kind: "cancel"; error: EntenteError };
 
 type Control = { credit: number } | { cancel: true; reason?: string };
 
+interface Collector {
+  items: unknown[];
+  resolve: (collected: ReplyCollected) => void;
+  reject: (error: EntenteError) => void;
+}
+
 /** Where a control message goes: a producer's control subject, for its stream. */
 interface ControlTarget {
   subject: string | undefined;
   stream: string | undefined;
 }
 
-class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
-  readonly done: Promise<ReplyStats>;
+/**
+ * Most replies are one plain message: what only a batched reply needs (credit window, sequence
+ * checker, frame assembler, tag checks) is made when its first batch arrives.
+ */
+class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener {
   readonly #nc: Requester;
   readonly #subject: string;
   readonly #codec: Codec;
   readonly #signal: AbortSignal | undefined;
+  readonly #deadline: ReceiveOptions["deadline"];
   readonly #stallMs: number;
   readonly #graceMs: number;
-  #window: CreditWindow;
+  /** The credit asked for; its window is made with the first batch. */
+  readonly #credit: number;
+  #windowState: CreditWindow | undefined;
   readonly #key = newStreamKey();
-  readonly #auth = new StreamKey(this.#key);
-  readonly #checker = new SequenceChecker();
-  readonly #assembler: FrameAssembler;
+  #authState: StreamKey | undefined;
+  #checkerState: SequenceChecker | undefined;
+  #assemblerState: FrameAssembler | undefined;
   readonly #sub: ReplyInbox;
-  #resolveDone!: (stats: ReplyStats) => void;
-  #rejectDone!: (error: EntenteError) => void;
+  #abortListener: (() => void) | undefined;
+  /** Made only when someone asks for it: `collect()` callers never do. */
+  #done: Promise<ReplyStats> | undefined;
+  #resolveDone: ((stats: ReplyStats) => void) | undefined;
+  #rejectDone: ((error: EntenteError) => void) | undefined;
+  #outcome: EntenteError | undefined;
+  #collector: Collector | undefined;
+  #pumping = false;
 
   #queue: QueuedFrame[] = [];
   #items: unknown[] = [];
@@ -94,7 +116,10 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   #settled = false;
   #lingering = false;
   #waiter: (() => void) | undefined;
+  /** One timer bounds every wait: the stall timeout, or the deadline when that comes first. */
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current wait began (Date.now()); undefined while not waiting. */
+  #waitingSince: number | undefined;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #stats: ReplyStats = { headers: undefined, batches: 0, items: 0, bytes: 0, ignored: 0 };
@@ -110,35 +135,26 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     this.#subject = subject;
     this.#codec = opts.codec;
     this.#signal = opts.signal;
+    this.#deadline = opts.deadline;
     this.#stallMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#graceMs = opts.reorderGraceMs ?? DEFAULT_REORDER_GRACE_MS;
-    this.#window = new CreditWindow(normalizeCredit(opts.credit, DEFAULT_CREDIT));
-    this.#assembler = new FrameAssembler(opts.codec);
-    this.done = new Promise<ReplyStats>((resolve, reject) => {
-      this.#resolveDone = resolve;
-      this.#rejectDone = reject;
-    });
-    // A caller that only iterates must not see an unhandled rejection.
-    this.done.catch(() => {});
+    this.#credit = normalizeCredit(opts.credit, DEFAULT_CREDIT);
 
-    this.#sub = openReplyInbox(
-      nc,
-      (err, msg) => {
-        if (err) this.#fail(toEntenteError(err), false);
-        else this.#onMessage(msg);
-      },
-      opts.inboxPrefix,
-    );
+    this.#sub = openReplyInbox(nc, this, opts.inboxPrefix);
     const inbox = this.#sub.subject;
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
-    if (this.#signal?.aborted) {
-      this.#onAbort();
-      return;
+    const signal = this.#signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.#onAbort();
+        return;
+      }
+      this.#abortListener = () => this.#onAbort();
+      signal.addEventListener("abort", this.#abortListener, { once: true });
     }
-    const h = requestHeaders ?? headers();
+    const h = requestHeaders ?? wireHeaders();
     h.set(HEADERS.streamKey, this.#key);
     // Defaults go unsaid: the producer assumes MessagePack and the default credit.
-    if (this.#window.window !== DEFAULT_CREDIT) h.set(HEADERS.credit, String(this.#window.window));
+    if (this.#credit !== DEFAULT_CREDIT) h.set(HEADERS.credit, String(this.#credit));
     if (this.#codec.contentType !== MSGPACK && headerOf(h, HEADERS.contentType) === undefined) {
       h.set(HEADERS.contentType, this.#codec.contentType);
     }
@@ -150,12 +166,61 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     }
   }
 
+  onInbox(err: Error | null, msg: Msg): void {
+    if (err) this.#fail(toEntenteError(err), false);
+    else this.#onMessage(msg);
+  }
+
+  get #window(): CreditWindow {
+    this.#windowState ??= new CreditWindow(this.#credit);
+    return this.#windowState;
+  }
+
+  get #auth(): StreamKey {
+    this.#authState ??= new StreamKey(this.#key);
+    return this.#authState;
+  }
+
+  get #checker(): SequenceChecker {
+    this.#checkerState ??= new SequenceChecker();
+    return this.#checkerState;
+  }
+
+  get #assembler(): FrameAssembler {
+    this.#assemblerState ??= new FrameAssembler(this.#codec);
+    return this.#assemblerState;
+  }
+
+  /** Settles when iteration has finished: with the stats, or with the error. */
+  get done(): Promise<ReplyStats> {
+    if (this.#done === undefined) {
+      this.#done = new Promise<ReplyStats>((resolve, reject) => {
+        this.#resolveDone = resolve;
+        this.#rejectDone = reject;
+      });
+      // A caller that only iterates must not see an unhandled rejection.
+      this.#done.catch(() => {});
+      if (this.#settled) this.#announce();
+    }
+    return this.#done;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<unknown> {
     return this;
   }
 
+  collect(): Promise<ReplyCollected> {
+    if (this.#waiter !== undefined || this.#collector !== undefined) {
+      return Promise.reject(new Error("a reply stream is read by one reader at a time"));
+    }
+    return new Promise<ReplyCollected>((resolve, reject) => {
+      this.#collector = { items: [], resolve, reject };
+      this.#pump();
+    });
+  }
+
   async next(): Promise<IteratorResult<unknown>> {
-    if (this.#waiter !== undefined) {
+    if (this.#waiter !== undefined || this.#collector !== undefined) {
       throw new Error("a reply stream is read by one reader at a time");
     }
     for (;;) {
@@ -207,16 +272,58 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     this.#stopLocally({ kind: "cancel", error: new EntenteError("CANCELLED", message) }, reason);
   }
 
-  #onAbort = (): void => {
-    const reason: unknown = this.#signal?.reason;
-    const error =
-      reason instanceof EntenteError
-        ? reason
-        : new EntenteError("CANCELLED", `request to ${this.#subject} was cancelled`, {
-            cause: reason,
-          });
+  #onAbort(): void {
+    const error = abortReason(this.#signal, this.#deadline, `request to ${this.#subject}`);
     this.#stopLocally({ kind: "cancel", error }, error.message);
-  };
+  }
+
+  /** Collect mode: takes in whatever has arrived, and settles once the reply is whole or failed. */
+  #pump(): void {
+    const collector = this.#collector;
+    if (collector === undefined || this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const local = this.#local;
+        if (local !== undefined) {
+          this.#collector = undefined;
+          if (local.kind === "cancel") collector.reject(local.error);
+          else collector.resolve({ items: collector.items, stats: this.#stats });
+          return;
+        }
+        for (let i = this.#next; i < this.#items.length; i++) collector.items.push(this.#items[i]);
+        this.#items = [];
+        this.#next = 0;
+        if (this.#complete) {
+          this.#settle();
+          this.#collector = undefined;
+          collector.resolve({ items: collector.items, stats: this.#stats });
+          return;
+        }
+        const frame = this.#queue.shift();
+        if (frame !== undefined) {
+          try {
+            this.#read(frame);
+          } catch (err) {
+            this.#queue = [];
+            this.#fail(toEntenteError(err), true);
+          }
+          continue;
+        }
+        const failure = this.#failure;
+        if (failure !== undefined) {
+          this.#settle(failure);
+          this.#collector = undefined;
+          collector.reject(failure);
+          return;
+        }
+        this.#wait();
+        return;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
 
   /** Decodes one batch in order and hands back its credit. */
   #read({ msg, meta }: QueuedFrame): void {
@@ -325,7 +432,8 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
    * must then come at half of that window, or it would wait for credit that never comes.
    */
   #adoptWindow(allowed: number): void {
-    if (allowed >= 1 && allowed < this.#window.window) this.#window = new CreditWindow(allowed);
+    if (allowed >= 1 && allowed < this.#window.window)
+      this.#windowState = new CreditWindow(allowed);
   }
 
   #enqueue(frame: QueuedFrame): void {
@@ -333,33 +441,66 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     this.#wake();
   }
 
-  /** Waits for the next message, for at most the stall timeout. */
+  /** Waits for the next message, for at most the stall timeout (and the deadline). */
   #arrival(): Promise<void> {
     return new Promise((resolve) => {
       this.#waiter = resolve;
-      this.#stallTimer = setTimeout(() => {
-        const error = new EntenteError(
-          "STREAM_STALLED",
-          `no reply from ${this.#subject} for ${this.#stallMs} ms`,
-          {
-            details: {
-              subject: this.#subject,
-              waitedMs: this.#stallMs,
-              batches: this.#stats.batches,
-            },
-          },
-        );
-        this.#fail(error, true);
-      }, this.#stallMs);
+      this.#wait();
     });
   }
 
-  #wake(): void {
-    clearTimeout(this.#stallTimer);
+  /** Starts a wait, arming the one timer unless it still runs from an earlier wait. */
+  #wait(): void {
+    this.#waitingSince ??= Date.now();
+    if (this.#stallTimer === undefined) this.#armWait(this.#waitingSince);
+  }
+
+  #armWait(since: number): void {
+    const now = Date.now();
+    let delay = since + this.#stallMs - now;
+    if (this.#deadline !== undefined) delay = Math.min(delay, this.#deadline.at - now);
+    this.#stallTimer = setTimeout(ReplyReader.#fire, Math.max(1, delay), this);
+  }
+
+  static #fire(reader: ReplyReader): void {
+    reader.#onWaitTimer();
+  }
+
+  /**
+   * The timer outlives a wait that ended (re-arming it per message would cost a timer each), so
+   * when it fires it checks what is due: the deadline, a stall, or nothing yet.
+   */
+  #onWaitTimer(): void {
     this.#stallTimer = undefined;
+    const since = this.#waitingSince;
+    if (since === undefined || this.#settled) return;
+    const now = Date.now();
+    if (this.#deadline?.expired(now)) {
+      this.#fail(this.#deadline.error(this.#subject), true);
+    } else if (now - since >= this.#stallMs) {
+      const error = new EntenteError(
+        "STREAM_STALLED",
+        `no reply from ${this.#subject} for ${this.#stallMs} ms`,
+        {
+          details: {
+            subject: this.#subject,
+            waitedMs: this.#stallMs,
+            batches: this.#stats.batches,
+          },
+        },
+      );
+      this.#fail(error, true);
+    } else {
+      this.#armWait(since);
+    }
+  }
+
+  #wake(): void {
+    this.#waitingSince = undefined;
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.();
+    this.#pump();
   }
 
   /** Records a failure; the reader sees it after the batches that arrived before it. */
@@ -450,7 +591,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
     }
     const body = this.#codec.encode(control);
     const seq = ++this.#controlSeq;
-    const h = headers();
+    const h = wireHeaders();
     h.set(HEADERS.contentType, this.#codec.contentType);
     h.set(HEADERS.controlSeq, String(seq));
     h.set(HEADERS.auth, this.#auth.controlTag(stream, seq, body));
@@ -464,12 +605,18 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown> {
   #settle(error?: EntenteError): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#outcome = error;
     clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
     clearTimeout(this.#graceTimer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#abortListener) this.#signal?.removeEventListener("abort", this.#abortListener);
     if (!this.#lingering) this.#unsubscribe();
-    if (error === undefined) this.#resolveDone(this.#stats);
-    else this.#rejectDone(error);
+    this.#announce();
+  }
+
+  #announce(): void {
+    if (this.#outcome === undefined) this.#resolveDone?.(this.#stats);
+    else this.#rejectDone?.(this.#outcome);
   }
 }
 

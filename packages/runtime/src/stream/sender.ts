@@ -49,7 +49,7 @@
  */
 
 import { type Codec, HEADERS, MSGPACK, toEntenteError } from "@entente/protocol";
-import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { normalizeCredit } from "./credit.ts";
 import { errorReply } from "./error-reply.ts";
 import { headerOf, setAll } from "./frame-headers.ts";
@@ -63,6 +63,7 @@ import {
   type SendReplyOptions,
   type SendReplyResult,
 } from "./types.ts";
+import { wireHeaders } from "./wire-headers.ts";
 
 export { errorReply, publishErrorReply } from "./error-reply.ts";
 
@@ -93,30 +94,63 @@ export async function sendReply(
   body: ReplyBody,
   opts: SendReplyOptions,
 ): Promise<SendReplyResult> {
-  const { codec } = opts;
-  const batchBytes = effectiveBatchBytes(nc, opts.batchBytes);
   if (body.kind === "value") {
-    let encoded: Uint8Array;
-    try {
-      encoded = codec.encode(body.value);
-    } catch (err) {
-      return sendFailure(nc, reply, err, opts);
-    }
-    if (encoded.length <= batchBytes) {
-      const h = headers();
-      // MessagePack is the default both ways; naming it on every small reply costs throughput.
-      if (codec.contentType !== MSGPACK) h.set(HEADERS.contentType, codec.contentType);
-      setAll(h, opts.finalHeaders?.());
-      try {
-        nc.publish(reply, encoded, { headers: h });
-      } catch (err) {
-        return { batches: 0, items: 0, bytes: 0, outcome: "failed", error: toEntenteError(err) };
-      }
-      return { batches: 1, items: 1, bytes: encoded.length, outcome: "completed" };
-    }
-    return new StreamSender(nc, reply, opts, batchBytes).run(oneEncoded(codec, encoded));
+    const single = publishSingle(
+      nc,
+      reply,
+      body.value,
+      opts.codec,
+      opts.batchBytes,
+      opts.finalHeaders?.(),
+    );
+    return single instanceof Uint8Array ? streamEncoded(nc, reply, single, opts) : single;
   }
-  return new StreamSender(nc, reply, opts, batchBytes).run(encodedItems(codec, body.items));
+  const batchBytes = effectiveBatchBytes(nc, opts.batchBytes);
+  return new StreamSender(nc, reply, opts, batchBytes).run(encodedItems(opts.codec, body.items));
+}
+
+/**
+ * A value whose encoding fits in one batch, published at once as one plain message with
+ * `finalHeaders`: the result, with no promise and no stream to set up. A larger value comes back
+ * encoded, for {@link streamEncoded}.
+ */
+export function publishSingle(
+  nc: Publisher,
+  reply: string,
+  value: unknown,
+  codec: Codec,
+  batchBytes: number | undefined,
+  finalHeaders: Record<string, string> | undefined,
+): SendReplyResult | Uint8Array {
+  const limit = effectiveBatchBytes(nc, batchBytes);
+  let encoded: Uint8Array;
+  try {
+    encoded = codec.encode(value);
+  } catch (err) {
+    return sendFailure(nc, reply, err, codec, finalHeaders);
+  }
+  if (encoded.length > limit) return encoded;
+  const h = wireHeaders();
+  // MessagePack is the default both ways; naming it on every small reply costs throughput.
+  if (codec.contentType !== MSGPACK) h.set(HEADERS.contentType, codec.contentType);
+  setAll(h, finalHeaders);
+  try {
+    nc.publish(reply, encoded, { headers: h });
+  } catch (err) {
+    return { batches: 0, items: 0, bytes: 0, outcome: "failed", error: toEntenteError(err) };
+  }
+  return { batches: 1, items: 1, bytes: encoded.length, outcome: "completed" };
+}
+
+/** A value too large for one message, already encoded, sent as a stream of one item. */
+export function streamEncoded(
+  nc: Publisher,
+  reply: string,
+  encoded: Uint8Array,
+  opts: SendReplyOptions,
+): Promise<SendReplyResult> {
+  const batchBytes = effectiveBatchBytes(nc, opts.batchBytes);
+  return new StreamSender(nc, reply, opts, batchBytes).run(oneEncoded(opts.codec, encoded));
 }
 
 /** The batch size actually used: the option, kept clear of the server's max payload. */
@@ -131,13 +165,14 @@ export function effectiveBatchBytes(nc: Pick<NatsConnection, "info">, requested?
   return max === undefined ? size : Math.max(1, Math.min(size, max - HEADER_ROOM));
 }
 
-async function sendFailure(
+function sendFailure(
   nc: Publisher,
   reply: string,
   err: unknown,
-  opts: SendReplyOptions,
-): Promise<SendReplyResult> {
-  const { headers: h, data, error } = errorReply(err, opts.codec, opts.finalHeaders?.());
+  codec: Codec,
+  finalHeaders: Record<string, string> | undefined,
+): SendReplyResult {
+  const { headers: h, data, error } = errorReply(err, codec, finalHeaders);
   try {
     nc.publish(reply, data, { headers: h });
   } catch {

@@ -1,5 +1,6 @@
 import type { Codec, EntenteError } from "@entente/protocol";
 import type { MsgHdrs } from "@nats-io/nats-core";
+import type { Deadline } from "../deadline.ts";
 import type { ByteBudget } from "./budget.ts";
 
 /**
@@ -94,6 +95,11 @@ export interface ReceiveOptions {
   reorderGraceMs?: number;
   /** Aborting cancels the request and stops the producer. */
   signal?: AbortSignal;
+  /**
+   * No wait for a message lasts past it: the reply fails with DEADLINE_EXCEEDED and the producer
+   * is told to stop. One timer serves both this and the stall timeout.
+   */
+  deadline?: Deadline;
   /** Prefix of the reply inbox, for accounts whose permissions fix it; `_INBOX` by default. */
   inboxPrefix?: string;
 }
@@ -108,11 +114,19 @@ export interface ReplyStats {
   ignored: number;
 }
 
+/** A whole reply, read by `collect()`. */
+export interface ReplyCollected {
+  items: unknown[];
+  stats: ReplyStats;
+}
+
 /**
- * The items of one reply, read once with `for await`. Leaving the loop early cancels the
- * request. `done` settles when iteration has finished: with the stats, or with the error.
+ * The items of one reply, read once: with `for await` (leaving the loop early cancels the
+ * request), or all at once with `collect()`. `done` settles when reading has finished: with
+ * the stats, or with the error.
  */
 export interface ReplyStream extends AsyncIterable<unknown> {
   readonly done: Promise<ReplyStats>;
+  collect(): Promise<ReplyCollected>;
   cancel(reason?: string): void;
 }

@@ -1,9 +1,10 @@
 import { HEADERS } from "@entente/protocol";
 import type { MsgHdrs } from "@nats-io/nats-core";
 import {
-  type Attributes,
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -33,11 +34,30 @@ function tracer(): Tracer {
   return cachedTracer;
 }
 
+/** What a proxy without an SDK delegates to: a fresh proxy has none. */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+
+/**
+ * True while no SDK is registered. Every span would then be a no-op carrying its parent's
+ * context, so the hop helpers skip the span and hand the parent's context on, which is the same
+ * trace identity without the allocations.
+ */
+function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NO_SDK;
+}
+
+const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+function spanOf(ctx: Context): Span {
+  return trace.getSpan(ctx) ?? NO_SPAN;
+}
+
 export interface ClientHopOptions {
   subject: string;
-  service?: string;
-  sourceRegion?: string;
-  destinationRegion?: string;
+  service?: string | undefined;
+  sourceRegion?: string | undefined;
+  destinationRegion?: string | undefined;
   requestBytes: number;
 }
 
@@ -68,12 +88,18 @@ export interface ServerHopOptions {
   requestBytes: number;
   /** Where the request came from; defaults to the `entente-source-region` header. */
   sourceRegion?: string;
+  /** How the request arrived: NATS unless said otherwise. */
+  transport?: "nats" | "http";
+  /** `performance.now()` when the request arrived, if the caller already read the clock. */
+  startedAt?: number;
 }
 
 export interface ServerHopEnd {
   responseBytes?: number;
   responseBatches?: number;
   error?: unknown;
+  /** The HTTP status answered, for a request that came over HTTP. */
+  httpStatus?: number;
 }
 
 export interface ServerHop {
@@ -88,80 +114,155 @@ export interface ServerHop {
 /** Opens the CLIENT span of a request sent over NATS, as a child of `parent` (or the active context). */
 export function startClientHop(options: ClientHopOptions, parent?: Context): ClientHop {
   const parentContext = parent ?? context.active();
-  const attributes: Attributes = {
-    [HOP_ATTRIBUTES.system]: "nats",
-    [HOP_ATTRIBUTES.operation]: "send",
-    [HOP_ATTRIBUTES.subject]: options.subject,
-    [HOP_ATTRIBUTES.requestBytes]: options.requestBytes,
-  };
-  if (options.service !== undefined) attributes[HOP_ATTRIBUTES.service] = options.service;
-  if (options.sourceRegion !== undefined) {
-    attributes[HOP_ATTRIBUTES.sourceRegion] = options.sourceRegion;
-  }
-  if (options.destinationRegion !== undefined) {
-    attributes[HOP_ATTRIBUTES.destinationRegion] = options.destinationRegion;
-  }
+  if (tracingOff()) return new UntracedClientHop(parentContext);
   const span = tracer().startSpan(
     `send ${options.subject}`,
-    { kind: SpanKind.CLIENT, attributes },
+    { kind: SpanKind.CLIENT },
     parentContext,
   );
-  const hopContext = trace.setSpan(parentContext, span);
-  let ended = false;
-  return {
-    span,
-    context: hopContext,
-    inject: (hdrs) => injectTraceContext(hopContext, hdrs),
-    end: (outcome) => {
-      if (ended) return;
-      ended = true;
-      if (outcome !== undefined && span.isRecording()) {
-        recordSizes(span, outcome.responseBytes, outcome.responseBatches);
-        if (outcome.serverTimeUs !== undefined) {
-          span.setAttribute(HOP_ATTRIBUTES.serverTimeUs, outcome.serverTimeUs);
-        }
-        if (outcome.error !== undefined) recordFailure(span, outcome.error);
-      }
-      span.end();
-    },
-  };
+  // Attributes go on after the sampler has decided: an unsampled span costs no attribute work.
+  if (span.isRecording()) {
+    span.setAttribute(HOP_ATTRIBUTES.system, "nats");
+    span.setAttribute(HOP_ATTRIBUTES.operation, "send");
+    span.setAttribute(HOP_ATTRIBUTES.subject, options.subject);
+    span.setAttribute(HOP_ATTRIBUTES.requestBytes, options.requestBytes);
+    if (options.service !== undefined) span.setAttribute(HOP_ATTRIBUTES.service, options.service);
+    if (options.sourceRegion !== undefined) {
+      span.setAttribute(HOP_ATTRIBUTES.sourceRegion, options.sourceRegion);
+    }
+    if (options.destinationRegion !== undefined) {
+      span.setAttribute(HOP_ATTRIBUTES.destinationRegion, options.destinationRegion);
+    }
+  }
+  return new TracedClientHop(span, trace.setSpan(parentContext, span));
 }
 
-/** Opens the SERVER span of a request received over NATS, as a child of the caller's span. */
+/**
+ * Opens the SERVER span of a request, as a child of the caller's span (its trace context read
+ * from the headers): over NATS, or over HTTP with the headers carried across.
+ */
 export function startServerHop(hdrs: MsgHdrs | undefined, options: ServerHopOptions): ServerHop {
-  const started = performance.now();
+  const started = options.startedAt ?? performance.now();
   const parentContext = extractTraceContext(hdrs);
-  const sourceRegion =
-    options.sourceRegion ?? (hdrs && natsHeadersGetter.get(hdrs, HEADERS.sourceRegion));
-  const attributes: Attributes = {
-    [HOP_ATTRIBUTES.system]: "nats",
-    [HOP_ATTRIBUTES.operation]: "process",
-    [HOP_ATTRIBUTES.subject]: options.subject,
-    [HOP_ATTRIBUTES.service]: options.service,
-    [HOP_ATTRIBUTES.destinationRegion]: options.region,
-    [HOP_ATTRIBUTES.requestBytes]: options.requestBytes,
-  };
-  if (typeof sourceRegion === "string") attributes[HOP_ATTRIBUTES.sourceRegion] = sourceRegion;
+  if (tracingOff()) return new UntracedServerHop(parentContext, started);
   const span = tracer().startSpan(
     `process ${options.subject}`,
-    { kind: SpanKind.SERVER, attributes },
+    { kind: SpanKind.SERVER },
     parentContext,
   );
-  let ended = false;
-  return {
-    span,
-    context: trace.setSpan(parentContext, span),
-    elapsedUs: () => Math.round((performance.now() - started) * 1000),
-    end: (outcome) => {
-      if (ended) return;
-      ended = true;
-      if (outcome !== undefined && span.isRecording()) {
-        recordSizes(span, outcome.responseBytes, outcome.responseBatches);
-        if (outcome.error !== undefined) recordFailure(span, outcome.error);
+  if (span.isRecording()) {
+    const sourceRegion =
+      options.sourceRegion ?? (hdrs && natsHeadersGetter.get(hdrs, HEADERS.sourceRegion));
+    span.setAttribute(HOP_ATTRIBUTES.system, options.transport ?? "nats");
+    span.setAttribute(HOP_ATTRIBUTES.operation, "process");
+    span.setAttribute(HOP_ATTRIBUTES.subject, options.subject);
+    span.setAttribute(HOP_ATTRIBUTES.service, options.service);
+    span.setAttribute(HOP_ATTRIBUTES.destinationRegion, options.region);
+    span.setAttribute(HOP_ATTRIBUTES.requestBytes, options.requestBytes);
+    if (typeof sourceRegion === "string") {
+      span.setAttribute(HOP_ATTRIBUTES.sourceRegion, sourceRegion);
+    }
+  }
+  return new TracedServerHop(span, trace.setSpan(parentContext, span), started);
+}
+
+/** With no SDK: the caller's context passes through untouched (a propagator may still be set). */
+class UntracedClientHop implements ClientHop {
+  readonly context: Context;
+
+  constructor(parent: Context) {
+    this.context = parent;
+  }
+
+  get span(): Span {
+    return spanOf(this.context);
+  }
+
+  inject(hdrs: MsgHdrs): void {
+    injectTraceContext(this.context, hdrs);
+  }
+
+  end(): void {}
+}
+
+class TracedClientHop implements ClientHop {
+  readonly span: Span;
+  readonly context: Context;
+  #ended = false;
+
+  constructor(span: Span, hopContext: Context) {
+    this.span = span;
+    this.context = hopContext;
+  }
+
+  inject(hdrs: MsgHdrs): void {
+    injectTraceContext(this.context, hdrs);
+  }
+
+  end(outcome?: ClientHopEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const span = this.span;
+    if (outcome !== undefined && span.isRecording()) {
+      recordSizes(span, outcome.responseBytes, outcome.responseBatches);
+      if (outcome.serverTimeUs !== undefined) {
+        span.setAttribute(HOP_ATTRIBUTES.serverTimeUs, outcome.serverTimeUs);
       }
-      span.end();
-    },
-  };
+      if (outcome.error !== undefined) recordFailure(span, outcome.error);
+    }
+    span.end();
+  }
+}
+
+class UntracedServerHop implements ServerHop {
+  readonly context: Context;
+  readonly #started: number;
+
+  constructor(parent: Context, started: number) {
+    this.context = parent;
+    this.#started = started;
+  }
+
+  get span(): Span {
+    return spanOf(this.context);
+  }
+
+  elapsedUs(): number {
+    return Math.round((performance.now() - this.#started) * 1000);
+  }
+
+  end(): void {}
+}
+
+class TracedServerHop implements ServerHop {
+  readonly span: Span;
+  readonly context: Context;
+  readonly #started: number;
+  #ended = false;
+
+  constructor(span: Span, hopContext: Context, started: number) {
+    this.span = span;
+    this.context = hopContext;
+    this.#started = started;
+  }
+
+  elapsedUs(): number {
+    return Math.round((performance.now() - this.#started) * 1000);
+  }
+
+  end(outcome?: ServerHopEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const span = this.span;
+    if (outcome !== undefined && span.isRecording()) {
+      recordSizes(span, outcome.responseBytes, outcome.responseBatches);
+      if (outcome.httpStatus !== undefined) {
+        span.setAttribute(HOP_ATTRIBUTES.httpStatus, outcome.httpStatus);
+      }
+      if (outcome.error !== undefined) recordFailure(span, outcome.error);
+    }
+    span.end();
+  }
 }
 
 function recordSizes(span: Span, bytes: number | undefined, batches: number | undefined): void {

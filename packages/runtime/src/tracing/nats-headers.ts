@@ -1,5 +1,5 @@
 import { HEADERS } from "@entente/protocol";
-import { Match, type MsgHdrs } from "@nats-io/nats-core";
+import type { MsgHdrs } from "@nats-io/nats-core";
 import {
   type Context,
   propagation,
@@ -7,6 +7,7 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from "@opentelemetry/api";
+import { headerOf } from "../stream/frame-headers.ts";
 
 /**
  * Reads propagation fields (`traceparent`, `tracestate`, `baggage`) from NATS headers. NATS header
@@ -15,7 +16,7 @@ import {
  */
 export const natsHeadersGetter: TextMapGetter<MsgHdrs> = {
   keys: (carrier) => carrier.keys(),
-  get: (carrier, key) => carrier.get(key, Match.IgnoreCase) || undefined,
+  get: (carrier, key) => headerOf(carrier, key),
 };
 
 export const natsHeadersSetter: TextMapSetter<MsgHdrs> = {
@@ -41,7 +42,7 @@ export function extractTraceContext(
 
 /** The server's own time from a reply's headers, or undefined when absent or malformed. */
 export function readServerTimeUs(hdrs: MsgHdrs | undefined): number | undefined {
-  const raw = hdrs?.get(HEADERS.serverTimeUs, Match.IgnoreCase);
+  const raw = headerOf(hdrs, HEADERS.serverTimeUs);
   if (!raw) return undefined;
   const us = Number(raw);
   return Number.isFinite(us) && us >= 0 ? us : undefined;

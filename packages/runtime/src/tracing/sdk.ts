@@ -1,5 +1,6 @@
 import { type Attributes, context, diag, logs, propagation, trace } from "@opentelemetry/api";
 import type { SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace";
+import { DeferredEnd } from "./deferred-end.ts";
 
 export interface TracingOptions {
   /** `service.name` of this process; OTEL_SERVICE_NAME, when set, wins. */
@@ -80,7 +81,9 @@ async function start(options: TracingOptions, token: symbol): Promise<Tracing> {
   const { BatchSpanProcessor, ConsoleSpanExporter, NoopSpanProcessor, SimpleSpanProcessor } =
     sdkTrace;
   const bsp = await batchOptionsFromEnv();
-  const batch = (exporter: SpanExporter) => new BatchSpanProcessor({ exporter, ...bsp });
+  // Batches are serialised after the task that fills them, not inside a request's span.end().
+  const batch = (exporter: SpanExporter) =>
+    new DeferredEnd(new BatchSpanProcessor({ exporter, ...bsp }));
   const otlp = async (url?: string) => {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
     // Without a url the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.

@@ -1,5 +1,6 @@
 /** Attribute names of hop spans; the router's cost model reads the same names. */
 export const HOP_ATTRIBUTES = {
+  /** `nats`; `http` on a server span of a request that came through the HTTP front door. */
   system: "messaging.system",
   subject: "messaging.destination.name",
   operation: "messaging.operation.type",
@@ -14,6 +15,8 @@ export const HOP_ATTRIBUTES = {
   errorCode: "entente.error.code",
   /** The semantic-conventions name for the same code, which trace UIs group failures by. */
   errorType: "error.type",
+  /** On a server span of a request that came over HTTP: the status it was answered with. */
+  httpStatus: "http.response.status_code",
 } as const;
 
 /** One measured hop: what the router's cost model folds into a link cost. */
