@@ -5,6 +5,7 @@
  * partials.ts, points.ts and dedup.ts.
  */
 
+import { INSTANCE_TAG } from "@entente/protocol";
 import { type Pacer, sortPaced } from "@entente/runtime/pace";
 import type { PointBudget } from "./budget.ts";
 import type { SampleDeduplicator } from "./dedup.ts";
@@ -140,4 +141,25 @@ export async function chargePoints(
     budget.charge(i === 0 && points.length <= chunk ? points : points.slice(i, i + chunk));
     if (pacer.due(chunk)) await pacer.pause();
   }
+}
+
+/**
+ * The points with their instance in `__instance__` (`regional/edge-a` for a point from `edge-a`
+ * inside the federation `regional`); one tag object per series, as given.
+ */
+export async function labelPoints(points: Point[], name: string, pacer: Pacer): Promise<Point[]> {
+  const labelled = new Map<Record<string, string>, Record<string, string>>();
+  const out: Point[] = new Array(points.length);
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i] as Point;
+    let tags = labelled.get(p.tags);
+    if (!tags) {
+      const inner = p.tags[INSTANCE_TAG];
+      tags = { ...p.tags, [INSTANCE_TAG]: inner ? `${name}/${inner}` : name };
+      labelled.set(p.tags, tags);
+    }
+    out[i] = { metric: p.metric, tags, timestamp: p.timestamp, value: p.value };
+    if (pacer.due()) await pacer.pause();
+  }
+  return out;
 }

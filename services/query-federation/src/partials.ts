@@ -55,7 +55,7 @@ function groupText(group: string[]): string {
   return group.join("\u0001");
 }
 
-/** What a tag set contributes to every point's partial: its group and series key. */
+/** What a tag set contributes to every point's aggregate: its group and series key. */
 interface SeriesGroup {
   group: string[];
   groupText: string;
@@ -121,7 +121,7 @@ function mergeM2(a: PartialAggregate, b: PartialAggregate): number {
 }
 
 /** Merges `b` into `a` (same window and group). */
-export function mergePartial(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
+export function mergePartialAggregate(a: PartialAggregate, b: PartialAggregate): PartialAggregate {
   const merged: PartialAggregate = {
     window: a.window,
     group: a.group,
@@ -154,10 +154,10 @@ export class PartialSet {
     return this.groups.size;
   }
 
-  add(partial: PartialAggregate): void {
-    const key = groupKey(partial.window, partial.group);
+  add(aggregate: PartialAggregate): void {
+    const key = groupKey(aggregate.window, aggregate.group);
     const seen = this.groups.get(key);
-    this.groups.set(key, seen ? mergePartial(seen, partial) : partial);
+    this.groups.set(key, seen ? mergePartialAggregate(seen, aggregate) : aggregate);
   }
 
   addAll(partials: Iterable<PartialAggregate>): void {
@@ -201,23 +201,23 @@ export class PartialsBuilder {
     }
     const window = windowStart(point.timestamp, this.aggregation.windowNs);
     const key = `${window}\u0002${of.groupText}`;
-    let partial = this.byKey.get(key);
+    let aggregate = this.byKey.get(key);
     const v = point.value;
-    if (!partial) {
-      partial = { window, group: of.group, count: 0, sum: 0, min: v, max: v, m2: 0 };
-      this.byKey.set(key, partial);
+    if (!aggregate) {
+      aggregate = { window, group: of.group, count: 0, sum: 0, min: v, max: v, m2: 0 };
+      this.byKey.set(key, aggregate);
     }
     // Welford's update of M2.
-    const delta = partial.count === 0 ? 0 : v - partial.sum / partial.count;
-    partial.count += 1;
-    partial.sum += v;
-    partial.m2 += delta * (v - partial.sum / partial.count);
-    if (v < partial.min) partial.min = v;
-    if (v > partial.max) partial.max = v;
+    const delta = aggregate.count === 0 ? 0 : v - aggregate.sum / aggregate.count;
+    aggregate.count += 1;
+    aggregate.sum += v;
+    aggregate.m2 += delta * (v - aggregate.sum / aggregate.count);
+    if (v < aggregate.min) aggregate.min = v;
+    if (v > aggregate.max) aggregate.max = v;
     if (this.wantsEnds) {
       const sample = { ts: point.timestamp, value: v };
-      partial.first = pickFirst(partial.first, sample);
-      partial.last = pickLast(partial.last, sample);
+      aggregate.first = pickFirst(aggregate.first, sample);
+      aggregate.last = pickLast(aggregate.last, sample);
     }
     if (this.rate) {
       let series = this.seriesIndex.get(key);
@@ -242,8 +242,8 @@ export class PartialsBuilder {
   partials(): PartialAggregate[] {
     if (this.rate) {
       for (const [key, series] of this.seriesIndex) {
-        const partial = this.byKey.get(key);
-        if (partial) partial.series = [...series.values()];
+        const aggregate = this.byKey.get(key);
+        if (aggregate) aggregate.series = [...series.values()];
       }
     }
     return [...this.byKey.values()];
@@ -270,30 +270,30 @@ export function byTimestamp(a: Point, b: Point): number {
 /** The final value of one window and group. */
 export function finalValue(
   fn: AggregationFunction,
-  partial: PartialAggregate,
+  aggregate: PartialAggregate,
   windowNs: bigint,
 ): number {
   switch (fn) {
     case "sum":
-      return partial.sum;
+      return aggregate.sum;
     case "count":
-      return partial.count;
+      return aggregate.count;
     case "avg":
-      return partial.sum / partial.count;
+      return aggregate.sum / aggregate.count;
     case "min":
-      return partial.min;
+      return aggregate.min;
     case "max":
-      return partial.max;
+      return aggregate.max;
     case "first":
-      return partial.first?.value ?? Number.NaN;
+      return aggregate.first?.value ?? Number.NaN;
     case "last":
-      return partial.last?.value ?? Number.NaN;
+      return aggregate.last?.value ?? Number.NaN;
     case "stddev": {
-      return Math.sqrt(Math.max(0, partial.m2 / partial.count));
+      return Math.sqrt(Math.max(0, aggregate.m2 / aggregate.count));
     }
     case "rate": {
       let increase = 0;
-      for (const s of partial.series ?? []) increase += s.increase;
+      for (const s of aggregate.series ?? []) increase += s.increase;
       return increase / (Number(windowNs) / 1e9);
     }
   }
@@ -317,14 +317,14 @@ export class Finalizer {
     this.aggregation = aggregation;
   }
 
-  add(partial: PartialAggregate): void {
-    if (partial.count === 0) return;
-    const text = groupText(partial.group);
+  add(aggregate: PartialAggregate): void {
+    if (aggregate.count === 0) return;
+    const text = groupText(aggregate.group);
     let group = this.byText.get(text);
     if (!group) {
       const tags: Record<string, string> = {};
       this.aggregation.by.forEach((tag, i) => {
-        const value = partial.group[i];
+        const value = aggregate.group[i];
         if (value) tags[tag] = value;
       });
       const key = seriesKey(tags);
@@ -339,8 +339,8 @@ export class Finalizer {
     group.points.push({
       metric: this.metric,
       tags: group.tags,
-      timestamp: partial.window,
-      value: finalValue(this.aggregation.fn, partial, this.aggregation.windowNs),
+      timestamp: aggregate.window,
+      value: finalValue(this.aggregation.fn, aggregate, this.aggregation.windowNs),
     });
   }
 }
@@ -352,7 +352,7 @@ export function finalize(
   partials: Iterable<PartialAggregate>,
 ): Point[] {
   const finalizer = new Finalizer(metric, aggregation);
-  for (const partial of partials) finalizer.add(partial);
+  for (const aggregate of partials) finalizer.add(aggregate);
   const keys = [...finalizer.groups.keys()].sort();
   return keys.flatMap((key) => (finalizer.groups.get(key) as Point[]).sort(byTimestamp));
 }

@@ -29,28 +29,20 @@ import {
   queryFederationSchema,
 } from "./config.ts";
 import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
-import { type ResolvedInstance, resolveInstanceSources } from "./instance-sources.ts";
 import { nowNs } from "./duration.ts";
 import { Federator } from "./federator.ts";
 import { type HttpGateway, startHttp } from "./http.ts";
 import { type IngestRuntime, ingestEndpoint, startIngest } from "./ingest/index.ts";
+import { type ResolvedInstance, resolveInstanceSources } from "./instance-sources.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
 import { EntenteInstance } from "./instances/entente-instance.ts";
 import { LazyInstance } from "./instances/lazy.ts";
 import { SqlInstance } from "./instances/sql-instance.ts";
 import type { MetricInstance } from "./instances/types.ts";
 import { DEFAULT_QUERY_LIMITS, normalizeQuery, type QueryLimits } from "./query.ts";
-import { encodePartial, encodePoint, fromFederateRequest } from "./wire.ts";
+import { encodePartialAggregate, encodePoint, fromFederateRequest } from "./wire.ts";
 
 export const SERVICE_VERSION = "0.1.0";
-
-/**
- * The executor's budget within a request's: a little is kept back so a partial answer made at
- * the executor's deadline still reaches the caller before the caller's own deadline.
- */
-export function executorBudgetMs(remainingMs: number): number {
-  return Math.max(1, remainingMs - Math.min(250, remainingMs * 0.1));
-}
 
 async function openInstance(
   instance: ResolvedInstance,
@@ -120,7 +112,8 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
   const instances: MetricInstance[] = [];
   try {
     if (configured === undefined) {
-      for (const [name, source] of Object.entries(DEMO_METRIC_SOURCES)) lease.pool.define(name, source);
+      for (const [name, source] of Object.entries(DEMO_METRIC_SOURCES))
+        lease.pool.define(name, source);
     }
     for (const [name, source] of Object.entries(resolved.declared)) lease.pool.define(name, source);
     for (const instance of resolved.instances) {
@@ -243,7 +236,7 @@ export const queryFederationService: ServiceDefinition = {
             const query = normalizeQuery(request, limits);
             const answer = await federator.query(query, {
               signal: context.signal,
-              remainingMs: executorBudgetMs(context.deadline.remainingMs()),
+              deadline: context.deadline,
             });
             const items = answerItems(answer);
             return items.length === 1 ? items[0] : streamOf(items);
@@ -256,14 +249,11 @@ export const queryFederationService: ServiceDefinition = {
           description: "Unmerged partial aggregates or raw points, for a federation above",
           handler: async (request, context) => {
             const query = fromFederateRequest(request);
-            const options = {
-              signal: context.signal,
-              remainingMs: executorBudgetMs(context.deadline.remainingMs()),
-            };
+            const options = { signal: context.signal, deadline: context.deadline };
             if (request.want === "partials") {
               const answer = await federator.partials(query, options);
               return streamOf(
-                replyItems("partials", answer.partials, encodePartial, answer.partial),
+                replyItems("partials", answer.partials, encodePartialAggregate, answer.partial),
               );
             }
             const answer = await federator.raw(query, options);

@@ -5,7 +5,7 @@
  */
 import {
   EntenteError,
-  type FederatePartial,
+  type FederatePartialAggregate,
   type FederatePoint,
   type FederateRequest,
 } from "@entente/protocol";
@@ -70,7 +70,7 @@ export function fromFederateRequest(request: FederateRequest): FederatedQuery {
   return query;
 }
 
-export function encodePartial(p: PartialAggregate): FederatePartial {
+export function encodePartialAggregate(p: PartialAggregate): FederatePartialAggregate {
   return [
     p.window,
     p.group,
@@ -87,12 +87,12 @@ export function encodePartial(p: PartialAggregate): FederatePartial {
   ];
 }
 
-export function decodePartial(instance: string, value: unknown): PartialAggregate {
+export function decodePartialAggregate(instance: string, value: unknown): PartialAggregate {
   if (!Array.isArray(value) || value.length !== 10 || !Array.isArray(value[1])) {
     throw badResponse(instance, "a partial aggregate is not in the federation wire form");
   }
   const [w, g, n, s, mn, mx, m2, f, l, series] = value as unknown[];
-  const partial: PartialAggregate = {
+  const aggregate: PartialAggregate = {
     window: toNs(instance, w, "window"),
     group: (g as unknown[]).map(toText),
     count: toNumber(instance, n, "count"),
@@ -105,11 +105,11 @@ export function decodePartial(instance: string, value: unknown): PartialAggregat
     if (!Array.isArray(v) || v.length !== 2) throw badResponse(instance, `${what} is malformed`);
     return { ts: toNs(instance, v[0], what), value: toNumber(instance, v[1], what) };
   };
-  if (f !== null && f !== undefined) partial.first = sample(f, "first");
-  if (l !== null && l !== undefined) partial.last = sample(l, "last");
+  if (f !== null && f !== undefined) aggregate.first = sample(f, "first");
+  if (l !== null && l !== undefined) aggregate.last = sample(l, "last");
   if (series !== null && series !== undefined) {
     if (!Array.isArray(series)) throw badResponse(instance, "series are malformed");
-    partial.series = series.map((entry): SeriesIncrease => {
+    aggregate.series = series.map((entry): SeriesIncrease => {
       if (!Array.isArray(entry) || entry.length !== 6) {
         throw badResponse(instance, "a series increase is malformed");
       }
@@ -123,7 +123,7 @@ export function decodePartial(instance: string, value: unknown): PartialAggregat
       };
     });
   }
-  return partial;
+  return aggregate;
 }
 
 export function encodePoint(p: Point): FederatePoint {

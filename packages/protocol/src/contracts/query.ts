@@ -129,7 +129,7 @@ type FederateSeries = [string, bigint, number, bigint, number, number];
  * A partial aggregate on `<subject>.federate`, compact: window, group values, count, sum, min,
  * max, M2, first, last and the per-series increases `rate` merges.
  */
-export type FederatePartial = [
+export type FederatePartialAggregate = [
   bigint,
   string[],
   number,
@@ -147,5 +147,5 @@ export type FederatePoint = [Record<string, string>, bigint, number];
 
 /** Reply items of `<subject>.federate`, `partial` on the first. */
 export type FederateReplyItem =
-  | { partials: FederatePartial[]; partial?: PartialInfo }
+  | { partials: FederatePartialAggregate[]; partial?: PartialInfo }
   | { points: FederatePoint[]; partial?: PartialInfo };

@@ -8,7 +8,7 @@ import type { EntenteClient } from "@entente/runtime";
 import type { PartialAggregate } from "../partials.ts";
 import type { Point } from "../points.ts";
 import type { FederatedQuery } from "../query.ts";
-import { decodePartial, decodePoint, toFederateRequest } from "../wire.ts";
+import { decodePartialAggregate, decodePoint, toFederateRequest } from "../wire.ts";
 import { badResponse, tooManyPoints } from "./rows.ts";
 import type {
   FetchOptions,
@@ -52,7 +52,7 @@ export class EntenteInstance implements MetricInstance {
     const partials: PartialAggregate[] = [];
     const failures = await this.read(query, "partials", options, (item) => {
       for (const p of item.partials ?? []) {
-        partials.push(decodePartial(this.name, p));
+        partials.push(decodePartialAggregate(this.name, p));
         if (partials.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
       }
     });

@@ -94,7 +94,7 @@ export function toText(value: unknown): string {
  * One row of the pushed-down aggregation: window, groups, count, sum, min, max, M2, and
  * with `ends` first ts, first value, last ts, last value.
  */
-export function partialFromRow(
+export function aggregateFromRow(
   instance: string,
   row: unknown[],
   groups: number,

@@ -10,7 +10,7 @@ import { Pacer } from "@entente/runtime/pace";
 import { partialsOfOrdered } from "../paced-merge.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";
-import { partialFromRow, TagCache, toNs, toNumber, tooManyPoints } from "./rows.ts";
+import { aggregateFromRow, TagCache, toNs, toNumber, tooManyPoints } from "./rows.ts";
 import { type ColumnMapping, partialsStatement, planPushdown, rawStatement } from "./sql.ts";
 import type {
   FetchOptions,
@@ -131,7 +131,7 @@ export class SqlInstance implements MetricInstance {
     const partials = [];
     for await (const batch of result.batches) {
       for (const row of batch as unknown[][]) {
-        partials.push(partialFromRow(this.name, row, aggregation.by.length, ends));
+        partials.push(aggregateFromRow(this.name, row, aggregation.by.length, ends));
         if (partials.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
         if (pacer.due()) await pacer.pause();
       }
