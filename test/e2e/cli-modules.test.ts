@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "packages/server/src/bin.ts");
-const DRIVERS = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:pg|pg-cursor|mysql2|@duckdb\/[^/]+)\//;
+const DRIVERS =
+  /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:pg|pg-cursor|mysql2|@duckdb\/[^/]+)\//;
 
 /** Records the URL of every module loaded (ESM and CommonJS) and writes them out at exit. */
 const HOOK = `

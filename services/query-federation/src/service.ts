@@ -5,21 +5,14 @@
  * optionally HTTP.
  */
 import { leaseWorkerSources, type SourcePool } from "@entente/connectors";
-import {
-  EntenteError,
-  federateRequestSchema,
-  federateSubject,
-  queryStatsSubject,
-} from "@entente/protocol";
+import { EntenteError, queryStatsSubject } from "@entente/protocol";
 import {
   endpoint,
   type Logger,
   type ServiceDefinition,
   type ServiceEnvironment,
-  streamOf,
 } from "@entente/runtime";
 import { z } from "zod";
-import { answerItems, replyItems } from "./answer.ts";
 import {
   crossCheck,
   DEFAULT_INSTANCES,
@@ -30,8 +23,8 @@ import {
 } from "./config.ts";
 import { DEMO_LAYOUT, demoPoints } from "./demo.ts";
 import { nowNs } from "./duration.ts";
+import { federateEndpoint, federationHttp, queryEndpoint } from "./endpoints.ts";
 import { Federator } from "./federator.ts";
-import { type HttpGateway, startHttp } from "./http.ts";
 import { type IngestRuntime, ingestEndpoint, startIngest } from "./ingest/index.ts";
 import { type ResolvedInstance, resolveInstanceSources } from "./instance-sources.ts";
 import { DuckdbStore } from "./instances/duckdb-store.ts";
@@ -39,8 +32,7 @@ import { EntenteInstance } from "./instances/entente-instance.ts";
 import { LazyInstance } from "./instances/lazy.ts";
 import { SqlInstance } from "./instances/sql-instance.ts";
 import type { MetricInstance } from "./instances/types.ts";
-import { DEFAULT_QUERY_LIMITS, normalizeQuery, type QueryLimits } from "./query.ts";
-import { encodePartialAggregate, encodePoint, fromFederateRequest } from "./wire.ts";
+import { DEFAULT_QUERY_LIMITS, type QueryLimits } from "./query.ts";
 
 export const SERVICE_VERSION = "0.1.0";
 
@@ -92,7 +84,6 @@ export interface FederationRuntime {
   stores: DuckdbStore[];
   /** Absent when ingest is off, no instance takes it, or JetStream is not available. */
   ingest?: IngestRuntime;
-  http?: HttpGateway;
   stop(): Promise<void>;
 }
 
@@ -165,24 +156,12 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
     }
   }
 
-  let http: HttpGateway | undefined;
-  if (settings.http.port !== undefined) {
-    http = await startHttp(
-      federator,
-      limitsOf(settings, env),
-      settings.http as { port: number; host: string },
-    );
-    logger.info({ port: http.port }, "HTTP gateway listening");
-  }
-
   return {
     federator,
     settings,
     stores,
     ...(ingest ? { ingest } : {}),
-    ...(http ? { http } : {}),
     async stop() {
-      await http?.close();
       await ingest?.stop();
       await federator.close();
       await lease.release();
@@ -216,50 +195,21 @@ export const queryFederationService: ServiceDefinition = {
     const runtime = await startFederation(env);
     const { federator, settings } = runtime;
     const limits = limitsOf(settings, env);
+    let httpPort: number | undefined;
     const stats = () => ({
       instances: federator.instanceStats(),
       cache: federator.cache.view(),
       queries: federator.queries,
       failedQueries: federator.failedQueries,
       partialQueries: federator.partialQueries,
-      ...(runtime.http ? { httpPort: runtime.http.port } : {}),
+      ...(httpPort === undefined ? {} : { httpPort }),
       ingest: runtime.ingest?.stats.view() ?? {},
     });
+    const { port, host } = settings.http;
     return {
       endpoints: [
-        endpoint({
-          name: "query",
-          subject: settings.subject,
-          schema: z.unknown(),
-          description: "A federated metric query: { points, partial? }",
-          handler: async (request, context) => {
-            const query = normalizeQuery(request, limits);
-            const answer = await federator.query(query, {
-              signal: context.signal,
-              deadline: context.deadline,
-            });
-            const items = answerItems(answer);
-            return items.length === 1 ? items[0] : streamOf(items);
-          },
-        }),
-        endpoint({
-          name: "federate",
-          subject: federateSubject(settings.subject),
-          schema: federateRequestSchema,
-          description: "Unmerged partial aggregates or raw points, for a federation above",
-          handler: async (request, context) => {
-            const query = fromFederateRequest(request);
-            const options = { signal: context.signal, deadline: context.deadline };
-            if (request.want === "partials") {
-              const answer = await federator.partials(query, options);
-              return streamOf(
-                replyItems("partials", answer.partials, encodePartialAggregate, answer.partial),
-              );
-            }
-            const answer = await federator.raw(query, options);
-            return streamOf(replyItems("points", answer.points, encodePoint, answer.partial));
-          },
-        }),
+        queryEndpoint(federator, limits, settings.subject),
+        federateEndpoint(federator, settings.subject),
         endpoint({
           name: "stats",
           subject: queryStatsSubject(settings.subject),
@@ -269,6 +219,14 @@ export const queryFederationService: ServiceDefinition = {
         }),
         ...(runtime.ingest ? [ingestEndpoint(runtime.ingest.gate, settings.ingest)] : []),
       ],
+      ...(port === undefined
+        ? {}
+        : {
+            http: federationHttp(federator, { port, host }, (listening) => {
+              httpPort = listening;
+              env.logger.info({ port: listening }, "HTTP gateway listening");
+            }),
+          }),
       stop: () => runtime.stop(),
       stats,
     };

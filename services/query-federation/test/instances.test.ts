@@ -5,8 +5,11 @@
 import { request } from "node:http";
 import { createConnector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
+import { createLogger, EntenteClient, HostedService, loadConfig } from "@entente/runtime";
+import { startNatsServer } from "@entente/testkit";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHttp } from "../src/http.ts";
+import { federationHttp, queryEndpoint } from "../src/endpoints.ts";
 import {
   DEFAULT_QUERY_LIMITS,
   DuckdbStore,
@@ -90,10 +93,32 @@ describe("HTTP", () => {
       instances: [instance],
       settings: { instanceTimeoutMs: 60_000, defaultTimeoutMs: 60_000 },
     });
-    const http = await startHttp(federator, DEFAULT_QUERY_LIMITS, { port: 0, host: "127.0.0.1" });
+    // The query endpoint and its HTTP route, hosted as the service hosts them.
+    const nats = await startNatsServer({ jetstream: false });
+    const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+    let port = 0;
+    const service = await HostedService.start(
+      {
+        name: "query-federation",
+        version: "test",
+        description: "a federator over an instance that waits",
+        start: () => ({
+          endpoints: [queryEndpoint(federator, DEFAULT_QUERY_LIMITS, "test.query")],
+          http: federationHttp(federator, { port: 0, host: "127.0.0.1" }, (listening) => {
+            port = listening;
+          }),
+        }),
+      },
+      {
+        nc,
+        config: loadConfig({ text: "log: { level: warn }\n", env: { NATS_URL: nats.url } }),
+        client: new EntenteClient(nc),
+        logger: createLogger({ service: "test", level: "warn" }),
+      },
+    );
     try {
       const req = request({
-        port: http.port,
+        port,
         host: "127.0.0.1",
         method: "POST",
         path: "/federated/query",
@@ -107,7 +132,9 @@ describe("HTTP", () => {
       while (!instance.aborted && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       expect(instance.aborted).toBe(true);
     } finally {
-      await http.close();
+      await service.stop(1_000);
+      await nc.close();
+      await nats.stop();
     }
   });
 });
