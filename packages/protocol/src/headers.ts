@@ -27,7 +27,7 @@ export const HEADERS = {
   stream: "entente-stream",
   seq: "entente-seq",
   control: "entente-control",
-  partial: "entente-partial",
+  continued: "entente-continued",
   end: "entente-end",
   items: "entente-items",
   /** The NATS services API counts replies with these headers as errors in its stats. */

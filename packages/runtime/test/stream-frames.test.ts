@@ -26,7 +26,7 @@ function frameAll(codec: Codec, values: unknown[], batchBytes: number): Frame[] 
 function deframeAll(codec: Codec, frames: Frame[]): unknown[] {
   const assembler = new FrameAssembler(codec);
   const out: unknown[] = [];
-  for (const frame of frames) out.push(...assembler.accept(frame.payload, frame.partial));
+  for (const frame of frames) out.push(...assembler.accept(frame.payload, frame.continued));
   expect(assembler.incomplete).toBe(false);
   return out;
 }
@@ -116,7 +116,7 @@ describe("FrameBuilder", () => {
     frames.push(builder.flush());
     expect(frames.map((f) => f.payload.length)).toEqual([90, 90, 90, 30]);
     expect(frames.map((f) => f.items)).toEqual([3, 3, 3, 1]);
-    expect(frames.every((f) => !f.partial)).toBe(true);
+    expect(frames.every((f) => !f.continued)).toBe(true);
   });
 
   it("fills a frame exactly to its limit", () => {
@@ -128,7 +128,7 @@ describe("FrameBuilder", () => {
     expect(builder.flush().payload.length).toBe(1);
   });
 
-  it("cuts an item larger than a frame across partial frames", () => {
+  it("cuts an item larger than a frame across continued frames", () => {
     const builder = new FrameBuilder(100);
     builder.push(new Uint8Array(30).fill(1));
     const big = new Uint8Array(250).fill(2);
@@ -136,7 +136,7 @@ describe("FrameBuilder", () => {
     frames.push(...builder.push(new Uint8Array(10).fill(3)));
     frames.push(builder.flush());
     // 30 + 70 of the big item, then 100, then the last 80 with the small item after it.
-    expect(frames.map((f) => [f.payload.length, f.partial, f.items])).toEqual([
+    expect(frames.map((f) => [f.payload.length, f.continued, f.items])).toEqual([
       [100, true, 1],
       [100, true, 0],
       [90, false, 2],
@@ -147,14 +147,14 @@ describe("FrameBuilder", () => {
     const builder = new FrameBuilder(100);
     expect(builder.push(new Uint8Array(200))).toHaveLength(1);
     const last = builder.flush();
-    expect(last).toMatchObject({ partial: false, items: 1 });
+    expect(last).toMatchObject({ continued: false, items: 1 });
     expect(last.payload.length).toBe(100);
   });
 
   it("gives one empty frame for an empty stream", () => {
     expect(new FrameBuilder(100).flush()).toEqual({
       payload: new Uint8Array(0),
-      partial: false,
+      continued: false,
       items: 0,
     });
   });
@@ -189,7 +189,7 @@ describe("framing round trip", () => {
         text: "abc".repeat(Math.floor(random() * 2000)),
       }));
       const frames = frameAll(codec, values, 4096);
-      expect(frames.some((f) => f.partial)).toBe(true);
+      expect(frames.some((f) => f.continued)).toBe(true);
       expect(frames.every((f) => f.payload.length <= 4096)).toBe(true);
       expect(deframeAll(codec, frames)).toEqual(values);
     });

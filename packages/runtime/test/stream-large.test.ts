@@ -81,7 +81,7 @@ describe("large streamed replies over NATS", () => {
     );
   });
 
-  it("carries one 20 MB value across partial batches", async () => {
+  it("carries one 20 MB value across continued batches", async () => {
     const subject = uniqueSubject("value");
     const blob = patternFor(7, 20 * 1024 * 1024);
     const served = await serve(sides.server, subject, () => ({
@@ -112,9 +112,9 @@ describe("large streamed replies over NATS", () => {
     const encoded = msgpackCodec.encode({ name: "blob", blob }).length;
     expect(done.batches).toBe(Math.ceil(encoded / DEFAULT_BATCH_BYTES));
     expect(seen.every((m) => m.data.length <= DEFAULT_BATCH_BYTES)).toBe(true);
-    const partial = seen.map((m) => m.headers?.get(HEADERS.partial) === "1");
-    expect(partial.slice(0, -1).every(Boolean)).toBe(true);
-    expect(partial.at(-1)).toBe(false);
+    const continued = seen.map((m) => m.headers?.get(HEADERS.continued) === "1");
+    expect(continued.slice(0, -1).every(Boolean)).toBe(true);
+    expect(continued.at(-1)).toBe(false);
     expect(seen[0]?.headers?.get(HEADERS.control)).toMatch(/^_INBOX\./);
     expect(seen.slice(1).some((m) => m.headers?.has(HEADERS.control))).toBe(false);
   });

@@ -12,7 +12,7 @@ describe("batch headers", () => {
       stream: "s1",
       seq: 7,
       control: "_INBOX.abc",
-      partial: true,
+      continued: true,
       end: true,
       items: 42,
       extra: { [HEADERS.serverTimeUs]: "12" },
@@ -21,7 +21,7 @@ describe("batch headers", () => {
       stream: "s1",
       seq: 7,
       control: "_INBOX.abc",
-      partial: true,
+      continued: true,
       end: true,
       items: 42,
     });
@@ -33,7 +33,7 @@ describe("batch headers", () => {
     const h = headers();
     h.set("Entente-Stream", "s");
     h.set("ENTENTE-SEQ", "3");
-    expect(readFrameMeta(h)).toMatchObject({ stream: "s", seq: 3, partial: false, end: false });
+    expect(readFrameMeta(h)).toMatchObject({ stream: "s", seq: 3, continued: false, end: false });
   });
 
   it("treats a message without a stream id as a plain reply", () => {

@@ -11,7 +11,7 @@ export interface FrameMeta {
   control: string | undefined;
   /** Present on the first batch: the credit window the producer allows. */
   credit: number | undefined;
-  partial: boolean;
+  continued: boolean;
   end: boolean;
   /** On the last batch: how many items the whole stream carried. */
   items: number | undefined;
@@ -55,7 +55,7 @@ export function readFrameMeta(h: MsgHdrs | undefined): FrameMeta | undefined {
     seq,
     control: headerOf(h, HEADERS.control),
     credit: parseCount(headerOf(h, HEADERS.credit), HEADERS.credit),
-    partial: headerOf(h, HEADERS.partial) === "1",
+    continued: headerOf(h, HEADERS.continued) === "1",
     end: headerOf(h, HEADERS.end) === "1",
     items,
   };
@@ -67,7 +67,7 @@ export interface FrameHeaderFields {
   seq: number;
   control?: string | undefined;
   credit?: number | undefined;
-  partial?: boolean;
+  continued?: boolean;
   end?: boolean;
   items?: number;
   extra?: Record<string, string> | undefined;
@@ -80,7 +80,7 @@ export function frameHeaders(f: FrameHeaderFields): MsgHdrs {
   h.set(HEADERS.seq, String(f.seq));
   if (f.control !== undefined) h.set(HEADERS.control, f.control);
   if (f.credit !== undefined) h.set(HEADERS.credit, String(f.credit));
-  if (f.partial) h.set(HEADERS.partial, "1");
+  if (f.continued) h.set(HEADERS.continued, "1");
   if (f.end) h.set(HEADERS.end, "1");
   if (f.items !== undefined) h.set(HEADERS.items, String(f.items));
   setAll(h, f.extra);

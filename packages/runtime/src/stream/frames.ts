@@ -3,13 +3,13 @@ import { type Codec, EntenteError, JSON_CONTENT_TYPE, msgpackValueEnd } from "@e
 /**
  * Batch payloads, without I/O. A payload is whole encoded items back to back: MessagePack values
  * one after another, or JSON texts each ending in a newline (NDJSON). An item larger than a batch
- * is cut across consecutive batches; each batch that ends inside an item is marked partial.
+ * is cut across consecutive batches; each batch that ends inside an item is marked continued.
  */
 
 export interface Frame {
   payload: Uint8Array;
   /** The payload ends inside an item that the next frame continues. */
-  partial: boolean;
+  continued: boolean;
   /** Items whose last byte is in this frame. */
   items: number;
 }
@@ -97,7 +97,7 @@ export class FrameBuilder {
     if (offset > 0) this.#append(item.subarray(0, offset), false);
     out.push(this.#take(true));
     while (item.length - offset > limit) {
-      out.push({ payload: item.subarray(offset, offset + limit), partial: true, items: 0 });
+      out.push({ payload: item.subarray(offset, offset + limit), continued: true, items: 0 });
       offset += limit;
     }
     this.#append(item.subarray(offset), true);
@@ -120,8 +120,8 @@ export class FrameBuilder {
     if (completesItem) this.#items++;
   }
 
-  #take(partial: boolean): Frame {
-    const frame = { payload: concat(this.#pieces, this.#size), partial, items: this.#items };
+  #take(continued: boolean): Frame {
+    const frame = { payload: concat(this.#pieces, this.#size), continued, items: this.#items };
     this.#pieces = [];
     this.#size = 0;
     this.#items = 0;
@@ -130,7 +130,7 @@ export class FrameBuilder {
 }
 
 /**
- * Rebuilds items from frames in order: partial frames are kept until the frame that completes
+ * Rebuilds items from frames in order: continued frames are kept until the frame that completes
  * their last item arrives, then everything is cut into items and decoded.
  */
 export class FrameAssembler {
@@ -147,8 +147,8 @@ export class FrameAssembler {
     return this.#pending.length > 0;
   }
 
-  accept(payload: Uint8Array, partial: boolean): unknown[] {
-    if (partial) {
+  accept(payload: Uint8Array, continued: boolean): unknown[] {
+    if (continued) {
       this.#pending.push(payload);
       this.#pendingSize += payload.length;
       return [];

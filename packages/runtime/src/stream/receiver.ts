@@ -337,7 +337,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
       this.#complete = true;
       return;
     }
-    this.#items = this.#assembler.accept(msg.data, meta.partial);
+    this.#items = this.#assembler.accept(msg.data, meta.continued);
     this.#next = 0;
     this.#stats.items += this.#items.length;
     if (meta.end) {

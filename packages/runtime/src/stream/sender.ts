@@ -18,7 +18,7 @@
  *   `entente-seq: <n>`        0, 1, 2, … with no gaps.
  *   `entente-control: <subj>` first batch only: where the producer listens for control messages.
  *   `entente-credit: <n>`     first batch only: the credit window the producer allows.
- *   `entente-partial: 1`      the payload ends inside an item that the next batch continues.
+ *   `entente-continued: 1`    the payload ends inside an item that the next batch continues.
  *   `entente-end: 1`          last batch, together with `entente-items: <items in the stream>`.
  *   `entente-auth: <tag>`     with a stream key: HMAC-SHA256 of the headers above, the error
  *                             headers and the payload (stream-key.ts); a batch without a right
@@ -26,7 +26,7 @@
  *   `content-type`            on every batch.
  * The payload is whole encoded items back to back: MessagePack values one after another, or
  * JSON texts each followed by `\n` (NDJSON). An item larger than a batch fills the rest of the
- * current batch and continues in the next ones; every batch it ends before is partial. A stream
+ * current batch and continues in the next ones; every batch it ends before is continued. A stream
  * that fits in one batch is one message carrying both `entente-seq: 0` and `entente-end: 1`; an
  * empty stream is one empty end batch. A producer that pauses for `flushAfterMs` (20 ms) with a
  * batch partly filled has that batch sent as it is, so slow streams are not held back.

@@ -25,7 +25,7 @@ const COVERED_HEADERS = [
   HEADERS.seq,
   HEADERS.control,
   HEADERS.credit,
-  HEADERS.partial,
+  HEADERS.continued,
   HEADERS.end,
   HEADERS.items,
   HEADERS.error,

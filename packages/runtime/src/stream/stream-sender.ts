@@ -189,7 +189,7 @@ export class StreamSender {
       seq: this.#seq,
       control: first ? this.#control : undefined,
       credit: first ? this.#window : undefined,
-      partial: frame.partial,
+      continued: frame.continued,
       end,
       ...(end ? { items: this.#items + frame.items } : {}),
       extra: end ? this.#opts.finalHeaders?.() : undefined,
