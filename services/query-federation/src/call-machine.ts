@@ -31,7 +31,7 @@ import { EntenteError, toEntenteError } from "@entente/protocol";
 import { assign, fromPromise, setup } from "xstate";
 import type { CircuitState } from "./breaker.ts";
 import type { PartialsResult, RawResult } from "./instances/types.ts";
-import { isFatal, type Outcome, type TargetResult, withInstance } from "./outcome.ts";
+import { isFatal, type Outcome, outcomeOf, type TargetResult, withInstance } from "./outcome.ts";
 import { nextBackoff, type RetrySettings } from "./retry.ts";
 
 export interface CallInput {
@@ -324,11 +324,5 @@ export const callMachine = setup({
     failed: { type: "final" },
   },
   output: ({ context }): Outcome =>
-    context.result
-      ? { index: context.index, ok: true, result: context.result }
-      : {
-          index: context.index,
-          ok: false,
-          error: context.error ?? new EntenteError("INTERNAL", "the call ended without an answer"),
-        },
+    outcomeOf(context, () => new EntenteError("INTERNAL", "the call ended without an answer")),
 });

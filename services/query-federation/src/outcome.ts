@@ -29,6 +29,15 @@ export type Outcome =
   | { index: number; ok: true; result: TargetResult }
   | { index: number; ok: false; error: EntenteError };
 
+/** How a target's child ended: its result, else its error, else `otherwise()`. */
+export function outcomeOf(
+  context: { index: number; result?: TargetResult | undefined; error?: EntenteError | undefined },
+  otherwise: () => EntenteError,
+): Outcome {
+  if (context.result) return { index: context.index, ok: true, result: context.result };
+  return { index: context.index, ok: false, error: context.error ?? otherwise() };
+}
+
 export interface TargetFailure {
   target: string;
   instance: string;

@@ -17,7 +17,13 @@ import { type EntenteError, toEntenteError } from "@entente/protocol";
 import { and, assign, type DoneActorEvent, enqueueActions, fromPromise, setup } from "xstate";
 import { callMachine } from "./call-machine.ts";
 import type { InnerFailure } from "./instances/types.ts";
-import { everyReplicaFailed, isFatal, type Outcome, type TargetResult } from "./outcome.ts";
+import {
+  everyReplicaFailed,
+  isFatal,
+  type Outcome,
+  outcomeOf,
+  type TargetResult,
+} from "./outcome.ts";
 import type { Point } from "./points.ts";
 import type { RetrySettings } from "./retry.ts";
 import type { Target } from "./router.ts";
@@ -220,13 +226,7 @@ export const replicaGroupMachine = setup({
     failed: { type: "final" },
   },
   output: ({ context }): Outcome =>
-    context.result
-      ? { index: context.index, ok: true, result: context.result }
-      : {
-          index: context.index,
-          ok: false,
-          error:
-            context.error ??
-            everyReplicaFailed(context.group.name, context.failures, "UNAVAILABLE"),
-        },
+    outcomeOf(context, () =>
+      everyReplicaFailed(context.group.name, context.failures, "UNAVAILABLE"),
+    ),
 });
