@@ -171,8 +171,10 @@ try {
   const configFile = join(dir, "entente.yaml");
   await writeFile(
     configFile,
-    `nats: { servers: ["${nats.url}"] }\nlog: { level: info }\ninstances:\n${names
+    `nats: { servers: ["${nats.url}"] }\nlog: { level: info }\nsources:\n${names
       .map((n) => `  ${n}: { kind: duckdb, path: ${path(n)}, readOnly: true }`)
+      .join("\n")}\ninstances:\n${names
+      .map((n) => `  ${n}: { source: ${n} }`)
       .join("\n")}\nqueryFederation: { ingest: { enabled: false } }\n`,
   );
   const startWorker = (n: number) =>
