@@ -28,7 +28,7 @@ export const msgpackCodec: Codec = {
     try {
       return packr.unpack(bytes);
     } catch (err) {
-      throw new EntenteError("MALFORMED", `body is not valid MessagePack: ${messageOf(err)}`);
+      throw notMsgpack(bytes, err);
     }
   },
 };
@@ -44,8 +44,24 @@ function refuseDeepMsgpack(bytes: Uint8Array): void {
     msgpackValueEnd(bytes, 0, MAX_NESTING_DEPTH);
   } catch (err) {
     if (err instanceof NestingTooDeepError) throw nestingTooDeep(err.maxDepth);
-    throw new EntenteError("MALFORMED", `body is not valid MessagePack: ${messageOf(err)}`);
+    throw notMsgpack(bytes, err);
   }
+}
+
+/** MessagePack is the default, so a JSON body sent without its content type lands here. */
+function notMsgpack(bytes: Uint8Array, err: unknown): EntenteError {
+  let i = 0;
+  // JSON whitespace: space, tab, line feed, carriage return.
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)
+  )
+    i++;
+  const looksLikeJson = bytes[i] === 0x7b || bytes[i] === 0x5b; // `{` or `[`
+  const hint = looksLikeJson
+    ? " (the body looks like JSON: send it with the header content-type: application/json)"
+    : "";
+  return new EntenteError("MALFORMED", `body is not valid MessagePack: ${messageOf(err)}${hint}`);
 }
 
 /**

@@ -60,6 +60,32 @@ describe("codec", () => {
   });
 });
 
+describe("a JSON body sent as MessagePack", () => {
+  it.each([
+    ["an object", '{"metric":"cpu_usage"}'],
+    ["an array after whitespace", " \n\t[1, 2, 3]"],
+    ["a deeply nested object", `{"a":${"[".repeat(40)}${"]".repeat(40)}}`],
+  ])("names the JSON content type for %s", (_name, text) => {
+    try {
+      msgpackCodec.decode(new TextEncoder().encode(text));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(EntenteError);
+      expect((err as EntenteError).code).toBe("MALFORMED");
+      expect((err as EntenteError).message).toContain("content-type: application/json");
+    }
+  });
+
+  it("gives no JSON hint for other bytes", () => {
+    try {
+      msgpackCodec.decode(new Uint8Array([0x92, 0x01]));
+      expect.unreachable();
+    } catch (err) {
+      expect((err as EntenteError).message).not.toContain("application/json");
+    }
+  });
+});
+
 describe("validation and errors", () => {
   it("names every offending field", () => {
     try {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { decodeId, encodeId, type IngestFigures, toJson } from "@entente/protocol";
 import { Command } from "commander";
 import { discover } from "../discovery.ts";
@@ -14,6 +15,7 @@ import { renderTable } from "./table.ts";
 export function buildProgram(): Command {
   const program = new Command("entente")
     .description("Entente: one answer from many databases, brokers and regions, over NATS")
+    .version(clientVersion(), "-V, --version", "print the version")
     .option("-c, --config <file>", "configuration file (default: $ENTENTE_CONFIG, else built-in)")
     .showHelpAfterError();
 
@@ -84,12 +86,19 @@ export function buildProgram(): Command {
   program
     .command("ping")
     .description("round trip to the diagnostics service")
-    .action(async (_options, command: Command) => {
+    .addOption(formatOption())
+    .action(async (options: { format: string }, command: Command) => {
       await withClient(command, async (entente) => {
         const started = performance.now();
         const info = await entente.diagnostics.info();
-        const ms = (performance.now() - started).toFixed(2);
-        process.stdout.write(`${toJson(info)} in ${ms} ms\n`);
+        const ms = Number((performance.now() - started).toFixed(2));
+        print(
+          options.format,
+          { ...info, roundTripMs: ms },
+          () =>
+            `${info.region} (region ${info.regionId}) host ${info.host} pid ${info.pid} ` +
+            `node ${info.node} up ${durationText(info.uptimeMs)}, round trip ${ms} ms`,
+        );
       });
     });
 
@@ -112,6 +121,31 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** The version of @entente/client, read where the package's manifest sits next to src or dist. */
+function clientVersion(): string {
+  const manifest = new URL("../../package.json", import.meta.url);
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+}
+
+/** Milliseconds as a person says them: `3m12s`, `2h5m`, `4d3h`, `850ms`. */
+export function durationText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const total = Math.floor(ms / 1000);
+  const parts: Array<[number, string]> = [
+    [Math.floor(total / 86_400), "d"],
+    [Math.floor(total / 3600) % 24, "h"],
+    [Math.floor(total / 60) % 60, "m"],
+    [total % 60, "s"],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  // The two largest units are enough to read how long a worker has been up.
+  return parts
+    .slice(first, first + 2)
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join("");
 }
 
 interface StatsResponse {

@@ -5,7 +5,7 @@
 import { AGGREGATION_FUNCTIONS, type QueryRequest, SUBJECTS } from "@entente/protocol";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
-import { renderTable } from "./table.ts";
+import { formatTimestamp, renderTable } from "./table.ts";
 
 interface QueryOptions {
   start?: string;
@@ -72,13 +72,6 @@ export function queryBody(metric: string, options: QueryOptions): QueryRequest {
   return body;
 }
 
-function formatTimestamp(ns: string | bigint): string {
-  const value = BigInt(ns);
-  const iso = new Date(Number(value / 1_000_000n)).toISOString().slice(0, 19);
-  const fraction = (value % 1_000_000_000n).toString().padStart(9, "0").replace(/0+$/, "");
-  return `${iso}${fraction ? `.${fraction}` : ""}Z`;
-}
-
 function tagText(tags: Record<string, string>): string {
   return Object.keys(tags)
     .sort()
@@ -112,7 +105,9 @@ export function registerQueryCommand(program: Command): void {
     )
     .option(
       "--window <duration>",
-      "window of the aggregation, such as 1m or 5m (default: the whole range)",
+      // Windows start at multiples of their length since the epoch (the server's choice), so a
+      // window as long as the range usually straddles a boundary: say so rather than promise one.
+      "window of the aggregation, such as 1m or 5m (default: as long as the range, aligned to the epoch, so the range can span two windows)",
     )
     .addOption(
       repeatable("--by <tag>", "group the aggregation by this tag (repeat or comma-separate)"),

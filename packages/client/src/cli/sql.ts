@@ -2,7 +2,7 @@
 import { toJson } from "@entente/protocol";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, withClient } from "./common.ts";
-import { renderTable } from "./table.ts";
+import { formatTimestamp, renderTable } from "./table.ts";
 
 interface SqlOptions {
   format: string;
@@ -54,7 +54,16 @@ export function registerSqlCommand(program: Command): void {
           process.stdout.write(`${toJson(out)}\n`);
           return;
         }
-        const lines = [renderTable(names, result.rows)];
+        // Timestamps travel as nanoseconds since the epoch; a person reads RFC 3339.
+        const timestamps = result.columns.map((c) => c.type === "timestamp");
+        const rows = result.rows.map((row) =>
+          row.map((value, i) =>
+            timestamps[i] && value !== null && value !== undefined
+              ? formatTimestamp(value as string | bigint | number)
+              : value,
+          ),
+        );
+        const lines = [renderTable(names, rows)];
         if (result.plan === undefined) {
           lines.push(
             `(${result.rows.length} row${result.rows.length === 1 ? "" : "s"}${result.stats ? `, ${result.stats.ms} ms` : ""})`,
