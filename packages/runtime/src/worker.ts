@@ -1,6 +1,8 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { z } from "zod";
 import { EntenteClient } from "./client.ts";
-import { type LoadedConfig, loadConfig } from "./config/load.ts";
+import { ConfigError, type ConfigProblem, type LoadedConfig, loadConfig } from "./config/load.ts";
+import { configSchema } from "./config/schema.ts";
 import { connectNats } from "./connection.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { HostedService } from "./service/host.ts";
@@ -19,6 +21,13 @@ export interface WorkerOptions {
   name?: string;
   /** Receives a latency observation for every finished outgoing hop. */
   onHopObservation?: (observation: HopObservation) => void;
+  /**
+   * Every top-level section a configuration may hold besides the core ones and those the
+   * services started here declare (e.g. the sections of services other workers run from the same
+   * file). Given, any other top-level key is refused before anything starts; absent, unknown keys
+   * are not checked.
+   */
+  knownSections?: readonly string[];
 }
 
 export interface Worker {
@@ -31,8 +40,67 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
+/** The top-level sections of the runtime's own configuration (`region`, `nats`, ...). */
+export const CORE_SECTIONS: readonly string[] = Object.keys(configSchema.shape);
+
+/**
+ * Validates every section the services declare (`ServiceDefinition.sections`) and, when
+ * `knownSections` is given, refuses top-level keys nobody reads. Throws one `ConfigError`
+ * listing every mistake found, each with its position.
+ */
+export function validateWorkerConfig(
+  config: LoadedConfig,
+  services: readonly ServiceDefinition[],
+  knownSections?: readonly string[],
+): void {
+  const schemas = new Map<string, z.ZodType>();
+  for (const service of services) {
+    for (const [key, schema] of Object.entries(service.sections ?? {})) {
+      if (!schemas.has(key)) schemas.set(key, schema);
+    }
+  }
+  const problems: ConfigProblem[] = [];
+  const check = (key: string, schema: z.ZodType) => {
+    try {
+      config.section(key, schema);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  };
+  if (knownSections !== undefined) {
+    const known = new Set([...CORE_SECTIONS, ...schemas.keys(), ...knownSections]);
+    const list = [...known].sort().join(", ");
+    for (const key of Object.keys(config.raw)) {
+      if (known.has(key)) continue;
+      check(
+        key,
+        z.custom(() => false, { message: `unknown section (known sections: ${list})` }),
+      );
+    }
+  }
+  for (const [key, schema] of schemas) check(key, schema);
+  if (problems.length > 0) throw new ConfigError(problems.sort(byPosition));
+}
+
+/** File positions in reading order; other origins (environment, default) keep their order after. */
+function byPosition(a: ConfigProblem, b: ConfigProblem): number {
+  const at = (p: ConfigProblem) => /:(\d+):(\d+)$/.exec(p.origin);
+  const pa = at(a);
+  const pb = at(b);
+  if (!pa || !pb) return pa ? -1 : pb ? 1 : 0;
+  return Number(pa[1]) - Number(pb[1]) || Number(pa[2]) - Number(pb[2]);
+}
+
+/**
+ * Starts the services on one connection. The whole configuration is validated first (every
+ * mistake reported at once, nothing started); if any service then fails to start, those that
+ * did are stopped and the connection drained before the error is thrown: a worker runs all its
+ * services or none.
+ */
 export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const config = options.config ?? loadConfig({ file: options.configFile });
+  validateWorkerConfig(config, options.services, options.knownSections);
   const name =
     options.name ??
     (options.services.length === 1 ? `entente-${options.services[0]?.name}` : "entente");
@@ -43,7 +111,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       ? { spanProcessors: [new HopLatencyProcessor(options.onHopObservation)] }
       : {}),
   });
-  const nc = await connectNats(config.config.nats, { name, logger });
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(config.config.nats, { name, logger });
+  } catch (err) {
+    await tracing.shutdown().catch(() => {});
+    throw err;
+  }
   const client = new EntenteClient(nc, {
     region: config.config.region.name,
     defaultTimeoutMs: config.config.runtime.defaultTimeoutMs,
@@ -51,8 +125,25 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   });
   const services: HostedService[] = [];
   for (const definition of options.services) {
-    services.push(await HostedService.start(definition, { nc, config, client, logger }));
+    try {
+      services.push(await HostedService.start(definition, { nc, config, client, logger }));
+    } catch (err) {
+      logger.error(
+        { err, service: definition.name, started: services.map((s) => s.name) },
+        "service failed to start: stopping the worker",
+      );
+      // Those that started may have taken work already: drain them as a normal stop would.
+      const grace = config.config.runtime.shutdownGraceMs;
+      await Promise.allSettled(services.map((s) => s.stopAccepting()));
+      await Promise.allSettled(services.map((s) => s.stop(grace)));
+      await nc.drain().catch(() => nc.close());
+      await tracing.shutdown().catch(() => {});
+      throw new Error(`service ${definition.name} failed to start: ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
   }
+  logger.info({ services: services.map((s) => s.name) }, "worker ready");
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -71,12 +162,25 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   return { nc, client, config, logger, services, stop };
 }
 
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * Runs a worker as the process: SIGTERM or SIGINT stops it gracefully and the process exits 0;
- * a second signal exits at once.
+ * a second signal exits at once. A worker that cannot start (invalid configuration, a service
+ * failing) throws once whatever started is stopped; should anything still hold the process
+ * open, it exits non-zero shortly after.
  */
 export async function runWorkerProcess(options: WorkerOptions): Promise<Worker> {
-  const worker = await startWorker(options);
+  let worker: Worker;
+  try {
+    worker = await startWorker(options);
+  } catch (err) {
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 5_000).unref();
+    throw err;
+  }
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {

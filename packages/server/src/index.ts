@@ -1,2 +1,8 @@
 export { registerServeCommand } from "./serve.ts";
-export { loadServices, SERVICES, serviceNames } from "./services.ts";
+export {
+  knownServiceSections,
+  loadServices,
+  SERVICE_SECTIONS,
+  SERVICES,
+  serviceNames,
+} from "./services.ts";

@@ -1,7 +1,7 @@
 /** `entente serve <service>`: runs services as a worker process until SIGTERM or SIGINT. */
 import { loadConfig, runWorkerProcess } from "@entente/runtime";
 import type { Command } from "commander";
-import { loadServices, serviceNames } from "./services.ts";
+import { knownServiceSections, loadServices, serviceNames } from "./services.ts";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -13,6 +13,8 @@ export function registerServeCommand(program: Command): void {
       await runWorkerProcess({
         services: await loadServices(service),
         config: loadConfig({ file: config }),
+        // Sections of services other workers run from the same file are accepted; typos are not.
+        knownSections: knownServiceSections(),
       });
     });
 }

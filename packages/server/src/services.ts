@@ -12,6 +12,23 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
   "broker-bridge": async () => (await import("@entente/broker-bridge")).brokerBridgeService,
 };
 
+/**
+ * The top-level configuration sections each service declares (`ServiceDefinition.sections`),
+ * listed here so a worker running some services still accepts the sections of the others (one
+ * file may configure several workers) without loading their code. A test keeps it in step.
+ */
+export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
+  diagnostics: [],
+  "query-federation": ["instances", "queryFederation", "sources"],
+  "sql-join": ["tables", "sqlJoin", "logicalTables", "sources"],
+  "broker-bridge": ["bridge"],
+};
+
+/** Every top-level section some service of `entente serve` reads. */
+export function knownServiceSections(): string[] {
+  return [...new Set(Object.values(SERVICE_SECTIONS).flat())];
+}
+
 export function serviceNames(): string[] {
   return Object.keys(SERVICES);
 }

@@ -42,6 +42,7 @@ export const brokerBridgeService: ServiceDefinition = {
   version: "0.1.0",
   description:
     "Federates message streams between NATS and RabbitMQ brokers through JetStream buffers",
+  sections: { bridge: bridgeSchema },
   async start({ nc, config, logger }) {
     const settings = config.section("bridge", bridgeSchema);
     const log = logger.child({ component: "broker-bridge" });

@@ -4,7 +4,7 @@
  * `entente.ingest.<instance>` (validated ingest into DuckDB instances through JetStream), and
  * optionally HTTP.
  */
-import { leaseWorkerSources, type SourcePool } from "@entente/connectors";
+import { leaseWorkerSources, type SourcePool, sourcesSectionSchema } from "@entente/connectors";
 import { EntenteError, queryStatsSubject } from "@entente/protocol";
 import {
   endpoint,
@@ -191,6 +191,11 @@ export const queryFederationService: ServiceDefinition = {
   name: "query-federation",
   version: SERVICE_VERSION,
   description: "One metric query over many instances, merged exactly, with partial results",
+  sections: {
+    instances: instancesSchema,
+    queryFederation: queryFederationSchema,
+    sources: sourcesSectionSchema,
+  },
   async start(env) {
     const runtime = await startFederation(env);
     const { federator, settings } = runtime;

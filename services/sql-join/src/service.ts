@@ -8,6 +8,7 @@ import {
   leaseWorkerSources,
   type SourceConfig,
   SourcePool,
+  sourcesSectionSchema,
 } from "@entente/connectors";
 import {
   EntenteError,
@@ -261,6 +262,12 @@ export const sqlJoinService: ServiceDefinition = {
   name: "sql-join",
   version: "0.1.0",
   description: "One SQL statement over tables in many databases",
+  sections: {
+    tables: tablesSectionSchema,
+    sqlJoin: sqlJoinConfigSchema,
+    logicalTables: logicalTablesSchema,
+    sources: sourcesSectionSchema,
+  },
   async start({ config, logger }) {
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);

@@ -54,6 +54,11 @@ export interface ServiceDefinition {
   name: string;
   version: string;
   description: string;
+  /**
+   * The top-level configuration sections the service reads, with their schemas: the worker
+   * validates them all before any service starts and reports every mistake at once.
+   */
+  sections?: Record<string, z.ZodType>;
   /** Builds the endpoints once the connection and configuration are there. */
   start(env: ServiceEnvironment): Promise<ServiceInstance> | ServiceInstance;
 }
