@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type ConnectionOptions,
   credsAuthenticator,
+  errors,
   type NatsConnection,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -12,7 +14,14 @@ export interface ConnectOptions {
   /** Shown in the server's monitoring, e.g. `entente query-federation`. */
   name: string;
   logger?: Logger;
+  /**
+   * While NATS cannot be reached (before the first connection or after losing it), a warning is
+   * repeated this often, with the servers tried and the last error; default 5 s.
+   */
+  waitLogIntervalMs?: number;
 }
+
+const WAIT_LOG_INTERVAL_MS = 5_000;
 
 /** The nats.js options a worker connects with: reconnect for ever, cheap requests. */
 export function connectionOptions(settings: NatsSettings, name: string): ConnectionOptions {
@@ -38,33 +47,124 @@ export function connectionOptions(settings: NatsSettings, name: string): Connect
   return options;
 }
 
+/**
+ * Connects, waiting for ever for a server to answer (a worker may start before NATS), and says
+ * so: `connecting to NATS at …` at once, a warning with the last error when the first attempt
+ * fails and again every `waitLogIntervalMs` while none succeeds, then `connected to NATS`.
+ * Once connected, disconnections and reconnections are logged too.
+ */
 export async function connectNats(
   settings: NatsSettings,
-  { name, logger }: ConnectOptions,
+  { name, logger, waitLogIntervalMs = WAIT_LOG_INTERVAL_MS }: ConnectOptions,
 ): Promise<NatsConnection> {
-  const nc = await connect(connectionOptions(settings, name));
-  logger?.info({ server: nc.getServer() }, "connected to NATS");
-  if (logger) void logStatus(nc, logger);
+  const options = connectionOptions(settings, name);
+  const servers = serverList(options);
+  logger?.info({ servers }, `connecting to NATS at ${servers}`);
+  const nc = await firstConnect(options, servers, logger, waitLogIntervalMs);
+  logger?.info({ server: nc.getServer() }, `connected to NATS at ${nc.getServer()}`);
+  if (logger) void logStatus(nc, servers, logger, waitLogIntervalMs);
   return nc;
 }
 
-async function logStatus(nc: NatsConnection, logger: Logger): Promise<void> {
-  for await (const status of nc.status()) {
-    switch (status.type) {
-      case "disconnect":
-        logger.warn({ server: status.server }, "disconnected from NATS");
-        break;
-      case "reconnect":
-        logger.info({ server: status.server }, "reconnected to NATS");
-        break;
-      case "error":
-        logger.error({ err: status.error }, "NATS error");
-        break;
-      case "slowConsumer":
-        logger.warn({ subject: status.sub.getSubject() }, "slow consumer: messages dropped");
-        break;
-      default:
-        break;
+function serverList(options: ConnectionOptions): string {
+  const servers = [options.servers ?? []].flat();
+  return servers.length > 0 ? servers.join(", ") : "127.0.0.1:4222";
+}
+
+/**
+ * nats.js's own `waitOnFirstConnect` retries silently: its status events start only once a
+ * connection exists, and the dial errors are never surfaced. So the first connection is dialled
+ * here, one round over the servers at a time, to report why it fails.
+ */
+async function firstConnect(
+  options: ConnectionOptions,
+  servers: string,
+  logger: Logger | undefined,
+  intervalMs: number,
+): Promise<NatsConnection> {
+  const started = Date.now();
+  const retryMs = Math.max(options.reconnectTimeWait ?? 1000, 10);
+  let attempts = 0;
+  let lastWarned: number | undefined;
+  for (;;) {
+    attempts++;
+    try {
+      return await connect({ ...options, waitOnFirstConnect: false });
+    } catch (err) {
+      // Bad options never get better by waiting.
+      if (err instanceof errors.InvalidArgumentError) throw err;
+      const now = Date.now();
+      if (lastWarned === undefined || now - lastWarned >= intervalMs) {
+        lastWarned = now;
+        const waitedS = Math.round((now - started) / 1000);
+        logger?.warn(
+          { servers, attempts, waitedS, err: describeError(err) },
+          attempts === 1
+            ? `cannot reach NATS at ${servers}: ${describeError(err)}; retrying until it answers`
+            : `still waiting for NATS at ${servers} (${waitedS} s, ${attempts} attempts): ${describeError(err)}`,
+        );
+      }
     }
+    await sleep(retryMs);
+  }
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return cause && cause !== err.message ? `${err.message} (${cause})` : err.message;
+}
+
+async function logStatus(
+  nc: NatsConnection,
+  servers: string,
+  logger: Logger,
+  intervalMs: number,
+): Promise<void> {
+  // While disconnected nats.js reports each attempt ("reconnecting"), far too often to log;
+  // a timer repeats the warning instead, until the connection is back or closed.
+  let down: { since: number; timer: NodeJS.Timeout } | undefined;
+  const up = () => {
+    if (down) clearInterval(down.timer);
+    down = undefined;
+  };
+  try {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case "disconnect": {
+          logger.warn(
+            { server: status.server },
+            `disconnected from NATS at ${status.server}; reconnecting to ${servers}`,
+          );
+          if (!down) {
+            const since = Date.now();
+            const timer = setInterval(() => {
+              const waitedS = Math.round((Date.now() - since) / 1000);
+              logger.warn(
+                { servers, waitedS },
+                `still reconnecting to NATS at ${servers} (${waitedS} s)`,
+              );
+            }, intervalMs);
+            timer.unref();
+            down = { since, timer };
+          }
+          break;
+        }
+        case "reconnect":
+          up();
+          logger.info({ server: status.server }, `reconnected to NATS at ${status.server}`);
+          break;
+        case "error":
+          logger.error({ err: status.error }, "NATS error");
+          break;
+        case "slowConsumer":
+          logger.warn({ subject: status.sub.getSubject() }, "slow consumer: messages dropped");
+          break;
+        default:
+          break;
+      }
+    }
+  } finally {
+    up();
   }
 }

@@ -115,4 +115,101 @@ describe("configuration", () => {
       origin: "(inline configuration):5:11",
     });
   });
+
+  it("reports a YAML indentation mistake at its own line and column, not 1:1", () => {
+    const origins = (text: string) =>
+      problemsOf(() => loadConfig({ text, env: {} })).map((p) => `${p.path} ${p.origin}`);
+    // A key indented less than its siblings.
+    expect(origins("region:\n  name: eu-west\n  id: 3\n nats: x\n")).toEqual([
+      "(document) (inline configuration):4:1",
+    ]);
+    // A tab.
+    expect(origins("region:\n  name: eu-west\n  id: 3\n\tnats: x\n")).toEqual([
+      "(document) (inline configuration):4:1",
+    ]);
+    // Indented more: YAML reads it as the continuation of the value that starts at 3:7.
+    expect(origins("region:\n  name: eu-west\n  id: 3\n   nats: x\n")[0]).toBe(
+      "(document) (inline configuration):3:7",
+    );
+    const dir = mkdtempSync(join(tmpdir(), "entente-config-"));
+    const file = join(dir, "entente.yaml");
+    writeFileSync(
+      file,
+      "region:\n  name: eu-west\nruntime:\n  batchBytes: 300000\n streamCredit: 4\n",
+    );
+    expect(problemsOf(() => loadConfig({ file, env: {} }))[0]?.origin).toBe(`${file}:5:1`);
+  });
+
+  it("blames a mistyped or unknown override on its variable, with or without a file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "entente-config-"));
+    const file = join(dir, "entente.yaml");
+    writeFileSync(file, "runtime:\n  batchBytes: 300000\n");
+    const sources = [
+      { env: {} },
+      { text: "runtime:\n  batchBytes: 300000\n", env: {} },
+      { file, env: {} },
+    ];
+    for (const source of sources) {
+      const typed = problemsOf(() =>
+        loadConfig({ ...source, env: { ENTENTE_RUNTIME__BATCH_BYTES: "abc" } }),
+      );
+      expect(typed).toEqual([
+        expect.objectContaining({
+          path: "runtime.batchBytes",
+          origin: "environment ENTENTE_RUNTIME__BATCH_BYTES",
+        }),
+      ]);
+      const unknown = problemsOf(() =>
+        loadConfig({ ...source, env: { ENTENTE_RUNTIME__BATCHBYTEZ: "1" } }),
+      );
+      expect(unknown).toEqual([
+        {
+          path: "runtime",
+          message: 'Unrecognized key: "batchbytez"',
+          origin: "environment ENTENTE_RUNTIME__BATCHBYTEZ",
+        },
+      ]);
+    }
+  });
+
+  it("lets overrides reach every known setting, even ones the file does not mention", () => {
+    const env = {
+      ENTENTE_RUNTIME__MAX_STREAM_CREDIT: "64",
+      ENTENTE_RUNTIME__MAX_UNREAD_STREAM_BYTES: "1048576",
+      ENTENTE_NATS__INBOX_PREFIX: "_INBOX.bob",
+    };
+    const { config } = loadConfig({ env });
+    expect(config.runtime.maxStreamCredit).toBe(64);
+    expect(config.runtime.maxUnreadStreamBytes).toBe(1048576);
+    expect(config.nats.inboxPrefix).toBe("_INBOX.bob");
+  });
+
+  it("refuses unknown keys inside the core sections, each at its own line", () => {
+    const text = [
+      "region:",
+      "  name: eu",
+      "  nmae: x",
+      "nats:",
+      "  tls:",
+      "    ca: x",
+      "log:",
+      "  lvl: debug",
+    ].join("\n");
+    const problems = problemsOf(() => loadConfig({ text, env: {} }));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        {
+          path: "region",
+          message: 'Unrecognized key: "nmae"',
+          origin: "(inline configuration):3:3",
+        },
+        {
+          path: "nats.tls",
+          message: 'Unrecognized key: "ca"',
+          origin: "(inline configuration):6:5",
+        },
+        { path: "log", message: 'Unrecognized key: "lvl"', origin: "(inline configuration):8:3" },
+      ]),
+    );
+  });
 });

@@ -239,4 +239,20 @@ describe("startTracing", () => {
     tracing = await startTracing({ serviceName: "entente-after-bad" });
     expect(tracing.enabled).toBe(true);
   });
+
+  it("refuses an unknown OTEL_TRACES_SAMPLER, naming the accepted values", async () => {
+    process.env.OTEL_TRACES_SAMPLER = "bogus";
+    await expect(startTracing({ serviceName: "entente-bad-sampler" })).rejects.toThrow(
+      /OTEL_TRACES_SAMPLER: unknown sampler "bogus" \(accepted: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio\)/,
+    );
+    process.env.OTEL_TRACES_SAMPLER = "parentbased_traceidratio";
+    process.env.OTEL_TRACES_SAMPLER_ARG = "1,5";
+    await expect(startTracing({ serviceName: "entente-bad-ratio" })).rejects.toThrow(
+      /OTEL_TRACES_SAMPLER_ARG: "1,5" is not a sampling ratio/,
+    );
+    // The failed starts left the slot free, and a valid ratio starts.
+    process.env.OTEL_TRACES_SAMPLER_ARG = "0.5";
+    tracing = await startTracing({ serviceName: "entente-good-sampler" });
+    expect(tracing.enabled).toBe(true);
+  });
 });

@@ -1,5 +1,12 @@
 import { readFileSync } from "node:fs";
-import { type Document, LineCounter, parseDocument, parse as parseYamlValue } from "yaml";
+import {
+  type Document,
+  isMap,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  parse as parseYamlValue,
+} from "yaml";
 import type { z } from "zod";
 import { configSchema, type EntenteConfig } from "./schema.ts";
 
@@ -61,7 +68,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       doc.errors.map((e) => ({
         path: "(document)",
         message: e.message.split("\n")[0] ?? e.message,
-        origin: `${source}:${e.linePos?.[0]?.line ?? 1}:${e.linePos?.[0]?.col ?? 1}`,
+        // `linePos` is filled only with prettyErrors; the offset is always there.
+        origin: position(source, e.linePos?.[0] ?? lines.linePos(e.pos[0])),
       })),
     );
   }
@@ -74,12 +82,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const raw = parsed as Record<string, unknown>;
   const fromEnv = applyEnvOverrides(raw, env);
 
-  const originOf = (path: PropertyKey[]): string => {
+  const originOf = (path: PropertyKey[], key = false): string => {
     const dotted = path.map(String).join(".");
     for (const [prefix, variable] of fromEnv) {
       if (dotted === prefix || dotted.startsWith(`${prefix}.`)) return `environment ${variable}`;
     }
-    return locate(doc, lines, path, source);
+    return locate(doc, lines, path, source, key);
   };
 
   const validate = <S extends z.ZodType>(
@@ -90,13 +98,18 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     const result = schema.safeParse(value);
     if (result.success) return result.data;
     throw new ConfigError(
-      result.error.issues.map((issue) => {
+      result.error.issues.flatMap((issue) => {
         const path = [...base, ...issue.path];
-        return {
-          path: path.length > 0 ? path.map(String).join(".") : "(document)",
-          message: issue.message,
-          origin: originOf(path),
-        };
+        const dotted = path.length > 0 ? path.map(String).join(".") : "(document)";
+        if (issue.code === "unrecognized_keys") {
+          // One problem per key, each blamed on what set it: a variable or the key's own line.
+          return issue.keys.map((key) => ({
+            path: dotted,
+            message: `Unrecognized key: "${key}"`,
+            origin: originOf([...path, key], true),
+          }));
+        }
+        return [{ path: dotted, message: issue.message, origin: originOf(path) }];
       }),
     );
   };
@@ -160,34 +173,32 @@ export function applyEnvOverrides(
   return applied;
 }
 
-const KNOWN_KEYS = [
-  "region",
-  "nats",
-  "runtime",
-  "log",
-  "name",
-  "id",
-  "parent",
-  "servers",
-  "user",
-  "pass",
-  "token",
-  "credsFile",
-  "tls",
-  "caFile",
-  "certFile",
-  "keyFile",
-  "maxReconnectAttempts",
-  "reconnectTimeWaitMs",
-  "batchBytes",
-  "streamCredit",
-  "maxRequestBytes",
-  "defaultTimeoutMs",
-  "maxTimeoutMs",
-  "consumerTimeoutMs",
-  "shutdownGraceMs",
-  "level",
-];
+/**
+ * Every key the core schema knows, at any depth, so an override reaches e.g.
+ * `runtime.maxStreamCredit` even when the file does not mention it. Derived from the schema, so
+ * a new setting cannot be forgotten here.
+ */
+const KNOWN_KEYS: readonly string[] = [...schemaKeys(configSchema)];
+
+function schemaKeys(schema: z.ZodType, into = new Set<string>(), seen = new Set<unknown>()) {
+  if (seen.has(schema)) return into;
+  seen.add(schema);
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const visit = (child: unknown) => {
+    if (child && typeof child === "object" && "_zod" in child) {
+      schemaKeys(child as z.ZodType, into, seen);
+    }
+  };
+  if (def.type === "object") {
+    for (const [key, child] of Object.entries(def.shape as Record<string, unknown>)) {
+      into.add(key);
+      visit(child);
+    }
+  }
+  for (const field of ["innerType", "in", "out", "element", "valueType"]) visit(def[field]);
+  if (Array.isArray(def.options)) for (const option of def.options) visit(option);
+  return into;
+}
 
 function matchKey(node: Record<string, unknown>, segment: string): string {
   const wanted = normalize(segment);
@@ -207,16 +218,38 @@ function parseEnvValue(text: string): unknown {
   }
 }
 
-function locate(doc: Document, lines: LineCounter, path: PropertyKey[], source: string): string {
-  // Walk up to the deepest node that exists: a missing key is reported at its parent.
-  for (let depth = path.length; depth >= 0; depth--) {
-    const keys = path.slice(0, depth).map((k) => (typeof k === "symbol" ? String(k) : k));
-    const node = depth === 0 ? doc.contents : doc.getIn(keys, true);
-    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range) {
-      const { line, col } = lines.linePos(range[0]);
-      return `${source}:${line}:${col}`;
+/**
+ * Where `path` is in the file. With `key`, the last segment names a key, reported at the key
+ * itself rather than its value.
+ */
+function locate(
+  doc: Document,
+  lines: LineCounter,
+  path: PropertyKey[],
+  source: string,
+  key = false,
+): string {
+  const keys = path.map((k) => (typeof k === "symbol" ? String(k) : k));
+  if (key && keys.length > 0) {
+    const parent = keys.length === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true);
+    if (isMap(parent)) {
+      const name = String(keys.at(-1));
+      const pair = parent.items.find(
+        (item) => isScalar(item.key) && String(item.key.value) === name,
+      );
+      const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+      if (range) return position(source, lines.linePos(range[0]));
     }
   }
+  // Walk up to the deepest node that exists: a missing key is reported at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(keys.slice(0, depth), true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) return position(source, lines.linePos(range[0]));
+  }
   return source;
+}
+
+function position(source: string, at: { line: number; col: number }): string {
+  return `${source}:${at.line}:${at.col}`;
 }

@@ -71,6 +71,7 @@ async function start(options: TracingOptions, token: symbol): Promise<Tracing> {
   if (envFlag(process.env.OTEL_SDK_DISABLED)) return disabledTracing(extra, token);
   // Read the exporter choice before loading anything, so a bad variable fails fast and clearly.
   const chosen = options.exporter === undefined ? traceExportersFromEnv(process.env) : [];
+  checkSamplerEnv(process.env);
 
   const [{ NodeSDK }, sdkTrace, resources, { ATTR_SERVICE_NAME }] = await Promise.all([
     import("@opentelemetry/sdk-node"),
@@ -230,6 +231,41 @@ export function traceExportersFromEnv(env: Record<string, string | undefined>): 
     }
   }
   return names;
+}
+
+/** The OTEL_TRACES_SAMPLER values the SDK builds from the environment. */
+export const TRACE_SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+
+/**
+ * Refuses an OTEL_TRACES_SAMPLER the SDK does not know, and a ratio OTEL_TRACES_SAMPLER_ARG
+ * that is not a number in [0, 1]. The SDK itself would log the mistake only through its
+ * diagnostic logger (off unless OTEL_LOG_LEVEL is set) and sample everything instead, so a
+ * typo would silently cost a full trace volume.
+ */
+export function checkSamplerEnv(env: Record<string, string | undefined>): void {
+  const sampler = env.OTEL_TRACES_SAMPLER?.trim();
+  if (!sampler) return;
+  if (!(TRACE_SAMPLERS as readonly string[]).includes(sampler)) {
+    throw new Error(
+      `OTEL_TRACES_SAMPLER: unknown sampler "${env.OTEL_TRACES_SAMPLER}" (accepted: ${TRACE_SAMPLERS.join(", ")})`,
+    );
+  }
+  const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  if (sampler.endsWith("traceidratio") && arg) {
+    const ratio = Number(arg);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+      throw new Error(
+        `OTEL_TRACES_SAMPLER_ARG: "${env.OTEL_TRACES_SAMPLER_ARG}" is not a sampling ratio (a number from 0 to 1, e.g. 0.1) for ${sampler}`,
+      );
+    }
+  }
 }
 
 /** OTEL_BSP_* settings; NodeSDK reads them only for processors it builds itself. */
