@@ -3,17 +3,14 @@
  * never load a database driver. Each command runs as its own process with a module hook that
  * records every module it loads; the drivers must not be among them.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { queryFederationService } from "@entente/query-federation";
-import { loadConfig, startWorker, type Worker } from "@entente/runtime";
 import { sqlJoinService } from "@entente/sql-join";
-import { type NatsServer, runCommand, startNatsServer } from "@entente/testkit";
+import { runCommand } from "@entente/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, type CliFixture, ROOT, startCliFixture } from "./cli-fixture.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = join(ROOT, "packages/server/src/bin.ts");
 const DRIVERS =
   /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:pg|pg-cursor|mysql2|@duckdb\/[^/]+)\//;
 
@@ -32,34 +29,20 @@ process.on("exit", () => writeFileSync(process.env.LOADED_MODULES_FILE, [...load
 `;
 
 describe("the command line loads no database driver", () => {
-  let nats: NatsServer;
-  let worker: Worker;
-  let dir: string;
+  let fixture: CliFixture;
   let hook: string;
-  let configFile: string;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    worker = await startWorker({
-      services: [sqlJoinService, queryFederationService],
-      config: loadConfig({ text: "log: { level: warn }\n", env: { NATS_URL: nats.url } }),
-    });
-    dir = await mkdtemp(join(tmpdir(), "entente-cli-modules-"));
-    hook = join(dir, "hook.mjs");
+    fixture = await startCliFixture([sqlJoinService, queryFederationService]);
+    hook = join(fixture.dir, "hook.mjs");
     await writeFile(hook, HOOK);
-    configFile = join(dir, "cli.yaml");
-    await writeFile(configFile, `nats: { servers: ["${nats.url}"] }\n`);
   }, 60_000);
 
-  afterAll(async () => {
-    await worker?.stop();
-    await nats?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fixture?.stop());
 
   /** Runs node with the hook; returns its output and every module it loaded. */
   async function loadedBy(args: string[], cwd = ROOT) {
-    const file = join(dir, `loaded-${Math.random().toString(36).slice(2)}.txt`);
+    const file = join(fixture.dir, `loaded-${Math.random().toString(36).slice(2)}.txt`);
     const output = await runCommand(
       process.execPath,
       ["--conditions=@entente/source", "--import", hook, ...args],
@@ -81,7 +64,7 @@ describe("the command line loads no database driver", () => {
     const { output, modules } = await loadedBy([
       BIN,
       "-c",
-      configFile,
+      fixture.configFile,
       "sql",
       "SELECT name FROM users ORDER BY id LIMIT 2",
     ]);
@@ -94,7 +77,7 @@ describe("the command line loads no database driver", () => {
     const { output, modules } = await loadedBy([
       BIN,
       "-c",
-      configFile,
+      fixture.configFile,
       "query",
       "cpu_usage",
       "--agg",

@@ -3,48 +3,30 @@
  * tables, a readable `ping`, `--version`; `--format json` stays the machine's answer.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { diagnosticsService } from "@entente/diagnostics";
-import { loadConfig, startWorker, type Worker } from "@entente/runtime";
 import { sqlJoinService } from "@entente/sql-join";
-import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, type CliFixture, ROOT, startCliFixture } from "./cli-fixture.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = join(ROOT, "packages/server/src/bin.ts");
 const run = promisify(execFile);
 
 describe("the command line's output", () => {
-  let nats: NatsServer;
-  let worker: Worker;
-  let dir: string;
-  let configFile: string;
+  let fixture: CliFixture;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    worker = await startWorker({
-      services: [sqlJoinService, diagnosticsService],
-      config: loadConfig({ text: "log: { level: warn }\n", env: { NATS_URL: nats.url } }),
-    });
-    dir = await mkdtemp(join(tmpdir(), "entente-cli-output-"));
-    configFile = join(dir, "cli.yaml");
-    await writeFile(configFile, `nats: { servers: ["${nats.url}"] }\n`);
+    fixture = await startCliFixture([sqlJoinService, diagnosticsService]);
   }, 60_000);
 
-  afterAll(async () => {
-    await worker?.stop();
-    await nats?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fixture?.stop());
 
   /** Runs the real executable; returns what it wrote to stdout. */
   async function entente(...args: string[]): Promise<string> {
     const { stdout } = await run(
       process.execPath,
-      ["--conditions=@entente/source", BIN, "-c", configFile, ...args],
+      ["--conditions=@entente/source", BIN, "-c", fixture.configFile, ...args],
       { cwd: ROOT, timeout: 30_000 },
     );
     return stdout;

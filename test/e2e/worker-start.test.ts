@@ -13,6 +13,7 @@ import {
   type ExitStatus,
   type ManagedProcess,
   type NatsServer,
+  pingAnswers,
   startNatsServer,
   startProcess,
 } from "@entente/testkit";
@@ -22,18 +23,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "packages/server/src/bin.ts");
-
-/** How many services answer `$SRV.PING`; "no responders" is none. */
-async function pingAnswers(nc: NatsConnection): Promise<number> {
-  let count = 0;
-  try {
-    const replies = await nc.requestMany("$SRV.PING", undefined, { maxWait: 300 });
-    for await (const _ of replies) count++;
-  } catch (err) {
-    if ((err as Error).name !== "NoResponders") throw err;
-  }
-  return count;
-}
 
 describe("entente serve starts all its services or none", () => {
   let nats: NatsServer;

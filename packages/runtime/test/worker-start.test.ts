@@ -2,7 +2,7 @@
  * A worker runs all its services or none: the configuration is validated as a whole before
  * anything starts, and a service failing to start stops those that did.
  */
-import { type NatsServer, startNatsServer } from "@entente/testkit";
+import { type NatsServer, pingAnswers, startNatsServer } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -44,18 +44,6 @@ function service(
       };
     },
   };
-}
-
-/** How many services answer `$SRV.PING`; "no responders" is none. */
-async function pingAnswers(nc: NatsConnection): Promise<number> {
-  let count = 0;
-  try {
-    const replies = await nc.requestMany("$SRV.PING", undefined, { maxWait: 300 });
-    for await (const _ of replies) count++;
-  } catch (err) {
-    if ((err as Error).name !== "NoResponders") throw err;
-  }
-  return count;
 }
 
 describe("startWorker", () => {

@@ -42,6 +42,7 @@ export type {
   StatusCodeName,
 } from "./otlp-spans.ts";
 export { spansFromRequest } from "./otlp-spans.ts";
+export { pingAnswers } from "./ping.ts";
 export type { PostgresOptions, PostgresService } from "./postgres.ts";
 export { POSTGRES_SERVICE, postgres } from "./postgres.ts";
 export type { ExitStatus, ManagedProcess, RunOptions, StartProcessOptions } from "./process.ts";
