@@ -5,6 +5,7 @@ import { ConfigError, type ConfigProblem, type LoadedConfig, loadConfig } from "
 import { configSchema } from "./config/schema.ts";
 import { connectNats } from "./connection.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { type Probes, type Readiness, startProbes } from "./probes.ts";
 import { HostedService } from "./service/host.ts";
 import type { ServiceDefinition } from "./service/types.ts";
 import { HopLatencyProcessor } from "./tracing/hop-latency.ts";
@@ -36,6 +37,8 @@ export interface Worker {
   config: LoadedConfig;
   logger: Logger;
   services: HostedService[];
+  /** The port of `/healthz` and `/readyz`, when `runtime.probePort` is set. */
+  probePort?: number;
   /** Stops taking work, finishes what is in flight, drains the connection. Idempotent. */
   stop(): Promise<void>;
 }
@@ -146,6 +149,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   logger.info({ services: services.map((s) => s.name) }, "worker ready");
 
   let stopping: Promise<void> | undefined;
+  const connection = followConnection(nc);
+  const readiness = (): Readiness => {
+    if (stopping !== undefined) return { ready: false, reason: "stopping" };
+    if (!connection.connected()) return { ready: false, reason: "NATS is not connected" };
+    const idle = services.filter((s) => !s.isAccepting).map((s) => s.name);
+    return idle.length > 0
+      ? { ready: false, reason: `not accepting: ${idle.join(", ")}` }
+      : { ready: true };
+  };
+  let probes: Probes | undefined;
+  const { probePort, probeHost } = config.config.runtime;
+  if (probePort !== undefined) {
+    probes = await startProbes({ port: probePort, host: probeHost, readiness });
+    logger.info({ port: probes.port, host: probeHost }, "probes listening: /healthz, /readyz");
+  }
   const stop = () => {
     stopping ??= (async () => {
       const grace = config.config.runtime.shutdownGraceMs;
@@ -154,12 +172,33 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       await Promise.all(services.map((s) => s.stopAccepting()));
       await Promise.all(services.map((s) => s.stop(grace)));
       await nc.drain();
+      await probes?.close();
       await tracing.shutdown();
       logger.info("stopped");
     })();
     return stopping;
   };
-  return { nc, client, config, logger, services, stop };
+  return {
+    nc,
+    client,
+    config,
+    logger,
+    services,
+    ...(probes ? { probePort: probes.port } : {}),
+    stop,
+  };
+}
+
+/** Whether the connection is up now: false from a disconnect until the reconnect. */
+function followConnection(nc: NatsConnection): { connected(): boolean } {
+  let up = true;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") up = false;
+      else if (status.type === "reconnect") up = true;
+    }
+  })();
+  return { connected: () => up && !nc.isClosed() };
 }
 
 function messageOf(err: unknown): string {

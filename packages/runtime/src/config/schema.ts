@@ -86,6 +86,9 @@ export const runtimeSettingsSchema = z.strictObject({
   consumerTimeoutMs: z.number().int().positive().default(30_000),
   /** On SIGTERM, how long in-flight work may take before the worker gives up on it. */
   shutdownGraceMs: z.number().int().positive().default(30_000),
+  /** `GET /healthz` and `GET /readyz` for orchestrators on this port; off when absent (0: any). */
+  probePort: z.number().int().min(0).max(65535).optional(),
+  probeHost: z.string().min(1).default("127.0.0.1"),
 });
 
 export const configSchema = z.looseObject({
