@@ -4,6 +4,11 @@
  * row and inserts nothing when that sequence (or a later one) is already stored: one statement
  * is one transaction, so after a crash a batch is either wholly stored or not at all, and the
  * highest stored sequence is where ingest resumes.
+ *
+ * A point is its metric, tags and timestamp: one with the same three as a stored point replaces
+ * it (last write wins, as time-series databases do), so a publisher that retries, or a stream
+ * replayed into a store, never counts a point twice. A unique index holds the three; tags are
+ * stored with their keys sorted, so the same tags always compare equal.
  */
 import type { Connector } from "@entente/connectors";
 import { toJson } from "@entente/protocol";
@@ -37,6 +42,15 @@ export class DuckdbStore extends SqlInstance {
       sql: `CREATE TABLE IF NOT EXISTS ${t} (metric VARCHAR NOT NULL, tags JSON, "time" BIGINT NOT NULL, value DOUBLE, ingest_seq BIGINT)`,
       params: [],
     });
+    // A file written before points were unique may hold repeats: the last written one stays.
+    await this.connector.execute({
+      sql: `DELETE FROM ${t} WHERE rowid NOT IN (SELECT max(rowid) FROM ${t} GROUP BY metric, tags, "time")`,
+      params: [],
+    });
+    await this.connector.execute({
+      sql: `CREATE UNIQUE INDEX IF NOT EXISTS ${this.dialect.quoteIdentifier(`${this.table.replaceAll(".", "_")}_point`)} ON ${t} (metric, tags, "time")`,
+      params: [],
+    });
   }
 
   /** The highest JetStream sequence whose points are stored; 0 when none. */
@@ -56,12 +70,10 @@ export class DuckdbStore extends SqlInstance {
   async applyBatch(sequence: number, points: Point[]): Promise<number> {
     if (points.length === 0) return 0;
     const t = this.quotedTable;
-    const json = toJson(
-      points.map((p) => ({ m: p.metric, t: p.tags, ts: p.timestamp, v: p.value })),
-    );
+    const json = pointsJson(points);
     return this.connector.execute({
       sql:
-        `INSERT INTO ${t} (metric, tags, "time", value, ingest_seq)` +
+        `INSERT OR REPLACE INTO ${t} (metric, tags, "time", value, ingest_seq)` +
         ` SELECT x.m, x.t, CAST(x.ts AS BIGINT), x.v, CAST($2 AS BIGINT)` +
         ` FROM (SELECT unnest(from_json(CAST($1 AS JSON), '${POINT_SHAPE}')) AS x)` +
         ` WHERE NOT EXISTS (SELECT 1 FROM ${t} WHERE ingest_seq >= CAST($2 AS BIGINT))`,
@@ -74,16 +86,32 @@ export class DuckdbStore extends SqlInstance {
     const t = this.quotedTable;
     for (let i = 0; i < points.length; i += 50_000) {
       const chunk = points.slice(i, i + 50_000);
-      const json = toJson(
-        chunk.map((p) => ({ m: p.metric, t: p.tags, ts: p.timestamp, v: p.value })),
-      );
+      const json = pointsJson(chunk);
       await this.connector.execute({
         sql:
-          `INSERT INTO ${t} (metric, tags, "time", value)` +
+          `INSERT OR REPLACE INTO ${t} (metric, tags, "time", value)` +
           ` SELECT x.m, x.t, CAST(x.ts AS BIGINT), x.v` +
           ` FROM (SELECT unnest(from_json(CAST($1 AS JSON), '${POINT_SHAPE}')) AS x)`,
         params: [json],
       });
     }
   }
+}
+
+/**
+ * Points as the JSON the INSERT reads: tags with sorted keys, and of points sharing metric, tags
+ * and timestamp only the last (one INSERT keeps the first of repeats it is given).
+ */
+function pointsJson(points: Point[]): string {
+  const last = new Map<string, { m: string; t: Record<string, string>; ts: bigint; v: number }>();
+  for (const p of points) {
+    const tags = Object.fromEntries(
+      Object.entries(p.tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+    const row = { m: p.metric, t: tags, ts: p.timestamp, v: p.value };
+    const key = toJson([row.m, row.t, row.ts]);
+    last.delete(key);
+    last.set(key, row);
+  }
+  return toJson([...last.values()]);
 }
