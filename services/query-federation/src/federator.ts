@@ -6,7 +6,8 @@
  * own budget when there is no caller's.
  */
 import { EntenteError, type PartialInfo } from "@entente/protocol";
-import { abortReason, Deadline } from "@entente/runtime";
+// The deadline alone, not the runtime: the federator stays free of NATS.
+import { abortReason, Deadline } from "@entente/runtime/deadline";
 import { toPromise } from "xstate";
 import { type BreakerSettings, DEFAULT_BREAKER } from "./breaker.ts";
 import { type CacheSettings, DEFAULT_CACHE, ResultCache } from "./cache.ts";
