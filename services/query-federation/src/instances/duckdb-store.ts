@@ -42,13 +42,22 @@ export class DuckdbStore extends SqlInstance {
       sql: `CREATE TABLE IF NOT EXISTS ${t} (metric VARCHAR NOT NULL, tags JSON, "time" BIGINT NOT NULL, value DOUBLE, ingest_seq BIGINT)`,
       params: [],
     });
+    const index = `${this.table.replaceAll(".", "_")}_point`;
+    // The index exists once the table's points are unique: nothing more to do at each start.
+    const found = await this.connector.query({
+      sql: "SELECT count(*) FROM duckdb_indexes() WHERE index_name = $1",
+      params: [index],
+    });
+    let exists = false;
+    for await (const batch of found.batches) exists = Number(batch[0]?.[0] ?? 0) > 0;
+    if (exists) return;
     // A file written before points were unique may hold repeats: the last written one stays.
     await this.connector.execute({
       sql: `DELETE FROM ${t} WHERE rowid NOT IN (SELECT max(rowid) FROM ${t} GROUP BY metric, tags, "time")`,
       params: [],
     });
     await this.connector.execute({
-      sql: `CREATE UNIQUE INDEX IF NOT EXISTS ${this.dialect.quoteIdentifier(`${this.table.replaceAll(".", "_")}_point`)} ON ${t} (metric, tags, "time")`,
+      sql: `CREATE UNIQUE INDEX ${this.dialect.quoteIdentifier(index)} ON ${t} (metric, tags, "time")`,
       params: [],
     });
   }
