@@ -149,18 +149,18 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   logger.info({ services: services.map((s) => s.name) }, "worker ready");
 
   let stopping: Promise<void> | undefined;
-  const connection = followConnection(nc);
-  const readiness = (): Readiness => {
-    if (stopping !== undefined) return { ready: false, reason: "stopping" };
-    if (!connection.connected()) return { ready: false, reason: "NATS is not connected" };
-    const idle = services.filter((s) => !s.isAccepting).map((s) => s.name);
-    return idle.length > 0
-      ? { ready: false, reason: `not accepting: ${idle.join(", ")}` }
-      : { ready: true };
-  };
   let probes: Probes | undefined;
   const { probePort, probeHost } = config.config.runtime;
   if (probePort !== undefined) {
+    const connection = followConnection(nc);
+    const readiness = (): Readiness => {
+      if (stopping !== undefined) return { ready: false, reason: "stopping" };
+      if (!connection.connected()) return { ready: false, reason: "NATS is not connected" };
+      const idle = services.filter((s) => !s.isAccepting).map((s) => s.name);
+      return idle.length > 0
+        ? { ready: false, reason: `not accepting: ${idle.join(", ")}` }
+        : { ready: true };
+    };
     probes = await startProbes({ port: probePort, host: probeHost, readiness });
     logger.info({ port: probes.port, host: probeHost }, "probes listening: /healthz, /readyz");
   }
