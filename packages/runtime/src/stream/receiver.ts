@@ -241,16 +241,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
         this.#settle();
         return { done: true, value: undefined };
       }
-      const frame = this.#queue.shift();
-      if (frame !== undefined) {
-        try {
-          this.#read(frame);
-        } catch (err) {
-          this.#queue = [];
-          this.#fail(toEntenteError(err), true);
-        }
-        continue;
-      }
+      if (this.#readQueued()) continue;
       if (this.#failure !== undefined) {
         if (this.#settled) return { done: true, value: undefined };
         this.#settle(this.#failure);
@@ -300,16 +291,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
           collector.resolve({ items: collector.items, stats: this.#stats });
           return;
         }
-        const frame = this.#queue.shift();
-        if (frame !== undefined) {
-          try {
-            this.#read(frame);
-          } catch (err) {
-            this.#queue = [];
-            this.#fail(toEntenteError(err), true);
-          }
-          continue;
-        }
+        if (this.#readQueued()) continue;
         const failure = this.#failure;
         if (failure !== undefined) {
           this.#settle(failure);
@@ -326,6 +308,19 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
   }
 
   /** Decodes one batch in order and hands back its credit. */
+  /** Reads the next queued batch, failing the stream on one it cannot read; false when none. */
+  #readQueued(): boolean {
+    const frame = this.#queue.shift();
+    if (frame === undefined) return false;
+    try {
+      this.#read(frame);
+    } catch (err) {
+      this.#queue = [];
+      this.#fail(toEntenteError(err), true);
+    }
+    return true;
+  }
+
   #read({ msg, meta }: QueuedFrame): void {
     this.#stats.batches++;
     this.#stats.bytes += msg.data.length;
