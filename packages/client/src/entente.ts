@@ -21,26 +21,28 @@ import {
 } from "@entente/protocol";
 import type { CallOptions, EntenteClient } from "@entente/runtime";
 
-export interface SqlCallOptions {
+/** A call's budget and cancellation. */
+export interface CallBudget {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SqlCallOptions extends CallBudget {
   /** Values of `$1`, `$2`, … */
   params?: unknown[];
   /** The plan and the statements sent to each source instead of rows. */
   explain?: boolean;
   /** false: the sources only read columns and the engine runs every operator. */
   pushdown?: boolean;
-  timeoutMs?: number;
-  signal?: AbortSignal;
 }
 
-export interface QueryCallOptions {
+export interface QueryCallOptions extends CallBudget {
   /** A federation's query subject other than `entente.query`. */
   subject?: string;
-  timeoutMs?: number;
-  signal?: AbortSignal;
 }
 
 /** The budget and cancellation of one call: the deadline travels in the request's header. */
-function callOptions(options: { timeoutMs?: number; signal?: AbortSignal }): CallOptions {
+function callOptions(options: CallBudget): CallOptions {
   return {
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -76,7 +78,7 @@ export class Entente {
   }
 
   /** A batch of points into a query-federation instance; the reply names each point refused. */
-  ingest(instance: string, points: IngestPoint[], options: QueryCallOptions = {}) {
+  ingest(instance: string, points: IngestPoint[], options: CallBudget = {}) {
     return this.client.request<IngestReply>(
       SUBJECTS.ingest(instance),
       points,
