@@ -5,8 +5,10 @@
 import {
   type AddLinkReply,
   type AnswerItem,
-  BRIDGE_SUBJECTS,
+  bridgeSubjectsOf,
   collectSqlResult,
+  DEFAULT_DEPLOYMENT,
+  type DeploymentSubjects,
   type EchoReply,
   type IngestPoint,
   type IngestReply,
@@ -16,7 +18,7 @@ import {
   type QueryRequest,
   type RemoveLinkReply,
   type SqlResult,
-  SUBJECTS,
+  subjectsOf,
   type WorkerInfo,
 } from "@entente/protocol";
 import type { CallOptions, EntenteClient } from "@entente/runtime";
@@ -37,7 +39,7 @@ export interface SqlCallOptions extends CallBudget {
 }
 
 export interface QueryCallOptions extends CallBudget {
-  /** A federation's query subject other than `entente.query`. */
+  /** A federation's query subject other than the deployment's `<deployment>.query`. */
   subject?: string;
 }
 
@@ -49,11 +51,21 @@ function callOptions(options: CallBudget): CallOptions {
   };
 }
 
+export interface EntenteOptions {
+  /** The deployment whose subjects are called (default `entente`). */
+  deployment?: string;
+}
+
 export class Entente {
   readonly client: EntenteClient;
+  readonly subjects: DeploymentSubjects;
+  private readonly bridgeSubjects: ReturnType<typeof bridgeSubjectsOf>;
 
-  constructor(client: EntenteClient) {
+  constructor(client: EntenteClient, options: EntenteOptions = {}) {
     this.client = client;
+    const deployment = options.deployment ?? DEFAULT_DEPLOYMENT;
+    this.subjects = subjectsOf(deployment);
+    this.bridgeSubjects = bridgeSubjectsOf(deployment);
   }
 
   /** One read-only SQL statement across the configured sources (sql-join). */
@@ -64,13 +76,15 @@ export class Entente {
       ...(options.explain ? { explain: true } : {}),
       ...(options.pushdown === false ? { pushdown: false } : {}),
     };
-    return collectSqlResult(await this.client.collect(SUBJECTS.sql, body, callOptions(options)));
+    return collectSqlResult(
+      await this.client.collect(this.subjects.sql, body, callOptions(options)),
+    );
   }
 
   /** One federated metric query; a large answer's items are joined into one. */
   async query(request: QueryRequest, options: QueryCallOptions = {}): Promise<AnswerItem> {
     const items = await this.client.collect(
-      options.subject ?? SUBJECTS.query,
+      options.subject ?? this.subjects.query,
       request,
       callOptions(options),
     );
@@ -80,24 +94,24 @@ export class Entente {
   /** A batch of points into a query-federation instance; the reply names each point refused. */
   ingest(instance: string, points: IngestPoint[], options: CallBudget = {}) {
     return this.client.request<IngestReply>(
-      SUBJECTS.ingest(instance),
+      this.subjects.ingest(instance),
       points,
       callOptions(options),
     );
   }
 
   readonly bridge = {
-    list: () => this.client.request<LinkListReply>(BRIDGE_SUBJECTS.list, {}),
+    list: () => this.client.request<LinkListReply>(this.bridgeSubjects.list, {}),
     /** Adds a link, or changes one, on every bridge worker. */
     add: (link: string, definition: LinkInput) =>
-      this.client.request<AddLinkReply>(BRIDGE_SUBJECTS.add, { link, definition }),
+      this.client.request<AddLinkReply>(this.bridgeSubjects.add, { link, definition }),
     remove: (link: string) =>
-      this.client.request<RemoveLinkReply>(BRIDGE_SUBJECTS.remove, { link }),
+      this.client.request<RemoveLinkReply>(this.bridgeSubjects.remove, { link }),
   };
 
   readonly diagnostics = {
     echo: (payload: unknown) =>
-      this.client.request<EchoReply>(SUBJECTS.diagnostics.echo, { payload }),
-    info: () => this.client.request<WorkerInfo>(SUBJECTS.diagnostics.info, {}),
+      this.client.request<EchoReply>(this.subjects.diagnostics.echo, { payload }),
+    info: () => this.client.request<WorkerInfo>(this.subjects.diagnostics.info, {}),
   };
 }

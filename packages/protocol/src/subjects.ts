@@ -1,35 +1,79 @@
 /**
- * Subject names. Public entry points are plain subjects served by queue groups; internal,
- * region-scoped subjects carry the region: `entente.r.<region>.…`.
+ * Subject, stream and bucket names. Everything a deployment owns on a NATS server starts with
+ * its name, so two deployments share one server without answering for each other: the public
+ * entry points are `<deployment>.sql`, `<deployment>.query`, … served by queue groups
+ * `<deployment>.<service>`; region-scoped subjects are `<deployment>.r.<region>.…`; JetStream
+ * streams are `<DEPLOYMENT>_<NAME>` and KV buckets `<deployment>_<name>`. The default deployment
+ * is `entente`.
  */
 
-export const SUBJECT_PREFIX = "entente";
+export const DEFAULT_DEPLOYMENT = "entente";
 
-export const SUBJECTS = {
-  query: "entente.query",
-  sql: "entente.sql",
-  ingest: (instance: string) => `entente.ingest.${token(instance, "instance")}`,
-  bridge: "entente.bridge",
-  bridgeStatus: (link: string) => `entente.bridge.status.${token(link, "link")}`,
-  diagnostics: {
-    echo: "entente.diag.echo",
-    stream: "entente.diag.stream",
-    info: "entente.diag.info",
-  },
-} as const;
+/**
+ * A deployment name: lower case, so its upper-case stream form names one deployment only, and
+ * short enough to leave room in stream and bucket names.
+ */
+export const DEPLOYMENT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export function deploymentName(value: string): string {
+  if (!DEPLOYMENT_NAME.test(value)) {
+    throw new Error(
+      `deployment ${JSON.stringify(value)} is not a deployment name: use at most 32 lower-case letters, digits, '-' and '_', starting with a letter`,
+    );
+  }
+  return value;
+}
+
+/** The subjects of one deployment. */
+export function subjectsOf(deployment: string) {
+  const root = deploymentName(deployment);
+  return {
+    deployment: root,
+    query: `${root}.query`,
+    sql: `${root}.sql`,
+    ingest: (instance: string) => `${root}.ingest.${token(instance, "instance")}`,
+    /** The prefix of the ingest subjects: `<prefix>.<instance>`. */
+    ingestPrefix: `${root}.ingest`,
+    /** Where validated ingest batches enter the ingest stream: `<prefix>.<instance>`. */
+    ingested: `${root}.ingested`,
+    /** Dead-lettered ingest batches: `<prefix>.<instance>.<sequence>`. */
+    ingestDeadLetter: `${root}.ingest-dlq`,
+    bridge: `${root}.bridge`,
+    bridgeStatus: (link: string) => `${root}.bridge.status.${token(link, "link")}`,
+    diagnostics: {
+      echo: `${root}.diag.echo`,
+      stream: `${root}.diag.stream`,
+      info: `${root}.diag.info`,
+    },
+    /** The queue group a service's workers share, so NATS spreads requests among them. */
+    queueGroup: (service: string) => `${root}.${token(service, "service")}`,
+    region: (region: string, ...parts: string[]) =>
+      [root, "r", token(region, "region"), ...parts.map((p) => token(p, "subject part"))].join("."),
+  };
+}
+
+export type DeploymentSubjects = ReturnType<typeof subjectsOf>;
+
+/** The default deployment's subjects. */
+export const SUBJECTS: DeploymentSubjects = subjectsOf(DEFAULT_DEPLOYMENT);
 
 /** The queue group a service's workers share, so NATS spreads requests among them. */
-export function queueGroupOf(service: string): string {
-  return `entente.${token(service, "service")}`;
+export function queueGroupOf(service: string, deployment = DEFAULT_DEPLOYMENT): string {
+  return subjectsOf(deployment).queueGroup(service);
 }
 
 export function regionSubject(region: string, ...parts: string[]): string {
-  return [
-    SUBJECT_PREFIX,
-    "r",
-    token(region, "region"),
-    ...parts.map((p) => token(p, "subject part")),
-  ].join(".");
+  return SUBJECTS.region(region, ...parts);
+}
+
+/** A JetStream stream of a deployment: `ENTENTE_INGEST` for `ingest` in the default one. */
+export function streamNameOf(deployment: string, name: string): string {
+  return `${deploymentName(deployment).toUpperCase()}_${name.toUpperCase()}`;
+}
+
+/** A JetStream KV bucket of a deployment: `entente_bridge_links` in the default one. */
+export function bucketNameOf(deployment: string, name: string): string {
+  return `${deploymentName(deployment)}_${name}`;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;

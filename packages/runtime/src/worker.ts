@@ -146,7 +146,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       });
     }
   }
-  logger.info({ services: services.map((s) => s.name) }, "worker ready");
+  logger.info(
+    { services: services.map((s) => s.name), deployment: config.config.deployment },
+    "worker ready",
+  );
 
   let stopping: Promise<void> | undefined;
   let probes: Probes | undefined;

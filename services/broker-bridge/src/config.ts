@@ -3,7 +3,7 @@
  * validated with the link definition of the wire contract (`linkSchema` in @entente/protocol),
  * which links added at run time are validated with too.
  */
-import { linkName, linkSchema, type NatsUpstream } from "@entente/protocol";
+import { linkName, linkSchema } from "@entente/protocol";
 import { z } from "zod";
 
 export const bridgeSchema = z
@@ -43,13 +43,3 @@ export const bridgeSchema = z
   .prefault({});
 
 export type BridgeSettings = z.output<typeof bridgeSchema>;
-
-/** The default buffer stream of a NATS upstream: `ENTENTE_BRIDGE_<LINK>` in stream-name form. */
-export function bufferStreamOf(link: string, upstream: NatsUpstream): string {
-  return upstream.stream ?? `ENTENTE_BRIDGE_${link.toUpperCase().replaceAll("-", "_")}`;
-}
-
-/** The durable consumer (and RabbitMQ queue) of a link on its upstream. */
-export function durableNameOf(link: string): string {
-  return `entente_bridge_${link}`;
-}

@@ -8,13 +8,13 @@ import {
   type LinkDefinition,
   type LinkStatus,
   type LinkStatusName,
-  SUBJECTS,
 } from "@entente/protocol";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Actor, createActor, fromCallback, fromPromise } from "xstate";
 import { reconnectDelay, withJitter } from "./backoff.ts";
 import type { BridgeSettings } from "./config.ts";
 import { type LinkEvent, linkMachine, statusOf } from "./link-machine.ts";
+import type { BridgeNames } from "./names.ts";
 import { emptyCounters, openSession, type Session } from "./session.ts";
 import { notForwarded } from "./status.ts";
 import type { ThrottledLog } from "./throttled-log.ts";
@@ -23,6 +23,7 @@ export interface RunningLinkOptions {
   name: string;
   definition: LinkDefinition;
   settings: BridgeSettings;
+  names: BridgeNames;
   /** The worker's own connection, for status. */
   nc: NatsConnection;
   owner: string;
@@ -58,11 +59,18 @@ export class RunningLink {
     this.name = options.name;
     this.definition = options.definition;
     this.options = options;
-    const { name, definition, settings, log } = options;
+    const { name, definition, settings, names, log } = options;
     const machine = linkMachine.provide({
       actors: {
         openSession: fromPromise(async ({ signal }) => {
-          const session = await openSession({ link: name, definition, settings, log, signal });
+          const session = await openSession({
+            link: name,
+            definition,
+            settings,
+            names,
+            log,
+            signal,
+          });
           this.session = session;
           return session;
         }),
@@ -202,7 +210,7 @@ export class RunningLink {
       notForwarded: notForwarded(status.counters),
     };
     try {
-      this.options.nc.publish(SUBJECTS.bridgeStatus(this.name), jsonCodec.encode(status));
+      this.options.nc.publish(this.options.names.status(this.name), jsonCodec.encode(status));
     } catch {
       // The worker's connection is closing; the next owner publishes.
     }

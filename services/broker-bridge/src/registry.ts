@@ -14,9 +14,9 @@ import type { Logger } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { BRIDGE_BUCKETS } from "./buckets.ts";
 import type { BridgeSettings } from "./config.ts";
 import { RunningLink } from "./link.ts";
+import type { BridgeNames } from "./names.ts";
 import { ThrottledLog } from "./throttled-log.ts";
 
 /** Lease writes in flight at once while acquiring: enough to take a thousand links in a round. */
@@ -41,6 +41,7 @@ export class LinkRegistry {
   readonly workerId: string;
   private readonly nc: NatsConnection;
   private readonly settings: BridgeSettings;
+  private readonly names: BridgeNames;
   private readonly logger: Logger;
   /** For lines that repeat per link (status, problems, lost leases). */
   private readonly log: ThrottledLog;
@@ -57,9 +58,11 @@ export class LinkRegistry {
   constructor(options: {
     nc: NatsConnection;
     settings: BridgeSettings;
+    names: BridgeNames;
     logger: Logger;
     workerId: string;
   }) {
+    this.names = options.names;
     this.nc = options.nc;
     this.settings = options.settings;
     this.logger = options.logger;
@@ -74,8 +77,8 @@ export class LinkRegistry {
 
   async start(): Promise<void> {
     const kvm = new Kvm(jetstream(this.nc));
-    this.linksKv = await kvm.create(BRIDGE_BUCKETS.links, { history: 1 });
-    this.leasesKv = await kvm.create(BRIDGE_BUCKETS.leases, {
+    this.linksKv = await kvm.create(this.names.linksBucket, { history: 1 });
+    this.leasesKv = await kvm.create(this.names.leasesBucket, {
       history: 1,
       ttl: this.settings.leaseTtlMs,
     });
@@ -250,6 +253,7 @@ export class LinkRegistry {
       name: link,
       definition,
       settings: this.settings,
+      names: this.names,
       nc: this.nc,
       owner: this.workerId,
       log: this.log,

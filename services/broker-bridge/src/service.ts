@@ -1,12 +1,12 @@
 /**
  * The broker-bridge service: runs the links this worker owns, answers the control subjects
- * (`entente.bridge.links.add|remove|list`) and keeps every link's last published status.
+ * (`<deployment>.bridge.links.add|remove|list`) and keeps every link's last published status.
  */
 import { hostname } from "node:os";
 import {
   type AddLinkReply,
   addLinkRequestSchema,
-  BRIDGE_SUBJECTS,
+  bridgeSubjectsOf,
   EntenteError,
   jsonCodec,
   type LinkDefinition,
@@ -18,10 +18,11 @@ import {
   type RemoveLinkReply,
   removeLinkRequestSchema,
 } from "@entente/protocol";
-import { endpoint, type ServiceDefinition } from "@entente/runtime";
+import { configFingerprint, endpoint, type ServiceDefinition } from "@entente/runtime";
 import { nuid } from "@nats-io/nats-core";
 import { z } from "zod";
 import { bridgeSchema } from "./config.ts";
+import { bridgeNamesOf } from "./names.ts";
 import { LinkRegistry } from "./registry.ts";
 
 /** Passwords in URLs are not repeated in listings. */
@@ -43,12 +44,13 @@ export const brokerBridgeService: ServiceDefinition = {
   description:
     "Federates message streams between NATS and RabbitMQ brokers through JetStream buffers",
   sections: { bridge: bridgeSchema },
-  async start({ nc, config, logger }) {
+  async start({ nc, config, logger, subjects }) {
     const settings = config.section("bridge", bridgeSchema);
     const log = logger.child({ component: "broker-bridge" });
     const workerId = `${hostname()}-${process.pid}-${nuid.next().slice(-6)}`;
     const statuses = new Map<string, LinkStatus>();
-    const statusSub = nc.subscribe(BRIDGE_SUBJECTS.statusAll, {
+    const bridgeSubjects = bridgeSubjectsOf(subjects.deployment);
+    const statusSub = nc.subscribe(bridgeSubjects.statusAll, {
       callback: (_err, msg) => {
         try {
           const status = jsonCodec.decode(msg.data) as LinkStatus;
@@ -58,7 +60,13 @@ export const brokerBridgeService: ServiceDefinition = {
         }
       },
     });
-    const registry = new LinkRegistry({ nc, settings, logger: log, workerId });
+    const registry = new LinkRegistry({
+      nc,
+      settings,
+      names: bridgeNamesOf(subjects.deployment),
+      logger: log,
+      workerId,
+    });
     await registry.start();
     log.info({ worker: workerId, links: registry.known().length }, "broker bridge started");
 
@@ -74,7 +82,7 @@ export const brokerBridgeService: ServiceDefinition = {
       endpoints: [
         endpoint({
           name: "links-add",
-          subject: BRIDGE_SUBJECTS.add,
+          subject: bridgeSubjects.add,
           schema: addLinkRequestSchema,
           description: "Adds or changes a link, at run time, on every worker",
           handler: async (request): Promise<AddLinkReply> => {
@@ -85,7 +93,7 @@ export const brokerBridgeService: ServiceDefinition = {
         }),
         endpoint({
           name: "links-remove",
-          subject: BRIDGE_SUBJECTS.remove,
+          subject: bridgeSubjects.remove,
           schema: removeLinkRequestSchema,
           description: "Removes a link, configured or added at run time",
           handler: async (request): Promise<RemoveLinkReply> => {
@@ -98,7 +106,7 @@ export const brokerBridgeService: ServiceDefinition = {
         }),
         endpoint({
           name: "links-list",
-          subject: BRIDGE_SUBJECTS.list,
+          subject: bridgeSubjects.list,
           schema: z.unknown(),
           description: "Every link with its definition and last status",
           handler: (): LinkListReply => ({ links: list() }),
@@ -109,6 +117,8 @@ export const brokerBridgeService: ServiceDefinition = {
         statusSub.unsubscribe();
       },
       stats: () => ({ worker: workerId, owned: registry.ownedLinks().map((r) => r.name) }),
+      // Configured links: workers that disagree on them would take turns running each.
+      fingerprint: configFingerprint(settings.links),
     };
   },
 };

@@ -6,6 +6,7 @@
 import { EntenteError, type LinkCounters, type LinkDefinition } from "@entente/protocol";
 import type { BridgeSettings } from "./config.ts";
 import { routingKeyToSubject } from "./mapping.ts";
+import type { BridgeNames } from "./names.ts";
 import { crossing, HOPS_HEADER, PATH_HEADER } from "./path.ts";
 import { openNatsDownstream } from "./sides/nats-downstream.ts";
 import { openNatsUpstream } from "./sides/nats-upstream.ts";
@@ -204,16 +205,17 @@ export async function openSession(options: {
   link: string;
   definition: LinkDefinition;
   settings: BridgeSettings;
+  names: BridgeNames;
   log: ThrottledLog;
   signal?: AbortSignal;
 }): Promise<Session> {
-  const { link, definition, settings, signal } = options;
+  const { link, definition, settings, names, signal } = options;
   const confirmTimeoutMs = settings.confirmTimeoutMs;
   const up = definition.upstream;
   const upstream =
     up.kind === "nats"
-      ? await openNatsUpstream({ link, definition, upstream: up, confirmTimeoutMs })
-      : await openRabbitUpstream({ link, definition, upstream: up });
+      ? await openNatsUpstream({ link, definition, upstream: up, confirmTimeoutMs, names })
+      : await openRabbitUpstream({ link, definition, upstream: up, names });
   let downstream: DownstreamSide | undefined;
   try {
     throwIfStopped(signal);

@@ -4,6 +4,7 @@
  * limits, cache, breaker, retries, ingest, HTTP).
  */
 import type { SourceConfig } from "@entente/connectors";
+import { type DeploymentSubjects, streamNameOf } from "@entente/protocol";
 import { z } from "zod";
 
 const name = z
@@ -40,8 +41,11 @@ const sourceInstance = z.strictObject({
 
 const ententeInstance = z.strictObject({
   kind: z.literal("entente"),
-  /** The other federation's query subject (its internal one is `<subject>.federate`). */
-  subject: z.string().min(1).default("entente.query"),
+  /**
+   * The other federation's query subject (its internal one is `<subject>.federate`); by
+   * default this deployment's `<deployment>.query`.
+   */
+  subject: z.string().min(1).optional(),
 });
 
 /**
@@ -94,8 +98,11 @@ export const instancesSchema = z.record(name, instanceSchema).optional();
 
 export const queryFederationSchema = z
   .strictObject({
-    /** Where queries are taken; `<subject>.federate` and `<subject>.stats` sit next to it. */
-    subject: z.string().min(1).default("entente.query"),
+    /**
+     * Where queries are taken (default `<deployment>.query`); `<subject>.federate` and
+     * `<subject>.stats` sit next to it.
+     */
+    subject: z.string().min(1).optional(),
     parallelism: z.number().int().min(1).max(1024).default(16),
     instanceTimeoutMs: z.number().int().min(1).default(10_000),
     defaultTimeoutMs: z.number().int().min(1).default(30_000),
@@ -151,14 +158,21 @@ export const queryFederationSchema = z
     ingest: z
       .strictObject({
         enabled: z.boolean().default(true),
+        /** Default `<DEPLOYMENT>_INGEST`. */
         stream: z
           .string()
           .regex(/^[A-Za-z0-9_-]+$/)
-          .default("ENTENTE_INGEST"),
-        /** Points for instance X are published to `<subjectPrefix>.X` and validated there. */
-        subjectPrefix: z.string().min(1).default("entente.ingest"),
-        /** Where validated batches for X go into the stream: `<streamSubjectPrefix>.X`. */
-        streamSubjectPrefix: z.string().min(1).default("entente.ingested"),
+          .optional(),
+        /**
+         * Points for instance X are published to `<subjectPrefix>.X` and validated there
+         * (default `<deployment>.ingest`).
+         */
+        subjectPrefix: z.string().min(1).optional(),
+        /**
+         * Where validated batches for X go into the stream: `<streamSubjectPrefix>.X` (default
+         * `<deployment>.ingested`).
+         */
+        streamSubjectPrefix: z.string().min(1).optional(),
         /** How long the stream keeps batches (0: for ever); stores rebuild from what it keeps. */
         maxAgeMs: z.number().int().min(0).default(0),
         maxBatchPoints: z.number().int().min(1).default(100_000),
@@ -173,11 +187,13 @@ export const queryFederationSchema = z
         /** Batches no store could write, kept with the reason: `<subjectPrefix>.X.<sequence>`. */
         deadLetter: z
           .strictObject({
+            /** Default `<DEPLOYMENT>_INGEST_DLQ`. */
             stream: z
               .string()
               .regex(/^[A-Za-z0-9_-]+$/)
-              .default("ENTENTE_INGEST_DLQ"),
-            subjectPrefix: z.string().min(1).default("entente.ingest-dlq"),
+              .optional(),
+            /** Default `<deployment>.ingest-dlq`. */
+            subjectPrefix: z.string().min(1).optional(),
             maxAgeMs: z.number().int().min(0).default(0),
           })
           .prefault({}),
@@ -194,7 +210,43 @@ export const queryFederationSchema = z
     demo: z.boolean().optional(),
   })
   .prefault({});
-export type QueryFederationConfig = z.output<typeof queryFederationSchema>;
+/** The section as written: the names a deployment owns may be left to their defaults. */
+export type QueryFederationSection = z.output<typeof queryFederationSchema>;
+type SectionIngest = QueryFederationSection["ingest"];
+
+/** The section with every subject and stream name filled in for its deployment. */
+export type QueryFederationConfig = Omit<QueryFederationSection, "subject" | "ingest"> & {
+  subject: string;
+  ingest: Omit<SectionIngest, "stream" | "subjectPrefix" | "streamSubjectPrefix" | "deadLetter"> & {
+    stream: string;
+    subjectPrefix: string;
+    streamSubjectPrefix: string;
+    deadLetter: SectionIngest["deadLetter"] & { stream: string; subjectPrefix: string };
+  };
+};
+
+/** Fills in the subjects and streams the section left to the deployment's defaults. */
+export function federationSettingsOf(
+  section: QueryFederationSection,
+  subjects: DeploymentSubjects,
+): QueryFederationConfig {
+  const { ingest } = section;
+  return {
+    ...section,
+    subject: section.subject ?? subjects.query,
+    ingest: {
+      ...ingest,
+      stream: ingest.stream ?? streamNameOf(subjects.deployment, "INGEST"),
+      subjectPrefix: ingest.subjectPrefix ?? subjects.ingestPrefix,
+      streamSubjectPrefix: ingest.streamSubjectPrefix ?? subjects.ingested,
+      deadLetter: {
+        ...ingest.deadLetter,
+        stream: ingest.deadLetter.stream ?? streamNameOf(subjects.deployment, "INGEST_DLQ"),
+        subjectPrefix: ingest.deadLetter.subjectPrefix ?? subjects.ingestDeadLetter,
+      },
+    },
+  };
+}
 
 /** The embedded default: two instances on two in-memory DuckDB sources with demo metrics. */
 export const DEFAULT_INSTANCES: Record<string, InstanceConfig> = {

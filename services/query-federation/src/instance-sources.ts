@@ -18,12 +18,20 @@ export interface InstanceSources {
   notices: string[];
 }
 
-export function resolveInstanceSources(instances: Record<string, InstanceConfig>): InstanceSources {
+/** `defaultSubject`: where a `kind: entente` instance without a subject is asked. */
+export function resolveInstanceSources(
+  instances: Record<string, InstanceConfig>,
+  defaultSubject: string,
+): InstanceSources {
   const resolved: InstanceSources = { instances: [], declared: {}, notices: [] };
   for (const [name, config] of Object.entries(instances)) {
     switch (config.kind) {
       case "entente":
-        resolved.instances.push({ name, kind: "entente", subject: config.subject });
+        resolved.instances.push({
+          name,
+          kind: "entente",
+          subject: config.subject ?? defaultSubject,
+        });
         break;
       case "source":
         resolved.instances.push({ name, kind: "source", config });

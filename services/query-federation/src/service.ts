@@ -7,6 +7,7 @@
 import { leaseWorkerSources, type SourcePool, sourcesSectionSchema } from "@entente/connectors";
 import { EntenteError, queryStatsSubject } from "@entente/protocol";
 import {
+  configFingerprint,
   endpoint,
   type Logger,
   type ServiceDefinition,
@@ -17,6 +18,7 @@ import {
   crossCheck,
   DEFAULT_INSTANCES,
   DEMO_METRIC_SOURCES,
+  federationSettingsOf,
   instancesSchema,
   type QueryFederationConfig,
   queryFederationSchema,
@@ -84,20 +86,25 @@ export interface FederationRuntime {
   stores: DuckdbStore[];
   /** Absent when ingest is off, no instance takes it, or JetStream is not available. */
   ingest?: IngestRuntime;
+  /** Digest of what decides the answers: instances, their sources, routing and replicas. */
+  fingerprint: string;
   stop(): Promise<void>;
 }
 
 /** Builds everything the service runs on; exported for tests and the benchmark. */
 export async function startFederation(env: ServiceEnvironment): Promise<FederationRuntime> {
   const configured = env.config.section("instances", instancesSchema);
-  const settings = env.config.section("queryFederation", queryFederationSchema);
+  const settings = federationSettingsOf(
+    env.config.section("queryFederation", queryFederationSchema),
+    env.subjects,
+  );
   const instancesConfig = configured ?? DEFAULT_INSTANCES;
   const problems = crossCheck(instancesConfig, settings);
   if (problems.length > 0) {
     throw new EntenteError("BAD_REQUEST", `invalid configuration: ${problems.join("; ")}`);
   }
   const logger = env.logger.child({ component: "query-federation" });
-  const resolved = resolveInstanceSources(instancesConfig);
+  const resolved = resolveInstanceSources(instancesConfig, env.subjects.query);
   for (const notice of resolved.notices) logger.warn(notice);
   const lease = leaseWorkerSources(env.config);
   const instances: MetricInstance[] = [];
@@ -160,6 +167,12 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
     federator,
     settings,
     stores,
+    fingerprint: configFingerprint({
+      instances: instancesConfig,
+      sources: env.config.section("sources", sourcesSectionSchema) ?? "embedded default",
+      router: settings.router,
+      replicaGroups: settings.replicaGroups,
+    }),
     ...(ingest ? { ingest } : {}),
     async stop() {
       await ingest?.stop();
@@ -234,6 +247,7 @@ export const queryFederationService: ServiceDefinition = {
           }),
       stop: () => runtime.stop(),
       stats,
+      fingerprint: runtime.fingerprint,
     };
   },
 };

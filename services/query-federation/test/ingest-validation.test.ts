@@ -1,9 +1,10 @@
 /** What ingest refuses before a batch enters the stream, and how it says so. Pure. */
-import { INGEST_LIMITS, msgpackCodec, toJson } from "@entente/protocol";
+import { INGEST_LIMITS, msgpackCodec, SUBJECTS, toJson } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
   crossCheck,
   encodeStoredBatch,
+  federationSettingsOf,
   ingestReply,
   MAX_LISTED_REJECTIONS,
   queryFederationSchema,
@@ -154,17 +155,22 @@ describe("ingest validation", () => {
   });
 
   it("refuses ingest subjects that overlap, so the stream never captures unvalidated batches", () => {
-    const settings = queryFederationSchema.parse({
-      ingest: {
-        streamSubjectPrefix: "entente.ingest",
-        deadLetter: { subjectPrefix: "entente.ingest.dead" },
-      },
-    });
+    const settings = federationSettingsOf(
+      queryFederationSchema.parse({
+        ingest: {
+          streamSubjectPrefix: "entente.ingest",
+          deadLetter: { subjectPrefix: "entente.ingest.dead" },
+        },
+      }),
+      SUBJECTS,
+    );
     expect(crossCheck({}, settings)).toEqual([
       expect.stringMatching(/ingest.subjectPrefix and streamSubjectPrefix overlap/),
       expect.stringMatching(/ingest.subjectPrefix and deadLetter.subjectPrefix overlap/),
       expect.stringMatching(/ingest.streamSubjectPrefix and deadLetter.subjectPrefix overlap/),
     ]);
-    expect(crossCheck({}, queryFederationSchema.parse({}))).toEqual([]);
+    expect(crossCheck({}, federationSettingsOf(queryFederationSchema.parse({}), SUBJECTS))).toEqual(
+      [],
+    );
   });
 });

@@ -1,10 +1,11 @@
 /** Instances name a source; the old form that declared its own database still reads. */
+import { SUBJECTS } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import { instancesSchema } from "../src/config.ts";
 import { resolveInstanceSources } from "../src/instance-sources.ts";
 
 function resolve(instances: unknown) {
-  return resolveInstanceSources(instancesSchema.parse(instances) ?? {});
+  return resolveInstanceSources(instancesSchema.parse(instances) ?? {}, SUBJECTS.query);
 }
 
 describe("instances and sources", () => {

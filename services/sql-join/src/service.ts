@@ -15,10 +15,10 @@ import {
   type SqlColumn,
   type SqlRequest,
   type SqlResultItem,
-  SUBJECTS,
   sqlRequestSchema,
 } from "@entente/protocol";
 import {
+  configFingerprint,
   type Deadline,
   endpoint,
   type ServiceDefinition,
@@ -268,7 +268,7 @@ export const sqlJoinService: ServiceDefinition = {
     logicalTables: logicalTablesSchema,
     sources: sourcesSectionSchema,
   },
-  async start({ config, logger }) {
+  async start({ config, logger, subjects }) {
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
     const logicalTables = config.section("logicalTables", logicalTablesSchema);
@@ -298,10 +298,16 @@ export const sqlJoinService: ServiceDefinition = {
     timer.unref();
     const handler = sqlHandler(engine);
     return {
+      // What decides the answers: the tables and where their sources point.
+      fingerprint: configFingerprint({
+        tables,
+        logicalTables,
+        sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
+      }),
       endpoints: [
         endpoint({
           name: "sql",
-          subject: SUBJECTS.sql,
+          subject: subjects.sql,
           schema: sqlRequestSchema,
           description: "Runs one read-only SQL statement across the configured sources",
           handler: (request, context) => handler(request, context),

@@ -32,7 +32,9 @@ export async function withClient<T>(
   });
   try {
     return await run(
-      new Entente(new EntenteClient(nc, { region: config.config.region.name })),
+      new Entente(new EntenteClient(nc, { region: config.config.region.name }), {
+        deployment: config.config.deployment,
+      }),
       config,
     );
   } finally {

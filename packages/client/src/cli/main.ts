@@ -1,5 +1,11 @@
 import { readFileSync } from "node:fs";
-import { decodeId, encodeId, type IngestFigures, toJson } from "@entente/protocol";
+import {
+  DEFAULT_DEPLOYMENT,
+  decodeId,
+  encodeId,
+  type IngestFigures,
+  toJson,
+} from "@entente/protocol";
 import { Command } from "commander";
 import { discover } from "../discovery.ts";
 import { registerBridgeCommand } from "./bridge.ts";
@@ -21,14 +27,19 @@ export function buildProgram(): Command {
 
   program
     .command("status")
-    .description("list running workers and their endpoint stats (NATS services API)")
+    .description(
+      "list the running workers of this deployment and their endpoint stats (NATS services API)",
+    )
     .option("-s, --service <name>", "only this service")
     .addOption(formatOption())
     .action(async (options: { service?: string; format: string }, command: Command) => {
-      await withClient(command, async ({ client }) => {
-        const stats = await discover<StatsResponse>(client.nc, "STATS", {
-          ...(options.service ? { service: options.service } : {}),
-        });
+      await withClient(command, async ({ client }, config) => {
+        const { deployment } = config.config;
+        const stats = (
+          await discover<StatsResponse>(client.nc, "STATS", {
+            ...(options.service ? { service: options.service } : {}),
+          })
+        ).filter((s) => inDeployment(s.metadata, deployment));
         const rows = stats.flatMap((s) =>
           s.endpoints.map((e) => [
             s.name,
@@ -43,7 +54,7 @@ export function buildProgram(): Command {
         );
         print(options.format, stats, () =>
           rows.length === 0
-            ? "no workers answered"
+            ? `no workers of deployment ${deployment} answered`
             : [
                 renderTable(
                   [
@@ -190,4 +201,9 @@ export async function main(argv: string[], program: Command = buildProgram()): P
     process.stderr.write(`entente: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   }
+}
+
+/** A worker of `deployment`; one that names none is of the default deployment. */
+function inDeployment(metadata: Record<string, string> | undefined, deployment: string): boolean {
+  return (metadata?.deployment ?? DEFAULT_DEPLOYMENT) === deployment;
 }

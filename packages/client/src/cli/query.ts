@@ -2,7 +2,7 @@
  * `entente query <metric>`: one federated metric query (query-federation), printed as a table
  * or as the JSON answer `{ points, partial? }`.
  */
-import { AGGREGATION_FUNCTIONS, type QueryRequest, SUBJECTS } from "@entente/protocol";
+import { AGGREGATION_FUNCTIONS, type QueryRequest } from "@entente/protocol";
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { formatTimestamp, renderTable } from "./table.ts";
@@ -17,7 +17,7 @@ interface QueryOptions {
   limit?: number;
   timeout?: number;
   partial?: string;
-  subject: string;
+  subject?: string;
   format: string;
 }
 
@@ -120,13 +120,13 @@ export function registerQueryCommand(program: Command): void {
         "deny",
       ]),
     )
-    .option("--subject <subject>", "the federation's query subject", SUBJECTS.query)
+    .option("--subject <subject>", "the federation's query subject (default: <deployment>.query)")
     .addOption(formatOption())
     .action(async (metric: string, options: QueryOptions, command: Command) => {
       const body = queryBody(metric, options);
       await withClient(command, async (entente) => {
         const answer = await entente.query(body, {
-          subject: options.subject,
+          ...(options.subject !== undefined ? { subject: options.subject } : {}),
           ...(options.timeout !== undefined ? { timeoutMs: options.timeout } : {}),
         });
         print(options.format, answer, () => {

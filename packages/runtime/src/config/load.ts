@@ -14,6 +14,8 @@ export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 const ENV_PREFIX = "ENTENTE_";
 /** Environment variables that are not configuration paths. */
 const RESERVED_ENV = new Set(["ENTENTE_CONFIG"]);
+/** Variables that set a top-level value, one path segment deep. */
+const TOP_LEVEL_ENV: Record<string, string> = { ENTENTE_DEPLOYMENT: "deployment" };
 
 export interface ConfigProblem {
   /** Dotted path in the configuration, e.g. `nats.servers.0`. */
@@ -139,7 +141,8 @@ function readConfigFile(file: string): string {
 }
 
 /**
- * `ENTENTE_<SECTION>__<KEY>=value` sets `section.key` (YAML syntax for the value, so numbers,
+ * `ENTENTE_DEPLOYMENT=name` sets `deployment` (as text); `ENTENTE_<SECTION>__<KEY>=value` sets
+ * `section.key` (YAML syntax for the value, so numbers,
  * booleans and `[a, b]` lists work). Path segments match existing keys ignoring case and the
  * difference between `_` and `-`, so `ENTENTE_RUNTIME__BATCHBYTES` reaches `runtime.batchBytes`.
  * Returns the dotted paths set, with the variable that set each.
@@ -153,6 +156,12 @@ export function applyEnvOverrides(
     .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name))
     .sort();
   for (const variable of variables) {
+    const topLevel = TOP_LEVEL_ENV[variable];
+    if (topLevel !== undefined) {
+      raw[topLevel] = env[variable] ?? "";
+      applied.push([topLevel, variable]);
+      continue;
+    }
     const segments = variable.slice(ENV_PREFIX.length).split("__").filter(Boolean);
     if (segments.length < 2) continue; // `ENTENTE_X` alone is not a path
     let node: Record<string, unknown> = raw;

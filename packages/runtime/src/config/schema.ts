@@ -1,3 +1,4 @@
+import { DEFAULT_DEPLOYMENT, DEPLOYMENT_NAME } from "@entente/protocol";
 import { z } from "zod";
 
 /** Region names become subject tokens (`entente.r.<region>.…`). */
@@ -89,9 +90,27 @@ export const runtimeSettingsSchema = z.strictObject({
   /** `GET /healthz` and `GET /readyz` for orchestrators on this port; off when absent (0: any). */
   probePort: z.number().int().min(0).max(65535).optional(),
   probeHost: z.string().min(1).default("127.0.0.1"),
+  /**
+   * Join a service whose running workers answer from a different configuration (their
+   * fingerprints differ). Off: such a worker refuses to start. On for a rolling upgrade only.
+   */
+  allowMismatchedPeers: z.boolean().default(false),
+  /** How long a starting worker listens for its peers' fingerprints (0: it does not ask). */
+  peerCheckMs: z.number().int().min(0).max(10_000).default(300),
 });
 
 export const configSchema = z.looseObject({
+  /**
+   * Prefixes every subject and names every stream and bucket, so deployments sharing a NATS
+   * server stay apart. `ENTENTE_DEPLOYMENT` sets it too.
+   */
+  deployment: z
+    .string()
+    .regex(
+      DEPLOYMENT_NAME,
+      "use at most 32 lower-case letters, digits, '-' and '_', starting with a letter",
+    )
+    .default(DEFAULT_DEPLOYMENT),
   region: z
     .strictObject({
       name: regionName.default("local"),

@@ -1,4 +1,4 @@
-import { codecFor, EntenteError, HEADERS, jsonCodec, queueGroupOf } from "@entente/protocol";
+import { codecFor, EntenteError, HEADERS, jsonCodec, subjectsOf } from "@entente/protocol";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { nuid } from "@nats-io/nuid";
 import type { LoadedConfig } from "../config/load.ts";
@@ -22,6 +22,7 @@ import {
   statsResponse,
 } from "./micro.ts";
 import { type NatsReplySettings, NatsReplySink } from "./nats-sink.ts";
+import { askPeers, mismatchedPeers, PEER_METADATA } from "./peers.ts";
 import { EndpointStats } from "./stats.ts";
 import { streamBudgetOf } from "./stream-budget.ts";
 import type {
@@ -52,6 +53,7 @@ export class HostedService {
   private readonly config: LoadedConfig;
   private readonly logger: Logger;
   private readonly instance: ServiceInstance;
+  private readonly queueGroup: string;
   /** Requests still running after their dispatch call, so a shutdown can wait for or abort them. */
   private readonly inFlight = new Set<InFlightRequest>();
   private idleWaiters: Array<() => void> = [];
@@ -70,6 +72,7 @@ export class HostedService {
     this.config = env.config;
     this.logger = env.logger.child({ component: definition.name });
     this.instance = instance;
+    this.queueGroup = env.subjects.queueGroup(definition.name);
     const runtime = env.config.config.runtime;
     this.replySettings = {
       batchBytes: runtime.batchBytes,
@@ -101,16 +104,30 @@ export class HostedService {
       metadata: {
         region: env.config.config.region.name,
         region_id: String(env.config.config.region.id),
+        [PEER_METADATA.deployment]: env.subjects.deployment,
+        ...(instance.fingerprint ? { [PEER_METADATA.fingerprint]: instance.fingerprint } : {}),
+        state: "ready",
       },
       started: new Date().toISOString(),
     };
   }
 
+  /** Starts `definition`; its subjects are those of the configured deployment unless given. */
   static async start(
     definition: ServiceDefinition,
-    env: ServiceEnvironment,
+    given: Omit<ServiceEnvironment, "subjects"> & Partial<Pick<ServiceEnvironment, "subjects">>,
   ): Promise<HostedService> {
+    const env = {
+      ...given,
+      subjects: given.subjects ?? subjectsOf(given.config.config.deployment),
+    };
     const instance = await definition.start(env);
+    try {
+      await checkPeers(definition.name, instance, env);
+    } catch (err) {
+      await instance.stop?.();
+      throw err;
+    }
     const hosted = new HostedService(definition, env, instance);
     for (const endpoint of instance.endpoints) hosted.listen(endpoint);
     hosted.answerDiscovery();
@@ -149,6 +166,7 @@ export class HostedService {
   async stopAccepting(): Promise<void> {
     if (!this.accepting) return;
     this.accepting = false;
+    this.identity.metadata.state = "draining";
     this.door?.stopAccepting();
     await Promise.allSettled(this.endpoints.map((e) => e.subscription.drain()));
   }
@@ -250,8 +268,7 @@ export class HostedService {
   }
 
   private listen(definition: EndpointDefinition): void {
-    const queue =
-      definition.queue === false ? undefined : (definition.queue ?? queueGroupOf(this.name));
+    const queue = definition.queue === false ? undefined : (definition.queue ?? this.queueGroup);
     const hosted: HostedEndpoint = {
       definition,
       info: {
@@ -307,5 +324,35 @@ export class HostedService {
         );
       }
     }
+  }
+}
+
+/**
+ * Refuses to join running workers of the same service whose configuration differs, unless
+ * `runtime.allowMismatchedPeers` (a rolling upgrade) lets it join with an error in the log.
+ */
+async function checkPeers(
+  service: string,
+  instance: ServiceInstance,
+  env: ServiceEnvironment,
+): Promise<void> {
+  const { peerCheckMs, allowMismatchedPeers } = env.config.config.runtime;
+  const mine = instance.fingerprint;
+  if (mine === undefined || peerCheckMs === 0) return;
+  const peers = await askPeers(env.nc, service, env.subjects.deployment, peerCheckMs);
+  const others = mismatchedPeers(mine, peers);
+  if (others.length === 0) return;
+  const theirs = [...new Set(others.map((p) => p.fingerprint))].join(", ");
+  const message = `the running ${service} workers of deployment ${env.subjects.deployment} answer from another configuration (fingerprint ${theirs}, this worker's ${mine}; workers ${others.map((p) => p.id).join(", ")})`;
+  env.logger.error(
+    { service, fingerprint: mine, peers: others, allowMismatchedPeers },
+    allowMismatchedPeers
+      ? `${message}: joining anyway, as runtime.allowMismatchedPeers allows`
+      : `${message}: not joining`,
+  );
+  if (!allowMismatchedPeers) {
+    throw new Error(
+      `${message}; give every worker the same configuration, use another deployment name, or set runtime.allowMismatchedPeers for a rolling upgrade`,
+    );
   }
 }

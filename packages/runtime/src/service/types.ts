@@ -1,3 +1,4 @@
+import type { DeploymentSubjects } from "@entente/protocol";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import type { Context } from "@opentelemetry/api";
 import type { z } from "zod";
@@ -44,6 +45,8 @@ export interface EndpointDefinition<S extends z.ZodType = z.ZodType> {
 /** What a service may use when it starts. */
 export interface ServiceEnvironment {
   nc: NatsConnection;
+  /** This deployment's subjects (`config.deployment`), for the endpoints and for calls. */
+  subjects: DeploymentSubjects;
   config: LoadedConfig;
   client: EntenteClient;
   logger: Logger;
@@ -71,6 +74,11 @@ export interface ServiceInstance {
   stop?(): Promise<void> | void;
   /** Extra figures for `$SRV.STATS` (e.g. cache hits, circuit states). */
   stats?(): Record<string, unknown>;
+  /**
+   * A digest of the configuration that determines this service's answers (its catalog, its
+   * instances). Workers of one service whose fingerprints differ refuse to serve together.
+   */
+  fingerprint?: string;
 }
 
 /** A service's own HTTP front door: its routes enter its endpoints. */

@@ -17,8 +17,8 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
-import { bufferStreamOf, durableNameOf } from "../config.ts";
 import { type HeaderList, isReservedHeader } from "../mapping.ts";
+import type { BridgeNames } from "../names.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
 import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";
 
@@ -27,6 +27,7 @@ export interface NatsUpstreamOptions {
   definition: LinkDefinition;
   upstream: NatsUpstream;
   confirmTimeoutMs: number;
+  names: BridgeNames;
 }
 
 export async function openNatsUpstream(options: NatsUpstreamOptions): Promise<UpstreamSide> {
@@ -38,9 +39,9 @@ export async function openNatsUpstream(options: NatsUpstreamOptions): Promise<Up
   });
   try {
     const jsm = await jetstreamManager(nc);
-    const stream = bufferStreamOf(link, upstream);
+    const stream = options.names.bufferStream(link, upstream);
     const created = await ensureBufferStream(jsm, stream, link, definition, upstream);
-    const durable = durableNameOf(link);
+    const durable = options.names.durable(link);
     await ensureConsumer(jsm, stream, durable, definition, upstream, options.confirmTimeoutMs);
     return new NatsUpstreamSide(nc, jetstream(nc), {
       stream,

@@ -18,8 +18,8 @@ import {
   type SocketOptions,
 } from "amqplib";
 import { AckRuns } from "../ack-runs.ts";
-import { durableNameOf } from "../config.ts";
 import { amqpToHeaders, type HeaderList, headersToAmqp, subjectToRoutingKey } from "../mapping.ts";
+import type { BridgeNames } from "../names.ts";
 import type {
   DownstreamSide,
   InboundMessage,
@@ -81,6 +81,7 @@ export async function openRabbitUpstream(options: {
   link: string;
   definition: LinkDefinition;
   upstream: RabbitUpstream;
+  names: BridgeNames;
 }): Promise<UpstreamSide> {
   const { link, definition, upstream } = options;
   const connection = await connectAmqp(upstream, definition, `entente bridge ${link} upstream`);
@@ -92,7 +93,7 @@ export async function openRabbitUpstream(options: {
     if (queue === undefined) {
       const exchange = upstream.exchange ?? "";
       await channel.checkExchange(exchange);
-      queue = durableNameOf(link);
+      queue = options.names.durable(link);
       const args: Record<string, number> = {};
       if (definition.expires !== undefined) args["x-expires"] = definition.expires;
       if (definition.messageTtl !== undefined) args["x-message-ttl"] = definition.messageTtl;

@@ -1,25 +1,32 @@
 /**
- * The broker bridge's control subjects under `entente.bridge.`: add, remove and list links,
+ * The broker bridge's control subjects under `<deployment>.bridge.`: add, remove and list links,
  * and each link's status as its owner publishes it.
  */
 import { z } from "zod";
-import { SUBJECTS } from "../../subjects.ts";
+import { DEFAULT_DEPLOYMENT, subjectsOf } from "../../subjects.ts";
 import { type LinkDefinition, linkName } from "./link.ts";
 
 export * from "./link.ts";
 export * from "./subject-rules.ts";
 export * from "./urls.ts";
 
-export const BRIDGE_SUBJECTS = {
-  /** Adds a link, or changes one: `{ link, definition }`. */
-  add: `${SUBJECTS.bridge}.links.add`,
-  /** Removes a link (configured or added at run time): `{ link }`. */
-  remove: `${SUBJECTS.bridge}.links.remove`,
-  /** Every link known to the bridge with its definition and last status. */
-  list: `${SUBJECTS.bridge}.links.list`,
-  /** Every link's status, published by its owner: `entente.bridge.status.<link>`. */
-  statusAll: `${SUBJECTS.bridge}.status.*`,
-} as const;
+/** The bridge's control subjects in one deployment. */
+export function bridgeSubjectsOf(deployment: string) {
+  const { bridge } = subjectsOf(deployment);
+  return {
+    /** Adds a link, or changes one: `{ link, definition }`. */
+    add: `${bridge}.links.add`,
+    /** Removes a link (configured or added at run time): `{ link }`. */
+    remove: `${bridge}.links.remove`,
+    /** Every link known to the bridge with its definition and last status. */
+    list: `${bridge}.links.list`,
+    /** Every link's status, published by its owner: `<deployment>.bridge.status.<link>`. */
+    statusAll: `${bridge}.status.*`,
+  } as const;
+}
+
+/** The default deployment's bridge subjects. */
+export const BRIDGE_SUBJECTS = bridgeSubjectsOf(DEFAULT_DEPLOYMENT);
 
 /** `definition` is checked against `linkSchema` on its own, so its errors name the link. */
 export const addLinkRequestSchema = z.strictObject({ link: linkName, definition: z.unknown() });
