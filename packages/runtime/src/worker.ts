@@ -1,7 +1,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
 import { EntenteClient } from "./client.ts";
-import { ConfigError, type ConfigProblem, type LoadedConfig, loadConfig } from "./config/load.ts";
+import {
+  ConfigError,
+  type ConfigProblem,
+  type ConfigSections,
+  type LoadedConfig,
+  loadConfig,
+} from "./config/load.ts";
 import { configSchema } from "./config/schema.ts";
 import { connectNats } from "./connection.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -52,10 +58,40 @@ export const CORE_SECTIONS: readonly string[] = Object.keys(configSchema.shape);
  * listing every mistake found, each with its position.
  */
 export function validateWorkerConfig(
-  config: LoadedConfig,
+  config: ConfigSections,
   services: readonly ServiceDefinition[],
   knownSections?: readonly string[],
 ): void {
+  const problems = sectionProblems(config, services, knownSections);
+  if (problems.length > 0) throw new ConfigError(problems.sort(byPosition));
+}
+
+/**
+ * Loads `file` (else `ENTENTE_CONFIG`, else the embedded default) for these services: mistakes
+ * in the core sections and in the services' sections are reported together.
+ */
+export function loadWorkerConfig(
+  file: string | undefined,
+  services: readonly ServiceDefinition[],
+  knownSections?: readonly string[],
+): LoadedConfig {
+  let config: LoadedConfig;
+  try {
+    config = loadConfig({ file });
+  } catch (err) {
+    if (!(err instanceof ConfigError) || err.sections === undefined) throw err;
+    const more = sectionProblems(err.sections, services, knownSections);
+    throw new ConfigError([...err.problems, ...more].sort(byPosition));
+  }
+  validateWorkerConfig(config, services, knownSections);
+  return config;
+}
+
+function sectionProblems(
+  config: ConfigSections,
+  services: readonly ServiceDefinition[],
+  knownSections: readonly string[] | undefined,
+): ConfigProblem[] {
   const schemas = new Map<string, z.ZodType>();
   for (const service of services) {
     for (const [key, schema] of Object.entries(service.sections ?? {})) {
@@ -83,7 +119,7 @@ export function validateWorkerConfig(
     }
   }
   for (const [key, schema] of schemas) check(key, schema);
-  if (problems.length > 0) throw new ConfigError(problems.sort(byPosition));
+  return problems;
 }
 
 /** File positions in reading order; other origins (environment, default) keep their order after. */
@@ -102,8 +138,9 @@ function byPosition(a: ConfigProblem, b: ConfigProblem): number {
  * services or none.
  */
 export async function startWorker(options: WorkerOptions): Promise<Worker> {
-  const config = options.config ?? loadConfig({ file: options.configFile });
-  validateWorkerConfig(config, options.services, options.knownSections);
+  const config =
+    options.config ?? loadWorkerConfig(options.configFile, options.services, options.knownSections);
+  if (options.config) validateWorkerConfig(config, options.services, options.knownSections);
   const name =
     options.name ??
     (options.services.length === 1 ? `entente-${options.services[0]?.name}` : "entente");

@@ -2,6 +2,10 @@
  * A worker runs all its services or none: the configuration is validated as a whole before
  * anything starts, and a service failing to start stops those that did.
  */
+
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type NatsServer, pingAnswers, startNatsServer } from "@entente/testkit";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -10,7 +14,7 @@ import { z } from "zod";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import type { ServiceDefinition } from "../src/service/types.ts";
 import { endpoint } from "../src/service/types.ts";
-import { startWorker, validateWorkerConfig } from "../src/worker.ts";
+import { loadWorkerConfig, startWorker, validateWorkerConfig } from "../src/worker.ts";
 
 const alphaSchema = z.strictObject({ size: z.number().int().default(1) }).prefault({});
 const betaSchema = z
@@ -88,6 +92,37 @@ describe("startWorker", () => {
     expect((error as Error).message).toContain("beta.kind");
     expect(events).toEqual([]);
     expect(await pingAnswers(nc)).toBe(0);
+  });
+
+  it("reports mistakes in the core sections together with the services' own", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "entente-config-"));
+    const file = join(dir, "worker.yaml");
+    try {
+      await writeFile(
+        file,
+        "runtime:\n  batchBytes: small\nalpha:\n  size: x\nregoin: {}\nbeta:\n  kind: c\n",
+      );
+      const services = [
+        service("alpha", "alpha", alphaSchema, []),
+        service("beta", "beta", betaSchema, []),
+      ];
+      let error: unknown;
+      try {
+        loadWorkerConfig(file, services, []);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems.map((p) => `${p.origin.slice(file.length)} ${p.path}`)).toEqual([
+        ":2:15 runtime.batchBytes",
+        ":4:9 alpha.size",
+        ":5:9 regoin",
+        ":7:9 beta.kind",
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses an unknown top-level key, naming it, when the known sections are given", () => {

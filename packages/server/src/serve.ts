@@ -1,5 +1,5 @@
 /** `entente serve <service>`: runs services as a worker process until SIGTERM or SIGINT. */
-import { loadConfig, runWorkerProcess } from "@entente/runtime";
+import { runWorkerProcess } from "@entente/runtime";
 import type { Command } from "commander";
 import { knownServiceSections, loadServices, serviceNames } from "./services.ts";
 
@@ -12,7 +12,7 @@ export function registerServeCommand(program: Command): void {
       const { config } = command.optsWithGlobals<{ config?: string }>();
       await runWorkerProcess({
         services: await loadServices(service),
-        config: loadConfig({ file: config }),
+        configFile: config,
         // Sections of services other workers run from the same file are accepted; typos are not.
         knownSections: knownServiceSections(),
       });

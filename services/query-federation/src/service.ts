@@ -235,7 +235,9 @@ export const queryFederationService: ServiceDefinition = {
           description: "Per-instance queries, errors, latency and circuit state",
           handler: () => stats(),
         }),
-        ...(runtime.ingest ? [ingestEndpoint(runtime.ingest.gate, settings.ingest)] : []),
+        ...(runtime.ingest
+          ? [ingestEndpoint(runtime.ingest.gate, settings.ingest, runtime.ingest.instances)]
+          : []),
       ],
       ...(port === undefined
         ? {}

@@ -27,14 +27,23 @@ export interface ConfigProblem {
 
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[]) {
+  /**
+   * When the core sections are wrong, the file as read: service sections can still be checked,
+   * so every mistake is reported at once.
+   */
+  readonly sections: ConfigSections | undefined;
+  constructor(problems: ConfigProblem[], sections?: ConfigSections) {
     super(
       `invalid configuration:\n${problems.map((p) => `  ${p.origin}: ${p.path}: ${p.message}`).join("\n")}`,
     );
     this.name = "ConfigError";
     this.problems = problems;
+    this.sections = sections;
   }
 }
+
+/** The configuration as read, before the core sections are known to be valid. */
+export type ConfigSections = Pick<LoadedConfig, "raw" | "file" | "section">;
 
 /**
  * The configuration as loaded: the validated core, the raw tree (service sections are read
@@ -116,7 +125,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     );
   };
 
-  const config = validate(configSchema, raw, []);
+  const section = <S extends z.ZodType>(key: string, schema: S) =>
+    validate(schema, raw[key], [key]);
+  let config: EntenteConfig;
+  try {
+    config = validate(configSchema, raw, []);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(err.problems, { raw, file, section });
+  }
   // `nats.servers` in the file wins, then NATS_URL, then the local default.
   config.nats.servers ??= (env.NATS_URL ?? DEFAULT_NATS_URL)
     .split(",")
@@ -127,7 +144,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     config,
     raw,
     file,
-    section: (key, schema) => validate(schema, raw[key], [key]),
+    section,
   };
 }
 

@@ -22,7 +22,7 @@ import {
   statsResponse,
 } from "./micro.ts";
 import { type NatsReplySettings, NatsReplySink } from "./nats-sink.ts";
-import { askPeers, mismatchedPeers, PEER_METADATA } from "./peers.ts";
+import { askPeers, mismatchesIn, PEER_METADATA, type ServedEndpoint } from "./peers.ts";
 import { EndpointStats } from "./stats.ts";
 import { streamBudgetOf } from "./stream-budget.ts";
 import type {
@@ -105,7 +105,6 @@ export class HostedService {
         region: env.config.config.region.name,
         region_id: String(env.config.config.region.id),
         [PEER_METADATA.deployment]: env.subjects.deployment,
-        ...(instance.fingerprint ? { [PEER_METADATA.fingerprint]: instance.fingerprint } : {}),
         state: "ready",
       },
       started: new Date().toISOString(),
@@ -269,13 +268,18 @@ export class HostedService {
 
   private listen(definition: EndpointDefinition): void {
     const queue = definition.queue === false ? undefined : (definition.queue ?? this.queueGroup);
+    const fingerprint = fingerprintOf(definition, this.instance);
+    const metadata = {
+      ...(definition.description ? { description: definition.description } : {}),
+      ...(fingerprint ? { [PEER_METADATA.fingerprint]: fingerprint } : {}),
+    };
     const hosted: HostedEndpoint = {
       definition,
       info: {
         name: definition.name,
         subject: definition.subject,
         queue_group: queue ?? "",
-        ...(definition.description ? { metadata: { description: definition.description } } : {}),
+        ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
       },
       stats: new EndpointStats(),
       maxRequestBytes: definition.maxRequestBytes ?? this.config.config.runtime.maxRequestBytes,
@@ -327,9 +331,15 @@ export class HostedService {
   }
 }
 
+/** What an endpoint's answers depend on: its own fingerprint, else its service's. */
+function fingerprintOf(definition: EndpointDefinition, instance: ServiceInstance) {
+  return definition.fingerprint ?? instance.fingerprint;
+}
+
 /**
- * Refuses to join running workers of the same service whose configuration differs, unless
- * `runtime.allowMismatchedPeers` (a rolling upgrade) lets it join with an error in the log.
+ * Refuses to join running workers that serve one of this service's subjects in the same queue
+ * group from another configuration, unless `runtime.allowMismatchedPeers` (a rolling upgrade)
+ * lets it join with an error in the log.
  */
 async function checkPeers(
   service: string,
@@ -337,15 +347,24 @@ async function checkPeers(
   env: ServiceEnvironment,
 ): Promise<void> {
   const { peerCheckMs, allowMismatchedPeers } = env.config.config.runtime;
-  const mine = instance.fingerprint;
-  if (mine === undefined || peerCheckMs === 0) return;
-  const peers = await askPeers(env.nc, service, env.subjects.deployment, peerCheckMs);
-  const others = mismatchedPeers(mine, peers);
-  if (others.length === 0) return;
-  const theirs = [...new Set(others.map((p) => p.fingerprint))].join(", ");
-  const message = `the running ${service} workers of deployment ${env.subjects.deployment} answer from another configuration (fingerprint ${theirs}, this worker's ${mine}; workers ${others.map((p) => p.id).join(", ")})`;
+  const queueGroup = env.subjects.queueGroup(service);
+  // Subscriptions outside a queue group reach every worker: nobody takes turns on them.
+  const served: ServedEndpoint[] = instance.endpoints.flatMap((e) => {
+    const fingerprint = fingerprintOf(e, instance);
+    return e.queue === false || fingerprint === undefined
+      ? []
+      : [{ subject: e.subject, queue: e.queue ?? queueGroup, fingerprint }];
+  });
+  if (served.length === 0 || peerCheckMs === 0) return;
+  const replies = await askPeers(env.nc, service, peerCheckMs);
+  const mismatches = replies.flatMap((r) => mismatchesIn(r, env.subjects.deployment, served));
+  if (mismatches.length === 0) return;
+  const list = mismatches
+    .map((m) => `${m.subject}: worker ${m.id} has ${m.theirs}, this worker ${m.mine}`)
+    .join("; ");
+  const message = `running ${service} workers of deployment ${env.subjects.deployment} answer from another configuration (fingerprints differ on ${list})`;
   env.logger.error(
-    { service, fingerprint: mine, peers: others, allowMismatchedPeers },
+    { service, mismatches, allowMismatchedPeers },
     allowMismatchedPeers
       ? `${message}: joining anyway, as runtime.allowMismatchedPeers allows`
       : `${message}: not joining`,

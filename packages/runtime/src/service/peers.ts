@@ -1,43 +1,50 @@
 /**
- * Workers of one service in one deployment must answer alike: a worker about to join its queue
- * group asks the running ones (`$SRV.INFO.<service>`) for the fingerprint of the configuration
- * that determines their answers, and refuses to join peers whose fingerprint differs.
+ * Workers that share a queue group on a subject must answer alike. Each endpoint publishes, in
+ * its `$SRV.INFO` metadata, a fingerprint of the configuration its answers depend on; a worker
+ * about to join asks the running workers of its service for theirs and refuses to join where a
+ * subject it serves is served by the same queue group from another configuration. Workers of
+ * the same service on other subjects (a federation of edges, each on its own subject) or of
+ * another deployment are not compared.
  */
 import { jsonCodec } from "@entente/protocol";
 import { createInbox, type NatsConnection } from "@nats-io/nats-core";
 import { connectionInboxPrefix } from "../stream/inbox-mux.ts";
 
-export interface PeerIdentity {
-  id: string;
-  fingerprint: string;
-}
-
 /** The metadata keys a worker publishes in `$SRV` replies. */
 export const PEER_METADATA = { deployment: "deployment", fingerprint: "fingerprint" } as const;
 
-/**
- * The fingerprints of the running workers of `service` in `deployment`: whoever answers within
- * `waitMs`. A worker of another deployment, or one without a fingerprint, is not a peer.
- */
+/** One endpoint as its worker serves it: subject, queue group and configuration fingerprint. */
+export interface ServedEndpoint {
+  subject: string;
+  queue: string;
+  fingerprint: string;
+}
+
+/** A running worker serving one of our subjects in our queue group from another configuration. */
+export interface PeerMismatch {
+  id: string;
+  subject: string;
+  theirs: string;
+  mine: string;
+}
+
+/** The `$SRV.INFO` replies of the running workers of `service` that arrive within `waitMs`. */
 export async function askPeers(
   nc: NatsConnection,
   service: string,
-  deployment: string,
   waitMs: number,
-): Promise<PeerIdentity[]> {
+): Promise<unknown[]> {
   const inbox = createInbox(connectionInboxPrefix(nc));
-  const peers: PeerIdentity[] = [];
+  const replies: unknown[] = [];
   const sub = nc.subscribe(inbox, {
     callback: (err, msg) => {
-      if (err) return;
-      const peer = peerOf(safeDecode(msg.data), deployment);
-      if (peer) peers.push(peer);
+      if (!err) replies.push(safeDecode(msg.data));
     },
   });
   nc.publish(`$SRV.INFO.${service}`, undefined, { reply: inbox });
   await new Promise((resolve) => setTimeout(resolve, waitMs));
   sub.unsubscribe();
-  return peers;
+  return replies;
 }
 
 function safeDecode(data: Uint8Array): unknown {
@@ -48,17 +55,35 @@ function safeDecode(data: Uint8Array): unknown {
   }
 }
 
-/** A `$SRV.INFO` reply as a peer of `deployment`, or undefined when it is none. */
-export function peerOf(info: unknown, deployment: string): PeerIdentity | undefined {
-  if (typeof info !== "object" || info === null) return undefined;
-  const { id, metadata } = info as { id?: unknown; metadata?: Record<string, unknown> };
-  const fingerprint = metadata?.[PEER_METADATA.fingerprint];
-  if (metadata?.[PEER_METADATA.deployment] !== deployment) return undefined;
-  if (typeof id !== "string" || typeof fingerprint !== "string") return undefined;
-  return { id, fingerprint };
-}
-
-/** The peers whose configuration differs from `mine`. */
-export function mismatchedPeers(mine: string, peers: readonly PeerIdentity[]): PeerIdentity[] {
-  return peers.filter((peer) => peer.fingerprint !== mine);
+/**
+ * Where the worker that sent `info` (a `$SRV.INFO` reply) serves a subject of `mine`, in the
+ * same queue group and deployment, with another fingerprint. Anything unreadable is no peer.
+ */
+export function mismatchesIn(
+  info: unknown,
+  deployment: string,
+  mine: readonly ServedEndpoint[],
+): PeerMismatch[] {
+  if (typeof info !== "object" || info === null) return [];
+  const { id, metadata, endpoints } = info as {
+    id?: unknown;
+    metadata?: Record<string, unknown> | null;
+    endpoints?: unknown;
+  };
+  if (typeof id !== "string" || metadata?.[PEER_METADATA.deployment] !== deployment) return [];
+  if (!Array.isArray(endpoints)) return [];
+  const found: PeerMismatch[] = [];
+  for (const endpoint of endpoints as Array<Record<string, unknown> | null>) {
+    const theirs = (endpoint?.metadata as Record<string, unknown> | undefined)?.[
+      PEER_METADATA.fingerprint
+    ];
+    if (typeof theirs !== "string") continue;
+    for (const own of mine) {
+      if (own.subject !== endpoint?.subject || own.queue !== endpoint?.queue_group) continue;
+      if (own.fingerprint !== theirs) {
+        found.push({ id, subject: own.subject, theirs, mine: own.fingerprint });
+      }
+    }
+  }
+  return found;
 }

@@ -36,6 +36,11 @@ export interface EndpointDefinition<S extends z.ZodType = z.ZodType> {
   description?: string;
   /** Overrides `runtime.maxRequestBytes` for this endpoint. */
   maxRequestBytes?: number;
+  /**
+   * What this endpoint's answers depend on, when that is less than its service's whole
+   * `fingerprint` (an endpoint shared by workers that differ elsewhere).
+   */
+  fingerprint?: string;
   handler: (
     request: z.output<S>,
     context: RequestContext,

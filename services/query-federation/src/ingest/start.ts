@@ -10,6 +10,8 @@ import { ensureIngestStreams, type IngestSettings } from "./streams.ts";
 
 export interface IngestRuntime {
   gate: IngestGate;
+  /** The instances ingest takes points for. */
+  instances: ReadonlySet<string>;
   writers: StoreWriter[];
   stats: IngestStats;
   stop(): Promise<void>;
@@ -50,6 +52,7 @@ export async function startIngest(parts: IngestParts): Promise<IngestRuntime> {
   }
   return {
     gate: new IngestGate(nc, settings, parts.instances, stats),
+    instances: parts.instances,
     writers,
     stats,
     async stop() {
