@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { knownServiceSections, loadServices, SERVICE_SECTIONS } from "@entente/server";
 import {
   type ExitStatus,
+  freePort,
   type ManagedProcess,
   type NatsServer,
   pingAnswers,
@@ -155,6 +156,35 @@ describe("entente serve starts all its services or none", () => {
       expect(await pingAnswers(nc)).toBe(0);
     } finally {
       await new Promise((ok) => taken.close(ok));
+    }
+  });
+
+  it("says it waits for an unreachable NATS, and starts once NATS is there", async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const file = join(dir, "waiting.yaml");
+    await writeFile(file, `nats: { servers: ["${url}"], reconnectTimeWaitMs: 100 }\n`);
+    const worker = await startProcess({
+      name: "entente serve diagnostics (no NATS yet)",
+      command: process.execPath,
+      args: ["--conditions=@entente/source", BIN, "-c", file, "serve", "diagnostics"],
+      cwd: ROOT,
+      env: process.env,
+      readyLine: /cannot reach NATS at/,
+    });
+    let late: NatsServer | undefined;
+    try {
+      const output = () => worker.logs.lines().join("\n");
+      expect(output()).toContain(`connecting to NATS at ${url}`);
+      expect(output()).toMatch(/cannot reach NATS at .*connection refused/);
+      late = await startNatsServer({ port, jetstream: false });
+      const bound = Date.now() + 30_000;
+      while (!output().includes('"msg":"worker ready"') && Date.now() < bound) await sleep(50);
+      expect(output()).toMatch(/"msg":"connected to NATS/);
+      expect(output()).toContain('"msg":"worker ready"');
+    } finally {
+      await worker.stop("SIGTERM");
+      await late?.stop();
     }
   });
 
