@@ -11,6 +11,7 @@ export default defineConfig({
       "packages/*/test/**/*.test.ts",
       "services/*/test/**/*.test.ts",
       "test/e2e/**/*.test.ts",
+      "test/deploy/**/*.test.ts",
     ],
     pool: "forks",
     // Two cores: suites start their own nats-server processes, so keep parallelism modest.
