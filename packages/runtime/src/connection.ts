@@ -1,13 +1,17 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  type Authenticator,
   type ConnectionOptions,
   credsAuthenticator,
   errors,
   type NatsConnection,
+  nkeyAuthenticator,
+  type TlsOptions,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { NatsSettings } from "./config/schema.ts";
+import { resolveSecret, type SecretReference } from "./config/secret.ts";
 import type { Logger } from "./logger.ts";
 
 export interface ConnectOptions {
@@ -23,6 +27,76 @@ export interface ConnectOptions {
 
 const WAIT_LOG_INTERVAL_MS = 5_000;
 
+/**
+ * How a process proves who it is to NATS and checks the server: user and password, token, NKey
+ * seed file, credentials file, TLS (mutual with a client certificate), and the inbox prefix its
+ * permissions allow. Workers, the command line and the broker bridge's own connections all go
+ * through `natsAuthOptions`.
+ */
+export interface NatsAuthSettings {
+  user?: string | undefined;
+  /** Already read, or still a reference (bridge endpoints are read when they connect). */
+  pass?: SecretReference | undefined;
+  token?: SecretReference | undefined;
+  nkeySeedFile?: string | undefined;
+  credsFile?: string | undefined;
+  /** Reply inboxes under this prefix: permissions that name it need it on every connection. */
+  inboxPrefix?: string | undefined;
+  tls?:
+    | {
+        caFile?: string | undefined;
+        certFile?: string | undefined;
+        keyFile?: string | undefined;
+      }
+    | undefined;
+}
+
+export type NatsAuthOptions = Pick<
+  ConnectionOptions,
+  "user" | "pass" | "token" | "authenticator" | "tls" | "inboxPrefix"
+>;
+
+/**
+ * The nats.js options for `settings`' credentials and TLS. Secret references are read now (a
+ * `SecretError` names what is missing); files of seeds and credentials are read at each
+ * (re)connection, so a rotated file is picked up.
+ */
+export function natsAuthOptions(
+  settings: NatsAuthSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): NatsAuthOptions {
+  const options: NatsAuthOptions = {};
+  const authenticators: Authenticator[] = [];
+  if (settings.user !== undefined) options.user = settings.user;
+  if (settings.pass !== undefined) options.pass = resolveSecret(settings.pass, env);
+  if (settings.token !== undefined) options.token = resolveSecret(settings.token, env);
+  if (settings.nkeySeedFile !== undefined) {
+    const file = settings.nkeySeedFile;
+    authenticators.push(nkeyAuthenticator(() => readSeed(file)));
+  }
+  if (settings.credsFile !== undefined) {
+    const file = settings.credsFile;
+    authenticators.push(credsAuthenticator(() => readFileSync(file)));
+  }
+  if (settings.inboxPrefix !== undefined) options.inboxPrefix = settings.inboxPrefix;
+  if (authenticators.length === 1) options.authenticator = authenticators[0];
+  else if (authenticators.length > 1) options.authenticator = authenticators;
+  if (settings.tls !== undefined) {
+    const tls: TlsOptions = {};
+    const { caFile, certFile, keyFile } = settings.tls;
+    if (caFile !== undefined) tls.caFile = caFile;
+    if (certFile !== undefined) tls.certFile = certFile;
+    if (keyFile !== undefined) tls.keyFile = keyFile;
+    options.tls = tls;
+  }
+  return options;
+}
+
+/** The seed without surrounding whitespace: seed files usually end in a newline. */
+function readSeed(file: string): Uint8Array {
+  return new TextEncoder().encode(readFileSync(file, "utf8").trim());
+}
+
 /** The nats.js options a worker connects with: reconnect for ever, cheap requests. */
 export function connectionOptions(settings: NatsSettings, name: string): ConnectionOptions {
   const options: ConnectionOptions = {
@@ -34,17 +108,14 @@ export function connectionOptions(settings: NatsSettings, name: string): Connect
     waitOnFirstConnect: true,
     // nats.js builds an Error with a stack per request otherwise; it costs a third of throughput.
     noAsyncTraces: true,
+    ...natsAuthOptions(settings),
   };
-  if (settings.user !== undefined) options.user = settings.user;
-  if (settings.pass !== undefined) options.pass = settings.pass;
-  if (settings.token !== undefined) options.token = settings.token;
-  if (settings.inboxPrefix !== undefined) options.inboxPrefix = settings.inboxPrefix;
-  if (settings.credsFile !== undefined) {
-    const file = settings.credsFile;
-    options.authenticator = credsAuthenticator(() => readFileSync(file));
-  }
-  if (settings.tls !== undefined) options.tls = { ...settings.tls };
   return options;
+}
+
+/** A server list fit for logs: passwords and tokens in URLs (`nats://u:p@host`) masked. */
+export function redactServers(servers: string): string {
+  return servers.replace(/(\/\/)[^/@\s,]*@/g, "$1***@");
 }
 
 /**
@@ -68,7 +139,7 @@ export async function connectNats(
 
 function serverList(options: ConnectionOptions): string {
   const servers = [options.servers ?? []].flat();
-  return servers.length > 0 ? servers.join(", ") : "127.0.0.1:4222";
+  return redactServers(servers.length > 0 ? servers.join(", ") : "127.0.0.1:4222");
 }
 
 /**

@@ -19,6 +19,12 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** Fields that hold secrets, masked at any of the first four levels of a line. */
+const SECRET_FIELDS = ["pass", "password", "token", "seed", "secret"] as const;
+const REDACTED_PATHS: readonly string[] = SECRET_FIELDS.flatMap((field) =>
+  ["", "*.", "*.*.", "*.*.*."].map((prefix) => `${prefix}${field}`),
+);
+
 const LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 /**
@@ -35,6 +41,8 @@ export function createLogger(options: LoggerOptions): Logger {
       // Level names, not pino's numbers: readable by people and log pipelines alike.
       formatters: { level: (label) => ({ level: label }) },
       mixin: traceFields,
+      // A settings object or link definition logged whole must not carry its secrets.
+      redact: { paths: [...REDACTED_PATHS], censor: "***" },
     },
     options.destination,
   );

@@ -74,10 +74,11 @@ export function loadWorkerConfig(
   file: string | undefined,
   services: readonly ServiceDefinition[],
   knownSections?: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
 ): LoadedConfig {
   let config: LoadedConfig;
   try {
-    config = loadConfig({ file });
+    config = loadConfig({ file, env, sections: sectionSchemas(services, knownSections) });
   } catch (err) {
     if (!(err instanceof ConfigError) || err.sections === undefined) throw err;
     const more = sectionProblems(err.sections, services, knownSections);
@@ -85,6 +86,17 @@ export function loadWorkerConfig(
   }
   validateWorkerConfig(config, services, knownSections);
   return config;
+}
+
+/** The schemas of the services' sections; sections only named are known by name alone. */
+function sectionSchemas(
+  services: readonly ServiceDefinition[],
+  knownSections: readonly string[] = [],
+): Record<string, z.ZodType> {
+  const schemas: Record<string, z.ZodType> = {};
+  for (const name of knownSections) schemas[name] = z.unknown();
+  for (const service of services) Object.assign(schemas, service.sections);
+  return schemas;
 }
 
 function sectionProblems(

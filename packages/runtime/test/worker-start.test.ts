@@ -125,6 +125,24 @@ describe("startWorker", () => {
     }
   });
 
+  it("applies an environment override to a service section the file does not name", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "entente-config-"));
+    const file = join(dir, "worker.yaml");
+    try {
+      await writeFile(file, "log: { level: silent }\n");
+      const schema = z.strictObject({ batchRows: z.number().int().default(1) }).prefault({});
+      const services = [service("sql-like", "sqlLike", schema, [])];
+      const config = loadWorkerConfig(file, services, [], { ENTENTE_SQLLIKE__BATCHROWS: "500" });
+      expect(config.section("sqlLike", schema)).toEqual({ batchRows: 500 });
+      // A typo in the key is still refused, blamed on the variable.
+      expect(() =>
+        loadWorkerConfig(file, services, [], { ENTENTE_SQLLIKE__BATCHROWZ: "500" }),
+      ).toThrow(/environment ENTENTE_SQLLIKE__BATCHROWZ: sqlLike: Unrecognized key/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses an unknown top-level key, naming it, when the known sections are given", () => {
     const services = [service("alpha", "alpha", alphaSchema, [])];
     const config = configOf("alpha: { size: 2 }\nother: { x: 1 }\nregoin:\n  name: x\n");

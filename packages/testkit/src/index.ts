@@ -50,4 +50,6 @@ export { ProcessStartError, runCommand, startProcess } from "./process.ts";
 export type { RabbitMqOptions, RabbitMqService } from "./rabbitmq.ts";
 export { RABBITMQ_MANAGEMENT_ENV, RABBITMQ_SERVICE, rabbitmq } from "./rabbitmq.ts";
 export type { ServiceHandle, ServiceSource } from "./service.ts";
+export type { CertificatePair, MakeCertificatesOptions, TestCertificates } from "./tls.ts";
+export { makeTestCertificates } from "./tls.ts";
 export { uniqueName } from "./unique-name.ts";

@@ -1,3 +1,5 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type DiscoveryOptions, discovery, notFound } from "./discovery.ts";
 import { isAddressInUse, withFreePort } from "./free-port.ts";
@@ -17,6 +19,11 @@ export interface StartNatsServerOptions {
   jetstream?: boolean;
   /** Extra command line arguments, e.g. cluster or leaf node settings. */
   args?: readonly string[];
+  /**
+   * A server configuration file's text (authorization, accounts, tls, …), written to a temp
+   * file and passed with `-c`. Host, port and JetStream settings above win over it.
+   */
+  config?: string;
   /** JetStream store directory to use; default a fresh temp dir. A given dir is never removed. */
   storeDir?: string;
   /** Port to listen on; default a free one. */
@@ -66,6 +73,17 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const ownsStore = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await makeTempDir("nats"));
   const logs = new LogBuffer(options.logLines ?? 500);
+  const configDir = options.config === undefined ? undefined : await makeTempDir("nats-conf");
+  const configArgs: string[] = [];
+  if (configDir !== undefined && options.config !== undefined) {
+    const file = join(configDir, "nats-server.conf");
+    await writeFile(file, options.config);
+    configArgs.push("-c", file);
+  }
+  const removeDirs = async () => {
+    if (ownsStore) await removeTempDir(storeDir);
+    if (configDir !== undefined) await removeTempDir(configDir);
+  };
   const launch = (port: number): Promise<ManagedProcess> =>
     startProcess({
       name: "nats-server",
@@ -75,6 +93,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
         HOST,
         "-p",
         String(port),
+        ...configArgs,
         ...(jetstream ? ["-js", "-sd", storeDir] : []),
         ...(options.args ?? []),
       ],
@@ -93,7 +112,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
       ({ port, proc } = await withFreePort(async (p) => ({ port: p, proc: await launch(p) })));
     }
   } catch (error) {
-    if (ownsStore) await removeTempDir(storeDir);
+    await removeDirs();
     throw error;
   }
 
@@ -101,7 +120,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const stop = once(async () => {
     stopped = true;
     await proc.stop("SIGINT");
-    if (ownsStore) await removeTempDir(storeDir);
+    await removeDirs();
   });
 
   return {

@@ -38,6 +38,36 @@ function redact(definition: LinkDefinition): LinkDefinition {
   return { ...definition, upstream: up, downstream: down } as LinkDefinition;
 }
 
+/**
+ * A link added at run time comes from whoever may publish on the control subject: it may not
+ * make the worker read its own environment or files (a password `{ env }`/`{ file }`, a
+ * credentials, NKey seed or TLS key file) and present them to a server the request names.
+ * Such links belong in the configuration's `bridge:` section.
+ */
+function refuseWorkerReferences(link: string, definition: LinkDefinition): void {
+  const found: string[] = [];
+  for (const side of ["upstream", "downstream"] as const) {
+    const settings = definition[side] as Record<string, unknown>;
+    for (const key of ["pass", "token"]) {
+      if (typeof settings[key] === "object" && settings[key] !== null) found.push(`${side}.${key}`);
+    }
+    for (const key of ["credsFile", "nkeySeedFile"]) {
+      if (settings[key] !== undefined) found.push(`${side}.${key}`);
+    }
+    const tls = settings.tls as Record<string, unknown> | undefined;
+    for (const key of ["caFile", "certFile", "keyFile"]) {
+      if (tls?.[key] !== undefined) found.push(`${side}.tls.${key}`);
+    }
+  }
+  if (found.length > 0) {
+    throw new EntenteError(
+      "BAD_REQUEST",
+      `link ${link}: ${found.join(", ")}: a link added at run time cannot use the worker's environment variables or files; configure it in the bridge section instead`,
+      { details: { fields: found } },
+    );
+  }
+}
+
 export const brokerBridgeService: ServiceDefinition = {
   name: "broker-bridge",
   version: "0.1.0",
@@ -87,6 +117,7 @@ export const brokerBridgeService: ServiceDefinition = {
           description: "Adds or changes a link, at run time, on every worker",
           handler: async (request): Promise<AddLinkReply> => {
             const definition = parseMessage(linkSchema, request.definition, `link ${request.link}`);
+            refuseWorkerReferences(request.link, definition);
             await registry.putDefinition(request.link, definition);
             return { link: request.link, definition: redact(definition) };
           },

@@ -181,6 +181,27 @@ describe("hostile link definitions", () => {
         /downstream\.subjectPrefix: .*no '\*' or '>'/,
       ],
       ["a spinning reconnect", { reconnectDelayMs: 10 }, /reconnectDelayMs: at least 100 ms/],
+      [
+        "a password from the worker's environment",
+        { upstream: { ...good.upstream, pass: { env: "HOME" } } },
+        /upstream\.pass: a link added at run time cannot use the worker's environment/,
+      ],
+      [
+        "a token and a TLS key from the worker's files",
+        {
+          downstream: {
+            ...good.downstream,
+            token: { file: "/etc/hostname" },
+            tls: { keyFile: "/etc/ssl/private/key.pem" },
+          },
+        },
+        /downstream\.token, downstream\.tls\.keyFile: /,
+      ],
+      [
+        "the worker's credentials file",
+        { upstream: { ...good.upstream, credsFile: "/etc/nats/worker.creds" } },
+        /upstream\.credsFile: /,
+      ],
     ];
     for (const [what, change, field] of cases) {
       const request = client.request(BRIDGE_SUBJECTS.add, {

@@ -9,6 +9,7 @@ import {
 } from "yaml";
 import type { z } from "zod";
 import { configSchema, type EntenteConfig } from "./schema.ts";
+import { isSecretSchema, withSecretEnv } from "./secret.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 const ENV_PREFIX = "ENTENTE_";
@@ -62,6 +63,11 @@ export interface LoadOptions {
   file?: string | undefined;
   /** YAML text instead of a file (tests, embedded defaults). */
   text?: string;
+  /**
+   * The sections services read, beyond the core: an environment override reaches their keys
+   * (`ENTENTE_SQLJOIN__BATCHROWS` → `sqlJoin.batchRows`) even where the file does not name them.
+   */
+  sections?: Record<string, z.ZodType>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -91,7 +97,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     ]);
   }
   const raw = parsed as Record<string, unknown>;
-  const fromEnv = applyEnvOverrides(raw, env);
+  const fromEnv = applyEnvOverrides(raw, env, knownKeysWith(options.sections));
 
   const originOf = (path: PropertyKey[], key = false): string => {
     const dotted = path.map(String).join(".");
@@ -106,7 +112,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     value: unknown,
     base: string[],
   ): z.output<S> => {
-    const result = schema.safeParse(value);
+    // `{ env: … }` secrets read the same environment as the overrides.
+    const result = withSecretEnv(env, () => schema.safeParse(value));
     if (result.success) return result.data;
     throw new ConfigError(
       result.error.issues.flatMap((issue) => {
@@ -167,6 +174,7 @@ function readConfigFile(file: string): string {
 export function applyEnvOverrides(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
+  knownKeys: readonly string[] = KNOWN_KEYS,
 ): Array<[string, string]> {
   const applied: Array<[string, string]> = [];
   const variables = Object.keys(env)
@@ -184,10 +192,12 @@ export function applyEnvOverrides(
     let node: Record<string, unknown> = raw;
     const path: string[] = [];
     for (const [index, segment] of segments.entries()) {
-      const key = matchKey(node, segment);
+      const key = matchKey(node, segment, knownKeys);
       path.push(key);
       if (index === segments.length - 1) {
-        node[key] = parseEnvValue(env[variable] ?? "");
+        node[key] = SECRET_KEYS.has(key)
+          ? parseSecretValue(env[variable] ?? "")
+          : parseEnvValue(env[variable] ?? "");
       } else {
         const next = node[key];
         if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {};
@@ -198,6 +208,9 @@ export function applyEnvOverrides(
   }
   return applied;
 }
+
+/** Keys whose values are secrets (`nats.pass`, …): filled in while KNOWN_KEYS is derived. */
+const SECRET_KEYS = new Set<string>();
 
 /**
  * Every key the core schema knows, at any depth, so an override reaches e.g.
@@ -218,6 +231,7 @@ function schemaKeys(schema: z.ZodType, into = new Set<string>(), seen = new Set<
   if (def.type === "object") {
     for (const [key, child] of Object.entries(def.shape as Record<string, unknown>)) {
       into.add(key);
+      if (isSecretSchema(child)) SECRET_KEYS.add(key);
       visit(child);
     }
   }
@@ -226,14 +240,44 @@ function schemaKeys(schema: z.ZodType, into = new Set<string>(), seen = new Set<
   return into;
 }
 
-function matchKey(node: Record<string, unknown>, segment: string): string {
+/** The core's keys with those of the services' sections and the section names themselves. */
+function knownKeysWith(sections: Record<string, z.ZodType> | undefined): readonly string[] {
+  if (sections === undefined) return KNOWN_KEYS;
+  const keys = new Set(KNOWN_KEYS);
+  for (const [name, schema] of Object.entries(sections)) {
+    keys.add(name);
+    for (const key of schemaKeys(schema)) keys.add(key);
+  }
+  return [...keys];
+}
+
+function matchKey(
+  node: Record<string, unknown>,
+  segment: string,
+  knownKeys: readonly string[],
+): string {
   const wanted = normalize(segment);
-  const existing = [...Object.keys(node), ...KNOWN_KEYS].find((key) => normalize(key) === wanted);
+  const existing = [...Object.keys(node), ...knownKeys].find((key) => normalize(key) === wanted);
   return existing ?? segment.toLowerCase().replaceAll("_", "-");
 }
 
 function normalize(key: string): string {
   return key.toLowerCase().replaceAll(/[-_]/g, "");
+}
+
+/**
+ * A secret is taken as written (YAML would turn `0123` into 123), unless it is the mapping form,
+ * e.g. `ENTENTE_NATS__PASS='{file: /run/secrets/nats}'`.
+ */
+function parseSecretValue(text: string): unknown {
+  if (!text.trimStart().startsWith("{")) return text;
+  const parsed = parseEnvValue(text);
+  const isReference =
+    typeof parsed === "object" &&
+    parsed !== null &&
+    Object.keys(parsed).length === 1 &&
+    ("env" in parsed || "file" in parsed);
+  return isReference ? parsed : text;
 }
 
 function parseEnvValue(text: string): unknown {

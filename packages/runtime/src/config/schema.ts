@@ -1,5 +1,6 @@
 import { DEFAULT_DEPLOYMENT, DEPLOYMENT_NAME } from "@entente/protocol";
 import { z } from "zod";
+import { secret } from "./secret.ts";
 
 /** Region names become subject tokens (`entente.r.<region>.…`). */
 const regionName = z
@@ -31,8 +32,11 @@ export const natsSettingsSchema = z.strictObject({
   /** Connection name shown by the server's monitoring. */
   name: z.string().optional(),
   user: z.string().optional(),
-  pass: z.string().optional(),
-  token: z.string().optional(),
+  /** A literal, `{ env: VARIABLE }` or `{ file: /path }`, read at load. */
+  pass: secret.optional(),
+  token: secret.optional(),
+  /** A file holding an NKey seed (`SU…`); the server knows the user by its public key. */
+  nkeySeedFile: z.string().optional(),
   /** A NATS credentials file (JWT and nkey seed). */
   credsFile: z.string().optional(),
   /**
@@ -42,7 +46,9 @@ export const natsSettingsSchema = z.strictObject({
   inboxPrefix: inboxPrefix.optional(),
   tls: z
     .strictObject({
+      /** CA to trust the server's certificate with, instead of the system's. */
       caFile: z.string().optional(),
+      /** This client's certificate and key, for servers that verify clients (mutual TLS). */
       certFile: z.string().optional(),
       keyFile: z.string().optional(),
     })

@@ -1,23 +1,13 @@
-import { readFileSync } from "node:fs";
-import {
-  type ConnectionOptions,
-  credsAuthenticator,
-  type NatsConnection,
-} from "@nats-io/nats-core";
+import { type NatsAuthSettings, natsAuthOptions } from "@entente/runtime";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type BackoffPolicy, reconnectDelay, withJitter } from "../backoff.ts";
 import type { SideEvents } from "./types.ts";
 
-export interface NatsEndpoint {
+/** A link side's server and credentials, taken the way a worker's own connection takes them. */
+export interface NatsEndpoint extends NatsAuthSettings {
   url: string;
   id?: string | undefined;
-  user?: string | undefined;
-  pass?: string | undefined;
-  token?: string | undefined;
-  credsFile?: string | undefined;
-  tls?:
-    | { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined }
-    | undefined;
 }
 
 /**
@@ -41,15 +31,9 @@ export async function connectSide(
     pingInterval: options.heartbeatSeconds * 1000,
     maxPingOut: 2,
     timeout: 5000,
+    // Secret references (`{ env }`, `{ file }`) are read here, on the worker that runs the link.
+    ...natsAuthOptions(endpoint),
   };
-  if (endpoint.user !== undefined) settings.user = endpoint.user;
-  if (endpoint.pass !== undefined) settings.pass = endpoint.pass;
-  if (endpoint.token !== undefined) settings.token = endpoint.token;
-  if (endpoint.credsFile !== undefined) {
-    const file = endpoint.credsFile;
-    settings.authenticator = credsAuthenticator(() => readFileSync(file));
-  }
-  if (endpoint.tls !== undefined) settings.tls = { ...endpoint.tls };
   const nc = await connect(settings);
   void (async () => {
     for await (const status of nc.status()) {

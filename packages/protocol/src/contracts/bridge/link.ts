@@ -54,15 +54,32 @@ const tls = z.strictObject({
   keyFile: z.string().optional(),
 });
 
-/** Connection options shared by every NATS side of a link. */
+/**
+ * A password or token: the value, `{ env: VARIABLE }` or `{ file: /path }`, read by the worker
+ * that runs the link when it connects (as `secretReferenceSchema` in @entente/runtime).
+ */
+const secretSetting = z.union([
+  z.string(),
+  z.strictObject({ env: z.string().min(1, "name a variable") }),
+  z.strictObject({ file: z.string().min(1, "name a file") }),
+]);
+
+/** Connection options shared by every NATS side of a link: those of the `nats:` section. */
 const natsConnection = {
   url: z.string().superRefine(checkedBy(natsUrlProblem)),
   /** This broker on the path of forwarded messages; default its cluster name, else server name. */
   id: brokerId,
   user: z.string().optional(),
-  pass: z.string().optional(),
-  token: z.string().optional(),
+  pass: secretSetting.optional(),
+  token: secretSetting.optional(),
+  /** A file holding an NKey seed. */
+  nkeySeedFile: z.string().optional(),
   credsFile: z.string().optional(),
+  /** Reply inboxes of this side's connection, when its NATS permissions name a prefix. */
+  inboxPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "subject tokens separated by dots, no wildcards")
+    .optional(),
   tls: tls.optional(),
 };
 
