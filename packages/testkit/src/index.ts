@@ -1,5 +1,6 @@
 export type { ContainerSpec, RunningContainer } from "./containers.ts";
 export { startContainer } from "./containers.ts";
+export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from "./delay-proxy.ts";
 export type {
   Discovery,
   DiscoveryOptions,
