@@ -7,6 +7,8 @@ export const HEADERS = {
   error: "entente-error",
   /** The region the request was sent from. */
   sourceRegion: "entente-source-region",
+  /** Region routers a routed request has crossed, so a routing loop ends. */
+  hops: "entente-hops",
   /** Microseconds the server spent on a request, for hop latency (round trip minus this). */
   serverTimeUs: "entente-server-time-us",
   /**

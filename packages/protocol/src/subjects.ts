@@ -47,6 +47,31 @@ export function subjectsOf(deployment: string) {
     },
     /** The queue group a service's workers share, so NATS spreads requests among them. */
     queueGroup: (service: string) => `${root}.${token(service, "service")}`,
+    /**
+     * A message for another region (its name or id), carried there by the region routers:
+     * `<deployment>.r.<region>.fwd.<subject>` arrives as `<subject>` in that region.
+     */
+    routed: (region: string | number, subject: string) =>
+      `${root}.r.${token(String(region), "region")}.fwd.${subject}`,
+    /** Every routed message, as the region router listens for them. */
+    routedAll: `${root}.r.*.fwd.>`,
+    /** The region router's subjects: the first three in any region, the rest per region id. */
+    router: {
+      /** Announces and leaves, answered by the root (any other router passes them on). */
+      announce: `${root}.router.announce`,
+      leave: `${root}.router.leave`,
+      /** The signed registry as this region holds it. */
+      registry: `${root}.router.registry`,
+      /** This region's registry, links and routes, for the command line. */
+      regions: `${root}.router.regions`,
+      links: `${root}.router.links`,
+      route: `${root}.router.route`,
+      /** Probes of the link to region `id`, answered there. */
+      probe: (id: number) => `${root}.r.${id}.router.probe`,
+      /** Link-state adverts and registry snapshots flooded to region `id`. */
+      adverts: (id: number) => `${root}.r.${id}.router.adverts`,
+      registryPush: (id: number) => `${root}.r.${id}.router.registry`,
+    },
     region: (region: string, ...parts: string[]) =>
       [root, "r", token(region, "region"), ...parts.map((p) => token(p, "subject part"))].join("."),
   };

@@ -3,4 +3,5 @@ export * from "./bridge/index.ts";
 export * from "./diagnostics.ts";
 export * from "./ingest.ts";
 export * from "./query.ts";
+export * from "./regions.ts";
 export * from "./sql.ts";
