@@ -1,9 +1,13 @@
 import {
   type Codec,
+  DEFAULT_DEPLOYMENT,
   EntenteError,
   HEADERS,
+  type IdInput,
   jsonCodec,
   msgpackCodec,
+  regionOf,
+  subjectsOf,
   toEntenteError,
 } from "@entente/protocol";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
@@ -17,6 +21,10 @@ import { readServerTimeUs } from "./tracing/nats-headers.ts";
 export interface ClientOptions {
   /** This side's region, recorded on hop spans as the source. */
   region?: string;
+  /** This side's region id: a request routed to it (or to an id it owns) stays here. */
+  regionId?: number;
+  /** The deployment whose region routers carry routed requests (default `entente`). */
+  deployment?: string;
   /** Budget of a call that names none. */
   defaultTimeoutMs?: number;
   /** Batches a producer may run ahead of us. */
@@ -52,6 +60,13 @@ export interface CallOptions {
   service?: string;
   destinationRegion?: string;
   retry?: RetryPolicy;
+  /**
+   * Send the request to this region (its name or id): the region routers carry it there and
+   * its reply back, relayed by other regions where that is cheaper. This region's own stays here.
+   */
+  region?: string | number;
+  /** Send the request to the region that owns this 64-bit id (its high 16 bits). */
+  owner?: bigint | string | number;
 }
 
 /** A request on its way: its reply, its span, and how the span ends. */
@@ -108,8 +123,10 @@ class OpenCall {
  */
 export class EntenteClient {
   readonly nc: NatsConnection;
-  private readonly options: Required<Omit<ClientOptions, "region" | "inboxPrefix">> &
-    Pick<ClientOptions, "region" | "inboxPrefix">;
+  private readonly options: Required<
+    Omit<ClientOptions, "region" | "regionId" | "inboxPrefix" | "deployment">
+  > &
+    Pick<ClientOptions, "region" | "regionId" | "inboxPrefix" | "deployment">;
   private readonly codec: Codec;
 
   constructor(nc: NatsConnection, options: ClientOptions = {}) {
@@ -209,18 +226,25 @@ export class EntenteClient {
   ): OpenCall {
     const payload = this.codec.encode(body);
     const headers = this.headersOf(deadline, options);
+    const target = this.remoteRegionOf(options);
+    const routes =
+      target === undefined ? undefined : subjectsOf(this.options.deployment ?? DEFAULT_DEPLOYMENT);
     const hop = startClientHop(
       {
         subject,
         requestBytes: payload.length,
         service: options.service,
         sourceRegion: this.options.region,
-        destinationRegion: options.destinationRegion,
+        destinationRegion: target === undefined ? options.destinationRegion : String(target),
       },
       options.parent?.trace ?? otelContext.active(),
     );
     hop.inject(headers);
-    const reply = requestReply(this.nc, subject, payload, headers, {
+    const wireSubject = routes && target !== undefined ? routes.routed(target, subject) : subject;
+    const reply = requestReply(this.nc, wireSubject, payload, headers, {
+      ...(routes && target !== undefined
+        ? { routeControl: (control: string) => routes.routed(target, control) }
+        : {}),
       codec: this.codec,
       credit: this.options.credit,
       stallTimeoutMs: this.options.stallTimeoutMs,
@@ -229,6 +253,18 @@ export class EntenteClient {
       inboxPrefix: this.options.inboxPrefix,
     });
     return new OpenCall(subject, reply, hop, deadline, signal);
+  }
+
+  /** The region a call goes to when that is not this one; undefined for a local call. */
+  private remoteRegionOf(options: CallOptions): string | number | undefined {
+    const target =
+      options.owner !== undefined ? regionOf(options.owner as IdInput) : options.region;
+    if (target === undefined) return undefined;
+    const own = this.options;
+    const local =
+      target === own.region ||
+      (own.regionId !== undefined && (target === own.regionId || target === String(own.regionId)));
+    return local ? undefined : target;
   }
 
   private deadlineOf(options: CallOptions): Deadline {

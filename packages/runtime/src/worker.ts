@@ -172,6 +172,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   }
   const client = new EntenteClient(nc, {
     region: config.config.region.name,
+    regionId: config.config.region.id,
+    deployment: config.config.deployment,
     defaultTimeoutMs: config.config.runtime.defaultTimeoutMs,
     credit: config.config.runtime.streamCredit,
   });

@@ -32,9 +32,14 @@ export async function withClient<T>(
   });
   try {
     return await run(
-      new Entente(new EntenteClient(nc, { region: config.config.region.name }), {
-        deployment: config.config.deployment,
-      }),
+      new Entente(
+        new EntenteClient(nc, {
+          region: config.config.region.name,
+          regionId: config.config.region.id,
+          deployment: config.config.deployment,
+        }),
+        { deployment: config.config.deployment },
+      ),
       config,
     );
   } finally {

@@ -9,6 +9,7 @@ export {
   publishErrorReply,
   readErrorReply,
 } from "./error-reply.ts";
+export { headerOf } from "./frame-headers.ts";
 export { connectionInboxPrefix } from "./inbox-mux.ts";
 export { requestReply } from "./receiver.ts";
 export {

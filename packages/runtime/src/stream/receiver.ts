@@ -72,6 +72,7 @@ interface ControlTarget {
  */
 class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener {
   readonly #nc: Requester;
+  readonly #routeControl: ((subject: string) => string) | undefined;
   readonly #subject: string;
   readonly #codec: Codec;
   readonly #signal: AbortSignal | undefined;
@@ -132,6 +133,7 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
     opts: ReceiveOptions,
   ) {
     this.#nc = nc;
+    this.#routeControl = opts.routeControl;
     this.#subject = subject;
     this.#codec = opts.codec;
     this.#signal = opts.signal;
@@ -591,7 +593,9 @@ class ReplyReader implements ReplyStream, AsyncIterator<unknown>, InboxListener 
     h.set(HEADERS.controlSeq, String(seq));
     h.set(HEADERS.auth, this.#auth.controlTag(stream, seq, body));
     try {
-      this.#nc.publish(subject, body, { headers: h });
+      this.#nc.publish(this.#routeControl ? this.#routeControl(subject) : subject, body, {
+        headers: h,
+      });
     } catch {
       // Our connection is closing; the producer will find the consumer gone.
     }

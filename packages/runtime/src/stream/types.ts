@@ -102,6 +102,11 @@ export interface ReceiveOptions {
   deadline?: Deadline;
   /** Prefix of the reply inbox, for accounts whose permissions fix it; `_INBOX` by default. */
   inboxPrefix?: string;
+  /**
+   * Where a control message for the producer's control subject is published: for a request
+   * routed to another region, that region's routed subject (the producer listens over there).
+   */
+  routeControl?: (subject: string) => string;
 }
 
 export interface ReplyStats {
