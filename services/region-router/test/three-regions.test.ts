@@ -1,0 +1,104 @@
+/**
+ * Three regions, each its own nats-server, in a line: root ◄─ mid ◄─ leaf. The leaf joins
+ * through the root; a request from the leaf to the root's diagnostics is relayed by mid.
+ */
+import { encodeId, type RegionsReply, SUBJECTS, type WorkerInfo } from "@entente/protocol";
+import { EntenteClient } from "@entente/runtime";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, startRegion, type TestRegion } from "./regions.ts";
+
+describe("three regions in a line", () => {
+  const regions: TestRegion[] = [];
+
+  beforeAll(async () => {
+    const root = await startRegion({ name: "root", id: 1 });
+    regions.push(root);
+    regions.push(await startRegion({ name: "mid", id: 2, parent: "root", join: root.nats.url }));
+    regions.push(await startRegion({ name: "leaf", id: 3, parent: "mid", join: root.nats.url }));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const region of [...regions].reverse()) await region.stop();
+  });
+
+  it("converges on one registry in every region", async () => {
+    for (const region of regions) {
+      const view = await eventually(`registry of ${region.name}`, async () => {
+        const reply = await region.client.request<RegionsReply>(SUBJECTS.router.regions, {});
+        return reply.regions.length === 3 && reply.regions.every((r) => r.reachable)
+          ? reply
+          : undefined;
+      });
+      expect(view.regions.map((r) => [r.id, r.name, r.parent ?? null, r.status])).toEqual([
+        [1, "root", null, "active"],
+        [2, "mid", 1, "active"],
+        [3, "leaf", 2, "active"],
+      ]);
+    }
+  });
+
+  it("relays a request from the leaf to the root through mid, and back", async () => {
+    const leaf = regions.find((r) => r.name === "leaf") as TestRegion;
+    const info = await leaf.client.request<WorkerInfo>(
+      SUBJECTS.routed("root", SUBJECTS.diagnostics.info),
+      {},
+    );
+    expect(info.region).toBe("root");
+    const byId = await leaf.client.request<WorkerInfo>(
+      SUBJECTS.routed(1, SUBJECTS.diagnostics.info),
+      {},
+    );
+    expect(byId.regionId).toBe(1);
+    const route = await leaf.client.request<{ path: number[] }>(SUBJECTS.router.route, {
+      to: "root",
+    });
+    expect(route.path).toEqual([3, 2, 1]);
+  });
+
+  it("routes by region name, id or the owner of an id through the client", async () => {
+    const leaf = regions.find((r) => r.name === "leaf") as TestRegion;
+    const client = new EntenteClient(leaf.clientNc, { region: "leaf", regionId: 3 });
+    const byName = await client.request<WorkerInfo>(
+      SUBJECTS.diagnostics.info,
+      {},
+      { region: "root" },
+    );
+    expect(byName.region).toBe("root");
+    const owned = encodeId(2, 12_345n);
+    const byOwner = await client.request<WorkerInfo>(
+      SUBJECTS.diagnostics.info,
+      {},
+      { owner: owned },
+    );
+    expect(byOwner.region).toBe("mid");
+    // Its own region's requests never leave it.
+    const local = await client.request<WorkerInfo>(SUBJECTS.diagnostics.info, {}, { region: 3 });
+    expect(local.region).toBe("leaf");
+  });
+
+  it("carries a streamed reply with its flow control across two relays", async () => {
+    const leaf = regions.find((r) => r.name === "leaf") as TestRegion;
+    // A small credit window: the producer in root waits for credit sent back from leaf.
+    const client = new EntenteClient(leaf.clientNc, { region: "leaf", regionId: 3, credit: 2 });
+    const bytes = 3 * 1024 * 1024;
+    let received = 0;
+    let items = 0;
+    for await (const item of client.stream<{ index: number; data: Uint8Array }>(
+      SUBJECTS.diagnostics.stream,
+      { bytes, itemBytes: 64 * 1024 },
+      { region: "root" },
+    )) {
+      expect(item.index).toBe(items);
+      items++;
+      received += item.data.length;
+    }
+    expect(received).toBe(bytes);
+  });
+
+  it("says clearly when a region is unknown", async () => {
+    const leaf = regions.find((r) => r.name === "leaf") as TestRegion;
+    await expect(
+      leaf.client.request(SUBJECTS.routed("atlantis", SUBJECTS.diagnostics.info), {}),
+    ).rejects.toMatchObject({ code: "NOT_FOUND", message: expect.stringMatching(/atlantis/) });
+  });
+});
