@@ -54,6 +54,7 @@ COPY --from=build /app/packages/testkit/dist packages/testkit/dist
 COPY --from=build /app/services/broker-bridge/dist services/broker-bridge/dist
 COPY --from=build /app/services/diagnostics/dist services/diagnostics/dist
 COPY --from=build /app/services/query-federation/dist services/query-federation/dist
+COPY --from=build /app/services/region-router/dist services/region-router/dist
 COPY --from=build /app/services/sql-join/dist services/sql-join/dist
 USER node
 ENTRYPOINT ["node", "packages/server/bin/entente.js"]

@@ -198,6 +198,7 @@ describe("entente serve starts all its services or none", () => {
       "instances",
       "logicalTables",
       "queryFederation",
+      "regionRouter",
       "sources",
       "sqlJoin",
       "tables",

@@ -10,6 +10,7 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
     (await import("@entente/query-federation")).queryFederationService,
   "sql-join": async () => (await import("@entente/sql-join")).sqlJoinService,
   "broker-bridge": async () => (await import("@entente/broker-bridge")).brokerBridgeService,
+  "region-router": async () => (await import("@entente/region-router")).regionRouterService,
 };
 
 /**
@@ -22,6 +23,7 @@ export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
   "query-federation": ["instances", "queryFederation", "sources"],
   "sql-join": ["tables", "sqlJoin", "logicalTables", "sources"],
   "broker-bridge": ["bridge"],
+  "region-router": ["regionRouter"],
 };
 
 /** Every top-level section some service of `entente serve` reads. */
