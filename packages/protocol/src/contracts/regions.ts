@@ -8,11 +8,14 @@
  *   <deployment>.router.announce          RegionAnnounce → AnnounceReply; asked of the parent (or
  *                                         the root), which passes it on to the root through
  *                                         <deployment>.r.<root>.fwd.<deployment>.router.announce
- *   <deployment>.router.leave             RegionLeave → LeaveReply, answered by the root likewise
- *   <deployment>.router.registry          the registry as this region holds it (a snapshot)
- *   <deployment>.r.<id>.router.registry   registry snapshots the root pushes to region <id>: one
- *                                         RegistrySnapshot, or RegistrySnapshotPage items when it
- *                                         outgrows one message (see REGISTRY_PAGE_REGIONS)
+ *   <deployment>.router.leave             RegionLeave → LeaveReply, answered by the root
+ *   <deployment>.router.registry          the registry as this region holds it
+ *   <deployment>.r.<id>.router.registry   the registry flooded to region <id>
+ *
+ * The registry travels whole, as a RegistrySnapshot signed by the root (the router's
+ * signed-registry.ts), in one message: that holds a few thousand regions within NATS's default
+ * 1 MiB payload. RegistrySnapshotPage describes the paged form a larger registry will need; the
+ * router does not page yet.
  *   <deployment>.r.<id>.router.adverts    LinkStateAdvert, flooded to region <id>
  *   <deployment>.r.<id>.router.probe      Probe → ProbeReply, between linked regions
  *   <deployment>.router.regions           RegionsReply (command line)
@@ -277,7 +280,7 @@ export const linksReplySchema = z.strictObject({
         to: regionIdSchema,
         name: regionNameSchema.optional(),
         up: z.boolean(),
-        /** The link's breaker lets traffic through. */
+        /** A connection to the region is open. */
         open: z.boolean(),
         latencyMs: z.number().nonnegative().optional(),
         setupMs: z.number().nonnegative().optional(),
