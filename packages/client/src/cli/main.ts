@@ -11,6 +11,7 @@ import { discover } from "../discovery.ts";
 import { registerBridgeCommand } from "./bridge.ts";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { registerQueryCommand } from "./query.ts";
+import { registerRegionsCommands, routingOptions } from "./regions.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
 
@@ -81,12 +82,21 @@ export function buildProgram(): Command {
     .argument("<subject>")
     .argument("[json]", "request body as JSON", "{}")
     .option("-t, --timeout <ms>", "time budget in milliseconds", positiveInteger, 30_000)
+    .option("--region <name|id>", "send it to this region (the region routers carry it there)")
+    .option("--owner <id>", "send it to the region that owns this 64-bit id")
     .action(
-      async (subject: string, json: string, options: { timeout: number }, command: Command) => {
+      async (
+        subject: string,
+        json: string,
+        options: { timeout: number; region?: string; owner?: string },
+        command: Command,
+      ) => {
         const body: unknown = JSON.parse(json);
+        const routing = routingOptions(options);
         await withClient(command, async ({ client }) => {
           for await (const item of client.stream(subject, body, {
             timeoutMs: options.timeout,
+            ...routing,
           })) {
             process.stdout.write(`${toJson(item)}\n`);
           }
@@ -116,6 +126,7 @@ export function buildProgram(): Command {
   registerQueryCommand(program);
   registerSqlCommand(program);
   registerBridgeCommand(program);
+  registerRegionsCommands(program);
 
   const id = program.command("id").description("region-aware 64-bit ids");
   id.command("decode")
