@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, posix, resolve } from "node:path";
+import { regionRouterSchema } from "@entente/region-router";
 import { loadConfig } from "@entente/runtime";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
@@ -29,6 +30,7 @@ interface Healthcheck {
 }
 
 interface ComposeService {
+  profiles?: string[];
   image?: string;
   build?: unknown;
   command?: string | string[];
@@ -141,20 +143,42 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("runs NATS with a fixed server_name and JetStream on a named volume", () => {
-    const nats = compose.services.nats;
-    expect(nats).toBeDefined();
-    const args = words(nats?.command);
-    // docs/broker-bridge.md: a generated server name changes with every restart.
-    expect(flagValue(args, ["--server_name", "-n", "--name"])).toMatch(/^[\w.-]+$/);
-    expect(args.some((arg) => arg === "-js" || arg === "--jetstream")).toBe(true);
-    const storeDir = flagValue(args, ["-sd", "--store_dir"]);
-    expect(storeDir).toBeDefined();
-    const mount = namedVolumeMounts(nats ?? {}).find(
-      ([, target]) => storeDir === target || storeDir?.startsWith(`${target}/`),
+  /** Every NATS server of the file: `nats`, and one per region of the `regions` profile. */
+  const natsServices = services.filter(([, service]) => service.image?.startsWith("nats:"));
+
+  it("has the root's NATS and one per region of the regions profile", () => {
+    expect(natsServices.map(([name]) => name).sort()).toEqual([
+      "nats",
+      "nats-ap",
+      "nats-eu",
+      "nats-us",
+    ]);
+  });
+
+  it.each(natsServices)(
+    "%s runs with a fixed server_name and JetStream on a named volume",
+    (_name, nats) => {
+      const args = words(nats.command);
+      // docs/broker-bridge.md: a generated server name changes with every restart.
+      expect(flagValue(args, ["--server_name", "-n", "--name"])).toMatch(/^[\w.-]+$/);
+      expect(args.some((arg) => arg === "-js" || arg === "--jetstream")).toBe(true);
+      const storeDir = flagValue(args, ["-sd", "--store_dir"]);
+      expect(storeDir).toBeDefined();
+      const mount = namedVolumeMounts(nats).find(
+        ([, target]) => storeDir === target || storeDir?.startsWith(`${target}/`),
+      );
+      expect(mount, "the JetStream store directory is on a named volume").toBeDefined();
+      expect(Object.keys(compose.volumes ?? {})).toContain(mount?.[0]);
+    },
+  );
+
+  it("gives every NATS server its own server_name and JetStream volume", () => {
+    const names = natsServices.map(([, s]) =>
+      flagValue(words(s.command), ["--server_name", "-n", "--name"]),
     );
-    expect(mount, "the JetStream store directory is on a named volume").toBeDefined();
-    expect(Object.keys(compose.volumes ?? {})).toContain(mount?.[0]);
+    expect(new Set(names).size).toBe(natsServices.length);
+    const volumes = natsServices.map(([, s]) => namedVolumeMounts(s)[0]?.[0]);
+    expect(new Set(volumes).size).toBe(natsServices.length);
   });
 
   it("gives the worker its NATS and probes, and checks the probe it configures", () => {
@@ -169,6 +193,77 @@ describe("docker-compose.yml", () => {
     const check = words(worker?.healthcheck?.test).join(" ");
     expect(check).toContain(`127.0.0.1:${config.runtime.probePort}/readyz`);
     expect(worker?.depends_on).toMatchObject({ nats: { condition: "service_healthy" } });
+  });
+
+  /** A worker's configuration as `entente serve all` loads it from the service's environment. */
+  const regionConfigOf = (service: ComposeService | undefined) => {
+    const loaded = loadConfig({
+      env: environment(service ?? {}),
+      sections: { regionRouter: regionRouterSchema },
+    });
+    return {
+      region: loaded.config.region,
+      servers: loaded.config.nats.servers,
+      router: loaded.section("regionRouter", regionRouterSchema),
+    };
+  };
+
+  it("makes the default worker the root of the region tree", () => {
+    const root = regionConfigOf(compose.services.entente);
+    expect(root.region).toEqual({ name: "root", id: 1 });
+    expect(root.router.url).toBe("nats://nats:4222");
+    expect(root.router.join).toBeUndefined();
+    expect(compose.services.entente?.profiles).toBeUndefined();
+  });
+
+  it("joins the regions profile's workers to the root, each on its own NATS", () => {
+    const regions = {
+      "entente-eu": { name: "eu", id: 2, parent: "root", nats: "nats-eu" },
+      "entente-us": { name: "us", id: 3, parent: "root", nats: "nats-us" },
+      "entente-ap": { name: "ap", id: 4, parent: "eu", nats: "nats-ap" },
+    };
+    const inProfile = services
+      .filter(([, service]) => service.profiles?.includes("regions"))
+      .map(([name]) => name)
+      .sort();
+    expect(inProfile).toEqual([
+      "entente-ap",
+      "entente-eu",
+      "entente-us",
+      "nats-ap",
+      "nats-eu",
+      "nats-us",
+    ]);
+    for (const [name, expected] of Object.entries(regions)) {
+      const service = compose.services[name];
+      expect(service, name).toBeDefined();
+      expect(words(service?.command)).toEqual(["serve", "all"]);
+      // The worker reads these exactly as it would in the container.
+      const { region, servers, router } = regionConfigOf(service);
+      expect(region).toEqual({ name: expected.name, id: expected.id, parent: expected.parent });
+      expect(servers).toEqual([`nats://${expected.nats}:4222`]);
+      expect(router.url).toBe(`nats://${expected.nats}:4222`);
+      expect(router.join).toBe("nats://nats:4222");
+      // Its own NATS and the root's, ready before it starts, and its parent's worker.
+      expect(service?.depends_on).toMatchObject({
+        [expected.nats]: { condition: "service_healthy" },
+        nats: { condition: "service_healthy" },
+        [expected.parent === "root" ? "entente" : `entente-${expected.parent}`]: {
+          condition: "service_healthy",
+        },
+      });
+      const check = words(service?.healthcheck?.test).join(" ");
+      expect(check).toContain(
+        `127.0.0.1:${loadConfig({ env: environment(service ?? {}) }).config.runtime.probePort}/readyz`,
+      );
+    }
+    // Region ids and names are unique across the tree.
+    const all = [
+      compose.services.entente,
+      ...Object.keys(regions).map((n) => compose.services[n]),
+    ].map((s) => regionConfigOf(s).region);
+    expect(new Set(all.map((r) => r.id)).size).toBe(all.length);
+    expect(new Set(all.map((r) => r.name)).size).toBe(all.length);
   });
 });
 
