@@ -60,6 +60,8 @@ export function subjectsOf(deployment: string) {
       /** Announces and leaves, answered by the root (any other router passes them on). */
       announce: `${root}.router.announce`,
       leave: `${root}.router.leave`,
+      /** Asks this region's router to leave the hierarchy (until it restarts). */
+      depart: `${root}.router.depart`,
       /** The signed registry as this region holds it. */
       registry: `${root}.router.registry`,
       /** This region's registry, links and routes, for the command line. */

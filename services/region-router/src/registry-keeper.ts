@@ -7,6 +7,7 @@ import {
   type AnnounceAccepted,
   EntenteError,
   type RegionAnnounce,
+  type RegionLeave,
   regionAnnounceSchema,
   regionLeaveSchema,
   regionRefusal,
@@ -211,6 +212,20 @@ export class RegistryKeeper {
     }
   }
 
+  /** Tells the root this region leaves, through whichever region it can reach first. */
+  async leave(leave: RegionLeave): Promise<void> {
+    const root = this.registry?.root;
+    if (this.isRoot) throw new EntenteError("BAD_REQUEST", "the root region cannot leave");
+    const nc = this.joinNc ?? this.o.local;
+    // Through the join connection it is the root's own subject; locally, a routed one.
+    const subject =
+      nc === this.joinNc || root === undefined
+        ? this.o.subjects.router.leave
+        : this.o.subjects.routed(root, this.o.subjects.router.leave);
+    await new EntenteClient(nc, { encoding: "json" }).request(subject, leave, { timeoutMs: 5_000 });
+    this.log.info({ region: leave.id }, "left the region hierarchy");
+  }
+
   /** The root decides; any other router passes the announce on to the root. */
   async onAnnounce(msg: Msg): Promise<void> {
     if (!msg.reply) return;
@@ -262,7 +277,17 @@ export class RegistryKeeper {
   }
 
   onLeave(msg: Msg): void {
-    if (!this.isRoot || !this.registry) return;
+    if (!this.isRoot) {
+      // As with announces: any router passes a leave on to the root.
+      const root = this.registry?.root;
+      if (root === undefined || !msg.reply) return;
+      this.o.local.publish(this.o.subjects.routed(root, this.o.subjects.router.leave), msg.data, {
+        reply: msg.reply,
+        ...(msg.headers ? { headers: msg.headers } : {}),
+      });
+      return;
+    }
+    if (!this.registry) return;
     try {
       const leave = readBody(msg, regionLeaveSchema, "leave");
       const verdict = applyLeave(this.registry, leave, Date.now());

@@ -14,17 +14,19 @@
  *   views     what the command line shows (views.ts)
  */
 import { performance } from "node:perf_hooks";
-import type {
-  AnnounceAccepted,
-  DeploymentSubjects,
-  LinksReply,
-  RegionAnnounce,
-  RegionsReply,
-  RouteReply,
+import {
+  type AnnounceAccepted,
+  type DeploymentSubjects,
+  EntenteError,
+  type LinksReply,
+  type RegionAnnounce,
+  type RegionLeave,
+  type RegionsReply,
+  type RouteReply,
 } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { type Actor, createActor, fromPromise } from "xstate";
+import { type Actor, createActor, fromPromise, waitFor } from "xstate";
 import type { RegionRouterSettings } from "./config.ts";
 import type { Link } from "./link.ts";
 import { LinkSet } from "./link-set.ts";
@@ -35,6 +37,7 @@ import { type NextHop, Relay } from "./relay.ts";
 import { Shortcuts } from "./shortcuts.ts";
 import type { RouterStore } from "./store.ts";
 import { linksView, type RouterState, regionsView, routeView } from "./views.ts";
+import { respond, respondError } from "./wire.ts";
 
 export type { RegionSelf } from "./registry-keeper.ts";
 
@@ -178,6 +181,7 @@ export class RegionRouter {
     this.listen(subjects.router.announce, (msg) => void this.registry.onAnnounce(msg), queue);
     this.listen(subjects.router.leave, (msg) => this.registry.onLeave(msg), queue);
     this.listen(subjects.router.registry, (msg) => this.registry.answerRegistry(msg), queue);
+    this.listen(subjects.router.depart, (msg) => void this.depart(msg), queue);
     await local.flush();
 
     const parent = this.registry.parentId();
@@ -187,6 +191,7 @@ export class RegionRouter {
           announce: fromPromise<AnnounceAccepted, RegionAnnounce>(({ input }) =>
             this.registry.announce(input),
           ),
+          leave: fromPromise<void, RegionLeave>(({ input }) => this.registry.leave(input)),
         },
       }),
       {
@@ -210,6 +215,31 @@ export class RegionRouter {
       this.linkState.advertise();
       void this.registry.catchUp();
     });
+  }
+
+  /**
+   * Leaves the hierarchy on an operator's request: the root marks this region departed, and it
+   * stops serving cross-region requests until its router starts again (and announces anew).
+   */
+  private async depart(msg: Msg): Promise<void> {
+    const membership = this.membership;
+    if (!membership) return;
+    try {
+      if (this.isRoot) throw new EntenteError("BAD_REQUEST", "the root region cannot leave");
+      membership.send({ type: "LEAVE" });
+      const left = await waitFor(membership, (snapshot) => snapshot.status === "done", {
+        timeout: 10_000,
+      });
+      // Left either way; `unconfirmed` says the root did not take the leave (it was unreachable).
+      const reason = left.context.reason;
+      respond(msg, {
+        left: true,
+        region: this.o.self.id,
+        ...(reason ? { unconfirmed: reason } : {}),
+      });
+    } catch (err) {
+      respondError(this.o.local, msg, err);
+    }
   }
 
   /** Where a routed message for `destination` (a region id or name) goes next. */

@@ -101,4 +101,27 @@ describe("three regions in a line", () => {
       leaf.client.request(SUBJECTS.routed("atlantis", SUBJECTS.diagnostics.info), {}),
     ).rejects.toMatchObject({ code: "NOT_FOUND", message: expect.stringMatching(/atlantis/) });
   });
+
+  it("lets a region leave: marked departed everywhere, and no longer reachable", async () => {
+    const [root, , leaf] = regions as [TestRegion, TestRegion, TestRegion];
+    const reply = await leaf.client.request<{ left: boolean; unconfirmed?: string }>(
+      SUBJECTS.router.depart,
+      {},
+      { timeoutMs: 15_000 },
+    );
+    expect(reply).toEqual({ left: true, region: 3 });
+    for (const region of regions) {
+      await eventually(`leaf departed in ${region.name}`, async () => {
+        const view = await region.client.request<RegionsReply>(SUBJECTS.router.regions, {});
+        return view.regions.find((r) => r.id === 3)?.status === "departed" ? view : undefined;
+      });
+    }
+    await expect(
+      root.client.request(SUBJECTS.routed("leaf", SUBJECTS.diagnostics.info), {}),
+    ).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/departed/) });
+    // The root itself cannot leave.
+    await expect(root.client.request(SUBJECTS.router.depart, {})).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+  });
 });

@@ -171,6 +171,27 @@ export function registerRegionsCommands(program: Command): void {
       });
     });
 
+  regions
+    .command("leave")
+    .description(
+      "take this region out of the hierarchy: the root marks it departed, and it serves no cross-region request until its router restarts",
+    )
+    .action(async (_options: unknown, command: Command) => {
+      await withClient(command, async ({ client }, config) => {
+        const subjects = subjectsOf(config.config.deployment);
+        const reply = await client.request<{ left: boolean; region: number; unconfirmed?: string }>(
+          subjects.router.depart,
+          {},
+          { timeoutMs: 15_000 },
+        );
+        process.stdout.write(
+          reply.unconfirmed
+            ? `region ${reply.region} left, but the root was not told: ${reply.unconfirmed}\n`
+            : `region ${reply.region} left the hierarchy\n`,
+        );
+      });
+    });
+
   program
     .command("route")
     .description("the path and cost from this region to another (exits 1 when unreachable)")
