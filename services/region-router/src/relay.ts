@@ -61,6 +61,8 @@ export interface RelayOptions {
   nextHop(destination: string): NextHop;
   /** A reply came back over the link to `region`: round trip minus the far side's own time. */
   observe?(region: number, transitMs: number): void;
+  /** The link to `region`'s estimated one-way transit, taken off the budget passed on. */
+  oneWayMs?(region: number): number | undefined;
   /** Real traffic crossed the link to `region`: proof of life, no probe needed. */
   traffic?(region: number): void;
   /** Relay hops a request may take before it is refused as a loop. */
@@ -203,6 +205,12 @@ export class Relay {
     const timeoutMs = Number.isFinite(asked)
       ? Math.min(Math.max(0, asked), MAX_TIMEOUT_MS)
       : 30_000;
+    // The budget is "what was left when the request left its sender": the next region counts
+    // from when it arrives there, so the transit to it comes off, or every hop would lengthen it.
+    if (msg.headers?.get(HEADERS.timeoutMs)) {
+      const transit = this.options.oneWayMs?.(neighbour.region) ?? 0;
+      headers.set(HEADERS.timeoutMs, String(Math.max(1, Math.floor(timeoutMs - transit))));
+    }
     this.pending.set(token, {
       reply: msg.reply,
       region: neighbour.region,

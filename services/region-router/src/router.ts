@@ -144,6 +144,10 @@ export class RegionRouter {
       nextHop: (destination) => this.nextHop(destination),
       observe: (region, ms) => this.links.get(region)?.observe(ms),
       traffic: (region) => this.links.get(region)?.traffic(),
+      oneWayMs: (region) => {
+        const roundTrip = this.links.get(region)?.latency.estimate(Date.now());
+        return roundTrip === undefined ? undefined : roundTrip / 2;
+      },
       maxHops: settings.maxHops,
       logger,
     });

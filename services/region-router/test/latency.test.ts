@@ -14,6 +14,7 @@ import {
   startDelayProxy,
   startNatsServer,
 } from "@entente/testkit";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, routed, startRegion, type TestRegion } from "./regions.ts";
 
@@ -141,6 +142,20 @@ describe("a relay chosen by cost, and failover to the direct link", () => {
     expect(results.length).toBeGreaterThan(10);
     for (const r of results)
       expect((r as PromiseFulfilledResult<WorkerInfo>).value.region).toBe("c");
+
+    // Over the slow direct link (40 ms each way), a's relay takes the transit off the budget
+    // it passes on, so c's deadline is the caller's, not 40 ms later.
+    const budgets = c.clientNc.subscribe("test.budget", {
+      callback: (_err, msg) => msg.respond(msg.headers?.get("entente-timeout-ms") ?? ""),
+    });
+    await c.clientNc.flush();
+    const seen = await a.clientNc.request(routed("c", "test.budget"), undefined, {
+      timeout: 5_000,
+      headers: budgetHeaders(5_000),
+    });
+    budgets.unsubscribe();
+    expect(Number(seen.string())).toBeLessThanOrEqual(5_000 - 20);
+    expect(Number(seen.string())).toBeGreaterThan(0);
   }, 40_000);
 
   it("relays through b again once b's services are back", async () => {
@@ -177,3 +192,9 @@ describe("a relay chosen by cost, and failover to the direct link", () => {
     expect(await linksOf(c)).not.toContain(2);
   }, 30_000);
 });
+
+function budgetHeaders(ms: number) {
+  const h = natsHeaders();
+  h.set("entente-timeout-ms", String(ms));
+  return h;
+}
