@@ -146,7 +146,9 @@ describe("a relay chosen by cost, and failover to the direct link", () => {
     // Over the slow direct link (40 ms each way), a's relay takes the transit off the budget
     // it passes on, so c's deadline is the caller's, not 40 ms later.
     const budgets = c.clientNc.subscribe("test.budget", {
-      callback: (_err, msg) => msg.respond(msg.headers?.get("entente-timeout-ms") ?? ""),
+      callback: (_err, msg) => {
+        msg.respond(msg.headers?.get("entente-timeout-ms") ?? "");
+      },
     });
     await c.clientNc.flush();
     const seen = await a.clientNc.request(routed("c", "test.budget"), undefined, {
