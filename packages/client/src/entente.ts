@@ -7,9 +7,11 @@ import {
   type AnswerItem,
   bridgeSubjectsOf,
   collectSqlResult,
+  type DataGetReply,
   DEFAULT_DEPLOYMENT,
   type DeploymentSubjects,
   type EchoReply,
+  type IdInput,
   type IngestPoint,
   type IngestReply,
   joinAnswerItems,
@@ -36,6 +38,11 @@ export interface SqlCallOptions extends CallBudget {
   explain?: boolean;
   /** false: the sources only read columns and the engine runs every operator. */
   pushdown?: boolean;
+}
+
+export interface DataGetCallOptions extends CallBudget {
+  /** The columns to answer with (default: all of the table's). */
+  columns?: string[];
 }
 
 export interface QueryCallOptions extends CallBudget {
@@ -99,6 +106,26 @@ export class Entente {
       callOptions(options),
     );
   }
+
+  readonly data = {
+    /**
+     * Rows of a table (one of the `tables:` section's with an id column) by their 64-bit
+     * region-owned ids, from whichever regions own them: one row or null per id, in order, with
+     * the ids that have no row (`missing`) and those whose region did not answer (`unanswered`,
+     * `partial`).
+     */
+    get: (table: string, ids: Iterable<IdInput>, options: DataGetCallOptions = {}) =>
+      this.client.request<DataGetReply>(
+        this.subjects.data.get,
+        {
+          table,
+          // Decimal strings: exact in JSON and MessagePack alike.
+          ids: Array.from(ids, (id) => (typeof id === "string" ? id : id.toString())),
+          ...(options.columns ? { columns: options.columns } : {}),
+        },
+        callOptions(options),
+      ),
+  };
 
   readonly bridge = {
     list: () => this.client.request<LinkListReply>(this.bridgeSubjects.list, {}),

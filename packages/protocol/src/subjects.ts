@@ -31,6 +31,8 @@ export function subjectsOf(deployment: string) {
     deployment: root,
     query: `${root}.query`,
     sql: `${root}.sql`,
+    /** Rows read by their region-owned ids, from whichever regions own them. */
+    data: { get: `${root}.data.get` },
     ingest: (instance: string) => `${root}.ingest.${token(instance, "instance")}`,
     /** The prefix of the ingest subjects: `<prefix>.<instance>`. */
     ingestPrefix: `${root}.ingest`,

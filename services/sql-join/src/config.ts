@@ -9,7 +9,32 @@ export const tableRefSchema = z
   .string()
   .regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a table is "source.schema.table" or "source.table"');
 
-export const tablesConfigSchema = z.record(z.string().min(1), tableRefSchema);
+/**
+ * A short name's table: `"source.schema.table"`, or `{ table, id }` for a table whose `id`
+ * column holds 64-bit region-owned ids (read by id on `entente.data.get`).
+ */
+export const tableEntrySchema = z.union([
+  tableRefSchema,
+  z.strictObject({
+    table: tableRefSchema,
+    id: z.string().min(1, "id names the table's id column"),
+  }),
+]);
+
+export const tablesConfigSchema = z.record(z.string().min(1), tableEntrySchema);
+
+export type TableEntry = z.output<typeof tableEntrySchema>;
+export type TablesConfig = Record<string, TableEntry>;
+
+/** The short names and the tables they stand for, as the catalog resolves them. */
+export function tableAliases(tables: TablesConfig | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(tables ?? {}).map(([name, entry]) => [
+      name,
+      typeof entry === "string" ? entry : entry.table,
+    ]),
+  );
+}
 
 export const sqlJoinConfigSchema = z
   .object({

@@ -11,6 +11,7 @@ import {
   sourcesSectionSchema,
 } from "@entente/connectors";
 import {
+  dataGetRequestSchema,
   EntenteError,
   type SqlColumn,
   type SqlRequest,
@@ -38,7 +39,14 @@ import {
   type SourceRunner,
 } from "@entente/sql";
 import { LiveCatalog } from "./catalog.ts";
-import { type SqlJoinSettings, sqlJoinConfigSchema, tablesSectionSchema } from "./config.ts";
+import {
+  type SqlJoinSettings,
+  sqlJoinConfigSchema,
+  type TablesConfig,
+  tableAliases,
+  tablesSectionSchema,
+} from "./config.ts";
+import { dataGetHandler } from "./data-get.ts";
 import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
 import { type LogicalTablesConfig, logicalTablesSchema } from "./logical-config.ts";
 
@@ -46,6 +54,8 @@ export interface SqlEngine {
   catalog: LiveCatalog;
   settings: SqlJoinSettings;
   parser: ParsePool;
+  /** The `tables:` section: short names, and the id column of tables read by id. */
+  tables: TablesConfig;
   close(): Promise<void>;
 }
 
@@ -58,7 +68,7 @@ export async function openSqlEngine(options: {
   sources?: Record<string, unknown> | undefined;
   /** The worker's sources, the names the catalog covers, and whether they are the demo ones. */
   pool?: { sources: SourcePool; names: string[]; demo: boolean };
-  tables?: Record<string, string> | undefined;
+  tables?: TablesConfig | undefined;
   logicalTables?: LogicalTablesConfig | undefined;
   settings?: Partial<SqlJoinSettings>;
 }): Promise<SqlEngine> {
@@ -81,11 +91,15 @@ export async function openSqlEngine(options: {
     const connectors = new Map<string, Connector>();
     for (const name of names) connectors.set(name, await pool.get(name));
     if (demo) await pool.once("demo-sql", () => loadDemoData(connectors));
-    const catalog = new LiveCatalog(connectors, options.tables ?? {}, options.logicalTables ?? {});
+    const catalog = new LiveCatalog(
+      connectors,
+      tableAliases(options.tables),
+      options.logicalTables ?? {},
+    );
     await catalog.refresh();
     // A worker that cannot parse yet should not take statements.
     await parser.ready();
-    return { catalog, settings, parser, close };
+    return { catalog, settings, parser, tables: options.tables ?? {}, close };
   } catch (err) {
     await close();
     throw err;
@@ -268,7 +282,7 @@ export const sqlJoinService: ServiceDefinition = {
     logicalTables: logicalTablesSchema,
     sources: sourcesSectionSchema,
   },
-  async start({ config, logger, subjects }) {
+  async start({ config, logger, subjects, client }) {
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
     const logicalTables = config.section("logicalTables", logicalTablesSchema);
@@ -297,6 +311,23 @@ export const sqlJoinService: ServiceDefinition = {
     }, settings.catalogRefreshMs);
     timer.unref();
     const handler = sqlHandler(engine);
+    const idTables = Object.fromEntries(
+      Object.entries(tables ?? {}).filter(([, entry]) => typeof entry !== "string"),
+    );
+    const dataGetFingerprint = configFingerprint(
+      Object.keys(idTables).length === 0
+        ? { idTables }
+        : {
+            idTables,
+            sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
+          },
+    );
+    const dataGet = dataGetHandler(engine, {
+      client,
+      region: config.config.region.id,
+      subject: subjects.data.get,
+      sql: handler,
+    });
     return {
       // What decides the answers: the tables and where their sources point.
       fingerprint: configFingerprint({
@@ -311,6 +342,15 @@ export const sqlJoinService: ServiceDefinition = {
           schema: sqlRequestSchema,
           description: "Runs one read-only SQL statement across the configured sources",
           handler: (request, context) => handler(request, context),
+        }),
+        endpoint({
+          name: "data-get",
+          subject: subjects.data.get,
+          schema: dataGetRequestSchema,
+          description: "Reads rows by their region-owned ids, asking the owner regions for theirs",
+          // Without tables read by id every answer is the same refusal, whatever the sources.
+          fingerprint: dataGetFingerprint,
+          handler: (request, context) => dataGet(request, context),
         }),
       ],
       stop: async () => {

@@ -10,6 +10,7 @@ import { Command } from "commander";
 import { discover } from "../discovery.ts";
 import { registerBridgeCommand } from "./bridge.ts";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
+import { registerGetCommand } from "./get.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerRegionsCommands, routingOptions } from "./regions.ts";
 import { registerSqlCommand } from "./sql.ts";
@@ -125,6 +126,7 @@ export function buildProgram(): Command {
 
   registerQueryCommand(program);
   registerSqlCommand(program);
+  registerGetCommand(program);
   registerBridgeCommand(program);
   registerRegionsCommands(program);
 

@@ -1,5 +1,6 @@
 /** Every public subject's request and reply, one module per service. */
 export * from "./bridge/index.ts";
+export * from "./data.ts";
 export * from "./diagnostics.ts";
 export * from "./ingest.ts";
 export * from "./query.ts";
