@@ -261,6 +261,7 @@ export class LinkSet {
 
   /** A shortcut trial that paid: its link joins the set. */
   adopt(trial: Link): void {
+    trial.inboundOnly = false;
     trial.rebind({ changed: (l, availability) => this.linkChanged(l, availability) });
     this.links.set(trial.region, trial);
     this.log.info(

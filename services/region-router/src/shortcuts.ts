@@ -123,6 +123,9 @@ export class Shortcuts {
       events: { changed: () => {} },
       logger: this.log,
     });
+    // Until it is adopted, a trial's probes must not ask the far region for a link back: a
+    // slow trial would otherwise be linked back to and come round again as an inbound link.
+    trial.inboundOnly = true;
     try {
       await trial.open((url) => this.o.connect(url));
     } catch {
