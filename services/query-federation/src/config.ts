@@ -49,6 +49,21 @@ const ententeInstance = z.strictObject({
 });
 
 /**
+ * The federation of another region, reached through the region routers: edge → regional →
+ * global hierarchies that span regions, with the same exact merges as `kind: entente`.
+ */
+const regionInstance = z.strictObject({
+  kind: z.literal("region"),
+  /** The region's name or id. */
+  region: z.union([
+    z.number().int().min(1).max(65535),
+    z.string().regex(/^[A-Za-z0-9_-]+$/, "a region's name: letters, digits, '-' and '_'"),
+  ]),
+  /** Its federation's query subject; by default this deployment's `<deployment>.query`. */
+  subject: z.string().min(1).optional(),
+});
+
+/**
  * The form before sources were shared: the instance declared its own database. Still read, with
  * a deprecation warning that shows the new form (see `declaredSourceOf`).
  */
@@ -81,13 +96,14 @@ export const instanceSchema = z.preprocess(
     [
       sourceInstance,
       ententeInstance,
+      regionInstance,
       legacyDuckdbInstance,
       legacySqlInstance("postgres", "postgres://user@host:5432/metrics"),
       legacySqlInstance("mysql", "mysql://user@host:3306/metrics"),
     ],
     {
       error:
-        'an instance names a source ({ source: <name>, table }) or another federation ({ kind: "entente" })',
+        'an instance names a source ({ source: <name>, table }), another federation ({ kind: "entente" }) or another region\'s ({ kind: "region", region })',
     },
   ),
 );

@@ -7,7 +7,7 @@ import type { SourceConfig } from "@entente/connectors";
 import { DEFAULT_COLUMN_NAMES, type InstanceConfig, type SourceInstanceConfig } from "./config.ts";
 
 export type ResolvedInstance =
-  | { name: string; kind: "entente"; subject: string }
+  | { name: string; kind: "entente"; subject: string; region?: string | number }
   | { name: string; kind: "source"; config: SourceInstanceConfig };
 
 export interface InstanceSources {
@@ -33,6 +33,14 @@ export function resolveInstanceSources(
           subject: config.subject ?? defaultSubject,
         });
         break;
+      case "region":
+        resolved.instances.push({
+          name,
+          kind: "entente",
+          subject: config.subject ?? defaultSubject,
+          region: config.region,
+        });
+        break;
       case "source":
         resolved.instances.push({ name, kind: "source", config });
         break;
@@ -51,7 +59,10 @@ export function resolveInstanceSources(
   return resolved;
 }
 
-type LegacyInstance = Exclude<InstanceConfig, { kind: "entente" } | { kind: "source" }>;
+type LegacyInstance = Exclude<
+  InstanceConfig,
+  { kind: "entente" } | { kind: "region" } | { kind: "source" }
+>;
 
 /** The source an old-form instance declared, and its column mapping. */
 function declaredSourceOf(config: LegacyInstance): {

@@ -45,7 +45,12 @@ async function openInstance(
 ): Promise<MetricInstance> {
   const { name } = instance;
   if (instance.kind === "entente") {
-    return new EntenteInstance({ name, client: env.client, subject: instance.subject });
+    return new EntenteInstance({
+      name,
+      client: env.client,
+      subject: instance.subject,
+      ...(instance.region !== undefined ? { region: instance.region } : {}),
+    });
   }
   const { source, table, columns } = instance.config;
   const config = sources.config(source);

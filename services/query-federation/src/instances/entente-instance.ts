@@ -23,6 +23,8 @@ export interface EntenteInstanceOptions {
   client: EntenteClient;
   /** The other federation's query subject; its internal subject is `<subject>.federate`. */
   subject: string;
+  /** The region it runs in, when not this one: the region routers carry the calls there. */
+  region?: string | number;
 }
 
 export class EntenteInstance implements MetricInstance {
@@ -30,11 +32,13 @@ export class EntenteInstance implements MetricInstance {
   readonly kind = "entente" as const;
   private readonly client: EntenteClient;
   private readonly subject: string;
+  private readonly region: string | number | undefined;
 
   constructor(options: EntenteInstanceOptions) {
     this.name = options.name;
     this.client = options.client;
     this.subject = federateSubject(options.subject);
+    this.region = options.region;
   }
 
   async fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult> {
@@ -71,6 +75,7 @@ export class EntenteInstance implements MetricInstance {
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       service: "query-federation",
+      ...(this.region !== undefined ? { region: this.region } : {}),
     })) {
       if (isErrorReply(item)) throw EntenteError.fromBody(item.error);
       if (typeof item !== "object" || item === null || Array.isArray(item)) {
