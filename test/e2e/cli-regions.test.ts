@@ -171,6 +171,17 @@ describe("the command line across three regions", () => {
     expect(JSON.parse(local.stdout)).toMatchObject({ region: "leaf" });
   });
 
+  it("regions traffic shows what each region's clients sent to the others", async () => {
+    // The requests of the test before: the leaf asked root, mid (twice) and itself.
+    const out = await entente(root, "regions", "traffic");
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/leaf\s+root\s+1\s/);
+    expect(out.stdout).toMatch(/leaf\s+mid\s+2\s/);
+    const json = JSON.parse((await entente(root, "regions", "traffic", "--format", "json")).stdout);
+    expect(json.unanswered).toEqual([]);
+    expect(json.regions.map((r: { self: number }) => r.self).sort()).toEqual([1, 2, 3]);
+  });
+
   it("says so and exits non-zero for an unknown or unreachable region", async () => {
     const unknown = await entente(leaf, "route", "atlantis");
     expect(unknown.code).toBe(1);

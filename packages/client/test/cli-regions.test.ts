@@ -1,6 +1,7 @@
 import type { LinksReply, RegionsReply, RouteReply } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
+  bytesText,
   costText,
   linksTable,
   loadText,
@@ -10,6 +11,7 @@ import {
   regionsTable,
   routeText,
   routingOptions,
+  trafficTable,
   treeOrder,
 } from "../src/cli/regions.ts";
 
@@ -130,5 +132,51 @@ describe("what `entente regions`, `regions links` and `route` print", () => {
     expect(routingOptions({ owner: "562949953421312" })).toEqual({ owner: "562949953421312" });
     expect(() => routingOptions({ owner: "x1" })).toThrow(/64-bit id/);
     expect(() => routingOptions({ region: "eu", owner: "1" })).toThrow(/not both/);
+  });
+});
+
+describe("regions traffic", () => {
+  it("lists each pair with its requests and bytes, and notes regions that did not answer", () => {
+    const registry = {
+      self: 1,
+      revision: 3,
+      regions: [
+        {
+          id: 1,
+          name: "root",
+          url: "nats://a:1",
+          status: "active" as const,
+          since: 0,
+          reachable: true,
+        },
+        {
+          id: 2,
+          name: "eu",
+          parent: 1,
+          url: "nats://b:1",
+          status: "active" as const,
+          since: 0,
+          reachable: true,
+        },
+        {
+          id: 3,
+          name: "us",
+          parent: 1,
+          url: "nats://c:1",
+          status: "active" as const,
+          since: 0,
+          reachable: false,
+        },
+      ],
+    };
+    const text = trafficTable(
+      [{ self: 2, to: [{ region: 1, requests: 12, requestBytes: 2048, replyBytes: 3_000_000 }] }],
+      registry,
+      [3],
+    );
+    expect(text).toMatch(/eu\s+root\s+12\s+2\.0 KiB\s+2\.9 MiB/);
+    expect(text).toMatch(/not answered: us/);
+    expect(trafficTable([], registry, [])).toBe("no cross-region requests yet");
+    expect(bytesText(512)).toBe("512 B");
   });
 });

@@ -70,6 +70,8 @@ export function subjectsOf(deployment: string) {
       regions: `${root}.router.regions`,
       links: `${root}.router.links`,
       route: `${root}.router.route`,
+      /** What this region's clients sent to each other region, and what came back. */
+      traffic: `${root}.router.traffic`,
       /** Probes of the link to region `id`, answered there. */
       probe: (id: number) => `${root}.r.${id}.router.probe`,
       /** Link-state adverts and registry snapshots flooded to region `id`. */

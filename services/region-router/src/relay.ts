@@ -37,6 +37,13 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 
+/** Requests to one region and their bytes, both ways. */
+export interface RegionTraffic {
+  requests: number;
+  requestBytes: number;
+  replyBytes: number;
+}
+
 /** A region this router holds a connection to: requests for it or beyond go there. */
 export interface Neighbour {
   region: number;
@@ -85,6 +92,8 @@ interface Pending {
   first: boolean;
   server: ServerHop;
   client: ClientHop;
+  /** Where its reply bytes are counted, for a request of this region's own clients. */
+  traffic?: RegionTraffic;
 }
 
 const DEFAULT_MAX_HOPS = 16;
@@ -101,6 +110,11 @@ export class Relay {
   private readonly sweeper: NodeJS.Timeout;
   /** Routed messages handled, by outcome, for `$SRV.STATS`. */
   readonly counts = { delivered: 0, forwarded: 0, replies: 0, refused: 0, expired: 0 };
+  /**
+   * Traffic this region's own clients sent to other regions, by destination: counted where a
+   * routed request enters the routers (hop 0), so a request relayed here is not counted again.
+   */
+  readonly traffic = new Map<number, RegionTraffic>();
 
   constructor(options: RelayOptions) {
     this.options = options;
@@ -150,7 +164,7 @@ export class Relay {
         this.deliver(msg, subject);
         return;
       case "neighbour":
-        this.forward(msg, next.neighbour, hops, subject);
+        this.forward(msg, next.neighbour, hops, subject, next.destination);
         return;
       case "unknown":
         this.refuse(msg, "NOT_FOUND", next.reason);
@@ -171,7 +185,18 @@ export class Relay {
     this.options.local.publish(subject, msg.data, options);
   }
 
-  private forward(msg: Msg, neighbour: Neighbour, hops: number, subject: string): void {
+  private forward(
+    msg: Msg,
+    neighbour: Neighbour,
+    hops: number,
+    subject: string,
+    destination: number,
+  ): void {
+    const traffic = hops === 0 ? this.trafficTo(destination) : undefined;
+    if (traffic) {
+      traffic.requests++;
+      traffic.requestBytes += msg.data.length;
+    }
     const headers = msg.headers ?? wireHeaders();
     headers.set(HEADERS.hops, String(hops + 1));
     const routed = msg.subject;
@@ -220,6 +245,7 @@ export class Relay {
       first: true,
       server,
       client,
+      ...(traffic ? { traffic } : {}),
     });
     this.counts.forwarded++;
     try {
@@ -301,6 +327,7 @@ export class Relay {
       }
       writeServerTimeUs(headers, pending.server.elapsedUs());
     }
+    if (pending.traffic) pending.traffic.replyBytes += data.length;
     const last = isLastReply(headers);
     try {
       this.options.local.publish(pending.reply, data, headers ? { headers } : undefined);
@@ -337,6 +364,15 @@ export class Relay {
       pending.client.end({ error });
       pending.server.end({ error });
     }
+  }
+
+  private trafficTo(region: number): RegionTraffic {
+    let traffic = this.traffic.get(region);
+    if (traffic === undefined) {
+      traffic = { requests: 0, requestBytes: 0, replyBytes: 0 };
+      this.traffic.set(region, traffic);
+    }
+    return traffic;
   }
 
   /** Requests sent on and not yet answered in full. */

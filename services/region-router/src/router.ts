@@ -23,6 +23,7 @@ import {
   type RegionLeave,
   type RegionsReply,
   type RouteReply,
+  type TrafficReply,
 } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
@@ -304,6 +305,17 @@ export class RegionRouter {
       links: this.links.size,
       regions: registry?.regions.size ?? 0,
       relay: { ...this.relay.counts, inFlight: this.relay.inFlight },
+      traffic: this.trafficView().to,
+    };
+  }
+
+  /** What this region's clients sent to each other region, and what came back. */
+  trafficView(): TrafficReply {
+    return {
+      self: this.o.self.id,
+      to: [...this.relay.traffic]
+        .sort(([a], [b]) => a - b)
+        .map(([region, t]) => ({ region, ...t })),
     };
   }
 

@@ -79,6 +79,13 @@ export function createRegionRouterService(
             handler: () => router.linksView(),
           }),
           endpoint({
+            name: "traffic",
+            subject: env.subjects.router.traffic,
+            schema: z.unknown(),
+            description: "Requests this region's clients sent to each other region, and bytes",
+            handler: () => router.trafficView(),
+          }),
+          endpoint({
             name: "route",
             subject: env.subjects.router.route,
             schema: routeRequest,

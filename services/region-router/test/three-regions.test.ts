@@ -2,7 +2,13 @@
  * Three regions, each its own nats-server, in a line: root ◄─ mid ◄─ leaf. The leaf joins
  * through the root; a request from the leaf to the root's diagnostics is relayed by mid.
  */
-import { encodeId, type RegionsReply, SUBJECTS, type WorkerInfo } from "@entente/protocol";
+import {
+  encodeId,
+  type RegionsReply,
+  SUBJECTS,
+  type TrafficReply,
+  type WorkerInfo,
+} from "@entente/protocol";
 import { EntenteClient } from "@entente/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startRegion, type TestRegion } from "./regions.ts";
@@ -100,6 +106,32 @@ describe("three regions in a line", () => {
     await expect(
       leaf.client.request(SUBJECTS.routed("atlantis", SUBJECTS.diagnostics.info), {}),
     ).rejects.toMatchObject({ code: "NOT_FOUND", message: expect.stringMatching(/atlantis/) });
+  });
+
+  it("counts each region's own requests to others where they enter the routers", async () => {
+    const [root, mid, leaf] = regions as [TestRegion, TestRegion, TestRegion];
+    const before = await leaf.client.request<TrafficReply>(SUBJECTS.router.traffic, {});
+    const toRoot = before.to.find((t) => t.region === 1)?.requests ?? 0;
+    await leaf.client.request(
+      SUBJECTS.diagnostics.echo,
+      { payload: "x".repeat(1000) },
+      { region: 1 },
+    );
+    const after = await leaf.client.request<TrafficReply>(SUBJECTS.router.traffic, {});
+    const row = after.to.find((t) => t.region === 1);
+    expect(row?.requests).toBe(toRoot + 1);
+    expect(row?.requestBytes).toBeGreaterThan(1000);
+    expect(row?.replyBytes).toBeGreaterThan(1000);
+    // mid relayed the leaf's requests but sent none of its own; root sent none either.
+    expect((await mid.client.request<TrafficReply>(SUBJECTS.router.traffic, {})).to).toEqual([]);
+    // Asked from root, through the routers, the leaf's row is the same.
+    const remote = await root.client.request<TrafficReply>(
+      SUBJECTS.router.traffic,
+      {},
+      { region: 3 },
+    );
+    expect(remote.self).toBe(3);
+    expect(remote.to.find((t) => t.region === 1)?.requests).toBe(toRoot + 1);
   });
 
   it("lets a region leave: marked departed everywhere, and no longer reachable", async () => {

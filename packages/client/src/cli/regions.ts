@@ -2,7 +2,13 @@
  * `entente regions`, `entente regions links` and `entente route <region>`: the region tree, this
  * region's links and the path to another region, as the region router of this region sees them.
  */
-import { type LinksReply, type RegionsReply, type RouteReply, subjectsOf } from "@entente/protocol";
+import {
+  type LinksReply,
+  type RegionsReply,
+  type RouteReply,
+  subjectsOf,
+  type TrafficReply,
+} from "@entente/protocol";
 import type { Command } from "commander";
 import { formatOption, print, withClient } from "./common.ts";
 import { numberText, renderTable } from "./table.ts";
@@ -136,6 +142,39 @@ export function routeText(reply: RouteReply, regions?: RegionsReply): string {
  * The `--format` of `regions links`: the parent command parses a `--format` given after the
  * subcommand's name too (options are not positional), so the one given wins wherever it is.
  */
+/** Bytes as a person reads them. */
+export function bytesText(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** Each region's traffic to each other, one line per pair; regions that did not answer noted. */
+export function trafficTable(
+  replies: TrafficReply[],
+  regions: RegionsReply,
+  unanswered: number[],
+): string {
+  const rows = replies.flatMap((reply) =>
+    reply.to.map((t) => [
+      nameOf(regions, reply.self),
+      nameOf(regions, t.region),
+      t.requests,
+      bytesText(t.requestBytes),
+      bytesText(t.replyBytes),
+    ]),
+  );
+  const lines = [
+    rows.length === 0
+      ? "no cross-region requests yet"
+      : renderTable(["from", "to", "requests", "sent", "received"], rows),
+  ];
+  if (unanswered.length > 0) {
+    lines.push(`not answered: ${unanswered.map((id) => nameOf(regions, id)).join(", ")}`);
+  }
+  return lines.join("\n");
+}
+
 function subcommandFormat(command: Command): string {
   const own = command.opts<{ format: string }>().format;
   if (command.getOptionValueSource("format") !== "default") return own;
@@ -168,6 +207,33 @@ export function registerRegionsCommands(program: Command): void {
         const subjects = subjectsOf(config.config.deployment);
         const reply = await client.request<LinksReply>(subjects.router.links, {});
         print(format, reply, () => linksTable(reply));
+      });
+    });
+
+  regions
+    .command("traffic")
+    .description("requests and bytes between each pair of regions, as each region's router counts")
+    .addOption(formatOption())
+    .action(async (_options: { format: string }, command: Command) => {
+      const format = subcommandFormat(command);
+      await withClient(command, async ({ client }, config) => {
+        const subjects = subjectsOf(config.config.deployment);
+        const registry = await client.request<RegionsReply>(subjects.router.regions, {});
+        const active = registry.regions.filter((r) => r.status === "active").map((r) => r.id);
+        const answers = await Promise.allSettled(
+          active.map((id) =>
+            client.request<TrafficReply>(
+              subjects.router.traffic,
+              {},
+              { region: id, timeoutMs: 5_000 },
+            ),
+          ),
+        );
+        const replies = answers.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
+        const unanswered = active.filter((_, i) => answers[i]?.status === "rejected");
+        print(format, { regions: replies, unanswered }, () =>
+          trafficTable(replies, registry, unanswered),
+        );
       });
     });
 

@@ -293,6 +293,22 @@ export const linksReplySchema = z.strictObject({
 });
 export type LinksReply = z.output<typeof linksReplySchema>;
 
+/** Requests this region's clients sent to another region through the routers, and bytes. */
+export const trafficReplySchema = z.strictObject({
+  self: regionIdSchema,
+  to: z
+    .array(
+      z.strictObject({
+        region: regionIdSchema,
+        requests: z.number().int().nonnegative(),
+        requestBytes: z.number().int().nonnegative(),
+        replyBytes: z.number().int().nonnegative(),
+      }),
+    )
+    .max(MAX_REGIONS),
+});
+export type TrafficReply = z.output<typeof trafficReplySchema>;
+
 export const routeRequestSchema = z.strictObject({ to: regionIdSchema });
 export type RouteRequest = z.output<typeof routeRequestSchema>;
 
