@@ -5,10 +5,13 @@
  */
 import { EntenteError, regionIdSchema, regionNameSchema } from "@entente/protocol";
 import {
+  askPeers,
   connectionOptions,
   DEFAULT_NATS_URL,
   endpoint,
+  PEER_METADATA,
   type ServiceDefinition,
+  type ServiceEnvironment,
 } from "@entente/runtime";
 import { connect } from "@nats-io/transport-node";
 import { z } from "zod";
@@ -38,6 +41,7 @@ export function createRegionRouterService(
     async start(env) {
       const settings = env.config.section("regionRouter", regionRouterSchema);
       const { region, nats } = env.config.config;
+      await refuseSecondRouter(env);
       const url = settings.url ?? nats.servers?.[0] ?? DEFAULT_NATS_URL;
       const logger = env.logger.child({ component: "region-router", self: region.name });
       const store = await RouterStore.open(env.nc, env.subjects.deployment, logger);
@@ -110,3 +114,26 @@ export function createRegionRouterService(
 }
 
 export const regionRouterService: ServiceDefinition = createRegionRouterService();
+
+/**
+ * A region has one router: a second would advertise the region with links and numbers of its
+ * own, and as root keep a registry of its own. It is refused at start, naming the one running.
+ */
+async function refuseSecondRouter(env: ServiceEnvironment): Promise<void> {
+  const waitMs = env.config.config.runtime.peerCheckMs;
+  if (waitMs === 0) return;
+  const running = (await askPeers(env.nc, "region-router", waitMs)).filter(
+    (info): info is { id: string; metadata: Record<string, string> } =>
+      typeof info === "object" &&
+      info !== null &&
+      (info as { metadata?: Record<string, unknown> }).metadata?.[PEER_METADATA.deployment] ===
+        env.subjects.deployment,
+  );
+  const other = running[0];
+  if (other === undefined) return;
+  const name = env.config.config.region.name;
+  throw new EntenteError(
+    "BAD_REQUEST",
+    `region ${name} already has a region router (worker ${other.id}): run one region-router per region, and scale the other services with entente serve <service>`,
+  );
+}
