@@ -54,3 +54,4 @@ export type { ServiceHandle, ServiceSource } from "./service.ts";
 export type { CertificatePair, MakeCertificatesOptions, TestCertificates } from "./tls.ts";
 export { makeTestCertificates } from "./tls.ts";
 export { uniqueName } from "./unique-name.ts";
+export { eventually, waitFor } from "./wait.ts";

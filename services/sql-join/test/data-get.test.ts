@@ -13,7 +13,13 @@ import {
 } from "@entente/protocol";
 import { regionRouterService } from "@entente/region-router";
 import { createLogger, EntenteClient, HostedService, loadConfig } from "@entente/runtime";
-import { type NatsServer, type PostgresService, postgres, startNatsServer } from "@entente/testkit";
+import {
+  eventually,
+  type NatsServer,
+  type PostgresService,
+  postgres,
+  startNatsServer,
+} from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlJoinService } from "../src/index.ts";
@@ -93,28 +99,6 @@ async function stopRegionWorker(region: Region): Promise<void> {
   if (!services) return;
   for (const service of [...services.hosted].reverse()) await service.stop(1_000);
   await services.nc.close();
-}
-
-/** Polls `check` until it gives a value; fails after `ms` (a bound, not a timing assertion). */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  ms = 30_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function get(body: unknown, timeoutMs = 10_000): Promise<DataGetReply> {
