@@ -4,6 +4,7 @@
  * distances, the best possible latency over a full mesh, and link-state flooding after a link
  * failure. Everything is seeded, so runs repeat.
  */
+
 import {
   floodTargets,
   type LinkStateAdvert,
@@ -18,18 +19,6 @@ const FIBRE_KM_PER_MS = (299_792.458 * 2) / 3 / 1000;
 const ROUTE_INFLATION = 0.04;
 /** Equipment and queueing on each link, up to this many ms. */
 const LINK_JITTER_MS = 0.5;
-
-/** Mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Regions 1..count as unit vectors (index = region id; index 0 unused). */
 export interface World {

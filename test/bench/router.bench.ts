@@ -18,6 +18,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { seededRandom } from "@entente/testkit";
 import { LinkStateDb } from "../../services/region-router/src/model/link-state.ts";
 import {
   buildGraph,
@@ -36,7 +37,6 @@ import {
   type Network,
   nearestRegions,
   placeRegions,
-  seededRandom,
   simulateLinkFailure,
   type World,
 } from "./router-sim.ts";

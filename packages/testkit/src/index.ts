@@ -50,6 +50,7 @@ export type { ExitStatus, ManagedProcess, RunOptions, StartProcessOptions } from
 export { ProcessStartError, runCommand, startProcess } from "./process.ts";
 export type { RabbitMqOptions, RabbitMqService } from "./rabbitmq.ts";
 export { RABBITMQ_MANAGEMENT_ENV, RABBITMQ_SERVICE, rabbitmq } from "./rabbitmq.ts";
+export { seededRandom } from "./random.ts";
 export type { ServiceHandle, ServiceSource } from "./service.ts";
 export type { CertificatePair, MakeCertificatesOptions, TestCertificates } from "./tls.ts";
 export { makeTestCertificates } from "./tls.ts";

@@ -1,16 +1,9 @@
 /** Generated test data: seeded, so a failure can be replayed. */
+
+import { seededRandom } from "@entente/testkit";
 import type { Point } from "../src/index.ts";
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 export const SECOND = 1_000_000_000n;
 export const BASE = 1_700_000_000n * SECOND;

@@ -1,3 +1,4 @@
+import { seededRandom } from "@entente/testkit";
 import { describe, expect, it } from "vitest";
 import {
   buildGraph,
@@ -25,19 +26,8 @@ function undirected(edges: Array<[number, number, number]>): Graph {
   return buildGraph(links);
 }
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomGraph(nodes: number, edgesPerNode: number, seed: number): Graph {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const links = new Map<number, Link[]>();
   for (let from = 1; from <= nodes; from++) {
     const out = new Map<number, number>();
@@ -362,7 +352,7 @@ describe("stabilize", () => {
   it("forwards hop by hop without loops when every region stabilizes its own table", () => {
     const regions = 40;
     for (const seed of [11, 12, 13]) {
-      const random = seeded(seed);
+      const random = seededRandom(seed);
       const edges: Array<[number, number, number]> = [];
       for (let r = 1; r <= regions; r++) edges.push([r, (r % regions) + 1, 1 + random() * 9]);
       for (let i = 0; i < regions; i++) {

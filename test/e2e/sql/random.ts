@@ -1,3 +1,5 @@
+import { seededRandom as mulberry32 } from "@entente/testkit";
+
 /** A small seeded generator (mulberry32), so a failing query can be reproduced from its seed. */
 export interface Random {
   /** A float in [0, 1). */
@@ -12,14 +14,7 @@ export interface Random {
 }
 
 export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   return {
     next,
