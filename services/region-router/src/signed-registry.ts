@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import { type RegistrySnapshot, registrySnapshotSchema } from "@entente/protocol";
+import { canonicalJson } from "@entente/runtime";
 import { z } from "zod";
 
 export const signedSnapshotSchema = z.strictObject({
@@ -66,14 +67,4 @@ export function verifySnapshot(signed: SignedSnapshot, pinnedKey: string): strin
   } catch (err) {
     return `the signature cannot be checked: ${(err as Error).message}`;
   }
-}
-
-/** JSON with keys sorted at every level and undefined left out: the bytes that are signed. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
