@@ -34,7 +34,8 @@ const MAX_EARLY_ADVERTS = 64;
 /** What link state needs to know of the registry. */
 export interface RegistryLookup {
   readonly current: Registry | undefined;
-  idOfName(name: string): number | undefined;
+  /** A region's id from its id or its name, when the registry holds it. */
+  regionId(region: number | string): number | undefined;
   /** Proof of life from a region (the root keeps it). */
   touch(region: number): void;
 }
@@ -65,6 +66,7 @@ export class LinkStateSync {
   >();
   private table: RouteTable | undefined;
   private routesVersion = -1;
+  private recomputeQueued = false;
   private advertSeq = 0;
   private advertised = new Map<number, number>();
 
@@ -122,7 +124,9 @@ export class LinkStateSync {
     const advert = this.ownAdvert();
     this.advertised = new Map(advert.links.map((l) => [l.to, l.cost]));
     this.lsdb.apply(advert, Date.now());
-    void this.o.store.put("advert-seq", String(this.advertSeq));
+    // Numbers start from the clock after a restart (restoreSeq): the stored one matters only
+    // once adverts have run ahead of the clock.
+    if (this.advertSeq > Date.now()) void this.o.store.put("advert-seq", String(this.advertSeq));
     this.o.flood(this.o.subjects.router.adverts, encodeJson(advert), undefined);
     this.recomputeRoutes();
   }
@@ -188,7 +192,7 @@ export class LinkStateSync {
     }
     this.o.registry.touch(advert.origin);
     this.o.flood(this.o.subjects.router.adverts, data, from, advert.origin);
-    this.recomputeRoutes();
+    this.recomputeSoon();
     return undefined;
   }
 
@@ -211,6 +215,16 @@ export class LinkStateSync {
     if (aged.length > 0) this.log.info({ regions: aged }, "link-state adverts aged out");
   }
 
+  /** A flood brings adverts in bursts: the routes are recomputed once, after the burst. */
+  private recomputeSoon(): void {
+    if (this.recomputeQueued) return;
+    this.recomputeQueued = true;
+    setImmediate(() => {
+      this.recomputeQueued = false;
+      this.recomputeRoutes();
+    });
+  }
+
   recomputeRoutes(): void {
     if (this.lsdb.version === this.routesVersion) return;
     this.routesVersion = this.lsdb.version;
@@ -224,10 +238,11 @@ export class LinkStateSync {
   /** Where a routed message for `destination` (a region id or name) goes next. */
   nextHop(destination: string): NextHop {
     const registry = this.o.registry.current;
-    const id = /^\d+$/.test(destination)
-      ? Number(destination)
-      : this.o.registry.idOfName(destination);
-    if (id === this.o.self.id) return { kind: "local" };
+    // This region's own name or id needs no registry: its requests never leave it.
+    if (destination === String(this.o.self.id) || destination === this.o.self.name) {
+      return { kind: "local" };
+    }
+    const id = this.o.registry.regionId(destination);
     if (id === undefined || !registry?.regions.has(id)) {
       return {
         kind: "unknown",

@@ -3,6 +3,7 @@
  * revision, keeps it and floods it; every other region passes announces on to the root, verifies
  * the snapshots it is sent or fetches, and keeps the newest.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type AnnounceAccepted,
   EntenteError,
@@ -89,10 +90,13 @@ export class RegistryKeeper {
     this.rootKey = await store.get("root-key");
     const storedRegistry = await store.get("registry");
     if (this.isRoot) {
-      this.signer = rootSigner(await store.get("signing-key"));
-      await store.put("signing-key", this.signer.privateKey);
+      const storedKey = await store.get("signing-key");
+      this.signer = rootSigner(storedKey);
       this.rootKey = this.signer.publicKey;
-      await store.put("root-key", this.rootKey);
+      if (storedKey === undefined) {
+        await store.put("signing-key", this.signer.privateKey);
+        await store.put("root-key", this.rootKey);
+      }
     }
     const kept = storedRegistry
       ? signedSnapshotSchema.safeParse(safeJson(storedRegistry))
@@ -112,10 +116,7 @@ export class RegistryKeeper {
   parentId(): number | undefined {
     const name = this.o.self.parentName;
     if (this.isRoot) return undefined;
-    if (name === undefined) return this.registry?.root;
-    for (const region of this.registry?.regions.values() ?? [])
-      if (region.name === name) return region.id;
-    return undefined;
+    return name === undefined ? this.registry?.root : this.idOfName(name);
   }
 
   /** A region's id from its id or its name, as the registry knows it. */
@@ -155,7 +156,7 @@ export class RegistryKeeper {
         this.joinNc = await this.o.connect(url);
       } catch (err) {
         this.log.warn({ err: String(err), url }, "cannot reach the region to join yet");
-        await sleep(1_000);
+        await sleep(1_000, undefined, { ref: false });
       }
     }
     await this.catchUp();
@@ -174,8 +175,10 @@ export class RegistryKeeper {
       });
       const signed = readBody(msg, signedSnapshotSchema, "registry snapshot");
       // The first registry read pins the root's key: every later snapshot must carry it.
-      this.rootKey ??= signed.key;
-      await this.o.store.put("root-key", this.rootKey);
+      if (this.rootKey === undefined) {
+        this.rootKey = signed.key;
+        await this.o.store.put("root-key", this.rootKey);
+      }
       this.takeSnapshot(signed, "sync");
     } catch (err) {
       this.log.debug({ err: String(err) }, "registry catch-up failed");
@@ -348,6 +351,9 @@ export class RegistryKeeper {
   ): string | undefined {
     const key = this.rootKey;
     if (key === undefined) return "this region has not pinned the root's key yet";
+    // Every neighbour floods each revision and catch-up asks again: a revision already held
+    // says nothing new, so it is dropped before the signature is checked.
+    if (this.registry && signed.snapshot.revision <= this.registry.revision) return undefined;
     const forged = verifySnapshot(signed, key);
     if (forged) {
       this.log.warn(
@@ -388,8 +394,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -13,7 +13,7 @@
  * messages are routed like requests (the client addresses them to the producer's region), so
  * they need no state here.
  */
-import { codecFor, EntenteError, HEADERS, jsonCodec } from "@entente/protocol";
+import { EntenteError, HEADERS, jsonCodec } from "@entente/protocol";
 import {
   type ClientHop,
   errorReply,
@@ -36,6 +36,7 @@ import {
   nuid,
   type Subscription,
 } from "@nats-io/nats-core";
+import { respondError } from "./wire.ts";
 
 /** Requests to one region and their bytes, both ways. */
 export interface RegionTraffic {
@@ -346,12 +347,10 @@ export class Relay {
   private refuse(msg: Msg, code: string, message: string, details?: Record<string, unknown>): void {
     this.counts.refused++;
     if (!msg.reply) return;
-    const error = new EntenteError(code, message, details ? { details } : {});
-    publishErrorReply(
+    respondError(
       this.options.local,
-      msg.reply,
-      error,
-      codecFor(headerOf(msg.headers, HEADERS.contentType)),
+      msg,
+      new EntenteError(code, message, details ? { details } : {}),
     );
   }
 
