@@ -124,7 +124,6 @@ export class LinkSet {
         if (nc) this.o.dropConnection(nc);
         void existing.close();
       } else if (existing) {
-        existing.tree = role === "tree";
         existing.inboundOnly = role === "inbound";
         continue;
       }
@@ -134,7 +133,6 @@ export class LinkSet {
         region,
         name: info.name,
         url: info.url,
-        tree: role === "tree",
         subjects: this.o.subjects,
         settings: this.o.settings,
         events: { changed: (l, availability) => this.linkChanged(l, availability) },

@@ -51,8 +51,6 @@ export class Link {
   readonly clock = new ClockFilter();
   setupMs: number | undefined;
   farLoad: number | undefined;
-  /** A parent or child: kept whatever the degree. */
-  tree: boolean;
   /** Kept only because the far region links to us. */
   inboundOnly = false;
   /** Date.now() when the connection was made. */
@@ -72,7 +70,6 @@ export class Link {
     region: number;
     name: string;
     url: string;
-    tree: boolean;
     subjects: DeploymentSubjects;
     settings: LinkSettings;
     events: LinkEvents;
@@ -82,7 +79,6 @@ export class Link {
     this.region = options.region;
     this.name = options.name;
     this.url = options.url;
-    this.tree = options.tree;
     this.subjects = options.subjects;
     this.settings = options.settings;
     this.events = options.events;

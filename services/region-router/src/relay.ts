@@ -75,8 +75,6 @@ export interface RelayOptions {
   traffic?(region: number): void;
   /** Relay hops a request may take before it is refused as a loop. */
   maxHops?: number;
-  /** Budget of a routed request that carries none. */
-  defaultTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -100,6 +98,8 @@ interface Pending {
 const DEFAULT_MAX_HOPS = 16;
 /** Past the deadline, replies still in flight get this long before the token is forgotten. */
 const EXPIRY_GRACE_MS = 2_000;
+/** The budget of a request that carries none, as workers give it (runtime.defaultTimeoutMs). */
+const DEFAULT_TIMEOUT_MS = 30_000;
 /** Workers cap a request's budget at this (runtime.maxTimeoutMs): so does the pending map. */
 const MAX_TIMEOUT_MS = 300_000;
 
@@ -225,12 +225,10 @@ export class Relay {
     );
     client.inject(headers);
     const token = nuid.next();
-    const asked = Number(
-      msg.headers?.get(HEADERS.timeoutMs) || this.options.defaultTimeoutMs || 30_000,
-    );
+    const asked = Number(msg.headers?.get(HEADERS.timeoutMs) || DEFAULT_TIMEOUT_MS);
     const timeoutMs = Number.isFinite(asked)
       ? Math.min(Math.max(0, asked), MAX_TIMEOUT_MS)
-      : 30_000;
+      : DEFAULT_TIMEOUT_MS;
     // The budget is "what was left when the request left its sender": the next region counts
     // from when it arrives there, so the transit to it comes off, or every hop would lengthen it.
     if (msg.headers?.get(HEADERS.timeoutMs)) {

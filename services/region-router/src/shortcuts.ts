@@ -117,7 +117,6 @@ export class Shortcuts {
       region: target.id,
       name: target.name,
       url: target.url,
-      tree: false,
       subjects: this.o.subjects,
       settings: this.o.settings,
       events: { changed: () => {} },

@@ -6,7 +6,6 @@ import {
   type Graph,
   type Link,
   linkCost,
-  pathTo,
   type RouteTable,
   stabilize,
 } from "../src/model/routes.ts";
@@ -127,7 +126,7 @@ describe("computeRoutes", () => {
     expect(table.get(4, { withPath: true })).toEqual({ cost: 3, nextHop: 2, path: [1, 2, 3, 4] });
     // 5 is 4 away directly and 4 away through 2, 3, 4: equal, so the lower next hop (2) wins.
     expect(table.get(5)).toEqual({ cost: 4, nextHop: 2 });
-    expect(pathTo(table, 5)).toEqual([1, 2, 3, 4, 5]);
+    expect(table.pathTo(5)).toEqual([1, 2, 3, 4, 5]);
     expect(table.destinations()).toEqual([1, 2, 3, 4, 5]);
   });
 

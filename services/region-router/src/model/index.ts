@@ -12,7 +12,6 @@ export {
   type Graph,
   hasRegion,
   isRegionId,
-  pathTo,
   type Route,
   RouteTable,
   type Stabilized,

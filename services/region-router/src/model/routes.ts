@@ -208,10 +208,6 @@ export class RouteTable {
   }
 }
 
-export function pathTo(table: RouteTable, destination: number): number[] | undefined {
-  return table.pathTo(destination);
-}
-
 /**
  * Dijkstra from `source` with a binary heap. Ties are broken by the lower next-hop id: labels are
  * compared as (cost, next hop), an order that extending a path preserves, so the result is the
