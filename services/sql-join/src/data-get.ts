@@ -24,7 +24,7 @@ import {
   replyBodyOf,
 } from "@entente/runtime";
 import type { TableEntry } from "./config.ts";
-import type { SqlEngine } from "./service.ts";
+import type { SqlEngine } from "./engine.ts";
 
 /** Ids per local statement: each is a parameter, and a statement's syntax nodes are bounded. */
 export const LOCAL_IDS_PER_STATEMENT = 1_000;

@@ -3,13 +3,7 @@
  * Each request is parsed, planned, then explained or run; rows stream back in batches with
  * per-source stats at the end, or as one item when the result is small.
  */
-import {
-  type Connector,
-  leaseWorkerSources,
-  type SourceConfig,
-  SourcePool,
-  sourcesSectionSchema,
-} from "@entente/connectors";
+import { leaseWorkerSources, sourcesSectionSchema } from "@entente/connectors";
 import {
   dataGetRequestSchema,
   EntenteError,
@@ -31,80 +25,17 @@ import {
   castValue,
   explainPlan,
   membersFor,
-  ParsePool,
   planStatement,
   type QueryPlan,
   type Row,
   runPlan,
   type SourceRunner,
 } from "@entente/sql";
-import { LiveCatalog } from "./catalog.ts";
-import {
-  type SqlJoinSettings,
-  sqlJoinConfigSchema,
-  type TablesConfig,
-  tableAliases,
-  tablesSectionSchema,
-} from "./config.ts";
+import { sqlJoinConfigSchema, tablesSectionSchema } from "./config.ts";
 import { dataGetHandler } from "./data-get.ts";
-import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
-import { type LogicalTablesConfig, logicalTablesSchema } from "./logical-config.ts";
-
-export interface SqlEngine {
-  catalog: LiveCatalog;
-  settings: SqlJoinSettings;
-  parser: ParsePool;
-  /** The `tables:` section: short names, and the id column of tables read by id. */
-  tables: TablesConfig;
-  close(): Promise<void>;
-}
-
-/**
- * Opens the sources the catalog covers and reads it. The sources come from the worker's shared
- * pool (`pool` and `names`), or, for tests and tools, from `sources` (the demo ones when absent)
- * in a pool of the engine's own.
- */
-export async function openSqlEngine(options: {
-  sources?: Record<string, unknown> | undefined;
-  /** The worker's sources, the names the catalog covers, and whether they are the demo ones. */
-  pool?: { sources: SourcePool; names: string[]; demo: boolean };
-  tables?: TablesConfig | undefined;
-  logicalTables?: LogicalTablesConfig | undefined;
-  settings?: Partial<SqlJoinSettings>;
-}): Promise<SqlEngine> {
-  const settings = sqlJoinConfigSchema.parse(options.settings ?? {});
-  const own = options.pool === undefined;
-  const configs = (options.sources ?? DEMO_SOURCES) as Record<string, SourceConfig>;
-  const pool = options.pool?.sources ?? new SourcePool(configs);
-  const names = options.pool?.names ?? Object.keys(configs);
-  const demo = options.pool?.demo ?? options.sources === undefined;
-  // Started first: its threads load the parser while the sources connect.
-  const parser = new ParsePool({
-    threads: settings.parseThreads,
-    timeoutMs: settings.parseTimeoutMs,
-    limits: { maxNodes: settings.maxSqlNodes },
-  });
-  const close = async () => {
-    await Promise.allSettled([parser.close(), own ? pool.close() : undefined]);
-  };
-  try {
-    const connectors = new Map<string, Connector>();
-    for (const name of names) connectors.set(name, await pool.get(name));
-    if (demo) await pool.once("demo-sql", () => loadDemoData(connectors));
-    const catalog = new LiveCatalog(
-      connectors,
-      tableAliases(options.tables),
-      options.logicalTables ?? {},
-    );
-    await catalog.refresh();
-    // A worker that cannot parse yet should not take statements.
-    await parser.ready();
-    return { catalog, settings, parser, tables: options.tables ?? {}, close };
-  } catch (err) {
-    await close();
-    throw err;
-  }
-}
+import { DEMO_SOURCES } from "./demo.ts";
+import { openSqlEngine, type SqlEngine } from "./engine.ts";
+import { logicalTablesSchema } from "./logical-config.ts";
 
 function runnerOf(engine: SqlEngine): SourceRunner {
   return {
@@ -299,6 +230,7 @@ export const sqlJoinService: ServiceDefinition = {
         tables,
         logicalTables,
         settings,
+        network: { client, region: config.config.region.id },
       });
     } catch (err) {
       await lease.release();
