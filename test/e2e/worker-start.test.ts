@@ -195,6 +195,8 @@ describe("entente serve starts all its services or none", () => {
     }
     expect(knownServiceSections().sort()).toEqual([
       "bridge",
+      "dataChanges",
+      "dataReplication",
       "instances",
       "logicalTables",
       "queryFederation",

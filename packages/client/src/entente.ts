@@ -8,6 +8,7 @@ import {
   bridgeSubjectsOf,
   collectSqlResult,
   type DataGetReply,
+  type DataPutReply,
   DEFAULT_DEPLOYMENT,
   type DeploymentSubjects,
   type EchoReply,
@@ -24,6 +25,13 @@ import {
   type WorkerInfo,
 } from "@entente/protocol";
 import type { CallOptions, EntenteClient } from "@entente/runtime";
+
+/** A row with its bigints as decimal strings. */
+function exactRow(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v]),
+  );
+}
 
 /** A call's budget and cancellation. */
 export interface CallBudget {
@@ -123,6 +131,18 @@ export class Entente {
           ids: Array.from(ids, (id) => (typeof id === "string" ? id : id.toString())),
           ...(options.columns ? { columns: options.columns } : {}),
         },
+        callOptions(options),
+      ),
+    /**
+     * Inserts or updates rows of a writable table (`writable: true` in the `tables:` section) by
+     * their ids, each in the region that owns it: the reply names the ids each region wrote and,
+     * when a region failed, its ids as `unwritten` and the error in `partial`.
+     */
+    put: (table: string, rows: Iterable<Record<string, unknown>>, options: CallBudget = {}) =>
+      this.client.request<DataPutReply>(
+        this.subjects.data.put,
+        // Bigints as decimal strings: exact in JSON and MessagePack alike.
+        { table, rows: Array.from(rows, (row) => exactRow(row)) },
         callOptions(options),
       ),
   };

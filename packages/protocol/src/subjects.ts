@@ -31,8 +31,16 @@ export function subjectsOf(deployment: string) {
     deployment: root,
     query: `${root}.query`,
     sql: `${root}.sql`,
-    /** Rows read by their region-owned ids, from whichever regions own them. */
-    data: { get: `${root}.data.get` },
+    data: {
+      /** Rows read by their region-owned ids, from whichever regions own them. */
+      get: `${root}.data.get`,
+      /** Rows written by id, each to the region that owns it. */
+      put: `${root}.data.put`,
+      /** A region's feed of the changes written through `put`, read by stream sequence. */
+      changes: `${root}.data.changes`,
+      /** Where a region publishes those changes into its own change stream. */
+      changed: `${root}.data.changed`,
+    },
     ingest: (instance: string) => `${root}.ingest.${token(instance, "instance")}`,
     /** The prefix of the ingest subjects: `<prefix>.<instance>`. */
     ingestPrefix: `${root}.ingest`,

@@ -21,7 +21,7 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
 export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
   diagnostics: [],
   "query-federation": ["instances", "queryFederation", "sources"],
-  "sql-join": ["tables", "sqlJoin", "logicalTables", "sources"],
+  "sql-join": ["tables", "sqlJoin", "logicalTables", "sources", "dataChanges", "dataReplication"],
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],
 };

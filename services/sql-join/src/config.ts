@@ -11,13 +11,15 @@ export const tableRefSchema = z
 
 /**
  * A short name's table: `"source.schema.table"`, or `{ table, id }` for a table whose `id`
- * column holds 64-bit region-owned ids (read by id on `entente.data.get`).
+ * column holds 64-bit region-owned ids (read by id on `entente.data.get`); `writable: true`
+ * lets `entente.data.put` write it too.
  */
 export const tableEntrySchema = z.union([
   tableRefSchema,
   z.strictObject({
     table: tableRefSchema,
     id: z.string().min(1, "id names the table's id column"),
+    writable: z.boolean().optional(),
   }),
 ]);
 
@@ -82,3 +84,58 @@ export const sqlJoinConfigSchema = z
 export type SqlJoinSettings = z.output<typeof sqlJoinConfigSchema>;
 
 export const tablesSectionSchema = tablesConfigSchema.optional();
+
+/** The owner side of `entente.data.put`: its writes and the change stream they are published to. */
+export const dataChangesConfigSchema = z
+  .object({
+    /** How long the change stream keeps a change; a replica whose feed fell further behind is dropped. */
+    maxAgeMs: z
+      .number()
+      .int()
+      .positive()
+      .default(24 * 60 * 60 * 1000),
+    /** Most bytes the change stream holds (the oldest changes go first). */
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024 * 1024),
+    /** Most bytes of one `entente.data.put` request's rows, as MessagePack. */
+    maxPutBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 1024 * 1024),
+  })
+  .strict()
+  .prefault({});
+
+export type DataChangesSettings = z.output<typeof dataChangesConfigSchema>;
+
+/**
+ * The reading side: remote rows read often are kept as replicas in this region. Off by default:
+ * a replica may be up to `maxStalenessMs` behind its owner.
+ */
+export const dataReplicationConfigSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Reads of one remote id within `windowMs` that make it a replica. */
+    readsToReplicate: z.number().int().positive().default(3),
+    windowMs: z.number().int().positive().default(60_000),
+    /** The oldest a replica may be when served: older, the read goes to the owner. */
+    maxStalenessMs: z.number().int().min(300).default(5_000),
+    /** Bytes of replicas this region keeps; past it, the least valuable go first. */
+    budgetBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
+    /** Changes asked per feed request. */
+    feedBatch: z.number().int().positive().max(1_000).default(500),
+    /** Most remote ids waiting to become replicas at once. */
+    maxPending: z.number().int().positive().default(10_000),
+  })
+  .strict()
+  .prefault({});
+
+export type DataReplicationSettings = z.output<typeof dataReplicationConfigSchema>;

@@ -4,27 +4,27 @@
  * statement, the others are asked of their owner regions through the region routers, one request
  * per region and all at once, within the request's deadline. The answers are put back in the
  * caller's order; a region that does not answer leaves its ids unanswered and is named in
- * `partial`.
+ * `partial`. With replication on, remote ids held as replicas fresh enough are answered here
+ * (`from: "replica"`), and every read from an owner is counted towards making replicas.
  *
  * The splitting and merging are pure functions; the I/O is `readLocal` and `askOwner`.
  */
+
+import type { Connector, SqlDialect } from "@entente/connectors";
 import {
   type DataGetParsedRequest,
   type DataGetRegionError,
   type DataGetReply,
   EntenteError,
   regionOf,
-  type SqlResultItem,
   toEntenteError,
 } from "@entente/protocol";
-import {
-  type Deadline,
-  type EntenteClient,
-  type RequestContext,
-  replyBodyOf,
-} from "@entente/runtime";
+import type { EntenteClient } from "@entente/runtime";
 import type { TableEntry } from "./config.ts";
 import type { SqlEngine } from "./engine.ts";
+import { askRegion, type HandlerContext } from "./owner-request.ts";
+import type { RegionPairCounters } from "./replication/pair-counters.ts";
+import type { Replicator } from "./replication/replicator.ts";
 
 /** Ids per local statement: each is a parameter, and a statement's syntax nodes are bounded. */
 export const LOCAL_IDS_PER_STATEMENT = 1_000;
@@ -32,7 +32,7 @@ export const LOCAL_IDS_PER_STATEMENT = 1_000;
 /** The distinct ids of one region, in the order the request first names them. */
 export interface RegionIds {
   region: number;
-  from: "local" | "owner";
+  from: "local" | "replica" | "owner";
   ids: bigint[];
 }
 
@@ -76,13 +76,15 @@ export function mergeAnswers(
   columns: string[],
   answers: readonly RegionAnswer[],
 ): DataGetReply {
-  const byRegion = new Map(answers.map((a) => [a.region, a]));
+  // By id: one region's ids may be answered by two groups (its replicas here, and the owner).
+  const byId = new Map<bigint, RegionAnswer>();
+  for (const answer of answers) for (const id of answer.ids) byId.set(id, answer);
   const rows: Array<unknown[] | null> = [];
   const missing = new Set<string>();
   const unanswered = new Set<string>();
   for (const id of ids) {
     const key = id.toString();
-    const answer = byRegion.get(regionOf(id));
+    const answer = byId.get(id);
     if (!answer || "error" in answer) {
       unanswered.add(key);
       rows.push(null);
@@ -183,43 +185,99 @@ export function idTableOf(
   return { name, table: entry.table, id: entry.id };
 }
 
-/** A double-quoted SQL identifier. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+/** A table of the `tables:` section's source, and its path within that source. */
+export function sourceTableOf(
+  connectors: ReadonlyMap<string, Connector>,
+  table: { name: string; table: string },
+): { connector: Connector; path: string[] } {
+  const [source, ...path] = table.table.split(".");
+  const connector = source === undefined ? undefined : connectors.get(source);
+  if (!connector) {
+    throw new EntenteError("NOT_FOUND", `tables.${table.name}: unknown source "${source}"`);
+  }
+  return { connector, path };
 }
 
-/** The statement that reads `count` ids: `SELECT id, cols FROM table WHERE id IN ($1, …)`. */
+/**
+ * The statement that reads `count` ids from `path` in the source's own dialect:
+ * `SELECT id, cols FROM table WHERE id IN ($1, …)`.
+ */
 export function localStatement(
-  table: { table: string; id: string },
-  columns: string[],
+  dialect: Pick<SqlDialect, "quoteIdentifier" | "placeholder">,
+  path: readonly string[],
+  id: string,
+  columns: readonly string[],
   count: number,
 ): string {
-  const select = [table.id, ...columns].map(quoteIdent).join(", ");
-  const from = table.table.split(".").map(quoteIdent).join(".");
-  const params = Array.from({ length: count }, (_, i) => `$${i + 1}`).join(", ");
-  return `SELECT ${select} FROM ${from} WHERE ${quoteIdent(table.id)} IN (${params})`;
+  const q = (name: string) => dialect.quoteIdentifier(name);
+  const select = [id, ...columns].map(q).join(", ");
+  const params = Array.from({ length: count }, (_, i) => dialect.placeholder(i + 1)).join(", ");
+  return `SELECT ${select} FROM ${path.map(q).join(".")} WHERE ${q(id)} IN (${params})`;
 }
 
-type HandlerContext = Pick<RequestContext, "signal" | "deadline"> &
-  Partial<Pick<RequestContext, "trace">>;
+/**
+ * Reads rows by id from this region's sources, `LOCAL_IDS_PER_STATEMENT` ids a statement. The
+ * statement goes straight to the table's source: it is one fixed shape, so the SQL engine's
+ * parsing and planning would only add time to the commonest read.
+ */
+export function localReader(connectors: ReadonlyMap<string, Connector>) {
+  return async function readLocal(
+    table: { name: string; table: string; id: string },
+    columns: string[],
+    ids: bigint[],
+    context: HandlerContext,
+  ): Promise<Map<string, unknown[]>> {
+    const { connector, path } = sourceTableOf(connectors, table);
+    const rows: unknown[][] = [];
+    for (let at = 0; at < ids.length; at += LOCAL_IDS_PER_STATEMENT) {
+      const chunk = ids.slice(at, at + LOCAL_IDS_PER_STATEMENT);
+      const result = await connector.query(
+        {
+          sql: localStatement(connector.dialect, path, table.id, columns, chunk.length),
+          params: chunk,
+        },
+        { signal: context.signal },
+      );
+      for await (const batch of result.batches) for (const row of batch) rows.push(row);
+    }
+    return rowsById(rows);
+  };
+}
 
-type SqlRun = (
-  request: { sql: string; params: unknown[] },
-  context: { signal: AbortSignal; deadline: Deadline },
-) => Promise<unknown>;
-
-/** Time kept back from calls to other regions, so their failure is still reported in time. */
-function ownerBudgetMs(deadline: Deadline): number | undefined {
-  const left = deadline.remainingMs();
-  if (!Number.isFinite(left)) return undefined;
-  return Math.max(1, Math.floor(left - Math.min(1_000, left * 0.1)));
+/**
+ * Splits an owner's ids into those answered from replicas held here and the rest, which stay
+ * the owner's to answer.
+ */
+function fromReplicas(
+  replicas: Replicator,
+  table: string,
+  columns: string[],
+  group: RegionIds,
+): Array<RegionIds | RegionAnswer> {
+  const { rows, rest } = replicas.lookup(table, columns, group.region, group.ids);
+  if (rows.size === 0) return [group];
+  const held = group.ids.filter((id) => rows.has(id.toString()));
+  const out: Array<RegionIds | RegionAnswer> = [
+    { region: group.region, from: "replica", ids: held, rows },
+  ];
+  if (rest.length > 0) out.push({ ...group, ids: rest });
+  return out;
 }
 
 export function dataGetHandler(
   engine: SqlEngine,
-  options: { client: EntenteClient; region: number; subject: string; sql: SqlRun },
+  options: {
+    client: EntenteClient;
+    region: number;
+    subject: string;
+    /** Counts what each owner region was asked and answered. */
+    counters?: RegionPairCounters;
+    /** When replication is on: replicas to answer from, and reads to count. */
+    replicas?: Replicator;
+  },
 ) {
-  const { client, region, subject, sql } = options;
+  const { client, region, subject, counters, replicas } = options;
+  const readLocal = localReader(engine.catalog.connectors);
 
   /** The table's columns as the catalog knows them: all of them, or those asked, checked. */
   async function columnsOf(table: { name: string; table: string; id: string }, asked?: string[]) {
@@ -243,61 +301,39 @@ export function dataGetHandler(
     return asked;
   }
 
-  async function readLocal(
-    table: { table: string; id: string },
-    columns: string[],
-    ids: bigint[],
-    context: HandlerContext,
-  ): Promise<Map<string, unknown[]>> {
-    const rows: unknown[][] = [];
-    for (let at = 0; at < ids.length; at += LOCAL_IDS_PER_STATEMENT) {
-      const chunk = ids.slice(at, at + LOCAL_IDS_PER_STATEMENT);
-      const result = await sql(
-        { sql: localStatement(table, columns, chunk.length), params: chunk },
-        context,
-      );
-      const body = replyBodyOf(result);
-      const items = body.kind === "value" ? [body.value] : body.items;
-      for await (const item of items as AsyncIterable<SqlResultItem>) {
-        if (item.rows) for (const row of item.rows) rows.push(row);
-      }
-    }
-    return rowsById(rows);
-  }
-
-  async function askOwner(
+  function askOwner(
     request: { table: string; columns: string[] },
     group: RegionIds,
     context: HandlerContext,
   ): Promise<DataGetReply> {
-    const timeoutMs = ownerBudgetMs(context.deadline);
-    return client.request<DataGetReply>(
-      subject,
+    return askRegion<DataGetReply>(
+      { client, subject, counters },
+      group.region,
       { table: request.table, ids: group.ids.map(String), columns: request.columns },
-      {
-        region: group.region,
-        parent: {
-          deadline: context.deadline,
-          signal: context.signal,
-          ...(context.trace ? { trace: context.trace } : {}),
-        },
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      },
+      context,
     );
   }
 
   return async (request: DataGetParsedRequest, context: HandlerContext): Promise<DataGetReply> => {
     const table = idTableOf(engine.tables, request.table);
     const columns = await columnsOf(table, request.columns);
-    const groups = splitByRegion(request.ids, region);
+    const groups = splitByRegion(request.ids, region).flatMap(
+      (group): Array<RegionIds | RegionAnswer> =>
+        group.from === "owner" && replicas
+          ? fromReplicas(replicas, request.table, columns, group)
+          : [group],
+    );
     const answers = await Promise.all(
       groups.map(async (group): Promise<RegionAnswer> => {
+        if ("rows" in group) return group;
         try {
           if (group.from === "local") {
             return { ...group, rows: await readLocal(table, columns, group.ids, context) };
           }
           const reply = await askOwner({ table: request.table, columns }, group, context);
-          return ownerAnswer(group, columns, reply);
+          const answer = ownerAnswer(group, columns, reply);
+          if ("rows" in answer) replicas?.noteOwnerRead(request.table, group.region, group.ids);
+          return answer;
         } catch (err) {
           const error = toEntenteError(err);
           return {

@@ -5,7 +5,9 @@
  */
 import { leaseWorkerSources, sourcesSectionSchema } from "@entente/connectors";
 import {
+  dataChangesRequestSchema,
   dataGetRequestSchema,
+  dataPutRequestSchema,
   EntenteError,
   type SqlColumn,
   type SqlRequest,
@@ -31,20 +33,34 @@ import {
   runPlan,
   type SourceRunner,
 } from "@entente/sql";
-import { sqlJoinConfigSchema, tablesSectionSchema } from "./config.ts";
-import { dataGetHandler } from "./data-get.ts";
+import {
+  dataChangesConfigSchema,
+  dataReplicationConfigSchema,
+  sqlJoinConfigSchema,
+  tablesSectionSchema,
+} from "./config.ts";
+import { ChangeStream } from "./data-changes.ts";
+import { dataGetHandler, localReader } from "./data-get.ts";
+import { dataPutHandler } from "./data-put.ts";
 import { DEMO_SOURCES } from "./demo.ts";
 import { openSqlEngine, type SqlEngine } from "./engine.ts";
 import { logicalTablesSchema } from "./logical-config.ts";
+import { RegionPairCounters } from "./replication/pair-counters.ts";
+import { Replicator } from "./replication/replicator.ts";
+import { ReplicaStore } from "./replication/store.ts";
 
 function runnerOf(engine: SqlEngine): SourceRunner {
   return {
-    async query(source, statement, signal) {
+    async query(source, statement, signal, options) {
       const connector = engine.catalog.connectors.get(source);
       if (!connector) throw new EntenteError("NOT_FOUND", `unknown source "${source}"`);
       const result = await connector.query(
         { sql: statement.sql, params: statement.params },
-        { signal, batchRows: engine.settings.sourceBatchRows },
+        {
+          signal,
+          batchRows: engine.settings.sourceBatchRows,
+          ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        },
       );
       return result.batches as AsyncIterable<Row[]>;
     },
@@ -212,8 +228,10 @@ export const sqlJoinService: ServiceDefinition = {
     sqlJoin: sqlJoinConfigSchema,
     logicalTables: logicalTablesSchema,
     sources: sourcesSectionSchema,
+    dataChanges: dataChangesConfigSchema,
+    dataReplication: dataReplicationConfigSchema,
   },
-  async start({ config, logger, subjects, client }) {
+  async start({ config, logger, subjects, client, nc }) {
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
     const logicalTables = config.section("logicalTables", logicalTablesSchema);
@@ -230,7 +248,7 @@ export const sqlJoinService: ServiceDefinition = {
         tables,
         logicalTables,
         settings,
-        network: { client, region: config.config.region.id },
+        network: { client, region: config.config.region.id, subject: subjects.sql },
       });
     } catch (err) {
       await lease.release();
@@ -254,12 +272,28 @@ export const sqlJoinService: ServiceDefinition = {
             sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
           },
     );
+    const region = config.config.region.id;
+    const counters = new RegionPairCounters();
+    const { changes, replicator } = await openDataFeeds(
+      { config, logger, subjects, client, nc },
+      counters,
+    );
     const dataGet = dataGetHandler(engine, {
       client,
-      region: config.config.region.id,
+      region,
       subject: subjects.data.get,
-      sql: handler,
+      counters,
+      ...(replicator ? { replicas: replicator } : {}),
     });
+    const dataPut = dataPutHandler(engine, {
+      client,
+      region,
+      subject: subjects.data.put,
+      readLocal: localReader(engine.catalog.connectors),
+      changes,
+      counters,
+    });
+    replicator?.start();
     return {
       // What decides the answers: the tables and where their sources point.
       fingerprint: configFingerprint({
@@ -284,8 +318,34 @@ export const sqlJoinService: ServiceDefinition = {
           fingerprint: dataGetFingerprint,
           handler: (request, context) => dataGet(request, context),
         }),
+        endpoint({
+          name: "data-put",
+          subject: subjects.data.put,
+          schema: dataPutRequestSchema,
+          description: "Writes rows by their region-owned ids, each in the region that owns it",
+          fingerprint: dataGetFingerprint,
+          maxRequestBytes: config.section("dataChanges", dataChangesConfigSchema).maxPutBytes,
+          handler: (request, context) => dataPut(request, context),
+        }),
+        endpoint({
+          name: "data-changes",
+          subject: subjects.data.changes,
+          schema: dataChangesRequestSchema,
+          description: "This region's changes written through data.put, by stream sequence",
+          fingerprint: configFingerprint({ changes: "stream" }),
+          handler: (request) => {
+            if (!changes) {
+              throw new EntenteError(
+                "UNAVAILABLE",
+                `region ${region} has no change feed: it has no writable table, or its NATS server runs without JetStream`,
+              );
+            }
+            return changes.read(request.after, request.limit);
+          },
+        }),
       ],
       stop: async () => {
+        replicator?.stop();
         clearInterval(timer);
         await engine.close();
         await lease.release();
@@ -293,7 +353,74 @@ export const sqlJoinService: ServiceDefinition = {
       stats: () => ({
         tables: engine.catalog.current.tables.length,
         sources: engine.catalog.connectors.size,
+        dataRegions: regionPairStats(region, counters, replicator),
       }),
     };
   },
 };
+
+/**
+ * This region's change stream (written by puts, read by other regions' replicas), when it has a
+ * writable table, and, when `dataReplication.enabled`, the replicas it keeps of other regions'
+ * rows. Both need JetStream on the region's server; without it the worker still reads, but
+ * takes no writes and keeps no replicas, and says so.
+ */
+async function openDataFeeds(
+  env: Parameters<ServiceDefinition["start"]>[0],
+  counters: RegionPairCounters,
+): Promise<{
+  changes: ChangeStream | undefined;
+  replicator: Replicator | undefined;
+}> {
+  const { config, logger, subjects, client, nc } = env;
+  const tables = config.section("tables", tablesSectionSchema) ?? {};
+  // Only a region that takes writes has changes to publish.
+  const writable = Object.values(tables).some((e) => typeof e !== "string" && e.writable);
+  let changes: ChangeStream | undefined;
+  try {
+    if (writable) {
+      changes = await ChangeStream.open(nc, {
+        deployment: subjects.deployment,
+        subject: subjects.data.changed,
+        settings: config.section("dataChanges", dataChangesConfigSchema),
+      });
+    }
+  } catch (err) {
+    logger.warn({ err }, "no change stream (JetStream?): entente.data.put refuses writes here");
+  }
+  const settings = config.section("dataReplication", dataReplicationConfigSchema);
+  if (!settings.enabled) return { changes, replicator: undefined };
+  try {
+    const store = await ReplicaStore.open(nc, subjects.deployment, logger);
+    const replicator = new Replicator({
+      store,
+      counters,
+      client,
+      subjects,
+      settings,
+      logger,
+    });
+    return { changes, replicator };
+  } catch (err) {
+    logger.warn({ err }, "no replica store (JetStream?): every remote read goes to its owner");
+    return { changes, replicator: undefined };
+  }
+}
+
+/** One entry per other region this worker read from or holds replicas of. */
+function regionPairStats(
+  region: number,
+  counters: RegionPairCounters,
+  replicator: Replicator | undefined,
+) {
+  const owners = new Set([...counters.owners(), ...(replicator?.owners() ?? [])]);
+  return [...owners]
+    .filter((owner) => owner !== region)
+    .sort((a, b) => a - b)
+    .map((owner) => ({
+      from: region,
+      to: owner,
+      ...counters.figures(owner),
+      ...(replicator?.gauges(owner) ?? { replicas: 0, replicaBytes: 0, stalenessMs: null }),
+    }));
+}

@@ -1,4 +1,5 @@
 /** The pure parts of `entente.data.get`: splitting ids by region and merging the answers. */
+import { mysqlDialect, postgresDialect } from "@entente/connectors";
 import { type DataGetReply, dataGetRequestSchema, EntenteError, encodeId } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
@@ -82,6 +83,28 @@ describe("mergeAnswers", () => {
       errors: [{ region: 3, code: "DEADLINE_EXCEEDED", message: "no answer in time" }],
     });
   });
+
+  it("answers one region's ids from its replicas and from the owner, each id from its own group", () => {
+    const replica: RegionAnswer = {
+      region: 2,
+      from: "replica",
+      ids: [b1],
+      rows: new Map([[b1.toString(), ["held"]]]),
+    };
+    const rest: RegionAnswer = {
+      region: 2,
+      from: "owner",
+      ids: [b2],
+      rows: new Map([[b2.toString(), ["asked"]]]),
+    };
+    const reply = mergeAnswers([b2, b1, b2], ["name"], [replica, rest]);
+    expect(reply.rows).toEqual([["asked"], ["held"], ["asked"]]);
+    expect(reply.served).toEqual([
+      { region: 2, ids: 1, from: "replica" },
+      { region: 2, ids: 1, from: "owner" },
+    ]);
+    expect(reply.partial).toBeUndefined();
+  });
 });
 
 describe("rows of a region", () => {
@@ -162,9 +185,12 @@ describe("tables and statements", () => {
     expect(() => idTableOf(tables, "toString")).toThrow(/unknown table/);
   });
 
-  it("reads with bound parameters, identifiers quoted", () => {
-    expect(localStatement({ table: "pg.public.people", id: "id" }, ["name", 'we"ird'], 3)).toBe(
-      'SELECT "id", "name", "we""ird" FROM "pg"."public"."people" WHERE "id" IN ($1, $2, $3)',
+  it("reads with bound parameters in the source's dialect, identifiers quoted", () => {
+    expect(localStatement(postgresDialect, ["public", "people"], "id", ["name", 'we"ird'], 3)).toBe(
+      'SELECT "id", "name", "we""ird" FROM "public"."people" WHERE "id" IN ($1, $2, $3)',
+    );
+    expect(localStatement(mysqlDialect, ["shop", "people"], "id", ["na`me"], 2)).toBe(
+      "SELECT `id`, `na``me` FROM `shop`.`people` WHERE `id` IN (?, ?)",
     );
   });
 

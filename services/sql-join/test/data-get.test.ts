@@ -4,105 +4,30 @@
  * A reference database holding every row tells what the answer must be.
  */
 import { type Connector, createConnector } from "@entente/connectors";
-import {
-  type DataGetReply,
-  EntenteError,
-  encodeId,
-  type RegionsReply,
-  SUBJECTS,
-} from "@entente/protocol";
-import { regionRouterService } from "@entente/region-router";
-import { createLogger, EntenteClient, HostedService, loadConfig } from "@entente/runtime";
-import {
-  eventually,
-  type NatsServer,
-  type PostgresService,
-  postgres,
-  startNatsServer,
-} from "@entente/testkit";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type DataGetReply, EntenteError, encodeId, SUBJECTS } from "@entente/protocol";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqlJoinService } from "../src/index.ts";
+import { DataRegions, PEOPLE_TABLE } from "./data-regions.ts";
 
 /** Rows per region: sequences 1..ROWS, except multiples of 7 (missing on purpose). */
 const ROWS = 400;
-const ROUTER =
-  "probeIdleMs: 300, probeTimeoutMs: 1000, missedProbesForDown: 2, advertiseEveryMs: 500, advertMaxAgeMs: 3000, shortcutEveryMs: 600000";
 
-interface Region {
-  name: string;
-  id: number;
-  nats: NatsServer;
-  url: string;
-  /** Its router and sql-join worker, and their connection. */
-  services: { hosted: HostedService[]; nc: NatsConnection } | undefined;
-}
-
-const regions: Region[] = [];
-let pg: PostgresService;
+let set: DataRegions;
 let reference: Connector;
-let nc: NatsConnection;
-let client: EntenteClient;
 
-const TABLE = `CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL, score integer)`;
-
-/** Rows of region `region` (all regions when undefined) into a fresh database. */
-async function database(region: number | undefined): Promise<string> {
-  const url = await pg.createDatabase();
-  const setup = await createConnector(`setup_${region ?? "all"}`, { kind: "postgres", url });
-  try {
-    await setup.execute({ sql: TABLE, params: [] });
-    const owners = region === undefined ? [1, 2, 3] : [region];
-    for (const r of owners) {
-      await setup.execute({
-        sql: `INSERT INTO people
-                SELECT (${r}::bigint << 48) | g, 'person_' || ${r} || '_' || g,
-                       CASE WHEN g % 5 = 0 THEN NULL ELSE g * ${r} END
-                  FROM generate_series(1, ${ROWS}) g WHERE g % 7 <> 0`,
-        params: [],
-      });
-    }
-  } finally {
-    await setup.close();
-  }
-  return url;
-}
-
-async function startRegionWorker(region: Region, root: Region | undefined): Promise<void> {
-  const parent = root && root !== region ? `, parent: ${root.name}` : "";
-  const join = root && root !== region ? `, join: "${root.nats.url}"` : "";
-  const yaml = [
-    `nats: { servers: ["${region.nats.url}"] }`,
-    `region: { name: ${region.name}, id: ${region.id}${parent} }`,
-    "log: { level: silent }",
-    `regionRouter: { ${ROUTER}${join} }`,
-    `sources: { people_db: { kind: postgres, url: "${region.url}" } }`,
-    "tables:",
-    "  people: { table: people_db.public.people, id: id }",
-    "  plain: people_db.public.people",
-  ].join("\n");
-  const config = loadConfig({ text: yaml, env: {} });
-  const logger = createLogger({ service: `region ${region.name}`, level: "silent" });
-  const nc = await connect({ servers: region.nats.url, noAsyncTraces: true });
-  const client = new EntenteClient(nc, { region: region.name, regionId: region.id });
-  const hosted: HostedService[] = [];
-  region.services = { hosted, nc };
-  for (const service of [regionRouterService, sqlJoinService]) {
-    hosted.push(await HostedService.start(service, { nc, config, client, logger }));
-  }
-}
-
-/** Stops a region's router and worker; its server keeps running. */
-async function stopRegionWorker(region: Region): Promise<void> {
-  const services = region.services;
-  region.services = undefined;
-  if (!services) return;
-  for (const service of [...services.hosted].reverse()) await service.stop(1_000);
-  await services.nc.close();
+/** Region `region`'s rows. */
+async function fill(db: Connector, region: number): Promise<void> {
+  await db.execute({
+    sql: `INSERT INTO people
+            SELECT (${region}::bigint << 48) | g, 'person_' || ${region} || '_' || g,
+                   CASE WHEN g % 5 = 0 THEN NULL ELSE g * ${region} END
+              FROM generate_series(1, ${ROWS}) g WHERE g % 7 <> 0`,
+    params: [],
+  });
 }
 
 function get(body: unknown, timeoutMs = 10_000): Promise<DataGetReply> {
-  return client.request<DataGetReply>(SUBJECTS.data.get, body, { timeoutMs });
+  return set.client.request<DataGetReply>(SUBJECTS.data.get, body, { timeoutMs });
 }
 
 async function failure(body: unknown): Promise<EntenteError> {
@@ -136,48 +61,25 @@ function mixedIds(): bigint[] {
 }
 
 beforeAll(async () => {
-  pg = await postgres();
+  set = await DataRegions.start({
+    fill,
+    config: () => [
+      "tables:",
+      "  people: { table: people_db.public.people, id: id }",
+      "  plain: people_db.public.people",
+    ],
+  });
   reference = await createConnector("reference", {
     kind: "postgres",
-    url: await database(undefined),
+    url: await set.createDatabase(),
   });
-  for (const [id, name] of [
-    [1, "east"],
-    [2, "west"],
-    [3, "south"],
-  ] as const) {
-    const nats = await startNatsServer();
-    regions.push({ name, id, nats, url: await database(id), services: undefined });
-  }
-  const root = regions[0] as Region;
-  for (const region of regions) await startRegionWorker(region, root);
-  nc = await connect({ servers: root.nats.url, noAsyncTraces: true });
-  client = new EntenteClient(nc, { region: root.name, regionId: root.id });
-  // Every router knows every region before the first request.
-  for (const region of regions) {
-    const own = await connect({ servers: region.nats.url, noAsyncTraces: true });
-    try {
-      const c = new EntenteClient(own);
-      await eventually(`the registry of ${region.name}`, async () => {
-        const reply = await c.request<RegionsReply>(SUBJECTS.router.regions, {});
-        return reply.regions.length === 3 && reply.regions.every((r) => r.reachable)
-          ? true
-          : undefined;
-      });
-    } finally {
-      await own.close();
-    }
-  }
+  await reference.execute({ sql: PEOPLE_TABLE, params: [] });
+  for (const region of [1, 2, 3]) await fill(reference, region);
 }, 120_000);
 
 afterAll(async () => {
-  await nc?.close();
-  for (const region of [...regions].reverse()) {
-    await stopRegionWorker(region);
-    await region.nats.stop();
-  }
   await reference?.close();
-  await pg?.stop();
+  await set?.close();
 });
 
 describe("entente.data.get across regions", () => {
@@ -235,8 +137,8 @@ describe("entente.data.get across regions", () => {
   });
 
   it("answers partially within the deadline when a region is down, naming it", async () => {
-    const south = regions[2] as Region;
-    await stopRegionWorker(south);
+    const south = set.region(3);
+    await set.stopWorker(south);
     const ids = mixedIds().slice(0, 300);
     const reply = await get({ table: "people", ids: ids.map(String) }, 5_000);
     const want = await expected(ids);
@@ -254,13 +156,16 @@ describe("entente.data.get across regions", () => {
   }, 30_000);
 
   it("answers before the deadline when a region takes the request and never replies", async () => {
-    const south = regions[2] as Region;
-    await stopRegionWorker(south);
-    // South's router is stopped; something on its server takes the routed requests in its place
-    // and stays silent.
+    const south = set.region(3);
+    // South's router runs (so the others see it reachable), its sql-join worker does not:
+    // something on its server takes the requests in its place and stays silent.
+    await set.stopWorker(south);
+    await set.startWorker(south);
+    await set.reachable(set.region(1));
+    await set.stopSqlJoin(south);
     const silent = await connect({ servers: south.nats.url, noAsyncTraces: true });
     try {
-      silent.subscribe(`entente.r.*.fwd.${SUBJECTS.data.get}`, { callback: () => {} });
+      silent.subscribe(SUBJECTS.data.get, { callback: () => {} });
       await silent.flush();
       const ids = [encodeId(3, 1), encodeId(1, 1), encodeId(2, 1)];
       const reply = await get({ table: "people", ids: ids.map(String) }, 3_000);
@@ -272,5 +177,5 @@ describe("entente.data.get across regions", () => {
     } finally {
       await silent.close();
     }
-  }, 30_000);
+  }, 60_000);
 });

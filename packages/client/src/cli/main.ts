@@ -11,6 +11,7 @@ import { discover } from "../discovery.ts";
 import { registerBridgeCommand } from "./bridge.ts";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { registerGetCommand } from "./get.ts";
+import { registerPutCommand } from "./put.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerRegionsCommands, routingOptions } from "./regions.ts";
 import { registerSqlCommand } from "./sql.ts";
@@ -127,6 +128,7 @@ export function buildProgram(): Command {
   registerQueryCommand(program);
   registerSqlCommand(program);
   registerGetCommand(program);
+  registerPutCommand(program);
   registerBridgeCommand(program);
   registerRegionsCommands(program);
 

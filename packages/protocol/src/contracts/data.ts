@@ -1,7 +1,9 @@
 /**
- * `entente.data.get`: rows of a table read by their 64-bit region-owned ids. The ids owned by
- * this region are read from its sources; the others are asked of their owner regions, one
- * request per region, and the answers put back in the caller's order.
+ * Data by region-owned id. `entente.data.get`: rows of a table read by their 64-bit ids; the ids
+ * owned by this region are read from its sources, the others from replicas held here or asked
+ * of their owner regions, one request per region, and the answers put back in the caller's
+ * order. `entente.data.put`: rows written to the regions that own their ids. `entente.data.changes`:
+ * an owner region's feed of the changes written through `put`, read by sequence.
  */
 import { z } from "zod";
 import { idSchema } from "../ids.ts";
@@ -34,11 +36,15 @@ export interface DataGetPartialInfo {
   errors: DataGetRegionError[];
 }
 
-/** Who read how many of the distinct ids asked. */
+/**
+ * Who read how many of the distinct ids asked: this region's source (`local`), a replica held
+ * in this region (`replica`), or the owner region (`owner`). One region may appear twice, once
+ * for its ids served from replicas and once for those asked of it.
+ */
 export interface DataGetServed {
   region: number;
   ids: number;
-  from: "local" | "owner";
+  from: "local" | "replica" | "owner";
 }
 
 export interface DataGetReply {
@@ -52,3 +58,98 @@ export interface DataGetReply {
   served: DataGetServed[];
   partial?: DataGetPartialInfo;
 }
+
+/** Most rows one `entente.data.put` may write. */
+export const MAX_DATA_PUT_ROWS = 1_000;
+
+/** Most columns one written row may name. */
+export const MAX_DATA_PUT_COLUMNS = 1_000;
+
+export const dataPutRequestSchema = z.strictObject({
+  /** A short name of the `tables:` section that declares an `id` column and `writable: true`. */
+  table: z.string().min(1, "table must not be empty").max(256),
+  /**
+   * Rows as column → value, each naming the table's id column; a row is inserted, or updates
+   * the row with its id (only the columns it names).
+   */
+  rows: z
+    .array(
+      z
+        .record(z.string().min(1).max(256), z.unknown())
+        .refine((row) => Object.keys(row).length <= MAX_DATA_PUT_COLUMNS, {
+          message: `a row names at most ${MAX_DATA_PUT_COLUMNS} columns`,
+        }),
+    )
+    .min(1, "rows must hold at least one row")
+    .max(MAX_DATA_PUT_ROWS),
+});
+export type DataPutRequest = z.input<typeof dataPutRequestSchema>;
+export type DataPutParsedRequest = z.output<typeof dataPutRequestSchema>;
+
+/** What one owner region wrote. */
+export interface DataPutWritten {
+  region: number;
+  /** Ids (decimal strings) written and published to the owner's change feed. */
+  ids: string[];
+  from: "local" | "owner";
+}
+
+export interface DataPutReply {
+  written: DataPutWritten[];
+  /** Ids (decimal strings) of the regions that failed: maybe written, maybe not (see `partial`). */
+  unwritten: string[];
+  partial?: DataGetPartialInfo;
+}
+
+/** Most changes one `entente.data.changes` reply carries. */
+export const MAX_DATA_CHANGES = 1_000;
+
+export const dataChangesRequestSchema = z.strictObject({
+  /** The stream sequence of the last change already seen (0: from the start). */
+  after: z.number().int().nonnegative(),
+  limit: z.number().int().positive().max(MAX_DATA_CHANGES).default(500),
+});
+export type DataChangesRequest = z.input<typeof dataChangesRequestSchema>;
+export type DataChangesParsedRequest = z.output<typeof dataChangesRequestSchema>;
+
+/** One row written through `entente.data.put`, as its owner published it. */
+export interface DataChange {
+  /** Its sequence in the owner's change stream. */
+  seq: number;
+  table: string;
+  /** The id, a decimal string. */
+  id: string;
+  /** The row's columns after the write, and their values. */
+  columns: string[];
+  row: unknown[];
+  /** When the owner committed it (ms since the epoch). */
+  at: number;
+}
+
+export interface DataChangesReply {
+  changes: DataChange[];
+  /**
+   * The oldest sequence the stream still holds (when it holds none, the next one it will use, or
+   * 0 for a stream never written). When `first` is beyond `after + 1`, or `head` below `after`,
+   * changes after `after` are gone (the stream's limits dropped them, or it was made anew).
+   */
+  first: number;
+  /** The stream's last sequence: the feed is read up to here when `changes` ends at it. */
+  head: number;
+}
+
+/** A change feed reply checked before it is believed: another region may answer anything. */
+export const dataChangesReplySchema = z.object({
+  changes: z.array(
+    z.object({
+      seq: z.number().int().positive(),
+      table: z.string().min(1),
+      id: idSchema,
+      columns: z.array(z.string()),
+      row: z.array(z.unknown()),
+      at: z.number(),
+    }),
+  ),
+  first: z.number().int().nonnegative(),
+  head: z.number().int().nonnegative(),
+});
