@@ -47,6 +47,11 @@ export interface QueryOptions {
   signal?: AbortSignal;
   /** Rows per batch the stream yields; the connector fetches from a cursor in this size. */
   batchRows?: number;
+  /**
+   * What is left of the statement's time. A source that forwards the statement to another
+   * worker (another region's) passes it on as that request's budget; databases rely on `signal`.
+   */
+  timeoutMs?: number;
 }
 
 export interface QueryResult {

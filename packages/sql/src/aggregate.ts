@@ -30,6 +30,7 @@ export async function* runAggregate(
 ): AsyncGenerator<Row[]> {
   const groupFns = node.groups.map((g) => compile(g, ctx));
   const argFns = node.aggs.map((a) => (a.arg ? compile(a.arg, ctx) : undefined));
+  const weightFns = node.aggs.map((a) => (a.weight ? compile(a.weight, ctx) : undefined));
   const groups = new Map<unknown, { values: Value[]; states: AggState[] }>();
   const share = exec.memory.share("GROUP BY's groups");
   // A group: its values, its hash entry, its object, and an array of one state per aggregate.
@@ -71,6 +72,9 @@ export async function* runAggregate(
             st.seen.set(k, v);
           }
           accumulate(a, st, v);
+          const weight = weightFns[i];
+          // A partial sum counts as the values it summed.
+          if (weight) st.n += Number(weight(row) ?? 0) - 1;
         }
       }
       if (exec.pacer.due(batch.length)) await exec.pacer.pause();

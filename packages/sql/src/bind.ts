@@ -9,7 +9,7 @@ import type { EntenteError } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
-import { enforcedPredicate, type LogicalTable, memberMayMatch } from "./logical.ts";
+import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
 import type { Ast } from "./parse.ts";
 import type {
   AggCall,
@@ -20,6 +20,8 @@ import type {
   PlanNode,
   QueryPlan,
   ScanNode,
+  ShardPruned,
+  ShardRead,
   SortKey,
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
@@ -586,6 +588,14 @@ function bindFromItem(item: Ast, env: Env, offset: number, left: OuterScope): Re
       inputs: scans,
       columns: logical.columns,
       estimate: scans.reduce((s, x) => s + x.estimate, 0),
+      shards: {
+        read: logical.members.map((m) => ({
+          label: m.label,
+          constraint: m.constraint,
+          why: judgeMember(m, logical.columns, []).why,
+        })),
+        pruned: [],
+      },
     };
     return {
       ...base,
@@ -889,23 +899,25 @@ function attachFilters(rel: Rel, conds: Expr[], env: Env): PlanNode {
     // Each member gets the predicates and its own boundary; members that cannot match are pruned.
     const { table, scans } = rel.logical;
     const kept: ScanNode[] = [];
-    const read: string[] = [];
-    const pruned: string[] = [];
+    const read: ShardRead[] = [];
+    const pruned: ShardPruned[] = [];
     table.members.forEach((m, j) => {
       const scan = scans[j] as ScanNode;
-      if (!memberMayMatch(m, table.columns, local)) {
-        pruned.push(m.label);
+      const verdict = judgeMember(m, table.columns, local);
+      if (!verdict.read) {
+        pruned.push({ label: m.label, why: verdict.why });
         return;
       }
-      for (const c of local) placeInScan(scan, c, env, true);
+      for (const c of local) placeInScan(scan, narrowForMember(m, table.columns, c), env, true);
       for (const c of enforcedPredicate(m, table.columns)) placeInScan(scan, c, env, false);
       scan.estimate = estimateScan(scan);
       kept.push(scan);
-      read.push(m.label);
+      read.push({ label: m.label, constraint: m.constraint, why: verdict.why });
     });
     rel.node.inputs = kept;
+    rel.node.shards = { read, pruned };
     rel.node.estimate = kept.reduce((s, x) => s + x.estimate, 0);
-    rel.node.note = `${table.kind} ${table.name}: reads ${read.join(", ") || "nothing"}${pruned.length > 0 ? `; pruned ${pruned.join(", ")}` : ""}`;
+    rel.node.note = `${table.kind} ${table.name}: reads ${read.map((r) => r.label).join(", ") || "nothing"}${pruned.length > 0 ? `; pruned ${pruned.map((p) => p.label).join(", ")}` : ""}`;
     return rel.node;
   }
   if (rel.node.kind !== "scan") return local.length > 0 ? filterNode(rel.node, local) : rel.node;

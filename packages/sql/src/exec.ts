@@ -15,6 +15,7 @@ import type { Catalog } from "./catalog.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
+import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSort } from "./sort.ts";
@@ -22,11 +23,15 @@ import type { Row, SourceStatement, Value } from "./types.ts";
 import { compositeKey, groupKey, normalizeOutput, rowBytes } from "./values.ts";
 
 export interface SourceRunner {
-  /** Runs one statement on a source and streams its rows. */
+  /**
+   * Runs one statement on a source and streams its rows. `options.timeoutMs` is what is left of
+   * the statement's time, for sources that pass a budget on (another region's worker).
+   */
   query(
     source: string,
     statement: SourceStatement,
     signal: AbortSignal,
+    options?: { timeoutMs?: number },
   ): Promise<AsyncIterable<Row[]>>;
 }
 
@@ -82,6 +87,8 @@ export class Execution {
   readonly pacer: Pacer;
   /** Keep at most this many statement texts for reporting. */
   private readonly maxSentLogged = 64;
+  /** When the statement's time ends, on the monotonic clock. */
+  private readonly endsAt: number | undefined;
 
   constructor(
     catalog: Catalog,
@@ -98,10 +105,8 @@ export class Execution {
       maxBytes: this.limits.maxBuildBytes,
     });
     const { timeoutMs } = this.limits;
-    this.pacer = new Pacer(
-      signal,
-      timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
-    );
+    this.endsAt = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+    this.pacer = new Pacer(signal, this.endsAt);
   }
 
   /** Runs a statement on a source, counting rows, bytes, time and queries. */
@@ -119,7 +124,14 @@ export class Execution {
     if (this.sent.length < this.maxSentLogged) this.sent.push({ source, ...statement });
     const started = performance.now();
     try {
-      const batches = await this.runner.query(source, statement, signal);
+      const timeoutMs =
+        this.endsAt === undefined ? undefined : Math.max(0, this.endsAt - performance.now());
+      const batches = await this.runner.query(
+        source,
+        statement,
+        signal,
+        timeoutMs === undefined ? {} : { timeoutMs },
+      );
       for await (const batch of batches) {
         stats.rows += batch.length;
         for (const row of batch) stats.bytes += rowBytes(row);
@@ -197,16 +209,48 @@ export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGen
     case "distinct":
       return runDistinct(node, exec, ctx);
     case "union":
-      return (async function* () {
-        for (const input of node.inputs) yield* run(input, exec, ctx);
-      })();
+      return runUnion(node, exec, ctx);
   }
 }
 
-/** How a join opens its inputs: a scan handed the build side's keys reads only those. */
+/**
+ * UNION ALL: a logical table's members (often in different sources or regions) are read at
+ * once; other unions input by input. Handed a join's keys, each member reads only the keys it
+ * may hold, and a member that may hold none is not asked.
+ */
+function runUnion(
+  node: Extract<PlanNode, { kind: "union" }>,
+  exec: Execution,
+  ctx: EvalContext,
+  keys?: ProbeKeys,
+): AsyncGenerator<Row[]> {
+  const shards = node.shards;
+  if (!shards) {
+    return (async function* () {
+      for (const input of node.inputs) yield* run(input, exec, ctx);
+    })();
+  }
+  const column = keys ? node.columns[keys.column]?.name : undefined;
+  const makers: (() => AsyncGenerator<Row[]>)[] = [];
+  node.inputs.forEach((input, i) => {
+    const member = shards.read[i];
+    if (!keys || column === undefined || input.kind !== "scan" || !member) {
+      makers.push(() => run(input, exec, ctx));
+      return;
+    }
+    const own = keysForMember(member.constraint, column, keys.values);
+    if (own.length > 0) makers.push(() => runScan(input, exec, ctx, { ...keys, values: own }));
+  });
+  return mergeBounded(makers, Math.max(1, makers.length));
+}
+
+/** How a join opens its inputs: a scan (or a logical table's members) handed keys reads only those. */
 function inputOpener(exec: Execution, ctx: EvalContext): OpenInput {
-  return (node, keys) =>
-    keys && node.kind === "scan" ? runScan(node, exec, ctx, keys) : run(node, exec, ctx);
+  return (node, keys) => {
+    if (keys && node.kind === "scan") return runScan(node, exec, ctx, keys);
+    if (keys && node.kind === "union") return runUnion(node, exec, ctx, keys);
+    return run(node, exec, ctx);
+  };
 }
 
 async function* runValues(

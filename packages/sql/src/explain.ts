@@ -1,7 +1,8 @@
 /** EXPLAIN: the plan as text, and the exact statement (with parameters) each source receives. */
 import { toJson } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
-import type { Expr, PlanNode, QueryPlan } from "./plan.ts";
+import type { MemberConstraint } from "./logical.ts";
+import type { Expr, LogicalRead, PlanNode, QueryPlan } from "./plan.ts";
 import { renderScan } from "./scan-sql.ts";
 import type { Value } from "./types.ts";
 
@@ -22,6 +23,10 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
   const lines: string[] = [];
   const sources: ExplainedSource[] = [];
   const dynamic = new Map<PlanNode, string>();
+  const shardLines = (shards: LogicalRead, pad: string) => {
+    for (const r of shards.read) lines.push(`${pad}reads ${r.label}: ${r.why}`);
+    for (const p of shards.pruned) lines.push(`${pad}pruned ${p.label}: ${p.why}`);
+  };
   const walk = (node: PlanNode, depth: number, names: string[]): void => {
     const pad = "  ".repeat(depth);
     const show = (e: Expr) => exprText(e, names);
@@ -52,6 +57,10 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
       }
       case "remote":
         lines.push(`${pad}Remote ${node.source}: ${node.describes} (rows≈${node.estimate})`);
+        for (const l of node.logical ?? []) {
+          if (l.note) lines.push(`${pad}  ${l.note}`);
+          shardLines(l, `${pad}  `);
+        }
         lines.push(`${pad}  sql: ${node.statement.sql}`);
         if (node.statement.params.length > 0)
           lines.push(`${pad}  params: ${toJson(node.statement.params)}`);
@@ -76,6 +85,12 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
           const col = probe.columns[node.dynamicFilter.column]?.name ?? "?";
           const text = `${col} IN (keys of the build side, chunked) or BETWEEN their min and max when many`;
           dynamic.set(probe, text);
+          if (probe.kind === "union") {
+            probe.inputs.forEach((input, i) => {
+              const member = probe.shards?.read[i];
+              dynamic.set(input, member ? memberKeysText(col, member.constraint) : text);
+            });
+          }
           lines.push(`${pad}  dynamic filter: ${text}`);
         }
         walk(node.left, depth + 1, l);
@@ -124,6 +139,7 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
         break;
       case "union":
         lines.push(`${pad}UnionAll${node.note ? ` (${node.note})` : ""}`);
+        if (node.shards) shardLines(node.shards, `${pad}  `);
         for (const i of node.inputs)
           walk(
             i,
@@ -156,6 +172,17 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
     plan.root.columns.map((c) => c.name),
   );
   return { plan: lines.join("\n"), sources };
+}
+
+/** The dynamic filter one member of a logical table receives: the keys it may hold. */
+function memberKeysText(column: string, constraint: MemberConstraint): string {
+  const held =
+    constraint.column !== column
+      ? "keys of the build side"
+      : constraint.kind === "region"
+        ? `keys of the build side owned by region ${constraint.regions.join(", ")}`
+        : "keys of the build side this member may hold";
+  return `${column} IN (${held}, chunked) or BETWEEN their min and max when many; not asked when none`;
 }
 
 export function exprText(e: Expr, names: string[]): string {

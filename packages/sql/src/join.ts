@@ -76,7 +76,7 @@ export async function* runJoin(
       await probe?.return(undefined).catch(() => {});
       throw err;
     }
-    if (join.dynamicFilter && probeNode.kind === "scan") {
+    if (join.dynamicFilter && (probeNode.kind === "scan" || probeNode.kind === "union")) {
       if (table.rows.length === 0 && !preserveBuild) return;
       const keyFn = buildKeys[join.dynamicFilter.keyIndex];
       const distinct = new Map<unknown, Value>();

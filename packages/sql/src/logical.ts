@@ -4,7 +4,7 @@
  * reads only the members a statement's predicates can match, and a tier's boundary is applied
  * as a predicate so a row is read from exactly one tier.
  */
-import { regionOf } from "@entente/protocol";
+import { type IdInput, regionOf, SEQUENCE_BITS } from "@entente/protocol";
 import type { Expr } from "./plan.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import { compareValues } from "./values.ts";
@@ -118,42 +118,170 @@ function withinFacts(v: Value, f: KeyFacts): boolean {
   return true;
 }
 
+/** Whether a member is read or pruned for a statement, and why, in words for EXPLAIN. */
+export interface MemberVerdict {
+  read: boolean;
+  why: string;
+}
+
 /** Whether a member may hold rows matching the conjuncts (over the logical columns). */
 export function memberMayMatch(
   member: LogicalMember,
   columns: ColumnDef[],
   conjuncts: Expr[],
 ): boolean {
+  return judgeMember(member, columns, conjuncts).read;
+}
+
+/** Whether a member may hold rows matching the conjuncts, and the reason. */
+export function judgeMember(
+  member: LogicalMember,
+  columns: ColumnDef[],
+  conjuncts: Expr[],
+): MemberVerdict {
   const c = member.constraint;
   const i = columns.findIndex((col) => col.name === c.column);
-  if (i < 0) return true;
+  if (i < 0) return { read: true, why: `no column ${c.column}` };
   const f = factsAbout(conjuncts, i);
   const values = f.values?.filter((v) => withinFacts(v, f));
-  if (values && values.length === 0) return false;
+  if (values && values.length === 0) {
+    return { read: false, why: `no value of ${c.column} satisfies the predicates` };
+  }
+  const asked = values ? valuesText(c.column, values) : undefined;
   switch (c.kind) {
     case "range": {
-      if (values) return values.some((v) => inRange(v, c));
+      if (values) {
+        const held = values.filter((v) => inRange(v, c));
+        return held.length > 0
+          ? { read: true, why: `holds ${asked}` }
+          : { read: false, why: `outside its range: ${asked}` };
+      }
       if (f.hi && c.from !== undefined && c.from !== null) {
         const x = compareValues(f.hi.v, c.from);
-        if (x < 0 || (x === 0 && !f.hi.inclusive)) return false;
+        if (x < 0 || (x === 0 && !f.hi.inclusive))
+          return { read: false, why: `${c.column} ends before its range` };
       }
       if (f.lo && c.to !== undefined && c.to !== null && compareValues(f.lo.v, c.to) >= 0)
-        return false;
-      return true;
+        return { read: false, why: `${c.column} starts after its range` };
+      return { read: true, why: `its range may hold rows` };
     }
     case "hash":
-      return values ? values.some((v) => hashBucket(v, c.buckets) === c.bucket) : true;
+      if (!values) return { read: true, why: `no equality on ${c.column}` };
+      return values.some((v) => hashBucket(v, c.buckets) === c.bucket)
+        ? { read: true, why: `bucket of ${asked}` }
+        : { read: false, why: `no ${asked} hashes here` };
     case "region":
-      return values
-        ? values.some((v) => {
-            try {
-              return c.regions.includes(regionOf(v as bigint));
-            } catch {
-              return false;
-            }
-          })
-        : true;
+      return judgeRegionMember(c, values, f);
   }
+}
+
+function valuesText(column: string, values: Value[]): string {
+  return values.length === 1
+    ? `${column} = ${String(values[0])}`
+    : `${column} IN (${values.length} values)`;
+}
+
+/** The region bits of a value as an id, or undefined when it is no region-aware id. */
+function regionOfValue(v: Value): number | undefined {
+  try {
+    return regionOf(v as IdInput);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Regions `[lo, hi]` whose ids a range of ids may hold (region 0: below every region's ids). */
+function regionSpan(f: KeyFacts): { lo: number; hi: number } | undefined {
+  if (!f.lo && !f.hi) return undefined;
+  let lo = 0;
+  let hi = Number.POSITIVE_INFINITY;
+  if (f.lo) {
+    const first = boundId(f.lo.v, f.lo.inclusive, "lower");
+    if (first === undefined) return undefined;
+    lo = first <= 0n ? 0 : Number(first >> SEQUENCE_BITS);
+  }
+  if (f.hi) {
+    const last = boundId(f.hi.v, f.hi.inclusive, "upper");
+    if (last === undefined) return undefined;
+    hi = last < 0n ? -1 : Number(last >> SEQUENCE_BITS);
+  }
+  return { lo, hi };
+}
+
+/** The first (lower) or last (upper) whole id within a bound, or undefined for a non-number. */
+function boundId(v: Value, inclusive: boolean, side: "lower" | "upper"): bigint | undefined {
+  const step = side === "lower" ? 1n : -1n;
+  if (typeof v === "bigint") return inclusive ? v : v + step;
+  if (typeof v !== "number" || !Number.isFinite(v)) return undefined;
+  if (!Number.isInteger(v)) return BigInt(side === "lower" ? Math.ceil(v) : Math.floor(v));
+  return inclusive ? BigInt(v) : BigInt(v) + step;
+}
+
+function judgeRegionMember(
+  c: Extract<MemberConstraint, { kind: "region" }>,
+  values: Value[] | undefined,
+  f: KeyFacts,
+): MemberVerdict {
+  const regions = c.regions.join(", ");
+  if (values) {
+    const owned = values.filter((v) => {
+      const r = regionOfValue(v);
+      return r !== undefined && c.regions.includes(r);
+    });
+    const asked = valuesText(c.column, values);
+    if (owned.length === 0) return { read: false, why: `owns none of ${asked}` };
+    return {
+      read: true,
+      why:
+        values.length === 1
+          ? `${asked} → owner region ${regions}`
+          : `${asked}: owns ${owned.length} → owner region ${regions}`,
+    };
+  }
+  const span = regionSpan(f);
+  if (!span) return { read: true, why: `no id predicate limits the regions` };
+  const text = `${c.column} range spans regions ${span.lo}–${Number.isFinite(span.hi) ? span.hi : "65535"}`;
+  return c.regions.some((r) => r >= span.lo && r <= span.hi)
+    ? { read: true, why: text }
+    : { read: false, why: text };
+}
+
+/**
+ * The keys a member may hold, of keys for the logical column `column` (a join's dynamic filter):
+ * a region's members get only the ids they own, so each region is asked for its own.
+ */
+export function keysForMember(
+  constraint: MemberConstraint,
+  column: string,
+  keys: readonly Value[],
+): Value[] {
+  if (constraint.column !== column) return [...keys];
+  switch (constraint.kind) {
+    case "range":
+      return keys.filter((k) => inRange(k, constraint));
+    case "hash":
+      return keys.filter((k) => hashBucket(k, constraint.buckets) === constraint.bucket);
+    case "region":
+      return keys.filter((k) => {
+        const r = regionOfValue(k);
+        return r !== undefined && constraint.regions.includes(r);
+      });
+  }
+}
+
+/**
+ * A conjunct as one member reads it: an IN list on the member's key keeps only the values the
+ * member may hold (a region's member, only the ids it owns), since its rows have no others.
+ */
+export function narrowForMember(member: LogicalMember, columns: ColumnDef[], e: Expr): Expr {
+  const c = member.constraint;
+  if (e.k !== "in" || e.not || e.e.k !== "col") return e;
+  if (columns[e.e.i]?.name !== c.column) return e;
+  const held = (x: Expr) =>
+    x.k === "lit" && (x.v === null || keysForMember(c, c.column, [x.v]).length > 0);
+  if (!e.list.every((x) => x.k === "lit")) return e;
+  const kept = e.list.filter(held);
+  return kept.length === 0 || kept.length === e.list.length ? e : { ...e, list: kept };
 }
 
 /** The predicate a tier's scan applies so each row is read from one tier only. */

@@ -1,6 +1,7 @@
 /**
  * Physical choices on the bound plan: build sides from row estimates, dynamic filters into the
- * probe side's scan, and pushdown of limits, top-N and single-table aggregates.
+ * probe side's scan, and pushdown of limits, top-N, single-table aggregates and aggregates split
+ * over a logical table's members.
  */
 import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
@@ -8,6 +9,7 @@ import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
+import { splitShardAggregate } from "./shard-aggregate.ts";
 
 export interface OptimizeOptions {
   /**
@@ -112,7 +114,7 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       return node;
     case "aggregate": {
       node.input = rewrite(node.input, catalog);
-      return pushAggregate(node, catalog) ?? node;
+      return pushAggregate(node, catalog) ?? splitShardAggregate(node, catalog) ?? node;
     }
     case "limit": {
       node.input = rewrite(node.input, catalog);
@@ -131,7 +133,23 @@ function scanOf(node: PlanNode): ScanNode | undefined {
   return node.kind === "scan" ? node : undefined;
 }
 
-/** The smaller side builds; the larger one, a plain scan, is filtered by the build side's keys. */
+/**
+ * The scans a probe side reads: one scan, or a logical table's members (a union of scans over
+ * the same columns), each of which can take the build side's keys.
+ */
+function probeScans(node: PlanNode): ScanNode[] | undefined {
+  if (node.kind === "scan") return [node];
+  if (node.kind === "union" && node.shards && node.inputs.length > 0) {
+    const scans = node.inputs.filter((i): i is ScanNode => i.kind === "scan");
+    return scans.length === node.inputs.length ? scans : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The smaller side builds; the larger one, a plain scan or a logical table's members, is filtered
+ * by the build side's keys.
+ */
 function chooseBuild(join: JoinNode, catalog: Catalog): void {
   if (!chooseBuildSide(join)) return;
   const probe = join.build === "left" ? join.right : join.left;
@@ -139,11 +157,13 @@ function chooseBuild(join: JoinNode, catalog: Catalog): void {
     join.type === "full" ||
     (join.type === "left" && join.build === "right") ||
     (join.type === "right" && join.build === "left");
-  const scan = scanOf(probe);
-  if (probePreserved || !scan || scan.limit !== undefined) return;
+  const scans = probeScans(probe);
+  if (probePreserved || !scans || scans.some((s) => s.limit !== undefined)) return;
   const keys = join.build === "left" ? join.rightKeys : join.leftKeys;
-  const source = catalog.source(scan.table.source);
-  const keyIndex = keys.findIndex((k) => k.k === "col" && canPushKeys(k.type, source));
+  const sources = scans.map((s) => catalog.source(s.table.source));
+  const keyIndex = keys.findIndex(
+    (k) => k.k === "col" && sources.every((source) => canPushKeys(k.type, source)),
+  );
   if (keyIndex < 0) return;
   const key = keys[keyIndex] as Extract<Expr, { k: "col" }>;
   join.dynamicFilter = { keyIndex, column: key.i };

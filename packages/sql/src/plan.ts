@@ -1,4 +1,5 @@
 /** The logical plan: bound expressions over row slots, and the operators that move rows. */
+import type { MemberConstraint } from "./logical.ts";
 import type { CatalogTable, ColumnDef, SourceStatement, SqlType, Value } from "./types.ts";
 
 export type CompareOp = "=" | "<>" | "<" | "<=" | ">" | ">=";
@@ -34,6 +35,11 @@ export interface AggCall {
   arg?: Expr;
   distinct: boolean;
   type: SqlType;
+  /**
+   * AVG over partial sums: how many values each `arg` (a partial sum) stands for, so the
+   * average is Σ sums / Σ counts. Set only where the engine merges members' partial aggregates.
+   */
+  weight?: Expr;
 }
 
 export interface SortKey {
@@ -69,7 +75,16 @@ export interface RemoteNode {
   positions?: number[];
   /** What the statement replaced, for EXPLAIN. */
   describes: string;
+  /** The logical tables it reads, with their members read and pruned, for EXPLAIN. */
+  logical?: LogicalRead[];
   estimate: number;
+}
+
+/** A logical table as a statement reads it: the members read, the members pruned, and why. */
+export interface LogicalRead {
+  note?: string;
+  read: ShardRead[];
+  pruned: ShardPruned[];
 }
 
 export interface JoinNode {
@@ -113,8 +128,29 @@ export type PlanNode =
       estimate: number;
     }
   | { kind: "distinct"; input: PlanNode; columns: ColumnDef[]; estimate: number }
-  | { kind: "union"; inputs: PlanNode[]; columns: ColumnDef[]; estimate: number; note?: string }
+  | {
+      kind: "union";
+      inputs: PlanNode[];
+      columns: ColumnDef[];
+      estimate: number;
+      note?: string;
+      /** A logical table's members read, one per input, and those pruned. */
+      shards?: LogicalRead;
+    }
   | { kind: "values"; rows: Expr[][]; columns: ColumnDef[]; estimate: number };
+
+/** A logical table's member that a statement reads: what it holds, and why it is read. */
+export interface ShardRead {
+  label: string;
+  constraint: MemberConstraint;
+  why: string;
+}
+
+/** A member a statement's predicates rule out, and why. */
+export interface ShardPruned {
+  label: string;
+  why: string;
+}
 
 export interface QueryPlan {
   root: PlanNode;

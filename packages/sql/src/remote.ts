@@ -5,7 +5,7 @@
  * are named by position (c0, c1, …), so names never clash.
  */
 import type { Catalog } from "./catalog.ts";
-import type { AggCall, Expr, PlanNode, RemoteNode, SortKey } from "./plan.ts";
+import type { AggCall, Expr, LogicalRead, PlanNode, RemoteNode, SortKey } from "./plan.ts";
 import { canPush, canPushAggregate, canPushGroupKey, canPushOrder } from "./pushdown.ts";
 import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
 import type { SourceInfo } from "./types.ts";
@@ -120,6 +120,7 @@ export function toRemote(
   }
 
   function remote(sql: string, positions: number[]): RemoteNode {
+    const logical = logicalReads(node);
     return {
       kind: "remote",
       source: source.name,
@@ -127,9 +128,35 @@ export function toRemote(
       columns: node.columns,
       positions,
       describes,
+      ...(logical.length > 0 ? { logical } : {}),
       estimate: node.estimate,
     };
   }
+}
+
+/** The logical tables a subtree reads, with their members, so EXPLAIN still shows them. */
+function logicalReads(node: PlanNode): LogicalRead[] {
+  const out: LogicalRead[] = [];
+  const walk = (n: PlanNode): void => {
+    switch (n.kind) {
+      case "scan":
+      case "remote":
+      case "values":
+        return;
+      case "join":
+        walk(n.left);
+        walk(n.right);
+        return;
+      case "union":
+        if (n.shards) out.push({ ...(n.note ? { note: n.note } : {}), ...n.shards });
+        for (const i of n.inputs) walk(i);
+        return;
+      default:
+        walk(n.input);
+    }
+  };
+  walk(node);
+  return out;
 }
 
 class Renderer {
@@ -168,7 +195,7 @@ class Renderer {
           }
         });
         const where = [...node.pushed, ...node.local].map((p) => this.expr(p, col));
-        let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM ${qualifiedName(d, node.table.schema, node.table.name)}`;
+        let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM ${qualifiedName(d, node.table)}`;
         if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
         return { sql, available };
       }
@@ -251,14 +278,17 @@ class Renderer {
         return { sql, available: new Set(items.map((_, i) => i)) };
       }
       case "union": {
-        const parts = node.inputs.map((i) => {
-          const b = this.block(i);
-          if (b.available.size !== i.columns.length) throw new NotPushable();
-          return `(${b.sql})`;
-        });
+        const blocks = node.inputs.map((i) => this.block(i));
+        // Inputs that produce the same columns line up (a logical table's members read alike).
+        const first = blocks[0];
+        const same = (b: Block) =>
+          first !== undefined &&
+          b.available.size === first.available.size &&
+          [...b.available].every((i) => first.available.has(i));
+        if (!first || !blocks.every(same)) throw new NotPushable();
         return {
-          sql: parts.join(" UNION ALL "),
-          available: new Set(node.columns.map((_, i) => i)),
+          sql: blocks.map((b) => `(${b.sql})`).join(" UNION ALL "),
+          available: first.available,
         };
       }
       default:

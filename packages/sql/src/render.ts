@@ -3,7 +3,14 @@
  * every value a bound parameter — never pasted into the text.
  */
 import type { Expr } from "./plan.ts";
-import type { ColumnDef, SourceStatement, SqlDialect, SqlType, Value } from "./types.ts";
+import type {
+  CatalogTable,
+  ColumnDef,
+  SourceStatement,
+  SqlDialect,
+  SqlType,
+  Value,
+} from "./types.ts";
 import { nsToIso } from "./values.ts";
 
 /** Marks a parameter's place in text being built; no identifier or SQL keyword holds a NUL. */
@@ -149,6 +156,11 @@ export function columnSql(dialect: SqlDialect, column: ColumnDef | undefined): s
   return column?.blankPadded ? `CAST(${name} AS TEXT)` : name;
 }
 
-export function qualifiedName(dialect: SqlDialect, schema: string, table: string): string {
-  return `${dialect.quoteIdentifier(schema)}.${dialect.quoteIdentifier(table)}`;
+/** The table's name as its source knows it: `schema.name`, or its full path where it has one. */
+export function qualifiedName(
+  dialect: SqlDialect,
+  table: Pick<CatalogTable, "schema" | "name" | "path">,
+): string {
+  const parts = table.path ?? [table.schema, table.name];
+  return parts.map((p) => dialect.quoteIdentifier(p)).join(".");
 }

@@ -94,7 +94,7 @@ export function renderScan(
   // Fetched as stored: the connector reads a padded column without its padding.
   const name = (i: number) => d.quoteIdentifier(scan.columns[i]?.name ?? "");
   const select = fetched.length > 0 ? fetched.map(name).join(", ") : "1";
-  let sql = `SELECT ${select} FROM ${qualifiedName(d, scan.table.schema, scan.table.name)}`;
+  let sql = `SELECT ${select} FROM ${qualifiedName(d, scan.table)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (keyFilter) {
     if ("values" in keyFilter) {
@@ -137,7 +137,7 @@ export function renderAggregate(
     return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${arg})`;
   });
   const items = [...groupSql, ...aggSql];
-  let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1"} FROM ${qualifiedName(d, scan.table.schema, scan.table.name)}`;
+  let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1"} FROM ${qualifiedName(d, scan.table)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
   if (groupSql.length > 0) sql += ` GROUP BY ${groupByList(groupSql)}`;

@@ -46,6 +46,11 @@ export interface CatalogTable {
   source: string;
   schema: string;
   name: string;
+  /**
+   * The table's full name in its source when that is not `schema.name`: another region's table,
+   * named as that region's catalog names it (`source.schema.table`).
+   */
+  path?: string[];
   columns: ColumnDef[];
   /** Estimated rows, from the source's statistics. */
   rowCount?: number;

@@ -1,12 +1,22 @@
 /**
  * The live catalog: tables and statistics read from every source at start, cached, refreshed
- * periodically and again when a query names a table the cache does not know.
+ * periodically and again when a query names a table the cache does not know. Other regions'
+ * tables that logical tables name are described by those regions' workers at the same times.
  */
 import type { Connector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
 import type { CatalogTable, SourceInfo } from "@entente/sql";
 import { StaticCatalog } from "@entente/sql";
-import { buildLogicalTables, type LogicalTablesConfig } from "./logical-config.ts";
+import {
+  buildLogicalTables,
+  type LogicalTablesConfig,
+  regionTableKey,
+  remoteTablesOf,
+} from "./logical-config.ts";
+import { isRegionSource, regionSourceName } from "./region-source.ts";
+
+/** A source of this worker's own (another region's source has no tables to list). */
+const isLocal = (c: Connector) => !isRegionSource(c);
 
 export interface CatalogSourceError {
   source: string;
@@ -22,15 +32,21 @@ export class LiveCatalog {
   private lastLoad = 0;
 
   readonly logicalConfig: LogicalTablesConfig;
+  /** This worker's region, when it can reach others (their sources are among `connectors`). */
+  readonly ownRegion: number | undefined;
+  /** Other regions' tables as their workers last described them, kept while they are down. */
+  private readonly described = new Map<string, CatalogTable>();
 
   constructor(
     connectors: Map<string, Connector>,
     aliases: Record<string, string>,
     logicalConfig: LogicalTablesConfig = {},
+    ownRegion?: number,
   ) {
     this.connectors = connectors;
     this.aliases = aliases;
     this.logicalConfig = logicalConfig;
+    this.ownRegion = ownRegion;
     this.current = new StaticCatalog([], this.sourceInfos(), aliases);
   }
 
@@ -54,8 +70,9 @@ export class LiveCatalog {
         const known = options.keepStats
           ? new Map(this.current.tables.map((t) => [`${t.source}.${t.schema}.${t.name}`, t]))
           : undefined;
+        const describing = this.describeRegions(errors);
         const perSource = await Promise.all(
-          [...this.connectors.values()].map(async (c) => {
+          [...this.connectors.values()].filter(isLocal).map(async (c) => {
             try {
               return await tablesOf(c, known);
             } catch (err) {
@@ -67,10 +84,21 @@ export class LiveCatalog {
             }
           }),
         );
+        await describing;
         const tables = perSource.flat();
         const sources = this.sourceInfos();
         const physical = new StaticCatalog(tables, sources, this.aliases);
-        const logical = buildLogicalTables(this.logicalConfig, physical);
+        const logical = buildLogicalTables(this.logicalConfig, physical, {
+          ...(this.ownRegion === undefined
+            ? {}
+            : {
+                regions: {
+                  ownRegion: this.ownRegion,
+                  described: this.described,
+                  sourceOf: regionSourceName,
+                },
+              }),
+        });
         for (const problem of logical.problems)
           errors.push({ source: "(logicalTables)", message: problem });
         this.errors = errors;
@@ -82,6 +110,27 @@ export class LiveCatalog {
       }
     })();
     return this.loading;
+  }
+
+  /**
+   * Asks each other region named by a logical table for its table's columns; a region that does
+   * not answer keeps what it said before and is reported.
+   */
+  private async describeRegions(errors: CatalogSourceError[]): Promise<void> {
+    await Promise.all(
+      remoteTablesOf(this.logicalConfig, this.ownRegion).map(async (ref) => {
+        const source = this.connectors.get(regionSourceName(ref.region));
+        if (!source || !isRegionSource(source)) return;
+        try {
+          this.described.set(regionTableKey(ref), await source.describe(ref.table.split(".")));
+        } catch (err) {
+          errors.push({
+            source: source.name,
+            message: `${ref.table}: ${err instanceof Error ? err.message : String(err)}`,
+          });
+        }
+      }),
+    );
   }
 
   /** Plans against the cache; on an unknown table, reads the sources again once and retries. */

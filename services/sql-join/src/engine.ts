@@ -13,7 +13,8 @@ import {
   tableAliases,
 } from "./config.ts";
 import { DEMO_SOURCES, loadDemoData } from "./demo.ts";
-import type { LogicalTablesConfig } from "./logical-config.ts";
+import { type LogicalTablesConfig, remoteTablesOf } from "./logical-config.ts";
+import { RegionSource } from "./region-source.ts";
 
 export interface SqlEngine {
   catalog: LiveCatalog;
@@ -36,8 +37,11 @@ export async function openSqlEngine(options: {
   tables?: TablesConfig | undefined;
   logicalTables?: LogicalTablesConfig | undefined;
   settings?: Partial<SqlJoinSettings>;
-  /** This worker's region and its client, through which other regions' workers are asked. */
-  network?: { client: EntenteClient; region: number };
+  /**
+   * This worker's region and its client, through which other regions' workers are asked, on
+   * this deployment's `entente.sql` subject.
+   */
+  network?: { client: EntenteClient; region: number; subject: string };
 }): Promise<SqlEngine> {
   const settings = sqlJoinConfigSchema.parse(options.settings ?? {});
   const own = options.pool === undefined;
@@ -58,10 +62,20 @@ export async function openSqlEngine(options: {
     const connectors = new Map<string, Connector>();
     for (const name of names) connectors.set(name, await pool.get(name));
     if (demo) await pool.once("demo-sql", () => loadDemoData(connectors));
+    const { network } = options;
+    if (network) {
+      // Each other region a logical table names is a source of its own, `region:N`.
+      const refs = remoteTablesOf(options.logicalTables ?? {}, network.region);
+      for (const region of new Set(refs.map((ref) => ref.region))) {
+        const source = new RegionSource({ ...network, region });
+        connectors.set(source.name, source);
+      }
+    }
     const catalog = new LiveCatalog(
       connectors,
       tableAliases(options.tables),
       options.logicalTables ?? {},
+      network?.region,
     );
     await catalog.refresh();
     // A worker that cannot parse yet should not take statements.

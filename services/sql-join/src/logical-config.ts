@@ -22,6 +22,11 @@ const shardsSchema = z
             to: bound,
             /** region: the regions whose ids this member holds. */
             regions: z.array(z.number().int().min(1).max(65535)).optional(),
+            /**
+             * The region whose table this is, named as that region's catalog names it: read
+             * through that region's sql-join worker, or here when it is this worker's region.
+             */
+            region: z.number().int().min(1).max(65535).optional(),
           })
           .strict(),
       )
@@ -71,12 +76,62 @@ export function boundaryValue(
   return castValue(text, type === "date" ? "date" : type === "timestamp" ? "timestamp" : type);
 }
 
-/** Builds the logical tables; a definition that does not fit the catalog is reported, not fatal. */
+/** Another region's table a logical table names: the region and its name there. */
+export interface RegionTableRef {
+  region: number;
+  table: string;
+}
+
+/** How members that name a region are read. */
+export interface RegionMembers {
+  /** This worker's region: its members are read here, as local tables. */
+  ownRegion: number;
+  /** Tables of other regions as their workers described them, by `regionTableKey`. */
+  described: ReadonlyMap<string, CatalogTable>;
+  /** The source that reads a region's tables. */
+  sourceOf(region: number): string;
+}
+
+export function regionTableKey(ref: RegionTableRef): string {
+  return `${ref.region}|${ref.table}`;
+}
+
+/** The other regions' tables the configuration names, each once. */
+export function remoteTablesOf(
+  config: LogicalTablesConfig,
+  ownRegion: number | undefined,
+): RegionTableRef[] {
+  const refs = new Map<string, RegionTableRef>();
+  for (const def of Object.values(config)) {
+    if (!("shards" in def)) continue;
+    for (const m of def.shards.members) {
+      if (m.region === undefined || m.region === ownRegion) continue;
+      const ref = { region: m.region, table: m.table };
+      refs.set(regionTableKey(ref), ref);
+    }
+  }
+  return [...refs.values()];
+}
+
+/** A shard member's label in EXPLAIN and errors: the region it reads, or its table. */
+function memberLabel(m: { table: string; region?: number | undefined }, ownRegion?: number) {
+  if (m.region === undefined) return m.table;
+  return m.region === ownRegion ? `region ${m.region} (here)` : `region ${m.region}`;
+}
+
+/**
+ * Builds the logical tables; a definition that does not fit the catalog is reported, not fatal.
+ * Another region's member has the columns its worker described; until it has answered, it is
+ * taken to have the columns of the table's other members (a region's share of a table is the
+ * same table), and a wrong guess fails that region's reads with its own error.
+ */
 export function buildLogicalTables(
   config: LogicalTablesConfig,
   catalog: StaticCatalog,
-  now = Date.now(),
+  options: { now?: number; regions?: RegionMembers } = {},
 ): { tables: LogicalTable[]; problems: string[] } {
+  const now = options.now ?? Date.now();
+  const regions = options.regions;
   const tables: LogicalTable[] = [];
   const problems: string[] = [];
   for (const [name, def] of Object.entries(config)) {
@@ -109,7 +164,7 @@ export function buildLogicalTables(
         });
       } else {
         const s = def.shards;
-        const members = s.members.map((m) => ({ ...m, resolved: resolve(m.table) }));
+        const members = resolveMembers(s.members, resolve, regions);
         const columns = checkColumns(
           name,
           members.map((m) => m.resolved),
@@ -123,7 +178,7 @@ export function buildLogicalTables(
           kind: "sharded",
           columns,
           members: members.map((m, i) => ({
-            label: `${m.table}`,
+            label: memberLabel(m, regions?.ownRegion),
             table: m.resolved,
             constraint:
               s.by === "range"
@@ -136,7 +191,11 @@ export function buildLogicalTables(
                   }
                 : s.by === "hash"
                   ? { kind: "hash" as const, column: col.name, buckets: members.length, bucket: i }
-                  : { kind: "region" as const, column: col.name, regions: m.regions ?? [] },
+                  : {
+                      kind: "region" as const,
+                      column: col.name,
+                      regions: m.regions ?? (m.region === undefined ? [] : [m.region]),
+                    },
           })),
         });
       }
@@ -145,6 +204,64 @@ export function buildLogicalTables(
     }
   }
   return { tables, problems };
+}
+
+type MemberConfig = Extract<
+  LogicalTablesConfig[string],
+  { shards: unknown }
+>["shards"]["members"][number];
+
+/**
+ * Each member's table: this worker's own (a member of no region, or of this region), or another
+ * region's as described, else shaped like the others. Another region's member is estimated as
+ * large as this worker's own share, since its worker keeps its statistics.
+ */
+function resolveMembers(
+  members: MemberConfig[],
+  resolve: (ref: string) => CatalogTable,
+  regions: RegionMembers | undefined,
+): (MemberConfig & { resolved: CatalogTable })[] {
+  const isRemote = (m: MemberConfig) => m.region !== undefined && m.region !== regions?.ownRegion;
+  const local = new Map<MemberConfig, CatalogTable>();
+  for (const m of members) if (!isRemote(m)) local.set(m, resolve(m.table));
+  const own = [...local.values()][0];
+  const remote = new Map<MemberConfig, CatalogTable | undefined>();
+  for (const m of members) {
+    if (!isRemote(m)) continue;
+    if (!regions) {
+      throw new Error(
+        `member ${memberLabel(m)} (${m.table}) names a region, and this engine was opened without its own region and client, so it cannot tell or reach it`,
+      );
+    }
+    remote.set(
+      m,
+      regions.described.get(regionTableKey({ region: m.region as number, table: m.table })),
+    );
+  }
+  const shape = own ?? [...remote.values()].find((t) => t !== undefined);
+  if (!shape) {
+    throw new Error(
+      `no member's columns are known yet: no member is in this region and no other region has described its table`,
+    );
+  }
+  return members.map((m) => {
+    const table = local.get(m);
+    if (table) return { ...m, resolved: table };
+    const path = m.table.split(".");
+    const described = remote.get(m);
+    return {
+      ...m,
+      resolved: {
+        source: (regions as RegionMembers).sourceOf(m.region as number),
+        schema: path.slice(0, -1).join("."),
+        name: path[path.length - 1] ?? m.table,
+        path,
+        columns: (described ?? shape).columns,
+        ...(own?.rowCount === undefined ? {} : { rowCount: own.rowCount }),
+        ...(own?.distinct === undefined ? {} : { distinct: own.distinct }),
+      },
+    };
+  });
 }
 
 function checkColumns(name: string, members: CatalogTable[]) {
