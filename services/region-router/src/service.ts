@@ -16,6 +16,7 @@ import {
 import { connect } from "@nats-io/transport-node";
 import { z } from "zod";
 import { regionRouterSchema } from "./config.ts";
+import { DATA_STATS_WAIT_MS, mergeDataFigures, withDataTraffic } from "./data-traffic.ts";
 import { RegionRouter } from "./router.ts";
 import { RouterStore } from "./store.ts";
 
@@ -86,8 +87,15 @@ export function createRegionRouterService(
             name: "traffic",
             subject: env.subjects.router.traffic,
             schema: z.unknown(),
-            description: "Requests this region's clients sent to each other region, and bytes",
-            handler: () => router.trafficView(),
+            description:
+              "Requests this region's clients sent to each other region, bytes, and reads by id with their replicas",
+            handler: async () => {
+              const stats = await askPeers(env.nc, "sql-join", DATA_STATS_WAIT_MS, "STATS");
+              return withDataTraffic(
+                router.trafficView(),
+                mergeDataFigures(stats, env.subjects.deployment, region.id),
+              );
+            },
           }),
           endpoint({
             name: "route",

@@ -3,6 +3,7 @@
  * region's links and the path to another region, as the region router of this region sees them.
  */
 import {
+  type DataTraffic,
   type LinksReply,
   type RegionsReply,
   type RouteReply,
@@ -162,17 +163,48 @@ export function trafficTable(
       t.requests,
       bytesText(t.requestBytes),
       bytesText(t.replyBytes),
+      ...dataColumns(t.data),
     ]),
   );
   const lines = [
     rows.length === 0
       ? "no cross-region requests yet"
-      : renderTable(["from", "to", "requests", "sent", "received"], rows),
+      : renderTable(
+          [
+            "from",
+            "to",
+            "requests",
+            "sent",
+            "received",
+            "reads by id",
+            "read bytes",
+            "replica hits",
+            "replicas",
+            "replica bytes",
+            "evictions",
+            "staleness",
+          ],
+          rows,
+        ),
   ];
   if (unanswered.length > 0) {
     lines.push(`not answered: ${unanswered.map((id) => nameOf(regions, id)).join(", ")}`);
   }
   return lines.join("\n");
+}
+
+/** A pair's reads by id and replicas, or dashes where the region's workers read none by id. */
+function dataColumns(data: DataTraffic | undefined): Array<string | number> {
+  if (!data) return ["-", "-", "-", "-", "-", "-", "-"];
+  return [
+    data.requests,
+    bytesText(data.bytes),
+    data.replicaHits,
+    data.replicas,
+    bytesText(data.replicaBytes),
+    data.evictions,
+    data.stalenessMs === null ? "-" : `${(data.stalenessMs / 1000).toFixed(1)} s`,
+  ];
 }
 
 function subcommandFormat(command: Command): string {
@@ -212,7 +244,9 @@ export function registerRegionsCommands(program: Command): void {
 
   regions
     .command("traffic")
-    .description("requests and bytes between each pair of regions, as each region's router counts")
+    .description(
+      "requests and bytes between each pair of regions as each region's router counts them, with reads by id and replicas as its sql-join workers count them",
+    )
     .addOption(formatOption())
     .action(async (_options: { format: string }, command: Command) => {
       const format = subcommandFormat(command);

@@ -293,16 +293,42 @@ export const linksReplySchema = z.strictObject({
 });
 export type LinksReply = z.output<typeof linksReplySchema>;
 
-/** Requests this region's clients sent to another region through the routers, and bytes. */
+const figure = z.number().int().nonnegative();
+
+/**
+ * Reads by id from this region to an owner region, as the region's sql-join workers count them:
+ * requests and reply bytes, ids answered from replicas, the replica store (its entries and
+ * bytes, evictions to keep its budget, replicas dropped when the owner's stream no longer held
+ * their changes), failed polls of the owner's change feed, and how long ago the last poll that
+ * committed started (null when none has).
+ */
+export const dataTrafficSchema = z.strictObject({
+  requests: figure,
+  bytes: figure,
+  replicaHits: figure,
+  evictions: figure,
+  dropped: figure,
+  feedErrors: figure,
+  replicas: figure,
+  replicaBytes: figure,
+  stalenessMs: z.number().nonnegative().nullable(),
+});
+export type DataTraffic = z.output<typeof dataTrafficSchema>;
+
+/**
+ * Requests this region's clients sent to another region through the routers, and bytes; with
+ * `data` where this region's sql-join workers read that region's rows by id.
+ */
 export const trafficReplySchema = z.strictObject({
   self: regionIdSchema,
   to: z
     .array(
       z.strictObject({
         region: regionIdSchema,
-        requests: z.number().int().nonnegative(),
-        requestBytes: z.number().int().nonnegative(),
-        replyBytes: z.number().int().nonnegative(),
+        requests: figure,
+        requestBytes: figure,
+        replyBytes: figure,
+        data: dataTrafficSchema.optional(),
       }),
     )
     .max(MAX_REGIONS),

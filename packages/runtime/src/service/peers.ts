@@ -28,11 +28,15 @@ export interface PeerMismatch {
   mine: string;
 }
 
-/** The `$SRV.INFO` replies of the running workers of `service` that arrive within `waitMs`. */
+/**
+ * The `$SRV.INFO` (or `verb`) replies of the running workers of `service` that arrive within
+ * `waitMs`.
+ */
 export async function askPeers(
   nc: NatsConnection,
   service: string,
   waitMs: number,
+  verb: "INFO" | "STATS" = "INFO",
 ): Promise<unknown[]> {
   const inbox = createInbox(connectionInboxPrefix(nc));
   const replies: unknown[] = [];
@@ -41,7 +45,7 @@ export async function askPeers(
       if (!err) replies.push(safeDecode(msg.data));
     },
   });
-  nc.publish(`$SRV.INFO.${service}`, undefined, { reply: inbox });
+  nc.publish(`$SRV.${verb}.${service}`, undefined, { reply: inbox });
   await new Promise((resolve) => setTimeout(resolve, waitMs));
   sub.unsubscribe();
   return replies;
