@@ -241,7 +241,9 @@ function runUnion(
     const own = keysForMember(member.constraint, column, keys.values);
     if (own.length > 0) makers.push(() => runScan(input, exec, ctx, { ...keys, values: own }));
   });
-  return mergeBounded(makers, Math.max(1, makers.length));
+  // As many members at once as IN-list statements per scan: members sharing a source share its
+  // connection pool with the rest of the statement.
+  return mergeBounded(makers, Math.max(1, Math.min(makers.length, exec.limits.parallelChunks)));
 }
 
 /** How a join opens its inputs: a scan (or a logical table's members) handed keys reads only those. */

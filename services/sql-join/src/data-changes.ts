@@ -40,6 +40,9 @@ const FETCH_EXPIRES_MS = 2_000;
 
 const NANOS_PER_MS = 1_000_000;
 
+/** About this many bytes of changes at most in one feed reply (NATS' default payload is 1 MiB). */
+const MAX_FEED_REPLY_BYTES = 256 * 1024;
+
 export class ChangeStream {
   readonly name: string;
   readonly subject: string;
@@ -112,7 +115,10 @@ export class ChangeStream {
     );
   }
 
-  /** Up to `limit` changes after sequence `after`, with the stream's first and last sequence. */
+  /**
+   * Up to `limit` changes after sequence `after` (fewer when they pass `MAX_FEED_REPLY_BYTES`),
+   * with the stream's first and last sequence.
+   */
   async read(after: number, limit: number): Promise<DataChangesReply> {
     const { state } = await this.#jsm.streams.info(this.name);
     // With no message held, first_seq is the next sequence (or 0 for a stream never written).
@@ -128,9 +134,12 @@ export class ChangeStream {
     const changes: DataChange[] = [];
     try {
       const messages = await consumer.fetch({ max_messages: count, expires: FETCH_EXPIRES_MS });
+      let bytes = 0;
       for await (const m of messages) {
         changes.push(changeOf(m.seq, msgpackCodec.decode(m.data)));
-        if (changes.length >= count) break;
+        bytes += m.data.length;
+        // A reply must fit a NATS message: the reader asks again from where this one ends.
+        if (changes.length >= count || bytes >= MAX_FEED_REPLY_BYTES) break;
       }
     } finally {
       await consumer.delete().catch(() => {});

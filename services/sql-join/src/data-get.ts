@@ -225,7 +225,7 @@ export function localReader(connectors: ReadonlyMap<string, Connector>) {
     table: { name: string; table: string; id: string },
     columns: string[],
     ids: bigint[],
-    context: HandlerContext,
+    context: { signal: AbortSignal },
   ): Promise<Map<string, unknown[]>> {
     const { connector, path } = sourceTableOf(connectors, table);
     const rows: unknown[][] = [];

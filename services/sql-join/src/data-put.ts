@@ -220,8 +220,11 @@ export type LocalRead = (
   table: { name: string; table: string; id: string },
   columns: string[],
   ids: bigint[],
-  context: HandlerContext,
+  context: { signal: AbortSignal },
 ) => Promise<Map<string, unknown[]>>;
+
+/** The read-back of committed rows for their change messages gets this long of its own. */
+const READ_BACK_TIMEOUT_MS = 5_000;
 
 export function dataPutHandler(
   engine: SqlEngine,
@@ -264,23 +267,49 @@ export function dataPutHandler(
       );
     }
     const { connector, path } = sourceTableOf(engine.catalog.connectors, table);
+    // Rows that may have changed: a statement that failed (or was cancelled) may still have
+    // committed, and telling replicas of a row that did not change costs them one re-read.
+    const touched: PutRow[] = [];
+    let failure: unknown;
     for (const group of byColumnSet(rows)) {
       const columns = group[0]?.columns ?? [];
-      await connector.execute(
-        {
-          sql: upsertStatement(connector.dialect, path, table.id, columns, group.length),
-          params: group.flatMap((r) => r.values) as never[],
-        },
-        { signal: context.signal },
-      );
+      touched.push(...group);
+      try {
+        await connector.execute(
+          {
+            sql: upsertStatement(connector.dialect, path, table.id, columns, group.length),
+            params: group.flatMap((r) => r.values) as never[],
+          },
+          { signal: context.signal },
+        );
+      } catch (err) {
+        failure = err;
+        break;
+      }
     }
-    // Published as the database holds them now, every column, so a replica takes them whole.
+    // Published whatever happened after a commit (a later statement's failure, the caller
+    // giving up): a replica elsewhere must learn of every row that may have changed.
+    await publishChanges(table, known, touched);
+    if (failure !== undefined) throw failure;
+    return rows.map((r) => r.id.toString());
+  }
+
+  /**
+   * Publishes committed rows to the change stream: as the database holds them now, every column
+   * (read back on a budget of its own, not the caller's), or as written when that read fails.
+   */
+  async function publishChanges(table: WritableTable, known: string[], rows: PutRow[]) {
+    if (rows.length === 0 || !changes) return;
     const ids = rows.map((r) => r.id);
-    const written = await readLocal(table, known, ids, context);
+    const written = await readLocal(table, known, ids, {
+      signal: AbortSignal.timeout(READ_BACK_TIMEOUT_MS),
+    }).catch(() => new Map<string, unknown[]>());
     const at = Date.now();
-    const published: RowChange[] = ids.flatMap((id) => {
-      const row = written.get(id.toString());
-      return row === undefined ? [] : [{ table: table.name, id, columns: known, row, at }];
+    const published: RowChange[] = rows.map((r) => {
+      const row = written.get(r.id.toString());
+      return row === undefined
+        ? { table: table.name, id: r.id, columns: r.columns, row: r.values, at }
+        : { table: table.name, id: r.id, columns: known, row, at };
     });
     try {
       await changes.publish(published, nuid.next());
@@ -291,7 +320,6 @@ export function dataPutHandler(
         { retryable: true },
       );
     }
-    return ids.map(String);
   }
 
   async function askOwner(

@@ -138,11 +138,12 @@ export class Replicator {
   /** Counts reads of `owner`'s ids; those read often enough are wanted as replicas. */
   noteOwnerRead(table: string, owner: number, ids: readonly bigint[]): void {
     const now = this.#now();
+    let added = false;
     for (const id of ids) {
       const key = ReplicaStore.replicaKey(owner, table, id.toString());
       if (!this.#reads.record(key, now)) continue;
       if (this.#store.replica(owner, table, id.toString())) continue;
-      if (this.#wantedCount >= this.#settings.maxPending) return;
+      if (this.#wantedCount >= this.#settings.maxPending) break;
       let tables = this.#wanted.get(owner);
       if (!tables) {
         tables = new Map();
@@ -156,10 +157,12 @@ export class Replicator {
           key,
           withHits(undefined, this.#settings.readsToReplicate, now, this.#settings.windowMs),
         );
-        this.#pollSoon(owner);
+        added = true;
       }
       tables.set(table, wanted);
     }
+    // Once every id is in place: a poll takes the wanted ids as it starts.
+    if (added) this.#pollSoon(owner);
   }
 
   /**
@@ -208,19 +211,41 @@ export class Replicator {
     // With no replica of the owner, nothing before its head matters: start there.
     let position = hasReplicas && feed ? feed.record.seq : (await this.#readFeed(owner, 0, 1)).head;
     const created = await this.#createWanted(owner, position, startedAt);
+    // Ids whose rows changed, by table: read again from the owner once the feed is read to its
+    // head, so a replica holds the row as committed then, whatever order puts published in.
+    const changed = new Map<string, Set<string>>();
     for (;;) {
       const reply = await this.#readFeed(owner, position, this.#settings.feedBatch);
-      if (feedVerdict(position, reply) === "lost") {
+      const first = reply.changes[0];
+      // A sequence skipped (the stream dropped it) is a change that can no longer be applied.
+      if (
+        feedVerdict(position, reply) === "lost" ||
+        (first !== undefined && first.seq !== position + 1)
+      ) {
         await this.#dropOwner(owner);
         await this.#store.setFeed(owner, { seq: reply.head, polledAt: startedAt }, feed?.revision);
         return;
       }
+      if (reply.changes.length === 0) {
+        if (position < reply.head) {
+          throw new EntenteError(
+            "UNAVAILABLE",
+            `region ${owner}'s change feed answered no changes after ${position} below its head ${reply.head}`,
+          );
+        }
+        break;
+      }
       for (const change of reply.changes) {
-        await this.#applyChange(owner, change);
+        if (this.#store.replica(owner, change.table, change.id)) {
+          const ids = changed.get(change.table) ?? new Set<string>();
+          ids.add(change.id);
+          changed.set(change.table, ids);
+        }
         position = change.seq;
       }
-      if (reply.changes.length === 0 || position >= reply.head) break;
+      if (position >= reply.head) break;
     }
+    await this.#refresh(owner, changed, position);
     const committed = await this.#store.setFeed(
       owner,
       { seq: position, polledAt: startedAt },
@@ -280,6 +305,32 @@ export class Replicator {
     return keys;
   }
 
+  /** Whole rows of `owner` by id, checked: one row (or null) per id, as wide as its columns. */
+  async #fetchRows(
+    owner: number,
+    table: string,
+    list: string[],
+  ): Promise<{ columns: string[]; rows: Array<unknown[] | null> }> {
+    const reply = (await this.#ask(owner, this.#subjects.data.get, {
+      table,
+      ids: list,
+    })) as Partial<DataGetReply> | null;
+    const columns = reply?.columns;
+    const rows = reply?.rows;
+    if (
+      !reply ||
+      reply.partial ||
+      !Array.isArray(columns) ||
+      !columns.every((c) => typeof c === "string") ||
+      !Array.isArray(rows) ||
+      rows.length !== list.length ||
+      !rows.every((r) => r === null || (Array.isArray(r) && r.length === columns.length))
+    ) {
+      throw new EntenteError("BAD_RESPONSE", `region ${owner} did not answer rows to replicate`);
+    }
+    return { columns, rows };
+  }
+
   async #fetchReplicas(
     owner: number,
     table: string,
@@ -288,18 +339,7 @@ export class Replicator {
     now: number,
   ): Promise<string[]> {
     const keys: string[] = [];
-    const reply = (await this.#ask(owner, this.#subjects.data.get, {
-      table,
-      ids: list,
-    })) as DataGetReply;
-    if (
-      reply.partial ||
-      !Array.isArray(reply.rows) ||
-      !Array.isArray(reply.columns) ||
-      reply.rows.length !== list.length
-    ) {
-      throw new EntenteError("BAD_RESPONSE", `region ${owner} did not answer rows to replicate`);
-    }
+    const reply = await this.#fetchRows(owner, table, list);
     for (const [i, id] of list.entries()) {
       const row = reply.rows[i];
       if (!row) continue;
@@ -321,15 +361,46 @@ export class Replicator {
     return keys;
   }
 
-  async #applyChange(owner: number, change: DataChangesReply["changes"][number]): Promise<void> {
-    const key = ReplicaStore.replicaKey(owner, change.table, change.id);
-    let held = this.#store.replica(owner, change.table, change.id);
-    for (let attempt = 0; held && attempt < 3; attempt++) {
-      if (!takesChange(held.record.seq, change.seq)) return;
-      const record = { ...held.record, columns: change.columns, row: change.row, seq: change.seq };
+  /**
+   * Reads the changed rows of `owner` again and stores them at `position`: every change up to
+   * there was committed before this read. A row the owner no longer has is dropped. A replica
+   * that cannot be stored fails the poll, so its position is not committed past the change.
+   */
+  async #refresh(owner: number, changed: Map<string, Set<string>>, position: number) {
+    for (const [table, ids] of changed) {
+      const all = [...ids];
+      for (let at = 0; at < all.length; at += FETCH_IDS) {
+        const list = all.slice(at, at + FETCH_IDS);
+        const { columns, rows } = await this.#fetchRows(owner, table, list);
+        for (const [i, id] of list.entries()) {
+          const row = rows[i];
+          await this.#rewrite(ReplicaStore.replicaKey(owner, table, id), (held) => {
+            if (!takesChange(held.seq, position)) return held;
+            return row ? { ...held, columns, row, seq: position } : undefined;
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * Rewrites a held replica as `next` says (undefined: drop it), again on a conflicting write;
+   * throws when it keeps conflicting, so the poll does not commit past a change it missed.
+   */
+  async #rewrite(
+    key: string,
+    next: (held: ReplicaRecord) => ReplicaRecord | undefined,
+  ): Promise<void> {
+    let held = this.#store.replica(...partsOf(key));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!held) return;
+      const record = next(held.record);
+      if (record === held.record) return;
+      if (record === undefined) return this.#store.delete(key);
       if (await this.#store.update(key, record, held.revision)) return;
       held = await this.#store.reload(key);
     }
+    throw new EntenteError("UNAVAILABLE", `replica ${key} kept changing under a poll`);
   }
 
   async #confirm(key: string): Promise<void> {
