@@ -1,21 +1,27 @@
 /**
  * The broker bridge against its baselines, in the same run: 200,000 messages of 1 KiB
- * NATS→NATS through a link (JetStream buffer upstream, JetStream stream downstream) against a
- * minimal hand-written loop (durable pull consumer on A, publish with a message id to B, ack
- * after the PubAck) and the NATS server's own stream sourcing; RabbitMQ→NATS through a link
- * against RabbitMQ's federation plugin between two vhosts, both measured from the first publish
- * to the last arrival (the plugin's buffer cannot be filled before its link runs); the link's
- * drain rate of an already filled buffer is printed as well. Every run checks that each message
- * arrived exactly once. Prints messages per second and the ratios.
+ * NATS→NATS through a link (JetStream buffer upstream, JetStream stream downstream) against
+ * three pipelined loops carrying the same messages from a durable pull consumer on A to a
+ * stream on B, acking each upstream message when its PubAck arrives — the documented nats.js
+ * API with default options, the same with `noAsyncTraces`, and core publishes whose PubAcks are
+ * matched by hand — and the NATS server's own stream sourcing as the physical reference.
+ * RabbitMQ→NATS and NATS→RabbitMQ through links against RabbitMQ's federation plugin between two
+ * vhosts, all timed from the first publish to the last arrival; the RabbitMQ→NATS link's drain
+ * rate of an already filled buffer is printed as well. Every run checks that each message arrived exactly once. Prints
+ * messages per second, CPU time per message of the process carrying them, and the ratios.
+ * Exits non-zero when a scenario, RabbitMQ's federation plugin included, cannot run.
  *
  *   node --conditions=@entente/source test/bench/bridge.bench.ts
  *   BENCH_MESSAGES=50000 ENTENTE_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672 …
  */
 import { rabbitmq } from "@entente/testkit";
 import {
+  bridgeFanOut,
   bridgeNatsToNats,
+  bridgeNatsToRabbit,
   bridgeRabbitToNats,
-  handWrittenLoop,
+  type LoopKind,
+  pipelinedLoop,
   type Result,
   rabbitFederation,
   streamSourcing,
@@ -23,70 +29,111 @@ import {
 
 const COUNT = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const SIZE = Number(process.env.BENCH_MESSAGE_BYTES ?? 1024);
-/** A subset of nats, loop, sourcing, rabbit, federation; all by default. */
+/** A subset of nats, loop, sourcing, scale, rabbit, rabbit-out, federation; all by default. */
 const ONLY = new Set(
-  (process.env.BENCH_SCENARIOS ?? "nats,loop,sourcing,rabbit,federation").split(","),
+  (process.env.BENCH_SCENARIOS ?? "nats,loop,sourcing,scale,rabbit,rabbit-out,federation").split(
+    ",",
+  ),
 );
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const line = (r: Result) =>
-  `${r.label.padEnd(52)} ${fmt(r.perSecond).padStart(10)} msgs/s  (${r.messages} in ${r.seconds.toFixed(2)} s)`;
+
+function line(r: Result): string {
+  const cpu =
+    r.cpuMicrosPerMessage === undefined ? "" : `  ${r.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`;
+  const note = r.note ? `  [${r.note}]` : "";
+  return `${r.label.padEnd(52)} ${fmt(r.perSecond).padStart(10)} msgs/s  (${r.messages} in ${r.seconds.toFixed(2)} s)${cpu}${note}`;
+}
+
+/** The link's ratio to a baseline, with the issue's target when there is one. */
+function ratioLine(what: string, link: Result, baseline: Result, target?: number): string {
+  const ratio = link.perSecond / baseline.perSecond;
+  const verdict =
+    target === undefined ? "" : `   target ≥ ${target}×: ${ratio >= target ? "met" : "NOT MET"}`;
+  return `  ${what.padEnd(48)} ${ratio.toFixed(2)}×${verdict}`;
+}
+
+async function step(what: () => Promise<Result>): Promise<Result> {
+  const result = await what();
+  console.log(line(result));
+  return result;
+}
+
+async function natsScenarios(): Promise<string[]> {
+  const link = ONLY.has("nats") ? await step(() => bridgeNatsToNats(COUNT, SIZE)) : undefined;
+  const loops: Partial<Record<LoopKind, Result>> = {};
+  if (ONLY.has("loop"))
+    for (const kind of ["documented", "documented-no-async-traces", "hand-matched"] as const)
+      loops[kind] = await step(() => pipelinedLoop(COUNT, SIZE, kind));
+  const sourcing = ONLY.has("sourcing") ? await step(() => streamSourcing(COUNT, SIZE)) : undefined;
+  if (!link) return [];
+  const ratios: string[] = [];
+  if (loops["hand-matched"])
+    ratios.push(ratioLine("link / hand-matched loop", link, loops["hand-matched"], 1.0));
+  if (loops.documented)
+    ratios.push(ratioLine("link / documented-API loop", link, loops.documented, 1.5));
+  if (loops["documented-no-async-traces"])
+    ratios.push(
+      ratioLine(
+        "link / documented-API loop, noAsyncTraces",
+        link,
+        loops["documented-no-async-traces"],
+      ),
+    );
+  if (sourcing) ratios.push(ratioLine("link / server stream sourcing", link, sourcing));
+  return ratios;
+}
+
+async function scaleScenarios(): Promise<string[]> {
+  if (!ONLY.has("scale")) return [];
+  const one = await step(() => bridgeFanOut(COUNT, SIZE, 1));
+  const two = await step(() => bridgeFanOut(COUNT, SIZE, 2));
+  return [ratioLine("8 links: two workers / one worker", two, one, 1)];
+}
+
+async function rabbitScenarios(): Promise<string[]> {
+  if (!["rabbit", "rabbit-out", "federation"].some((s) => ONLY.has(s))) return [];
+  const rabbit = await rabbitmq();
+  try {
+    let link: Result | undefined;
+    if (ONLY.has("rabbit")) {
+      link = await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE));
+      await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE, "drain"));
+    }
+    const linkOut = ONLY.has("rabbit-out")
+      ? await step(() => bridgeNatsToRabbit(rabbit.url, COUNT, SIZE))
+      : undefined;
+    const federation = ONLY.has("federation")
+      ? await step(() => rabbitFederation(rabbit.url, COUNT, SIZE))
+      : undefined;
+    if (!federation) return [];
+    const ratios: string[] = [];
+    if (link)
+      ratios.push(ratioLine("RabbitMQ→NATS link / RabbitMQ federation", link, federation, 5));
+    if (linkOut)
+      ratios.push(ratioLine("NATS→RabbitMQ link / RabbitMQ federation", linkOut, federation));
+    return ratios;
+  } finally {
+    await rabbit.stop();
+  }
+}
 
 async function main(): Promise<void> {
   console.log(`broker bridge benchmark: ${COUNT} messages of ${SIZE} bytes each\n`);
-  const results: Result[] = [];
-  const step = async (what: () => Promise<Result>) => {
-    const result = await what();
-    results.push(result);
-    console.log(line(result));
-    return result;
-  };
-  const link = ONLY.has("nats") ? await step(() => bridgeNatsToNats(COUNT, SIZE)) : undefined;
-  const loop = ONLY.has("loop") ? await step(() => handWrittenLoop(COUNT, SIZE, false)) : undefined;
-  const loopFast = ONLY.has("loop")
-    ? await step(() => handWrittenLoop(COUNT, SIZE, true))
-    : undefined;
-  const sourcing = ONLY.has("sourcing") ? await step(() => streamSourcing(COUNT, SIZE)) : undefined;
-
-  let rabbitLink: Result | undefined;
-  let federation: Result | string | undefined;
-  try {
-    const rabbit = await rabbitmq();
-    try {
-      if (ONLY.has("rabbit")) {
-        rabbitLink = await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE));
-        await step(() => bridgeRabbitToNats(rabbit.url, COUNT, SIZE, "drain"));
-      }
-      if (ONLY.has("federation")) {
-        federation = await rabbitFederation(rabbit.url, COUNT, SIZE);
-        if (typeof federation === "string")
-          console.log(`RabbitMQ federation plugin: not measured: ${federation}`);
-        else console.log(line(federation));
-      }
-    } finally {
-      await rabbit.stop();
-    }
-  } catch (error) {
-    console.log(`RabbitMQ: not measured: ${(error as Error).message.split("\n")[0]}`);
-  }
-
-  const ratio = (a: Result, b: Result) => `${(a.perSecond / b.perSecond).toFixed(2)}×`;
+  const ratios = [
+    ...(await natsScenarios()),
+    ...(await scaleScenarios()),
+    ...(await rabbitScenarios()),
+  ];
   console.log("\nratios");
-  if (link && loop)
-    console.log(
-      `  link / hand-written loop                 ${ratio(link, loop)}   (target ≥ 1.5×)`,
-    );
-  if (link && loopFast)
-    console.log(`  link / hand-written loop, noAsyncTraces  ${ratio(link, loopFast)}`);
-  if (link && sourcing)
-    console.log(`  link / server stream sourcing            ${ratio(link, sourcing)}`);
-  if (rabbitLink && federation && typeof federation !== "string") {
-    console.log(
-      `  RabbitMQ→NATS link / RabbitMQ federation ${ratio(rabbitLink, federation)}   (target ≥ 5×)`,
-    );
-  }
+  for (const r of ratios) console.log(r);
   console.log("\nevery run: exact count, no duplicates");
 }
 
-await main();
-process.exit(0);
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  console.error(`\nbroker bridge benchmark failed: ${(error as Error).stack ?? error}`);
+  process.exit(1);
+}
