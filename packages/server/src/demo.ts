@@ -169,7 +169,8 @@ class Child {
       detached: true,
     });
     const keep = (chunk: Buffer) => {
-      this.log.write(chunk);
+      // Output can still be read from the pipes after the process exited and the log ended.
+      if (!this.log.writableEnded) this.log.write(chunk);
       this.tail = (this.tail + chunk.toString("utf8")).slice(-8192);
     };
     this.proc.stdout?.on("data", keep);
