@@ -53,10 +53,24 @@ function ratioLine(what: string, link: Result, baseline: Result, target?: number
   return `  ${what.padEnd(48)} ${ratio.toFixed(2)}×${verdict}`;
 }
 
+/** Longest one scenario may take: the benchmark fails rather than waits for ever. */
+const STEP_TIMEOUT_MS = Number(process.env.BENCH_STEP_TIMEOUT_MS ?? Math.max(300_000, COUNT * 2));
+
 async function step(what: () => Promise<Result>): Promise<Result> {
-  const result = await what();
-  console.log(line(result));
-  return result;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`a scenario did not finish within ${STEP_TIMEOUT_MS / 1000} s`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  try {
+    const result = await Promise.race([what(), timeout]);
+    console.log(line(result));
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function natsScenarios(): Promise<string[]> {
