@@ -22,6 +22,13 @@ import type { BridgeNames } from "../names.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
 import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";
 
+/** Given back while paused: long enough that the server does not hand it straight back to us. */
+const PAUSED_NAK_DELAY_MS = 1000;
+/** No arrival for this long: the pull requests made so far have delivered what they will. */
+const PAUSE_QUIET_MS = 150;
+/** A pause waits no longer than this for the pull requests to fall quiet. */
+const PAUSE_DRAIN_MAX_MS = 2000;
+
 export interface NatsUpstreamOptions {
   link: string;
   definition: LinkDefinition;
@@ -147,6 +154,8 @@ class NatsUpstreamSide implements UpstreamSide {
   private messages: ConsumerMessages | undefined;
   private deliver: ((message: InboundMessage) => void) | undefined;
   private paused = false;
+  /** performance.now() of the last message from the consumer. */
+  private lastArrival = 0;
 
   constructor(
     nc: NatsConnection,
@@ -183,8 +192,9 @@ class NatsUpstreamSide implements UpstreamSide {
     const messages = await consumer.consume({
       max_messages: this.prefetch,
       callback: (msg) => {
+        this.lastArrival = performance.now();
         if (this.paused) {
-          msg.nak(250);
+          msg.nak(PAUSED_NAK_DELAY_MS);
           return;
         }
         deliver(new NatsInbound(msg, prefix));
@@ -203,12 +213,25 @@ class NatsUpstreamSide implements UpstreamSide {
     }
   }
 
+  /**
+   * Stops taking messages. The pull requests made so far may still deliver: until they fall
+   * quiet, what arrives is given back (nak), and only then does the subscription end. A message
+   * the server sent to an inbox nobody reads any more would wait out the whole ack wait before
+   * anyone got it again; given back, the next session (or the next owner) has it within a second.
+   */
   async pause(): Promise<void> {
     if (this.paused) return;
     this.paused = true;
     const messages = this.messages;
     this.messages = undefined;
-    messages?.stop();
+    if (messages === undefined) return;
+    const until = performance.now() + PAUSE_DRAIN_MAX_MS;
+    while (performance.now() < until && !this.nc.isClosed()) {
+      const quietFor = performance.now() - this.lastArrival;
+      if (quietFor >= PAUSE_QUIET_MS) break;
+      await new Promise((r) => setTimeout(r, PAUSE_QUIET_MS - quietFor));
+    }
+    messages.stop();
   }
 
   async resume(): Promise<void> {
@@ -225,8 +248,22 @@ class NatsUpstreamSide implements UpstreamSide {
 
   async close(): Promise<void> {
     this.messages?.stop();
+    // Acks and naks of the last confirmations are still in the outbound buffer: send them.
+    await flushBriefly(this.nc);
     await this.nc.close().catch(() => {});
   }
+}
+
+/** Flushes, but waits at most a second: a connection that is down has nothing to send. */
+async function flushBriefly(nc: NatsConnection): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    nc.flush().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1000);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 class NatsInbound implements InboundMessage {
