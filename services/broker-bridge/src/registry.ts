@@ -8,6 +8,13 @@
  * Leases are reconciled in rounds, one at a time; changes arriving during a round are taken up
  * by at most one more, however many arrive. A link removed from the definitions is stopped at
  * once, without waiting for a round; the round then gives its lease up.
+ *
+ * Workers share the links evenly. Each round a worker renews its presence (a `worker.<id>` key
+ * in the same bucket, which no link name can be) and counts the live workers: it takes links
+ * only up to its fair share, ceil(links / workers), and gives up what it holds beyond that share
+ * once it has seen the excess in two rounds running, so a worker that joins is handed links
+ * rather than standing idle. A link nobody has held for a lease lifetime is taken whatever the
+ * share, so no link is left unrun by the arithmetic.
  */
 import { type LinkDefinition, linkSchema } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
@@ -22,6 +29,40 @@ import { ThrottledLog } from "./throttled-log.ts";
 /** Lease writes in flight at once while acquiring: enough to take a thousand links in a round. */
 const ACQUIRE_CONCURRENCY = 32;
 
+/** Keys of worker presences in the leases bucket: link names cannot contain a dot. */
+const WORKER_KEY_PREFIX = "worker.";
+
+/**
+ * Which links this worker should take and which it should give up, given who holds what.
+ * Pure: `unleasedSince` says since when each link without a lease has been seen without one.
+ */
+export function planShare(options: {
+  known: readonly string[];
+  owned: readonly string[];
+  leased: ReadonlySet<string>;
+  workers: number;
+  unleasedSince: ReadonlyMap<string, number>;
+  now: number;
+  leaseTtlMs: number;
+}): { share: number; acquire: string[]; excess: string[] } {
+  const { known, owned, leased, now, leaseTtlMs } = options;
+  const share = Math.ceil(known.length / Math.max(1, options.workers));
+  const mine = new Set(owned);
+  // The last by name go first, so workers agree on which links move and no link moves twice.
+  const excess = options.workers > 1 ? [...owned].sort().slice(share) : [];
+  let room = share - owned.length;
+  const acquire: string[] = [];
+  for (const link of known) {
+    if (mine.has(link) || leased.has(link)) continue;
+    const overdue = now - (options.unleasedSince.get(link) ?? now) >= leaseTtlMs;
+    if (room > 0 || overdue) {
+      acquire.push(link);
+      room--;
+    }
+  }
+  return { share, acquire, excess };
+}
+
 /** A run-time entry: a definition, or the removal of a link (configured ones included). */
 export type RuntimeEntry = { definition: LinkDefinition } | { removed: true };
 
@@ -35,6 +76,13 @@ interface Owned {
   revision: number;
   running: RunningLink;
   fingerprint: string;
+  /** The renewal in flight, which a release waits for so it deletes the current revision. */
+  renewal?: Promise<void>;
+  /**
+   * Date.now() at which the lease may have expired: its last successful write was sent
+   * `leaseTtlMs` before. Past it, another worker may hold the lease, so the link stops.
+   */
+  validUntil: number;
 }
 
 export class LinkRegistry {
@@ -50,10 +98,17 @@ export class LinkRegistry {
   private linksKv!: KV;
   private leasesKv!: KV;
   private timer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private round: Promise<void> = Promise.resolve();
   /** A round is queued and has not begun: it will see any change made until it does. */
   private roundQueued = false;
+  /** Links seen without a lease, and since when. */
+  private readonly unleasedSince = new Map<string, number>();
+  /** Links whose lease was lost, while they stop: not taken again until they have. */
+  private readonly stoppingLost = new Map<string, Promise<void>>();
+  /** Rounds in a row that found this worker holding more than its share. */
+  private roundsOverShare = 0;
 
   constructor(options: {
     nc: NatsConnection;
@@ -97,6 +152,49 @@ export class LinkRegistry {
     })().catch((err: unknown) => this.logger.error({ err }, "link definitions watch ended"));
     this.schedule();
     this.timer = setInterval(() => this.schedule(), this.renewEveryMs);
+    this.renewTimer = setInterval(() => this.renewAll(), this.renewEveryMs);
+  }
+
+  /**
+   * Renews the presence and every lease, on a timer of their own: a round busy starting links or
+   * waiting on a loaded server must not let a lease expire under a link that is running fine.
+   */
+  private renewAll(): void {
+    if (this.stopping) return;
+    this.leasesKv.put(this.presenceKey, "").catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, "could not renew this worker's presence");
+    });
+    const now = Date.now();
+    for (const [link, owned] of this.owned) {
+      if (now >= owned.validUntil) {
+        // The renewals in flight have not come back within a lease lifetime (a loaded server).
+        void this.lose(link, owned, "no renewal confirmed within the lease's lifetime");
+        continue;
+      }
+      owned.renewal ??= this.renew(link, owned).finally(() => {
+        owned.renewal = undefined;
+      });
+    }
+  }
+
+  private async renew(link: string, owned: Owned): Promise<void> {
+    const sentAt = Date.now();
+    try {
+      owned.revision = await this.leasesKv.update(link, this.workerId, owned.revision);
+      owned.validUntil = sentAt + this.settings.leaseTtlMs;
+    } catch (err) {
+      await this.lose(link, owned, String(err));
+    }
+  }
+
+  /** The lease is gone, or may be: the link stops before another worker may start it. */
+  private async lose(link: string, owned: Owned, why: string): Promise<void> {
+    if (this.owned.get(link) !== owned) return; // released meanwhile
+    this.log.warn({ link, err: why }, "lease lost: stopping the link");
+    this.owned.delete(link);
+    const stopped = owned.running.stop();
+    this.stoppingLost.set(link, stopped);
+    await stopped.finally(() => this.stoppingLost.delete(link));
   }
 
   private applyEntry(key: string, value: Uint8Array | undefined): void {
@@ -163,7 +261,7 @@ export class LinkRegistry {
     await this.linksKv.put(link, JSON.stringify({ removed: true }));
   }
 
-  /** One round at a time: renew, release, acquire. Requests while one is queued join it. */
+  /** One round at a time: release, restart, balance, acquire. Requests while one is queued join it. */
   private schedule(): void {
     if (this.stopping || this.roundQueued) return;
     this.roundQueued = true;
@@ -176,22 +274,8 @@ export class LinkRegistry {
 
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
-    // Acquiring many links takes time; the next renewal must not wait for all of them.
+    // Acquiring many links takes time; the round gives way, so changes made meanwhile are seen.
     const acquireUntil = Date.now() + this.renewEveryMs;
-    // Renew first and all at once, so stopping or starting links cannot delay a renewal.
-    const lost = await Promise.all(
-      [...this.owned].map(async ([link, owned]) => {
-        try {
-          owned.revision = await this.leasesKv.update(link, this.workerId, owned.revision);
-          return undefined;
-        } catch (err) {
-          this.log.warn({ link, err: String(err) }, "lease lost: stopping the link");
-          this.owned.delete(link);
-          return owned.running;
-        }
-      }),
-    );
-    await Promise.all(lost.map((running) => running?.stop()));
     const released: string[] = [];
     const restarted: Array<[string, Owned]> = [];
     for (const [link, owned] of this.owned) {
@@ -203,15 +287,61 @@ export class LinkRegistry {
     }
     await Promise.all(released.map((link) => this.release(link, "removed")));
     await Promise.all(restarted.map(([link, owned]) => this.restart(link, owned)));
-    const candidates = this.known()
-      .map((k) => k.link)
-      .filter((link) => !this.owned.has(link));
+    const plan = await this.planRound();
+    if (plan === undefined) return;
+    this.roundsOverShare = plan.excess.length > 0 ? this.roundsOverShare + 1 : 0;
+    if (this.roundsOverShare >= 2) {
+      this.roundsOverShare = 0;
+      await Promise.all(plan.excess.map((link) => this.release(link, "handed to another worker")));
+    }
     let deferred = false;
-    await forEachLimited(candidates, ACQUIRE_CONCURRENCY, async (link) => {
+    await forEachLimited(plan.acquire, ACQUIRE_CONCURRENCY, async (link) => {
       if (Date.now() < acquireUntil) await this.acquire(link);
       else deferred = true;
     });
     if (deferred) this.schedule();
+  }
+
+  /** Renews this worker's presence, reads who holds what, and plans this worker's share. */
+  private async planRound(): Promise<ReturnType<typeof planShare> | undefined> {
+    const leased = new Set<string>();
+    // A set: a key written while the listing runs may be listed twice.
+    const workers = new Set<string>();
+    try {
+      await this.leasesKv.put(this.presenceKey, "");
+      for await (const key of await this.leasesKv.keys()) {
+        if (key.startsWith(WORKER_KEY_PREFIX)) workers.add(key);
+        else leased.add(key);
+      }
+    } catch (err) {
+      this.log.warn(
+        { err: String(err) },
+        "could not read the link leases: trying again next round",
+      );
+      return undefined;
+    }
+    const known = this.known().map((k) => k.link);
+    const now = Date.now();
+    const unleased = new Set(known.filter((link) => !leased.has(link)));
+    for (const link of this.unleasedSince.keys()) {
+      if (!unleased.has(link)) this.unleasedSince.delete(link);
+    }
+    for (const link of unleased) {
+      if (!this.unleasedSince.has(link)) this.unleasedSince.set(link, now);
+    }
+    return planShare({
+      known,
+      owned: [...this.owned.keys()],
+      leased,
+      workers: workers.size,
+      unleasedSince: this.unleasedSince,
+      now,
+      leaseTtlMs: this.settings.leaseTtlMs,
+    });
+  }
+
+  private get presenceKey(): string {
+    return `${WORKER_KEY_PREFIX}${this.workerId}`;
   }
 
   /** Runs a link again with its definition in force: changed, or removed and added again. */
@@ -228,7 +358,8 @@ export class LinkRegistry {
 
   /** Takes the lease of a link no one holds and runs the link, unless it was removed meanwhile. */
   private async acquire(link: string): Promise<void> {
-    if (this.stopping || this.owned.has(link)) return;
+    if (this.stopping || this.owned.has(link) || this.stoppingLost.has(link)) return;
+    const sentAt = Date.now();
     let revision: number;
     try {
       revision = await this.leasesKv.create(link, this.workerId);
@@ -245,6 +376,7 @@ export class LinkRegistry {
       revision,
       running: this.run(link, definition),
       fingerprint: JSON.stringify(definition),
+      validUntil: sentAt + this.settings.leaseTtlMs,
     });
   }
 
@@ -267,6 +399,7 @@ export class LinkRegistry {
     if (owned === undefined) return;
     this.owned.delete(link);
     this.logger.info({ link, why }, "link released");
+    await owned.renewal;
     await owned.running.stop();
     await this.leasesKv.delete(link, { previousSeq: owned.revision }).catch(() => {});
   }
@@ -275,8 +408,11 @@ export class LinkRegistry {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.round.catch(() => {});
     await Promise.all([...this.owned.keys()].map((link) => this.release(link, "worker stopping")));
+    // Gone at once rather than at expiry, so the others take up its share now.
+    await this.leasesKv.delete(this.presenceKey).catch(() => {});
   }
 }
 

@@ -24,6 +24,7 @@ import {
   subjectFilterToBindingKey,
 } from "../src/index.ts";
 import { LogThrottle } from "../src/log-throttle.ts";
+import { planShare } from "../src/registry.ts";
 
 describe("loop prevention", () => {
   it("starts the path at the upstream and adds the downstream", () => {
@@ -424,5 +425,53 @@ describe("acknowledging AMQP deliveries in runs", () => {
     runs.delivered(7);
     runs.settle(7, true);
     expect(runs.take()).toBe(7);
+  });
+});
+
+describe("sharing links between workers", () => {
+  const links = ["a", "b", "c", "d", "e", "f", "g", "h"];
+  const plan = (over: Partial<Parameters<typeof planShare>[0]>) =>
+    planShare({
+      known: links,
+      owned: [],
+      leased: new Set(),
+      workers: 1,
+      unleasedSince: new Map(),
+      now: 10_000,
+      leaseTtlMs: 5000,
+      ...over,
+    });
+
+  it("takes every link alone, and half of them beside a second worker", () => {
+    expect(plan({}).acquire).toEqual(links);
+    expect(plan({ workers: 2 })).toEqual({ share: 4, acquire: ["a", "b", "c", "d"], excess: [] });
+  });
+
+  it("hands the last links by name over to a worker that joined", () => {
+    const all = plan({ owned: links, leased: new Set(links), workers: 2 });
+    expect(all.excess).toEqual(["e", "f", "g", "h"]);
+    expect(all.acquire).toEqual([]);
+    // The other worker takes what is unleased, up to its share, never what is held.
+    const other = plan({
+      owned: [],
+      leased: new Set(["a", "b", "c", "d", "e"]),
+      workers: 2,
+    });
+    expect(other.acquire).toEqual(["f", "g", "h"]);
+  });
+
+  it("keeps an uneven remainder and gives nothing up alone", () => {
+    expect(plan({ owned: links, leased: new Set(links) }).excess).toEqual([]);
+    expect(plan({ known: ["a", "b", "c"], owned: ["a", "b"], workers: 2 }).excess).toEqual([]);
+  });
+
+  it("takes a link nobody held for a lease lifetime, whatever its share", () => {
+    const held = ["a", "b", "c", "d"];
+    const since = new Map([
+      ["e", 4000],
+      ["f", 9000],
+    ]);
+    const full = plan({ owned: held, leased: new Set(held), workers: 2, unleasedSince: since });
+    expect(full.acquire).toEqual(["e"]);
   });
 });
