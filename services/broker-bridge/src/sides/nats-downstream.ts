@@ -72,6 +72,25 @@ function toNatsHeaders(list: HeaderList) {
   return h;
 }
 
+const MSG_ID_HEADER = "Nats-Msg-Id";
+const EXPECTED_STREAM_HEADER = "Nats-Expected-Stream";
+
+/**
+ * The headers of a message into a JetStream stream. Appended rather than set: set() scans and
+ * deletes first, per message; leaving out of the list what it would replace gives the same headers.
+ */
+function toJetStreamHeaders(list: HeaderList, msgId: string | undefined, stream: string) {
+  const h = headers();
+  const replacesMsgId = msgId !== undefined;
+  for (const [name, value] of list) {
+    if (name === EXPECTED_STREAM_HEADER || (replacesMsgId && name === MSG_ID_HEADER)) continue;
+    h.append(name, value);
+  }
+  if (replacesMsgId) h.append(MSG_ID_HEADER, msgId);
+  h.append(EXPECTED_STREAM_HEADER, stream);
+  return h;
+}
+
 interface Pending {
   done: SendDone;
   at: number;
@@ -110,8 +129,9 @@ class JetStreamDownstreamSide implements DownstreamSide {
         const entry = this.pending.get(id);
         if (entry === undefined) return; // confirmed late, after it was given up
         this.pending.delete(id);
-        const error = pubAckError(msg, this.stream);
-        entry.done(error, error === undefined && isDuplicate(msg.data));
+        const body = asBuffer(msg.data);
+        const error = pubAckError(msg, body, this.stream);
+        entry.done(error, error === undefined && body.indexOf(DUPLICATE) !== -1);
       },
     });
     this.sweep = setInterval(
@@ -126,9 +146,7 @@ class JetStreamDownstreamSide implements DownstreamSide {
   }
 
   send(message: OutboundMessage, done: SendDone): void {
-    const h = toNatsHeaders(message.headers);
-    if (message.msgId !== undefined) h.set("Nats-Msg-Id", message.msgId);
-    h.set("Nats-Expected-Stream", this.stream);
+    const h = toJetStreamHeaders(message.headers, message.msgId, this.stream);
     const id = ++this.next;
     this.pending.set(id, { done, at: Date.now() });
     try {
@@ -150,23 +168,25 @@ class JetStreamDownstreamSide implements DownstreamSide {
 }
 
 const decoder = new TextDecoder();
-const DUPLICATE = new TextEncoder().encode('"duplicate":true');
+/** Marks a PubAck of a message the stream already had, e.g. sent again after a crash. */
+const DUPLICATE = Buffer.from('"duplicate":true');
+const ERROR = Buffer.from('"error"');
 
-/** A PubAck of a message the stream already had, e.g. sent again after a crash. */
-function isDuplicate(data: Uint8Array): boolean {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(DUPLICATE) !== -1;
+/** A view, not a copy: PubAcks are searched as bytes and decoded only when they carry an error. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** undefined for a PubAck, else what went wrong (no stream for the subject, a stream error). */
-function pubAckError(msg: Msg, stream: string): Error | undefined {
+function pubAckError(msg: Msg, body: Buffer, stream: string): Error | undefined {
   if (msg.headers?.code === 503) {
     return new Error(`no stream on the downstream stores ${stream}'s subjects`);
   }
-  const text = decoder.decode(msg.data);
-  if (!text.includes('"error"')) return undefined;
+  if (body.indexOf(ERROR) === -1) return undefined;
+  const text = decoder.decode(body);
   try {
-    const body = JSON.parse(text) as { error?: { description?: string; code?: number } };
-    return new Error(`downstream stream ${stream}: ${body.error?.description ?? text}`);
+    const reply = JSON.parse(text) as { error?: { description?: string; code?: number } };
+    return new Error(`downstream stream ${stream}: ${reply.error?.description ?? text}`);
   } catch {
     return new Error(`downstream stream ${stream}: unreadable PubAck ${text.slice(0, 200)}`);
   }
