@@ -308,10 +308,22 @@ function handMatchedForwarder(nb: NatsConnection, tally: AckTally): (m: JsMsg) =
 /** Links of the scale-out scenario, each over its own upstream stream. */
 const FAN_LINKS = 8;
 
+/** Busy and total CPU time of the whole machine, from /proc/stat, in clock ticks. */
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] as string;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle, iowait
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
 /**
  * NATS → NATS over {@link FAN_LINKS} links, each from its own upstream buffer stream to its own
- * downstream stream, carried by `workers` worker processes. Each worker is configured with its
- * share of the links, so every worker runs exactly its own.
+ * downstream stream, carried by `workers` worker processes that all read the same configuration
+ * and share its links among themselves. The messages wait in staging streams on A until every
+ * link is connected and the workers hold their shares; then each buffer starts sourcing its
+ * staging stream (the server copies them, far faster than a link carries them), so neither a
+ * publisher nor the hand-over of links at start-up is timed.
  */
 export async function bridgeFanOut(count: number, size: number, workers: number): Promise<Result> {
   await using a = await startNatsServer({ jetstream: true, args: ["--server_name", "bench-a"] });
@@ -320,70 +332,109 @@ export async function bridgeFanOut(count: number, size: number, workers: number)
   const nb = await connect({ servers: b.url, noAsyncTraces: true });
   const perLink = Math.floor(count / FAN_LINKS);
   const links = Array.from({ length: FAN_LINKS }, (_, i) => `fan${i}`);
+  const bufferOf = (link: string) => `ENTENTE_BRIDGE_${link.toUpperCase()}`;
   const jsmA = await jetstreamManager(na);
-  for (const link of links) {
-    await jsmA.streams.add({
-      name: `ENTENTE_BRIDGE_${link.toUpperCase()}`,
+  for (const [i, link] of links.entries()) {
+    // Filled under the link's subjects, then moved off them so the buffer stream may take them.
+    const staging = await jsmA.streams.add({
+      name: `STAGE${i}`,
       subjects: [`${link}.>`],
       storage: StorageType.File,
     });
-    await preload(na, `ENTENTE_BRIDGE_${link.toUpperCase()}`, `${link}.x`, perLink, size);
+    await preload(na, `STAGE${i}`, `${link}.x`, perLink, size);
+    await jsmA.streams.update(`STAGE${i}`, { ...staging.config, subjects: [`staged.${i}`] });
+    await jsmA.streams.add({
+      name: bufferOf(link),
+      subjects: [`${link}.>`],
+      storage: StorageType.File,
+    });
   }
-  const linkConfig = (link: string, i: number) => ({
-    upstream: { kind: "nats", url: a.url, subjects: [`${link}.>`] },
-    downstream: { kind: "jetstream", url: b.url, stream: `DOWN${i}` },
-    prefetch: 2000,
-  });
-  const processes = await Promise.all(
-    Array.from({ length: workers }, (_, w) =>
-      startBridgeProcess(
-        b.url,
-        Object.fromEntries(
-          links.map((link, i) => [link, linkConfig(link, i)]).filter((_, i) => i % workers === w),
-        ),
-      ),
-    ),
+  const config = Object.fromEntries(
+    links.map((link, i) => [
+      link,
+      {
+        upstream: { kind: "nats", url: a.url, subjects: [`${link}.>`] },
+        downstream: { kind: "jetstream", url: b.url, stream: `DOWN${i}` },
+        prefetch: 2000,
+      },
+    ]),
   );
+  const processes = await Promise.all(
+    Array.from({ length: workers }, () => startBridgeProcess(b.url, config)),
+  );
+  await linksShared(nb, links, workers);
   const carried = async () => {
+    for (const worker of processes) worker.check();
     let total = 0;
     for (let i = 0; i < FAN_LINKS; i++) total += await streamCount(nb, `DOWN${i}`);
     return total;
   };
-  const workersCpu = async () => {
-    let cpu = 0;
-    for (const worker of processes) cpu += await childCpuMicros(worker.pid);
-    return cpu;
+  const pids = [...processes.map((w) => w.pid), a.pid, b.pid];
+  const cpuOf = async () => {
+    const each = [];
+    for (const pid of pids) each.push(pid === undefined ? 0 : await childCpuMicros(pid));
+    return each;
   };
-  // Timed from the first arrival, so the workers' start-up (the same for one or two) is left out.
   const total = perLink * FAN_LINKS;
-  let before = 0;
-  await until(
-    "first arrival",
-    async () => {
-      before = await carried();
-      return before > 0;
-    },
-    60_000,
-    10,
-  );
+  const machineAtStart = await machineTicks();
+  const cpuAtStart = await cpuOf();
   const started = performance.now();
-  const cpuAtStart = await workersCpu();
+  for (const [i, link] of links.entries()) {
+    const info = await jsmA.streams.info(bufferOf(link));
+    await jsmA.streams.update(bufferOf(link), { ...info.config, sources: [{ name: `STAGE${i}` }] });
+  }
   await until("links done", async () => (await carried()) >= total, 900_000, 50);
   const seconds = (performance.now() - started) / 1000;
-  const cpu = (await workersCpu()) - cpuAtStart;
+  const cpu = (await cpuOf()).map((c, i) => c - (cpuAtStart[i] ?? 0));
+  const machine = await machineTicks();
+  const busy = (machine.busy - machineAtStart.busy) / (machine.total - machineAtStart.total);
   for (const worker of processes) await worker.stop();
   for (let i = 0; i < FAN_LINKS; i++) await verifyStream(nb, `DOWN${i}`, perLink);
   await na.close();
   await nb.close();
-  const messages = total - before;
+  const workersCpu = cpu.slice(0, workers).reduce((x, y) => x + y, 0);
+  const [serverA = 0, serverB = 0] = cpu.slice(workers);
+  const perMessage = (micros: number) => (micros / total).toFixed(1);
   return {
     label: `${FAN_LINKS} links NATS→NATS, ${workers} worker${workers > 1 ? "s" : ""}`,
-    messages,
+    messages: total,
     seconds,
-    perSecond: messages / seconds,
-    cpuMicrosPerMessage: cpu / messages,
-    note: `${total} carried, timed from the first arrival`,
+    perSecond: total / seconds,
+    cpuMicrosPerMessage: workersCpu / total,
+    note: `servers A/B ${perMessage(serverA)}/${perMessage(serverB)} µs CPU/msg; both cores ${Math.round(busy * 100)}% busy`,
   };
+}
+
+/** Waits until every link is connected and each of `workers` workers runs its even share. */
+async function linksShared(nc: NatsConnection, links: string[], workers: number): Promise<void> {
+  const owners = new Map<string, string>();
+  const sub = nc.subscribe("entente.bridge.status.*", {
+    callback: (_error, msg) => {
+      const status = JSON.parse(new TextDecoder().decode(msg.data)) as {
+        link: string;
+        owner: string;
+        status: string;
+      };
+      if (status.status === "connected") owners.set(status.link, status.owner);
+      else owners.delete(status.link);
+    },
+  });
+  try {
+    await until(
+      `${links.length} links shared by ${workers} workers`,
+      async () => {
+        if (owners.size < links.length) return false;
+        const perOwner = new Map<string, number>();
+        for (const owner of owners.values()) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1);
+        const share = Math.ceil(links.length / workers);
+        return perOwner.size === workers && [...perOwner.values()].every((n) => n <= share);
+      },
+      60_000,
+      100,
+    );
+  } finally {
+    sub.unsubscribe();
+  }
 }
 
 /** The server's own stream sourcing, on one server. */
@@ -432,9 +483,16 @@ async function publishAmqp(
  * A bridge worker in its own process, as deployed, so the publisher here does not share its
  * thread and its CPU time can be read from /proc.
  */
-async function startBridgeProcess(natsUrl: string, links: Record<string, unknown>) {
+async function startBridgeProcess(
+  natsUrl: string,
+  links: Record<string, unknown>,
+  settings: Record<string, unknown> = {},
+) {
   const configFile = join(tmpdir(), `${uniqueName("bench-bridge")}.json`);
-  await writeFile(configFile, JSON.stringify({ nats: { servers: [natsUrl] }, bridge: { links } }));
+  await writeFile(
+    configFile,
+    JSON.stringify({ nats: { servers: [natsUrl] }, bridge: { ...settings, links } }),
+  );
   const worker = await startProcess({
     name: "bridge worker",
     command: process.execPath,
@@ -449,6 +507,12 @@ async function startBridgeProcess(natsUrl: string, links: Record<string, unknown
   });
   return {
     pid: worker.pid,
+    /** Throws, with the end of its output, when the worker has exited before being stopped. */
+    check() {
+      if (!worker.running) {
+        throw new Error(`a bridge worker exited during the run:\n${worker.logs.tail(30)}`);
+      }
+    },
     async stop() {
       await worker.stop("SIGTERM");
       await rm(configFile, { force: true });
