@@ -12,9 +12,10 @@
  * Workers share the links evenly. Each round a worker renews its presence (a `worker.<id>` key
  * in the same bucket, which no link name can be) and counts the live workers: it takes links
  * only up to its fair share, ceil(links / workers), and gives up what it holds beyond that share
- * once it has seen the excess in two rounds running, so a worker that joins is handed links
+ * once it has held too many for a whole lease lifetime, so a worker that joins is handed links
  * rather than standing idle. A link nobody has held for a lease lifetime is taken whatever the
- * share, so no link is left unrun by the arithmetic.
+ * share, so no link is left unrun by the arithmetic. The presence is written by the rounds
+ * alone: a worker whose rounds are stuck stops counting, and the others take up its share.
  */
 import { type LinkDefinition, linkSchema } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
@@ -48,7 +49,7 @@ export function planShare(options: {
   const { known, owned, leased, now, leaseTtlMs } = options;
   const share = Math.ceil(known.length / Math.max(1, options.workers));
   const mine = new Set(owned);
-  // The last by name go first, so workers agree on which links move and no link moves twice.
+  // The last by name go: a stable choice, so the same links move however often this is asked.
   const excess = options.workers > 1 ? [...owned].sort().slice(share) : [];
   let room = share - owned.length;
   const acquire: string[] = [];
@@ -107,8 +108,10 @@ export class LinkRegistry {
   private readonly unleasedSince = new Map<string, number>();
   /** Links whose lease was lost, while they stop: not taken again until they have. */
   private readonly stoppingLost = new Map<string, Promise<void>>();
-  /** Rounds in a row that found this worker holding more than its share. */
-  private roundsOverShare = 0;
+  /** Since when this worker has held more than its share, as its rounds saw it. */
+  private overShareSince: number | undefined;
+  /** Links being released: their leases are renewed until they have stopped. */
+  private readonly releasing = new Map<string, Owned>();
 
   constructor(options: {
     nc: NatsConnection;
@@ -156,18 +159,15 @@ export class LinkRegistry {
   }
 
   /**
-   * Renews the presence and every lease, on a timer of their own: a round busy starting links or
-   * waiting on a loaded server must not let a lease expire under a link that is running fine.
+   * Renews every lease, on a timer of its own: a round busy starting links or waiting on a loaded
+   * server must not let a lease expire under a link that is running fine. Links being released
+   * keep their leases until they have stopped, so the next owner never starts one early.
    */
   private renewAll(): void {
-    if (this.stopping) return;
-    this.leasesKv.put(this.presenceKey, "").catch((err: unknown) => {
-      this.log.warn({ err: String(err) }, "could not renew this worker's presence");
-    });
     const now = Date.now();
-    for (const [link, owned] of this.owned) {
-      if (now >= owned.validUntil) {
-        // The renewals in flight have not come back within a lease lifetime (a loaded server).
+    for (const [link, owned] of [...this.owned, ...this.releasing]) {
+      // Checked a renewal period ahead: the next check may come too late.
+      if (this.owned.get(link) === owned && now + this.renewEveryMs >= owned.validUntil) {
         void this.lose(link, owned, "no renewal confirmed within the lease's lifetime");
         continue;
       }
@@ -184,6 +184,11 @@ export class LinkRegistry {
       owned.validUntil = sentAt + this.settings.leaseTtlMs;
     } catch (err) {
       await this.lose(link, owned, String(err));
+      return;
+    }
+    // Renewed after the link was given up as lost: the lease must not keep it from the others.
+    if (this.owned.get(link) !== owned && this.releasing.get(link) !== owned) {
+      await this.leasesKv.delete(link, { previousSeq: owned.revision }).catch(() => {});
     }
   }
 
@@ -289,9 +294,16 @@ export class LinkRegistry {
     await Promise.all(restarted.map(([link, owned]) => this.restart(link, owned)));
     const plan = await this.planRound();
     if (plan === undefined) return;
-    this.roundsOverShare = plan.excess.length > 0 ? this.roundsOverShare + 1 : 0;
-    if (this.roundsOverShare >= 2) {
-      this.roundsOverShare = 0;
+    // Over the share for a whole lease lifetime: long enough that a dead worker's presence has
+    // expired, so only a live newcomer is handed links.
+    const now = Date.now();
+    if (plan.excess.length === 0) this.overShareSince = undefined;
+    else this.overShareSince ??= now;
+    if (
+      this.overShareSince !== undefined &&
+      now - this.overShareSince >= this.settings.leaseTtlMs
+    ) {
+      this.overShareSince = undefined;
       await Promise.all(plan.excess.map((link) => this.release(link, "handed to another worker")));
     }
     let deferred = false;
@@ -398,9 +410,14 @@ export class LinkRegistry {
     const owned = this.owned.get(link);
     if (owned === undefined) return;
     this.owned.delete(link);
+    this.releasing.set(link, owned);
     this.logger.info({ link, why }, "link released");
+    try {
+      await owned.running.stop();
+    } finally {
+      this.releasing.delete(link);
+    }
     await owned.renewal;
-    await owned.running.stop();
     await this.leasesKv.delete(link, { previousSeq: owned.revision }).catch(() => {});
   }
 
@@ -408,11 +425,13 @@ export class LinkRegistry {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.round.catch(() => {});
-    await Promise.all([...this.owned.keys()].map((link) => this.release(link, "worker stopping")));
-    // Gone at once rather than at expiry, so the others take up its share now.
+    // Gone at once rather than at expiry, so the others reckon their shares without this worker.
     await this.leasesKv.delete(this.presenceKey).catch(() => {});
+    await Promise.all([...this.owned.keys()].map((link) => this.release(link, "worker stopping")));
+    await Promise.all(this.stoppingLost.values());
+    // Renewals go on until the last link has stopped and given its lease up.
+    if (this.renewTimer) clearInterval(this.renewTimer);
   }
 }
 
