@@ -19,6 +19,8 @@ import {
 
 const LINKS = 4;
 const PER_PHASE = 3000;
+/** Published as the second worker joins, so links are handed over with a backlog. */
+const BACKLOG = 40_000;
 
 describe("workers sharing one configuration", () => {
   let control: NatsServer;
@@ -50,7 +52,9 @@ describe("workers sharing one configuration", () => {
         },
       ]),
     );
-    bridge = { leaseTtlMs: 1500, statusIntervalMs: 300, links };
+    // An ack wait (three confirmation timeouts) far beyond the test's patience: a message left
+    // delivered to a link that stopped would arrive too late, and the test would fail.
+    bridge = { leaseTtlMs: 1500, statusIntervalMs: 300, confirmTimeoutMs: 60_000, links };
   }, 60_000);
 
   afterAll(async () => {
@@ -85,7 +89,7 @@ describe("workers sharing one configuration", () => {
     // A second worker joins while messages flow: half the links move to it.
     const second = await startBridge(control.url, bridge);
     workers.push(second);
-    const publishing = publishNumbered(up, subject, PER_PHASE, { from: PER_PHASE });
+    const publishing = publishNumbered(up, subject, BACKLOG, { from: PER_PHASE });
     await eventually("each worker runs half the links", async () => {
       return JSON.stringify(await linksByOwner(second)) === JSON.stringify([2, 2]);
     });
@@ -93,12 +97,12 @@ describe("workers sharing one configuration", () => {
 
     // The first stops: its links go back to the second.
     await first.stop();
-    await publishNumbered(up, subject, PER_PHASE, { from: 2 * PER_PHASE });
+    await publishNumbered(up, subject, PER_PHASE, { from: PER_PHASE + BACKLOG });
     await eventually("the remaining worker runs every link", async () => {
       return JSON.stringify(await linksByOwner(second)) === JSON.stringify([LINKS]);
     });
 
-    const total = 3 * PER_PHASE;
+    const total = 2 * PER_PHASE + BACKLOG;
     const jsm = await jetstreamManager(down);
     await eventually(
       `${total} messages in SHARED`,

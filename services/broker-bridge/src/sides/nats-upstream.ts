@@ -22,10 +22,13 @@ import type { BridgeNames } from "../names.ts";
 import { connectSide, natsBrokerId, watchConnection } from "./nats-connect.ts";
 import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";
 
-/** Given back while paused: long enough that the server does not hand it straight back to us. */
-const PAUSED_NAK_DELAY_MS = 1000;
-/** No arrival for this long: the pull requests made so far have delivered what they will. */
-const PAUSE_QUIET_MS = 150;
+/** A message given back for a retry (the downstream did not confirm it) comes back this late. */
+const RETRY_DELAY_MS = 250;
+/**
+ * No arrival for this long: the pull requests made so far have delivered what they will, and a
+ * message given back for a retry before the pause has come back, to be held.
+ */
+const PAUSE_QUIET_MS = RETRY_DELAY_MS + 150;
 /** A pause waits no longer than this for the pull requests to fall quiet. */
 const PAUSE_DRAIN_MAX_MS = 2000;
 
@@ -154,6 +157,12 @@ class NatsUpstreamSide implements UpstreamSide {
   private messages: ConsumerMessages | undefined;
   private deliver: ((message: InboundMessage) => void) | undefined;
   private paused = false;
+  /** The pause under way: its subscription is draining. */
+  private pausing: Promise<void> | undefined;
+  /** Delivered while paused: held, not forwarded, and given back once the subscription ends. */
+  private held: JsMsg[] = [];
+  /** Forwarded and not yet acknowledged, given back or refused. */
+  outstanding = 0;
   /** performance.now() of the last message from the consumer. */
   private lastArrival = 0;
 
@@ -194,12 +203,18 @@ class NatsUpstreamSide implements UpstreamSide {
       callback: (msg) => {
         this.lastArrival = performance.now();
         if (this.paused) {
-          msg.nak(PAUSED_NAK_DELAY_MS);
-          return;
+          this.held.push(msg);
+        } else {
+          this.outstanding++;
+          deliver(new NatsInbound(msg, prefix, this));
         }
-        deliver(new NatsInbound(msg, prefix));
       },
     });
+    if (this.paused) {
+      // Paused while the subscription was being made: it drains like any other.
+      await this.drain(messages);
+      return;
+    }
     this.messages = messages;
     if (events) {
       void (async () => {
@@ -213,28 +228,46 @@ class NatsUpstreamSide implements UpstreamSide {
     }
   }
 
+  /** Stops taking messages; resolves once the subscription has ended and what it held is back. */
+  pause(): Promise<void> {
+    if (!this.paused) {
+      this.paused = true;
+      const messages = this.messages;
+      this.messages = undefined;
+      if (messages !== undefined) {
+        this.pausing = this.drain(messages).finally(() => {
+          this.pausing = undefined;
+        });
+      }
+    }
+    return this.pausing ?? Promise.resolve();
+  }
+
   /**
-   * Stops taking messages. The pull requests made so far may still deliver: until they fall
-   * quiet, what arrives is given back (nak), and only then does the subscription end. A message
-   * the server sent to an inbox nobody reads any more would wait out the whole ack wait before
-   * anyone got it again; given back, the next session (or the next owner) has it within a second.
+   * Ends a subscription without stranding a message. Its pull requests may still deliver: what
+   * arrives is held — neither forwarded nor acknowledged, so it fills the consumer's ack-pending
+   * room and the server stops sending. Each acknowledgement of a message forwarded before the
+   * pause frees room again, so the subscription ends only once those are all settled and nothing
+   * has arrived for a moment; then the held messages are given back (nak) for the next session
+   * or owner — with the retry delay, as one given back at once was seen to be sent to the ending
+   * subscription. A message sent to an inbox nobody reads any more would wait out the consumer's
+   * whole ack wait before anyone got it again.
    */
-  async pause(): Promise<void> {
-    if (this.paused) return;
-    this.paused = true;
-    const messages = this.messages;
-    this.messages = undefined;
-    if (messages === undefined) return;
+  private async drain(messages: ConsumerMessages): Promise<void> {
     const until = performance.now() + PAUSE_DRAIN_MAX_MS;
     while (performance.now() < until && !this.nc.isClosed()) {
       const quietFor = performance.now() - this.lastArrival;
-      if (quietFor >= PAUSE_QUIET_MS) break;
-      await new Promise((r) => setTimeout(r, PAUSE_QUIET_MS - quietFor));
+      if (this.outstanding === 0 && quietFor >= PAUSE_QUIET_MS) break;
+      await new Promise((r) => setTimeout(r, Math.max(10, PAUSE_QUIET_MS - quietFor)));
     }
     messages.stop();
+    const held = this.held;
+    this.held = [];
+    for (const msg of held) msg.nak(RETRY_DELAY_MS);
   }
 
   async resume(): Promise<void> {
+    await this.pausing;
     if (!this.paused) return;
     this.paused = false;
     await this.consume();
@@ -247,7 +280,7 @@ class NatsUpstreamSide implements UpstreamSide {
   }
 
   async close(): Promise<void> {
-    this.messages?.stop();
+    await this.pause();
     // Acks and naks of the last confirmations are still in the outbound buffer: send them.
     await flushBriefly(this.nc);
     await this.nc.close().catch(() => {});
@@ -270,10 +303,18 @@ class NatsInbound implements InboundMessage {
   readonly fromAmqp = false;
   private readonly msg: JsMsg;
   private readonly prefix: string;
+  private side: { outstanding: number } | undefined;
 
-  constructor(msg: JsMsg, prefix: string) {
+  constructor(msg: JsMsg, prefix: string, side: { outstanding: number }) {
     this.msg = msg;
     this.prefix = prefix;
+    this.side = side;
+  }
+  /** Counted once, however many times it is settled. */
+  private settle(): void {
+    if (this.side === undefined) return;
+    this.side.outstanding--;
+    this.side = undefined;
   }
   get subject(): string {
     return this.msg.subject;
@@ -302,12 +343,15 @@ class NatsInbound implements InboundMessage {
     return out;
   }
   ack(): void {
+    this.settle();
     this.msg.ack();
   }
   retry(): void {
-    this.msg.nak(250);
+    this.settle();
+    this.msg.nak(RETRY_DELAY_MS);
   }
   reject(reason: string): void {
+    this.settle();
     this.msg.term(reason);
   }
 }
