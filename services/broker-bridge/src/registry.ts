@@ -186,8 +186,10 @@ export class LinkRegistry {
       await this.lose(link, owned, String(err));
       return;
     }
-    // Renewed after the link was given up as lost: the lease must not keep it from the others.
+    // Renewed after the link was given up as lost: once it has stopped, the lease must not keep
+    // it from the others.
     if (this.owned.get(link) !== owned && this.releasing.get(link) !== owned) {
+      await this.stoppingLost.get(link);
       await this.leasesKv.delete(link, { previousSeq: owned.revision }).catch(() => {});
     }
   }

@@ -52,9 +52,9 @@ describe("workers sharing one configuration", () => {
         },
       ]),
     );
-    // An ack wait (three confirmation timeouts) far beyond the test's patience: a message left
-    // delivered to a link that stopped would arrive too late, and the test would fail.
-    bridge = { leaseTtlMs: 1500, statusIntervalMs: 300, confirmTimeoutMs: 60_000, links };
+    // An ack wait (three confirmation timeouts, five minutes) far beyond the test's patience: a
+    // message left delivered to a link that stopped would arrive too late, and the test fails.
+    bridge = { leaseTtlMs: 1500, statusIntervalMs: 300, confirmTimeoutMs: 100_000, links };
   }, 60_000);
 
   afterAll(async () => {
@@ -62,6 +62,17 @@ describe("workers sharing one configuration", () => {
     for (const nc of [up, down]) await nc?.close();
     for (const s of [control, upstream, downstream]) await s?.stop();
   });
+
+  /** What each link's consumer upstream still holds: unacknowledged messages are stranded. */
+  async function upstreamState(): Promise<string> {
+    const jsm = await jetstreamManager(up);
+    const states = [];
+    for (let k = 0; k < LINKS; k++) {
+      const info = await jsm.consumers.info(`ENTENTE_BRIDGE_SHARE${k}`, `entente_bridge_share${k}`);
+      states.push(`share${k} pending ${info.num_pending}, unacknowledged ${info.num_ack_pending}`);
+    }
+    return states.join("; ");
+  }
 
   /** Connected links by owner, as the workers report them. */
   async function linksByOwner(via: BridgeHost): Promise<number[]> {
@@ -104,13 +115,12 @@ describe("workers sharing one configuration", () => {
 
     const total = 2 * PER_PHASE + BACKLOG;
     const jsm = await jetstreamManager(down);
-    await eventually(
-      `${total} messages in SHARED`,
-      async () => (await jsm.streams.info("SHARED")).state.messages >= total,
-      60_000,
-    );
+    const arrived = async () => (await jsm.streams.info("SHARED")).state.messages >= total;
+    await eventually(`${total} messages in SHARED`, arrived, 120_000).catch(async (error) => {
+      throw new Error(`${(error as Error).message}; upstream: ${await upstreamState()}`);
+    });
     const { indexes } = await readStream(down, "SHARED");
     expect(duplicatesAndMissing(indexes, total)).toEqual({ duplicates: 0, missing: 0 });
     expect(indexes.length).toBe(total);
-  }, 120_000);
+  }, 240_000);
 });

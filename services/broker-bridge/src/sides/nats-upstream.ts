@@ -154,10 +154,13 @@ class NatsUpstreamSide implements UpstreamSide {
   private readonly durable: string;
   private readonly originPrefix: string;
   private readonly prefetch: number;
-  private messages: ConsumerMessages | undefined;
+  /** The subscription that forwards, or is being made to: none while paused. */
+  private feed: Feed | undefined;
   private deliver: ((message: InboundMessage) => void) | undefined;
+  /** Wanted state, set at once by pause() and resume(); subscriptions follow it. */
   private paused = false;
-  /** The pause under way: its subscription is draining. */
+  private closed = false;
+  /** Subscriptions draining, as one promise: a pause resolves once they have all ended. */
   private pausing: Promise<void> | undefined;
   /** Delivered while paused: held, not forwarded, and given back once the subscription ends. */
   private held: JsMsg[] = [];
@@ -196,13 +199,15 @@ class NatsUpstreamSide implements UpstreamSide {
   private async consume(events?: SideEvents): Promise<void> {
     const deliver = this.deliver;
     if (deliver === undefined) return;
+    const feed: Feed = { draining: false };
+    this.feed = feed;
     const consumer = await this.js.consumers.get(this.stream, this.durable);
     const prefix = this.originPrefix;
     const messages = await consumer.consume({
       max_messages: this.prefetch,
       callback: (msg) => {
         this.lastArrival = performance.now();
-        if (this.paused) {
+        if (feed.draining || this.paused) {
           this.held.push(msg);
         } else {
           this.outstanding++;
@@ -210,12 +215,12 @@ class NatsUpstreamSide implements UpstreamSide {
         }
       },
     });
-    if (this.paused) {
-      // Paused while the subscription was being made: it drains like any other.
-      await this.drain(messages);
+    feed.messages = messages;
+    if (this.feed !== feed) {
+      // Paused (or closed) while the subscription was being made: it drains like any other.
+      await this.startDrain(feed);
       return;
     }
-    this.messages = messages;
     if (events) {
       void (async () => {
         for await (const status of messages.status()) {
@@ -228,19 +233,27 @@ class NatsUpstreamSide implements UpstreamSide {
     }
   }
 
-  /** Stops taking messages; resolves once the subscription has ended and what it held is back. */
+  /** Stops taking messages; resolves once every subscription has ended and what it held is back. */
   pause(): Promise<void> {
     if (!this.paused) {
       this.paused = true;
-      const messages = this.messages;
-      this.messages = undefined;
-      if (messages !== undefined) {
-        this.pausing = this.drain(messages).finally(() => {
-          this.pausing = undefined;
-        });
-      }
+      const feed = this.feed;
+      this.feed = undefined;
+      // A feed still being made is drained by consume() once it exists.
+      if (feed?.messages !== undefined) void this.startDrain(feed);
     }
     return this.pausing ?? Promise.resolve();
+  }
+
+  private startDrain(feed: Feed): Promise<void> {
+    feed.draining = true;
+    const messages = feed.messages as ConsumerMessages;
+    const drained = Promise.all([this.pausing, this.drain(messages)]).then(() => {});
+    this.pausing = drained;
+    void drained.finally(() => {
+      if (this.pausing === drained) this.pausing = undefined;
+    });
+    return drained;
   }
 
   /**
@@ -267,9 +280,11 @@ class NatsUpstreamSide implements UpstreamSide {
   }
 
   async resume(): Promise<void> {
-    await this.pausing;
-    if (!this.paused) return;
+    if (this.closed || !this.paused) return;
     this.paused = false;
+    // The old subscription ends first; paused again meanwhile, or resumed twice, nothing to do.
+    await this.pausing;
+    if (this.paused || this.closed || this.feed !== undefined) return;
     await this.consume();
   }
 
@@ -280,6 +295,7 @@ class NatsUpstreamSide implements UpstreamSide {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.pause();
     // Acks and naks of the last confirmations are still in the outbound buffer: send them.
     await flushBriefly(this.nc);
@@ -297,6 +313,12 @@ async function flushBriefly(nc: NatsConnection): Promise<void> {
     }),
   ]);
   clearTimeout(timer);
+}
+
+/** One consume() subscription: draining once it no longer forwards. */
+interface Feed {
+  messages?: ConsumerMessages;
+  draining: boolean;
 }
 
 class NatsInbound implements InboundMessage {
