@@ -25,6 +25,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { BridgeSettings } from "./config.ts";
 import { RunningLink } from "./link.ts";
 import type { BridgeNames } from "./names.ts";
+import { planShare } from "./share.ts";
 import { ThrottledLog } from "./throttled-log.ts";
 
 /** Lease writes in flight at once while acquiring: enough to take a thousand links in a round. */
@@ -32,37 +33,6 @@ const ACQUIRE_CONCURRENCY = 32;
 
 /** Keys of worker presences in the leases bucket: link names cannot contain a dot. */
 const WORKER_KEY_PREFIX = "worker.";
-
-/**
- * Which links this worker should take and which it should give up, given who holds what.
- * Pure: `unleasedSince` says since when each link without a lease has been seen without one.
- */
-export function planShare(options: {
-  known: readonly string[];
-  owned: readonly string[];
-  leased: ReadonlySet<string>;
-  workers: number;
-  unleasedSince: ReadonlyMap<string, number>;
-  now: number;
-  leaseTtlMs: number;
-}): { share: number; acquire: string[]; excess: string[] } {
-  const { known, owned, leased, now, leaseTtlMs } = options;
-  const share = Math.ceil(known.length / Math.max(1, options.workers));
-  const mine = new Set(owned);
-  // The last by name go: a stable choice, so the same links move however often this is asked.
-  const excess = options.workers > 1 ? [...owned].sort().slice(share) : [];
-  let room = share - owned.length;
-  const acquire: string[] = [];
-  for (const link of known) {
-    if (mine.has(link) || leased.has(link)) continue;
-    const overdue = now - (options.unleasedSince.get(link) ?? now) >= leaseTtlMs;
-    if (room > 0 || overdue) {
-      acquire.push(link);
-      room--;
-    }
-  }
-  return { share, acquire, excess };
-}
 
 /** A run-time entry: a definition, or the removal of a link (configured ones included). */
 export type RuntimeEntry = { definition: LinkDefinition } | { removed: true };

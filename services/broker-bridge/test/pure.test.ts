@@ -24,7 +24,7 @@ import {
   subjectFilterToBindingKey,
 } from "../src/index.ts";
 import { LogThrottle } from "../src/log-throttle.ts";
-import { planShare } from "../src/registry.ts";
+import { planShare } from "../src/share.ts";
 
 describe("loop prevention", () => {
   it("starts the path at the upstream and adds the downstream", () => {
