@@ -5,7 +5,7 @@ import {
   type DuckDBPreparedStatement,
   type DuckDBResult,
 } from "@duckdb/node-api";
-import type { EntenteError } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
@@ -21,6 +21,7 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
+  sourceLabel,
   toSourceError,
 } from "./errors.ts";
 import type {
@@ -32,6 +33,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  SourceSession,
   TableInfo,
   TableStats,
   TableStatsOptions,
@@ -113,18 +115,8 @@ export class DuckdbConnector implements Connector {
       await release();
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     }
-    const types = result.columnTypes();
-    const columns: ColumnMeta[] = result.columnNames().map((name, i) => {
-      const type = types[i];
-      return {
-        name,
-        type: type === undefined ? "unknown" : duckdbValueType(type),
-        nativeType: type === undefined ? "UNKNOWN" : (type.alias ?? type.toString()),
-      };
-    });
-    // Chunk vectors drop the JSON alias, so JSON columns are parsed by position.
-    const jsonColumns = types.flatMap((type, i) => (type.alias === "JSON" ? [i] : []));
-    const reader = new ChunkBatches(result, batchSize(options), jsonColumns);
+    const columns = columnsOf(result);
+    const reader = new ChunkBatches(result, batchSize(options));
     const batches = batchStream(
       { read: () => reader.read(), release },
       { signal, cancelled: () => cancelledError(this.#ref), mapError: (e) => this.#error(e) },
@@ -137,19 +129,7 @@ export class DuckdbConnector implements Connector {
     const connection = await this.#acquire(signal);
     const stopCancelling = cancelOnAbort(signal, () => connection.interrupt());
     try {
-      if (statement.params.length === 0) {
-        // Without parameters the text may hold several statements (a schema script).
-        const result = await connection.run(statement.sql);
-        return result.rowsChanged;
-      }
-      const prepared = await connection.prepare(statement.sql);
-      try {
-        bindParams(prepared, statement.params);
-        const result = await prepared.run();
-        return result.rowsChanged;
-      } finally {
-        prepared.destroySync();
-      }
+      return await runStatement(connection, statement);
     } catch (err) {
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     } finally {
@@ -307,6 +287,69 @@ export class DuckdbConnector implements Connector {
     return Object.fromEntries(names.map((name, i) => [name, Number(row?.[i] ?? 0)]));
   }
 
+  /**
+   * A connection of its own on the instance, outside the pool (which stays free for reads);
+   * releasing closes it, which rolls back a transaction left open on it.
+   */
+  async openSession(signal?: AbortSignal): Promise<SourceSession> {
+    if (this.#closed) throw closedError(this.#ref);
+    if (signal?.aborted) throw cancelledError(this.#ref);
+    let connection: DuckDBConnection;
+    try {
+      connection = await this.#connect();
+    } catch (err) {
+      throw this.#error(err);
+    }
+    let released = false;
+    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
+      if (released || this.#closed) throw closedError(this.#ref);
+      if (signal?.aborted) throw cancelledError(this.#ref);
+      const stop = cancelOnAbort(signal, () => connection.interrupt());
+      try {
+        const result = await work();
+        if (signal?.aborted) throw cancelledError(this.#ref);
+        return result;
+      } catch (err) {
+        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+      } finally {
+        stop();
+      }
+    };
+    return {
+      execute: (statement, signal) => run(signal, () => runStatement(connection, statement)),
+      queryAll: (statement, options = {}) =>
+        run(options.signal, () => this.#readAll(connection, statement, options.maxRows)),
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Closed with the instance already when the connector was closed first.
+        if (!this.#closed) connection.closeSync();
+      },
+    };
+  }
+
+  /** Every row, read chunk by chunk so that a result over `maxRows` is refused, not held. */
+  async #readAll(
+    connection: DuckDBConnection,
+    statement: BoundStatement,
+    maxRows = Number.POSITIVE_INFINITY,
+  ): Promise<{ columns: ColumnMeta[]; rows: Row[] }> {
+    const prepared = await connection.prepare(statement.sql);
+    try {
+      bindParams(prepared, statement.params);
+      const result = await prepared.stream();
+      const reader = new ChunkBatches(result, Math.min(maxRows + 1, 10_000));
+      const rows: Row[] = [];
+      for (let batch = await reader.read(); batch.length > 0; batch = await reader.read()) {
+        rows.push(...batch);
+        if (rows.length > maxRows) throw tooLargeError(this.#ref, maxRows);
+      }
+      return { columns: columnsOf(result), rows };
+    } finally {
+      prepared.destroySync();
+    }
+  }
+
   async ping(signal?: AbortSignal): Promise<void> {
     await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
   }
@@ -399,10 +442,13 @@ class ChunkBatches {
   #start = 0;
   #done = false;
 
-  constructor(result: DuckDBResult, size: number, jsonColumns: number[]) {
+  constructor(result: DuckDBResult, size: number) {
     this.#result = result;
     this.#size = size;
-    this.#jsonColumns = jsonColumns;
+    // Chunk vectors drop the JSON alias, so JSON columns are parsed by position.
+    this.#jsonColumns = result
+      .columnTypes()
+      .flatMap((type, i) => (type.alias === "JSON" ? [i] : []));
   }
 
   async read(): Promise<Row[]> {
@@ -439,6 +485,44 @@ class ChunkBatches {
     }
     return batch;
   }
+}
+
+function columnsOf(result: DuckDBResult): ColumnMeta[] {
+  const types = result.columnTypes();
+  return result.columnNames().map((name, i) => {
+    const type = types[i];
+    return {
+      name,
+      type: type === undefined ? "unknown" : duckdbValueType(type),
+      nativeType: type === undefined ? "UNKNOWN" : (type.alias ?? type.toString()),
+    };
+  });
+}
+
+/** Runs a statement for its effect; returns changed rows. */
+async function runStatement(
+  connection: DuckDBConnection,
+  statement: BoundStatement,
+): Promise<number> {
+  if (statement.params.length === 0) {
+    // Without parameters the text may hold several statements (a schema script).
+    const result = await connection.run(statement.sql);
+    return result.rowsChanged;
+  }
+  const prepared = await connection.prepare(statement.sql);
+  try {
+    bindParams(prepared, statement.params);
+    const result = await prepared.run();
+    return result.rowsChanged;
+  } finally {
+    prepared.destroySync();
+  }
+}
+
+function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
+  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
+    details: { source: source.name, maxRows },
+  });
 }
 
 function bindParams(prepared: DuckDBPreparedStatement, params: readonly Value[]): void {

@@ -11,6 +11,7 @@ export {
 export { duckdbDialect, mysqlDialect, postgresDialect } from "./dialects.ts";
 export { DuckdbConnector, fileReader } from "./duckdb.ts";
 export { cancelledError, sourceLabel, toSourceError } from "./errors.ts";
+export { insertStatements } from "./insert.ts";
 export { MysqlConnector } from "./mysql.ts";
 export {
   leaseSourcePool,
@@ -22,5 +23,10 @@ export {
 } from "./pool.ts";
 export { PostgresConnector } from "./postgres.ts";
 export { dateFromDays, parseTimestampNs } from "./timestamps.ts";
+export {
+  type PreparedTransaction,
+  type SourceTransactions,
+  transactionsOf,
+} from "./transactions.ts";
 export type * from "./types.ts";
 export { parseDatabaseUrl, redact } from "./urls.ts";

@@ -1,4 +1,4 @@
-import type { EntenteError } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
 import mysql from "mysql2";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
@@ -10,6 +10,7 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
+  sourceLabel,
   toSourceError,
 } from "./errors.ts";
 import { insertStatements } from "./insert.ts";
@@ -24,6 +25,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  SourceSession,
   TableInfo,
   TableStats,
   Value,
@@ -151,11 +153,7 @@ export class MysqlConnector implements Connector {
       await release(true);
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     }
-    const meta: ColumnMeta[] = fields.map((field, i) => ({
-      name: field.name,
-      type: columns[i]?.type ?? "unknown",
-      nativeType: columns[i]?.native ?? "unknown",
-    }));
+    const meta = columnMeta(fields, columns);
     const batches = batchStream(
       { read, release },
       {
@@ -174,13 +172,9 @@ export class MysqlConnector implements Connector {
     const stopCancelling = cancelOnAbort(signal, () => void this.#killQuery(connection.threadId));
     let failed = false;
     try {
-      const [result] = await connection
-        .promise()
-        .query({ sql: statement.sql, values: prepareParams(statement.params) });
+      const count = await runStatement(connection, statement);
       if (signal?.aborted) throw cancelledError(this.#ref);
-      return typeof result === "object" && result !== null && "affectedRows" in result
-        ? Number(result.affectedRows)
-        : 0;
+      return count;
     } catch (err) {
       failed = true;
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
@@ -315,6 +309,80 @@ export class MysqlConnector implements Connector {
     return stats;
   }
 
+  /**
+   * A pooled connection of its own. Statements go over the text protocol, which XA statements
+   * need (the binary protocol cannot prepare them); aborting sends `KILL QUERY`. A connection
+   * with a prepared XA transaction must be discarded (or the transaction ended on it first):
+   * until then it refuses other transactions.
+   */
+  async openSession(signal?: AbortSignal): Promise<SourceSession> {
+    const connection = await this.#acquire(signal);
+    let released = false;
+    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
+      if (released) throw closedError(this.#ref);
+      if (signal?.aborted) throw cancelledError(this.#ref);
+      const stop = cancelOnAbort(signal, () => void this.#killQuery(connection.threadId));
+      try {
+        const result = await work();
+        if (signal?.aborted) throw cancelledError(this.#ref);
+        return result;
+      } catch (err) {
+        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+      } finally {
+        stop();
+      }
+    };
+    return {
+      execute: (statement, signal) => run(signal, () => runStatement(connection, statement)),
+      queryAll: (statement, options = {}) =>
+        run(options.signal, () => this.#readAll(connection, statement, options.maxRows)),
+      release: async (discard = false) => {
+        if (released) return;
+        released = true;
+        if (discard) connection.destroy();
+        else connection.release();
+      },
+    };
+  }
+
+  /**
+   * Every row, converted as `query` converts them. Rows past `maxRows` are read off the wire
+   * and dropped (an unread result would leave the connection, and its transaction, unusable),
+   * and the read then fails with TOO_LARGE.
+   */
+  #readAll(
+    connection: CoreConnection,
+    statement: BoundStatement,
+    maxRows = Number.POSITIVE_INFINITY,
+  ): Promise<{ columns: ColumnMeta[]; rows: Row[] }> {
+    return new Promise((resolve, reject) => {
+      const rows: Row[] = [];
+      let fields: MysqlField[] = [];
+      let count = 0;
+      let failed = false;
+      connection
+        .query({ sql: statement.sql, values: prepareParams(statement.params), rowsAsArray: true })
+        .on("fields", (received: MysqlField[]) => {
+          fields = received;
+        })
+        .on("result", (row: unknown) => {
+          count++;
+          if (count <= maxRows) rows.push(row as Row);
+        })
+        .on("error", (err: unknown) => {
+          failed = true;
+          reject(err);
+        })
+        .on("end", () => {
+          if (failed) return;
+          if (count > maxRows) return reject(tooLargeError(this.#ref, maxRows));
+          const columns = fields.map(mysqlColumn);
+          convertRows(rows, columns);
+          resolve({ columns: columnMeta(fields, columns), rows });
+        });
+    });
+  }
+
   async ping(signal?: AbortSignal): Promise<void> {
     await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
   }
@@ -367,6 +435,30 @@ export class MysqlConnector implements Connector {
   #error(err: unknown): EntenteError {
     return toSourceError(this.#ref, err, classifyMysql);
   }
+}
+
+/** Runs a statement for its effect on the text protocol; returns affected rows. */
+async function runStatement(connection: CoreConnection, statement: BoundStatement) {
+  const [result] = await connection
+    .promise()
+    .query({ sql: statement.sql, values: prepareParams(statement.params) });
+  return typeof result === "object" && result !== null && "affectedRows" in result
+    ? Number(result.affectedRows)
+    : 0;
+}
+
+function columnMeta(fields: readonly MysqlField[], columns: readonly MysqlColumn[]): ColumnMeta[] {
+  return fields.map((field, i) => ({
+    name: field.name,
+    type: columns[i]?.type ?? "unknown",
+    nativeType: columns[i]?.native ?? "unknown",
+  }));
+}
+
+function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
+  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
+    details: { source: source.name, maxRows },
+  });
 }
 
 function convertRows(rows: Row[], columns: MysqlColumn[]): void {

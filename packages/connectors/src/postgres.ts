@@ -1,4 +1,4 @@
-import type { EntenteError } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
 import pg from "pg";
 import Cursor from "pg-cursor";
 import { cancelOnAbort } from "./abort.ts";
@@ -11,6 +11,7 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
+  sourceLabel,
   toSourceError,
 } from "./errors.ts";
 import { toInsertValue } from "./insert.ts";
@@ -25,6 +26,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  SourceSession,
   TableInfo,
   TableStats,
   TextComparison,
@@ -117,10 +119,7 @@ export class PostgresConnector implements Connector {
     try {
       const read = await readWithFields(cursor, size);
       first = read.rows;
-      columns = read.fields.map((field) => {
-        const { type, native } = postgresType(field.dataTypeID);
-        return { name: field.name, type, nativeType: native };
-      });
+      columns = columnsOf(read.fields);
       if (signal?.aborted) throw cancelledError(this.#ref);
     } catch (err) {
       await release(true);
@@ -147,15 +146,9 @@ export class PostgresConnector implements Connector {
     );
     let failed = false;
     try {
-      const result = await client.query({
-        text: statement.sql,
-        values: prepareParams(statement.params),
-        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
-      });
+      const count = await runStatement(client, statement);
       if (signal?.aborted) throw cancelledError(this.#ref);
-      // A multi-statement text (no parameters) returns one result per statement.
-      const results = Array.isArray(result) ? (result as pg.QueryResult[]) : [result];
-      return results.reduce((sum, r) => sum + (r.rowCount ?? 0), 0);
+      return count;
     } catch (err) {
       failed = true;
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
@@ -321,6 +314,65 @@ export class PostgresConnector implements Connector {
     return result;
   }
 
+  /** A pooled client of its own; statements on it are cancelled like `query`'s on abort. */
+  async openSession(signal?: AbortSignal): Promise<SourceSession> {
+    const client = await this.#acquire(signal);
+    let released = false;
+    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
+      if (released) throw closedError(this.#ref);
+      if (signal?.aborted) throw cancelledError(this.#ref);
+      const stop = cancelOnAbort(signal, () => void this.#cancelBackend(backendPid(client)));
+      try {
+        const result = await work();
+        if (signal?.aborted) throw cancelledError(this.#ref);
+        return result;
+      } catch (err) {
+        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+      } finally {
+        stop();
+      }
+    };
+    return {
+      execute: (statement, signal) => run(signal, () => runStatement(client, statement)),
+      queryAll: (statement, options = {}) =>
+        run(options.signal, () => this.#readAll(client, statement, options.maxRows)),
+      release: async (discard = false) => {
+        if (released) return;
+        released = true;
+        client.release(discard ? true : undefined);
+      },
+    };
+  }
+
+  /** Every row through a cursor, so that a result over `maxRows` is refused, not held. */
+  async #readAll(
+    client: pg.PoolClient,
+    statement: BoundStatement,
+    maxRows = Number.POSITIVE_INFINITY,
+  ): Promise<{ columns: ColumnMeta[]; rows: Row[] }> {
+    const cursor = client.query(
+      new Cursor(statement.sql, prepareParams(statement.params), {
+        rowMode: "array",
+        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
+      }),
+    );
+    const size = Math.min(maxRows + 1, DEFAULT_READ_ROWS);
+    try {
+      const first = await readWithFields(cursor, size);
+      const rows = [...first.rows];
+      // A short batch is the last one.
+      for (let batch = first.rows; batch.length === size && rows.length <= maxRows; ) {
+        batch = (await cursor.read(size)) as Row[];
+        rows.push(...batch);
+      }
+      if (rows.length > maxRows) throw tooLargeError(this.#ref, maxRows);
+      return { columns: columnsOf(first.fields), rows };
+    } finally {
+      // Closing the portal keeps the connection, and its transaction, usable.
+      await cursor.close().catch(() => {});
+    }
+  }
+
   async ping(signal?: AbortSignal): Promise<void> {
     await this.execute({ sql: "SELECT 1", params: [] }, signal ? { signal } : {});
   }
@@ -383,6 +435,34 @@ export class PostgresConnector implements Connector {
   #error(err: unknown): EntenteError {
     return toSourceError(this.#ref, err, classifyPostgres);
   }
+}
+
+/** Rows a session's `queryAll` fetches per round trip. */
+const DEFAULT_READ_ROWS = 10_000;
+
+function columnsOf(fields: readonly pg.FieldDef[]): ColumnMeta[] {
+  return fields.map((field) => {
+    const { type, native } = postgresType(field.dataTypeID);
+    return { name: field.name, type, nativeType: native };
+  });
+}
+
+/** Runs a statement for its effect; returns affected rows. */
+async function runStatement(client: pg.PoolClient, statement: BoundStatement): Promise<number> {
+  const result = await client.query({
+    text: statement.sql,
+    values: prepareParams(statement.params),
+    types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
+  });
+  // A multi-statement text (no parameters) returns one result per statement.
+  const results = Array.isArray(result) ? (result as pg.QueryResult[]) : [result];
+  return results.reduce((sum, r) => sum + (r.rowCount ?? 0), 0);
+}
+
+function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
+  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
+    details: { source: source.name, maxRows },
+  });
 }
 
 /** The backend's process id, which pg keeps from the startup handshake. */

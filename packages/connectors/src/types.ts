@@ -161,9 +161,34 @@ export interface Connector {
   /** Tables and views the source exposes, with their columns and keys. */
   listTables(): Promise<TableInfo[]>;
   tableStats(schema: string, table: string, options?: TableStatsOptions): Promise<TableStats>;
+  /**
+   * A connection of its own, for a transaction: its statements run one after another on it and
+   * see each other's effects. It must be released, discarded when a transaction on it may still
+   * be open.
+   */
+  openSession(signal?: AbortSignal): Promise<SourceSession>;
   /** A cheap round trip, for health checks. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A dedicated connection; see `Connector.openSession`. */
+export interface SourceSession {
+  /** Runs a statement for its effect; returns affected rows where known (0 otherwise). */
+  execute(statement: BoundStatement, signal?: AbortSignal): Promise<number>;
+  /**
+   * Runs a read and returns every row, normalized as `Connector.query` does; more than
+   * `maxRows` rows fails with TOO_LARGE instead of holding them all.
+   */
+  queryAll(
+    statement: BoundStatement,
+    options?: { signal?: AbortSignal; maxRows?: number },
+  ): Promise<{ columns: ColumnMeta[]; rows: Row[] }>;
+  /**
+   * Gives the connection back. `discard` closes it instead: after a failure, or while a
+   * transaction on it is neither committed nor rolled back (closing rolls it back).
+   */
+  release(discard?: boolean): Promise<void>;
 }
 
 export interface PostgresSourceConfig {

@@ -1,5 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "pg";
 import { type RunningContainer, startContainer } from "./containers.ts";
 import {
@@ -13,8 +14,9 @@ import {
   type Unavailable,
   unavailable,
 } from "./discovery.ts";
-import { withFreePort } from "./free-port.ts";
-import { runCommand, startProcess } from "./process.ts";
+import { isAddressInUse, withFreePort } from "./free-port.ts";
+import { LogBuffer } from "./log-buffer.ts";
+import { type ManagedProcess, runCommand, startProcess } from "./process.ts";
 import { once, type ServiceHandle, type ServiceSource } from "./service.ts";
 import { checkDatabaseName, withDatabase } from "./sql-names.ts";
 import { makeTempDir, removeTempDir } from "./temp-dir.ts";
@@ -36,6 +38,12 @@ export interface PostgresOptions {
   discovery?: DiscoveryOptions;
   /** Bound on start and readiness; default 30 s (containers: 120 s). */
   timeoutMs?: number;
+  /**
+   * Server settings, each passed as `-c name=value`, e.g. `{ max_prepared_transactions: "64" }`.
+   * A server from ENTENTE_TEST_POSTGRES_URL cannot take them, so with settings the variable is
+   * ignored and a server of its own is started (local binaries, else a container).
+   */
+  settings?: Record<string, string>;
 }
 
 export interface PostgresService extends ServiceHandle {
@@ -48,20 +56,28 @@ export interface PostgresService extends ServiceHandle {
    * never share tables. On a server from the environment, `stop()` drops it again.
    */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Stops the server cleanly (SIGINT: prepared transactions survive) and starts it again on
+   * the same data directory and port. Only for a server started from local binaries.
+   */
+  restart(): Promise<void>;
 }
 
 const HOST = "127.0.0.1";
 
 /** A PostgreSQL server: from ENTENTE_TEST_POSTGRES_URL, local binaries, or a container. */
 export function postgres(options: PostgresOptions = {}): Promise<PostgresService> {
-  const found = discovery(options.discovery);
+  const settings = settingArgs(options.settings ?? {});
+  const found = discovery(
+    options.settings === undefined ? options.discovery : withoutUrl(options.discovery),
+  );
   const timeoutMs = options.timeoutMs;
   return discoverService(POSTGRES_SERVICE, found, {
     async fromUrl(url) {
       await waitFor(`${POSTGRES_SERVICE.envVar}=${url}`, () => ping(url), timeoutMs ?? 10_000);
       return postgresService(url, "env", async () => {});
     },
-    fromBinary: () => startLocalPostgres(found, timeoutMs ?? 30_000),
+    fromBinary: () => startLocalPostgres(found, settings, timeoutMs ?? 30_000),
     async fromContainer() {
       const urlOf = (c: RunningContainer) =>
         `postgres://postgres@${c.host}:${c.port(5432)}/postgres`;
@@ -69,6 +85,7 @@ export function postgres(options: PostgresOptions = {}): Promise<PostgresService
         image: POSTGRES_SERVICE.image,
         ports: [5432],
         env: { POSTGRES_HOST_AUTH_METHOD: "trust" },
+        command: ["postgres", ...settings],
         startupTimeoutMs: timeoutMs,
         // The image restarts the server once after initialising; only the final one is on TCP.
         ready: { what: "PostgreSQL container", check: (c) => ping(urlOf(c)), timeoutMs },
@@ -78,8 +95,21 @@ export function postgres(options: PostgresOptions = {}): Promise<PostgresService
   });
 }
 
+/** Discovery that never takes the environment's server, which cannot take settings. */
+function withoutUrl(options: DiscoveryOptions = {}): DiscoveryOptions {
+  return {
+    ...options,
+    env: { ...(options.env ?? process.env), [POSTGRES_SERVICE.envVar]: undefined },
+  };
+}
+
+function settingArgs(settings: Record<string, string>): string[] {
+  return Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
+}
+
 async function startLocalPostgres(
   found: Discovery,
+  settings: readonly string[],
   timeoutMs: number,
 ): Promise<PostgresService | Unavailable> {
   const knownDirs = await postgresInstallDirs();
@@ -108,30 +138,61 @@ async function startLocalPostgres(
       ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"],
       { cwd: dir, ...asUser, timeoutMs },
     );
-    const { url, proc } = await withFreePort(async (port) => {
-      const url = `postgres://postgres@${HOST}:${port}/postgres`;
-      const proc = await startProcess({
+    // One buffer across restarts, so a failed restart shows the earlier runs too.
+    const logs = new LogBuffer();
+    const launch = (port: number) =>
+      startProcess({
         name: "postgres",
         command: server,
         // Durability is pointless for a throwaway test database; skipping it makes tests faster.
         args: [
           ...["-D", dataDir, "-p", String(port), "-h", HOST, "-k", dir],
           ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+          ...settings,
         ],
         cwd: dir,
         ...asUser,
-        probe: () => ping(url),
+        probe: () => ping(urlAt(port)),
         timeoutMs,
+        logs,
       });
-      return { url, proc };
-    });
-    return postgresService(url, "binary", async () => {
-      await proc.stop("SIGINT");
-      await removeTempDir(dir);
-    });
+    const started = await withFreePort(async (port) => ({ port, proc: await launch(port) }));
+    const port = started.port;
+    let proc = started.proc;
+    let stopped = false;
+    return postgresService(
+      urlAt(port),
+      "binary",
+      async () => {
+        stopped = true;
+        await proc.stop("SIGINT");
+        await removeTempDir(dir);
+      },
+      async () => {
+        if (stopped) throw new Error(`PostgreSQL on port ${port} was stopped; start a new one`);
+        await proc.stop("SIGINT");
+        proc = await relaunch(() => launch(port));
+      },
+    );
   } catch (error) {
     await removeTempDir(dir);
     throw error;
+  }
+}
+
+function urlAt(port: number): string {
+  return `postgres://postgres@${HOST}:${port}/postgres`;
+}
+
+/** Starts again on the same port, which the old server's socket may hold for a moment. */
+async function relaunch(launch: () => Promise<ManagedProcess>): Promise<ManagedProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch();
+    } catch (error) {
+      if (attempt >= 5 || !isAddressInUse(error)) throw error;
+      await sleep(200);
+    }
   }
 }
 
@@ -173,6 +234,7 @@ function postgresService(
   url: string,
   source: ServiceSource,
   release: () => Promise<void>,
+  restart?: () => Promise<void>,
 ): PostgresService {
   const parsed = new URL(url);
   const created: string[] = [];
@@ -196,6 +258,14 @@ function postgresService(
       );
       created.push(name);
       return withDatabase(url, name);
+    },
+    async restart() {
+      if (restart === undefined) {
+        throw new Error(
+          `cannot restart the PostgreSQL server at ${url} (${source}): only a server the testkit started from local binaries can be restarted`,
+        );
+      }
+      await restart();
     },
     stop,
     [Symbol.asyncDispose]: stop,

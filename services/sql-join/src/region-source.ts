@@ -175,6 +175,13 @@ export class RegionSource implements Connector {
     return this.execute();
   }
 
+  async openSession(): Promise<never> {
+    throw new EntenteError(
+      "UNSUPPORTED",
+      `${this.name} takes no transactions: another region's rows are written in that region`,
+    );
+  }
+
   async close(): Promise<void> {}
 }
 
