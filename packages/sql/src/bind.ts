@@ -88,6 +88,40 @@ export function bindQuery(ast: Ast, catalog: Catalog, params: unknown[] = []): Q
   return { root, subqueries: env.subqueries, columns: root.columns };
 }
 
+/**
+ * Binds one scalar expression over a single table's columns (column slot `i` is `columns[i]`):
+ * a write's SET values, WHERE and VALUES. Subqueries and aggregates are refused, naming `clause`.
+ */
+export function bindScalar(
+  e: Ast,
+  table: { qualifier: string; columns: readonly ColumnDef[] },
+  catalog: Catalog,
+  params: unknown[],
+  clause: string,
+): Expr {
+  const env: Env = { catalog, params, ctes: new Map(), subqueries: [] };
+  const scope: Scope = {
+    columns: table.columns.map((c, i) => ({
+      qualifier: table.qualifier,
+      name: c.name,
+      type: c.type,
+      slot: i,
+      rel: 0,
+      mark: () => {},
+    })),
+  };
+  const expr = bindExpr(e, scope, env, { clause });
+  if (env.subqueries.length > 0) {
+    throw unsupported(`subqueries in ${clause} are not supported`);
+  }
+  return expr;
+}
+
+/** Whether values of the two types can be compared or assigned to each other. */
+export function typesMatch(a: SqlType, b: SqlType): boolean {
+  return typesCompatible(a, b);
+}
+
 /** The table a column reference names (`t` of `t.c` and `t.*`), if any. */
 function qualifierOf(ref: Ast): string | undefined {
   return ref.table == null ? undefined : nameOf(ref.table);

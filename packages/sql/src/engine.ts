@@ -1,6 +1,7 @@
 /** From SQL text to a plan and its rows: parse, bind, optimize, execute. */
 import { bindQuery } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
+import { badRequest } from "./errors.ts";
 import { type ExecLimits, Execution, executePlan, type SourceRunner } from "./exec.ts";
 import { type Explanation, explainPlan } from "./explain.ts";
 import { type OptimizeOptions, optimize } from "./optimize.ts";
@@ -30,6 +31,12 @@ export function planStatement(
   params: unknown[] = [],
   options?: OptimizeOptions,
 ): PlannedQuery {
+  if (statement.kind !== "select") {
+    throw badRequest(
+      `read-only: ${statement.kind.toUpperCase()} is not a query; writes and transactions run through entente.sql on sources that take writes`,
+      { statement: statement.kind.toUpperCase() },
+    );
+  }
   const plan = optimize(bindQuery(statement.ast, catalog, params), catalog, options);
   return { plan, explain: statement.explain };
 }

@@ -1,5 +1,6 @@
 export * from "./bind.ts";
 export * from "./catalog.ts";
+export * from "./dml.ts";
 export * from "./engine.ts";
 export * from "./errors.ts";
 export * from "./estimate.ts";

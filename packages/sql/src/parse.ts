@@ -1,6 +1,8 @@
 /**
- * The front door: SQL text to node-sql-parser's PostgreSQL AST. Only SELECT (and EXPLAIN of a
- * SELECT) is accepted; syntax errors carry the line and column where parsing stopped. A
+ * The front door: SQL text to node-sql-parser's PostgreSQL AST. SELECT (and EXPLAIN of a
+ * SELECT), INSERT, UPDATE and DELETE, and BEGIN, COMMIT and ROLLBACK are accepted — whether a
+ * write may run is decided where the configuration is known; DDL and writes hidden inside a
+ * SELECT are refused here. Syntax errors carry the line and column where parsing stopped. A
  * statement nested deeper than the engine can recurse, or larger than the caller allows, is
  * refused before anything recurses into it.
  */
@@ -12,8 +14,15 @@ import { MAX_SQL_DEPTH, parenthesesTooDeepAt, treeVerdict } from "./nesting.ts";
 // biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
 export type Ast = any;
 
+/** What a statement does, as the service dispatches it. */
+export type StatementKind = "select" | "insert" | "update" | "delete" | TransactionControl;
+
+/** The statements that open and end an interactive transaction. */
+export type TransactionControl = "begin" | "commit" | "rollback";
+
 export interface ParsedStatement {
   explain: boolean;
+  kind: StatementKind;
   ast: Ast;
 }
 
@@ -27,7 +36,8 @@ const parser = new (
 ).Parser();
 
 const EXPLAIN = /^(\s*(?:--[^\n]*\n\s*)*)explain\b/i;
-const READ_ONLY_HINT = "only SELECT statements (and EXPLAIN SELECT) are accepted";
+const READ_ONLY_HINT =
+  "only SELECT (and EXPLAIN SELECT), and INSERT, UPDATE and DELETE on sources that take writes, are accepted";
 
 export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement {
   let text = sql;
@@ -40,6 +50,11 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
     text = text.slice(0, start) + " ".repeat(7) + text.slice(start + 7);
   }
   if (text.trim() === "") throw badRequest("empty statement");
+  const control = transactionControl(text);
+  if (control) {
+    if (explain) throw badRequest(`EXPLAIN of ${control.toUpperCase()} is not possible`);
+    return { explain, kind: control, ast: null };
+  }
   const deepAt = parenthesesTooDeepAt(text, MAX_SQL_DEPTH);
   if (deepAt >= 0) throw nestedTooDeeply(positionOf(text, deepAt));
   let ast: Ast;
@@ -61,17 +76,37 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
     }
     ast = statements[0];
   }
-  if (ast?.type !== "select") {
-    const kind = String(ast?.type ?? "unknown").toUpperCase();
+  const type = String(ast?.type ?? "unknown");
+  if (!STATEMENT_TYPES.has(type)) {
+    const kind = type.toUpperCase();
     throw badRequest(`read-only: ${kind} statements are refused; ${READ_ONLY_HINT}`, {
       statement: kind,
     });
   }
-  const write = writeInside(ast);
+  if (type !== "select" && explain) {
+    throw unsupported(`EXPLAIN of ${type.toUpperCase()} is not supported; EXPLAIN its SELECT`);
+  }
+  // A write's own table is its target; what it reads (INSERT … SELECT, WHERE) must not write.
+  const write = writeInside(type === "select" ? ast : { ...ast, type: "statement" });
   if (write) {
     throw badRequest(`read-only: ${write} is refused; ${READ_ONLY_HINT}`, { statement: write });
   }
-  return { explain, ast };
+  return { explain, kind: type as StatementKind, ast };
+}
+
+/** The statement types a request may carry; everything else (DDL, …) is refused. */
+const STATEMENT_TYPES = new Set(["select", "insert", "update", "delete"]);
+
+const TRANSACTION_CONTROL =
+  /^\s*(begin|start\s+transaction|commit|end|rollback|abort)(?:\s+(?:work|transaction))?\s*;?\s*$/i;
+
+/** BEGIN, COMMIT or ROLLBACK (and their synonyms), alone in the statement. */
+function transactionControl(text: string): TransactionControl | undefined {
+  const word = TRANSACTION_CONTROL.exec(text)?.[1]?.toLowerCase();
+  if (word === undefined) return undefined;
+  if (word === "commit" || word === "end") return "commit";
+  if (word === "rollback" || word === "abort") return "rollback";
+  return "begin";
 }
 
 function isStackOverflow(err: unknown): boolean {
@@ -122,7 +157,7 @@ function writeInside(node: Ast): string | undefined {
   if (!node || typeof node !== "object") return undefined;
   if (node.type === "select" && node.into?.expr) return "SELECT INTO";
   if (typeof node.type === "string" && WRITE_STATEMENTS.has(node.type)) {
-    return `${node.type.toUpperCase()} inside a SELECT`;
+    return `${node.type.toUpperCase()} inside another statement`;
   }
   for (const v of Object.values(node)) {
     const found = writeInside(v);

@@ -201,7 +201,7 @@ describe("the parse pool", () => {
       expect(await pool.parse(good, never)).toEqual(parseSql(good));
       for (const bad of [
         "SELECT a FROM t WHERE",
-        "DELETE FROM t",
+        "DROP TABLE t",
         `SELECT 1 + ${"1 + ".repeat(60)}1`,
       ]) {
         const expected = refusal(() => parseSql(bad, { maxNodes: 50 }));

@@ -1,0 +1,266 @@
+import { EntenteError } from "@entente/protocol";
+import { describe, expect, it } from "vitest";
+import {
+  bindWrite,
+  type InsertWrite,
+  type LogicalTable,
+  parseSql,
+  planSql,
+  type SourceInfo,
+  type StatementWrite,
+  StaticCatalog,
+} from "../src/index.ts";
+import { capabilities, mysqlDialect, pgDialect } from "./helpers.ts";
+
+const sources: SourceInfo[] = [
+  { name: "pg", dialect: pgDialect, capabilities: capabilities() },
+  { name: "my", dialect: mysqlDialect, capabilities: capabilities() },
+  { name: "s0", dialect: pgDialect, capabilities: capabilities() },
+  { name: "s1", dialect: mysqlDialect, capabilities: capabilities() },
+];
+
+const accountColumns = [
+  { name: "id", type: "integer" as const },
+  { name: "owner", type: "text" as const },
+  { name: "balance", type: "decimal" as const },
+];
+const accounts = { source: "pg", schema: "public", name: "accounts", columns: accountColumns };
+const orders = {
+  source: "my",
+  schema: "shop",
+  name: "orders",
+  columns: [
+    { name: "id", type: "integer" as const },
+    { name: "status", type: "text" as const },
+    { name: "placed", type: "timestamp" as const },
+  ],
+};
+const shard = (source: string) => ({
+  source,
+  schema: "main",
+  name: "events",
+  columns: accountColumns,
+});
+const hot = { source: "s0", schema: "main", name: "hot", columns: orders.columns };
+const cold = { source: "s1", schema: "main", name: "cold", columns: orders.columns };
+const BOUNDARY = 1_700_000_000_000_000_000n;
+
+const logical: LogicalTable[] = [
+  {
+    name: "hashed",
+    kind: "sharded",
+    columns: accountColumns,
+    members: [0, 1].map((b) => ({
+      label: `shard ${b}`,
+      table: shard(`s${b}`),
+      constraint: { kind: "hash" as const, column: "id", buckets: 2, bucket: b },
+    })),
+  },
+  {
+    name: "tiered",
+    kind: "tiered",
+    columns: orders.columns,
+    members: [
+      {
+        label: "hot",
+        table: hot,
+        constraint: { kind: "range", column: "placed", from: BOUNDARY, enforce: true },
+      },
+      {
+        label: "cold",
+        table: cold,
+        constraint: { kind: "range", column: "placed", to: BOUNDARY, enforce: true },
+      },
+    ],
+  },
+  {
+    name: "regional",
+    kind: "sharded",
+    columns: accountColumns,
+    members: [
+      {
+        label: "region 1",
+        table: shard("s0"),
+        constraint: { kind: "region", column: "id", regions: [1] },
+      },
+    ],
+  },
+];
+
+const catalog = new StaticCatalog(
+  [accounts, orders, shard("s0"), shard("s1"), hot, cold],
+  sources,
+  {},
+  logical,
+);
+
+const write = (sql: string, params: unknown[] = []) => bindWrite(parseSql(sql), catalog, params);
+
+function refusal(f: () => unknown): EntenteError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof EntenteError) return err;
+    throw err;
+  }
+  throw new Error("expected a refusal");
+}
+
+const statements = (sql: string, params: unknown[] = []) => {
+  const plan = write(sql, params);
+  if (plan.kind !== "update" && plan.kind !== "delete")
+    throw new Error(`not an update: ${plan.kind}`);
+  return plan.writes.map((w: StatementWrite) => ({ source: w.table.source, ...w.statement }));
+};
+
+describe("parsing statements", () => {
+  it("tells queries, writes and transaction control apart", () => {
+    expect(parseSql("SELECT 1").kind).toBe("select");
+    expect(parseSql("INSERT INTO t VALUES (1)").kind).toBe("insert");
+    expect(parseSql("UPDATE t SET a = 1").kind).toBe("update");
+    expect(parseSql("DELETE FROM t").kind).toBe("delete");
+    for (const [sql, kind] of [
+      ["BEGIN", "begin"],
+      ["start transaction;", "begin"],
+      ["COMMIT", "commit"],
+      ["end", "commit"],
+      ["ROLLBACK WORK", "rollback"],
+      ["abort", "rollback"],
+    ]) {
+      expect(parseSql(sql as string).kind, sql).toBe(kind);
+    }
+  });
+
+  it("still refuses DDL, writes inside a SELECT, and writes where a query is planned", () => {
+    expect(refusal(() => parseSql("DROP TABLE t")).message).toMatch(/^read-only: DROP/);
+    expect(refusal(() => parseSql("INSERT INTO t SELECT * INTO u FROM v")).message).toMatch(
+      /^read-only: SELECT INTO/,
+    );
+    const planned = refusal(() => planSql("DELETE FROM accounts", catalog));
+    expect([planned.code, planned.message.startsWith("read-only: ")]).toEqual([
+      "BAD_REQUEST",
+      true,
+    ]);
+  });
+});
+
+describe("UPDATE and DELETE", () => {
+  it("renders in the target source's dialect with every value a parameter", () => {
+    expect(
+      statements("UPDATE accounts SET balance = balance - $1 WHERE id = $2", [100, 7]),
+    ).toEqual([
+      {
+        source: "pg",
+        sql: 'UPDATE "public"."accounts" SET "balance" = ("balance" - CAST($1 AS INTEGER)) WHERE ("id" = $2)',
+        params: [100, 7],
+      },
+    ]);
+    expect(statements("UPDATE my.shop.orders SET status = 'paid' WHERE id IN (1, 2)")).toEqual([
+      {
+        source: "my",
+        sql: "UPDATE `shop`.`orders` SET `status` = ? WHERE (`id` IN (?, ?))",
+        params: ["paid", 1, 2],
+      },
+    ]);
+    expect(statements("DELETE FROM pg.accounts")).toEqual([
+      { source: "pg", sql: 'DELETE FROM "public"."accounts"', params: [] },
+    ]);
+  });
+
+  it("names an unknown column, a mistyped value and what cannot be run", () => {
+    const unknown = refusal(() => write("UPDATE accounts SET balanse = 1"));
+    expect([unknown.code, unknown.message]).toEqual([
+      "NOT_FOUND",
+      'column "balanse" of pg.public.accounts does not exist (columns: id, owner, balance)',
+    ]);
+    expect(refusal(() => write("DELETE FROM accounts WHERE nope = 1")).message).toContain("nope");
+    expect(refusal(() => write("UPDATE accounts SET id = 'x' || owner")).message).toContain(
+      'column "id" is of type integer',
+    );
+    expect(refusal(() => write("DELETE FROM accounts WHERE id IN (SELECT 1)")).code).toBe(
+      "UNSUPPORTED",
+    );
+  });
+
+  it("reaches only the members of a sharded table its WHERE fixes the key to", () => {
+    const [one, other] = [2, 3];
+    expect(statements(`DELETE FROM hashed WHERE id = ${one}`)).toEqual([
+      { source: "s0", sql: 'DELETE FROM "main"."events" WHERE ("id" = $1)', params: [2] },
+    ]);
+    expect(
+      statements(`UPDATE hashed SET owner = 'x' WHERE id IN (${one}, ${other})`).map(
+        (s) => s.source,
+      ),
+    ).toEqual(["s0", "s1"]);
+    const keyless = refusal(() => write("UPDATE hashed SET owner = 'x' WHERE owner = 'y'"));
+    expect([keyless.code, keyless.message]).toEqual([
+      "BAD_REQUEST",
+      'an UPDATE or DELETE on sharded table "hashed" needs a routing key: a WHERE that fixes "id" (id = … or id IN (…)) so it reaches only the members holding those rows',
+    ]);
+    expect(refusal(() => write("UPDATE hashed SET id = 5 WHERE id = 2")).code).toBe("UNSUPPORTED");
+    expect(refusal(() => write(`DELETE FROM regional WHERE id = ${1n << 48n}`)).message).toContain(
+      "another region",
+    );
+  });
+});
+
+describe("INSERT", () => {
+  const routed = (sql: string, params: unknown[] = []): InsertWrite[] => {
+    const plan = write(sql, params);
+    if (plan.kind !== "insert") throw new Error(`not an insert: ${plan.kind}`);
+    return plan.target.route(plan.rows);
+  };
+
+  it("evaluates and casts its values, all columns or those named", () => {
+    const [into] = routed(
+      "INSERT INTO accounts VALUES (1, 'ann', $1), (2 + 1, upper('bo'), '7.5')",
+      ["100.25"],
+    );
+    expect(into?.table.name).toBe("accounts");
+    expect(into?.rows).toEqual([
+      [1, "ann", 100.25],
+      [3, "BO", 7.5],
+    ]);
+    const [named] = routed("INSERT INTO accounts (balance, id) VALUES (0, 9)");
+    expect([named?.columns.map((c) => c.name), named?.rows]).toEqual([["balance", "id"], [[0, 9]]]);
+  });
+
+  it("names what does not fit", () => {
+    expect(refusal(() => write("INSERT INTO accounts VALUES (1, 'a')")).message).toBe(
+      "VALUES row 1 has 2 values for 3 columns (id, owner, balance)",
+    );
+    expect(refusal(() => write("INSERT INTO accounts (id) VALUES ('x')")).message).toContain(
+      'VALUES row 1, column "id": invalid input for integer',
+    );
+    expect(refusal(() => write("INSERT INTO accounts (id, id) VALUES (1, 2)")).message).toContain(
+      "more than once",
+    );
+    expect(refusal(() => write("INSERT INTO nowhere VALUES (1)")).code).toBe("NOT_FOUND");
+  });
+
+  it("routes rows to the shard or the hot tier that takes them", () => {
+    const writes = routed("INSERT INTO hashed (id, owner) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    expect(writes.map((w) => [w.table.source, w.rows.map((r) => r[0])])).toEqual([
+      ["s1", [1, 3]],
+      ["s0", [2]],
+    ]);
+    expect(refusal(() => write("INSERT INTO hashed (owner) VALUES ('a')")).message).toContain(
+      'must name its shard key column "id"',
+    );
+    const recent = routed("INSERT INTO tiered (id, placed) VALUES (1, $1)", [
+      "2023-11-15 00:00:00",
+    ]);
+    expect(recent.map((w) => w.table.name)).toEqual(["hot"]);
+    const old = refusal(() =>
+      routed("INSERT INTO tiered (id, placed) VALUES (1, $1)", ["2023-11-14 00:00:00"]),
+    );
+    expect(old.message).toContain(
+      'falls in tier "cold" of "tiered"; writes go to its hot tier "hot" only',
+    );
+  });
+
+  it("keeps INSERT … SELECT for the engine to run", () => {
+    const plan = write("INSERT INTO accounts (id, owner) SELECT id, status FROM shop.orders");
+    expect(plan.kind).toBe("insert-select");
+  });
+});
