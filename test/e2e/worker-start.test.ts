@@ -204,6 +204,7 @@ describe("entente serve starts all its services or none", () => {
       "sources",
       "sqlJoin",
       "tables",
+      "writes",
     ]);
   });
 });

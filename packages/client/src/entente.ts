@@ -21,7 +21,11 @@ import {
   type QueryRequest,
   type RemoveLinkReply,
   type SqlResult,
+  type SqlStatement,
   subjectsOf,
+  type TxListReply,
+  type TxRequest,
+  type TxResolveReply,
   type WorkerInfo,
 } from "@entente/protocol";
 import type { CallOptions, EntenteClient } from "@entente/runtime";
@@ -46,6 +50,10 @@ export interface SqlCallOptions extends CallBudget {
   explain?: boolean;
   /** false: the sources only read columns and the engine runs every operator. */
   pushdown?: boolean;
+  /** The interactive transaction (from BEGIN's reply) the statement belongs to. */
+  session?: string;
+  /** A write applied at most once per key. */
+  idempotencyKey?: string;
 }
 
 export interface DataGetCallOptions extends CallBudget {
@@ -90,10 +98,31 @@ export class Entente {
       ...(options.params && options.params.length > 0 ? { params: options.params } : {}),
       ...(options.explain ? { explain: true } : {}),
       ...(options.pushdown === false ? { pushdown: false } : {}),
+      ...(options.session === undefined ? {} : { session: options.session }),
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
     };
     return collectSqlResult(
       await this.client.collect(this.subjects.sql, body, callOptions(options)),
     );
+  }
+
+  /** Statements run in order as one transaction: all take effect, or none. */
+  async transaction(
+    statements: SqlStatement[],
+    options: CallBudget & { idempotencyKey?: string } = {},
+  ): Promise<SqlResult> {
+    const body = {
+      statements,
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+    };
+    return collectSqlResult(
+      await this.client.collect(this.subjects.sql, body, callOptions(options)),
+    );
+  }
+
+  /** In-doubt distributed transactions, or one committed or rolled back by hand. */
+  tx(request: TxRequest, options: CallBudget = {}): Promise<TxListReply | TxResolveReply> {
+    return this.client.request(this.subjects.tx, request, callOptions(options));
   }
 
   /** One federated metric query; a large answer's items are joined into one. */

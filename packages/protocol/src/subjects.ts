@@ -31,6 +31,15 @@ export function subjectsOf(deployment: string) {
     deployment: root,
     query: `${root}.query`,
     sql: `${root}.sql`,
+    /**
+     * Where one sql-join worker takes the statements of the interactive transactions it holds
+     * (each is a connection of that worker's): `<prefix>.<worker>`.
+     */
+    sqlSession: (worker: string) => `${root}.sql.session.${token(worker, "worker")}`,
+    /** In-doubt distributed transactions: listed, committed or rolled back by hand. */
+    tx: `${root}.tx`,
+    /** Sagas: started, listed and looked up. */
+    saga: `${root}.saga`,
     data: {
       /** Rows read by their region-owned ids, from whichever regions own them. */
       get: `${root}.data.get`,

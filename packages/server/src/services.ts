@@ -21,7 +21,15 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
 export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
   diagnostics: [],
   "query-federation": ["instances", "queryFederation", "sources"],
-  "sql-join": ["tables", "sqlJoin", "logicalTables", "sources", "dataChanges", "dataReplication"],
+  "sql-join": [
+    "tables",
+    "sqlJoin",
+    "logicalTables",
+    "sources",
+    "dataChanges",
+    "dataReplication",
+    "writes",
+  ],
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],
 };

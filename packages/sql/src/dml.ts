@@ -220,8 +220,9 @@ function hotTier(logical: LogicalTable): LogicalMember | undefined {
   return logical.members.find((m) => m.constraint.kind === "range" && m.constraint.to == null);
 }
 
+/** A member in another region (read through that region's worker) is written there. */
 function writableMember(logical: LogicalTable, member: LogicalMember): void {
-  if (member.table.path || member.constraint.kind === "region") {
+  if (member.table.path) {
     throw badRequest(
       `member "${member.label}" of "${logical.name}" is in another region: rows are written in the region that owns them (entente.data.put)`,
     );

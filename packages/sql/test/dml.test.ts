@@ -83,6 +83,11 @@ const logical: LogicalTable[] = [
         table: shard("s0"),
         constraint: { kind: "region", column: "id", regions: [1] },
       },
+      {
+        label: "region 2",
+        table: { ...shard("s1"), path: ["s1", "main", "events"] },
+        constraint: { kind: "region", column: "id", regions: [2] },
+      },
     ],
   },
 ];
@@ -198,8 +203,12 @@ describe("UPDATE and DELETE", () => {
       'an UPDATE or DELETE on sharded table "hashed" needs a routing key: a WHERE that fixes "id" (id = … or id IN (…)) so it reaches only the members holding those rows',
     ]);
     expect(refusal(() => write("UPDATE hashed SET id = 5 WHERE id = 2")).code).toBe("UNSUPPORTED");
-    expect(refusal(() => write(`DELETE FROM regional WHERE id = ${1n << 48n}`)).message).toContain(
-      "another region",
+    // This region's ids are written here; another region's, in that region.
+    expect(statements(`DELETE FROM regional WHERE id = ${1n << 48n}`).map((s) => s.source)).toEqual(
+      ["s0"],
+    );
+    expect(refusal(() => write(`DELETE FROM regional WHERE id = ${2n << 48n}`)).message).toContain(
+      'member "region 2" of "regional" is in another region',
     );
   });
 });

@@ -13,6 +13,7 @@ import {
   type SqlRequest,
   type SqlResultItem,
   sqlRequestSchema,
+  txRequestSchema,
 } from "@entente/protocol";
 import {
   configFingerprint,
@@ -33,6 +34,8 @@ import {
   runPlan,
   type SourceRunner,
 } from "@entente/sql";
+import { nuid } from "@nats-io/nats-core";
+import type { Context } from "@opentelemetry/api";
 import {
   dataChangesConfigSchema,
   dataReplicationConfigSchema,
@@ -48,6 +51,8 @@ import { logicalTablesSchema } from "./logical-config.ts";
 import { RegionPairCounters } from "./replication/pair-counters.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { ReplicaStore } from "./replication/store.ts";
+import { writesConfigSchema } from "./writes/config.ts";
+import { Writes } from "./writes/writes.ts";
 
 function runnerOf(engine: SqlEngine): SourceRunner {
   return {
@@ -78,15 +83,28 @@ interface Planned {
  * A straight line with no states worth naming, so a plain function; the request's deadline and
  * signal (from the runtime) bound every step.
  */
-export function sqlHandler(engine: SqlEngine) {
+export function sqlHandler(engine: SqlEngine, writes?: Writes, forward = true) {
   const runner = runnerOf(engine);
-  return async (request: SqlRequest, context: { signal: AbortSignal; deadline: Deadline }) => {
+  return async (
+    request: SqlRequest,
+    context: { signal: AbortSignal; deadline: Deadline; trace?: Context },
+  ) => {
     if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
     // The statement's time on the engine's own clock too, so loops stop even if a timer is late.
     const budgetMs = context.deadline.remainingMs();
     const { signal } = context;
+    if (request.statements) return requireWrites(writes).list(request, context);
+    if (request.session !== undefined) {
+      return requireWrites(writes).inSession(request, context, forward);
+    }
     const statement = await parse(engine, request.sql ?? "", signal);
+    if (statement.kind !== "select") {
+      return requireWrites(writes).single(statement, request, context);
+    }
+    if (request.idempotencyKey !== undefined) {
+      throw new EntenteError("BAD_REQUEST", "idempotencyKey applies to writes; this is a SELECT");
+    }
     const planned: Planned = await engine.catalog.withCatalog((catalog) => ({
       ...planStatement(statement, catalog, request.params ?? [], {
         pushdown: request.pushdown ?? engine.settings.pushdown,
@@ -96,6 +114,11 @@ export function sqlHandler(engine: SqlEngine) {
     if (request.explain === true || planned.explain) return explanationOf(planned);
     return execute(planned, engine, runner, signal, { started, budgetMs });
   };
+}
+
+function requireWrites(writes: Writes | undefined): Writes {
+  if (!writes) throw new EntenteError("UNAVAILABLE", "this worker takes no writes");
+  return writes;
 }
 
 function explanationOf(planned: Planned): SqlResultItem {
@@ -109,7 +132,7 @@ function explanationOf(planned: Planned): SqlResultItem {
 }
 
 /** Parses on the engine's threads; a parse the request gave up on ends as the request did. */
-async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
+export async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
   try {
     return await engine.parser.parse(sql, signal);
   } catch (err) {
@@ -230,6 +253,7 @@ export const sqlJoinService: ServiceDefinition = {
     sources: sourcesSectionSchema,
     dataChanges: dataChangesConfigSchema,
     dataReplication: dataReplicationConfigSchema,
+    writes: writesConfigSchema,
   },
   async start({ config, logger, subjects, client, nc }) {
     const tables = config.section("tables", tablesSectionSchema);
@@ -260,7 +284,29 @@ export const sqlJoinService: ServiceDefinition = {
       engine.catalog.refresh().catch((err) => logger.warn({ err }, "catalog refresh failed"));
     }, settings.catalogRefreshMs);
     timer.unref();
-    const handler = sqlHandler(engine);
+    let writes: Writes;
+    try {
+      writes = await Writes.open({
+        engine,
+        runner: runnerOf(engine),
+        settings: config.section("writes", writesConfigSchema),
+        nc,
+        deployment: subjects.deployment,
+        region: config.config.region.id,
+        workerId: nuid.next(),
+        client,
+        sessionSubject: subjects.sqlSession,
+        logger,
+        parse: (sql, signal) => parse(engine, sql, signal),
+      });
+    } catch (err) {
+      clearInterval(timer);
+      await engine.close();
+      await lease.release();
+      throw err;
+    }
+    const handler = sqlHandler(engine, writes);
+    const sessionHandler = sqlHandler(engine, writes, false);
     const idTables = Object.fromEntries(
       Object.entries(tables ?? {}).filter(([, entry]) => typeof entry !== "string"),
     );
@@ -300,14 +346,32 @@ export const sqlJoinService: ServiceDefinition = {
         tables,
         logicalTables,
         sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
+        writable: config.section("writes", writesConfigSchema).sources,
       }),
       endpoints: [
         endpoint({
           name: "sql",
           subject: subjects.sql,
           schema: sqlRequestSchema,
-          description: "Runs one read-only SQL statement across the configured sources",
+          description:
+            "Runs one SQL statement across the configured sources, a write, or a transaction",
           handler: (request, context) => handler(request, context),
+        }),
+        endpoint({
+          name: "sql-session",
+          subject: subjects.sqlSession(writes.worker),
+          // This worker's own: the interactive transactions it holds.
+          queue: false,
+          schema: sqlRequestSchema,
+          description: "Statements of the interactive transactions this worker holds",
+          handler: (request, context) => sessionHandler(request, context),
+        }),
+        endpoint({
+          name: "tx",
+          subject: subjects.tx,
+          schema: txRequestSchema,
+          description: "Lists in-doubt transactions; commits or rolls one back by hand",
+          handler: (request) => writes.admin(request),
         }),
         endpoint({
           name: "data-get",
@@ -345,6 +409,7 @@ export const sqlJoinService: ServiceDefinition = {
         }),
       ],
       stop: async () => {
+        await writes.stop();
         replicator?.stop();
         clearInterval(timer);
         await engine.close();
@@ -354,6 +419,7 @@ export const sqlJoinService: ServiceDefinition = {
         tables: engine.catalog.current.tables.length,
         sources: engine.catalog.connectors.size,
         dataRegions: regionPairStats(region, counters, replicator),
+        transactions: { ...writes.stats.figures(), open: writes.sessions.size },
       }),
     };
   },

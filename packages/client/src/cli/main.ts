@@ -16,6 +16,7 @@ import { registerQueryCommand } from "./query.ts";
 import { registerRegionsCommands, routingOptions } from "./regions.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
+import { registerTxCommands } from "./tx.ts";
 
 /**
  * The command line's client commands. The `entente` executable (@entente/server) adds
@@ -131,6 +132,7 @@ export function buildProgram(): Command {
   registerPutCommand(program);
   registerBridgeCommand(program);
   registerRegionsCommands(program);
+  registerTxCommands(program);
 
   const id = program.command("id").description("region-aware 64-bit ids");
   id.command("decode")

@@ -6,3 +6,4 @@ export * from "./ingest.ts";
 export * from "./query.ts";
 export * from "./regions.ts";
 export * from "./sql.ts";
+export * from "./transactions.ts";

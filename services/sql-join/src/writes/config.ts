@@ -1,0 +1,30 @@
+/** The `writes:` section: which sources statements may write, and the bounds of transactions. */
+import { z } from "zod";
+
+export const writesConfigSchema = z
+  .object({
+    /**
+     * Sources INSERT, UPDATE and DELETE may write. Empty by default: every source is read-only
+     * until the configuration names it here.
+     */
+    sources: z.array(z.string().min(1)).default([]),
+    /** Most statements in one `statements` transaction. */
+    maxStatements: z.number().int().positive().max(10_000).default(1_000),
+    /** Most rows a read inside a transaction, or an INSERT … SELECT, may return. */
+    maxRows: z.number().int().positive().default(100_000),
+    /** An interactive transaction idle this long is rolled back. */
+    sessionIdleMs: z.number().int().positive().default(30_000),
+    /** Most interactive transactions one worker holds open at once. */
+    maxSessions: z.number().int().positive().default(256),
+    /** How often recovery looks for in-doubt transactions. */
+    recoverEveryMs: z.number().int().positive().default(30_000),
+    /**
+     * A transaction prepared this long with no decision logged is presumed aborted and rolled
+     * back. Longer than any coordinator takes from its first prepare to its decision.
+     */
+    recoverAfterMs: z.number().int().positive().default(60_000),
+  })
+  .strict()
+  .prefault({});
+
+export type WritesSettings = z.output<typeof writesConfigSchema>;
