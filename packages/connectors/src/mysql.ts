@@ -396,13 +396,24 @@ export class MysqlConnector implements Connector {
   #acquire(signal: AbortSignal | undefined): Promise<CoreConnection> {
     if (this.#closed) return Promise.reject(closedError(this.#ref));
     if (signal?.aborted) return Promise.reject(cancelledError(this.#ref));
+    // The pool queues a request while every connection is taken, with no timeout of its own:
+    // an abort ends the wait, and a connection that arrives after it goes straight back.
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        reject(cancelledError(this.#ref));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.#pool.getConnection((err, connection) => {
-        if (err) return reject(this.#error(err));
-        if (signal?.aborted) {
-          connection.release();
-          return reject(cancelledError(this.#ref));
+        signal?.removeEventListener("abort", onAbort);
+        if (settled) {
+          if (!err) connection.release();
+          return;
         }
+        settled = true;
+        if (err) return reject(this.#error(err));
         resolve(connection);
       });
     });

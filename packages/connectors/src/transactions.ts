@@ -79,9 +79,17 @@ export function gidLiteral(gid: string): string {
   return `'${gid}'`;
 }
 
-export const IDEMPOTENCY_TABLE_SQL =
-  "CREATE TABLE IF NOT EXISTS entente_idempotency (idempotency_key varchar(200) PRIMARY KEY, " +
-  "applied_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+/**
+ * The table of used idempotency keys. Keys compare byte for byte: MariaDB's default collation
+ * would take `Key` and `key` for one key, so there the column is binary.
+ */
+export function idempotencyTableSql(kind: "postgres" | "mysql" | "duckdb"): string {
+  const key = kind === "mysql" ? "varbinary(200)" : "varchar(200)";
+  return (
+    `CREATE TABLE IF NOT EXISTS entente_idempotency (idempotency_key ${key} PRIMARY KEY, ` +
+    "applied_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+  );
+}
 
 /** The statements of one database's local transactions, each a list run in order. */
 export interface LocalTransactionSql {
@@ -205,7 +213,7 @@ class LocalTransactions implements SourceTransactions {
   }
 
   async ensureIdempotencyTable(): Promise<void> {
-    await this.connector.execute(statement(IDEMPOTENCY_TABLE_SQL));
+    await this.connector.execute(statement(idempotencyTableSql(this.connector.kind)));
   }
 
   async claimIdempotencyKey(session: SourceSession, key: string): Promise<boolean> {

@@ -220,6 +220,8 @@ describe.each(["postgres", "mysql"] as const)("%s two-phase commit", (kind) => {
     await tx.commit(first);
     await tx.begin(first);
     expect(await tx.claimIdempotencyKey(first, key)).toBe(false);
+    // Keys compare byte for byte, whatever the database's default collation.
+    expect(await tx.claimIdempotencyKey(first, key.toUpperCase())).toBe(true);
     await tx.rollback(first);
     await first.release();
   });
@@ -234,6 +236,11 @@ describe.each(["postgres", "mysql"] as const)("%s two-phase commit", (kind) => {
       expect(await tx.claimIdempotencyKey(first, key)).toBe(true);
       await tx.begin(second);
       const waiting = tx.claimIdempotencyKey(second, key);
+      const early = await Promise.race([
+        waiting.then(() => "answered"),
+        new Promise((resolve) => setTimeout(() => resolve("waiting"), 300)),
+      ]);
+      expect(early).toBe("waiting");
       await tx.commit(first);
       expect(await waiting).toBe(false);
       await tx.rollback(second);

@@ -22,7 +22,7 @@ import {
 import type { Ast, ParsedStatement } from "./parse.ts";
 import type { Expr } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
-import { ParamList, qualifiedName, renderExpr } from "./render.ts";
+import { columnSql, ParamList, qualifiedName, renderAssigned, renderExpr } from "./render.ts";
 import type { CatalogTable, ColumnDef, Row, SourceStatement, Value } from "./types.ts";
 import { castValue } from "./values.ts";
 
@@ -188,7 +188,7 @@ function routeRows(
   rows: readonly Row[],
 ): InsertWrite[] {
   const byMember = new Map<LogicalMember, Row[]>();
-  const hot = logical.kind === "tiered" ? hotTier(logical) : undefined;
+  const hot = logical.kind === "tiered" ? requireHotTier(logical) : undefined;
   rows.forEach((row, r) => {
     const key = row[keyIndex];
     const member = membersFor(logical, key)[0];
@@ -220,11 +220,15 @@ function hotTier(logical: LogicalTable): LogicalMember | undefined {
   return logical.members.find((m) => m.constraint.kind === "range" && m.constraint.to == null);
 }
 
-/** A member in another region (read through that region's worker) is written there. */
+/**
+ * Rows of a table sharded by region-owned ids are written with `entente.data.put`, in the
+ * region that owns them, which publishes them to that region's change feed: other regions'
+ * replicas follow it, and a write beside it would leave them stale.
+ */
 function writableMember(logical: LogicalTable, member: LogicalMember): void {
-  if (member.table.path) {
+  if (member.table.path || member.constraint.kind === "region") {
     throw badRequest(
-      `member "${member.label}" of "${logical.name}" is in another region: rows are written in the region that owns them (entente.data.put)`,
+      `"${logical.name}" is sharded by region-owned ids: its rows are written with entente.data.put, in the region that owns them, so other regions' replicas see the change`,
     );
   }
 }
@@ -246,57 +250,58 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
   const set =
     ast.type === "update"
       ? (ast.set as Ast[]).map((s) => {
-          const name = nameOf(s.column);
-          const i = columns.findIndex((c) => c.name === name);
-          if (i < 0) columnNamed(columns, name, targetName(target));
-          const column = columns[i] as ColumnDef;
-          const value = bind(s.value, `SET ${name}`);
+          const column = columnNamed(columns, nameOf(s.column), targetName(target));
+          const value = bind(s.value, `SET ${column.name}`);
           if (value.type !== "null" && !typesMatch(value.type, column.type)) {
             throw badRequest(
-              `column "${name}" is of type ${column.type} but the expression is of type ${value.type}`,
+              `column "${column.name}" is of type ${column.type} but the expression is of type ${value.type}`,
             );
           }
-          return { index: i, value };
+          return { index: columns.indexOf(column), value };
         })
       : [];
   const tables =
     target.kind === "table"
-      ? [{ table: target.table, narrow: (e: Expr) => e }]
+      ? [{ table: target.table, narrow: (e: Expr | undefined) => e }]
       : membersWritten(target.table, where, set);
   return tables.map(({ table, narrow }) => {
     const source = catalog.source(table.source);
     const params = new ParamList(source.dialect);
     const q = source.dialect.quoteIdentifier;
-    // Slot i is the logical table's column i; a member names it the same.
-    const column = (i: number) => q(columns[i]?.name ?? "");
-    const render = (e: Expr, clause: string) => {
+    // Slot i is the logical table's column i; a member names it the same. A blank-padded
+    // char(n) column is compared without its padding, as a SELECT's pushed filter does.
+    const name = (i: number) => columns[i]?.name ?? "";
+    const compared = (i: number) =>
+      columnSql(source.dialect, table.columns.find((c) => c.name === name(i)) ?? columns[i]);
+    const render = (e: Expr, clause: string, assigned = false) => {
       if (!canPush(e, source)) {
         throw unsupported(
           `${clause} cannot be run by source "${source.name}" (${source.dialect.kind})`,
         );
       }
-      return renderExpr(e, column, params);
+      return assigned ? renderAssigned(e, compared, params) : renderExpr(e, compared, params);
     };
-    const name = qualifiedName(source.dialect, table);
-    const whereSql = where ? ` WHERE ${render(narrow(where), "the WHERE condition")}` : "";
+    const condition = narrow(where);
+    const whereSql = condition ? ` WHERE ${render(condition, "the WHERE condition")}` : "";
     const text =
       ast.type === "update"
-        ? `UPDATE ${name} SET ${set.map((s) => `${column(s.index)} = ${render(s.value, `the value of ${columns[s.index]?.name}`)}`).join(", ")}${whereSql}`
-        : `DELETE FROM ${name}${whereSql}`;
+        ? `UPDATE ${qualifiedName(source.dialect, table)} SET ${set.map((s) => `${q(name(s.index))} = ${render(s.value, `the value of ${name(s.index)}`, true)}`).join(", ")}${whereSql}`
+        : `DELETE FROM ${qualifiedName(source.dialect, table)}${whereSql}`;
     return { kind: ast.type, table, statement: params.statement(text) };
   });
 }
 
 /**
- * The members of a logical table an UPDATE or DELETE reaches: those holding the values its
- * WHERE fixes the key column to. Without such a routing key it would touch every member at
- * once, which is refused; so is changing the key, which would move a row between members.
+ * The members of a logical table an UPDATE or DELETE reaches. A tiered table's: its hot tier,
+ * within the tier's range. A sharded table's: those holding the values its WHERE fixes the key
+ * column to; without such a routing key it would touch every member at once, which is refused.
+ * Changing the key (or the tier's time) would move a row between members and is refused too.
  */
 function membersWritten(
   logical: LogicalTable,
   where: Expr | undefined,
   set: { index: number }[],
-): { table: CatalogTable; narrow: (e: Expr) => Expr }[] {
+): { table: CatalogTable; narrow: (e: Expr | undefined) => Expr | undefined }[] {
   const key = logical.members[0]?.constraint.column ?? "";
   const keyIndex = logical.columns.findIndex((c) => c.name === key);
   if (set.some((s) => s.index === keyIndex)) {
@@ -304,20 +309,31 @@ function membersWritten(
       `UPDATE of "${key}", the column that places rows of ${logical.kind} table "${logical.name}" in its members, is not supported`,
     );
   }
+  const reach = (member: LogicalMember) => {
+    writableMember(logical, member);
+    return {
+      table: member.table,
+      narrow: (e: Expr | undefined) => whereForMember(member, logical.columns, e),
+    };
+  };
+  if (logical.kind === "tiered") return [reach(requireHotTier(logical))];
   const values = where ? factsAbout(conjunctsOf(where), keyIndex).values : undefined;
   if (values === undefined) {
     throw badRequest(
       `an UPDATE or DELETE on ${logical.kind} table "${logical.name}" needs a routing key: a WHERE that fixes "${key}" (${key} = … or ${key} IN (…)) so it reaches only the members holding those rows`,
     );
   }
-  const members = new Set(values.flatMap((v) => membersFor(logical, v)));
-  return [...members].map((member) => {
-    writableMember(logical, member);
-    return {
-      table: member.table,
-      narrow: (e: Expr) => whereForMember(member, logical.columns, e),
-    };
-  });
+  return [...new Set(values.flatMap((v) => membersFor(logical, v)))].map(reach);
+}
+
+function requireHotTier(logical: LogicalTable): LogicalMember {
+  const hot = hotTier(logical);
+  if (!hot) {
+    throw badRequest(
+      `tiered table "${logical.name}" has no hot tier (a tier open at its upper end) to take writes`,
+    );
+  }
+  return hot;
 }
 
 function conjunctsOf(e: Expr): Expr[] {
@@ -325,11 +341,16 @@ function conjunctsOf(e: Expr): Expr[] {
 }
 
 /** The WHERE as one member reads it: IN lists narrowed to its keys, its tier's range enforced. */
-function whereForMember(member: LogicalMember, columns: ColumnDef[], where: Expr): Expr {
+function whereForMember(
+  member: LogicalMember,
+  columns: ColumnDef[],
+  where: Expr | undefined,
+): Expr | undefined {
   const args = [
-    ...conjunctsOf(where).map((c) => narrowForMember(member, columns, c)),
+    ...(where ? conjunctsOf(where).map((c) => narrowForMember(member, columns, c)) : []),
     ...enforcedPredicate(member, columns),
   ];
+  if (args.length === 0) return undefined;
   return args.length === 1 ? (args[0] as Expr) : { k: "and", args, type: "boolean" };
 }
 

@@ -67,6 +67,19 @@ function toSourceValue(v: Value, type: SqlType, dialect: SqlDialect): Value {
   return v;
 }
 
+/**
+ * A value assigned to a column (UPDATE … SET c = value): a lone literal is bound as the column's
+ * own type, uncast, as it is beside a column in a comparison — a cast to the engine's type
+ * (`CAST($1 AS TEXT)`) would not be assignable to a uuid or enum column.
+ */
+export function renderAssigned(
+  expr: Expr,
+  column: (i: number) => string,
+  params: ParamList,
+): string {
+  return expr.k === "lit" ? literal(expr, params, true) : renderExpr(expr, column, params);
+}
+
 /** Renders `expr`; `column(i)` gives the (quoted) SQL for column slot `i`. */
 export function renderExpr(expr: Expr, column: (i: number) => string, params: ParamList): string {
   const r = (e: Expr): string => renderExpr(e, column, params);

@@ -92,8 +92,18 @@ const logical: LogicalTable[] = [
   },
 ];
 
+const codes = {
+  source: "pg",
+  schema: "public",
+  name: "codes",
+  columns: [
+    { name: "code", type: "text" as const, blankPadded: true as const },
+    { name: "ref", type: "text" as const },
+  ],
+};
+
 const catalog = new StaticCatalog(
-  [accounts, orders, shard("s0"), shard("s1"), hot, cold],
+  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes],
   sources,
   {},
   logical,
@@ -203,12 +213,36 @@ describe("UPDATE and DELETE", () => {
       'an UPDATE or DELETE on sharded table "hashed" needs a routing key: a WHERE that fixes "id" (id = … or id IN (…)) so it reaches only the members holding those rows',
     ]);
     expect(refusal(() => write("UPDATE hashed SET id = 5 WHERE id = 2")).code).toBe("UNSUPPORTED");
-    // This region's ids are written here; another region's, in that region.
-    expect(statements(`DELETE FROM regional WHERE id = ${1n << 48n}`).map((s) => s.source)).toEqual(
-      ["s0"],
+    // Rows by region-owned id go through entente.data.put, which feeds other regions' replicas.
+    for (const region of [1n, 2n]) {
+      expect(refusal(() => write(`DELETE FROM regional WHERE id = ${region << 48n}`)).message).toBe(
+        '"regional" is sharded by region-owned ids: its rows are written with entente.data.put, in the region that owns them, so other regions\' replicas see the change',
+      );
+    }
+  });
+
+  it("writes a tiered table's hot tier only, within the tier's range", () => {
+    expect(statements("DELETE FROM tiered WHERE status = 'x'")).toEqual([
+      {
+        source: "s0",
+        sql: 'DELETE FROM "main"."hot" WHERE (("status" = $1) AND ("placed" >= CAST($2 AS TIMESTAMPTZ)))',
+        params: ["x", "2023-11-14 22:13:20.000000+00"],
+      },
+    ]);
+    expect(refusal(() => write("UPDATE tiered SET placed = NULL WHERE id = 1")).code).toBe(
+      "UNSUPPORTED",
     );
-    expect(refusal(() => write(`DELETE FROM regional WHERE id = ${2n << 48n}`)).message).toContain(
-      'member "region 2" of "regional" is in another region',
+  });
+
+  it("compares char(n) without its padding, and binds a SET value as the column's own type", () => {
+    expect(statements("UPDATE codes SET ref = $1, Code = 'b' WHERE code LIKE 'a%'", ["u"])).toEqual(
+      [
+        {
+          source: "pg",
+          sql: 'UPDATE "public"."codes" SET "ref" = $1, "code" = $2 WHERE (CAST("code" AS TEXT) LIKE $3)',
+          params: ["u", "b", "a%"],
+        },
+      ],
     );
   });
 });

@@ -10,10 +10,11 @@ import {
   type Decision,
 } from "../src/writes/coordinator-machine.ts";
 import {
+  deploymentTag,
   parseGid,
-  parseTransactionId,
   participantGid,
   transactionId,
+  transactionPrefix,
   workerTag,
 } from "../src/writes/tx-ids.ts";
 
@@ -109,20 +110,27 @@ describe("the two-phase commit coordinator", () => {
 });
 
 describe("transaction ids", () => {
-  it("name the region, the worker and the start, and fit MariaDB's 64 characters", () => {
-    const id = transactionId(
-      { region: 65_535, worker: "Kf3nQ2x9ZpLm0aBcDe", startedAtMs: Date.UTC(2030, 0, 1) },
-      1_000_000,
-    );
+  it("name the deployment, region, worker and start, and fit MariaDB's 64 characters", () => {
+    const parts = {
+      deployment: "a-rather-long-deployment-name-32",
+      region: 65_535,
+      worker: "Kf3nQ2x9ZpLm0aBcDe",
+      startedAtMs: Date.UTC(2030, 0, 1),
+    };
+    const id = transactionId(parts, 1_000_000);
     const gid = participantGid(id, 12);
     expect(gid.length).toBeLessThanOrEqual(64);
+    expect(id.startsWith(transactionPrefix(parts.deployment, 65_535))).toBe(true);
     expect(parseGid(gid)).toEqual({
       id,
+      deploymentTag: deploymentTag(parts.deployment),
       region: 65_535,
-      worker: workerTag("Kf3nQ2x9ZpLm0aBcDe"),
-      startedAtMs: Date.UTC(2030, 0, 1),
+      worker: workerTag(parts.worker),
+      startedAtMs: parts.startedAtMs,
     });
-    expect(parseTransactionId(id)?.region).toBe(65_535);
+    // Another deployment's or region's ids do not share the prefix recovery lists.
+    expect(id.startsWith(transactionPrefix("entente", 65_535))).toBe(false);
+    expect(id.startsWith(transactionPrefix(parts.deployment, 6_553))).toBe(false);
     expect(parseGid("someone-else's-xid")).toBeUndefined();
     expect(workerTag("a-b_c")).toBe("abc");
   });

@@ -95,7 +95,7 @@ describe("tracing a transaction", () => {
       },
     );
     const id = reply.transaction?.id;
-    expect(id).toMatch(/^ent\./);
+    expect(id).toMatch(/^e[0-9a-z]+\.1\./);
     const [server] = await receiver.waitForSpans(
       (s) =>
         s.kindName === "SERVER" &&

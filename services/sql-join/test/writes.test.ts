@@ -29,6 +29,15 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlJoinService } from "../src/index.ts";
+import { DecisionLog } from "../src/writes/decision-log.ts";
+import { transactionId } from "../src/writes/tx-ids.ts";
+
+/** An id as a dead coordinator of this deployment's region (1, the default) would make it. */
+const deadCoordinatorId = (worker: string, sequence: number) =>
+  transactionId(
+    { deployment: DEFAULT_DEPLOYMENT, region: 1, worker, startedAtMs: Date.now() },
+    sequence,
+  );
 
 let nats: NatsServer;
 let preparedServer: PostgresService;
@@ -73,7 +82,7 @@ const balances = () => rows(bank, "SELECT id, balance FROM accounts ORDER BY id"
 const statuses = () => rows(shop, "SELECT id, status FROM orders ORDER BY id");
 
 async function prepared(): Promise<string[]> {
-  const pg = await rows(bank, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'ent.%'");
+  const pg = await rows(bank, "SELECT gid FROM pg_prepared_xacts");
   const xa = await rows(shop, "XA RECOVER");
   return [...pg.map((r) => String(r[0])), ...xa.map((r) => String(r[3]))];
 }
@@ -81,7 +90,7 @@ async function prepared(): Promise<string[]> {
 async function resetData(): Promise<void> {
   await bank.execute({ sql: "DELETE FROM ledger", params: [] });
   await bank.execute({ sql: "UPDATE accounts SET balance = 500", params: [] });
-  await shop.execute({ sql: "UPDATE orders SET status = 'open'", params: [] });
+  await shop.execute({ sql: "UPDATE orders SET status = 'open', touched = 0", params: [] });
 }
 
 beforeAll(async () => {
@@ -107,8 +116,8 @@ beforeAll(async () => {
     await bank.execute({ sql: statement, params: [] });
   }
   for (const statement of [
-    "CREATE TABLE orders (id int PRIMARY KEY, status varchar(16) NOT NULL, CHECK (status IN ('open', 'paid', 'shipped')))",
-    "INSERT INTO orders SELECT seq, 'open' FROM seq_1_to_4",
+    "CREATE TABLE orders (id int PRIMARY KEY, status varchar(16) NOT NULL, touched int NOT NULL DEFAULT 0, CHECK (status IN ('open', 'paid', 'shipped')))",
+    "INSERT INTO orders (id, status) SELECT seq, 'open' FROM seq_1_to_4",
   ]) {
     await shop.execute({ sql: statement, params: [] });
   }
@@ -254,7 +263,7 @@ describe("single writes", () => {
     const key = `transfer-${Date.now()}`;
     const body = [
       "UPDATE accounts SET balance = balance - 50 WHERE id = 4",
-      "UPDATE orders SET status = 'paid' WHERE id = 4",
+      "UPDATE orders SET status = 'paid', touched = touched + 1 WHERE id = 4",
     ];
     const first = await transaction(body, { idempotencyKey: key });
     expect(first.transaction?.outcome).toBe("committed");
@@ -272,6 +281,11 @@ describe("single writes", () => {
       ).alreadyApplied,
     ).toBe(true);
     expect(await balances()).toContainEqual([4, 400]);
+    expect(await rows(shop, "SELECT touched FROM orders WHERE id = 4")).toEqual([[1]]);
+    // Keys compare exactly: one that differs only in case is another key.
+    const other = await transaction(body, { idempotencyKey: key.toUpperCase() });
+    expect(other.transaction?.outcome).toBe("committed");
+    expect(await rows(shop, "SELECT touched FROM orders WHERE id = 4")).toEqual([[2]]);
   });
 });
 
@@ -346,6 +360,19 @@ describe("bad input", () => {
   });
 });
 
+describe("the decision log", () => {
+  it("keeps the first decision: a later one reads it instead of replacing it", async () => {
+    const log = await DecisionLog.open(nc, DEFAULT_DEPLOYMENT);
+    const id = deadCoordinatorId("log", 9);
+    const commit = { decision: "commit" as const, participants: [], decidedAtMs: 1, by: "a" };
+    expect(await log.decide(id, commit)).toEqual(commit);
+    const standing = await log.decide(id, { ...commit, decision: "abort", by: "b" });
+    expect([standing.decision, standing.by]).toEqual(["commit", "a"]);
+    await log.finish(id, 5);
+    expect((await log.get(id))?.doneAtMs).toBe(5);
+  });
+});
+
 describe("recovery", () => {
   const kv = async () =>
     new Kvm(jetstream(nc)).open(bucketNameOf(DEFAULT_DEPLOYMENT, "transactions"));
@@ -371,14 +398,13 @@ describe("recovery", () => {
 
   it("rolls back a transaction prepared with no decision, and commits one decided commit", async () => {
     await resetData();
-    const started = Date.now().toString(36);
-    const undecided = `ent.0.dead.${started}.1`;
+    const undecided = deadCoordinatorId("dead", 1);
     await leavePrepared(undecided, 7, "paid");
     const list = await client.request<TxListReply>(SUBJECTS.tx, { op: "list" });
     expect(list.transactions.find((t) => t.id === undecided)).toMatchObject({
       sources: expect.arrayContaining(["bank", "shop"]),
       decision: null,
-      region: 0,
+      region: 1,
       worker: "dead",
     });
     await until(async () => (await prepared()).length === 0);
@@ -386,7 +412,7 @@ describe("recovery", () => {
     expect(await balances()).toContainEqual([2, 500]);
     expect(await statuses()).toContainEqual([2, "open"]);
 
-    const decided = `ent.0.dead.${started}.2`;
+    const decided = deadCoordinatorId("dead", 2);
     await (await kv()).create(
       decided,
       JSON.stringify({ decision: "commit", participants: [], decidedAtMs: Date.now(), by: "test" }),
@@ -400,7 +426,7 @@ describe("recovery", () => {
   it("lets an operator roll back, and commit only what was decided commit", async () => {
     await resetData();
     // Recovery waits a second before it presumes abort; the operator is faster.
-    const id = `ent.0.gone.${Date.now().toString(36)}.3`;
+    const id = deadCoordinatorId("gone", 3);
     await leavePrepared(id, 9, "paid");
     const refused = await failure(client.request(SUBJECTS.tx, { op: "commit", id }));
     expect(refused.message).toContain("only rollback is safe");

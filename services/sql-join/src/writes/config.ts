@@ -23,6 +23,11 @@ export const writesConfigSchema = z
      * back. Longer than any coordinator takes from its first prepare to its decision.
      */
     recoverAfterMs: z.number().int().positive().default(60_000),
+    /**
+     * Servers the decision log is replicated over (a JetStream cluster's size, at most 5). A
+     * decision is only as durable as this log: see docs/transactions.md.
+     */
+    logReplicas: z.number().int().min(1).max(5).default(1),
   })
   .strict()
   .prefault({});

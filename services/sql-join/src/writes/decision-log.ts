@@ -4,6 +4,10 @@
  * writer — the coordinator proposing commit, or a recovering worker or an operator proposing
  * abort — decides, and everyone after reads that decision. A decision is never changed; once
  * its participants are all finished it is marked done, and done entries are removed after a day.
+ *
+ * A decision is acted on once the server has acknowledged it, so it is as durable as the
+ * bucket: replicated over `logReplicas` servers of a JetStream cluster, and on one server as
+ * durable as its `sync_interval` makes acknowledged writes (see docs/transactions.md).
  */
 import { bucketNameOf } from "@entente/protocol";
 import { jetstream } from "@nats-io/jetstream";
@@ -18,8 +22,8 @@ export interface DecisionRecord {
   decidedAtMs: number;
   /** Who decided: a worker's coordinator, a worker's recovery, or an operator. */
   by: string;
-  /** Every participant finished. */
-  done?: true;
+  /** When every participant was found finished; done decisions are pruned a day later. */
+  doneAtMs?: number;
 }
 
 /** How long a finished decision is kept, for `entente tx` and for late recovery rounds. */
@@ -32,9 +36,10 @@ export class DecisionLog {
     this.#kv = kv;
   }
 
-  static async open(nc: NatsConnection, deployment: string): Promise<DecisionLog> {
+  static async open(nc: NatsConnection, deployment: string, replicas = 1): Promise<DecisionLog> {
     const kv = await new Kvm(jetstream(nc)).create(bucketNameOf(deployment, "transactions"), {
       history: 1,
+      replicas,
     });
     return new DecisionLog(kv);
   }
@@ -63,10 +68,10 @@ export class DecisionLog {
   }
 
   /** Marks a decision carried out at every participant. */
-  async finish(id: string): Promise<void> {
+  async finish(id: string, nowMs = Date.now()): Promise<void> {
     const record = await this.get(id);
-    if (!record || record.done) return;
-    await this.#kv.put(id, JSON.stringify({ ...record, done: true }));
+    if (!record || record.doneAtMs !== undefined) return;
+    await this.#kv.put(id, JSON.stringify({ ...record, doneAtMs: nowMs }));
   }
 
   /** Every logged decision, with its id. */
@@ -84,7 +89,7 @@ export class DecisionLog {
   async prune(nowMs: number): Promise<number> {
     let removed = 0;
     for (const [id, record] of await this.list()) {
-      if (record.done && nowMs - record.decidedAtMs > DONE_KEPT_MS) {
+      if (record.doneAtMs !== undefined && nowMs - record.doneAtMs > DONE_KEPT_MS) {
         await this.#kv.purge(id);
         removed++;
       }

@@ -16,7 +16,7 @@ import {
 import type { Logger } from "@entente/runtime";
 import type { DecisionLog, DecisionRecord } from "./decision-log.ts";
 import type { TransactionStats } from "./stats.ts";
-import { parseGid, TRANSACTION_ID_PREFIX } from "./tx-ids.ts";
+import { parseGid } from "./tx-ids.ts";
 
 export interface RecoveryEnvironment {
   connectors: ReadonlyMap<string, Connector>;
@@ -30,6 +30,11 @@ export interface RecoveryEnvironment {
   recoverAfterMs: number;
   /** Names this worker in the decisions it logs. */
   worker: string;
+  /**
+   * What this deployment's region's transaction ids start with: only those have their
+   * decisions in this log; another region's or deployment's are left to their own recovery.
+   */
+  prefix: string;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -41,6 +46,8 @@ interface Found {
 
 export class Recovery {
   readonly #env: RecoveryEnvironment;
+  /** A round still running when the timer fires again is not overlapped. */
+  #running = false;
   /** When this worker first saw a prepared id, for sources that do not say when it was prepared. */
   readonly #firstSeen = new Map<string, number>();
   /** Finished decisions are pruned at most this often: pruning reads the whole log. */
@@ -72,6 +79,16 @@ export class Recovery {
 
   /** One recovery round: finishes what has a decision, aborts what waited too long for one. */
   async round(nowMs = Date.now()): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      await this.#round(nowMs);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #round(nowMs: number): Promise<void> {
     const { found, errors } = await this.#scan();
     for (const e of errors) this.#env.logger.warn(e, "transaction recovery: source not searched");
     for (const [id, parts] of found) {
@@ -82,7 +99,7 @@ export class Recovery {
           if (nowMs - oldest < this.#env.recoverAfterMs) continue;
           record = await this.#env.log.decide(id, this.#record("abort", parts, nowMs, "recovery"));
         }
-        await this.#carryOut(id, record, parts);
+        await this.#carryOut(id, record, parts, errors);
       } catch (err) {
         this.#env.logger.warn(
           { err, transaction: id },
@@ -139,7 +156,7 @@ export class Recovery {
     if (parts.length === 0 && !record) {
       throw new EntenteError("NOT_FOUND", `transaction ${id} is prepared at no source`);
     }
-    await this.#carryOut(id, record as DecisionRecord, parts);
+    await this.#carryOut(id, record as DecisionRecord, parts, errors);
     return {
       id,
       outcome: record?.decision === "commit" ? "committed" : "rolled back",
@@ -147,7 +164,17 @@ export class Recovery {
     };
   }
 
-  async #carryOut(id: string, record: DecisionRecord, parts: Found[]): Promise<void> {
+  /**
+   * Carries a decision out where the transaction is still prepared, and marks it done only when
+   * every participant's source was searched: one that could not be may still hold it prepared,
+   * and a decision marked done is pruned later, after which it would be presumed aborted.
+   */
+  async #carryOut(
+    id: string,
+    record: DecisionRecord,
+    parts: Found[],
+    errors: { source: string }[],
+  ): Promise<void> {
     for (const part of parts) {
       const connector = this.#env.connectors.get(part.source);
       if (!connector) continue;
@@ -164,7 +191,10 @@ export class Recovery {
         "transaction recovery finished a participant",
       );
     }
-    await this.#env.log.finish(id);
+    const unsearched = new Set(errors.map((e) => e.source));
+    const sources = record.participants.map((p) => p.source);
+    const blind = sources.length > 0 ? sources.some((s) => unsearched.has(s)) : unsearched.size > 0;
+    if (!blind) await this.#env.log.finish(id);
   }
 
   #record(decision: "abort", parts: Found[], nowMs: number, who: string): DecisionRecord {
@@ -197,7 +227,7 @@ export class Recovery {
         if (!connector) return;
         try {
           if ((await this.#env.twoPhaseRefusal(source)) !== undefined) return;
-          const prepared = await transactionsOf(connector).listPrepared(TRANSACTION_ID_PREFIX);
+          const prepared = await transactionsOf(connector).listPrepared(this.#env.prefix);
           for (const p of prepared) {
             const parsed = parseGid(p.gid);
             if (!parsed) continue;

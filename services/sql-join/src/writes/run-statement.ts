@@ -60,7 +60,7 @@ async function applyWrites(
   env: StatementEnvironment,
 ): Promise<number> {
   // Join first, in statement order, so an idempotency key is checked before anything is written.
-  for (const w of writes) await tx.join(w.table.source);
+  for (const w of writes) await tx.join(w.table.source, env.signal);
   if (tx.alreadyApplied) return 0;
   let affected = 0;
   for (const w of writes) {

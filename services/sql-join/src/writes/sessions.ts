@@ -11,7 +11,10 @@ import type { Transaction } from "./transaction.ts";
 
 interface Session {
   tx: Transaction;
-  timer: NodeJS.Timeout;
+  /** The idle timer; none while statements are queued or running. */
+  timer: NodeJS.Timeout | undefined;
+  /** Statements queued or running. */
+  pending: number;
   /** The statement running now, so the next waits for it. */
   tail: Promise<unknown>;
 }
@@ -57,7 +60,12 @@ export class SessionRegistry {
     }
     const id = `s.${this.#options.worker}.${nuid.next()}`;
     const tx = this.#options.begin();
-    this.#sessions.set(id, { tx, timer: this.#idleTimer(id), tail: Promise.resolve() });
+    this.#sessions.set(id, {
+      tx,
+      timer: this.#idleTimer(id),
+      pending: 0,
+      tail: Promise.resolve(),
+    });
     return { id, idleTimeoutMs: this.#options.idleTimeoutMs };
   }
 
@@ -68,6 +76,8 @@ export class SessionRegistry {
   run<T>(id: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const session = this.#get(id);
     clearTimeout(session.timer);
+    session.timer = undefined;
+    session.pending++;
     const run = session.tail.then(async () => {
       if (this.#sessions.get(id) !== session) throw gone(id);
       try {
@@ -78,18 +88,27 @@ export class SessionRegistry {
         throw rolledBackBy(id, err);
       }
     });
-    session.tail = run.catch(() => {});
-    // The idle clock restarts once the statement is done.
-    void session.tail.then(() => {
-      if (this.#sessions.get(id) === session) session.timer = this.#idleTimer(id);
-    });
+    session.tail = run.then(
+      () => this.#settled(id, session),
+      () => this.#settled(id, session),
+    );
     return run;
+  }
+
+  /** A statement is done: the idle clock starts again once none is queued. */
+  #settled(id: string, session: Session): void {
+    session.pending--;
+    if (session.pending === 0 && this.#sessions.get(id) === session) {
+      session.timer = this.#idleTimer(id);
+    }
   }
 
   /** Ends a session with COMMIT or ROLLBACK. */
   end<T>(id: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
     const session = this.#get(id);
     clearTimeout(session.timer);
+    session.timer = undefined;
+    session.pending++;
     const run = session.tail.then(() => {
       if (this.#sessions.get(id) !== session) throw gone(id);
       this.#sessions.delete(id);

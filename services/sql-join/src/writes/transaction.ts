@@ -82,7 +82,7 @@ export class Transaction {
    * Brings a source into the transaction to write it: refused for a source the configuration
    * keeps read-only, and for a second source when either cannot prepare.
    */
-  async join(source: string): Promise<void> {
+  async join(source: string, signal?: AbortSignal): Promise<void> {
     this.#checkOpen();
     if (!this.#env.writable.has(source)) {
       throw new EntenteError(
@@ -98,7 +98,9 @@ export class Transaction {
     const transactions = transactionsOf(connector);
     if (this.#idempotencyKey !== undefined) await this.#env.ensureIdempotencyTable(source);
     const gid = participantGid(this.id, this.#participants.length);
-    const session = await connector.openSession();
+    // Waiting for a connection ends with the request: two transactions each holding a
+    // connection and waiting for the other's pool must not wait forever.
+    const session = await connector.openSession(signal);
     try {
       await transactions.begin(session, gid);
     } catch (err) {
@@ -155,9 +157,10 @@ export class Transaction {
         );
         p.state = "finished";
       } catch (err) {
+        // The commit's answer may be what was lost: the outcome is the database's to tell.
         await this.#releaseAll(true);
         this.#env.stats.rolledBack++;
-        throw err;
+        throw commitUnknown(this.id, p.source, err);
       }
       await this.#releaseAll(false);
       this.#env.stats.committed++;
@@ -174,11 +177,14 @@ export class Transaction {
       this.#env.stats.inDoubt++;
       throw new EntenteError(
         "UNAVAILABLE",
-        `transaction ${this.id} is in doubt: its participants are prepared but the decision log could not be written; recovery will roll it back (see entente tx list)`,
+        `transaction ${this.id} is in doubt: its participants are prepared and the decision log did not answer, so whether commit was logged is unknown; recovery finishes it as the log says once it answers (entente tx list shows it) — do not retry it without an idempotency key`,
         { details: { transaction: this.id } },
       );
     }
     this.#env.stats.rolledBack++;
+    // An abort that was logged (decided by recovery first, or proposed after a failed write) is
+    // carried out now: mark it done so it is pruned in time. Nothing logged: nothing to mark.
+    await this.#env.log?.finish(this.id).catch(() => {});
     throw abortedBy(this.id, output.error);
   }
 
@@ -310,6 +316,16 @@ async function settleAll(
   const results = await Promise.allSettled(participants.map(work));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
+}
+
+function commitUnknown(id: string, source: string, cause: unknown): EntenteError {
+  const e = cause instanceof EntenteError ? cause : undefined;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new EntenteError(
+    e?.code ?? "UNAVAILABLE",
+    `transaction ${id}: COMMIT on "${source}" failed: ${message}; if the connection was lost, it may have committed`,
+    { details: { transaction: id, source }, retryable: false },
+  );
 }
 
 function abortedBy(id: string, cause: unknown): EntenteError {

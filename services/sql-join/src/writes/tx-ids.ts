@@ -1,15 +1,17 @@
 /**
- * Transaction ids name the region and worker whose coordinator started them and when, so two
- * coordinators never collide and recovery can tell an old in-doubt transaction from one still
- * being prepared: `ent.<region>.<worker>.<start ms, base 36>.<sequence, base 36>`. Each
- * participant is prepared under the id and its place in the transaction (`<id>.<n>`), since two
- * sources may be databases of one PostgreSQL server, whose prepared ids are server-wide.
- * At most 64 characters, MariaDB's limit for an XA id.
+ * Transaction ids name the deployment, the region and the worker whose coordinator started them
+ * and when, so two coordinators never collide, recovery touches only its own deployment's and
+ * region's transactions (whose decisions are in its log), and it can tell an old in-doubt
+ * transaction from one still being prepared:
+ * `e<deployment tag>.<region>.<worker>.<start ms, base 36>.<sequence, base 36>`. The deployment
+ * tag is a hash of its name, since names may be long. Each participant is prepared under the id
+ * and its place in the transaction (`<id>.<n>`), since two sources may be databases of one
+ * PostgreSQL server, whose prepared ids are server-wide. At most 64 characters, MariaDB's limit
+ * for an XA id.
  */
 
-export const TRANSACTION_ID_PREFIX = "ent.";
-
 export interface TransactionIdParts {
+  deployment: string;
   region: number;
   worker: string;
   startedAtMs: number;
@@ -21,8 +23,23 @@ export function workerTag(workerId: string): string {
   return tag === "" ? "w" : tag;
 }
 
+/** The deployment as its transaction ids name it: 32-bit FNV-1a of its name, base 36. */
+export function deploymentTag(deployment: string): string {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(deployment)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(36);
+}
+
+/** What every id of one deployment's region starts with. */
+export function transactionPrefix(deployment: string, region: number): string {
+  return `e${deploymentTag(deployment)}.${region}.`;
+}
+
 export function transactionId(parts: TransactionIdParts, sequence: number): string {
-  return `${TRANSACTION_ID_PREFIX}${parts.region}.${workerTag(parts.worker)}.${parts.startedAtMs.toString(36)}.${sequence.toString(36)}`;
+  return `${transactionPrefix(parts.deployment, parts.region)}${workerTag(parts.worker)}.${parts.startedAtMs.toString(36)}.${sequence.toString(36)}`;
 }
 
 /** The id a participant is prepared under. */
@@ -30,22 +47,24 @@ export function participantGid(id: string, index: number): string {
   return `${id}.${index}`;
 }
 
-/** The transaction a prepared id belongs to, and what its id says; undefined if not ours. */
-export function parseGid(gid: string): (TransactionIdParts & { id: string }) | undefined {
-  const m = /^ent\.(\d+)\.([A-Za-z0-9]+)\.([0-9a-z]+)\.([0-9a-z]+)\.\d+$/.exec(gid);
+export interface ParsedGid {
+  /** The transaction's id. */
+  id: string;
+  deploymentTag: string;
+  region: number;
+  worker: string;
+  startedAtMs: number;
+}
+
+/** The transaction a prepared id belongs to, and what its id says; undefined if not one. */
+export function parseGid(gid: string): ParsedGid | undefined {
+  const m = /^e([0-9a-z]{1,7})\.(\d+)\.([A-Za-z0-9]+)\.([0-9a-z]+)\.([0-9a-z]+)\.\d+$/.exec(gid);
   if (!m) return undefined;
   return {
     id: gid.slice(0, gid.lastIndexOf(".")),
-    region: Number(m[1]),
-    worker: m[2] as string,
-    startedAtMs: Number.parseInt(m[3] as string, 36),
+    deploymentTag: m[1] as string,
+    region: Number(m[2]),
+    worker: m[3] as string,
+    startedAtMs: Number.parseInt(m[4] as string, 36),
   };
-}
-
-/** What a transaction id says, or undefined when it is not one. */
-export function parseTransactionId(id: string): TransactionIdParts | undefined {
-  const parsed = parseGid(`${id}.0`);
-  return (
-    parsed && { region: parsed.region, worker: parsed.worker, startedAtMs: parsed.startedAtMs }
-  );
 }

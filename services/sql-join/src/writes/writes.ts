@@ -25,7 +25,7 @@ import { runInTransaction } from "./run-statement.ts";
 import { SessionRegistry } from "./sessions.ts";
 import { TransactionStats } from "./stats.ts";
 import { Transaction, type TransactionEnvironment } from "./transaction.ts";
-import { transactionId, workerTag } from "./tx-ids.ts";
+import { transactionId, transactionPrefix, workerTag } from "./tx-ids.ts";
 
 export interface RequestContext {
   signal: AbortSignal;
@@ -106,6 +106,7 @@ export class Writes {
         logger: options.logger,
         recoverAfterMs: options.settings.recoverAfterMs,
         worker: this.worker,
+        prefix: transactionPrefix(options.deployment, options.region),
       });
   }
 
@@ -126,7 +127,7 @@ export class Writes {
     let log: DecisionLog | undefined;
     if (options.settings.sources.length > 0) {
       try {
-        log = await DecisionLog.open(options.nc, options.deployment);
+        log = await DecisionLog.open(options.nc, options.deployment, options.settings.logReplicas);
       } catch (err) {
         options.logger.warn(
           { err },
@@ -232,6 +233,12 @@ export class Writes {
     forward: boolean,
   ): Promise<SqlResultItem> {
     const id = request.session as string;
+    if (request.idempotencyKey !== undefined) {
+      throw new EntenteError(
+        "BAD_REQUEST",
+        "idempotencyKey is not taken inside a session: send it with a single write or a statements list",
+      );
+    }
     if (!this.sessions.holds(id)) {
       const owner = SessionRegistry.ownerOf(id);
       if (forward && owner !== undefined && owner !== this.worker) {
@@ -265,12 +272,6 @@ export class Writes {
         tx,
         this.#statementEnv(context),
       );
-      if (tx.alreadyApplied) {
-        throw new EntenteError(
-          "BAD_REQUEST",
-          "idempotencyKey is not taken inside a session: send it with a single write or a statements list",
-        );
-      }
       return resultItem(result);
     });
   }
@@ -310,7 +311,12 @@ export class Writes {
 
   #newTransaction(idempotencyKey?: string): Transaction {
     const id = transactionId(
-      { region: this.#options.region, worker: this.worker, startedAtMs: Date.now() },
+      {
+        deployment: this.#options.deployment,
+        region: this.#options.region,
+        worker: this.worker,
+        startedAtMs: Date.now(),
+      },
       this.#sequence++,
     );
     return new Transaction(id, this.#env, idempotencyKey);
