@@ -306,6 +306,11 @@ export const sqlJoinService: ServiceDefinition = {
       throw err;
     }
     const handler = sqlHandler(engine, writes);
+    const writableSources = config.section("writes", writesConfigSchema).sources;
+    const declaredSources = config.section("sources", sourcesSectionSchema) ?? {};
+    const writableFingerprint = configFingerprint({
+      writable: writableSources.map((name) => [name, declaredSources[name] ?? null]),
+    });
     const sessionHandler = sqlHandler(engine, writes, false);
     const idTables = Object.fromEntries(
       Object.entries(tables ?? {}).filter(([, entry]) => typeof entry !== "string"),
@@ -370,6 +375,8 @@ export const sqlJoinService: ServiceDefinition = {
           name: "tx",
           subject: subjects.tx,
           schema: txRequestSchema,
+          // What it searches: the writable sources, as configured.
+          fingerprint: writableFingerprint,
           description: "Lists in-doubt transactions; commits or rolls one back by hand",
           handler: (request) => writes.admin(request),
         }),

@@ -35,7 +35,7 @@ async function run(script: Script): Promise<{ output: CoordinatorOutput; calls: 
         calls.push("prepare");
         if (script.prepare === "fail") throw new Error("participant refused to prepare");
       }),
-      decide: fromPromise(async ({ input }: { input: { decision: Decision } }) => {
+      decide: fromPromise(async ({ input }: { input: { id: string; decision: Decision } }) => {
         calls.push(`decide ${input.decision}`);
         const answer = decisions.shift() ?? input.decision;
         if (answer === "fail") throw new Error("log unreachable");
@@ -63,20 +63,20 @@ describe("the two-phase commit coordinator", () => {
   it("prepares, logs commit, commits, then marks the decision done", async () => {
     const { output, calls } = await run({});
     expect(calls).toEqual(["prepare", "decide commit", "commit", "finish"]);
-    expect(output).toEqual({ outcome: "committed", unfinished: [] });
+    expect(output).toEqual({ outcome: "committed", unfinished: [], decided: true });
   });
 
   it("rolls back when a participant cannot prepare, logging nothing", async () => {
     const { output, calls } = await run({ prepare: "fail" });
     expect(calls).toEqual(["prepare", "rollback"]);
-    expect(output.outcome).toBe("rolled back");
+    expect([output.outcome, output.decided]).toEqual(["rolled back", false]);
     expect((output.error as Error).message).toBe("participant refused to prepare");
   });
 
   it("follows an abort a recovering worker logged first", async () => {
     const { output, calls } = await run({ decide: ["abort"] });
     expect(calls).toEqual(["prepare", "decide commit", "rollback"]);
-    expect(output.outcome).toBe("rolled back");
+    expect([output.outcome, output.decided]).toEqual(["rolled back", true]);
   });
 
   it("asks again, proposing abort, when the log did not answer, and follows what stands", async () => {
@@ -97,7 +97,7 @@ describe("the two-phase commit coordinator", () => {
   it("is committed once commit is logged, whatever a participant then answers", async () => {
     const partial = await run({ commit: "partial" });
     expect(partial.calls).toEqual(["prepare", "decide commit", "commit"]);
-    expect(partial.output).toEqual({ outcome: "committed", unfinished: ["shop"] });
+    expect(partial.output).toEqual({ outcome: "committed", unfinished: ["shop"], decided: true });
     const failed = await run({ commit: "fail" });
     expect(failed.output.outcome).toBe("committed");
     expect(failed.output.unfinished).toEqual(["unknown"]);

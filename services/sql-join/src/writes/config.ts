@@ -28,6 +28,15 @@ export const writesConfigSchema = z
      * decision is only as durable as this log: see docs/transactions.md.
      */
     logReplicas: z.number().int().min(1).max(5).default(1),
+    /**
+     * How long the decision log keeps a decision. Recovery keeps the decision of a transaction
+     * still prepared somewhere; only a participant unreachable for longer loses it.
+     */
+    logRetentionMs: z
+      .number()
+      .int()
+      .min(60 * 60 * 1000)
+      .default(7 * 24 * 60 * 60 * 1000),
   })
   .strict()
   .prefault({});

@@ -15,7 +15,7 @@
  * this coordinator and a recovering worker writes first decides, and both follow that decision.
  * A prepared transaction without a logged decision is presumed aborted. Once commit is logged the
  * transaction is committed, whatever a participant then answers: one that fails to commit is
- * left prepared for recovery to finish.
+ * left prepared for recovery to finish. A decision carried out everywhere is forgotten.
  */
 import { assign, fromPromise, setup } from "xstate";
 
@@ -32,6 +32,8 @@ export interface CoordinatorOutput {
   error?: unknown;
   /** Participants a logged commit has not reached yet; recovery commits them. */
   unfinished: string[];
+  /** A decision was logged (or found logged): it is forgotten once carried out. */
+  decided: boolean;
 }
 
 interface CoordinatorContext {
@@ -39,6 +41,7 @@ interface CoordinatorContext {
   outcome: CoordinatorOutput["outcome"];
   error: unknown;
   unfinished: string[];
+  decided: boolean;
 }
 
 const provided = (name: string): never => {
@@ -73,6 +76,7 @@ export const coordinatorMachine = setup({
     outcome: "in doubt",
     error: undefined,
     unfinished: [],
+    decided: false,
   }),
   states: {
     preparing: {
@@ -88,10 +92,17 @@ export const coordinatorMachine = setup({
         src: "decide",
         input: ({ context }) => ({ id: context.id, decision: "commit" as const }),
         onDone: [
-          { guard: ({ event }) => event.output === "commit", target: "committing" },
+          {
+            guard: ({ event }) => event.output === "commit",
+            target: "committing",
+            actions: assign({ decided: true }),
+          },
           {
             target: "rolling_back",
-            actions: assign({ error: () => new Error("a recovering worker decided abort first") }),
+            actions: assign({
+              decided: true,
+              error: () => new Error("a recovering worker decided abort first"),
+            }),
           },
         ],
         // The write may have landed before the error: ask again, proposing abort this time.
@@ -103,10 +114,17 @@ export const coordinatorMachine = setup({
         src: "decide",
         input: ({ context }) => ({ id: context.id, decision: "abort" as const }),
         onDone: [
-          { guard: ({ event }) => event.output === "commit", target: "committing" },
+          {
+            guard: ({ event }) => event.output === "commit",
+            target: "committing",
+            actions: assign({ decided: true }),
+          },
           {
             target: "rolling_back",
-            actions: assign({ error: () => new Error("the decision log could not be written") }),
+            actions: assign({
+              decided: true,
+              error: () => new Error("the decision log could not be written"),
+            }),
           },
         ],
         onError: { target: "in_doubt", actions: assign({ error: ({ event }) => event.error }) },
@@ -156,6 +174,7 @@ export const coordinatorMachine = setup({
   output: ({ context }) => ({
     outcome: context.outcome,
     unfinished: context.unfinished,
+    decided: context.decided,
     ...(context.error === undefined ? {} : { error: context.error }),
   }),
 });

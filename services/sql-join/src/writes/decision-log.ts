@@ -3,10 +3,12 @@
  * sql-join worker of the deployment. A decision is written with create-if-absent, so the first
  * writer — the coordinator proposing commit, or a recovering worker or an operator proposing
  * abort — decides, and everyone after reads that decision. A decision is never changed; once
- * its participants are all finished it is marked done, and done entries are removed after a day.
+ * its participants are all finished it is deleted. The bucket keeps entries at most
+ * `retentionMs`: recovery refreshes the decision of a transaction it still finds prepared, so
+ * only a participant unreachable for that long can outlive its decision.
  *
  * A decision is acted on once the server has acknowledged it, so it is as durable as the
- * bucket: replicated over `logReplicas` servers of a JetStream cluster, and on one server as
+ * bucket: replicated over `replicas` servers of a JetStream cluster, and on one server as
  * durable as its `sync_interval` makes acknowledged writes (see docs/transactions.md).
  */
 import { bucketNameOf } from "@entente/protocol";
@@ -22,26 +24,35 @@ export interface DecisionRecord {
   decidedAtMs: number;
   /** Who decided: a worker's coordinator, a worker's recovery, or an operator. */
   by: string;
-  /** When every participant was found finished; done decisions are pruned a day later. */
-  doneAtMs?: number;
+  /** When recovery last wrote it again, to keep it in the bucket while it is still needed. */
+  refreshedAtMs?: number;
 }
 
-/** How long a finished decision is kept, for `entente tx` and for late recovery rounds. */
-const DONE_KEPT_MS = 24 * 60 * 60 * 1000;
+export interface DecisionLogOptions {
+  replicas: number;
+  retentionMs: number;
+}
 
 export class DecisionLog {
   readonly #kv: KV;
+  readonly retentionMs: number;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, retentionMs: number) {
     this.#kv = kv;
+    this.retentionMs = retentionMs;
   }
 
-  static async open(nc: NatsConnection, deployment: string, replicas = 1): Promise<DecisionLog> {
+  static async open(
+    nc: NatsConnection,
+    deployment: string,
+    options: DecisionLogOptions = { replicas: 1, retentionMs: 7 * 24 * 60 * 60 * 1000 },
+  ): Promise<DecisionLog> {
     const kv = await new Kvm(jetstream(nc)).create(bucketNameOf(deployment, "transactions"), {
       history: 1,
-      replicas,
+      replicas: options.replicas,
+      ttl: options.retentionMs,
     });
-    return new DecisionLog(kv);
+    return new DecisionLog(kv, options.retentionMs);
   }
 
   /** The logged decision for a transaction, if any. */
@@ -67,34 +78,14 @@ export class DecisionLog {
     }
   }
 
-  /** Marks a decision carried out at every participant. */
-  async finish(id: string, nowMs = Date.now()): Promise<void> {
-    const record = await this.get(id);
-    if (!record || record.doneAtMs !== undefined) return;
-    await this.#kv.put(id, JSON.stringify({ ...record, doneAtMs: nowMs }));
+  /** Writes a decision again, unchanged but for when, so the bucket keeps it. */
+  async refresh(id: string, record: DecisionRecord, nowMs: number): Promise<void> {
+    await this.#kv.put(id, JSON.stringify({ ...record, refreshedAtMs: nowMs }));
   }
 
-  /** Every logged decision, with its id. */
-  async list(): Promise<Map<string, DecisionRecord>> {
-    const out = new Map<string, DecisionRecord>();
-    const keys = await this.#kv.keys();
-    for await (const key of keys) {
-      const record = await this.get(key);
-      if (record) out.set(key, record);
-    }
-    return out;
-  }
-
-  /** Removes decisions finished more than a day ago. */
-  async prune(nowMs: number): Promise<number> {
-    let removed = 0;
-    for (const [id, record] of await this.list()) {
-      if (record.doneAtMs !== undefined && nowMs - record.doneAtMs > DONE_KEPT_MS) {
-        await this.#kv.purge(id);
-        removed++;
-      }
-    }
-    return removed;
+  /** Forgets a decision carried out at every participant. */
+  async finish(id: string): Promise<void> {
+    await this.#kv.delete(id);
   }
 }
 

@@ -37,8 +37,6 @@ export interface RecoveryEnvironment {
   prefix: string;
 }
 
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
-
 interface Found {
   source: string;
   prepared: PreparedTransaction;
@@ -50,8 +48,6 @@ export class Recovery {
   #running = false;
   /** When this worker first saw a prepared id, for sources that do not say when it was prepared. */
   readonly #firstSeen = new Map<string, number>();
-  /** Finished decisions are pruned at most this often: pruning reads the whole log. */
-  #prunedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(env: RecoveryEnvironment) {
     this.#env = env;
@@ -99,6 +95,7 @@ export class Recovery {
           if (nowMs - oldest < this.#env.recoverAfterMs) continue;
           record = await this.#env.log.decide(id, this.#record("abort", parts, nowMs, "recovery"));
         }
+        await this.#keep(id, record, nowMs);
         await this.#carryOut(id, record, parts, errors);
       } catch (err) {
         this.#env.logger.warn(
@@ -110,10 +107,6 @@ export class Recovery {
     for (const key of this.#firstSeen.keys()) {
       if (![...found.values()].flat().some((p) => p.prepared.gid === key))
         this.#firstSeen.delete(key);
-    }
-    if (nowMs - this.#prunedAtMs >= PRUNE_EVERY_MS) {
-      this.#prunedAtMs = nowMs;
-      await this.#env.log.prune(nowMs).catch(() => 0);
     }
   }
 
@@ -204,6 +197,17 @@ export class Recovery {
       decidedAtMs: nowMs,
       by: `${who} on worker ${this.#env.worker}`,
     };
+  }
+
+  /**
+   * A decision whose transaction is still prepared somewhere must outlive it: written again
+   * well before the bucket's retention would drop it.
+   */
+  async #keep(id: string, record: DecisionRecord, nowMs: number): Promise<void> {
+    const writtenAt = record.refreshedAtMs ?? record.decidedAtMs;
+    if (nowMs - writtenAt > this.#env.log.retentionMs / 4) {
+      await this.#env.log.refresh(id, record, nowMs);
+    }
   }
 
   #preparedAt(part: Found, nowMs: number): number {

@@ -183,8 +183,8 @@ export class Transaction {
     }
     this.#env.stats.rolledBack++;
     // An abort that was logged (decided by recovery first, or proposed after a failed write) is
-    // carried out now: mark it done so it is pruned in time. Nothing logged: nothing to mark.
-    await this.#env.log?.finish(this.id).catch(() => {});
+    // carried out now, so it can be forgotten.
+    if (output.decided) void this.#env.log?.finish(this.id).catch(() => {});
     throw abortedBy(this.id, output.error);
   }
 
@@ -266,8 +266,9 @@ export class Transaction {
             p.state = "finished";
           });
         }),
+        // Forgetting the decision is bookkeeping: the reply and the connections do not wait.
         finish: fromPromise(async ({ input }: { input: { id: string } }) => {
-          await log.finish(input.id);
+          void log.finish(input.id).catch(() => {});
         }),
       },
     });

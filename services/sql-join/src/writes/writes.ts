@@ -127,7 +127,10 @@ export class Writes {
     let log: DecisionLog | undefined;
     if (options.settings.sources.length > 0) {
       try {
-        log = await DecisionLog.open(options.nc, options.deployment, options.settings.logReplicas);
+        log = await DecisionLog.open(options.nc, options.deployment, {
+          replicas: options.settings.logReplicas,
+          retentionMs: options.settings.logRetentionMs,
+        });
       } catch (err) {
         options.logger.warn(
           { err },
