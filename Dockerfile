@@ -22,6 +22,7 @@ COPY services/broker-bridge/package.json services/broker-bridge/
 COPY services/diagnostics/package.json services/diagnostics/
 COPY services/query-federation/package.json services/query-federation/
 COPY services/region-router/package.json services/region-router/
+COPY services/sagas/package.json services/sagas/
 COPY services/sql-join/package.json services/sql-join/
 COPY test/package.json test/
 
@@ -55,6 +56,7 @@ COPY --from=build /app/services/broker-bridge/dist services/broker-bridge/dist
 COPY --from=build /app/services/diagnostics/dist services/diagnostics/dist
 COPY --from=build /app/services/query-federation/dist services/query-federation/dist
 COPY --from=build /app/services/region-router/dist services/region-router/dist
+COPY --from=build /app/services/sagas/dist services/sagas/dist
 COPY --from=build /app/services/sql-join/dist services/sql-join/dist
 USER node
 ENTRYPOINT ["node", "packages/server/bin/entente.js"]

@@ -218,7 +218,14 @@ tls {
       name: string;
     }>;
     expect(new Set(status.map((s) => s.name))).toEqual(
-      new Set(["diagnostics", "query-federation", "sql-join", "broker-bridge", "region-router"]),
+      new Set([
+        "diagnostics",
+        "query-federation",
+        "sql-join",
+        "broker-bridge",
+        "region-router",
+        "sagas",
+      ]),
     );
   });
 

@@ -201,6 +201,7 @@ describe("entente serve starts all its services or none", () => {
       "logicalTables",
       "queryFederation",
       "regionRouter",
+      "sagas",
       "sources",
       "sqlJoin",
       "tables",

@@ -11,6 +11,7 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
   "sql-join": async () => (await import("@entente/sql-join")).sqlJoinService,
   "broker-bridge": async () => (await import("@entente/broker-bridge")).brokerBridgeService,
   "region-router": async () => (await import("@entente/region-router")).regionRouterService,
+  sagas: async () => (await import("@entente/sagas")).sagasService,
 };
 
 /**
@@ -32,6 +33,7 @@ export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
   ],
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],
+  sagas: ["sagas"],
 };
 
 /** Every top-level section some service of `entente serve` reads. */

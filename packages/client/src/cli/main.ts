@@ -14,6 +14,7 @@ import { registerGetCommand } from "./get.ts";
 import { registerPutCommand } from "./put.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerRegionsCommands, routingOptions } from "./regions.ts";
+import { registerSagaCommands } from "./saga.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
 import { registerTxCommands } from "./tx.ts";
@@ -132,6 +133,7 @@ export function buildProgram(): Command {
   registerPutCommand(program);
   registerBridgeCommand(program);
   registerRegionsCommands(program);
+  registerSagaCommands(program);
   registerTxCommands(program);
 
   const id = program.command("id").description("region-aware 64-bit ids");

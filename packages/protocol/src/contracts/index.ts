@@ -5,5 +5,6 @@ export * from "./diagnostics.ts";
 export * from "./ingest.ts";
 export * from "./query.ts";
 export * from "./regions.ts";
+export * from "./saga.ts";
 export * from "./sql.ts";
 export * from "./transactions.ts";
