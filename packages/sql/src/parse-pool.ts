@@ -22,7 +22,16 @@ export interface ParsePoolOptions {
   /** Longest one statement may parse (`sqlJoin.parseTimeoutMs`) before its thread is ended. */
   timeoutMs: number;
   limits?: ParseLimits;
+  /**
+   * Parsed statements kept by their text, so a statement sent again (the same text, other
+   * parameters, as applications send them) is not parsed again; 0 keeps none.
+   */
+  cacheEntries?: number;
 }
+
+/** Statements longer than this are not kept: repeated statements are short. */
+const CACHED_TEXT_MAX = 8 * 1024;
+const DEFAULT_CACHE_ENTRIES = 512;
 
 interface Job {
   sql: string;
@@ -55,6 +64,8 @@ export class ParsePool {
   /** Threads the pool ended itself, whose exit is no news. */
   readonly #ended = new WeakSet<Worker>();
   readonly #loaded: Promise<void>;
+  /** Parsed statements by text, least recently used first. Callers get copies. */
+  readonly #cache = new Map<string, ParsedStatement>();
   /** Set when a thread could not even load the parser: another would fail the same way. */
   #broken: EntenteError | undefined;
   #closed = false;
@@ -76,11 +87,20 @@ export class ParsePool {
     if (this.#closed) return Promise.reject(closedError());
     if (this.#broken) return Promise.reject(this.#broken);
     if (signal.aborted) return Promise.reject(signal.reason);
+    const cached = this.#cache.get(sql);
+    if (cached) {
+      this.#cache.delete(sql);
+      this.#cache.set(sql, cached);
+      return Promise.resolve(structuredClone(cached));
+    }
     return new Promise((resolve, reject) => {
       const onAbort = () => this.#abandon(job, signal.reason);
       const job: Job = {
         sql,
-        resolve,
+        resolve: (parsed) => {
+          this.#remember(sql, parsed);
+          resolve(structuredClone(parsed));
+        },
         reject,
         release: () => signal.removeEventListener("abort", onAbort),
       };
@@ -88,6 +108,14 @@ export class ParsePool {
       this.#queue.push(job);
       this.#dispatch();
     });
+  }
+
+  /** Keeps a parsed statement; the least recently used goes when the cache is full. */
+  #remember(sql: string, parsed: ParsedStatement): void {
+    const limit = this.#options.cacheEntries ?? DEFAULT_CACHE_ENTRIES;
+    if (limit === 0 || sql.length > CACHED_TEXT_MAX) return;
+    this.#cache.set(sql, parsed);
+    if (this.#cache.size > limit) this.#cache.delete(this.#cache.keys().next().value as string);
   }
 
   /** Fails what is queued or parsing and ends every thread. */

@@ -194,6 +194,23 @@ describe("the parse pool", () => {
   const EXPONENTIAL = `SELECT ${"(".repeat(24)}1 +${")".repeat(24)}`;
   const never = new AbortController().signal;
 
+  it("parses a statement sent again from its cache, handing out copies", async () => {
+    const pool = new ParsePool({ threads: 1, timeoutMs: 10_000, cacheEntries: 2 });
+    try {
+      const sql = "SELECT a FROM t WHERE b = $1";
+      const first = await pool.parse(sql, never);
+      first.ast.columns = "changed by its caller";
+      const again = await pool.parse(sql, never);
+      expect(again).toEqual(parseSql(sql));
+      // Past the cache's size the oldest goes; every answer stays the parser's.
+      for (const other of ["SELECT 1", "SELECT 2", sql]) {
+        expect(await pool.parse(other, never)).toEqual(parseSql(other));
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("answers what parseSql answers, errors included", async () => {
     const pool = new ParsePool({ threads: 1, timeoutMs: 10_000, limits: { maxNodes: 50 } });
     try {
