@@ -84,7 +84,7 @@ function isConnectionFailure(err: unknown): boolean {
   // Node reports a refused connection to several addresses as an AggregateError.
   if (err instanceof AggregateError) return err.errors.some(isConnectionFailure);
   const message = err instanceof Error ? err.message : "";
-  return /connection terminated|connection timeout|timeout expired|connect ETIMEDOUT/i.test(
+  return /connection terminated|connection timeout|timeout expired|connect ETIMEDOUT|not queryable/i.test(
     message,
   );
 }

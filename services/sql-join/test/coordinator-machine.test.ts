@@ -10,9 +10,9 @@ import {
   type Decision,
 } from "../src/writes/coordinator-machine.ts";
 import {
-  deploymentTag,
   parseGid,
   participantGid,
+  scopeTag,
   transactionId,
   transactionPrefix,
   workerTag,
@@ -110,9 +110,9 @@ describe("the two-phase commit coordinator", () => {
 });
 
 describe("transaction ids", () => {
-  it("name the deployment, region, worker and start, and fit MariaDB's 64 characters", () => {
+  it("name the log, region, worker and start, and fit MariaDB's 64 characters", () => {
     const parts = {
-      deployment: "a-rather-long-deployment-name-32",
+      scope: "a-rather-long-deployment-name-32/Kf3nQ2x9ZpLm0aBcDeFgHi",
       region: 65_535,
       worker: "Kf3nQ2x9ZpLm0aBcDe",
       startedAtMs: Date.UTC(2030, 0, 1),
@@ -120,17 +120,17 @@ describe("transaction ids", () => {
     const id = transactionId(parts, 1_000_000);
     const gid = participantGid(id, 12);
     expect(gid.length).toBeLessThanOrEqual(64);
-    expect(id.startsWith(transactionPrefix(parts.deployment, 65_535))).toBe(true);
+    expect(id.startsWith(transactionPrefix(parts.scope, 65_535))).toBe(true);
     expect(parseGid(gid)).toEqual({
       id,
-      deploymentTag: deploymentTag(parts.deployment),
+      scopeTag: scopeTag(parts.scope),
       region: 65_535,
       worker: workerTag(parts.worker),
       startedAtMs: parts.startedAtMs,
     });
-    // Another deployment's or region's ids do not share the prefix recovery lists.
-    expect(id.startsWith(transactionPrefix("entente", 65_535))).toBe(false);
-    expect(id.startsWith(transactionPrefix(parts.deployment, 6_553))).toBe(false);
+    // Another log's or region's ids do not share the prefix recovery lists.
+    expect(id.startsWith(transactionPrefix("entente/Kf3nQ2x9ZpLm0aBcDeFgHj", 65_535))).toBe(false);
+    expect(id.startsWith(transactionPrefix(parts.scope, 6_553))).toBe(false);
     expect(parseGid("someone-else's-xid")).toBeUndefined();
     expect(workerTag("a-b_c")).toBe("abc");
   });

@@ -32,12 +32,12 @@ import { sqlJoinService } from "../src/index.ts";
 import { DecisionLog } from "../src/writes/decision-log.ts";
 import { transactionId } from "../src/writes/tx-ids.ts";
 
-/** An id as a dead coordinator of this deployment's region (1, the default) would make it. */
+/** The worker's decision log, as a dead coordinator of the same deployment would have used it. */
+let log: DecisionLog;
+
+/** An id as a dead coordinator of this log's region (1, the default) would make it. */
 const deadCoordinatorId = (worker: string, sequence: number) =>
-  transactionId(
-    { deployment: DEFAULT_DEPLOYMENT, region: 1, worker, startedAtMs: Date.now() },
-    sequence,
-  );
+  transactionId({ scope: log.scope, region: 1, worker, startedAtMs: Date.now() }, sequence);
 
 let nats: NatsServer;
 let preparedServer: PostgresService;
@@ -84,7 +84,8 @@ const statuses = () => rows(shop, "SELECT id, status FROM orders ORDER BY id");
 async function prepared(): Promise<string[]> {
   const pg = await rows(bank, "SELECT gid FROM pg_prepared_xacts");
   const xa = await rows(shop, "XA RECOVER");
-  return [...pg.map((r) => String(r[0])), ...xa.map((r) => String(r[3]))];
+  const text = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString() : String(v));
+  return [...pg.map((r) => String(r[0])), ...xa.map((r) => text(r[3]))];
 }
 
 async function resetData(): Promise<void> {
@@ -155,6 +156,7 @@ writes:
   });
   nc = await connect({ servers: nats.url });
   client = new EntenteClient(nc);
+  log = await DecisionLog.open(nc, DEFAULT_DEPLOYMENT);
 }, 180_000);
 
 afterAll(async () => {
@@ -362,7 +364,6 @@ describe("bad input", () => {
 
 describe("the decision log", () => {
   it("keeps the first decision: a later one reads it instead of replacing it", async () => {
-    const log = await DecisionLog.open(nc, DEFAULT_DEPLOYMENT);
     const id = deadCoordinatorId("log", 9);
     const commit = { decision: "commit" as const, participants: [], decidedAtMs: 1, by: "a" };
     expect(await log.decide(id, commit)).toEqual(commit);
@@ -421,6 +422,28 @@ describe("recovery", () => {
     await until(async () => (await prepared()).length === 0);
     expect(await balances()).toContainEqual([2, 8]);
     expect(await statuses()).toContainEqual([2, "shipped"]);
+  });
+
+  it("leaves alone what another decision log's coordinator prepared on a shared server", async () => {
+    await resetData();
+    // Same deployment and region, another NATS system's log: its decisions are not in ours.
+    const foreign = transactionId(
+      {
+        scope: `${DEFAULT_DEPLOYMENT}/another-log`,
+        region: 1,
+        worker: "far",
+        startedAtMs: Date.now(),
+      },
+      4,
+    );
+    await leavePrepared(foreign, 11, "paid");
+    try {
+      await new Promise((r) => setTimeout(r, 2_500)); // past recoverAfterMs, several rounds
+      expect((await prepared()).sort()).toEqual([`${foreign}.0`, `${foreign}.1`]);
+    } finally {
+      await bank.execute({ sql: `ROLLBACK PREPARED '${foreign}.0'`, params: [] });
+      await shop.execute({ sql: `XA ROLLBACK '${foreign}.1'`, params: [] });
+    }
   });
 
   it("lets an operator roll back, and commit only what was decided commit", async () => {

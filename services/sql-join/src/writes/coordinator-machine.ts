@@ -154,7 +154,7 @@ export const coordinatorMachine = setup({
         src: "finish",
         input: ({ context }) => ({ id: context.id }),
         onDone: "committed",
-        // Recovery finds nothing prepared and marks it later; the outcome stands.
+        // Bookkeeping only: an unforgotten decision expires with the log's retention.
         onError: "committed",
       },
     },

@@ -14,7 +14,7 @@
 import { bucketNameOf } from "@entente/protocol";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import type { Decision } from "./coordinator-machine.ts";
 
 export interface DecisionRecord {
@@ -33,13 +33,23 @@ export interface DecisionLogOptions {
   retentionMs: number;
 }
 
+/** The key holding the id the bucket was created with; decisions' keys start with `e`. */
+const LOG_ID_KEY = "log-id";
+
 export class DecisionLog {
   readonly #kv: KV;
   readonly retentionMs: number;
+  /**
+   * The deployment and the id its bucket was created with: transaction ids carry a hash of it,
+   * so recovery touches only transactions whose decisions are in this log.
+   */
+  readonly scope: string;
+  #logIdWrittenAtMs = Date.now();
 
-  private constructor(kv: KV, retentionMs: number) {
+  private constructor(kv: KV, retentionMs: number, scope: string) {
     this.#kv = kv;
     this.retentionMs = retentionMs;
+    this.scope = scope;
   }
 
   static async open(
@@ -52,7 +62,7 @@ export class DecisionLog {
       replicas: options.replicas,
       ttl: options.retentionMs,
     });
-    return new DecisionLog(kv, options.retentionMs);
+    return new DecisionLog(kv, options.retentionMs, `${deployment}/${await logIdOf(kv)}`);
   }
 
   /** The logged decision for a transaction, if any. */
@@ -83,9 +93,35 @@ export class DecisionLog {
     await this.#kv.put(id, JSON.stringify({ ...record, refreshedAtMs: nowMs }));
   }
 
+  /** Writes the bucket's id again well before the bucket's retention would drop it. */
+  async keepId(nowMs: number): Promise<void> {
+    if (nowMs - this.#logIdWrittenAtMs < this.retentionMs / 4) return;
+    await this.#kv.put(LOG_ID_KEY, this.scope.slice(this.scope.lastIndexOf("/") + 1));
+    this.#logIdWrittenAtMs = nowMs;
+  }
+
   /** Forgets a decision carried out at every participant. */
   async finish(id: string): Promise<void> {
     await this.#kv.delete(id);
+  }
+}
+
+/**
+ * The bucket's id: made by whichever worker creates it first, read by the others. Written again
+ * whenever it is read, so the bucket's retention never drops it while workers use the log.
+ */
+async function logIdOf(kv: KV): Promise<string> {
+  try {
+    const id = nuid.next();
+    await kv.create(LOG_ID_KEY, id);
+    return id;
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    const entry = await kv.get(LOG_ID_KEY);
+    const id = entry?.operation === "PUT" ? entry.string() : "";
+    if (id === "") throw err;
+    await kv.put(LOG_ID_KEY, id);
+    return id;
   }
 }
 

@@ -85,6 +85,7 @@ export class Recovery {
   }
 
   async #round(nowMs: number): Promise<void> {
+    await this.#env.log.keepId(nowMs);
     const { found, errors } = await this.#scan();
     for (const e of errors) this.#env.logger.warn(e, "transaction recovery: source not searched");
     for (const [id, parts] of found) {

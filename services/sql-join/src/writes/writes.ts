@@ -106,7 +106,7 @@ export class Writes {
         logger: options.logger,
         recoverAfterMs: options.settings.recoverAfterMs,
         worker: this.worker,
-        prefix: transactionPrefix(options.deployment, options.region),
+        prefix: transactionPrefix(log.scope, options.region),
       });
   }
 
@@ -315,7 +315,7 @@ export class Writes {
   #newTransaction(idempotencyKey?: string): Transaction {
     const id = transactionId(
       {
-        deployment: this.#options.deployment,
+        scope: this.#env.log?.scope ?? this.#options.deployment,
         region: this.#options.region,
         worker: this.worker,
         startedAtMs: Date.now(),
