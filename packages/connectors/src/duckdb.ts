@@ -5,7 +5,7 @@ import {
   type DuckDBPreparedStatement,
   type DuckDBResult,
 } from "@duckdb/node-api";
-import { EntenteError } from "@entente/protocol";
+import type { EntenteError } from "@entente/protocol";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
@@ -21,9 +21,10 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
-  sourceLabel,
+  tooLargeError,
   toSourceError,
 } from "./errors.ts";
+import { guardedRunner } from "./session.ts";
 import type {
   AppendOptions,
   BoundStatement,
@@ -301,20 +302,12 @@ export class DuckdbConnector implements Connector {
       throw this.#error(err);
     }
     let released = false;
-    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
-      if (released || this.#closed) throw closedError(this.#ref);
-      if (signal?.aborted) throw cancelledError(this.#ref);
-      const stop = cancelOnAbort(signal, () => connection.interrupt());
-      try {
-        const result = await work();
-        if (signal?.aborted) throw cancelledError(this.#ref);
-        return result;
-      } catch (err) {
-        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
-      } finally {
-        stop();
-      }
-    };
+    const run = guardedRunner({
+      ref: this.#ref,
+      closed: () => released || this.#closed,
+      cancel: () => connection.interrupt(),
+      mapError: (err) => this.#error(err),
+    });
     return {
       execute: (statement, signal) => run(signal, () => runStatement(connection, statement)),
       queryAll: (statement, options = {}) =>
@@ -517,12 +510,6 @@ async function runStatement(
   } finally {
     prepared.destroySync();
   }
-}
-
-function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
-  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
-    details: { source: source.name, maxRows },
-  });
 }
 
 function bindParams(prepared: DuckDBPreparedStatement, params: readonly Value[]): void {

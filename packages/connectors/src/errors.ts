@@ -96,3 +96,10 @@ function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }
+
+/** A session's read that returned more rows than its caller takes. */
+export function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
+  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
+    details: { source: source.name, maxRows },
+  });
+}

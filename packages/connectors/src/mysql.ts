@@ -1,4 +1,4 @@
-import { EntenteError } from "@entente/protocol";
+import type { EntenteError } from "@entente/protocol";
 import mysql from "mysql2";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
@@ -10,12 +10,13 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
-  sourceLabel,
+  tooLargeError,
   toSourceError,
 } from "./errors.ts";
 import { insertStatements } from "./insert.ts";
 import { type MysqlColumn, type MysqlField, mysqlCatalogType, mysqlColumn } from "./mysql-types.ts";
 import { ReadableBatches } from "./readable-batches.ts";
+import { guardedRunner } from "./session.ts";
 import type {
   AppendOptions,
   BoundStatement,
@@ -318,20 +319,12 @@ export class MysqlConnector implements Connector {
   async openSession(signal?: AbortSignal): Promise<SourceSession> {
     const connection = await this.#acquire(signal);
     let released = false;
-    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
-      if (released) throw closedError(this.#ref);
-      if (signal?.aborted) throw cancelledError(this.#ref);
-      const stop = cancelOnAbort(signal, () => void this.#killQuery(connection.threadId));
-      try {
-        const result = await work();
-        if (signal?.aborted) throw cancelledError(this.#ref);
-        return result;
-      } catch (err) {
-        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
-      } finally {
-        stop();
-      }
-    };
+    const run = guardedRunner({
+      ref: this.#ref,
+      closed: () => released,
+      cancel: () => void this.#killQuery(connection.threadId),
+      mapError: (err) => this.#error(err),
+    });
     return {
       execute: (statement, signal) => run(signal, () => runStatement(connection, statement)),
       queryAll: (statement, options = {}) =>
@@ -464,12 +457,6 @@ function columnMeta(fields: readonly MysqlField[], columns: readonly MysqlColumn
     type: columns[i]?.type ?? "unknown",
     nativeType: columns[i]?.native ?? "unknown",
   }));
-}
-
-function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
-  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
-    details: { source: source.name, maxRows },
-  });
 }
 
 function convertRows(rows: Row[], columns: MysqlColumn[]): void {

@@ -1,4 +1,4 @@
-import { EntenteError } from "@entente/protocol";
+import type { EntenteError } from "@entente/protocol";
 import pg from "pg";
 import Cursor from "pg-cursor";
 import { cancelOnAbort } from "./abort.ts";
@@ -11,11 +11,12 @@ import {
   closedError,
   notFoundError,
   type SourceRef,
-  sourceLabel,
+  tooLargeError,
   toSourceError,
 } from "./errors.ts";
 import { toInsertValue } from "./insert.ts";
 import { BLANK_PADDED_OID, postgresType, postgresTypeParsers } from "./postgres-types.ts";
+import { guardedRunner } from "./session.ts";
 import type {
   AppendOptions,
   BoundStatement,
@@ -318,20 +319,12 @@ export class PostgresConnector implements Connector {
   async openSession(signal?: AbortSignal): Promise<SourceSession> {
     const client = await this.#acquire(signal);
     let released = false;
-    const run = async <T>(signal: AbortSignal | undefined, work: () => Promise<T>) => {
-      if (released) throw closedError(this.#ref);
-      if (signal?.aborted) throw cancelledError(this.#ref);
-      const stop = cancelOnAbort(signal, () => void this.#cancelBackend(backendPid(client)));
-      try {
-        const result = await work();
-        if (signal?.aborted) throw cancelledError(this.#ref);
-        return result;
-      } catch (err) {
-        throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
-      } finally {
-        stop();
-      }
-    };
+    const run = guardedRunner({
+      ref: this.#ref,
+      closed: () => released,
+      cancel: () => void this.#cancelBackend(backendPid(client)),
+      mapError: (err) => this.#error(err),
+    });
     return {
       execute: (statement, signal) => run(signal, () => runStatement(client, statement)),
       queryAll: (statement, options = {}) =>
@@ -457,12 +450,6 @@ async function runStatement(client: pg.PoolClient, statement: BoundStatement): P
   // A multi-statement text (no parameters) returns one result per statement.
   const results = Array.isArray(result) ? (result as pg.QueryResult[]) : [result];
   return results.reduce((sum, r) => sum + (r.rowCount ?? 0), 0);
-}
-
-function tooLargeError(source: SourceRef, maxRows: number): EntenteError {
-  return new EntenteError("TOO_LARGE", `${sourceLabel(source)}: more than ${maxRows} rows`, {
-    details: { source: source.name, maxRows },
-  });
 }
 
 /** The backend's process id, which pg keeps from the startup handshake. */

@@ -45,7 +45,7 @@ export type {
 export { spansFromRequest } from "./otlp-spans.ts";
 export { pingAnswers } from "./ping.ts";
 export type { PostgresOptions, PostgresService } from "./postgres.ts";
-export { POSTGRES_SERVICE, postgres } from "./postgres.ts";
+export { POSTGRES_SERVICE, postgres, postgresInstallDirs } from "./postgres.ts";
 export type { ExitStatus, ManagedProcess, RunOptions, StartProcessOptions } from "./process.ts";
 export { ProcessStartError, runCommand, startProcess } from "./process.ts";
 export type { RabbitMqOptions, RabbitMqService } from "./rabbitmq.ts";

@@ -197,7 +197,7 @@ async function relaunch(launch: () => Promise<ManagedProcess>): Promise<ManagedP
 }
 
 /** Where distributions install PostgreSQL outside PATH, newest version first. */
-async function postgresInstallDirs(): Promise<string[]> {
+export async function postgresInstallDirs(): Promise<string[]> {
   const versioned = async (base: string, pattern: RegExp, suffix: string) => {
     const entries = await readdir(base).catch(() => [] as string[]);
     return entries

@@ -8,30 +8,16 @@ import { access, constants, mkdtemp, readdir, readFile, rm, writeFile } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { postgresInstallDirs } from "@entente/testkit";
 
 const run = promisify(execFile);
 
-/** Where distributions install PostgreSQL's programs outside PATH, newest version first. */
-async function installDirs(): Promise<string[]> {
-  const versioned = async (base: string, pattern: RegExp, suffix: string) => {
-    const entries = await readdir(base).catch(() => [] as string[]);
-    return entries
-      .map((entry) => ({ entry, version: Number(pattern.exec(entry)?.[1]) }))
-      .filter(({ version }) => !Number.isNaN(version))
-      .sort((a, b) => b.version - a.version)
-      .map(({ entry }) => join(base, entry, suffix));
-  };
-  return [
-    ...(await versioned("/usr/lib/postgresql", /^(\d+)$/, "bin")), // Debian, Ubuntu
-    ...(await versioned("/usr", /^pgsql-(\d+)$/, "bin")), // PGDG RPMs
-    ...(await versioned("/opt/homebrew/opt", /^postgresql@(\d+)$/, "bin")), // Homebrew
-    ...(await versioned("/usr/local/opt", /^postgresql@(\d+)$/, "bin")),
-  ];
-}
-
 /** The pgbench binary, or undefined when there is none. */
 export async function findPgbench(): Promise<string | undefined> {
-  const dirs = [...(await installDirs()), ...(process.env.PATH ?? "").split(":").filter(Boolean)];
+  const dirs = [
+    ...(await postgresInstallDirs()),
+    ...(process.env.PATH ?? "").split(":").filter(Boolean),
+  ];
   for (const dir of dirs) {
     const candidate = join(dir, "pgbench");
     try {
