@@ -127,7 +127,8 @@ function qualifierOf(ref: Ast): string | undefined {
   return ref.table == null ? undefined : nameOf(ref.table);
 }
 
-function nameOf(x: Ast): string {
+/** A name in the AST: a plain string, `{ value }`, or `{ expr: { value } }`. */
+export function nameOf(x: Ast): string {
   if (typeof x === "string") return x;
   if (x && typeof x === "object" && "value" in x) return String(x.value);
   if (x?.expr) return nameOf(x.expr);

@@ -7,7 +7,7 @@
  * Pure: the service runs the statements.
  */
 
-import { bindScalar, typesMatch } from "./bind.ts";
+import { bindScalar, nameOf, typesMatch } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import { badRequest, notFound, unsupported } from "./errors.ts";
 import { compile } from "./evaluate.ts";
@@ -371,11 +371,4 @@ function targetName(target: Target): string {
   return target.kind === "logical"
     ? t.name
     : `${(t as CatalogTable).source}.${(t as CatalogTable).schema}.${t.name}`;
-}
-
-function nameOf(x: Ast): string {
-  if (typeof x === "string") return x;
-  if (x && typeof x === "object" && "value" in x) return String(x.value);
-  if (x?.expr) return nameOf(x.expr);
-  return String(x);
 }

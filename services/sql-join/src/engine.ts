@@ -86,3 +86,15 @@ export async function openSqlEngine(options: {
     throw err;
   }
 }
+
+/** The operators' limits a statement runs under, from the worker's settings. */
+export function execLimits(settings: SqlJoinSettings) {
+  return {
+    maxBuildRows: settings.maxBuildRows,
+    maxBuildBytes: settings.maxBuildBytes,
+    dynamicFilterMaxKeys: settings.dynamicFilterMaxKeys,
+    inListChunk: settings.inListChunk,
+    parallelChunks: settings.parallelChunks,
+    batchRows: settings.batchRows,
+  };
+}

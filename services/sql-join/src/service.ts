@@ -17,7 +17,6 @@ import {
 } from "@entente/protocol";
 import {
   configFingerprint,
-  type Deadline,
   endpoint,
   type ServiceDefinition,
   stopReason,
@@ -35,7 +34,6 @@ import {
   type SourceRunner,
 } from "@entente/sql";
 import { nuid } from "@nats-io/nats-core";
-import type { Context } from "@opentelemetry/api";
 import {
   dataChangesConfigSchema,
   dataReplicationConfigSchema,
@@ -46,13 +44,13 @@ import { ChangeStream } from "./data-changes.ts";
 import { dataGetHandler, localReader } from "./data-get.ts";
 import { dataPutHandler } from "./data-put.ts";
 import { DEMO_SOURCES } from "./demo.ts";
-import { openSqlEngine, type SqlEngine } from "./engine.ts";
+import { execLimits, openSqlEngine, type SqlEngine } from "./engine.ts";
 import { logicalTablesSchema } from "./logical-config.ts";
 import { RegionPairCounters } from "./replication/pair-counters.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { ReplicaStore } from "./replication/store.ts";
 import { writesConfigSchema } from "./writes/config.ts";
-import { Writes } from "./writes/writes.ts";
+import { type WriteContext, Writes } from "./writes/writes.ts";
 
 function runnerOf(engine: SqlEngine): SourceRunner {
   return {
@@ -85,10 +83,7 @@ interface Planned {
  */
 export function sqlHandler(engine: SqlEngine, writes?: Writes, forward = true) {
   const runner = runnerOf(engine);
-  return async (
-    request: SqlRequest,
-    context: { signal: AbortSignal; deadline: Deadline; trace?: Context },
-  ) => {
+  return async (request: SqlRequest, context: WriteContext) => {
     if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
     // The statement's time on the engine's own clock too, so loops stop even if a timer is late.
@@ -151,12 +146,7 @@ async function execute(
   const s = engine.settings;
   const leftMs = budgetMs - (performance.now() - started);
   const { execution, batches } = runPlan(planned.plan, planned.catalog, runner, signal, {
-    maxBuildRows: s.maxBuildRows,
-    maxBuildBytes: s.maxBuildBytes,
-    dynamicFilterMaxKeys: s.dynamicFilterMaxKeys,
-    inListChunk: s.inListChunk,
-    parallelChunks: s.parallelChunks,
-    batchRows: s.batchRows,
+    ...execLimits(s),
     ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
   });
   const columns: SqlColumn[] = planned.plan.columns.map((c) => ({

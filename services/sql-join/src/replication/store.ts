@@ -13,6 +13,7 @@ import type { Logger } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { isKvConflict } from "../kv-conflict.ts";
 
 export interface ReplicaRecord {
   owner: number;
@@ -100,7 +101,7 @@ export class ReplicaStore {
       this.#apply(key, record, revision, value.length);
       return true;
     } catch (err) {
-      if (isConflict(err)) return false;
+      if (isKvConflict(err)) return false;
       throw err;
     }
   }
@@ -113,7 +114,7 @@ export class ReplicaStore {
       this.#apply(key, record, next, value.length);
       return true;
     } catch (err) {
-      if (isConflict(err)) return false;
+      if (isKvConflict(err)) return false;
       throw err;
     }
   }
@@ -143,7 +144,7 @@ export class ReplicaStore {
       this.#apply(key, record, next, value.length);
       return true;
     } catch (err) {
-      if (isConflict(err)) return false;
+      if (isKvConflict(err)) return false;
       throw err;
     }
   }
@@ -201,10 +202,4 @@ export class ReplicaStore {
     this.#deleted.set(key, revision);
     if (this.#deleted.size > 100_000) this.#deleted.clear();
   }
-}
-
-/** A create or update refused because the key is not at the revision expected. */
-function isConflict(err: unknown): boolean {
-  const message = String((err as Error)?.message ?? err);
-  return /wrong last sequence|key exists|10071/i.test(message);
 }

@@ -15,6 +15,7 @@ import { bucketNameOf } from "@entente/protocol";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
+import { isKvConflict } from "../kv-conflict.ts";
 import type { Decision } from "./coordinator-machine.ts";
 
 export interface DecisionRecord {
@@ -81,7 +82,7 @@ export class DecisionLog {
       await this.#kv.create(id, JSON.stringify(record));
       return record;
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (!isKvConflict(err)) throw err;
       const standing = await this.get(id);
       if (!standing) throw err;
       return standing;
@@ -116,16 +117,11 @@ async function logIdOf(kv: KV): Promise<string> {
     await kv.create(LOG_ID_KEY, id);
     return id;
   } catch (err) {
-    if (!isConflict(err)) throw err;
+    if (!isKvConflict(err)) throw err;
     const entry = await kv.get(LOG_ID_KEY);
     const id = entry?.operation === "PUT" ? entry.string() : "";
     if (id === "") throw err;
     await kv.put(LOG_ID_KEY, id);
     return id;
   }
-}
-
-function isConflict(err: unknown): boolean {
-  const message = String((err as Error)?.message ?? err);
-  return /wrong last sequence|key exists|10071/i.test(message);
 }

@@ -18,7 +18,7 @@ import {
   type SourceRunner,
   type SourceWrite,
 } from "@entente/sql";
-import type { SqlEngine } from "../engine.ts";
+import { execLimits, type SqlEngine } from "../engine.ts";
 import type { Transaction } from "./transaction.ts";
 
 export interface StatementEnvironment {
@@ -123,20 +123,12 @@ async function readInTransaction(
     ...planStatement(statement, catalog, params, { pushdown: env.engine.settings.pushdown }),
     catalog,
   }));
-  const s = env.engine.settings;
   const { batches } = runPlan(
     planned.plan,
     planned.catalog,
     transactionRunner(tx, env),
     env.signal,
-    {
-      maxBuildRows: s.maxBuildRows,
-      maxBuildBytes: s.maxBuildBytes,
-      dynamicFilterMaxKeys: s.dynamicFilterMaxKeys,
-      inListChunk: s.inListChunk,
-      parallelChunks: s.parallelChunks,
-      batchRows: s.batchRows,
-    },
+    execLimits(env.engine.settings),
   );
   const rows: Row[] = [];
   for await (const batch of batches) {

@@ -13,10 +13,9 @@ import {
   type SqlStatementResult,
   type TxRequest,
 } from "@entente/protocol";
-import type { Deadline, EntenteClient, Logger } from "@entente/runtime";
+import type { EntenteClient, Logger, RequestContext } from "@entente/runtime";
 import type { ParsedStatement, SourceRunner } from "@entente/sql";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { Context } from "@opentelemetry/api";
 import type { SqlEngine } from "../engine.ts";
 import type { WritesSettings } from "./config.ts";
 import { DecisionLog } from "./decision-log.ts";
@@ -27,12 +26,9 @@ import { TransactionStats } from "./stats.ts";
 import { Transaction, type TransactionEnvironment } from "./transaction.ts";
 import { transactionId, transactionPrefix, workerTag } from "./tx-ids.ts";
 
-export interface RequestContext {
-  signal: AbortSignal;
-  deadline: Deadline;
-  /** The request's span context: a commit's steps become its children. */
-  trace?: Context;
-}
+/** What a write needs of its request: when it ends, and its span (a commit's steps go under it). */
+export type WriteContext = Pick<RequestContext, "signal" | "deadline"> &
+  Partial<Pick<RequestContext, "trace">>;
 
 export interface WritesOptions {
   engine: SqlEngine;
@@ -156,7 +152,7 @@ export class Writes {
   async single(
     statement: ParsedStatement,
     request: SqlRequest,
-    context: RequestContext,
+    context: WriteContext,
   ): Promise<SqlResultItem> {
     if (statement.kind === "begin") return { session: this.sessions.open() };
     if (statement.kind === "commit" || statement.kind === "rollback") {
@@ -187,7 +183,7 @@ export class Writes {
   }
 
   /** A `statements` list: every statement in one transaction, all committed or none. */
-  async list(request: SqlRequest, context: RequestContext): Promise<SqlResultItem> {
+  async list(request: SqlRequest, context: WriteContext): Promise<SqlResultItem> {
     const items = request.statements ?? [];
     if (items.length > this.#options.settings.maxStatements) {
       throw new EntenteError(
@@ -232,7 +228,7 @@ export class Writes {
   /** A statement of an interactive session, held here or by another worker. */
   async inSession(
     request: SqlRequest,
-    context: RequestContext,
+    context: WriteContext,
     forward: boolean,
   ): Promise<SqlResultItem> {
     const id = request.session as string;
@@ -325,7 +321,7 @@ export class Writes {
     return new Transaction(id, this.#env, idempotencyKey);
   }
 
-  #statementEnv(context: RequestContext) {
+  #statementEnv(context: WriteContext) {
     return {
       engine: this.#options.engine,
       runner: this.#options.runner,
@@ -334,7 +330,7 @@ export class Writes {
     };
   }
 
-  async #forward(owner: string, request: SqlRequest, context: RequestContext) {
+  async #forward(owner: string, request: SqlRequest, context: WriteContext) {
     const items = await this.#options.client.collect<SqlResultItem>(
       this.#options.sessionSubject(owner),
       request,
