@@ -105,9 +105,10 @@ export class Recovery {
         );
       }
     }
-    for (const key of this.#firstSeen.keys()) {
-      if (![...found.values()].flat().some((p) => p.prepared.gid === key))
-        this.#firstSeen.delete(key);
+    // Forget what is no longer prepared anywhere.
+    const stillPrepared = new Set([...found.values()].flat().map((p) => p.prepared.gid));
+    for (const gid of this.#firstSeen.keys()) {
+      if (!stillPrepared.has(gid)) this.#firstSeen.delete(gid);
     }
   }
 
