@@ -3,6 +3,7 @@ export * from "./client.ts";
 export * from "./config/index.ts";
 export * from "./connection.ts";
 export * from "./deadline.ts";
+export * from "./kv-conflict.ts";
 export * from "./logger.ts";
 export * from "./pace/index.ts";
 export type { InboundRequest, ReplyControl, ReplySink } from "./service/dispatch.ts";

@@ -12,6 +12,7 @@ import {
   msgpackCodec,
   type SagaState,
 } from "@entente/protocol";
+import { isKvConflict } from "@entente/runtime";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -63,7 +64,7 @@ export class SagaStore {
     try {
       return await this.#kv.create(record.id, msgpackCodec.encode(record));
     } catch (err) {
-      if (await this.get(record.id)) return undefined;
+      if (isKvConflict(err) && (await this.get(record.id))) return undefined;
       throw err;
     }
   }
@@ -74,12 +75,15 @@ export class SagaStore {
     return { record: msgpackCodec.decode(entry.value) as SagaRecord, revision: entry.revision };
   }
 
-  /** Replaces the record if `revision` is still the latest; else LeaseLost. */
+  /**
+   * Replaces the record if `revision` is still the latest; LeaseLost when another worker wrote
+   * it since. Any other failure (a timeout, a reconnect) is thrown as it is.
+   */
   async update(record: SagaRecord, revision: number): Promise<number> {
     try {
       return await this.#kv.update(record.id, msgpackCodec.encode(record), revision);
     } catch (err) {
-      throw new LeaseLost(record.id, err);
+      throw isKvConflict(err) ? new LeaseLost(record.id, err) : err;
     }
   }
 
@@ -148,19 +152,24 @@ export class SagaLease {
 
   /** Writes the last saved progress again with a fresh lease, while a step runs long. */
   renew(): Promise<void> {
-    return this.#write(this.#last, true);
+    return this.#write(undefined, true);
   }
 
   /** Lets the saga go (this worker stops): another worker may take it up at once. */
   release(): Promise<void> {
-    return this.#write(this.#last, false).catch(() => {});
+    return this.#write(undefined, false).catch(() => {});
   }
 
-  #write(saga: SagaData, holding: boolean): Promise<void> {
-    // A renewal queued behind the final save must not claim the ended saga again.
-    const hold = holding && !isFinal(saga.state);
+  /**
+   * Queues a write of `given`, or — for a renewal or a release — of whatever was saved last
+   * when its turn comes, so it never writes back progress older than a save queued before it.
+   */
+  #write(given: SagaData | undefined, holding: boolean): Promise<void> {
     const next = this.#queue.then(async () => {
       if (this.#lost) throw this.#lost;
+      const saga = given ?? this.#last;
+      // A renewal after the final save must not claim the ended saga again.
+      const hold = holding && !isFinal(saga.state);
       const sentAt = Date.now();
       const record: SagaRecord = {
         ...stripLease(saga),

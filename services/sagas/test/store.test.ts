@@ -41,6 +41,24 @@ describe("the saga store", () => {
     expect(await store.create(record)).toBeUndefined();
   });
 
+  it("renews and releases what was saved last, even a save still under way", async () => {
+    const record: SagaRecord = { ...newSaga("renew", definition), owner: "w", leaseUntil: 1 };
+    await store.create(record);
+    const held = await store.get("renew");
+    if (!held) throw new Error("not stored");
+    const lease = (await takeOver(store, held, { owner: "w", leaseMs: 60_000 })) as SagaLease;
+    // The final save and a renewal timer firing before it landed.
+    const saved = lease.save({ ...held.record, state: "completed" });
+    const renewed = lease.renew();
+    await Promise.all([saved, renewed]);
+    const now = await store.get("renew");
+    expect([now?.record.state, isAbandoned(now?.record as SagaRecord, Date.now())]).toEqual([
+      "completed",
+      false,
+    ]);
+    expect(now?.record.leaseUntil).toBe(0);
+  });
+
   it("hands an abandoned saga to exactly one of two workers racing for it", async () => {
     const record: SagaRecord = { ...newSaga("race", definition), owner: "dead", leaseUntil: 1 };
     await store.create(record);

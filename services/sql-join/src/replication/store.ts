@@ -9,11 +9,10 @@
  * it, so the mirror never pairs a fresh feed record with replicas older than it.
  */
 import { bucketNameOf, msgpackCodec } from "@entente/protocol";
-import type { Logger } from "@entente/runtime";
+import { isKvConflict, type Logger } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { isKvConflict } from "../kv-conflict.ts";
 
 export interface ReplicaRecord {
   owner: number;

@@ -12,10 +12,10 @@
  * durable as its `sync_interval` makes acknowledged writes (see docs/transactions.md).
  */
 import { bucketNameOf } from "@entente/protocol";
+import { isKvConflict } from "@entente/runtime";
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
-import { isKvConflict } from "../kv-conflict.ts";
 import type { Decision } from "./coordinator-machine.ts";
 
 export interface DecisionRecord {
