@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import {
+  SAGA_STATES,
   type SagaGetReply,
   type SagaListReply,
   type SagaStartReply,
@@ -14,15 +15,6 @@ import {
 import { type Command, Option } from "commander";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
-
-const STATES = [
-  "running",
-  "retrying",
-  "compensating",
-  "completed",
-  "compensated",
-  "needs_operator",
-];
 
 /** A saga definition from a JSON file, else the name of one in the configuration. */
 function startBody(what: string): { saga: unknown } | { name: string } {
@@ -121,7 +113,7 @@ export function registerSagaCommands(program: Command): void {
   program
     .command("sagas")
     .description("list sagas, the most recently updated first (sagas service)")
-    .addOption(new Option("--state <state>", "only sagas in this state").choices(STATES))
+    .addOption(new Option("--state <state>", "only sagas in this state").choices(SAGA_STATES))
     .option("--limit <n>", "at most this many", positiveInteger, 100)
     .addOption(formatOption())
     .action(

@@ -81,6 +81,19 @@ export const sagaDefinitionSchema = z
 
 export type SagaDefinition = z.output<typeof sagaDefinitionSchema>;
 
+/**
+ * Where a saga is. `running`, `retrying` and `compensating` are under way; the others are final.
+ * `needs_operator`: a compensation failed for good; its error says which and why.
+ */
+export const SAGA_STATES = [
+  "running",
+  "retrying",
+  "compensating",
+  "completed",
+  "compensated",
+  "needs_operator",
+] as const;
+
 export const sagaRequestSchema = z.discriminatedUnion("op", [
   z
     .object({
@@ -103,9 +116,7 @@ export const sagaRequestSchema = z.discriminatedUnion("op", [
   z
     .object({
       op: z.literal("list"),
-      state: z
-        .enum(["running", "retrying", "compensating", "completed", "compensated", "needs_operator"])
-        .optional(),
+      state: z.enum(SAGA_STATES).optional(),
       limit: z.number().int().min(1).max(10_000).optional(),
     })
     .strict(),
@@ -113,17 +124,7 @@ export const sagaRequestSchema = z.discriminatedUnion("op", [
 
 export type SagaRequest = z.output<typeof sagaRequestSchema>;
 
-/**
- * Where a saga is. `running`, `retrying` and `compensating` are under way; the others are final.
- * `needs_operator`: a compensation failed for good; its error says which and why.
- */
-export type SagaState =
-  | "running"
-  | "retrying"
-  | "compensating"
-  | "completed"
-  | "compensated"
-  | "needs_operator";
+export type SagaState = (typeof SAGA_STATES)[number];
 
 export const FINAL_SAGA_STATES: readonly SagaState[] = [
   "completed",
