@@ -158,7 +158,9 @@ export const sagasService: ServiceDefinition = {
         return { saga: await waited(id, request.wait, context), existing: true };
       }
       runner.run(new SagaLease(store, { record, revision }, { ...lease, sentAt }), record, span);
-      return { saga: await waited(id, request.wait, context), existing: false };
+      // Not waiting: the record just saved is the answer, with no read back.
+      if (!request.wait) return { saga: viewOf(record), existing: false };
+      return { saga: await waited(id, true, context), existing: false };
     }
 
     /**
