@@ -30,6 +30,8 @@ export function subjectsOf(deployment: string) {
   return {
     deployment: root,
     query: `${root}.query`,
+    /** PromQL over the query federation's instances; series, labels and values beside it. */
+    promql: `${root}.promql`,
     sql: `${root}.sql`,
     /**
      * Where one sql-join worker takes the statements of the interactive transactions it holds

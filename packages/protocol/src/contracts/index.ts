@@ -3,6 +3,7 @@ export * from "./bridge/index.ts";
 export * from "./data.ts";
 export * from "./diagnostics.ts";
 export * from "./ingest.ts";
+export * from "./promql.ts";
 export * from "./query.ts";
 export * from "./regions.ts";
 export * from "./saga.ts";
