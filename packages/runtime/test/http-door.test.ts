@@ -9,13 +9,19 @@ import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type HttpFrontDoor, startHttpFrontDoor } from "../src/service/http-door.ts";
+import {
+  type HttpFrontDoor,
+  type HttpOutput,
+  type HttpRequestParts,
+  startHttpFrontDoor,
+} from "../src/service/http-door.ts";
 import { endpoint, type RequestContext, streamOf } from "../src/service/types.ts";
 import { startTracing, type Tracing } from "../src/tracing/sdk.ts";
 import { HOP_ATTRIBUTES } from "../src/tracing/types.ts";
 import { aborted, hostService, type TestHost } from "./host-support.ts";
 
 const prefix = uniqueName("door");
+const NDJSON_TYPE = "application/x-ndjson";
 const subject = (name: string) => `${prefix}.${name}`;
 const memory = new InMemorySpanExporter();
 
@@ -73,6 +79,14 @@ beforeAll(async () => {
         },
       }),
       endpoint({
+        name: "echo",
+        subject: subject("echo"),
+        handler: (request, context) => ({
+          request,
+          remainingMs: context.deadline.remainingMs(),
+        }),
+      }),
+      endpoint({
         name: "rows",
         subject: subject("rows"),
         schema: z.object({ n: z.number().int() }),
@@ -96,6 +110,27 @@ beforeAll(async () => {
         endpoint: "rows",
         collect: (items) => ({ count: items.length }),
       },
+      { method: "GET", path: "/shop/:shop/items/:sku", endpoint: "echo", input: echoInput },
+      { method: "POST", path: "/shop/:shop/items/:sku", endpoint: "echo", input: echoInput },
+      { method: "GET", path: "/shop/:shop/stock", endpoint: "echo", input: echoInput },
+      { method: "GET", path: "/shop/all/stock", endpoint: "quote" },
+      { method: "GET", path: "/enveloped/echo", endpoint: "echo", input: echoInput, output },
+      { method: "POST", path: "/enveloped/fail", endpoint: "fail", input: failInput, output },
+      {
+        method: "POST",
+        path: "/enveloped/rows",
+        endpoint: "rows",
+        input: (r) => ({ n: Number(r.form?.get("n")) }),
+        collect: (items) => items.length,
+        output,
+      },
+      {
+        method: "POST",
+        path: "/enveloped/rows/all",
+        endpoint: "rows",
+        input: (r) => ({ n: Number(r.form?.get("n")) }),
+        output,
+      },
     ],
   });
 });
@@ -110,6 +145,34 @@ afterAll(async () => {
 beforeEach(() => {
   memory.reset();
 });
+
+/** The HTTP request as the `echo` endpoint is asked: what a route's `input` was given. */
+function echoInput(request: HttpRequestParts) {
+  const timeout = request.query.get("timeoutMs");
+  return {
+    method: request.method,
+    params: request.params,
+    query: Object.fromEntries(request.query),
+    ...(request.form ? { form: [...request.form] } : {}),
+    bodyBytes: request.body.length,
+    ...(timeout ? { timeoutMs: Number(timeout) } : {}),
+  };
+}
+
+function failInput(request: HttpRequestParts) {
+  const code = request.form?.get("code");
+  if (code === "input") throw new EntenteError("BAD_REQUEST", "no such input");
+  return { code };
+}
+
+/** An envelope of its own, as an API such as Prometheus' has. */
+const output: HttpOutput = {
+  answer: (value) => ({ ok: true, value }),
+  error: (error) => ({
+    status: error.code === "BAD_REQUEST" ? 422 : 599,
+    body: { ok: false, kind: error.code, why: error.message },
+  }),
+};
 
 interface Answer {
   status: number;
@@ -309,6 +372,142 @@ describe("streamed answers", () => {
     const answer = await post("/rows", { n: 20_000 }, { accept: "application/x-ndjson" });
     const lines = answer.body as unknown[];
     expect(lines.at(-1)).toMatchObject({ error: { code: "TOO_LARGE" } });
+  });
+});
+
+describe("routes that make the request from the HTTP request", () => {
+  const get = async (path: string, headers: Record<string, string> = {}) =>
+    read(await fetch(`${door.url}${path}`, { headers, signal: AbortSignal.timeout(10_000) }));
+  const postForm = async (path: string, form: string, type = "application/x-www-form-urlencoded") =>
+    read(
+      await fetch(`${door.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": type },
+        body: form,
+        signal: AbortSignal.timeout(10_000),
+      }),
+    );
+
+  it("give input the path's named segments and the query string", async () => {
+    const answer = await get("/shop/north%20side/items/a-1?q=red&q=blue&limit=3");
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      request: {
+        method: "GET",
+        params: { shop: "north side", sku: "a-1" },
+        query: { q: "blue", limit: "3" },
+        bodyBytes: 0,
+      },
+    });
+  });
+
+  it("give input a form body's parameters, repeated ones kept in order", async () => {
+    const answer = await postForm("/shop/s/items/b-2", "match%5B%5D=up&match%5B%5D=down&x=1");
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      request: {
+        method: "POST",
+        params: { shop: "s", sku: "b-2" },
+        form: [
+          ["match[]", "up"],
+          ["match[]", "down"],
+          ["x", "1"],
+        ],
+        bodyBytes: 35,
+      },
+    });
+  });
+
+  it("give input no form for a body of another type", async () => {
+    const answer = await postForm("/shop/s/items/b-2", '{"x":1}', "application/json");
+    const request = (answer.body as { request: Record<string, unknown> }).request;
+    expect(request).not.toHaveProperty("form");
+    expect(request.bodyBytes).toBe(7);
+  });
+
+  it("take the deadline from the made request's timeoutMs", async () => {
+    const answer = await get("/shop/s/stock?timeoutMs=250");
+    expect((answer.body as { remainingMs: number }).remainingMs).toBeLessThanOrEqual(250);
+  });
+
+  it("prefer an exact path to a pattern that also matches it", async () => {
+    const answer = await get("/shop/all/stock");
+    // The exact route enters `quote`, whose schema wants a JSON body with a sku.
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ error: { code: "BAD_REQUEST" } });
+    expect((await get("/shop/any/stock")).status).toBe(200);
+  });
+
+  it("match whole, non-empty segments only", async () => {
+    expect((await get("/shop/s/items")).status).toBe(404);
+    expect((await get("/shop//items/a")).status).toBe(404);
+    expect((await get("/shop/s/items/a/more")).status).toBe(404);
+  });
+
+  it("refuse a segment that is not validly percent-encoded", async () => {
+    const answer = await get("/shop/%E0%A4%A/items/a");
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ error: { code: "BAD_REQUEST", message: /percent/ } });
+  });
+
+  it("are answered in the route's envelope, as JSON whatever was accepted", async () => {
+    const answer = await get("/enveloped/echo?a=1", { accept: "application/msgpack" });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get("content-type")).toBe("application/json");
+    expect(answer.body).toMatchObject({ ok: true, value: { request: { query: { a: "1" } } } });
+  });
+
+  it("answer the endpoint's errors in the route's envelope with its status, counted", async () => {
+    const before = statsOf("fail").num_errors;
+    const answer = await postForm("/enveloped/fail", "code=NOT_FOUND");
+    expect(answer.status).toBe(599);
+    expect(answer.body).toEqual({ ok: false, kind: "NOT_FOUND", why: "failed with NOT_FOUND" });
+    expect(answer.headers.get(HEADERS.error)).toBe("NOT_FOUND");
+    expect(statsOf("fail").num_errors).toBe(before + 1);
+  });
+
+  it("answer what input throws like any refusal: in the envelope, counted", async () => {
+    const before = statsOf("fail").num_errors;
+    const answer = await postForm("/enveloped/fail", "code=input");
+    expect(answer.status).toBe(422);
+    expect(answer.body).toEqual({ ok: false, kind: "BAD_REQUEST", why: "no such input" });
+    expect(statsOf("fail").num_errors).toBe(before + 1);
+  });
+
+  it("answer a wrong method in the route's envelope", async () => {
+    const answer = await get("/enveloped/fail");
+    expect(answer.status).toBe(422);
+    expect(answer.body).toMatchObject({ ok: false, kind: "BAD_REQUEST", why: /POST/ });
+  });
+
+  it("shape a streamed answer after collect, or the items' array without one", async () => {
+    expect((await postForm("/enveloped/rows", "n=300")).body).toEqual({ ok: true, value: 300 });
+    const all = await postForm("/enveloped/rows/all", "n=3", "application/x-www-form-urlencoded");
+    expect(all.body).toEqual({ ok: true, value: [{ i: 0 }, { i: 1 }, { i: 2 }] });
+  });
+
+  it("answer NDJSON lines never: the envelope is one body", async () => {
+    const res = await fetch(`${door.url}/enveloped/rows`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: NDJSON_TYPE },
+      body: "n=5",
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(await res.json()).toEqual({ ok: true, value: 5 });
+  });
+
+  it("are refused at start when two share a method and a path shape", async () => {
+    await expect(
+      startHttpFrontDoor({
+        services: host.hosted,
+        port: 0,
+        routes: [
+          { method: "GET", path: "/a/:x", endpoint: "echo" },
+          { method: "GET", path: "/a/:y", endpoint: "echo" },
+        ],
+      }),
+    ).rejects.toThrow(/declared twice/);
   });
 });
 

@@ -2,7 +2,8 @@
  * The HTTP front door: routes (method and path) onto endpoints of hosted services, entering
  * through the same path as NATS requests (HostedService.dispatch): the same server span, deadline,
  * stats and error shape. Only what HTTP needs is added here: reading a bounded body, mapping
- * headers, and answering with a status.
+ * headers, and answering with a status; and, for routes of APIs with shapes of their own
+ * (Prometheus'), making the request from the query string or a form and shaping the answer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,12 +21,30 @@ import { encodeErrorBody } from "../stream/error-body.ts";
 import { wireHeaders } from "../stream/wire-headers.ts";
 import type { HostedEndpoint, HostedService } from "./host.ts";
 import { declaredLength, readBody } from "./http-body.ts";
-import { HttpReplySink, NDJSON } from "./http-sink.ts";
+import { compilePath, matchPath, type PathPattern } from "./http-paths.ts";
+import { type HttpOutput, HttpReplySink, NDJSON } from "./http-sink.ts";
+
+export type { HttpOutput } from "./http-sink.ts";
+
+/** What a route's `input` makes an endpoint's request from. */
+export interface HttpRequestParts {
+  method: string;
+  /** The query string's parameters. */
+  query: URLSearchParams;
+  /** The body's parameters, when it is a form (`application/x-www-form-urlencoded`). */
+  form?: URLSearchParams;
+  body: Uint8Array;
+  /** The values of the path's named segments. */
+  params: Record<string, string>;
+}
 
 export interface HttpRoute {
   /** `POST` unless said otherwise. */
   method?: string;
-  /** Matched exactly; the query string is ignored. */
+  /**
+   * Matched exactly, or per segment where a segment is a name (`/label/:name/values`); the
+   * query string is ignored.
+   */
   path: string;
   /** The endpoint it enters: by name, or by the subject it listens on. */
   endpoint: string;
@@ -33,6 +52,14 @@ export interface HttpRoute {
   service?: string;
   /** Folds a streamed answer's items into one body; without it, they are answered as an array. */
   collect?: (items: unknown[]) => unknown;
+  /**
+   * Makes the endpoint's request from the HTTP request (its query string, a form body, the
+   * path's segments), for APIs whose requests are not a JSON or MessagePack body. It runs on
+   * the request path, so what it throws is answered and counted like any refusal.
+   */
+  input?: (request: HttpRequestParts) => unknown;
+  /** Shapes answers and errors for an API with its own envelope; such a route answers JSON. */
+  output?: HttpOutput;
 }
 
 /** What `GET /health` answers: 200 with `{status: "ok", …details}`, else 503 `"degraded"`. */
@@ -69,8 +96,21 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 interface ResolvedRoute {
   route: HttpRoute;
   method: string;
+  pattern: PathPattern;
   service: HostedService;
   endpoint: HostedEndpoint;
+}
+
+/** Routes of exact paths by path; routes with named segments by the shape of their path. */
+interface RouteTable {
+  exact: Map<string, ResolvedRoute[]>;
+  patterns: Map<string, ResolvedRoute[]>;
+}
+
+/** The routes a path reaches, all declared for the same path or path shape. */
+interface PathMatch {
+  routes: ResolvedRoute[];
+  params: Record<string, string>;
 }
 
 /** Starts an HTTP server whose routes enter the given services' endpoints. */
@@ -95,7 +135,13 @@ export async function startHttpFrontDoor(options: HttpFrontDoorOptions): Promise
       if (askedToContinue) res.writeContinue();
       return answerHealth(res, accepting && services.every((s) => s.isAccepting), options.health);
     }
-    const candidates = routes.get(path);
+    let matched: PathMatch | undefined;
+    try {
+      matched = lookup(routes, path);
+    } catch (err) {
+      return refuse(res, toEntenteError(err), askedToContinue);
+    }
+    const candidates = matched?.routes;
     const found = candidates?.find((r) => r.method === method);
     if (found === undefined) {
       const error = candidates
@@ -104,13 +150,15 @@ export async function startHttpFrontDoor(options: HttpFrontDoorOptions): Promise
             `use ${candidates.map((r) => r.method).join(" or ")} for ${path}`,
           )
         : new EntenteError("NOT_FOUND", `no such endpoint: ${method} ${path}`);
-      return refuse(res, error, askedToContinue);
+      return refuse(res, error, askedToContinue, candidates?.[0]?.route.output);
     }
+    const { route } = found;
     if (!accepting || !found.service.isAccepting) {
       return refuse(
         res,
         new EntenteError("SHUTTING_DOWN", `${found.service.name} is shutting down`),
         askedToContinue,
+        route.output,
       );
     }
     const { endpoint, service } = found;
@@ -122,16 +170,29 @@ export async function startHttpFrontDoor(options: HttpFrontDoorOptions): Promise
     const body = refusedUnread
       ? { data: new Uint8Array(0), bytes: declared, whole: false }
       : await readBody(req, limit);
-    const codec = requestCodec(req);
+    const { input, output } = route;
+    const query = queryOf(req.url);
+    const codec = input
+      ? inputCodec(() =>
+          input({
+            method,
+            query: new URLSearchParams(query),
+            ...(isForm(req) ? { form: new URLSearchParams(utf8(body.data)) } : {}),
+            body: body.data,
+            params: matched?.params ?? {},
+          }),
+        )
+      : requestCodec(req);
     const gone = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) gone.abort();
     });
     const sink = new HttpReplySink(res, {
-      codec: answerCodec(req, codec),
+      codec: output ? jsonCodec : answerCodec(req, input ? jsonCodec : codec),
       maxBytes: maxResponseBytes,
-      ndjson: accepts(req, NDJSON),
-      collect: found.route.collect,
+      ndjson: output === undefined && accepts(req, NDJSON),
+      collect: route.collect,
+      output,
       closeAfter: !body.whole,
     });
     await service.dispatch(
@@ -139,7 +200,8 @@ export async function startHttpFrontDoor(options: HttpFrontDoorOptions): Promise
       {
         subject: endpoint.definition.subject,
         data: body.data,
-        bytes: body.bytes,
+        // A request made from the query string is as large as the query string and the body.
+        bytes: body.bytes + (input ? query.length : 0),
         headers: natsHeadersOf(req, codec),
         codec,
         transport: "http",
@@ -192,8 +254,8 @@ export async function startHttpFrontDoor(options: HttpFrontDoorOptions): Promise
 function resolveRoutes(
   services: readonly HostedService[],
   routes: readonly HttpRoute[],
-): Map<string, ResolvedRoute[]> {
-  const byPath = new Map<string, ResolvedRoute[]>();
+): RouteTable {
+  const table: RouteTable = { exact: new Map(), patterns: new Map() };
   for (const route of routes) {
     const method = (route.method ?? "POST").toUpperCase();
     const hosts = route.service ? services.filter((s) => s.name === route.service) : services;
@@ -206,25 +268,62 @@ function resolveRoutes(
         `HTTP route ${method} ${route.path}: ${matches.length === 0 ? "no" : "more than one"} endpoint ${JSON.stringify(route.endpoint)}${route.service ? ` in service ${route.service}` : ""}`,
       );
     }
-    const list = byPath.get(route.path) ?? [];
+    const pattern = compilePath(route.path);
+    const byKey = pattern.hasParams ? table.patterns : table.exact;
+    const key = pattern.hasParams ? pattern.shape : route.path;
+    const list = byKey.get(key) ?? [];
     if (list.some((r) => r.method === method)) {
       throw new Error(`HTTP route ${method} ${route.path} is declared twice`);
     }
     list.push({
       route,
       method,
+      pattern,
       ...(matches[0] as { service: HostedService; endpoint: HostedEndpoint }),
     });
-    byPath.set(route.path, list);
+    byKey.set(key, list);
   }
-  if (byPath.has("/health")) throw new Error("HTTP route /health is the door's own");
-  return byPath;
+  if (table.exact.has("/health")) throw new Error("HTTP route /health is the door's own");
+  return table;
+}
+
+/** An exact path first, then the first path shape that matches, with its segments' values. */
+function lookup(table: RouteTable, path: string): PathMatch | undefined {
+  const exact = table.exact.get(path);
+  if (exact) return { routes: exact, params: {} };
+  for (const routes of table.patterns.values()) {
+    const params = matchPath((routes[0] as ResolvedRoute).pattern, path);
+    if (params) return { routes, params };
+  }
+  return undefined;
 }
 
 function pathOf(url: string | undefined): string {
   const raw = url ?? "/";
   const query = raw.indexOf("?");
   return query < 0 ? raw : raw.slice(0, query);
+}
+
+function queryOf(url: string | undefined): string {
+  const raw = url ?? "/";
+  const query = raw.indexOf("?");
+  return query < 0 ? "" : raw.slice(query + 1);
+}
+
+function isForm(req: IncomingMessage): boolean {
+  return /^application\/x-www-form-urlencoded\b/i.test(req.headers["content-type"] ?? "");
+}
+
+function utf8(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * A route's `input` in the place of the body's codec: the request path "decodes" the body by
+ * calling it, so the request is made (and may be refused) within the path's span and stats.
+ */
+function inputCodec(make: () => unknown): Codec {
+  return { contentType: jsonCodec.contentType, encode: jsonCodec.encode, decode: make };
 }
 
 /** MessagePack when the body says so; JSON otherwise, what HTTP clients send by default. */
@@ -286,12 +385,20 @@ async function answerHealth(
   send(res, ok ? 200 : 503, jsonCodec.encode({ status, ...report.details }), {});
 }
 
-/** Answers a request that reached no endpoint (nothing to count it on). */
-function refuse(res: ServerResponse, error: EntenteError, askedToContinue: boolean): void {
+/** Answers a request that reached no endpoint (nothing to count it on), in the route's shape. */
+function refuse(
+  res: ServerResponse,
+  error: EntenteError,
+  askedToContinue: boolean,
+  output?: HttpOutput,
+): void {
   // A body left unread would be taken for the next request: the connection is not reused.
   const close =
     askedToContinue || declaredLength(res.req) > 0 || res.req.headers["transfer-encoding"];
-  send(res, statusOf(error.code), encodeErrorBody(error, jsonCodec), {
+  const shaped = output?.error(error);
+  const status = shaped ? shaped.status : statusOf(error.code);
+  const body = shaped ? jsonCodec.encode(shaped.body) : encodeErrorBody(error, jsonCodec);
+  send(res, status, body, {
     [HEADERS.error]: error.code,
     ...(close ? { connection: "close" } : {}),
   });

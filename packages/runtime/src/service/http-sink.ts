@@ -15,6 +15,14 @@ import type { ReplyControl, ReplySink } from "./dispatch.ts";
 
 export const NDJSON = "application/x-ndjson";
 
+/** How a route with its own envelope shapes its answers and errors. */
+export interface HttpOutput {
+  /** The body of a successful answer, made from the endpoint's (collected) answer. */
+  answer: (value: unknown) => unknown;
+  /** The status and body of a refusal or failure. */
+  error: (error: EntenteError) => { status: number; body: unknown };
+}
+
 /** Items encoded before a streamed answer lets the event loop turn. */
 const ITEMS_PER_SLICE = 256;
 
@@ -27,6 +35,8 @@ export interface HttpReplyOptions {
   ndjson: boolean;
   /** Folds a streamed answer's items into one body; else they are answered as an array. */
   collect?: ((items: unknown[]) => unknown) | undefined;
+  /** Shapes the answer (after `collect`) and errors; never with `ndjson`. */
+  output?: HttpOutput | undefined;
   /** Unread bytes of the request may remain: the connection is closed after the answer. */
   closeAfter: boolean;
 }
@@ -49,7 +59,8 @@ export class HttpReplySink implements ReplySink {
 
   send(body: ReplyBody, control: ReplyControl): SendReplyResult | Promise<SendReplyResult> {
     if (body.kind === "value") {
-      const encoded = this.#options.codec.encode(body.value);
+      const { output } = this.#options;
+      const encoded = this.#options.codec.encode(output ? output.answer(body.value) : body.value);
       this.#checkSize(encoded.length);
       return this.#answer(encoded, control);
     }
@@ -68,8 +79,11 @@ export class HttpReplySink implements ReplySink {
       res.end(line);
       return line.length;
     }
-    const data = encodeErrorBody(error, this.#options.codec);
-    this.status = statusOf(error.code);
+    const shaped = this.#options.output?.error(error);
+    const data = shaped
+      ? this.#options.codec.encode(shaped.body)
+      : encodeErrorBody(error, this.#options.codec);
+    this.status = shaped ? shaped.status : statusOf(error.code);
     const headers: Record<string, string | number> = {
       "content-type": this.#options.codec.contentType,
       "content-length": data.length,
@@ -101,7 +115,8 @@ export class HttpReplySink implements ReplySink {
     items: AsyncIterable<unknown> | Iterable<unknown>,
     control: ReplyControl,
   ): Promise<SendReplyResult> {
-    const { codec, collect } = this.#options;
+    const { codec, collect, output } = this.#options;
+    const keepValues = collect !== undefined || output !== undefined;
     const values: unknown[] = [];
     const encoded: Uint8Array[] = [];
     let size = 0;
@@ -109,12 +124,14 @@ export class HttpReplySink implements ReplySink {
       const bytes = codec.encode(value);
       size += bytes.length + 1;
       this.#checkSize(size);
-      if (collect) values.push(value);
+      if (keepValues) values.push(value);
       else encoded.push(bytes);
     });
-    const data = collect ? codec.encode(collect(values)) : arrayOf(codec, encoded);
+    const data = keepValues
+      ? codec.encode(foldValues(values, collect, output))
+      : arrayOf(codec, encoded);
     this.#checkSize(data.length);
-    return this.#answer(data, control, collect ? values.length : encoded.length);
+    return this.#answer(data, control, keepValues ? values.length : encoded.length);
   }
 
   /** One line per item as it comes, writing no faster than the client reads. */
@@ -154,6 +171,16 @@ export class HttpReplySink implements ReplySink {
   #lineCodec(): Codec {
     return this.#options.ndjson ? jsonCodec : this.#options.codec;
   }
+}
+
+/** A streamed answer's items as one body: collected, then shaped. */
+function foldValues(
+  values: unknown[],
+  collect: HttpReplyOptions["collect"],
+  output: HttpOutput | undefined,
+): unknown {
+  const folded = collect ? collect(values) : values;
+  return output ? output.answer(folded) : folded;
 }
 
 /** JSON texts never hold a raw newline, so each ends its line. */
