@@ -21,6 +21,13 @@ export type { LineListener } from "./log-buffer.ts";
 export { LogBuffer } from "./log-buffer.ts";
 export type { MariaDbOptions, MariaDbService } from "./mariadb.ts";
 export { MARIADB_SERVICE, mariadb } from "./mariadb.ts";
+export type {
+  MetricSample,
+  MetricSeries,
+  MetricsDataOptions,
+  MetricsLayout,
+} from "./metrics-data.ts";
+export { generateMetrics, metricsLayout, shardSeries, toOpenMetrics } from "./metrics-data.ts";
 export type { NatsService, NatsServiceOptions } from "./nats.ts";
 export { NATS_SERVICE, natsServer } from "./nats.ts";
 export type { NatsServer, StartNatsServerOptions } from "./nats-server.ts";
@@ -48,6 +55,19 @@ export type { PostgresOptions, PostgresService } from "./postgres.ts";
 export { POSTGRES_SERVICE, postgres, postgresInstallDirs } from "./postgres.ts";
 export type { ExitStatus, ManagedProcess, RunOptions, StartProcessOptions } from "./process.ts";
 export { ProcessStartError, runCommand, startProcess } from "./process.ts";
+export type {
+  PrometheusResponse,
+  PrometheusServer,
+  StartPrometheusOptions,
+} from "./prometheus.ts";
+export {
+  findPrometheusBinaries,
+  PROMETHEUS_BIN_ENV,
+  PROMETHEUS_INSTALL_HINT,
+  PROMTOOL_BIN_ENV,
+  queryPrometheus,
+  startPrometheus,
+} from "./prometheus.ts";
 export type { RabbitMqOptions, RabbitMqService } from "./rabbitmq.ts";
 export { RABBITMQ_MANAGEMENT_ENV, RABBITMQ_SERVICE, rabbitmq } from "./rabbitmq.ts";
 export { seededRandom } from "./random.ts";
