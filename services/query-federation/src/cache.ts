@@ -23,9 +23,16 @@ export const DEFAULT_CACHE: CacheSettings = {
   ttlMs: 60_000,
 };
 
-interface Entry {
-  points: Point[];
+interface Entry<T> {
+  value: T;
   bytes: number;
+}
+
+/** Rough size of an answer of points, for the cache's byte bound. */
+export function pointsBytes(points: readonly Point[]): number {
+  let bytes = 0;
+  for (const p of points) bytes += pointBytes(p);
+  return bytes;
 }
 
 /**
@@ -46,16 +53,19 @@ export function cacheKey(query: FederatedQuery, targets: Target[]): string {
   });
 }
 
-export class ResultCache {
+/** Answers of one kind (points by default), each with its size for the byte bound. */
+export class ResultCache<T = Point[]> {
   hits = 0;
   misses = 0;
   readonly settings: CacheSettings;
-  private readonly lru: LRUCache<string, Entry> | undefined;
+  private readonly lru: LRUCache<string, Entry<T>> | undefined;
+  private readonly sizeOf: (value: T) => number;
 
-  constructor(settings: CacheSettings) {
+  constructor(settings: CacheSettings, sizeOf?: (value: T) => number) {
     this.settings = settings;
+    this.sizeOf = sizeOf ?? ((value) => pointsBytes(value as Point[]));
     this.lru = settings.enabled
-      ? new LRUCache<string, Entry>({
+      ? new LRUCache<string, Entry<T>>({
           max: settings.maxEntries,
           maxSize: settings.maxBytes,
           sizeCalculation: (entry) => Math.max(1, entry.bytes),
@@ -64,21 +74,20 @@ export class ResultCache {
       : undefined;
   }
 
-  get(key: string): Point[] | undefined {
+  get(key: string): T | undefined {
     if (!this.lru) return undefined;
     const entry = this.lru.get(key);
     if (entry) this.hits += 1;
     else this.misses += 1;
-    return entry?.points;
+    return entry?.value;
   }
 
   /** Stores a complete result; one larger than the whole cache is not stored. */
-  set(key: string, points: Point[]): void {
+  set(key: string, value: T): void {
     if (!this.lru) return;
-    let bytes = key.length;
-    for (const p of points) bytes += pointBytes(p);
+    const bytes = key.length + this.sizeOf(value);
     if (bytes > this.settings.maxBytes) return;
-    this.lru.set(key, { points, bytes });
+    this.lru.set(key, { value, bytes });
   }
 
   view() {

@@ -30,7 +30,7 @@
 import { EntenteError, toEntenteError } from "@entente/protocol";
 import { assign, fromPromise, setup } from "xstate";
 import type { CircuitState } from "./breaker.ts";
-import type { PartialsResult, RawResult } from "./instances/types.ts";
+import type { PartialsResult, PromqlPartsResult, RawResult } from "./instances/types.ts";
 import { isFatal, type Outcome, outcomeOf, type TargetResult, withInstance } from "./outcome.ts";
 import { nextBackoff, type RetrySettings } from "./retry.ts";
 
@@ -54,7 +54,7 @@ export interface Verdict {
   remainingMs: number;
 }
 
-export type InstanceAnswer = RawResult | PartialsResult;
+export type InstanceAnswer = RawResult | PartialsResult | PromqlPartsResult;
 
 export interface FetchInput {
   instance: string;
@@ -94,12 +94,12 @@ function retryWait(context: CallContext, verdict: Verdict): number | undefined {
   return nextBackoff(context.attempt, error.retryable, verdict.remainingMs, context.retry);
 }
 
-/** Partial aggregates as the target's result: nothing to take in. */
-function partialsOf(answer: PartialsResult): TargetResult {
+/** Partial aggregates or PromQL values as the target's result: nothing to take in. */
+function resultOf(answer: PartialsResult | PromqlPartsResult): TargetResult {
   const failures = answer.failures ?? [];
-  return failures.length > 0
-    ? { partials: answer.partials, failures }
-    : { partials: answer.partials };
+  const result: TargetResult =
+    "partials" in answer ? { partials: answer.partials } : { values: answer.values };
+  return failures.length > 0 ? { ...result, failures } : result;
 }
 
 function refused(instance: string, failures: number): EntenteError {
@@ -232,7 +232,7 @@ export const callMachine = setup({
             actions: [
               assign({
                 result: ({ event }) =>
-                  "partials" in event.output ? partialsOf(event.output) : undefined,
+                  "points" in event.output ? undefined : resultOf(event.output),
               }),
               {
                 type: "settle",

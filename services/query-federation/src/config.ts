@@ -64,6 +64,23 @@ const regionInstance = z.strictObject({
 });
 
 /**
+ * A Prometheus server, or anything speaking its HTTP API (Thanos, VictoriaMetrics): PromQL is
+ * pushed down to it, and `entente.query` reads its samples.
+ */
+const prometheusInstance = z.strictObject({
+  kind: z.literal("prometheus"),
+  /** Base URL; the API is under `<url>/api/v1/`. */
+  url: z.url({
+    protocol: /^https?$/,
+    error: "url must be the server's base URL, such as http://127.0.0.1:9090",
+  }),
+  /** Sent with every call, e.g. `authorization: Bearer …`. */
+  headers: z.record(z.string().min(1), z.string()).optional(),
+  /** Longest a call may take, below the query's own time and `instanceTimeoutMs`. */
+  timeoutMs: z.number().int().min(1).optional(),
+});
+
+/**
  * The form before sources were shared: the instance declared its own database. Still read, with
  * a deprecation warning that shows the new form (see `declaredSourceOf`).
  */
@@ -97,18 +114,20 @@ export const instanceSchema = z.preprocess(
       sourceInstance,
       ententeInstance,
       regionInstance,
+      prometheusInstance,
       legacyDuckdbInstance,
       legacySqlInstance("postgres", "postgres://user@host:5432/metrics"),
       legacySqlInstance("mysql", "mysql://user@host:3306/metrics"),
     ],
     {
       error:
-        'an instance names a source ({ source: <name>, table }), another federation ({ kind: "entente" }) or another region\'s ({ kind: "region", region })',
+        'an instance names a source ({ source: <name>, table }), another federation ({ kind: "entente" }), another region\'s ({ kind: "region", region }) or a Prometheus server ({ kind: "prometheus", url })',
     },
   ),
 );
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type SourceInstanceConfig = z.output<typeof sourceInstance>;
+export type PrometheusInstanceConfig = z.output<typeof prometheusInstance>;
 
 export const instancesSchema = z.record(name, instanceSchema).optional();
 
@@ -119,6 +138,16 @@ export const queryFederationSchema = z
      * `<subject>.stats` sit next to it.
      */
     subject: z.string().min(1).optional(),
+    /**
+     * PromQL: where queries are taken (default `<deployment>.promql`; `.series`, `.labels` and
+     * `.values` beside it) and how far back an instant selector looks for a sample.
+     */
+    promql: z
+      .strictObject({
+        subject: z.string().min(1).optional(),
+        lookbackDeltaMs: z.number().int().min(1).max(86_400_000).default(300_000),
+      })
+      .prefault({}),
     parallelism: z.number().int().min(1).max(1024).default(16),
     instanceTimeoutMs: z.number().int().min(1).default(10_000),
     defaultTimeoutMs: z.number().int().min(1).default(30_000),
@@ -233,6 +262,7 @@ type SectionIngest = QueryFederationSection["ingest"];
 /** The section with every subject and stream name filled in for its deployment. */
 export type QueryFederationConfig = Omit<QueryFederationSection, "subject" | "ingest"> & {
   subject: string;
+  promqlSubject: string;
   ingest: Omit<SectionIngest, "stream" | "subjectPrefix" | "streamSubjectPrefix" | "deadLetter"> & {
     stream: string;
     subjectPrefix: string;
@@ -250,6 +280,7 @@ export function federationSettingsOf(
   return {
     ...section,
     subject: section.subject ?? subjects.query,
+    promqlSubject: section.promql.subject ?? subjects.promql,
     ingest: {
       ...ingest,
       stream: ingest.stream ?? streamNameOf(subjects.deployment, "INGEST"),

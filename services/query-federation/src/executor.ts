@@ -19,6 +19,8 @@
  * passes): the query's deadline is kept a little short of it so that a partial answer still
  * reaches the caller.
  */
+
+import type { Series } from "@entente/promql";
 import {
   EntenteError,
   type PartialInfo,
@@ -57,10 +59,14 @@ export interface QueryInput {
 export interface Plan {
   targets: Target[];
   /** A complete answer the cache still holds for this query. */
-  cached?: Point[];
+  cached?: Merged;
 }
 
-export type Merged = { points: Point[] } | { partials: PartialAggregate[] };
+/** The answer: points, partials for a federation above, or a PromQL plan's merged pushdowns. */
+export type Merged =
+  | { points: Point[] }
+  | { partials: PartialAggregate[] }
+  | { pushdowns: Series[][] };
 
 export interface MergeInput {
   results: Array<{ target: Target; result: TargetResult }>;
@@ -237,7 +243,7 @@ export const queryMachine = setup({
                 guard: { type: "cached", params: ({ event }) => event.output },
                 target: "#query.answered",
                 actions: assign({
-                  merged: ({ event }) => ({ points: event.output.cached ?? [] }),
+                  merged: ({ event }) => event.output.cached ?? { points: [] },
                   cached: true,
                 }),
               },

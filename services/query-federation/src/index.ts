@@ -11,6 +11,7 @@ export * from "./ingest/index.ts";
 export { DuckdbStore } from "./instances/duckdb-store.ts";
 export { EntenteInstance } from "./instances/entente-instance.ts";
 export { LazyInstance } from "./instances/lazy.ts";
+export { PrometheusInstance } from "./instances/prometheus-instance.ts";
 export * from "./instances/sql.ts";
 export { SqlInstance } from "./instances/sql-instance.ts";
 export type * from "./instances/types.ts";

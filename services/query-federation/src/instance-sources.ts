@@ -4,11 +4,17 @@
  * after the instance, with a deprecation notice that shows the new form. Pure.
  */
 import type { SourceConfig } from "@entente/connectors";
-import { DEFAULT_COLUMN_NAMES, type InstanceConfig, type SourceInstanceConfig } from "./config.ts";
+import {
+  DEFAULT_COLUMN_NAMES,
+  type InstanceConfig,
+  type PrometheusInstanceConfig,
+  type SourceInstanceConfig,
+} from "./config.ts";
 
 export type ResolvedInstance =
   | { name: string; kind: "entente"; subject: string; region?: string | number }
-  | { name: string; kind: "source"; config: SourceInstanceConfig };
+  | { name: string; kind: "source"; config: SourceInstanceConfig }
+  | { name: string; kind: "prometheus"; config: PrometheusInstanceConfig };
 
 export interface InstanceSources {
   instances: ResolvedInstance[];
@@ -44,6 +50,9 @@ export function resolveInstanceSources(
       case "source":
         resolved.instances.push({ name, kind: "source", config });
         break;
+      case "prometheus":
+        resolved.instances.push({ name, kind: "prometheus", config });
+        break;
       default: {
         const { source, columns } = declaredSourceOf(config);
         resolved.declared[name] = source;
@@ -61,7 +70,7 @@ export function resolveInstanceSources(
 
 type LegacyInstance = Exclude<
   InstanceConfig,
-  { kind: "entente" } | { kind: "region" } | { kind: "source" }
+  { kind: "entente" } | { kind: "region" } | { kind: "source" } | { kind: "prometheus" }
 >;
 
 /** The source an old-form instance declared, and its column mapping. */

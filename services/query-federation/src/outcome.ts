@@ -3,6 +3,8 @@
  * target's result, a failure named by target and instance, whether an error ends the whole
  * query, and whether a partial answer may be given. Pure.
  */
+
+import type { Value } from "@entente/promql";
 import {
   EntenteError,
   type PartialInfo,
@@ -17,6 +19,8 @@ import type { Target } from "./router.ts";
 export interface TargetResult {
   points?: Point[];
   partials?: PartialAggregate[];
+  /** A PromQL plan's parts as one instance (or replica group) answered them. */
+  values?: Value[];
   /** Failures inside a target that still answered (a federation below us, a replica). */
   failures?: InnerFailure[];
 }
@@ -48,7 +52,8 @@ export interface TargetFailure {
 /** Errors that end the whole query instead of one target. */
 export function isFatal(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === "TOO_LARGE" || code === "BAD_REQUEST";
+  // An instance that cannot do what is asked is not unhealthy: the query is what fails.
+  return code === "TOO_LARGE" || code === "BAD_REQUEST" || code === "UNSUPPORTED";
 }
 
 /** The error, naming `instance` in its details unless it names one already. */

@@ -39,10 +39,10 @@ import {
   mergePartials,
   partialsOfOrdered,
 } from "./paced-merge.ts";
-import type { Point } from "./points.ts";
 import type { FederatedQuery } from "./query.ts";
 import { replicaGroupMachine } from "./replica-group-machine.ts";
-import { type RoutingTable, route, type Target } from "./router.ts";
+import { type RoutingTable, route } from "./router.ts";
+import { RunCalls } from "./run-calls.ts";
 
 /** What the caller gets: finalized (or raw) points, or unmerged partials for a federation above. */
 export type Answering = "points" | "partials";
@@ -69,9 +69,29 @@ interface Shape {
  * their run; so the machines are provided once, below, rather than for every query (providing a
  * machine's implementations costs more than a small query).
  */
-const runs = new WeakMap<object, QueryRun>();
+const runs = new WeakMap<object, RunEffects>();
 
-function runOf(system: object): QueryRun {
+/** What a query's machines ask of its run: the federator's metric queries and PromQL alike. */
+export interface RunEffects {
+  plan(): Plan;
+  admit(instance: string): Admission;
+  settle(settlement: Settlement): void;
+  recordFailure(lease: number, error: EntenteError): Verdict;
+  fetch(input: FetchInput, signal: AbortSignal): Promise<InstanceAnswer>;
+  receive(input: ReceiveInput, signal: AbortSignal): Promise<TargetResult>;
+  combine(answers: TargetResult[], signal: AbortSignal): Promise<TargetResult>;
+  merge(input: MergeInput, signal: AbortSignal): Promise<Merged>;
+  remember(merged: Merged): void;
+}
+
+/** A query's actor with `effects` as its run's; started by the caller. */
+export function runActor(effects: RunEffects, input: QueryInput): Actor<typeof executor> {
+  const actor = createActor(executor, { input });
+  runs.set(actor.system, effects);
+  return actor;
+}
+
+function runOf(system: object): RunEffects {
   const run = runs.get(system);
   if (!run) throw new Error("an executor actor runs outside a query run");
   return run;
@@ -98,8 +118,8 @@ const call = callMachine.provide({
 const group = replicaGroupMachine.provide({
   actors: {
     call,
-    combine: fromPromise<TargetResult, { lists: Point[][] }>(({ input, system, signal }) =>
-      runOf(system).combine(input.lists, signal),
+    combine: fromPromise<TargetResult, { answers: TargetResult[] }>(({ input, system, signal }) =>
+      runOf(system).combine(input.answers, signal),
     ),
   },
 });
@@ -117,19 +137,14 @@ const executor = queryMachine.provide({
 });
 
 /** One query's effects, which its actors ask for (see the machines provided above). */
-export class QueryRun {
-  private readonly parts: FederatorParts;
+export class QueryRun extends RunCalls implements RunEffects {
   private readonly query: FederatedQuery;
   private readonly answering: Answering;
-  /** The query's deadline on the parts' clock. */
-  private readonly deadlineAt: number;
   /** As asked, and as a replica of a merged group is read: its raw samples, all of them. */
   private readonly asked: Shape;
   private readonly samples: Shape;
   /** Raw points read without a limit count against the query's allowance as they arrive. */
   private readonly points: PointBudget;
-  /** Leases of calls under way, abandoned when the query ends before they do. */
-  private readonly open = new Set<number>();
   private key: string | undefined;
 
   constructor(
@@ -138,10 +153,9 @@ export class QueryRun {
     answering: Answering,
     budgetMs: number,
   ) {
-    this.parts = parts;
+    super(parts, budgetMs);
     this.query = query;
     this.answering = answering;
-    this.deadlineAt = parts.now() + budgetMs;
     this.asked = { query, mode: query.aggregation ? "partials" : "raw" };
     // The union's first `limit` samples are among each replica's first `limit`; an aggregation
     // needs them all.
@@ -150,68 +164,14 @@ export class QueryRun {
     this.points = new PointBudget(parts.maxPoints, parts.maxBytes);
   }
 
-  /** The query's actor, its effects this run's; started by the caller. */
-  actor(input: QueryInput): Actor<typeof executor> {
-    const actor = createActor(executor, { input });
-    runs.set(actor.system, this);
-    return actor;
-  }
-
-  /** Gives back the leases of calls the query's end stopped: no verdict on their instances. */
-  abandonOpen(): void {
-    for (const lease of this.open) {
-      this.parts.health.abandoned(lease, "the query ended before the instance answered");
-    }
-    this.open.clear();
-  }
-
   plan(): Plan {
     const targets = route(this.query, this.parts.routing);
     if (this.answering === "points" && this.parts.cache.settings.enabled) {
       this.key = cacheKey(this.query, targets);
       const cached = this.parts.cache.get(this.key);
-      if (cached) return { targets, cached };
+      if (cached) return { targets, cached: { points: cached } };
     }
     return { targets: targets.map((target) => this.healthiestFirst(target)) };
-  }
-
-  /** A replica group read `one` tries the replicas whose circuit lets a call through first. */
-  private healthiestFirst(target: Target): Target {
-    if (target.kind !== "replicas" || target.read !== "one") return target;
-    const open = (name: string) => this.parts.health.circuitOf(name) === "open";
-    return {
-      ...target,
-      instances: [
-        ...target.instances.filter((n) => !open(n)),
-        ...target.instances.filter((n) => open(n)),
-      ],
-    };
-  }
-
-  admit(instance: string): Admission {
-    const admitted = this.parts.health.admit(instance);
-    if (!admitted.allowed) return admitted;
-    this.open.add(admitted.lease);
-    const remaining = this.deadlineAt - this.parts.now();
-    return {
-      allowed: true,
-      lease: admitted.lease,
-      timeoutMs: Math.max(1, Math.min(this.parts.instanceTimeoutMs, remaining)),
-    };
-  }
-
-  settle({ lease, outcome }: Settlement): void {
-    this.open.delete(lease);
-    if (outcome === "answered") this.parts.health.answered(lease);
-    else this.parts.health.released(lease);
-  }
-
-  recordFailure(lease: number, error: EntenteError): Verdict {
-    this.open.delete(lease);
-    return {
-      circuit: this.parts.health.failed(lease, error),
-      remainingMs: this.deadlineAt - this.parts.now(),
-    };
   }
 
   private budgetOf({ query, mode }: Shape): PointBudget | undefined {
@@ -253,7 +213,8 @@ export class QueryRun {
   }
 
   /** Each replica's points are in time order: merged, a sample both hold is met twice in a row. */
-  async combine(lists: Point[][], signal: AbortSignal): Promise<TargetResult> {
+  async combine(answers: TargetResult[], signal: AbortSignal): Promise<TargetResult> {
+    const lists = answers.map((answer) => answer.points ?? []);
     const pacer = this.pacer(signal);
     const merged = await mergeByTime(lists, Number.POSITIVE_INFINITY, pacer);
     const points = await dedupOrdered(merged, new SampleDeduplicator(INSTANCE_TAG), pacer);

@@ -24,7 +24,6 @@ import {
   outcomeOf,
   type TargetResult,
 } from "./outcome.ts";
-import type { Point } from "./points.ts";
 import type { RetrySettings } from "./retry.ts";
 import type { Target } from "./router.ts";
 
@@ -93,8 +92,8 @@ export const replicaGroupMachine = setup({
   },
   actors: {
     call: callMachine,
-    /** Merges the replicas' raw samples (in time order each), each sample once. */
-    combine: fromPromise<TargetResult, { lists: Point[][] }>(async () => {
+    /** Merges the replicas' answers: raw samples (in time order each) or PromQL values, each once. */
+    combine: fromPromise<TargetResult, { answers: TargetResult[] }>(async () => {
       throw new Error("combine is provided by the federator");
     }),
   },
@@ -213,7 +212,7 @@ export const replicaGroupMachine = setup({
       invoke: {
         src: "combine",
         input: ({ context }) => ({
-          lists: context.answers.flatMap((answer) => (answer ? [answer.points ?? []] : [])),
+          answers: context.answers.flatMap((answer) => (answer ? [answer] : [])),
         }),
         onDone: { target: "answered", actions: assign({ result: ({ event }) => event.output }) },
         onError: {

@@ -32,8 +32,11 @@ import { type ResolvedInstance, resolveInstanceSources } from "./instance-source
 import { DuckdbStore } from "./instances/duckdb-store.ts";
 import { EntenteInstance } from "./instances/entente-instance.ts";
 import { LazyInstance } from "./instances/lazy.ts";
+import { PrometheusInstance } from "./instances/prometheus-instance.ts";
 import { SqlInstance } from "./instances/sql-instance.ts";
 import type { MetricInstance } from "./instances/types.ts";
+import { prometheusApiRoutes, prometheusInfoEndpoints } from "./prometheus-api.ts";
+import { promqlEndpoints } from "./promql/endpoints.ts";
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from "./query.ts";
 
 export const SERVICE_VERSION = "0.1.0";
@@ -51,6 +54,10 @@ async function openInstance(
       subject: instance.subject,
       ...(instance.region !== undefined ? { region: instance.region } : {}),
     });
+  }
+  if (instance.kind === "prometheus") {
+    const { url, headers, timeoutMs } = instance.config;
+    return new PrometheusInstance({ name, url, headers, timeoutMs });
   }
   const { source, table, columns } = instance.config;
   const config = sources.config(source);
@@ -131,6 +138,7 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
 
   const federator = new Federator({
     instances,
+    lookbackMs: settings.promql.lookbackDeltaMs,
     routing: {
       rules: settings.router,
       replicaGroups: Object.entries(settings.replicaGroups).map(([name, g]) => ({
@@ -229,10 +237,19 @@ export const queryFederationService: ServiceDefinition = {
       ingest: runtime.ingest?.stats.view() ?? {},
     });
     const { port, host } = settings.http;
+    const http =
+      port === undefined
+        ? undefined
+        : federationHttp(federator, { port, host }, (listening) => {
+            httpPort = listening;
+            env.logger.info({ port: listening }, "HTTP gateway listening");
+          });
     return {
       endpoints: [
         queryEndpoint(federator, limits, settings.subject),
         federateEndpoint(federator, settings.subject),
+        ...promqlEndpoints(federator, settings.promqlSubject),
+        ...prometheusInfoEndpoints(settings.promqlSubject, SERVICE_VERSION),
         endpoint({
           name: "stats",
           subject: queryStatsSubject(settings.subject),
@@ -244,13 +261,14 @@ export const queryFederationService: ServiceDefinition = {
           ? [ingestEndpoint(runtime.ingest.gate, settings.ingest, runtime.ingest.instances)]
           : []),
       ],
-      ...(port === undefined
+      ...(http === undefined
         ? {}
         : {
-            http: federationHttp(federator, { port, host }, (listening) => {
-              httpPort = listening;
-              env.logger.info({ port: listening }, "HTTP gateway listening");
-            }),
+            // Prometheus' HTTP API beside the federation's own routes, for Grafana.
+            http: {
+              ...http,
+              routes: [...http.routes, ...prometheusApiRoutes(settings.promqlSubject)],
+            },
           }),
       stop: () => runtime.stop(),
       stats,

@@ -303,7 +303,7 @@ describe("a query", () => {
 
   it("answers from the cache without fetching", async () => {
     const world = new World();
-    world.plan = { targets: [instance("a")], cached: [point(7)] };
+    world.plan = { targets: [instance("a")], cached: { points: [point(7)] } };
     const query = createActor(world.query, {
       clock: world.clock,
       input: {

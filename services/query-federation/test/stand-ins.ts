@@ -113,8 +113,8 @@ export class World {
     actors: {
       call: this.call,
       // Replicas merged by concatenation: enough to see which answered, in which order.
-      combine: fromPromise<TargetResult, { lists: Point[][] }>(async ({ input }) => ({
-        points: input.lists.flat(),
+      combine: fromPromise<TargetResult, { answers: TargetResult[] }>(async ({ input }) => ({
+        points: input.answers.flatMap((answer) => answer.points ?? []),
       })),
     },
   });

@@ -3,6 +3,7 @@
  * again after a failed attempt, so a dead database is one failing instance, never a worker
  * that cannot start.
  */
+import { EntenteError } from "@entente/protocol";
 import type { FederatedQuery } from "../query.ts";
 import type {
   FetchOptions,
@@ -10,6 +11,7 @@ import type {
   MetricInstance,
   PartialsResult,
   RawResult,
+  SeriesSamples,
 } from "./types.ts";
 
 export class LazyInstance implements MetricInstance {
@@ -43,9 +45,25 @@ export class LazyInstance implements MetricInstance {
     return (await this.instance()).fetchPartials(query, options);
   }
 
+  async readSeries(query: FederatedQuery, options: FetchOptions): Promise<SeriesSamples[]> {
+    const instance = await this.instance();
+    if (instance.readSeries) return instance.readSeries(query, options);
+    throw new EntenteError("UNSUPPORTED", `instance ${this.name} cannot read series`);
+  }
+
+  async metricNames(signal: AbortSignal): Promise<string[]> {
+    const instance = await this.instance();
+    if (!instance.metricNames) throw unlisted(this.name);
+    return instance.metricNames(signal);
+  }
+
   async close(): Promise<void> {
     const current = this.current;
     this.current = undefined;
     if (current) await (await current.catch(() => undefined))?.close();
   }
+}
+
+function unlisted(name: string): EntenteError {
+  return new EntenteError("UNSUPPORTED", `instance ${name} cannot list its metric names`);
 }

@@ -10,14 +10,22 @@ import { Pacer } from "@entente/runtime/pace";
 import { partialsOfOrdered } from "../paced-merge.ts";
 import type { Point } from "../points.ts";
 import { type FederatedQuery, matchesAll } from "../query.ts";
-import { aggregateFromRow, TagCache, toNs, toNumber, tooManyPoints } from "./rows.ts";
-import { type ColumnMapping, partialsStatement, planPushdown, rawStatement } from "./sql.ts";
+import { aggregateFromRow, TagCache, toNs, toNumber, tooManyPoints, toTags } from "./rows.ts";
+import {
+  type ColumnMapping,
+  metricNamesStatement,
+  partialsStatement,
+  planPushdown,
+  rawStatement,
+  seriesStatement,
+} from "./sql.ts";
 import type {
   FetchOptions,
   InstanceKind,
   MetricInstance,
   PartialsResult,
   RawResult,
+  SeriesSamples,
 } from "./types.ts";
 
 export interface SqlInstanceOptions {
@@ -141,6 +149,53 @@ export class SqlInstance implements MetricInstance {
 
   get dialect() {
     return this.connector.dialect;
+  }
+
+  /** The query's samples, series by series (see `seriesStatement`). */
+  async readSeries(query: FederatedQuery, options: FetchOptions): Promise<SeriesSamples[]> {
+    const pacer = pacerOf(options);
+    const { pushed, local } = planPushdown(this.dialect.kind, query.matchers);
+    const statement = seriesStatement(this.dialect, this.table, this.columns, query, pushed);
+    const result = await this.connector.query(statement as never, {
+      signal: options.signal,
+      batchRows: BATCH_ROWS,
+    });
+    const series: SeriesSamples[] = [];
+    let current: SeriesSamples | undefined;
+    let read = 0;
+    for await (const batch of result.batches) {
+      for (const row of batch as unknown[][]) {
+        if (++read > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+        if (pacer.due()) await pacer.pause();
+        // A series' first row carries its tags; the regexes the database could not run are
+        // applied to them, once per series.
+        if (row[0] !== null && row[0] !== undefined) {
+          const tags = toTags(this.name, row[0]);
+          current =
+            local.length === 0 || matchesAll(local, tags) ? { tags, samples: [] } : undefined;
+          if (current) series.push(current);
+        }
+        if (!current) continue;
+        const t = toNumber(this.name, row[1], "timestamp");
+        const v = toNumber(this.name, row[2], "value");
+        const last = current.samples[current.samples.length - 1];
+        // Two points within one millisecond are one PromQL sample: the later one stands.
+        if (last !== undefined && last.t === t) last.v = v;
+        else current.samples.push({ t, v });
+      }
+    }
+    return series;
+  }
+
+  /** Every metric name the table holds. */
+  async metricNames(signal: AbortSignal): Promise<string[]> {
+    const statement = metricNamesStatement(this.dialect, this.table, this.columns);
+    const result = await this.connector.query(statement as never, { signal });
+    const names: string[] = [];
+    for await (const batch of result.batches) {
+      for (const row of batch as unknown[][]) names.push(String(row[0]));
+    }
+    return names;
   }
 
   async close(): Promise<void> {

@@ -146,6 +146,52 @@ function whereClause(
   return conditions.join(" AND ");
 }
 
+/** A timestamp in milliseconds, as a double (PromQL's resolution, and no 64-bit integers). */
+function millisExpr(dialect: SqlDialect, columns: ColumnMapping): string {
+  const time = timeExpr(dialect, columns);
+  switch (dialect.kind) {
+    case "postgres":
+      return `CAST(${time} / 1000000 AS DOUBLE PRECISION)`;
+    case "duckdb":
+      return `CAST(${time} // 1000000 AS DOUBLE)`;
+    case "mysql":
+      return `CAST(${time} DIV 1000000 AS DOUBLE)`;
+  }
+}
+
+/**
+ * The samples of each series in turn (series by tag text, then time), times in milliseconds.
+ * A series' tags come on its first row only: rows are then numbers, and a series' tags travel
+ * and are parsed once rather than once per sample.
+ */
+export function seriesStatement(
+  dialect: SqlDialect,
+  table: string,
+  columns: ColumnMapping,
+  query: FederatedQuery,
+  pushed: Matcher[],
+): Statement {
+  const params = new Params(dialect);
+  const sql =
+    "SELECT CASE WHEN n = 1 THEN t END, ms, v FROM (" +
+    `SELECT t, ts, ms, v, ROW_NUMBER() OVER (PARTITION BY t ORDER BY ts) AS n FROM (` +
+    `SELECT ${tagsTextExpr(dialect, columns)} AS t, ${timeExpr(dialect, columns)} AS ts,` +
+    ` ${millisExpr(dialect, columns)} AS ms, ${valueExpr(dialect, columns)} AS v` +
+    ` FROM ${qualified(dialect, table)}` +
+    ` WHERE ${whereClause(dialect, columns, query, pushed, params)}) s) r` +
+    // The row numbered 1 comes first even among samples at one time: it carries the tags.
+    " ORDER BY t, ts, n";
+  return { sql, params: params.values };
+}
+
+/** The tags column as text, so that equal tag sets compare (and sort) equal. */
+function tagsTextExpr(dialect: SqlDialect, columns: ColumnMapping): string {
+  const column = dialect.quoteIdentifier(columns.tags);
+  return dialect.kind === "mysql"
+    ? `CAST(${column} AS CHAR)`
+    : `CAST(${column} AS ${dialect.kind === "postgres" ? "TEXT" : "VARCHAR"})`;
+}
+
 /** Raw points in time order; at most `maxRows`. */
 export function rawStatement(
   dialect: SqlDialect,
@@ -156,12 +202,8 @@ export function rawStatement(
   maxRows: number,
 ): Statement {
   const params = new Params(dialect);
-  const q = (name: string) => dialect.quoteIdentifier(name);
   // Tags as text: a series' tags are then parsed once, not once per row.
-  const tagsText =
-    dialect.kind === "mysql"
-      ? `CAST(${q(columns.tags)} AS CHAR)`
-      : `CAST(${q(columns.tags)} AS ${dialect.kind === "postgres" ? "TEXT" : "VARCHAR"})`;
+  const tagsText = tagsTextExpr(dialect, columns);
   const sql =
     `SELECT ${tagsText} AS tags, ${timeExpr(dialect, columns)} AS ts, ${valueExpr(dialect, columns)} AS v` +
     ` FROM ${qualified(dialect, table)}` +
@@ -233,4 +275,17 @@ export function qualified(dialect: SqlDialect, table: string): string {
     .split(".")
     .map((part) => dialect.quoteIdentifier(part))
     .join(".");
+}
+
+/** The metric names a points table holds (for PromQL selectors that match names by pattern). */
+export function metricNamesStatement(
+  dialect: SqlDialect,
+  table: string,
+  columns: ColumnMapping,
+): Statement {
+  const metric = dialect.quoteIdentifier(columns.metric);
+  return {
+    sql: `SELECT DISTINCT ${metric} FROM ${qualified(dialect, table)} ORDER BY ${metric}`,
+    params: [],
+  };
 }

@@ -1,9 +1,10 @@
 /** What every kind of instance offers the executor. */
+import type { EvalRange, Expr, LabelMatcher, Labels, Value } from "@entente/promql";
 import type { PartialAggregate } from "../partials.ts";
 import type { Point } from "../points.ts";
 import type { FederatedQuery } from "../query.ts";
 
-export type InstanceKind = "duckdb" | "postgres" | "mysql" | "entente";
+export type InstanceKind = "duckdb" | "postgres" | "mysql" | "entente" | "prometheus";
 
 export interface FetchOptions {
   /** Aborted at the instance's timeout, the query's deadline, or when the caller goes away. */
@@ -32,6 +33,12 @@ export interface PartialsResult {
   failures?: InnerFailure[];
 }
 
+/** One series' samples in time order, times in milliseconds. */
+export interface SeriesSamples {
+  tags: Record<string, string>;
+  samples: Array<{ t: number; v: number }>;
+}
+
 export interface MetricInstance {
   readonly name: string;
   readonly kind: InstanceKind;
@@ -39,5 +46,39 @@ export interface MetricInstance {
   fetchRaw(query: FederatedQuery, options: FetchOptions): Promise<RawResult>;
   /** Partial aggregates per window and group for `query.aggregation`. */
   fetchPartials(query: FederatedQuery, options: FetchOptions): Promise<PartialsResult>;
+  /**
+   * The query's samples series by series, times in milliseconds, where the instance can read
+   * them so (PromQL's reads); otherwise PromQL groups `fetchRaw`'s points.
+   */
+  readSeries?(query: FederatedQuery, options: FetchOptions): Promise<SeriesSamples[]>;
+  /** Every metric name held, where the instance can list them (PromQL name patterns need it). */
+  metricNames?(signal: AbortSignal): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/**
+ * PromQL pushed down to an instance: each part is evaluated over the instance's own data alone,
+ * at one time (`start === end`) or over a range, and answered as the engine answers.
+ */
+export interface PromqlEvaluation {
+  parts: ReadonlyArray<{ expr: Expr; range: EvalRange }>;
+  lookbackMs: number;
+}
+
+export interface PromqlPartsResult {
+  /** One value per part, in order: a matrix for a range evaluation. */
+  values: Value[];
+  failures?: InnerFailure[];
+}
+
+/** What an instance offers PromQL: pushed-down evaluation and its series' label sets. */
+export interface PromqlInstance {
+  evaluatePromql(evaluation: PromqlEvaluation, options: FetchOptions): Promise<PromqlPartsResult>;
+  /** Label sets of the series matching every matcher with samples in [startMs, endMs]. */
+  seriesLabels(
+    matchers: LabelMatcher[],
+    startMs: number,
+    endMs: number,
+    options: FetchOptions,
+  ): Promise<Labels[]>;
 }
