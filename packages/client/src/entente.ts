@@ -16,8 +16,18 @@ import {
   type IngestPoint,
   type IngestReply,
   joinAnswerItems,
+  joinPromqlItems,
   type LinkInput,
   type LinkListReply,
+  type PromqlAnswer,
+  type PromqlLabelsAnswer,
+  type PromqlLabelsRequest,
+  type PromqlRequest,
+  type PromqlSeriesAnswer,
+  type PromqlSeriesRequest,
+  promqlLabelsSubject,
+  promqlSeriesSubject,
+  promqlValuesSubject,
   type QueryRequest,
   type RemoveLinkReply,
   type SqlResult,
@@ -63,6 +73,11 @@ export interface DataGetCallOptions extends CallBudget {
 
 export interface QueryCallOptions extends CallBudget {
   /** A federation's query subject other than the deployment's `<deployment>.query`. */
+  subject?: string;
+}
+
+export interface PromqlCallOptions extends CallBudget {
+  /** A federation's PromQL subject other than the deployment's `<deployment>.promql`. */
   subject?: string;
 }
 
@@ -133,6 +148,56 @@ export class Entente {
       callOptions(options),
     );
     return joinAnswerItems(items);
+  }
+
+  /**
+   * One PromQL query (instant, or range with start, end and step) over the federation's
+   * instances, answered as Prometheus' `data`; a large answer's items are joined into one.
+   */
+  async promql(request: PromqlRequest, options: PromqlCallOptions = {}): Promise<PromqlAnswer> {
+    const items = await this.client.collect(
+      options.subject ?? this.subjects.promql,
+      request,
+      callOptions(options),
+    );
+    return joinPromqlItems(items);
+  }
+
+  /** The label sets of the series matching any of the request's selectors. */
+  promqlSeries(
+    request: PromqlSeriesRequest,
+    options: PromqlCallOptions = {},
+  ): Promise<PromqlSeriesAnswer> {
+    return this.client.request<PromqlSeriesAnswer>(
+      promqlSeriesSubject(options.subject ?? this.subjects.promql),
+      request,
+      callOptions(options),
+    );
+  }
+
+  /** Label names of the series matching the selectors (of every series without). */
+  promqlLabels(
+    request: Omit<PromqlLabelsRequest, "name"> = {},
+    options: PromqlCallOptions = {},
+  ): Promise<PromqlLabelsAnswer> {
+    return this.client.request<PromqlLabelsAnswer>(
+      promqlLabelsSubject(options.subject ?? this.subjects.promql),
+      request,
+      callOptions(options),
+    );
+  }
+
+  /** The values label `name` takes among the series matching the selectors. */
+  promqlValues(
+    name: string,
+    request: Omit<PromqlLabelsRequest, "name"> = {},
+    options: PromqlCallOptions = {},
+  ): Promise<PromqlLabelsAnswer> {
+    return this.client.request<PromqlLabelsAnswer>(
+      promqlValuesSubject(options.subject ?? this.subjects.promql),
+      { ...request, name },
+      callOptions(options),
+    );
   }
 
   /** A batch of points into a query-federation instance; the reply names each point refused. */

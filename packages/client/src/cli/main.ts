@@ -11,6 +11,7 @@ import { discover } from "../discovery.ts";
 import { registerBridgeCommand } from "./bridge.ts";
 import { formatOption, positiveInteger, print, withClient } from "./common.ts";
 import { registerGetCommand } from "./get.ts";
+import { registerPromqlCommand } from "./promql.ts";
 import { registerPutCommand } from "./put.ts";
 import { registerQueryCommand } from "./query.ts";
 import { registerRegionsCommands, routingOptions } from "./regions.ts";
@@ -128,6 +129,7 @@ export function buildProgram(): Command {
     });
 
   registerQueryCommand(program);
+  registerPromqlCommand(program);
   registerSqlCommand(program);
   registerGetCommand(program);
   registerPutCommand(program);
