@@ -119,7 +119,8 @@ try {
   );
   const whole = await startPrometheus({ openMetrics: toOpenMetrics(shards.flat()) });
   servers.push(whole);
-  for (const shard of shards) servers.push(await startPrometheus({ openMetrics: toOpenMetrics(shard) }));
+  for (const shard of shards)
+    servers.push(await startPrometheus({ openMetrics: toOpenMetrics(shard) }));
 
   process.stdout.write("loading the Entente stores …\n");
   for (const [i, shard] of shards.entries()) {
@@ -128,7 +129,8 @@ try {
     for (const s of shard) {
       const { __name__: metric, ...tags } = s.labels;
       const quoted = `"${JSON.stringify(tags).replaceAll('"', '""')}"`;
-      for (const p of s.samples) lines.push(`${metric},${quoted},${BigInt(p.t) * 1_000_000n},${p.v}`);
+      for (const p of s.samples)
+        lines.push(`${metric},${quoted},${BigInt(p.t) * 1_000_000n},${p.v}`);
     }
     await writeFile(csv, `${lines.join("\n")}\n`);
     const setup = await createConnector(`setup-${i}`, {
@@ -199,7 +201,9 @@ ${limits}
       step: String(QUERY.step),
     });
     if (answer.status !== "success") throw new Error(`Prometheus: ${answer.error}`);
-    return answer.data as { result: Array<{ metric: Record<string, string>; values: [number, string][] }> };
+    return answer.data as {
+      result: Array<{ metric: Record<string, string>; values: [number, string][] }>;
+    };
   };
 
   // The three must agree before their times mean anything.
