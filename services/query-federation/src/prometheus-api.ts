@@ -66,6 +66,8 @@ const ERROR_TYPE_OF_CODE: Record<string, PrometheusErrorType> = {
   NO_RESPONDERS: "unavailable",
   SHUTTING_DOWN: "unavailable",
   TOO_LARGE: "execution",
+  // Something a query needs that an instance cannot do: the query's problem, not the server's.
+  UNSUPPORTED: "execution",
 };
 
 /** A PromQL error says its own type (`details.errorType`); other errors by their code. */

@@ -312,6 +312,7 @@ describe("Entente's errors as Prometheus' error types", () => {
     ["UNAVAILABLE", undefined, "unavailable", 503],
     ["NO_RESPONDERS", undefined, "unavailable", 503],
     ["TOO_LARGE", undefined, "execution", 422],
+    ["UNSUPPORTED", undefined, "execution", 422],
     ["STREAM_GAP", undefined, "internal", 500],
     ["INTERNAL", "nonsense", "internal", 500],
   ])("%s (errorType %s) is %s, answered %i", (code, declared, errorType, status) => {

@@ -51,6 +51,15 @@ export class LazyInstance implements MetricInstance {
     throw new EntenteError("UNSUPPORTED", `instance ${this.name} cannot read series`);
   }
 
+  async readTagSets(
+    query: FederatedQuery,
+    options: FetchOptions,
+  ): Promise<Record<string, string>[]> {
+    const instance = await this.instance();
+    if (instance.readTagSets) return instance.readTagSets(query, options);
+    throw new EntenteError("UNSUPPORTED", `instance ${this.name} cannot list its series`);
+  }
+
   async metricNames(signal: AbortSignal): Promise<string[]> {
     const instance = await this.instance();
     if (!instance.metricNames) throw unlisted(this.name);

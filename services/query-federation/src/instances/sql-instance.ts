@@ -18,6 +18,7 @@ import {
   planPushdown,
   rawStatement,
   seriesStatement,
+  tagSetsStatement,
 } from "./sql.ts";
 import type {
   FetchOptions,
@@ -185,6 +186,28 @@ export class SqlInstance implements MetricInstance {
       }
     }
     return series;
+  }
+
+  /** The tag sets of the series the query reads, each once; the samples are not read. */
+  async readTagSets(
+    query: FederatedQuery,
+    options: FetchOptions,
+  ): Promise<Record<string, string>[]> {
+    const { pushed, local } = planPushdown(this.dialect.kind, query.matchers);
+    const statement = tagSetsStatement(this.dialect, this.table, this.columns, query, pushed);
+    const result = await this.connector.query(statement as never, {
+      signal: options.signal,
+      batchRows: BATCH_ROWS,
+    });
+    const sets: Record<string, string>[] = [];
+    for await (const batch of result.batches) {
+      for (const row of batch as unknown[][]) {
+        const tags = toTags(this.name, row[0]);
+        if (local.length === 0 || matchesAll(local, tags)) sets.push(tags);
+        if (sets.length > options.maxPoints) throw tooManyPoints(this.name, options.maxPoints);
+      }
+    }
+    return sets;
   }
 
   /** Every metric name the table holds. */

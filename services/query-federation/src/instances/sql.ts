@@ -184,6 +184,21 @@ export function seriesStatement(
   return { sql, params: params.values };
 }
 
+/** The distinct tag sets of the query's samples: which series it reads, without reading them. */
+export function tagSetsStatement(
+  dialect: SqlDialect,
+  table: string,
+  columns: ColumnMapping,
+  query: FederatedQuery,
+  pushed: Matcher[],
+): Statement {
+  const params = new Params(dialect);
+  const sql =
+    `SELECT DISTINCT ${tagsTextExpr(dialect, columns)} FROM ${qualified(dialect, table)}` +
+    ` WHERE ${whereClause(dialect, columns, query, pushed, params)}`;
+  return { sql, params: params.values };
+}
+
 /** The tags column as text, so that equal tag sets compare (and sort) equal. */
 function tagsTextExpr(dialect: SqlDialect, columns: ColumnMapping): string {
   const column = dialect.quoteIdentifier(columns.tags);

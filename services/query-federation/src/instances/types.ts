@@ -51,6 +51,8 @@ export interface MetricInstance {
    * them so (PromQL's reads); otherwise PromQL groups `fetchRaw`'s points.
    */
   readSeries?(query: FederatedQuery, options: FetchOptions): Promise<SeriesSamples[]>;
+  /** The tag sets of the series the query reads, where the instance can list them unread. */
+  readTagSets?(query: FederatedQuery, options: FetchOptions): Promise<Record<string, string>[]>;
   /** Every metric name held, where the instance can list them (PromQL name patterns need it). */
   metricNames?(signal: AbortSignal): Promise<string[]>;
   close(): Promise<void>;

@@ -74,8 +74,17 @@ export class LocalPromql implements PromqlInstance {
     endMs: number,
     options: FetchOptions,
   ): Promise<Labels[]> {
-    const series = await this.select(matchers, startMs, endMs, options);
-    return series.map((s) => s.labels);
+    if (!this.instance.readTagSets) {
+      const series = await this.select(matchers, startMs, endMs, options);
+      return series.map((s) => s.labels);
+    }
+    const labels: Labels[] = [];
+    for (const query of await this.queriesFor(matchers, startMs, endMs, options.signal)) {
+      for (const tags of await this.instance.readTagSets(query, options)) {
+        labels.push(labelsOf(query.metric, tags));
+      }
+    }
+    return labels;
   }
 
   /**
@@ -88,21 +97,9 @@ export class LocalPromql implements PromqlInstance {
     endMs: number,
     options: FetchOptions,
   ): Promise<Series[]> {
-    const names = await this.metricNamesFor(matchers, options.signal);
-    const tagMatchers = matchers
-      .filter((m) => m.name !== "__name__" && m.name !== INSTANCE_TAG)
-      .map(toMatcher);
     const series: Series[] = [];
-    for (const metric of names) {
-      const query: FederatedQuery = {
-        metric,
-        start: BigInt(startMs) * NS_PER_MS,
-        // `end` is exclusive in a federated query; PromQL's reads include it.
-        end: BigInt(endMs + 1) * NS_PER_MS,
-        matchers: tagMatchers,
-        instanceMatchers: [],
-        partial: "deny",
-      };
+    for (const query of await this.queriesFor(matchers, startMs, endMs, options.signal)) {
+      const { metric } = query;
       if (this.instance.readSeries) {
         for (const { tags, samples } of await this.instance.readSeries(query, options)) {
           series.push({ labels: labelsOf(metric, tags), samples });
@@ -115,6 +112,28 @@ export class LocalPromql implements PromqlInstance {
       }
     }
     return series;
+  }
+
+  /** A selector's read as federated queries, one per metric name it matches. */
+  private async queriesFor(
+    matchers: LabelMatcher[],
+    startMs: number,
+    endMs: number,
+    signal: AbortSignal,
+  ): Promise<FederatedQuery[]> {
+    const names = await this.metricNamesFor(matchers, signal);
+    const tagMatchers = matchers
+      .filter((m) => m.name !== "__name__" && m.name !== INSTANCE_TAG)
+      .map(toMatcher);
+    return names.map((metric) => ({
+      metric,
+      start: BigInt(startMs) * NS_PER_MS,
+      // `end` is exclusive in a federated query; PromQL's reads include it.
+      end: BigInt(endMs + 1) * NS_PER_MS,
+      matchers: tagMatchers,
+      instanceMatchers: [],
+      partial: "deny",
+    }));
   }
 
   /** The metric names a selector reads: its `=` name, else those the instance lists that match. */
