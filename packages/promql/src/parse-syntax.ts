@@ -14,7 +14,8 @@ interface Token {
 }
 
 const WORD_OPERATORS: ReadonlySet<string> = new Set(["and", "or", "unless", "atan2"]);
-const KEYWORDS: ReadonlySet<string> = new Set([
+/** Words lezer and Prometheus' lexer read as keywords, not as names. */
+export const KEYWORDS: ReadonlySet<string> = new Set([
   ...WORD_OPERATORS,
   "bool",
   "on",

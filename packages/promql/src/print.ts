@@ -3,6 +3,7 @@
  * parses to the same meaning. Parentheses are added only where precedence needs them, so a
  * parsed query prints back to text that parses to the same tree.
  */
+
 import type {
   AggregateExpr,
   AtModifier,
@@ -14,6 +15,7 @@ import type {
   VectorSelector,
 } from "./ast.ts";
 import { LABEL_NAME, METRIC_NAME } from "./parse-literals.ts";
+import { KEYWORDS } from "./parse-syntax.ts";
 
 export function printExpr(expr: Expr): string {
   switch (expr.type) {
@@ -125,22 +127,7 @@ function printAt(at: AtModifier): string {
 }
 
 /** Words that Prometheus' lexer or lezer's grammar read as keywords or numbers, not as names. */
-const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  "and",
-  "or",
-  "unless",
-  "atan2",
-  "bool",
-  "on",
-  "ignoring",
-  "group_left",
-  "group_right",
-  "offset",
-  "by",
-  "without",
-  "inf",
-  "nan",
-]);
+const RESERVED_NAMES: ReadonlySet<string> = new Set([...KEYWORDS, "inf", "nan"]);
 
 function printSelector(selector: VectorSelector): string {
   const { name, matchers } = selector;

@@ -2,7 +2,14 @@
  * Prometheus' HTTP API (also spoken by Thanos, VictoriaMetrics, Mimir): one call, its JSON
  * envelope, its errors mapped to Entente's codes, and its answers read into PromQL values.
  */
-import type { LabelMatcher, Labels, Series, Value, Vector } from "@entente/promql";
+import {
+  type LabelMatcher,
+  type Labels,
+  parseSampleValue,
+  type Series,
+  type Value,
+  type Vector,
+} from "@entente/promql";
 import { EntenteError } from "@entente/protocol";
 import { badResponse, tooManyPoints } from "./rows.ts";
 import type { FetchOptions } from "./types.ts";
@@ -249,17 +256,8 @@ export class SampleAllowance {
 function sampleValue(instance: string, text: unknown): number {
   if (typeof text !== "string")
     throw badResponse(instance, `sample value ${String(text)} is not a string`);
-  switch (text) {
-    case "NaN":
-      return Number.NaN;
-    case "+Inf":
-    case "Inf":
-      return Number.POSITIVE_INFINITY;
-    case "-Inf":
-      return Number.NEGATIVE_INFINITY;
-  }
-  const v = Number(text);
-  if (text.trim() === "" || Number.isNaN(v)) {
+  const v = parseSampleValue(text);
+  if (text.trim() === "" || (Number.isNaN(v) && text !== "NaN")) {
     throw badResponse(instance, `sample value ${JSON.stringify(text)} is not a number`);
   }
   return v;

@@ -3,20 +3,9 @@
  * allowed, as a number or a string) or RFC 3339; a duration is Prometheus' `1h30m` form or float
  * seconds. Everything becomes integer milliseconds, PromQL's resolution. Pure.
  */
+import { parseDuration } from "@entente/promql";
 import { EntenteError } from "@entente/protocol";
 
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-  y: 31_536_000_000,
-};
-
-const DURATION = /^(?:\d+(?:ms|s|m|h|d|w|y))+$/;
-const DURATION_PART = /(\d+)(ms|s|m|h|d|w|y)/g;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
 
 function bad(field: string, message: string): EntenteError {
@@ -50,18 +39,10 @@ export function parsePromTime(field: string, value: string | number): number {
 /** A duration parameter (step, timeout) in milliseconds; must be positive. */
 export function parsePromDuration(field: string, value: string | number): number {
   let ms: number;
-  if (typeof value === "number") ms = Math.round(value * 1000);
-  else {
-    const text = value.trim();
-    if (/^\d+(?:\.\d+)?$/.test(text)) ms = Math.round(Number(text) * 1000);
-    else if (DURATION.test(text)) {
-      ms = 0;
-      for (const [, count, unit] of text.matchAll(DURATION_PART)) {
-        ms += Number(count) * (UNITS[unit as string] as number);
-      }
-    } else {
-      throw bad(field, `cannot parse ${JSON.stringify(value)} to a valid duration`);
-    }
+  try {
+    ms = typeof value === "number" ? value * 1000 : parseDuration(value.trim());
+  } catch {
+    throw bad(field, `cannot parse ${JSON.stringify(value)} to a valid duration`);
   }
   if (!Number.isFinite(ms) || ms <= 0) {
     throw bad(
@@ -69,5 +50,5 @@ export function parsePromDuration(field: string, value: string | number): number
       "zero or negative query resolution step widths are not accepted. Try a positive integer",
     );
   }
-  return ms;
+  return Math.round(ms);
 }
