@@ -3,7 +3,11 @@
  * and PromQL under faults: an instance that is down or hangs becomes a warning naming it, or
  * the whole answer's error under `partial: deny`.
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConnector } from "@entente/connectors";
 import {
   EntenteError,
   joinPromqlItems,
@@ -169,5 +173,55 @@ queryFederation:
     expect(error).toBeInstanceOf(EntenteError);
     expect((error as EntenteError).code).toBe("UNAVAILABLE");
     expect(JSON.stringify((error as EntenteError).details)).toContain("dead");
+  });
+});
+
+describe("PromQL over replicas", () => {
+  let nats: NatsServer;
+  let worker: Worker;
+  let nc: NatsConnection;
+  let client: Awaited<ReturnType<typeof clientOf>>["client"];
+  let dir: string | undefined;
+  const at = 1_700_000_600;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    // Two instances reading one file: copies of the same series, as replicas are.
+    dir = await mkdtemp(join(tmpdir(), "entente-promql-replicas-"));
+    const path = join(dir, "copy.duckdb");
+    const setup = await createConnector("setup", { kind: "duckdb", path });
+    await setup.execute({
+      sql: `CREATE TABLE points AS SELECT 'up' AS metric, ('{"host":"h' || h || '"}')::JSON AS tags, (1700000000 + s * 15)::BIGINT * 1000000000 AS "time", (h * 10 + s)::DOUBLE AS value, NULL::BIGINT AS ingest_seq FROM range(3) t(h), range(60) u(s)`,
+      params: [],
+    });
+    await setup.close();
+    worker = await startFederationWorker(
+      nats.url,
+      `sources:
+  shared: { kind: duckdb, path: "${path}", readOnly: true }
+instances:
+  copy-1: { source: shared }
+  copy-2: { source: shared }
+queryFederation:
+  replicaGroups: { copies: { instances: [copy-1, copy-2], read: merge } }
+  ingest: { enabled: false }
+`,
+    );
+    ({ nc, client } = await clientOf(nats.url));
+  }, 60_000);
+
+  afterAll(async () => {
+    await nc?.close();
+    await worker?.stop();
+    await nats?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("counts each series once, and sums each sample once", async () => {
+    const ask = async (query: string) =>
+      joinPromqlItems(await client.collect("entente.promql", { query, time: at }));
+    expect(await ask("count(up)")).toMatchObject({ result: [{ value: [at, "3"] }] });
+    // At 1700000600 each host's latest sample is s = 40: 40 + 50 + 60.
+    expect(await ask("sum(up)")).toMatchObject({ result: [{ value: [at, "150"] }] });
   });
 });
