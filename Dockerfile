@@ -13,6 +13,7 @@ RUN pnpm fetch
 COPY package.json ./
 COPY packages/client/package.json packages/client/
 COPY packages/connectors/package.json packages/connectors/
+COPY packages/promql/package.json packages/promql/
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/runtime/package.json packages/runtime/
 COPY packages/server/package.json packages/server/
@@ -46,6 +47,7 @@ WORKDIR /app
 COPY --from=prod-deps /app ./
 COPY --from=build /app/packages/client/dist packages/client/dist
 COPY --from=build /app/packages/connectors/dist packages/connectors/dist
+COPY --from=build /app/packages/promql/dist packages/promql/dist
 COPY --from=build /app/packages/protocol/dist packages/protocol/dist
 COPY --from=build /app/packages/runtime/dist packages/runtime/dist
 COPY --from=build /app/packages/server/dist packages/server/dist

@@ -139,8 +139,9 @@ export const queryFederationSchema = z
      */
     subject: z.string().min(1).optional(),
     /**
-     * PromQL: where queries are taken (default `<deployment>.promql`; `.series`, `.labels` and
-     * `.values` beside it) and how far back an instant selector looks for a sample.
+     * PromQL: where queries are taken (default `<deployment>.promql`, or beside a `subject` of
+     * the federation's own; `.series`, `.labels` and `.values` beside it) and how far back an
+     * instant selector looks for a sample.
      */
     promql: z
       .strictObject({
@@ -271,6 +272,20 @@ export type QueryFederationConfig = Omit<QueryFederationSection, "subject" | "in
   };
 };
 
+/**
+ * PromQL's subject by default: the deployment's, or beside a query subject of the federation's
+ * own (`entente.r.eu.query` → `entente.r.eu.promql`), so two federations never share it.
+ */
+function promqlSubjectBeside(
+  querySubject: string | undefined,
+  subjects: DeploymentSubjects,
+): string {
+  if (querySubject === undefined || querySubject === subjects.query) return subjects.promql;
+  return querySubject.endsWith(".query")
+    ? `${querySubject.slice(0, -".query".length)}.promql`
+    : `${querySubject}.promql`;
+}
+
 /** Fills in the subjects and streams the section left to the deployment's defaults. */
 export function federationSettingsOf(
   section: QueryFederationSection,
@@ -280,7 +295,7 @@ export function federationSettingsOf(
   return {
     ...section,
     subject: section.subject ?? subjects.query,
-    promqlSubject: section.promql.subject ?? subjects.promql,
+    promqlSubject: section.promql.subject ?? promqlSubjectBeside(section.subject, subjects),
     ingest: {
       ...ingest,
       stream: ingest.stream ?? streamNameOf(subjects.deployment, "INGEST"),
