@@ -31,6 +31,8 @@ export class ColumnPool {
   private values = new Float64Array(0);
   private present = new Uint8Array(0);
   private used = 0;
+  /** Series the next buffer holds: doubling from one, so a pool of few series stays small. */
+  private nextChunk = 1;
 
   constructor(steps: number) {
     this.steps = steps;
@@ -40,8 +42,10 @@ export class ColumnPool {
     const steps = this.steps;
     if ((this.used + 1) * steps > this.values.length) {
       const seriesPerChunk = Math.max(1, Math.ceil(CHUNK_STEPS / Math.max(steps, 1)));
-      this.values = new Float64Array(seriesPerChunk * steps);
-      this.present = new Uint8Array(seriesPerChunk * steps);
+      const series = Math.min(seriesPerChunk, this.nextChunk);
+      this.nextChunk = series * 2;
+      this.values = new Float64Array(series * steps);
+      this.present = new Uint8Array(series * steps);
       this.used = 0;
     }
     const from = this.used * steps;

@@ -64,6 +64,16 @@ export class EvalContext {
     }
   }
 
+  /** A grid of this many steps would be held at once: more than the limit fails the query. */
+  checkSteps(steps: number): void {
+    if (steps > this.settings.maxSamples) {
+      throw new PromQLError(
+        "execution",
+        `query processing would load too many samples into memory in query execution: a subquery of ${steps} steps`,
+      );
+    }
+  }
+
   release(count: number): void {
     this.heldSamples -= count;
   }

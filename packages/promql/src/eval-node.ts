@@ -196,6 +196,9 @@ export class NodeEvaluator {
     const range = { type: "matrix" as const, rangeMs: node.rangeMs, windowEnd };
     if (innerStart > innerEnd) return { ...range, series: [], heldSamples: 0 };
     const innerGrid = { start: innerStart, end: innerEnd, interval: step };
+    // Every step of the inside is held at least as a slot, data or not: bound them before any
+    // is made, or `x[1d:1ms]` would allocate gigabytes and hold the worker.
+    this.ctx.checkSteps(stepCount(innerGrid));
     const inner = await this.evalAny(node.expr, innerGrid);
     const held = inner.type === "columns" ? columnsPointCount(inner) : pointCount(inner);
     const series =

@@ -138,8 +138,21 @@ function isScalarConstant(expr: Expr): boolean {
 /** Aggregations whose partial answers merge by applying the same aggregation again. */
 const REAPPLIED = new Set(["sum", "min", "max", "group", "topk", "bottomk"]);
 
+/** Answers by node: the planner asks about every subtree at every level. */
+function memoized(compute: (expr: Expr) => boolean): (expr: Expr) => boolean {
+  const known = new WeakMap<Expr, boolean>();
+  return (expr) => {
+    let answer = known.get(expr);
+    if (answer === undefined) {
+      answer = compute(expr);
+      known.set(expr, answer);
+    }
+    return answer;
+  };
+}
+
 /** True when the expression reads no series: it is the same everywhere and cheap to evaluate. */
-export function isConstant(expr: Expr): boolean {
+export const isConstant = memoized((expr: Expr): boolean => {
   switch (expr.type) {
     case "number":
     case "string":
@@ -159,10 +172,10 @@ export function isConstant(expr: Expr): boolean {
     case "binary":
       return isConstant(expr.lhs) && isConstant(expr.rhs);
   }
-}
+});
 
 /** True when every output series of `expr` depends on one input series held by one instance. */
-export function isSeriesLocal(expr: Expr): boolean {
+export const isSeriesLocal = memoized((expr: Expr): boolean => {
   switch (expr.type) {
     case "vectorSelector":
     case "matrixSelector":
@@ -186,7 +199,7 @@ export function isSeriesLocal(expr: Expr): boolean {
     default:
       return false;
   }
-}
+});
 
 class Planner {
   readonly parts: PushedPart[] = [];

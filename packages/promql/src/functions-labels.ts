@@ -9,7 +9,19 @@ import type { Labels, Vector } from "./values.ts";
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** The label set with `name` set to `value`, or removed when `value` is empty (as Go's builder). */
+/**
+ * The longest label value label_replace and label_join may make. Nested joins double a value
+ * at each level; without a bound a short query can grow labels until the worker runs out of
+ * memory, which no sample limit sees.
+ */
+export const MAX_LABEL_VALUE_LENGTH = 64 * 1024;
+
 function withLabel(labels: Labels, name: string, value: string): Labels {
+  if (value.length > MAX_LABEL_VALUE_LENGTH) {
+    throw executionError(
+      `label ${name} would be ${value.length} characters long, more than the ${MAX_LABEL_VALUE_LENGTH} a label value may have`,
+    );
+  }
   const { [name]: _old, ...rest } = labels;
   return value === "" ? rest : { ...rest, [name]: value };
 }

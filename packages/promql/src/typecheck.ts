@@ -2,7 +2,19 @@
 import type { Expr, ValueType } from "./ast.ts";
 import { FUNCTIONS } from "./signatures.ts";
 
+/** Types by node: trees are not changed once built, and checks ask about every node. */
+const typed = new WeakMap<Expr, ValueType>();
+
 export function typeOf(expr: Expr): ValueType {
+  let type = typed.get(expr);
+  if (type === undefined) {
+    type = computeType(expr);
+    typed.set(expr, type);
+  }
+  return type;
+}
+
+function computeType(expr: Expr): ValueType {
   switch (expr.type) {
     case "number":
       return "scalar";

@@ -147,6 +147,11 @@ export const queryFederationSchema = z
       .strictObject({
         subject: z.string().min(1).optional(),
         lookbackDeltaMs: z.number().int().min(1).max(86_400_000).default(300_000),
+        /**
+         * Most samples one evaluation holds (Prometheus' query.max-samples, 50M there): samples
+         * here are JavaScript objects, several times larger than Prometheus' 16 bytes.
+         */
+        maxSamples: z.number().int().min(1).max(1_000_000_000).default(10_000_000),
       })
       .prefault({}),
     parallelism: z.number().int().min(1).max(1024).default(16),

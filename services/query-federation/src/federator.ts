@@ -72,6 +72,9 @@ export const DEFAULT_FEDERATOR: FederatorSettings = {
 /** Prometheus' default: an instant selector looks this far back for a sample. */
 export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
 
+/** Most samples one PromQL evaluation holds by default (see `promql.maxSamples`). */
+export const DEFAULT_MAX_SAMPLES = 10_000_000;
+
 export interface PromqlAnswer {
   value: Value;
   partial?: PartialInfo;
@@ -125,6 +128,7 @@ export class Federator {
   private readonly parts: PromqlRunParts;
   private readonly promqlInstances = new Map<string, PromqlInstance>();
   readonly lookbackMs: number;
+  readonly maxSamples: number;
   queries = 0;
   failedQueries = 0;
   partialQueries = 0;
@@ -135,6 +139,7 @@ export class Federator {
     settings?: Partial<FederatorSettings>;
     now?: () => number;
     lookbackMs?: number;
+    maxSamples?: number;
   }) {
     this.instances = new Map(options.instances.map((i) => [i.name, i]));
     this.routing = {
@@ -146,6 +151,7 @@ export class Federator {
     this.cache = new ResultCache(this.settings.cache);
     this.promqlCache = new ResultCache<Series[][]>(this.settings.cache, seriesBytes);
     this.lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
+    this.maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
     const now = options.now ?? (() => performance.now());
     this.health = new InstanceHealth(this.instances.keys(), this.settings.breaker, now);
     this.parts = {
@@ -190,7 +196,7 @@ export class Federator {
         { e: expr, r: [range.start, range.end, range.step], l: lookbackMs },
         exactNumbers,
       );
-      const input = { plan, range, lookbackMs, routing, key };
+      const input = { plan, range, lookbackMs, maxSamples: this.maxSamples, routing, key };
       const deadline = this.deadlineOf(query.timeoutMs, options);
       // Nothing to read (`1+1`, Grafana's health check): no instance is asked.
       if (plan.parts.length === 0) {
@@ -229,6 +235,7 @@ export class Federator {
       return await evaluate(central, range, new Map(), {
         externals,
         lookbackMs: this.lookbackMs,
+        maxSamples: this.maxSamples,
         signal: bounded.signal,
       });
     } catch (err) {

@@ -139,6 +139,7 @@ export async function startFederation(env: ServiceEnvironment): Promise<Federati
   const federator = new Federator({
     instances,
     lookbackMs: settings.promql.lookbackDeltaMs,
+    maxSamples: settings.promql.maxSamples,
     routing: {
       rules: settings.router,
       replicaGroups: Object.entries(settings.replicaGroups).map(([name, g]) => ({

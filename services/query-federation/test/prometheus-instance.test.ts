@@ -35,6 +35,7 @@ const LOOKBACK_MS = 5 * 60_000;
 const evaluation = (parts: Expr[], range: EvalRange) => ({
   parts: parts.map((expr) => ({ expr, range })),
   lookbackMs: LOOKBACK_MS,
+  maxSamples: 10_000_000,
 });
 const MS = 1_000_000n;
 

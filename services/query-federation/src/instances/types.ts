@@ -65,6 +65,8 @@ export interface MetricInstance {
 export interface PromqlEvaluation {
   parts: ReadonlyArray<{ expr: Expr; range: EvalRange }>;
   lookbackMs: number;
+  /** Most samples an evaluation in the worker may hold. */
+  maxSamples: number;
 }
 
 export interface PromqlPartsResult {

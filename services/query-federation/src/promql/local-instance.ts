@@ -39,7 +39,7 @@ export class LocalPromql implements PromqlInstance {
     evaluation: PromqlEvaluation,
     options: FetchOptions,
   ): Promise<PromqlPartsResult> {
-    const { lookbackMs } = evaluation;
+    const { lookbackMs, maxSamples } = evaluation;
     const values = [];
     const read = new Map<string, Series[]>();
     // Every read of this call shares one allowance of samples.
@@ -59,6 +59,7 @@ export class LocalPromql implements PromqlInstance {
       // A PromQL error in a part is the query's, not this instance's: it ends the query.
       const value = await evaluate(part, range, reads, {
         lookbackMs,
+        maxSamples,
         signal: options.signal,
       }).catch((err: unknown) => {
         throw options.signal.aborted ? options.signal.reason : promqlError(err);

@@ -36,6 +36,7 @@ export interface PromqlRunInput {
   plan: FederationPlan;
   range: EvalRange;
   lookbackMs: number;
+  maxSamples: number;
   /** What routes the query: the matchers every selector shares, and `__instance__`'s. */
   routing: FederatedQuery;
   /** What decides the answer besides the targets, for the cache. */
@@ -64,11 +65,11 @@ export class PromqlRun extends RunCalls implements RunEffects {
   }
 
   async fetch(input: FetchInput, signal: AbortSignal): Promise<InstanceAnswer> {
-    const { plan, lookbackMs } = this.input;
+    const { plan, lookbackMs, maxSamples } = this.input;
     return this.promql
       .promqlOf(input.instance)
       .evaluatePromql(
-        { parts: plan.parts, lookbackMs },
+        { parts: plan.parts, lookbackMs, maxSamples },
         { signal, timeoutMs: input.timeoutMs, maxPoints: this.parts.maxPoints },
       );
   }
