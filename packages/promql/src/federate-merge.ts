@@ -63,6 +63,29 @@ interface Held {
  * disjoint series, which Prometheus itself would refuse as a vector with a repeated label set.
  */
 export function unite(parts: ReadonlyArray<{ instance: string; series: Series[] }>): Series[] {
+  return collect(parts, (labels, before, instance) => {
+    if (before.instance === instance) return true;
+    throw executionError(
+      `vector cannot contain metrics with the same labelset: series ${formatLabels(labels)} is answered by instances ${before.instance} and ${instance}; instances must hold disjoint series, or be declared replicas of one group`,
+    );
+  });
+}
+
+/** Replicas' answers to one part: the same series from several replicas counted once. */
+export function dedupeReplicas(answers: readonly Series[][]): Series[] {
+  // The first replica to have a sample at a time gives its value.
+  const parts = answers.map((series, replica) => ({ instance: String(replica), series }));
+  return collect(parts, () => false);
+}
+
+/**
+ * Samples gathered by series and time; `replace` decides about a time already held (it may
+ * throw), answering whether the later sample takes its place.
+ */
+function collect(
+  parts: ReadonlyArray<{ instance: string; series: Series[] }>,
+  replace: (labels: Labels, before: { instance: string }, instance: string) => boolean,
+): Series[] {
   const held = new Map<string, Held>();
   for (const { instance, series } of parts) {
     for (const s of series) {
@@ -74,40 +97,11 @@ export function unite(parts: ReadonlyArray<{ instance: string; series: Series[] 
       }
       for (const sample of s.samples) {
         const before = entry.samples.get(sample.t);
-        if (before && before.instance !== instance) {
-          throw executionError(
-            `vector cannot contain metrics with the same labelset: series ${formatLabels(s.labels)} is answered by instances ${before.instance} and ${instance}; instances must hold disjoint series, or be declared replicas of one group`,
-          );
-        }
+        if (before && !replace(s.labels, before, instance)) continue;
         entry.samples.set(sample.t, { v: sample.v, instance });
       }
     }
   }
-  return [...held.values()].map((entry) => ({
-    labels: entry.labels,
-    samples: sortedSamples(entry.samples),
-  }));
-}
-
-/** Replicas' answers to one part: the same series from several replicas counted once. */
-export function dedupeReplicas(answers: readonly Series[][]): Series[] {
-  const held = new Map<string, Held>();
-  answers.forEach((series, replica) => {
-    for (const s of series) {
-      const key = labelsKey(s.labels);
-      let entry = held.get(key);
-      if (!entry) {
-        entry = { labels: s.labels, samples: new Map() };
-        held.set(key, entry);
-      }
-      // The first replica to have a sample at a time gives its value.
-      for (const sample of s.samples) {
-        if (!entry.samples.has(sample.t)) {
-          entry.samples.set(sample.t, { v: sample.v, instance: String(replica) });
-        }
-      }
-    }
-  });
   return [...held.values()].map((entry) => ({
     labels: entry.labels,
     samples: sortedSamples(entry.samples),
