@@ -90,11 +90,3 @@ export function resultLabels(
   }
   return result;
 }
-
-/** A label set as Prometheus prints it in messages: `{a="1", b="2"}`, names sorted. */
-export function formatLabels(labels: Labels): string {
-  const parts = Object.keys(labels)
-    .sort()
-    .map((name) => `${name}=${JSON.stringify(labels[name])}`);
-  return `{${parts.join(", ")}}`;
-}

@@ -1,15 +1,10 @@
 /** Arithmetic and comparison between two instant vectors, as Prometheus' `VectorBinop`. */
 import type { ArithmeticOp, ComparisonOp, VectorMatching } from "./ast.ts";
 import { elementBinop } from "./binary-elements.ts";
-import {
-  formatLabels,
-  matchingLabels,
-  matchingSignature,
-  resultLabelsOfPair,
-} from "./binary-matching.ts";
+import { matchingLabels, matchingSignature, resultLabelsOfPair } from "./binary-matching.ts";
 import { executionError } from "./errors.ts";
 import { keyOfLabels, withoutMetricName } from "./eval-labels.ts";
-import type { Vector, VectorSample } from "./values.ts";
+import { formatLabels, type Vector, type VectorSample } from "./values.ts";
 
 export function vectorBinop(
   op: ArithmeticOp | ComparisonOp,

@@ -122,17 +122,7 @@ export async function rangeQuery(
   range: EvalRange,
   options?: EngineOptions,
 ): Promise<Value> {
-  if (!(range.step > 0)) {
-    throw badData(
-      "zero or negative query resolution step widths are not accepted. Try a positive integer",
-    );
-  }
-  if (range.end < range.start) throw badData("end timestamp must not be before start time");
-  if ((range.end - range.start) / range.step > MAX_POINTS_PER_SERIES) {
-    throw badData(
-      "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
-    );
-  }
+  assertRangeQueryRange(range);
   return runQuery(source, query, range, options);
 }
 
@@ -149,7 +139,7 @@ async function runQuery(
 }
 
 /** Fetches every selector's series, reading identical selections once. */
-async function readAll(
+export async function readAll(
   source: SeriesSource,
   reads: SelectorRead[],
   signal: AbortSignal | undefined,
@@ -169,6 +159,16 @@ async function readAll(
     }),
   );
   return new Map(reads.map((read) => [read.selector, fetched.get(keyOf(read)) ?? []]));
+}
+
+/** A range query's range as Prometheus' API accepts it, at most 11,000 steps. */
+export function assertRangeQueryRange(range: EvalRange): void {
+  assertValidRange(range);
+  if ((range.end - range.start) / range.step > MAX_POINTS_PER_SERIES) {
+    throw badData(
+      "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+    );
+  }
 }
 
 function assertValidRange(range: EvalRange): void {

@@ -4,7 +4,14 @@
  */
 import { executionError } from "./errors.ts";
 import type { Pushdown } from "./federate.ts";
-import { type Labels, labelsKey, type Sample, type Series, type Value } from "./values.ts";
+import {
+  formatLabels,
+  type Labels,
+  labelsKey,
+  type Sample,
+  type Series,
+  type Value,
+} from "./values.ts";
 
 /** One instance's (or replica group's) answer: a value per part of the plan. */
 export interface InstanceValues {
@@ -73,6 +80,7 @@ export function unite(parts: ReadonlyArray<{ instance: string; series: Series[] 
 
 /** Replicas' answers to one part: the same series from several replicas counted once. */
 export function dedupeReplicas(answers: readonly Series[][]): Series[] {
+  if (answers.length === 1) return answers[0] as Series[];
   // The first replica to have a sample at a time gives its value.
   const parts = answers.map((series, replica) => ({ instance: String(replica), series }));
   return collect(parts, () => false);
@@ -176,12 +184,4 @@ function valuesByKey(series: Series[]): Map<string, Map<number, number>> {
     out.set(labelsKey(s.labels), new Map(s.samples.map((sample) => [sample.t, sample.v])));
   }
   return out;
-}
-
-/** `{a="1", b="2"}` for messages. */
-export function formatLabels(labels: Labels): string {
-  const pairs = Object.keys(labels)
-    .sort()
-    .map((name) => `${name}=${JSON.stringify(labels[name])}`);
-  return `{${pairs.join(", ")}}`;
 }

@@ -72,17 +72,9 @@ export type RangeFunction = (
   scalars: readonly number[],
 ) => number | undefined;
 
-/** Neumaier's compensated summation step: Prometheus' `kahanSumInc`. */
-export function kahanSumInc(inc: number, sum: number, c: number): [number, number] {
-  const t = sum + inc;
-  if (Math.abs(sum) >= Math.abs(inc)) c += sum - t + inc;
-  else c += inc - t + sum;
-  return [t, c];
-}
-
 /**
- * The compensation `kahanSumInc` answers, without building a pair: callers add `inc` to `sum`
- * after it, which is the sum `kahanSumInc` answers.
+ * The compensation of Prometheus' `kahanSumInc` (Neumaier's compensated summation step),
+ * without building a pair: callers add `inc` to `sum` after it, which is the sum it answers.
  */
 function compensation(inc: number, sum: number, c: number): number {
   const t = sum + inc;

@@ -8,9 +8,10 @@ import {
   evaluate,
   type LabelMatcher,
   type Labels,
+  readAll,
   type Series,
+  type SeriesSource,
   selectorReads,
-  type VectorSelector,
 } from "@entente/promql";
 import { EntenteError, INSTANCE_TAG } from "@entente/protocol";
 import type {
@@ -21,8 +22,7 @@ import type {
   PromqlPartsResult,
 } from "../instances/types.ts";
 import type { Point } from "../points.ts";
-import type { FederatedQuery } from "../query.ts";
-import { compileTagRegex } from "../tag-regex.ts";
+import { type FederatedQuery, matches } from "../query.ts";
 import { promqlError } from "./request.ts";
 import { toMatcher } from "./routing.ts";
 
@@ -40,22 +40,18 @@ export class LocalPromql implements PromqlInstance {
     options: FetchOptions,
   ): Promise<PromqlPartsResult> {
     const { lookbackMs, maxSamples } = evaluation;
-    const values = [];
-    const read = new Map<string, Series[]>();
     // Every read of this call shares one allowance of samples.
     const budget = { ...options };
+    const source: SeriesSource = {
+      select: (matchers, hints) => this.select(matchers, hints.start, hints.end, budget),
+    };
+    // Parts often read the same selector over the same range: all are read at once, each once.
+    const selections = evaluation.parts.flatMap(({ expr, range }) =>
+      selectorReads(expr, range, { lookbackMs }),
+    );
+    const reads = await readAll(source, selections, options.signal);
+    const values = [];
     for (const { expr: part, range } of evaluation.parts) {
-      const reads = new Map<VectorSelector, Series[]>();
-      for (const r of selectorReads(part, range, { lookbackMs })) {
-        // Parts often read the same selector over the same range: read it once.
-        const key = JSON.stringify([r.selector.matchers, r.start, r.end]);
-        let series = read.get(key);
-        if (!series) {
-          series = await this.select(r.selector.matchers, r.start, r.end, budget);
-          read.set(key, series);
-        }
-        reads.set(r.selector, series);
-      }
       // A PromQL error in a part is the query's, not this instance's: it ends the query.
       const value = await evaluate(part, range, reads, {
         lookbackMs,
@@ -139,9 +135,11 @@ export class LocalPromql implements PromqlInstance {
 
   /** The metric names a selector reads: its `=` name, else those the instance lists that match. */
   private async metricNamesFor(matchers: LabelMatcher[], signal: AbortSignal): Promise<string[]> {
-    const byName = matchers.filter((m) => m.name === "__name__");
+    // Each name matcher compiled once, then tried on every name.
+    const byName = matchers.filter((m) => m.name === "__name__").map(toMatcher);
+    const fits = (name: string) => byName.every((m) => matches(m, name));
     const exact = byName.find((m) => m.op === "=");
-    if (exact) return byName.every((m) => nameMatches(m, exact.value)) ? [exact.value] : [];
+    if (exact) return fits(exact.value) ? [exact.value] : [];
     if (!this.instance.metricNames) {
       throw new EntenteError(
         "UNSUPPORTED",
@@ -149,20 +147,7 @@ export class LocalPromql implements PromqlInstance {
       );
     }
     const names = await this.instance.metricNames(signal);
-    return names.filter((name) => byName.every((m) => nameMatches(m, name)));
-  }
-}
-
-function nameMatches(m: LabelMatcher, name: string): boolean {
-  switch (m.op) {
-    case "=":
-      return name === m.value;
-    case "!=":
-      return name !== m.value;
-    case "=~":
-      return compileTagRegex("__name__", m.value).test(name);
-    case "!~":
-      return !compileTagRegex("__name__", m.value).test(name);
+    return names.filter(fits);
   }
 }
 

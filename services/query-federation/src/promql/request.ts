@@ -4,9 +4,9 @@
  */
 
 import {
+  assertRangeQueryRange,
   type EvalRange,
   type Expr,
-  MAX_POINTS_PER_SERIES,
   PromQLError,
   parse,
   typeOf,
@@ -67,13 +67,12 @@ export function normalizePromql(request: PromqlRequest, now = Date.now()): Promq
     const start = parsePromTime("start", request.start);
     const end = parsePromTime("end", request.end);
     const step = parsePromDuration("step", request.step);
-    if (end < start) throw bad("end timestamp must not be before start time");
-    if ((end - start) / step > MAX_POINTS_PER_SERIES) {
-      throw bad(
-        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
-      );
-    }
     range = { start, end, step };
+    try {
+      assertRangeQueryRange(range);
+    } catch (err) {
+      throw promqlError(err);
+    }
   } else {
     const time = request.time === undefined ? now : parsePromTime("time", request.time);
     range = { start: time, end: time, step: 0 };
