@@ -6,7 +6,7 @@
  * answers and errors into Prometheus' envelope.
  */
 import {
-  EntenteError,
+  type EntenteError,
   joinPromqlItems,
   type PromqlAnswer,
   type PromqlLabelsAnswer,
@@ -23,6 +23,7 @@ import {
   type HttpRoute,
 } from "@entente/runtime";
 import { z } from "zod";
+import { badData } from "./promql/bad-data.ts";
 import { parsePromDuration } from "./promql/time.ts";
 
 /** Where the API is served: Prometheus' own path, and beside the federation's other routes. */
@@ -166,10 +167,6 @@ function timeoutOf(request: HttpRequestParts): number | undefined {
       `invalid parameter "timeout": cannot parse ${JSON.stringify(timeout)} to a positive duration`,
     );
   }
-}
-
-function badData(message: string): EntenteError {
-  return new EntenteError("BAD_REQUEST", message, { details: { errorType: "bad_data" } });
 }
 
 function instantInput(request: HttpRequestParts): unknown {

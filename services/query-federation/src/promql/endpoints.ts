@@ -6,7 +6,6 @@
 
 import type { LabelMatcher } from "@entente/promql";
 import {
-  EntenteError,
   type PromqlLabelsAnswer,
   type PromqlSeriesAnswer,
   promqlLabelsRequestSchema,
@@ -20,6 +19,7 @@ import {
 import { type Deadline, type EndpointDefinition, endpoint, streamOf } from "@entente/runtime";
 import type { Federator } from "../federator.ts";
 import { promqlItems } from "./answer.ts";
+import { badData } from "./bad-data.ts";
 import { normalizePromql, parseQuery } from "./request.ts";
 import { parsePromTime } from "./time.ts";
 
@@ -82,11 +82,7 @@ export function promqlEndpoints(federator: Federator, subject: string): Endpoint
         const name = request.name;
         // Tag names as instances hold them (`k8s.pod` too), not only Prometheus' own.
         if (name === undefined || !TAG_NAME.test(name)) {
-          throw new EntenteError(
-            "BAD_REQUEST",
-            `invalid label name: ${JSON.stringify(name ?? "")}`,
-            { details: { errorType: "bad_data" } },
-          );
+          throw badData(`invalid label name: ${JSON.stringify(name ?? "")}`);
         }
         const found = await seriesFor(federator, request, context);
         const values = new Set<string>();
@@ -112,9 +108,7 @@ function rangeOf(request: Ranged, now = Date.now()): { start: number; end: numbe
       ? end - DEFAULT_LABELS_RANGE_MS
       : parsePromTime("start", request.start);
   if (end < start) {
-    throw new EntenteError("BAD_REQUEST", "end timestamp must not be before start time", {
-      details: { errorType: "bad_data" },
-    });
+    throw badData("end timestamp must not be before start time");
   }
   return { start, end };
 }
@@ -123,10 +117,8 @@ function rangeOf(request: Ranged, now = Date.now()): { start: number; end: numbe
 function selectorMatchers(text: string): LabelMatcher[] {
   const expr = parseQuery(text);
   if (expr.type !== "vectorSelector") {
-    throw new EntenteError(
-      "BAD_REQUEST",
+    throw badData(
       `match[] must be a series selector such as up{job="api"}, not ${JSON.stringify(text)}`,
-      { details: { errorType: "bad_data" } },
     );
   }
   return expr.matchers;

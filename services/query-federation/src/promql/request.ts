@@ -12,6 +12,7 @@ import {
   typeOf,
 } from "@entente/promql";
 import { EntenteError, type PartialPolicy, type PromqlRequest } from "@entente/protocol";
+import { badData } from "./bad-data.ts";
 import { parsePromDuration, parsePromTime } from "./time.ts";
 
 export interface PromqlQuery {
@@ -52,15 +53,15 @@ export function normalizePromql(request: PromqlRequest, now = Date.now()): Promq
   let range: EvalRange;
   if (ranged) {
     if (request.time !== undefined) {
-      throw bad("time: an instant query's time cannot come with start, end and step");
+      throw badData("time: an instant query's time cannot come with start, end and step");
     }
     if (request.start === undefined || request.end === undefined || request.step === undefined) {
-      throw bad("a range query needs start, end and step");
+      throw badData("a range query needs start, end and step");
     }
     const type = typeOf(expr);
     if (type !== "vector" && type !== "scalar") {
       const shown = type === "matrix" ? "range vector" : type;
-      throw bad(
+      throw badData(
         `invalid expression type "${shown}" for range query, must be Scalar or instant Vector`,
       );
     }
@@ -85,8 +86,4 @@ export function normalizePromql(request: PromqlRequest, now = Date.now()): Promq
     partial: request.partial ?? "allow",
     ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
   };
-}
-
-function bad(message: string): EntenteError {
-  return new EntenteError("BAD_REQUEST", message, { details: { errorType: "bad_data" } });
 }

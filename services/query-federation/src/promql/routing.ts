@@ -6,9 +6,10 @@
  */
 
 import { type Expr, type LabelMatcher, mapSelectors, selectorsOf } from "@entente/promql";
-import { EntenteError, INSTANCE_TAG } from "@entente/protocol";
+import { INSTANCE_TAG } from "@entente/protocol";
 import type { FederatedQuery, Matcher } from "../query.ts";
 import { compileTagRegex } from "../tag-regex.ts";
+import { badData } from "./bad-data.ts";
 
 export interface Routed {
   /** The query to route (its metric unused). */
@@ -30,11 +31,7 @@ export function routePromql(expr: Expr): Routed {
   );
   const chosen = instanceSets[0] ?? "";
   if (instanceSets.some((set) => set !== chosen)) {
-    throw new EntenteError(
-      "BAD_REQUEST",
-      `every selector of a query must select the same instances with ${INSTANCE_TAG}`,
-      { details: { errorType: "bad_data" } },
-    );
+    throw badData(`every selector of a query must select the same instances with ${INSTANCE_TAG}`);
   }
   const first = selectors[0];
   const instanceMatchers = (first?.matchers ?? [])
@@ -53,10 +50,8 @@ export function routePromql(expr: Expr): Routed {
       : mapSelectors(expr, (s) => {
           const matchers = s.matchers.filter((m) => m.name !== INSTANCE_TAG);
           if (matchers.length === 0) {
-            throw new EntenteError(
-              "BAD_REQUEST",
+            throw badData(
               `a selector needs a matcher besides ${INSTANCE_TAG}, which only selects instances`,
-              { details: { errorType: "bad_data" } },
             );
           }
           return { ...s, matchers };

@@ -4,14 +4,12 @@
  * seconds. Everything becomes integer milliseconds, PromQL's resolution. Pure.
  */
 import { parseDuration } from "@entente/promql";
-import { EntenteError } from "@entente/protocol";
+import { badData } from "./bad-data.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
 
-function bad(field: string, message: string): EntenteError {
-  return new EntenteError("BAD_REQUEST", `${field}: ${message}`, {
-    details: { errorType: "bad_data" },
-  });
+function bad(field: string, message: string) {
+  return badData(`${field}: ${message}`);
 }
 
 /** A time parameter in milliseconds. */
