@@ -3,8 +3,8 @@
  * again after a failed attempt, so a dead database is one failing instance, never a worker
  * that cannot start.
  */
-import { EntenteError } from "@entente/protocol";
 import type { FederatedQuery } from "../query.ts";
+import type { SqlInstance } from "./sql-instance.ts";
 import type {
   FetchOptions,
   InstanceKind,
@@ -17,16 +17,16 @@ import type {
 export class LazyInstance implements MetricInstance {
   readonly name: string;
   readonly kind: InstanceKind;
-  private current: Promise<MetricInstance> | undefined;
-  private readonly open: () => Promise<MetricInstance>;
+  private current: Promise<SqlInstance> | undefined;
+  private readonly open: () => Promise<SqlInstance>;
 
-  constructor(name: string, kind: InstanceKind, open: () => Promise<MetricInstance>) {
+  constructor(name: string, kind: InstanceKind, open: () => Promise<SqlInstance>) {
     this.name = name;
     this.kind = kind;
     this.open = open;
   }
 
-  private instance(): Promise<MetricInstance> {
+  private instance(): Promise<SqlInstance> {
     if (!this.current) {
       const opening = this.open();
       this.current = opening;
@@ -46,24 +46,18 @@ export class LazyInstance implements MetricInstance {
   }
 
   async readSeries(query: FederatedQuery, options: FetchOptions): Promise<SeriesSamples[]> {
-    const instance = await this.instance();
-    if (instance.readSeries) return instance.readSeries(query, options);
-    throw new EntenteError("UNSUPPORTED", `instance ${this.name} cannot read series`);
+    return (await this.instance()).readSeries(query, options);
   }
 
   async readTagSets(
     query: FederatedQuery,
     options: FetchOptions,
   ): Promise<Record<string, string>[]> {
-    const instance = await this.instance();
-    if (instance.readTagSets) return instance.readTagSets(query, options);
-    throw new EntenteError("UNSUPPORTED", `instance ${this.name} cannot list its series`);
+    return (await this.instance()).readTagSets(query, options);
   }
 
   async metricNames(signal: AbortSignal): Promise<string[]> {
-    const instance = await this.instance();
-    if (!instance.metricNames) throw unlisted(this.name);
-    return instance.metricNames(signal);
+    return (await this.instance()).metricNames(signal);
   }
 
   async close(): Promise<void> {
@@ -71,8 +65,4 @@ export class LazyInstance implements MetricInstance {
     this.current = undefined;
     if (current) await (await current.catch(() => undefined))?.close();
   }
-}
-
-function unlisted(name: string): EntenteError {
-  return new EntenteError("UNSUPPORTED", `instance ${name} cannot list its metric names`);
 }

@@ -8,6 +8,7 @@ import {
   evaluate,
   type LabelMatcher,
   type Labels,
+  labelsKey,
   readAll,
   type Series,
   type SeriesSource,
@@ -152,7 +153,7 @@ export class LocalPromql implements PromqlInstance {
 }
 
 /** Points of one metric, in time order, as series: tags plus `__name__`, times in milliseconds. */
-export function seriesOfPoints(metric: string, points: readonly Point[]): Series[] {
+function seriesOfPoints(metric: string, points: readonly Point[]): Series[] {
   const bySeries = new Map<Record<string, string>, Series>();
   const byKey = new Map<string, Series>();
   for (const point of points) {
@@ -160,7 +161,7 @@ export function seriesOfPoints(metric: string, points: readonly Point[]): Series
     let series = bySeries.get(point.tags);
     if (!series) {
       const labels = labelsOf(metric, point.tags);
-      const key = JSON.stringify(Object.entries(labels).sort());
+      const key = labelsKey(labels);
       series = byKey.get(key);
       if (!series) {
         series = { labels, samples: [] };
