@@ -49,6 +49,8 @@ export interface SelectorRead {
 export type Externals = ReadonlyMap<string, Series[]>;
 
 /** Prometheus' API limit on the points of one series in a range query. */
+export { DEFAULT_LOOKBACK_MS } from "./eval-context.ts";
+
 /** Prometheus' API refuses range queries with more steps than this per series. */
 export const MAX_POINTS_PER_SERIES = 11_000;
 

@@ -4,8 +4,12 @@
  * limits, cache, breaker, retries, ingest, HTTP).
  */
 import type { SourceConfig } from "@entente/connectors";
+import { DEFAULT_LOOKBACK_MS } from "@entente/promql";
 import { type DeploymentSubjects, streamNameOf } from "@entente/protocol";
 import { z } from "zod";
+
+/** Most samples one PromQL evaluation holds by default (see `promql.maxSamples`). */
+export const DEFAULT_PROMQL_MAX_SAMPLES = 10_000_000;
 
 const name = z
   .string()
@@ -146,12 +150,12 @@ export const queryFederationSchema = z
     promql: z
       .strictObject({
         subject: z.string().min(1).optional(),
-        lookbackDeltaMs: z.number().int().min(1).max(86_400_000).default(300_000),
+        lookbackDeltaMs: z.number().int().min(1).max(86_400_000).default(DEFAULT_LOOKBACK_MS),
         /**
          * Most samples one evaluation holds (Prometheus' query.max-samples, 50M there): samples
          * here are JavaScript objects, several times larger than Prometheus' 16 bytes.
          */
-        maxSamples: z.number().int().min(1).max(1_000_000_000).default(10_000_000),
+        maxSamples: z.number().int().min(1).max(1_000_000_000).default(DEFAULT_PROMQL_MAX_SAMPLES),
       })
       .prefault({}),
     parallelism: z.number().int().min(1).max(1024).default(16),

@@ -8,6 +8,7 @@
 
 import {
   compareLabels,
+  DEFAULT_LOOKBACK_MS,
   type EvalRange,
   type Expr,
   evaluate,
@@ -30,6 +31,7 @@ import { abortReason, Deadline } from "@entente/runtime/deadline";
 import { toPromise } from "xstate";
 import { type BreakerSettings, DEFAULT_BREAKER } from "./breaker.ts";
 import { type CacheSettings, DEFAULT_CACHE, ResultCache } from "./cache.ts";
+import { DEFAULT_PROMQL_MAX_SAMPLES } from "./config.ts";
 import type { QueryOutput } from "./executor.ts";
 import { InstanceHealth } from "./instance-health.ts";
 import type { MetricInstance, PromqlInstance } from "./instances/types.ts";
@@ -68,12 +70,6 @@ export const DEFAULT_FEDERATOR: FederatorSettings = {
   breaker: DEFAULT_BREAKER,
   cache: DEFAULT_CACHE,
 };
-
-/** Prometheus' default: an instant selector looks this far back for a sample. */
-export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
-
-/** Most samples one PromQL evaluation holds by default (see `promql.maxSamples`). */
-export const DEFAULT_MAX_SAMPLES = 10_000_000;
 
 export interface PromqlAnswer {
   value: Value;
@@ -151,7 +147,7 @@ export class Federator {
     this.cache = new ResultCache(this.settings.cache);
     this.promqlCache = new ResultCache<Series[][]>(this.settings.cache, seriesBytes);
     this.lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
-    this.maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
+    this.maxSamples = options.maxSamples ?? DEFAULT_PROMQL_MAX_SAMPLES;
     const now = options.now ?? (() => performance.now());
     this.health = new InstanceHealth(this.instances.keys(), this.settings.breaker, now);
     this.parts = {

@@ -11,7 +11,9 @@ import {
   type PromqlAnswer,
   type PromqlLabelsAnswer,
   type PromqlSeriesAnswer,
+  promqlBuildinfoSubject,
   promqlLabelsSubject,
+  promqlMetadataSubject,
   promqlSeriesSubject,
   promqlValuesSubject,
 } from "@entente/protocol";
@@ -35,14 +37,6 @@ export const PROMETHEUS_API_PREFIXES = ["/api/v1", "/federated/api/v1"] as const
  * semver ignores in comparisons and ranges (a pre-release tag would fail range checks).
  */
 export const PROMETHEUS_API_VERSION = "2.42.0";
-
-export function metadataSubject(promqlSubject: string): string {
-  return `${promqlSubject}.metadata`;
-}
-
-export function buildinfoSubject(promqlSubject: string): string {
-  return `${promqlSubject}.buildinfo`;
-}
 
 /** Prometheus' error types, each answered with Prometheus' status for it. */
 export const PROMETHEUS_ERROR_STATUS = {
@@ -259,14 +253,14 @@ export function prometheusApiRoutes(promqlSubject: string): Array<Omit<HttpRoute
     {
       methods: ["GET"],
       path: "/metadata",
-      endpoint: metadataSubject(promqlSubject),
+      endpoint: promqlMetadataSubject(promqlSubject),
       input: noInput,
       output: plainOutput,
     },
     {
       methods: ["GET"],
       path: "/status/buildinfo",
-      endpoint: buildinfoSubject(promqlSubject),
+      endpoint: promqlBuildinfoSubject(promqlSubject),
       input: noInput,
       output: plainOutput,
     },
@@ -302,14 +296,14 @@ export function prometheusInfoEndpoints(
   return [
     endpoint({
       name: "promql-metadata",
-      subject: metadataSubject(promqlSubject),
+      subject: promqlMetadataSubject(promqlSubject),
       schema: z.unknown(),
       description: "Metric metadata as Prometheus' API answers it; Entente keeps none",
       handler: () => ({}),
     }),
     endpoint({
       name: "promql-buildinfo",
-      subject: buildinfoSubject(promqlSubject),
+      subject: promqlBuildinfoSubject(promqlSubject),
       schema: z.unknown(),
       description: "The Prometheus version whose API and PromQL Entente follows, and its own",
       handler: () => info,

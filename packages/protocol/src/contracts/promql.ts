@@ -102,6 +102,15 @@ export function promqlValuesSubject(promqlSubject: string): string {
   return `${promqlSubject}.values`;
 }
 
+/** Prometheus' `metadata` (Entente keeps none: `{}`) and `status/buildinfo`, for Grafana. */
+export function promqlMetadataSubject(promqlSubject: string): string {
+  return `${promqlSubject}.metadata`;
+}
+
+export function promqlBuildinfoSubject(promqlSubject: string): string {
+  return `${promqlSubject}.buildinfo`;
+}
+
 /** Joins a streamed answer's items into one, as the HTTP API and the command line answer. */
 export function joinPromqlItems(items: unknown[]): PromqlAnswer {
   const [first, ...rest] = items as PromqlAnswer[];
