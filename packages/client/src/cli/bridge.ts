@@ -1,8 +1,7 @@
 /** `entente bridge …`: broker bridge links, their status, and changes at run time. */
-import { readFileSync } from "node:fs";
 import type { LinkDefinition, LinkInput } from "@entente/protocol";
 import type { Command } from "commander";
-import { formatOption, print, withClient } from "./common.ts";
+import { formatOption, print, readJsonArgument, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
 
 function sideText(side: LinkDefinition["upstream"] | LinkDefinition["downstream"]): string {
@@ -26,14 +25,6 @@ function ageText(iso: string | undefined): string {
 }
 
 /** A definition given inline as JSON, or as `@file` holding JSON. */
-function readDefinition(text: string): unknown {
-  const source = text.startsWith("@") ? readFileSync(text.slice(1), "utf8") : text;
-  try {
-    return JSON.parse(source);
-  } catch (err) {
-    throw new Error(`the link definition is not valid JSON: ${(err as Error).message}`);
-  }
-}
 
 export function registerBridgeCommand(program: Command): void {
   const bridge = program.command("bridge").description("broker bridge links between brokers");
@@ -117,7 +108,7 @@ export function registerBridgeCommand(program: Command): void {
     .argument("<link>", "link name: letters, digits, '-' and '_'")
     .argument("<json>", "the link definition as JSON, or @file holding it")
     .action(async (link: string, json: string, _options, command: Command) => {
-      const definition = readDefinition(json);
+      const definition = readJsonArgument(json, "the link definition");
       await withClient(command, async (entente) => {
         await entente.bridge.add(link, definition as LinkInput);
         process.stdout.write(`link ${link} added\n`);

@@ -1,4 +1,5 @@
 /** What every subcommand shares: the configuration, a short-lived client, output formats. */
+import { readFileSync } from "node:fs";
 import { toJson } from "@entente/protocol";
 import { connectionOptions, EntenteClient, type LoadedConfig, loadConfig } from "@entente/runtime";
 import { connect } from "@nats-io/transport-node";
@@ -63,4 +64,14 @@ export function positiveInteger(value: string): number {
     );
   }
   return parsed;
+}
+
+/** A JSON argument given inline or as `@file`, as the command line takes definitions. */
+export function readJsonArgument(text: string, what: string): unknown {
+  const source = text.startsWith("@") ? readFileSync(text.slice(1), "utf8") : text;
+  try {
+    return JSON.parse(source);
+  } catch (err) {
+    throw new Error(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
 }

@@ -2,7 +2,6 @@
  * `entente saga start <file|name>`, `entente saga <id>`, `entente sagas`: sagas started,
  * looked up and listed (the sagas service on `entente.saga`).
  */
-import { existsSync, readFileSync } from "node:fs";
 import {
   SAGA_STATES,
   type SagaGetReply,
@@ -13,17 +12,13 @@ import {
   toJson,
 } from "@entente/protocol";
 import { type Command, Option } from "commander";
-import { formatOption, positiveInteger, print, withClient } from "./common.ts";
+import { formatOption, positiveInteger, print, readJsonArgument, withClient } from "./common.ts";
 import { renderTable } from "./table.ts";
 
-/** A saga definition from a JSON file, else the name of one in the configuration. */
+/** A saga definition (`@file` or inline JSON), else the name of one in the configuration. */
 function startBody(what: string): { saga: unknown } | { name: string } {
-  if (!existsSync(what)) return { name: what };
-  try {
-    return { saga: JSON.parse(readFileSync(what, "utf8")) as unknown };
-  } catch (err) {
-    throw new Error(`${what} is not a JSON saga definition: ${(err as Error).message}`);
-  }
+  if (!what.startsWith("@") && !what.trimStart().startsWith("{")) return { name: what };
+  return { saga: readJsonArgument(what, "the saga definition") };
 }
 
 const timeText = (ms: number | undefined) => (ms === undefined ? "" : new Date(ms).toISOString());
@@ -77,8 +72,11 @@ export function registerSagaCommands(program: Command): void {
 
   saga
     .command("start")
-    .description("start a saga: a JSON definition file, or the name of one in the configuration")
-    .argument("<file|name>", "a file holding { steps: [...] }, else a configured saga's name")
+    .description("start a saga: a JSON definition (@file or inline), or a configured saga's name")
+    .argument(
+      "<@file|json|name>",
+      "@file or JSON holding { steps: [...] }, else a configured saga's name",
+    )
     .option("--id <id>", "the saga's id; starting an id again returns the saga already there")
     .option("--wait", "answer once the saga has ended (within --timeout)")
     .option("--timeout <ms>", "time budget in milliseconds", positiveInteger, 30_000)
