@@ -35,23 +35,11 @@ import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startWorkerProcess } from "../../../test/e2e/workers.ts";
+import { type DecisionRecord, LOG_ID_KEY } from "../src/writes/decision-log.ts";
 
 export type CrashPoint = "prepared" | "decided" | "committing";
 
-export interface DecisionRecord {
-  decision: "commit" | "abort";
-  participants: { source: string; gid: string }[];
-  decidedAtMs: number;
-  by: string;
-  /** Marked finished: `done: true` in one version of the log, `doneAtMs` in another. */
-  done?: true;
-  doneAtMs?: number;
-}
-
-/** Whether a decision is marked finished, in either form the log has written. */
-export function isDone(record: DecisionRecord): boolean {
-  return record.done === true || record.doneAtMs !== undefined;
-}
+export type { DecisionRecord } from "../src/writes/decision-log.ts";
 
 /** Runs `work`, retrying while the database is not reachable (a restart in progress). */
 async function retrying<T>(what: string, work: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
@@ -242,7 +230,7 @@ export class CrashLab {
     const kv = await this.kv();
     const out = new Map<string, DecisionRecord>();
     for await (const key of await kv.keys()) {
-      if (key === "log-id") continue; // the bucket's own id, not a decision
+      if (key === LOG_ID_KEY) continue; // the bucket's own id, not a decision
       const entry = await kv.get(key);
       if (entry?.operation === "PUT" && entry.value.length > 0) {
         out.set(key, entry.json<DecisionRecord>());

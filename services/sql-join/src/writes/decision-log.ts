@@ -35,7 +35,8 @@ export interface DecisionLogOptions {
 }
 
 /** The key holding the id the bucket was created with; decisions' keys start with `e`. */
-const LOG_ID_KEY = "log-id";
+/** The key holding the id the bucket was created with; every other key is a decision. */
+export const LOG_ID_KEY = "log-id";
 
 export class DecisionLog {
   readonly #kv: KV;
