@@ -274,12 +274,14 @@ export const sqlJoinService: ServiceDefinition = {
       engine.catalog.refresh().catch((err) => logger.warn({ err }, "catalog refresh failed"));
     }, settings.catalogRefreshMs);
     timer.unref();
+    const writesSettings = config.section("writes", writesConfigSchema);
+    const declaredSources = config.section("sources", sourcesSectionSchema);
     let writes: Writes;
     try {
       writes = await Writes.open({
         engine,
         runner: runnerOf(engine),
-        settings: config.section("writes", writesConfigSchema),
+        settings: writesSettings,
         nc,
         deployment: subjects.deployment,
         region: config.config.region.id,
@@ -296,10 +298,8 @@ export const sqlJoinService: ServiceDefinition = {
       throw err;
     }
     const handler = sqlHandler(engine, writes);
-    const writableSources = config.section("writes", writesConfigSchema).sources;
-    const declaredSources = config.section("sources", sourcesSectionSchema) ?? {};
     const writableFingerprint = configFingerprint({
-      writable: writableSources.map((name) => [name, declaredSources[name] ?? null]),
+      writable: writesSettings.sources.map((name) => [name, declaredSources?.[name] ?? null]),
     });
     const sessionHandler = sqlHandler(engine, writes, false);
     const idTables = Object.fromEntries(
@@ -310,7 +310,7 @@ export const sqlJoinService: ServiceDefinition = {
         ? { idTables }
         : {
             idTables,
-            sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
+            sources: declaredSources ?? "embedded default",
           },
     );
     const region = config.config.region.id;
@@ -340,8 +340,8 @@ export const sqlJoinService: ServiceDefinition = {
       fingerprint: configFingerprint({
         tables,
         logicalTables,
-        sources: config.section("sources", sourcesSectionSchema) ?? "embedded default",
-        writable: config.section("writes", writesConfigSchema).sources,
+        sources: declaredSources ?? "embedded default",
+        writable: writesSettings.sources,
       }),
       endpoints: [
         endpoint({
