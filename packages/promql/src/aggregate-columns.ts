@@ -51,7 +51,8 @@ export async function aggregateColumns(
     }
     groupIndex[i] = index;
   });
-  if (node.op === "sum" || node.op === "count") {
+  const fits = input.steps * identities.length <= MAX_RUNNING_CELLS;
+  if ((node.op === "sum" || node.op === "count") && fits) {
     return sumsOrCounts(ctx, node.op, input, grid, groupIndex, identities);
   }
   const active: (Group | undefined)[] = new Array(identities.length);
@@ -87,7 +88,7 @@ export async function aggregateColumns(
   return out;
 }
 
-/** Most running values `sumsOrCounts` keeps at once, one per step and group. */
+/** Most running values `sumsOrCounts` keeps at once, one per step and group; beyond, the general step loop. */
 const MAX_RUNNING_CELLS = 1 << 21;
 
 /**
@@ -105,9 +106,6 @@ async function sumsOrCounts(
 ): Promise<Vector[]> {
   const groupTotal = identities.length;
   const steps = input.steps;
-  if (steps * groupTotal > MAX_RUNNING_CELLS) {
-    return sumsOrCountsStepByStep(ctx, op, input, grid, groupIndex, identities);
-  }
   const running = new Float64Array(steps * groupTotal);
   const started = new Uint8Array(steps * groupTotal);
   const startOrder: number[][] = Array.from({ length: steps }, () => []);
@@ -139,52 +137,6 @@ async function sumsOrCounts(
     }
     ctx.hold(vector.length);
     out.push(vector);
-  }
-  return out;
-}
-
-async function sumsOrCountsStepByStep(
-  ctx: EvalContext,
-  op: "sum" | "count",
-  input: ColumnsValue,
-  grid: StepGrid,
-  groupIndex: Int32Array,
-  identities: readonly GroupIdentity[],
-): Promise<Vector[]> {
-  const running = new Float64Array(identities.length);
-  // The step (plus one) at which a group was last started, and the groups in start order.
-  const startedAt = new Int32Array(identities.length);
-  const order = new Int32Array(identities.length);
-  const counting = op === "count";
-  const out: Vector[] = [];
-  for (let i = 0; i < input.steps; i++) {
-    let groups = 0;
-    for (let k = 0; k < input.series.length; k++) {
-      const s = input.series[k];
-      if (s === undefined || s.present[i] !== 1) continue;
-      const v = counting ? 1 : (s.values[i] as number);
-      const g = groupIndex[k] as number;
-      if (startedAt[g] !== i + 1) {
-        startedAt[g] = i + 1;
-        order[groups++] = g;
-        running[g] = v;
-      } else {
-        running[g] = (running[g] as number) + v;
-      }
-    }
-    const ts = stepTime(grid, i);
-    const vector: Vector = [];
-    for (let j = 0; j < groups; j++) {
-      const g = order[j] as number;
-      vector.push({
-        labels: (identities[g] as GroupIdentity).labels,
-        t: ts,
-        v: running[g] as number,
-      });
-    }
-    ctx.hold(vector.length);
-    out.push(vector);
-    if (ctx.shouldYield()) await ctx.yieldTurn();
   }
   return out;
 }
