@@ -199,6 +199,17 @@ describe("computeRoutes", () => {
     expect(table.get(4)).toEqual({ cost: 1, nextHop: 2 });
   });
 
+  it("never routes a source back to itself over zero-cost links to lower ids", () => {
+    // Loopback links can measure 0 ms: 3→2→3 costs 0, the same as staying at 3, and 2 < 3.
+    const line = undirected([
+      [3, 2, 0],
+      [2, 1, 0],
+    ]);
+    const table = computeRoutes(line, 3);
+    expect(table.get(3, { withPath: true })).toEqual({ cost: 0, nextHop: 3, path: [3] });
+    expect(table.get(1, { withPath: true })).toEqual({ cost: 0, nextHop: 2, path: [3, 2, 1] });
+  });
+
   it("agrees with Bellman-Ford on random graphs, and every path costs what the table says", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const random = randomGraph(60, 3, seed);

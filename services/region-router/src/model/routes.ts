@@ -234,6 +234,9 @@ export function computeRoutes(graph: Graph, source: number): RouteTable {
     const viaHop = nextHop[node]!;
     for (let i = offsets[node]!; i < offsets[node + 1]!; i++) {
       const target = targets[i]!;
+      // The source's label (0, itself) is final. A zero-cost way back through a neighbour with a
+      // lower id would otherwise win the next-hop tie and make the source its own successor.
+      if (target === start) continue;
       const candidate = base + costs[i]!;
       const hop = node === start ? regions[target]! : viaHop;
       const known = cost[target]!;
