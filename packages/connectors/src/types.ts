@@ -64,6 +64,26 @@ export interface QueryResult {
 export interface BoundStatement {
   sql: string;
   params: Value[];
+  /**
+   * For a statement over one table: what its predicates say about each column, so a source
+   * that keeps its data in files (the cold store) can skip files before reading them.
+   */
+  scan?: ScanBounds;
+}
+
+/** What a statement's conjuncts allow a column to hold: values in the engine's normal form. */
+export interface ColumnBounds {
+  /** Only these values (an equality or an IN list). */
+  values?: Value[];
+  lo?: { v: Value; inclusive: boolean };
+  hi?: { v: Value; inclusive: boolean };
+}
+
+export interface ScanBounds {
+  /** The table as the statement names it: schema and name. */
+  table: string[];
+  /** By column name; a column with no bound is absent. */
+  bounds: Record<string, ColumnBounds>;
 }
 
 export interface ColumnInfo extends ColumnMeta {

@@ -1,4 +1,6 @@
 /** The statements a scan sends: projected columns, pushed predicates, key filters, order and limit. */
+import type { ColumnBounds, ScanBounds } from "@entente/connectors";
+import { factsAbout } from "./logical.ts";
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
 import type { SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
@@ -118,7 +120,34 @@ export function renderScan(
       .join(", ")}`;
   }
   if (scan.limit !== undefined) sql += ` LIMIT ${Math.trunc(scan.limit)}`;
-  return { ...params.statement(sql), fetched };
+  return { ...params.statement(sql), scan: scanBounds(scan, keyFilter), fetched };
+}
+
+/**
+ * What the pushed predicates and the key filter allow each column to hold, for sources that can
+ * skip whole files by partition values or min/max before reading them.
+ */
+export function scanBounds(scan: ScanNode, keyFilter?: KeyFilter): ScanBounds {
+  const bounds: Record<string, ColumnBounds> = {};
+  scan.columns.forEach((column, i) => {
+    const facts: ColumnBounds = factsAbout(scan.pushed, i);
+    if (keyFilter?.column === i) {
+      if ("values" in keyFilter) {
+        facts.values = facts.values
+          ? facts.values.filter((v) => keyFilter.values.some((k) => compareValues(v, k) === 0))
+          : keyFilter.values;
+      } else {
+        if (!facts.lo || compareValues(keyFilter.lo, facts.lo.v) > 0) {
+          facts.lo = { v: keyFilter.lo, inclusive: true };
+        }
+        if (!facts.hi || compareValues(keyFilter.hi, facts.hi.v) < 0) {
+          facts.hi = { v: keyFilter.hi, inclusive: true };
+        }
+      }
+    }
+    if (facts.values || facts.lo || facts.hi) bounds[column.name] = facts;
+  });
+  return { table: scan.table.path ?? [scan.table.schema, scan.table.name], bounds };
 }
 
 /** SELECT group columns, aggregates FROM table WHERE pushed predicates GROUP BY group columns. */
@@ -141,5 +170,5 @@ export function renderAggregate(
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
   if (groupSql.length > 0) sql += ` GROUP BY ${groupByList(groupSql)}`;
-  return params.statement(sql);
+  return { ...params.statement(sql), scan: scanBounds(scan) };
 }

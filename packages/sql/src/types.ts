@@ -2,7 +2,7 @@
  * The engine's view of the world: value types, tables in a catalog, and what a source can run.
  * The dialect is the connectors' own type (a type import: no connector code is loaded).
  */
-import type { SqlDialect } from "@entente/connectors";
+import type { ScanBounds, SqlDialect } from "@entente/connectors";
 import type { SqlType } from "@entente/protocol";
 
 export type { SqlDialect } from "@entente/connectors";
@@ -62,4 +62,6 @@ export interface CatalogTable {
 export interface SourceStatement {
   sql: string;
   params: Value[];
+  /** What the statement's predicates allow each column of its one table to hold. */
+  scan?: ScanBounds;
 }

@@ -58,7 +58,11 @@ function runnerOf(engine: SqlEngine): SourceRunner {
       const connector = engine.catalog.connectors.get(source);
       if (!connector) throw new EntenteError("NOT_FOUND", `unknown source "${source}"`);
       const result = await connector.query(
-        { sql: statement.sql, params: statement.params },
+        {
+          sql: statement.sql,
+          params: statement.params,
+          ...(statement.scan ? { scan: statement.scan } : {}),
+        },
         {
           signal,
           batchRows: engine.settings.sourceBatchRows,
