@@ -38,6 +38,10 @@ export function subjectsOf(deployment: string) {
      * (each is a connection of that worker's): `<prefix>.<worker>`.
      */
     sqlSession: (worker: string) => `${root}.sql.session.${token(worker, "worker")}`,
+    /** Tiered tables' moves, cold-store maintenance and materialized results. */
+    tiers: `${root}.tiers`,
+    /** Every table the SQL engine knows, and each one's statistics. */
+    catalog: `${root}.catalog`,
     /** In-doubt distributed transactions: listed, committed or rolled back by hand. */
     tx: `${root}.tx`,
     /** Sagas: started, listed and looked up. */

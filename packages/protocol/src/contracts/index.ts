@@ -8,4 +8,5 @@ export * from "./query.ts";
 export * from "./regions.ts";
 export * from "./saga.ts";
 export * from "./sql.ts";
+export * from "./tiers.ts";
 export * from "./transactions.ts";
