@@ -30,6 +30,12 @@ export class LiveCatalog {
   errors: CatalogSourceError[] = [];
   private loading: Promise<StaticCatalog> | undefined;
   private lastLoad = 0;
+  /** The source tables of the last refresh, to rebuild logical tables when a watermark moves. */
+  private physical: StaticCatalog | undefined;
+  /** Lifecycle tables' watermarks the current catalog was built with. */
+  private watermarks: ReadonlyMap<string, string | null> = new Map();
+  /** Reads the lifecycle tables' watermarks from their cold tables (none without lifecycles). */
+  readWatermarks: (() => Promise<ReadonlyMap<string, string | null>>) | undefined;
 
   readonly logicalConfig: LogicalTablesConfig;
   /** This worker's region, when it can reach others (their sources are among `connectors`). */
@@ -85,24 +91,17 @@ export class LiveCatalog {
           }),
         );
         await describing;
-        const tables = perSource.flat();
-        const sources = this.sourceInfos();
-        const physical = new StaticCatalog(tables, sources, this.aliases);
-        const logical = buildLogicalTables(this.logicalConfig, physical, {
-          ...(this.ownRegion === undefined
-            ? {}
-            : {
-                regions: {
-                  ownRegion: this.ownRegion,
-                  described: this.described,
-                  sourceOf: regionSourceName,
-                },
-              }),
-        });
-        for (const problem of logical.problems)
-          errors.push({ source: "(logicalTables)", message: problem });
+        this.physical = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
+        try {
+          if (this.readWatermarks) this.watermarks = await this.readWatermarks();
+        } catch (err) {
+          errors.push({
+            source: "(tier watermarks)",
+            message: err instanceof Error ? err.message : String(err),
+          });
+        }
+        this.current = this.withLogicalTables(this.physical, errors);
         this.errors = errors;
-        this.current = new StaticCatalog(tables, sources, this.aliases, logical.tables);
         this.lastLoad = Date.now();
         return this.current;
       } finally {
@@ -110,6 +109,48 @@ export class LiveCatalog {
       }
     })();
     return this.loading;
+  }
+
+  /** The physical catalog with the logical tables built over it; their problems into `errors`. */
+  private withLogicalTables(physical: StaticCatalog, errors: CatalogSourceError[]): StaticCatalog {
+    const logical = buildLogicalTables(this.logicalConfig, physical, {
+      watermarks: this.watermarks,
+      ...(this.ownRegion === undefined
+        ? {}
+        : {
+            regions: {
+              ownRegion: this.ownRegion,
+              described: this.described,
+              sourceOf: regionSourceName,
+            },
+          }),
+    });
+    for (const problem of logical.problems)
+      errors.push({ source: "(logicalTables)", message: problem });
+    return new StaticCatalog(
+      physical.tables,
+      [...physical.sources.values()],
+      this.aliases,
+      logical.tables,
+    );
+  }
+
+  /**
+   * Reads the lifecycle tables' watermarks again and, when a move has committed a new one,
+   * rebuilds the logical tables at once, so a statement planned after a commit reads the moved
+   * rows from cold. One small read per lifecycle table; nothing without lifecycles.
+   */
+  async syncWatermarks(): Promise<void> {
+    if (!this.readWatermarks || !this.physical) return;
+    const next = await this.readWatermarks();
+    const same =
+      next.size === this.watermarks.size &&
+      [...next].every(([table, mark]) => this.watermarks.get(table) === mark);
+    if (same) return;
+    this.watermarks = next;
+    const errors = this.errors.filter((e) => e.source !== "(logicalTables)");
+    this.current = this.withLogicalTables(this.physical, errors);
+    this.errors = errors;
   }
 
   /**

@@ -2,7 +2,14 @@
  * `logicalTables:` — sharded and tiered tables over the physical ones, resolved against the
  * catalog each time it is read (so a relative tier boundary like "30 days" moves with the clock).
  */
-import { type CatalogTable, castValue, type LogicalTable, type StaticCatalog } from "@entente/sql";
+import { type PartitionFieldSpec, partitionFieldSchema } from "@entente/protocol";
+import {
+  type CatalogTable,
+  castValue,
+  type LogicalMember,
+  type LogicalTable,
+  type StaticCatalog,
+} from "@entente/sql";
 import { z } from "zod";
 import { tableRefSchema as tableRef } from "./config.ts";
 
@@ -34,15 +41,58 @@ const shardsSchema = z
   })
   .strict();
 
+const DAYS = /^(\d{1,5})\s*days?$/i;
+const EVERY = /^(\d{1,6})\s*(minute|minutes|hour|hours|day|days)$/i;
+
+const daysSchema = z
+  .string()
+  .regex(DAYS, 'a retention is a number of days, such as "30 days"')
+  .transform((text) => Number((DAYS.exec(text) as RegExpExecArray)[1]))
+  .refine((days) => days >= 1, "a retention is at least 1 day");
+
+/** How a tiered table's rows move from hot to cold, and when they leave cold for good. */
+const lifecycleSchema = z
+  .object({
+    /** Rows younger than this stay hot (whole days, counted back from midnight UTC). */
+    hotRetention: daysSchema.default(30),
+    /** Rows older than this are expired from the cold store. */
+    coldRetention: daysSchema.default(730),
+    /** How often a move runs: "15 minutes", "1 hour", "1 day", or "off" (on demand only). */
+    every: z
+      .string()
+      .refine((text) => text === "off" || EVERY.test(text), {
+        error: 'every is "off" or a period such as "1 hour" or "15 minutes"',
+      })
+      .default("1 hour"),
+    /**
+     * Time between a move's commit to cold and its delete from hot, longer than the longest
+     * statement: a statement planned before the commit still finds the rows in hot.
+     */
+    graceMs: z.number().int().min(0).max(86_400_000).default(300_000),
+    /** The cold table's partitioning; by default the day of the tier column. */
+    partitionBy: z.array(partitionFieldSchema).min(1).max(4).optional(),
+  })
+  .strict()
+  .refine((l) => l.coldRetention > l.hotRetention, {
+    error: "coldRetention must be longer than hotRetention",
+  });
+
 const tiersSchema = z
   .object({
     column: z.string().min(1),
-    /** A date/timestamp, or a relative age like "30 days" (from midnight UTC today). */
-    boundary: z.string().min(1),
+    /**
+     * A date/timestamp, or a relative age like "30 days" (from midnight UTC today). A table with
+     * a lifecycle has none: its boundary is the watermark its moves commit to the cold store.
+     */
+    boundary: z.string().min(1).optional(),
     hot: tableRef,
     cold: tableRef,
+    lifecycle: lifecycleSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => (t.boundary === undefined) !== (t.lifecycle === undefined), {
+    error: "a tiered table has either a boundary or a lifecycle (which moves the boundary itself)",
+  });
 
 export const logicalTablesSchema = z
   .record(
@@ -55,6 +105,54 @@ export const logicalTablesSchema = z
   .optional();
 
 export type LogicalTablesConfig = NonNullable<z.output<typeof logicalTablesSchema>>;
+
+/** The cold-store property holding a lifecycle table's boundary (ISO text). */
+export const WATERMARK_PROPERTY = "entente.tier.watermark";
+
+/** One tiered table whose rows move from hot to cold on their own. */
+export interface TierLifecycleConfig {
+  /** The logical table's name. */
+  table: string;
+  column: string;
+  /** `source.schema.table` of each tier; the cold one is in a coldstore source. */
+  hot: string;
+  cold: string;
+  hotRetentionDays: number;
+  coldRetentionDays: number;
+  /** Undefined: on demand only. */
+  everyMs: number | undefined;
+  graceMs: number;
+  /** Undefined: the day of `column`. */
+  partitionBy: PartitionFieldSpec[] | undefined;
+}
+
+export function lifecycleTablesOf(config: LogicalTablesConfig): TierLifecycleConfig[] {
+  const out: TierLifecycleConfig[] = [];
+  for (const [table, def] of Object.entries(config)) {
+    if (!("tiers" in def) || def.tiers.lifecycle === undefined) continue;
+    const { column, hot, cold, lifecycle } = def.tiers;
+    out.push({
+      table,
+      column,
+      hot,
+      cold,
+      hotRetentionDays: lifecycle.hotRetention,
+      coldRetentionDays: lifecycle.coldRetention,
+      everyMs: periodMs(lifecycle.every),
+      graceMs: lifecycle.graceMs,
+      partitionBy: lifecycle.partitionBy,
+    });
+  }
+  return out;
+}
+
+function periodMs(every: string): number | undefined {
+  const m = EVERY.exec(every);
+  if (!m) return undefined;
+  const unit = (m[2] as string).toLowerCase();
+  const ms = unit.startsWith("minute") ? 60_000 : unit.startsWith("hour") ? 3_600_000 : 86_400_000;
+  return Number(m[1]) * ms;
+}
 
 const RELATIVE = /^(\d+)\s*(day|days|hour|hours)$/i;
 
@@ -128,7 +226,12 @@ function memberLabel(m: { table: string; region?: number | undefined }, ownRegio
 export function buildLogicalTables(
   config: LogicalTablesConfig,
   catalog: StaticCatalog,
-  options: { now?: number; regions?: RegionMembers } = {},
+  options: {
+    now?: number;
+    regions?: RegionMembers;
+    /** Lifecycle tables' watermarks by logical name; null before a first move. */
+    watermarks?: ReadonlyMap<string, string | null>;
+  } = {},
 ): { tables: LogicalTable[]; problems: string[] } {
   const now = options.now ?? Date.now();
   const regions = options.regions;
@@ -144,24 +247,27 @@ export function buildLogicalTables(
         const col = columns.find((c) => c.name === def.tiers.column);
         if (!col)
           throw new Error(`tier column "${def.tiers.column}" is not a column of ${def.tiers.hot}`);
-        const b = boundaryValue(def.tiers.boundary, col.type, now);
-        tables.push({
-          name,
-          kind: "tiered",
-          columns,
-          members: [
-            {
-              label: "hot",
-              table: hot,
-              constraint: { kind: "range", column: col.name, from: b, enforce: true },
-            },
-            {
-              label: "cold",
-              table: cold,
-              constraint: { kind: "range", column: col.name, to: b, enforce: true },
-            },
-          ],
+        const hotMember = (from: unknown): LogicalMember => ({
+          label: "hot",
+          table: hot,
+          constraint: { kind: "range", column: col.name, from, enforce: true },
         });
+        const coldMember = (to: unknown): LogicalMember => ({
+          label: "cold",
+          table: cold,
+          constraint: { kind: "range", column: col.name, to, enforce: true },
+        });
+        let members: LogicalMember[];
+        if (def.tiers.boundary !== undefined) {
+          const b = boundaryValue(def.tiers.boundary, col.type, now);
+          members = [hotMember(b), coldMember(b)];
+        } else {
+          // Managed: the watermark the last move committed; before any, every row is hot.
+          const watermark = options.watermarks?.get(name) ?? null;
+          const b = watermark === null ? undefined : castValue(watermark, col.type);
+          members = b === undefined ? [hotMember(undefined)] : [hotMember(b), coldMember(b)];
+        }
+        tables.push({ name, kind: "tiered", columns, members });
       } else {
         const s = def.shards;
         const members = resolveMembers(s.members, resolve, regions);
