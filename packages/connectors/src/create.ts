@@ -1,5 +1,6 @@
 import { EntenteError } from "@entente/protocol";
 import { z } from "zod";
+import { ColdstoreConnector } from "./coldstore/connector.ts";
 import { DuckdbConnector } from "./duckdb.ts";
 import { MysqlConnector } from "./mysql.ts";
 import { PostgresConnector } from "./postgres.ts";
@@ -50,11 +51,30 @@ export const duckdbSourceConfigSchema = z.object({
   readOnly: z.boolean().optional(),
 });
 
+export const coldstoreSourceConfigSchema = z.object({
+  kind: z.literal("coldstore"),
+  path: z.string({ error: "path must be the store's directory" }).min(1, "path must not be empty"),
+  targetFileBytes: z
+    .number({ error: "targetFileBytes must be a number" })
+    .int("targetFileBytes must be a whole number")
+    .min(1024, "targetFileBytes must be at least 1024")
+    .optional(),
+  snapshotRetentionMs: z
+    .number({ error: "snapshotRetentionMs must be a number" })
+    .positive("snapshotRetentionMs must be positive")
+    .optional(),
+});
+
 /** One source's configuration section: validated before `createConnector`. */
 export const sourceConfigSchema = z.discriminatedUnion(
   "kind",
-  [postgresSourceConfigSchema, mysqlSourceConfigSchema, duckdbSourceConfigSchema],
-  { error: 'kind must be one of "postgres", "mysql", "duckdb"' },
+  [
+    postgresSourceConfigSchema,
+    mysqlSourceConfigSchema,
+    duckdbSourceConfigSchema,
+    coldstoreSourceConfigSchema,
+  ],
+  { error: 'kind must be one of "postgres", "mysql", "duckdb", "coldstore"' },
 );
 
 /** Named sources, as a service's config section holds them: `{ orders_db: { kind, url } }`. */
@@ -81,5 +101,7 @@ export async function createConnector(name: string, config: SourceConfig): Promi
       return MysqlConnector.open(name, valid);
     case "duckdb":
       return DuckdbConnector.open(name, valid);
+    case "coldstore":
+      return ColdstoreConnector.open(name, valid);
   }
 }

@@ -1,6 +1,8 @@
 export { batchStream, DEFAULT_BATCH_ROWS } from "./batches.ts";
 export { duckdbCapabilities, mysqlCapabilities, postgresCapabilities } from "./capabilities.ts";
+export * from "./coldstore/index.ts";
 export {
+  coldstoreSourceConfigSchema,
   createConnector,
   duckdbSourceConfigSchema,
   mysqlSourceConfigSchema,

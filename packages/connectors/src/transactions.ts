@@ -159,6 +159,11 @@ export function transactionsOf(connector: Connector): SourceTransactions {
       });
     case "duckdb":
       return new LocalTransactions(connector, duckdbTransactionSql);
+    case "coldstore":
+      throw new EntenteError(
+        "UNSUPPORTED",
+        `source "${connector.name}" is a cold store: it takes no writes and no transactions; its rows arrive through a tier lifecycle`,
+      );
   }
 }
 
@@ -213,7 +218,7 @@ class LocalTransactions implements SourceTransactions {
   }
 
   async ensureIdempotencyTable(): Promise<void> {
-    await this.connector.execute(statement(idempotencyTableSql(this.connector.kind)));
+    await this.connector.execute(statement(idempotencyTableSql(this.connector.dialect.kind)));
   }
 
   async claimIdempotencyKey(session: SourceSession, key: string): Promise<boolean> {

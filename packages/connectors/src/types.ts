@@ -6,7 +6,11 @@
  */
 import type { SqlType } from "@entente/protocol";
 
+/** The databases behind connectors, each with its own SQL dialect. */
 export type SourceKind = "postgres" | "mysql" | "duckdb";
+
+/** Every kind of connector: the databases, and the cold store (Parquet files read with DuckDB's SQL). */
+export type ConnectorKind = SourceKind | "coldstore";
 
 /**
  * Column types as the engine sees them, whatever the database calls them. Values arrive as:
@@ -160,7 +164,7 @@ export interface SqlDialect {
 
 export interface Connector {
   readonly name: string;
-  readonly kind: SourceKind;
+  readonly kind: ConnectorKind;
   readonly dialect: SqlDialect;
   readonly capabilities: Capabilities;
   /** Runs a read statement and streams its rows. Values are normalized as documented on ValueType. */
@@ -234,4 +238,18 @@ export interface DuckdbSourceConfig {
   readOnly?: boolean;
 }
 
-export type SourceConfig = PostgresSourceConfig | MysqlSourceConfig | DuckdbSourceConfig;
+export interface ColdstoreSourceConfig {
+  kind: "coldstore";
+  /** The store's root directory: `<path>/main/<table>/{metadata,data}`. */
+  path: string;
+  /** Size data files are written and compacted to (default 128 MiB). */
+  targetFileBytes?: number;
+  /** How long expired snapshots' files are kept for readers that still hold them. */
+  snapshotRetentionMs?: number;
+}
+
+export type SourceConfig =
+  | PostgresSourceConfig
+  | MysqlSourceConfig
+  | DuckdbSourceConfig
+  | ColdstoreSourceConfig;

@@ -93,7 +93,7 @@ const TYPES = [
 ];
 
 async function loadAllTypes(connector: Connector): Promise<void> {
-  await connector.execute({ sql: DDL[connector.kind], params: [] });
+  await connector.execute({ sql: DDL[connector.dialect.kind], params: [] });
   for (const row of INPUT) {
     const sql = `INSERT INTO all_types (${COLUMNS.join(", ")}) VALUES (${placeholders(connector, row.length)})`;
     expect(await connector.execute({ sql, params: row })).toBe(1);
@@ -275,9 +275,9 @@ describe("value normalization across PostgreSQL, MariaDB and DuckDB", () => {
       duckdb: "'2024-01-01 05:30:00.25+05:30'",
     };
     for (const connector of sources.all) {
-      await connector.execute({ sql: ddl[connector.kind], params: [] });
+      await connector.execute({ sql: ddl[connector.dialect.kind], params: [] });
       await connector.execute({
-        sql: `INSERT INTO zoned VALUES (${literal[connector.kind]})`,
+        sql: `INSERT INTO zoned VALUES (${literal[connector.dialect.kind]})`,
         params: [],
       });
       const { rows, columns } = await readAll(connector, "SELECT ts FROM zoned");

@@ -67,6 +67,12 @@ async function openInstance(
       `instances.${name}.source: unknown source ${JSON.stringify(source)} (sources: ${sources.names().join(", ") || "none"})`,
     );
   }
+  if (config.kind === "coldstore") {
+    throw new EntenteError(
+      "BAD_REQUEST",
+      `instances.${name}.source: ${JSON.stringify(source)} is a cold store, which holds tiered tables' old rows for SQL; metric instances need a postgres, mysql or duckdb source`,
+    );
+  }
   if (config.kind === "duckdb") {
     const readOnly = config.readOnly === true;
     if (readOnly && !config.path) {

@@ -1,0 +1,111 @@
+/** Partition values of rows under a spec, and the directory paths they map to. */
+import { EntenteError } from "@entente/protocol";
+import type { Row, Value } from "../types.ts";
+import { valueHash } from "./checksum.ts";
+import { type ColdColumn, type PartitionField, partitionFieldName } from "./model.ts";
+import { dayOf } from "./values.ts";
+
+export type PartitionValue = string | number | null;
+
+const NULL_SEGMENT = "__null__";
+
+/** The bucket of a value: integers modulo `buckets`, anything else by 32-bit FNV-1a of its text. */
+export function bucketOf(value: Value, buckets: number): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" && Number.isInteger(value)) {
+    return ((value % buckets) + buckets) % buckets;
+  }
+  if (typeof value === "bigint") {
+    const b = BigInt(buckets);
+    return Number(((value % b) + b) % b);
+  }
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(String(value))) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % buckets;
+}
+
+/** A field's value for one column value. */
+export function partitionValue(field: PartitionField, value: Value): PartitionValue {
+  if (value === null || value === undefined) return null;
+  switch (field.transform) {
+    case "day": {
+      const day = dayOf(value);
+      if (day === undefined) {
+        throw new EntenteError(
+          "BAD_REQUEST",
+          `cold store: ${field.source} value ${String(value)} is not a date or timestamp`,
+        );
+      }
+      return day;
+    }
+    case "bucket":
+      return bucketOf(value, field.buckets);
+    case "identity":
+      if (typeof value === "number" || typeof value === "string") return value;
+      return String(value);
+  }
+}
+
+/** Computes each row's partition path and values under one spec, for one column order. */
+export class Partitioner {
+  readonly #fields: Array<{ field: PartitionField; name: string; at: number }>;
+
+  constructor(columns: readonly ColdColumn[], spec: readonly PartitionField[]) {
+    this.#fields = spec.map((field) => ({
+      field,
+      name: partitionFieldName(field),
+      at: columns.findIndex((c) => c.name === field.source),
+    }));
+  }
+
+  values(row: Row): Record<string, PartitionValue> {
+    const values: Record<string, PartitionValue> = {};
+    for (const { field, name, at } of this.#fields) {
+      values[name] = partitionValue(field, row[at] as Value);
+    }
+    return values;
+  }
+
+  path(row: Row): string {
+    return this.#fields
+      .map(({ field, name, at }) => segment(name, partitionValue(field, row[at] as Value)))
+      .join("/");
+  }
+}
+
+function segment(name: string, value: PartitionValue): string {
+  return `${name}=${value === null ? NULL_SEGMENT : encodeURIComponent(String(value))}`;
+}
+
+/** `ts_day=2025-03-01/id_bucket=3`: a partition's directory under `data/`, in spec order. */
+export function partitionPath(
+  spec: readonly PartitionField[],
+  values: Record<string, PartitionValue>,
+): string {
+  return spec
+    .map((field) => {
+      const name = partitionFieldName(field);
+      return segment(name, values[name] ?? null);
+    })
+    .join("/");
+}
+
+/** The values a partition path encodes (the inverse of Partitioner.path). */
+export function parsePartitionPath(path: string): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  if (path === "") return values;
+  for (const part of path.split("/")) {
+    const eq = part.indexOf("=");
+    const value = part.slice(eq + 1);
+    values[part.slice(0, eq)] = value === NULL_SEGMENT ? null : decodeURIComponent(value);
+  }
+  return values;
+}
+
+/** A short stable name for a partition, used in file names. */
+export function partitionHash(path: string): string {
+  return valueHash(path).slice(0, 12);
+}
