@@ -21,6 +21,7 @@ COPY packages/sql/package.json packages/sql/
 COPY packages/testkit/package.json packages/testkit/
 COPY services/broker-bridge/package.json services/broker-bridge/
 COPY services/diagnostics/package.json services/diagnostics/
+COPY services/graphql/package.json services/graphql/
 COPY services/query-federation/package.json services/query-federation/
 COPY services/region-router/package.json services/region-router/
 COPY services/sagas/package.json services/sagas/
@@ -56,6 +57,7 @@ COPY --from=build /app/packages/sql/dist packages/sql/dist
 COPY --from=build /app/packages/testkit/dist packages/testkit/dist
 COPY --from=build /app/services/broker-bridge/dist services/broker-bridge/dist
 COPY --from=build /app/services/diagnostics/dist services/diagnostics/dist
+COPY --from=build /app/services/graphql/dist services/graphql/dist
 COPY --from=build /app/services/query-federation/dist services/query-federation/dist
 COPY --from=build /app/services/region-router/dist services/region-router/dist
 COPY --from=build /app/services/sagas/dist services/sagas/dist

@@ -197,6 +197,7 @@ describe("entente serve starts all its services or none", () => {
       "bridge",
       "dataChanges",
       "dataReplication",
+      "graphql",
       "instances",
       "logicalTables",
       "queryFederation",

@@ -12,6 +12,7 @@ export const SERVICES: Record<string, () => Promise<ServiceDefinition>> = {
   "broker-bridge": async () => (await import("@entente/broker-bridge")).brokerBridgeService,
   "region-router": async () => (await import("@entente/region-router")).regionRouterService,
   sagas: async () => (await import("@entente/sagas")).sagasService,
+  graphql: async () => (await import("@entente/graphql")).graphqlService,
 };
 
 /**
@@ -34,6 +35,7 @@ export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],
   sagas: ["sagas"],
+  graphql: ["graphql"],
 };
 
 /** Every top-level section some service of `entente serve` reads. */
