@@ -200,6 +200,7 @@ describe("entente serve starts all its services or none", () => {
       "graphql",
       "instances",
       "logicalTables",
+      "materialize",
       "queryFederation",
       "regionRouter",
       "sagas",

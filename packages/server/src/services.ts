@@ -31,6 +31,7 @@ export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
     "dataChanges",
     "dataReplication",
     "writes",
+    "materialize",
   ],
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],

@@ -1,4 +1,5 @@
 /** EXPLAIN: the plan as text, and the exact statement (with parameters) each source receives. */
+import type { ScanBounds } from "@entente/connectors";
 import { toJson } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
 import type { MemberConstraint } from "./logical.ts";
@@ -12,6 +13,8 @@ export interface ExplainedSource {
   params: Value[];
   /** Set when the statement also receives a join's keys at run time. */
   dynamicFilter?: string;
+  /** What its predicates allow each column to hold (see `SourceStatement.scan`). */
+  scan?: ScanBounds;
 }
 
 export interface Explanation {
@@ -52,6 +55,7 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
           sql: st.sql,
           params: st.params,
           ...(df ? { dynamicFilter: df } : {}),
+          ...(st.scan ? { scan: st.scan } : {}),
         });
         return;
       }
@@ -68,6 +72,7 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
           source: node.source,
           sql: node.statement.sql,
           params: node.statement.params,
+          ...(node.statement.scan ? { scan: node.statement.scan } : {}),
         });
         return;
       case "join": {

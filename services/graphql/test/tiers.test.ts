@@ -52,7 +52,8 @@ logicalTables:
       hot: hot.main.events
       cold: archive.main.events
       lifecycle: { hotRetention: "30 days", coldRetention: "730 days", every: "off", graceMs: 0 }
-graphql: { port: ${port} }
+graphql: { port: ${port}, pageRows: 5000 }
+materialize: { source: archive }
 `;
   worker = await startWorker({
     services: [sqlJoinService, graphqlService],
@@ -132,7 +133,8 @@ describe("catalog fields", () => {
     expect(result.tableStats.table).toBe("events");
     expect(result.tableStats.kind).toBe("tiered");
     expect(result.tableStats.columns.map((c) => c.name)).toEqual(["id", "kind", "ts"]);
-    expect(result.tableStats.parts.map((p) => p.label).sort()).toEqual(["cold", "hot"]);
+    // Before the first move there is no watermark: every row is hot, and only hot is a part.
+    expect(result.tableStats.parts.map((p) => p.label)).toEqual(["hot"]);
     expect(result.tableStats.parts.find((p) => p.label === "hot")).toMatchObject({
       source: "hot",
       table: "hot.main.events",
@@ -201,6 +203,15 @@ describe("tier fields and mutations", () => {
       `{ retention(table: "events") { watermark } }`,
     );
     expect(retention.retention[0]?.watermark).toEqual(expect.any(String));
+    const stats = await data<{
+      tableStats: { rowCount: number; parts: Array<{ label: string; rowCount: number }> };
+    }>(url, `{ tableStats(table: "events") { rowCount parts { label rowCount } } }`);
+    expect(stats.tableStats.parts.map((p) => p.label)).toEqual(["hot", "cold"]);
+    expect(stats.tableStats.rowCount).toBe(EVENTS);
+    // Every day past the hot retention is cold, though one move takes at most 31 of them.
+    const [hot, cold] = stats.tableStats.parts.map((p) => p.rowCount) as [number, number];
+    expect(hot + cold).toBe(EVENTS);
+    expect(hot).toBeLessThanOrEqual(31 * 24);
   });
 
   it("recommends cold for an old date and hot for a recent one, for every tiered table", async () => {

@@ -5,35 +5,20 @@
  */
 import { leaseWorkerSources, sourcesSectionSchema } from "@entente/connectors";
 import {
+  catalogRequestSchema,
   dataChangesRequestSchema,
   dataGetRequestSchema,
   dataPutRequestSchema,
   EntenteError,
-  type SqlColumn,
   type SqlRequest,
-  type SqlResultItem,
   sqlRequestSchema,
+  tiersRequestSchema,
   txRequestSchema,
 } from "@entente/protocol";
-import {
-  configFingerprint,
-  endpoint,
-  type ServiceDefinition,
-  stopReason,
-  streamOf,
-} from "@entente/runtime";
-import {
-  type Catalog,
-  castValue,
-  explainPlan,
-  membersFor,
-  planStatement,
-  type QueryPlan,
-  type Row,
-  runPlan,
-  type SourceRunner,
-} from "@entente/sql";
+import { configFingerprint, endpoint, type ServiceDefinition } from "@entente/runtime";
+import { castValue, membersFor } from "@entente/sql";
 import { nuid } from "@nats-io/nats-core";
+import { catalogHandler } from "./catalog-api.ts";
 import {
   dataChangesConfigSchema,
   dataReplicationConfigSchema,
@@ -43,51 +28,32 @@ import {
 import { ChangeStream } from "./data-changes.ts";
 import { dataGetHandler, localReader } from "./data-get.ts";
 import { dataPutHandler } from "./data-put.ts";
-import { DEMO_SOURCES } from "./demo.ts";
-import { execLimits, openSqlEngine, type SqlEngine } from "./engine.ts";
+import { DEMO_LOGICAL_TABLES, DEMO_SOURCES, removeDemoColdStore } from "./demo.ts";
+import { openSqlEngine, type SqlEngine } from "./engine.ts";
 import { logicalTablesSchema } from "./logical-config.ts";
+import { type MaterializedResults, materializeConfigSchema } from "./materialized/index.ts";
 import { RegionPairCounters } from "./replication/pair-counters.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { ReplicaStore } from "./replication/store.ts";
+import { answerSelect, parse, runnerOf } from "./select.ts";
+import { openTiersService, type TiersService } from "./tiers-service.ts";
 import { writesConfigSchema } from "./writes/config.ts";
 import { type WriteContext, Writes } from "./writes/writes.ts";
 
-function runnerOf(engine: SqlEngine): SourceRunner {
-  return {
-    async query(source, statement, signal, options) {
-      const connector = engine.catalog.connectors.get(source);
-      if (!connector) throw new EntenteError("NOT_FOUND", `unknown source "${source}"`);
-      const result = await connector.query(
-        {
-          sql: statement.sql,
-          params: statement.params,
-          ...(statement.scan ? { scan: statement.scan } : {}),
-        },
-        {
-          signal,
-          batchRows: engine.settings.sourceBatchRows,
-          ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        },
-      );
-      return result.batches as AsyncIterable<Row[]>;
-    },
-  };
-}
-
-interface Planned {
-  explain: boolean;
-  plan: QueryPlan;
-  catalog: Catalog;
-}
-
 /**
- * Answers one request: parse, plan, then an explanation, one result item or a stream of items.
- * A straight line with no states worth naming, so a plain function; the request's deadline and
- * signal (from the runtime) bound every step.
+ * Answers one request: a tier lookup, a write or transaction, or a SELECT. A straight line with
+ * no states worth naming, so a plain function; the request's deadline and signal (from the
+ * runtime) bound every step.
  */
-export function sqlHandler(engine: SqlEngine, writes?: Writes, forward = true) {
-  const runner = runnerOf(engine);
+export function sqlHandler(
+  engine: SqlEngine,
+  writes?: Writes,
+  forward = true,
+  materialized?: MaterializedResults,
+) {
   return async (request: SqlRequest, context: WriteContext) => {
+    // A move that committed since the last statement moves the boundary before this one plans.
+    await engine.catalog.syncWatermarks();
     if (request.tierFor) return tierFor(engine, request.tierFor);
     const started = performance.now();
     // The statement's time on the engine's own clock too, so loops stop even if a timer is late.
@@ -104,101 +70,13 @@ export function sqlHandler(engine: SqlEngine, writes?: Writes, forward = true) {
     if (request.idempotencyKey !== undefined) {
       throw new EntenteError("BAD_REQUEST", "idempotencyKey applies to writes; this is a SELECT");
     }
-    const planned: Planned = await engine.catalog.withCatalog((catalog) => ({
-      ...planStatement(statement, catalog, request.params ?? [], {
-        pushdown: request.pushdown ?? engine.settings.pushdown,
-      }),
-      catalog,
-    }));
-    if (request.explain === true || planned.explain) return explanationOf(planned);
-    return execute(planned, engine, runner, signal, { started, budgetMs });
+    return answerSelect(engine, statement, request, signal, { started, budgetMs }, materialized);
   };
 }
 
 function requireWrites(writes: Writes | undefined): Writes {
   if (!writes) throw new EntenteError("UNAVAILABLE", "this worker takes no writes");
   return writes;
-}
-
-function explanationOf(planned: Planned): SqlResultItem {
-  const explanation = explainPlan(planned.plan, planned.catalog);
-  return {
-    columns: [{ name: "plan", type: "text" }],
-    rows: explanation.plan.split("\n").map((line) => [line]),
-    plan: explanation.plan,
-    sources: explanation.sources,
-  };
-}
-
-/** Parses on the engine's threads; a parse the request gave up on ends as the request did. */
-export async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
-  try {
-    return await engine.parser.parse(sql, signal);
-  } catch (err) {
-    throw signal.aborted ? stopReason(signal) : err;
-  }
-}
-
-async function execute(
-  planned: Planned,
-  engine: SqlEngine,
-  runner: SourceRunner,
-  signal: AbortSignal,
-  time: { started: number; budgetMs: number },
-): Promise<unknown> {
-  const { started, budgetMs } = time;
-  const s = engine.settings;
-  const leftMs = budgetMs - (performance.now() - started);
-  const { execution, batches } = runPlan(planned.plan, planned.catalog, runner, signal, {
-    ...execLimits(s),
-    ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
-  });
-  const columns: SqlColumn[] = planned.plan.columns.map((c) => ({
-    name: c.name,
-    type: c.type === "null" ? "unknown" : c.type,
-  }));
-  const stats = () => ({
-    sources: Object.fromEntries(
-      Object.entries(execution.stats).map(([k, v]) => [
-        k,
-        { ...v, ms: Math.round(v.ms * 10) / 10 },
-      ]),
-    ),
-    ms: Math.round((performance.now() - started) * 10) / 10,
-  });
-  // Read ahead: a small result goes back as one item that `nats req` prints whole.
-  const buffered: Row[][] = [];
-  let count = 0;
-  let done = false;
-  try {
-    while (count <= s.singleReplyRows) {
-      const next = await batches.next();
-      if (next.done) {
-        done = true;
-        break;
-      }
-      buffered.push(next.value);
-      count += next.value.length;
-    }
-  } catch (err) {
-    await batches.return(undefined).catch(() => {});
-    throw signal.aborted ? stopReason(signal) : err;
-  }
-  if (done && count <= s.singleReplyRows) {
-    return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
-  }
-  async function* items(): AsyncGenerator<SqlResultItem> {
-    yield { columns };
-    for (const b of buffered) yield { rows: b };
-    buffered.length = 0;
-    try {
-      for await (const b of batches) yield { rows: b };
-    } catch (err) {
-      throw signal.aborted ? stopReason(signal) : err;
-    }
-    yield { stats: stats() };
-  }
-  return streamOf(items());
 }
 
 /** Which member of a tiered (or sharded) table holds rows with the given time (or key). */
@@ -248,23 +126,26 @@ export const sqlJoinService: ServiceDefinition = {
     dataChanges: dataChangesConfigSchema,
     dataReplication: dataReplicationConfigSchema,
     writes: writesConfigSchema,
+    materialize: materializeConfigSchema,
   },
   async start({ config, logger, subjects, client, nc }) {
     const tables = config.section("tables", tablesSectionSchema);
     const settings = config.section("sqlJoin", sqlJoinConfigSchema);
     const logicalTables = config.section("logicalTables", logicalTablesSchema);
+    const materializeSettings = config.section("materialize", materializeConfigSchema);
     const lease = leaseWorkerSources(config);
+    // Without a sources: section, the embedded default's demo sources and tables.
+    const demo = lease.declared === undefined;
     let engine: SqlEngine;
     try {
-      // Without a sources: section, the embedded default's demo sources.
-      if (lease.declared === undefined) {
+      if (demo) {
         for (const [name, source] of Object.entries(DEMO_SOURCES)) lease.pool.define(name, source);
       }
       const names = lease.declared ?? Object.keys(DEMO_SOURCES);
       engine = await openSqlEngine({
-        pool: { sources: lease.pool, names, demo: lease.declared === undefined },
+        pool: { sources: lease.pool, names, demo },
         tables,
-        logicalTables,
+        logicalTables: logicalTables ?? (demo ? DEMO_LOGICAL_TABLES : undefined),
         settings,
         network: { client, region: config.config.region.id, subject: subjects.sql },
       });
@@ -301,11 +182,33 @@ export const sqlJoinService: ServiceDefinition = {
       await lease.release();
       throw err;
     }
-    const handler = sqlHandler(engine, writes);
+    let tiers: TiersService;
+    try {
+      tiers = await openTiersService({
+        engine,
+        logicalTables: logicalTables ?? (demo ? DEMO_LOGICAL_TABLES : {}),
+        materialize: {
+          ...materializeSettings,
+          ...(demo && materializeSettings.source === undefined ? { source: "archive" } : {}),
+        },
+        nc,
+        deployment: subjects.deployment,
+        worker: writes.worker,
+        logger,
+      });
+    } catch (err) {
+      await writes.stop();
+      clearInterval(timer);
+      await engine.close();
+      await lease.release();
+      throw err;
+    }
+    const handler = sqlHandler(engine, writes, true, tiers.materialized);
+    const catalogApi = catalogHandler(engine.catalog);
     const writableFingerprint = configFingerprint({
       writable: writesSettings.sources.map((name) => [name, declaredSources?.[name] ?? null]),
     });
-    const sessionHandler = sqlHandler(engine, writes, false);
+    const sessionHandler = sqlHandler(engine, writes, false, tiers.materialized);
     const idTables = Object.fromEntries(
       Object.entries(tables ?? {}).filter(([, entry]) => typeof entry !== "string"),
     );
@@ -355,6 +258,21 @@ export const sqlJoinService: ServiceDefinition = {
           description:
             "Runs one SQL statement across the configured sources, a write, or a transaction",
           handler: (request, context) => handler(request, context),
+        }),
+        endpoint({
+          name: "catalog",
+          subject: subjects.catalog,
+          schema: catalogRequestSchema,
+          description: "Every table the SQL engine knows, and one table's statistics per tier",
+          handler: (request, context) => catalogApi(request, context.signal),
+        }),
+        endpoint({
+          name: "tiers",
+          subject: subjects.tiers,
+          schema: tiersRequestSchema,
+          description:
+            "Tiered tables' moves from hot to cold, cold-store maintenance, materialized results",
+          handler: (request, context) => tiers.handle(request, context.signal),
         }),
         endpoint({
           name: "sql-session",
@@ -410,11 +328,13 @@ export const sqlJoinService: ServiceDefinition = {
         }),
       ],
       stop: async () => {
+        await tiers.stop();
         await writes.stop();
         replicator?.stop();
         clearInterval(timer);
         await engine.close();
         await lease.release();
+        if (demo) await removeDemoColdStore();
       },
       stats: () => ({
         tables: engine.catalog.current.tables.length,

@@ -97,6 +97,8 @@ export interface SqlSourceStats {
 export interface SqlStats {
   sources: Record<string, SqlSourceStats>;
   ms: number;
+  /** The materialized result that answered instead of the sources (`entente.tiers` materialize). */
+  materialized?: string;
 }
 
 /** A statement sent to a source, as EXPLAIN shows it. */

@@ -1,0 +1,239 @@
+/**
+ * A SELECT on `entente.sql`: answered from a fresh materialized result when there is one, else
+ * planned and explained or run; rows stream back in batches with per-source stats at the end,
+ * or as one item when the result is small.
+ */
+import { ColdstoreConnector } from "@entente/connectors";
+import {
+  EntenteError,
+  type SqlColumn,
+  type SqlRequest,
+  type SqlResultItem,
+  type SqlStats,
+} from "@entente/protocol";
+import { stopReason, streamOf } from "@entente/runtime";
+import {
+  type Catalog,
+  type ExplainedSource,
+  explainPlan,
+  type ParsedStatement,
+  planStatement,
+  type QueryPlan,
+  type Row,
+  runPlan,
+  type SourceRunner,
+} from "@entente/sql";
+import { execLimits, type SqlEngine } from "./engine.ts";
+import type { MaterializedResults, MaterializeRun } from "./materialized/index.ts";
+
+export function runnerOf(engine: SqlEngine): SourceRunner {
+  return {
+    async query(source, statement, signal, options) {
+      const connector = engine.catalog.connectors.get(source);
+      if (!connector) throw new EntenteError("NOT_FOUND", `unknown source "${source}"`);
+      const result = await connector.query(
+        {
+          sql: statement.sql,
+          params: statement.params,
+          ...(statement.scan ? { scan: statement.scan } : {}),
+        },
+        {
+          signal,
+          batchRows: engine.settings.sourceBatchRows,
+          ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        },
+      );
+      return result.batches as AsyncIterable<Row[]>;
+    },
+  };
+}
+
+export async function parse(engine: SqlEngine, sql: string, signal: AbortSignal) {
+  try {
+    return await engine.parser.parse(sql, signal);
+  } catch (err) {
+    throw signal.aborted ? stopReason(signal) : err;
+  }
+}
+
+interface Planned {
+  explain: boolean;
+  plan: QueryPlan;
+  catalog: Catalog;
+}
+
+function planOf(
+  engine: SqlEngine,
+  statement: ParsedStatement,
+  params: unknown[],
+  pushdown: boolean | undefined,
+): Promise<Planned> {
+  return engine.catalog.withCatalog((catalog) => ({
+    ...planStatement(statement, catalog, params, {
+      pushdown: pushdown ?? engine.settings.pushdown,
+    }),
+    catalog,
+  }));
+}
+
+const columnsOf = (plan: QueryPlan): SqlColumn[] =>
+  plan.columns.map((c) => ({ name: c.name, type: c.type === "null" ? "unknown" : c.type }));
+
+/** One SELECT: from a materialized result while it is fresh, else explained or run. */
+export async function answerSelect(
+  engine: SqlEngine,
+  statement: ParsedStatement,
+  request: SqlRequest,
+  signal: AbortSignal,
+  time: { started: number; budgetMs: number },
+  materialized?: MaterializedResults,
+): Promise<unknown> {
+  const params = request.params ?? [];
+  const explain = request.explain === true || statement.explain;
+  const hit = materialized?.lookup(statement, params);
+  if (hit) {
+    if (explain) return explanationText([materialized?.explainLine(hit.info) ?? ""], []);
+    const stored = await hit.read(signal, { batchRows: engine.settings.batchRows });
+    const batches = stored.batches[Symbol.asyncIterator]() as AsyncGenerator<Row[]>;
+    return answerRows(engine, stored.columns, batches, signal, () => ({
+      sources: {},
+      ms: elapsed(time.started),
+      materialized: hit.info.id,
+    }));
+  }
+  const planned = await planOf(engine, statement, params, request.pushdown);
+  if (explain) return explanationOf(engine, planned);
+  return execute(planned, engine, signal, time);
+}
+
+/** Runs a SELECT from its text, never from a stored result: what a materialization stores. */
+export function selectRunner(engine: SqlEngine): MaterializeRun {
+  return async (sql, params, signal) => {
+    const statement = await parse(engine, sql, signal);
+    if (statement.kind !== "select") {
+      throw new EntenteError("BAD_REQUEST", "only a SELECT can be materialized");
+    }
+    const planned = await planOf(engine, statement, params, undefined);
+    const { batches } = runPlan(
+      planned.plan,
+      planned.catalog,
+      runnerOf(engine),
+      signal,
+      execLimits(engine.settings),
+    );
+    return { columns: columnsOf(planned.plan), rows: batches };
+  };
+}
+
+async function explanationOf(engine: SqlEngine, planned: Planned): Promise<SqlResultItem> {
+  const explanation = explainPlan(planned.plan, planned.catalog);
+  const lines = explanation.plan.split("\n");
+  lines.push(...(await coldFileLines(engine, explanation.sources)));
+  // The bounds only serve the cold store's pruning; the reply shows each statement as sent.
+  const sources = explanation.sources.map(({ scan: _scan, ...rest }) => rest);
+  return explanationText(lines, sources);
+}
+
+function explanationText(lines: string[], sources: SqlResultItem["sources"]): SqlResultItem {
+  const plan = lines.join("\n");
+  return {
+    columns: [{ name: "plan", type: "text" }],
+    rows: lines.map((line) => [line]),
+    plan,
+    sources: sources ?? [],
+  };
+}
+
+/**
+ * For each statement sent to a cold store: which of the current snapshot's files it would read,
+ * after pruning by partition values and min/max (the files are chosen when the statement runs,
+ * from the snapshot current then).
+ */
+async function coldFileLines(engine: SqlEngine, sources: ExplainedSource[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const s of sources) {
+    const connector = engine.catalog.connectors.get(s.source);
+    if (!(connector instanceof ColdstoreConnector) || !s.scan) continue;
+    const table = s.scan.table.at(-1) ?? "";
+    const metadata = await connector.store.load(table);
+    if (!metadata) continue;
+    const snapshot = metadata.snapshots.find((x) => x.snapshotId === metadata.currentSnapshotId);
+    const all = snapshot?.files ?? [];
+    const read = connector.store.prune(metadata, s.scan.bounds);
+    const bytes = read.reduce((n, f) => n + f.bytes, 0);
+    if (lines.length === 0) lines.push("Cold store files:");
+    lines.push(
+      `  ${s.source}.main.${table} (snapshot ${metadata.currentSnapshotId ?? "none"}): reads ${read.length} of ${all.length} files (${bytes} bytes), pruned ${all.length - read.length} by partition and min/max`,
+    );
+  }
+  return lines;
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;
+
+async function execute(
+  planned: Planned,
+  engine: SqlEngine,
+  signal: AbortSignal,
+  time: { started: number; budgetMs: number },
+): Promise<unknown> {
+  const { started, budgetMs } = time;
+  const leftMs = budgetMs - (performance.now() - started);
+  const { execution, batches } = runPlan(planned.plan, planned.catalog, runnerOf(engine), signal, {
+    ...execLimits(engine.settings),
+    ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
+  });
+  return answerRows(engine, columnsOf(planned.plan), batches, signal, () => ({
+    sources: Object.fromEntries(
+      Object.entries(execution.stats).map(([k, v]) => [
+        k,
+        { ...v, ms: Math.round(v.ms * 10) / 10 },
+      ]),
+    ),
+    ms: elapsed(started),
+  }));
+}
+
+/** Rows as one reply item when they are few, else a stream of items ending with the stats. */
+async function answerRows(
+  engine: SqlEngine,
+  columns: SqlColumn[],
+  batches: AsyncGenerator<Row[]>,
+  signal: AbortSignal,
+  stats: () => SqlStats,
+): Promise<unknown> {
+  const s = engine.settings;
+  // Read ahead: a small result goes back as one item that `nats req` prints whole.
+  const buffered: Row[][] = [];
+  let count = 0;
+  let done = false;
+  try {
+    while (count <= s.singleReplyRows) {
+      const next = await batches.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      buffered.push(next.value);
+      count += next.value.length;
+    }
+  } catch (err) {
+    await batches.return(undefined).catch(() => {});
+    throw signal.aborted ? stopReason(signal) : err;
+  }
+  if (done && count <= s.singleReplyRows) {
+    return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
+  }
+  async function* items(): AsyncGenerator<SqlResultItem> {
+    yield { columns };
+    for (const b of buffered) yield { rows: b };
+    buffered.length = 0;
+    try {
+      for await (const b of batches) yield { rows: b };
+    } catch (err) {
+      throw signal.aborted ? stopReason(signal) : err;
+    }
+    yield { stats: stats() };
+  }
+  return streamOf(items());
+}

@@ -1,0 +1,95 @@
+/**
+ * What `entente.tiers` needs on a sql-join worker: the tier lifecycle of the configured tables,
+ * the materialized results, and one handler routing each op to the one that answers it. Also
+ * gives the catalog the lifecycle tables' watermarks.
+ */
+import { EntenteError, type TiersRequest } from "@entente/protocol";
+import type { Logger } from "@entente/runtime";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { SqlEngine } from "./engine.ts";
+import { type LogicalTablesConfig, lifecycleTablesOf } from "./logical-config.ts";
+import {
+  MaterializedResults,
+  type MaterializeSettings,
+  materializedOp,
+  materializeSourceOf,
+} from "./materialized/index.ts";
+import { parse, selectRunner } from "./select.ts";
+import { LIFECYCLE_OPS, tiersHandler } from "./tiers/handler.ts";
+import { TierLifecycle } from "./tiers/lifecycle.ts";
+
+export interface TiersService {
+  handle(request: TiersRequest, signal: AbortSignal): Promise<unknown>;
+  materialized: MaterializedResults | undefined;
+  stop(): Promise<void>;
+}
+
+export async function openTiersService(options: {
+  engine: SqlEngine;
+  logicalTables: LogicalTablesConfig;
+  materialize: MaterializeSettings;
+  nc: NatsConnection;
+  deployment: string;
+  worker: string;
+  logger: Logger;
+}): Promise<TiersService> {
+  const { engine, nc, deployment, logger } = options;
+  const connectors = engine.catalog.connectors;
+  const lifecycle = new TierLifecycle({
+    tables: lifecycleTablesOf(options.logicalTables),
+    connectors,
+    nc,
+    deployment,
+    worker: options.worker,
+    logger,
+  });
+  if (lifecycle.tables.size > 0) {
+    // A watermark that cannot be read fails the statement rather than hide the cold rows.
+    engine.catalog.readWatermarks = async () => {
+      const marks = new Map<string, string | null>();
+      for (const table of lifecycle.tables.keys())
+        marks.set(table, await lifecycle.watermark(table));
+      return marks;
+    };
+    await lifecycle.start();
+    // Cold tables the lifecycle has just created join the catalog now rather than at the next refresh.
+    await engine.catalog.refresh({ keepStats: true });
+  }
+  const materialized =
+    options.materialize.source === undefined
+      ? undefined
+      : await MaterializedResults.open({
+          nc,
+          deployment,
+          settings: options.materialize,
+          source: materializeSourceOf(connectors, options.materialize.source),
+          run: selectRunner(engine),
+          parse: (sql, signal) => parse(engine, sql, signal),
+          logger,
+        });
+  const lifecycleOps = tiersHandler({ lifecycle, connectors });
+  return {
+    materialized,
+    async handle(request, signal) {
+      if (LIFECYCLE_OPS.has(request.op)) return lifecycleOps(request, signal);
+      if (
+        request.op === "materialize" ||
+        request.op === "refreshMaterialized" ||
+        request.op === "materialized"
+      ) {
+        if (!materialized) {
+          throw new EntenteError(
+            "UNAVAILABLE",
+            "materialized results are off: set materialize.source to a coldstore source",
+          );
+        }
+        return materializedOp(materialized, request, signal);
+      }
+      throw new EntenteError("BAD_REQUEST", `unknown tiers op ${JSON.stringify(request.op)}`);
+    },
+    async stop() {
+      await lifecycle.stop();
+      await materialized?.close();
+    },
+  };
+}
