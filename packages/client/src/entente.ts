@@ -6,6 +6,8 @@ import {
   type AddLinkReply,
   type AnswerItem,
   bridgeSubjectsOf,
+  type CatalogRequest,
+  type CatalogTablesReply,
   collectSqlResult,
   type DataGetReply,
   type DataPutReply,
@@ -33,6 +35,8 @@ import {
   type SqlResult,
   type SqlStatement,
   subjectsOf,
+  type TableStatsReply,
+  type TiersRequest,
   type TxListReply,
   type TxRequest,
   type TxResolveReply,
@@ -133,6 +137,22 @@ export class Entente {
     return collectSqlResult(
       await this.client.collect(this.subjects.sql, body, callOptions(options)),
     );
+  }
+
+  /**
+   * Tiered tables and the cold store: moves, maintenance, retention, materialized results. The
+   * reply's shape follows the op (see the tiers contract).
+   */
+  tiers(request: TiersRequest, options: CallBudget = {}): Promise<unknown> {
+    return this.client.request(this.subjects.tiers, request, callOptions(options));
+  }
+
+  /** Every table the SQL engine knows, or one table's statistics. */
+  catalog(
+    request: CatalogRequest,
+    options: CallBudget = {},
+  ): Promise<CatalogTablesReply | TableStatsReply> {
+    return this.client.request(this.subjects.catalog, request, callOptions(options));
   }
 
   /** In-doubt distributed transactions, or one committed or rolled back by hand. */

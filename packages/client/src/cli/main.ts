@@ -18,6 +18,7 @@ import { registerRegionsCommands, routingOptions } from "./regions.ts";
 import { registerSagaCommands } from "./saga.ts";
 import { registerSqlCommand } from "./sql.ts";
 import { renderTable } from "./table.ts";
+import { registerTiersCommands } from "./tiers.ts";
 import { registerTxCommands } from "./tx.ts";
 
 /**
@@ -136,6 +137,7 @@ export function buildProgram(): Command {
   registerBridgeCommand(program);
   registerRegionsCommands(program);
   registerSagaCommands(program);
+  registerTiersCommands(program);
   registerTxCommands(program);
 
   const id = program.command("id").description("region-aware 64-bit ids");
