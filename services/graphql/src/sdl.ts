@@ -155,6 +155,10 @@ type TableStats {
   table: String!
   kind: String!
   rowCount: Float
+  "A cold-store table's data files, their bytes and its current snapshot."
+  files: Int
+  bytes: Float
+  snapshotId: Float
   columns: [ColumnStats!]!
   "Per tier or shard, for logical tables."
   parts: [TablePart!]!

@@ -3,7 +3,7 @@
  * and one table's statistics, per tier or shard for a logical table. Cold-store tables answer
  * from their manifest without reading a file; other tables with one aggregate scan.
  */
-import type { Connector } from "@entente/connectors";
+import { ColdstoreConnector, type Connector } from "@entente/connectors";
 import {
   type CatalogRequest,
   type CatalogTableInfo,
@@ -76,13 +76,13 @@ async function tableStats(
     }
     throw err;
   }
-  const part = await partStats(catalog, "table", table, signal);
-  return {
-    table: fullName(table),
-    kind: part.files === undefined ? "table" : "cold",
-    ...(part.rowCount === undefined ? {} : { rowCount: part.rowCount }),
-    columns: part.columns,
-  };
+  const {
+    label: _label,
+    table: _table,
+    source: _source,
+    ...part
+  } = await partStats(catalog, "table", table, signal);
+  return { table: fullName(table), kind: part.files === undefined ? "table" : "cold", ...part };
 }
 
 async function logicalStats(
@@ -148,50 +148,33 @@ async function partStats(
       columns: table.columns.map((c) => ({ name: c.name, type: sqlType(c) })),
     };
   }
-  const cold = coldStatsOf(connector);
-  if (cold) return { ...base, ...(await cold(table.name, table.columns)) };
+  if (connector instanceof ColdstoreConnector) {
+    return { ...base, ...(await coldStats(connector, table.name, table.columns)) };
+  }
   return { ...base, ...(await scanStats(connector, table, signal)) };
 }
 
-/** A cold-store connector's manifest statistics, or undefined for any other connector. */
-function coldStatsOf(
-  connector: Connector,
-):
-  | ((
-      name: string,
-      columns: ColumnDef[],
-    ) => Promise<Omit<TablePartStats, "label" | "table" | "source">>)
-  | undefined {
-  const store = (connector as { store?: ColdStatsSource }).store;
-  if (connector.kind !== "coldstore" || !store) return undefined;
-  return async (name, columns) => {
-    const stats = await store.stats(name);
-    return {
-      rowCount: stats.rows,
-      files: stats.files,
-      bytes: stats.bytes,
-      ...(stats.snapshotId === undefined ? {} : { snapshotId: stats.snapshotId }),
-      columns: columns.map((c) => {
-        const s = stats.columns[c.name];
-        return {
-          name: c.name,
-          type: sqlType(c),
-          ...(s === undefined ? {} : { min: s.min, max: s.max, nulls: s.nulls }),
-        };
-      }),
-    };
+/** A cold-store table's statistics, from its manifest: no file is read. */
+async function coldStats(
+  connector: ColdstoreConnector,
+  name: string,
+  columns: ColumnDef[],
+): Promise<Omit<TablePartStats, "label" | "table" | "source">> {
+  const stats = await connector.store.stats(name);
+  return {
+    rowCount: stats.rows,
+    files: stats.files,
+    bytes: stats.bytes,
+    ...(stats.currentSnapshotId === undefined ? {} : { snapshotId: stats.currentSnapshotId }),
+    columns: columns.map((c) => {
+      const s = stats.columns[c.name];
+      return {
+        name: c.name,
+        type: sqlType(c),
+        ...(s === undefined ? {} : { min: s.min, max: s.max, nulls: s.nulls }),
+      };
+    }),
   };
-}
-
-/** What the cold store's `stats` gives that the catalog uses. */
-interface ColdStatsSource {
-  stats(table: string): Promise<{
-    rows: number;
-    files: number;
-    bytes: number;
-    snapshotId?: number;
-    columns: Record<string, { min: unknown; max: unknown; nulls: number }>;
-  }>;
 }
 
 /** Row count and each column's min, max and nulls, in one aggregate statement on the source. */

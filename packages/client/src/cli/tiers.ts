@@ -17,7 +17,7 @@ import type {
 } from "@entente/protocol";
 import { type Command, InvalidArgumentError } from "commander";
 import { formatOption, positiveInteger, print, readJsonArgument, withClient } from "./common.ts";
-import { renderTable } from "./table.ts";
+import { formatTimestamp, renderTable } from "./table.ts";
 
 /** Moves can take minutes; the command waits this long unless --timeout says otherwise. */
 const MOVE_TIMEOUT_MS = 30 * 60_000;
@@ -289,10 +289,14 @@ function tableStatsText(reply: TableStatsReply): string {
   const columns = (cols: TableStatsReply["columns"]) =>
     renderTable(
       ["column", "type", "min", "max", "nulls"],
-      cols.map((c) => [c.name, c.type, show(c.min), show(c.max), c.nulls ?? ""]),
+      cols.map((c) => [c.name, c.type, show(c.min, c.type), show(c.max, c.type), c.nulls ?? ""]),
     );
+  const files =
+    reply.files === undefined
+      ? ""
+      : `, ${reply.files} files, ${reply.bytes} bytes, snapshot ${reply.snapshotId ?? "none"}`;
   const lines = [
-    `${reply.table} (${reply.kind}): ${reply.rowCount ?? "?"} rows`,
+    `${reply.table} (${reply.kind}): ${reply.rowCount ?? "?"} rows${files}`,
     columns(reply.columns),
   ];
   for (const part of reply.parts ?? []) {
@@ -309,4 +313,18 @@ function tableStatsText(reply: TableStatsReply): string {
   return lines.join("\n");
 }
 
-const show = (v: unknown) => (v === undefined || v === null ? "" : String(v));
+/** A statistic as `entente sql` prints a value of its type: timestamps in RFC 3339. */
+function show(v: unknown, type: string): string {
+  if (v === undefined || v === null) return "";
+  if (
+    type === "timestamp" &&
+    (typeof v === "bigint" || typeof v === "string" || typeof v === "number")
+  ) {
+    try {
+      return formatTimestamp(v);
+    } catch {
+      return String(v);
+    }
+  }
+  return String(v);
+}

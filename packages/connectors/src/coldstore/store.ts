@@ -539,11 +539,8 @@ export class ColdStore {
           max = fmax;
         }
       }
-      columns[col.name] = {
-        min: statToJson(min ?? null, col.type),
-        max: statToJson(max ?? null, col.type),
-        nulls,
-      };
+      // In the engine's normal form, as rows are: a timestamp's bounds are bigint nanoseconds.
+      columns[col.name] = { min: min ?? null, max: max ?? null, nulls };
     }
     const partitions = new Map<string, { rows: number; files: number; bytes: number }>();
     for (const file of files) {

@@ -247,6 +247,10 @@ export interface TableStatsReply {
   table: string;
   kind: CatalogTableKind;
   rowCount?: number;
+  /** A cold-store table's files, their bytes and its current snapshot. */
+  files?: number;
+  bytes?: number;
+  snapshotId?: number;
   columns: ColumnStats[];
   /** Per tier or shard, for logical tables. */
   parts?: TablePartStats[];
