@@ -10,8 +10,11 @@ import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import { compareValues } from "./values.ts";
 
 export type MemberConstraint =
-  /** Rows with `from <= column < to` (either end open). `enforce`: also filter by it. */
-  | { kind: "range"; column: string; from?: Value; to?: Value; enforce: boolean }
+  /**
+   * Rows with `from <= column < to` (either end open). `enforce`: also filter by it.
+   * `nulls`: rows whose column is NULL are this member's too (a hot tier's: no boundary moves them).
+   */
+  | { kind: "range"; column: string; from?: Value; to?: Value; enforce: boolean; nulls?: true }
   /** Rows whose key hashes to `bucket` of `buckets` (see hashBucket). */
   | { kind: "hash"; column: string; buckets: number; bucket: number }
   /** Rows whose region-aware id belongs to one of `regions`. */
@@ -294,7 +297,22 @@ export function enforcedPredicate(member: LogicalMember, columns: ColumnDef[]): 
   const col: Expr = { k: "col", i, type, name: c.column };
   const out: Expr[] = [];
   if (c.from !== undefined && c.from !== null) {
-    out.push({ k: "cmp", op: ">=", l: col, r: { k: "lit", v: c.from, type }, type: "boolean" });
+    const from: Expr = {
+      k: "cmp",
+      op: ">=",
+      l: col,
+      r: { k: "lit", v: c.from, type },
+      type: "boolean",
+    };
+    out.push(
+      c.nulls
+        ? {
+            k: "or",
+            args: [from, { k: "isnull", e: col, not: false, type: "boolean" }],
+            type: "boolean",
+          }
+        : from,
+    );
   }
   if (c.to !== undefined && c.to !== null) {
     out.push({ k: "cmp", op: "<", l: col, r: { k: "lit", v: c.to, type }, type: "boolean" });

@@ -93,7 +93,9 @@ export class LiveCatalog {
         await describing;
         this.physical = new StaticCatalog(perSource.flat(), this.sourceInfos(), this.aliases);
         try {
-          if (this.readWatermarks) this.watermarks = await this.readWatermarks();
+          if (this.readWatermarks) {
+            this.watermarks = forwardOnly(this.watermarks, await this.readWatermarks());
+          }
         } catch (err) {
           errors.push({
             source: "(tier watermarks)",
@@ -142,7 +144,7 @@ export class LiveCatalog {
    */
   async syncWatermarks(): Promise<void> {
     if (!this.readWatermarks || !this.physical) return;
-    const next = await this.readWatermarks();
+    const next = forwardOnly(this.watermarks, await this.readWatermarks());
     const same =
       next.size === this.watermarks.size &&
       [...next].every(([table, mark]) => this.watermarks.get(table) === mark);
@@ -188,6 +190,23 @@ export class LiveCatalog {
       return use(await this.refresh({ keepStats: true }));
     }
   }
+}
+
+/**
+ * Watermarks only move forward: a read that started before a commit and ended after a newer read
+ * must not take a table back to the older boundary. (Texts of one table share one format, so
+ * they order as their values do.)
+ */
+function forwardOnly(
+  known: ReadonlyMap<string, string | null>,
+  read: ReadonlyMap<string, string | null>,
+): Map<string, string | null> {
+  const out = new Map(read);
+  for (const [table, mark] of read) {
+    const before = known.get(table);
+    if (before != null && (mark === null || mark < before)) out.set(table, before);
+  }
+  return out;
 }
 
 async function tablesOf(

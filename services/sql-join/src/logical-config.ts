@@ -250,7 +250,8 @@ export function buildLogicalTables(
         const hotMember = (from: unknown): LogicalMember => ({
           label: "hot",
           table: hot,
-          constraint: { kind: "range", column: col.name, from, enforce: true },
+          // No move takes a row whose time is NULL: it stays hot, and is read there.
+          constraint: { kind: "range", column: col.name, from, enforce: true, nulls: true },
         });
         const coldMember = (to: unknown): LogicalMember => ({
           label: "cold",

@@ -109,6 +109,8 @@ export async function answerSelect(
 /** Runs a SELECT from its text, never from a stored result: what a materialization stores. */
 export function selectRunner(engine: SqlEngine): MaterializeRun {
   return async (sql, params, signal) => {
+    // As every statement: the tier boundary a move committed last, not the catalog's cached one.
+    await engine.catalog.syncWatermarks();
     const statement = await parse(engine, sql, signal);
     if (statement.kind !== "select") {
       throw new EntenteError("BAD_REQUEST", "only a SELECT can be materialized");
