@@ -195,6 +195,7 @@ export const sqlJoinService: ServiceDefinition = {
         deployment: subjects.deployment,
         worker: writes.worker,
         logger,
+        longestStatementMs: config.config.runtime.maxTimeoutMs,
       });
     } catch (err) {
       await writes.stop();

@@ -32,9 +32,21 @@ export async function openTiersService(options: {
   deployment: string;
   worker: string;
   logger: Logger;
+  /** The longest a statement may run here (runtime.maxTimeoutMs). */
+  longestStatementMs: number;
 }): Promise<TiersService> {
   const { engine, nc, deployment, logger } = options;
   const connectors = engine.catalog.connectors;
+  // A statement planned before a commit reads the moved rows from hot: the delete must wait it out.
+  const longest = Math.max(options.longestStatementMs, options.materialize.runTimeoutMs);
+  for (const table of lifecycleTablesOf(options.logicalTables)) {
+    if (table.graceMs < longest) {
+      logger.warn(
+        { table: table.table, graceMs: table.graceMs, longestStatementMs: longest },
+        "tiers: graceMs is shorter than the longest statement: a statement that runs longer than the grace may miss rows moved meanwhile",
+      );
+    }
+  }
   const lifecycle = new TierLifecycle({
     tables: lifecycleTablesOf(options.logicalTables),
     connectors,

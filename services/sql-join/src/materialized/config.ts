@@ -16,7 +16,7 @@ export const materializeConfigSchema = z
       .int()
       .positive()
       .max(24 * 60 * 60 * 1000)
-      .default(10 * 60 * 1000),
+      .default(5 * 60 * 1000),
     /** Servers the `<deployment>_materialized` KV bucket is replicated over (at most 5). */
     replicas: z.number().int().min(1).max(5).default(1),
   })
