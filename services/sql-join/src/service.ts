@@ -151,10 +151,9 @@ export const sqlJoinService: ServiceDefinition = {
       });
     } catch (err) {
       await lease.release();
+      if (demo) await removeDemoColdStore();
       throw err;
     }
-    for (const e of engine.catalog.errors)
-      logger.warn({ source: e.source }, `catalog: ${e.message}`);
     const timer = setInterval(() => {
       engine.catalog.refresh().catch((err) => logger.warn({ err }, "catalog refresh failed"));
     }, settings.catalogRefreshMs);
@@ -180,6 +179,7 @@ export const sqlJoinService: ServiceDefinition = {
       clearInterval(timer);
       await engine.close();
       await lease.release();
+      if (demo) await removeDemoColdStore();
       throw err;
     }
     let tiers: TiersService;
@@ -202,8 +202,12 @@ export const sqlJoinService: ServiceDefinition = {
       clearInterval(timer);
       await engine.close();
       await lease.release();
+      if (demo) await removeDemoColdStore();
       throw err;
     }
+    // After the tiers opened: a cold table the lifecycle has just created is no problem to report.
+    for (const e of engine.catalog.errors)
+      logger.warn({ source: e.source }, `catalog: ${e.message}`);
     const handler = sqlHandler(engine, writes, true, tiers.materialized);
     const catalogApi = catalogHandler(engine.catalog);
     const writableFingerprint = configFingerprint({
