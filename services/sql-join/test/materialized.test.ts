@@ -72,7 +72,12 @@ const run: MaterializeRun = async (sql, params) => {
 const parse = async (sql: string) => parseSql(sql);
 
 async function open(
-  options: { maxRows?: number; runner?: MaterializeRun; deployment?: string } = {},
+  options: {
+    maxRows?: number;
+    maxResults?: number;
+    runner?: MaterializeRun;
+    deployment?: string;
+  } = {},
 ) {
   const connector = await ColdstoreConnector.open("archive", { kind: "coldstore", path: dir });
   connectors.push(connector);
@@ -82,6 +87,7 @@ async function open(
     settings: materializeConfigSchema.parse({
       source: "archive",
       ...(options.maxRows ? { maxRows: options.maxRows } : {}),
+      ...(options.maxResults ? { maxResults: options.maxResults } : {}),
     }),
     source: materializeSourceOf(new Map([["archive", connector]]), "archive"),
     run: options.runner ?? run,
@@ -405,6 +411,15 @@ describe("materialized results", () => {
       const refused = await failure(m.materialize("SELECT 1", [], ttl));
       expect(refused.code, String(ttl)).toBe("BAD_REQUEST");
     }
+  });
+
+  it("keeps at most maxResults results, and still refreshes and replaces those", async () => {
+    const m = await open({ maxResults: 1 });
+    await m.materialize("SELECT id FROM t LIMIT 2", [], 60_000);
+    const refused = await failure(m.materialize("SELECT id FROM t LIMIT 3", [], 60_000));
+    expect(refused.code).toBe("TOO_LARGE");
+    expect(refused.message).toMatch(/materialize\.maxResults allows \(1\)/);
+    expect((await m.materialize("SELECT id FROM t LIMIT 2", [], 60_000)).rows).toBe(2);
   });
 
   it("answers the tiers operations", async () => {

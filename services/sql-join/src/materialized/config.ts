@@ -8,6 +8,8 @@ export const materializeConfigSchema = z
      * `mat_<id>` in its schema `main`. Without it nothing can be materialized.
      */
     source: z.string().min(1).optional(),
+    /** Most materialized results kept at once; a new one past it is refused with TOO_LARGE. */
+    maxResults: z.number().int().positive().max(1_000_000).default(1000),
     /** Most rows one materialized result may hold; a larger one is refused with TOO_LARGE. */
     maxRows: z.number().int().positive().max(1_000_000_000).default(1_000_000),
     /** Longest a materialization or a refresh may run before it is stopped. */

@@ -123,6 +123,9 @@ const KEY_PROPERTY = "entente.materialized.key";
 const ROW_COLUMN = "_row";
 const MAX_TTL_MS = 366 * 86_400_000;
 /** After a background refresh failed, the next statements wait this long before another. */
+/** Most refreshes one worker runs in the background at once. */
+const BACKGROUND_REFRESHES = 2;
+
 export const REFRESH_RETRY_MS = 30_000;
 
 interface RunSignal {
@@ -210,6 +213,13 @@ export class MaterializedResults {
     const { key, id } = statementKey(parsed.ast, params);
     const known = this.#known.get(id)?.record ?? (await this.#get(id))?.record;
     if (known && known.key !== key) throw collision(id);
+    const { maxResults } = this.#options.settings;
+    if (!known && this.#known.size >= maxResults) {
+      throw new EntenteError(
+        "TOO_LARGE",
+        `${this.#known.size} materialized results are kept, the most materialize.maxResults allows (${maxResults}): refresh or replace one`,
+      );
+    }
     const text = await this.#normalized(sql, params, key, run.signal);
     return this.#write({ id, key, sql: text, params: encodeParams(params), ttlMs }, run);
   }
@@ -301,6 +311,8 @@ export class MaterializedResults {
 
   #refreshInBackground(id: string): void {
     if (this.#refreshing.has(id) || this.#life.signal.aborted) return;
+    // Expired results refresh a few at a time: a burst of them must not run every statement at once.
+    if (this.#refreshing.size >= BACKGROUND_REFRESHES) return;
     const failedAt = this.#failedAt.get(id);
     if (failedAt !== undefined && this.#now() - failedAt < REFRESH_RETRY_MS) return;
     this.refresh(id).then(
