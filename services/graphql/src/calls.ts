@@ -15,6 +15,7 @@ import {
 } from "@entente/protocol";
 import type { Deadline, EntenteClient } from "@entente/runtime";
 import type { Context } from "@opentelemetry/api";
+import { type ByteBudget, HEAP_BYTES_PER_JSON_BYTE } from "./pages.ts";
 
 /**
  * One GraphQL request's deadline (its `entente-timeout-ms` header, else the runtime's longest),
@@ -38,6 +39,8 @@ export interface TierForReply {
 /** A statement's result with its values as JSON carries them, and its size as JSON. */
 export interface JsonSqlResult extends SqlResult {
   bytes: number;
+  /** What the result holds of the budget it was read under: the caller gives it back. */
+  reserved: number;
 }
 
 /** A reply's values as the JSON content type carries them (64-bit integers as decimal text). */
@@ -66,13 +69,15 @@ export class EntenteCalls {
 
   /**
    * One statement's whole result, read as it streams in. Values become what the JSON content
-   * type of entente.sql carries (64-bit integers as decimal text, bytes as base64); past
-   * `maxBytes` of rows (as JSON) the statement is stopped and refused with TOO_LARGE.
+   * type of entente.sql carries (64-bit integers as decimal text, bytes as base64). Under a
+   * `budget`, each batch of rows takes {@link HEAP_BYTES_PER_JSON_BYTE} times its JSON from it;
+   * once the budget (shared by every result being read and kept) cannot hold the next batch,
+   * the statement is stopped and refused with TOO_LARGE. The caller releases `reserved`.
    */
   async sql(
     scope: CallScope,
     request: { sql: string; params?: unknown[]; explain?: boolean },
-    options: { timeoutMs?: number | undefined; maxBytes?: number } = {},
+    options: { timeoutMs?: number | undefined; budget?: ByteBudget } = {},
   ): Promise<JsonSqlResult> {
     const body = {
       sql: request.sql,
@@ -80,27 +85,38 @@ export class EntenteCalls {
       ...(request.explain ? { explain: true } : {}),
     };
     const items: SqlResultItem[] = [];
+    const budget = options.budget;
     let bytes = 0;
+    let reserved = 0;
     const stream = this.#client.stream<SqlResultItem>(
       this.#subjects.sql,
       body,
       this.#options(scope, options.timeoutMs),
     );
-    for await (const item of stream) {
-      if (item.rows) {
-        const text = toJson(item.rows);
-        bytes += text.length;
-        if (options.maxBytes !== undefined && bytes > options.maxBytes) {
-          // Leaving the loop stops the producer.
-          throw new EntenteError(
-            "TOO_LARGE",
-            `the result passed ${options.maxBytes} bytes as JSON (graphql.maxKeptBytes); narrow it or add a LIMIT`,
-          );
-        }
-        items.push({ ...item, rows: JSON.parse(text) as unknown[][] });
-      } else items.push(item);
+    try {
+      for await (const item of stream) {
+        if (item.rows) {
+          const text = toJson(item.rows);
+          bytes += text.length;
+          if (budget) {
+            const cost = text.length * HEAP_BYTES_PER_JSON_BYTE;
+            if (!budget.reserve(cost)) {
+              // Leaving the loop stops the producer.
+              throw new EntenteError(
+                "TOO_LARGE",
+                `the result passed ${bytes} bytes as JSON; with the results being read at the same time it is more than graphql.maxKeptBytes (${budget.limit}, counting ${HEAP_BYTES_PER_JSON_BYTE} bytes of memory per byte of JSON) holds; narrow it or add a LIMIT`,
+              );
+            }
+            reserved += cost;
+          }
+          items.push({ ...item, rows: JSON.parse(text) as unknown[][] });
+        } else items.push(item);
+      }
+      return { ...collectSqlResult(items), bytes, reserved };
+    } catch (err) {
+      budget?.release(reserved);
+      throw err;
     }
-    return { ...collectSqlResult(items), bytes };
   }
 
   async tierFor(scope: CallScope, table: string, at: string): Promise<TierForReply> {

@@ -45,6 +45,28 @@ export const graphqlConfigSchema = z
     maxTokens: z.number().int().min(100).max(1_000_000).default(10_000),
     /** Deepest selection nesting a document may have (introspection needs about 13). */
     maxDepth: z.number().int().min(4).max(100).default(16),
+    /**
+     * Most fields a document may have, its fragments' included (introspection has about 70).
+     * Checked before the validation, whose time grows with the square of the fields.
+     */
+    maxFields: z.number().int().min(100).max(100_000).default(500),
+    /**
+     * Most costly fields a document may select in all: `query`, `tableStats` and
+     * `recommendedSource` (however aliased) and every mutation.
+     */
+    maxCostlyFields: z.number().int().min(1).max(1000).default(10),
+    /**
+     * Browser origins (`https://grafana.example.com`) allowed to read answers across origins.
+     * None by default: answers carry no CORS headers, and browsers keep them from other sites.
+     */
+    corsOrigins: z
+      .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an origin is scheme://host[:port]"))
+      .default([]),
+    /**
+     * Host names (`graphql.example.com`, with `:port` if not the listening one) requests may be
+     * addressed to besides `host`, `localhost` and `127.0.0.1`: others are refused (DNS rebinding).
+     */
+    allowedHosts: z.array(z.string().min(1)).default([]),
   })
   .prefault({});
 

@@ -2,16 +2,33 @@
  * Results kept for their later pages. The first page of a statement runs it once; when the
  * result has more rows than the page, the whole result is kept here for `ttlMs` after its last
  * read, and a cursor names a position in it. Later pages are slices of that one execution, so
- * no row is lost or repeated whatever the statement's order. Kept results share one byte budget;
- * the least recently read go first when it is full. Pure: the clock is handed in.
+ * no row is lost or repeated whatever the statement's order. Kept results share one byte budget
+ * with the results still being read (see {@link KeptResults.reserve}); the least recently read
+ * kept results go first when it is full. Pure: the clock is handed in.
  */
 import { EntenteError } from "@entente/protocol";
+
+/**
+ * What a result's rows are taken to cost in memory for each byte of their JSON: parsed rows
+ * (arrays, boxed numbers, strings) take a few times their text, and the budget is of memory.
+ */
+export const HEAP_BYTES_PER_JSON_BYTE = 3;
+
+/** A share of one byte budget, taken as a result streams in and given back when it is done. */
+export interface ByteBudget {
+  /** The whole budget, in bytes. */
+  readonly limit: number;
+  /** Takes `bytes`; false (taking nothing) when the budget cannot hold them. */
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
 
 export interface KeptResult<T> {
   id: string;
   /** The statement and parameters it answered: a cursor is good only for the same. */
   key: string;
   rows: unknown[][];
+  /** What the rows are taken to cost in memory (see {@link HEAP_BYTES_PER_JSON_BYTE}). */
   bytes: number;
   /** Everything else about the result (columns, stats), as the caller wants it. */
   meta: T;
@@ -46,6 +63,8 @@ export class KeptResults<T> {
   readonly #ttlMs: number;
   readonly #maxBytes: number;
   #bytes = 0;
+  /** Bytes taken by results still being read (see {@link reserve}). */
+  #reserved = 0;
 
   constructor(options: { ttlMs: number; maxBytes: number }) {
     this.#ttlMs = options.ttlMs;
@@ -56,18 +75,56 @@ export class KeptResults<T> {
     return this.#entries.size;
   }
 
+  /** Bytes of the results kept. */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Keeps a result, making room by dropping the least recently read; false if it cannot fit. */
-  keep(entry: Omit<KeptResult<T>, "expiresAt">, now: number): boolean {
+  /** Bytes taken by the results still being read. */
+  get reserved(): number {
+    return this.#reserved;
+  }
+
+  /** Whether `bytes` more fit, once the least recently read kept results are dropped as needed. */
+  #makeRoom(bytes: number, now: number): boolean {
+    if (this.#bytes + this.#reserved + bytes <= this.#maxBytes) return true;
     this.sweep(now);
-    if (entry.bytes > this.#maxBytes) return false;
+    if (this.#reserved + bytes > this.#maxBytes) return false;
     for (const [id, old] of this.#entries) {
-      if (this.#bytes + entry.bytes <= this.#maxBytes) break;
+      if (this.#bytes + this.#reserved + bytes <= this.#maxBytes) break;
       this.#drop(id, old);
     }
+    return true;
+  }
+
+  /**
+   * Takes `bytes` of the budget for a result being read, dropping the least recently read kept
+   * results to make room: results being read come before results kept for later pages. False
+   * (taking nothing) when the results being read already hold too much of it.
+   */
+  reserve(bytes: number, now: number): boolean {
+    if (!this.#makeRoom(bytes, now)) return false;
+    this.#reserved += bytes;
+    return true;
+  }
+
+  /** Gives back what {@link reserve} took. */
+  release(bytes: number): void {
+    this.#reserved = Math.max(0, this.#reserved - bytes);
+  }
+
+  /** This budget as a {@link ByteBudget}, on the given clock. */
+  budget(now: () => number): ByteBudget {
+    return {
+      limit: this.#maxBytes,
+      reserve: (bytes) => this.reserve(bytes, now()),
+      release: (bytes) => this.release(bytes),
+    };
+  }
+
+  /** Keeps a result, making room by dropping the least recently read; false if it cannot fit. */
+  keep(entry: Omit<KeptResult<T>, "expiresAt">, now: number): boolean {
+    if (!this.#makeRoom(entry.bytes, now)) return false;
     this.#entries.set(entry.id, { ...entry, expiresAt: now + this.#ttlMs });
     this.#bytes += entry.bytes;
     return true;

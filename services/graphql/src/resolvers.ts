@@ -19,7 +19,7 @@ import {
 import type { GraphQLError, ValueNode } from "graphql";
 import type { CallScope, EntenteCalls } from "./calls.ts";
 import type { GraphqlSettings } from "./config.ts";
-import { decodeCursor, encodeCursor, KeptResults } from "./pages.ts";
+import { decodeCursor, encodeCursor, HEAP_BYTES_PER_JSON_BYTE, KeptResults } from "./pages.ts";
 import { type TierUse, tiersOfPlan } from "./plan-tiers.ts";
 import { yoga } from "./yoga.ts";
 
@@ -40,7 +40,12 @@ export interface ResolverOptions {
   calls: EntenteCalls;
   settings: Pick<GraphqlSettings, "pageRows" | "cursorTtlMs" | "maxKeptBytes">;
   now?: () => number;
+  /** Told of each INTERNAL error, whose message the client does not get. */
+  onInternal?: (error: EntenteError) => void;
 }
+
+/** What a client is told of an INTERNAL error: its message may name files, hosts or code. */
+export const INTERNAL_MESSAGE = "internal error; the graphql worker's log has the details";
 
 /** A literal written in the document, as the JSON value it spells. */
 function literalValue(node: ValueNode, variables?: Record<string, unknown> | null): unknown {
@@ -77,10 +82,23 @@ export const JSONScalar = {
     literalValue(node, variables),
 };
 
-/** An Entente error as a GraphQL error: its message, its code and whether a retry may help. */
-export function graphqlErrorOf(err: unknown): GraphQLError {
+/**
+ * An Entente error as a GraphQL error: its message, its code and whether a retry may help. An
+ * INTERNAL error (a bug, or a failure nobody named) is told as {@link INTERNAL_MESSAGE}, without
+ * its details, and handed to `onInternal` to be logged.
+ */
+export function graphqlErrorOf(
+  err: unknown,
+  onInternal?: (error: EntenteError) => void,
+): GraphQLError {
   if (err instanceof Error && err.name === "GraphQLError") return err as GraphQLError;
   const error = toEntenteError(err);
+  if (error.code === "INTERNAL") {
+    onInternal?.(error);
+    return yoga.createGraphQLError(INTERNAL_MESSAGE, {
+      extensions: { code: error.code, retryable: error.retryable },
+    });
+  }
   return yoga.createGraphQLError(error.message, {
     extensions: {
       code: error.code,
@@ -92,16 +110,6 @@ export function graphqlErrorOf(err: unknown): GraphQLError {
 
 // biome-ignore lint/suspicious/noExplicitAny: resolver arguments are checked by the schema.
 type Resolver = (parent: unknown, args: any, context: GraphqlContext) => unknown;
-
-function guarded(resolver: Resolver): Resolver {
-  return async (parent, args, context) => {
-    try {
-      return await resolver(parent, args, context);
-    } catch (err) {
-      throw graphqlErrorOf(err);
-    }
-  };
-}
 
 /** Statements that change data or state: `query` only reads. */
 const WRITES =
@@ -142,12 +150,24 @@ function materializedOf(reply: unknown): MaterializedInfo {
 const TRANSFORMS = { DAY: "day", IDENTITY: "identity", BUCKET: "bucket" } as const;
 
 export function createResolvers(options: ResolverOptions) {
-  const { calls, settings } = options;
+  const { calls, settings, onInternal } = options;
   const now = options.now ?? Date.now;
+  // One budget for the results being read and those kept for their later pages.
   const kept = new KeptResults<ResultMeta>({
     ttlMs: settings.cursorTtlMs,
     maxBytes: settings.maxKeptBytes,
   });
+  const budget = kept.budget(now);
+
+  function guarded(resolver: Resolver): Resolver {
+    return async (parent, args, context) => {
+      try {
+        return await resolver(parent, args, context);
+      } catch (err) {
+        throw graphqlErrorOf(err, onInternal);
+      }
+    };
+  }
 
   function page(meta: ResultMeta, rows: unknown[][], offset: number, first: number, id?: string) {
     const end = Math.min(rows.length, offset + first);
@@ -177,7 +197,7 @@ export function createResolvers(options: ResolverOptions) {
         (r) => tiersOfPlan(r.plan ?? r.rows.map((row) => String(row[0])).join("\n")),
         (err: unknown) => {
           asked = undefined;
-          throw graphqlErrorOf(err);
+          throw graphqlErrorOf(err, onInternal);
         },
       );
       return asked;
@@ -204,12 +224,11 @@ export function createResolvers(options: ResolverOptions) {
       refuseWrites(sql);
       const timeoutMs = positive("timeoutMs", args.timeoutMs);
       const started = performance.now();
-      const result = await calls.sql(
-        scope,
-        { sql, params },
-        { timeoutMs, maxBytes: settings.maxKeptBytes },
-      );
-      const { rows, bytes } = result;
+      const result = await calls.sql(scope, { sql, params }, { timeoutMs, budget });
+      // What follows runs at once: the rows are kept below (taking their bytes anew) or dropped.
+      budget.release(result.reserved ?? 0);
+      const { rows } = result;
+      const bytes = result.bytes * HEAP_BYTES_PER_JSON_BYTE;
       const meta: ResultMeta = {
         columns: result.columns,
         rowCount: rows.length,
@@ -222,7 +241,7 @@ export function createResolvers(options: ResolverOptions) {
       if (!kept.keep({ id, key, rows, bytes, meta }, now())) {
         throw new EntenteError(
           "TOO_LARGE",
-          `the result is ${bytes} bytes as JSON, more than graphql.maxKeptBytes (${settings.maxKeptBytes}) keeps for paging; narrow it or add a LIMIT`,
+          `the result is ${result.bytes} bytes as JSON, more than graphql.maxKeptBytes (${settings.maxKeptBytes}, counting ${HEAP_BYTES_PER_JSON_BYTE} bytes of memory per byte of JSON) keeps for paging with the results being read; narrow it or add a LIMIT`,
         );
       }
       return page(meta, rows, 0, first, id);

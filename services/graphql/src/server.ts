@@ -18,6 +18,8 @@ import {
 } from "@opentelemetry/api";
 import type {
   ASTVisitor,
+  DocumentNode,
+  FieldNode,
   FragmentDefinitionNode,
   OperationDefinitionNode,
   SelectionSetNode,
@@ -27,7 +29,13 @@ import type { CallScope, EntenteCalls } from "./calls.ts";
 import type { GraphqlSettings } from "./config.ts";
 import { createResolvers, type GraphqlContext } from "./resolvers.ts";
 import { TYPE_DEFS } from "./sdl.ts";
-import { type YogaPlugin, type YogaServer, yoga as yogaModule } from "./yoga.ts";
+import {
+  type YogaCors,
+  type YogaCorsOptions,
+  type YogaPlugin,
+  type YogaServer,
+  yoga as yogaModule,
+} from "./yoga.ts";
 
 const tracer = trace.getTracer("entente-graphql");
 
@@ -74,19 +82,133 @@ export function depthLimit(maxDepth: number) {
   };
 }
 
-/** Bounds what a document may cost before it runs: its tokens and its depth. */
-function limitsPlugin(settings: Pick<GraphqlSettings, "maxTokens" | "maxDepth">): YogaPlugin {
+/** Query fields that each run a statement or a scan; every mutation field costs as much. */
+export const COSTLY_QUERY_FIELDS: ReadonlySet<string> = new Set([
+  "query",
+  "tableStats",
+  "recommendedSource",
+]);
+
+const DEFAULT_MAX_FIELDS = 500;
+const DEFAULT_MAX_COSTLY_FIELDS = 10;
+
+/**
+ * What a document selects, counted without the schema and in one pass: `fields`, the fields
+ * written in it (its fragments' included, each once: spreads of one fragment merge, and the
+ * validation compares a fragment's fields once), and `costly`, the root fields of its
+ * operations that run something — {@link COSTLY_QUERY_FIELDS} of a query, every field of a
+ * mutation — counted by response name, as they run: each alias runs its field again, while
+ * fields of one response name (spread from several fragments, say) merge and run once.
+ */
+export function documentCost(document: DocumentNode): { fields: number; costly: number } {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let fields = 0;
+  const countFields = (set: SelectionSetNode): void => {
+    for (const selection of set.selections) {
+      if (selection.kind === "Field") {
+        fields++;
+        if (selection.selectionSet) countFields(selection.selectionSet);
+      } else if (selection.kind === "InlineFragment") countFields(selection.selectionSet);
+    }
+  };
+  for (const definition of document.definitions) {
+    if (definition.kind === "FragmentDefinition") {
+      fragments.set(definition.name.value, definition);
+      countFields(definition.selectionSet);
+    } else if (definition.kind === "OperationDefinition") countFields(definition.selectionSet);
+  }
+  /** The root fields an operation runs, by response name (fragments spread where they are). */
+  const rootFields = (
+    set: SelectionSetNode,
+    into: Map<string, FieldNode>,
+    spread: Set<string>,
+  ): Map<string, FieldNode> => {
+    for (const selection of set.selections) {
+      if (selection.kind === "Field") {
+        into.set(selection.alias?.value ?? selection.name.value, selection);
+      } else if (selection.kind === "InlineFragment") {
+        rootFields(selection.selectionSet, into, spread);
+      } else {
+        const name = selection.name.value;
+        const fragment = fragments.get(name);
+        if (!fragment || spread.has(name)) continue;
+        spread.add(name);
+        rootFields(fragment.selectionSet, into, spread);
+      }
+    }
+    return into;
+  };
+  let costly = 0;
+  for (const definition of document.definitions) {
+    if (definition.kind !== "OperationDefinition") continue;
+    for (const field of rootFields(definition.selectionSet, new Map(), new Set()).values()) {
+      const name = field.name.value;
+      if (
+        definition.operation === "query" ? COSTLY_QUERY_FIELDS.has(name) : name !== "__typename"
+      ) {
+        costly++;
+      }
+    }
+  }
+  return { fields, costly };
+}
+
+/**
+ * Bounds what a document may cost before it runs: its tokens, its fields and its costly fields
+ * while it is parsed (before the validation, whose overlapping-fields rule takes time in the
+ * square of the fields), and its depth in the validation.
+ */
+function limitsPlugin(
+  settings: Pick<GraphqlSettings, "maxTokens" | "maxDepth"> &
+    Partial<Pick<GraphqlSettings, "maxFields" | "maxCostlyFields">>,
+): YogaPlugin {
   const rule = depthLimit(settings.maxDepth);
+  const maxFields = settings.maxFields ?? DEFAULT_MAX_FIELDS;
+  const maxCostly = settings.maxCostlyFields ?? DEFAULT_MAX_COSTLY_FIELDS;
+  const refused = (message: string) =>
+    yogaModule.createGraphQLError(message, { extensions: { code: "BAD_REQUEST" } });
   return {
     onParse({ parseFn, setParseFn }) {
       // yoga's own parse, so its errors are the graphql errors yoga recognises.
-      setParseFn((source, options) =>
-        parseFn(source, { ...options, maxTokens: settings.maxTokens }),
-      );
+      setParseFn((source, options) => {
+        const document = parseFn(source, { ...options, maxTokens: settings.maxTokens });
+        const { fields, costly } = documentCost(document);
+        if (fields > maxFields) {
+          throw refused(
+            `the document selects ${fields} fields; at most ${maxFields} are taken (graphql.maxFields)`,
+          );
+        }
+        if (costly > maxCostly) {
+          throw refused(
+            `the document selects ${costly} costly fields (query, tableStats, recommendedSource and mutations, aliases included); at most ${maxCostly} are taken (graphql.maxCostlyFields): send them in several requests`,
+          );
+        }
+        return document;
+      });
     },
     onValidate({ addValidationRule }) {
       addValidationRule(rule);
     },
+  };
+}
+
+/**
+ * Cross-origin reads: none unless `graphql.corsOrigins` lists the origin (no credentials: the
+ * API takes none). Without CORS headers a browser keeps the answer from the page that asked.
+ */
+export function corsOf(origins: readonly string[] | undefined): YogaCors {
+  if (!origins || origins.length === 0) return false;
+  const allowed = new Set(origins);
+  return (request: Request): YogaCorsOptions | false => {
+    const origin = request.headers.get("origin");
+    if (origin === null || !allowed.has(origin)) return false;
+    return {
+      origin: [origin],
+      methods: ["GET", "POST"],
+      allowedHeaders: ["content-type", "accept", HEADERS.timeoutMs, "traceparent", "tracestate"],
+      credentials: false,
+      maxAge: 600,
+    };
   };
 }
 
@@ -112,10 +234,13 @@ export function createGraphqlYoga(options: {
     calls: options.calls,
     settings: options.settings,
     ...(options.now ? { now: options.now } : {}),
+    onInternal: (error) =>
+      options.logger.error({ err: error, details: error.details }, "graphql: internal error"),
   });
   const schema = yogaModule.createSchema({ typeDefs: TYPE_DEFS, resolvers });
   const yoga = yogaModule.createYoga<GraphqlContext>({
     schema,
+    cors: corsOf(options.settings.corsOrigins),
     graphqlEndpoint: options.settings.path,
     healthCheckEndpoint: "/health",
     landingPage: false,
@@ -146,11 +271,60 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function refuse(res: ServerResponse, error: EntenteError, close = false): void {
+function refuse(res: ServerResponse, error: EntenteError, close = false, status?: number): void {
   if (close) res.setHeader("connection", "close");
-  json(res, error.status, {
+  json(res, status ?? error.status, {
     errors: [{ message: error.message, extensions: { code: error.code } }],
   });
+}
+
+/**
+ * The media types a POST body is taken in. Browsers send others (form fields, multipart, plain
+ * text) to any site without asking it first, so taking them would let any page a user opens
+ * run mutations here; a JSON body from another origin needs a preflight, which is refused
+ * unless `graphql.corsOrigins` lists that origin.
+ */
+const POST_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  "application/json",
+  "application/graphql+json",
+  "application/graphql-response+json",
+]);
+
+/** A Content-Type's media type, lower-cased, without parameters. */
+export function mediaTypeOf(header: string | undefined): string {
+  return (header ?? "").split(",")[0]?.split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/** A Host header or a configured host name, lower-cased, an IPv6 address in brackets. */
+export function hostKey(host: string): string {
+  const text = host.trim().toLowerCase();
+  return text.indexOf(":") !== text.lastIndexOf(":") && !text.startsWith("[") ? `[${text}]` : text;
+}
+
+const hasPort = (key: string) => /:\d+$/.test(key) && !key.endsWith("]");
+
+/**
+ * The Host headers a request may carry: the configured host, localhost, 127.0.0.1 and [::1] on
+ * the listening port, and `graphql.allowedHosts` (one without a port on the listening port or
+ * on its scheme's default, as behind a proxy). A page on another site whose name was made to
+ * resolve to this machine (DNS rebinding) sends its own name, and is refused.
+ */
+export function allowedHostsOf(
+  settings: Pick<GraphqlSettings, "host"> & Partial<Pick<GraphqlSettings, "allowedHosts">>,
+  port: number,
+): Set<string> {
+  const allowed = new Set<string>();
+  for (const name of [settings.host, "localhost", "127.0.0.1", "::1"]) {
+    const key = hostKey(name);
+    allowed.add(`${key}:${port}`);
+    if (port === 80) allowed.add(key);
+  }
+  for (const name of settings.allowedHosts ?? []) {
+    const key = hostKey(name);
+    allowed.add(key);
+    if (!hasPort(key)) allowed.add(`${key}:${port}`);
+  }
+  return allowed;
 }
 
 /** The body, or undefined once it passed `limit` bytes (the request is then refused). */
@@ -176,9 +350,27 @@ export async function startGraphqlServer(options: {
   const inFlight = new Set<AbortController>();
   let operations = 0;
   let accepting = true;
+  // Set once the server listens (the port may be picked then).
+  let allowedHosts = new Set<string>();
+  const corsOrigins = new Set(settings.corsOrigins ?? []);
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    // The health check answers whatever name it is asked by (probes send an address).
+    if (url.pathname !== "/health") {
+      const host = req.headers.host;
+      if (host === undefined || !allowedHosts.has(hostKey(host))) {
+        return refuse(
+          res,
+          new EntenteError(
+            "BAD_REQUEST",
+            `this server does not answer for host ${JSON.stringify(host ?? "")}; add it to graphql.allowedHosts to take it`,
+          ),
+          true,
+          421,
+        );
+      }
+    }
     if (url.pathname !== settings.path && url.pathname !== "/health") {
       return refuse(
         res,
@@ -190,6 +382,35 @@ export async function startGraphqlServer(options: {
     }
     if (!accepting) {
       return refuse(res, new EntenteError("SHUTTING_DOWN", "graphql is shutting down"), true);
+    }
+    // A browser says when a page of another site sent the request (an image's GET, say): only
+    // the origins of graphql.corsOrigins may.
+    const site = req.headers["sec-fetch-site"];
+    if (site === "cross-site" || site === "same-site") {
+      const origin = req.headers.origin;
+      if (origin === undefined || !corsOrigins.has(origin)) {
+        return refuse(
+          res,
+          new EntenteError(
+            "BAD_REQUEST",
+            `requests from pages of other sites (origin ${JSON.stringify(origin ?? "unknown")}) are refused; list the origin in graphql.corsOrigins to take them`,
+          ),
+          true,
+          403,
+        );
+      }
+    }
+    const method = req.method ?? "GET";
+    if (method === "POST" && !POST_MEDIA_TYPES.has(mediaTypeOf(req.headers["content-type"]))) {
+      return refuse(
+        res,
+        new EntenteError(
+          "BAD_REQUEST",
+          `a POST body must be JSON (content-type: application/json), got ${JSON.stringify(req.headers["content-type"] ?? "none")}`,
+        ),
+        true,
+        415,
+      );
     }
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > settings.maxBodyBytes) {
@@ -251,6 +472,8 @@ export async function startGraphqlServer(options: {
         if (value === undefined) continue;
         for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
       }
+      // The one JSON type yoga reads, whatever spelling of it the client sent.
+      if (method === "POST") headers.set("content-type", "application/json");
       const response = await otelContext.with(traceContext, () =>
         yoga.fetch(
           new Request(url.href, {
@@ -263,10 +486,19 @@ export async function startGraphqlServer(options: {
       );
       const answer = Buffer.from(await response.arrayBuffer());
       const out: Record<string, string> = {};
+      // yoga's Response may keep a header's spelling (`Content-Length`): one name, one header.
       response.headers.forEach((value, name) => {
-        out[name] = value;
+        const key = name.toLowerCase();
+        if (key !== "content-length") out[key] = value;
       });
-      out["content-length"] = String(answer.length);
+      // Which origin may read an answer depends on the request's Origin.
+      if ((settings.corsOrigins?.length ?? 0) > 0 && !/\borigin\b/i.test(out.vary ?? "")) {
+        out.vary = out.vary ? `${out.vary}, Origin` : "Origin";
+      }
+      // Neither 204 nor 304 has a body, nor a length.
+      if (response.status !== 204 && response.status !== 304) {
+        out["content-length"] = String(answer.length);
+      }
       res.writeHead(response.status, out);
       res.end(req.method === "HEAD" ? undefined : answer);
       span.setAttribute("http.response.status_code", response.status);
@@ -301,6 +533,7 @@ export async function startGraphqlServer(options: {
     });
   });
   const address = server.address() as AddressInfo;
+  allowedHosts = allowedHostsOf(settings, address.port);
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {

@@ -36,9 +36,22 @@ export interface YogaServer<C> {
   dispose(): Promise<void> | void;
 }
 
+/** The CORS headers yoga adds to an answer (of `@whatwg-node/server`'s options, those used). */
+export interface YogaCorsOptions {
+  origin: string[];
+  methods: string[];
+  allowedHeaders: string[];
+  credentials: boolean;
+  maxAge?: number;
+}
+
+/** false: no CORS headers, and OPTIONS is not answered; else the options for a request. */
+export type YogaCors = false | ((request: Request) => YogaCorsOptions | false);
+
 export interface YogaModule {
   createYoga<C>(options: {
     schema: GraphQLSchema;
+    cors: YogaCors;
     graphqlEndpoint: string;
     healthCheckEndpoint: string;
     landingPage: boolean;

@@ -1,16 +1,21 @@
 /**
  * The GraphQL service's pure parts: kept results and cursors on a handed-in clock, tiers read
- * from EXPLAIN text, the port it listens on, and the configuration's defaults.
+ * from EXPLAIN text, the port it listens on, the configuration's defaults, what a document is
+ * counted to cost, and the Host headers taken.
  */
 import { EntenteError } from "@entente/protocol";
+import { getIntrospectionQuery, parse } from "graphql";
 import { describe, expect, it } from "vitest";
 import {
+  allowedHostsOf,
   decodeCursor,
+  documentCost,
   EMBEDDED_GRAPHQL_PORT,
   encodeCursor,
   graphqlConfigSchema,
   KeptResults,
   listenPortOf,
+  mediaTypeOf,
   tiersOfPlan,
 } from "../src/index.ts";
 
@@ -73,6 +78,105 @@ describe("kept results", () => {
     expect(kept.bytes).toBe(80);
     expect(kept.keep(entry("huge", 101), 4)).toBe(false);
     expect(kept.size).toBe(2);
+  });
+
+  it("shares its bytes with the results being read, which come first", () => {
+    const kept = new KeptResults({ ttlMs: 1000, maxBytes: 100 });
+    kept.keep(entry("a", 40), 0);
+    kept.keep(entry("b", 40), 0);
+    // Reading one result drops the least recently read kept one to make room.
+    expect(kept.reserve(30, 1)).toBe(true);
+    expect(kept.size).toBe(1);
+    expect(kept.bytes + kept.reserved).toBe(70);
+    // Results being read together never pass the budget, kept ones or not.
+    expect(kept.reserve(60, 1)).toBe(true);
+    expect(kept.size).toBe(0);
+    expect(kept.reserve(11, 1)).toBe(false);
+    expect(kept.reserved).toBe(90);
+    expect(kept.keep(entry("c", 20), 1)).toBe(false);
+    kept.release(60);
+    expect(kept.keep(entry("c", 20), 1)).toBe(true);
+    const budget = kept.budget(() => 2);
+    expect(budget.limit).toBe(100);
+    expect(budget.reserve(50)).toBe(true);
+    expect(kept.size).toBe(1);
+    // What cannot fit even without the kept results drops none of them.
+    expect(budget.reserve(21)).toBe(false);
+    expect(kept.size).toBe(1);
+    expect(budget.reserve(20)).toBe(true);
+    expect(kept.size).toBe(0);
+    budget.release(70);
+    kept.release(30);
+    expect(kept.reserved).toBe(0);
+  });
+});
+
+describe("document cost", () => {
+  const cost = (document: string) => documentCost(parse(document));
+
+  it("counts the fields written, a fragment's once", () => {
+    expect(cost("{ tables { name kind } }").fields).toBe(3);
+    expect(cost(`{ ${"tables { name } ".repeat(2400)} }`).fields).toBe(4800);
+    expect(
+      cost("fragment F on Table { name kind } { tables { ...F ...F ... on Table { source } } }")
+        .fields,
+    ).toBe(4);
+    // Introspection is well within the default bound.
+    expect(cost(getIntrospectionQuery({ descriptions: true })).fields).toBeLessThan(100);
+  });
+
+  it("counts the costly root fields by response name, aliases each", () => {
+    const aliases = (n: number, field: string) =>
+      Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(" ");
+    expect(cost(`{ ${aliases(900, 'tableStats(table: "t") { rowCount }')} }`).costly).toBe(900);
+    expect(
+      cost(`{ ${aliases(3, 'query(sql: "SELECT 1") { rowCount }')} tables { name } }`),
+    ).toEqual({ fields: 8, costly: 3 });
+    expect(
+      cost('{ recommendedSource(date: "2026-01-01") { tier } retention { table } }').costly,
+    ).toBe(1);
+    // Every mutation costs; __typename does not.
+    expect(
+      cost(`mutation { ${aliases(4, 'compact(table: "t") { table }')} __typename }`).costly,
+    ).toBe(4);
+    // Through fragments and inline fragments; one response name spread twice runs once.
+    expect(
+      cost(
+        'fragment F on Query { a: tableStats(table: "t") { rowCount } b: query(sql: "SELECT 1") { rowCount } } { ...F ...F ... on Query { c: tableStats(table: "u") { rowCount } } }',
+      ).costly,
+    ).toBe(3);
+    // A field named like a costly one below the root is not one.
+    expect(cost("{ tables { name } materialized { sql } }").costly).toBe(0);
+  });
+});
+
+describe("HTTP checks", () => {
+  it("takes the configured host, localhost, 127.0.0.1, [::1] and allowedHosts on the port", () => {
+    const hosts = allowedHostsOf(
+      { host: "0.0.0.0", allowedHosts: ["GraphQL.example.com", "proxy:8443"] },
+      4000,
+    );
+    for (const host of [
+      "0.0.0.0:4000",
+      "localhost:4000",
+      "127.0.0.1:4000",
+      "[::1]:4000",
+      "graphql.example.com",
+      "graphql.example.com:4000",
+      "proxy:8443",
+    ]) {
+      expect(hosts.has(host)).toBe(true);
+    }
+    for (const host of ["evil.example:4000", "localhost:4001", "localhost", "proxy:4000"]) {
+      expect(hosts.has(host)).toBe(false);
+    }
+    expect(allowedHostsOf({ host: "127.0.0.1" }, 80).has("localhost")).toBe(true);
+  });
+
+  it("reads a content type's media type", () => {
+    expect(mediaTypeOf("Application/JSON; charset=utf-8")).toBe("application/json");
+    expect(mediaTypeOf("application/json, text/plain")).toBe("application/json");
+    expect(mediaTypeOf(undefined)).toBe("");
   });
 });
 
@@ -150,5 +254,15 @@ describe("configuration", () => {
     expect(graphqlConfigSchema.safeParse({ path: "/health" }).success).toBe(false);
     expect(graphqlConfigSchema.safeParse({ pageRows: 0 }).success).toBe(false);
     expect(graphqlConfigSchema.safeParse({ extra: 1 }).success).toBe(false);
+    expect(graphqlConfigSchema.parse(undefined)).toMatchObject({
+      maxFields: 500,
+      maxCostlyFields: 10,
+      corsOrigins: [],
+      allowedHosts: [],
+    });
+    expect(graphqlConfigSchema.safeParse({ corsOrigins: ["*"] }).success).toBe(false);
+    expect(
+      graphqlConfigSchema.safeParse({ corsOrigins: ["https://grafana.example:3000"] }).success,
+    ).toBe(true);
   });
 });
