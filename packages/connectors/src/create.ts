@@ -63,6 +63,15 @@ export const coldstoreSourceConfigSchema = z.object({
     .number({ error: "snapshotRetentionMs must be a number" })
     .positive("snapshotRetentionMs must be positive")
     .optional(),
+  orphanMinAgeMs: z
+    .number({ error: "orphanMinAgeMs must be a number" })
+    .min(0, "orphanMinAgeMs must be at least 0")
+    .optional(),
+  maxPartitions: z
+    .number({ error: "maxPartitions must be a number" })
+    .int("maxPartitions must be a whole number")
+    .min(1, "maxPartitions must be at least 1")
+    .optional(),
 });
 
 /** One source's configuration section: validated before `createConnector`. */

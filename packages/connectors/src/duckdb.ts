@@ -43,6 +43,8 @@ import type {
 
 /** Connections on the one instance; each runs one statement at a time. */
 const POOL_SIZE = 4;
+/** Longest a statement waits for a free connection before failing with UNAVAILABLE. */
+const ACQUIRE_WAIT_MS = 60_000;
 
 /**
  * Embedded DuckDB. Statements are prepared and bound; results stream chunk by chunk and are
@@ -385,14 +387,45 @@ export class DuckdbConnector implements Connector {
         throw this.#error(err);
       }
     }
-    const connection = await new Promise<DuckDBConnection>((resolve) =>
-      this.#waiting.push(resolve),
-    );
-    if (signal?.aborted) {
-      this.#release(connection);
-      throw cancelledError(this.#ref);
-    }
-    return connection;
+    // All connections busy: wait in line for one, leaving the line on abort and after a bounded
+    // wait (a holder that never gives one back must not stall every later statement for ever).
+    return new Promise<DuckDBConnection>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const waiter = (connection: DuckDBConnection) => {
+        done();
+        if (signal?.aborted) {
+          this.#release(connection);
+          reject(cancelledError(this.#ref));
+        } else {
+          resolve(connection);
+        }
+      };
+      const leave = (err: EntenteError) => {
+        const at = this.#waiting.indexOf(waiter);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        done();
+        reject(err);
+      };
+      const onAbort = () => leave(cancelledError(this.#ref));
+      const timer = setTimeout(
+        () =>
+          leave(
+            toSourceError(
+              this.#ref,
+              new Error(
+                `no connection free after ${ACQUIRE_WAIT_MS} ms (all ${POOL_SIZE} busy); try again`,
+              ),
+              () => ({ code: "UNAVAILABLE", retryable: true }),
+            ),
+          ),
+        ACQUIRE_WAIT_MS,
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(waiter);
+    });
   }
 
   async #connect(): Promise<DuckDBConnection> {

@@ -246,6 +246,10 @@ export interface ColdstoreSourceConfig {
   targetFileBytes?: number;
   /** How long expired snapshots' files are kept for readers that still hold them. */
   snapshotRetentionMs?: number;
+  /** Files in no snapshot are removed only once older than this (default 1 day): a write in progress keeps its files. */
+  orphanMinAgeMs?: number;
+  /** Most partitions a table may have (default 10,000). */
+  maxPartitions?: number;
 }
 
 export type SourceConfig =

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { RowsChecksum, rowsChecksum } from "../src/coldstore/checksum.ts";
 import type { ColdColumn, ColdTableMetadata, DataFile } from "../src/coldstore/model.ts";
-import { checkSpec } from "../src/coldstore/model.ts";
+import { checkSpec, currentSpecId, specIdOf } from "../src/coldstore/model.ts";
 import {
   bucketOf,
+  MAX_SEGMENT_BYTES,
   Partitioner,
   parsePartitionPath,
   partitionPath,
@@ -11,6 +12,7 @@ import {
 import {
   filePartition,
   nextMetadata,
+  partitionKey,
   planCompaction,
   planExpiry,
   splitCount,
@@ -276,5 +278,94 @@ describe("row checksums", () => {
     for (let i = 0; i < 4; i++) h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
     expect(rowsChecksum([[]]).checksum).toBe(h.toString(16).padStart(16, "0"));
     expect(NS_DAY).toBe(86_400n * 1_000_000_000n);
+  });
+});
+
+describe("partition specs and long values", () => {
+  it("names a value too long for a directory by its hash, keeping the value itself", () => {
+    const columns: ColdColumn[] = [{ name: "s", type: "text", nullable: true }];
+    const spec = [{ source: "s", transform: "identity" as const }];
+    const p = new Partitioner(columns, spec);
+    const long = "好".repeat(40);
+    expect(p.path([long])).toMatch(/^s=@h_[0-9a-f]{32}$/);
+    expect(p.path([long])).toBe(p.path([long]));
+    expect(p.path([`${long}x`])).not.toBe(p.path([long]));
+    expect(p.values([long])).toEqual({ s: long });
+    expect(partitionPath(spec, { s: long })).toBe(p.path([long]));
+    // Up to the limit, the value is spelled out.
+    const fits = "a".repeat(MAX_SEGMENT_BYTES - 2);
+    expect(p.path([fits])).toBe(`s=${fits}`);
+    expect(p.path([`${fits}a`])).toMatch(/^s=@h_/);
+    // No spelled-out value shares a directory with a hashed one, nor with null.
+    expect(p.path([p.path([long]).slice(2)])).toMatch(/^s=%40h_/);
+    expect(p.path(["__null__"])).toMatch(/^s=@h_/);
+    expect(p.path([null])).toBe("s=__null__");
+    // Pruning reads the recorded value, never the directory name.
+    const f: DataFile = {
+      path: `data/${p.path([long])}/a.parquet`,
+      partition: p.values([long]),
+      rowCount: 1,
+      bytes: 1,
+      columns: {},
+    };
+    expect(fileMayMatch(f, columns, spec, { s: { values: [long] } })).toBe(true);
+    expect(fileMayMatch(f, columns, spec, { s: { values: ["other"] } })).toBe(false);
+  });
+
+  it("counts specs up with each repartition; metadata without ids is spec 0", () => {
+    expect(currentSpecId(base)).toBe(0);
+    expect(specIdOf({})).toBe(0);
+    const m1 = nextMetadata(base, "append", { files: [] }, 1);
+    expect(currentSpecId(m1)).toBe(0);
+    const m2 = nextMetadata(
+      m1,
+      "replace",
+      { files: [], partitionSpec: [{ source: "ts", transform: "day" }] },
+      2,
+    );
+    expect(m2.partitionSpec).toEqual({ specId: 1, fields: [{ source: "ts", transform: "day" }] });
+    const m3 = nextMetadata(m2, "replace", { files: [], partitionSpec: [] }, 3);
+    expect(currentSpecId(m3)).toBe(2);
+    expect(currentSpecId(nextMetadata(m3, "append", { files: [] }, 4))).toBe(2);
+  });
+
+  it("trusts a file's partition values only under the spec it was written with", () => {
+    const cols: ColdColumn[] = [{ name: "k", type: "bigint", nullable: false }];
+    const bucket16 = [{ source: "k", transform: "bucket" as const, buckets: 16 }];
+    // 11 written under bucket 8 (spec 0): id_bucket 3; under bucket 16 (spec 1) it would be 11.
+    const old: DataFile = {
+      path: "data/k_bucket=3/a.parquet",
+      partition: { k_bucket: 3 },
+      rowCount: 1,
+      bytes: 1,
+      columns: { k: { min: "11", max: "11", nulls: 0 } },
+    };
+    expect(fileMayMatch(old, cols, bucket16, { k: { values: [11n] } }, 0)).toBe(false);
+    expect(fileMayMatch(old, cols, bucket16, { k: { values: [11n] } }, 1)).toBe(true);
+    expect(fileMayMatch(old, cols, bucket16, { k: { values: [12n] } }, 1)).toBe(false);
+    expect(fileMayMatch({ ...old, specId: 1 }, cols, bucket16, { k: { values: [11n] } }, 1)).toBe(
+      false,
+    );
+  });
+
+  it("compacts files of one spec and one set of values together only", () => {
+    const f = (path: string, partition: DataFile["partition"], specId?: number): DataFile => ({
+      ...file(path, partition, null, null, 0, 10),
+      ...(specId !== undefined ? { specId } : {}),
+    });
+    const groups = planCompaction(
+      [
+        f("data/k_bucket=3/a.parquet", { k_bucket: 3 }),
+        f("data/k_bucket=3/b.parquet", { k_bucket: 3 }, 1),
+        f("data/k_bucket=3/c.parquet", { k_bucket: 3 }, 1),
+        f("data/s=h_1/a.parquet", { s: "x".repeat(200) }),
+        f("data/s=h_1/b.parquet", { s: "y".repeat(200) }),
+      ],
+      100,
+    );
+    expect(groups.map((g) => g.map((x) => x.path))).toEqual([
+      ["data/k_bucket=3/b.parquet", "data/k_bucket=3/c.parquet"],
+    ]);
+    expect(partitionKey(f("data/a.parquet", {}))).toBe(partitionKey(f("data/b.parquet", {}, 0)));
   });
 });

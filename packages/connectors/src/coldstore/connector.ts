@@ -29,8 +29,6 @@ export class ColdstoreConnector implements Connector {
   readonly capabilities = { ...duckdbCapabilities(), joins: false };
   readonly name: string;
   readonly store: ColdStore;
-  /** The files the last query read, per table: which files pruning left. */
-  lastRead: Record<string, string[]> = {};
 
   private constructor(name: string, store: ColdStore) {
     this.name = name;
@@ -44,21 +42,33 @@ export class ColdstoreConnector implements Connector {
 
   async query(statement: BoundStatement, options: QueryOptions = {}): Promise<QueryResult> {
     const { sql, read, decimals } = await this.rewrite(statement);
-    this.lastRead = read;
-    const result = await this.store.io.duckdb.query({ sql, params: statement.params }, options);
-    // Decimals are stored as doubles (their normal form); a column read as one is still a decimal.
+    const label = Object.keys(read).join(", ") || "(none)";
+    let result: QueryResult;
+    try {
+      result = await this.store.io.duckdb.query({ sql, params: statement.params }, options);
+    } catch (err) {
+      throw this.store.wrapError(label, err);
+    }
+    // Decimals are stored as doubles (their normal form); a column read as one is still a
+    // decimal, when every table read that has a column of that name has it as a decimal.
     const columns = result.columns.map((c) =>
-      c.type === "double" && decimals.has(c.name) ? { ...c, type: "decimal" as const } : c,
+      c.type === "double" && isDecimal(decimals, c.name) ? { ...c, type: "decimal" as const } : c,
     );
-    return { columns, batches: result.batches };
+    return { columns, batches: this.store.guardBatches(label, result.batches) };
   }
 
-  /** The statement with every `"main"."<table>"` replaced by its (pruned) files. */
-  async rewrite(
-    statement: BoundStatement,
-  ): Promise<{ sql: string; read: Record<string, string[]>; decimals: Set<string> }> {
+  /**
+   * The statement with every `"main"."<table>"` replaced by its (pruned) files; `read` names the
+   * files each table is read from (this statement's: what pruning left), `decimals` each table's
+   * columns by name, true for decimals.
+   */
+  async rewrite(statement: BoundStatement): Promise<{
+    sql: string;
+    read: Record<string, string[]>;
+    decimals: Record<string, Record<string, boolean>>;
+  }> {
     const read: Record<string, string[]> = {};
-    const decimals = new Set<string>();
+    const decimals: Record<string, Record<string, boolean>> = {};
     const scanned = statement.scan?.table.at(-1);
     const pattern = /"main"\."((?:[^"]|"")+)"/g;
     const names = new Set<string>();
@@ -73,7 +83,9 @@ export class ColdstoreConnector implements Connector {
           ? this.store.prune(metadata, statement.scan.bounds)
           : currentFiles(metadata);
       read[table] = files.map((f) => f.path);
-      for (const c of metadata.schema.columns) if (c.type === "decimal") decimals.add(c.name);
+      decimals[table] = Object.fromEntries(
+        metadata.schema.columns.map((c) => [c.name, c.type === "decimal"]),
+      );
       relations.set(
         table,
         `${filesRelation(
@@ -171,4 +183,12 @@ export class ColdstoreConnector implements Connector {
   async close(): Promise<void> {
     await this.store.close();
   }
+}
+
+/** A result column of this name is a decimal: some table read has it, every such one as a decimal. */
+function isDecimal(decimals: Record<string, Record<string, boolean>>, name: string): boolean {
+  const kinds = Object.values(decimals)
+    .map((columns) => (Object.hasOwn(columns, name) ? columns[name] : undefined))
+    .filter((kind) => kind !== undefined);
+  return kinds.length > 0 && kinds.every(Boolean);
 }

@@ -34,6 +34,11 @@ export interface DataFile {
   rowCount: number;
   bytes: number;
   columns: Record<string, ColumnStats>;
+  /**
+   * The partition spec the file was written under (see specIdOf); absent means spec 0. Its
+   * partition values mean something only under that spec.
+   */
+  specId?: number;
 }
 
 export interface ColdSnapshot {
@@ -53,7 +58,8 @@ export interface ColdTableMetadata {
   version: number;
   lastUpdatedMs: number;
   schema: { columns: ColdColumn[] };
-  partitionSpec: { fields: PartitionField[] };
+  /** `specId` goes up by one with each repartition; absent (metadata written before it) means 0. */
+  partitionSpec: { specId?: number; fields: PartitionField[] };
   properties: Record<string, string>;
   currentSnapshotId?: number;
   snapshots: ColdSnapshot[];
@@ -209,6 +215,16 @@ export function partitionFieldName(field: PartitionField): string {
 export function currentSnapshot(metadata: ColdTableMetadata): ColdSnapshot | undefined {
   if (metadata.currentSnapshotId === undefined) return undefined;
   return metadata.snapshots.find((s) => s.snapshotId === metadata.currentSnapshotId);
+}
+
+/** The id of the table's current partition spec (0 when the metadata predates spec ids). */
+export function currentSpecId(metadata: Pick<ColdTableMetadata, "partitionSpec">): number {
+  return metadata.partitionSpec.specId ?? 0;
+}
+
+/** The spec a file was written under (0 when it predates spec ids). */
+export function specIdOf(file: Pick<DataFile, "specId">): number {
+  return file.specId ?? 0;
 }
 
 export function currentFiles(metadata: ColdTableMetadata): DataFile[] {

@@ -1,7 +1,13 @@
 /**
- * Parquet files through an embedded, in-memory DuckDB (the DuckDB connector, so values convert,
+ * Parquet files through embedded, in-memory DuckDBs (the DuckDB connector, so values convert,
  * stream and abort exactly as they do there). Rows are staged in a DuckDB table with the
  * appender and copied out per partition, sorted so that min/max stay tight.
+ *
+ * Reads and writes run on two instances, each with its own pool of connections: a writer fed by
+ * a read stream (a repartition, a materialization of cold rows) holds a read connection while it
+ * waits for a write one, and with one shared pool enough of those at once would each hold one and
+ * wait for another for ever. Every operation on the write instance takes one connection at a
+ * time and never waits on a read, so neither pool can be exhausted by waiters holding it.
  */
 import { mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -17,6 +23,13 @@ import { duckdbTypeOf, statToJson } from "./values.ts";
 const FLUSH_ROWS = 250_000;
 const PART = "__entente_part";
 const SEQ = "__entente_seq";
+
+/**
+ * Options of every read_parquet: a file's columns are its own, whatever its directory is called
+ * (DuckDB otherwise takes `col=value` directories as hive partitions, whose text replaces the
+ * column's values: a hashed long value, or a value's URL encoding, would be read back instead).
+ */
+export const READ_OPTIONS = "union_by_name=false, hive_partitioning=false";
 
 export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 export const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -34,7 +47,7 @@ export function filesRelation(columns: readonly ColdColumn[], absPaths: readonly
     const nulls = columns.map((c) => `CAST(NULL AS ${duckdbTypeOf(c.type)}) AS ${q(c.name)}`);
     return `(SELECT ${nulls.join(", ")} WHERE false)`;
   }
-  return `(SELECT ${columns.map(readColumn).join(", ")} FROM read_parquet([${absPaths.map(literal).join(", ")}], union_by_name=false))`;
+  return `(SELECT ${columns.map(readColumn).join(", ")} FROM read_parquet([${absPaths.map(literal).join(", ")}], ${READ_OPTIONS}))`;
 }
 
 /** The column files are sorted by: the first day or identity partition source, else the first time column. */
@@ -55,35 +68,53 @@ export interface WriteRequest {
   rows: AsyncIterable<Row[]>;
   prefix: string;
   targetFileBytes: number;
+  /** The spec's id, recorded on every file written. */
+  specId: number;
+  /** A write that would make more partitions than this is refused (BAD_REQUEST). */
+  maxPartitions: number;
+  /** Names the table in errors. */
+  table: string;
   signal?: AbortSignal;
 }
 
 export class ParquetIO {
+  /** Reads: statements on the files, streamed. */
+  readonly #reader: DuckdbConnector;
+  /** Writes: staging, COPY … TO, and describing the files written. */
   readonly #duck: DuckdbConnector;
   #staging = 0;
 
-  private constructor(duck: DuckdbConnector) {
-    this.#duck = duck;
+  private constructor(reader: DuckdbConnector, writer: DuckdbConnector) {
+    this.#reader = reader;
+    this.#duck = writer;
   }
 
   static async open(name: string): Promise<ParquetIO> {
-    return new ParquetIO(await DuckdbConnector.open(name, { kind: "duckdb" }));
+    const reader = await DuckdbConnector.open(name, { kind: "duckdb" });
+    try {
+      return new ParquetIO(reader, await DuckdbConnector.open(name, { kind: "duckdb" }));
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
   }
 
+  /** The instance statements on the files run on (never the one writes use). */
   get duckdb(): DuckdbConnector {
-    return this.#duck;
+    return this.#reader;
   }
 
-  /** Streams a query on the embedded DuckDB. */
+  /** Streams a query on the reading instance. */
   query(sql: string, signal?: AbortSignal, batchRows?: number): Promise<QueryResult> {
-    return this.#duck.query(
+    return this.#reader.query(
       { sql, params: [] },
       { ...(signal ? { signal } : {}), ...(batchRows ? { batchRows } : {}) },
     );
   }
 
+  /** All rows of a query on the writing instance (consumed before anything else is asked of it). */
   async #all(sql: string, signal?: AbortSignal): Promise<Row[]> {
-    const result = await this.query(sql, signal);
+    const result = await this.#duck.query({ sql, params: [] }, signal ? { signal } : {});
     const rows: Row[] = [];
     for await (const batch of result.batches) rows.push(...batch);
     return rows;
@@ -116,7 +147,16 @@ export class ParquetIO {
             );
           }
           const path = partitioner.path(row);
-          if (!partitions.has(path)) partitions.set(path, partitioner.values(row));
+          if (!partitions.has(path)) {
+            if (partitions.size >= request.maxPartitions) {
+              throw new EntenteError(
+                "BAD_REQUEST",
+                `cold store: table ${request.table}: the rows make more than ${request.maxPartitions} partitions (maxPartitions); partition by fewer values (fewer buckets, day instead of identity)`,
+                { retryable: false },
+              );
+            }
+            partitions.set(path, partitioner.values(row));
+          }
           return [...row, path, seq++];
         });
         await this.#duck.appendRows(stage, names, rows);
@@ -127,6 +167,12 @@ export class ParquetIO {
         }
       }
       if (staged > 0) written.push(...(await this.#flush(stage, request, partitions, counters)));
+    } catch (err) {
+      // A failed write leaves no files behind for orphan removal to find a day later.
+      await Promise.all(
+        written.map((f) => rm(join(request.tableDir, f.path), { force: true }).catch(() => {})),
+      );
+      throw err;
     } finally {
       await this.#duck.execute({ sql: `DROP TABLE IF EXISTS ${q(stage)}`, params: [] });
     }
@@ -164,7 +210,7 @@ export class ParquetIO {
       const pieces = splitCount(rows, firstFile.bytes, request.targetFileBytes);
       const values = partitions.get(path) ?? {};
       if (pieces === 1) {
-        files.push({ ...firstFile, partition: values });
+        files.push({ ...firstFile, partition: values, specId: request.specId });
         continue;
       }
       // Too big for one file: rewrite as `pieces` files of consecutive sorted rows.
@@ -181,6 +227,7 @@ export class ParquetIO {
         files.push({
           ...(await this.describe(tableDir, file, columns, signal)),
           partition: values,
+          specId: request.specId,
         });
       }
     }
@@ -212,7 +259,7 @@ export class ParquetIO {
       items.push(`count(*) - count(${q(c.name)})`);
     }
     const [row] = await this.#all(
-      `SELECT ${items.join(", ")} FROM read_parquet([${literal(abs)}])`,
+      `SELECT ${items.join(", ")} FROM read_parquet([${literal(abs)}], ${READ_OPTIONS})`,
       signal,
     );
     const stats: Record<string, ColumnStats> = {};
@@ -228,6 +275,6 @@ export class ParquetIO {
   }
 
   async close(): Promise<void> {
-    await this.#duck.close();
+    await Promise.all([this.#reader.close(), this.#duck.close()]);
   }
 }

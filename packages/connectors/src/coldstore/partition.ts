@@ -1,4 +1,5 @@
 /** Partition values of rows under a spec, and the directory paths they map to. */
+import { createHash } from "node:crypto";
 import { EntenteError } from "@entente/protocol";
 import type { Row, Value } from "../types.ts";
 import { valueHash } from "./checksum.ts";
@@ -76,8 +77,26 @@ export class Partitioner {
   }
 }
 
+/**
+ * Longest directory name a partition value is spelled out in (bytes): file systems allow 255 per
+ * name, and a table's path holds several. Longer ones are named by a hash of the value instead.
+ */
+export const MAX_SEGMENT_BYTES = 100;
+/**
+ * Starts a hashed value's name: `@` is one encodeURIComponent always escapes, so no spelled-out
+ * value can look like a hashed one (and the hash, 128 bits of SHA-256, tells long values apart).
+ */
+const HASHED = "@h_";
+
 function segment(name: string, value: PartitionValue): string {
-  return `${name}=${value === null ? NULL_SEGMENT : encodeURIComponent(String(value))}`;
+  if (value === null) return `${name}=${NULL_SEGMENT}`;
+  const encoded = encodeURIComponent(String(value));
+  const plain = `${name}=${encoded}`;
+  // A value spelled like the null segment is hashed too: it would share null's directory.
+  if (plain.length <= MAX_SEGMENT_BYTES && encoded !== NULL_SEGMENT) return plain;
+  // Only the path is hashed: the file's recorded partition values keep the value itself.
+  const hash = createHash("sha256").update(String(value)).digest("hex").slice(0, 32);
+  return `${name}=${HASHED}${hash}`;
 }
 
 /** `ts_day=2025-03-01/id_bucket=3`: a partition's directory under `data/`, in spec order. */
@@ -93,7 +112,10 @@ export function partitionPath(
     .join("/");
 }
 
-/** The values a partition path encodes (the inverse of Partitioner.path). */
+/**
+ * The values a partition path encodes (the inverse of Partitioner.path, except for values too long
+ * for a directory name, which come back as their `@h_<hash>` name: read a file's recorded values).
+ */
 export function parsePartitionPath(path: string): Record<string, string | null> {
   const values: Record<string, string | null> = {};
   if (path === "") return values;

@@ -4,7 +4,9 @@ import {
   type ColdTableMetadata,
   type CommitChange,
   currentFiles,
+  currentSpecId,
   type DataFile,
+  specIdOf,
 } from "./model.ts";
 
 /** The partition path of a file: its directory under `data/`. */
@@ -45,11 +47,24 @@ export function nextMetadata(
     ...current,
     version: current.version + 1,
     lastUpdatedMs: nowMs,
-    partitionSpec: change.partitionSpec ? { fields: change.partitionSpec } : current.partitionSpec,
+    partitionSpec: change.partitionSpec
+      ? { specId: currentSpecId(current) + 1, fields: change.partitionSpec }
+      : current.partitionSpec,
     properties: change.properties ?? current.properties,
     currentSnapshotId: snapshotId,
     snapshots: [...current.snapshots, snapshot],
   };
+}
+
+/**
+ * The key files are grouped by for compaction: same spec, same directory and same partition
+ * values (two specs, or a hashed long value, can share a directory).
+ */
+export function partitionKey(file: Pick<DataFile, "path" | "partition" | "specId">): string {
+  const values = Object.keys(file.partition)
+    .sort()
+    .map((k) => [k, file.partition[k]]);
+  return `${specIdOf(file)}\u0000${filePartition(file)}\u0000${JSON.stringify(values)}`;
 }
 
 /**
@@ -60,7 +75,7 @@ export function planCompaction(files: readonly DataFile[], targetBytes: number):
   const byPartition = new Map<string, DataFile[]>();
   for (const file of files) {
     if (file.bytes >= targetBytes) continue;
-    const key = filePartition(file);
+    const key = partitionKey(file);
     const list = byPartition.get(key) ?? [];
     list.push(file);
     byPartition.set(key, list);

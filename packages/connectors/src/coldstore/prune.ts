@@ -9,6 +9,7 @@ import {
   type DataFile,
   type PartitionField,
   partitionFieldName,
+  specIdOf,
 } from "./model.ts";
 import { bucketOf } from "./partition.ts";
 import { compareNormal, dayOf, statFromJson } from "./values.ts";
@@ -109,20 +110,26 @@ function partitionMayMatch(
   }
 }
 
-/** Whether a file may hold rows within every column's bounds. */
+/**
+ * Whether a file may hold rows within every column's bounds. Its partition values count only when
+ * it was written under `specId`, the spec `spec` is (a file of an earlier spec, as a write that
+ * raced a repartition leaves, is judged by its min/max alone).
+ */
 export function fileMayMatch(
   file: DataFile,
   columns: readonly ColdColumn[],
   spec: readonly PartitionField[],
   bounds: Record<string, ColumnBounds>,
+  specId = 0,
 ): boolean {
+  const fields = specIdOf(file) === specId ? spec : [];
   for (const [name, bound] of Object.entries(bounds)) {
     const column = columns.find((c) => c.name === name);
     if (column === undefined || bound === undefined) continue;
     const wantsNull = bound.values?.some((v) => v === null || v === undefined) ?? false;
     const restricts =
       bound.values !== undefined || bound.lo !== undefined || bound.hi !== undefined;
-    for (const field of spec) {
+    for (const field of fields) {
       if (field.source !== name) continue;
       const value = file.partition[partitionFieldName(field)];
       if (!partitionMayMatch(field, column.type, value, bound)) return false;
@@ -144,6 +151,7 @@ export function pruneFiles(
   columns: readonly ColdColumn[],
   spec: readonly PartitionField[],
   bounds: Record<string, ColumnBounds>,
+  specId = 0,
 ): DataFile[] {
-  return files.filter((file) => fileMayMatch(file, columns, spec, bounds));
+  return files.filter((file) => fileMayMatch(file, columns, spec, bounds, specId));
 }

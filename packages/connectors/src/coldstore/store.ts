@@ -21,17 +21,20 @@ import {
   checkIdentifier,
   checkSpec,
   currentFiles,
+  currentSpecId,
   type DataFile,
   type MaintenanceResult,
   type PartitionCheck,
   type PartitionField,
   sameSchema,
+  specIdOf,
 } from "./model.ts";
-import { filesRelation, literal, ParquetIO, q, sortColumn } from "./parquet.ts";
+import { filesRelation, literal, ParquetIO, q, READ_OPTIONS, sortColumn } from "./parquet.ts";
 import { partitionHash } from "./partition.ts";
 import {
   filePartition,
   nextMetadata,
+  partitionKey,
   planCompaction,
   planExpiry,
   referencedFiles,
@@ -45,10 +48,20 @@ export interface ColdStoreConfig {
   targetFileBytes?: number;
   /** Default age before snapshots expire and orphan files are removed (default 1 day). */
   snapshotRetentionMs?: number;
+  /**
+   * The youngest an uncommitted (orphan) file can be and still be deleted by expireSnapshots,
+   * whatever `olderThanMs` it is given (default 1 day, as Iceberg's remove_orphan_files keeps 3):
+   * a move, compaction or materialization writes its files before it commits them.
+   */
+  orphanMinAgeMs?: number;
+  /** Most partitions a table (and one write) may have; more is refused (default 10,000). */
+  maxPartitions?: number;
 }
 
 const DEFAULT_TARGET_BYTES = 128 * 1024 * 1024;
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_ORPHAN_MIN_AGE_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_MAX_PARTITIONS = 10_000;
 /** Commits lost to other writers before giving up. */
 const COMMIT_ATTEMPTS = 100;
 /** Metadata versions kept behind the current one. */
@@ -59,6 +72,8 @@ export class ColdStore {
   readonly path: string;
   readonly targetFileBytes: number;
   readonly snapshotRetentionMs: number;
+  readonly orphanMinAgeMs: number;
+  readonly maxPartitions: number;
   readonly #io: ParquetIO;
   readonly #cache = new Map<string, ColdTableMetadata>();
 
@@ -66,6 +81,8 @@ export class ColdStore {
     this.path = config.path;
     this.targetFileBytes = config.targetFileBytes ?? DEFAULT_TARGET_BYTES;
     this.snapshotRetentionMs = config.snapshotRetentionMs ?? DEFAULT_RETENTION_MS;
+    this.orphanMinAgeMs = config.orphanMinAgeMs ?? DEFAULT_ORPHAN_MIN_AGE_MS;
+    this.maxPartitions = config.maxPartitions ?? DEFAULT_MAX_PARTITIONS;
     this.#io = io;
   }
 
@@ -74,11 +91,15 @@ export class ColdStore {
     if (typeof config.path !== "string" || config.path === "") {
       throw new EntenteError("BAD_REQUEST", "cold store: path must be a directory");
     }
-    for (const key of ["targetFileBytes", "snapshotRetentionMs"] as const) {
+    for (const key of ["targetFileBytes", "snapshotRetentionMs", "maxPartitions"] as const) {
       const value = config[key];
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new EntenteError("BAD_REQUEST", `cold store: ${key} must be a positive number`);
       }
+    }
+    const minAge = config.orphanMinAgeMs;
+    if (minAge !== undefined && !(Number.isFinite(minAge) && minAge >= 0)) {
+      throw new EntenteError("BAD_REQUEST", "cold store: orphanMinAgeMs must be a number >= 0");
     }
     await mkdir(join(config.path, "main"), { recursive: true });
     return new ColdStore(config, await ParquetIO.open(sourceName ?? `coldstore:${config.path}`));
@@ -155,7 +176,7 @@ export class ColdStore {
       schema: {
         columns: columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })),
       },
-      partitionSpec: { fields: spec.map((f) => ({ ...f })) },
+      partitionSpec: { specId: 0, fields: spec.map((f) => ({ ...f })) },
       properties: {},
       snapshots: [],
     };
@@ -191,13 +212,23 @@ export class ColdStore {
       );
     }
     const metadata = await this.require(table);
-    return this.#write(table, metadata, metadata.partitionSpec.fields, rows, options);
+    return this.#guard(table, () =>
+      this.#write(
+        table,
+        metadata,
+        metadata.partitionSpec.fields,
+        currentSpecId(metadata),
+        rows,
+        options,
+      ),
+    );
   }
 
   #write(
     table: string,
     metadata: ColdTableMetadata,
     spec: readonly PartitionField[],
+    specId: number,
     rows: AsyncIterable<Row[]>,
     options: { prefix: string; signal?: AbortSignal },
   ): Promise<DataFile[]> {
@@ -205,11 +236,49 @@ export class ColdStore {
       tableDir: this.tableDir(table),
       columns: metadata.schema.columns,
       spec,
+      specId,
+      maxPartitions: this.maxPartitions,
+      table,
       rows,
       prefix: options.prefix,
       targetFileBytes: this.targetFileBytes,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+  }
+
+  /**
+   * Runs `work` with its failures named by the table and by paths relative to the store: fs and
+   * DuckDB errors otherwise carry the store's absolute path (and fs ones no code of ours).
+   */
+  async #guard<T>(table: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.wrapError(table, err);
+    }
+  }
+
+  /** An error as the store reports it: an EntenteError naming the table, no absolute paths. */
+  wrapError(table: string, err: unknown): EntenteError {
+    const scrub = (text: string) => text.split(`${this.path}/`).join("").split(this.path).join(".");
+    if (err instanceof EntenteError) {
+      const message = scrub(err.message);
+      if (message === err.message) return err;
+      return new EntenteError(err.code, message, {
+        retryable: err.retryable,
+        ...(err.details ? { details: err.details } : {}),
+        cause: err,
+      });
+    }
+    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+    const message = scrub(err instanceof Error ? err.message : String(err));
+    const unavailable = errno === "ENOSPC" || errno === "EIO" || errno === "EMFILE";
+    const tooLong = errno === "ENAMETOOLONG";
+    return new EntenteError(
+      tooLong ? "BAD_REQUEST" : unavailable ? "UNAVAILABLE" : "INTERNAL",
+      `cold store: table ${table}: ${message}`,
+      { retryable: unavailable, ...(errno ? { details: { errno } } : {}), cause: err },
+    );
   }
 
   /** Streams the rows of some files, read back in the table's column order and types. */
@@ -220,11 +289,23 @@ export class ColdStore {
   ): Promise<QueryResult> {
     const metadata = await this.require(table);
     const paths = files.map((f) => this.absolute(table, f));
-    return this.#io.query(
-      `SELECT * FROM ${filesRelation(metadata.schema.columns, paths)}`,
-      signal,
-      10_000,
+    const result = await this.#guard(table, () =>
+      this.#io.query(
+        `SELECT * FROM ${filesRelation(metadata.schema.columns, paths)}`,
+        signal,
+        10_000,
+      ),
     );
+    return { columns: result.columns, batches: this.guardBatches(table, result.batches) };
+  }
+
+  /** Batches whose failures are reported as wrapError reports them. */
+  async *guardBatches(table: string, batches: AsyncIterable<Row[]>): AsyncIterable<Row[]> {
+    try {
+      yield* batches;
+    } catch (err) {
+      throw this.wrapError(table, err);
+    }
   }
 
   /** Row count and order-independent checksum per partition, read back from the files. */
@@ -251,23 +332,74 @@ export class ColdStore {
     operation: ColdSnapshot["operation"],
     change: (current: ColdTableMetadata) => CommitChange | undefined,
   ): Promise<ColdTableMetadata> {
-    return this.#commitMetadata(table, (current) => {
-      const next = change(current);
-      if (next === undefined) return undefined;
-      if (next.partitionSpec) checkSpec(table, current.schema.columns, next.partitionSpec);
-      return nextMetadata(current, operation, next, Date.now());
-    });
+    return this.#guard(table, () =>
+      this.#commitMetadata(table, async (current) => {
+        const next = change(current);
+        if (next === undefined) return undefined;
+        if (next.partitionSpec) checkSpec(table, current.schema.columns, next.partitionSpec);
+        const metadata = nextMetadata(current, operation, next, Date.now());
+        await this.#checkCommit(table, operation, current, metadata);
+        return metadata;
+      }),
+    );
+  }
+
+  /**
+   * Refuses, before anything is written, a commit that would name files that are not there (an
+   * expiry removed them as orphans, or they were never written), append files written under
+   * another partition spec than the table's (a repartition committed meanwhile: their partition
+   * values mean another spec's), or give the table more than maxPartitions partitions.
+   */
+  async #checkCommit(
+    table: string,
+    operation: ColdSnapshot["operation"],
+    current: ColdTableMetadata,
+    next: ColdTableMetadata,
+  ): Promise<void> {
+    const files = currentFiles(next);
+    const before = new Set(currentFiles(current).map((f) => f.path));
+    const added = files.filter((f) => !before.has(f.path));
+    const specId = currentSpecId(next);
+    if (operation === "append") {
+      const other = added.find((f) => specIdOf(f) !== specId);
+      if (other !== undefined) {
+        throw new EntenteError(
+          "UNAVAILABLE",
+          `cold store: table ${table} was repartitioned (partition spec ${specId}) after ${other.path} was written under spec ${specIdOf(other)}; write the files again`,
+          { retryable: true },
+        );
+      }
+    }
+    const partitions = new Set(files.map(partitionKey));
+    if (partitions.size > this.maxPartitions) {
+      throw new EntenteError(
+        "BAD_REQUEST",
+        `cold store: table ${table} would have ${partitions.size} partitions, more than ${this.maxPartitions} (maxPartitions); repartition it by fewer values`,
+        { retryable: false },
+      );
+    }
+    for (const file of added) {
+      const info = await stat(this.absolute(table, file)).catch(() => undefined);
+      if (info?.isFile()) continue;
+      throw new EntenteError(
+        "UNAVAILABLE",
+        `cold store: table ${table}: ${file.path} is not there to be committed (removed as an orphan, or never written); write the files again`,
+        { retryable: true },
+      );
+    }
   }
 
   /** Writes the next metadata version `build` makes from the current one, retrying lost races. */
   async #commitMetadata(
     table: string,
-    build: (current: ColdTableMetadata) => ColdTableMetadata | undefined,
+    build: (
+      current: ColdTableMetadata,
+    ) => ColdTableMetadata | undefined | Promise<ColdTableMetadata | undefined>,
   ): Promise<ColdTableMetadata> {
     const dir = this.tableDir(table);
     for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
       const current = await this.require(table);
-      const next = build(current);
+      const next = await build(current);
       if (next === undefined) return current;
       if (await createVersion(dir, { ...next, version: current.version + 1 })) {
         const committed = { ...next, version: current.version + 1 };
@@ -288,6 +420,7 @@ export class ColdStore {
       metadata.schema.columns,
       metadata.partitionSpec.fields,
       bounds,
+      currentSpecId(metadata),
     );
   }
 
@@ -298,11 +431,28 @@ export class ColdStore {
   ): Promise<MaintenanceResult> {
     const metadata = await this.require(table);
     const files = currentFiles(metadata);
-    const groups = planCompaction(files, options.targetFileBytes ?? this.targetFileBytes);
+    // Files of an earlier spec are left to a repartition: merged, they would keep its values.
+    const specId = currentSpecId(metadata);
+    const groups = planCompaction(
+      files.filter((f) => specIdOf(f) === specId),
+      options.targetFileBytes ?? this.targetFileBytes,
+    );
     const rows = files.reduce((n, f) => n + f.rowCount, 0);
     if (groups.length === 0) {
       return { filesBefore: files.length, filesAfter: files.length, rows };
     }
+    return this.#guard(table, () =>
+      this.#compactGroups(table, metadata, groups, specId, options.signal),
+    );
+  }
+
+  async #compactGroups(
+    table: string,
+    metadata: ColdTableMetadata,
+    groups: DataFile[][],
+    specId: number,
+    signal: AbortSignal | undefined,
+  ): Promise<MaintenanceResult> {
     const { columns } = metadata.schema;
     const sort = sortColumn(columns, metadata.partitionSpec.fields);
     const tag = randomUUID().slice(0, 8);
@@ -314,12 +464,12 @@ export class ColdStore {
       const path = `${partition === "" ? "data" : `data/${partition}`}/compact-${tag}-${partitionHash(partition)}-${i}.parquet`;
       const sources = group.map((f) => literal(this.absolute(table, f))).join(", ");
       await this.#io.copyTo(
-        `SELECT * FROM read_parquet([${sources}], union_by_name=false)${sort ? ` ORDER BY ${q(sort)}` : ""}`,
+        `SELECT * FROM read_parquet([${sources}], ${READ_OPTIONS})${sort ? ` ORDER BY ${q(sort)}` : ""}`,
         this.absolute(table, { path }),
-        options.signal,
+        signal,
       );
-      const file = await this.#io.describe(this.tableDir(table), path, columns, options.signal);
-      added.push({ ...file, partition: first.partition });
+      const file = await this.#io.describe(this.tableDir(table), path, columns, signal);
+      added.push({ ...file, partition: first.partition, specId });
       for (const f of group) replaced.add(f.path);
     }
     return this.#replace(table, metadata, replaced, added, "compact");
@@ -371,14 +521,25 @@ export class ColdStore {
     const metadata = await this.require(table);
     checkSpec(table, metadata.schema.columns, spec);
     const files = currentFiles(metadata);
-    const result = await this.readFiles(table, files, options.signal);
-    const added =
+    const { signal } = options;
+    const io = this.#io;
+    const sql = `SELECT * FROM ${filesRelation(
+      metadata.schema.columns,
+      files.map((f) => this.absolute(table, f)),
+    )}`;
+    // Opened only once the writer asks for rows, and released when it stops asking (yield*
+    // passes return on): a read connection is never left held by a write that failed first.
+    async function* rows(): AsyncIterable<Row[]> {
+      yield* (await io.query(sql, signal, 10_000)).batches;
+    }
+    const added = await this.#guard(table, () =>
       files.length === 0
-        ? []
-        : await this.#write(table, metadata, spec, result.batches, {
+        ? Promise.resolve([])
+        : this.#write(table, metadata, spec, currentSpecId(metadata) + 1, rows(), {
             prefix: `repart-${randomUUID().slice(0, 8)}`,
-            ...(options.signal ? { signal: options.signal } : {}),
-          });
+            ...(signal ? { signal } : {}),
+          }),
+    );
     return this.#replace(
       table,
       metadata,
@@ -391,12 +552,20 @@ export class ColdStore {
 
   /**
    * Drops snapshots older than `olderThanMs` (keeping the current one and the newest `retainLast`),
-   * then deletes files no remaining snapshot refers to, orphan files older than `olderThanMs`, and
-   * metadata versions well behind the current one.
+   * then deletes files no remaining snapshot refers to, orphan files older than `olderThanMs` and
+   * than orphanMinAgeMs (a younger file may be one a writer has yet to commit), and metadata
+   * versions well behind the current one.
    */
   async expireSnapshots(
     table: string,
     options: { olderThanMs?: number; retainLast?: number } = {},
+  ): Promise<{ expiredSnapshots: number; deletedFiles: number }> {
+    return this.#guard(table, () => this.#expireSnapshots(table, options));
+  }
+
+  async #expireSnapshots(
+    table: string,
+    options: { olderThanMs?: number; retainLast?: number },
   ): Promise<{ expiredSnapshots: number; deletedFiles: number }> {
     const olderThanMs = options.olderThanMs ?? this.snapshotRetentionMs;
     const retainLast = Math.max(1, options.retainLast ?? 1);
@@ -417,7 +586,11 @@ export class ColdStore {
       await rm(this.absolute(table, { path }), { force: true });
       deleted++;
     }
-    deleted += await this.#removeOrphans(table, referenced, Date.now() - olderThanMs);
+    deleted += await this.#removeOrphans(
+      table,
+      referenced,
+      Date.now() - Math.max(olderThanMs, this.orphanMinAgeMs),
+    );
     await removeVersionsBelow(
       this.tableDir(table),
       committed.version - METADATA_VERSIONS_KEPT + 1,
@@ -486,17 +659,23 @@ export class ColdStore {
       // Straddles `before` (or its statistics are unknown): keep only the rows at or above it.
       const partition = filePartition(file);
       const path = `${partition === "" ? "data" : `data/${partition}`}/expire-${tag}-${partitionHash(partition)}-${i}.parquet`;
-      await this.#io.copyTo(
-        `SELECT * FROM read_parquet([${literal(this.absolute(table, file))}]) WHERE ${q(column)} >= ${sqlLiteral(before, col.type)} OR ${q(column)} IS NULL`,
-        this.absolute(table, { path }),
-      );
-      const kept = await this.#io.describe(this.tableDir(table), path, metadata.schema.columns);
+      const kept = await this.#guard(table, async () => {
+        await this.#io.copyTo(
+          `SELECT * FROM read_parquet([${literal(this.absolute(table, file))}], ${READ_OPTIONS}) WHERE ${q(column)} >= ${sqlLiteral(before, col.type)} OR ${q(column)} IS NULL`,
+          this.absolute(table, { path }),
+        );
+        return this.#io.describe(this.tableDir(table), path, metadata.schema.columns);
+      });
       removedRows += file.rowCount - kept.rowCount;
       if (kept.rowCount === 0) {
         await rm(this.absolute(table, kept), { force: true });
         removedFiles++;
       } else {
-        added.push({ ...kept, partition: file.partition });
+        added.push({
+          ...kept,
+          partition: file.partition,
+          ...(file.specId !== undefined ? { specId: file.specId } : {}),
+        });
       }
     }
     if (replaced.size === 0) return { removedRows: 0, removedFiles: 0 };
