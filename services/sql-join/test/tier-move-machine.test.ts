@@ -421,3 +421,41 @@ describe("the tier move machine", () => {
     });
   });
 });
+
+describe("copy file names", () => {
+  it("gives each copy attempt a nonce of its own, saved in the move before the copy", async () => {
+    const seen: CopyInput[] = [];
+    let failOnce = true;
+    const w = world(fresh(), {
+      copy: (input) => {
+        seen.push(input);
+        if (input.day === "2025-03-19" && failOnce) {
+          failOnce = false;
+          throw new EntenteError("UNAVAILABLE", "disk hiccup", { retryable: true });
+        }
+        return [
+          { path: `data/${input.day}/tier-m1-${input.day}-${input.nonce}-0.parquet`, rowCount: 10 },
+        ];
+      },
+    });
+    await w.start();
+    await w.advance(100);
+    const tries = seen.filter((c) => c.day === "2025-03-19");
+    expect(tries).toHaveLength(2);
+    expect(tries[0]?.nonce).not.toBe(tries[1]?.nonce);
+    expect(new Set(seen.map((c) => c.nonce)).size).toBe(seen.length);
+    // Each nonce was in the saved record before its copy ran.
+    for (const copy of seen) {
+      expect(
+        w.saved.some((m) => m.days.find((d) => d.day === copy.day)?.nonce === copy.nonce),
+      ).toBe(true);
+    }
+    // The commit adds exactly the files of the last, recorded copy of each day.
+    expect(w.commits[0]?.files.map((f) => f.path)).toEqual(
+      ["2025-03-18", "2025-03-19", "2025-03-20"].map((day) => {
+        const nonce = w.move.days.find((d) => d.day === day)?.nonce;
+        return `data/${day}/tier-m1-${day}-${nonce}-0.parquet`;
+      }),
+    );
+  });
+});

@@ -6,7 +6,7 @@ import { type NatsService, natsServer, uniqueName } from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newMove } from "../src/tiers/move-machine.ts";
-import { TierLeaseLost, TierStore } from "../src/tiers/store.ts";
+import { committedWatermark, TierLeaseLost, TierStore } from "../src/tiers/store.ts";
 
 process.env.ENTENTE_TEST_NATS_URL ??= "nats://127.0.0.1:4222";
 
@@ -69,5 +69,25 @@ describe("the tier store", () => {
     );
     expect(first.lost).toBe(true);
     expect((await store.get("t3"))?.record.owner).toBe("w2");
+  });
+});
+
+describe("the committed watermark", () => {
+  it("keeps the highest watermark a committed move reached, never one of an uncommitted move", async () => {
+    const lease = await store.acquire("t9", { owner: "w1", leaseMs: 60_000 });
+    if (!lease) throw new Error("not acquired");
+    const m = move("m1");
+    await lease.save(m);
+    expect((await store.get("t9"))?.record.watermark).toBeUndefined();
+    await lease.save({ ...m, state: "grace", committedAt: Date.now() });
+    expect((await store.get("t9"))?.record.watermark).toBe(m.to);
+    await lease.save({ ...m, state: "done", committedAt: Date.now() });
+    // A later move not committed yet, or one with a lower target, leaves it as it is.
+    const next = { ...move("m2"), to: "2000-01-01" };
+    await lease.save(next);
+    await lease.save({ ...next, state: "done", committedAt: Date.now() });
+    const record = (await store.get("t9"))?.record;
+    expect(record?.watermark).toBe(m.to);
+    expect(committedWatermark(undefined, { ...next, committedAt: 1 })).toBe("2000-01-01");
   });
 });

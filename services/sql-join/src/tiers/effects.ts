@@ -2,11 +2,17 @@
  * What a move does to the databases, for one lifecycle table: reads a day of hot rows through
  * the hot source's connector (statements in its dialect, bounds bound as the engine's pushdown
  * binds them), writes and checks Parquet files and commits snapshots through the ColdStore, and
- * deletes a day from hot in one short transaction that first counts (and locks) what it deletes.
+ * deletes a day from hot in one short transaction that first reads (and locks) the day's rows,
+ * compares their count and checksum with what cold holds for the day (found by content, whatever
+ * compaction or repartitioning did), makes cold hold exactly them where they differ, and writes a
+ * marker of the delete (`entente_tier_deletes`) so that a retry knows whether it committed.
  */
+
+import { randomBytes } from "node:crypto";
 import {
   type ColdStore,
   type ColdTableMetadata,
+  type ColumnBounds,
   type Connector,
   type DataFile,
   type PartitionCheck,
@@ -70,6 +76,8 @@ export interface TableTiers {
   hot: HotTable;
   cold: ColdStore;
   coldTable: string;
+  /** The last watermark the tier store records as committed (null: none): a cold table without it is refused. */
+  committedWatermark?: () => Promise<string | null>;
 }
 
 /** The current snapshot's files. */
@@ -82,40 +90,52 @@ export function watermarkOf(metadata: ColdTableMetadata | undefined): string | n
   return metadata?.properties[WATERMARK_PROPERTY] ?? null;
 }
 
-/** File names of one move's copies of one day: the same for every copy before the commit. */
-export function copyPrefix(moveId: string, day: string): string {
-  return `tier-${moveId}-${day}`;
+/**
+ * File names of one copy of one move's day: each copy attempt has a nonce of its own (saved in
+ * the move's record before the copy), so no copy ever rewrites a file another one committed.
+ */
+export function copyPrefix(moveId: string, day: string, nonce: string): string {
+  return `tier-${moveId}-${day}-${nonce}`;
 }
 
-/** A replacement made at delete time: a name of its own per attempt, never a committed one's. */
-export function replacementPrefix(moveId: string, day: string, attempt: number): string {
-  return `tier-${moveId}-${day}-r${attempt}`;
+/** Files written at delete time (replacements, rewrites, late rows): a nonce per attempt. */
+export function deletePrefix(moveId: string, day: string, nonce: string): string {
+  return `tier-${moveId}-${day}-d${nonce}`;
 }
 
-/** Whether a cold file is one of a move's copies or replacements of a day. */
-export function isDayFile(file: Pick<DataFile, "path">, moveId: string, day: string): boolean {
-  const base = file.path.slice(file.path.lastIndexOf("/") + 1);
-  return base.startsWith(`${copyPrefix(moveId, day)}-`);
+/** A fresh nonce for file names. */
+export function newNonce(): string {
+  return randomBytes(4).toString("hex");
+}
+
+/** Bounds of a day of the tier column, `[day, day + 1)`, in the engine's normal form. */
+export function dayBounds(
+  column: string,
+  columnType: "date" | "timestamp",
+  day: string,
+): Record<string, ColumnBounds> {
+  return {
+    [column]: {
+      lo: { v: boundValue(day, columnType), inclusive: true },
+      hi: { v: boundValue(addDays(day, 1), columnType), inclusive: false },
+    },
+  };
 }
 
 /**
- * The current files holding a moved day: the move's own, or — once compaction rewrote them —
- * those of the day's partition where the table is partitioned by the day of the tier column.
+ * The current files that may hold rows of a day, found by content: every file whose min/max of
+ * the tier column overlaps `[day, day + 1)` (and whose day partition, where there is one, is that
+ * day). Whatever wrote them — a move, a compaction, a repartition — they are all found.
  */
 export function dayFilesOf(
+  cold: ColdStore,
   metadata: ColdTableMetadata | undefined,
   column: string,
-  moveId: string,
+  columnType: "date" | "timestamp",
   day: string,
 ): DataFile[] {
   if (!metadata) return [];
-  const files = currentFilesOf(metadata);
-  const own = files.filter((f) => isDayFile(f, moveId, day));
-  if (own.length > 0) return own;
-  const byDay = metadata.partitionSpec.fields.some(
-    (f) => f.source === column && f.transform === "day",
-  );
-  return byDay ? files.filter((f) => f.partition[`${column}_day`] === day) : [];
+  return cold.prune(metadata, dayBounds(column, columnType, day));
 }
 
 const MOD = 1n << 64n;
@@ -139,7 +159,7 @@ export function boundValue(day: string, columnType: "date" | "timestamp"): Value
   return columnType === "date" ? day : BigInt(dayMs(day)) * 1_000_000n;
 }
 
-function dayOfValue(value: unknown): string | null {
+export function dayOfValue(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value === "bigint") {
     const ms = value / 1_000_000n - (value % 1_000_000n < 0n ? 1n : 0n);
@@ -157,6 +177,12 @@ async function* single(rows: Row[]): AsyncIterable<Row[]> {
   if (rows.length > 0) yield rows;
 }
 
+/** What a statement reads: one day's rows, or with `below`, every row below that watermark. */
+type Unit = { day: string; below?: string | undefined };
+
+/** The hot source's table of committed day deletes: `(move_id, day)` and what cold held then. */
+export const TIER_DELETES = "entente_tier_deletes";
+
 /** The statements of one hot table, in its source's dialect. */
 class HotStatements {
   readonly #t: TableTiers;
@@ -173,8 +199,17 @@ class HotStatements {
     return this.#t.hot.connector.dialect.quoteIdentifier(this.#t.column);
   }
 
-  #day(select: string, day: string, suffix = "") {
+  /** The rows of a day, or of a sweep: every row below its watermark. */
+  #day(select: string, unit: Unit, suffix = "") {
     const params = new ParamList(this.#t.hot.connector.dialect);
+    if (unit.below !== undefined) {
+      const below = params.add(
+        boundValue(watermarkDay(unit.below), this.#t.columnType),
+        this.#t.columnType,
+      );
+      return params.statement(`${select} WHERE ${this.#column} < ${below}${suffix}`);
+    }
+    const day = unit.day;
     const lo = params.add(boundValue(day, this.#t.columnType), this.#t.columnType);
     const hi = params.add(boundValue(addDays(day, 1), this.#t.columnType), this.#t.columnType);
     return params.statement(
@@ -186,27 +221,76 @@ class HotStatements {
     return { sql: `SELECT MIN(${this.#column}) FROM ${this.#table}`, params: [] };
   }
 
-  rows(day: string) {
+  rows(unit: Unit) {
     const q = this.#t.hot.connector.dialect.quoteIdentifier;
     const list = this.#t.hot.columns.map((c) => q(c.name)).join(", ");
-    return this.#day(`SELECT ${list} FROM ${this.#table}`, day);
+    return this.#day(`SELECT ${list} FROM ${this.#table}`, unit);
   }
 
-  /** Counts the day's rows, locking them until the transaction ends where the source can. */
-  lockedCount(day: string) {
+  /** Hot rows below a watermark: written there directly, or racing a day's delete. */
+  countBelow(watermark: string) {
+    return this.#day(`SELECT COUNT(*) FROM ${this.#table}`, { day: "", below: watermark });
+  }
+
+  /** Reads the day's rows, locking them until the transaction ends where the source can. */
+  lockedRows(day: Unit) {
     const kind = this.#t.hot.connector.kind;
-    if (kind === "postgres") {
-      const inner = this.#day(`SELECT 1 FROM ${this.#table}`, day, " FOR UPDATE");
-      return { ...inner, sql: `SELECT count(*) FROM (${inner.sql}) AS locked` };
-    }
+    const q = this.#t.hot.connector.dialect.quoteIdentifier;
+    const list = this.#t.hot.columns.map((c) => q(c.name)).join(", ");
     return this.#day(
-      `SELECT COUNT(*) FROM ${this.#table}`,
+      `SELECT ${list} FROM ${this.#table}`,
       day,
-      kind === "mysql" ? " FOR UPDATE" : "",
+      kind === "postgres" || kind === "mysql" ? " FOR UPDATE" : "",
     );
   }
 
-  delete(day: string) {
+  /** The markers of committed day deletes, in the hot source (like `entente_idempotency`). */
+  markersTable(): string {
+    const kind = this.#t.hot.connector.kind;
+    const key = kind === "mysql" ? "varbinary(200)" : "varchar(200)";
+    return (
+      `CREATE TABLE IF NOT EXISTS ${TIER_DELETES} (move_id ${key} NOT NULL, day varchar(40) NOT NULL, ` +
+      "row_count bigint NOT NULL, checksum varchar(32) NOT NULL, PRIMARY KEY (move_id, day))"
+    );
+  }
+
+  marker(moveId: string, day: string) {
+    const params = new ParamList(this.#t.hot.connector.dialect);
+    const m = params.add(moveId, "text");
+    const d = params.add(day, "text");
+    return params.statement(
+      `SELECT row_count, checksum FROM ${TIER_DELETES} WHERE move_id = ${m} AND day = ${d}`,
+    );
+  }
+
+  /** Records (or moves on) what cold holds for a day as of a committed delete. */
+  putMarker(moveId: string, day: string, rows: number, checksum: string, update: boolean) {
+    const params = new ParamList(this.#t.hot.connector.dialect);
+    if (update) {
+      const r = params.add(BigInt(rows), "bigint");
+      const c = params.add(checksum, "text");
+      const m = params.add(moveId, "text");
+      const d = params.add(day, "text");
+      return params.statement(
+        `UPDATE ${TIER_DELETES} SET row_count = ${r}, checksum = ${c} WHERE move_id = ${m} AND day = ${d}`,
+      );
+    }
+    const m = params.add(moveId, "text");
+    const d = params.add(day, "text");
+    const r = params.add(BigInt(rows), "bigint");
+    const c = params.add(checksum, "text");
+    return params.statement(
+      `INSERT INTO ${TIER_DELETES} (move_id, day, row_count, checksum) VALUES (${m}, ${d}, ${r}, ${c})`,
+    );
+  }
+
+  dropMarkers(moveId: string) {
+    const params = new ParamList(this.#t.hot.connector.dialect);
+    const m = params.add(moveId, "text");
+    return params.statement(`DELETE FROM ${TIER_DELETES} WHERE move_id = ${m}`);
+  }
+
+  delete(day: Unit) {
     return this.#day(`DELETE FROM ${this.#table}`, day);
   }
 
@@ -224,17 +308,207 @@ class HotStatements {
 export function tableEffects(tiers: TableTiers): TierEffects {
   const sql = new HotStatements(tiers);
   const { cold, coldTable, hot } = tiers;
+  const columnIndex = hot.columns.findIndex((c) => c.name === tiers.column);
+  const inDay = (row: Row, day: string) => dayOfValue(row[columnIndex]) === day;
 
-  const hotRows = async (day: string, signal: AbortSignal) =>
+  const hotRows = async (day: Unit, signal: AbortSignal) =>
     (await hot.connector.query(sql.rows(day), { signal })).batches;
 
   const coldCheck = async (files: readonly MovedFile[]) =>
     combineChecks(files.length === 0 ? [] : await cold.checkFiles(coldTable, asFiles(files)));
 
+  /** Streams the rows of some files, `keep` ones only. */
+  async function* filtered(
+    files: readonly DataFile[],
+    keep: (row: Row) => boolean,
+    signal: AbortSignal,
+  ): AsyncIterable<Row[]> {
+    if (files.length === 0) return;
+    const result = await cold.readFiles(coldTable, files, signal);
+    for await (const batch of result.batches) {
+      const rows = batch.filter(keep);
+      if (rows.length > 0) yield rows;
+    }
+  }
+
+  /** What cold holds for a day now, read from every file that may hold rows of it. */
+  const coldDay = async (day: string, signal: AbortSignal) => {
+    const metadata = await cold.require(coldTable);
+    const files = dayFilesOf(cold, metadata, tiers.column, tiers.columnType, day);
+    const sum = new RowsChecksum();
+    for await (const rows of filtered(files, (r) => inDay(r, day), signal)) sum.add(rows);
+    return { files, rowCount: sum.rowCount, checksum: sum.checksum };
+  };
+
+  /** Writes rows to new files and checks them against what was written. */
+  const writeChecked = async (day: string, rows: Row[], prefix: string, signal: AbortSignal) => {
+    if (rows.length === 0) return [];
+    const files = await cold.writeFiles(coldTable, single(rows), { prefix, signal });
+    const want = rowsChecksum(rows);
+    const got = await coldCheck(asMoved(files));
+    if (want.rowCount !== got.rowCount || want.checksum !== got.checksum) {
+      throw new EntenteError(
+        "UNAVAILABLE",
+        `day ${day}: the files written hold ${got.rowCount} rows (${got.checksum}), hot ${want.rowCount} (${want.checksum})`,
+        { retryable: true },
+      );
+    }
+    return files;
+  };
+
+  /**
+   * Makes the cold day hold exactly `rows`: each file that may hold rows of the day is rewritten
+   * without them, and the rows go into new files, in one replace snapshot. A file changed
+   * meanwhile (a compaction) makes it retry.
+   */
+  const replaceDay = async (
+    input: DeleteInput,
+    rows: Row[],
+    nonce: string,
+    signal: AbortSignal,
+  ): Promise<DataFile[]> => {
+    const metadata = await cold.require(coldTable);
+    const old = dayFilesOf(cold, metadata, tiers.column, tiers.columnType, input.day);
+    const prefix = deletePrefix(input.moveId, input.day, nonce);
+    const kept: DataFile[] = [];
+    const replaced = new Set<string>();
+    for (const [i, file] of old.entries()) {
+      const rest: Row[] = [];
+      for await (const batch of filtered([file], (r) => !inDay(r, input.day), signal))
+        rest.push(...batch);
+      if (rest.length === file.rowCount) continue; // none of the day's rows: kept as it is
+      replaced.add(file.path);
+      if (rest.length > 0) {
+        kept.push(...(await writeChecked(input.day, rest, `${prefix}-k${i}`, signal)));
+      }
+    }
+    const added = await writeChecked(input.day, rows, prefix, signal);
+    const looked = new Set(old.map((f) => f.path));
+    await cold.commit(coldTable, "replace", (current) => {
+      const present = currentFilesOf(current);
+      const paths = new Set(present.map((f) => f.path));
+      const gone = [...replaced].filter((p) => !paths.has(p));
+      const now = new Set(
+        dayFilesOf(cold, current, tiers.column, tiers.columnType, input.day).map((f) => f.path),
+      );
+      if (gone.length > 0 || [...now].some((p) => !looked.has(p))) {
+        throw new EntenteError(
+          "UNAVAILABLE",
+          `day ${input.day}: cold table ${coldTable} changed during the delete step; retrying`,
+          { retryable: true },
+        );
+      }
+      return {
+        files: [...present.filter((f) => !replaced.has(f.path)), ...kept, ...added],
+        properties: current.properties,
+        summary: {
+          [MOVE_SUMMARY]: input.moveId,
+          [OP_SUMMARY]: "replace",
+          [DAY_SUMMARY]: input.day,
+        },
+      };
+    });
+    return added;
+  };
+
+  /** Replaces a sweep's committed files by files of the rows hot holds below its watermark now. */
+  const replaceSweep = async (
+    input: DeleteInput,
+    rows: Row[],
+    nonce: string,
+    signal: AbortSignal,
+  ): Promise<DataFile[]> => {
+    const added = await writeChecked(
+      input.day,
+      rows,
+      deletePrefix(input.moveId, input.day, nonce),
+      signal,
+    );
+    const old = new Set(input.files.map((f) => f.path));
+    await cold.commit(coldTable, "replace", (current) => {
+      const present = currentFilesOf(current);
+      const paths = new Set(present.map((f) => f.path));
+      const gone = [...old].filter((p) => !paths.has(p));
+      if (gone.length > 0) {
+        throw new EntenteError(
+          "CONFLICT",
+          `tiers: ${tiers.table}: rows below the watermark changed in hot after they were swept, and cold rewrote the swept files (${gone[0]}) since: the sweep cannot be redone; its rows stay in hot`,
+        );
+      }
+      return {
+        files: [...present.filter((f) => !old.has(f.path)), ...added],
+        properties: current.properties,
+        summary: {
+          [MOVE_SUMMARY]: input.moveId,
+          [OP_SUMMARY]: "replace",
+          [DAY_SUMMARY]: input.day,
+        },
+      };
+    });
+    return added;
+  };
+
+  let markersReady: Promise<void> | undefined;
+  const ensureMarkers = () => {
+    markersReady ??= (async () => {
+      const ddl = { sql: sql.markersTable(), params: [] };
+      // Two workers creating it at once may race on PostgreSQL's catalog: once more settles it.
+      await hot.connector.execute(ddl).catch(() => hot.connector.execute(ddl));
+    })().catch((err: unknown) => {
+      markersReady = undefined;
+      throw err;
+    });
+    return markersReady;
+  };
+
+  /** The hot table's columns must be the cold table's: a column added in hot would be lost. */
+  const checkColumns = async () => {
+    const info = (await hot.connector.listTables()).find(
+      (t) => t.schema === hot.schema && t.name === hot.name,
+    );
+    if (!info) {
+      throw new EntenteError(
+        "NOT_FOUND",
+        `tiers: ${tiers.table}: no table ${hot.schema}.${hot.name}`,
+      );
+    }
+    const hotCols = info.columns.map((c) => `${c.name} ${c.type}`);
+    const coldCols = hot.columns.map((c) => `${c.name} ${c.type}`);
+    const extra = hotCols.filter((c) => !coldCols.includes(c));
+    const missing = coldCols.filter((c) => !hotCols.includes(c));
+    if (extra.length > 0 || missing.length > 0) {
+      throw new EntenteError(
+        "BAD_REQUEST",
+        `tiers: ${tiers.table}: the hot table ${hot.schema}.${hot.name} and the cold table ${coldTable} differ in columns` +
+          (extra.length > 0 ? `; only in hot: ${extra.join(", ")}` : "") +
+          (missing.length > 0 ? `; only in cold: ${missing.join(", ")}` : "") +
+          "; a move would drop or lose them: change the cold table (or the hot one) to match, then move again",
+      );
+    }
+  };
+
   return {
     async plan() {
-      const watermark = watermarkOf(await cold.load(coldTable));
-      if (watermark !== null) return { watermark, firstDay: null };
+      await checkColumns();
+      const metadata = await cold.load(coldTable);
+      const watermark = watermarkOf(metadata);
+      const recorded = (await tiers.committedWatermark?.()) ?? null;
+      if (
+        recorded !== null &&
+        (watermark === null || watermarkDay(watermark) < watermarkDay(recorded))
+      ) {
+        throw new EntenteError(
+          "UNAVAILABLE",
+          `tiers: ${tiers.table}: the tier store says watermark ${recorded} was committed, but the cold table ${coldTable} at ${cold.path} ${metadata === undefined ? "is missing" : `holds ${watermark ?? "none"}`}; is the cold store's path shared and mounted here?`,
+        );
+      }
+      if (watermark !== null) {
+        // Rows below the watermark are read from cold only: any in hot are swept there.
+        let strays = 0;
+        const counted = await hot.connector.query(sql.countBelow(watermark));
+        for await (const batch of counted.batches) strays = Number(batch[0]?.[0] ?? strays);
+        return { watermark, firstDay: null, ...(strays > 0 ? { strays } : {}) };
+      }
       const result = await hot.connector.query(sql.min());
       let min: unknown = null;
       for await (const batch of result.batches) min = batch[0]?.[0] ?? min;
@@ -242,8 +516,8 @@ export function tableEffects(tiers: TableTiers): TierEffects {
     },
 
     async copyDay(input, signal) {
-      const files = await cold.writeFiles(coldTable, await hotRows(input.day, signal), {
-        prefix: copyPrefix(input.moveId, input.day),
+      const files = await cold.writeFiles(coldTable, await hotRows(input, signal), {
+        prefix: copyPrefix(input.moveId, input.day, input.nonce),
         signal,
       });
       return { files: asMoved(files) };
@@ -251,7 +525,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
 
     async verifyDay(input, signal) {
       const sum = new RowsChecksum();
-      for await (const batch of await hotRows(input.day, signal)) sum.add(batch);
+      for await (const batch of await hotRows(input, signal)) sum.add(batch);
       const coldSide = await coldCheck(input.files);
       return {
         ok: sum.rowCount === coldSide.rowCount && sum.checksum === coldSide.checksum,
@@ -272,13 +546,19 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           at = mine.timestampMs;
           return undefined;
         }
-        const now = watermarkOf(current);
-        if (now !== null && watermarkDay(now) >= watermarkDay(watermark)) {
-          // Committed by this move, its snapshot since expired: wait a whole grace from here.
+        // The files' names are this move's own: any of them there means it committed.
+        const present = new Set(currentFilesOf(current).map((f) => f.path));
+        if (files.some((f) => present.has(f.path))) {
           at = Date.now();
           return undefined;
         }
+        const now = watermarkOf(current);
         if (now !== move.from) {
+          if (now !== null && watermarkDay(now) >= watermarkDay(watermark)) {
+            // Committed by this move, its snapshot since expired: wait a whole grace from here.
+            at = Date.now();
+            return undefined;
+          }
           throw new EntenteError(
             "CONFLICT",
             `cold table ${coldTable}: its watermark is ${now ?? "unset"}, this move planned from ${move.from ?? "unset"}`,
@@ -300,76 +580,119 @@ export function tableEffects(tiers: TableTiers): TierEffects {
       return { committedAt: snapshot?.timestampMs ?? Date.now() };
     },
 
+    /**
+     * In one hot transaction: the day's hot rows read and locked, compared (count and checksum)
+     * with what cold holds for the day, cold made to hold them where it differs, the rows deleted
+     * and a marker of the delete written. A marker found on a retry says an earlier attempt's
+     * delete committed: rows in hot now arrived since, and are added to the cold day.
+     */
     async deleteDay(input, signal) {
+      await ensureMarkers();
       const session = await hot.connector.openSession(signal);
+      const nonce = newNonce();
       let open = false;
       let released = false;
       try {
         await session.execute({ sql: sql.begin(), params: [] }, signal);
         open = true;
-        const count = Number((await one(session, sql.lockedCount(input.day), signal)) ?? 0);
-        const dayFiles = dayFilesOf(
-          await cold.load(coldTable),
-          tiers.column,
-          input.moveId,
-          input.day,
-        );
-        // What cold holds for the day now: the copy, or a replacement an earlier attempt committed.
-        const expected =
-          dayFiles.length > 0 ? dayFiles.reduce((n, f) => n + f.rowCount, 0) : input.rows;
-        if (count === 0 || count === expected) {
-          const deleted = count === 0 ? 0 : await deleteExactly(session, count);
-          await session.execute({ sql: "COMMIT", params: [] }, signal);
-          open = false;
-          return { deleted };
-        }
-        // Rows arrived (or went) since the copy: cold takes the day as hot has it now, then the
-        // rows go from hot. After an earlier attempt that may have deleted, fewer rows than cold
-        // holds are ones that arrived since: they are added to the day instead.
-        const { rows } = await session.queryAll(sql.rows(input.day), {
+        const marked = (await session.queryAll(sql.marker(input.moveId, input.day), { signal }))
+          .rows[0];
+        const { rows } = await session.queryAll(sql.lockedRows(input), {
           signal,
           maxRows: 10_000_000,
         });
-        const adding = input.attempt > 1 && count < expected;
-        const files = await cold.writeFiles(coldTable, single(rows), {
-          prefix: replacementPrefix(input.moveId, input.day, input.attempt),
-          signal,
-        });
-        const want = rowsChecksum(rows);
-        const got = await coldCheck(asMoved(files));
-        if (want.rowCount !== got.rowCount || want.checksum !== got.checksum) {
-          throw new EntenteError(
-            "UNAVAILABLE",
-            `day ${input.day}: the replacement holds ${got.rowCount} rows (${got.checksum}), hot ${want.rowCount} (${want.checksum})`,
-            { retryable: true },
+        const hotSide = rowsChecksum(rows);
+        const commit = async () => {
+          await session.execute({ sql: "COMMIT", params: [] }, signal);
+          open = false;
+        };
+        if (input.below !== undefined) {
+          // A sweep: the rows below the watermark. Rows gone there since its delete committed
+          // are the next move's to sweep.
+          if (marked !== undefined) {
+            await commit();
+            return { deleted: 0 };
+          }
+          const swept = await coldCheck(input.files);
+          let replaced: DataFile[] | undefined;
+          if (swept.rowCount !== hotSide.rowCount || swept.checksum !== hotSide.checksum) {
+            replaced = await replaceSweep(input, rows, nonce, signal);
+          }
+          const deleted = rows.length === 0 ? 0 : await deleteExactly(session, rows.length);
+          await session.execute(
+            sql.putMarker(input.moveId, input.day, hotSide.rowCount, hotSide.checksum, false),
+            signal,
           );
+          await commit();
+          return replaced === undefined
+            ? { deleted }
+            : { deleted, replaced: { files: asMoved(replaced), rows: rows.length } };
         }
-        await cold.commit(coldTable, "replace", (current) => {
-          const present = currentFilesOf(current);
-          const paths = new Set(present.map((f) => f.path));
-          if (files.every((f) => paths.has(f.path))) return undefined;
-          const old = new Set(
-            dayFilesOf(current, tiers.column, input.moveId, input.day).map((f) => f.path),
+        if (marked !== undefined) {
+          // The day's delete committed before: what is in hot now arrived since.
+          if (rows.length === 0) {
+            await commit();
+            return { deleted: 0 };
+          }
+          const base = { rowCount: Number(marked[0]), checksum: String(marked[1]) };
+          const now = await coldDay(input.day, signal);
+          const after = combineChecks([
+            { partition: "", ...base },
+            { partition: "", ...hotSide },
+          ]);
+          if (now.rowCount === base.rowCount && now.checksum === base.checksum) {
+            const files = await writeChecked(
+              input.day,
+              rows,
+              deletePrefix(input.moveId, input.day, nonce),
+              signal,
+            );
+            await cold.commit(coldTable, "append", (current) => ({
+              files: [...currentFilesOf(current), ...files],
+              properties: current.properties,
+              summary: {
+                [MOVE_SUMMARY]: input.moveId,
+                [OP_SUMMARY]: "late-rows",
+                [DAY_SUMMARY]: input.day,
+              },
+            }));
+          } else if (now.rowCount !== after.rowCount || now.checksum !== after.checksum) {
+            // Neither before nor after adding them: cold changed otherwise; do not guess.
+            throw new EntenteError(
+              "CONFLICT",
+              `day ${input.day} of ${tiers.table}: ${rows.length} rows arrived in hot after its delete; cold holds ${now.rowCount} rows (${now.checksum}) for the day, the delete left ${base.rowCount} (${base.checksum}) and with the new rows it would be ${after.rowCount} (${after.checksum})`,
+            );
+          } // else: an earlier attempt added these very rows to cold, and its hot delete rolled back.
+          const deleted = await deleteExactly(session, rows.length);
+          await session.execute(
+            sql.putMarker(input.moveId, input.day, after.rowCount, after.checksum, true),
+            signal,
           );
-          const kept = adding ? present : present.filter((f) => !old.has(f.path));
+          await commit();
+          const metadata = await cold.load(coldTable);
           return {
-            files: [...kept, ...files],
-            properties: current.properties,
-            summary: {
-              [MOVE_SUMMARY]: input.moveId,
-              [OP_SUMMARY]: adding ? "late-rows" : "replace",
-              [DAY_SUMMARY]: input.day,
+            deleted,
+            replaced: {
+              files: asMoved(dayFilesOf(cold, metadata, tiers.column, tiers.columnType, input.day)),
+              rows: after.rowCount,
             },
           };
-        });
-        const deleted = await deleteExactly(session, rows.length);
-        await session.execute({ sql: "COMMIT", params: [] }, signal);
-        open = false;
-        const allRows = adding ? expected + rows.length : rows.length;
-        return {
-          deleted,
-          replaced: { files: asMoved(adding ? [...dayFiles, ...files] : files), rows: allRows },
-        };
+        }
+        // No delete of the day committed yet: hot is the whole truth for the day.
+        const now = await coldDay(input.day, signal);
+        let replaced: DataFile[] | undefined;
+        if (now.rowCount !== hotSide.rowCount || now.checksum !== hotSide.checksum) {
+          replaced = await replaceDay(input, rows, nonce, signal);
+        }
+        const deleted = rows.length === 0 ? 0 : await deleteExactly(session, rows.length);
+        await session.execute(
+          sql.putMarker(input.moveId, input.day, hotSide.rowCount, hotSide.checksum, false),
+          signal,
+        );
+        await commit();
+        return replaced === undefined
+          ? { deleted }
+          : { deleted, replaced: { files: asMoved(replaced), rows: rows.length } };
       } catch (err) {
         if (open) await session.execute({ sql: "ROLLBACK", params: [] }).catch(() => {});
         released = true;
@@ -380,11 +703,11 @@ export function tableEffects(tiers: TableTiers): TierEffects {
       }
 
       async function deleteExactly(s: SourceSession, n: number): Promise<number> {
-        const deleted = await s.execute(sql.delete(input.day), signal);
+        const deleted = await s.execute(sql.delete(input), signal);
         if (deleted !== n) {
           throw new EntenteError(
             "UNAVAILABLE",
-            `day ${input.day}: the delete would remove ${deleted} rows where ${n} were counted; retrying`,
+            `day ${input.day}: the delete would remove ${deleted} rows where ${n} were read; retrying`,
             { retryable: true },
           );
         }
@@ -393,17 +716,11 @@ export function tableEffects(tiers: TableTiers): TierEffects {
     },
 
     async expire(input) {
+      // The move's deletes are all done: their markers are needed no more.
+      await ensureMarkers();
+      await hot.connector.execute(sql.dropMarkers(input.moveId));
       if ((await cold.load(coldTable)) === undefined) return { removedRows: 0, removedFiles: 0 };
       return cold.expireRows(coldTable, tiers.column, boundValue(input.before, tiers.columnType));
     },
   };
-}
-
-async function one(
-  session: SourceSession,
-  statement: { sql: string; params: Value[] },
-  signal: AbortSignal,
-): Promise<unknown> {
-  const { rows } = await session.queryAll(statement, { signal, maxRows: 1 });
-  return rows[0]?.[0];
 }

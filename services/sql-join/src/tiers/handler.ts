@@ -94,7 +94,10 @@ export function tiersHandler(options: {
         const table = lifecycleTable(request.table);
         return {
           table,
-          move: await lifecycle.move(table, { wait: request.wait ?? false }),
+          move: await lifecycle.move(table, {
+            wait: request.wait ?? false,
+            ...(signal ? { signal } : {}),
+          }),
         };
       }
       case "retention": {

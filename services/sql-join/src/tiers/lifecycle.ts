@@ -13,7 +13,13 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createActor, fromPromise } from "xstate";
 import type { TierLifecycleConfig } from "../logical-config.ts";
 import { tierCrashPoint } from "../writes/crash-points.ts";
-import { type TableTiers, type TierEffects, tableEffects, watermarkOf } from "./effects.ts";
+import {
+  newNonce,
+  type TableTiers,
+  type TierEffects,
+  tableEffects,
+  watermarkOf,
+} from "./effects.ts";
 import {
   DEFAULT_MOVE_POLICY,
   isFinalMove,
@@ -24,7 +30,7 @@ import {
   progressOf,
   watermarkDay,
 } from "./move-machine.ts";
-import { type TierLease, type TierRecord, TierStore } from "./store.ts";
+import { committedWatermark, type TierLease, type TierRecord, TierStore } from "./store.ts";
 
 export interface TierLifecycleOptions {
   tables: readonly TierLifecycleConfig[];
@@ -77,6 +83,7 @@ export class TierLifecycle {
   readonly #running = new Map<string, Running>();
   readonly #checking = new Set<string>();
   readonly #starting = new Map<string, Promise<void>>();
+  readonly #recorded = new Map<string, { watermark: string | undefined; at: number }>();
   #store: TierStore | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -163,8 +170,15 @@ export class TierLifecycle {
    * Starts a move of `table` now (or joins the one running); with `wait`, resolves once it has
    * finished. A move another worker runs is followed through the stored record.
    */
-  async move(table: string, options: { wait?: boolean } = {}): Promise<TierMoveProgress> {
+  async move(
+    table: string,
+    options: { wait?: boolean; signal?: AbortSignal } = {},
+  ): Promise<TierMoveProgress> {
     this.#config(table);
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    // The caller's deadline ends the waiting, never the move.
+    const until = <T>(promise: Promise<T>): Promise<T> => untilAborted(promise, signal);
     let running = this.#running.get(table);
     if (!running) {
       await this.#begin(table);
@@ -172,34 +186,35 @@ export class TierLifecycle {
     }
     if (running) {
       if (!options.wait) return progressOf(running.current());
-      let ended = await running.done;
+      let ended = await until(running.done);
       // A backlog longer than one move's days is moved by the moves that follow it at once.
       while (ended && this.#behind(table, ended)) {
-        if (!this.#running.has(table)) await this.#begin(table);
+        if (!this.#running.has(table)) await until(this.#begin(table));
         const next = this.#running.get(table);
         if (!next) break;
-        ended = await next.done;
+        ended = await until(next.done);
       }
       if (ended) return progressOf(ended);
-      return this.#follow(table, running.moveId);
+      return this.#follow(table, running.moveId, signal);
     }
     // Another worker holds the table.
     const held = await this.#requireStore().get(table);
     const move = held?.record.running ?? held?.record.last;
     if (!move)
       throw new EntenteError("UNAVAILABLE", `tiers: ${table} is busy`, { retryable: true });
-    return options.wait ? this.#follow(table, move.id) : progressOf(move);
+    return options.wait ? this.#follow(table, move.id, signal) : progressOf(move);
   }
 
-  /** Waits for a move of `table` to end, wherever it runs, reading its record. */
-  async #follow(table: string, moveId: string): Promise<TierMoveProgress> {
+  /** Waits for a move of `table` to end, wherever it runs, reading its record, until `signal`. */
+  async #follow(table: string, moveId: string, signal?: AbortSignal): Promise<TierMoveProgress> {
     for (;;) {
       if (this.#stopped) {
         throw new EntenteError("SHUTTING_DOWN", "tiers: this worker is stopping");
       }
+      if (signal?.aborted) throw abortError(signal);
       const here = this.#running.get(table);
       if (here?.moveId === moveId) {
-        const ended = await here.done;
+        const ended = await untilAborted(here.done, signal);
         if (ended) return progressOf(ended);
       }
       const record = (await this.#requireStore().get(table))?.record;
@@ -210,7 +225,7 @@ export class TierLifecycle {
       if (record.running !== undefined && record.leaseUntil <= Date.now()) {
         await this.#checkTable(table);
       }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await untilAborted(new Promise((resolve) => setTimeout(resolve, 250)), signal);
     }
   }
 
@@ -267,7 +282,12 @@ export class TierLifecycle {
       // Failed at or after its commit: its rows may be in cold but are still in hot, and the
       // next move would start above them: this one goes on from where it failed instead.
       const { error: _e, finishedAt: _f, failedIn, ...rest } = record.last;
-      move = { ...rest, state: failedIn ?? "deleting", attempts: 0 };
+      move = {
+        ...rest,
+        state: failedIn ?? "deleting",
+        attempts: 0,
+        resumes: (record.last.resumes ?? 0) + 1,
+      };
       this.#options.logger.info(
         { table, move: move.id },
         "tiers: resuming a move failed after its commit",
@@ -324,6 +344,7 @@ export class TierLifecycle {
         graceMs: config.graceMs,
         coldRetentionDays: config.coldRetentionDays,
         now: Date.now,
+        nonce: newNonce,
       },
     });
     const renewEveryMs = Math.max(100, Math.floor(this.#leaseMs / 3));
@@ -426,17 +447,34 @@ export class TierLifecycle {
       const record = this.#store ? (await this.#store.get(name))?.record : undefined;
       const here = this.#running.get(name);
       const running = here ? here.current() : record?.running;
-      const status: TierStatus = {
+      let watermark: string | null = null;
+      let error: string | undefined;
+      try {
+        watermark = await this.watermark(name);
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      const status: TierStatus & { error?: string; resume?: TierResume } = {
         table: name,
         column: config.column,
         hot: config.hot,
         cold: config.cold,
-        watermark: await this.watermark(name).catch(() => null),
+        watermark,
         hotRetention: days(config.hotRetentionDays),
         coldRetention: days(config.coldRetentionDays),
+        // The cold side cannot be trusted: say why rather than show no watermark.
+        ...(error !== undefined ? { error } : {}),
       };
       if (running && !isFinalMove(running.state)) status.running = progressOf(running);
       if (record?.last) status.last = progressOf(record.last);
+      const last = record?.last;
+      if (last && resumable(last)) {
+        status.resume = {
+          resumes: last.resumes ?? 0,
+          nextAt: new Date(resumeAt(last)).toISOString(),
+          ...(last.error !== undefined ? { error: last.error } : {}),
+        };
+      }
       const next = nextRunAt(record, config);
       if (next !== undefined) status.nextRunAt = new Date(next).toISOString();
       out.push(status);
@@ -444,19 +482,49 @@ export class TierLifecycle {
     return out;
   }
 
-  /** The watermark the table's cold side holds now; null before any move. */
+  /**
+   * The watermark the table's cold side holds now; null before any move. UNAVAILABLE when the
+   * tier store records a committed watermark the cold table does not hold (it is missing, or
+   * holds an older one): its cold rows would be hidden otherwise.
+   */
   async watermark(table: string): Promise<string | null> {
     const { store, table: coldTable } = this.cold(table);
-    return watermarkOf(await store.load(coldTable));
+    const metadata = await store.load(coldTable);
+    const watermark = watermarkOf(metadata);
+    const recorded = await this.#recordedWatermark(table);
+    if (
+      recorded !== null &&
+      (watermark === null || watermarkDay(watermark) < watermarkDay(recorded))
+    ) {
+      throw new EntenteError(
+        "UNAVAILABLE",
+        `tiers: ${table}: the tier store records watermark ${recorded} as committed, but the cold table ${coldTable} at ${store.path} ${metadata === undefined ? "is missing" : `holds ${watermark ?? "no watermark"}`}; is the cold store's path right, shared by every host and mounted?`,
+        { retryable: true },
+      );
+    }
+    return watermark;
   }
 
-  /** Every lifecycle table's watermark, for the logical tables' boundaries; null before any. */
-  async watermarks(): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>();
-    for (const table of this.#tables.keys()) {
-      out.set(table, await this.watermark(table).catch(() => null));
+  /**
+   * The last committed watermark the tier store records for the table; null for none. It only
+   * grows, so the highest one seen is kept and KV read again at most once a second (statements
+   * read the watermark each).
+   */
+  async #recordedWatermark(table: string): Promise<string | null> {
+    const seen = this.#recorded.get(table);
+    if (seen && Date.now() - seen.at < 1_000) return seen.watermark ?? null;
+    // Before start (statements may already read watermarks): what was seen, if anything.
+    if (!this.#store) return seen?.watermark ?? null;
+    const record = (await this.#store.get(table))?.record;
+    let out = seen?.watermark;
+    if (record?.watermark !== undefined) {
+      out = committedWatermark(out, { to: record.watermark, committedAt: 0 } as MoveData);
     }
-    return out;
+    for (const move of [record?.running, record?.last]) {
+      if (move) out = committedWatermark(out, move);
+    }
+    this.#recorded.set(table, { watermark: out, at: Date.now() });
+    return out ?? null;
   }
 
   /** The cold store and table of a lifecycle table. */
@@ -530,6 +598,16 @@ export class TierLifecycle {
     );
     let metadata = await cold.store.load(cold.table);
     if (metadata === undefined) {
+      const recorded = this.#store ? await this.#recordedWatermark(table) : null;
+      if (recorded !== null || !this.#store) {
+        throw new EntenteError(
+          "UNAVAILABLE",
+          recorded !== null
+            ? `tiers: ${table}: the cold table ${cold.table} at ${cold.store.path} is missing, but the tier store records watermark ${recorded} as committed: not creating an empty one over the moved rows; is the cold store's path right, shared by every host and mounted?`
+            : `tiers: ${table}: not started`,
+          { retryable: true },
+        );
+      }
       metadata = await cold.store.create(cold.table, columns, spec);
       this.#options.logger.info({ table, cold: config.cold }, "tiers: cold table created");
     }
@@ -555,6 +633,7 @@ export class TierLifecycle {
       },
       cold: cold.store,
       coldTable: cold.table,
+      committedWatermark: () => this.#recordedWatermark(table),
     };
     this.#prepared.set(table, tiers);
     return tiers;
@@ -563,6 +642,34 @@ export class TierLifecycle {
 
 const AFTER_COMMIT = new Set(["grace", "deleting", "expiring"]);
 
+/** A failed move taken up again automatically, with a pause doubling each time, capped. */
+export interface TierResume {
+  /** Times it was taken up again already. */
+  resumes: number;
+  /** When the next is due. */
+  nextAt: string;
+  error?: string;
+}
+
+/** The pause before the first automatic resume of a failed move, doubling after each. */
+export const RESUME_BACKOFF_MS = 60_000;
+/** The longest pause between automatic resumes. */
+export const MAX_RESUME_BACKOFF_MS = 3_600_000;
+
+/** Whether a failed move may have committed (so it is taken up again, not replaced). */
+function resumable(move: MoveData): boolean {
+  return (
+    move.state === "failed" &&
+    (move.committedAt !== undefined || AFTER_COMMIT.has(move.failedIn ?? ""))
+  );
+}
+
+/** When a failed move is next taken up again: after a backoff on its resumes so far. */
+export function resumeAt(move: MoveData): number {
+  const pause = Math.min(MAX_RESUME_BACKOFF_MS, RESUME_BACKOFF_MS * 2 ** (move.resumes ?? 0));
+  return (move.finishedAt ?? move.updatedAt) + pause;
+}
+
 /** Whether a failed move's snapshot is in cold (it failed in its commit, or after it). */
 function committed(move: MoveData, watermark: string | null): boolean {
   if (move.committedAt !== undefined || AFTER_COMMIT.has(move.failedIn ?? "")) return true;
@@ -570,6 +677,35 @@ function committed(move: MoveData, watermark: string | null): boolean {
     move.failedIn === "committing" &&
     watermark !== null &&
     watermarkDay(watermark) >= watermarkDay(move.to)
+  );
+}
+
+/** `promise`, or the abort's reason once `signal` aborts first (the work itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  if (signal.reason instanceof EntenteError) return signal.reason;
+  return new EntenteError(
+    "DEADLINE_EXCEEDED",
+    "tiers: stopped waiting for the move at the caller's deadline; the move goes on (see status)",
+    { retryable: true },
   );
 }
 
@@ -588,8 +724,10 @@ function nextRunAt(
   record: TierRecord | undefined,
   config: TierLifecycleConfig,
 ): number | undefined {
-  if (config.everyMs === undefined) return undefined;
   const last = record?.last;
+  // A move failed past its commit is taken up again, backing off, scheduled table or not.
+  if (last && resumable(last)) return resumeAt(last);
+  if (config.everyMs === undefined) return undefined;
   if (!last) return Date.now();
   return last.startedAt + config.everyMs;
 }

@@ -12,9 +12,10 @@
  *   any save refused (the lease is someone else's now) ─► lost
  *
  * Progress is saved before each act, so a worker that dies mid-act leaves a record saying which
- * act was under way: the next owner runs it again. Every act is safe to run again: a copy
- * replaces its own files, the commit finds itself in the cold table's snapshots, a delete counts
- * before it deletes.
+ * act was under way: the next owner runs it again. Every act is safe to run again: each copy
+ * attempt writes files of names of its own (a nonce saved before it), the commit finds itself in
+ * the cold table's snapshots, a delete compares hot with cold before it deletes and leaves a
+ * marker in hot that a retry finds. A move also sweeps hot rows found below the watermark.
  */
 import type { TierMoveProgress, TierMoveState } from "@entente/protocol";
 import { assign, fromPromise, setup } from "xstate";
@@ -34,6 +35,13 @@ export interface DayProgress {
   status: DayStatus;
   /** The files the last copy wrote (before the commit), or that replaced the day's (after). */
   files: MovedFile[];
+  /**
+   * A sweep, not a day: every hot row below this watermark (written there directly, or racing a
+   * day's delete), moved with the move's days; `day` is then a label, `below-YYYY-MM-DD`.
+   */
+  below?: string;
+  /** The nonce of the copy under way or last made: part of its files' names, new per attempt. */
+  nonce?: string;
   /** Rows verified in cold for the day. */
   rows: number;
   /** Copies made of the day before the commit (a verify mismatch makes another). */
@@ -69,6 +77,8 @@ export interface MoveData {
   /** The last retryable error, while retrying. */
   lastError?: string;
   expired?: { removedRows: number; removedFiles: number };
+  /** Times this move was taken up again after failing past its commit (backed off between). */
+  resumes?: number;
   startedAt: number;
   updatedAt: number;
   finishedAt?: number;
@@ -102,6 +112,8 @@ export interface MoveMachineInput {
   coldRetentionDays: number;
   /** The clock of the timestamps recorded and of the grace (the actor's clock in tests). */
   now: () => number;
+  /** A fresh nonce for a copy's file names (random by default). */
+  nonce?: () => string;
 }
 
 type MoveContext = MoveMachineInput;
@@ -114,12 +126,18 @@ export interface PlanOutput {
   watermark: string | null;
   /** The day of the hot table's smallest tier value; null when it is empty. */
   firstDay: string | null;
+  /** Hot rows below the watermark: swept into cold by this move. */
+  strays?: number;
 }
 export interface CopyInput {
   moveId: string;
   day: string;
-  /** Which copy of the day (0 first): part of the files' names. */
+  /** A sweep of the rows below this watermark rather than a day. */
+  below?: string | undefined;
+  /** Which copy of the day (0 first). */
   copy: number;
+  /** This attempt's nonce, saved in the move before the copy: part of the files' names. */
+  nonce: string;
   /** No day left to copy after this one. */
   last: boolean;
 }
@@ -129,6 +147,8 @@ export interface CopyOutput {
 export interface VerifyInput {
   moveId: string;
   day: string;
+  /** A sweep of the rows below this watermark rather than a day. */
+  below?: string | undefined;
   files: MovedFile[];
   last: boolean;
 }
@@ -151,6 +171,8 @@ export interface CommitOutput {
 export interface DeleteInput {
   moveId: string;
   day: string;
+  /** A sweep of the rows below this watermark rather than a day. */
+  below?: string | undefined;
   /** Rows the commit put in cold for the day. */
   rows: number;
   /** The files that hold them. */
@@ -175,6 +197,11 @@ export interface ExpireOutput {
 }
 
 const DAY_MS = 86_400_000;
+
+const randomNonce = (): string =>
+  Math.floor(Math.random() * 0x1_0000_0000)
+    .toString(16)
+    .padStart(8, "0");
 
 /** `YYYY-MM-DD` of a time, UTC. */
 export function dayOf(ms: number): string {
@@ -347,30 +374,51 @@ export const moveMachine = setup({
     startAct: assign({
       move: ({ context: { move, now } }) => stamp(move, now, { attempts: move.attempts + 1 }),
     }),
+    /** Each copy attempt writes files of names of its own, recorded before it starts. */
+    startCopy: assign({
+      move: ({ context: { move, now, nonce } }) => {
+        const day = current(move, "pending");
+        const next = (nonce ?? randomNonce)();
+        return stamp(move, now, {
+          attempts: move.attempts + 1,
+          days: withDay(move, day.day, (d) => ({ ...d, nonce: next })),
+        });
+      },
+    }),
     planned: assign({
       move: ({ context: { move, now, policy }, event }) => {
-        const { watermark, firstDay } = outputOf<PlanOutput>(event);
+        const { watermark, firstDay, strays } = outputOf<PlanOutput>(event);
         const target = watermarkDay(move.to);
         const start = watermark !== null ? watermarkDay(watermark) : firstDay;
         const days = start === null ? [] : daysBetween(start, target, policy.maxDays);
         const last = days.at(-1);
+        const sweep = watermark !== null && (strays ?? 0) > 0;
+        const unit = (day: string): DayProgress => ({
+          day,
+          status: "pending",
+          files: [],
+          rows: 0,
+          copies: 0,
+          deletes: 0,
+          deleted: 0,
+        });
         return stamp(move, now, {
           attempts: 0,
           from: watermark,
-          // A capped move stops at the day after its last; the next move goes on from there.
+          // A capped move stops at the day after its last; the next move goes on from there. A
+          // move that only sweeps keeps the watermark where it is.
           to:
             last !== undefined && addDays(last, 1) < target
               ? watermarkText(addDays(last, 1), move.columnType)
-              : move.to,
-          days: days.map((day) => ({
-            day,
-            status: "pending",
-            files: [],
-            rows: 0,
-            copies: 0,
-            deletes: 0,
-            deleted: 0,
-          })),
+              : last === undefined && sweep && watermark !== null
+                ? watermark
+                : move.to,
+          days: [
+            ...(sweep && watermark !== null
+              ? [{ ...unit(`below-${watermarkDay(watermark)}`), below: watermark }]
+              : []),
+            ...days.map(unit),
+          ],
         });
       },
     }),
@@ -561,7 +609,7 @@ export const moveMachine = setup({
           ],
         },
         saving: {
-          entry: "startAct",
+          entry: "startCopy",
           invoke: {
             src: "persist",
             input: ({ context }) => ({ move: context.move }),
@@ -577,7 +625,9 @@ export const moveMachine = setup({
               return {
                 moveId: move.id,
                 day: day.day,
+                below: day.below,
                 copy: day.copies,
+                nonce: day.nonce ?? `c${day.copies}`,
                 last: move.days.filter((d) => d.status === "pending").length === 1,
               };
             },
@@ -626,6 +676,7 @@ export const moveMachine = setup({
               return {
                 moveId: move.id,
                 day: day.day,
+                below: day.below,
                 files: day.files,
                 last: move.days.filter((d) => d.status === "copied").length === 1,
               };
@@ -729,6 +780,7 @@ export const moveMachine = setup({
               return {
                 moveId: move.id,
                 day: day.day,
+                below: day.below,
                 rows: day.rows,
                 files: day.files,
                 attempt: day.deletes,

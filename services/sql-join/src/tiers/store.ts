@@ -19,6 +19,11 @@ export interface TierRecord {
   running?: MoveData;
   /** The last move that finished (done or failed). */
   last?: MoveData;
+  /**
+   * The highest watermark a move of the table committed to cold (ISO text): a cold table that
+   * is missing or holds less is not the one the moves wrote (another path, an unmounted volume).
+   */
+  watermark?: string;
   /** The worker holding the table; absent when nobody does. */
   owner?: string;
   /** Until when the owner holds it (ms since the epoch, the owner's clock); 0: nobody. */
@@ -172,8 +177,10 @@ export class TierLease {
   save(move: MoveData): Promise<void> {
     const final = isFinalMove(move.state);
     return this.#write((record) => {
-      if (!final) return { ...record, running: move };
-      const { running: _, ...rest } = record;
+      const watermark = committedWatermark(record.watermark, move);
+      const marked = watermark !== undefined ? { ...record, watermark } : record;
+      if (!final) return { ...marked, running: move };
+      const { running: _, ...rest } = marked;
       return { ...rest, last: move };
     }, !final);
   }
@@ -211,4 +218,14 @@ export class TierLease {
     this.#queue = next.catch(() => {});
     return next;
   }
+}
+
+/** The watermark a record keeps once `move` committed: the higher of the two. */
+export function committedWatermark(
+  recorded: string | undefined,
+  move: MoveData,
+): string | undefined {
+  if (move.committedAt === undefined) return recorded;
+  if (recorded === undefined) return move.to;
+  return move.to.slice(0, 10) > recorded.slice(0, 10) ? move.to : recorded;
 }
