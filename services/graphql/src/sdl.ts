@@ -221,6 +221,16 @@ type TierStatus {
   running: TierMoveProgress
   last: TierMoveProgress
   nextRunAt: String
+  "Why the cold side cannot be read now (the watermark is then null)."
+  error: String
+  "A move that failed after its commit, taken up again with backoff."
+  resume: TierResume
+}
+
+type TierResume {
+  resumes: Int!
+  nextAt: String!
+  error: String
 }
 
 type TierMove {

@@ -76,8 +76,14 @@ export function registerTiersCommands(program: Command): void {
               ]),
             ),
             ...reply.tables.flatMap((t) => [
+              ...(t.error ? [`${t.table} error: ${t.error}`] : []),
               ...(t.running ? [`${t.table} running: ${moveText(t.running)}`] : []),
               ...(t.last ? [`${t.table} last: ${moveText(t.last)}`] : []),
+              ...(t.resume
+                ? [
+                    `${t.table} resumed ${t.resume.resumes} times; next at ${t.resume.nextAt}${t.resume.error ? ` (${t.resume.error})` : ""}`,
+                  ]
+                : []),
             ]),
           ].join("\n"),
         );

@@ -126,6 +126,15 @@ export interface TierMoveProgress {
   error?: string;
 }
 
+/** A move that failed after its commit, taken up again with backoff. */
+export interface TierResume {
+  /** Times it was taken up again already. */
+  resumes: number;
+  /** When the next is due (ISO). */
+  nextAt: string;
+  error?: string;
+}
+
 export interface TierStatus {
   table: string;
   column: string;
@@ -138,6 +147,9 @@ export interface TierStatus {
   running?: TierMoveProgress;
   last?: TierMoveProgress;
   nextRunAt?: string;
+  /** Why the cold side cannot be read now (the watermark is then null). */
+  error?: string;
+  resume?: TierResume;
 }
 
 export interface TiersStatusReply {

@@ -454,7 +454,7 @@ export class TierLifecycle {
       } catch (err) {
         error = err instanceof Error ? err.message : String(err);
       }
-      const status: TierStatus & { error?: string; resume?: TierResume } = {
+      const status: TierStatus = {
         table: name,
         column: config.column,
         hot: config.hot,
@@ -643,13 +643,6 @@ export class TierLifecycle {
 const AFTER_COMMIT = new Set(["grace", "deleting", "expiring"]);
 
 /** A failed move taken up again automatically, with a pause doubling each time, capped. */
-export interface TierResume {
-  /** Times it was taken up again already. */
-  resumes: number;
-  /** When the next is due. */
-  nextAt: string;
-  error?: string;
-}
 
 /** The pause before the first automatic resume of a failed move, doubling after each. */
 export const RESUME_BACKOFF_MS = 60_000;
