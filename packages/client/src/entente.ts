@@ -144,7 +144,11 @@ export class Entente {
    * reply's shape follows the op (see the tiers contract).
    */
   tiers(request: TiersRequest, options: CallBudget = {}): Promise<unknown> {
-    return this.client.request(this.subjects.tiers, request, callOptions(options));
+    // A move, a compaction or a materialization answers only when it ends: no stall before.
+    return this.client.request(this.subjects.tiers, request, {
+      ...callOptions(options),
+      ...(options.timeoutMs === undefined ? {} : { stallTimeoutMs: options.timeoutMs }),
+    });
   }
 
   /** Every table the SQL engine knows, or one table's statistics. */

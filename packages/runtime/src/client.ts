@@ -67,6 +67,11 @@ export interface CallOptions {
   region?: string | number;
   /** Send the request to the region that owns this 64-bit id (its high 16 bits). */
   owner?: bigint | string | number;
+  /**
+   * This call's stall timeout, instead of the client's: for a request whose one reply may come
+   * only when long work ends (a tier move it waits for), as long as its budget.
+   */
+  stallTimeoutMs?: number;
 }
 
 /** A request on its way: its reply, its span, and how the span ends. */
@@ -247,7 +252,7 @@ export class EntenteClient {
         : {}),
       codec: this.codec,
       credit: this.options.credit,
-      stallTimeoutMs: this.options.stallTimeoutMs,
+      stallTimeoutMs: options.stallTimeoutMs ?? this.options.stallTimeoutMs,
       deadline,
       signal,
       inboxPrefix: this.options.inboxPrefix,

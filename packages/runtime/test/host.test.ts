@@ -7,6 +7,7 @@ import { type NatsService, natsServer, uniqueName } from "@entente/testkit";
 import { headers } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { EntenteClient } from "../src/client.ts";
 import { endpoint, type RequestContext, streamOf } from "../src/service/types.ts";
 import { aborted, hostService, type TestHost } from "./host-support.ts";
 
@@ -69,6 +70,15 @@ beforeAll(async () => {
           name: "rows",
           subject: subject("rows"),
           handler: async () => streamOf([1, 2, 3]),
+        }),
+        endpoint({
+          name: "slow",
+          subject: subject("slow"),
+          // One reply after long work, as a tier move a caller waits for.
+          handler: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 700));
+            return "done";
+          },
         }),
         endpoint({
           name: "note",
@@ -142,6 +152,18 @@ describe("one deadline per request", () => {
     ).rejects.toMatchObject({ code: "DEADLINE_EXCEEDED" });
     expect(statsOf("wait").num_errors).toBe(errorsBefore + 1);
     expect(statsOf("wait").last_error).toMatch(/^DEADLINE_EXCEEDED: /);
+  });
+});
+
+describe("a call's own stall timeout", () => {
+  it("waits past the client's stall timeout for a call that says it may", async () => {
+    const impatient = new EntenteClient(host.clientNc, { stallTimeoutMs: 200 });
+    await expect(impatient.request(subject("slow"), {})).rejects.toMatchObject({
+      code: "STREAM_STALLED",
+    });
+    expect(
+      await impatient.request(subject("slow"), {}, { timeoutMs: 10_000, stallTimeoutMs: 10_000 }),
+    ).toBe("done");
   });
 });
 

@@ -138,11 +138,12 @@ export class EntenteCalls {
   }
 
   async tiers<T>(scope: CallScope, request: TiersRequest, timeoutMs?: number): Promise<T> {
-    const reply = await this.#client.request<T>(
-      this.#subjects.tiers,
-      request,
-      this.#options(scope, timeoutMs),
-    );
+    const options = this.#options(scope, timeoutMs);
+    // A move, a compaction or a materialization answers only when it ends: no stall before.
+    const reply = await this.#client.request<T>(this.#subjects.tiers, request, {
+      ...options,
+      ...(options.timeoutMs === undefined ? {} : { stallTimeoutMs: options.timeoutMs }),
+    });
     return asJson(reply);
   }
 }
