@@ -207,6 +207,7 @@ describe("entente serve starts all its services or none", () => {
       "sources",
       "sqlJoin",
       "tables",
+      "tiers",
       "writes",
     ]);
   });

@@ -32,6 +32,7 @@ export const SERVICE_SECTIONS: Record<string, readonly string[]> = {
     "dataReplication",
     "writes",
     "materialize",
+    "tiers",
   ],
   "broker-bridge": ["bridge"],
   "region-router": ["regionRouter"],

@@ -36,7 +36,7 @@ import { RegionPairCounters } from "./replication/pair-counters.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { ReplicaStore } from "./replication/store.ts";
 import { answerSelect, parse, runnerOf } from "./select.ts";
-import { openTiersService, type TiersService } from "./tiers-service.ts";
+import { openTiersService, type TiersService, tiersConfigSchema } from "./tiers-service.ts";
 import { writesConfigSchema } from "./writes/config.ts";
 import { type WriteContext, Writes } from "./writes/writes.ts";
 
@@ -127,6 +127,7 @@ export const sqlJoinService: ServiceDefinition = {
     dataReplication: dataReplicationConfigSchema,
     writes: writesConfigSchema,
     materialize: materializeConfigSchema,
+    tiers: tiersConfigSchema,
   },
   async start({ config, logger, subjects, client, nc }) {
     const tables = config.section("tables", tablesSectionSchema);
@@ -187,6 +188,7 @@ export const sqlJoinService: ServiceDefinition = {
       tiers = await openTiersService({
         engine,
         logicalTables: logicalTables ?? (demo ? DEMO_LOGICAL_TABLES : {}),
+        settings: config.section("tiers", tiersConfigSchema),
         materialize: {
           ...materializeSettings,
           ...(demo && materializeSettings.source === undefined ? { source: "archive" } : {}),

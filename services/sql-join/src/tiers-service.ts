@@ -6,6 +6,7 @@
 import { EntenteError, type TiersRequest } from "@entente/protocol";
 import type { Logger } from "@entente/runtime";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { z } from "zod";
 import type { SqlEngine } from "./engine.ts";
 import { type LogicalTablesConfig, lifecycleTablesOf } from "./logical-config.ts";
 import {
@@ -18,6 +19,22 @@ import { parse, selectRunner } from "./select.ts";
 import { LIFECYCLE_OPS, tiersHandler } from "./tiers/handler.ts";
 import { TierLifecycle } from "./tiers/lifecycle.ts";
 
+/** The `tiers:` section: how moves are shared among the workers. */
+export const tiersConfigSchema = z
+  .object({
+    /**
+     * How long a worker holds a table's move without renewing it; when it dies, another takes
+     * the move up this long after its last renewal.
+     */
+    leaseMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+    /** How often each worker looks for a move due or one a dead worker left. */
+    checkEveryMs: z.number().int().min(100).max(3_600_000).default(15_000),
+  })
+  .strict()
+  .prefault({});
+
+export type TiersSettings = z.output<typeof tiersConfigSchema>;
+
 export interface TiersService {
   handle(request: TiersRequest, signal: AbortSignal): Promise<unknown>;
   materialized: MaterializedResults | undefined;
@@ -27,6 +44,7 @@ export interface TiersService {
 export async function openTiersService(options: {
   engine: SqlEngine;
   logicalTables: LogicalTablesConfig;
+  settings: TiersSettings;
   materialize: MaterializeSettings;
   nc: NatsConnection;
   deployment: string;
@@ -54,6 +72,8 @@ export async function openTiersService(options: {
     deployment,
     worker: options.worker,
     logger,
+    leaseMs: options.settings.leaseMs,
+    checkEveryMs: options.settings.checkEveryMs,
   });
   if (lifecycle.tables.size > 0) {
     // A watermark that cannot be read fails the statement rather than hide the cold rows.
