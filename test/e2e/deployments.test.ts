@@ -124,7 +124,7 @@ describe("deployments on one NATS server", () => {
     const output = refused?.message ?? "";
     expect(output).toMatch(/exited with code 1|code 1/);
     expect(output).toMatch(
-      /running sql-join workers of deployment entente answer from another configuration \(fingerprints differ on entente\.sql: worker \w+ has [0-9a-f]{16}, this worker [0-9a-f]{16}\)/,
+      /running sql-join workers of deployment entente answer from another configuration \(fingerprints differ on entente\.sql: worker \w+ has [0-9a-f]{16}, this worker [0-9a-f]{16}[;)]/,
     );
     expect(output).toMatch(/runtime\.allowMismatchedPeers/);
     // The running worker kept every request.

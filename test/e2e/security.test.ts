@@ -225,6 +225,7 @@ tls {
         "broker-bridge",
         "region-router",
         "sagas",
+        "graphql",
       ]),
     );
   });

@@ -258,6 +258,8 @@ describe("pushdown", () => {
         source: "pg",
         sql: 'SELECT "country", COUNT(*), MAX("id") FROM "public"."users" WHERE ("id" > $1) GROUP BY "country"',
         params: [5],
+        // What the predicates allow, for sources that skip files before reading them.
+        scan: { table: ["public", "users"], bounds: { id: { lo: { v: 5, inclusive: false } } } },
       },
     ]);
   });

@@ -83,22 +83,43 @@ export async function openTiersService(options: {
         marks.set(table, await lifecycle.watermark(table));
       return marks;
     };
-    await lifecycle.start();
-    // Cold tables the lifecycle has just created join the catalog now rather than at the next refresh.
-    await engine.catalog.refresh({ keepStats: true });
+    const started = await withJetStream(async () => {
+      await lifecycle.start();
+      return true;
+    });
+    if (started) {
+      // Cold tables the lifecycle has just created join the catalog now, not at the next refresh.
+      await engine.catalog.refresh({ keepStats: true });
+    } else {
+      logger.warn(
+        { tables: [...lifecycle.tables.keys()] },
+        "tiers: the NATS server runs without JetStream: no move runs here, and the tables are read at the watermark their cold stores hold",
+      );
+    }
   }
-  const materialized =
-    options.materialize.source === undefined
-      ? undefined
-      : await MaterializedResults.open({
-          nc,
-          deployment,
-          settings: options.materialize,
-          source: materializeSourceOf(connectors, options.materialize.source),
-          run: selectRunner(engine),
-          parse: (sql, signal) => parse(engine, sql, signal),
-          logger,
-        });
+  let materialized: MaterializedResults | undefined;
+  let materializedOff =
+    "materialized results are off: set materialize.source to a coldstore source";
+  if (options.materialize.source !== undefined) {
+    const source = materializeSourceOf(connectors, options.materialize.source);
+    const opened = await withJetStream(() =>
+      MaterializedResults.open({
+        nc,
+        deployment,
+        settings: options.materialize,
+        source,
+        run: selectRunner(engine),
+        parse: (sql, signal) => parse(engine, sql, signal),
+        logger,
+      }),
+    );
+    if (opened) materialized = opened;
+    else {
+      materializedOff =
+        "materialized results are off: the NATS server runs without JetStream, where they are recorded";
+      logger.warn(materializedOff);
+    }
+  }
   const lifecycleOps = tiersHandler({ lifecycle, connectors });
   return {
     materialized,
@@ -109,12 +130,7 @@ export async function openTiersService(options: {
         request.op === "refreshMaterialized" ||
         request.op === "materialized"
       ) {
-        if (!materialized) {
-          throw new EntenteError(
-            "UNAVAILABLE",
-            "materialized results are off: set materialize.source to a coldstore source",
-          );
-        }
+        if (!materialized) throw new EntenteError("UNAVAILABLE", materializedOff);
         return materializedOp(materialized, request, signal);
       }
       throw new EntenteError("BAD_REQUEST", `unknown tiers op ${JSON.stringify(request.op)}`);
@@ -124,4 +140,17 @@ export async function openTiersService(options: {
       await materialized?.close();
     },
   };
+}
+
+/**
+ * Runs what needs JetStream (a KV bucket); undefined when the server runs without it, so the
+ * worker serves what it can instead of refusing to start (as sql-join does for its change feed).
+ */
+async function withJetStream<T>(open: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await open();
+  } catch (err) {
+    if (err instanceof Error && err.name === "JetStreamNotEnabled") return undefined;
+    throw err;
+  }
 }

@@ -555,7 +555,11 @@ export class TierLifecycle {
 
   #requireStore(): TierStore {
     if (!this.#store)
-      throw new EntenteError("UNAVAILABLE", "tiers: not started", { retryable: true });
+      throw new EntenteError(
+        "UNAVAILABLE",
+        "tiers: moves are not running on this worker: it is starting, or its NATS server runs without JetStream",
+        { retryable: true },
+      );
     return this.#store;
   }
 
