@@ -261,6 +261,34 @@ describe("pruning and querying", () => {
     expect(nothing.read.events).toEqual([]);
   });
 
+  it("compares times bound as the engine binds them exactly, at the boundary", async () => {
+    // The engine renders a bound time for DuckDB as CAST($n AS TIMESTAMPTZ) of UTC text; the
+    // ticks are stored at microseconds, so 0, 1 and 2 ns are all 1970-01-01 00:00:00.
+    const ids = async (where: string, params: string[]) => {
+      const sql = `SELECT "v" FROM "main"."ticks" WHERE ${where} ORDER BY "v"`;
+      const result = await connector.query({ sql, params });
+      const rows: Row[] = [];
+      for await (const batch of result.batches) rows.push(...batch);
+      return rows.map((r) => r[0]);
+    };
+    const epoch = "1970-01-01 00:00:00.000000+00";
+    const next = "1970-01-01 00:00:00.000001+00";
+    expect(
+      await ids(`"ts" >= CAST($1 AS TIMESTAMPTZ) AND "ts" < CAST($2 AS TIMESTAMPTZ)`, [
+        epoch,
+        next,
+      ]),
+    ).toEqual([1, 2, 3]);
+    expect(await ids(`"ts" > CAST($1 AS TIMESTAMPTZ)`, [epoch])).toEqual([]);
+    expect(await ids(`"ts" < CAST($1 AS TIMESTAMPTZ)`, [epoch])).toEqual([]);
+    const { sql } = await connector.rewrite({
+      sql: `SELECT "v" FROM "main"."ticks" WHERE "ts" < CAST($1 AS TIMESTAMPTZ)`,
+      params: [],
+    });
+    expect(sql).toContain("CAST($1 AS TIMESTAMP)");
+    expect(sql).not.toContain("TIMESTAMPTZ");
+  });
+
   it("refuses writes and names unknown tables", async () => {
     await expect(connector.execute({ sql: "DELETE FROM x", params: [] })).rejects.toMatchObject({
       code: "UNSUPPORTED",

@@ -23,6 +23,9 @@ import { filesRelation } from "./parquet.ts";
 import { ColdStore } from "./store.ts";
 import { duckdbTypeOf } from "./values.ts";
 
+/** A bound time as the engine renders it for DuckDB. */
+const TIMESTAMPTZ_PARAM = /CAST\((\$\d+) AS TIMESTAMPTZ\)/g;
+
 export class ColdstoreConnector implements Connector {
   readonly kind = "coldstore" as const;
   readonly dialect = duckdbDialect;
@@ -94,10 +97,12 @@ export class ColdstoreConnector implements Connector {
         )} AS ${duckdbDialect.quoteIdentifier(table)}`,
       );
     }
-    const sql = statement.sql.replace(
-      pattern,
-      (_, quoted: string) => relations.get(quoted.replaceAll('""', '"')) ?? _,
-    );
+    const sql = statement.sql
+      .replace(pattern, (_, quoted: string) => relations.get(quoted.replaceAll('""', '"')) ?? _)
+      // Cold timestamps are stored as UTC TIMESTAMPs, and the engine binds times as UTC text:
+      // compared as TIMESTAMP, DuckDB keeps min/max pruning inside each file and casts no row
+      // (as TIMESTAMPTZ it would convert every row through the session's time zone).
+      .replace(TIMESTAMPTZ_PARAM, "CAST($1 AS TIMESTAMP)");
     return { sql, read, decimals };
   }
 
