@@ -304,6 +304,14 @@ class HotStatements {
   }
 }
 
+/** Makes cold hold exactly `rows` for a delete's day or sweep; returns the files it added. */
+type Replace = (
+  input: DeleteInput,
+  rows: Row[],
+  nonce: string,
+  signal: AbortSignal,
+) => Promise<DataFile[]>;
+
 /** The acts of moves of one table, on its real hot source and cold store. */
 export function tableEffects(tiers: TableTiers): TierEffects {
   const sql = new HotStatements(tiers);
@@ -356,17 +364,43 @@ export function tableEffects(tiers: TableTiers): TierEffects {
     return files;
   };
 
+  const summaryOf = (input: DeleteInput, op: string) => ({
+    [MOVE_SUMMARY]: input.moveId,
+    [OP_SUMMARY]: op,
+    [DAY_SUMMARY]: input.day,
+  });
+
+  /**
+   * Commits a day's replace snapshot: the `removed` files out, `added` in. `refuse` sees which
+   * removed files cold no longer holds (rewritten meanwhile) and throws where that is unsafe; it
+   * runs again on each commit race, like the rest.
+   */
+  const commitReplace = (
+    input: DeleteInput,
+    removed: ReadonlySet<string>,
+    added: DataFile[],
+    refuse: (gone: string[], current: ColdTableMetadata) => void,
+  ) =>
+    cold.commit(coldTable, "replace", (current) => {
+      const present = currentFilesOf(current);
+      const paths = new Set(present.map((f) => f.path));
+      refuse(
+        [...removed].filter((p) => !paths.has(p)),
+        current,
+      );
+      return {
+        files: [...present.filter((f) => !removed.has(f.path)), ...added],
+        properties: current.properties,
+        summary: summaryOf(input, "replace"),
+      };
+    });
+
   /**
    * Makes the cold day hold exactly `rows`: each file that may hold rows of the day is rewritten
    * without them, and the rows go into new files, in one replace snapshot. A file changed
    * meanwhile (a compaction) makes it retry.
    */
-  const replaceDay = async (
-    input: DeleteInput,
-    rows: Row[],
-    nonce: string,
-    signal: AbortSignal,
-  ): Promise<DataFile[]> => {
+  const replaceDay: Replace = async (input, rows, nonce, signal) => {
     const metadata = await cold.require(coldTable);
     const old = dayFilesOf(cold, metadata, tiers.column, tiers.columnType, input.day);
     const prefix = deletePrefix(input.moveId, input.day, nonce);
@@ -384,10 +418,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
     }
     const added = await writeChecked(input.day, rows, prefix, signal);
     const looked = new Set(old.map((f) => f.path));
-    await cold.commit(coldTable, "replace", (current) => {
-      const present = currentFilesOf(current);
-      const paths = new Set(present.map((f) => f.path));
-      const gone = [...replaced].filter((p) => !paths.has(p));
+    await commitReplace(input, replaced, [...kept, ...added], (gone, current) => {
       const now = new Set(
         dayFilesOf(cold, current, tiers.column, tiers.columnType, input.day).map((f) => f.path),
       );
@@ -398,26 +429,12 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           { retryable: true },
         );
       }
-      return {
-        files: [...present.filter((f) => !replaced.has(f.path)), ...kept, ...added],
-        properties: current.properties,
-        summary: {
-          [MOVE_SUMMARY]: input.moveId,
-          [OP_SUMMARY]: "replace",
-          [DAY_SUMMARY]: input.day,
-        },
-      };
     });
     return added;
   };
 
   /** Replaces a sweep's committed files by files of the rows hot holds below its watermark now. */
-  const replaceSweep = async (
-    input: DeleteInput,
-    rows: Row[],
-    nonce: string,
-    signal: AbortSignal,
-  ): Promise<DataFile[]> => {
+  const replaceSweep: Replace = async (input, rows, nonce, signal) => {
     const added = await writeChecked(
       input.day,
       rows,
@@ -425,25 +442,13 @@ export function tableEffects(tiers: TableTiers): TierEffects {
       signal,
     );
     const old = new Set(input.files.map((f) => f.path));
-    await cold.commit(coldTable, "replace", (current) => {
-      const present = currentFilesOf(current);
-      const paths = new Set(present.map((f) => f.path));
-      const gone = [...old].filter((p) => !paths.has(p));
+    await commitReplace(input, old, added, (gone) => {
       if (gone.length > 0) {
         throw new EntenteError(
           "CONFLICT",
           `tiers: ${tiers.table}: rows below the watermark changed in hot after they were swept, and cold rewrote the swept files (${gone[0]}) since: the sweep cannot be redone; its rows stay in hot`,
         );
       }
-      return {
-        files: [...present.filter((f) => !old.has(f.path)), ...added],
-        properties: current.properties,
-        summary: {
-          [MOVE_SUMMARY]: input.moveId,
-          [OP_SUMMARY]: "replace",
-          [DAY_SUMMARY]: input.day,
-        },
-      };
     });
     return added;
   };
@@ -606,17 +611,14 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           await session.execute({ sql: "COMMIT", params: [] }, signal);
           open = false;
         };
-        if (input.below !== undefined) {
-          // A sweep: the rows below the watermark. Rows gone there since its delete committed
-          // are the next move's to sweep.
-          if (marked !== undefined) {
-            await commit();
-            return { deleted: 0 };
-          }
-          const swept = await coldCheck(input.files);
+        /** Makes cold hold exactly hot's rows where `coldSide` differs, then deletes them. */
+        const replaceAndDelete = async (
+          coldSide: { rowCount: number; checksum: string },
+          replace: Replace,
+        ): Promise<DeleteOutput> => {
           let replaced: DataFile[] | undefined;
-          if (swept.rowCount !== hotSide.rowCount || swept.checksum !== hotSide.checksum) {
-            replaced = await replaceSweep(input, rows, nonce, signal);
+          if (coldSide.rowCount !== hotSide.rowCount || coldSide.checksum !== hotSide.checksum) {
+            replaced = await replace(input, rows, nonce, signal);
           }
           const deleted = rows.length === 0 ? 0 : await deleteExactly(session, rows.length);
           await session.execute(
@@ -627,6 +629,16 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           return replaced === undefined
             ? { deleted }
             : { deleted, replaced: { files: asMoved(replaced), rows: rows.length } };
+        };
+        if (input.below !== undefined) {
+          // A sweep: the rows below the watermark. Rows gone there since its delete committed
+          // are the next move's to sweep.
+          if (marked !== undefined) {
+            await commit();
+            return { deleted: 0 };
+          }
+          // Awaited here so that a failure rolls the transaction back below.
+          return await replaceAndDelete(await coldCheck(input.files), replaceSweep);
         }
         if (marked !== undefined) {
           // The day's delete committed before: what is in hot now arrived since.
@@ -650,11 +662,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
             await cold.commit(coldTable, "append", (current) => ({
               files: [...currentFilesOf(current), ...files],
               properties: current.properties,
-              summary: {
-                [MOVE_SUMMARY]: input.moveId,
-                [OP_SUMMARY]: "late-rows",
-                [DAY_SUMMARY]: input.day,
-              },
+              summary: summaryOf(input, "late-rows"),
             }));
           } else if (now.rowCount !== after.rowCount || now.checksum !== after.checksum) {
             // Neither before nor after adding them: cold changed otherwise; do not guess.
@@ -679,20 +687,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           };
         }
         // No delete of the day committed yet: hot is the whole truth for the day.
-        const now = await coldDay(input.day, signal);
-        let replaced: DataFile[] | undefined;
-        if (now.rowCount !== hotSide.rowCount || now.checksum !== hotSide.checksum) {
-          replaced = await replaceDay(input, rows, nonce, signal);
-        }
-        const deleted = rows.length === 0 ? 0 : await deleteExactly(session, rows.length);
-        await session.execute(
-          sql.putMarker(input.moveId, input.day, hotSide.rowCount, hotSide.checksum, false),
-          signal,
-        );
-        await commit();
-        return replaced === undefined
-          ? { deleted }
-          : { deleted, replaced: { files: asMoved(replaced), rows: rows.length } };
+        return await replaceAndDelete(await coldDay(input.day, signal), replaceDay);
       } catch (err) {
         if (open) await session.execute({ sql: "ROLLBACK", params: [] }).catch(() => {});
         released = true;

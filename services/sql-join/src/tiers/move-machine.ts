@@ -319,7 +319,7 @@ const stamp = (move: MoveData, now: () => number, change: Partial<MoveData>): Mo
   updatedAt: now(),
 });
 
-export const moveMachine = setup({
+const moveSetup = setup({
   types: {
     context: {} as MoveContext,
     input: {} as MoveMachineInput,
@@ -543,7 +543,57 @@ export const moveMachine = setup({
       }),
     }),
   },
-}).createMachine({
+});
+
+type StateConfig = Parameters<typeof moveSetup.createStateConfig>[0];
+type Invoke = Extract<NonNullable<StateConfig["invoke"]>, { src: unknown }>;
+/** Omits per member, so that an act's `src` still picks the type of its `input` and output. */
+type WithoutOnError<T> = T extends unknown ? Omit<T, "onError"> : never;
+type Act = WithoutOnError<Invoke>;
+
+/** Saves the move; a refused save means another worker holds it now. */
+const save = (onError: string, onDone?: string) =>
+  ({
+    src: "persist",
+    input: ({ context }: { context: MoveContext }) => ({ move: context.move }),
+    ...(onDone !== undefined ? { onDone } : {}),
+    onError,
+  }) as const;
+
+/**
+ * A phase of acts, each saved before it runs (`start` counts the attempt) so a new owner knows
+ * which act was under way; a retryable error is saved and retried after the backoff, another
+ * fails the move. A phase with `next` picks its next act there and returns to it after each.
+ * Saved moves resume by phase name (`state`) and tests read the child names: keep both.
+ */
+function phase(options: {
+  state: TierMoveState;
+  start: "startAct" | "startCopy" | "startDelete";
+  act: Act;
+  next?: StateConfig["always"];
+}): StateConfig {
+  const { state, start, act, next } = options;
+  return {
+    entry: { type: "enter", params: { state } },
+    initial: next === undefined ? "saving" : "next",
+    states: {
+      ...(next === undefined ? {} : { next: { always: next } }),
+      saving: { entry: start, invoke: save("#move.lost", "acting") },
+      acting: {
+        invoke: {
+          ...act,
+          onError: [
+            { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
+            { target: "#move.failing", actions: "noteFailure" },
+          ],
+        },
+      },
+      retrying: { invoke: save("#move.lost"), after: { backoff: "saving" } },
+    },
+  };
+}
+
+export const moveMachine = moveSetup.createMachine({
   id: "move",
   context: ({ input }) => ({ ...input }),
   initial: "resuming",
@@ -563,302 +613,123 @@ export const moveMachine = setup({
         { target: "planning" },
       ],
     },
-    planning: {
-      entry: { type: "enter", params: { state: "planning" } },
-      initial: "saving",
-      states: {
-        saving: {
-          entry: "startAct",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "plan",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: [{ target: "#move.copying", actions: "planned" }],
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+    planning: phase({
+      state: "planning",
+      start: "startAct",
+      act: {
+        src: "plan",
+        input: ({ context }) => ({ move: context.move }),
+        onDone: [{ target: "#move.copying", actions: "planned" }],
       },
-    },
-    copying: {
-      entry: { type: "enter", params: { state: "copying" } },
-      initial: "next",
-      states: {
-        next: {
-          always: [
-            { guard: "nothingToMove", target: "#move.expiring" },
-            { guard: "noneToCopy", target: "#move.verifying" },
-            { target: "saving" },
-          ],
+    }),
+    copying: phase({
+      state: "copying",
+      start: "startCopy",
+      next: [
+        { guard: "nothingToMove", target: "#move.expiring" },
+        { guard: "noneToCopy", target: "#move.verifying" },
+        { target: "saving" },
+      ],
+      act: {
+        src: "copyDay",
+        input: ({ context: { move } }) => {
+          const day = current(move, "pending");
+          return {
+            moveId: move.id,
+            day: day.day,
+            below: day.below,
+            copy: day.copies,
+            nonce: day.nonce ?? `c${day.copies}`,
+            last: move.days.filter((d) => d.status === "pending").length === 1,
+          };
         },
-        saving: {
-          entry: "startCopy",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "copyDay",
-            input: ({ context: { move } }) => {
-              const day = current(move, "pending");
-              return {
-                moveId: move.id,
-                day: day.day,
-                below: day.below,
-                copy: day.copies,
-                nonce: day.nonce ?? `c${day.copies}`,
-                last: move.days.filter((d) => d.status === "pending").length === 1,
-              };
-            },
-            onDone: { target: "next", actions: "copied" },
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+        onDone: { target: "next", actions: "copied" },
       },
-    },
-    verifying: {
-      entry: { type: "enter", params: { state: "verifying" } },
-      initial: "next",
-      states: {
-        next: {
-          always: [
-            { guard: "someToCopyAgain", target: "#move.copying" },
-            { guard: "noneToVerify", target: "#move.committing" },
-            { target: "saving" },
-          ],
+    }),
+    verifying: phase({
+      state: "verifying",
+      start: "startAct",
+      next: [
+        { guard: "someToCopyAgain", target: "#move.copying" },
+        { guard: "noneToVerify", target: "#move.committing" },
+        { target: "saving" },
+      ],
+      act: {
+        src: "verifyDay",
+        input: ({ context: { move } }) => {
+          const day = current(move, "copied");
+          return {
+            moveId: move.id,
+            day: day.day,
+            below: day.below,
+            files: day.files,
+            last: move.days.filter((d) => d.status === "copied").length === 1,
+          };
         },
-        saving: {
-          entry: "startAct",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "verifyDay",
-            input: ({ context: { move } }) => {
-              const day = current(move, "copied");
-              return {
-                moveId: move.id,
-                day: day.day,
-                below: day.below,
-                files: day.files,
-                last: move.days.filter((d) => d.status === "copied").length === 1,
-              };
-            },
-            onDone: [
-              { guard: "verifiedOk", target: "next", actions: "verified" },
-              { guard: "copiesLeft", target: "next", actions: "copyAgain" },
-              { target: "#move.failing", actions: "copiesExhausted" },
-            ],
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+        onDone: [
+          { guard: "verifiedOk", target: "next", actions: "verified" },
+          { guard: "copiesLeft", target: "next", actions: "copyAgain" },
+          { target: "#move.failing", actions: "copiesExhausted" },
+        ],
       },
-    },
-    committing: {
-      entry: { type: "enter", params: { state: "committing" } },
-      initial: "saving",
-      states: {
-        saving: {
-          entry: "startAct",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "commit",
-            input: ({ context: { move } }) => ({
-              move,
-              files: move.days.flatMap((d) => d.files),
-              watermark: move.to,
-            }),
-            onDone: { target: "#move.grace", actions: "committed" },
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+    }),
+    committing: phase({
+      state: "committing",
+      start: "startAct",
+      act: {
+        src: "commit",
+        input: ({ context: { move } }) => ({
+          move,
+          files: move.days.flatMap((d) => d.files),
+          watermark: move.to,
+        }),
+        onDone: { target: "#move.grace", actions: "committed" },
       },
-    },
+    }),
     /** Statements planned before the commit still read the moved rows from hot meanwhile. */
     grace: {
       entry: { type: "enter", params: { state: "grace" } },
       initial: "saving",
       states: {
-        saving: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "waiting",
-            onError: "#move.lost",
-          },
-        },
+        saving: { invoke: save("#move.lost", "waiting") },
         waiting: { after: { graceLeft: "#move.deleting" } },
       },
     },
-    deleting: {
-      entry: { type: "enter", params: { state: "deleting" } },
-      initial: "next",
-      states: {
-        next: {
-          always: [{ guard: "noneToDelete", target: "#move.expiring" }, { target: "saving" }],
+    deleting: phase({
+      state: "deleting",
+      start: "startDelete",
+      next: [{ guard: "noneToDelete", target: "#move.expiring" }, { target: "saving" }],
+      act: {
+        src: "deleteDay",
+        input: ({ context: { move } }) => {
+          const day = current(move, "deleting");
+          return {
+            moveId: move.id,
+            day: day.day,
+            below: day.below,
+            rows: day.rows,
+            files: day.files,
+            attempt: day.deletes,
+            first: !move.days.some((d) => d.status === "deleted"),
+          };
         },
-        saving: {
-          entry: "startDelete",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "deleteDay",
-            input: ({ context: { move } }) => {
-              const day = current(move, "deleting");
-              return {
-                moveId: move.id,
-                day: day.day,
-                below: day.below,
-                rows: day.rows,
-                files: day.files,
-                attempt: day.deletes,
-                first: !move.days.some((d) => d.status === "deleted"),
-              };
-            },
-            onDone: { target: "next", actions: "deleted" },
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+        onDone: { target: "next", actions: "deleted" },
       },
-    },
-    expiring: {
-      entry: { type: "enter", params: { state: "expiring" } },
-      initial: "saving",
-      states: {
-        saving: {
-          entry: "startAct",
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onDone: "acting",
-            onError: "#move.lost",
-          },
-        },
-        acting: {
-          invoke: {
-            src: "expire",
-            input: ({ context: { move, now, coldRetentionDays } }) => ({
-              moveId: move.id,
-              before: daysAgo(now(), coldRetentionDays),
-            }),
-            onDone: { target: "#move.finishing", actions: "expired" },
-            onError: [
-              { guard: "mayRetry", target: "retrying", actions: "noteRetry" },
-              { target: "#move.failing", actions: "noteFailure" },
-            ],
-          },
-        },
-        retrying: {
-          invoke: {
-            src: "persist",
-            input: ({ context }) => ({ move: context.move }),
-            onError: "#move.lost",
-          },
-          after: { backoff: "saving" },
-        },
+    }),
+    expiring: phase({
+      state: "expiring",
+      start: "startAct",
+      act: {
+        src: "expire",
+        input: ({ context: { move, now, coldRetentionDays } }) => ({
+          moveId: move.id,
+          before: daysAgo(now(), coldRetentionDays),
+        }),
+        onDone: { target: "#move.finishing", actions: "expired" },
       },
-    },
-    finishing: {
-      entry: "markDone",
-      invoke: {
-        src: "persist",
-        input: ({ context }) => ({ move: context.move }),
-        onDone: "done",
-        onError: "lost",
-      },
-    },
-    failing: {
-      entry: "markFailed",
-      invoke: {
-        src: "persist",
-        input: ({ context }) => ({ move: context.move }),
-        onDone: "failed",
-        onError: "lost",
-      },
-    },
+    }),
+    finishing: { entry: "markDone", invoke: save("lost", "done") },
+    failing: { entry: "markFailed", invoke: save("lost", "failed") },
     done: { type: "final" },
     /** The error says where and why; a move failed after its commit is taken up again. */
     failed: { type: "final" },
