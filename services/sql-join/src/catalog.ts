@@ -150,7 +150,9 @@ export class LiveCatalog {
       [...next].every(([table, mark]) => this.watermarks.get(table) === mark);
     if (same) return;
     this.watermarks = next;
-    const errors = this.errors.filter((e) => e.source !== "(logicalTables)");
+    const errors = this.errors.filter(
+      (e) => e.source !== "(logicalTables)" && e.source !== "(tier watermarks)",
+    );
     this.current = this.withLogicalTables(this.physical, errors);
     this.errors = errors;
   }

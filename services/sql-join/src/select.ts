@@ -24,7 +24,11 @@ import {
   type SourceRunner,
 } from "@entente/sql";
 import { execLimits, type SqlEngine } from "./engine.ts";
-import type { MaterializedResults, MaterializeRun } from "./materialized/index.ts";
+import {
+  explainLine,
+  type MaterializedResults,
+  type MaterializeRun,
+} from "./materialized/index.ts";
 
 export function runnerOf(engine: SqlEngine): SourceRunner {
   return {
@@ -92,14 +96,23 @@ export async function answerSelect(
   const explain = request.explain === true || statement.explain;
   const hit = materialized?.lookup(statement, params);
   if (hit) {
-    if (explain) return explanationText([materialized?.explainLine(hit.info) ?? ""], []);
-    const stored = await hit.read(signal, { batchRows: engine.settings.batchRows });
-    const batches = stored.batches[Symbol.asyncIterator]() as AsyncGenerator<Row[]>;
-    return answerRows(engine, stored.columns, batches, signal, () => ({
-      sources: {},
-      ms: elapsed(time.started),
-      materialized: hit.info.id,
-    }));
+    if (explain) return explanationText([explainLine(hit.info)], []);
+    const stored = await hit
+      .read(signal, { batchRows: engine.settings.batchRows })
+      .catch((err: unknown) => {
+        // Kept in a cold store this worker does not see (another host's, or an earlier demo
+        // process's): the statement runs instead.
+        if (err instanceof EntenteError && err.code === "NOT_FOUND") return undefined;
+        throw err;
+      });
+    if (stored) {
+      const batches = stored.batches[Symbol.asyncIterator]() as AsyncGenerator<Row[]>;
+      return answerRows(engine, stored.columns, batches, signal, () => ({
+        sources: {},
+        ms: elapsed(time.started),
+        materialized: hit.info.id,
+      }));
+    }
   }
   const planned = await planOf(engine, statement, params, request.pushdown);
   if (explain) return explanationOf(engine, planned);

@@ -57,7 +57,8 @@ export async function openTiersService(options: {
   const connectors = engine.catalog.connectors;
   // A statement planned before a commit reads the moved rows from hot: the delete must wait it out.
   const longest = Math.max(options.longestStatementMs, options.materialize.runTimeoutMs);
-  for (const table of lifecycleTablesOf(options.logicalTables)) {
+  const tables = lifecycleTablesOf(options.logicalTables);
+  for (const table of tables) {
     if (table.graceMs < longest) {
       logger.warn(
         { table: table.table, graceMs: table.graceMs, longestStatementMs: longest },
@@ -65,8 +66,13 @@ export async function openTiersService(options: {
       );
     }
   }
+  // A misnamed source fails the start before any move runs.
+  const materializeSource =
+    options.materialize.source === undefined
+      ? undefined
+      : materializeSourceOf(connectors, options.materialize.source);
   const lifecycle = new TierLifecycle({
-    tables: lifecycleTablesOf(options.logicalTables),
+    tables,
     connectors,
     nc,
     deployment,
@@ -75,50 +81,54 @@ export async function openTiersService(options: {
     leaseMs: options.settings.leaseMs,
     checkEveryMs: options.settings.checkEveryMs,
   });
-  if (lifecycle.tables.size > 0) {
-    // A watermark that cannot be read fails the statement rather than hide the cold rows.
-    engine.catalog.readWatermarks = async () => {
-      const marks = new Map<string, string | null>();
-      for (const table of lifecycle.tables.keys())
-        marks.set(table, await lifecycle.watermark(table));
-      return marks;
-    };
-    const started = await withJetStream(async () => {
-      await lifecycle.start();
-      return true;
-    });
-    if (started) {
-      // Cold tables the lifecycle has just created join the catalog now, not at the next refresh.
-      await engine.catalog.refresh({ keepStats: true });
-    } else {
-      logger.warn(
-        { tables: [...lifecycle.tables.keys()] },
-        "tiers: the NATS server runs without JetStream: no move runs here, and the tables are read at the watermark their cold stores hold",
-      );
-    }
-  }
   let materialized: MaterializedResults | undefined;
   let materializedOff =
     "materialized results are off: set materialize.source to a coldstore source";
-  if (options.materialize.source !== undefined) {
-    const source = materializeSourceOf(connectors, options.materialize.source);
-    const opened = await withJetStream(() =>
-      MaterializedResults.open({
-        nc,
-        deployment,
-        settings: options.materialize,
-        source,
-        run: selectRunner(engine),
-        parse: (sql, signal) => parse(engine, sql, signal),
-        logger,
-      }),
-    );
-    if (opened) materialized = opened;
-    else {
-      materializedOff =
-        "materialized results are off: the NATS server runs without JetStream, where they are recorded";
-      logger.warn(materializedOff);
+  try {
+    if (lifecycle.tables.size > 0) {
+      // A watermark that cannot be read fails the statement rather than hide the cold rows.
+      engine.catalog.readWatermarks = async () => {
+        const names = [...lifecycle.tables.keys()];
+        const marks = await Promise.all(names.map((table) => lifecycle.watermark(table)));
+        return new Map(names.map((table, i) => [table, marks[i] ?? null]));
+      };
+      const started = await withJetStream(async () => {
+        await lifecycle.start();
+        return true;
+      });
+      if (started) {
+        // Cold tables the lifecycle has just created join the catalog now, not at the next refresh.
+        await engine.catalog.refresh({ keepStats: true });
+      } else {
+        logger.warn(
+          { tables: [...lifecycle.tables.keys()] },
+          "tiers: the NATS server runs without JetStream: no move runs here; the tables are read at the watermark their cold stores hold, and one whose cold table does not exist yet is not served",
+        );
+      }
     }
+    if (materializeSource) {
+      const opened = await withJetStream(() =>
+        MaterializedResults.open({
+          nc,
+          deployment,
+          settings: options.materialize,
+          source: materializeSource,
+          run: selectRunner(engine),
+          parse: (sql, signal) => parse(engine, sql, signal),
+          logger,
+        }),
+      );
+      if (opened) materialized = opened;
+      else {
+        materializedOff =
+          "materialized results are off: the NATS server runs without JetStream, where they are recorded";
+        logger.warn(materializedOff);
+      }
+    }
+  } catch (err) {
+    // Moves the lifecycle has started must not run on against sources the worker closes.
+    await lifecycle.stop();
+    throw err;
   }
   const lifecycleOps = tiersHandler({ lifecycle, connectors });
   return {

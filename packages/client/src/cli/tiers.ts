@@ -94,7 +94,12 @@ export function registerTiersCommands(program: Command): void {
     .description("move the rows past the hot retention to cold now, and wait for it")
     .argument("<table>", "the logical table")
     .option("--no-wait", "start the move and return")
-    .option("-t, --timeout <ms>", "time budget in milliseconds", positiveInteger, MOVE_TIMEOUT_MS)
+    .option(
+      "-t, --timeout <ms>",
+      "time budget in milliseconds (at most the worker's runtime.maxTimeoutMs; the move goes on, see tiers status)",
+      positiveInteger,
+      MOVE_TIMEOUT_MS,
+    )
     .addOption(formatOption())
     .action(
       async (
