@@ -18,7 +18,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { seededRandom } from "@entente/testkit";
+import { ProcessStartError, seededRandom } from "@entente/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import {
   CrashLab,
@@ -334,7 +334,7 @@ describe("the bank invariant under a killed worker and a restarted PostgreSQL", 
             console.log(
               `killed ${first.name} after ${done} transfers: ${JSON.stringify(exit)}; prepared then: ${left.pg.length} at PostgreSQL, ${left.maria.length} at MariaDB`,
             );
-            replacement = await lab.startWorker();
+            replacement = await startedWhileDatabasesRestart(() => lab.startWorker());
             console.log(`started ${replacement.name} after ${done} transfers`);
           })(),
         );
@@ -396,3 +396,21 @@ describe("the bank invariant under a killed worker and a restarted PostgreSQL", 
     expect(outcomes.get("committed") ?? 0).toBeGreaterThan(0);
   }, 150_000);
 });
+
+/**
+ * A worker started while PostgreSQL may be restarting: a worker refuses to start on a source
+ * that is down (as it should), so the start is tried again until the database answers.
+ */
+async function startedWhileDatabasesRestart<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const down =
+        err instanceof ProcessStartError &&
+        /starting up|ECONNREFUSED|shutting down/.test(err.message);
+      if (!down || attempt >= 40) throw err;
+      await sleep(500);
+    }
+  }
+}
