@@ -7,6 +7,16 @@
 
 import type { EntenteError } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
+import {
+  addToDate,
+  addToTimestamp,
+  dateField,
+  daysBetween,
+  type Interval,
+  negateInterval,
+  parseInterval,
+  truncUnit,
+} from "./dates.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
 import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
@@ -26,7 +36,7 @@ import type {
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
-import { castValue, isIntegerType, isNumericType } from "./values.ts";
+import { castValue, isIntegerType, isNumericType, toDate } from "./values.ts";
 
 interface ScopeColumn {
   qualifier: string;
@@ -60,6 +70,8 @@ interface Cte {
   ast: Ast;
   /** The query around the WITH: the body may refer to it as a subquery there would. */
   outer: OuterScope | undefined;
+  /** `WITH name (a, b) AS …`: names for its first columns. */
+  columns?: string[];
 }
 
 interface Env {
@@ -207,10 +219,14 @@ function registerCtes(withList: Ast, env: Env, outer: OuterScope | undefined): v
   for (const cte of withList ?? []) {
     const name = nameOf(cte.name);
     if (cte.recursive) throw unsupported("recursive CTEs (WITH RECURSIVE) are not supported");
-    if (cte.columns?.length) {
-      throw unsupported(`column names on a CTE (WITH ${name}(…) AS …) are not supported`);
-    }
-    env.ctes.set(name.toLowerCase(), { ast: cte.stmt?.ast ?? cte.stmt, outer });
+    const columns: string[] | undefined = cte.columns?.length
+      ? cte.columns.map((c: Ast) => nameOf(c.column ?? c))
+      : undefined;
+    env.ctes.set(name.toLowerCase(), {
+      ast: cte.stmt?.ast ?? cte.stmt,
+      outer,
+      ...(columns ? { columns } : {}),
+    });
   }
 }
 
@@ -580,7 +596,44 @@ function refuseUnsupportedFromItems(items: Ast[]): void {
   });
 }
 
+/**
+ * A FROM item, under its alias; an alias with a column list (`AS c_orders (c_custkey, c_count)`)
+ * renames the item's first columns, as in PostgreSQL.
+ */
 function bindFromItem(item: Ast, env: Env, offset: number, left: OuterScope): Rel {
+  const alias = aliasOf(item.as);
+  const rel = bindNamedFromItem({ ...item, as: alias.name }, env, offset, left);
+  return alias.columns
+    ? { ...rel, columns: renamed(rel.columns, alias.columns, rel.qualifier) }
+    : rel;
+}
+
+/** `name` or `name (col, …)`: the parser gives an alias with a column list as one text. */
+function aliasOf(as: Ast): { name: Ast; columns?: string[] } {
+  if (typeof as !== "string") return { name: as };
+  const m = /^\s*("(?:[^"]|"")+"|[^\s(]+)\s*\((.*)\)\s*$/s.exec(as);
+  if (!m) return { name: as };
+  const unquote = (n: string) => {
+    const t = n.trim();
+    return t.startsWith('"') ? t.slice(1, -1).replaceAll('""', '"') : t.toLowerCase();
+  };
+  const columns = (m[2] as string).split(",").map(unquote);
+  if (columns.some((c) => c === "")) throw badRequest(`invalid column list in alias ${as}`);
+  const name = m[1] as string;
+  return { name: name.startsWith('"') ? unquote(name) : name, columns };
+}
+
+/** Columns with the first ones renamed; more names than columns is an error, as in PostgreSQL. */
+function renamed(columns: ColumnDef[], names: string[], qualifier: string): ColumnDef[] {
+  if (names.length > columns.length) {
+    throw badRequest(
+      `${qualifier} has ${columns.length} columns available but ${names.length} columns specified`,
+    );
+  }
+  return columns.map((c, i) => (i < names.length ? { ...c, name: names[i] as string } : c));
+}
+
+function bindNamedFromItem(item: Ast, env: Env, offset: number, left: OuterScope): Rel {
   const joinType = joinTypeOf(item.join);
   const base = { joinType, on: item.on, using: item.using?.map((u: Ast) => nameOf(u)) };
   if (item.expr?.ast || item.expr?.type === "select") {
@@ -609,7 +662,9 @@ function bindFromItem(item: Ast, env: Env, offset: number, left: OuterScope): Re
         ...base,
         node,
         qualifier: item.as ? nameOf(item.as) : (parts[0] as string),
-        columns: node.columns,
+        columns: cte.columns
+          ? renamed(node.columns, cte.columns, parts[0] as string)
+          : node.columns,
         offset,
       };
     }
@@ -1219,12 +1274,105 @@ function coerce(lit: Expr, to: SqlType): Expr {
 }
 
 function comparison(op: Extract<Expr, { k: "cmp" }>["op"], l0: Expr, r0: Expr): Expr {
-  const l = coerce(l0, r0.type);
-  const r = coerce(r0, l.type);
+  const [l, r] = alignDateTime([coerce(l0, r0.type), coerce(r0, l0.type)]) as [Expr, Expr];
   if (!typesCompatible(l.type, r.type)) {
     throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${r.type}`);
   }
   return { k: "cmp", op, l, r, type: "boolean" };
+}
+
+const DAY_NS = 86_400_000_000_000n;
+
+/**
+ * Dates beside timestamps compare as PostgreSQL compares them, the date as its midnight. A
+ * timestamp literal at midnight becomes a date literal instead, so a predicate such as
+ * `d < date '1995-01-01' + interval '1' year` still goes to the source as a plain date bound.
+ */
+function alignDateTime(exprs: Expr[]): Expr[] {
+  const has = (t: SqlType) => exprs.some((x) => x.type === t);
+  if (!has("date") || !has("timestamp")) return exprs;
+  const atMidnight = (x: Expr): x is Extract<Expr, { k: "lit" }> =>
+    x.k === "lit" && typeof x.v === "bigint" && ((x.v % DAY_NS) + DAY_NS) % DAY_NS === 0n;
+  const asDates = exprs.map(
+    (x): Expr =>
+      x.type === "timestamp" && atMidnight(x) ? { k: "lit", v: toDate(x.v), type: "date" } : x,
+  );
+  if (!asDates.some((x) => x.type === "timestamp")) return asDates;
+  return exprs.map((x): Expr => {
+    if (x.type !== "date") return x;
+    if (x.k === "lit") return { k: "lit", v: castValue(x.v, "timestamp"), type: "timestamp" };
+    return { k: "cast", e: x, type: "timestamp" };
+  });
+}
+
+/**
+ * `d ± INTERVAL '…'` (and `INTERVAL '…' + d`): a timestamp, as in PostgreSQL. Undefined when
+ * neither operand is an interval. A literal date or timestamp is folded into a literal here.
+ */
+function intervalArithmetic(op: string, e: Ast, b: (x: Ast) => Expr): Expr | undefined {
+  const isInterval = (x: Ast) => x?.type === "interval";
+  if (!isInterval(e.left) && !isInterval(e.right)) return undefined;
+  if (isInterval(e.left) && isInterval(e.right))
+    throw unsupported("arithmetic between two intervals is not supported");
+  if (isInterval(e.left) && op !== "+")
+    throw badRequest(`type mismatch: operator does not exist: interval ${op} …`);
+  if (op !== "+" && op !== "-")
+    throw unsupported(`interval arithmetic with ${op} is not supported; use + or -`);
+  const [intervalAst, otherAst] = isInterval(e.left) ? [e.left, e.right] : [e.right, e.left];
+  let interval = intervalOf(intervalAst, b);
+  if (op === "-") interval = negateInterval(interval);
+  const x = b(otherAst);
+  if (x.type !== "date" && x.type !== "timestamp" && x.type !== "null")
+    throw badRequest(`type mismatch: operator does not exist: ${x.type} ${op} interval`);
+  if (x.k === "lit") {
+    return {
+      k: "lit",
+      v: x.v === null ? null : addToTimestamp(x.v, interval),
+      type: "timestamp",
+    };
+  }
+  return {
+    k: "fn",
+    name: "add_interval",
+    args: [
+      x,
+      { k: "lit", v: interval.months, type: "integer" },
+      { k: "lit", v: interval.days, type: "integer" },
+      { k: "lit", v: interval.ns, type: "bigint" },
+    ],
+    type: "timestamp",
+  };
+}
+
+/** An INTERVAL literal: its text (a constant or a parameter) and the unit after it, if any. */
+function intervalOf(ast: Ast, b: (x: Ast) => Expr): Interval {
+  const quantity = b(ast.expr);
+  if (quantity.k !== "lit" || quantity.v === null)
+    throw unsupported("INTERVAL with a quantity that is not a constant is not supported");
+  return parseInterval(String(quantity.v), ast.unit ? String(ast.unit) : undefined);
+}
+
+/** `date ± integer` is a date, `date - date` the days between; other date arithmetic is refused. */
+function dateArithmetic(op: string, l: Expr, r: Expr): Expr {
+  const refuse = () =>
+    unsupported(`arithmetic on dates and timestamps (${l.type} ${op} ${r.type}) is not supported`);
+  if (op === "-" && l.type === "date" && r.type === "date") {
+    if (l.k === "lit" && r.k === "lit")
+      return { k: "lit", v: daysBetween(l.v, r.v), type: "integer" };
+    return { k: "fn", name: "days_between", args: [l, r], type: "integer" };
+  }
+  const [date, days] = l.type === "date" ? [l, r] : [r, l];
+  if (date.type !== "date" || !isIntegerType(days.type) || (op === "-" && date !== l))
+    throw refuse();
+  if (op !== "+" && op !== "-") throw refuse();
+  const signed: Expr = op === "-" ? { k: "neg", e: days, type: days.type } : days;
+  if (date.k === "lit" && days.k === "lit") {
+    const n = Number(days.v) * (op === "-" ? -1 : 1);
+    const v =
+      date.v === null || days.v === null ? null : addToDate(date.v, { months: 0, days: n, ns: 0n });
+    return { k: "lit", v, type: "date" };
+  }
+  return { k: "fn", name: "add_days", args: [date, signed], type: "date" };
 }
 
 function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
@@ -1326,6 +1474,17 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       if (x.k === "lit") return { k: "lit", v: castValue(x.v as Value, type), type };
       return { k: "cast", e: x, type };
     }
+    case "extract": {
+      const field = dateField(String(e.args?.field ?? ""));
+      const x = b(e.args?.source);
+      requireDateTime(x, "EXTRACT");
+      return {
+        k: "fn",
+        name: "extract",
+        args: [{ k: "lit", v: field, type: "text" }, x],
+        type: field === "second" || field === "epoch" ? "decimal" : "integer",
+      };
+    }
     case "aggr_func":
       return bindAggregate(e, scope, env, opts);
     case "function":
@@ -1338,8 +1497,7 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
 
 /** AST node types the parser reads and the engine has no evaluation for, by their SQL name. */
 const UNSUPPORTED_EXPRESSIONS: Record<string, string> = {
-  interval: "INTERVAL",
-  extract: "EXTRACT(… FROM …)",
+  interval: "INTERVAL outside date and timestamp arithmetic",
   array: "ARRAY[…]",
   time: "the TIME type",
 };
@@ -1397,14 +1555,14 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     case "*":
     case "/":
     case "%": {
+      const withInterval = intervalArithmetic(op, e, b);
+      if (withInterval) return withInterval;
       let l = b(e.left);
       let r = b(e.right);
       l = coerce(l, r.type);
       r = coerce(r, l.type);
       if ([l, r].some((x) => x.type === "date" || x.type === "timestamp")) {
-        throw unsupported(
-          `arithmetic on dates and timestamps (${l.type} ${op} ${r.type}) is not supported`,
-        );
+        return dateArithmetic(op, l, r);
       }
       for (const x of [l, r]) {
         if (!isNumericType(x.type) && x.type !== "null") {
@@ -1466,10 +1624,13 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     }
     case "BETWEEN":
     case "NOT BETWEEN": {
-      const l = b(e.left);
+      const l0 = b(e.left);
       const [lo0, hi0] = e.right.value as Ast[];
-      const lo = coerce(b(lo0), l.type);
-      const hi = coerce(b(hi0), l.type);
+      const [l, lo, hi] = alignDateTime([l0, coerce(b(lo0), l0.type), coerce(b(hi0), l0.type)]) as [
+        Expr,
+        Expr,
+        Expr,
+      ];
       for (const x of [lo, hi])
         if (!typesCompatible(l.type, x.type))
           throw badRequest(`type mismatch: ${l.type} BETWEEN ${x.type}`);
@@ -1554,6 +1715,40 @@ function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr 
   return { k: "agg", fn: name, arg, distinct, type };
 }
 
+/** substring(s, from[, count]) by positions; PostgreSQL's pattern forms take text and are refused. */
+function checkSubstring(name: string, args: Expr[]): void {
+  if (args.length < 2 || args.length > 3)
+    throw badRequest(`${name}() takes two or three arguments`);
+  const [s, ...positions] = args as [Expr, ...Expr[]];
+  if (s.type !== "text" && s.type !== "null")
+    throw badRequest(`function ${name}(${s.type}, …) does not exist`);
+  for (const p of positions) {
+    if (p.type === "text") throw unsupported(`${name}() with a pattern (text) is not supported`);
+    if (!isIntegerType(p.type) && p.type !== "null")
+      throw badRequest(`function ${name}(text, ${p.type}) does not exist`);
+  }
+}
+
+function requireDateTime(x: Expr, construct: string): void {
+  if (x.type !== "date" && x.type !== "timestamp" && x.type !== "null")
+    throw badRequest(`${construct} needs a date or timestamp, not ${x.type}`);
+}
+
+/** `date_part('field', d)` (a double, as in PostgreSQL) and `date_trunc('unit', d)` (a timestamp). */
+function dateFunction(name: "date_part" | "date_trunc", args: Expr[]): Expr {
+  const [what, x] = args;
+  if (args.length !== 2 || !what || !x) throw badRequest(`${name}() takes two arguments`);
+  if (what.k !== "lit" || typeof what.v !== "string")
+    throw unsupported(`${name}() with a field that is not a text constant is not supported`);
+  requireDateTime(x, `${name}()`);
+  if (name === "date_part") {
+    const field: Expr = { k: "lit", v: dateField(what.v), type: "text" };
+    return { k: "fn", name: "date_part", args: [field, x], type: "double" };
+  }
+  const unit: Expr = { k: "lit", v: truncUnit(what.v), type: "text" };
+  return { k: "fn", name: "date_trunc", args: [unit, x], type: "timestamp" };
+}
+
 const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   lower: () => "text",
   upper: () => "text",
@@ -1572,6 +1767,8 @@ const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   nullif: (a) => a[0]?.type ?? "null",
   greatest: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
   least: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
+  date_part: () => "double",
+  date_trunc: () => "timestamp",
 };
 
 /**
@@ -1593,7 +1790,7 @@ const POSTGRES_FUNCTIONS = new Set(
     "strpos to_ascii to_hex translate unistr",
     // formatting, dates and times
     "age clock_timestamp current_date current_time current_timestamp date_add date_bin",
-    "date_part date_subtract date_trunc isfinite justify_days justify_hours justify_interval",
+    "date_subtract isfinite justify_days justify_hours justify_interval",
     "localtime localtimestamp make_date make_interval make_time make_timestamp make_timestamptz",
     "now statement_timestamp timeofday timezone to_char to_date to_number to_timestamp",
     "transaction_timestamp",
@@ -1660,6 +1857,8 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     throw unsupported(`${name}(${String(origin.value).toUpperCase()} … FROM …) is not supported`);
   }
   const args = argAsts.map((a) => bindExpr(a, scope, env, opts));
+  if (name === "date_part" || name === "date_trunc") return dateFunction(name, args);
+  if (name === "substring" || name === "substr") checkSubstring(name, args);
   if (["lower", "upper", "trim", "length", "char_length"].includes(name)) {
     if (args.length !== 1) throw badRequest(`${name}() takes one argument`);
     if (args[0]?.type !== "text" && args[0]?.type !== "null")

@@ -1,4 +1,13 @@
 /** Compiles bound expressions to closures over rows, with SQL's three-valued logic. */
+import {
+  addToDate,
+  addToTimestamp,
+  dateField,
+  daysBetween,
+  extractField,
+  truncate,
+  truncUnit,
+} from "./dates.ts";
 import { badRequest } from "./errors.ts";
 import { compileLike, type LikeMatcher } from "./like.ts";
 import type { Expr } from "./plan.ts";
@@ -316,6 +325,41 @@ function fn(name: string, args: Compiled[]): Compiled {
         const start = Number(from) - 1;
         const end = len === undefined ? chars.length : start + Number(len);
         return chars.slice(Math.max(0, start), Math.max(0, end)).join("");
+      };
+    case "extract":
+    case "date_part":
+      return (row) => {
+        const v = (a1 as Compiled)(row);
+        return isNull(v) ? null : extractField(dateField(String((a0 as Compiled)(row))), v);
+      };
+    case "date_trunc":
+      return (row) => {
+        const v = (a1 as Compiled)(row);
+        return isNull(v) ? null : truncate(truncUnit(String((a0 as Compiled)(row))), v);
+      };
+    case "add_interval":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        if (isNull(v)) return null;
+        const months = Number((a1 as Compiled)(row));
+        const days = Number((a2 as Compiled)(row));
+        return addToTimestamp(v, {
+          months,
+          days,
+          ns: BigInt((args[3] as Compiled)(row) as bigint),
+        });
+      };
+    case "add_days":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        const n = (a1 as Compiled)(row);
+        return isNull(v) || isNull(n) ? null : addToDate(v, { months: 0, days: Number(n), ns: 0n });
+      };
+    case "days_between":
+      return (row) => {
+        const v = (a0 as Compiled)(row);
+        const w = (a1 as Compiled)(row);
+        return isNull(v) || isNull(w) ? null : daysBetween(v, w);
       };
     case "coalesce":
       return (row) => {

@@ -59,7 +59,7 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   if (deepAt >= 0) throw nestedTooDeeply(positionOf(text, deepAt));
   let ast: Ast;
   try {
-    ast = parser.astify(protectQuotes(text), { database: "postgresql" });
+    ast = parser.astify(protectQuotes(substringWithCommas(text)), { database: "postgresql" });
   } catch (err) {
     // The parser recurses per level of any construct; past its stack the statement is too deep.
     if (isStackOverflow(err)) throw nestedTooDeeply();
@@ -292,6 +292,73 @@ function unreadConstruct(before: string, after: string): string | undefined {
     if (b && a) return rule.name.replace("$1", (b[1] ?? a[1] ?? "").toUpperCase());
   }
   return undefined;
+}
+
+/**
+ * `substring(s FROM a FOR b)` as `substring(s, a, b)`, which the parser reads: FROM and FOR
+ * directly inside a substring call's parentheses become commas padded to the same length, so
+ * error positions stay those of the input. Quotes and comments are passed over untouched.
+ */
+export function substringWithCommas(text: string): string {
+  if (!/substring/i.test(text)) return text;
+  const out = text.split("");
+  const frames: { substring: boolean; from: boolean }[] = [];
+  let afterSubstring = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    const end = skipQuotedOrComment(text, i);
+    if (end > i) {
+      i = end;
+      continue;
+    }
+    if (/[A-Za-z_]/.test(c)) {
+      let j = i;
+      while (j < text.length && /[\w$]/.test(text[j] as string)) j++;
+      const word = text.slice(i, j).toLowerCase();
+      const frame = frames.at(-1);
+      // FOR alone means FROM 1 FOR n, which no comma says: left for the parser to refuse.
+      if (frame?.substring && (word === "from" || (word === "for" && frame.from))) {
+        frame.from = true;
+        out[i] = ",";
+        for (let k = i + 1; k < j; k++) out[k] = " ";
+      }
+      afterSubstring = word === "substring";
+      i = j;
+      continue;
+    }
+    if (c === "(") {
+      frames.push({ substring: afterSubstring, from: false });
+    } else if (c === ")") {
+      frames.pop();
+    }
+    if (!/\s/.test(c)) afterSubstring = false;
+    i++;
+  }
+  return out.join("");
+}
+
+/** Where a quoted string or identifier, or a comment, starting at `i` ends; `i` if none does. */
+function skipQuotedOrComment(text: string, i: number): number {
+  const c = text[i];
+  if (c === "'" || c === '"') {
+    let j = i + 1;
+    while (j < text.length) {
+      if (text[j] === c && text[j + 1] === c) j += 2;
+      else if (text[j] === c) return j + 1;
+      else j++;
+    }
+    return text.length;
+  }
+  if (c === "-" && text[i + 1] === "-") {
+    const nl = text.indexOf("\n", i);
+    return nl < 0 ? text.length : nl;
+  }
+  if (c === "/" && text[i + 1] === "*") {
+    const close = text.indexOf("*/", i + 2);
+    return close < 0 ? text.length : close + 2;
+  }
+  return i;
 }
 
 // node-sql-parser drops the second quote of `""` inside a quoted identifier; carry it through as

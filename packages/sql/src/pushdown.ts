@@ -51,12 +51,28 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
         if ((e.op === "/" || e.op === "%") && source.dialect.kind !== "postgres") return false;
         return e.type !== "text" && walk(e.l) && walk(e.r);
       case "fn":
+        if (e.name === "extract") return isPushableExtract(e.args);
         return PUSHABLE_FUNCTIONS.has(e.name) && e.args.every(walk);
       default:
         return false;
     }
   };
   return walk(expr);
+}
+
+/**
+ * EXTRACT of the calendar fields every dialect reads alike, from a date (a timestamp's fields
+ * would depend on the source session's time zone).
+ */
+const PUSHABLE_FIELDS = new Set(["year", "quarter", "month", "day"]);
+
+function isPushableExtract([field, x]: Expr[]): boolean {
+  return (
+    field?.k === "lit" &&
+    PUSHABLE_FIELDS.has(String(field.v)) &&
+    x?.type === "date" &&
+    (x.k === "col" || x.k === "lit")
+  );
 }
 
 /** Whether a join key of this type can be sent to the source as an IN list or a range. */

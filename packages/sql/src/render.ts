@@ -114,6 +114,10 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
       return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${beside(expr.pattern, expr.e)}${escapeClause})`;
     }
     case "fn":
+      if (expr.name === "extract") {
+        const [field, x] = expr.args as [Extract<Expr, { k: "lit" }>, Expr];
+        return `EXTRACT(${String(field.v).toUpperCase()} FROM ${r(x)})`;
+      }
       return `${expr.name.toUpperCase()}(${expr.args.map(r).join(", ")})`;
     default:
       throw new Error(`cannot render ${expr.k} for a source`);
