@@ -770,6 +770,8 @@ function children(e: Expr): Expr[] {
     case "inSub":
     case "exists":
       return e.keys;
+    case "scalarSub":
+      return e.keys ?? [];
     case "agg":
       return e.arg ? [e.arg] : [];
     default:
@@ -820,6 +822,8 @@ export function mapExpr(e: Expr, f: (e: Expr) => Expr | undefined): Expr {
     case "inSub":
     case "exists":
       return { ...e, keys: e.keys.map(m) };
+    case "scalarSub":
+      return e.keys ? { ...e, keys: e.keys.map(m) } : e;
     case "agg":
       return e.arg ? { ...e, arg: m(e.arg) } : e;
     default:
@@ -1911,6 +1915,8 @@ function bindInSubquery(keys: Expr[], sub: Ast, not: boolean, scope: Scope, env:
 
 function bindScalarSubquery(sub: Ast, scope: Scope, env: Env, clause: string): Expr {
   const link = enclosedBy(scope, `correlated subquery in ${clause}`);
+  const { equalities, rest } = correlatedEqualities(sub, link, env);
+  if (equalities.length > 0) return bindCorrelatedScalar(sub, equalities, rest, scope, env, clause);
   const node = bindSetExpression(sub, env, link);
   if (node.columns.length !== 1) throw badRequest("subquery must return only one column");
   env.subqueries.push(node);
@@ -1919,6 +1925,62 @@ function bindScalarSubquery(sub: Ast, scope: Scope, env: Env, clause: string): E
     sub: env.subqueries.length - 1,
     type: (node.columns[0] as ColumnDef).type,
   };
+}
+
+/**
+ * A scalar subquery correlated by `inner = outer` equalities runs once, before the main plan, for
+ * every key at once: its rows are `(inner keys…, value)` — grouped by the keys when it
+ * aggregates — and each outer row looks its value up by its outer keys. A key with no row is
+ * NULL, or, for an aggregate without GROUP BY, the aggregate over no rows (`count(*)` is 0), read
+ * from the same query with a WHERE that holds for nothing. A key with two rows is an error only
+ * when an outer row looks it up, as PostgreSQL's per-row evaluation would be.
+ */
+function bindCorrelatedScalar(
+  sub: Ast,
+  equalities: CorrelatedEquality[],
+  rest: Ast[],
+  scope: Scope,
+  env: Env,
+  clause: string,
+): Expr {
+  const construct = "correlated scalar subquery";
+  if (sub._next) throw unsupported(`${construct} with a set operation is not supported`);
+  if (sub.orderby || sub.limit?.value?.length || sub.distinct?.type)
+    throw unsupported(`${construct} with ORDER BY, LIMIT or DISTINCT is not supported`);
+  const items: Ast[] = Array.isArray(sub.columns) ? sub.columns : [];
+  const item = items[0];
+  if (items.length !== 1 || item?.expr?.column === "*" || item?.expr?.type === "star")
+    throw badRequest("subquery must return only one column");
+  const groups = groupByItems(sub);
+  const aggregates = groups.length > 0 || sub.having != null || containsAggregate(item.expr);
+  const link = enclosedBy(
+    scope,
+    `${construct} in ${clause} with a condition other than \`inner = outer\``,
+  );
+  const innerKeys = equalities.map((q) => ({ expr: q.inner, as: null }));
+  const keyed = {
+    ...sub,
+    where: conjunction(rest),
+    columns: [...innerKeys, item],
+    ...(aggregates ? { groupby: { columns: [...groups, ...equalities.map((q) => q.inner)] } } : {}),
+  };
+  const keys = equalities.map((q) => bindExpr(q.outer, scope, env, { clause }));
+  const node = bindSetExpression(keyed, env, link);
+  node.columns.slice(0, keys.length).forEach((c, i) => {
+    const k = keys[i] as Expr;
+    if (!typesCompatible(k.type, c.type))
+      throw badRequest(`type mismatch: ${k.type} = ${c.type} in a ${construct}`);
+  });
+  env.subqueries.push(node);
+  const keyedIndex = env.subqueries.length - 1;
+  let empty: number | undefined;
+  if (aggregates && groups.length === 0) {
+    const none = { type: "bool", value: false };
+    env.subqueries.push(bindSetExpression({ ...sub, where: none }, env, link));
+    empty = env.subqueries.length - 1;
+  }
+  const type = (node.columns[keys.length] as ColumnDef).type;
+  return { k: "scalarSub", sub: keyedIndex, keys, ...(empty !== undefined ? { empty } : {}), type };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -199,6 +199,7 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
       };
     }
     case "scalarSub": {
+      if (expr.keys) return keyedScalar(expr, expr.keys, ctx);
       const { sub } = expr;
       return () => {
         const result = ctx.subqueries[sub];
@@ -211,6 +212,44 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
     case "agg":
       throw badRequest("aggregate functions are not allowed here");
   }
+}
+
+const DUPLICATE = Symbol("more than one row");
+
+/** A decorrelated scalar subquery: the value of the row whose keys are the outer row's. */
+function keyedScalar(
+  expr: Extract<Expr, { k: "scalarSub" }>,
+  keyExprs: Expr[],
+  ctx: EvalContext,
+): Compiled {
+  const keys = keyExprs.map((k) => compile(k, ctx));
+  const width = keys.length;
+  let values: Map<unknown, Value> | undefined;
+  const valueOf = (): Map<unknown, Value> => {
+    if (values) return values;
+    const result = ctx.subqueries[expr.sub];
+    if (!result) throw new Error(`subquery ${expr.sub} was not run`);
+    values = new Map();
+    for (const r of result.rows) {
+      const key = compositeKey(r.slice(0, width));
+      if (key === undefined) continue;
+      values.set(key, values.has(key) ? DUPLICATE : r[width]);
+    }
+    return values;
+  };
+  const missing = (): Value => {
+    if (expr.empty === undefined) return null;
+    const result = ctx.subqueries[expr.empty];
+    if (!result) throw new Error(`subquery ${expr.empty} was not run`);
+    return result.rows[0]?.[0] ?? null;
+  };
+  return (row) => {
+    const key = compositeKey(keys.map((k) => k(row)));
+    const v = key === undefined ? undefined : valueOf().get(key);
+    if (v === DUPLICATE)
+      throw badRequest("more than one row returned by a subquery used as an expression");
+    return v === undefined ? missing() : v;
+  };
 }
 
 function comparator(op: string): (c: number) => boolean {

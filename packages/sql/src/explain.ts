@@ -232,7 +232,7 @@ export function exprText(e: Expr, names: string[]): string {
     case "exists":
       return `${e.not ? "NOT " : ""}EXISTS $${e.sub}${e.keys.length > 0 ? ` on (${e.keys.map(t).join(", ")})` : ""}`;
     case "scalarSub":
-      return `$${e.sub}`;
+      return `$${e.sub}${e.keys ? ` on (${e.keys.map(t).join(", ")})` : ""}`;
     case "agg":
       return `${e.fn}(${e.arg ? t(e.arg) : "*"})`;
   }

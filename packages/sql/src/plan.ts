@@ -25,7 +25,11 @@ export type Expr =
   | { k: "inSub"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
   /** `[NOT] EXISTS (subquery)`, decorrelated to the subquery's equality keys. */
   | { k: "exists"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
-  | { k: "scalarSub"; sub: number; type: SqlType }
+  /**
+   * A scalar subquery's value. With `keys`, a decorrelated one: its rows are (keys…, value) and
+   * the outer keys pick the row; `empty` is the subquery whose one row answers a missing key.
+   */
+  | { k: "scalarSub"; sub: number; keys?: Expr[]; empty?: number; type: SqlType }
   | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType };
 
 export type AggFn = "count" | "sum" | "avg" | "min" | "max";
