@@ -24,6 +24,7 @@ import type { Ast } from "./parse.ts";
 import type {
   AggCall,
   AggFn,
+  CompareOp,
   Expr,
   JoinNode,
   JoinType,
@@ -1987,7 +1988,7 @@ function bindCorrelatedScalar(
 // EXISTS
 
 const EXISTS_CORRELATION =
-  "correlated EXISTS subquery with a condition other than `inner = outer` in its WHERE";
+  "correlated EXISTS subquery with a condition other than `inner <op> outer` comparisons in its WHERE";
 
 /**
  * EXISTS runs once, before the main plan. Correlated by equalities `inner = outer` among its
@@ -1996,19 +1997,21 @@ const EXISTS_CORRELATION =
  */
 function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause: string): Expr {
   const link = enclosedBy(outerScope, EXISTS_CORRELATION);
-  const { equalities, rest } = correlatedEqualities(sub, link, env);
-  if (equalities.length === 0) {
+  const { equalities, comparisons, rest: all } = correlatedEqualities(sub, link, env);
+  const rest = all.filter((c) => !comparisons.some((q) => q.ast === c));
+  if (equalities.length === 0 && comparisons.length === 0) {
     env.subqueries.push(bindExistenceProbe(sub, env, link));
     return { k: "exists", keys: [], sub: env.subqueries.length - 1, not, type: "boolean" };
   }
   const beyond = rowsBeyondFromAndWhere(sub, env);
   if (beyond)
     throw unsupported(`correlated EXISTS over a subquery with ${beyond} is not supported`);
-  const keys = equalities.map((q) => bindExpr(q.outer, outerScope, env, { clause }));
+  const correlated = [...equalities, ...comparisons];
+  const keys = correlated.map((q) => bindExpr(q.outer, outerScope, env, { clause }));
   const keySet = {
     ...sub,
     where: conjunction(rest),
-    columns: equalities.map((q) => ({ expr: q.inner, as: null })),
+    columns: correlated.map((q) => ({ expr: q.inner, as: null })),
     distinct: { type: "DISTINCT" },
     orderby: null,
     limit: null,
@@ -2017,11 +2020,20 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
   const node = bindSetExpression(keySet, env, link);
   node.columns.forEach((c, i) => {
     const k = keys[i] as Expr;
+    const q = correlated[i] as CorrelatedEquality;
     if (!typesCompatible(k.type, c.type))
-      throw badRequest(`type mismatch: ${k.type} = ${c.type} in EXISTS`);
+      throw badRequest(`type mismatch: ${c.type} ${q.op ?? "="} ${k.type} in EXISTS`);
   });
   env.subqueries.push(node);
-  return { k: "exists", keys, sub: env.subqueries.length - 1, not, type: "boolean" };
+  const exists: Extract<Expr, { k: "exists" }> = {
+    k: "exists",
+    keys,
+    sub: env.subqueries.length - 1,
+    not,
+    type: "boolean",
+  };
+  if (comparisons.length > 0) exists.compare = comparisons.map((q) => q.op as CompareOp);
+  return exists;
 }
 
 /**
@@ -2053,27 +2065,45 @@ function rowsBeyondFromAndWhere(sub: Ast, env: Env): string | undefined {
 interface CorrelatedEquality {
   outer: Ast;
   inner: Ast;
+  /** For a comparison other than `=`: the operator, read as `inner <op> outer`. */
+  op?: CompareOp;
+  /** The conjunct it came from. */
+  ast?: Ast;
 }
 
-/** The WHERE conjuncts `inner = outer` (the outer side reading only enclosing queries), and the rest. */
+const FLIPPED: Record<string, CompareOp> = { "<": ">", "<=": ">=", ">": "<", ">=": "<=" };
+
+/**
+ * The WHERE conjuncts `inner = outer` (the outer side reading only enclosing queries), those
+ * comparing inner with outer by another operator (`inner <> outer`, `<`, …; also in `rest`),
+ * and the rest.
+ */
 function correlatedEqualities(
   sub: Ast,
   link: OuterScope,
   env: Env,
-): { equalities: CorrelatedEquality[]; rest: Ast[] } {
+): { equalities: CorrelatedEquality[]; comparisons: CorrelatedEquality[]; rest: Ast[] } {
   const inner = innerScopeOf(sub, link, env);
   const equalities: CorrelatedEquality[] = [];
+  const comparisons: CorrelatedEquality[] = [];
   const rest: Ast[] = [];
   for (const c of astConjuncts(sub.where)) {
-    const isEquality = c.type === "binary_expr" && c.operator === "=";
-    const left = isEquality ? reachOf(c.left, inner) : "mixed";
-    const right = isEquality ? reachOf(c.right, inner) : "mixed";
-    if (left === "outer" && right === "inner") equalities.push({ outer: c.left, inner: c.right });
+    const op = c.type === "binary_expr" ? String(c.operator) : "";
+    const compares = ["=", "<>", "!=", "<", "<=", ">", ">="].includes(op);
+    const left = compares ? reachOf(c.left, inner) : "mixed";
+    const right = compares ? reachOf(c.right, inner) : "mixed";
+    let found: CorrelatedEquality | undefined;
+    if (left === "outer" && right === "inner")
+      found = { outer: c.left, inner: c.right, op: FLIPPED[op] ?? (op as CompareOp) };
     else if (right === "outer" && left === "inner")
-      equalities.push({ outer: c.right, inner: c.left });
-    else rest.push(c);
+      found = { outer: c.right, inner: c.left, op: op as CompareOp };
+    if (found && op === "=") equalities.push({ outer: found.outer, inner: found.inner });
+    else {
+      if (found) comparisons.push({ ...found, op: op === "!=" ? "<>" : found.op, ast: c });
+      rest.push(c);
+    }
   }
-  return { equalities, rest };
+  return { equalities, comparisons, rest };
 }
 
 /**

@@ -10,7 +10,7 @@ import {
 } from "./dates.ts";
 import { badRequest } from "./errors.ts";
 import { compileLike, type LikeMatcher } from "./like.ts";
-import type { Expr } from "./plan.ts";
+import type { CompareOp, Expr } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
 
@@ -187,6 +187,7 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
       };
     }
     case "exists": {
+      if (expr.compare) return existsWithComparisons(expr, expr.compare, ctx);
       const keys = expr.keys.map((k) => compile(k, ctx));
       const { sub, not } = expr;
       return (row) => {
@@ -212,6 +213,50 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
     case "agg":
       throw badRequest("aggregate functions are not allowed here");
   }
+}
+
+/**
+ * EXISTS correlated by equalities and other comparisons: the subquery's rows grouped by their
+ * equality keys, and a row exists for the outer row when one in its group satisfies every
+ * comparison (a NULL on either side satisfies none).
+ */
+function existsWithComparisons(
+  expr: Extract<Expr, { k: "exists" }>,
+  ops: CompareOp[],
+  ctx: EvalContext,
+): Compiled {
+  const keys = expr.keys.map((k) => compile(k, ctx));
+  const equal = keys.length - ops.length;
+  const tests = ops.map(comparator);
+  let groups: Map<unknown, Row[]> | undefined;
+  const groupsOf = (): Map<unknown, Row[]> => {
+    if (groups) return groups;
+    const result = ctx.subqueries[expr.sub];
+    if (!result) throw new Error(`subquery ${expr.sub} was not run`);
+    groups = new Map();
+    for (const r of result.rows) {
+      const key = equal === 0 ? true : compositeKey(r.slice(0, equal));
+      if (key === undefined) continue;
+      const group = groups.get(key);
+      if (group) group.push(r);
+      else groups.set(key, [r]);
+    }
+    return groups;
+  };
+  return (row) => {
+    const values = keys.map((k) => k(row));
+    const key = equal === 0 ? true : compositeKey(values.slice(0, equal));
+    const group = key === undefined ? undefined : groupsOf().get(key);
+    const found =
+      group?.some((r) =>
+        tests.every((test, j) => {
+          const a = r[equal + j];
+          const b = values[equal + j];
+          return !isNull(a) && !isNull(b) && test(compareValues(a, b));
+        }),
+      ) ?? false;
+    return found !== expr.not;
+  };
 }
 
 const DUPLICATE = Symbol("more than one row");

@@ -23,8 +23,19 @@ export type Expr =
   | { k: "cast"; e: Expr; type: SqlType }
   /** `(keys) [NOT] IN (subquery)`: the subquery's rows, materialized before the main plan. */
   | { k: "inSub"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
-  /** `[NOT] EXISTS (subquery)`, decorrelated to the subquery's equality keys. */
-  | { k: "exists"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
+  /**
+   * `[NOT] EXISTS (subquery)`, decorrelated: the subquery's rows are its inner sides of the
+   * correlating conditions, `keys` the outer sides. Without `compare` all are equalities; with
+   * it the last `compare.length` keys are compared by those operators (`inner <op> outer`).
+   */
+  | {
+      k: "exists";
+      keys: Expr[];
+      sub: number;
+      not: boolean;
+      compare?: CompareOp[];
+      type: "boolean";
+    }
   /**
    * A scalar subquery's value. With `keys`, a decorrelated one: its rows are (keys…, value) and
    * the outer keys pick the row; `empty` is the subquery whose one row answers a missing key.

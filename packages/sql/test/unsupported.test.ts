@@ -91,10 +91,10 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
       "SELECT a IN (SELECT t1.* FROM t2) FROM t1",
       `correlated IN subquery is not supported ${outerRef("t1.*")}`,
     ],
-    // EXISTS: anything but `inner = outer` among the WHERE's conjuncts.
+    // EXISTS: anything but `inner <op> outer` comparisons among the WHERE's conjuncts.
     [
-      "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a < t1.a)",
-      `correlated EXISTS subquery with a condition other than \`inner = outer\` in its WHERE is not supported ${outerRef("t1.a")}`,
+      "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a + t1.a = 4)",
+      `correlated EXISTS subquery with a condition other than \`inner <op> outer\` comparisons in its WHERE is not supported ${outerRef("t1.a")}`,
     ],
     [
       "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a OR t2.d = 1)",
@@ -345,6 +345,26 @@ describe("what the engine runs or reports otherwise stays so", () => {
         "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a LIMIT 1) ORDER BY a",
       ),
     ).toEqual([[1], [3]]);
+  });
+
+  it("runs EXISTS correlated by other comparisons too; answers are PostgreSQL's", async () => {
+    const a = async (sql: string) => (await rows(`${sql} ORDER BY a`)).map((r) => r[0]);
+    expect(await a("SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a < t1.a)")).toEqual([
+      2, 3,
+    ]);
+    expect(
+      await a(
+        "SELECT a FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a AND t2.d <> t1.b * 10)",
+      ),
+    ).toEqual([2, 3]);
+    expect(
+      await a(
+        "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a AND t1.b * 10 < t2.d)",
+      ),
+    ).toEqual([1]);
+    expect(
+      await a("SELECT a FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t1.a >= t2.a)"),
+    ).toEqual([]);
   });
 
   it("resolves a name to the subquery's own FROM before the outer query's, as PostgreSQL does", async () => {
