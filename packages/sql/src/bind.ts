@@ -148,17 +148,19 @@ export function nameOf(x: Ast): string {
   return String(x);
 }
 
-/** A SELECT possibly followed by UNION ALL members; ORDER BY/LIMIT of the last apply to all. */
+/**
+ * A SELECT possibly followed by set operations (UNION [ALL], INTERSECT, EXCEPT); ORDER BY/LIMIT
+ * of the last member apply to the whole. INTERSECT binds tighter than UNION and EXCEPT, which
+ * apply left to right, as in PostgreSQL.
+ */
 function bindSetExpression(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode {
   if (!ast._next) return bindSelect(ast, env, outer);
   const members: Ast[] = [];
+  const ops: SetOperator[] = [];
   let cur: Ast = ast;
   while (cur) {
     members.push(cur);
-    const op = cur.set_op ? String(cur.set_op).toLowerCase() : undefined;
-    if (cur._next && op !== "union all") {
-      throw unsupported(`${op?.toUpperCase() ?? "set operation"} is not supported; use UNION ALL`);
-    }
+    if (cur._next) ops.push(setOperatorOf(cur.set_op));
     cur = cur._next;
   }
   const last = members[members.length - 1];
@@ -166,32 +168,22 @@ function bindSetExpression(ast: Ast, env: Env, outer: OuterScope | undefined): P
   const inputs = members.map((m) =>
     bindSelect({ ...m, orderby: null, limit: null, _limit: null, _next: null }, env, outer),
   );
-  const first = inputs[0] as PlanNode;
-  for (const [i, input] of inputs.entries()) {
-    if (input.columns.length !== first.columns.length) {
-      throw badRequest(
-        `each UNION ALL query must have the same number of columns: the first has ${first.columns.length}, query ${i + 1} has ${input.columns.length}`,
-      );
+  // INTERSECT first, then UNION and EXCEPT from left to right.
+  const terms: PlanNode[] = [inputs[0] as PlanNode];
+  const between: SetOperator[] = [];
+  ops.forEach((op, i) => {
+    const next = inputs[i + 1] as PlanNode;
+    if (op.name === "intersect") terms.push(combine(op, terms.pop() as PlanNode, next, i + 2));
+    else {
+      terms.push(next);
+      between.push(op);
     }
-    input.columns.forEach((c, j) => {
-      const f = first.columns[j] as ColumnDef;
-      if (!typesCompatible(f.type, c.type)) {
-        throw badRequest(
-          `UNION ALL types ${f.type} and ${c.type} cannot be matched (column ${j + 1})`,
-        );
-      }
-    });
-  }
-  const columns = first.columns.map((c, j) => ({
-    name: c.name,
-    type: inputs.reduce<SqlType>((t, n) => unify(t, n.columns[j]?.type ?? "null"), "null"),
-  }));
-  let node: PlanNode = {
-    kind: "union",
-    inputs,
-    columns,
-    estimate: inputs.reduce((s, n) => s + n.estimate, 0),
-  };
+  });
+  let node = terms[0] as PlanNode;
+  between.forEach((op, i) => {
+    node = combine(op, node, terms[i + 1] as PlanNode, i + 2);
+  });
+  const columns = node.columns;
   const outScope: Scope = {
     columns: columns.map((c, i) => ({
       qualifier: "",
@@ -213,6 +205,53 @@ function bindSetExpression(ast: Ast, env: Env, outer: OuterScope | undefined): P
     node = { kind: "sort", input: node, keys, columns, estimate: node.estimate };
   }
   return applyLimit(node, last, env);
+}
+
+interface SetOperator {
+  name: "union" | "intersect" | "except";
+  all: boolean;
+}
+
+function setOperatorOf(text: unknown): SetOperator {
+  const words = String(text ?? "")
+    .toLowerCase()
+    .split(/\s+/);
+  const name = words[0];
+  if (name !== "union" && name !== "intersect" && name !== "except")
+    throw unsupported(`set operation ${String(text).toUpperCase()} is not supported`);
+  return { name, all: words[1] === "all" };
+}
+
+/** UNION ALL members gathered here, so a chain of them is one union of many inputs. */
+const unionChains = new WeakSet<PlanNode>();
+
+/** Two members of a set operation as one node; `position` is the right member's, for errors. */
+function combine(op: SetOperator, left: PlanNode, right: PlanNode, position: number): PlanNode {
+  const label = `${op.name.toUpperCase()}${op.all ? " ALL" : ""}`;
+  if (right.columns.length !== left.columns.length) {
+    throw badRequest(
+      `each ${label} query must have the same number of columns: the first has ${left.columns.length}, query ${position} has ${right.columns.length}`,
+    );
+  }
+  const columns = left.columns.map((c, j) => {
+    const r = right.columns[j] as ColumnDef;
+    if (!typesCompatible(c.type, r.type))
+      throw badRequest(
+        `${label} types ${c.type} and ${r.type} cannot be matched (column ${j + 1})`,
+      );
+    return { name: c.name, type: unify(c.type, r.type) };
+  });
+  const estimate = left.estimate + right.estimate;
+  if (op.name === "union") {
+    const inputs =
+      unionChains.has(left) && left.kind === "union" ? [...left.inputs, right] : [left, right];
+    const union: PlanNode = { kind: "union", inputs, columns, estimate };
+    unionChains.add(union);
+    return op.all ? union : { kind: "distinct", input: union, columns, estimate };
+  }
+  if (op.all) throw unsupported(`${label} is not supported`);
+  const inputs: [PlanNode, PlanNode] = [left, right];
+  return { kind: "setop", op: op.name, inputs, columns, estimate: left.estimate };
 }
 
 /** A WITH list's CTEs, by name; each is bound where it is used (WITH RECURSIVE is refused). */
@@ -724,6 +763,11 @@ function joinTypeOf(join: unknown): JoinType | undefined {
   if (j.startsWith("FULL")) return "full";
   if (j.startsWith("CROSS")) return "cross";
   if (j === "JOIN" || j.startsWith("INNER")) return "inner";
+  // The parser reads `… FROM t UNION (SELECT …)` as a FROM item joined by UNION.
+  if (/^(UNION|INTERSECT|EXCEPT)\b/.test(j))
+    throw unsupported(
+      `a parenthesized query after ${j} is not supported; write it without the parentheses`,
+    );
   throw unsupported(`${j} is not supported`);
 }
 

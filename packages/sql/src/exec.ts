@@ -210,6 +210,49 @@ export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGen
       return runDistinct(node, exec, ctx);
     case "union":
       return runUnion(node, exec, ctx);
+    case "setop":
+      return runSetOp(node, exec, ctx);
+  }
+}
+
+/**
+ * INTERSECT and EXCEPT: the right input's distinct rows kept by value first, then the left
+ * input's distinct rows streamed against them.
+ */
+async function* runSetOp(
+  node: Extract<PlanNode, { kind: "setop" }>,
+  exec: Execution,
+  ctx: EvalContext,
+): AsyncGenerator<Row[]> {
+  const [left, right] = node.inputs;
+  const wanted = node.op === "intersect";
+  const share = exec.memory.share(`${node.op.toUpperCase()}'s rows`);
+  try {
+    const rightRows = new Set<unknown>();
+    for await (const batch of run(right, exec, ctx)) {
+      for (const row of batch) {
+        const k = groupKey(row);
+        if (rightRows.has(k)) continue;
+        share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
+        rightRows.add(k);
+      }
+      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+    }
+    const emitted = new Set<unknown>();
+    for await (const batch of run(left, exec, ctx)) {
+      const out: Row[] = [];
+      for (const row of batch) {
+        const k = groupKey(row);
+        if (emitted.has(k) || rightRows.has(k) !== wanted) continue;
+        share.take(1, HASH_ENTRY_BYTES);
+        emitted.add(k);
+        out.push(row);
+      }
+      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+      if (out.length > 0) yield out;
+    }
+  } finally {
+    share.release();
   }
 }
 

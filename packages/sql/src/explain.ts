@@ -155,6 +155,15 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
       case "values":
         lines.push(`${pad}Values (${node.rows.length} row)`);
         return;
+      case "setop":
+        lines.push(`${pad}${node.op === "intersect" ? "Intersect" : "Except"}`);
+        for (const i of node.inputs)
+          walk(
+            i,
+            depth + 1,
+            i.columns.map((c) => c.name),
+          );
+        return;
     }
     const input = (node as { input: PlanNode }).input;
     walk(

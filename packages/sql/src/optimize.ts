@@ -75,6 +75,7 @@ function forEachNode(node: PlanNode, f: (node: PlanNode) => void): void {
       forEachNode(node.right, f);
       break;
     case "union":
+    case "setop":
       for (const input of node.inputs) forEachNode(input, f);
       break;
     default:
@@ -85,13 +86,14 @@ function forEachNode(node: PlanNode, f: (node: PlanNode) => void): void {
 
 function hasJoin(node: PlanNode): boolean {
   if (node.kind === "join") return true;
-  if (node.kind === "union") return node.inputs.some(hasJoin);
+  if (node.kind === "union" || node.kind === "setop") return node.inputs.some(hasJoin);
   return "input" in node ? hasJoin(node.input) : false;
 }
 
 function hasUnion(node: PlanNode): boolean {
   if (node.kind === "union") return true;
   if (node.kind === "join") return hasUnion(node.left) || hasUnion(node.right);
+  if (node.kind === "setop") return node.inputs.some(hasUnion);
   return "input" in node ? hasUnion(node.input) : false;
 }
 
@@ -123,6 +125,9 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
     }
     case "union":
       node.inputs = node.inputs.map((i) => rewrite(i, catalog));
+      return node;
+    case "setop":
+      node.inputs = [rewrite(node.inputs[0], catalog), rewrite(node.inputs[1], catalog)];
       return node;
     default:
       return node;

@@ -152,7 +152,18 @@ export type PlanNode =
       /** A logical table's members read, one per input, and those pruned. */
       shards?: LogicalRead;
     }
-  | { kind: "values"; rows: Expr[][]; columns: ColumnDef[]; estimate: number };
+  | { kind: "values"; rows: Expr[][]; columns: ColumnDef[]; estimate: number }
+  /**
+   * INTERSECT or EXCEPT: the left input's distinct rows found (or not found) among the right's,
+   * NULLs equal to each other. (The parser does not read INTERSECT ALL and EXCEPT ALL.)
+   */
+  | {
+      kind: "setop";
+      op: "intersect" | "except";
+      inputs: [PlanNode, PlanNode];
+      columns: ColumnDef[];
+      estimate: number;
+    };
 
 /** A logical table's member that a statement reads: what it holds, and why it is read. */
 export interface ShardRead {

@@ -39,6 +39,7 @@ export function soleSource(node: PlanNode): string | undefined {
         walk(n.right);
         return;
       case "union":
+      case "setop":
         for (const i of n.inputs) walk(i);
         return;
       default:
@@ -149,6 +150,9 @@ function logicalReads(node: PlanNode): LogicalRead[] {
         return;
       case "union":
         if (n.shards) out.push({ ...(n.note ? { note: n.note } : {}), ...n.shards });
+        for (const i of n.inputs) walk(i);
+        return;
+      case "setop":
         for (const i of n.inputs) walk(i);
         return;
       default:

@@ -148,10 +148,10 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ],
   ],
   "set operations and clauses": [
-    ["SELECT a FROM t1 UNION SELECT a FROM t2", "UNION is not supported; use UNION ALL"],
-    ["SELECT a FROM t1 UNION DISTINCT SELECT a FROM t2", "UNION DISTINCT is not supported"],
-    ["SELECT a FROM t1 INTERSECT SELECT a FROM t2", "INTERSECT is not supported"],
-    ["SELECT a FROM t1 EXCEPT SELECT a FROM t2", "EXCEPT is not supported"],
+    [
+      "SELECT a FROM t1 EXCEPT (SELECT a FROM t2 UNION SELECT 2)",
+      "a parenthesized query after EXCEPT is not supported",
+    ],
     ["SELECT a FROM t1 INTERSECT ALL SELECT a FROM t2", "INTERSECT ALL is not supported"],
     ["SELECT a FROM t1 EXCEPT ALL SELECT a FROM t2", "EXCEPT ALL is not supported"],
     [
@@ -365,6 +365,26 @@ describe("what the engine runs or reports otherwise stays so", () => {
     expect(
       await a("SELECT a FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t1.a >= t2.a)"),
     ).toEqual([]);
+  });
+
+  it("runs UNION, INTERSECT and EXCEPT with PostgreSQL's precedence; answers are PostgreSQL's", async () => {
+    const a = async (sql: string) => (await rows(sql)).map((r) => r[0]);
+    expect(await a("SELECT a FROM t1 UNION SELECT a FROM t2 ORDER BY 1")).toEqual([1, 2, 3, null]);
+    expect(await a("SELECT a FROM t1 UNION DISTINCT SELECT a FROM t2 ORDER BY 1")).toEqual([
+      1,
+      2,
+      3,
+      null,
+    ]);
+    expect(
+      await a("SELECT a FROM t2 UNION ALL SELECT a FROM t1 INTERSECT SELECT a FROM t2 ORDER BY 1"),
+    ).toEqual([1, 1, 1, 3, 3, null]);
+    expect(await a("SELECT a FROM t1 EXCEPT SELECT a FROM t2 UNION SELECT 7 ORDER BY 1")).toEqual([
+      2, 7,
+    ]);
+    expect(await a("SELECT a FROM t2 EXCEPT SELECT a FROM t1")).toEqual([null]);
+    expect(await a("SELECT a FROM t2 INTERSECT SELECT a FROM t2 ORDER BY 1")).toEqual([1, 3, null]);
+    expect(await a("(SELECT a FROM t1) EXCEPT (SELECT a FROM t2)")).toEqual([2]);
   });
 
   it("resolves a name to the subquery's own FROM before the outer query's, as PostgreSQL does", async () => {
