@@ -17,6 +17,7 @@ import {
   parseInterval,
   truncUnit,
 } from "./dates.ts";
+import { factorDisjunctions } from "./disjunctions.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
 import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
@@ -945,7 +946,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   if (whereAst) {
     const w = bindExpr(whereAst, scope, env, { clause: "WHERE" });
     requireBoolean(w, "WHERE");
-    for (const c of splitConjuncts(w)) {
+    for (const c of factorDisjunctions(splitConjuncts(w), relsOf, hasSubquery)) {
       const rs = relsOf(c);
       const only = rs.size === 1 ? ([...rs][0] as number) : undefined;
       if (only !== undefined && !nullable[only] && !hasSubquery(c)) relFilters[only]?.push(c);
