@@ -20,6 +20,7 @@ import {
 import { factorDisjunctions } from "./disjunctions.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateJoin, estimateScan } from "./estimate.ts";
+import { chooseJoinOrder, type JoinCondition, type JoinShape } from "./join-order.ts";
 import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
 import type { Ast } from "./parse.ts";
 import type {
@@ -956,6 +957,10 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   }
 
   const leaves = rels.map((rel, i) => attachFilters(rel, relFilters[i] ?? [], env));
+  if (!hasOuter && n >= 3) {
+    const joined = costOrderedJoins(rels, leaves, joinConds.flat());
+    return top.length > 0 ? filterNode(joined, top) : joined;
+  }
   let tree: PlanNode = leaves[0] as PlanNode;
   for (let i = 1; i < n; i++) {
     const rel = rels[i] as Rel;
@@ -998,18 +1003,116 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   }
   if (top.length > 0) tree = filterNode(tree, top);
   return tree;
+}
 
-  function equiKey(c: Expr, rightOffset: number): [Expr, Expr] | undefined {
-    if (c.k !== "cmp" || c.op !== "=") return undefined;
-    const ls = slotsOf(c.l);
-    const rs = slotsOf(c.r);
-    if (ls.size === 0 || rs.size === 0 || hasSubquery(c)) return undefined;
-    const allLeft = (s: Set<number>) => [...s].every((x) => x < rightOffset);
-    const allRight = (s: Set<number>) => [...s].every((x) => x >= rightOffset);
-    if (allLeft(ls) && allRight(rs)) return [c.l, c.r];
-    if (allRight(ls) && allLeft(rs)) return [c.r, c.l];
-    return undefined;
-  }
+/** `left = right` across a join whose right input starts at `rightOffset`, as [left, right]. */
+function equiKey(c: Expr, rightOffset: number): [Expr, Expr] | undefined {
+  if (c.k !== "cmp" || c.op !== "=") return undefined;
+  const ls = slotsOf(c.l);
+  const rs = slotsOf(c.r);
+  if (ls.size === 0 || rs.size === 0 || hasSubquery(c)) return undefined;
+  const allLeft = (s: Set<number>) => [...s].every((x) => x < rightOffset);
+  const allRight = (s: Set<number>) => [...s].every((x) => x >= rightOffset);
+  if (allLeft(ls) && allRight(rs)) return [c.l, c.r];
+  if (allRight(ls) && allLeft(rs)) return [c.r, c.l];
+  return undefined;
+}
+
+/**
+ * Inner joins of three or more FROM items, in the order the cost model chooses (join-order.ts),
+ * each condition applied at the first join that has all its tables. Columns come back in FROM
+ * order, which every expression above the joins reads.
+ */
+function costOrderedJoins(rels: Rel[], leaves: PlanNode[], conds: Expr[]): PlanNode {
+  const tablesOf = (e: Expr) => [...new Set([...slotsOf(e)].map((s) => relOfSlot(rels, s)))];
+  const columnAt = (slot: number) => {
+    const r = relOfSlot(rels, slot);
+    const leaf = leaves[r] as PlanNode;
+    return { leaf, index: slot - (rels[r] as Rel).offset };
+  };
+  const distinctOf = (e: Expr): number | undefined => {
+    if (e.k !== "col") return undefined;
+    const { leaf, index } = columnAt(e.i);
+    const name = leaf.kind === "scan" ? leaf.columns[index]?.name : undefined;
+    return name === undefined || leaf.kind !== "scan" ? undefined : leaf.table.distinct?.[name];
+  };
+  const conditions: JoinCondition[] = conds.map((c) => {
+    const tables = tablesOf(c);
+    if (
+      c.k === "cmp" &&
+      c.op === "=" &&
+      c.l.k === "col" &&
+      c.r.k === "col" &&
+      tables.length === 2
+    ) {
+      const [l, r] = [relOfSlot(rels, c.l.i), relOfSlot(rels, c.r.i)];
+      return { tables: [l, r], equi: { distinct: [distinctOf(c.l), distinctOf(c.r)] } };
+    }
+    return { tables };
+  });
+  const plan = chooseJoinOrder(
+    leaves.map((leaf) => ({
+      rows: leaf.estimate,
+      tableRows: leaf.kind === "scan" ? (leaf.table.rowCount ?? leaf.estimate) : leaf.estimate,
+    })),
+    conditions,
+  );
+  const used = new Set<number>();
+  const build = (shape: JoinShape): { node: PlanNode; slots: number[]; tables: number[] } => {
+    if (typeof shape === "number") {
+      const rel = rels[shape] as Rel;
+      const node = leaves[shape] as PlanNode;
+      return { node, slots: node.columns.map((_, i) => rel.offset + i), tables: [shape] };
+    }
+    const left = build(shape[0]);
+    const right = build(shape[1]);
+    const slots = [...left.slots, ...right.slots];
+    const tables = [...left.tables, ...right.tables];
+    const position = new Map(slots.map((slot, p) => [slot, p]));
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const residual: Expr[] = [];
+    conds.forEach((c, k) => {
+      if (used.has(k) || !tablesOf(c).every((t) => tables.includes(t))) return;
+      used.add(k);
+      const moved = mapExpr(c, (x) =>
+        x.k === "col" ? { ...x, i: position.get(x.i) as number } : undefined,
+      );
+      const eq = equiKey(moved, left.slots.length);
+      if (eq) {
+        leftKeys.push(eq[0]);
+        rightKeys.push(shiftExpr(eq[1], -left.slots.length));
+      } else residual.push(moved);
+    });
+    const join: JoinNode = {
+      kind: "join",
+      type: leftKeys.length === 0 && residual.length === 0 ? "cross" : "inner",
+      left: left.node,
+      right: right.node,
+      leftKeys,
+      rightKeys,
+      build: "right",
+      columns: [...left.node.columns, ...right.node.columns],
+      estimate: Math.round(plan.rowsOf(tables)),
+    };
+    if (residual.length > 0)
+      join.residual =
+        residual.length === 1
+          ? (residual[0] as Expr)
+          : { k: "and", args: residual, type: "boolean" };
+    return { node: join, slots, tables };
+  };
+  const joined = build(plan.shape);
+  if (joined.slots.every((slot, p) => slot === p)) return joined.node;
+  const position = new Map(joined.slots.map((slot, p) => [slot, p]));
+  const columns = leaves.flatMap((leaf) => leaf.columns);
+  const exprs: Expr[] = columns.map((c, slot) => ({
+    k: "col",
+    i: position.get(slot) as number,
+    type: c.type,
+    name: c.name,
+  }));
+  return { kind: "project", input: joined.node, exprs, columns, estimate: joined.node.estimate };
 }
 
 function hasSubquery(e: Expr): boolean {
