@@ -93,6 +93,17 @@ function callOptions(options: CallBudget): CallOptions {
   };
 }
 
+/**
+ * A call whose first reply may come only when its work is done (a heavy statement, a move): its
+ * time budget is the whole wait, with no shorter stall limit before the first item.
+ */
+function wholeBudget(options: CallBudget): CallOptions {
+  return {
+    ...callOptions(options),
+    ...(options.timeoutMs === undefined ? {} : { stallTimeoutMs: options.timeoutMs }),
+  };
+}
+
 export interface EntenteOptions {
   /** The deployment whose subjects are called (default `entente`). */
   deployment?: string;
@@ -121,7 +132,7 @@ export class Entente {
       ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
     };
     return collectSqlResult(
-      await this.client.collect(this.subjects.sql, body, callOptions(options)),
+      await this.client.collect(this.subjects.sql, body, wholeBudget(options)),
     );
   }
 
@@ -135,7 +146,7 @@ export class Entente {
       ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
     };
     return collectSqlResult(
-      await this.client.collect(this.subjects.sql, body, callOptions(options)),
+      await this.client.collect(this.subjects.sql, body, wholeBudget(options)),
     );
   }
 
@@ -144,11 +155,8 @@ export class Entente {
    * reply's shape follows the op (see the tiers contract).
    */
   tiers(request: TiersRequest, options: CallBudget = {}): Promise<unknown> {
-    // A move, a compaction or a materialization answers only when it ends: no stall before.
-    return this.client.request(this.subjects.tiers, request, {
-      ...callOptions(options),
-      ...(options.timeoutMs === undefined ? {} : { stallTimeoutMs: options.timeoutMs }),
-    });
+    // A move, a compaction or a materialization answers only when it ends.
+    return this.client.request(this.subjects.tiers, request, wholeBudget(options));
   }
 
   /** Every table the SQL engine knows, or one table's statistics. */
