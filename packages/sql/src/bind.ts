@@ -778,7 +778,7 @@ function splitConjuncts(e: Expr): Expr[] {
 }
 
 /** The slots an expression reads (not counting subquery internals). */
-function slotsOf(e: Expr, out: Set<number> = new Set()): Set<number> {
+export function slotsOf(e: Expr, out: Set<number> = new Set()): Set<number> {
   visit(e, (x) => {
     if (x.k === "col") out.add(x.i);
   });
@@ -947,7 +947,11 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   if (whereAst) {
     const w = bindExpr(whereAst, scope, env, { clause: "WHERE" });
     requireBoolean(w, "WHERE");
-    for (const c of factorDisjunctions(splitConjuncts(w), relsOf, hasSubquery)) {
+    const { conjuncts, implied } = factorDisjunctions(splitConjuncts(w), relsOf, hasSubquery);
+    // Count the implied filters' column references, as binding counted every other one.
+    for (const c of implied)
+      for (const slot of slotsOf(c)) scope.columns.find((sc) => sc.slot === slot)?.mark();
+    for (const c of conjuncts) {
       const rs = relsOf(c);
       const only = rs.size === 1 ? ([...rs][0] as number) : undefined;
       if (only !== undefined && !nullable[only] && !hasSubquery(c)) relFilters[only]?.push(c);

@@ -13,12 +13,22 @@
  */
 import type { Expr } from "./plan.ts";
 
+export interface Factored {
+  conjuncts: Expr[];
+  /**
+   * The implied filters among them: new expressions, whose column references nothing has counted
+   * yet (a scan fetches the columns its predicates read unless its source evaluates them).
+   */
+  implied: Set<Expr>;
+}
+
 export function factorDisjunctions(
   conjuncts: Expr[],
   tablesOf: (e: Expr) => ReadonlySet<number>,
   hasSubquery: (e: Expr) => boolean,
-): Expr[] {
+): Factored {
   const out: Expr[] = [];
+  const implied = new Set<Expr>();
   for (const c of conjuncts) {
     if (c.k !== "or") {
       out.push(c);
@@ -29,9 +39,11 @@ export function factorDisjunctions(
     // A branch left with nothing is TRUE once the common part holds: the OR adds nothing.
     if (rest.some((b) => b.length === 0)) continue;
     const or: Expr = common.length > 0 ? { k: "or", args: rest.map(and), type: "boolean" } : c;
-    out.push(or, ...impliedFilters(rest, tablesOf, hasSubquery));
+    const filters = impliedFilters(rest, tablesOf, hasSubquery);
+    for (const f of filters) implied.add(f);
+    out.push(or, ...filters);
   }
-  return out;
+  return { conjuncts: out, implied };
 }
 
 function conjunctsOf(e: Expr): Expr[] {

@@ -4,6 +4,7 @@
  * becomes one statement for that source. Each operator renders as a derived table whose columns
  * are named by position (c0, c1, …), so names never clash.
  */
+import { slotsOf } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, LogicalRead, PlanNode, RemoteNode, SortKey } from "./plan.ts";
 import { canPush, canPushAggregate, canPushGroupKey, canPushOrder } from "./pushdown.ts";
@@ -245,12 +246,16 @@ class Renderer {
       case "project": {
         const input = this.block(node.input);
         const t = this.alias();
-        const items = node.exprs.map(
-          (e, i) => `${this.expr(e, (j) => `${t}.${this.c(j)}`)} AS ${this.c(i)}`,
+        // An expression over columns nothing fetched is an output nothing reads.
+        const kept = node.exprs.flatMap((e, i) =>
+          [...slotsOf(e)].every((j) => input.available.has(j)) ? [{ e, i }] : [],
+        );
+        const items = kept.map(
+          ({ e, i }) => `${this.expr(e, (j) => `${t}.${this.c(j)}`)} AS ${this.c(i)}`,
         );
         return {
-          sql: `SELECT ${items.join(", ")} FROM (${input.sql}) ${t}`,
-          available: new Set(node.exprs.map((_, i) => i)),
+          sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t}`,
+          available: new Set(kept.map(({ i }) => i)),
         };
       }
       case "distinct": {

@@ -85,5 +85,10 @@ describe("OR conditions", () => {
     const [join] = joins(plan.root);
     const scans = [join?.left, join?.right].map((n) => (n?.kind === "scan" ? n : undefined));
     for (const scan of scans) expect(scan?.pushed.some((e) => e.k === "or")).toBe(true);
+    // The OR itself still runs above the join, so the columns it reads are fetched.
+    const fetched = scans.flatMap((scan) =>
+      (scan?.columns ?? []).filter((_, i) => (scan?.needed[i] ?? 0) > 0).map((c) => c.name),
+    );
+    expect(fetched).toEqual(expect.arrayContaining(["p_brand", "p_size", "l_quantity"]));
   });
 });
