@@ -1509,6 +1509,40 @@ function intervalOf(ast: Ast, b: (x: Ast) => Expr): Interval {
   return parseInterval(String(quantity.v), ast.unit ? String(ast.unit) : undefined);
 }
 
+/**
+ * `0.06 + 0.01` between decimal literals, computed exactly (as PostgreSQL's numeric does) rather
+ * than in doubles (0.06999999999999999), so a bound written as arithmetic is the bound meant.
+ * Undefined where the operands are not both plain decimal literals or the operator is not + - *.
+ */
+function foldDecimal(op: string, l: Expr, r: Expr): number | undefined {
+  if (l.k !== "lit" || r.k !== "lit" || !["+", "-", "*"].includes(op)) return undefined;
+  const a = scaledDecimal(l.v);
+  const b = scaledDecimal(r.v);
+  if (!a || !b) return undefined;
+  if (op === "*") return unscaled(a.digits * b.digits, a.scale + b.scale);
+  const scale = Math.max(a.scale, b.scale);
+  const x = a.digits * 10n ** BigInt(scale - a.scale);
+  const y = b.digits * 10n ** BigInt(scale - b.scale);
+  return unscaled(op === "+" ? x + y : x - y, scale);
+}
+
+/** A number as digits and a decimal scale, from its shortest text (`0.06` → 6, 2). */
+function scaledDecimal(v: unknown): { digits: bigint; scale: number } | undefined {
+  if (typeof v === "bigint") return { digits: v, scale: 0 };
+  if (typeof v !== "number" || !Number.isFinite(v)) return undefined;
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(v));
+  if (!m) return undefined;
+  const fraction = m[3] ?? "";
+  return { digits: BigInt(`${m[1]}${m[2]}${fraction}`), scale: fraction.length };
+}
+
+function unscaled(digits: bigint, scale: number): number {
+  const negative = digits < 0n;
+  const text = (negative ? -digits : digits).toString().padStart(scale + 1, "0");
+  const point = text.length - scale;
+  return Number(`${negative ? "-" : ""}${text.slice(0, point)}.${text.slice(point) || "0"}`);
+}
+
 /** `date ± integer` is a date, `date - date` the days between; other date arithmetic is refused. */
 function dateArithmetic(op: string, l: Expr, r: Expr): Expr {
   const refuse = () =>
@@ -1729,6 +1763,8 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       let type = unify(l.type, r.type);
       if (type === "null") type = "integer";
       if (isIntegerType(type) && l.type !== r.type) type = "bigint";
+      const folded = type === "decimal" ? foldDecimal(op, l, r) : undefined;
+      if (folded !== undefined) return { k: "lit", v: folded, type };
       return { k: "arith", op: op as "+", l, r, type };
     }
     case "||": {
