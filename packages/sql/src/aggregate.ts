@@ -15,7 +15,7 @@ import type { AggCall, PlanNode } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { compareValues, groupKey, keyOf } from "./values.ts";
 
-interface AggState {
+export interface AggState {
   n: number;
   sum: number | bigint | null;
   best: Value;
@@ -96,7 +96,12 @@ export async function* runAggregate(
   }
 }
 
-function accumulate(a: AggCall, st: AggState, v: Value): void {
+/** A running state for one aggregate over some rows. */
+export function freshState(): AggState {
+  return { n: 0, sum: null, best: null };
+}
+
+export function accumulate(a: AggCall, st: AggState, v: Value): void {
   st.n++;
   switch (a.fn) {
     case "sum":
@@ -123,7 +128,7 @@ function addNumbers(sum: number | bigint, v: number | bigint): number | bigint {
   return fraction ? Number(sum) + Number(v) : BigInt(sum) + BigInt(v);
 }
 
-function finish(a: AggCall, st: AggState): Value {
+export function finish(a: AggCall, st: AggState): Value {
   switch (a.fn) {
     case "count":
       return st.n;

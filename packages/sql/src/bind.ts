@@ -28,6 +28,7 @@ import type {
   AggFn,
   CompareOp,
   Expr,
+  FrameBound,
   JoinNode,
   JoinType,
   PlanNode,
@@ -36,6 +37,7 @@ import type {
   ShardPruned,
   ShardRead,
   SortKey,
+  WindowCall,
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
@@ -379,9 +381,14 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
     });
     const aggs: AggCall[] = [];
     lift = (e) => liftAggregates(e, groups, aggs);
-    const selected = selectItems.map((s) =>
-      lift(s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list", aggregates: true })),
-    );
+    const windows: WindowCall[] = [];
+    const inSelect: BindOptions = { clause: "the SELECT list", aggregates: true, windows };
+    const selected = selectItems.map((s) => lift(s.expr ?? bindExpr(s.ast, scope, env, inSelect)));
+    for (const w of windows) {
+      w.args = w.args.map(lift);
+      w.partition = w.partition.map(lift);
+      w.order = w.order.map((k) => ({ ...k, expr: lift(k.expr) }));
+    }
     const having = ast.having
       ? lift(bindExpr(ast.having, scope, env, { clause: "HAVING", aggregates: true }))
       : undefined;
@@ -415,13 +422,24 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
       };
     }
     outExprs = selected;
+    if (windows.length > 0) {
+      const base = node.columns.length;
+      node = windowNode(node, windows);
+      outExprs = outExprs.map((e) => readWindows(e, base));
+    }
     names = selectItems.map((s) => s.name);
     postScope = { columns: [] };
     return finishSelect(ast, env, node, outExprs, names, postScope, (i) => liftedOrder[i]);
   }
+  const windows: WindowCall[] = [];
   outExprs = selectItems.map(
-    (s) => s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list" }),
+    (s) => s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list", windows }),
   );
+  if (windows.length > 0) {
+    const base = node.columns.length;
+    node = windowNode(node, windows);
+    outExprs = outExprs.map((e) => readWindows(e, base));
+  }
   names = selectItems.map((s) => s.name);
   return finishSelect(ast, env, node, outExprs, names, scope, undefined);
 }
@@ -435,7 +453,7 @@ const GROUPING_SETS = new Set(["rollup", "cube"]);
 
 /** Clauses the parser reads but the engine cannot run; refused before anything is bound. */
 function refuseUnsupportedClauses(ast: Ast): void {
-  if (ast.window) throw unsupported("window functions (a WINDOW clause) are not supported");
+  if (ast.window) throw unsupported("named windows (OVER name, WINDOW …) are not supported");
   if (String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT ON") {
     throw unsupported("SELECT DISTINCT ON is not supported");
   }
@@ -1200,7 +1218,8 @@ function placeInScan(scan: ScanNode, c: Expr, env: Env, marked: boolean): void {
 
 function containsAggregate(e: Ast): boolean {
   if (!e || typeof e !== "object") return false;
-  if (e.type === "aggr_func") return true;
+  // `sum(x) OVER (…)` is a window call; an aggregate inside it still groups the query.
+  if (e.type === "aggr_func" && !e.over) return true;
   if (e.ast) return false; // a subquery's aggregates are its own
   for (const v of Object.values(e)) {
     if (
@@ -1256,6 +1275,8 @@ interface BindOptions {
   clause: string;
   aggregates?: boolean;
   inAggregate?: boolean;
+  /** The SELECT list's window calls, where window functions may stand. */
+  windows?: WindowCall[];
 }
 
 /** A column of the query's own FROM; a name that only an enclosing query has is refused. */
@@ -1677,7 +1698,10 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       };
     }
     case "aggr_func":
+      if (e.over) return bindWindowCall(e, scope, env, opts);
       return bindAggregate(e, scope, env, opts);
+    case "window_func":
+      return bindWindowCall(e, scope, env, opts);
     case "function":
       return bindFunction(e, scope, env, opts);
     default:
@@ -1694,9 +1718,6 @@ const UNSUPPORTED_EXPRESSIONS: Record<string, string> = {
 };
 
 function unsupportedExpression(e: Ast): EntenteError {
-  if (e.type === "window_func") {
-    return unsupported(`window function ${functionName(e)}() is not supported`);
-  }
   if (e.type === "default" && /^e'/i.test(String(e.value))) {
     return unsupported("escape string literals (E'…') are not supported");
   }
@@ -2041,9 +2062,9 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     requireBoolean(x, "NOT");
     return { k: "not", e: x, type: "boolean" };
   }
+  if (e.over) return bindWindowCall(e, scope, env, opts);
   const typeOf = FUNCTION_TYPES[name];
   if (!typeOf) throw unknownFunction(name);
-  if (e.over) throw unsupported(`window function ${name}() OVER (…) is not supported`);
   // `trim(both 'x' from c)`: the BOTH/LEADING/TRAILING … FROM form.
   const origin = argAsts.find((a) => a?.type === "origin");
   if (origin) {
@@ -2078,6 +2099,139 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     }
   }
   return { k: "fn", name, args, type: typeOf(args) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window functions: bound into the SELECT's list of calls, read back as columns of its window node.
+
+const RANKING = new Set(["row_number", "rank", "dense_rank", "ntile"]);
+const OFFSET = new Set(["lag", "lead", "first_value", "last_value", "nth_value"]);
+const WINDOW_AGGREGATES = new Set(["count", "sum", "avg", "min", "max"]);
+
+function bindWindowCall(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
+  const name = String(e.type === "aggr_func" ? e.name : functionName(e)).toLowerCase();
+  if (!opts.windows) {
+    if (opts.clause === "ORDER BY")
+      throw unsupported(
+        `window function ${name}() in ORDER BY is not supported; select it and order by its name or position`,
+      );
+    throw badRequest(`window functions are not allowed in ${opts.clause}`);
+  }
+  if (!RANKING.has(name) && !OFFSET.has(name) && !WINDOW_AGGREGATES.has(name))
+    throw unsupported(`window function ${name}() is not supported`);
+  const spec = e.over?.as_window_specification;
+  if (typeof spec === "string" || !spec?.window_specification)
+    throw unsupported("named windows (OVER name, WINDOW …) are not supported");
+  const w = spec.window_specification;
+  // The call's own expressions see what the SELECT list sees, but no window calls.
+  const inner: BindOptions = { clause: opts.clause };
+  if (opts.aggregates) inner.aggregates = true;
+  const b = (x: Ast) => bindExpr(x, scope, env, inner);
+  let args: Expr[];
+  let type: SqlType;
+  if (WINDOW_AGGREGATES.has(name)) {
+    if (String(e.args?.distinct ?? "").toUpperCase() === "DISTINCT")
+      throw unsupported(`DISTINCT in window function ${name}() is not supported`);
+    const agg = bindAggregate({ ...e, over: null }, scope, env, { ...inner, aggregates: true });
+    if (agg.k !== "agg") throw new Error("an aggregate bound to something else");
+    args = agg.arg ? [agg.arg] : [];
+    type = agg.type;
+  } else {
+    const argAsts: Ast[] = e.args?.value ?? (e.args ? [e.args] : []);
+    args = argAsts.map(b);
+    type = windowType(name, args);
+  }
+  const partition = (w.partitionby ?? []).map((p: Ast) => b(p.expr ?? p));
+  const order = (w.orderby ?? []).map((o: Ast) => sortKey(b(o.expr), o));
+  const frame = windowFrame(w.window_frame_clause, order.length > 0);
+  opts.windows.push({ fn: name, args, partition, order, frame, type });
+  return { k: "win", w: opts.windows.length - 1, type };
+}
+
+function windowType(name: string, args: Expr[]): SqlType {
+  const arity: Record<string, [number, number]> = {
+    row_number: [0, 0],
+    rank: [0, 0],
+    dense_rank: [0, 0],
+    ntile: [1, 1],
+    lag: [1, 3],
+    lead: [1, 3],
+    first_value: [1, 1],
+    last_value: [1, 1],
+    nth_value: [2, 2],
+  };
+  const [least, most] = arity[name] ?? [0, 0];
+  if (args.length < least || args.length > most)
+    throw badRequest(
+      `window function ${name}() takes ${least === most ? least : `${least} to ${most}`} arguments`,
+    );
+  for (const n of name === "ntile" ? [0] : name === "nth_value" || OFFSET.has(name) ? [1] : []) {
+    const a = args[n];
+    if (a && !isIntegerType(a.type) && a.type !== "null")
+      throw badRequest(`argument ${n + 1} of ${name}() must be an integer, not ${a.type}`);
+  }
+  if (name === "row_number" || name === "rank" || name === "dense_rank") return "bigint";
+  if (name === "ntile") return "integer";
+  const value = args[0] as Expr;
+  if ((name === "lag" || name === "lead") && args[2]) {
+    const fallback = coerce(args[2], value.type);
+    if (!typesCompatible(value.type, fallback.type))
+      throw badRequest(`${name}() default ${fallback.type} does not match ${value.type}`);
+    args[2] = fallback;
+    return unify(value.type, fallback.type);
+  }
+  return value.type;
+}
+
+/** A ROWS frame's edges; none given: RANGE to the current row's peers with ORDER BY, else all. */
+function windowFrame(clause: Ast, ordered: boolean): WindowCall["frame"] {
+  if (!clause) {
+    return ordered
+      ? { unit: "range", start: { kind: "unbounded" }, end: { kind: "current" } }
+      : { unit: "rows", start: { kind: "unbounded" }, end: { kind: "unbounded" } };
+  }
+  const between =
+    clause.type === "binary_expr" && String(clause.operator).toUpperCase() === "BETWEEN";
+  // `ROWS 2 PRECEDING` is `ROWS BETWEEN 2 PRECEDING AND CURRENT ROW`.
+  const unit = String(between ? clause.left?.value : clause.type).toLowerCase();
+  const edges: Ast[] = between
+    ? (clause.right?.value ?? [])
+    : [clause.expr, { type: "origin", value: "current row" }];
+  if (unit !== "rows" || edges.length !== 2)
+    throw unsupported("this window frame is not supported; write ROWS BETWEEN … AND …");
+  const start = frameBound(edges[0], "start");
+  const end = frameBound(edges[1], "end");
+  return { unit: "rows", start, end };
+}
+
+function frameBound(edge: Ast, which: "start" | "end"): FrameBound {
+  const text = String(edge?.value ?? "")
+    .trim()
+    .toLowerCase();
+  if (text === "current row") return { kind: "current" };
+  if (text === `unbounded ${which === "start" ? "preceding" : "following"}`)
+    return { kind: "unbounded" };
+  const m = /^(\d+)\s+(preceding|following)$/.exec(text);
+  if (!m) throw unsupported(`window frame edge ${JSON.stringify(text)} is not supported here`);
+  const rows = Number(m[1]);
+  return { kind: "offset", rows: m[2] === "preceding" ? -rows : rows };
+}
+
+/** The window calls' values as columns after `input`'s, and the expressions that read them. */
+function windowNode(input: PlanNode, windows: WindowCall[]): PlanNode {
+  return {
+    kind: "window",
+    input,
+    windows,
+    columns: [...input.columns, ...windows.map((w, i) => ({ name: `window${i}`, type: w.type }))],
+    estimate: input.estimate,
+  };
+}
+
+function readWindows(e: Expr, base: number): Expr {
+  return mapExpr(e, (x) =>
+    x.k === "win" ? { k: "col", i: base + x.w, type: x.type, name: `window${x.w}` } : undefined,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

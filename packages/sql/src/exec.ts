@@ -21,6 +21,7 @@ import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSort } from "./sort.ts";
 import type { Row, SourceStatement, Value } from "./types.ts";
 import { compositeKey, groupKey, normalizeOutput, rowBytes } from "./values.ts";
+import { runWindow } from "./window.ts";
 
 export interface SourceRunner {
   /**
@@ -212,6 +213,8 @@ export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGen
       return runUnion(node, exec, ctx);
     case "setop":
       return runSetOp(node, exec, ctx);
+    case "window":
+      return runWindow(node, run(node.input, exec, ctx), exec, ctx);
   }
 }
 

@@ -142,6 +142,12 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
       case "distinct":
         lines.push(`${pad}Distinct`);
         break;
+      case "window":
+        for (const w of node.windows)
+          lines.push(
+            `${pad}Window ${w.fn}(${w.args.map(show).join(", ")})${w.partition.length > 0 ? ` partition by ${w.partition.map(show).join(", ")}` : ""}${w.order.length > 0 ? ` order by ${w.order.map((k) => `${show(k.expr)} ${k.desc ? "DESC" : "ASC"}`).join(", ")}` : ""}`,
+          );
+        break;
       case "union":
         lines.push(`${pad}UnionAll${node.note ? ` (${node.note})` : ""}`);
         if (node.shards) shardLines(node.shards, `${pad}  `);
@@ -244,5 +250,7 @@ export function exprText(e: Expr, names: string[]): string {
       return `$${e.sub}${e.keys ? ` on (${e.keys.map(t).join(", ")})` : ""}`;
     case "agg":
       return `${e.fn}(${e.arg ? t(e.arg) : "*"})`;
+    case "win":
+      return `window${e.w}`;
   }
 }

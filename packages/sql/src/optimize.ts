@@ -112,6 +112,7 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
     case "project":
     case "sort":
     case "distinct":
+    case "window":
       node.input = rewrite(node.input, catalog);
       return node;
     case "aggregate": {

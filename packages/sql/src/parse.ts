@@ -268,6 +268,8 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
     name: "$1 WITH TIME ZONE '…'",
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
+  { at: /^(range|groups)\s+between\b/i, name: "$1 window frames (use ROWS)" },
+  { before: /\b(percent_rank|cume_dist)\s*\(\s*\)\s*over\b[^;]*$/i, name: "window function $1()" },
   { before: /^\s*(table|values)\s+$/i, name: "$1 as a statement" },
   {
     before: /\b(current_user|session_user|current_role|current_schema|current_catalog)\s*$/i,

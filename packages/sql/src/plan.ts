@@ -41,7 +41,25 @@ export type Expr =
    * the outer keys pick the row; `empty` is the subquery whose one row answers a missing key.
    */
   | { k: "scalarSub"; sub: number; keys?: Expr[]; empty?: number; type: SqlType }
-  | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType };
+  | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType }
+  /** The value of window call `w` of the SELECT being bound; becomes a column of its window node. */
+  | { k: "win"; w: number; type: SqlType };
+
+/** A frame's edge: unbounded, the current row (its peers in a RANGE frame), or rows away. */
+export type FrameBound =
+  | { kind: "unbounded" }
+  | { kind: "current" }
+  | { kind: "offset"; rows: number };
+
+export interface WindowCall {
+  /** row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value, nth_value, or an aggregate. */
+  fn: string;
+  args: Expr[];
+  partition: Expr[];
+  order: SortKey[];
+  frame: { unit: "rows" | "range"; start: FrameBound; end: FrameBound };
+  type: SqlType;
+}
 
 export type AggFn = "count" | "sum" | "avg" | "min" | "max";
 
@@ -153,6 +171,14 @@ export type PlanNode =
       shards?: LogicalRead;
     }
   | { kind: "values"; rows: Expr[][]; columns: ColumnDef[]; estimate: number }
+  /** Window calls' values appended to each input row, in input order. */
+  | {
+      kind: "window";
+      input: PlanNode;
+      windows: WindowCall[];
+      columns: ColumnDef[];
+      estimate: number;
+    }
   /**
    * INTERSECT or EXCEPT: the left input's distinct rows found (or not found) among the right's,
    * NULLs equal to each other. (The parser does not read INTERSECT ALL and EXCEPT ALL.)

@@ -165,7 +165,7 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ["SELECT count(*) FROM t1 GROUP BY ()", "GROUP BY ()"],
     ["SELECT a FROM t1 GROUP BY DISTINCT a", "GROUP BY DISTINCT"],
     ["SELECT DISTINCT ON (a) a, b FROM t1", "SELECT DISTINCT ON"],
-    ["SELECT a FROM t1 WINDOW w AS (PARTITION BY b)", "window functions (a WINDOW clause)"],
+    ["SELECT a FROM t1 WINDOW w AS (PARTITION BY b)", "named windows (OVER name, WINDOW …)"],
     ["SELECT a FROM t1 FETCH FIRST 3 ROWS ONLY", "FETCH FIRST"],
     ["SELECT a FROM t1 OFFSET 2 ROWS", "OFFSET … ROWS"],
     ["SELECT a FROM t1 ORDER BY a USING <", "ORDER BY … USING"],
@@ -186,9 +186,11 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ["SELECT * FROM (SELECT 1)", "a subquery in FROM without an alias"],
   ],
   "functions and aggregates": [
-    ["SELECT row_number() OVER () FROM t1", "window function row_number()"],
-    ["SELECT lag(a) OVER (ORDER BY a) FROM t1", "window function lag()"],
-    ["SELECT sum(a) OVER (PARTITION BY b) FROM t1", "window function sum() OVER (…)"],
+    ["SELECT cume_dist() OVER (ORDER BY a) FROM t1", "window function CUME_DIST()"],
+    [
+      "SELECT max(a) OVER (ORDER BY a RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t1",
+      "RANGE window frames",
+    ],
     ["SELECT lower(c) OVER () FROM t1", "a window function (OVER …)"],
     ["SELECT string_agg(c, ',') FROM t1", "aggregate string_agg()"],
     ["SELECT array_agg(a) FROM t1", "aggregate array_agg()"],

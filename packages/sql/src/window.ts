@@ -1,0 +1,265 @@
+/**
+ * Window functions: the input rows held (within the statement's memory budget), each window's
+ * partitions sorted, and every row given the value of each window call over its partition and
+ * frame. Rows go out in input order with the window values appended.
+ *
+ * Frames are ROWS frames by position, or RANGE frames by peers (rows equal in the window's ORDER
+ * BY): the default with ORDER BY is RANGE from the partition's start to the current row's last
+ * peer, and without ORDER BY the whole partition, as in PostgreSQL.
+ */
+import { sortPaced } from "@entente/runtime/pace";
+import { accumulate, finish, freshState } from "./aggregate.ts";
+import { badRequest } from "./errors.ts";
+import { type Compiled, compile, type EvalContext } from "./evaluate.ts";
+import type { Execution } from "./exec.ts";
+import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
+import type { AggCall, FrameBound, PlanNode, WindowCall } from "./plan.ts";
+import type { Row, Value } from "./types.ts";
+import { compareForSort, groupKey } from "./values.ts";
+
+export async function* runWindow(
+  node: Extract<PlanNode, { kind: "window" }>,
+  input: AsyncIterable<Row[]>,
+  exec: Execution,
+  ctx: EvalContext,
+): AsyncGenerator<Row[]> {
+  const share = exec.memory.share("window functions' rows");
+  try {
+    const rows: Row[] = [];
+    for await (const batch of input) {
+      for (const row of batch) {
+        share.take(1, rowHeapBytes(row) + SMALL_OBJECT_BYTES + SLOT_BYTES * node.windows.length);
+        rows.push(row);
+      }
+      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+    }
+    const columns: Value[][] = [];
+    for (const call of node.windows) columns.push(await windowValues(call, rows, exec, ctx));
+    const batchRows = exec.limits.batchRows;
+    for (let i = 0; i < rows.length; i += batchRows) {
+      const out = rows
+        .slice(i, i + batchRows)
+        .map((row, j) => [...row, ...columns.map((c) => c[i + j])]);
+      yield out;
+      if (exec.pacer.due(out.length)) await exec.pacer.pause();
+    }
+  } finally {
+    share.release();
+  }
+}
+
+/** One window call's value for every row, by the row's index in `rows`. */
+async function windowValues(
+  call: WindowCall,
+  rows: Row[],
+  exec: Execution,
+  ctx: EvalContext,
+): Promise<Value[]> {
+  const partitionBy = call.partition.map((e) => compile(e, ctx));
+  const orderBy = call.order.map((k) => ({ ...k, f: compile(k.expr, ctx) }));
+  const args = call.args.map((a) => compile(a, ctx));
+  const partitions = new Map<unknown, { index: number; order: Value[] }[]>();
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Row;
+    const key = groupKey(partitionBy.map((f) => f(row)));
+    const entry = { index: i, order: orderBy.map((k) => k.f(row)) };
+    const part = partitions.get(key);
+    if (part) part.push(entry);
+    else partitions.set(key, [entry]);
+  }
+  const compare = (a: { order: Value[] }, b: { order: Value[] }) => {
+    for (let k = 0; k < orderBy.length; k++) {
+      const o = orderBy[k] as (typeof orderBy)[number];
+      const c = compareForSort(a.order[k], b.order[k], o.desc, o.nullsFirst);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+  const values = new Array<Value>(rows.length).fill(null);
+  for (const part of partitions.values()) {
+    const sorted = orderBy.length > 0 ? await sortPaced(part, compare, exec.pacer) : part;
+    const peers = peerGroups(sorted, compare);
+    const inPartition = sorted.map((e) => rows[e.index] as Row);
+    const result = partitionValues(call, inPartition, peers, args);
+    sorted.forEach((e, j) => {
+      values[e.index] = result[j];
+    });
+    if (exec.pacer.due(part.length)) await exec.pacer.pause();
+  }
+  return values;
+}
+
+/** Per row of a sorted partition: the first and last index of its peers. */
+interface Peers {
+  first: number[];
+  last: number[];
+  /** 0 for the first peer group, 1 for the next, … */
+  group: number[];
+}
+
+function peerGroups<T>(sorted: T[], compare: (a: T, b: T) => number): Peers {
+  const n = sorted.length;
+  const first = new Array<number>(n);
+  const last = new Array<number>(n);
+  const group = new Array<number>(n);
+  let start = 0;
+  let g = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i === n || compare(sorted[i - 1] as T, sorted[i] as T) !== 0) {
+      for (let j = start; j < i; j++) {
+        first[j] = start;
+        last[j] = i - 1;
+        group[j] = g;
+      }
+      start = i;
+      g++;
+    }
+  }
+  return { first, last, group };
+}
+
+/** The values of one call over one sorted partition. Pure. */
+export function partitionValues(
+  call: WindowCall,
+  rows: Row[],
+  peers: Peers,
+  args: Compiled[],
+): Value[] {
+  const n = rows.length;
+  const arg = (k: number, i: number): Value => (args[k] as Compiled)(rows[i] as Row);
+  const out = new Array<Value>(n);
+  switch (call.fn) {
+    case "row_number":
+      for (let i = 0; i < n; i++) out[i] = i + 1;
+      return out;
+    case "rank":
+      for (let i = 0; i < n; i++) out[i] = (peers.first[i] as number) + 1;
+      return out;
+    case "dense_rank":
+      for (let i = 0; i < n; i++) out[i] = (peers.group[i] as number) + 1;
+      return out;
+    case "ntile":
+      return ntile(n, (i) => arg(0, i));
+    case "lag":
+    case "lead": {
+      const sign = call.fn === "lag" ? -1 : 1;
+      for (let i = 0; i < n; i++) {
+        const offset = args[1] ? arg(1, i) : 1;
+        if (offset === null || offset === undefined) {
+          out[i] = null;
+          continue;
+        }
+        const j = i + sign * Number(offset);
+        out[i] = j >= 0 && j < n ? arg(0, j) : args[2] ? arg(2, i) : null;
+      }
+      return out;
+    }
+    default:
+      return framed(call, n, peers, arg);
+  }
+}
+
+/** ntile(k): k buckets as equal as can be, the first ones one row larger. */
+function ntile(n: number, buckets: (i: number) => Value): Value[] {
+  const out = new Array<Value>(n);
+  for (let i = 0; i < n; i++) {
+    const k = buckets(i);
+    if (k === null || k === undefined) {
+      out[i] = null;
+      continue;
+    }
+    const count = Number(k);
+    if (!Number.isInteger(count) || count <= 0)
+      throw badRequest("argument of ntile must be greater than zero");
+    const size = Math.floor(n / count);
+    const larger = n % count;
+    const boundary = larger * (size + 1);
+    out[i] =
+      i < boundary
+        ? Math.floor(i / (size + 1)) + 1
+        : larger + Math.floor((i - boundary) / size) + 1;
+  }
+  return out;
+}
+
+/** Calls whose value depends on the frame: aggregates and first/last/nth_value. */
+function framed(
+  call: WindowCall,
+  n: number,
+  peers: Peers,
+  arg: (k: number, i: number) => Value,
+): Value[] {
+  const bounds = (i: number): [number, number] => [
+    frameEdge(call.frame.start, i, n, peers, call.frame.unit, "start"),
+    frameEdge(call.frame.end, i, n, peers, call.frame.unit, "end"),
+  ];
+  const out = new Array<Value>(n);
+  if (call.fn === "first_value" || call.fn === "last_value" || call.fn === "nth_value") {
+    for (let i = 0; i < n; i++) {
+      const [lo, hi] = bounds(i);
+      let at = call.fn === "first_value" ? lo : hi;
+      if (call.fn === "nth_value") {
+        const k = arg(1, i);
+        if (k === null || k === undefined) {
+          out[i] = null;
+          continue;
+        }
+        if (Number(k) <= 0) throw badRequest("argument of nth_value must be greater than zero");
+        at = lo + Number(k) - 1;
+      }
+      out[i] = lo <= hi && at >= lo && at <= hi ? arg(0, at) : null;
+    }
+    return out;
+  }
+  const agg: AggCall = { fn: call.fn as AggCall["fn"], distinct: false, type: call.type };
+  if (call.args.length > 0) agg.arg = call.args[0] as AggCall["arg"];
+  const add = (st: ReturnType<typeof freshState>, j: number) => {
+    if (call.args.length === 0) st.n++;
+    else {
+      const v = arg(0, j);
+      if (v !== null && v !== undefined) accumulate(agg, st, v);
+    }
+  };
+  const startsAtFirst = call.frame.start.kind === "unbounded";
+  if (startsAtFirst) {
+    // The frame only grows: one running state.
+    const st = freshState();
+    let added = -1;
+    for (let i = 0; i < n; i++) {
+      const [, hi] = bounds(i);
+      while (added < hi) add(st, ++added);
+      out[i] = finish(agg, st);
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = bounds(i);
+    const st = freshState();
+    for (let j = lo; j <= hi; j++) add(st, j);
+    out[i] = finish(agg, st);
+  }
+  return out;
+}
+
+/** A frame edge's row index within the partition (start may exceed end: an empty frame). */
+function frameEdge(
+  bound: FrameBound,
+  i: number,
+  n: number,
+  peers: Peers,
+  unit: "rows" | "range",
+  edge: "start" | "end",
+): number {
+  switch (bound.kind) {
+    case "unbounded":
+      return edge === "start" ? 0 : n - 1;
+    case "current":
+      if (unit === "range")
+        return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
+      return i;
+    case "offset": {
+      const j = i + bound.rows;
+      return Math.min(Math.max(j, edge === "start" ? 0 : -1), edge === "end" ? n - 1 : n);
+    }
+  }
+}

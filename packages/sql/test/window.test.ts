@@ -1,0 +1,144 @@
+/** Window functions on hand-checked inputs; every expected answer is PostgreSQL 15's. */
+import type { EntenteError } from "@entente/protocol";
+import { describe, expect, it } from "vitest";
+import type { SourceInfo } from "../src/index.ts";
+import {
+  type MemoryTable,
+  memoryCatalog,
+  memoryRunner,
+  NOTHING_PUSHED,
+  pgDialect,
+  runSql,
+} from "./helpers.ts";
+
+const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
+const tables: MemoryTable[] = [
+  {
+    source: "s",
+    name: "staff",
+    columns: [
+      { name: "id", type: "integer" },
+      { name: "dept", type: "text" },
+      { name: "pay", type: "integer" },
+    ],
+    rows: [
+      [1, "a", 10],
+      [2, "a", 20],
+      [3, "a", 20],
+      [4, "b", 5],
+      [5, "b", null],
+      [6, "c", 7],
+    ],
+  },
+];
+const q = async (sql: string) =>
+  (await runSql(sql, memoryCatalog(tables, sources), memoryRunner(tables))).rows;
+
+describe("window functions", () => {
+  it("ranks within partitions and sums over partitions and running frames", async () => {
+    expect(
+      await q(`SELECT id,
+        row_number() OVER (PARTITION BY dept ORDER BY pay DESC, id),
+        rank() OVER (PARTITION BY dept ORDER BY pay DESC),
+        dense_rank() OVER (ORDER BY pay),
+        sum(pay) OVER (PARTITION BY dept),
+        sum(pay) OVER (ORDER BY id),
+        count(*) OVER (ORDER BY pay NULLS FIRST)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 3, 3, 3, 50, 10, 4],
+      [2, 1, 1, 4, 50, 30, 6],
+      [3, 2, 1, 4, 50, 50, 6],
+      [4, 2, 2, 1, 5, 55, 2],
+      [5, 1, 1, 5, 5, 55, 1],
+      [6, 1, 1, 2, 7, 62, 3],
+    ]);
+  });
+
+  it("reads other rows: lag, lead, first and last value, ROWS frames, ntile", async () => {
+    const rows = await q(`SELECT id,
+        lag(pay) OVER (ORDER BY id),
+        lead(pay, 2, -1) OVER (ORDER BY id),
+        first_value(pay) OVER (PARTITION BY dept ORDER BY id),
+        last_value(pay) OVER (PARTITION BY dept ORDER BY id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+        ntile(4) OVER (ORDER BY id),
+        avg(pay) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)
+      FROM staff ORDER BY id`);
+    expect(rows.map((r) => r.slice(0, 6))).toEqual([
+      [1, null, 20, 10, 20, 1],
+      [2, 10, 5, 10, 20, 1],
+      [3, 20, null, 10, 20, 2],
+      [4, 20, 7, 5, null, 2],
+      [5, 5, -1, 5, null, 3],
+      [6, null, -1, 7, 7, 4],
+    ]);
+    const averages = [15, 16.6666666666666667, 15, 12.5, 6, 7];
+    rows.forEach((r, i) => expect(r[6]).toBeCloseTo(averages[i] as number, 6));
+  });
+
+  it("frames from the current row forward, and nth_value within a growing frame", async () => {
+    expect(
+      await q(`SELECT id,
+        max(pay) OVER (PARTITION BY dept ORDER BY id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING),
+        nth_value(id, 2) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 20, null],
+      [2, 20, 2],
+      [3, 20, 2],
+      [4, 5, 2],
+      [5, null, 2],
+      [6, 7, 2],
+    ]);
+  });
+
+  it("ranks groups by an aggregate in a grouped query", async () => {
+    expect(
+      await q(
+        "SELECT dept, sum(pay), rank() OVER (ORDER BY sum(pay) DESC) FROM staff GROUP BY dept ORDER BY dept",
+      ),
+    ).toEqual([
+      ["a", 50, 1],
+      ["b", 5, 3],
+      ["c", 7, 2],
+    ]);
+  });
+
+  it("frames by ROWS n PRECEDING alone, to the current row", async () => {
+    expect(
+      await q("SELECT id, sum(pay) OVER (ORDER BY id ROWS 2 PRECEDING) FROM staff ORDER BY id"),
+    ).toEqual([
+      [1, 10],
+      [2, 30],
+      [3, 50],
+      [4, 45],
+      [5, 25],
+      [6, 12],
+    ]);
+  });
+
+  it("refuses window calls where SQL does not allow them, and frames it cannot run", async () => {
+    const fail = (sql: string) => q(sql).catch((e: EntenteError) => e);
+    expect(await fail("SELECT id FROM staff WHERE row_number() OVER () > 1")).toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("window functions are not allowed in WHERE"),
+    });
+    expect(await fail("SELECT id FROM staff ORDER BY rank() OVER (ORDER BY pay)")).toMatchObject({
+      code: "UNSUPPORTED",
+      message: expect.stringContaining("in ORDER BY"),
+    });
+    expect(
+      await fail(
+        "SELECT sum(pay) OVER (ORDER BY id RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM staff",
+      ),
+    ).toMatchObject({
+      code: "UNSUPPORTED",
+      message: expect.stringContaining("RANGE window frames"),
+    });
+    expect(await fail("SELECT rank() OVER w FROM staff WINDOW w AS (ORDER BY pay)")).toMatchObject({
+      code: "UNSUPPORTED",
+      message: expect.stringContaining("named windows"),
+    });
+  });
+});
