@@ -44,43 +44,60 @@ export async function* runAggregate(
       (a) =>
         ({ n: 0, sum: null, best: null, ...(a.distinct ? { seen: new Map() } : {}) }) as AggState,
     );
+  const addRow = (states: AggState[], row: Row) => {
+    for (let i = 0; i < node.aggs.length; i++) {
+      const fn = argFns[i];
+      const a = node.aggs[i] as AggCall;
+      const st = states[i] as AggState;
+      if (!fn) {
+        st.n++;
+        continue;
+      }
+      const v = fn(row);
+      if (v === null || v === undefined) continue;
+      if (st.seen) {
+        const k = keyOf(v);
+        if (st.seen.has(k)) continue;
+        share.take(0, HASH_ENTRY_BYTES + valueHeapBytes(v));
+        st.seen.set(k, v);
+      }
+      accumulate(a, st, v);
+      const weight = weightFns[i];
+      // A partial sum counts as the values it summed.
+      if (weight) st.n += Number(weight(row) ?? 0) - 1;
+    }
+  };
+  // Grouping sets (ROLLUP, CUBE): each row counts once in each set, its other groups NULL.
+  const sets = node.sets?.map((set) => new Set(set));
+  const keyOfSet = (values: Value[], s: number) =>
+    sets ? groupKey([s, ...values]) : groupKey(values);
   try {
     for await (const batch of input) {
       for (const row of batch) {
-        const values = groupFns.map((f) => f(row));
-        const key = groupKey(values);
-        let g = groups.get(key);
-        if (!g) {
-          share.take(1, rowHeapBytes(values) + groupOverhead);
-          g = { values, states: fresh() };
-          groups.set(key, g);
-        }
-        for (let i = 0; i < node.aggs.length; i++) {
-          const fn = argFns[i];
-          const a = node.aggs[i] as AggCall;
-          const st = g.states[i] as AggState;
-          if (!fn) {
-            st.n++;
-            continue;
+        const all = groupFns.map((f) => f(row));
+        for (let s = 0; s < (sets?.length ?? 1); s++) {
+          const set = sets?.[s];
+          const values = set ? all.map((v, i) => (set.has(i) ? v : null)) : all;
+          const key = keyOfSet(values, s);
+          let g = groups.get(key);
+          if (!g) {
+            share.take(1, rowHeapBytes(values) + groupOverhead);
+            g = { values, states: fresh() };
+            groups.set(key, g);
           }
-          const v = fn(row);
-          if (v === null || v === undefined) continue;
-          if (st.seen) {
-            const k = keyOf(v);
-            if (st.seen.has(k)) continue;
-            share.take(0, HASH_ENTRY_BYTES + valueHeapBytes(v));
-            st.seen.set(k, v);
-          }
-          accumulate(a, st, v);
-          const weight = weightFns[i];
-          // A partial sum counts as the values it summed.
-          if (weight) st.n += Number(weight(row) ?? 0) - 1;
+          addRow(g.states, row);
         }
       }
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+      if (exec.pacer.due(batch.length * (sets?.length ?? 1))) await exec.pacer.pause();
     }
-    if (groups.size === 0 && node.groups.length === 0)
-      groups.set("", { values: [], states: fresh() });
+    // No rows still make one group where nothing is grouped (no GROUP BY, or an empty set).
+    const emptySets = sets ? sets.flatMap((set, s) => (set.size === 0 ? [s] : [])) : [];
+    if (!sets && node.groups.length === 0 && groups.size === 0) emptySets.push(0);
+    for (const s of emptySets) {
+      const values = node.groups.map(() => null);
+      if (!groups.has(keyOfSet(values, s)))
+        groups.set(keyOfSet(values, s), { values, states: fresh() });
+    }
     let out: Row[] = [];
     for (const g of groups.values()) {
       out.push([...g.values, ...g.states.map((st, i) => finish(node.aggs[i] as AggCall, st))]);

@@ -5,7 +5,7 @@
  * of a join, or above the joins.
  */
 
-import type { EntenteError } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
 import {
   addToDate,
@@ -355,7 +355,7 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
   let node = buildJoinTree(rels, scope, ast.where, env);
 
   // Aggregation.
-  const groupAsts = groupByItems(ast);
+  const { items: groupAsts, sets } = groupingOf(groupByItems(ast));
   const selectItems = expandSelect(ast.columns, scope, rels);
   const aggsInSelect = selectItems.some((s) => s.ast && containsAggregate(s.ast));
   const grouped = groupAsts.length > 0 || aggsInSelect || ast.having != null;
@@ -407,6 +407,7 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
       kind: "aggregate",
       input: node,
       groups,
+      ...(sets ? { sets } : {}),
       aggs,
       columns: groupColumns,
       estimate: groups.length === 0 ? 1 : Math.max(1, Math.round(node.estimate / 10)),
@@ -448,20 +449,59 @@ function groupByItems(ast: Ast): Ast[] {
   return ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
 }
 
-/** `GROUP BY ROLLUP (a)` reads as a call; GROUPING SETS does not parse (see parse.ts). */
-const GROUPING_SETS = new Set(["rollup", "cube"]);
+/** Most grouping sets one GROUP BY may make (CUBE of n items makes 2^n). */
+const MAX_GROUPING_SETS = 1024;
+
+/**
+ * GROUP BY's items, with ROLLUP (a, b) and CUBE (a, b) opened into their items, and the grouping
+ * sets they make (indices into the items), crossed with each other and the plain items. No
+ * ROLLUP or CUBE: no sets. (GROUPING SETS (…) does not parse; see parse.ts.)
+ */
+function groupingOf(groupAsts: Ast[]): { items: Ast[]; sets?: number[][] } {
+  const items: Ast[] = [];
+  let sets: number[][] = [[]];
+  let grouped = false;
+  for (const g of groupAsts) {
+    const name = g?.type === "function" ? functionName(g) : "";
+    if (name !== "rollup" && name !== "cube") {
+      items.push(g);
+      const i = items.length - 1;
+      sets = sets.map((s) => [...s, i]);
+      continue;
+    }
+    grouped = true;
+    const args: Ast[] = g.args?.value ?? [];
+    // `ROLLUP ((a, b))` reads as the argument list with parentheses of its own.
+    const composite = g.args?.parentheses === true;
+    const indices = args.map((a) => {
+      if (a?.type === "expr_list" || composite)
+        throw unsupported(`composite elements in ${name.toUpperCase()} ((a, b)) are not supported`);
+      items.push(a);
+      return items.length - 1;
+    });
+    const options =
+      name === "rollup"
+        ? indices.map((_, k) => indices.slice(0, indices.length - k)).concat([[]])
+        : subsets(indices);
+    sets = sets.flatMap((s) => options.map((o) => [...s, ...o]));
+    if (sets.length > MAX_GROUPING_SETS)
+      throw new EntenteError(
+        "TOO_LARGE",
+        `GROUP BY makes more than ${MAX_GROUPING_SETS} grouping sets (CUBE of n items makes 2^n)`,
+      );
+  }
+  return grouped ? { items, sets } : { items };
+}
+
+function subsets(indices: number[]): number[][] {
+  return indices.reduce<number[][]>((all, i) => [...all.map((s) => [...s, i]), ...all], [[]]);
+}
 
 /** Clauses the parser reads but the engine cannot run; refused before anything is bound. */
 function refuseUnsupportedClauses(ast: Ast): void {
   if (ast.window) throw unsupported("named windows (OVER name, WINDOW …) are not supported");
   if (String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT ON") {
     throw unsupported("SELECT DISTINCT ON is not supported");
-  }
-  for (const g of groupByItems(ast)) {
-    const name = g?.type === "function" ? functionName(g) : "";
-    if (GROUPING_SETS.has(name)) {
-      throw unsupported(`GROUP BY ${name.toUpperCase()} is not supported`);
-    }
   }
 }
 
@@ -2274,8 +2314,8 @@ function bindScalarSubquery(sub: Ast, scope: Scope, env: Env, clause: string): E
  * A scalar subquery correlated by `inner = outer` equalities runs once, before the main plan, for
  * every key at once: its rows are `(inner keys…, value)` — grouped by the keys when it
  * aggregates — and each outer row looks its value up by its outer keys. A key with no row is
- * NULL, or, for an aggregate without GROUP BY, the aggregate over no rows (`count(*)` is 0), read
- * from the same query with a WHERE that holds for nothing. A key with two rows is an error only
+ * NULL, or, for an aggregate without GROUP BY, the aggregate over no rows (`count(*)` is 0): the
+ * same query with its aggregation fed no rows, so nothing is read for it. A key with two rows is an error only
  * when an outer row looks it up, as PostgreSQL's per-row evaluation would be.
  */
 function bindCorrelatedScalar(
@@ -2318,12 +2358,22 @@ function bindCorrelatedScalar(
   const keyedIndex = env.subqueries.length - 1;
   let empty: number | undefined;
   if (aggregates && groups.length === 0) {
-    const none = { type: "bool", value: false };
-    env.subqueries.push(bindSetExpression({ ...sub, where: none }, env, link));
+    const whole = bindSetExpression({ ...sub, where: conjunction(rest) }, env, link);
+    env.subqueries.push(overNoRows(whole));
     empty = env.subqueries.length - 1;
   }
   const type = (node.columns[keys.length] as ColumnDef).type;
   return { k: "scalarSub", sub: keyedIndex, keys, ...(empty !== undefined ? { empty } : {}), type };
+}
+
+/** The plan with its aggregation's input replaced by no rows: what the query gives for none. */
+function overNoRows(node: PlanNode): PlanNode {
+  if (node.kind === "aggregate") {
+    const none: PlanNode = { kind: "values", rows: [], columns: node.input.columns, estimate: 0 };
+    return { ...node, input: none };
+  }
+  if ("input" in node) return { ...node, input: overNoRows(node.input) } as PlanNode;
+  throw new Error(`no aggregation under ${node.kind}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -217,8 +217,11 @@ export function exprText(e: Expr, names: string[]): string {
           ? "NULL"
           : String(e.v);
     case "cmp":
-    case "arith":
-      return `${t(e.l)} ${e.op} ${t(e.r)}`;
+    case "arith": {
+      // Nested arithmetic keeps its parentheses: a * (1 - b) is not a * 1 - b.
+      const side = (x: Expr) => (x.k === "arith" ? `(${t(x)})` : t(x));
+      return `${side(e.l)} ${e.op} ${side(e.r)}`;
+    }
     case "concat":
       return `${t(e.l)} || ${t(e.r)}`;
     case "and":

@@ -226,7 +226,7 @@ function pushAggregate(
   catalog: Catalog,
 ): PlanNode | undefined {
   const scan = scanOf(node.input);
-  if (!scan || scan.local.length > 0) return undefined;
+  if (!scan || scan.local.length > 0 || node.sets) return undefined;
   const source = catalog.source(scan.table.source);
   if (!node.groups.every((g) => g.k === "col" && canPushGroupKey(g, source))) return undefined;
   if (!node.aggs.every((a) => (!a.arg || a.arg.k === "col") && canPushAggregate(a, source)))

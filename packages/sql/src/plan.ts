@@ -147,6 +147,11 @@ export type PlanNode =
       kind: "aggregate";
       input: PlanNode;
       groups: Expr[];
+      /**
+       * ROLLUP and CUBE: the grouping sets, each the indices of the `groups` it groups by (the
+       * others are NULL in its rows). Absent: one set of every group.
+       */
+      sets?: number[][];
       aggs: AggCall[];
       columns: ColumnDef[];
       estimate: number;

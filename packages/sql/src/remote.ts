@@ -269,7 +269,7 @@ class Renderer {
         };
       }
       case "aggregate": {
-        if (!caps.aggregates) throw new NotPushable();
+        if (!caps.aggregates || node.sets) throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
         const col = (j: number) => `${t}.${this.c(j)}`;

@@ -27,6 +27,7 @@ interface Plan {
 /** The aggregate split over the members, or undefined when it cannot be split exactly. */
 export function splitShardAggregate(node: AggregateNode, catalog: Catalog): PlanNode | undefined {
   const union = node.input;
+  if (node.sets) return undefined;
   if (union.kind !== "union" || !union.shards || union.inputs.length === 0) return undefined;
   const scans = union.inputs.filter((i): i is ScanNode => i.kind === "scan");
   if (scans.length !== union.inputs.length) return undefined;

@@ -1,0 +1,85 @@
+/** ROLLUP and CUBE in one pass over the rows; every expected answer is PostgreSQL 15's. */
+import { expect, it } from "vitest";
+import type { SourceInfo } from "../src/index.ts";
+import {
+  type MemoryTable,
+  memoryCatalog,
+  memoryRunner,
+  NOTHING_PUSHED,
+  pgDialect,
+  runSql,
+} from "./helpers.ts";
+
+const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
+const tables: MemoryTable[] = [
+  {
+    source: "s",
+    name: "t1",
+    columns: [
+      { name: "a", type: "integer" },
+      { name: "b", type: "integer" },
+      { name: "c", type: "text" },
+    ],
+    rows: [
+      [1, 10, "x"],
+      [2, 20, "y"],
+      [3, 30, null],
+      [1, 40, "x"],
+    ],
+  },
+];
+const q = async (sql: string) =>
+  (await runSql(sql, memoryCatalog(tables, sources), memoryRunner(tables))).rows;
+
+it("ROLLUP adds the subtotals of each prefix and the grand total", async () => {
+  expect(
+    await q(
+      "SELECT a, c, sum(b), count(*) FROM t1 GROUP BY ROLLUP (a, c) ORDER BY a NULLS LAST, c NULLS LAST",
+    ),
+  ).toEqual([
+    [1, "x", 50, 2],
+    [1, null, 50, 2],
+    [2, "y", 20, 1],
+    [2, null, 20, 1],
+    [3, null, 30, 1],
+    [3, null, 30, 1],
+    [null, null, 100, 4],
+  ]);
+});
+
+it("CUBE adds the subtotals of every subset", async () => {
+  expect(
+    await q(
+      "SELECT a, c, sum(b) FROM t1 GROUP BY CUBE (a, c) ORDER BY a NULLS LAST, c NULLS LAST, 3",
+    ),
+  ).toEqual([
+    [1, "x", 50],
+    [1, null, 50],
+    [2, "y", 20],
+    [2, null, 20],
+    [3, null, 30],
+    [3, null, 30],
+    [null, "x", 50],
+    [null, "y", 20],
+    [null, null, 30],
+    [null, null, 100],
+  ]);
+});
+
+it("crosses plain items with a ROLLUP, and gives the empty set its row over no rows", async () => {
+  expect(
+    await q(
+      "SELECT c, a, sum(b) FROM t1 GROUP BY c, ROLLUP (a) ORDER BY 1 NULLS LAST, 2 NULLS LAST",
+    ),
+  ).toEqual([
+    ["x", 1, 50],
+    ["x", null, 50],
+    ["y", 2, 20],
+    ["y", null, 20],
+    [null, 3, 30],
+    [null, null, 30],
+  ]);
+  expect(await q("SELECT c, a, count(*) FROM t1 WHERE a > 5 GROUP BY ROLLUP (c, a)")).toEqual([
+    [null, null, 0],
+  ]);
+});
