@@ -500,9 +500,6 @@ function subsets(indices: number[]): number[][] {
 /** Clauses the parser reads but the engine cannot run; refused before anything is bound. */
 function refuseUnsupportedClauses(ast: Ast): void {
   if (ast.window) throw unsupported("named windows (OVER name, WINDOW …) are not supported");
-  if (String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT ON") {
-    throw unsupported("SELECT DISTINCT ON is not supported");
-  }
 }
 
 function isOutputReference(e: Ast, items: SelectItem[]): boolean {
@@ -527,20 +524,27 @@ function finishSelect(
   const columns: ColumnDef[] = outExprs.map((e, i) => ({ name: names[i] as string, type: e.type }));
   const exprs = [...outExprs];
   const keys: SortKey[] = [];
-  const distinct = String(ast.distinct?.type ?? "").toUpperCase() === "DISTINCT";
-  for (const [i, o] of (ast.orderby ?? []).entries()) {
-    const target = orderTarget(o.expr, columns, () => {
-      const bound = liftedOrder?.(i) ?? bindExpr(o.expr, scope, env, { clause: "ORDER BY" });
-      const same = exprs.findIndex((e) => exprKey(e) === exprKey(bound));
-      if (same >= 0)
-        return { k: "col", i: same, type: bound.type, name: names[same] ?? "" } as Expr;
+  const distinctKind = String(ast.distinct?.type ?? "").toUpperCase();
+  const distinct = distinctKind === "DISTINCT";
+  /** An output column for an ORDER BY or DISTINCT ON item: a select-list column, or a hidden one. */
+  const columnFor = (itemAst: Ast, bound: () => Expr, hiddenName: string): Expr =>
+    orderTarget(itemAst, columns, () => {
+      const e = bound();
+      const same = exprs.findIndex((x) => exprKey(x) === exprKey(e));
+      if (same >= 0) return { k: "col", i: same, type: e.type, name: names[same] ?? "" } as Expr;
       if (distinct)
         throw badRequest("for SELECT DISTINCT, ORDER BY expressions must appear in select list");
-      exprs.push(bound);
-      return { k: "col", i: exprs.length - 1, type: bound.type, name: `sort${i}` } as Expr;
+      exprs.push(e);
+      return { k: "col", i: exprs.length - 1, type: e.type, name: hiddenName } as Expr;
     });
-    keys.push(sortKey(target, o));
+  for (const [i, o] of (ast.orderby ?? []).entries()) {
+    const bound = () => liftedOrder?.(i) ?? bindExpr(o.expr, scope, env, { clause: "ORDER BY" });
+    keys.push(sortKey(columnFor(o.expr, bound, `sort${i}`), o));
   }
+  const distinctOn =
+    distinctKind === "DISTINCT ON"
+      ? distinctOnColumns(ast, scope, env, keys, columnFor, liftedOrder)
+      : undefined;
   const hidden = exprs.length > columns.length;
   const projected: ColumnDef[] = exprs.map((e, i) => ({
     name: names[i] ?? `sort${i}`,
@@ -557,6 +561,15 @@ function finishSelect(
     node = { kind: "distinct", input: node, columns: projected, estimate: node.estimate };
   if (keys.length > 0)
     node = { kind: "sort", input: node, keys, columns: projected, estimate: node.estimate };
+  // DISTINCT ON keeps the first row of each value in ORDER BY's order: after the sort.
+  if (distinctOn)
+    node = {
+      kind: "distinct",
+      input: node,
+      on: distinctOn,
+      columns: projected,
+      estimate: node.estimate,
+    };
   node = applyLimit(node, ast, env);
   if (hidden) {
     node = {
@@ -568,6 +581,36 @@ function finishSelect(
     };
   }
   return node;
+}
+
+/**
+ * DISTINCT ON's columns (output or hidden columns). With ORDER BY, its leftmost keys must be the
+ * DISTINCT ON expressions, as PostgreSQL requires. In a grouped query only select-list columns.
+ */
+function distinctOnColumns(
+  ast: Ast,
+  scope: Scope,
+  env: Env,
+  keys: SortKey[],
+  columnFor: (itemAst: Ast, bound: () => Expr, hiddenName: string) => Expr,
+  liftedOrder: ((i: number) => Expr | undefined) | undefined,
+): number[] {
+  const items: Ast[] = (ast.distinct?.columns ?? []).map((c: Ast) => c.expr ?? c);
+  const on = items.map((item, i) => {
+    const bound = () => {
+      if (liftedOrder)
+        throw unsupported(
+          "DISTINCT ON an expression outside the select list of a grouped query is not supported",
+        );
+      return bindExpr(item, scope, env, { clause: "DISTINCT ON" });
+    };
+    const target = columnFor(item, bound, `distinct${i}`);
+    return (target as Extract<Expr, { k: "col" }>).i;
+  });
+  const leading = keys.slice(0, on.length).map((k) => (k.expr as Extract<Expr, { k: "col" }>).i);
+  if (keys.length > 0 && (leading.length < on.length || !leading.every((i) => on.includes(i))))
+    throw badRequest("SELECT DISTINCT ON expressions must match initial ORDER BY expressions");
+  return on;
 }
 
 interface SelectItem {

@@ -523,13 +523,14 @@ async function* runDistinct(
   ctx: EvalContext,
 ) {
   const seen = new Set<unknown>();
+  const on = node.on;
   // A key is about as large as its row.
   const share = exec.memory.share("DISTINCT's rows");
   try {
     for await (const batch of run(node.input, exec, ctx)) {
       const out: Row[] = [];
       for (const row of batch) {
-        const k = groupKey(row);
+        const k = groupKey(on ? on.map((i) => row[i]) : row);
         if (seen.has(k)) continue;
         share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
         seen.add(k);

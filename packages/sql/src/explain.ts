@@ -140,7 +140,9 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
         );
         break;
       case "distinct":
-        lines.push(`${pad}Distinct`);
+        lines.push(
+          `${pad}Distinct${node.on ? ` on ${node.on.map((i) => names[i] ?? `#${i}`).join(", ")}` : ""}`,
+        );
         break;
       case "window":
         for (const w of node.windows)

@@ -165,7 +165,8 @@ export type PlanNode =
       columns: ColumnDef[];
       estimate: number;
     }
-  | { kind: "distinct"; input: PlanNode; columns: ColumnDef[]; estimate: number }
+  /** DISTINCT: the first row of each distinct row, or with `on`, of each distinct value of those columns. */
+  | { kind: "distinct"; input: PlanNode; on?: number[]; columns: ColumnDef[]; estimate: number }
   | {
       kind: "union";
       inputs: PlanNode[];

@@ -259,7 +259,8 @@ class Renderer {
         };
       }
       case "distinct": {
-        if (node.columns.some((c) => c.type === "text") && !textEq) throw new NotPushable();
+        if (node.on || (node.columns.some((c) => c.type === "text") && !textEq))
+          throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
         const items = [...input.available].map((i) => `${t}.${this.c(i)} AS ${this.c(i)}`);

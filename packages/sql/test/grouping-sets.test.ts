@@ -1,4 +1,4 @@
-/** ROLLUP and CUBE in one pass over the rows; every expected answer is PostgreSQL 15's. */
+/** ROLLUP, CUBE and DISTINCT ON; every expected answer is PostgreSQL 15's. */
 import { expect, it } from "vitest";
 import type { SourceInfo } from "../src/index.ts";
 import {
@@ -82,4 +82,22 @@ it("crosses plain items with a ROLLUP, and gives the empty set its row over no r
   expect(await q("SELECT c, a, count(*) FROM t1 WHERE a > 5 GROUP BY ROLLUP (c, a)")).toEqual([
     [null, null, 0],
   ]);
+});
+
+it("DISTINCT ON keeps the first row of each value in ORDER BY's order", async () => {
+  expect(await q("SELECT DISTINCT ON (a) a, b FROM t1 ORDER BY a, b DESC")).toEqual([
+    [1, 40],
+    [2, 20],
+    [3, 30],
+  ]);
+  expect(await q("SELECT DISTINCT ON (c) c, b FROM t1 ORDER BY c NULLS FIRST, b")).toEqual([
+    [null, 30],
+    ["x", 10],
+    ["y", 20],
+  ]);
+  // On an expression outside the select list.
+  expect(await q("SELECT DISTINCT ON (a % 2) b FROM t1 ORDER BY a % 2, b")).toEqual([[20], [10]]);
+  await expect(q("SELECT DISTINCT ON (a) a, b FROM t1 ORDER BY b")).rejects.toThrow(
+    /must match initial ORDER BY expressions/,
+  );
 });

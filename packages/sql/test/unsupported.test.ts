@@ -163,7 +163,6 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ["SELECT a, count(*) FROM t1 GROUP BY GROUPING SETS ((a), ())", "GROUP BY GROUPING SETS"],
     ["SELECT count(*) FROM t1 GROUP BY ()", "GROUP BY ()"],
     ["SELECT a FROM t1 GROUP BY DISTINCT a", "GROUP BY DISTINCT"],
-    ["SELECT DISTINCT ON (a) a, b FROM t1", "SELECT DISTINCT ON"],
     ["SELECT a FROM t1 WINDOW w AS (PARTITION BY b)", "named windows (OVER name, WINDOW …)"],
     ["SELECT a FROM t1 FETCH FIRST 3 ROWS ONLY", "FETCH FIRST"],
     ["SELECT a FROM t1 OFFSET 2 ROWS", "OFFSET … ROWS"],
