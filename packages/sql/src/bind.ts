@@ -83,6 +83,8 @@ interface Env {
   catalog: Catalog;
   params: unknown[];
   ctes: Map<string, Cte>;
+  /** The views being bound around this point, to refuse one that reaches itself. */
+  views?: ReadonlySet<string>;
   subqueries: PlanNode[];
 }
 
@@ -812,6 +814,15 @@ function bindNamedFromItem(item: Ast, env: Env, offset: number, left: OuterScope
       };
     }
   }
+  const view = parts.length === 1 ? viewOf(parts[0] as string, env) : undefined;
+  if (view)
+    return {
+      ...base,
+      node: view,
+      qualifier: item.as ? nameOf(item.as) : (parts[0] as string),
+      columns: view.columns,
+      offset,
+    };
   const logical = parts.length === 1 ? env.catalog.logical?.(parts[0] as string) : undefined;
   if (logical) {
     const alias = item.as ? nameOf(item.as) : logical.name;
@@ -842,6 +853,20 @@ function bindNamedFromItem(item: Ast, env: Env, offset: number, left: OuterScope
   const table = env.catalog.resolve(parts);
   const scan = scanOf(table, item.as ? nameOf(item.as) : table.name);
   return { ...base, node: scan, qualifier: scan.alias, columns: scan.columns, offset };
+}
+
+/**
+ * A configured view, bound here as its own query (it sees no CTE or column of the statement
+ * using it). A view that reaches itself through others is refused.
+ */
+function viewOf(name: string, env: Env): PlanNode | undefined {
+  const ast = env.catalog.view?.(name);
+  if (!ast) return undefined;
+  const key = name.toLowerCase();
+  const expanding = env.views ?? new Set<string>();
+  if (expanding.has(key)) throw badRequest(`view "${name}" refers to itself`);
+  const inner: Env = { ...env, ctes: new Map(), views: new Set([...expanding, key]) };
+  return bindSetExpression(structuredClone(ast), inner, undefined);
 }
 
 function scanOf(table: CatalogTable, alias: string): ScanNode {

@@ -1,7 +1,9 @@
 /** Table addressing: `source.schema.table`, `source.table`, configured aliases, unique bare names. */
 import { didYouMean, notFound } from "./errors.ts";
 import type { LogicalTable } from "./logical.ts";
+import type { Ast } from "./parse.ts";
 import type { CatalogTable, SourceInfo } from "./types.ts";
+import type { Views } from "./views.ts";
 
 export interface Catalog {
   /** Resolves a reference (1 to 3 name parts); NOT_FOUND names the nearest known table. */
@@ -9,6 +11,8 @@ export interface Catalog {
   source(name: string): SourceInfo;
   /** A sharded or tiered logical table of this name, if there is one. */
   logical?(name: string): LogicalTable | undefined;
+  /** A view of this name (from the configuration), if there is one: its SELECT's syntax tree. */
+  view?(name: string): Ast | undefined;
 }
 
 const DEFAULT_SCHEMAS = ["public", "main"];
@@ -19,14 +23,17 @@ export class StaticCatalog implements Catalog {
   readonly sources: Map<string, SourceInfo>;
   readonly aliases: Map<string, string[]>;
   readonly logicalTables: Map<string, LogicalTable>;
+  readonly views: Views;
 
   constructor(
     tables: CatalogTable[],
     sources: SourceInfo[],
     aliases: Record<string, string> = {},
     logical: LogicalTable[] = [],
+    views: Views = new Map(),
   ) {
     this.tables = tables;
+    this.views = views;
     this.logicalTables = new Map(logical.map((t) => [t.name.toLowerCase(), t]));
     this.sources = new Map(sources.map((s) => [s.name, s]));
     this.aliases = new Map(
@@ -42,6 +49,10 @@ export class StaticCatalog implements Catalog {
 
   logical(name: string): LogicalTable | undefined {
     return this.logicalTables.get(name.toLowerCase());
+  }
+
+  view(name: string): Ast | undefined {
+    return this.views.get(name.toLowerCase());
   }
 
   resolve(parts: string[]): CatalogTable {
@@ -97,7 +108,11 @@ export class StaticCatalog implements Catalog {
   }
 
   private knownNames(depth: number): string[] {
-    const names = new Set<string>([...this.aliases.keys(), ...this.logicalTables.keys()]);
+    const names = new Set<string>([
+      ...this.aliases.keys(),
+      ...this.logicalTables.keys(),
+      ...this.views.keys(),
+    ]);
     for (const t of this.tables) {
       if (depth <= 1) names.add(t.name);
       else if (depth === 2) names.add(`${t.source}.${t.name}`);

@@ -19,3 +19,4 @@ export * from "./render.ts";
 export * from "./scan-sql.ts";
 export * from "./types.ts";
 export * from "./values.ts";
+export * from "./views.ts";

@@ -5,7 +5,7 @@
  */
 import type { Connector } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
-import type { CatalogTable, SourceInfo } from "@entente/sql";
+import type { CatalogTable, SourceInfo, Views } from "@entente/sql";
 import { StaticCatalog } from "@entente/sql";
 import {
   buildLogicalTables,
@@ -26,6 +26,8 @@ export interface CatalogSourceError {
 export class LiveCatalog {
   readonly connectors: Map<string, Connector>;
   readonly aliases: Record<string, string>;
+  /** The configured views, parsed when the worker started. */
+  readonly views: Views;
   current: StaticCatalog;
   errors: CatalogSourceError[] = [];
   private loading: Promise<StaticCatalog> | undefined;
@@ -48,12 +50,14 @@ export class LiveCatalog {
     aliases: Record<string, string>,
     logicalConfig: LogicalTablesConfig = {},
     ownRegion?: number,
+    views: Views = new Map(),
   ) {
     this.connectors = connectors;
     this.aliases = aliases;
+    this.views = views;
     this.logicalConfig = logicalConfig;
     this.ownRegion = ownRegion;
-    this.current = new StaticCatalog([], this.sourceInfos(), aliases);
+    this.current = new StaticCatalog([], this.sourceInfos(), aliases, [], views);
   }
 
   sourceInfos(): SourceInfo[] {
@@ -134,6 +138,7 @@ export class LiveCatalog {
       [...physical.sources.values()],
       this.aliases,
       logical.tables,
+      this.views,
     );
   }
 

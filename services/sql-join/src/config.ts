@@ -76,6 +76,8 @@ export const sqlJoinConfigSchema = z
      * the engine to do the rest. A request's `pushdown` overrides it.
      */
     pushdown: z.boolean().default(true),
+    /** Views: a name for a SELECT, used in FROM like a table (`{ big_orders: "SELECT …" }`). */
+    views: z.record(z.string().min(1), z.string().min(1)).default({}),
   })
   .strict()
   // An absent section parses as {}, so the defaults above are the only ones.

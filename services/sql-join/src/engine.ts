@@ -4,7 +4,7 @@
  */
 import { type Connector, type SourceConfig, SourcePool } from "@entente/connectors";
 import type { EntenteClient } from "@entente/runtime";
-import { ParsePool } from "@entente/sql";
+import { ParsePool, parseViews } from "@entente/sql";
 import { LiveCatalog } from "./catalog.ts";
 import {
   type SqlJoinSettings,
@@ -71,11 +71,13 @@ export async function openSqlEngine(options: {
         connectors.set(source.name, source);
       }
     }
+    const aliases = tableAliases(options.tables);
     const catalog = new LiveCatalog(
       connectors,
-      tableAliases(options.tables),
+      aliases,
       options.logicalTables ?? {},
       network?.region,
+      parseViews(settings.views, Object.keys(aliases)),
     );
     await catalog.refresh();
     // A worker that cannot parse yet should not take statements.
