@@ -86,6 +86,8 @@ export class Execution {
   readonly memory: StatementMemory;
   /** Where CPU-bound loops give the event loop a turn and stop at the deadline. */
   readonly pacer: Pacer;
+  /** EXPLAIN ANALYZE: what each operator handed on, and the time spent getting it. */
+  actuals: Map<PlanNode, OperatorActuals> | undefined;
   /** Keep at most this many statement texts for reporting. */
   private readonly maxSentLogged = 64;
   /** When the statement's time ends, on the monotonic clock. */
@@ -187,7 +189,49 @@ async function runSubquery(
   return { rows, keys, hasNull };
 }
 
+/** One operator's output under EXPLAIN ANALYZE; its time includes its inputs'. */
+export interface OperatorActuals {
+  rows: number;
+  bytes: number;
+  ms: number;
+}
+
+/** An operator's batches, counted and timed when the statement is analyzed. */
+function measured(
+  node: PlanNode,
+  exec: Execution,
+  batches: AsyncGenerator<Row[]>,
+): AsyncGenerator<Row[]> {
+  const actuals = exec.actuals;
+  if (!actuals) return batches;
+  let a = actuals.get(node);
+  if (!a) {
+    a = { rows: 0, bytes: 0, ms: 0 };
+    actuals.set(node, a);
+  }
+  const mine = a;
+  return (async function* () {
+    try {
+      for (;;) {
+        const started = performance.now();
+        const next = await batches.next();
+        mine.ms += performance.now() - started;
+        if (next.done) return;
+        mine.rows += next.value.length;
+        for (const row of next.value) mine.bytes += rowBytes(row);
+        yield next.value;
+      }
+    } finally {
+      await batches.return(undefined);
+    }
+  })();
+}
+
 export function run(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenerator<Row[]> {
+  return measured(node, exec, runNode(node, exec, ctx));
+}
+
+function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenerator<Row[]> {
   switch (node.kind) {
     case "scan":
       return runScan(node, exec, ctx);
@@ -285,7 +329,8 @@ function runUnion(
       return;
     }
     const own = keysForMember(member.constraint, column, keys.values);
-    if (own.length > 0) makers.push(() => runScan(input, exec, ctx, { ...keys, values: own }));
+    if (own.length > 0)
+      makers.push(() => measured(input, exec, runScan(input, exec, ctx, { ...keys, values: own })));
   });
   // As many members at once as IN-list statements per scan: members sharing a source share its
   // connection pool with the rest of the statement.
@@ -295,8 +340,8 @@ function runUnion(
 /** How a join opens its inputs: a scan (or a logical table's members) handed keys reads only those. */
 function inputOpener(exec: Execution, ctx: EvalContext): OpenInput {
   return (node, keys) => {
-    if (keys && node.kind === "scan") return runScan(node, exec, ctx, keys);
-    if (keys && node.kind === "union") return runUnion(node, exec, ctx, keys);
+    if (keys && node.kind === "scan") return measured(node, exec, runScan(node, exec, ctx, keys));
+    if (keys && node.kind === "union") return measured(node, exec, runUnion(node, exec, ctx, keys));
     return run(node, exec, ctx);
   };
 }

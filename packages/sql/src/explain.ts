@@ -2,6 +2,7 @@
 import type { ScanBounds } from "@entente/connectors";
 import { toJson } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
+import type { OperatorActuals } from "./exec.ts";
 import type { MemberConstraint } from "./logical.ts";
 import type { Expr, LogicalRead, PlanNode, QueryPlan } from "./plan.ts";
 import { renderScan } from "./scan-sql.ts";
@@ -22,7 +23,15 @@ export interface Explanation {
   sources: ExplainedSource[];
 }
 
-export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
+/**
+ * The plan as text. With `actuals` (EXPLAIN ANALYZE), each operator's line also says what it
+ * handed on: rows, their bytes, and the time spent getting them (its inputs' included).
+ */
+export function explainPlan(
+  plan: QueryPlan,
+  catalog: Catalog,
+  actuals?: ReadonlyMap<PlanNode, OperatorActuals>,
+): Explanation {
   const lines: string[] = [];
   const sources: ExplainedSource[] = [];
   const dynamic = new Map<PlanNode, string>();
@@ -31,6 +40,15 @@ export function explainPlan(plan: QueryPlan, catalog: Catalog): Explanation {
     for (const p of shards.pruned) lines.push(`${pad}pruned ${p.label}: ${p.why}`);
   };
   const walk = (node: PlanNode, depth: number, names: string[]): void => {
+    const at = lines.length;
+    describe(node, depth, names);
+    const actual = actuals?.get(node);
+    if (actuals && lines[at] !== undefined)
+      lines[at] += actual
+        ? ` (actual rows=${actual.rows}, bytes=${actual.bytes}, time=${actual.ms.toFixed(1)} ms)`
+        : " (never run)";
+  };
+  const describe = (node: PlanNode, depth: number, names: string[]): void => {
     const pad = "  ".repeat(depth);
     const show = (e: Expr) => exprText(e, names);
     switch (node.kind) {

@@ -22,6 +22,8 @@ export type TransactionControl = "begin" | "commit" | "rollback";
 
 export interface ParsedStatement {
   explain: boolean;
+  /** EXPLAIN ANALYZE: run the statement and report what each operator did. */
+  analyze?: boolean;
   kind: StatementKind;
   ast: Ast;
 }
@@ -35,19 +37,22 @@ const parser = new (
   parserModule as { Parser: new () => { astify(sql: string, o: object): Ast } }
 ).Parser();
 
-const EXPLAIN = /^(\s*(?:--[^\n]*\n\s*)*)explain\b/i;
+const EXPLAIN = /^(\s*(?:--[^\n]*\n\s*)*)(explain(?:\s+analyze)?)\b/i;
 const READ_ONLY_HINT =
   "only SELECT (and EXPLAIN SELECT), and INSERT, UPDATE and DELETE on sources that take writes, are accepted";
 
 export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement {
   let text = sql;
   let explain = false;
+  let analyze = false;
   const m = EXPLAIN.exec(text);
   if (m) {
     explain = true;
-    // Blank the keyword out instead of cutting it, so positions in errors stay those of the input.
+    const words = m[2] as string;
+    analyze = /analyze$/i.test(words);
+    // Blank the keywords out instead of cutting them, so positions in errors stay the input's.
     const start = (m[1] ?? "").length;
-    text = text.slice(0, start) + " ".repeat(7) + text.slice(start + 7);
+    text = text.slice(0, start) + " ".repeat(words.length) + text.slice(start + words.length);
   }
   if (text.trim() === "") throw badRequest("empty statement");
   const control = transactionControl(text);
@@ -91,7 +96,7 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   if (write) {
     throw badRequest(`read-only: ${write} is refused; ${READ_ONLY_HINT}`, { statement: write });
   }
-  return { explain, kind: type as StatementKind, ast };
+  return { explain, ...(analyze ? { analyze } : {}), kind: type as StatementKind, ast };
 }
 
 /** The statement types a request may carry; everything else (DDL, …) is refused. */

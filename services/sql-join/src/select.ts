@@ -14,6 +14,7 @@ import {
 import { stopReason, streamOf } from "@entente/runtime";
 import {
   type Catalog,
+  type Execution,
   type ExplainedSource,
   explainPlan,
   type ParsedStatement,
@@ -115,6 +116,7 @@ export async function answerSelect(
     }
   }
   const planned = await planOf(engine, statement, params, request.pushdown);
+  if (statement.analyze) return analyzed(planned, engine, signal, time);
   if (explain) return explanationOf(engine, planned);
   return execute(planned, engine, signal, time);
 }
@@ -186,27 +188,68 @@ async function coldFileLines(engine: SqlEngine, sources: ExplainedSource[]): Pro
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;
 
+/** The plan run within what is left of the request's budget. */
+function started(
+  planned: Planned,
+  engine: SqlEngine,
+  signal: AbortSignal,
+  time: { started: number; budgetMs: number },
+) {
+  const leftMs = time.budgetMs - (performance.now() - time.started);
+  return runPlan(planned.plan, planned.catalog, runnerOf(engine), signal, {
+    ...execLimits(engine.settings),
+    ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
+  });
+}
+
+const sourceStats = (execution: Execution) =>
+  Object.fromEntries(
+    Object.entries(execution.stats).map(([k, v]) => [k, { ...v, ms: Math.round(v.ms * 10) / 10 }]),
+  );
+
 async function execute(
   planned: Planned,
   engine: SqlEngine,
   signal: AbortSignal,
   time: { started: number; budgetMs: number },
 ): Promise<unknown> {
-  const { started, budgetMs } = time;
-  const leftMs = budgetMs - (performance.now() - started);
-  const { execution, batches } = runPlan(planned.plan, planned.catalog, runnerOf(engine), signal, {
-    ...execLimits(engine.settings),
-    ...(Number.isFinite(leftMs) ? { timeoutMs: Math.max(0, leftMs) } : {}),
-  });
+  const { execution, batches } = started(planned, engine, signal, time);
   return answerRows(engine, columnsOf(planned.plan), batches, signal, () => ({
-    sources: Object.fromEntries(
-      Object.entries(execution.stats).map(([k, v]) => [
-        k,
-        { ...v, ms: Math.round(v.ms * 10) / 10 },
-      ]),
-    ),
-    ms: elapsed(started),
+    sources: sourceStats(execution),
+    ms: elapsed(time.started),
   }));
+}
+
+/**
+ * EXPLAIN ANALYZE: the statement runs (its rows are counted, not sent) and the plan comes back
+ * with what each operator handed on, then each source's rows, bytes, time and statements.
+ */
+async function analyzed(
+  planned: Planned,
+  engine: SqlEngine,
+  signal: AbortSignal,
+  time: { started: number; budgetMs: number },
+): Promise<SqlResultItem> {
+  const { execution, batches } = started(planned, engine, signal, time);
+  execution.actuals = new Map();
+  let rows = 0;
+  try {
+    for await (const batch of batches) rows += batch.length;
+  } catch (err) {
+    throw signal.aborted ? stopReason(signal) : err;
+  }
+  const explanation = explainPlan(planned.plan, planned.catalog, execution.actuals);
+  const lines = explanation.plan.split("\n");
+  lines.push(`Result: ${rows} rows in ${elapsed(time.started)} ms`);
+  for (const [name, s] of Object.entries(sourceStats(execution)))
+    lines.push(
+      `Source ${name}: rows=${s.rows}, bytes=${s.bytes}, time=${s.ms} ms, statements=${s.queries}`,
+    );
+  const sources = explanation.sources.map(({ scan: _scan, ...rest }) => rest);
+  return {
+    ...explanationText(lines, sources),
+    stats: { sources: sourceStats(execution), ms: elapsed(time.started) },
+  };
 }
 
 /** Rows as one reply item when they are few, else a stream of items ending with the stats. */
