@@ -1080,7 +1080,10 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
     for (const c of conjuncts) {
       const rs = relsOf(c);
       const only = rs.size === 1 ? ([...rs][0] as number) : undefined;
-      if (only !== undefined && !nullable[only] && !hasSubquery(c)) relFilters[only]?.push(c);
+      // `col IN (subquery)` stays with its table's scan, where the subquery's keys can prune it.
+      const semiJoin = c.k === "inSub" && !c.not;
+      if (only !== undefined && !nullable[only] && (semiJoin || !hasSubquery(c)))
+        relFilters[only]?.push(c);
       else if (rs.size > 1 && !hasOuter) joinConds[Math.max(...rs)]?.push(c);
       else top.push(c);
     }

@@ -17,9 +17,10 @@ import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
+import { semiJoinFilter } from "./pushdown.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSort } from "./sort.ts";
-import type { Row, SourceStatement, Value } from "./types.ts";
+import type { Row, SourceInfo, SourceStatement, Value } from "./types.ts";
 import { compositeKey, groupKey, normalizeOutput, rowBytes } from "./values.ts";
 import { runWindow } from "./window.ts";
 
@@ -435,6 +436,8 @@ async function* runScan(
   };
   try {
     const plain = renderScan(scan, source);
+    if (!keys) keys = subqueryKeys(scan, source, ctx);
+    if (keys?.values.length === 0) return;
     if (!keys) {
       const reshape = shape(plain.fetched);
       for await (const batch of exec.fetch(source.name, plain, controller.signal)) {
@@ -465,6 +468,22 @@ async function* runScan(
     exec.signal.removeEventListener("abort", abort);
     controller.abort();
   }
+}
+
+/**
+ * The keys of the scan's `column IN (subquery)` predicate, which ran before the statement: sent
+ * to the source like a join's keys (the predicate still runs here too). No keys: no row can match.
+ */
+function subqueryKeys(scan: ScanNode, source: SourceInfo, ctx: EvalContext): ProbeKeys | undefined {
+  const filter = semiJoinFilter(scan, source);
+  const result = filter && ctx.subqueries[filter.sub];
+  if (!filter || !result) return undefined;
+  const values = new Map<unknown, Value>();
+  for (const row of result.rows) {
+    const v = row[0];
+    if (v !== null && v !== undefined) values.set(compositeKey([v]), v);
+  }
+  return { column: filter.column, values: [...values.values()] };
 }
 
 /** Reads several streams with at most `limit` open at once, batches in arrival order. */

@@ -5,6 +5,7 @@ import type { Catalog } from "./catalog.ts";
 import type { OperatorActuals } from "./exec.ts";
 import type { MemberConstraint } from "./logical.ts";
 import type { Expr, LogicalRead, PlanNode, QueryPlan } from "./plan.ts";
+import { semiJoinFilter } from "./pushdown.ts";
 import { renderScan } from "./scan-sql.ts";
 import type { Value } from "./types.ts";
 
@@ -55,7 +56,11 @@ export function explainPlan(
       case "scan": {
         const source = catalog.source(node.table.source);
         const st = renderScan(node, source);
-        const df = dynamic.get(node);
+        const semi = semiJoinFilter(node, source);
+        const df =
+          dynamic.get(node) ??
+          (semi &&
+            `${node.columns[semi.column]?.name} IN (keys of subquery $${semi.sub}, chunked) or BETWEEN their min and max when many; not asked when none`);
         lines.push(
           `${pad}Scan ${node.table.source}.${node.table.schema}.${node.table.name} AS ${node.alias} (rows≈${node.estimate})`,
         );

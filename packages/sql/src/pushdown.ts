@@ -3,7 +3,7 @@
  * the source computes exactly what the engine would: text comparisons depend on the collation,
  * LIKE on its case rules, and division on the dialect.
  */
-import type { AggCall, Expr } from "./plan.ts";
+import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import type { SourceInfo, SqlType } from "./types.ts";
 
 const ORDERED = new Set(["<", "<=", ">", ">="]);
@@ -80,6 +80,23 @@ export function canPushKeys(type: SqlType, source: SourceInfo): boolean {
   if (!source.capabilities.filters) return false;
   if (type === "text") return source.capabilities.textComparison !== "case-insensitive";
   return type === "integer" || type === "bigint" || type === "date" || type === "boolean";
+}
+
+/**
+ * A scan's `column IN (subquery)` predicate whose keys can go to the source: subqueries run before
+ * the statement, so their keys are known when the scan starts and can prune it there, as a join's
+ * dynamic filter does (TPC-H Q18's `o_orderkey IN (SELECT l_orderkey … HAVING …)`).
+ */
+export function semiJoinFilter(
+  scan: ScanNode,
+  source: SourceInfo,
+): { column: number; sub: number } | undefined {
+  for (const p of scan.local) {
+    if (p.k !== "inSub" || p.not || p.keys.length !== 1) continue;
+    const key = p.keys[0] as Expr;
+    if (key.k === "col" && canPushKeys(key.type, source)) return { column: key.i, sub: p.sub };
+  }
+  return undefined;
 }
 
 /** Whether the source may sort by these keys with the engine's order (NULL placement, collation). */

@@ -64,6 +64,21 @@ it("runs the statement and gives each operator's actual rows, bytes and time", a
     expect(l).toMatch(/rows=[1-9]\d*, bytes=[1-9]\d*, time=.* ms, statements=[1-9]/);
 });
 
+it("sends an IN subquery's keys to the scan it filters, so the source reads only those rows", async () => {
+  const statement =
+    "SELECT count(*) FROM orders WHERE user_id IN (SELECT id FROM users WHERE country = 'US')";
+  const [[matching]] = (await sql(statement)).rows as [[number]];
+  const [[all]] = (await sql("SELECT count(*) FROM orders")).rows as [[number]];
+  expect(matching).toBeLessThan(all);
+  const lines = (await sql(`EXPLAIN ANALYZE ${statement}`)).rows.map((r) => String(r[0]));
+  const ordersScan = lines.findIndex((l) => /Scan orders_db\..*orders/.test(l));
+  expect(lines[ordersScan + 1]).toMatch(/user_id IN \(keys of subquery \$0, chunked\)/);
+  expect(actualRows(lines[ordersScan] as string)).toBe(matching);
+  expect(lines.find((l) => l.startsWith("Source orders_db"))).toMatch(
+    new RegExp(`rows=${matching},`),
+  );
+});
+
 it("leaves plain EXPLAIN without running anything", async () => {
   const lines = (await sql("EXPLAIN SELECT count(*) FROM users")).rows.map((r) => String(r[0]));
   expect(lines.some((l) => l.includes("actual rows="))).toBe(false);

@@ -270,6 +270,11 @@ describe("a statement ended early", () => {
     const err = await failure(pending);
     expect(err.code).toBe("DEADLINE_EXCEEDED");
     console.log(`SLOW ended at its deadline: ${err.message}`);
+    for (let i = 0; i < 12; i++) {
+      const all = await rows(my, "SELECT ID, COMMAND, TIME, STATE, LEFT(INFO, 30) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()");
+      console.log(i, JSON.stringify(all, (_k, v) => (typeof v === "bigint" ? Number(v) : v)));
+      await new Promise((r) => setTimeout(r, 300));
+    }
     expect(await leftOver()).toEqual({ pg: [], my: [] });
   }, 30_000);
 });
