@@ -495,8 +495,11 @@ function groupingOf(groupAsts: Ast[]): { items: Ast[]; sets?: number[][] } {
   return grouped ? { items, sets } : { items };
 }
 
+/** Every subset, largest first: CUBE (a, b) groups by (a, b), (a), (b), (). */
 function subsets(indices: number[]): number[][] {
-  return indices.reduce<number[][]>((all, i) => [...all.map((s) => [...s, i]), ...all], [[]]);
+  let all: number[][] = [[]];
+  for (const i of indices) all = all.map((s) => [...s, i]).concat(all);
+  return all;
 }
 
 /** Clauses the parser reads but the engine cannot run; refused before anything is bound. */

@@ -272,7 +272,7 @@ function keyedScalar(
   const keys = keyExprs.map((k) => compile(k, ctx));
   const width = keys.length;
   let values: Map<unknown, Value> | undefined;
-  const valueOf = (): Map<unknown, Value> => {
+  const lookupTable = (): Map<unknown, Value> => {
     if (values) return values;
     const result = ctx.subqueries[expr.sub];
     if (!result) throw new Error(`subquery ${expr.sub} was not run`);
@@ -292,7 +292,7 @@ function keyedScalar(
   };
   return (row) => {
     const key = compositeKey(keys.map((k) => k(row)));
-    const v = key === undefined ? undefined : valueOf().get(key);
+    const v = key === undefined ? undefined : lookupTable().get(key);
     if (v === DUPLICATE)
       throw badRequest("more than one row returned by a subquery used as an expression");
     return v === undefined ? missing() : v;

@@ -1,20 +1,7 @@
 /** Correlated scalar subqueries, decorrelated into a keyed lookup, on hand-checked inputs. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
-import type { SourceInfo } from "../src/index.ts";
-import {
-  type MemoryTable,
-  memoryCatalog,
-  memoryRunner,
-  NOTHING_PUSHED,
-  pgDialect,
-  runSql,
-} from "./helpers.ts";
-
-const sources: SourceInfo[] = [
-  { name: "a", dialect: pgDialect, capabilities: NOTHING_PUSHED },
-  { name: "b", dialect: pgDialect, capabilities: NOTHING_PUSHED },
-];
+import { type MemoryTable, rowsOver } from "./helpers.ts";
 
 const tables: MemoryTable[] = [
   {
@@ -49,7 +36,7 @@ const tables: MemoryTable[] = [
   },
 ];
 
-const q = (sql: string) => runSql(sql, memoryCatalog(tables, sources), memoryRunner(tables));
+const q = rowsOver(tables);
 
 describe("correlated scalar subqueries", () => {
   it("compares each row with an aggregate over its own key (TPC-H Q2's shape)", async () => {
@@ -58,7 +45,7 @@ describe("correlated scalar subqueries", () => {
        WHERE o.price = (SELECT min(i.price) FROM offers i WHERE i.part_id = o.part_id)
        ORDER BY 1, 2`,
     );
-    expect(r.rows).toEqual([
+    expect(r).toEqual([
       [1, "globex"],
       [2, "acme"],
       [2, "initech"],
@@ -72,7 +59,7 @@ describe("correlated scalar subqueries", () => {
               (SELECT max(o.price) FROM offers o WHERE o.part_id = p.id) AS top
        FROM parts p ORDER BY p.name`,
     );
-    expect(r.rows).toEqual([
+    expect(r).toEqual([
       ["bolt", 2, 5],
       ["gear", 0, null],
       ["ghost", 0, null],
@@ -85,7 +72,7 @@ describe("correlated scalar subqueries", () => {
       `SELECT o.supplier, (SELECT p.name FROM parts p WHERE p.id = o.part_id) AS part
        FROM offers o ORDER BY o.supplier, part`,
     );
-    expect(r.rows).toEqual([
+    expect(r).toEqual([
       ["acme", "bolt"],
       ["acme", "nut"],
       ["acme", null],
@@ -108,7 +95,7 @@ describe("correlated scalar subqueries", () => {
                   WHERE o.part_id = p.id AND o.supplier <> 'globex')
        ORDER BY 1`,
     );
-    expect(r.rows).toEqual([["nut"]]);
+    expect(r).toEqual([["nut"]]);
   });
 
   it("refuses a correlation that is not an equality, naming it", async () => {

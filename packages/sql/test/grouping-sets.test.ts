@@ -1,16 +1,7 @@
 /** ROLLUP, CUBE and DISTINCT ON; every expected answer is PostgreSQL 15's. */
 import { expect, it } from "vitest";
-import type { SourceInfo } from "../src/index.ts";
-import {
-  type MemoryTable,
-  memoryCatalog,
-  memoryRunner,
-  NOTHING_PUSHED,
-  pgDialect,
-  runSql,
-} from "./helpers.ts";
+import { type MemoryTable, rowsOver } from "./helpers.ts";
 
-const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
 const tables: MemoryTable[] = [
   {
     source: "s",
@@ -28,8 +19,7 @@ const tables: MemoryTable[] = [
     ],
   },
 ];
-const q = async (sql: string) =>
-  (await runSql(sql, memoryCatalog(tables, sources), memoryRunner(tables))).rows;
+const q = rowsOver(tables);
 
 it("ROLLUP adds the subtotals of each prefix and the grand total", async () => {
   expect(

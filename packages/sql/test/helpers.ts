@@ -99,3 +99,17 @@ export async function runSql(
   for await (const rows of batches) items.push({ rows });
   return { ...collectSqlResult(items), execution };
 }
+
+/**
+ * The rows a statement gives over in-memory tables, every operator run in the engine: each
+ * source named by the tables, nothing pushed to it.
+ */
+export function rowsOver(tables: MemoryTable[]): (sql: string) => Promise<unknown[][]> {
+  const sources = [...new Set(tables.map((t) => t.source))].map((name) => ({
+    name,
+    dialect: pgDialect,
+    capabilities: NOTHING_PUSHED,
+  }));
+  const catalog = memoryCatalog(tables, sources);
+  return async (sql) => (await runSql(sql, catalog, memoryRunner(tables))).rows;
+}

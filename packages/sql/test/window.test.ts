@@ -1,17 +1,8 @@
 /** Window functions on hand-checked inputs; every expected answer is PostgreSQL 15's. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
-import type { SourceInfo } from "../src/index.ts";
-import {
-  type MemoryTable,
-  memoryCatalog,
-  memoryRunner,
-  NOTHING_PUSHED,
-  pgDialect,
-  runSql,
-} from "./helpers.ts";
+import { type MemoryTable, rowsOver } from "./helpers.ts";
 
-const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
 const tables: MemoryTable[] = [
   {
     source: "s",
@@ -31,8 +22,7 @@ const tables: MemoryTable[] = [
     ],
   },
 ];
-const q = async (sql: string) =>
-  (await runSql(sql, memoryCatalog(tables, sources), memoryRunner(tables))).rows;
+const q = rowsOver(tables);
 
 describe("window functions", () => {
   it("ranks within partitions and sums over partitions and running frames", async () => {
@@ -73,8 +63,10 @@ describe("window functions", () => {
       [5, 5, -1, 5, null, 3],
       [6, null, -1, 7, 7, 4],
     ]);
-    const averages = [15, 16.6666666666666667, 15, 12.5, 6, 7];
-    rows.forEach((r, i) => expect(r[6]).toBeCloseTo(averages[i] as number, 6));
+    const averages = [15, 50 / 3, 15, 12.5, 6, 7];
+    rows.forEach((r, i) => {
+      expect(r[6]).toBeCloseTo(averages[i] as number, 6);
+    });
   });
 
   it("frames from the current row forward, and nth_value within a growing frame", async () => {
