@@ -4,7 +4,7 @@
  * and a view that reaches itself is refused when used (a view that does not parse stops the
  * start: packages/sql/test/views.test.ts).
  */
-import { collectSqlResult, type EntenteError, SUBJECTS } from "@entente/protocol";
+import { collectSqlResult, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
 import { type NatsServer, startNatsServer } from "@entente/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
