@@ -75,6 +75,15 @@ export class MemoryShare {
     return { rows: this.#rows, bytes: this.#bytes };
   }
 
+  /** Whether taking this much more would keep the statement within its limits. */
+  fits(rows: number, bytes: number): boolean {
+    const held = this.#memory.held;
+    return (
+      memoryVerdict({ rows: held.rows + rows, bytes: held.bytes + bytes }, this.#memory.limits) ===
+      "within"
+    );
+  }
+
   /** Takes `rows` rows (keys and values are 0 rows) of about `bytes` heap bytes. */
   take(rows: number, bytes: number): void {
     this.#rows += rows;

@@ -20,6 +20,7 @@ import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSort } from "./sort.ts";
+import { type SpillLimits, SpillSpace } from "./spill.ts";
 import type { Row, SourceInfo, SourceStatement, Value } from "./types.ts";
 import { compositeKey, groupKey, normalizeOutput, rowBytes } from "./values.ts";
 import { runWindow } from "./window.ts";
@@ -58,6 +59,12 @@ export interface ExecLimits {
    * pacing checkpoint, besides the signal, whose timer may fire late.
    */
   timeoutMs?: number;
+  /**
+   * Where ORDER BY writes sorted runs when its rows would take the statement over its memory
+   * limit, and how many bytes it may write (`sqlJoin.spillDir`, `sqlJoin.maxSpillBytes`).
+   * Absent or 0 bytes: going over is TOO_LARGE.
+   */
+  spill?: SpillLimits;
 }
 
 export const DEFAULT_LIMITS: ExecLimits = {
@@ -87,6 +94,8 @@ export class Execution {
   readonly memory: StatementMemory;
   /** Where CPU-bound loops give the event loop a turn and stop at the deadline. */
   readonly pacer: Pacer;
+  /** Disk space for what operators spill; none when spilling is off. */
+  readonly spill: SpillSpace | undefined;
   /** EXPLAIN ANALYZE: what each operator handed on, and the time spent getting it. */
   actuals: Map<PlanNode, OperatorActuals> | undefined;
   /** Keep at most this many statement texts for reporting. */
@@ -111,6 +120,8 @@ export class Execution {
     const { timeoutMs } = this.limits;
     this.endsAt = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     this.pacer = new Pacer(signal, this.endsAt);
+    const spill = this.limits.spill;
+    this.spill = spill && spill.maxBytes > 0 ? new SpillSpace(spill) : undefined;
   }
 
   /** Runs a statement on a source, counting rows, bytes, time and queries. */

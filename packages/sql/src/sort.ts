@@ -1,10 +1,14 @@
-/** ORDER BY in memory: the rows held within the statement's memory budget, sorted in slices. */
+/**
+ * ORDER BY: the rows held within the statement's memory budget and sorted in slices; past the
+ * budget, with spilling on, sorted runs go to disk and are merged back (spill.ts).
+ */
 
 import { sortPaced } from "@entente/runtime/pace";
 import { compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
 import type { PlanNode } from "./plan.ts";
+import { mergeSorted, type SpillRun } from "./spill.ts";
 import type { Row, Value } from "./types.ts";
 import { compareForSort } from "./values.ts";
 
@@ -35,23 +39,45 @@ export async function* runSort(
   const share = exec.memory.share("ORDER BY's rows");
   // Each row: itself, its entry, and its slots in the entries and in the merge's second array.
   const perRow = SMALL_OBJECT_BYTES + 2 * SLOT_BYTES;
+  const runs: SpillRun<SortEntry>[] = [];
   try {
-    const entries: SortEntry[] = [];
+    let entries: SortEntry[] = [];
     for await (const batch of input) {
       for (const row of batch) {
         const values = keys.map((k) => k.f(row));
-        share.take(1, rowHeapBytes(row) + rowHeapBytes(values) + perRow);
+        const bytes = rowHeapBytes(row) + rowHeapBytes(values) + perRow;
+        // Over the memory limit with spilling on: what is held goes to disk as a sorted run.
+        if (exec.spill && entries.length > 0 && !share.fits(1, bytes)) {
+          const sorted = await sortPaced(entries, compare, exec.pacer);
+          runs.push(await exec.spill.writeRun("ORDER BY's rows", sorted));
+          entries = [];
+          share.release();
+        }
+        share.take(1, bytes);
         entries.push({ row, values });
       }
       if (exec.pacer.due(batch.length)) await exec.pacer.pause();
     }
     const sorted = await sortPaced(entries, compare, exec.pacer);
     const batchRows = exec.limits.batchRows;
-    for (let i = 0; i < sorted.length; i += batchRows) {
-      yield sorted.slice(i, i + batchRows).map((e) => e.row);
-      if (exec.pacer.due(batchRows)) await exec.pacer.pause();
+    if (runs.length === 0) {
+      for (let i = 0; i < sorted.length; i += batchRows) {
+        yield sorted.slice(i, i + batchRows).map((e) => e.row);
+        if (exec.pacer.due(batchRows)) await exec.pacer.pause();
+      }
+      return;
     }
+    const inMemory = (async function* () {
+      yield sorted;
+    })();
+    const streams = [...runs.map((r) => r.read()), inMemory];
+    const pause = async (n: number) => {
+      if (exec.pacer.due(n)) await exec.pacer.pause();
+    };
+    for await (const merged of mergeSorted(streams, compare, batchRows, pause))
+      yield merged.map((e) => e.row);
   } finally {
     share.release();
+    await Promise.all(runs.map((r) => r.remove()));
   }
 }

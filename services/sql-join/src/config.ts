@@ -2,6 +2,8 @@
  * The service's configuration sections: `tables` and `sqlJoin` (its sources are the worker's
  * `sources:`, read through @entente/connectors).
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 
 /** A physical table: `source.schema.table` or `source.table`. */
@@ -76,6 +78,17 @@ export const sqlJoinConfigSchema = z
      * the engine to do the rest. A request's `pushdown` overrides it.
      */
     pushdown: z.boolean().default(true),
+    /**
+     * Where ORDER BY writes sorted runs of rows that would take a statement over its memory
+     * limit (the system's temporary directory by default)…
+     */
+    spillDir: z.string().min(1).default(join(tmpdir(), "entente-spill")),
+    /** … and how many bytes one statement may write there; 0: no spilling, TOO_LARGE instead. */
+    maxSpillBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(4 * 1024 * 1024 * 1024),
     /** Views: a name for a SELECT, used in FROM like a table (`{ big_orders: "SELECT …" }`). */
     views: z.record(z.string().min(1), z.string().min(1)).default({}),
   })

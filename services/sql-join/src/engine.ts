@@ -98,5 +98,6 @@ export function execLimits(settings: SqlJoinSettings) {
     inListChunk: settings.inListChunk,
     parallelChunks: settings.parallelChunks,
     batchRows: settings.batchRows,
+    spill: { dir: settings.spillDir, maxBytes: settings.maxSpillBytes },
   };
 }

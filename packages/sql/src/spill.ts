@@ -1,0 +1,192 @@
+/**
+ * Spilling: what an operator cannot hold within the statement's memory budget goes to local disk
+ * in sorted runs, read back merged. Runs are MessagePack frames (a length, then a chunk of
+ * entries), written to `dir` under the statement's disk budget and removed when the operator
+ * is done. Values keep their types through a run: 64-bit integers stay bigints.
+ */
+import { randomUUID } from "node:crypto";
+import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { EntenteError, msgpackCodec } from "@entente/protocol";
+
+export interface SpillLimits {
+  /** Where runs are written. */
+  dir: string;
+  /** Most bytes one statement may write; 0 turns spilling off. */
+  maxBytes: number;
+}
+
+/** Entries per frame: large enough to amortize a write, small enough to read back a few. */
+const FRAME_ENTRIES = 1024;
+
+/** One statement's disk space for spilled runs. */
+export class SpillSpace {
+  readonly limits: SpillLimits;
+  #written = 0;
+  #dirReady: Promise<unknown> | undefined;
+
+  constructor(limits: SpillLimits) {
+    this.limits = limits;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Writes sorted entries as one run. */
+  async writeRun<T>(what: string, entries: readonly T[]): Promise<SpillRun<T>> {
+    this.#dirReady ??= mkdir(this.limits.dir, { recursive: true });
+    await this.#dirReady;
+    const path = join(this.limits.dir, `entente-spill-${randomUUID()}.msgpack`);
+    const file = await open(path, "wx");
+    let written = false;
+    try {
+      for (let i = 0; i < entries.length; i += FRAME_ENTRIES) {
+        const body = msgpackCodec.encode(entries.slice(i, i + FRAME_ENTRIES));
+        this.charge(what, body.length + 4);
+        const header = Buffer.alloc(4);
+        header.writeUInt32LE(body.length);
+        await file.write(header);
+        await file.write(body);
+      }
+      written = true;
+    } finally {
+      await file.close();
+      if (!written) await rm(path, { force: true });
+    }
+    return new SpillRun<T>(path);
+  }
+
+  private charge(what: string, bytes: number): void {
+    this.#written += bytes;
+    if (this.#written <= this.limits.maxBytes) return;
+    throw new EntenteError(
+      "TOO_LARGE",
+      `${what} spilled more than the statement's disk budget (sqlJoin.maxSpillBytes ` +
+        `${this.limits.maxBytes}) to ${this.limits.dir}: add a filter or raise the budget`,
+      {
+        details: {
+          operator: what,
+          spilledBytes: this.#written,
+          maxSpillBytes: this.limits.maxBytes,
+        },
+      },
+    );
+  }
+}
+
+/** A sorted run on disk, read back a frame at a time. */
+export class SpillRun<T> {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async *read(): AsyncGenerator<T[]> {
+    const file: FileHandle = await open(this.path, "r");
+    try {
+      const header = Buffer.alloc(4);
+      for (let position = 0; ; ) {
+        const got = await file.read(header, 0, 4, position);
+        if (got.bytesRead < 4) return;
+        const length = header.readUInt32LE(0);
+        const body = Buffer.alloc(length);
+        await file.read(body, 0, length, position + 4);
+        position += 4 + length;
+        yield msgpackCodec.decode(body) as T[];
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
+  remove(): Promise<void> {
+    return rm(this.path, { force: true });
+  }
+}
+
+/**
+ * Sorted streams merged into one sorted stream of batches (a binary heap over the streams'
+ * heads), `pause` called between batches so a long merge hands the event loop back.
+ */
+export async function* mergeSorted<T>(
+  streams: AsyncIterator<T[]>[],
+  compare: (a: T, b: T) => number,
+  batchSize: number,
+  pause: (n: number) => Promise<void>,
+): AsyncGenerator<T[]> {
+  interface Head {
+    chunk: T[];
+    at: number;
+    stream: AsyncIterator<T[]>;
+  }
+  const heap: Head[] = [];
+  const less = (a: Head, b: Head) => compare(a.chunk[a.at] as T, b.chunk[b.at] as T) < 0;
+  const up = (i: number) => {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!less(heap[i] as Head, heap[parent] as Head)) return;
+      [heap[i], heap[parent]] = [heap[parent] as Head, heap[i] as Head];
+      i = parent;
+    }
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l] as Head, heap[m] as Head)) m = l;
+      if (r < heap.length && less(heap[r] as Head, heap[m] as Head)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m] as Head, heap[i] as Head];
+      i = m;
+    }
+  };
+  const nextChunk = async (stream: AsyncIterator<T[]>): Promise<T[] | undefined> => {
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) return undefined;
+      if (next.value.length > 0) return next.value;
+    }
+  };
+  try {
+    for (const stream of streams) {
+      const chunk = await nextChunk(stream);
+      if (chunk) {
+        heap.push({ chunk, at: 0, stream });
+        up(heap.length - 1);
+      }
+    }
+    yield* mergeHeads();
+  } finally {
+    // Ended early (a LIMIT above): the runs' files are closed before they are removed.
+    await Promise.all(streams.map((s) => s.return?.(undefined)));
+  }
+
+  async function* mergeHeads(): AsyncGenerator<T[]> {
+    let out: T[] = [];
+    while (heap.length > 0) {
+      const head = heap[0] as Head;
+      out.push(head.chunk[head.at] as T);
+      head.at++;
+      if (head.at === head.chunk.length) {
+        const chunk = await nextChunk(head.stream);
+        if (chunk) {
+          head.chunk = chunk;
+          head.at = 0;
+        } else {
+          const last = heap.pop() as Head;
+          if (heap.length > 0 && last !== head) heap[0] = last;
+        }
+      }
+      if (heap.length > 0) down(0);
+      if (out.length >= batchSize) {
+        yield out;
+        await pause(out.length);
+        out = [];
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+}

@@ -1,0 +1,111 @@
+/** ORDER BY past the memory limit: sorted runs on disk, merged back, removed when done. */
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { EntenteError } from "@entente/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
+import { mergeSorted } from "../src/spill.ts";
+import {
+  type MemoryTable,
+  memoryCatalog,
+  memoryRunner,
+  NOTHING_PUSHED,
+  pgDialect,
+} from "./helpers.ts";
+
+const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
+/** 5,000 rows in a scrambled order, with a 64-bit column and NULLs. */
+const tables: MemoryTable[] = [
+  {
+    source: "s",
+    name: "events",
+    columns: [
+      { name: "id", type: "integer" },
+      { name: "big", type: "bigint" },
+      { name: "label", type: "text" },
+    ],
+    rows: Array.from({ length: 5000 }, (_, i) => {
+      const id = (i * 7919) % 5000;
+      return [id, id % 13 === 0 ? null : BigInt(id) * 1_000_000_000_000_000n, `e${id % 97}`];
+    }),
+  },
+];
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "entente-spill-test-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function rows(sql: string, limits: Partial<ExecLimits>): Promise<Row[]> {
+  const catalog = memoryCatalog(tables, sources);
+  const { plan } = planSql(sql, catalog);
+  const { batches } = runPlan(plan, catalog, memoryRunner(tables), new AbortController().signal, {
+    batchRows: 300,
+    ...limits,
+  });
+  const out: Row[] = [];
+  for await (const b of batches) out.push(...b);
+  return out;
+}
+
+const SORT = "SELECT id, big, label FROM events ORDER BY label DESC, big NULLS FIRST, id";
+
+describe("ORDER BY spilling", () => {
+  it("answers as the in-memory sort does, past a memory limit it would fail at", async () => {
+    const inMemory = await rows(SORT, {});
+    const tight = { maxBuildRows: 700 };
+    await expect(rows(SORT, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
+    const spilled = await rows(SORT, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
+    expect(spilled).toEqual(inMemory);
+    expect(spilled.some((r) => typeof r[1] === "bigint")).toBe(true);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("removes its runs when a LIMIT above it stops reading early", async () => {
+    const top = await rows(`${SORT} LIMIT 10`, {
+      maxBuildRows: 700,
+      spill: { dir, maxBytes: 50_000_000 },
+    });
+    expect(top).toEqual((await rows(SORT, {})).slice(0, 10));
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("ends with TOO_LARGE naming the disk budget when the runs would exceed it", async () => {
+    const err = await rows(SORT, { maxBuildRows: 700, spill: { dir, maxBytes: 20_000 } }).catch(
+      (e: EntenteError) => e,
+    );
+    expect((err as EntenteError).code).toBe("TOO_LARGE");
+    expect((err as EntenteError).message).toMatch(/sqlJoin\.maxSpillBytes 20000/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe("merging sorted streams", () => {
+  async function* chunks(values: number[], size: number) {
+    for (let i = 0; i < values.length; i += size) yield values.slice(i, i + size);
+  }
+
+  it("merges any number of sorted streams, empty ones included", async () => {
+    const streams = [
+      chunks([1, 4, 9, 12], 2),
+      chunks([], 3),
+      chunks([2, 3, 10], 1),
+      chunks([0, 5, 6, 7, 8, 11], 4),
+    ];
+    const out: number[] = [];
+    for await (const b of mergeSorted(
+      streams,
+      (a, b) => a - b,
+      5,
+      async () => {},
+    )) {
+      expect(b.length).toBeLessThanOrEqual(5);
+      out.push(...b);
+    }
+    expect(out).toEqual(Array.from({ length: 13 }, (_, i) => i));
+  });
+});
