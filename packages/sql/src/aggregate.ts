@@ -2,6 +2,7 @@
  * GROUP BY and aggregates in memory: one running state per group and aggregate, the groups and
  * the values DISTINCT aggregates have seen held within the statement's memory budget.
  */
+import { sortPaced } from "@entente/runtime/pace";
 import { compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import {
@@ -12,8 +13,9 @@ import {
   valueHeapBytes,
 } from "./heap-size.ts";
 import type { AggCall, PlanNode } from "./plan.ts";
+import { mergeSorted, type SpillRun, type SpillSpace } from "./spill.ts";
 import type { Row, Value } from "./types.ts";
-import { compareValues, groupKey, keyOf } from "./values.ts";
+import { compareForSort, compareValues, groupKey, keyOf } from "./values.ts";
 
 export interface AggState {
   n: number;
@@ -44,16 +46,16 @@ export async function* runAggregate(
       (a) =>
         ({ n: 0, sum: null, best: null, ...(a.distinct ? { seen: new Map() } : {}) }) as AggState,
     );
-  const addRow = (states: AggState[], row: Row) => {
+  /** One row's contribution: each aggregate's argument (and partial-sum weight) evaluated. */
+  const add = (states: AggState[], inputs: Value[], weights: Value[]) => {
     for (let i = 0; i < node.aggs.length; i++) {
-      const fn = argFns[i];
       const a = node.aggs[i] as AggCall;
       const st = states[i] as AggState;
-      if (!fn) {
+      if (!argFns[i]) {
         st.n++;
         continue;
       }
-      const v = fn(row);
+      const v = inputs[i];
       if (v === null || v === undefined) continue;
       if (st.seen) {
         const k = keyOf(v);
@@ -62,30 +64,44 @@ export async function* runAggregate(
         st.seen.set(k, v);
       }
       accumulate(a, st, v);
-      const weight = weightFns[i];
       // A partial sum counts as the values it summed.
-      if (weight) st.n += Number(weight(row) ?? 0) - 1;
+      if (weightFns[i]) st.n += Number(weights[i] ?? 0) - 1;
     }
   };
+  const result = (values: Value[], states: AggState[]): Row => [
+    ...values,
+    ...states.map((st, i) => finish(node.aggs[i] as AggCall, st)),
+  ];
   // Grouping sets (ROLLUP, CUBE): each row counts once in each set, its other groups NULL.
   const sets = node.sets?.map((set) => new Set(set));
   const keyOfSet = (values: Value[], s: number) =>
     sets ? groupKey([s, ...values]) : groupKey(values);
+  // Past the memory limit, with spilling on, rows of groups not held go to disk (see spill.ts).
+  const spilled = exec.spill ? new GroupSpill(exec) : undefined;
   try {
     for await (const batch of input) {
       for (const row of batch) {
         const all = groupFns.map((f) => f(row));
+        const inputs = argFns.map((f) => f?.(row));
+        const weights = weightFns.map((f) => f?.(row));
         for (let s = 0; s < (sets?.length ?? 1); s++) {
           const set = sets?.[s];
           const values = set ? all.map((v, i) => (set.has(i) ? v : null)) : all;
           const key = keyOfSet(values, s);
           let g = groups.get(key);
           if (!g) {
-            share.take(1, rowHeapBytes(values) + groupOverhead);
+            const bytes = rowHeapBytes(values) + groupOverhead;
+            // Once one group has gone to disk, every new one does: a group's rows are then all
+            // in memory or all on disk, never split between them.
+            if (spilled && (spilled.started || (groups.size > 0 && !share.fits(1, bytes)))) {
+              await spilled.add({ set: s, values, inputs, weights });
+              continue;
+            }
+            share.take(1, bytes);
             g = { values, states: fresh() };
             groups.set(key, g);
           }
-          addRow(g.states, row);
+          add(g.states, inputs, weights);
         }
       }
       if (exec.pacer.due(batch.length * (sets?.length ?? 1))) await exec.pacer.pause();
@@ -99,8 +115,12 @@ export async function* runAggregate(
         groups.set(keyOfSet(values, s), { values, states: fresh() });
     }
     let out: Row[] = [];
-    for (const g of groups.values()) {
-      out.push([...g.values, ...g.states.map((st, i) => finish(node.aggs[i] as AggCall, st))]);
+    // A group handed on is no longer held: its share goes back before the operator above
+    // (a sort, say) takes the rows into its own.
+    for (const [key, g] of groups) {
+      out.push(result(g.values, g.states));
+      groups.delete(key);
+      share.give(1, rowHeapBytes(g.values) + groupOverhead);
       if (out.length >= exec.limits.batchRows) {
         yield out;
         out = [];
@@ -108,9 +128,103 @@ export async function* runAggregate(
       }
     }
     if (out.length > 0) yield out;
+    // The spilled rows, sorted by group: each group aggregated as its rows go by.
+    if (spilled?.started) {
+      groups.clear();
+      share.release();
+      yield* spilled.aggregate(fresh, add, result);
+    }
   } finally {
     share.release();
+    await spilled?.remove();
   }
+}
+
+interface SpilledRow {
+  set: number;
+  values: Value[];
+  inputs: Value[];
+  weights: Value[];
+}
+
+/** Rows per sorted run of spilled GROUP BY rows. */
+const SPILL_RUN_ROWS = 20_000;
+
+/**
+ * GROUP BY past the memory limit: rows whose group is not held are gathered in runs sorted by
+ * their group, written to disk, and merged back so each group's rows come together.
+ */
+class GroupSpill {
+  readonly #exec: Execution;
+  #pending: SpilledRow[] = [];
+  readonly #runs: SpillRun<SpilledRow>[] = [];
+
+  constructor(exec: Execution) {
+    this.#exec = exec;
+  }
+
+  get started(): boolean {
+    return this.#pending.length > 0 || this.#runs.length > 0;
+  }
+
+  async add(row: SpilledRow): Promise<void> {
+    this.#pending.push(row);
+    if (this.#pending.length >= SPILL_RUN_ROWS) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const sorted = await sortPaced(this.#pending, bySpilledGroup, this.#exec.pacer);
+    this.#pending = [];
+    this.#runs.push(await (this.#exec.spill as SpillSpace).writeRun("GROUP BY's groups", sorted));
+  }
+
+  async *aggregate(
+    fresh: () => AggState[],
+    add: (states: AggState[], inputs: Value[], weights: Value[]) => void,
+    result: (values: Value[], states: AggState[]) => Row,
+  ): AsyncGenerator<Row[]> {
+    await this.flush();
+    if (this.#runs.length === 0) return;
+    const pause = async (n: number) => {
+      if (this.#exec.pacer.due(n)) await this.#exec.pacer.pause();
+    };
+    const batchRows = this.#exec.limits.batchRows;
+    let current: SpilledRow | undefined;
+    let states: AggState[] = [];
+    let out: Row[] = [];
+    const streams = this.#runs.map((r) => r.read());
+    for await (const rows of mergeSorted(streams, bySpilledGroup, batchRows, pause)) {
+      for (const row of rows) {
+        if (!current || bySpilledGroup(current, row) !== 0) {
+          if (current) out.push(result(current.values, states));
+          current = row;
+          states = fresh();
+        }
+        add(states, row.inputs, row.weights);
+      }
+      if (out.length >= batchRows) {
+        yield out;
+        out = [];
+      }
+    }
+    if (current) out.push(result(current.values, states));
+    if (out.length > 0) yield out;
+  }
+
+  async remove(): Promise<void> {
+    await Promise.all(this.#runs.map((r) => r.remove()));
+  }
+}
+
+/** Spilled rows in group order: NULLs together, equal values together, as GROUP BY groups them. */
+function bySpilledGroup(a: SpilledRow, b: SpilledRow): number {
+  if (a.set !== b.set) return a.set - b.set;
+  for (let i = 0; i < a.values.length; i++) {
+    const c = compareForSort(a.values[i], b.values[i], false, false);
+    if (c !== 0) return c;
+  }
+  return 0;
 }
 
 /** A running state for one aggregate over some rows. */

@@ -91,6 +91,14 @@ export class MemoryShare {
     this.#memory.take(this, rows, bytes);
   }
 
+  /** Gives part back: rows the operator has handed on and no longer holds. */
+  give(rows: number, bytes: number): void {
+    const back = { rows: Math.min(rows, this.#rows), bytes: Math.min(bytes, this.#bytes) };
+    this.#rows -= back.rows;
+    this.#bytes -= back.bytes;
+    this.#memory.give(back.rows, back.bytes);
+  }
+
   /** Gives everything back; the operator is done with what it held. */
   release(): void {
     this.#memory.give(this.#rows, this.#bytes);

@@ -1,4 +1,4 @@
-/** ORDER BY past the memory limit: sorted runs on disk, merged back, removed when done. */
+/** ORDER BY and GROUP BY past the memory limit: sorted runs on disk, merged back, removed when done. */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +81,24 @@ describe("ORDER BY spilling", () => {
     expect((err as EntenteError).code).toBe("TOO_LARGE");
     expect((err as EntenteError).message).toMatch(/sqlJoin\.maxSpillBytes 20000/);
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe("GROUP BY spilling", () => {
+  const GROUPED =
+    "SELECT label, id % 700 AS k, count(*), sum(big), min(id), count(DISTINCT id % 3) FROM events GROUP BY label, id % 700 ORDER BY 1, 2";
+  const ROLLED =
+    "SELECT label, id % 100 AS k, count(*), max(big) FROM events GROUP BY ROLLUP (label, id % 100) ORDER BY 1, 2";
+
+  it("answers as in memory when the groups do not fit, however they are grouped", async () => {
+    for (const sql of [GROUPED, ROLLED]) {
+      const inMemory = await rows(sql, {});
+      const tight = { maxBuildRows: 400 };
+      await expect(rows(sql, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
+      const spilled = await rows(sql, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
+      expect(spilled).toEqual(inMemory);
+      expect(await readdir(dir)).toEqual([]);
+    }
   });
 });
 
