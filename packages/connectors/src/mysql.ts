@@ -127,8 +127,10 @@ export class MysqlConnector implements Connector {
       released = true;
       stopCancelling();
       // Rows still in flight cannot be skipped on the wire: an unfinished result ends the
-      // connection (and with it the statement) instead of going back to the pool.
+      // connection instead of going back to the pool. MariaDB goes on running a statement whose
+      // client left until it next sends a row (an aggregate may not for long), so it is killed.
       if (failed || !ended) {
+        if (!ended) void this.#killQuery(connection.threadId);
         stream.destroy();
         connection.destroy();
       } else {

@@ -58,8 +58,13 @@ export const sqlJoinConfigSchema = z
     parallelChunks: z.number().int().positive().max(64).default(4),
     /** Rows per reply item. */
     batchRows: z.number().int().positive().max(100_000).default(5_000),
-    /** Results up to this many rows are answered as one item. */
+    /** Results up to this many rows are answered as one item… */
     singleReplyRows: z.number().int().nonnegative().default(10_000),
+    /**
+     * … when they are ready within this long; a statement still working then answers its
+     * columns first, so its caller can cancel it.
+     */
+    singleReplyWaitMs: z.number().int().nonnegative().default(1_000),
     /** How often the catalog is read again from the sources. */
     catalogRefreshMs: z.number().int().positive().default(60_000),
     /** Rows per batch read from a source. */

@@ -252,7 +252,11 @@ async function analyzed(
   };
 }
 
-/** Rows as one reply item when they are few, else a stream of items ending with the stats. */
+/**
+ * Rows as one reply item when they are few and come quickly, else a stream of items ending with
+ * the stats. A statement still working after `singleReplyWaitMs` answers its columns at once:
+ * the first item tells the caller where to send a cancel, which it cannot before.
+ */
 async function answerRows(
   engine: SqlEngine,
   columns: SqlColumn[],
@@ -265,9 +269,14 @@ async function answerRows(
   const buffered: Row[][] = [];
   let count = 0;
   let done = false;
+  let pending: Promise<IteratorResult<Row[]>> | undefined;
+  const waitUntil = performance.now() + s.singleReplyWaitMs;
   try {
     while (count <= s.singleReplyRows) {
-      const next = await batches.next();
+      pending ??= batches.next();
+      const next = await within(pending, waitUntil - performance.now());
+      if (next === undefined) break;
+      pending = undefined;
       if (next.done) {
         done = true;
         break;
@@ -282,16 +291,34 @@ async function answerRows(
   if (done && count <= s.singleReplyRows) {
     return { columns, rows: buffered.flat(), stats: stats() } satisfies SqlResultItem;
   }
+  // Awaited by the stream below; a rejection before it starts must not go unheard.
+  pending?.catch(() => {});
   async function* items(): AsyncGenerator<SqlResultItem> {
     yield { columns };
     for (const b of buffered) yield { rows: b };
     buffered.length = 0;
     try {
-      for await (const b of batches) yield { rows: b };
+      const waiting = pending && (await pending);
+      if (waiting && !waiting.done) yield { rows: waiting.value };
+      if (!waiting?.done) for await (const b of batches) yield { rows: b };
     } catch (err) {
       throw signal.aborted ? stopReason(signal) : err;
     }
     yield { stats: stats() };
   }
   return streamOf(items());
+}
+
+/** The promise's result, or undefined if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  if (ms <= 0) return Promise.race([promise, Promise.resolve(undefined)]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
