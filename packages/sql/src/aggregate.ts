@@ -15,7 +15,7 @@ import {
 import type { AggCall, PlanNode } from "./plan.ts";
 import { mergeSorted, type SpillRun, type SpillSpace } from "./spill.ts";
 import type { Row, Value } from "./types.ts";
-import { compareForSort, compareValues, groupKey, keyOf } from "./values.ts";
+import { compareValues, groupKey, keyOf } from "./values.ts";
 
 export interface AggState {
   n: number;
@@ -78,8 +78,10 @@ export async function* runAggregate(
     sets ? groupKey([s, ...values]) : groupKey(values);
   // Past the memory limit, with spilling on, rows of groups not held go to disk (see spill.ts).
   const spilled = exec.spill ? new GroupSpill(exec) : undefined;
+  let rowsSeen = 0;
   try {
     for await (const batch of input) {
+      rowsSeen += batch.length;
       for (const row of batch) {
         const all = groupFns.map((f) => f(row));
         const inputs = argFns.map((f) => f?.(row));
@@ -94,7 +96,7 @@ export async function* runAggregate(
             // Once one group has gone to disk, every new one does: a group's rows are then all
             // in memory or all on disk, never split between them.
             if (spilled && (spilled.started || (groups.size > 0 && !share.fits(1, bytes)))) {
-              await spilled.add({ set: s, values, inputs, weights });
+              await spilled.add({ key: String(groupKey([s, ...values])), values, inputs, weights });
               continue;
             }
             share.take(1, bytes);
@@ -106,13 +108,15 @@ export async function* runAggregate(
       }
       if (exec.pacer.due(batch.length * (sets?.length ?? 1))) await exec.pacer.pause();
     }
-    // No rows still make one group where nothing is grouped (no GROUP BY, or an empty set).
-    const emptySets = sets ? sets.flatMap((set, s) => (set.size === 0 ? [s] : [])) : [];
-    if (!sets && node.groups.length === 0 && groups.size === 0) emptySets.push(0);
-    for (const s of emptySets) {
-      const values = node.groups.map(() => null);
-      if (!groups.has(keyOfSet(values, s)))
+    // No rows still make one group where nothing is grouped (no GROUP BY, or an empty set);
+    // with rows, that group exists already, held or spilled.
+    if (rowsSeen === 0) {
+      const emptySets = sets ? sets.flatMap((set, s) => (set.size === 0 ? [s] : [])) : [];
+      if (!sets && node.groups.length === 0) emptySets.push(0);
+      for (const s of emptySets) {
+        const values = node.groups.map(() => null);
         groups.set(keyOfSet(values, s), { values, states: fresh() });
+      }
     }
     let out: Row[] = [];
     // A group handed on is no longer held: its share goes back before the operator above
@@ -141,14 +145,16 @@ export async function* runAggregate(
 }
 
 interface SpilledRow {
-  set: number;
+  /** The group's key (grouping set and values), as GROUP BY tells groups apart. */
+  key: string;
   values: Value[];
   inputs: Value[];
   weights: Value[];
 }
 
-/** Rows per sorted run of spilled GROUP BY rows. */
+/** Rows, and heap bytes, per sorted run of spilled GROUP BY rows. */
 const SPILL_RUN_ROWS = 20_000;
+const SPILL_RUN_BYTES = 16 * 1024 * 1024;
 
 /**
  * GROUP BY past the memory limit: rows whose group is not held are gathered in runs sorted by
@@ -157,6 +163,7 @@ const SPILL_RUN_ROWS = 20_000;
 class GroupSpill {
   readonly #exec: Execution;
   #pending: SpilledRow[] = [];
+  #pendingBytes = 0;
   readonly #runs: SpillRun<SpilledRow>[] = [];
 
   constructor(exec: Execution) {
@@ -169,13 +176,16 @@ class GroupSpill {
 
   async add(row: SpilledRow): Promise<void> {
     this.#pending.push(row);
-    if (this.#pending.length >= SPILL_RUN_ROWS) await this.flush();
+    this.#pendingBytes += rowHeapBytes(row.values) + rowHeapBytes(row.inputs) + row.key.length;
+    if (this.#pending.length >= SPILL_RUN_ROWS || this.#pendingBytes >= SPILL_RUN_BYTES)
+      await this.flush();
   }
 
   private async flush(): Promise<void> {
     if (this.#pending.length === 0) return;
     const sorted = await sortPaced(this.#pending, bySpilledGroup, this.#exec.pacer);
     this.#pending = [];
+    this.#pendingBytes = 0;
     this.#runs.push(await (this.#exec.spill as SpillSpace).writeRun("GROUP BY's groups", sorted));
   }
 
@@ -217,14 +227,12 @@ class GroupSpill {
   }
 }
 
-/** Spilled rows in group order: NULLs together, equal values together, as GROUP BY groups them. */
+/**
+ * Spilled rows in the order of their group keys: any total order in which a group's rows lie
+ * together will do, and the keys tell groups apart exactly as GROUP BY does (NaN, json, -0).
+ */
 function bySpilledGroup(a: SpilledRow, b: SpilledRow): number {
-  if (a.set !== b.set) return a.set - b.set;
-  for (let i = 0; i < a.values.length; i++) {
-    const c = compareForSort(a.values[i], b.values[i], false, false);
-    if (c !== 0) return c;
-  }
-  return 0;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /** A running state for one aggregate over some rows. */

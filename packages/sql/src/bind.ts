@@ -676,7 +676,7 @@ function defaultName(e: Ast): string {
  * outer scope, so that a reference to them is refused as LATERAL rather than reported unknown.
  */
 function bindFromClause(items: Ast[], env: Env, outer: OuterScope | undefined): Rel[] {
-  refuseUnsupportedFromItems(items);
+  refuseUnsupportedFromItems(items, env);
   const rels: Rel[] = [];
   let offset = 0;
   for (const item of items) {
@@ -719,7 +719,15 @@ function requireDistinctQualifiers(rels: Rel[]): void {
 }
 
 /** FROM items the parser reads (some only as an odd alias) but the engine cannot run. */
-function refuseUnsupportedFromItems(items: Ast[]): void {
+/** Whether a FROM item's columns may be renamed by its alias: a subquery, a CTE or a view. */
+function renamable(item: Ast, env: Env): boolean {
+  if (item.expr?.ast || item.expr?.type === "select") return true;
+  if (item.db != null || item.schema != null) return false;
+  const name = String(item.table ?? "");
+  return env.ctes.has(name.toLowerCase()) || env.catalog.view?.(name) !== undefined;
+}
+
+function refuseUnsupportedFromItems(items: Ast[], env: Env): void {
   items.forEach((item, i) => {
     const alias = item.as == null ? "" : String(item.as);
     if (String(item.prefix ?? "").toUpperCase() === "LATERAL") {
@@ -737,9 +745,10 @@ function refuseUnsupportedFromItems(items: Ast[]): void {
     if (item.expr?.type === "function") {
       throw unsupported(`table function ${functionName(item.expr)}() in FROM is not supported`);
     }
-    // `t AS x(a, b)` reads as the alias "x(a, b)".
-    if (/\(.*\)$/.test(alias)) {
-      throw unsupported(`column names on a FROM item (${alias}) are not supported`);
+    // `t AS x(a, b)` reads as the alias "x(a, b)": a subquery's, a CTE's or a view's columns
+    // may be renamed so (see aliasOf), a table's not.
+    if (/\(.*\)$/.test(alias) && !renamable(item, env)) {
+      throw unsupported(`column names on a table in FROM (${alias}) are not supported`);
     }
   });
 }
@@ -761,14 +770,26 @@ function aliasOf(as: Ast): { name: Ast; columns?: string[] } {
   if (typeof as !== "string") return { name: as };
   const m = /^\s*("(?:[^"]|"")+"|[^\s(]+)\s*\((.*)\)\s*$/s.exec(as);
   if (!m) return { name: as };
-  const unquote = (n: string) => {
-    const t = n.trim();
-    return t.startsWith('"') ? t.slice(1, -1).replaceAll('""', '"') : t.toLowerCase();
-  };
-  const columns = (m[2] as string).split(",").map(unquote);
-  if (columns.some((c) => c === "")) throw badRequest(`invalid column list in alias ${as}`);
   const name = m[1] as string;
-  return { name: name.startsWith('"') ? unquote(name) : name, columns };
+  return {
+    name: name.startsWith('"') ? unquoted(name) : name,
+    columns: aliasColumns(m[2] as string, as),
+  };
+}
+
+/**
+ * The names of an alias's column list. The parser hands them over without their quotes, so a
+ * name is taken as written (names match without regard to case anyway), and one holding a comma
+ * cannot be told apart from two.
+ */
+function aliasColumns(list: string, whole: string): string[] {
+  const names = list.split(",").map((n) => n.trim());
+  if (names.some((n) => n === "")) throw badRequest(`invalid column list in alias ${whole}`);
+  return names;
+}
+
+function unquoted(name: string): string {
+  return name.slice(1, -1).replaceAll('""', '"');
 }
 
 /** Columns with the first ones renamed; more names than columns is an error, as in PostgreSQL. */
@@ -897,7 +918,7 @@ function joinTypeOf(join: unknown): JoinType | undefined {
   // The parser reads `… FROM t UNION (SELECT …)` as a FROM item joined by UNION.
   if (/^(UNION|INTERSECT|EXCEPT)\b/.test(j))
     throw unsupported(
-      `a parenthesized query after ${j} is not supported; write it without the parentheses`,
+      `a parenthesized query after ${j} is not supported; put it in a subquery in FROM (SELECT * FROM (…) AS s)`,
     );
   throw unsupported(`${j} is not supported`);
 }
@@ -1802,7 +1823,10 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     }
     case "extract": {
       const field = dateField(String(e.args?.field ?? ""));
-      const x = b(e.args?.source);
+      // The parser drops the keyword of `EXTRACT(year FROM DATE '…')`: its text is the value.
+      let x = b(e.args?.source);
+      if (x.k === "lit" && x.type === "text")
+        x = { k: "lit", v: castValue(x.v, "timestamp"), type: "timestamp" };
       requireDateTime(x, "EXTRACT");
       return {
         k: "fn",
@@ -2409,6 +2433,9 @@ function bindCorrelatedScalar(
   if (items.length !== 1 || item?.expr?.column === "*" || item?.expr?.type === "star")
     throw badRequest("subquery must return only one column");
   const groups = groupByItems(sub);
+  // A HAVING over the whole of a key's rows would turn a failed condition into "no rows".
+  if (groups.length === 0 && sub.having != null)
+    throw unsupported(`${construct} with HAVING and no GROUP BY is not supported`);
   const aggregates = groups.length > 0 || sub.having != null || containsAggregate(item.expr);
   const link = enclosedBy(
     scope,

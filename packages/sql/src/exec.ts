@@ -303,7 +303,7 @@ async function* runSetOp(
       for (const row of batch) {
         const k = groupKey(row);
         if (emitted.has(k) || rightRows.has(k) !== wanted) continue;
-        share.take(1, HASH_ENTRY_BYTES);
+        share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
         emitted.add(k);
         out.push(row);
       }

@@ -62,9 +62,10 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   }
   const deepAt = parenthesesTooDeepAt(text, MAX_SQL_DEPTH);
   if (deepAt >= 0) throw nestedTooDeeply(positionOf(text, deepAt));
+  const readable = protectQuotes(substringWithCommas(text));
   let ast: Ast;
   try {
-    ast = parser.astify(protectQuotes(substringWithCommas(text)), { database: "postgresql" });
+    ast = parser.astify(readable, { database: "postgresql" });
   } catch (err) {
     // The parser recurses per level of any construct; past its stack the statement is too deep.
     if (isStackOverflow(err)) throw nestedTooDeeply();
@@ -324,8 +325,12 @@ export function substringWithCommas(text: string): string {
       while (j < text.length && /[\w$]/.test(text[j] as string)) j++;
       const word = text.slice(i, j).toLowerCase();
       const frame = frames.at(-1);
-      // FOR alone means FROM 1 FOR n, which no comma says: left for the parser to refuse.
-      if (frame?.substring && (word === "from" || (word === "for" && frame.from))) {
+      if (frame?.substring && (word === "from" || word === "for")) {
+        // FOR before (or without) FROM means "from 1", which no comma in place can say.
+        if (word === "for" && !frame.from)
+          throw unsupported(
+            "SUBSTRING(… FOR …) without FROM first is not supported; write SUBSTRING(s FROM 1 FOR n)",
+          );
         frame.from = true;
         out[i] = ",";
         for (let k = i + 1; k < j; k++) out[k] = " ";

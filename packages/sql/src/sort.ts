@@ -12,6 +12,11 @@ import { mergeSorted, type SpillRun } from "./spill.ts";
 import type { Row, Value } from "./types.ts";
 import { compareForSort } from "./values.ts";
 
+/** Fewest rows worth a run of their own; fewer held at the limit is TOO_LARGE. */
+const MIN_RUN_ROWS = 1_000;
+/** Most runs read at once by one merge. */
+const MERGE_FAN_IN = 64;
+
 interface SortEntry {
   row: Row;
   values: Value[];
@@ -39,15 +44,16 @@ export async function* runSort(
   const share = exec.memory.share("ORDER BY's rows");
   // Each row: itself, its entry, and its slots in the entries and in the merge's second array.
   const perRow = SMALL_OBJECT_BYTES + 2 * SLOT_BYTES;
-  const runs: SpillRun<SortEntry>[] = [];
+  let runs: SpillRun<SortEntry>[] = [];
   try {
     let entries: SortEntry[] = [];
     for await (const batch of input) {
       for (const row of batch) {
         const values = keys.map((k) => k.f(row));
         const bytes = rowHeapBytes(row) + rowHeapBytes(values) + perRow;
-        // Over the memory limit with spilling on: what is held goes to disk as a sorted run.
-        if (exec.spill && entries.length > 0 && !share.fits(1, bytes)) {
+        // Over the memory limit with spilling on: what is held goes to disk as a sorted run —
+        // when it is worth a file; else the statement is over its limit (TOO_LARGE).
+        if (exec.spill && entries.length >= MIN_RUN_ROWS && !share.fits(1, bytes)) {
           const sorted = await sortPaced(entries, compare, exec.pacer);
           runs.push(await exec.spill.writeRun("ORDER BY's rows", sorted));
           entries = [];
@@ -67,13 +73,26 @@ export async function* runSort(
       }
       return;
     }
+    const pause = async (n: number) => {
+      if (exec.pacer.due(n)) await exec.pacer.pause();
+    };
+    // Runs merged MERGE_FAN_IN at a time into longer ones, so few files are open at once.
+    while (runs.length + 1 > MERGE_FAN_IN) {
+      const group = runs.slice(0, MERGE_FAN_IN);
+      const merged = mergeSorted(
+        group.map((r) => r.read()),
+        compare,
+        batchRows,
+        pause,
+      );
+      const longer = await exec.spill?.writeStream("ORDER BY's rows", merged);
+      await Promise.all(group.map((r) => r.remove()));
+      runs = [...runs.slice(MERGE_FAN_IN), longer as SpillRun<SortEntry>];
+    }
     const inMemory = (async function* () {
       yield sorted;
     })();
     const streams = [...runs.map((r) => r.read()), inMemory];
-    const pause = async (n: number) => {
-      if (exec.pacer.due(n)) await exec.pacer.pause();
-    };
     for await (const merged of mergeSorted(streams, compare, batchRows, pause))
       yield merged.map((e) => e.row);
   } finally {

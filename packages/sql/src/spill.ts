@@ -1,11 +1,12 @@
 /**
  * Spilling: what an operator cannot hold within the statement's memory budget goes to local disk
  * in sorted runs, read back merged. Runs are MessagePack frames (a length, then a chunk of
- * entries), written to `dir` under the statement's disk budget and removed when the operator
- * is done. Values keep their types through a run: 64-bit integers stay bigints.
+ * entries), written under the statement's disk budget to a directory of this process's own
+ * inside `dir` (readable by its user only), and removed when the operator is done. Values keep
+ * their types through a run: 64-bit integers stay bigints.
  */
 import { randomUUID } from "node:crypto";
-import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { EntenteError, msgpackCodec } from "@entente/protocol";
 
@@ -23,7 +24,6 @@ const FRAME_ENTRIES = 1024;
 export class SpillSpace {
   readonly limits: SpillLimits;
   #written = 0;
-  #dirReady: Promise<unknown> | undefined;
 
   constructor(limits: SpillLimits) {
     this.limits = limits;
@@ -34,20 +34,26 @@ export class SpillSpace {
   }
 
   /** Writes sorted entries as one run. */
-  async writeRun<T>(what: string, entries: readonly T[]): Promise<SpillRun<T>> {
-    this.#dirReady ??= mkdir(this.limits.dir, { recursive: true });
-    await this.#dirReady;
-    const path = join(this.limits.dir, `entente-spill-${randomUUID()}.msgpack`);
-    const file = await open(path, "wx");
+  writeRun<T>(what: string, entries: readonly T[]): Promise<SpillRun<T>> {
+    return this.writeStream(what, framesOf(entries));
+  }
+
+  /** Writes a sorted stream of entries (merged runs, say) as one run. */
+  async writeStream<T>(what: string, chunks: AsyncIterable<readonly T[]>): Promise<SpillRun<T>> {
+    const dir = await processDir(this.limits.dir);
+    const path = join(dir, `run-${randomUUID()}.msgpack`);
+    const file = await open(path, "wx", 0o600);
     let written = false;
     try {
-      for (let i = 0; i < entries.length; i += FRAME_ENTRIES) {
-        const body = msgpackCodec.encode(entries.slice(i, i + FRAME_ENTRIES));
-        this.charge(what, body.length + 4);
-        const header = Buffer.alloc(4);
-        header.writeUInt32LE(body.length);
-        await file.write(header);
-        await file.write(body);
+      for await (const chunk of chunks) {
+        for (let i = 0; i < chunk.length; i += FRAME_ENTRIES) {
+          const body = msgpackCodec.encode(chunk.slice(i, i + FRAME_ENTRIES));
+          this.charge(what, body.length + 4);
+          const header = Buffer.alloc(4);
+          header.writeUInt32LE(body.length);
+          await file.write(header);
+          await file.write(body);
+        }
       }
       written = true;
     } finally {
@@ -72,6 +78,51 @@ export class SpillSpace {
         },
       },
     );
+  }
+}
+
+async function* framesOf<T>(entries: readonly T[]): AsyncGenerator<readonly T[]> {
+  yield entries;
+}
+
+/**
+ * This process's directory under the spill directory, readable by its user only, made once.
+ * Directories left by processes that no longer run (a crashed worker's runs) are removed then.
+ */
+const processDirs = new Map<string, Promise<string>>();
+
+function processDir(base: string): Promise<string> {
+  let dir = processDirs.get(base);
+  if (!dir) {
+    dir = (async () => {
+      await mkdir(base, { recursive: true, mode: 0o700 });
+      await removeDeadProcessDirs(base);
+      const own = join(base, `${process.pid}-${randomUUID()}`);
+      await mkdir(own, { mode: 0o700 });
+      return own;
+    })();
+    processDirs.set(base, dir);
+    // A failure (a read-only disk) is tried again by the next statement.
+    dir.catch(() => processDirs.delete(base));
+  }
+  return dir;
+}
+
+async function removeDeadProcessDirs(base: string): Promise<void> {
+  for (const name of await readdir(base).catch(() => [] as string[])) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    await rm(join(base, name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

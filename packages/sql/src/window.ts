@@ -80,7 +80,10 @@ async function windowValues(
     const sorted = orderBy.length > 0 ? await sortPaced(part, compare, exec.pacer) : part;
     const peers = peerGroups(sorted, compare);
     const inPartition = sorted.map((e) => rows[e.index] as Row);
-    const result = partitionValues(call, inPartition, peers, args);
+    const pause = async (n: number) => {
+      if (exec.pacer.due(n)) await exec.pacer.pause();
+    };
+    const result = await partitionValues(call, inPartition, peers, args, pause);
     sorted.forEach((e, j) => {
       values[e.index] = result[j];
     });
@@ -118,13 +121,14 @@ function peerGroups<T>(sorted: T[], compare: (a: T, b: T) => number): Peers {
   return { first, last, group };
 }
 
-/** The values of one call over one sorted partition. Pure. */
-export function partitionValues(
+/** The values of one call over one sorted partition; `pause` lets long frames yield. */
+export async function partitionValues(
   call: WindowCall,
   rows: Row[],
   peers: Peers,
   args: Compiled[],
-): Value[] {
+  pause: (work: number) => Promise<void>,
+): Promise<Value[]> {
   const n = rows.length;
   const arg = (k: number, i: number): Value => (args[k] as Compiled)(rows[i] as Row);
   const out = new Array<Value>(n);
@@ -155,7 +159,7 @@ export function partitionValues(
       return out;
     }
     default:
-      return framed(call, n, peers, arg);
+      return framed(call, n, peers, arg, pause);
   }
 }
 
@@ -183,12 +187,13 @@ function ntile(n: number, buckets: (i: number) => Value): Value[] {
 }
 
 /** Calls whose value depends on the frame: aggregates and first/last/nth_value. */
-function framed(
+async function framed(
   call: WindowCall,
   n: number,
   peers: Peers,
   arg: (k: number, i: number) => Value,
-): Value[] {
+  pause: (work: number) => Promise<void>,
+): Promise<Value[]> {
   const bounds = (i: number): [number, number] => [
     frameEdge(call.frame.start, i, n, peers, call.frame.unit, "start"),
     frameEdge(call.frame.end, i, n, peers, call.frame.unit, "end"),
@@ -220,9 +225,8 @@ function framed(
       if (v !== null && v !== undefined) accumulate(agg, st, v);
     }
   };
-  const startsAtFirst = call.frame.start.kind === "unbounded";
-  if (startsAtFirst) {
-    // The frame only grows: one running state.
+  if (call.frame.start.kind === "unbounded") {
+    // The frame only grows as the row moves on: one running state.
     const st = freshState();
     let added = -1;
     for (let i = 0; i < n; i++) {
@@ -232,11 +236,29 @@ function framed(
     }
     return out;
   }
+  if (call.frame.end.kind === "unbounded") {
+    // The frame runs to the partition's end: one running state, from the last row back.
+    const st = freshState();
+    let added = n;
+    for (let i = n - 1; i >= 0; i--) {
+      const [lo] = bounds(i);
+      while (added > lo) add(st, --added);
+      out[i] = finish(agg, st);
+    }
+    return out;
+  }
+  // Bounded at both ends: each row's frame summed anew, handing the event loop back meanwhile.
+  let work = 0;
   for (let i = 0; i < n; i++) {
     const [lo, hi] = bounds(i);
     const st = freshState();
     for (let j = lo; j <= hi; j++) add(st, j);
     out[i] = finish(agg, st);
+    work += Math.max(1, hi - lo + 1);
+    if (work >= 4096) {
+      await pause(work);
+      work = 0;
+    }
   }
   return out;
 }

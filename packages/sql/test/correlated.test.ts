@@ -98,6 +98,14 @@ describe("correlated scalar subqueries", () => {
     expect(r).toEqual([["nut"]]);
   });
 
+  it("refuses HAVING without GROUP BY, where a failed condition would read as no rows", async () => {
+    await expect(
+      q(
+        "SELECT p.name, (SELECT count(*) FROM offers o WHERE o.part_id = p.id HAVING count(*) < 2) FROM parts p",
+      ),
+    ).rejects.toThrow(/correlated scalar subquery with HAVING and no GROUP BY is not supported/);
+  });
+
   it("refuses a correlation that is not an equality, naming it", async () => {
     const err = await q(
       `SELECT p.name FROM parts p
@@ -105,5 +113,25 @@ describe("correlated scalar subqueries", () => {
     ).catch((e: EntenteError) => e);
     expect((err as EntenteError).code).toBe("UNSUPPORTED");
     expect((err as EntenteError).message).toMatch(/correlated subquery in WHERE is not supported/);
+  });
+});
+
+describe("column alias lists", () => {
+  it("rename a derived table's and a CTE's first columns", async () => {
+    expect(
+      await q(`SELECT "Part", n FROM (SELECT name, id FROM parts WHERE id = 1) AS p ("Part", n)`),
+    ).toEqual([["bolt", 1]]);
+    expect(
+      await q("WITH c (k) AS (SELECT id, name FROM parts WHERE id = 2) SELECT k, name FROM c"),
+    ).toEqual([[2, "nut"]]);
+  });
+
+  it("refuse more names than columns, and names on a table", async () => {
+    await expect(q("SELECT * FROM (SELECT id FROM parts) p (a, b)")).rejects.toThrow(
+      /p has 1 columns available but 2 columns specified/,
+    );
+    await expect(q("SELECT * FROM parts p (a, b)")).rejects.toThrow(
+      /column names on a table in FROM/,
+    );
   });
 });

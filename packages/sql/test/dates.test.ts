@@ -11,6 +11,7 @@ import {
   truncUnit,
 } from "../src/dates.ts";
 import { nsToIso, toTimestampNs } from "../src/values.ts";
+import { rowsOver } from "./helpers.ts";
 
 const at = (ns: bigint) =>
   nsToIso(ns)
@@ -86,5 +87,20 @@ describe("EXTRACT and date_trunc", () => {
   it("names a field or unit it does not know", () => {
     expect(() => dateField("julian")).toThrow(/date field "julian"/);
     expect(() => truncUnit("fortnight")).toThrow(/date_trunc unit "fortnight"/);
+  });
+});
+
+describe("through statements", () => {
+  const q = rowsOver([
+    { source: "s", name: "t", columns: [{ name: "d", type: "date" }], rows: [["2024-02-29"]] },
+  ]);
+
+  it("reads EXTRACT of a typed literal, and folds literal arithmetic to a date bound", async () => {
+    expect(await q("SELECT EXTRACT(year FROM DATE '1995-06-17') FROM t")).toEqual([[1995]]);
+    expect(
+      await q(
+        "SELECT d FROM t WHERE d < date '2024-01-31' + interval '1' month + interval '1' day",
+      ),
+    ).toEqual([["2024-02-29"]]);
   });
 });

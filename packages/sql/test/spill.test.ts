@@ -40,6 +40,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Run files left anywhere under the spill directory. */
+async function runFiles(): Promise<string[]> {
+  const all = await readdir(dir, { recursive: true });
+  return all.filter((f) => f.endsWith(".msgpack"));
+}
+
 async function rows(sql: string, limits: Partial<ExecLimits>): Promise<Row[]> {
   const catalog = memoryCatalog(tables, sources);
   const { plan } = planSql(sql, catalog);
@@ -57,30 +63,54 @@ const SORT = "SELECT id, big, label FROM events ORDER BY label DESC, big NULLS F
 describe("ORDER BY spilling", () => {
   it("answers as the in-memory sort does, past a memory limit it would fail at", async () => {
     const inMemory = await rows(SORT, {});
-    const tight = { maxBuildRows: 700 };
+    const tight = { maxBuildRows: 1500 };
     await expect(rows(SORT, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
     const spilled = await rows(SORT, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
     expect(spilled).toEqual(inMemory);
     expect(spilled.some((r) => typeof r[1] === "bigint")).toBe(true);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await runFiles()).toEqual([]);
   });
 
   it("removes its runs when a LIMIT above it stops reading early", async () => {
     const top = await rows(`${SORT} LIMIT 10`, {
-      maxBuildRows: 700,
+      maxBuildRows: 1500,
       spill: { dir, maxBytes: 50_000_000 },
     });
     expect(top).toEqual((await rows(SORT, {})).slice(0, 10));
-    expect(await readdir(dir)).toEqual([]);
+    expect(await runFiles()).toEqual([]);
   });
 
   it("ends with TOO_LARGE naming the disk budget when the runs would exceed it", async () => {
-    const err = await rows(SORT, { maxBuildRows: 700, spill: { dir, maxBytes: 20_000 } }).catch(
+    const err = await rows(SORT, { maxBuildRows: 1500, spill: { dir, maxBytes: 20_000 } }).catch(
       (e: EntenteError) => e,
     );
     expect((err as EntenteError).code).toBe("TOO_LARGE");
     expect((err as EntenteError).message).toMatch(/sqlJoin\.maxSpillBytes 20000/);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await runFiles()).toEqual([]);
+  });
+});
+
+describe("ORDER BY spilling over many runs", () => {
+  it("merges more runs than it reads at once in passes, answering the same", async () => {
+    const many: MemoryTable[] = [
+      {
+        source: "s",
+        name: "events",
+        columns: [{ name: "id", type: "integer" }],
+        rows: Array.from({ length: 80_000 }, (_, i) => [(i * 7919) % 80_000]),
+      },
+    ];
+    const catalog = memoryCatalog(many, sources);
+    const { plan } = planSql("SELECT id FROM events ORDER BY id DESC", catalog);
+    const { batches } = runPlan(plan, catalog, memoryRunner(many), new AbortController().signal, {
+      batchRows: 5000,
+      maxBuildRows: 1000,
+      spill: { dir, maxBytes: 100_000_000 },
+    });
+    let expected = 79_999;
+    for await (const b of batches) for (const [id] of b) expect(id).toBe(expected--);
+    expect(expected).toBe(-1);
+    expect(await runFiles()).toEqual([]);
   });
 });
 
@@ -93,12 +123,53 @@ describe("GROUP BY spilling", () => {
   it("answers as in memory when the groups do not fit, however they are grouped", async () => {
     for (const sql of [GROUPED, ROLLED]) {
       const inMemory = await rows(sql, {});
-      const tight = { maxBuildRows: 400 };
+      const tight = { maxBuildRows: 1200 };
       await expect(rows(sql, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
       const spilled = await rows(sql, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
       expect(spilled).toEqual(inMemory);
-      expect(await readdir(dir)).toEqual([]);
+      expect(await runFiles()).toEqual([]);
     }
+  });
+});
+
+describe("GROUP BY spilling tells groups apart as GROUP BY does", () => {
+  const odd: MemoryTable[] = [
+    {
+      source: "s",
+      name: "odd",
+      columns: [
+        { name: "v", type: "double" },
+        { name: "j", type: "json" },
+        { name: "a", type: "integer" },
+      ],
+      rows: Array.from({ length: 3000 }, (_, i) => [
+        i % 7 === 0 ? Number.NaN : (i % 9) * 0.5,
+        { k: i % 4 },
+        i % 3,
+      ]),
+    },
+  ];
+  const grouped = async (sql: string, limits: Partial<ExecLimits>) => {
+    const catalog = memoryCatalog(odd, sources);
+    const { plan } = planSql(sql, catalog);
+    const { batches } = runPlan(plan, catalog, memoryRunner(odd), new AbortController().signal, {
+      batchRows: 300,
+      ...limits,
+    });
+    const out: string[] = [];
+    for await (const b of batches) for (const r of b) out.push(JSON.stringify(r));
+    return out.sort();
+  };
+
+  it.each([
+    "SELECT v, count(*) FROM odd GROUP BY v",
+    "SELECT j, count(*) FROM odd GROUP BY j",
+    "SELECT a, count(*) FROM odd GROUP BY ROLLUP (a)",
+  ])("%s", async (sql) => {
+    const inMemory = await grouped(sql, {});
+    const spilled = await grouped(sql, { maxBuildRows: 2, spill: { dir, maxBytes: 50_000_000 } });
+    expect(spilled).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
   });
 });
 

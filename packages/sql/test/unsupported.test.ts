@@ -180,7 +180,7 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ["SELECT * FROM unnest(ARRAY[1, 2])", "table function unnest() in FROM"],
     ["SELECT * FROM generate_series(1, 2) WITH ORDINALITY", "WITH ORDINALITY"],
     ["SELECT * FROM ROWS FROM (generate_series(1, 2))", "ROWS FROM (…)"],
-    ["SELECT x FROM t1 AS t(x)", "column names on a FROM item (t(x))"],
+    ["SELECT x FROM t1 AS t(x)", "column names on a table in FROM (t(x))"],
     ["SELECT * FROM (SELECT 1)", "a subquery in FROM without an alias"],
   ],
   "functions and aggregates": [
@@ -212,7 +212,7 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ["SELECT LOCALTIMESTAMP", "LOCALTIMESTAMP is not supported"],
     ["SELECT ARRAY(SELECT 1)", "function array()"],
     ["SELECT trim(both 'x' from c) FROM t1", "trim(BOTH … FROM …)"],
-    ["SELECT substring(c for 2) FROM t1", "SUBSTRING(… FROM …)"],
+    ["SELECT substring(c for 2) FROM t1", "SUBSTRING(… FOR …) without FROM first"],
     ["SELECT overlay(c placing 'x' from 1) FROM t1", "OVERLAY(… FROM …)"],
   ],
   "predicates and operators": [
