@@ -1058,6 +1058,16 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
   const top: Expr[] = [];
 
   const relsOf = (e: Expr) => new Set([...slotsOf(e)].map((s) => relOfSlot(rels, s)));
+  /**
+   * Whether a WHERE condition over FROM items up to `i` may be the condition of the join that
+   * adds item i: that join is inner (or a comma) and no later RIGHT or FULL join null-extends
+   * the rows it made — LEFT joins after it keep those rows as they are, so the filter commutes.
+   */
+  const whereJoinsAt = (i: number) => {
+    const type = rels[i]?.joinType ?? "inner";
+    if (type !== "inner" && type !== "cross") return false;
+    return !rels.slice(i + 1).some((r) => r.joinType === "right" || r.joinType === "full");
+  };
 
   // ON conditions, bound against the relations to their left and themselves.
   rels.forEach((rel, i) => {
@@ -1108,7 +1118,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
       const semiJoin = c.k === "inSub" && !c.not;
       if (only !== undefined && !nullable[only] && (semiJoin || !hasSubquery(c)))
         relFilters[only]?.push(c);
-      else if (rs.size > 1 && !hasOuter) joinConds[Math.max(...rs)]?.push(c);
+      else if (rs.size > 1 && whereJoinsAt(Math.max(...rs))) joinConds[Math.max(...rs)]?.push(c);
       else top.push(c);
     }
   }
@@ -2047,6 +2057,11 @@ function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr 
     aggregates: false,
     inAggregate: true,
   });
+  return { k: "agg", fn: name, arg, distinct, type: aggregateType(name, arg) };
+}
+
+/** An aggregate's result type, as PostgreSQL's: sum(integer) is bigint, avg a decimal, … */
+function aggregateType(name: AggFn, arg: Expr): SqlType {
   let type: SqlType;
   if (name === "count") type = "bigint";
   else if (name === "avg") {
@@ -2064,7 +2079,7 @@ function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr 
         ? "bigint"
         : arg.type;
   } else type = arg.type;
-  return { k: "agg", fn: name, arg, distinct, type };
+  return type;
 }
 
 /** substring(s, from[, count]) by positions; PostgreSQL's pattern forms take text and are refused. */
@@ -2270,10 +2285,18 @@ function bindWindowCall(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr
   if (WINDOW_AGGREGATES.has(name)) {
     if (String(e.args?.distinct ?? "").toUpperCase() === "DISTINCT")
       throw unsupported(`DISTINCT in window function ${name}() is not supported`);
-    const agg = bindAggregate({ ...e, over: null }, scope, env, { ...inner, aggregates: true });
-    if (agg.k !== "agg") throw new Error("an aggregate bound to something else");
-    args = agg.arg ? [agg.arg] : [];
-    type = agg.type;
+    if (e.filter)
+      throw unsupported(`FILTER (WHERE …) on window function ${name}() is not supported`);
+    const argAst = e.args?.expr;
+    if (name === "count" && (argAst?.type === "star" || argAst == null)) {
+      args = [];
+      type = "bigint";
+    } else {
+      // In a grouped query the argument may itself aggregate: sum(count(*)) OVER ().
+      const arg = b(argAst);
+      args = [arg];
+      type = aggregateType(name as AggFn, arg);
+    }
   } else {
     const argAsts: Ast[] = e.args?.value ?? (e.args ? [e.args] : []);
     args = argAsts.map(b);
@@ -2510,7 +2533,28 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     limit: null,
     _limit: null,
   };
-  const node = bindSetExpression(keySet, env, link);
+  let node = bindSetExpression(keySet, env, link);
+  // A date meets a timestamp as its midnight: both sides become timestamps, the inner one by a
+  // CAST in the key set (bound again with it).
+  const mixed = node.columns.map((c, i) => {
+    const pair = [c.type, (keys[i] as Expr).type];
+    return pair.includes("date") && pair.includes("timestamp");
+  });
+  if (mixed.some(Boolean)) {
+    keySet.columns = keySet.columns.map((item: Ast, i: number) =>
+      mixed[i] && node.columns[i]?.type === "date"
+        ? { expr: { type: "cast", expr: item.expr, target: [{ dataType: "TIMESTAMP" }] }, as: null }
+        : item,
+    );
+    node = bindSetExpression(keySet, env, link);
+    keys.forEach((k, i) => {
+      if (!mixed[i] || k.type !== "date") return;
+      keys[i] =
+        k.k === "lit"
+          ? { k: "lit", v: castValue(k.v, "timestamp"), type: "timestamp" }
+          : { k: "cast", e: k, type: "timestamp" };
+    });
+  }
   node.columns.forEach((c, i) => {
     const k = keys[i] as Expr;
     const q = correlated[i] as CorrelatedEquality;

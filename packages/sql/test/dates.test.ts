@@ -104,3 +104,48 @@ describe("through statements", () => {
     ).toEqual([["2024-02-29"]]);
   });
 });
+
+describe("dates beside timestamps in a correlated EXISTS", () => {
+  const q = rowsOver([
+    {
+      source: "s",
+      name: "u",
+      columns: [
+        { name: "id", type: "integer" },
+        { name: "signup", type: "date" },
+      ],
+      rows: [
+        [1, "2024-01-10"],
+        [2, "2024-03-01"],
+        [3, null],
+      ],
+    },
+    {
+      source: "s",
+      name: "o",
+      columns: [
+        { name: "uid", type: "integer" },
+        { name: "created", type: "timestamp" },
+      ],
+      rows: [
+        [1, toTimestampNs("2024-01-09 23:00")],
+        [1, toTimestampNs("2024-01-10 00:00")],
+        [2, toTimestampNs("2024-03-01 10:00")],
+        [3, toTimestampNs("2024-01-01")],
+      ],
+    },
+  ]);
+
+  it("compares the date as its midnight, as PostgreSQL does", async () => {
+    expect(
+      await q(
+        "SELECT id FROM u WHERE EXISTS (SELECT 1 FROM o WHERE o.uid = u.id AND o.created < u.signup) ORDER BY id",
+      ),
+    ).toEqual([[1]]);
+    expect(
+      await q(
+        "SELECT id FROM u WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.uid = u.id AND o.created >= u.signup) ORDER BY id",
+      ),
+    ).toEqual([[3]]);
+  });
+});

@@ -92,3 +92,26 @@ describe("OR conditions", () => {
     expect(fetched).toEqual(expect.arrayContaining(["p_brand", "p_size", "l_quantity"]));
   });
 });
+
+describe("WHERE conditions beside an outer join in a FROM list", () => {
+  it("join the comma-listed tables on their keys instead of crossing them", async () => {
+    const sources: SourceInfo[] = [
+      { name: "a", dialect: pgDialect, capabilities: NOTHING_PUSHED },
+      { name: "b", dialect: pgDialect, capabilities: NOTHING_PUSHED },
+    ];
+    const catalog = memoryCatalog(tables, sources);
+    const sql = `SELECT l.l_partkey, l.l_quantity, n.p_brand FROM lineitem l, part p
+      LEFT JOIN part n ON n.p_partkey = p.p_partkey + 1
+      WHERE p.p_partkey = l.l_partkey ORDER BY 1, 2`;
+    const crossJoins = joins(planSql(sql, catalog).plan.root).filter((j) => j.type === "cross");
+    expect(crossJoins).toEqual([]);
+    const r = await runSql(sql, catalog, memoryRunner(tables));
+    expect(r.rows).toEqual([
+      [1, 5, "b23"],
+      [1, 30, "b23"],
+      [2, 15, "b12"],
+      [3, 5, "b34"],
+      [4, 25, null],
+    ]);
+  });
+});

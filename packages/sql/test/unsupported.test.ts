@@ -186,6 +186,11 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
   "functions and aggregates": [
     ["SELECT cume_dist() OVER (ORDER BY a) FROM t1", "window function CUME_DIST()"],
     [
+      "SELECT sum(a) OVER (ORDER BY a ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING) FROM t1",
+      "a ROWS frame that ends PRECEDING",
+    ],
+    ["SELECT count(*) FROM t1 JOIN t2 ON t1.a = t2.a, t1 AS x", "a FROM list item after JOIN … ON"],
+    [
       "SELECT max(a) OVER (ORDER BY a RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t1",
       "RANGE window frames",
     ],

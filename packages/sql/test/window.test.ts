@@ -97,6 +97,18 @@ describe("window functions", () => {
     ]);
   });
 
+  it("takes aggregates inside a window aggregate in a grouped query", async () => {
+    expect(
+      await q(
+        "SELECT dept, count(*), sum(count(*)) OVER (), max(sum(pay)) OVER () FROM staff GROUP BY dept ORDER BY dept",
+      ),
+    ).toEqual([
+      ["a", 3, 6, 50],
+      ["b", 2, 6, 50],
+      ["c", 1, 6, 50],
+    ]);
+  });
+
   it("frames by ROWS n PRECEDING alone, to the current row", async () => {
     expect(
       await q("SELECT id, sum(pay) OVER (ORDER BY id ROWS 2 PRECEDING) FROM staff ORDER BY id"),
