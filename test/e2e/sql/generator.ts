@@ -7,6 +7,17 @@
  * MAX, AVG, HAVING), ORDER BY with a total order and LIMIT/OFFSET, DISTINCT, UNION ALL,
  * subqueries in FROM, CTEs and IN / NOT IN / EXISTS subqueries.
  *
+ * And the newer constructs, alone and mixed into the above: tables listed with commas in an
+ * order the join order must not follow (now and then with an unrelated one), OR conditions
+ * repeating a join key in every branch, date arithmetic (`± INTERVAL`, `± integer`, `date -
+ * date`), EXTRACT / date_part / date_trunc, `substring(… FROM … FOR …)`, bounds written as
+ * decimal literal arithmetic that lands on a row's value, GROUP BY ROLLUP / CUBE (also crossed
+ * with plain keys), window functions (ranking, offsets, first/last/nth_value, aggregates over
+ * the default frame and ROWS frames; over joins, over groups, in derived tables for top-N),
+ * UNION / INTERSECT / EXCEPT chains, column alias lists on derived tables and CTEs, scalar
+ * subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS correlated by an
+ * equality and other comparisons.
+ *
  * Values are literals or bound parameters (`$1`, `$2`, … numbered in text order or shuffled, a
  * value sometimes bound once and used twice). A `char(n)` value is text without its padding, as
  * docs/sql-join.md defines it; the reference reads such columns through views of that shape.
@@ -15,7 +26,7 @@
  * is the reference. Table names are tokens (`tableRef`) that `renderTables` replaces with the
  * names a layout uses.
  */
-import { type ColumnType, TABLE_SCHEMAS } from "./fixtures.ts";
+import { type ColumnType, differentialTables, TABLE_SCHEMAS } from "./fixtures.ts";
 import { type Random, seededRandom } from "./random.ts";
 
 export type Param = string | number | null;
@@ -56,7 +67,7 @@ const TABLE: Record<Alias, string> = {
   n: "nation",
 };
 
-const from = (alias: Alias) => `${tableRef(TABLE[alias])} ${alias}`;
+const from = (alias: Alias, as: string = alias) => `${tableRef(TABLE[alias])} ${as}`;
 
 function columnTypes(table: string): Record<string, ColumnType> {
   const schema = TABLE_SCHEMAS.find((t) => t.name === table);
@@ -121,7 +132,7 @@ const NUMERIC: ColumnType[] = ["int", "decimal"];
  * The type PostgreSQL infers for a bound value from where it stands; a value bound once and used
  * twice must stand where the same type is inferred.
  */
-type Context = ColumnType | "bigint" | "pattern" | "charPattern" | "divisor";
+type Context = ColumnType | "bigint" | "pattern" | "charPattern" | "divisor" | "count";
 
 const q = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
@@ -138,6 +149,112 @@ const charValue = (r: Gen, values: string[]) => r.value(r.pick(values), "char");
 /** A LIKE pattern for a `char(n)` column, some of which would match PostgreSQL's padding. */
 const charPattern = (r: Gen, patterns: string[]) => r.value(r.pick(patterns), "charPattern");
 const list = (r: Gen, values: string[]) => values.map((v) => r.value(v, "varchar")).join(", ");
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+const dateText = (r: Gen) => `2024-${pad2(r.int(1, 12))}-${pad2(r.int(1, 28))}`;
+const timestampText = (r: Gen) => `${dateText(r)} ${pad2(r.int(0, 23))}:${pad2(r.int(0, 59))}:00`;
+
+/**
+ * An integer where PostgreSQL would not infer a bound value's type (it reads `substring(x FROM
+ * $1 FOR $2)` as the regular-expression form): cast when bound. `count`: never negative.
+ */
+function integer(r: Gen, n: number, context: Context = "int"): string {
+  const v = r.value(n, context);
+  return isBound(v) ? `CAST(${v} AS integer)` : v;
+}
+
+/** A date constant: a `DATE '…'` literal, or a bound value cast to date. */
+function dateConstant(r: Gen): string {
+  const v = r.value(dateText(r), "date");
+  return isBound(v) ? `CAST(${v} AS date)` : `DATE ${v}`;
+}
+
+/** An interval in one of the forms the engine reads (a unit after the quantity, or in it). */
+const interval = (r: Gen) =>
+  r.pick([
+    () => `INTERVAL '${r.int(1, 90)}' DAY`,
+    () => `INTERVAL '${r.int(1, 14)}' MONTH`,
+    () => `INTERVAL '${r.int(1, 2)}' YEAR`,
+    () => `INTERVAL '1 year 2 months'`,
+    () => `INTERVAL '${r.int(2, 45)} days'`,
+  ])();
+
+const sign = (r: Gen) => r.pick(["+", "-"]);
+const comparison = (r: Gen) => r.pick(["<", "<=", ">", ">="]);
+
+const DATE_FIELDS = ["year", "quarter", "month", "day", "dow", "isodow", "doy", "week", "isoyear"];
+const TIMESTAMP_FIELDS = [...DATE_FIELDS, "hour", "minute", "epoch"];
+const TRUNC_UNITS = ["year", "quarter", "month", "week", "day"];
+
+/** A field of a date (or timestamp) as EXTRACT or date_part, a number. */
+function datePart(r: Gen, ref: string, timestamp: boolean): string {
+  const field = r.pick(timestamp ? TIMESTAMP_FIELDS : DATE_FIELDS);
+  return r.chance(0.7) ? `EXTRACT(${field} FROM ${ref})` : `date_part('${field}', ${ref})`;
+}
+
+/** A predicate on a date or timestamp column through interval and day arithmetic. */
+function dateFilter(r: Gen, ref: string, timestamp: boolean): string {
+  return r.pick([
+    () => `${ref} ${comparison(r)} ${dateConstant(r)} ${sign(r)} ${interval(r)}`,
+    () =>
+      `${ref} ${sign(r)} ${interval(r)} ${comparison(r)} ${r.value(timestampText(r), "timestamp")}`,
+    () =>
+      `${ref} BETWEEN ${dateConstant(r)} - ${interval(r)} AND ${dateConstant(r)} + ${interval(r)}`,
+    () =>
+      timestamp
+        ? `CAST(${ref} AS date) - ${dateConstant(r)} ${comparison(r)} ${r.value(r.int(-200, 200), "int")}`
+        : `${ref} ${sign(r)} ${integer(r, r.int(1, 60))} ${comparison(r)} ${dateConstant(r)}`,
+    () =>
+      `${dateConstant(r)} - ${timestamp ? `CAST(${ref} AS date)` : ref} < ${integer(r, r.int(0, 300))}`,
+    () => `${datePart(r, ref, timestamp)} ${comparison(r)} ${r.int(1, 40)}`,
+    () => {
+      const field = r.pick(["month", "quarter", "week", "doy"]);
+      return `EXTRACT(${field} FROM ${ref}) ${comparison(r)} EXTRACT(${field} FROM ${dateConstant(r)})`;
+    },
+    () =>
+      `EXTRACT(${r.pick(["month", "quarter", "dow"])} FROM ${ref}) IN (${r.int(0, 3)}, ${r.int(4, 7)})`,
+    () =>
+      `date_trunc('${r.pick(TRUNC_UNITS)}', ${ref}) ${r.pick(["=", "<", ">="])} ${r.value(`2024-${pad2(r.int(1, 12))}-01`, "timestamp")}`,
+  ])();
+}
+
+/** `substring(… FROM a FOR b)` (now and then without FOR), from before the start on. */
+function substringOf(r: Gen, ref: string): string {
+  const start = integer(r, r.int(-1, 4));
+  return r.chance(0.8)
+    ? `substring(${ref} FROM ${start} FOR ${integer(r, r.int(0, 4), "count")})`
+    : `substring(${ref} FROM ${start})`;
+}
+
+const substringFilter = (r: Gen, ref: string) =>
+  `${substringOf(r, ref)} ${r.pick(["=", "<>", "<", ">="])} ${r.value(r.pick(["a", "A", "b", "", " ", "ab", "a ", "RA", "ook"]), "text")}`;
+
+/** The distinct values (in cents) of a decimal column, for bounds that land on rows. */
+function centsOf(table: string, column: string): number[] {
+  const def = differentialTables().find((t) => t.name === table)!;
+  const at = def.columns.findIndex((c) => c.name === column);
+  const values = def.rows.flatMap((row) => (typeof row[at] === "number" ? [row[at]] : []));
+  return [...new Set(values.map((v) => Math.round(v * 100)))].sort((a, b) => a - b);
+}
+
+const CENTS = { total: centsOf("orders", "total"), price: centsOf("products", "price") };
+const decimal = (cents: number) => (cents / 100).toFixed(2);
+
+/**
+ * A bound on a decimal column written as arithmetic between decimal literals, which the engine
+ * folds exactly: a row's value is a bound, which float arithmetic would miss.
+ */
+function foldedBound(r: Gen, ref: string, values: number[]): string {
+  const v = r.pick(values);
+  const d = r.pick([1, 5, 100, 2500]);
+  return r.pick([
+    () => `${ref} BETWEEN ${decimal(v + d)} - ${decimal(d)} AND ${decimal(v + d)} + ${decimal(d)}`,
+    () => `${ref} = ${decimal(v - d)} + ${decimal(d)}`,
+    () => `${ref} ${comparison(r)} ${decimal(v + d)} - ${decimal(d)}`,
+    () => `${ref} = 0.1 * ${(v / 10).toFixed(1)}`,
+    () => `${ref} NOT BETWEEN ${decimal(v)} - 0.01 AND ${decimal(v)} + 0.01`,
+  ])();
+}
 
 /** Filters per alias: each one a predicate PostgreSQL and the engine must agree on. */
 const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
@@ -178,6 +295,9 @@ const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
     () => "u.tag IS NULL",
     (r) => `u.tag LIKE ${charPattern(r, ["a%", "%b%", " a%", "A%", " %", "% "])}`,
     (r) => `length(u.tag) ${r.pick(["=", "<", ">"])} ${r.value(r.int(0, 3), "int")}`,
+    (r) => dateFilter(r, "u.signup", false),
+    (r) => dateFilter(r, "u.signup", false),
+    (r) => substringFilter(r, r.pick(["u.tag", "u.name", "u.country"])),
   ],
   o: [
     (r) => `o.status = ${r.value(r.pick(["paid", "PAID", "shipped", "Shipped"]), "varchar")}`,
@@ -210,6 +330,10 @@ const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
     () => "o.note IS NULL",
     (r) => `length(o.note) ${r.pick(["=", ">"])} ${r.value(r.int(0, 2), "int")}`,
     (r) => `upper(o.note) = ${r.value(r.pick(["A", "A ", "FRANCE "]), "text")}`,
+    (r) => dateFilter(r, "o.created_at", true),
+    (r) => dateFilter(r, "o.created_at", true),
+    (r) => foldedBound(r, "o.total", CENTS.total),
+    (r) => substringFilter(r, r.pick(["o.note", "o.status"])),
   ],
   p: [
     (r) => `p.category = ${r.value(r.pick(["books", "Books", "games", "TOOLS"]), "varchar")}`,
@@ -224,6 +348,8 @@ const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
     (r) => `p.label LIKE ${r.value(r.pick(["%b ", "a%", "% "]), "pattern")}`,
     () => "p.code = p.label",
     () => "p.code <> p.label",
+    (r) => foldedBound(r, "p.price", CENTS.price),
+    (r) => substringFilter(r, r.pick(["p.code", "p.label", "p.name"])),
   ],
   c: [
     (r) => `c.region = ${r.value(r.pick(["Europe", "Americas", "europe"]), "varchar")}`,
@@ -233,6 +359,7 @@ const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
       `c.nation = ${r.value(r.pick(["FRANCE", "FRANCE ", "france", "UNITED STATES"]), "varchar")}`,
     (r) => `c.nation LIKE ${r.value(r.pick(["FR%", "% ", " %"]), "pattern")}`,
     () => "c.nation IS NULL",
+    (r) => substringFilter(r, r.pick(["c.nation", "c.region"])),
   ],
   r: [() => "r.reason IS NULL", (r) => `r.amount > ${r.value(r.int(1, 10), "decimal")}`],
   n: [
@@ -246,6 +373,7 @@ const FILTERS: Record<Alias, ((r: Gen) => string)[]> = {
     () => "n.n_name IS NULL",
     (r) => `length(n.n_name) > ${r.value(r.int(4, 8), "int")}`,
     (r) => `n.n_nationkey < ${r.value(r.int(5, 28), "int")}`,
+    (r) => substringFilter(r, "n.n_name"),
   ],
 };
 
@@ -276,6 +404,8 @@ interface From {
   kind: string;
   /** A RIGHT or FULL join: any table's rows may be NULL-extended. */
   outer: boolean;
+  /** Join conditions for the WHERE clause, of tables listed with commas. */
+  conditions?: string[];
 }
 
 /** Key edges twice as often as text ones, which multiply rows. */
@@ -286,6 +416,18 @@ function pickEdge(r: Gen, alias: Alias, joined: Alias[]) {
   if (edges.length === 0) throw new Error(`no join edge for ${alias} after ${joined.join(",")}`);
   const keyEdges = edges.filter((e) => !e.text);
   return keyEdges.length > 0 && r.chance(0.67) ? r.pick(keyEdges) : r.pick(edges);
+}
+
+/**
+ * A join condition written as an OR whose every branch repeats it with other conditions on
+ * either table (TPC-H Q19's shape): the shared condition is still the join key.
+ */
+function sharedKeyOr(r: Gen, edge: (typeof EDGES)[number]): string {
+  const branches = Array.from({ length: r.int(2, 3) }, () => {
+    const extra = Array.from({ length: r.int(1, 2) }, () => filterOn(r, r.pick([edge.a, edge.b])));
+    return `(${[edge.on, ...extra].join(" AND ")})`;
+  });
+  return `(${branches.join(" OR ")})`;
 }
 
 function fromClause(r: Gen, shape: Alias[]): From {
@@ -299,13 +441,55 @@ function fromClause(r: Gen, shape: Alias[]): From {
       roll < 0.58 ? "JOIN" : roll < 0.88 ? "LEFT JOIN" : roll < 0.94 ? "RIGHT JOIN" : "FULL JOIN";
     if (join !== "JOIN") kinds.add(join.split(" ")[0]!.toLowerCase());
     if (edge.text) kinds.add("text");
-    // An extra ON condition on either side: under an outer join it must not filter that side.
-    const extra = r.chance(0.25) ? ` AND ${filterOn(r, r.pick([alias, ...joined]))}` : "";
-    sql += ` ${join} ${from(alias)} ON ${edge.on}${extra}`;
+    if (r.chance(0.1)) {
+      kinds.add("or");
+      sql += ` ${join} ${from(alias)} ON ${sharedKeyOr(r, edge)}`;
+    } else {
+      // An extra ON condition on either side: under an outer join it must not filter that side.
+      const extra = r.chance(0.25) ? ` AND ${filterOn(r, r.pick([alias, ...joined]))}` : "";
+      sql += ` ${join} ${from(alias)} ON ${edge.on}${extra}`;
+    }
     joined.push(alias);
   }
   const kind = `join${shape.length}${[...kinds].map((k) => `-${k}`).join("")}`;
   return { sql, aliases: joined, kind, outer: kinds.has("right") || kinds.has("full") };
+}
+
+/** Shapes for FROM lists: three tables and more, and five that join in a chain. */
+const LIST_SHAPES: Alias[][] = [
+  ...SHAPES.filter((shape) => shape.length >= 3),
+  ["n", "c", "u", "o", "p"],
+  ["p", "o", "u", "c", "n"],
+];
+
+/**
+ * The shape's tables listed with commas in a shuffled order (so a table often comes before any
+ * it joins), their join conditions in WHERE — one now and then as an OR repeating it
+ * in every branch. The engine picks the join order by cost; the answer must not change.
+ */
+function fromList(r: Gen, shape: Alias[]): From {
+  const edges = shape.slice(1).map((alias, i) => pickEdge(r, alias, shape.slice(0, i + 1)));
+  const orAt = r.chance(0.3) ? r.int(0, edges.length - 1) : -1;
+  const conditions = edges.map((e, i) => (i === orAt ? sharedKeyOr(r, e) : e.on));
+  // Now and then a few nations that join nothing: a cross product the order must keep small.
+  const cross = !shape.includes("n") && r.chance(0.2);
+  if (cross) conditions.push(`n.n_nationkey < ${r.int(1, 3)}`);
+  const aliases = r.sample(
+    cross ? [...shape, "n" as const] : shape,
+    shape.length + (cross ? 1 : 0),
+  );
+  // Now and then a listed table carries a LEFT JOIN, which binds tighter than the commas.
+  const left = shape.includes("u") && !aliases.includes("c") && r.chance(0.25);
+  const item = (a: Alias) =>
+    a === "u" && left ? `${from("u")} LEFT JOIN ${from("c")} ON u.country = c.code` : from(a);
+  const text = edges.some((e) => e.text) ? "-text" : "";
+  return {
+    sql: aliases.map(item).join(", "),
+    aliases: left ? [...aliases, "c"] : aliases,
+    kind: `list${shape.length}${text}${orAt >= 0 ? "-or" : ""}${cross ? "-cross" : ""}${left ? "-left" : ""}`,
+    outer: false,
+    conditions: r.sample(conditions, conditions.length),
+  };
 }
 
 const filterOn = (r: Gen, alias: Alias) => r.pick(FILTERS[alias])(r);
@@ -316,9 +500,23 @@ function textComparison(r: Gen, aliases: Alias[]): string {
   return `${a!.ref} ${r.pick(["=", "=", "<>", "<", ">="])} ${b!.ref}`;
 }
 
-function whereClause(r: Gen, aliases: Alias[], max = 2): string {
-  const predicates = Array.from({ length: r.int(0, max) }, () => filterOn(r, r.pick(aliases)));
+/** An order's time against its user's signup date moved by an interval or a number of days. */
+const datesCompared = (r: Gen) =>
+  r.pick([
+    () => `o.created_at ${comparison(r)} u.signup ${sign(r)} ${interval(r)}`,
+    () =>
+      `CAST(o.created_at AS date) - u.signup ${comparison(r)} ${r.value(r.int(-60, 60), "int")}`,
+    () => `u.signup + ${r.int(0, 90)} ${comparison(r)} o.created_at`,
+  ])();
+
+function whereClause(r: Gen, aliases: Alias[], max = 2, conditions: string[] = []): string {
+  const predicates = [
+    ...conditions,
+    ...Array.from({ length: r.int(0, max) }, () => filterOn(r, r.pick(aliases))),
+  ];
   if (aliases.length > 1 && r.chance(0.2)) predicates.push(textComparison(r, aliases));
+  if (aliases.includes("u") && aliases.includes("o") && r.chance(0.15))
+    predicates.push(datesCompared(r));
   return predicates.length > 0 ? ` WHERE ${predicates.join(" AND ")}` : "";
 }
 
@@ -388,7 +586,37 @@ const EXPRESSIONS: ((r: Gen, columns: Column[], aliases: Alias[]) => string)[] =
     const c = r.pick(columns.filter((x) => x.type !== "timestamp" && x.type !== "date"));
     return `COALESCE(${c.ref}, ${otherOfKind(r, c, columns)})`;
   },
+  (r, columns) => {
+    const dates = ofTypes(columns, ["date", "timestamp"]);
+    return dates.length > 0
+      ? dateExpression(r, r.pick(dates))
+      : substringOf(r, r.pick(ofTypes(columns, TEXT_TYPES)).ref);
+  },
+  (r, columns) => substringOf(r, r.pick(ofTypes(columns, TEXT_TYPES)).ref),
+  (r, columns) => {
+    const c = r.pick(ofTypes(columns, NUMERIC));
+    return `${c.ref} ${r.pick(["+", "-", "*"])} (${r.pick(["0.1 + 0.2", "1.1 - 0.1", "0.5 * 0.2", "2.50 - 1.25"])})`;
+  },
 ];
+
+/** A date or timestamp column through interval and day arithmetic, EXTRACT or date_trunc. */
+function dateExpression(r: Gen, c: Column): string {
+  const timestamp = c.type === "timestamp";
+  return r.pick([
+    () => `${c.ref} ${sign(r)} ${interval(r)}`,
+    // Days first, then months: a day past the end of a month is its last day (Feb 29 in 2024).
+    () =>
+      `${timestamp ? `CAST(${c.ref} AS date)` : c.ref} + ${r.int(1, 5)} ${sign(r)} ${r.pick(["INTERVAL '1' MONTH", "INTERVAL '1' YEAR", "INTERVAL '1 year 2 months'", "INTERVAL '13' MONTH"])}`,
+    // A date part of a shifted date: weeks, day of year and ISO years across the new year.
+    () => datePart(r, `${c.ref} ${sign(r)} ${interval(r)}`, true),
+    () => datePart(r, `${timestamp ? `CAST(${c.ref} AS date)` : c.ref} + ${r.int(1, 40)}`, false),
+    () => `${timestamp ? `CAST(${c.ref} AS date)` : c.ref} ${sign(r)} ${integer(r, r.int(1, 400))}`,
+    () => `${dateConstant(r)} - ${timestamp ? `CAST(${c.ref} AS date)` : c.ref}`,
+    () => datePart(r, c.ref, timestamp),
+    () => datePart(r, c.ref, timestamp),
+    () => `date_trunc('${r.pick(timestamp ? [...TRUNC_UNITS, "hour"] : TRUNC_UNITS)}', ${c.ref})`,
+  ])();
+}
 
 function selectItems(r: Gen, from: From): string[] {
   const columns = columnsOf(from.aliases);
@@ -408,7 +636,7 @@ interface Made {
 }
 
 function selectQuery(r: Gen, from: From): Made {
-  let sql = `SELECT ${selectItems(r, from).join(", ")} FROM ${from.sql}${whereClause(r, from.aliases)}`;
+  let sql = `SELECT ${selectItems(r, from).join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2, from.conditions)}`;
   if (!from.outer && r.chance(0.35)) {
     sql += ` ORDER BY ${totalOrder(r, from.aliases).join(", ")} LIMIT ${r.int(1, 40)}`;
     if (r.chance(0.4)) sql += ` OFFSET ${r.int(1, 30)}`;
@@ -470,20 +698,147 @@ function havingClause(r: Gen, columns: Column[]): string {
   ])();
 }
 
+/** A grouping key: a column, or now and then a date part, a truncated date or a prefix. */
+function groupKey(r: Gen, columns: Column[]): string {
+  const dates = ofTypes(columns, ["date", "timestamp"]);
+  if (dates.length > 0 && r.chance(0.2)) {
+    const c = r.pick(dates);
+    return r.chance(0.6)
+      ? `EXTRACT(${r.pick(["year", "quarter", "month", "dow"])} FROM ${c.ref})`
+      : `date_trunc('${r.pick(TRUNC_UNITS)}', ${c.ref})`;
+  }
+  if (r.chance(0.1)) return substringOf(r, r.pick(ofTypes(columns, TEXT_TYPES)).ref);
+  return r.pick(ofTypes(columns, [...TEXT_TYPES, "int"])).ref;
+}
+
+/** GROUP BY the keys, or ROLLUP / CUBE of them, or a plain key crossed with either of the rest. */
+function grouping(r: Gen, keys: string[]): { sql: string; kind: string } {
+  const roll = r.next();
+  if (roll < 0.6) return { sql: keys.join(", "), kind: "aggregate" };
+  if (roll < 0.75) return { sql: `ROLLUP (${keys.join(", ")})`, kind: "rollup" };
+  if (roll < 0.87 || keys.length === 1) return { sql: `CUBE (${keys.join(", ")})`, kind: "cube" };
+  const [first, ...rest] = keys;
+  return {
+    sql: `${first}, ${r.pick(["ROLLUP", "CUBE"])} (${rest.join(", ")})`,
+    kind: "rollup-mixed",
+  };
+}
+
+/**
+ * Window functions over the groups: ranks of an aggregate, a window aggregate of one, row
+ * numbers and offsets; ordering by the keys is total only when each group is one row (no
+ * ROLLUP or CUBE).
+ */
+function groupWindows(r: Gen, keys: string[], plain: boolean): string[] {
+  const order = keys.map((k) => `${k}${r.chance(0.3) ? " DESC" : ""}`).join(", ");
+  const within = keys.length > 1 ? `PARTITION BY ${keys[0]} ` : "";
+  const makers: (() => string)[] = [
+    () =>
+      `${r.pick(["rank", "dense_rank"])}() OVER (${within}ORDER BY COUNT(*)${r.chance(0.5) ? " DESC" : ""})`,
+    () => `${r.pick(["SUM", "MAX"])}(COUNT(*)) OVER (${r.chance(0.5) ? within.trim() : ""})`,
+  ];
+  if (plain) {
+    makers.push(
+      () => `row_number() OVER (ORDER BY ${order})`,
+      () => `${r.pick(["lag", "lead"])}(COUNT(*), 1, 0) OVER (ORDER BY ${order})`,
+      () => `first_value(MIN(${keys[0]})) OVER (ORDER BY ${order})`,
+    );
+  }
+  return Array.from({ length: r.int(1, 2) }, (_, i) => `${r.pick(makers)()} AS w${i + 1}`);
+}
+
 function aggregateQuery(r: Gen, from: From): Made {
   const columns = columnsOf(from.aliases);
-  const groupable = ofTypes(columns, [...TEXT_TYPES, "int"]);
-  const keys = r.chance(0.2) ? [] : r.sample(groupable, r.int(1, 2));
+  const keys = r.chance(0.2)
+    ? []
+    : [...new Set(Array.from({ length: r.int(1, 3) }, () => groupKey(r, columns)))];
+  const group = grouping(r, keys);
+  const windows = keys.length > 0 && r.chance(0.25);
   const select = [
-    ...keys.map((k, i) => `${k.ref} AS k${i + 1}`),
+    ...keys.map((k, i) => `${k} AS k${i + 1}`),
     ...(r.chance(0.25) ? [`${constant(r)} AS lit`] : []),
     ...aggregateList(r, columns, from.aliases),
+    ...(windows ? groupWindows(r, keys, group.kind === "aggregate") : []),
   ];
-  let sql = `SELECT ${select.join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2)}`;
+  let sql = `SELECT ${select.join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2, from.conditions)}`;
   if (keys.length === 0) return { sql, kind: "global-aggregate", ordered: false };
-  sql += ` GROUP BY ${keys.map((k) => k.ref).join(", ")}`;
+  sql += ` GROUP BY ${group.sql}`;
   if (r.chance(0.35)) sql += ` HAVING ${havingClause(r, columns)}`;
-  return { sql, kind: "aggregate", ordered: false };
+  return { sql, kind: `${group.kind}${windows ? "-window" : ""}`, ordered: false };
+}
+
+/** The columns a window may partition by. */
+const partitionable = (columns: Column[]) => ofTypes(columns, [...TEXT_TYPES, "int"]);
+
+/** A ROWS frame: from the partition's start, around the row, only before or after it, to the end. */
+const frame = (r: Gen) =>
+  r.pick([
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+    `ROWS BETWEEN ${r.int(1, 3)} PRECEDING AND CURRENT ROW`,
+    `ROWS BETWEEN ${r.int(0, 2)} PRECEDING AND ${r.int(1, 3)} FOLLOWING`,
+    "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING",
+    `ROWS BETWEEN ${r.int(1, 2)} FOLLOWING AND UNBOUNDED FOLLOWING`,
+    `ROWS BETWEEN 1 FOLLOWING AND ${r.int(1, 3)} FOLLOWING`,
+    `ROWS BETWEEN ${r.int(2, 3)} PRECEDING AND 1 PRECEDING`,
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING",
+    `ROWS BETWEEN CURRENT ROW AND ${r.int(1, 2)} FOLLOWING`,
+    `ROWS ${r.pick(["UNBOUNDED PRECEDING", "CURRENT ROW", "2 PRECEDING"])}`,
+  ]);
+
+/**
+ * A window function over the joined rows. Those that see the rows' order (row_number, ntile,
+ * lag, lead, first/last/nth_value, ROWS frames) order totally by every table's key; rank,
+ * dense_rank and aggregates over the default frame (up to the last peer) may order by one
+ * column with ties.
+ */
+function windowFunction(r: Gen, from: From): string {
+  const columns = columnsOf(from.aliases);
+  const keys = r.chance(0.7) ? r.sample(partitionable(columns), r.int(1, 2)) : [];
+  const partition = keys.length > 0 ? `PARTITION BY ${keys.map((k) => k.ref).join(", ")} ` : "";
+  const total = () => `${partition}ORDER BY ${totalOrder(r, from.aliases).join(", ")}`;
+  const loose = () => {
+    const c = r.pick(columns);
+    return `${partition}ORDER BY ${c.ref}${r.chance(0.3) ? " DESC" : ""}`;
+  };
+  const any = () => r.pick(columns).ref;
+  const numeric = () => r.pick(ofTypes(columns, NUMERIC)).ref;
+  return r.pick([
+    () => `row_number() OVER (${total()})`,
+    () => `${r.pick(["rank", "dense_rank"])}() OVER (${loose()})`,
+    () => `ntile(${r.int(2, 5)}) OVER (${total()})`,
+    () => {
+      const c = r.pick(columns.filter((x) => x.type !== "date" && x.type !== "timestamp"));
+      const offset = r.chance(0.6) ? `, ${r.value(r.int(1, 3), "count")}` : "";
+      const fallback =
+        offset && r.chance(0.5) ? `, ${NUMERIC.includes(c.type) ? "0" : "'none'"}` : "";
+      return `${r.pick(["lag", "lead"])}(${c.ref}${offset}${fallback}) OVER (${total()})`;
+    },
+    () =>
+      `${r.pick(["first_value", "last_value"])}(${any()}) OVER (${total()}${r.chance(0.5) ? ` ${frame(r)}` : ""})`,
+    () =>
+      `nth_value(${any()}, ${r.int(1, 3)}) OVER (${total()}${r.chance(0.5) ? ` ${frame(r)}` : ""})`,
+    () =>
+      `${r.pick(["COUNT(*)", `COUNT(${any()})`, `SUM(${numeric()})`, `AVG(${numeric()})`])} OVER (${partition.trim()})`,
+    () =>
+      `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `MIN(${any()})`, `MAX(${numeric()})`])} OVER (${loose()})`,
+    () =>
+      `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `AVG(${numeric()})`, `MIN(${numeric()})`, `MAX(${any()})`])} OVER (${total()} ${frame(r)})`,
+  ])();
+}
+
+function windowQuery(r: Gen, from: From): Made {
+  const columns = columnsOf(from.aliases);
+  const select = [
+    ...r.sample(columns, r.int(1, 2)).map((c, i) => `${c.ref} AS ${c.alias}_${c.name}_${i}`),
+    ...Array.from({ length: r.int(1, 3) }, (_, i) => `${windowFunction(r, from)} AS w${i + 1}`),
+  ];
+  let sql = `SELECT ${select.join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2, from.conditions)}`;
+  if (!from.outer && r.chance(0.3)) {
+    sql += ` ORDER BY ${totalOrder(r, from.aliases).join(", ")} LIMIT ${r.int(1, 40)}`;
+    return { sql, kind: "window-limit", ordered: true };
+  }
+  return { sql, kind: "window", ordered: false };
 }
 
 function distinctQuery(r: Gen, from: From): Made {
@@ -492,7 +847,7 @@ function distinctQuery(r: Gen, from: From): Made {
     r.int(1, 2),
   );
   return {
-    sql: `SELECT DISTINCT ${picked.map((c) => `${c.ref} AS ${c.alias}_${c.name}`).join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2)}`,
+    sql: `SELECT DISTINCT ${picked.map((c) => `${c.ref} AS ${c.alias}_${c.name}`).join(", ")} FROM ${from.sql}${whereClause(r, from.aliases, 2, from.conditions)}`,
     kind: "distinct",
     ordered: false,
   };
@@ -637,6 +992,377 @@ const SHAPED: ((r: Gen) => Made)[] = [
   }),
 ];
 
+/** A filter of `alias`'s table for a second instance of it, named `as`. */
+const filterAs = (r: Gen, alias: Alias, as: string) =>
+  filterOn(r, alias).replace(new RegExp(`\\b${alias}\\.`, "g"), `${as}.`);
+
+/**
+ * A derived table `(SELECT … FROM rest) AS name (a, b, …)` naming its columns in an alias list,
+ * or half the time in the subquery's own select list.
+ */
+function derived(r: Gen, name: string, columns: [string, string][]) {
+  const aliases = r.chance(0.5);
+  const items = columns.map(([n, e]) => (aliases ? e : `${e} AS ${n}`)).join(", ");
+  const list = aliases ? ` (${columns.map(([n]) => n).join(", ")})` : "";
+  return { aliases, sql: (rest: string) => `(SELECT ${items} FROM ${rest}) AS ${name}${list}` };
+}
+
+/**
+ * Branches of set operations, in groups whose values overlap (so INTERSECT and EXCEPT keep and
+ * drop some rows): a small number and a text (or char) column of one table each; the number
+ * is sometimes a numeric date part, which PostgreSQL unifies with the integers.
+ */
+const SET_BRANCHES: [Alias, string, string][][] = [
+  [
+    ["u", "u.age % 4", "u.tag"],
+    ["o", "o.qty - 1", "o.note"],
+    ["p", "p.id % 4", "p.code"],
+    ["p", "p.id % 3", "p.label"],
+  ],
+  [
+    ["n", "n.n_regionkey", "n.n_name"],
+    ["c", "length(c.region) % 5", "c.nation"],
+    ["o", "o.qty % 5", "upper(o.note)"],
+  ],
+  [
+    ["u", "EXTRACT(quarter FROM u.signup)", "u.country"],
+    ["c", "length(c.region) % 4", "c.code"],
+    ["u", "u.age % 4", "upper(u.country)"],
+  ],
+];
+
+/** Set operators; INTERSECT binds tighter than UNION and EXCEPT, which go left to right. */
+const SET_OPERATORS = ["UNION", "UNION DISTINCT", "UNION ALL", "INTERSECT", "EXCEPT"];
+
+/** Two to four branches joined by set operators, the first naming the columns `k`, `v`. */
+function setOperation(r: Gen, names = true): { sql: string; operators: string[] } {
+  const group = r.pick(SET_BRANCHES);
+  const operators: string[] = [];
+  const branches = Array.from({ length: r.int(2, 4) }, (_, i) => {
+    const [alias, k, v] = r.pick(group);
+    if (i > 0) operators.push(r.pick(SET_OPERATORS));
+    const named = i === 0 && names;
+    return `SELECT ${k}${named ? " AS k" : ""}, ${v}${named ? " AS v" : ""} FROM ${from(alias)}${whereClause(r, [alias], 1)}`;
+  });
+  const sql = branches.reduce((acc, branch, i) => `${acc} ${operators[i - 1]} ${branch}`);
+  return { sql, operators };
+}
+
+/** Correlated EXISTS conditions beside the equality: comparisons of other columns, both sides. */
+const ORDER_PAIRS = [
+  "o2.id <> o.id",
+  "o2.status <> o.status",
+  "o2.created_at < o.created_at",
+  "o2.total > o.total",
+  "o2.product_id <> o.product_id",
+  "o2.note <> o.note",
+  "o2.qty >= o.qty",
+  "o2.created_at < o.created_at - INTERVAL '30' DAY",
+];
+
+/**
+ * An aggregate over a user's orders, for a scalar subquery: a user without orders gets the
+ * aggregate over no rows (COUNT is 0, `COUNT(*) + 1` is 1), or NULL when it groups.
+ */
+const ORDER_AGGREGATES = [
+  "COUNT(*)",
+  "COUNT(*) + 1",
+  "COALESCE(SUM(o.qty), 0) * 2",
+  "COUNT(o.note) - COUNT(*)",
+  "COUNT(o.total)",
+  "SUM(o.total)",
+  "SUM(o.qty)",
+  "MAX(o.created_at)",
+  "MIN(o.qty)",
+  "AVG(o.qty)",
+  "MAX(o.note)",
+];
+
+/** A set operation, now and then ordered by every column and limited. */
+function setOperationStatement(r: Gen): Made {
+  const { sql, operators } = setOperation(r);
+  const all = operators.every((o) => o === "UNION ALL");
+  if (r.chance(0.4)) {
+    // Every column is an ORDER BY key: equal rows are the same row.
+    const order = r.pick(["k, v", "v DESC, k", "1, 2", "2, 1 DESC"]);
+    return {
+      kind: `set-op${all ? "-all" : ""}-order`,
+      ordered: true,
+      sql: `${sql} ORDER BY ${order} LIMIT ${r.int(1, 30)}`,
+    };
+  }
+  return { kind: `set-op${all ? "-all" : ""}`, ordered: false, sql };
+}
+
+/**
+ * Statements around the newer constructs: set operations (with INTERSECT's precedence),
+ * derived tables and CTEs with column alias lists, scalar subqueries and EXISTS correlated by
+ * equalities (and other comparisons), window functions in derived tables.
+ */
+const CONSTRUCTS: ((r: Gen) => Made)[] = [
+  setOperationStatement,
+  setOperationStatement,
+  (r) => {
+    const { sql } = setOperation(r, false);
+    return {
+      kind: "set-op-cte-aliases",
+      ordered: false,
+      sql:
+        `WITH s (k, v) AS (${sql}) SELECT s.v AS v, COUNT(*) AS n, SUM(s.k) AS total, MIN(s.k) AS least ` +
+        `FROM s GROUP BY s.v${r.chance(0.3) ? ` HAVING COUNT(*) > ${r.value(1, "bigint")}` : ""}`,
+    };
+  },
+  (r) => {
+    // Dates of either table; a date added to a number of days is still a date.
+    const branch = (i: number) => {
+      const [d, rest] = r.pick([
+        () => ["u.signup", `${from("u")}${whereClause(r, ["u"], 1)}`],
+        () => ["CAST(o.created_at AS date)", `${from("o")}${whereClause(r, ["o"], 1)}`],
+        () => [`u.signup + ${r.int(1, 30)}`, `${from("u")}${whereClause(r, ["u"], 1)}`],
+      ])();
+      return `SELECT ${d}${i === 0 ? " AS d" : ""} FROM ${rest}`;
+    };
+    const sql = Array.from({ length: r.int(2, 3) }, (_, i) => branch(i)).reduce(
+      (acc, b) => `${acc} ${r.pick(SET_OPERATORS)} ${b}`,
+    );
+    return { kind: "set-op-dates", ordered: false, sql };
+  },
+  (r) => {
+    const table = derived(r, "d", [
+      ["g", r.pick(["u.country", "u.tag", "u.age"])],
+      ["m", datePart(r, "u.signup", false)],
+      ["x", r.pick(["u.id", "u.signup - DATE '2024-01-01'", "length(u.name)"])],
+    ]);
+    return {
+      kind: `derived${table.aliases ? "-aliases" : ""}`,
+      ordered: false,
+      sql:
+        `SELECT d.g AS g, d.m AS m, COUNT(*) AS n, MAX(d.x) AS x FROM ${table.sql(`${from("u")}${whereClause(r, ["u"], 2)}`)} ` +
+        `GROUP BY ${r.pick(["d.g, d.m", "ROLLUP (d.g, d.m)", "CUBE (d.g, d.m)", "d.g, ROLLUP (d.m)"])}`,
+    };
+  },
+  (r) => ({
+    kind: "cte-aliases",
+    ordered: false,
+    sql:
+      `WITH spend (uid, spent, n, last) AS (SELECT o.user_id, SUM(o.total), COUNT(*), MAX(o.created_at) FROM ${from("o")}` +
+      `${whereClause(r, ["o"], 1)} GROUP BY o.user_id) ` +
+      `SELECT u.id AS id, u.name AS name, s.spent AS spent, s.n AS n, s.last AS last FROM ${from("u")} ` +
+      `${r.pick(["JOIN", "LEFT JOIN"])} spend s ON s.uid = u.id${whereClause(r, ["u"], 1)}` +
+      (r.chance(0.4) ? ` AND s.n >= ${r.value(r.int(1, 4), "bigint")}` : ""),
+  }),
+  (r) => {
+    const extra = r.chance(0.4) ? ` AND ${filterOn(r, "o")}` : "";
+    const outer = r.chance(0.3)
+      ? `${from("u")} JOIN ${from("c")} ON u.country = c.code`
+      : from("u");
+    return {
+      kind: "scalar-select",
+      ordered: false,
+      sql:
+        `SELECT u.id AS id, u.name AS name, (SELECT ${r.pick(ORDER_AGGREGATES)} FROM ${from("o")} ` +
+        `WHERE o.user_id = u.id${extra}${r.chance(0.2) ? " GROUP BY o.user_id" : ""}) AS v FROM ${outer}${whereClause(r, ["u"], 1)}`,
+    };
+  },
+  (r) => ({
+    kind: "scalar-text-key",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, u.tag AS tag, (SELECT ${r.pick(["COUNT(*)", "MAX(o.id)", "SUM(o.qty)"])} FROM ${from("o")} WHERE o.note = u.tag) AS v ` +
+      `FROM ${from("u")}${whereClause(r, ["u"], 1)}`,
+  }),
+  (r) => ({
+    kind: "scalar-on",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, o.id AS oid, o.total AS total FROM ${from("u")} ${r.pick(["JOIN", "LEFT JOIN"])} ${from("o")} ` +
+      `ON o.user_id = u.id AND o.${r.pick(["total >= (SELECT MAX(o2.total)", "qty > (SELECT MIN(o2.qty)", "created_at <= (SELECT MIN(o2.created_at)"])} ` +
+      `FROM ${from("o", "o2")} WHERE o2.user_id = u.id)${whereClause(r, ["u"], 1)}`,
+  }),
+  (r) => ({
+    kind: "scalar-select-grouped",
+    ordered: false,
+    sql:
+      `SELECT u.country AS country, COUNT(*) AS n, (SELECT ${r.pick(["COUNT(*)", "MIN(c.region)", "COUNT(c.nation) + 1"])} FROM ${from("c")} ` +
+      `WHERE c.code = u.country) AS k FROM ${from("u")}${whereClause(r, ["u"], 1)} GROUP BY u.country`,
+  }),
+  (r) => ({
+    kind: "exists-or",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, u.age AS age FROM ${from("u")} WHERE ${filterOn(r, "u")} OR ${r.chance(0.4) ? "NOT " : ""}EXISTS ` +
+      `(SELECT 1 FROM ${from("o")} WHERE o.user_id = u.id AND ${r.pick(["o.created_at < u.signup", "o.qty > u.age / 10", "o.note = u.tag"])})`,
+  }),
+  (r) => ({
+    kind: "exists-inequality",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, u.age AS age FROM ${from("u")} WHERE ${r.chance(0.4) ? "NOT " : ""}EXISTS (SELECT 1 FROM ${from("o")} ` +
+      `WHERE ${r.pick(["o.qty * 15 > u.age", "o.created_at < u.signup - INTERVAL '6' MONTH", "o.total < u.age - 17"])}${r.chance(0.5) ? ` AND ${filterOn(r, "o")}` : ""})` +
+      whereClause(r, ["u"], 1).replace(" WHERE ", " AND "),
+  }),
+  (r) => ({
+    kind: "window-distinct",
+    ordered: false,
+    sql:
+      `SELECT DISTINCT u.country AS country, ${r.pick(["COUNT(*)", "MAX(u.age)", "SUM(u.age)", "MIN(u.signup)"])} OVER (PARTITION BY u.country) AS w, ` +
+      `dense_rank() OVER (ORDER BY u.country) AS r FROM ${from("u")}${whereClause(r, ["u"], 1)}`,
+  }),
+  (r) => ({
+    kind: "scalar-select-unique",
+    ordered: false,
+    sql:
+      `SELECT o.id AS id, (SELECT p.name FROM ${from("p")} WHERE p.id = o.product_id) AS product, ` +
+      `(SELECT n.n_name FROM ${from("n")} WHERE n.n_nationkey = o.qty${r.chance(0.5) ? " + 10" : ""}) AS nation ` +
+      `FROM ${from("o")}${whereClause(r, ["o"], 2)}`,
+  }),
+  (r) => {
+    // AVG of integers only: a decimal's average is a double, which may miss a value it equals.
+    const agg = r.pick(["MAX(o2.total)", "MIN(o2.total)", "AVG(o2.qty)", "MIN(o2.created_at)"]);
+    const column = agg.includes("created_at")
+      ? "o.created_at"
+      : agg.includes("qty")
+        ? "o.qty"
+        : "o.total";
+    const keys = r.pick([
+      "o2.user_id = o.user_id",
+      "o2.user_id = o.user_id AND o2.status = o.status",
+      "o2.product_id = o.product_id",
+    ]);
+    const extra = r.chance(0.4) ? ` AND ${filterAs(r, "o", "o2")}` : "";
+    return {
+      kind: "scalar-where",
+      ordered: false,
+      sql:
+        `SELECT o.id AS id, o.user_id AS user_id, ${column} AS v FROM ${from("o")} WHERE ${column} ` +
+        `${r.pick([">", ">=", "<", "="])} (SELECT ${agg} FROM ${from("o", "o2")} WHERE ${keys}${extra})` +
+        (r.chance(0.4) ? ` AND ${filterOn(r, "o")}` : ""),
+    };
+  },
+  (r) => ({
+    kind: "scalar-count",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, u.country AS country FROM ${from("u")} WHERE (SELECT COUNT(*) FROM ${from("o")} ` +
+      `WHERE o.user_id = u.id${r.chance(0.5) ? ` AND ${filterOn(r, "o")}` : ""}) ` +
+      `${r.pick(["= 0", "= 0", "> 2", `>= ${r.value(r.int(1, 5), "bigint")}`])}${whereClause(r, ["u"], 1).replace(" WHERE ", " AND ")}`,
+  }),
+  (r) => {
+    const [column, agg] = r.pick([
+      ["age", r.pick(["AVG", "MAX", "MIN"])],
+      ["signup", r.pick(["MAX", "MIN"])],
+    ]);
+    const keys = r.pick([
+      "u2.country = u.country",
+      "u2.tag = u.tag",
+      "u2.country = u.country AND u2.tag = u.tag",
+    ]);
+    return {
+      kind: "scalar-where-users",
+      ordered: false,
+      sql:
+        `SELECT u.id AS id, u.country AS country, u.${column} AS v FROM ${from("u")} WHERE u.${column} ` +
+        `${r.pick([">", ">=", "<"])} (SELECT ${agg}(u2.${column}) FROM ${from("u", "u2")} WHERE ${keys}` +
+        `${r.chance(0.3) ? ` AND ${filterAs(r, "u", "u2")}` : ""})`,
+    };
+  },
+  (r) => ({
+    kind: "scalar-having",
+    ordered: false,
+    sql:
+      `SELECT u.country AS country, COUNT(*) AS n, AVG(u.age) AS age FROM ${from("u")}${whereClause(r, ["u"], 1)} ` +
+      `GROUP BY u.country HAVING ${r.pick(["AVG(u.age)", "MAX(u.age)", "COUNT(*)"])} ${r.pick(["<", ">="])} ` +
+      `(SELECT ${r.pick(["AVG(u2.age)", "COUNT(*)", "MAX(u2.age) - 10"])} FROM ${from("u", "u2")} WHERE u2.country = u.country AND ${filterAs(r, "u", "u2")})`,
+  }),
+  (r) => {
+    const others = r.sample(ORDER_PAIRS, r.int(1, 2));
+    const keys = r.pick([
+      "o2.user_id = o.user_id",
+      "o2.product_id = o.product_id",
+      "o2.user_id = o.user_id AND o2.status = o.status",
+    ]);
+    const inner = [keys, ...others, ...(r.chance(0.4) ? [filterAs(r, "o", "o2")] : [])];
+    return {
+      kind: "exists-correlated",
+      ordered: false,
+      sql:
+        `SELECT o.id AS id, o.user_id AS user_id, o.status AS status FROM ${from("o")} WHERE ` +
+        `${r.chance(0.4) ? "NOT " : ""}EXISTS (SELECT 1 FROM ${from("o", "o2")} WHERE ${r.sample(inner, inner.length).join(" AND ")})` +
+        (r.chance(0.4) ? ` AND ${filterOn(r, "o")}` : ""),
+    };
+  },
+  (r) => ({
+    kind: "exists-correlated-join",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, o.id AS oid FROM ${from("u")} JOIN ${from("o")} ON u.id = o.user_id WHERE ` +
+      `${r.chance(0.4) ? "NOT " : ""}EXISTS (SELECT 1 FROM ${from("o", "o2")} WHERE o2.user_id = u.id AND ` +
+      `${r.pick(ORDER_PAIRS)})${whereClause(r, ["u", "o"], 1).replace(" WHERE ", " AND ")}`,
+  }),
+  (r) => ({
+    kind: "exists-correlated-users",
+    ordered: false,
+    sql:
+      `SELECT u.id AS id, u.signup AS signup FROM ${from("u")} WHERE ${r.chance(0.4) ? "NOT " : ""}EXISTS ` +
+      `(SELECT 1 FROM ${r.pick([
+        () =>
+          `${from("u", "u2")} WHERE u2.country = u.country AND u2.${r.pick(["signup < u.signup", "age > u.age", "id <> u.id", "tag <> u.tag", "signup < u.signup - INTERVAL '1' MONTH"])}`,
+        () => `${from("u", "u2")} WHERE u2.tag = u.tag AND u2.id <> u.id`,
+        () =>
+          `${from("o")} WHERE o.user_id = u.id AND o.created_at ${r.pick(["<", ">="])} u.signup + ${interval(r)}`,
+      ])()})${whereClause(r, ["u"], 1).replace(" WHERE ", " AND ")}`,
+  }),
+  (r) => {
+    const fn = r.pick([
+      "row_number() OVER (PARTITION BY o.user_id ORDER BY o.total DESC, o.id)",
+      "rank() OVER (PARTITION BY o.user_id ORDER BY o.total DESC)",
+      "dense_rank() OVER (PARTITION BY o.status ORDER BY o.qty)",
+      "row_number() OVER (PARTITION BY o.product_id ORDER BY o.created_at, o.id)",
+    ]);
+    const table = derived(r, "w", [
+      ["id", "o.id"],
+      ["g", "o.user_id"],
+      ["v", "o.total"],
+      ["rn", fn],
+    ]);
+    return {
+      kind: `window-top-n${table.aliases ? "-aliases" : ""}`,
+      ordered: false,
+      sql:
+        `SELECT w.id AS id, w.g AS g, w.v AS v, w.rn AS rn FROM ${table.sql(`${from("o")}${whereClause(r, ["o"], 1)}`)} ` +
+        `WHERE w.rn <= ${r.value(r.int(1, 3), "bigint")}`,
+    };
+  },
+  (r) => {
+    // A filter on the derived table's other columns applies after the window, not before it.
+    const fn = r.pick([
+      "row_number() OVER (ORDER BY o.id)",
+      "COUNT(*) OVER (PARTITION BY o.user_id)",
+      "SUM(o.qty) OVER (ORDER BY o.created_at, o.id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
+      "lag(o.status) OVER (PARTITION BY o.product_id ORDER BY o.id)",
+    ]);
+    const limit = r.chance(0.3) ? ` ORDER BY o.id LIMIT ${r.int(5, 60)}` : "";
+    return {
+      kind: `window-derived-filter${limit ? "-limit" : ""}`,
+      ordered: false,
+      sql:
+        `SELECT w.id AS id, w.w AS w FROM (SELECT ${Object.keys(COLUMNS.o)
+          .map((c) => `o.${c} AS ${c}`)
+          .join(", ")}, ${fn} AS w ` +
+        `FROM ${from("o")}${limit}) w WHERE ${filterAs(r, "o", "w")}`,
+    };
+  },
+  (r) => ({
+    kind: "window-join-top-n",
+    ordered: true,
+    sql:
+      `WITH ranked (country, name, spent, pos) AS (SELECT u.country, u.name, SUM(o.total), ` +
+      `rank() OVER (PARTITION BY u.country ORDER BY SUM(o.total) DESC) FROM ${from("u")} JOIN ${from("o")} ON u.id = o.user_id` +
+      `${whereClause(r, ["u", "o"], 1)} GROUP BY u.country, u.name) ` +
+      `SELECT r.country AS country, r.name AS name, r.spent AS spent, r.pos AS pos FROM ranked r WHERE r.pos <= ${r.int(1, 3)} ORDER BY r.country, r.pos, r.name`,
+  }),
+];
+
 /**
  * Values bound while a statement is made. Each becomes a `⟨k⟩` token; `number` turns the tokens
  * into `$1`, `$2`, … in the order they appear in the text, or in a shuffled order. Now and then a
@@ -683,9 +1409,20 @@ function literal(value: Param): string {
 
 function makeStatement(r: Gen): Made {
   const roll = r.next();
-  if (roll < 0.25) return r.pick(SHAPED)(r);
-  const from = fromClause(r, r.pick(SHAPES));
-  const body = roll < 0.55 ? selectQuery : roll < 0.9 ? aggregateQuery : distinctQuery;
+  if (roll < 0.15) return r.pick(SHAPED)(r);
+  if (roll < 0.45) return r.pick(CONSTRUCTS)(r);
+  // One table now and then: its aggregates, ROLLUPs and windows may be sent to its source.
+  const from = r.chance(0.3)
+    ? fromList(r, r.pick(LIST_SHAPES))
+    : fromClause(r, r.chance(0.15) ? [r.pick(["u", "o", "p", "n"] as const)] : r.pick(SHAPES));
+  const body =
+    roll < 0.63
+      ? selectQuery
+      : roll < 0.82
+        ? aggregateQuery
+        : roll < 0.94
+          ? windowQuery
+          : distinctQuery;
   const made = body(r, from);
   return { ...made, kind: `${from.kind}/${made.kind}` };
 }
