@@ -20,6 +20,8 @@ import { compareValues, groupKey, keyOf } from "./values.ts";
 export interface AggState {
   n: number;
   sum: number | bigint | null;
+  /** What adding doubles to `sum` lost, kept to add back at the end (Neumaier's summation). */
+  lost?: number;
   best: Value;
   seen?: Map<unknown, Value>;
 }
@@ -245,6 +247,14 @@ export function accumulate(a: AggCall, st: AggState, v: Value): void {
   switch (a.fn) {
     case "sum":
     case "avg":
+      if (typeof v === "number" && (st.sum === null || typeof st.sum === "number")) {
+        // Compensated: the sum of a million decimals stays the decimal sum, not drifted doubles.
+        const sum = st.sum ?? 0;
+        const t = sum + v;
+        st.lost = (st.lost ?? 0) + (Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum);
+        st.sum = t;
+        return;
+      }
       st.sum = addNumbers(st.sum ?? 0, v as number | bigint);
       return;
     case "min":
@@ -271,11 +281,16 @@ export function finish(a: AggCall, st: AggState): Value {
   switch (a.fn) {
     case "count":
       return st.n;
-    case "sum":
+    case "sum": {
       if (st.n === 0) return null;
-      return a.type === "decimal" && typeof st.sum === "number" ? roundDecimal(st.sum) : st.sum;
-    case "avg":
-      return st.n === 0 ? null : roundDecimal(Number(st.sum) / st.n);
+      const sum = typeof st.sum === "number" ? st.sum + (st.lost ?? 0) : st.sum;
+      return a.type === "decimal" && typeof sum === "number" ? roundDecimal(sum) : sum;
+    }
+    case "avg": {
+      if (st.n === 0) return null;
+      const sum = typeof st.sum === "number" ? st.sum + (st.lost ?? 0) : Number(st.sum);
+      return roundDecimal(sum / st.n);
+    }
     default:
       return st.best;
   }
