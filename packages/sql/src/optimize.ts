@@ -108,10 +108,19 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       chooseBuild(node, catalog);
       return node;
     }
+    case "distinct": {
+      node.input = rewrite(node.input, catalog);
+      // One table's distinct rows (an EXISTS key set, SELECT DISTINCT): found by its source, so
+      // only they travel and nothing here holds the rest.
+      const oneTable =
+        node.input.kind === "scan" ||
+        (node.input.kind === "project" && node.input.input.kind === "scan");
+      if (oneTable && !node.on) return toRemote(node, catalog, "DISTINCT in its source") ?? node;
+      return node;
+    }
     case "filter":
     case "project":
     case "sort":
-    case "distinct":
     case "window":
       node.input = rewrite(node.input, catalog);
       return node;

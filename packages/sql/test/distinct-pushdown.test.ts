@@ -1,0 +1,54 @@
+/** One table's DISTINCT rows are found by its source: an EXISTS key set ships distinct keys only. */
+import { expect, it } from "vitest";
+import { explainSql } from "../src/index.ts";
+import { capabilities, memoryCatalog, mysqlDialect, pgDialect } from "./helpers.ts";
+
+const lineitem = (source: string) => ({
+  source,
+  name: "lineitem",
+  columns: [
+    { name: "l_orderkey", type: "integer" as const },
+    { name: "l_commitdate", type: "date" as const },
+    { name: "l_receiptdate", type: "date" as const },
+    { name: "l_comment", type: "text" as const },
+  ],
+  rows: [],
+});
+const orders = {
+  source: "other",
+  name: "orders",
+  columns: [{ name: "o_orderkey", type: "integer" as const }],
+  rows: [],
+};
+const Q4_EXISTS =
+  "SELECT count(*) FROM orders WHERE EXISTS (SELECT * FROM lineitem WHERE l_orderkey = o_orderkey AND l_commitdate < l_receiptdate)";
+
+it("sends an EXISTS key set's DISTINCT to the table's source", () => {
+  const catalog = memoryCatalog(
+    [lineitem("pg"), orders],
+    [
+      { name: "pg", dialect: pgDialect, capabilities: capabilities() },
+      { name: "other", dialect: pgDialect, capabilities: capabilities() },
+    ],
+  );
+  const { sources } = explainSql(Q4_EXISTS, catalog);
+  expect(sources.find((s) => s.source === "pg")?.sql).toMatch(
+    /^SELECT DISTINCT .*"l_commitdate" < /,
+  );
+});
+
+it("keeps DISTINCT of text in the engine where the source compares text without case", () => {
+  const catalog = memoryCatalog(
+    [lineitem("my"), orders],
+    [
+      {
+        name: "my",
+        dialect: mysqlDialect,
+        capabilities: capabilities({ textComparison: "case-insensitive" }),
+      },
+      { name: "other", dialect: pgDialect, capabilities: capabilities() },
+    ],
+  );
+  const { sources } = explainSql("SELECT DISTINCT l_comment FROM lineitem", catalog);
+  expect(sources.find((s) => s.source === "my")?.sql).not.toMatch(/DISTINCT/);
+});
