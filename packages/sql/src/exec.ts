@@ -60,9 +60,9 @@ export interface ExecLimits {
    */
   timeoutMs?: number;
   /**
-   * Where ORDER BY writes sorted runs when its rows would take the statement over its memory
-   * limit, and how many bytes it may write (`sqlJoin.spillDir`, `sqlJoin.maxSpillBytes`).
-   * Absent or 0 bytes: going over is TOO_LARGE.
+   * Where ORDER BY and GROUP BY write sorted runs when their rows would take the statement over
+   * its memory limit, and how many bytes they may write (`sqlJoin.spillDir`,
+   * `sqlJoin.maxSpillBytes`). Absent or 0 bytes: going over is TOO_LARGE.
    */
   spill?: SpillLimits;
 }
