@@ -237,9 +237,10 @@ function pushAggregate(
   const scan = scanOf(node.input);
   if (!scan || scan.local.length > 0 || node.sets) return undefined;
   const source = catalog.source(scan.table.source);
-  if (!node.groups.every((g) => g.k === "col" && canPushGroupKey(g, source))) return undefined;
-  if (!node.aggs.every((a) => (!a.arg || a.arg.k === "col") && canPushAggregate(a, source)))
-    return undefined;
+  // Keys and arguments may be expressions the source computes exactly as the engine does
+  // (`sum(l_extendedprice * (1 - l_discount))`, `GROUP BY EXTRACT(year FROM d)`).
+  if (!node.groups.every((g) => canPushGroupKey(g, source))) return undefined;
+  if (!node.aggs.every((a) => canPushAggregate(a, source))) return undefined;
   return {
     kind: "remote",
     source: source.name,
