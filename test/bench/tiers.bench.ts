@@ -39,6 +39,7 @@ import { bucketNameOf, DEFAULT_DEPLOYMENT, SUBJECTS } from "@entente/protocol";
 import { EntenteClient } from "@entente/runtime";
 import { type ManagedProcess, startNatsServer, startProcess } from "@entente/testkit";
 import { connect } from "@nats-io/transport-node";
+import { runBench } from "./run-bench.ts";
 import { percentile } from "./stats.ts";
 import {
   type ColdData,
@@ -423,27 +424,4 @@ async function main(): Promise<void> {
   );
 }
 
-const timer = setTimeout(() => {
-  console.error(`\nthe benchmark ran past BENCH_TIMEOUT_MS=${TIMEOUT_MS}; stopping`);
-  void finish(1);
-}, TIMEOUT_MS);
-timer.unref();
-
-let finishing = false;
-async function finish(code: number): Promise<void> {
-  if (finishing) return;
-  finishing = true;
-  for (const step of cleanup) await step().catch(() => {});
-  clearTimeout(timer);
-  process.exit(code);
-}
-process.once("SIGINT", () => void finish(130));
-process.once("SIGTERM", () => void finish(143));
-
-try {
-  await main();
-  await finish(0);
-} catch (error) {
-  console.error(error);
-  await finish(1);
-}
+await runBench(main, cleanup, TIMEOUT_MS);

@@ -41,6 +41,7 @@ import {
 import { connect } from "@nats-io/transport-node";
 import type { SqlResult } from "../e2e/sql/compare.ts";
 import { postgresExecutor, serviceExecutor } from "../e2e/sql/executors.ts";
+import { answerMismatch } from "../e2e/sql/tpch/answers.ts";
 import { tpchTables } from "../e2e/sql/tpch/generate.ts";
 import {
   layoutTableName,
@@ -49,8 +50,8 @@ import {
   tpchWorkerConfigYaml,
 } from "../e2e/sql/tpch/layouts.ts";
 import { renameTables, type TpchQuery, tpchQueries } from "../e2e/sql/tpch/queries.ts";
+import { runBench } from "./run-bench.ts";
 import { Psql } from "./tiers/psql.ts";
-import { answerMismatch } from "./tpch/answers.ts";
 import { loadReferenceAndLayout } from "./tpch/data.ts";
 import { setUpCoordinator } from "./tpch/fdw.ts";
 import {
@@ -103,7 +104,7 @@ function isTimeout(error: unknown, elapsedMs: number): boolean {
 /** A `psql` session whose every statement is cut off at the per-query timeout. */
 async function openPsql(url: string): Promise<Psql> {
   const psql = await Psql.open(url);
-  cleanup.push(() => psql.close());
+  cleanup.unshift(() => psql.close());
   await psql.run(`SET statement_timeout = ${QUERY_TIMEOUT_MS};`);
   await psql.run("\\o /dev/null");
   return psql;
@@ -112,7 +113,7 @@ async function openPsql(url: string): Promise<Psql> {
 /** A PostgreSQL database as a system: answers through pg (typed values), times through psql. */
 async function postgresSystem(name: SystemName, url: string): Promise<System> {
   const executor = await postgresExecutor(url);
-  cleanup.push(() => executor.close());
+  cleanup.unshift(() => executor.close());
   await executor.run(`SET statement_timeout = ${QUERY_TIMEOUT_MS}`);
   const psql = await openPsql(url);
   return {
@@ -129,7 +130,7 @@ async function postgresSystem(name: SystemName, url: string): Promise<System> {
 /** The `entente serve sql-join` worker process, restartable after a query past the timeout. */
 async function ententeSystem(natsUrl: string, configFile: string): Promise<System> {
   const nc = await connect({ servers: natsUrl });
-  cleanup.push(() => nc.close());
+  cleanup.unshift(() => nc.close());
   // The service sends nothing while it computes: a slow query is not a stalled stream.
   const client = new EntenteClient(nc, {
     defaultTimeoutMs: QUERY_TIMEOUT_MS,
@@ -153,7 +154,7 @@ async function ententeSystem(natsUrl: string, configFile: string): Promise<Syste
       timeoutMs: 120_000,
     });
   let worker: ManagedProcess = await start();
-  cleanup.push(() => worker.stop());
+  cleanup.unshift(() => worker.stop());
   return {
     name: "Entente",
     answer: run,
@@ -263,13 +264,13 @@ async function setUp(): Promise<Setup> {
     mariadb(),
   ]);
   // Stopping the servers drops the databases created on them.
-  cleanup.push(
+  cleanup.unshift(
     () => nats.stop(),
     () => pgServer.stop(),
     () => mariaServer.stop(),
   );
   const dir = await mkdtemp(join(tmpdir(), "entente-bench-tpch-"));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  cleanup.unshift(() => rm(dir, { recursive: true, force: true }));
 
   const tables = tpchTables(SF);
   const referenceUrl = await pgServer.createDatabase();
@@ -325,25 +326,4 @@ async function main(): Promise<void> {
   console.log(`\ntotal run time ${seconds(started)}`);
 }
 
-const timer = setTimeout(() => {
-  console.error(`\nthe benchmark ran past BENCH_TIMEOUT_MS=${TIMEOUT_MS}; stopping`);
-  void finish(1);
-}, TIMEOUT_MS);
-timer.unref();
-let finishing = false;
-async function finish(code: number): Promise<void> {
-  if (finishing) return;
-  finishing = true;
-  for (const step of cleanup.reverse()) await step().catch(() => {});
-  clearTimeout(timer);
-  process.exit(code);
-}
-process.once("SIGINT", () => void finish(130));
-process.once("SIGTERM", () => void finish(143));
-try {
-  await main();
-  await finish(0);
-} catch (error) {
-  console.error(error);
-  await finish(1);
-}
+await runBench(main, cleanup, TIMEOUT_MS);

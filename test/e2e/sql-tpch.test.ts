@@ -21,13 +21,14 @@ import {
 } from "@entente/testkit";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compareResults, describeMismatch, type SqlResult } from "./sql/compare.ts";
+import type { SqlResult } from "./sql/compare.ts";
 import {
   type Executor,
   type PgExecutor,
   postgresExecutor,
   serviceExecutor,
 } from "./sql/executors.ts";
+import { answerMismatch } from "./sql/tpch/answers.ts";
 import { tpchTables } from "./sql/tpch/generate.ts";
 import {
   layoutTableName,
@@ -136,31 +137,6 @@ const inLayout = (layout: TpchLayout, query: TpchQuery) =>
 
 const describeError = (error: EntenteError) => `${error.code}: ${error.message}`;
 
-/**
- * No two rows of a result tie on the query's sort keys in this data set, so a query that orders
- * (and cuts with LIMIT) has one right answer, in one order.
- */
-const isOrdered = (sql: string) => /\border\s+by\b/i.test(sql);
-
-/** The engine carries decimals as doubles: sums may differ from exact ones in the last bits. */
-const RELATIVE_TOLERANCE = 1e-9;
-
-const close = (a: unknown, b: unknown) =>
-  typeof a === "number" &&
-  typeof b === "number" &&
-  Math.abs(a - b) <= RELATIVE_TOLERANCE * Math.max(1, Math.abs(b));
-
-/** `actual` with each number that is close to the reference's in the same place replaced by it. */
-function snapToReference(expected: SqlResult, actual: SqlResult): SqlResult {
-  const rows = actual.rows.map((row, i) =>
-    row.map((value, j) => {
-      const want = expected.rows[i]?.[j];
-      return close(value, want) ? want : value;
-    }),
-  );
-  return { columns: actual.columns, rows };
-}
-
 async function expectSameAsReference(
   layout: TpchLayout,
   query: TpchQuery,
@@ -176,12 +152,8 @@ async function expectSameAsReference(
       `layout ${layout.name}, Q${query.id}: the service failed: ${describeError(error)}`,
     );
   }
-  const want = await referenceResult(query);
-  const mismatch = compareResults(want, snapToReference(want, got), {
-    ordered: isOrdered(query.sql),
-  });
-  if (mismatch)
-    throw new Error(`layout ${layout.name}, Q${query.id}\n${describeMismatch(sql, mismatch)}`);
+  const mismatch = answerMismatch(sql, await referenceResult(query), got);
+  if (mismatch) throw new Error(`layout ${layout.name}, Q${query.id}\n${mismatch}`);
 }
 
 describe("the data set", () => {

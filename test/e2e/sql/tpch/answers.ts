@@ -3,7 +3,7 @@
  * the query orders them, numbers within 1e-9 relative (the engine carries decimals as doubles, so
  * its sums may differ from PostgreSQL's exact ones in the last bits).
  */
-import { compareResults, describeMismatch, type SqlResult } from "../../e2e/sql/compare.ts";
+import { compareResults, describeMismatch, type SqlResult } from "../compare.ts";
 
 const RELATIVE_TOLERANCE = 1e-9;
 
