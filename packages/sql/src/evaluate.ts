@@ -239,9 +239,14 @@ function existsWithComparisons(
     for (const r of result.rows) {
       const key = equal === 0 ? true : compositeKey(r.slice(0, equal));
       if (key === undefined) continue;
+      // One comparison needs only what can satisfy it: the extreme value, or for `<>` two
+      // distinct values, so an outer row's test costs one or two comparisons, not a scan.
+      const value = r[equal];
+      if (ops.length === 1 && isNull(value)) continue;
       const group = groups.get(key);
-      if (group) group.push(r);
-      else groups.set(key, [r]);
+      if (!group) groups.set(key, [r]);
+      else if (ops.length === 1) keepDeciding(group, r, equal, ops[0] as CompareOp);
+      else group.push(r);
     }
     return groups;
   };
@@ -259,6 +264,20 @@ function existsWithComparisons(
       ) ?? false;
     return found !== expr.not;
   };
+}
+
+/**
+ * For a single `inner <op> outer` comparison, the rows of a group that decide it for any outer
+ * value: the smallest inner value for `<`/`<=`, the largest for `>`/`>=`, two distinct ones for
+ * `<>` (some row differs from any one value then).
+ */
+function keepDeciding(group: Row[], r: Row, at: number, op: CompareOp): void {
+  const c = compareValues(r[at], (group[0] as Row)[at]);
+  if (op === "<" || op === "<=") {
+    if (c < 0) group[0] = r;
+  } else if (op === ">" || op === ">=") {
+    if (c > 0) group[0] = r;
+  } else if (group.length === 1 && c !== 0) group.push(r);
 }
 
 const DUPLICATE = Symbol("more than one row");
