@@ -6,8 +6,13 @@
 import type { LinkDefinition, NatsUpstream } from "@entente/protocol";
 import {
   AckPolicy,
+  type ConsumeCallback,
+  type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
+  type FetchMessages,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -25,12 +30,17 @@ import type { InboundMessage, SideEvents, UpstreamSide } from "./types.ts";
 /** A message given back for a retry (the downstream did not confirm it) comes back this late. */
 const RETRY_DELAY_MS = 250;
 /**
- * No arrival for this long: the pull requests made so far have delivered what they will, and a
- * message given back for a retry before the pause has come back, to be held.
+ * How long one pull request stays open. A pause waits for the open request to end, so this bounds
+ * how long a pause takes; it is also how often an idle link asks again.
  */
-const PAUSE_QUIET_MS = RETRY_DELAY_MS + 150;
-/** A pause waits no longer than this for the pull requests to fall quiet. */
-const PAUSE_DRAIN_MAX_MS = 2000;
+const PULL_EXPIRES_MS = 2000;
+/** A pull request that failed (server away, consumer being updated) is made again this late. */
+const PULL_RETRY_MS = 500;
+/**
+ * A request not ended this long after its expiry is abandoned: its server is unreachable (the
+ * client stops watching heartbeats while disconnected), so it cannot deliver to it anyway.
+ */
+const PULL_ABANDON_AFTER_MS = PULL_EXPIRES_MS + 3000;
 
 export interface NatsUpstreamOptions {
   link: string;
@@ -154,20 +164,17 @@ class NatsUpstreamSide implements UpstreamSide {
   private readonly durable: string;
   private readonly originPrefix: string;
   private readonly prefetch: number;
-  /** The subscription that forwards, or is being made to: none while paused. */
+  /** The pull loop that forwards: none while paused. */
   private feed: Feed | undefined;
   private deliver: ((message: InboundMessage) => void) | undefined;
-  /** Wanted state, set at once by pause() and resume(); subscriptions follow it. */
+  private events: SideEvents | undefined;
+  /** Wanted state, set at once by pause() and resume(); the pull loop follows it. */
   private paused = false;
   private closed = false;
-  /** Subscriptions draining, as one promise: a pause resolves once they have all ended. */
+  /** Pull loops ending, as one promise: a pause resolves once they have all ended. */
   private pausing: Promise<void> | undefined;
-  /** Delivered while paused: held, not forwarded, and given back once the subscription ends. */
-  private held: JsMsg[] = [];
   /** Forwarded and not yet acknowledged, given back or refused. */
   outstanding = 0;
-  /** performance.now() of the last message from the consumer. */
-  private lastArrival = 0;
 
   constructor(
     nc: NatsConnection,
@@ -192,100 +199,94 @@ class NatsUpstreamSide implements UpstreamSide {
 
   async start(deliver: (message: InboundMessage) => void, events: SideEvents): Promise<void> {
     this.deliver = deliver;
+    this.events = events;
     watchConnection(this.nc, events, "upstream");
-    await this.consume(events);
-  }
-
-  private async consume(events?: SideEvents): Promise<void> {
-    const deliver = this.deliver;
-    if (deliver === undefined) return;
-    const feed: Feed = { draining: false };
-    this.feed = feed;
+    // The consumer is looked up once here, so a missing one fails the start itself.
     const consumer = await this.js.consumers.get(this.stream, this.durable);
-    const prefix = this.originPrefix;
-    const messages = await consumer.consume({
-      max_messages: this.prefetch,
-      callback: (msg) => {
-        this.lastArrival = performance.now();
-        if (feed.draining || this.paused) {
-          this.held.push(msg);
-        } else {
-          this.outstanding++;
-          deliver(new NatsInbound(msg, prefix, this));
-        }
-      },
-    });
-    feed.messages = messages;
-    if (this.feed !== feed) {
-      // Paused (or closed) while the subscription was being made: it drains like any other.
-      await this.startDrain(feed);
-      return;
-    }
-    if (events) {
-      void (async () => {
-        for await (const status of messages.status()) {
-          if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
-            events.failed(`upstream consumer ${this.durable} on ${this.stream} is gone`);
-            return;
-          }
-        }
-      })().catch(() => {});
-    }
+    if (!this.paused) this.feed = this.startFeed(consumer);
   }
 
-  /** Stops taking messages; resolves once every subscription has ended and what it held is back. */
+  private startFeed(consumer?: Consumer): Feed {
+    const feed: Feed = { stopping: false, ended: Promise.resolve() };
+    feed.ended = this.pullLoop(feed, consumer);
+    return feed;
+  }
+
+  /**
+   * Pulls batches one request at a time until told to stop. Each request is known to have ended
+   * (its batch delivered, or the server's timeout status for it received) before the next is made
+   * or the loop returns, so the server never sends a message to an inbox nobody reads any more:
+   * such a message would wait out the consumer's whole ack wait before anyone got it again.
+   * What arrives once the loop is stopping is held — neither forwarded nor acknowledged — and
+   * given back when its request has ended, for the next session or owner.
+   */
+  private async pullLoop(feed: Feed, known?: Consumer): Promise<void> {
+    const deliver = this.deliver as (message: InboundMessage) => void;
+    const held: JsMsg[] = [];
+    let consumer = known;
+    while (!feed.stopping && !this.nc.isClosed()) {
+      try {
+        consumer ??= await this.js.consumers.get(this.stream, this.durable);
+        if (feed.stopping) break;
+        // A callback rather than an iterator: one call per message, no promise each. The client
+        // honours it for fetch as for consume; closed() tells when the request has ended.
+        const options: FetchMessages & ConsumeCallback = {
+          max_messages: this.prefetch,
+          expires: PULL_EXPIRES_MS,
+          callback: (msg) => {
+            if (feed.stopping) {
+              held.push(msg);
+            } else {
+              this.outstanding++;
+              deliver(new NatsInbound(msg, this.originPrefix, this));
+            }
+          },
+        };
+        const batch = await consumer.fetch(options);
+        feed.batch = batch;
+        const ended = await batch.closed();
+        if (ended instanceof Error) throw ended;
+      } catch (error) {
+        if (isConsumerGone(error)) {
+          this.events?.failed(`upstream consumer ${this.durable} on ${this.stream} is gone`);
+          break;
+        }
+        // A dropped connection or a request the server refused: ask again shortly.
+        if (!feed.stopping) await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
+      } finally {
+        feed.batch = undefined;
+      }
+    }
+    giveBack(held);
+  }
+
+  /** Stops taking messages; resolves once every pull loop has ended and what it held is back. */
   pause(): Promise<void> {
     if (!this.paused) {
       this.paused = true;
       const feed = this.feed;
       this.feed = undefined;
-      // A feed still being made is drained by consume() once it exists.
-      if (feed?.messages !== undefined) void this.startDrain(feed);
+      if (feed !== undefined) {
+        feed.stopping = true;
+        const abandon = setTimeout(() => feed.batch?.stop(), PULL_ABANDON_AFTER_MS);
+        void feed.ended.finally(() => clearTimeout(abandon));
+        const ended = Promise.all([this.pausing, feed.ended]).then(() => {});
+        this.pausing = ended;
+        void ended.finally(() => {
+          if (this.pausing === ended) this.pausing = undefined;
+        });
+      }
     }
     return this.pausing ?? Promise.resolve();
-  }
-
-  private startDrain(feed: Feed): Promise<void> {
-    feed.draining = true;
-    const messages = feed.messages as ConsumerMessages;
-    const drained = Promise.all([this.pausing, this.drain(messages)]).then(() => {});
-    this.pausing = drained;
-    void drained.finally(() => {
-      if (this.pausing === drained) this.pausing = undefined;
-    });
-    return drained;
-  }
-
-  /**
-   * Ends a subscription without stranding a message. Its pull requests may still deliver: what
-   * arrives is held — neither forwarded nor acknowledged, so it fills the consumer's ack-pending
-   * room and the server stops sending. Each acknowledgement of a message forwarded before the
-   * pause frees room again, so the subscription ends only once those are all settled and nothing
-   * has arrived for a moment; then the held messages are given back (nak) for the next session
-   * or owner — with the retry delay, as one given back at once was seen to be sent to the ending
-   * subscription. A message sent to an inbox nobody reads any more would wait out the consumer's
-   * whole ack wait before anyone got it again.
-   */
-  private async drain(messages: ConsumerMessages): Promise<void> {
-    const until = performance.now() + PAUSE_DRAIN_MAX_MS;
-    while (performance.now() < until && !this.nc.isClosed()) {
-      const quietFor = performance.now() - this.lastArrival;
-      if (this.outstanding === 0 && quietFor >= PAUSE_QUIET_MS) break;
-      await new Promise((r) => setTimeout(r, Math.max(10, PAUSE_QUIET_MS - quietFor)));
-    }
-    messages.stop();
-    const held = this.held;
-    this.held = [];
-    for (const msg of held) msg.nak(RETRY_DELAY_MS);
   }
 
   async resume(): Promise<void> {
     if (this.closed || !this.paused) return;
     this.paused = false;
-    // The old subscription ends first; paused again meanwhile, or resumed twice, nothing to do.
+    // The old pull loop ends first; paused again meanwhile, or resumed twice, nothing to do.
     await this.pausing;
-    if (this.paused || this.closed || this.feed !== undefined) return;
-    await this.consume();
+    if (this.paused || this.closed || this.feed !== undefined || this.deliver === undefined) return;
+    this.feed = this.startFeed();
   }
 
   async lag(): Promise<number> {
@@ -303,6 +304,27 @@ class NatsUpstreamSide implements UpstreamSide {
   }
 }
 
+/** Held messages back to the consumer, at once; with the connection gone, its ack wait does it. */
+function giveBack(held: JsMsg[]): void {
+  try {
+    for (const msg of held) msg.nak();
+  } catch {
+    // Closed: nothing more can be sent.
+  }
+}
+
+/** The link's consumer or its stream was deleted: pulling again cannot help. */
+function isConsumerGone(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) {
+    return (
+      error.code === JetStreamApiCodes.ConsumerNotFound ||
+      error.code === JetStreamApiCodes.StreamNotFound
+    );
+  }
+  const status = error as { code?: unknown; message?: unknown };
+  return status.code === 409 && /(consumer|stream) deleted/i.test(String(status.message));
+}
+
 /** Flushes, but waits at most a second: a connection that is down has nothing to send. */
 async function flushBriefly(nc: NatsConnection): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -315,10 +337,11 @@ async function flushBriefly(nc: NatsConnection): Promise<void> {
   clearTimeout(timer);
 }
 
-/** One consume() subscription: draining once it no longer forwards. */
+/** One pull loop: stopping once it no longer forwards; ended once its last request has. */
 interface Feed {
-  messages?: ConsumerMessages;
-  draining: boolean;
+  stopping: boolean;
+  ended: Promise<void>;
+  batch?: ConsumerMessages;
 }
 
 class NatsInbound implements InboundMessage {
