@@ -40,27 +40,22 @@ export class SpillSpace {
 
   /** Writes a sorted stream of entries (merged runs, say) as one run. */
   async writeStream<T>(what: string, chunks: AsyncIterable<readonly T[]>): Promise<SpillRun<T>> {
+    const writer = await this.openWriter<T>(what);
+    try {
+      for await (const chunk of chunks) await writer.append(chunk);
+    } catch (err) {
+      await writer.abandon();
+      throw err;
+    }
+    return writer.finish();
+  }
+
+  /** A run written a chunk at a time, for an operator that fills several runs at once. */
+  async openWriter<T>(what: string): Promise<SpillWriter<T>> {
     const dir = await processDir(this.limits.dir);
     const path = join(dir, `run-${randomUUID()}.msgpack`);
     const file = await open(path, "wx", 0o600);
-    let written = false;
-    try {
-      for await (const chunk of chunks) {
-        for (let i = 0; i < chunk.length; i += FRAME_ENTRIES) {
-          const body = msgpackCodec.encode(chunk.slice(i, i + FRAME_ENTRIES));
-          this.charge(what, body.length + 4);
-          const header = Buffer.alloc(4);
-          header.writeUInt32LE(body.length);
-          await file.write(header);
-          await file.write(body);
-        }
-      }
-      written = true;
-    } finally {
-      await file.close();
-      if (!written) await rm(path, { force: true });
-    }
-    return new SpillRun<T>(path);
+    return new SpillWriter<T>(path, file, (bytes) => this.charge(what, bytes));
   }
 
   private charge(what: string, bytes: number): void {
@@ -126,7 +121,48 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A sorted run on disk, read back a frame at a time. */
+/** One run being written: frames appended in order, then finished or abandoned (removed). */
+export class SpillWriter<T> {
+  readonly #path: string;
+  readonly #file: FileHandle;
+  readonly #charge: (bytes: number) => void;
+  #entries = 0;
+
+  constructor(path: string, file: FileHandle, charge: (bytes: number) => void) {
+    this.#path = path;
+    this.#file = file;
+    this.#charge = charge;
+  }
+
+  /** Entries appended so far. */
+  get entries(): number {
+    return this.#entries;
+  }
+
+  async append(chunk: readonly T[]): Promise<void> {
+    for (let i = 0; i < chunk.length; i += FRAME_ENTRIES) {
+      const body = msgpackCodec.encode(chunk.slice(i, i + FRAME_ENTRIES));
+      this.#charge(body.length + 4);
+      const header = Buffer.alloc(4);
+      header.writeUInt32LE(body.length);
+      await this.#file.write(header);
+      await this.#file.write(body);
+    }
+    this.#entries += chunk.length;
+  }
+
+  async finish(): Promise<SpillRun<T>> {
+    await this.#file.close();
+    return new SpillRun<T>(this.#path);
+  }
+
+  async abandon(): Promise<void> {
+    await this.#file.close().catch(() => {});
+    await rm(this.#path, { force: true });
+  }
+}
+
+/** A run on disk (sorted, or one partition of a join's rows), read back a frame at a time. */
 export class SpillRun<T> {
   readonly path: string;
 

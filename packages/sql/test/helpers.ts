@@ -1,5 +1,9 @@
 /** An in-memory source for the pure engine tests: tables as arrays, scans answered from them. */
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { collectSqlResult } from "@entente/protocol";
+import { afterAll, beforeAll } from "vitest";
 import {
   type CatalogTable,
   planSql,
@@ -112,4 +116,48 @@ export function rowsOver(tables: MemoryTable[]): (sql: string) => Promise<unknow
   }));
   const catalog = memoryCatalog(tables, sources);
   return async (sql) => (await runSql(sql, catalog, memoryRunner(tables))).rows;
+}
+
+/**
+ * A spill directory of the test file's own, made before its tests and removed after them, and
+ * the run files left anywhere under it (an operator must remove its own).
+ */
+export function spillDirectory(): {
+  limits(maxBytes: number): { dir: string; maxBytes: number };
+  runFiles(): Promise<string[]>;
+} {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "entente-spill-test-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    limits: (maxBytes) => ({ dir, maxBytes }),
+    async runFiles() {
+      const all = await readdir(dir, { recursive: true });
+      return all.filter((f) => f.endsWith(".msgpack"));
+    },
+  };
+}
+
+/** A runner that knows which of its scans are still open. */
+export function watchedRunner(tables: MemoryTable[]): SourceRunner & { open: Set<unknown> } {
+  const inner = memoryRunner(tables);
+  const open = new Set<unknown>();
+  return {
+    open,
+    async query(source, statement, signal) {
+      const rows = await inner.query(source, statement, signal);
+      return (async function* () {
+        open.add(statement);
+        try {
+          yield* rows;
+        } finally {
+          open.delete(statement);
+        }
+      })();
+    },
+  };
 }

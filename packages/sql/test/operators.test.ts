@@ -8,6 +8,7 @@ import {
   NOTHING_PUSHED,
   pgDialect,
   runSql,
+  watchedRunner,
 } from "./helpers.ts";
 
 const sources: SourceInfo[] = [
@@ -247,24 +248,10 @@ describe("memory limits and cleanup", () => {
   });
 
   it("ends the probe side's statement when the build side fails", async () => {
-    const inner = memoryRunner(small);
-    const open = new Set<string>();
-    const runner: SourceRunner = {
-      async query(source, statement, signal) {
-        const rows = await inner.query(source, statement, signal);
-        return (async function* () {
-          open.add(source);
-          try {
-            yield* rows;
-          } finally {
-            open.delete(source);
-          }
-        })();
-      },
-    };
+    const runner = watchedRunner(small);
     const err = await drain("SELECT * FROM users u JOIN orders o ON u.id = o.user_id", runner, 2);
     expect(err.code).toBe("TOO_LARGE");
-    expect([...open]).toEqual([]);
+    expect([...runner.open]).toEqual([]);
   });
 });
 

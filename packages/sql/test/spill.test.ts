@@ -1,9 +1,6 @@
 /** ORDER BY and GROUP BY past the memory limit: sorted runs on disk, merged back, removed when done. */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { EntenteError } from "@entente/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
 import { mergeSorted } from "../src/spill.ts";
 import {
@@ -12,6 +9,7 @@ import {
   memoryRunner,
   NOTHING_PUSHED,
   pgDialect,
+  spillDirectory,
 } from "./helpers.ts";
 
 const sources: SourceInfo[] = [{ name: "s", dialect: pgDialect, capabilities: NOTHING_PUSHED }];
@@ -32,19 +30,8 @@ const tables: MemoryTable[] = [
   },
 ];
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "entente-spill-test-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** Run files left anywhere under the spill directory. */
-async function runFiles(): Promise<string[]> {
-  const all = await readdir(dir, { recursive: true });
-  return all.filter((f) => f.endsWith(".msgpack"));
-}
+const spillDir = spillDirectory();
+const runFiles = spillDir.runFiles;
 
 async function rows(sql: string, limits: Partial<ExecLimits>): Promise<Row[]> {
   const catalog = memoryCatalog(tables, sources);
@@ -65,7 +52,7 @@ describe("ORDER BY spilling", () => {
     const inMemory = await rows(SORT, {});
     const tight = { maxBuildRows: 1500 };
     await expect(rows(SORT, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
-    const spilled = await rows(SORT, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
+    const spilled = await rows(SORT, { ...tight, spill: spillDir.limits(50_000_000) });
     expect(spilled).toEqual(inMemory);
     expect(spilled.some((r) => typeof r[1] === "bigint")).toBe(true);
     expect(await runFiles()).toEqual([]);
@@ -74,14 +61,14 @@ describe("ORDER BY spilling", () => {
   it("removes its runs when a LIMIT above it stops reading early", async () => {
     const top = await rows(`${SORT} LIMIT 10`, {
       maxBuildRows: 1500,
-      spill: { dir, maxBytes: 50_000_000 },
+      spill: spillDir.limits(50_000_000),
     });
     expect(top).toEqual((await rows(SORT, {})).slice(0, 10));
     expect(await runFiles()).toEqual([]);
   });
 
   it("ends with TOO_LARGE naming the disk budget when the runs would exceed it", async () => {
-    const err = await rows(SORT, { maxBuildRows: 1500, spill: { dir, maxBytes: 20_000 } }).catch(
+    const err = await rows(SORT, { maxBuildRows: 1500, spill: spillDir.limits(20_000) }).catch(
       (e: EntenteError) => e,
     );
     expect((err as EntenteError).code).toBe("TOO_LARGE");
@@ -105,7 +92,7 @@ describe("ORDER BY spilling over many runs", () => {
     const { batches } = runPlan(plan, catalog, memoryRunner(many), new AbortController().signal, {
       batchRows: 5000,
       maxBuildRows: 1000,
-      spill: { dir, maxBytes: 100_000_000 },
+      spill: spillDir.limits(100_000_000),
     });
     let expected = 79_999;
     for await (const b of batches) for (const [id] of b) expect(id).toBe(expected--);
@@ -125,7 +112,7 @@ describe("GROUP BY spilling", () => {
       const inMemory = await rows(sql, {});
       const tight = { maxBuildRows: 1200 };
       await expect(rows(sql, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
-      const spilled = await rows(sql, { ...tight, spill: { dir, maxBytes: 50_000_000 } });
+      const spilled = await rows(sql, { ...tight, spill: spillDir.limits(50_000_000) });
       expect(spilled).toEqual(inMemory);
       expect(await runFiles()).toEqual([]);
     }
@@ -167,7 +154,7 @@ describe("GROUP BY spilling tells groups apart as GROUP BY does", () => {
     "SELECT a, count(*) FROM odd GROUP BY ROLLUP (a)",
   ])("%s", async (sql) => {
     const inMemory = await grouped(sql, {});
-    const spilled = await grouped(sql, { maxBuildRows: 2, spill: { dir, maxBytes: 50_000_000 } });
+    const spilled = await grouped(sql, { maxBuildRows: 2, spill: spillDir.limits(50_000_000) });
     expect(spilled).toEqual(inMemory);
     expect(await runFiles()).toEqual([]);
   });

@@ -1,8 +1,8 @@
 /**
  * A worker over the embedded demo data (1,000 users and 5,000 orders in two DuckDB sources)
  * driven past its limits: a cross join that could never finish ends at its timeoutMs, a deep
- * join that holds too much ends with TOO_LARGE, and the worker answers other statements while
- * the heavy one runs and after it.
+ * join that holds more than its memory and then its disk budget ends with TOO_LARGE, and the
+ * worker answers other statements while the heavy one runs and after it.
  */
 import { collectSqlResult, EntenteError, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
@@ -18,6 +18,8 @@ const DEEP =
   "SELECT a.id, b.id, p.id FROM users a JOIN orders o ON o.user_id = a.id " +
   "JOIN users b ON b.country = a.country JOIN orders p ON p.user_id = b.id ORDER BY 1, 2, 3";
 const MAX_BUILD_ROWS = 20_000;
+/** Past its memory a join spills to disk; this much, 2 MB, its 2.5 million rows overrun. */
+const MAX_SPILL_BYTES = 2_000_000;
 
 let nats: NatsServer;
 let worker: Worker;
@@ -50,6 +52,7 @@ beforeAll(async () => {
 nats: { servers: ["${nats.url}"] }
 sqlJoin:
   maxBuildRows: ${MAX_BUILD_ROWS}
+  maxSpillBytes: ${MAX_SPILL_BYTES}
 `;
   worker = await startWorker({
     services: [sqlJoinService],
@@ -81,7 +84,7 @@ describe("sql-join past its limits", () => {
   it("ends a deep join holding too much with TOO_LARGE, then serves others", async () => {
     const err = await failure(DEEP);
     expect(err.code).toBe("TOO_LARGE");
-    expect(err.message).toContain(`sqlJoin.maxBuildRows ${MAX_BUILD_ROWS}`);
+    expect(err.message).toContain(`sqlJoin.maxSpillBytes ${MAX_SPILL_BYTES}`);
     const next = await sql(
       "SELECT u.country, count(*) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.country ORDER BY 1",
     );

@@ -1,0 +1,105 @@
+/**
+ * A spilled hash join's partitions: rows split by a hash of their join key into files of their
+ * own, so that each partition's build side fits in memory when it is joined. Equal keys always
+ * land in the same partition; each level of splitting hashes differently, so a partition still
+ * too big splits again instead of landing whole in one partition of the next level.
+ */
+import type { MemoryShare } from "./budget.ts";
+import { rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
+import type { SpillRun, SpillSpace, SpillWriter } from "./spill.ts";
+import type { Row } from "./types.ts";
+
+/** Partitions per split: 32 turns a build side 32 times the memory limit into ones that fit. */
+export const PARTITIONS = 32;
+
+/** Rows a partition gathers before they are written as one frame. */
+const BUFFER_ROWS = 256;
+
+/**
+ * The partition of a join key (as `compositeKey` makes it: a number, string or boolean) at a
+ * level of splitting: FNV-1a over its text from a level's own offset, then mixed (murmur3's
+ * finalizer) so every bit counts.
+ */
+export function partitionOf(key: unknown, level: number): number {
+  const text = String(key);
+  let h = (0x811c9dc5 ^ Math.imul(level + 1, 0x9e3779b9)) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) % PARTITIONS;
+}
+
+/**
+ * Writes rows into one run per partition. A partition's rows wait in a small buffer, counted in
+ * the join's memory share, until a frame's worth is written; all buffers are written when the
+ * statement's memory is short. Runs not finished are removed by `abandon`.
+ */
+export class Partitioner {
+  readonly #space: SpillSpace;
+  readonly #what: string;
+  readonly #level: number;
+  readonly #share: MemoryShare;
+  readonly #writers: (SpillWriter<Row> | undefined)[] = new Array(PARTITIONS).fill(undefined);
+  readonly #buffers: Row[][] = Array.from({ length: PARTITIONS }, () => []);
+  readonly #bufferBytes: number[] = new Array(PARTITIONS).fill(0);
+  #finished = false;
+
+  constructor(space: SpillSpace, what: string, level: number, share: MemoryShare) {
+    this.#space = space;
+    this.#what = what;
+    this.#level = level;
+    this.#share = share;
+  }
+
+  /** Adds a row whose join key is `key`; a row without one (a NULL in it) goes to partition 0. */
+  async add(key: unknown, row: Row): Promise<void> {
+    const p = key === undefined ? 0 : partitionOf(key, this.#level);
+    const bytes = rowHeapBytes(row) + SLOT_BYTES;
+    if (!this.#share.fits(1, bytes)) {
+      for (let q = 0; q < PARTITIONS; q++) await this.#flush(q);
+    }
+    this.#share.take(1, bytes);
+    const buffer = this.#buffers[p] as Row[];
+    buffer.push(row);
+    this.#bufferBytes[p] = (this.#bufferBytes[p] as number) + bytes;
+    if (buffer.length >= BUFFER_ROWS) await this.#flush(p);
+  }
+
+  async #flush(p: number): Promise<void> {
+    const buffer = this.#buffers[p] as Row[];
+    if (buffer.length === 0) return;
+    let writer = this.#writers[p];
+    if (writer === undefined) {
+      writer = await this.#space.openWriter<Row>(this.#what);
+      this.#writers[p] = writer;
+    }
+    await writer.append(buffer);
+    this.#share.give(buffer.length, this.#bufferBytes[p] as number);
+    this.#buffers[p] = [];
+    this.#bufferBytes[p] = 0;
+  }
+
+  /** Writes what is buffered and closes the runs: one per partition, none where no row went. */
+  async finish(): Promise<(SpillRun<Row> | undefined)[]> {
+    const runs: (SpillRun<Row> | undefined)[] = [];
+    for (let p = 0; p < PARTITIONS; p++) {
+      await this.#flush(p);
+      runs.push(await this.#writers[p]?.finish());
+    }
+    this.#finished = true;
+    return runs;
+  }
+
+  /** Removes the runs of a partitioning that did not finish (the statement ended meanwhile). */
+  async abandon(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    await Promise.all(this.#writers.map((w) => w?.abandon()));
+  }
+}
