@@ -24,6 +24,7 @@
  *   pnpm bench:tpch [scale factor]
  *   BENCH_SF=0.1 (else the argument), BENCH_RUNS=3 (timed runs per system and query),
  *   BENCH_QUERY_TIMEOUT_MS=300000, BENCH_TIMEOUT_MS=14400000 (the whole run),
+ *   BENCH_QUERIES=5,9 (only these queries; all 22 by default),
  *   ENTENTE_TEST_POSTGRES_URL / ENTENTE_TEST_MARIADB_URL pick the servers (else local ones).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -68,6 +69,10 @@ const SF = Number(process.env.BENCH_SF ?? process.argv[2] ?? 0.1);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const QUERY_TIMEOUT_MS = Number(process.env.BENCH_QUERY_TIMEOUT_MS ?? 300_000);
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 4 * 3_600_000);
+/** Query numbers to run, or all of them. */
+const QUERIES = process.env.BENCH_QUERIES?.split(",").map((q) =>
+  Number(q.trim().replace(/^Q/i, "")),
+);
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = resolve(ROOT, "packages/server/src/bin.ts");
 const LAYOUT = TPCH_LAYOUTS.find((l) => l.name === "a")!;
@@ -317,7 +322,7 @@ async function main(): Promise<void> {
     `\nqueries (a warm-up each, answers checked against the reference, then ${RUNS} interleaved runs; timeout ${fmtMs(QUERY_TIMEOUT_MS)} ms):`,
   );
   const results: QueryResult[] = [];
-  for (const query of tpchQueries(SF)) {
+  for (const query of tpchQueries(SF).filter((q) => QUERIES?.includes(q.id) ?? true)) {
     console.log(`Q${query.id}`);
     results.push(await measureQuery(query, systems, unavailable));
   }
