@@ -12,6 +12,7 @@ import { Pacer } from "@entente/runtime/pace";
 import { runAggregate } from "./aggregate.ts";
 import { StatementMemory } from "./budget.ts";
 import type { Catalog } from "./catalog.ts";
+import { runDistinct } from "./distinct.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
@@ -60,8 +61,8 @@ export interface ExecLimits {
    */
   timeoutMs?: number;
   /**
-   * Where ORDER BY and GROUP BY write sorted runs when their rows would take the statement over
-   * its memory limit, and how many bytes they may write (`sqlJoin.spillDir`,
+   * Where joins, ORDER BY, GROUP BY and DISTINCT write runs when their rows would take the
+   * statement over its memory limit, and how many bytes they may write (`sqlJoin.spillDir`,
    * `sqlJoin.maxSpillBytes`). Absent or 0 bytes: going over is TOO_LARGE.
    */
   spill?: SpillLimits;
@@ -264,7 +265,7 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
     case "limit":
       return runLimit(node, exec, ctx);
     case "distinct":
-      return runDistinct(node, exec, ctx);
+      return runDistinct(node, run(node.input, exec, ctx), exec);
     case "union":
       return runUnion(node, exec, ctx);
     case "setop":
@@ -565,7 +566,7 @@ async function* mergeBounded(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Limit and distinct
+// Limit
 
 async function* runLimit(
   node: Extract<PlanNode, { kind: "limit" }>,
@@ -589,32 +590,5 @@ async function* runLimit(
     }
     left -= b.length;
     yield b;
-  }
-}
-
-async function* runDistinct(
-  node: Extract<PlanNode, { kind: "distinct" }>,
-  exec: Execution,
-  ctx: EvalContext,
-) {
-  const seen = new Set<unknown>();
-  const on = node.on;
-  // A key is about as large as its row.
-  const share = exec.memory.share("DISTINCT's rows");
-  try {
-    for await (const batch of run(node.input, exec, ctx)) {
-      const out: Row[] = [];
-      for (const row of batch) {
-        const k = groupKey(on ? on.map((i) => row[i]) : row);
-        if (seen.has(k)) continue;
-        share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
-        seen.add(k);
-        out.push(row);
-      }
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
-      if (out.length > 0) yield out;
-    }
-  } finally {
-    share.release();
   }
 }

@@ -1,4 +1,4 @@
-/** ORDER BY and GROUP BY past the memory limit: sorted runs on disk, merged back, removed when done. */
+/** ORDER BY, GROUP BY and DISTINCT past the memory limit: sorted runs on disk, merged back, removed when done. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
@@ -156,6 +156,70 @@ describe("GROUP BY spilling tells groups apart as GROUP BY does", () => {
     const inMemory = await grouped(sql, {});
     const spilled = await grouped(sql, { maxBuildRows: 2, spill: spillDir.limits(50_000_000) });
     expect(spilled).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+});
+
+describe("DISTINCT spilling", () => {
+  /** The rows as sorted JSON text (bigints written out): DISTINCT's order is any order. */
+  const sorted = async (sql: string, limits: Partial<ExecLimits>, table = tables) => {
+    const catalog = memoryCatalog(table, sources);
+    const { plan } = planSql(sql, catalog);
+    const { batches } = runPlan(plan, catalog, memoryRunner(table), new AbortController().signal, {
+      batchRows: 300,
+      ...limits,
+    });
+    const out: string[] = [];
+    for await (const b of batches) {
+      for (const r of b)
+        out.push(JSON.stringify(r, (_, v) => (typeof v === "bigint" ? `${v}n` : v)));
+    }
+    return out.sort();
+  };
+
+  it.each([
+    "SELECT DISTINCT label, id % 1500 FROM events",
+    "SELECT DISTINCT big FROM events",
+    "SELECT label, id % 2000 FROM events UNION SELECT label, id % 1700 FROM events",
+  ])("answers as in memory past the limit: %s", async (sql) => {
+    const inMemory = await sorted(sql, {});
+    expect(inMemory.length).toBeGreaterThan(1500);
+    const tight = { maxBuildRows: 1200 };
+    await expect(sorted(sql, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
+    expect(await sorted(sql, { ...tight, spill: spillDir.limits(50_000_000) })).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("splits a partition that still does not fit again, a level deeper", async () => {
+    const many: MemoryTable[] = [
+      {
+        source: "s",
+        name: "events",
+        columns: [{ name: "id", type: "integer" }],
+        rows: Array.from({ length: 80_000 }, (_, i) => [(i * 7919) % 60_000]),
+      },
+    ];
+    const sql = "SELECT DISTINCT id FROM events";
+    const inMemory = await sorted(sql, {}, many);
+    expect(inMemory).toHaveLength(60_000);
+    // 60,000 keys in 32 partitions are about 1,900 each: more than 1,100 fit.
+    const limits = { maxBuildRows: 1100, spill: spillDir.limits(100_000_000) };
+    expect(await sorted(sql, limits, many)).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("keeps DISTINCT ON in memory: past the limit it is TOO_LARGE", async () => {
+    const sql = "SELECT DISTINCT ON (id) id, label FROM events ORDER BY id, label";
+    await expect(
+      sorted(sql, { maxBuildRows: 1200, spill: spillDir.limits(50_000_000) }),
+    ).rejects.toMatchObject({ code: "TOO_LARGE" });
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("removes its runs when a LIMIT above it stops reading early", async () => {
+    const sql = "SELECT DISTINCT label, id % 1500 FROM events LIMIT 1400";
+    const limited = await sorted(sql, { maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
+    expect(limited).toHaveLength(1400);
     expect(await runFiles()).toEqual([]);
   });
 });
