@@ -25,6 +25,7 @@
  *   BENCH_SF=0.1 (else the argument), BENCH_RUNS=3 (timed runs per system and query),
  *   BENCH_QUERY_TIMEOUT_MS=300000, BENCH_TIMEOUT_MS=14400000 (the whole run),
  *   BENCH_QUERIES=5,9 (only these queries; all 22 by default),
+ *   BENCH_EXPLAIN=1 (after a query's runs, prints Entente's EXPLAIN ANALYZE of it),
  *   ENTENTE_TEST_POSTGRES_URL / ENTENTE_TEST_MARIADB_URL pick the servers (else local ones).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -69,6 +70,7 @@ const SF = Number(process.env.BENCH_SF ?? process.argv[2] ?? 0.1);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const QUERY_TIMEOUT_MS = Number(process.env.BENCH_QUERY_TIMEOUT_MS ?? 300_000);
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 4 * 3_600_000);
+const EXPLAIN = process.env.BENCH_EXPLAIN === "1";
 /** Query numbers to run, or all of them. */
 const QUERIES = process.env.BENCH_QUERIES?.split(",").map((q) =>
   Number(q.trim().replace(/^Q/i, "")),
@@ -245,6 +247,14 @@ async function measureQuery(
       const ms = await guarded(system, measure, () => system.time(sqlFor(system)));
       if (ms !== undefined) measure.times.push(ms);
     }
+  }
+  const entente = systems.find((s) => s.name === "Entente");
+  if (EXPLAIN && entente && !result.measures.Entente.problem) {
+    // A failure of its own (logged) leaves the query's figures alone.
+    const explained = await guarded(entente, { times: [] }, () =>
+      entente.answer(`EXPLAIN ANALYZE ${sqlFor(entente)}`),
+    );
+    for (const [line] of explained?.rows ?? []) log(`    ${String(line)}`);
   }
   for (const name of SYSTEMS) {
     const { times, problem } = result.measures[name];
