@@ -52,6 +52,10 @@ const ACQUIRE_WAIT_MS = 60_000;
  * views on every connection (so a read-only database file stays untouched). Aborting calls
  * `interrupt()` on the running connection.
  */
+/** A table's column names in order ($1 schema, $2 table). */
+const COLUMN_NAMES_SQL = `SELECT column_name FROM duckdb_columns()
+  WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`;
+
 export class DuckdbConnector implements Connector {
   readonly kind = "duckdb" as const;
   readonly dialect = duckdbDialect;
@@ -242,9 +246,10 @@ export class DuckdbConnector implements Connector {
   }
 
   /**
-   * Base tables: `estimated_size` from duckdb_tables() (exact after inserts in one process).
-   * Views (files included): no row count; counting would read the files. Distinct counts are
-   * not kept by DuckDB and are not computed here, to keep this call cheap.
+   * Base tables: `estimated_size` from duckdb_tables() (exact after inserts in one process) and
+   * the distinct counts DuckDB keeps in each column's statistics (a HyperLogLog estimate, read
+   * through `stats()` without a scan); `computeDistinct` counts them with a scan instead.
+   * Views (files included): no statistics; counting would read the files.
    */
   async tableStats(
     schema: string,
@@ -257,10 +262,12 @@ export class DuckdbConnector implements Connector {
     );
     if (found.length > 0) {
       const size = found[0]?.[0];
-      const distinct = options.computeDistinct ? await this.#approxDistinct(schema, table) : {};
+      const distinct = options.computeDistinct
+        ? await this.#approxDistinct(schema, table)
+        : await this.#keptDistinct(schema, table);
       const source = options.computeDistinct
         ? "duckdb_tables.estimated_size, approx_count_distinct"
-        : "duckdb_tables.estimated_size";
+        : "duckdb_tables.estimated_size, column statistics";
       return { rowCount: Number(size), distinct, source };
     }
     const views = await this.#rows(
@@ -275,19 +282,38 @@ export class DuckdbConnector implements Connector {
 
   /** One scan estimating every column's distinct values (HyperLogLog). */
   async #approxDistinct(schema: string, table: string): Promise<Record<string, number>> {
-    const names = (
-      await this.#rows(
-        `SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2
-          ORDER BY column_index`,
-        [schema, table],
-      )
-    ).map((row) => String(row[0]));
+    const names = await this.#tableColumns(schema, table);
     if (names.length === 0) return {};
     const q = this.dialect.quoteIdentifier;
     const [row] = await this.#rows(
       `SELECT ${names.map((n) => `approx_count_distinct(${q(n)})`).join(", ")} FROM ${q(schema)}.${q(table)}`,
     );
     return Object.fromEntries(names.map((name, i) => [name, Number(row?.[i] ?? 0)]));
+  }
+
+  /**
+   * The distinct counts in the columns' statistics ("[Approx Unique: 25]" in what `stats()`
+   * prints), which DuckDB keeps as it writes; an empty table has none.
+   */
+  async #keptDistinct(schema: string, table: string): Promise<Record<string, number>> {
+    const names = await this.#tableColumns(schema, table);
+    if (names.length === 0) return {};
+    const q = this.dialect.quoteIdentifier;
+    const [row] = await this.#rows(
+      `SELECT ${names.map((n) => `stats(${q(n)})`).join(", ")} FROM ${q(schema)}.${q(table)} LIMIT 1`,
+    );
+    const distinct: Record<string, number> = {};
+    names.forEach((name, i) => {
+      const unique = /Approx Unique: (\d+)/.exec(String(row?.[i] ?? ""))?.[1];
+      if (unique !== undefined) distinct[name] = Number(unique);
+    });
+    return distinct;
+  }
+
+  /** A table's column names, in order, read through the pool. */
+  async #tableColumns(schema: string, table: string): Promise<string[]> {
+    const rows = await this.#rows(COLUMN_NAMES_SQL, [schema, table]);
+    return rows.map((row) => String(row[0]));
   }
 
   /**
@@ -358,11 +384,7 @@ export class DuckdbConnector implements Connector {
   }
 
   async #columnNames(connection: DuckDBConnection, schema: string, table: string) {
-    const reader = await connection.runAndReadAll(
-      `SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2
-        ORDER BY column_index`,
-      [schema, table],
-    );
+    const reader = await connection.runAndReadAll(COLUMN_NAMES_SQL, [schema, table]);
     return reader.getRows().map((row) => String(row[0]));
   }
 

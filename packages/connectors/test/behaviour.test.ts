@@ -206,6 +206,11 @@ describe.each(KINDS)("%s connector", (kind) => {
     expect(stats.source).not.toBe("");
     if (kind === "postgres") expect(stats.distinct).toMatchObject({ id: 20, team: 4 });
     if (kind === "mysql") expect(stats.distinct.id).toBe(20);
+    // DuckDB's column statistics estimate (HyperLogLog): near, not exact.
+    if (kind === "duckdb") {
+      expect(stats.distinct.id).toBeGreaterThan(15);
+      expect(stats.distinct.team).toBeLessThan(8);
+    }
   });
 
   it("declares text comparison from the database's collation", async () => {
