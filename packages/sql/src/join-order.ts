@@ -6,8 +6,9 @@
  * The cost of a tree is the sum of its joins' estimated output rows (what the engine holds and
  * moves). A join's rows are the product of its inputs' rows times the selectivity of every
  * condition between them: `1 / max(distinct(a), distinct(b))` for `a = b` (a column's distinct
- * count from the source's statistics, or, failing that, its table's row count: a key), and
- * fixed guesses for other conditions. Two sets of tables with no condition between them are
+ * count from the source's statistics, or, failing that, its table's row count: a key) — the
+ * equalities between two tables taken together, as one composite key — and fixed guesses for
+ * other conditions. Two sets of tables with no condition between them are
  * joined only when nothing else is possible: no cross join is planned for a statement that
  * connects its tables.
  *
@@ -63,21 +64,40 @@ class CostModel {
 
   constructor(tables: JoinTable[], conditions: JoinCondition[]) {
     this.tables = tables;
-    this.conds = conditions
-      .filter((c) => c.tables.length >= 2)
-      .map((c) => ({
-        mask: c.tables.reduce((m, t) => m | (1 << t), 0),
-        selectivity: this.selectivityOf(c),
-      }));
+    this.conds = [];
+    // Equalities between the same two tables are estimated together (see pairSelectivity).
+    const equalities = new Map<number, JoinCondition[]>();
+    for (const c of conditions) {
+      if (c.tables.length < 2) continue;
+      const mask = c.tables.reduce((m, t) => m | (1 << t), 0);
+      const pair = c.equi !== undefined && c.tables.length === 2 && c.tables[0] !== c.tables[1];
+      if (pair) equalities.set(mask, [...(equalities.get(mask) ?? []), c]);
+      else this.conds.push({ mask, selectivity: OTHER_SELECTIVITY });
+    }
+    for (const [mask, group] of equalities) {
+      this.conds.push({ mask, selectivity: this.pairSelectivity(group) });
+    }
   }
 
-  private selectivityOf(c: JoinCondition): number {
-    if (!c.equi) return OTHER_SELECTIVITY;
-    const distinct = c.equi.distinct.map((d, side) => {
-      const table = this.tables[c.tables[side] as number] as JoinTable;
-      return Math.max(1, d ?? table.tableRows);
-    });
-    return 1 / Math.max(...distinct);
+  /**
+   * Equalities `a₁ = b₁ AND … AND aₙ = bₙ` between two tables A and B: `1 / max(distinct(a₁…aₙ),
+   * distinct(b₁…bₙ))`, where a side's distinct combinations are the product of its columns'
+   * distinct counts but at most its table's rows. Multiplying the equalities' own selectivities
+   * would treat them as independent, which a composite key is not: TPC-H's lineitem joins
+   * partsupp on (partkey, suppkey), one row each, and was estimated at 288 rows for 600,000.
+   */
+  private pairSelectivity(group: JoinCondition[]): number {
+    const [a, b] = (group[0] as JoinCondition).tables as [number, number];
+    const rowsOf = (t: number) => Math.max(1, (this.tables[t] as JoinTable).tableRows);
+    let combinationsA = 1;
+    let combinationsB = 1;
+    for (const c of group) {
+      const [left, right] = (c.equi as NonNullable<JoinCondition["equi"]>).distinct;
+      const [ofA, ofB] = c.tables[0] === a ? [left, right] : [right, left];
+      combinationsA *= Math.max(1, ofA ?? rowsOf(a));
+      combinationsB *= Math.max(1, ofB ?? rowsOf(b));
+    }
+    return 1 / Math.max(Math.min(combinationsA, rowsOf(a)), Math.min(combinationsB, rowsOf(b)));
   }
 
   /** Estimated rows of the join of the tables in `mask`, whatever the order. */
