@@ -2524,20 +2524,33 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     throw unsupported(`correlated EXISTS over a subquery with ${beyond} is not supported`);
   const correlated = [...equalities, ...comparisons];
   const keys = correlated.map((q) => bindExpr(q.outer, outerScope, env, { clause }));
+  // One comparison is decided by the extremes of its inner side in each group of equal keys
+  // (see `extremes`): the key set is grouped, one row per group, instead of made distinct.
+  const single = comparisons.length === 1 ? (comparisons[0] as CorrelatedEquality) : undefined;
   const keySet = {
     ...sub,
     where: conjunction(rest),
-    columns: correlated.map((q) => ({ expr: q.inner, as: null })),
-    distinct: { type: "DISTINCT" },
+    columns: single
+      ? [
+          ...equalities.map((q) => ({ expr: q.inner, as: null })),
+          { expr: aggregateAst("MIN", single.inner), as: null },
+          { expr: aggregateAst("MAX", single.inner), as: null },
+        ]
+      : correlated.map((q) => ({ expr: q.inner, as: null })),
+    distinct: single ? null : { type: "DISTINCT" },
+    groupby: single && equalities.length > 0 ? { columns: equalities.map((q) => q.inner) } : null,
+    having: null,
     orderby: null,
     limit: null,
     _limit: null,
   };
   let node = bindSetExpression(keySet, env, link);
+  // The key each column of the key set meets: the extremes' both meet the compared one.
+  const keyOfColumn = (i: number) => keys[Math.min(i, keys.length - 1)] as Expr;
   // A date meets a timestamp as its midnight: both sides become timestamps, the inner one by a
   // CAST in the key set (bound again with it).
   const mixed = node.columns.map((c, i) => {
-    const pair = [c.type, (keys[i] as Expr).type];
+    const pair = [c.type, keyOfColumn(i).type];
     return pair.includes("date") && pair.includes("timestamp");
   });
   if (mixed.some(Boolean)) {
@@ -2556,8 +2569,8 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     });
   }
   node.columns.forEach((c, i) => {
-    const k = keys[i] as Expr;
-    const q = correlated[i] as CorrelatedEquality;
+    const k = keyOfColumn(i);
+    const q = correlated[Math.min(i, correlated.length - 1)] as CorrelatedEquality;
     if (!typesCompatible(k.type, c.type))
       throw badRequest(`type mismatch: ${c.type} ${q.op ?? "="} ${k.type} in EXISTS`);
   });
@@ -2570,7 +2583,13 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     type: "boolean",
   };
   if (comparisons.length > 0) exists.compare = comparisons.map((q) => q.op as CompareOp);
+  if (single) exists.extremes = true;
   return exists;
+}
+
+/** `name(arg)` as the parser writes an aggregate call. */
+function aggregateAst(name: string, arg: Ast): Ast {
+  return { type: "aggr_func", name, args: { expr: arg }, over: null };
 }
 
 /**

@@ -1,4 +1,7 @@
-/** One table's DISTINCT rows are found by its source: an EXISTS key set ships distinct keys only. */
+/**
+ * One table's DISTINCT rows are found by its source: an EXISTS key set ships distinct keys, or per
+ * key the extremes of the value it compares.
+ */
 import { expect, it } from "vitest";
 import { explainSql } from "../src/index.ts";
 import { capabilities, memoryCatalog, mysqlDialect, pgDialect } from "./helpers.ts";
@@ -51,4 +54,21 @@ it("keeps DISTINCT of text in the engine where the source compares text without 
   );
   const { sources } = explainSql("SELECT DISTINCT l_comment FROM lineitem", catalog);
   expect(sources.find((s) => s.source === "my")?.sql).not.toMatch(/DISTINCT/);
+});
+
+it("sends an EXISTS correlated by one comparison a grouped least and greatest per key", () => {
+  const catalog = memoryCatalog(
+    [lineitem("pg"), orders],
+    [
+      { name: "pg", dialect: pgDialect, capabilities: capabilities() },
+      { name: "other", dialect: pgDialect, capabilities: capabilities() },
+    ],
+  );
+  // TPC-H Q21's shape: only each order's earliest and latest commit date can decide it.
+  const { sources } = explainSql(
+    "SELECT count(*) FROM orders, lineitem l1 WHERE o_orderkey = l1.l_orderkey AND EXISTS (SELECT * FROM lineitem l2 WHERE l2.l_orderkey = l1.l_orderkey AND l2.l_commitdate <> l1.l_commitdate)",
+    catalog,
+  );
+  const keySet = sources.filter((s) => s.source === "pg").map((s) => s.sql);
+  expect(keySet.some((sql) => /min\(.*max\(.*GROUP BY/i.test(sql))).toBe(true);
 });
