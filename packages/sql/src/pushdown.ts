@@ -122,6 +122,8 @@ export function canPushAggregate(a: AggCall, source: SourceInfo): boolean {
   if (!a.arg) return true;
   const t = a.arg.type;
   if (t === "json" || t === "blob" || t === "unknown" || !canPush(a.arg, source)) return false;
+  // PostgreSQL has no min or max of boolean.
+  if ((a.fn === "min" || a.fn === "max") && t === "boolean") return false;
   if (t === "text") {
     if ((a.fn === "min" || a.fn === "max") && caps.textComparison !== "binary") return false;
     if (a.distinct && caps.textComparison === "case-insensitive") return false;

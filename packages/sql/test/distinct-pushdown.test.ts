@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import { explainSql } from "../src/index.ts";
-import { capabilities, memoryCatalog, mysqlDialect, pgDialect } from "./helpers.ts";
+import { capabilities, memoryCatalog, mysqlDialect, pgDialect, rowsOver } from "./helpers.ts";
 
 const lineitem = (source: string) => ({
   source,
@@ -71,4 +71,62 @@ it("sends an EXISTS correlated by one comparison a grouped least and greatest pe
   );
   const keySet = sources.filter((s) => s.source === "pg").map((s) => s.sql);
   expect(keySet.some((sql) => /min\(.*max\(.*GROUP BY/i.test(sql))).toBe(true);
+});
+
+it("keeps the least and greatest of booleans in the engine (PostgreSQL has no min(boolean))", async () => {
+  const flagged = (source: string) => ({
+    source,
+    name: source === "pg" ? "a" : "b",
+    columns: [
+      { name: "id", type: "integer" as const },
+      { name: "flag", type: "boolean" as const },
+    ],
+    rows: [],
+  });
+  const catalog = memoryCatalog(
+    [flagged("pg"), flagged("other")],
+    [
+      { name: "pg", dialect: pgDialect, capabilities: capabilities() },
+      { name: "other", dialect: pgDialect, capabilities: capabilities() },
+    ],
+  );
+  const { sources } = explainSql(
+    "SELECT id FROM b WHERE EXISTS (SELECT 1 FROM a WHERE a.id = b.id AND a.flag <> b.flag)",
+    catalog,
+  );
+  expect(sources.find((s) => s.source === "pg")?.sql).not.toMatch(/MIN\(/i);
+  // And the engine's least and greatest of booleans decide it: false < true.
+  const rows = rowsOver([
+    {
+      ...flagged("pg"),
+      rows: [
+        [1, true],
+        [2, true],
+        [2, false],
+        [3, false],
+        [4, null],
+      ],
+    },
+    {
+      ...flagged("other"),
+      rows: [
+        [1, true],
+        [2, true],
+        [3, true],
+        [4, true],
+        [5, true],
+      ],
+    },
+  ]);
+  const ids = async (sql: string) => (await rows(sql)).map((r) => r[0]);
+  expect(
+    await ids(
+      "SELECT id FROM b WHERE EXISTS (SELECT 1 FROM a WHERE a.id = b.id AND a.flag <> b.flag) ORDER BY id",
+    ),
+  ).toEqual([2, 3]);
+  expect(
+    await ids(
+      "SELECT id FROM b WHERE NOT EXISTS (SELECT 1 FROM a WHERE a.id = b.id AND a.flag < b.flag) ORDER BY id",
+    ),
+  ).toEqual([1, 4, 5]);
 });
