@@ -4,15 +4,15 @@
  *
  * Past the budget, with spilling on, a plain DISTINCT splits by key: the keys it has seen (rows
  * already sent on) and every row still to come go to partitions on disk by a hash of their key
- * (join-partitions.ts), and each partition is finished in memory in turn — its seen keys first,
+ * (spill-partitions.ts), and each partition is finished in memory in turn — its seen keys first,
  * then its rows, each sent on unless its key is known. A partition still too big splits again.
  * DISTINCT ON keeps the first row in ORDER BY's order and so does not spill.
  */
 import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
-import { PARTITIONS, Partitioner } from "./join-partitions.ts";
 import type { PlanNode } from "./plan.ts";
 import type { SpillRun } from "./spill.ts";
+import { PARTITIONS, Partitioner } from "./spill-partitions.ts";
 import type { Row } from "./types.ts";
 import { groupKey } from "./values.ts";
 

@@ -5,7 +5,7 @@
  * multiplying its batches level by level.
  *
  * A build side past the statement's memory limit, with spilling on, is a grace hash join: both
- * sides are split by a hash of the join key into partitions on disk (join-partitions.ts), and
+ * sides are split by a hash of the join key into partitions on disk (spill-partitions.ts), and
  * each partition is joined in memory in turn; a partition still too big is split again.
  */
 import type { MemoryShare } from "./budget.ts";
@@ -18,9 +18,9 @@ import {
   SLOT_BYTES,
   valueHeapBytes,
 } from "./heap-size.ts";
-import { PARTITIONS, Partitioner } from "./join-partitions.ts";
 import type { JoinNode, PlanNode } from "./plan.ts";
 import type { SpillRun } from "./spill.ts";
+import { PARTITIONS, Partitioner } from "./spill-partitions.ts";
 import type { Row, Value } from "./types.ts";
 import { compositeKey, keyOf } from "./values.ts";
 

@@ -1,10 +1,10 @@
 /**
  * Spilling: what an operator cannot hold within the statement's memory budget goes to local disk
  * in runs — sorted runs read back merged (ORDER BY, GROUP BY), or a join's and DISTINCT's
- * partitions (join-partitions.ts) read back one at a time. Runs are MessagePack frames (a length, then a chunk of
- * entries), written under the statement's disk budget to a directory of this process's own
- * inside `dir` (readable by its user only), and removed when the operator is done. Values keep
- * their types through a run: 64-bit integers stay bigints.
+ * partitions (spill-partitions.ts) read back one at a time. Runs are MessagePack frames (a
+ * length, then a chunk of entries), written under the statement's disk budget to a directory of
+ * this process's own inside `dir` (readable by its user only), and removed when the operator is
+ * done. Values keep their types through a run: 64-bit integers stay bigints.
  */
 import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, rm } from "node:fs/promises";

@@ -11,7 +11,7 @@ import {
   type SourceInfo,
   type SourceRunner,
 } from "../src/index.ts";
-import { PARTITIONS, partitionOf } from "../src/join-partitions.ts";
+import { PARTITIONS, partitionOf } from "../src/spill-partitions.ts";
 import {
   type MemoryTable,
   memoryCatalog,

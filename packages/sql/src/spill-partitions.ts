@@ -1,8 +1,9 @@
 /**
- * A spilled hash join's partitions: rows split by a hash of their join key into files of their
- * own, so that each partition's build side fits in memory when it is joined. Equal keys always
- * land in the same partition; each level of splitting hashes differently, so a partition still
- * too big splits again instead of landing whole in one partition of the next level.
+ * Partitions on disk for an operator that spills by key (a hash join, DISTINCT): rows split by a
+ * hash of their key into runs of their own, so that each partition fits in memory when it is
+ * worked through. Equal keys always land in the same partition; each level of splitting hashes
+ * differently, so a partition still too big splits again instead of landing whole in one
+ * partition of the next level.
  */
 import type { MemoryShare } from "./budget.ts";
 import { rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
@@ -16,8 +17,8 @@ export const PARTITIONS = 32;
 const BUFFER_ROWS = 256;
 
 /**
- * The partition of a join key (as `compositeKey` makes it: a number, string or boolean) at a
- * level of splitting: FNV-1a over its text from a level's own offset, then mixed (murmur3's
+ * The partition of a key (as `compositeKey` or `groupKey` makes it: a number, string, boolean or
+ * symbol) at a level of splitting: FNV-1a over its text from a level's own offset, then mixed (murmur3's
  * finalizer) so every bit counts.
  */
 export function partitionOf(key: unknown, level: number): number {
@@ -57,7 +58,7 @@ export class Partitioner {
     this.#share = share;
   }
 
-  /** Adds a row whose join key is `key`; a row without one (a NULL in it) goes to partition 0. */
+  /** Adds a row whose key is `key`; a row without one (a NULL join key) goes to partition 0. */
   async add(key: unknown, row: Row): Promise<void> {
     const p = key === undefined ? 0 : partitionOf(key, this.#level);
     const bytes = rowHeapBytes(row) + SLOT_BYTES;
