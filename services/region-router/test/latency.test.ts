@@ -177,9 +177,11 @@ describe("a relay chosen by cost, and failover to the direct link", () => {
   it("drops the shortcut when it stops paying, and the link back goes with it", async () => {
     expect(await linksOf(b)).toContain(3);
     expect(await linksOf(c)).toContain(2);
-    // b → c now costs more than b's tree route through a (1 + ~82 ms).
-    bToC.setDelay(100);
-    // b's next probe of the idle link measures ~200 ms; its next shortcut review (every tick)
+    // b → c now costs far more than b's tree route through a (1 + ~82 ms): far enough that a
+    // measurement of the tree route slowed by a busy machine does not make a new trial of c
+    // (every 300 ms) look worth its link again.
+    bToC.setDelay(300);
+    // b's next probe of the idle link measures ~600 ms; its next shortcut review (every tick)
     // drops the link; c's link back lapses advertMaxAgeMs (6 s) after b last asked for it,
     // and closes on c's next tick: about 8 s on a quiet machine; 40 s bounds it on a busy one.
     await eventually(
