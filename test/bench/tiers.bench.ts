@@ -39,6 +39,7 @@ import { bucketNameOf, DEFAULT_DEPLOYMENT, SUBJECTS } from "@entente/protocol";
 import { EntenteClient } from "@entente/runtime";
 import { type ManagedProcess, startNatsServer, startProcess } from "@entente/testkit";
 import { connect } from "@nats-io/transport-node";
+import { withPg } from "./pg.ts";
 import { runBench } from "./run-bench.ts";
 import { percentile } from "./stats.ts";
 import {
@@ -55,7 +56,6 @@ import {
   restoreBaseline,
   restoreHotRange,
   vacuumEvents,
-  withPg,
 } from "./tiers/data.ts";
 import { Psql } from "./tiers/psql.ts";
 

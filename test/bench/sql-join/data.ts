@@ -8,7 +8,7 @@
  *         country have exactly 100,000 orders.
  */
 import mysql from "mysql2/promise";
-import pg from "pg";
+import { databaseUrl, withPg } from "../pg.ts";
 
 export const USERS = 200_000;
 export const ORDERS = 2_000_000;
@@ -66,24 +66,6 @@ const MY_ORDERS = [
   "CREATE INDEX orders_user_id ON orders (user_id)",
   "ANALYZE TABLE orders",
 ];
-
-/** The URL of database `name` on the server of `url`. */
-export function databaseUrl(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
-
-async function withPg<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Creates the PostgreSQL database if needed and loads `tables` unless the marker matches. */
 export async function preparePostgres(

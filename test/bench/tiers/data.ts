@@ -27,7 +27,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join, relative } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { type ColdColumn, ColdStore, type DataFile } from "@entente/connectors";
-import pg from "pg";
+import { databaseUrl, withPg } from "../pg.ts";
 
 export const DAY_MS = 86_400_000;
 const DAY_US = 86_400_000_000n;
@@ -126,24 +126,6 @@ export function pgInsertEvents(layout: Layout, table: string, from: number, to: 
 
 const PG_TABLE =
   "(id bigint NOT NULL, created_at timestamptz NOT NULL, kind text NOT NULL, user_id integer NOT NULL, amount double precision NOT NULL)";
-
-/** The URL of database `name` on the server of `url`. */
-export function databaseUrl(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
-
-export async function withPg<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /**
  * Creates database `name` if needed and loads events [from, N) into `events` unless its marker

@@ -8,26 +8,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import pg from "pg";
+import type pg from "pg";
 import { columnSql, type TpchTable } from "../../e2e/sql/tpch/generate.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
+import { withPg } from "../pg.ts";
 import { loadPostgresIndexed } from "./data.ts";
 
 const SETUP = resolve(import.meta.dirname, "../../../scripts/bench-sql-setup.sh");
 
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const databaseOf = (url: URL) => decodeURIComponent(url.pathname.slice(1));
-
-async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Installs mysql_fdw for the server's major version when the server does not offer it. */
 async function ensureMysqlFdw(client: pg.Client, log: (line: string) => void): Promise<void> {
@@ -94,7 +84,7 @@ export async function setUpCoordinator(
   log: (line: string) => void,
 ): Promise<void> {
   await loadPostgresIndexed(coordinatorUrl, tablesIn(layout, "duckdb", tables));
-  await withClient(coordinatorUrl, async (client) => {
+  await withPg(coordinatorUrl, async (client) => {
     await ensureMysqlFdw(client, log);
     await createServers(client, at);
     for (const table of tablesIn(layout, "postgres", tables)) {
