@@ -6,6 +6,7 @@ import { collectSqlResult } from "@entente/protocol";
 import { afterAll, beforeAll } from "vitest";
 import {
   type CatalogTable,
+  type ExecLimits,
   planSql,
   type Row,
   runPlan,
@@ -160,4 +161,28 @@ export function watchedRunner(tables: MemoryTable[]): SourceRunner & { open: Set
       })();
     },
   };
+}
+
+/**
+ * A statement's rows over in-memory tables as sorted JSON text (bigints written out), to compare
+ * answers whose order is any order — a spilled operator's and the in-memory one's.
+ */
+export async function sortedRows(
+  tables: MemoryTable[],
+  sources: SourceInfo[],
+  sql: string,
+  limits: Partial<ExecLimits> = {},
+  runner: SourceRunner = memoryRunner(tables),
+): Promise<string[]> {
+  const catalog = memoryCatalog(tables, sources);
+  const { plan } = planSql(sql, catalog);
+  const { batches } = runPlan(plan, catalog, runner, new AbortController().signal, {
+    batchRows: 300,
+    ...limits,
+  });
+  const out: string[] = [];
+  for await (const b of batches) {
+    for (const r of b) out.push(JSON.stringify(r, (_, v) => (typeof v === "bigint" ? `${v}n` : v)));
+  }
+  return out.sort();
 }

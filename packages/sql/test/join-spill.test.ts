@@ -4,20 +4,13 @@
  */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
-import {
-  type ExecLimits,
-  planSql,
-  runPlan,
-  type SourceInfo,
-  type SourceRunner,
-} from "../src/index.ts";
+import type { ExecLimits, SourceInfo, SourceRunner } from "../src/index.ts";
 import { PARTITIONS, partitionOf } from "../src/spill-partitions.ts";
 import {
   type MemoryTable,
-  memoryCatalog,
-  memoryRunner,
   NOTHING_PUSHED,
   pgDialect,
+  sortedRows,
   spillDirectory,
   watchedRunner,
 } from "./helpers.ts";
@@ -69,25 +62,12 @@ function shop(customers: number, orders: number): MemoryTable[] {
 const spillDir = spillDirectory();
 const runFiles = spillDir.runFiles;
 
-/** The rows as sorted JSON text (bigints written out), for comparing in any order. */
-async function answer(
+const answer = (
   tables: MemoryTable[],
   sql: string,
   limits: Partial<ExecLimits>,
-  runner: SourceRunner = memoryRunner(tables),
-): Promise<string[]> {
-  const catalog = memoryCatalog(tables, sources);
-  const { plan } = planSql(sql, catalog);
-  const { batches } = runPlan(plan, catalog, runner, new AbortController().signal, {
-    batchRows: 500,
-    ...limits,
-  });
-  const out: string[] = [];
-  for await (const b of batches) {
-    for (const r of b) out.push(JSON.stringify(r, (_, v) => (typeof v === "bigint" ? `${v}n` : v)));
-  }
-  return out.sort();
-}
+  runner?: SourceRunner,
+) => sortedRows(tables, sources, sql, limits, runner);
 
 const tables = shop(6000, 9000);
 const tight = { maxBuildRows: 1500 };

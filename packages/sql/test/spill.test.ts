@@ -9,6 +9,7 @@ import {
   memoryRunner,
   NOTHING_PUSHED,
   pgDialect,
+  sortedRows,
   spillDirectory,
 } from "./helpers.ts";
 
@@ -136,17 +137,8 @@ describe("GROUP BY spilling tells groups apart as GROUP BY does", () => {
       ]),
     },
   ];
-  const grouped = async (sql: string, limits: Partial<ExecLimits>) => {
-    const catalog = memoryCatalog(odd, sources);
-    const { plan } = planSql(sql, catalog);
-    const { batches } = runPlan(plan, catalog, memoryRunner(odd), new AbortController().signal, {
-      batchRows: 300,
-      ...limits,
-    });
-    const out: string[] = [];
-    for await (const b of batches) for (const r of b) out.push(JSON.stringify(r));
-    return out.sort();
-  };
+  const grouped = (sql: string, limits: Partial<ExecLimits>) =>
+    sortedRows(odd, sources, sql, limits);
 
   it.each([
     "SELECT v, count(*) FROM odd GROUP BY v",
@@ -161,21 +153,9 @@ describe("GROUP BY spilling tells groups apart as GROUP BY does", () => {
 });
 
 describe("DISTINCT spilling", () => {
-  /** The rows as sorted JSON text (bigints written out): DISTINCT's order is any order. */
-  const sorted = async (sql: string, limits: Partial<ExecLimits>, table = tables) => {
-    const catalog = memoryCatalog(table, sources);
-    const { plan } = planSql(sql, catalog);
-    const { batches } = runPlan(plan, catalog, memoryRunner(table), new AbortController().signal, {
-      batchRows: 300,
-      ...limits,
-    });
-    const out: string[] = [];
-    for await (const b of batches) {
-      for (const r of b)
-        out.push(JSON.stringify(r, (_, v) => (typeof v === "bigint" ? `${v}n` : v)));
-    }
-    return out.sort();
-  };
+  /** DISTINCT's order is any order. */
+  const sorted = (sql: string, limits: Partial<ExecLimits>, table = tables) =>
+    sortedRows(table, sources, sql, limits);
 
   it.each([
     "SELECT DISTINCT label, id % 1500 FROM events",
