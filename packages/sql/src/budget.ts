@@ -53,6 +53,14 @@ export class StatementMemory {
     throw tooLarge(share, this.#held, this.limits);
   }
 
+  /** Whether `rows` and `bytes` more keep the statement within its limits; asked per row. */
+  fits(rows: number, bytes: number): boolean {
+    return (
+      this.#held.rows + rows <= this.limits.maxRows &&
+      this.#held.bytes + bytes <= this.limits.maxBytes
+    );
+  }
+
   give(rows: number, bytes: number): void {
     this.#held.rows -= rows;
     this.#held.bytes -= bytes;
@@ -77,11 +85,7 @@ export class MemoryShare {
 
   /** Whether taking this much more would keep the statement within its limits. */
   fits(rows: number, bytes: number): boolean {
-    const held = this.#memory.held;
-    return (
-      memoryVerdict({ rows: held.rows + rows, bytes: held.bytes + bytes }, this.#memory.limits) ===
-      "within"
-    );
+    return this.#memory.fits(rows, bytes);
   }
 
   /** Takes `rows` rows (keys and values are 0 rows) of about `bytes` heap bytes. */
