@@ -12,14 +12,16 @@ import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import type { PlanNode } from "./plan.ts";
 import type { SpillRun } from "./spill.ts";
-import { PARTITIONS, Partitioner } from "./spill-partitions.ts";
+import {
+  emptyStream,
+  MAX_SPLIT_LEVEL,
+  MIN_SPLIT_ROWS,
+  PARTITIONS,
+  Partitioner,
+  restOf,
+} from "./spill-partitions.ts";
 import type { Row } from "./types.ts";
 import { groupKey } from "./values.ts";
-
-/** Fewest keys held before spilling is worth it; fewer at the limit is TOO_LARGE. */
-const MIN_SPILL_KEYS = 1_000;
-/** Levels of splitting before a partition still too big is TOO_LARGE. */
-const MAX_SPILL_LEVEL = 3;
 
 type Runs = (SpillRun<Row> | undefined)[];
 
@@ -45,11 +47,11 @@ export async function* runDistinct(
     level: number,
   ): AsyncGenerator<Row[]> {
     const seen = new Map<unknown, Row>();
-    const canSpill = exec.spill !== undefined && on === undefined && level < MAX_SPILL_LEVEL;
+    const canSpill = exec.spill !== undefined && on === undefined && level < MAX_SPLIT_LEVEL;
     /** Whether `row` fits; false: time to split (the caller hands over the rest). */
     const keep = (key: unknown, row: Row): boolean => {
       const bytes = rowHeapBytes(row) + HASH_ENTRY_BYTES + SLOT_BYTES;
-      if (canSpill && seen.size >= MIN_SPILL_KEYS && !share.fits(1, bytes)) return false;
+      if (canSpill && seen.size >= MIN_SPLIT_ROWS && !share.fits(1, bytes)) return false;
       share.take(1, bytes);
       seen.set(key, row);
       return true;
@@ -106,6 +108,7 @@ export async function* runDistinct(
     seen.clear();
     share.release();
     const knownRuns = await partition([held], known, level);
+    held.length = 0;
     const rowRuns = await partition([], rows, level);
     for (let p = 0; p < PARTITIONS; p++) {
       const knownRun = knownRuns[p];
@@ -143,15 +146,3 @@ export async function* runDistinct(
     await Promise.all(runs.map((r) => r.remove()));
   }
 }
-
-/** A batch's unread part, then the rest of its stream. */
-async function* restOf(head: Row[], tail: AsyncIterator<Row[]>): AsyncGenerator<Row[]> {
-  yield head;
-  for (;;) {
-    const next = await tail.next();
-    if (next.done) return;
-    yield next.value;
-  }
-}
-
-async function* emptyStream(): AsyncGenerator<Row[]> {}

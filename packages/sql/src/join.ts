@@ -20,7 +20,15 @@ import {
 } from "./heap-size.ts";
 import type { JoinNode, PlanNode } from "./plan.ts";
 import type { SpillRun } from "./spill.ts";
-import { PARTITIONS, Partitioner } from "./spill-partitions.ts";
+import {
+  emptyStream,
+  KEYLESS,
+  MAX_SPLIT_LEVEL,
+  MIN_SPLIT_ROWS,
+  PARTITIONS,
+  Partitioner,
+  restOf,
+} from "./spill-partitions.ts";
 import type { Row, Value } from "./types.ts";
 import { compositeKey, keyOf } from "./values.ts";
 
@@ -38,11 +46,6 @@ interface BuildTable {
   rows: Row[];
   matched?: Set<Row>;
 }
-
-/** Fewest build rows held before spilling is worth it; fewer at the limit is TOO_LARGE. */
-const MIN_SPILL_ROWS = 1_000;
-/** Levels of splitting before a partition still too big (one key's rows, say) is TOO_LARGE. */
-const MAX_SPILL_LEVEL = 3;
 
 /** A build side held in memory, or split into partitions on disk (one run each, or none). */
 type Built = { table: BuildTable } | { runs: (SpillRun<Row> | undefined)[] };
@@ -199,6 +202,17 @@ export async function* runJoin(
       }
       await Promise.all([buildRun?.remove(), probeRun?.remove()]);
     }
+    // Build rows without a key matched nothing: kept by the join, they go out as they are.
+    const keyless = buildRuns[KEYLESS];
+    if (keyless) {
+      for await (const batch of keyless.read()) {
+        for (let i = 0; i < batch.length; i += batchRows) {
+          yield batch.slice(i, i + batchRows).map((b) => combine(b, undefined));
+          if (pacer.due(batchRows)) await pacer.pause();
+        }
+      }
+      await keyless.remove();
+    }
   }
 
   // Without a dynamic filter the probe's query starts while the build side is read.
@@ -229,8 +243,11 @@ export async function* runJoin(
     }
     if (!("table" in built)) {
       // Spilled: the probe side is split the same way, every row of it (no dynamic filter: the
-      // build side's keys are more than memory holds).
-      probe ??= open(probeNode);
+      // build side's keys are more than memory holds). A probe statement opened early has sat
+      // idle on its connection while the build side was written: it starts again.
+      await probe?.return(undefined).catch(() => {});
+      firstProbe = undefined;
+      probe = open(probeNode);
       const split = { runs: [] as (SpillRun<Row> | undefined)[] };
       try {
         yield* partitionProbe(probeRows(probe), 0, split);
@@ -274,8 +291,6 @@ export async function* runJoin(
   }
 }
 
-async function* emptyStream(): AsyncGenerator<Row[]> {}
-
 function emptyTable(): BuildTable {
   return { buckets: new Map(), rows: [] };
 }
@@ -316,7 +331,7 @@ async function buildSide(
   // a hash entry and its bucket.
   const perRow = 2 * SLOT_BYTES + (trackMatches ? HASH_ENTRY_BYTES : 0);
   const perKey = HASH_ENTRY_BYTES + arrayHeapBytes(0);
-  const canSpill = exec.spill !== undefined && level < MAX_SPILL_LEVEL;
+  const canSpill = exec.spill !== undefined && level < MAX_SPLIT_LEVEL;
   const iterator = input[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -329,15 +344,10 @@ async function buildSide(
         const bucket = key === undefined ? undefined : buckets.get(key);
         const fresh = key !== undefined && !bucket;
         const bytes = rowHeapBytes(r) + perRow + (fresh ? perKey : 0);
-        if (canSpill && rows.length >= MIN_SPILL_ROWS && !share.fits(1, bytes)) {
-          const rest = (async function* () {
-            yield batch.slice(i);
-            for (;;) {
-              const more = await iterator.next();
-              if (more.done) return;
-              yield more.value;
-            }
-          })();
+        if (canSpill && rows.length >= MIN_SPLIT_ROWS && !share.fits(1, bytes)) {
+          // The rows held go to the partitions: the table lets go of them.
+          buckets.clear();
+          const rest = restOf(batch.slice(i), iterator);
           return { runs: await splitBuild(rows, rest, keyOfRow, options) };
         }
         share.take(1, bytes);

@@ -13,6 +13,18 @@ import type { Row } from "./types.ts";
 /** Partitions per split: 32 turns a build side 32 times the memory limit into ones that fit. */
 export const PARTITIONS = 32;
 
+/**
+ * Where the rows without a key (a NULL join key) go: a run after the partitions. They match
+ * nothing, so they are never split, however many there are.
+ */
+export const KEYLESS = PARTITIONS;
+
+/** Fewest rows an operator holds before splitting is worth it; fewer at the limit is TOO_LARGE. */
+export const MIN_SPLIT_ROWS = 1_000;
+
+/** Levels of splitting before a partition still too big (one key's rows) is TOO_LARGE. */
+export const MAX_SPLIT_LEVEL = 3;
+
 /** Rows a partition gathers before they are written as one frame. */
 const BUFFER_ROWS = 256;
 
@@ -46,9 +58,10 @@ export class Partitioner {
   readonly #what: string;
   readonly #level: number;
   readonly #share: MemoryShare;
-  readonly #writers: (SpillWriter<Row> | undefined)[] = new Array(PARTITIONS).fill(undefined);
-  readonly #buffers: Row[][] = Array.from({ length: PARTITIONS }, () => []);
-  readonly #bufferBytes: number[] = new Array(PARTITIONS).fill(0);
+  // One run per partition, and after them KEYLESS's.
+  readonly #writers: (SpillWriter<Row> | undefined)[] = new Array(KEYLESS + 1).fill(undefined);
+  readonly #buffers: Row[][] = Array.from({ length: KEYLESS + 1 }, () => []);
+  readonly #bufferBytes: number[] = new Array(KEYLESS + 1).fill(0);
   #finished = false;
 
   constructor(space: SpillSpace, what: string, level: number, share: MemoryShare) {
@@ -58,12 +71,12 @@ export class Partitioner {
     this.#share = share;
   }
 
-  /** Adds a row whose key is `key`; a row without one (a NULL join key) goes to partition 0. */
+  /** Adds a row whose key is `key`; a row without one (a NULL join key) goes to KEYLESS's run. */
   async add(key: unknown, row: Row): Promise<void> {
-    const p = key === undefined ? 0 : partitionOf(key, this.#level);
+    const p = key === undefined ? KEYLESS : partitionOf(key, this.#level);
     const bytes = rowHeapBytes(row) + SLOT_BYTES;
     if (!this.#share.fits(1, bytes)) {
-      for (let q = 0; q < PARTITIONS; q++) await this.#flush(q);
+      for (let q = 0; q <= KEYLESS; q++) await this.#flush(q);
     }
     this.#share.take(1, bytes);
     const buffer = this.#buffers[p] as Row[];
@@ -86,10 +99,13 @@ export class Partitioner {
     this.#bufferBytes[p] = 0;
   }
 
-  /** Writes what is buffered and closes the runs: one per partition, none where no row went. */
+  /**
+   * Writes what is buffered and closes the runs: one per partition, then KEYLESS's; none where
+   * no row went.
+   */
   async finish(): Promise<(SpillRun<Row> | undefined)[]> {
     const runs: (SpillRun<Row> | undefined)[] = [];
-    for (let p = 0; p < PARTITIONS; p++) {
+    for (let p = 0; p <= KEYLESS; p++) {
       await this.#flush(p);
       runs.push(await this.#writers[p]?.finish());
     }
@@ -104,3 +120,15 @@ export class Partitioner {
     await Promise.all(this.#writers.map((w) => w?.abandon()));
   }
 }
+
+/** A batch's unread part, then the rest of its stream: what an operator hands on when it splits. */
+export async function* restOf(head: Row[], tail: AsyncIterator<Row[]>): AsyncGenerator<Row[]> {
+  yield head;
+  for (;;) {
+    const next = await tail.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+export async function* emptyStream(): AsyncGenerator<Row[]> {}
