@@ -718,7 +718,6 @@ function requireDistinctQualifiers(rels: Rel[]): void {
   }
 }
 
-/** FROM items the parser reads (some only as an odd alias) but the engine cannot run. */
 /** Whether a FROM item's columns may be renamed by its alias: a subquery, a CTE or a view. */
 function renamable(item: Ast, env: Env): boolean {
   if (item.expr?.ast || item.expr?.type === "select") return true;
@@ -727,6 +726,7 @@ function renamable(item: Ast, env: Env): boolean {
   return env.ctes.has(name.toLowerCase()) || env.catalog.view?.(name) !== undefined;
 }
 
+/** FROM items the parser reads (some only as an odd alias) but the engine cannot run. */
 function refuseUnsupportedFromItems(items: Ast[], env: Env): void {
   items.forEach((item, i) => {
     const alias = item.as == null ? "" : String(item.as);
@@ -2524,8 +2524,8 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     throw unsupported(`correlated EXISTS over a subquery with ${beyond} is not supported`);
   const correlated = [...equalities, ...comparisons];
   const keys = correlated.map((q) => bindExpr(q.outer, outerScope, env, { clause }));
-  // One comparison is decided by the extremes of its inner side in each group of equal keys
-  // (see `extremes`): the key set is grouped, one row per group, instead of made distinct.
+  // One comparison is decided by the extremes of its inner side in each group of equal keys:
+  // the key set is grouped, one row per group, instead of made distinct (see plan.ts).
   const single = comparisons.length === 1 ? (comparisons[0] as CorrelatedEquality) : undefined;
   const keySet = {
     ...sub,
@@ -2544,6 +2544,8 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     limit: null,
     _limit: null,
   };
+  // Binding again (below) drops what the first binding added: its subqueries would run unread.
+  const subqueriesBefore = env.subqueries.length;
   let node = bindSetExpression(keySet, env, link);
   // The key each column of the key set meets: the extremes' both meet the compared one.
   const keyOfColumn = (i: number) => keys[Math.min(i, keys.length - 1)] as Expr;
@@ -2559,6 +2561,7 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
         ? { expr: { type: "cast", expr: item.expr, target: [{ dataType: "TIMESTAMP" }] }, as: null }
         : item,
     );
+    env.subqueries.length = subqueriesBefore;
     node = bindSetExpression(keySet, env, link);
     keys.forEach((k, i) => {
       if (!mixed[i] || k.type !== "date") return;
@@ -2583,7 +2586,6 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     type: "boolean",
   };
   if (comparisons.length > 0) exists.compare = comparisons.map((q) => q.op as CompareOp);
-  if (single) exists.extremes = true;
   return exists;
 }
 

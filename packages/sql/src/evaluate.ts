@@ -236,10 +236,11 @@ function existsWithComparisons(
     const result = ctx.subqueries[expr.sub];
     if (!result) throw new Error(`subquery ${expr.sub} was not run`);
     groups = new Map();
-    // Extremes: each row (keys, least, greatest) stands for a row with each.
-    const rows = expr.extremes
-      ? result.rows.flatMap((r) => [r.slice(0, equal + 1), [...r.slice(0, equal), r[equal + 1]]])
-      : result.rows;
+    // One comparison: each row (keys, least, greatest) stands for a row with each.
+    const rows =
+      ops.length === 1
+        ? result.rows.flatMap((r) => [r.slice(0, equal + 1), [...r.slice(0, equal), r[equal + 1]]])
+        : result.rows;
     for (const r of rows) {
       const key = equal === 0 ? true : compositeKey(r.slice(0, equal));
       if (key === undefined) continue;

@@ -27,9 +27,8 @@ export type Expr =
    * `[NOT] EXISTS (subquery)`, decorrelated: the subquery's rows are its inner sides of the
    * correlating conditions, `keys` the outer sides. Without `compare` all are equalities; with
    * it the last `compare.length` keys are compared by those operators (`inner <op> outer`).
-   * With `extremes` (one comparison) the subquery has one row per group of equality keys: the
-   * keys, then the least and the greatest inner value compared, which decide it for any outer
-   * value.
+   * With one comparison the subquery has one row per group of equality keys: the keys, then the
+   * least and the greatest inner value compared, which decide it for any outer value.
    */
   | {
       k: "exists";
@@ -37,7 +36,6 @@ export type Expr =
       sub: number;
       not: boolean;
       compare?: CompareOp[];
-      extremes?: boolean;
       type: "boolean";
     }
   /**
