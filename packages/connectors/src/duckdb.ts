@@ -46,16 +46,16 @@ const POOL_SIZE = 4;
 /** Longest a statement waits for a free connection before failing with UNAVAILABLE. */
 const ACQUIRE_WAIT_MS = 60_000;
 
+/** A table's column names in order ($1 schema, $2 table). */
+const COLUMN_NAMES_SQL = `SELECT column_name FROM duckdb_columns()
+  WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`;
+
 /**
  * Embedded DuckDB. Statements are prepared and bound; results stream chunk by chunk and are
  * re-cut into batches of the requested size. Files named in the config become temporary
  * views on every connection (so a read-only database file stays untouched). Aborting calls
  * `interrupt()` on the running connection.
  */
-/** A table's column names in order ($1 schema, $2 table). */
-const COLUMN_NAMES_SQL = `SELECT column_name FROM duckdb_columns()
-  WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`;
-
 export class DuckdbConnector implements Connector {
   readonly kind = "duckdb" as const;
   readonly dialect = duckdbDialect;
@@ -293,7 +293,8 @@ export class DuckdbConnector implements Connector {
 
   /**
    * The distinct counts in the columns' statistics ("[Approx Unique: 25]" in what `stats()`
-   * prints), which DuckDB keeps as it writes; an empty table has none.
+   * prints), which DuckDB keeps as it writes; an empty table has none. Advisory: when they
+   * cannot be read, the row count stands alone.
    */
   async #keptDistinct(schema: string, table: string): Promise<Record<string, number>> {
     const names = await this.#tableColumns(schema, table);
@@ -301,7 +302,7 @@ export class DuckdbConnector implements Connector {
     const q = this.dialect.quoteIdentifier;
     const [row] = await this.#rows(
       `SELECT ${names.map((n) => `stats(${q(n)})`).join(", ")} FROM ${q(schema)}.${q(table)} LIMIT 1`,
-    );
+    ).catch(() => [] as unknown[][]);
     const distinct: Record<string, number> = {};
     names.forEach((name, i) => {
       const unique = /Approx Unique: (\d+)/.exec(String(row?.[i] ?? ""))?.[1];
