@@ -213,10 +213,12 @@ class NatsUpstreamSide implements UpstreamSide {
   }
 
   /**
-   * Pulls batches one request at a time until told to stop. Each request is known to have ended
-   * (its batch delivered, or the server's timeout status for it received) before the next is made
-   * or the loop returns, so the server never sends a message to an inbox nobody reads any more:
-   * such a message would wait out the consumer's whole ack wait before anyone got it again.
+   * Pulls batches one request at a time until told to stop. While connected, each request is
+   * known to have ended (its batch delivered, or the server's timeout status for it received)
+   * before the next is made or the loop returns, so the server sends no message to an inbox
+   * nobody reads any more: such a message would wait out the consumer's whole ack wait before
+   * anyone got it again. (A request the client gives up on — heartbeats missed, or abandoned
+   * during a pause with the server unreachable — can still leave one to that wait.)
    * What arrives once the loop is stopping is held — neither forwarded nor acknowledged — and
    * given back when its request has ended, for the next session or owner.
    */
@@ -251,7 +253,9 @@ class NatsUpstreamSide implements UpstreamSide {
           this.events?.failed(`upstream consumer ${this.durable} on ${this.stream} is gone`);
           break;
         }
-        // A dropped connection or a request the server refused: ask again shortly.
+        // A dropped connection or a request the server refused: ask again shortly, looking the
+        // consumer up again — a request to a deleted one only finds no responders.
+        consumer = undefined;
         if (!feed.stopping) await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
       } finally {
         feed.batch = undefined;
