@@ -21,6 +21,37 @@ function controlFile(major: number): string {
 }
 
 /**
+ * Installs mysql_fdw with scripts/bench-sql-setup.sh when the server at `pgUrl` does not offer
+ * it. Resolves to undefined when it is there, or to the reason it could not be installed.
+ */
+export async function installMysqlFdw(
+  client: pg.Client,
+  pgUrl: string,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  const available = await client.query(
+    "SELECT 1 FROM pg_available_extensions WHERE name = 'mysql_fdw'",
+  );
+  if (available.rowCount !== 0) return undefined;
+  const major = await serverMajor(client);
+  const local = existsSync("/usr/share/postgresql") ? readdirSync("/usr/share/postgresql") : [];
+  if (!local.includes(String(major))) {
+    return `mysql_fdw is not available to the PostgreSQL server at ${new URL(pgUrl).host} and that server is not a local Debian installation (run ${SETUP} where it runs)`;
+  }
+  log(`mysql_fdw: not installed; running ${SETUP} (PostgreSQL ${major})`);
+  const setup = spawnSync("bash", [SETUP], {
+    env: { ...process.env, PG_MAJOR: String(major) },
+    encoding: "utf8",
+  });
+  if (setup.status !== 0 || !existsSync(controlFile(major))) {
+    const output = `${setup.stdout ?? ""}${setup.stderr ?? ""}`.trim().split("\n").slice(-5);
+    return `installing mysql_fdw failed (${SETUP} exited ${setup.status}): ${output.join(" / ")}`;
+  }
+  log(`mysql_fdw: ${setup.stdout.trim().split("\n").at(-1)}`);
+  return undefined;
+}
+
+/**
  * Makes `orders_mysql` a foreign table over `mysqlDatabase`.orders in the database at `pgUrl`.
  * Resolves to undefined when ready, or to the reason it could not be set up.
  */
@@ -34,25 +65,8 @@ export async function setUpMysqlFdw(
   client.on("error", () => {});
   await client.connect();
   try {
-    const available = await client.query(
-      "SELECT 1 FROM pg_available_extensions WHERE name = 'mysql_fdw'",
-    );
-    if (available.rowCount === 0) {
-      const major = await serverMajor(client);
-      const local = existsSync("/usr/share/postgresql") ? readdirSync("/usr/share/postgresql") : [];
-      if (!local.includes(String(major))) {
-        return `mysql_fdw is not available to the PostgreSQL server at ${new URL(pgUrl).host} and that server is not a local Debian installation (run ${SETUP} where it runs)`;
-      }
-      log(`mysql_fdw: not installed; running ${SETUP}`);
-      const setup = spawnSync(SETUP, [], {
-        env: { ...process.env, PG_MAJOR: String(major) },
-        encoding: "utf8",
-      });
-      if (setup.status !== 0 || !existsSync(controlFile(major))) {
-        const output = `${setup.stdout ?? ""}${setup.stderr ?? ""}`.trim().split("\n").slice(-5);
-        return `installing mysql_fdw failed (${SETUP} exited ${setup.status}): ${output.join(" / ")}`;
-      }
-    }
+    const missing = await installMysqlFdw(client, pgUrl, log);
+    if (missing) return missing;
     const maria = new URL(mariaUrl);
     const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
     await client.query("CREATE EXTENSION IF NOT EXISTS mysql_fdw");

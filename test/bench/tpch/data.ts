@@ -7,10 +7,10 @@
  */
 import { DuckDBInstance } from "@duckdb/node-api";
 import mysql from "mysql2/promise";
-import pg from "pg";
 import type { TpchTable, TpchTableName } from "../../e2e/sql/tpch/generate.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
 import { loadDuckDb, loadMysql, loadPostgres } from "../../e2e/sql/tpch/load.ts";
+import { withPg } from "../pg.ts";
 
 /** TPC-H's foreign keys, less those a primary key already leads with (l_orderkey, ps_partkey). */
 const FOREIGN_KEY_INDEXES: Partial<Record<TpchTableName, string[][]>> = {
@@ -36,14 +36,10 @@ export function indexStatements(tables: readonly TpchTable[]): string[] {
 /** Loads `tables` into a PostgreSQL database, indexes them and runs ANALYZE. */
 export async function loadPostgresIndexed(url: string, tables: readonly TpchTable[]) {
   await loadPostgres(url, tables);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
+  await withPg(url, async (client) => {
     for (const statement of indexStatements(tables)) await client.query(statement);
     await client.query("ANALYZE");
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** Loads `tables` into a MariaDB database, indexes them and runs ANALYZE TABLE on each. */

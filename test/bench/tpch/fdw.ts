@@ -6,38 +6,15 @@
  *
  * mysql_fdw is installed with scripts/bench-sql-setup.sh when the server lacks it.
  */
-import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
 import type pg from "pg";
 import { columnSql, type TpchTable } from "../../e2e/sql/tpch/generate.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
 import { withPg } from "../pg.ts";
+import { installMysqlFdw } from "../sql-join/fdw.ts";
 import { loadPostgresIndexed } from "./data.ts";
-
-const SETUP = resolve(import.meta.dirname, "../../../scripts/bench-sql-setup.sh");
 
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const databaseOf = (url: URL) => decodeURIComponent(url.pathname.slice(1));
-
-/** Installs mysql_fdw for the server's major version when the server does not offer it. */
-async function ensureMysqlFdw(client: pg.Client, log: (line: string) => void): Promise<void> {
-  const offered = await client.query(
-    "SELECT 1 FROM pg_available_extensions WHERE name = 'mysql_fdw'",
-  );
-  if (offered.rowCount !== 0) return;
-  const version = await client.query("SHOW server_version_num");
-  const major = Math.floor(Number(version.rows[0].server_version_num) / 10_000);
-  log(`mysql_fdw: not installed; running ${SETUP} (PostgreSQL ${major})`);
-  const setup = spawnSync("bash", [SETUP], {
-    env: { ...process.env, PG_MAJOR: String(major) },
-    encoding: "utf8",
-  });
-  if (setup.status !== 0) {
-    const output = `${setup.stdout ?? ""}${setup.stderr ?? ""}`.trim().split("\n").slice(-5);
-    throw new Error(`installing mysql_fdw failed (exit ${setup.status}): ${output.join(" / ")}`);
-  }
-  log(`mysql_fdw: ${setup.stdout.trim().split("\n").at(-1)}`);
-}
 
 function foreignTableSql(table: TpchTable, server: string, options: string): string {
   const columns = table.columns.map((c) => `${c.name} ${columnSql(c, "postgres")} NOT NULL`);
@@ -85,7 +62,8 @@ export async function setUpCoordinator(
 ): Promise<void> {
   await loadPostgresIndexed(coordinatorUrl, tablesIn(layout, "duckdb", tables));
   await withPg(coordinatorUrl, async (client) => {
-    await ensureMysqlFdw(client, log);
+    const missing = await installMysqlFdw(client, coordinatorUrl, log);
+    if (missing) throw new Error(missing);
     await createServers(client, at);
     for (const table of tablesIn(layout, "postgres", tables)) {
       await client.query(foreignTableSql(table, "tpch_pg", "schema_name 'public'"));
