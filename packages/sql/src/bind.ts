@@ -33,6 +33,7 @@ import type {
   JoinType,
   PlanNode,
   QueryPlan,
+  Reduction,
   ScanNode,
   ShardPruned,
   ShardRead,
@@ -1737,6 +1738,8 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
   if (e == null) return { k: "lit", v: null, type: "null" };
   if (e.collate) throw unsupported("COLLATE is not supported");
   switch (e.type) {
+    case KEY_LIST:
+      return { k: "inSub", keys: [b(e.expr)], sub: e.sub, not: false, type: "boolean" };
     case "column_ref": {
       if (e.array_index) throw unsupported("array subscripts are not supported");
       // `c AT TIME ZONE 'UTC'` reads as the column with options.
@@ -2472,14 +2475,19 @@ function bindCorrelatedScalar(
     ...(aggregates ? { groupby: { columns: [...groups, ...equalities.map((q) => q.inner)] } } : {}),
   };
   const keys = equalities.map((q) => bindExpr(q.outer, scope, env, { clause }));
+  const before = env.subqueries.length;
   const node = bindSetExpression(keyed, env, link);
   node.columns.slice(0, keys.length).forEach((c, i) => {
     const k = keys[i] as Expr;
     if (!typesCompatible(k.type, c.type))
       throw badRequest(`type mismatch: ${k.type} = ${c.type} in a ${construct}`);
   });
+  const own = env.subqueries.length === before;
   env.subqueries.push(node);
   const keyedIndex = env.subqueries.length - 1;
+  const reduce = own
+    ? bindReduction(keyed, (equalities[0] as CorrelatedEquality).inner, node, keys[0], env, link)
+    : undefined;
   let empty: number | undefined;
   if (aggregates && groups.length === 0) {
     const whole = bindSetExpression({ ...sub, where: conjunction(rest) }, env, link);
@@ -2487,7 +2495,55 @@ function bindCorrelatedScalar(
     empty = env.subqueries.length - 1;
   }
   const type = (node.columns[keys.length] as ColumnDef).type;
-  return { k: "scalarSub", sub: keyedIndex, keys, ...(empty !== undefined ? { empty } : {}), type };
+  return {
+    k: "scalarSub",
+    sub: keyedIndex,
+    keys,
+    ...(empty !== undefined ? { empty } : {}),
+    ...(reduce ? { reduce } : {}),
+    type,
+  };
+}
+
+/** The AST of `inner IN (key list)`, which only bindReduction writes. */
+const KEY_LIST = "entente_key_list";
+
+/**
+ * The decorrelated subquery `keyed` once more, its first inner key restricted to a key list
+ * (plan.ts `Reduction`), so that it can run for the outer rows' keys only. None where the
+ * restriction could not reach the subquery's scans or could compare differently: an inner key
+ * that is not a plain column, or of another type than the outer key (the list holds outer
+ * values), or a subquery that reads subqueries of its own.
+ */
+function bindReduction(
+  keyed: Ast,
+  innerKey: Ast,
+  node: PlanNode,
+  outerKey: Expr | undefined,
+  env: Env,
+  link: OuterScope,
+): Reduction | undefined {
+  const innerType = node.columns[0]?.type;
+  if (innerKey?.type !== "column_ref" || !outerKey || !innerType) return undefined;
+  const sameKind =
+    innerType === outerKey.type || (isIntegerType(innerType) && isIntegerType(outerKey.type));
+  if (!sameKind) return undefined;
+  const keyList = env.subqueries.length;
+  env.subqueries.push({
+    kind: "values",
+    rows: [],
+    columns: [{ name: "key", type: outerKey.type }],
+    estimate: 0,
+  });
+  const restriction = { type: KEY_LIST, sub: keyList, expr: innerKey };
+  const where = conjunction([...astConjuncts(keyed.where), restriction]);
+  const reduced = bindSetExpression({ ...keyed, where }, env, link);
+  if (env.subqueries.length !== keyList + 1) {
+    env.subqueries.length = keyList;
+    return undefined;
+  }
+  env.subqueries.push(reduced);
+  return { plan: keyList + 1, keyList };
 }
 
 /** The plan with its aggregation's input replaced by no rows: what the query gives for none. */
@@ -2577,6 +2633,7 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     if (!typesCompatible(k.type, c.type))
       throw badRequest(`type mismatch: ${c.type} ${q.op ?? "="} ${k.type} in EXISTS`);
   });
+  const own = env.subqueries.length === subqueriesBefore;
   env.subqueries.push(node);
   const exists: Extract<Expr, { k: "exists" }> = {
     k: "exists",
@@ -2586,6 +2643,12 @@ function bindExists(sub: Ast, outerScope: Scope, env: Env, not: boolean, clause:
     type: "boolean",
   };
   if (comparisons.length > 0) exists.compare = comparisons.map((q) => q.op as CompareOp);
+  const first = equalities[0];
+  const reduce =
+    own && first && !mixed.some(Boolean)
+      ? bindReduction(keySet, first.inner, node, keys[0], env, link)
+      : undefined;
+  if (reduce) exists.reduce = reduce;
   return exists;
 }
 

@@ -10,7 +10,7 @@ import {
 } from "./dates.ts";
 import { badRequest } from "./errors.ts";
 import { compileLike, type LikeMatcher } from "./like.ts";
-import type { CompareOp, Expr } from "./plan.ts";
+import type { CompareOp, Deferred, Expr, PlanNode } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
 
@@ -25,6 +25,8 @@ export interface SubqueryResult {
 
 export interface EvalContext {
   subqueries: SubqueryResult[];
+  /** The plan's subqueries that do not run first, and the plans of all (exec-reduce.ts). */
+  deferred?: { plans: readonly PlanNode[]; roles: ReadonlyMap<number, Deferred> };
 }
 
 export type Compiled = (row: Row) => Value;

@@ -14,6 +14,7 @@ import { StatementMemory } from "./budget.ts";
 import type { Catalog } from "./catalog.ts";
 import { runDistinct } from "./distinct.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
+import { runReducingFilter, waitingSubqueries } from "./exec-reduce.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
@@ -163,8 +164,14 @@ export class Execution {
 /** Runs the plan; yields result batches with output values normalized. */
 export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGenerator<Row[]> {
   exec.pacer.check();
-  const ctx: EvalContext = { subqueries: [] };
-  for (const sub of plan.subqueries) ctx.subqueries.push(await runSubquery(sub, exec, ctx));
+  const deferred = plan.deferred;
+  const ctx: EvalContext = {
+    subqueries: [],
+    ...(deferred ? { deferred: { plans: plan.subqueries, roles: deferred } } : {}),
+  };
+  for (const [i, sub] of plan.subqueries.entries()) {
+    if (!deferred?.has(i)) ctx.subqueries[i] = await runSubquery(sub, exec, ctx);
+  }
   let out: Row[] = [];
   for await (const batch of run(plan.root, exec, ctx)) {
     for (const row of batch) {
@@ -252,8 +259,16 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
       return runRemote(node, exec);
     case "values":
       return runValues(node, exec, ctx);
-    case "filter":
+    case "filter": {
+      const waiting = waitingSubqueries(node.predicate, ctx);
+      if (waiting.length > 0) {
+        return runReducingFilter(node, waiting, exec, ctx, {
+          run: (n) => run(n, exec, ctx),
+          subquery: (n) => runSubquery(n, exec, ctx),
+        });
+      }
       return runFilter(node.input, compilePredicate(node.predicate, ctx), exec, ctx);
+    }
     case "project":
       return runProject(node, exec, ctx);
     case "join":
@@ -448,7 +463,9 @@ async function* runScan(
   };
   try {
     const plain = renderScan(scan, source);
-    if (!keys) keys = subqueryKeys(scan, source, ctx);
+    // A join's keys and an IN subquery's both only narrow what the source sends: the fewer go.
+    const listed = subqueryKeys(scan, source, ctx);
+    if (!keys || (listed && listed.values.length < keys.values.length)) keys = listed;
     if (keys?.values.length === 0) return;
     if (!keys) {
       const reshape = shape(plain.fetched);

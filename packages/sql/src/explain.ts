@@ -4,7 +4,7 @@ import { toJson } from "@entente/protocol";
 import type { Catalog } from "./catalog.ts";
 import type { OperatorActuals } from "./exec.ts";
 import type { MemberConstraint } from "./logical.ts";
-import type { Expr, LogicalRead, PlanNode, QueryPlan } from "./plan.ts";
+import type { Deferred, Expr, LogicalRead, PlanNode, QueryPlan } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
 import { renderScan } from "./scan-sql.ts";
 import type { Value } from "./types.ts";
@@ -57,10 +57,17 @@ export function explainPlan(
         const source = catalog.source(node.table.source);
         const st = renderScan(node, source);
         const semi = semiJoinFilter(node, source);
-        const df =
-          dynamic.get(node) ??
-          (semi &&
-            `${node.columns[semi.column]?.name} IN (keys of subquery $${semi.sub}, chunked) or BETWEEN their min and max when many; not asked when none`);
+        const list = semi && plan.deferred?.get(semi.sub);
+        const keys =
+          list?.role === "key list"
+            ? `the keys of the rows that wait for subquery $${list.of}`
+            : `keys of subquery $${semi?.sub}`;
+        const listed =
+          semi &&
+          `${node.columns[semi.column]?.name} IN (${keys}, chunked) or BETWEEN their min and max when many; not asked when none`;
+        const joined = dynamic.get(node);
+        // The scan is handed whichever keys are fewer (exec.ts runScan).
+        const df = joined && listed ? `${joined}; or, when fewer, ${listed}` : (joined ?? listed);
         lines.push(
           `${pad}Scan ${node.table.source}.${node.table.schema}.${node.table.name} AS ${node.alias} (rows≈${node.estimate})`,
         );
@@ -204,7 +211,9 @@ export function explainPlan(
     );
   };
   plan.subqueries.forEach((s, i) => {
-    lines.push(`Subquery $${i} (runs first)`);
+    const deferred = plan.deferred?.get(i);
+    if (deferred?.role === "key list" || deferred?.role === "unused") return;
+    lines.push(`Subquery $${i} (${subqueryTiming(deferred)})`);
     walk(
       s,
       1,
@@ -217,6 +226,20 @@ export function explainPlan(
     plan.root.columns.map((c) => c.name),
   );
   return { plan: lines.join("\n"), sources };
+}
+
+/** When a subquery runs, as EXPLAIN says it. */
+function subqueryTiming(deferred: Deferred | undefined): string {
+  switch (deferred?.role) {
+    case undefined:
+      return "runs first";
+    case "at filter":
+      return `runs when the filter that reads it has read its rows: as $${deferred.reduction.plan} for their keys when they are few, else whole`;
+    case "reduction":
+      return `$${deferred.of} for the keys of the rows that wait for it`;
+    default:
+      return "never runs";
+  }
 }
 
 /** The dynamic filter one member of a logical table receives: the keys it may hold. */

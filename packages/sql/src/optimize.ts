@@ -7,6 +7,7 @@ import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
+import { planReductions } from "./reduce.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 import { splitShardAggregate } from "./shard-aggregate.ts";
@@ -25,7 +26,7 @@ export function optimize(
   catalog: Catalog,
   options: OptimizeOptions = { pushdown: true },
 ): QueryPlan {
-  if (!options.pushdown) return keepInEngine(plan);
+  if (!options.pushdown) return planReductions(keepInEngine(plan));
   const whole = (node: PlanNode) => {
     // A statement over several tables that all live in one source runs there whole, when it can.
     if (hasJoin(node) || hasUnion(node)) {
@@ -34,11 +35,11 @@ export function optimize(
     }
     return rewrite(node, catalog);
   };
-  return {
+  return planReductions({
     ...plan,
     root: plan.subqueries.length > 0 ? rewrite(plan.root, catalog) : whole(plan.root),
     subqueries: plan.subqueries.map((s) => whole(s)),
-  };
+  });
 }
 
 /** The plan with every scan reading plain columns and the engine doing all the rest. */

@@ -36,16 +36,44 @@ export type Expr =
       sub: number;
       not: boolean;
       compare?: CompareOp[];
+      reduce?: Reduction;
       type: "boolean";
     }
   /**
    * A scalar subquery's value. With `keys`, a decorrelated one: its rows are (keys…, value) and
    * the outer keys pick the row; `empty` is the subquery whose one row answers a missing key.
    */
-  | { k: "scalarSub"; sub: number; keys?: Expr[]; empty?: number; type: SqlType }
+  | {
+      k: "scalarSub";
+      sub: number;
+      keys?: Expr[];
+      empty?: number;
+      reduce?: Reduction;
+      type: SqlType;
+    }
   | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType }
   /** The value of window call `w` of the SELECT being bound; becomes a column of its window node. */
   | { k: "win"; w: number; type: SqlType };
+
+/**
+ * A decorrelated subquery that may run for the outer rows' keys only (a semi-join reduction):
+ * `plan` is the same subquery with its first key restricted to the rows of `keyList`, a
+ * subquery the executor fills with the distinct outer values of `keys[0]` (see reduce.ts).
+ */
+export interface Reduction {
+  plan: number;
+  keyList: number;
+}
+
+/**
+ * A subquery that does not run before the root: a reducible one, run when the one filter that
+ * reads it is reached (for that filter's rows' keys where they are few, else whole); the
+ * reduced plan and the key list of one; a reduction not taken, never run.
+ */
+export type Deferred =
+  | { role: "at filter"; reduction: Reduction }
+  | { role: "reduction" | "key list"; of: number }
+  | { role: "unused" };
 
 /** A frame's edge: unbounded, the current row (its peers in a RANGE frame), or rows away. */
 export type FrameBound =
@@ -214,7 +242,9 @@ export interface ShardPruned {
 
 export interface QueryPlan {
   root: PlanNode;
-  /** Uncorrelated (or decorrelated) subqueries, run before the root. */
+  /** Uncorrelated (or decorrelated) subqueries, run before the root unless `deferred`. */
   subqueries: PlanNode[];
+  /** Subqueries not run before the root, and what runs them instead (see reduce.ts). */
+  deferred?: Map<number, Deferred>;
   columns: ColumnDef[];
 }

@@ -84,3 +84,23 @@ it("leaves plain EXPLAIN without running anything", async () => {
   expect(lines.some((l) => l.includes("actual rows="))).toBe(false);
   expect(lines.some((l) => l.startsWith("Result:"))).toBe(false);
 });
+
+it("runs a correlated EXISTS for the outer rows' keys only, so the source reads only their rows", async () => {
+  const statement =
+    "SELECT count(*) FROM users u WHERE u.country = 'US' AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id)";
+  const usOrders = "FROM orders o JOIN users u ON u.id = o.user_id WHERE u.country = 'US'";
+  const [[answer]] = (await sql(statement)).rows as [[number]];
+  const [[buyers]] = (await sql(`SELECT count(DISTINCT o.user_id) ${usOrders}`)).rows as [[number]];
+  const [[read]] = (await sql(`SELECT count(*) ${usOrders}`)).rows as [[number]];
+  const [[all]] = (await sql("SELECT count(*) FROM orders")).rows as [[number]];
+  expect(answer).toBe(buyers);
+  expect(read).toBeLessThan(all);
+  const lines = (await sql(`EXPLAIN ANALYZE ${statement}`)).rows.map((r) => String(r[0]));
+  const whole = lines.findIndex((l) => l.startsWith("Subquery $0 (runs when the filter"));
+  const reduced = lines.findIndex((l) => l.startsWith("Subquery $2 ($0 for the keys"));
+  expect(whole).toBeGreaterThanOrEqual(0);
+  expect(lines[whole + 1]).toMatch(/\(never run\)$/);
+  const scan = lines.findIndex((l, i) => i > reduced && /Scan orders_db\..*orders/.test(l));
+  expect(lines[scan + 1]).toMatch(/user_id IN \(the keys of the rows that wait for subquery \$0/);
+  expect(actualRows(lines[scan] as string)).toBe(read);
+});
