@@ -1,4 +1,6 @@
 /** Compiles bound expressions to closures over rows, with SQL's three-valued logic. */
+
+import type { MemoryShare } from "./budget.ts";
 import {
   addToDate,
   addToTimestamp,
@@ -25,8 +27,15 @@ export interface SubqueryResult {
 
 export interface EvalContext {
   subqueries: SubqueryResult[];
-  /** The plan's subqueries that do not run first, and the plans of all (exec-reduce.ts). */
-  deferred?: { plans: readonly PlanNode[]; roles: ReadonlyMap<number, Deferred> };
+  /**
+   * The plan's subqueries that do not run first, the plans of all, and the memory each deferred
+   * one's result holds, given back when a filter run again runs it again (exec-reduce.ts).
+   */
+  deferred?: {
+    plans: readonly PlanNode[];
+    roles: ReadonlyMap<number, Deferred>;
+    shares: Map<number, MemoryShare>;
+  };
 }
 
 export type Compiled = (row: Row) => Value;

@@ -1,27 +1,36 @@
 /**
  * A filter that reads deferred subqueries (reduce.ts) runs them itself: it reads its input
- * first, and when that ends within `dynamicFilterMaxKeys` rows and the memory budget, runs each
- * subquery for the distinct outer keys among those rows — the reduced plan, whose scan is handed
- * them — else whole, as if it had run first. Then it filters what it read and what follows.
+ * first, and when that ends within `dynamicFilterMaxKeys` rows and its share of memory, with
+ * fewer distinct outer keys than a subquery's estimated rows, runs the subquery for those keys
+ * only — the reduced plan, whose scan is handed them — else whole, as if it had run first. Then
+ * it filters what it read and what follows.
  */
 import { visit } from "./bind.ts";
+import type { MemoryShare } from "./budget.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
-import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES, valueHeapBytes } from "./heap-size.ts";
+import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import type { Expr, PlanNode, Reduction } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { keyOf } from "./values.ts";
 
-/** How many times what a filter holds must fit the statement's memory (see below). */
+/**
+ * Rows are held only while they would fit this many times over in what the statement has left:
+ * a subquery that runs whole after all still finds most of the memory it had when it ran first.
+ */
 const HEADROOM = 4;
+
+/** An input estimated at more than this many times `dynamicFilterMaxKeys` is not held at all. */
+const ESTIMATE_SLACK = 4;
 
 type FilterNode = Extract<PlanNode, { kind: "filter" }>;
 type Waiting = Extract<Expr, { k: "exists" | "scalarSub" }> & { keys: Expr[] };
+type Deferred = NonNullable<EvalContext["deferred"]>;
 
-/** How the filter runs plans: its input, and a subquery to its result. */
+/** How the filter runs plans: its input, and a subquery to its result held in `share`. */
 export interface FilterIo {
   run(node: PlanNode): AsyncGenerator<Row[]>;
-  subquery(node: PlanNode): Promise<SubqueryResult>;
+  subquery(node: PlanNode, share: MemoryShare): Promise<SubqueryResult>;
 }
 
 /** The subqueries this filter's predicate reads that wait for it, none when it is a plain filter. */
@@ -43,15 +52,17 @@ export async function* runReducingFilter(
   ctx: EvalContext,
   io: FilterIo,
 ): AsyncGenerator<Row[]> {
+  const deferred = ctx.deferred as Deferred;
   const input = io.run(node.input);
   const share = exec.memory.share("rows waiting for a subquery's keys");
   const cap = exec.limits.dynamicFilterMaxKeys;
   const held: Row[] = [];
   let ended = false;
-  /** A batch read past the budget: it goes on with the rest, unheld. */
+  /** A batch read past the memory share: it goes on with the rest, unheld. */
   let beyond: Row[] | undefined;
   try {
-    while (held.length < cap) {
+    const worthHolding = node.input.estimate <= cap * ESTIMATE_SLACK;
+    while (worthHolding && held.length <= cap) {
       const next = await input.next();
       if (next.done) {
         ended = true;
@@ -59,8 +70,6 @@ export async function* runReducingFilter(
       }
       let bytes = 0;
       for (const r of next.value) bytes += rowHeapBytes(r) + SLOT_BYTES;
-      // Held only while the statement could hold them HEADROOM times over: should the
-      // subquery run whole after all, its result needs the room it had before.
       const now = share.held;
       const rows = now.rows + next.value.length;
       if (!share.fits(rows * HEADROOM - now.rows, (now.bytes + bytes) * HEADROOM - now.bytes)) {
@@ -71,17 +80,22 @@ export async function* runReducingFilter(
       for (const r of next.value) held.push(r);
       if (exec.pacer.due(next.value.length)) await exec.pacer.pause();
     }
+    const complete = ended && held.length <= cap;
     // Side by side (Q21 has two), each finished before the filter goes on, failed or not.
     const runs = await Promise.allSettled(
       waiting.map(async (w) => {
-        const { plans, roles } = ctx.deferred as NonNullable<EvalContext["deferred"]>;
-        const role = roles.get(w.sub);
+        // Run again (a spilled join reads its probe side twice): the last result is let go.
+        deferred.shares.get(w.sub)?.release();
+        const results = exec.memory.share("a subquery's result");
+        deferred.shares.set(w.sub, results);
+        const role = deferred.roles.get(w.sub);
         const reduction = role?.role === "at filter" ? role.reduction : undefined;
-        const keys = ended && reduction ? await outerKeys(w, held, exec, ctx) : undefined;
+        const keys = complete && reduction ? await outerKeys(w, held, exec, ctx) : undefined;
+        const whole = deferred.plans[w.sub] as PlanNode;
         ctx.subqueries[w.sub] =
-          keys && reduction && keys.size < (plans[w.sub] as PlanNode).estimate
-            ? await runReduced(reduction, keys, exec, ctx, io)
-            : await io.subquery(plans[w.sub] as PlanNode);
+          keys && reduction && keys.size < whole.estimate
+            ? await runReduced(reduction, keys, results, ctx, io)
+            : await io.subquery(whole, results);
       }),
     );
     for (const r of runs) if (r.status === "rejected") throw r.reason;
@@ -110,42 +124,50 @@ export async function* runReducingFilter(
   }
 }
 
-/** The distinct non-NULL values of the subquery's first outer key over the rows; undefined past the cap. */
+/**
+ * The distinct non-NULL values of the subquery's first outer key over the rows. A row whose key
+ * fails to compute (`a / b` where the predicate's OR never reaches it) adds none: should the
+ * predicate compute it, it fails there as it always did.
+ */
 async function outerKeys(
   w: Waiting,
   rows: Row[],
   exec: Execution,
   ctx: EvalContext,
-): Promise<Map<unknown, Value> | undefined> {
+): Promise<Map<unknown, Value>> {
   const key = compile(w.keys[0] as Expr, ctx);
   const values = new Map<unknown, Value>();
-  for (let i = 0; i < rows.length; i++) {
-    const v = key(rows[i] as Row);
+  for (const row of rows) {
+    let v: Value;
+    try {
+      v = key(row);
+    } catch {
+      continue;
+    }
     if (v === null || v === undefined) continue;
     const k = keyOf(v);
     if (!values.has(k)) values.set(k, v);
     if (exec.pacer.due()) await exec.pacer.pause();
   }
-  return values.size <= exec.limits.dynamicFilterMaxKeys ? values : undefined;
+  return values;
 }
 
 /** The subquery for these keys only: its key list filled, then its reduced plan run. */
 async function runReduced(
   reduction: Reduction,
   keys: Map<unknown, Value>,
-  exec: Execution,
+  share: MemoryShare,
   ctx: EvalContext,
   io: FilterIo,
 ): Promise<SubqueryResult> {
-  // No outer row: the subquery is never asked, and no key of it is read.
+  // No outer row has a key: no lookup can find one, and no key of the subquery is read.
   if (keys.size === 0) return { rows: [], keys: new Set(), hasNull: false };
-  const share = exec.memory.share("a subquery's outer keys");
-  for (const v of keys.values()) share.take(0, HASH_ENTRY_BYTES + valueHeapBytes(v));
+  for (const v of keys.values()) share.take(0, rowHeapBytes([v]) + SLOT_BYTES + HASH_ENTRY_BYTES);
   ctx.subqueries[reduction.keyList] = {
     rows: [...keys.values()].map((v) => [v]),
     keys: new Set(keys.keys()),
     hasNull: false,
   };
-  const plans = (ctx.deferred as NonNullable<EvalContext["deferred"]>).plans;
-  return io.subquery(plans[reduction.plan] as PlanNode);
+  const plans = (ctx.deferred as Deferred).plans;
+  return io.subquery(plans[reduction.plan] as PlanNode, share);
 }

@@ -167,7 +167,9 @@ export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGener
   const deferred = plan.deferred;
   const ctx: EvalContext = {
     subqueries: [],
-    ...(deferred ? { deferred: { plans: plan.subqueries, roles: deferred } } : {}),
+    ...(deferred
+      ? { deferred: { plans: plan.subqueries, roles: deferred, shares: new Map() } }
+      : {}),
   };
   for (const [i, sub] of plan.subqueries.entries()) {
     if (!deferred?.has(i)) ctx.subqueries[i] = await runSubquery(sub, exec, ctx);
@@ -186,14 +188,14 @@ export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGener
   if (out.length > 0) yield out;
 }
 
+/** A subquery's rows and keys, held (by default until the statement ends) for the plan to read. */
 async function runSubquery(
   node: PlanNode,
   exec: Execution,
   ctx: EvalContext,
+  share = exec.memory.share("a subquery's result"),
 ): Promise<SubqueryResult> {
   const rows: Row[] = [];
-  // Held until the statement ends: the main plan reads it.
-  const share = exec.memory.share("a subquery's result");
   const keys = new Set<unknown>();
   let hasNull = false;
   for await (const batch of run(node, exec, ctx)) {
@@ -264,7 +266,7 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
       if (waiting.length > 0) {
         return runReducingFilter(node, waiting, exec, ctx, {
           run: (n) => run(n, exec, ctx),
-          subquery: (n) => runSubquery(n, exec, ctx),
+          subquery: (n, share) => runSubquery(n, exec, ctx, share),
         });
       }
       return runFilter(node.input, compilePredicate(node.predicate, ctx), exec, ctx);
@@ -464,8 +466,8 @@ async function* runScan(
   try {
     const plain = renderScan(scan, source);
     // A join's keys and an IN subquery's both only narrow what the source sends: the fewer go.
-    const listed = subqueryKeys(scan, source, ctx);
-    if (!keys || (listed && listed.values.length < keys.values.length)) keys = listed;
+    const listed = subqueryKeys(scan, source, ctx, keys?.values.length);
+    if (!keys || listed) keys = listed;
     if (keys?.values.length === 0) return;
     if (!keys) {
       const reshape = shape(plain.fetched);
@@ -502,16 +504,23 @@ async function* runScan(
 /**
  * The keys of the scan's `column IN (subquery)` predicate, which ran before the statement: sent
  * to the source like a join's keys (the predicate still runs here too). No keys: no row can match.
+ * Undefined when there are not fewer than `fewerThan`.
  */
-function subqueryKeys(scan: ScanNode, source: SourceInfo, ctx: EvalContext): ProbeKeys | undefined {
+function subqueryKeys(
+  scan: ScanNode,
+  source: SourceInfo,
+  ctx: EvalContext,
+  fewerThan = Number.POSITIVE_INFINITY,
+): ProbeKeys | undefined {
   const filter = semiJoinFilter(scan, source);
   const result = filter && ctx.subqueries[filter.sub];
-  if (!filter || !result) return undefined;
+  if (!filter || !result || result.rows.length >= fewerThan) return undefined;
   const values = new Map<unknown, Value>();
   for (const row of result.rows) {
     const v = row[0];
     if (v !== null && v !== undefined) values.set(compositeKey([v]), v);
   }
+  if (values.size >= fewerThan) return undefined;
   return { column: filter.column, values: [...values.values()] };
 }
 

@@ -57,14 +57,7 @@ export function explainPlan(
         const source = catalog.source(node.table.source);
         const st = renderScan(node, source);
         const semi = semiJoinFilter(node, source);
-        const list = semi && plan.deferred?.get(semi.sub);
-        const keys =
-          list?.role === "key list"
-            ? `the keys of the rows that wait for subquery $${list.of}`
-            : `keys of subquery $${semi?.sub}`;
-        const listed =
-          semi &&
-          `${node.columns[semi.column]?.name} IN (${keys}, chunked) or BETWEEN their min and max when many; not asked when none`;
+        const listed = semi && semiJoinText(node.columns[semi.column]?.name, semi.sub, plan);
         const joined = dynamic.get(node);
         // The scan is handed whichever keys are fewer (exec.ts runScan).
         const df = joined && listed ? `${joined}; or, when fewer, ${listed}` : (joined ?? listed);
@@ -226,6 +219,16 @@ export function explainPlan(
     plan.root.columns.map((c) => c.name),
   );
   return { plan: lines.join("\n"), sources };
+}
+
+/** The keys an IN subquery's (or a deferred subquery's key list's) scan receives. */
+function semiJoinText(column: string | undefined, sub: number, plan: QueryPlan): string {
+  const list = plan.deferred?.get(sub);
+  const keys =
+    list?.role === "key list"
+      ? `the keys of the rows that wait for subquery $${list.of}`
+      : `keys of subquery $${sub}`;
+  return `${column} IN (${keys}, chunked) or BETWEEN their min and max when many; not asked when none`;
 }
 
 /** When a subquery runs, as EXPLAIN says it. */

@@ -27,10 +27,10 @@ export function planReductions(plan: QueryPlan): QueryPlan {
       for (const e of expressionsOf(n)) {
         visit(e, (x) => {
           if (x.k !== "exists" && x.k !== "scalarSub") return;
-          const use = uses.get(x.sub) ?? { count: 0, inFilter: false };
-          use.count++;
-          use.inFilter = n.kind === "filter" && e === n.predicate;
-          uses.set(x.sub, use);
+          const use = uses.get(x.sub);
+          const inFilter = n.kind === "filter" && e === n.predicate;
+          if (use) use.count++;
+          else uses.set(x.sub, { count: 1, inFilter });
         });
       }
     });

@@ -202,6 +202,38 @@ describe("semi-join reduction of decorrelated subqueries", () => {
     }
   });
 
+  it("reads an input of exactly the key cap to its end, and reduces", async () => {
+    const r = await run(
+      `SELECT p.name FROM parts p WHERE p.size = 5
+       AND EXISTS (SELECT 1 FROM offers o WHERE o.part_id = p.id) ORDER BY 1`,
+      { dynamicFilterMaxKeys: 4 },
+    );
+    expect(r.rows).toEqual([["bolt"], ["nut"]]);
+    expect(subqueryRows(r.explained, 2, /Scan .*offers/)).toBe("(actual rows=4");
+  });
+
+  it("does not hold an input estimated far past the cap: the statement's memory stays the subquery's", async () => {
+    // At 608 rows the whole key set fits (its DISTINCT and its result) and nothing else would:
+    // 306 outer rows are estimated, past four times a cap of 10, so none is held.
+    const sql = `SELECT count(*) FROM offers o1
+       WHERE EXISTS (SELECT 1 FROM offers o2 WHERE o2.part_id = o1.part_id)`;
+    for (const dynamicFilterMaxKeys of [0, 10]) {
+      const r = await run(sql, { maxBuildRows: 608, dynamicFilterMaxKeys });
+      expect(r.rows).toEqual([[305]]);
+    }
+  });
+
+  it("does not fail on an outer key the predicate never computes", async () => {
+    // Gear's key divides by zero, behind an OR that its own size already decides.
+    const r = await bothWays(
+      `SELECT p.name FROM parts p
+       WHERE p.size = 9 OR EXISTS (SELECT 1 FROM offers o WHERE o.part_id = 10 / (p.size - 9))
+       ORDER BY 1`,
+    );
+    expect(r.rows).toEqual([["gear"]]);
+    expect(subqueryRows(r.explained, 2, /Scan .*offers/)).toBe("(actual rows=0");
+  });
+
   it("runs a subquery read outside a filter first, as before", async () => {
     const r = await bothWays(
       `SELECT p.name, (SELECT max(o.price) FROM offers o WHERE o.part_id = p.id) AS top
