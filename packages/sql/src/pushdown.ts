@@ -52,6 +52,8 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
         return e.type !== "text" && walk(e.l) && walk(e.r);
       case "fn":
         if (e.name === "extract") return isPushableExtract(e.args);
+        if (e.name === "substring" || e.name === "substr")
+          return hasPushablePositions(e.args) && walk(e.args[0] as Expr);
         return PUSHABLE_FUNCTIONS.has(e.name) && e.args.every(walk);
       default:
         return false;
@@ -73,6 +75,17 @@ function isPushableExtract([field, x]: Expr[]): boolean {
     x?.type === "date" &&
     (x.k === "col" || x.k === "lit")
   );
+}
+
+/**
+ * substring(s, from[, count]) with constant positions from the first character on, which every
+ * dialect counts alike (in characters); before it they differ — PostgreSQL counts the positions
+ * before the string against `count`, MySQL gives ''.
+ */
+function hasPushablePositions([, from, count]: Expr[]): boolean {
+  const position = (x: Expr | undefined, least: number) =>
+    x?.k === "lit" && typeof x.v === "number" && Number.isInteger(x.v) && x.v >= least;
+  return position(from, 1) && (count === undefined || position(count, 0));
 }
 
 /** Whether a join key of this type can be sent to the source as an IN list or a range. */

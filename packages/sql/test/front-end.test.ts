@@ -226,6 +226,23 @@ describe("pushdown", () => {
     expect(canPush(s.pushed[0] as Expr, mySource)).toBe(false);
   });
 
+  it("pushes substring with constant positions from the first character, not before it", () => {
+    const from1 = scanOf("SELECT id FROM users WHERE substring(name FROM 1 FOR 2) IN ('ab', 'cd')");
+    expect(from1.pushed).toHaveLength(1);
+    expect(renderScan(from1, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."users" WHERE (SUBSTRING("name", CAST($1 AS INTEGER), CAST($2 AS INTEGER)) IN (CAST($3 AS TEXT), CAST($4 AS TEXT)))',
+    );
+    expect(scanOf("SELECT id FROM users WHERE substring(name FROM 2) = 'b'").pushed).toHaveLength(
+      1,
+    );
+    expect(
+      scanOf("SELECT id FROM users WHERE substring(name FROM 0 FOR 2) = 'a'").local,
+    ).toHaveLength(1);
+    expect(
+      scanOf("SELECT id FROM users WHERE substring(name FROM id FOR 2) = 'a'").local,
+    ).toHaveLength(1);
+  });
+
   it("does not push integer division except to PostgreSQL", () => {
     expect(scanOf("SELECT id FROM orders WHERE user_id / 2 = 3").pushed).toHaveLength(0);
     expect(scanOf("SELECT name FROM users WHERE id / 2 = 3").pushed).toHaveLength(1);
