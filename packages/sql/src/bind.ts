@@ -19,7 +19,7 @@ import {
 } from "./dates.ts";
 import { factorDisjunctions } from "./disjunctions.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
-import { estimateJoin, estimateScan } from "./estimate.ts";
+import { estimateGroups, estimateJoin, estimateScan } from "./estimate.ts";
 import { chooseJoinOrder, type JoinCondition, type JoinShape } from "./join-order.ts";
 import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
 import type { Ast } from "./parse.ts";
@@ -413,7 +413,7 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
       ...(sets ? { sets } : {}),
       aggs,
       columns: groupColumns,
-      estimate: groups.length === 0 ? 1 : Math.max(1, Math.round(node.estimate / 10)),
+      estimate: estimateGroups(groups, node),
     };
     if (having) {
       requireBoolean(having, "HAVING");

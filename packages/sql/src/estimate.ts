@@ -1,5 +1,5 @@
 /** Row estimates from source statistics: they pick build sides and decide dynamic filtering. */
-import type { Expr, JoinNode, ScanNode } from "./plan.ts";
+import type { Expr, JoinNode, PlanNode, ScanNode } from "./plan.ts";
 
 const DEFAULT_ROWS = 1000;
 
@@ -63,4 +63,43 @@ export function estimateJoin(join: JoinNode): number {
   if (join.type === "right") return Math.max(inner, r);
   if (join.type === "full") return l + r;
   return inner;
+}
+
+/**
+ * The groups of GROUP BY keys over an input: the product of the keys' distinct counts where each
+ * key is a column whose table has one (TPC-H Q1's flag and status: 3 × 2), at most the input's
+ * rows; otherwise a tenth of those.
+ */
+export function estimateGroups(groups: readonly Expr[], input: PlanNode): number {
+  if (groups.length === 0) return 1;
+  let product = 1;
+  for (const g of groups) {
+    const d = g.k === "col" ? distinctAt(input, g.i) : undefined;
+    if (d === undefined) return Math.max(1, Math.round(input.estimate / 10));
+    product *= d;
+  }
+  return Math.max(1, Math.min(input.estimate, Math.round(product)));
+}
+
+/** The distinct count of column `i` of a node's rows, traced to its table's statistics. */
+function distinctAt(node: PlanNode, i: number): number | undefined {
+  switch (node.kind) {
+    case "scan": {
+      const name = node.columns[i]?.name;
+      const d = name === undefined ? undefined : node.table.distinct?.[name];
+      return d && d > 0 ? d : undefined;
+    }
+    case "join": {
+      const width = node.left.columns.length;
+      return i < width ? distinctAt(node.left, i) : distinctAt(node.right, i - width);
+    }
+    case "filter":
+      return distinctAt(node.input, i);
+    case "project": {
+      const e = node.exprs[i];
+      return e?.k === "col" ? distinctAt(node.input, e.i) : undefined;
+    }
+    default:
+      return undefined;
+  }
 }

@@ -1,0 +1,52 @@
+/** Group estimates from distinct counts, and the few-rows hint they give a pushed aggregate. */
+import { describe, expect, it } from "vitest";
+import { type PlanNode, planSql, StaticCatalog } from "../src/index.ts";
+import { capabilities, pgDialect } from "./helpers.ts";
+
+const catalog = new StaticCatalog(
+  [
+    {
+      source: "pg",
+      schema: "public",
+      name: "lineitem",
+      columns: [
+        { name: "l_returnflag", type: "text" },
+        { name: "l_linestatus", type: "text" },
+        { name: "l_orderkey", type: "integer" },
+        { name: "l_comment", type: "text" },
+        { name: "l_quantity", type: "decimal" },
+      ],
+      rowCount: 600_000,
+      distinct: { l_returnflag: 3, l_linestatus: 2, l_orderkey: 150_000 },
+    },
+  ],
+  [{ name: "pg", dialect: pgDialect, capabilities: capabilities() }],
+);
+
+/** The plan's first remote node (the pushed aggregate). */
+function remoteOf(sql: string): Extract<PlanNode, { kind: "remote" }> {
+  const find = (n: PlanNode): PlanNode | undefined =>
+    n.kind === "remote" ? n : "input" in n ? find(n.input) : undefined;
+  const node = find(planSql(sql, catalog).plan.root);
+  if (node?.kind !== "remote") throw new Error(`no remote node for ${sql}`);
+  return node;
+}
+
+describe("group estimates", () => {
+  it("multiplies the keys' distinct counts (TPC-H Q1's flag and status)", () => {
+    const q1 = remoteOf(
+      "SELECT l_returnflag, l_linestatus, sum(l_quantity) FROM lineitem GROUP BY l_returnflag, l_linestatus",
+    );
+    expect(q1.estimate).toBe(6);
+    expect(q1.statement.fewRows).toBe(true);
+  });
+
+  it("keeps the estimate at the input's rows, and a tenth of them for keys without counts", () => {
+    const many = remoteOf("SELECT l_orderkey, count(*) FROM lineitem GROUP BY l_orderkey");
+    expect(many.estimate).toBe(150_000);
+    expect(many.statement.fewRows).toBeUndefined();
+    const unknown = remoteOf("SELECT l_comment, count(*) FROM lineitem GROUP BY l_comment");
+    expect(unknown.estimate).toBe(60_000);
+    expect(remoteOf("SELECT count(*) FROM lineitem").statement.fewRows).toBe(true);
+  });
+});
