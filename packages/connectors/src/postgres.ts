@@ -96,13 +96,17 @@ export class PostgresConnector implements Connector {
   async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
     const signal = options?.signal;
     const client = await this.#acquire(signal);
+    const size = batchSize(options);
+    if (statement.fewRows) {
+      const whole = await this.#inOnePiece(client, statement, size, signal);
+      if (whole) return whole;
+    }
     const cursor = client.query(
       new Cursor(statement.sql, prepareParams(statement.params), {
         rowMode: "array",
         types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
       }),
     );
-    const size = batchSize(options);
     const stopCancelling = cancelOnAbort(
       signal,
       () => void this.#cancelBackend(backendPid(client)),
@@ -136,6 +140,46 @@ export class PostgresConnector implements Connector {
       },
     );
     return { columns, batches };
+  }
+
+  /**
+   * A statement expected to answer few rows, as one plain query of at most one batch: PostgreSQL
+   * plans no parallel workers for a cursor's portal, which made a pushed aggregate over a big
+   * table about 1.5× slower (TPC-H Q6). Undefined, the connection still held, when more rows
+   * come: the caller reads the statement through its cursor instead.
+   */
+  async #inOnePiece(
+    client: pg.PoolClient,
+    statement: BoundStatement,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): Promise<QueryResult | undefined> {
+    const stopCancelling = cancelOnAbort(
+      signal,
+      () => void this.#cancelBackend(backendPid(client)),
+    );
+    let result: pg.QueryResult<Row>;
+    try {
+      result = await client.query<Row>({
+        text: `SELECT * FROM (${statement.sql}) AS one_piece LIMIT ${size + 1}`,
+        values: prepareParams(statement.params),
+        rowMode: "array",
+        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
+      });
+      stopCancelling();
+      if (signal?.aborted) throw cancelledError(this.#ref);
+    } catch (err) {
+      stopCancelling();
+      client.release(true);
+      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
+    }
+    if (result.rows.length > size) return undefined;
+    client.release();
+    const rows = result.rows;
+    const batches = (async function* () {
+      if (rows.length > 0) yield rows;
+    })();
+    return { columns: columnsOf(result.fields), batches };
   }
 
   async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {

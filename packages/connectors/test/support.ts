@@ -46,13 +46,17 @@ export async function readAll(
   connector: Connector,
   sql: string,
   params: unknown[] = [],
-  options: { batchRows?: number; signal?: AbortSignal } = {},
+  options: { batchRows?: number; signal?: AbortSignal; fewRows?: true } = {},
 ): Promise<{
   rows: Row[];
   batchSizes: number[];
   columns: Awaited<ReturnType<Connector["query"]>>["columns"];
 }> {
-  const result = await connector.query({ sql, params }, options);
+  const { fewRows, ...queryOptions } = options;
+  const result = await connector.query(
+    { sql, params, ...(fewRows ? { fewRows } : {}) },
+    queryOptions,
+  );
   const rows: Row[] = [];
   const batchSizes: number[] = [];
   for await (const batch of result.batches) {

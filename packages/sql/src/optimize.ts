@@ -230,6 +230,9 @@ function pushLimit(node: Extract<PlanNode, { kind: "limit" }>, catalog: Catalog)
   scan.estimate = Math.min(scan.estimate, scan.limit);
 }
 
+/** Groups few enough for a source to answer them in one piece (`SourceStatement.fewRows`). */
+const FEW_GROUPS = 1_000;
+
 /** GROUP BY over one table with every predicate pushed: the source aggregates. */
 function pushAggregate(
   node: Extract<PlanNode, { kind: "aggregate" }>,
@@ -242,10 +245,12 @@ function pushAggregate(
   // (`sum(l_extendedprice * (1 - l_discount))`, `GROUP BY EXTRACT(year FROM d)`).
   if (!node.groups.every((g) => canPushGroupKey(g, source))) return undefined;
   if (!node.aggs.every((a) => canPushAggregate(a, source))) return undefined;
+  const statement = renderAggregate(scan, node.groups, node.aggs, source);
+  if (node.groups.length === 0 || node.estimate <= FEW_GROUPS) statement.fewRows = true;
   return {
     kind: "remote",
     source: source.name,
-    statement: renderAggregate(scan, node.groups, node.aggs, source),
+    statement,
     columns: node.columns,
     describes: `Aggregate over ${scan.table.source}.${scan.table.schema}.${scan.table.name}`,
     estimate: node.estimate,
