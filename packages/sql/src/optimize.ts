@@ -240,6 +240,9 @@ function pushAggregate(
 ): PlanNode | undefined {
   const scan = scanOf(node.input);
   if (!scan || scan.local.length > 0 || node.sets) return undefined;
+  // Nothing to compute over no groups (`SELECT 1 FROM t HAVING true`) is one row, which the
+  // source's `SELECT 1 FROM t` is not.
+  if (node.groups.length === 0 && node.aggs.length === 0) return undefined;
   const source = catalog.source(scan.table.source);
   // Keys and arguments may be expressions the source computes exactly as the engine does
   // (`sum(l_extendedprice * (1 - l_discount))`, `GROUP BY EXTRACT(year FROM d)`).

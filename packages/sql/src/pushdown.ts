@@ -53,7 +53,11 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
       case "fn":
         if (e.name === "extract") return isPushableExtract(e.args);
         if (e.name === "substring" || e.name === "substr")
-          return hasPushablePositions(e.args) && walk(e.args[0] as Expr);
+          return (
+            source.dialect.kind !== "mysql" &&
+            hasPushablePositions(e.args) &&
+            walk(e.args[0] as Expr)
+          );
         return PUSHABLE_FUNCTIONS.has(e.name) && e.args.every(walk);
       default:
         return false;
@@ -78,9 +82,10 @@ function isPushableExtract([field, x]: Expr[]): boolean {
 }
 
 /**
- * substring(s, from[, count]) with constant positions from the first character on, which every
- * dialect counts alike (in characters); before it they differ — PostgreSQL counts the positions
- * before the string against `count`, MySQL gives ''.
+ * substring(s, from[, count]) with constant positions from the first character on, which
+ * PostgreSQL and DuckDB count alike (in characters, as the engine does); before it they differ
+ * — PostgreSQL counts the positions before the string against `count`. (MySQL compares the
+ * result's text without regard to case, so it is not sent there.)
  */
 function hasPushablePositions([, from, count]: Expr[]): boolean {
   const position = (x: Expr | undefined, least: number) =>

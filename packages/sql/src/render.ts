@@ -118,6 +118,12 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
         const [field, x] = expr.args as [Extract<Expr, { k: "lit" }>, Expr];
         return `EXTRACT(${String(field.v).toUpperCase()} FROM ${r(x)})`;
       }
+      if (expr.name === "substring" || expr.name === "substr") {
+        // Of the text the engine reads: a uuid, enum or money column has no SUBSTRING of its own.
+        const [s, ...positions] = expr.args as [Expr, ...Expr[]];
+        const text = params.dialect.kind === "duckdb" ? "VARCHAR" : "TEXT";
+        return `SUBSTRING(${[`CAST(${r(s)} AS ${text})`, ...positions.map(r)].join(", ")})`;
+      }
       return `${expr.name.toUpperCase()}(${expr.args.map(r).join(", ")})`;
     default:
       throw new Error(`cannot render ${expr.k} for a source`);

@@ -230,7 +230,7 @@ describe("pushdown", () => {
     const from1 = scanOf("SELECT id FROM users WHERE substring(name FROM 1 FOR 2) IN ('ab', 'cd')");
     expect(from1.pushed).toHaveLength(1);
     expect(renderScan(from1, pgSource).sql).toBe(
-      'SELECT "id" FROM "public"."users" WHERE (SUBSTRING("name", CAST($1 AS INTEGER), CAST($2 AS INTEGER)) IN (CAST($3 AS TEXT), CAST($4 AS TEXT)))',
+      'SELECT "id" FROM "public"."users" WHERE (SUBSTRING(CAST("name" AS TEXT), CAST($1 AS INTEGER), CAST($2 AS INTEGER)) IN (CAST($3 AS TEXT), CAST($4 AS TEXT)))',
     );
     expect(scanOf("SELECT id FROM users WHERE substring(name FROM 2) = 'b'").pushed).toHaveLength(
       1,
@@ -241,6 +241,14 @@ describe("pushdown", () => {
     expect(
       scanOf("SELECT id FROM users WHERE substring(name FROM id FOR 2) = 'a'").local,
     ).toHaveLength(1);
+    const anyText = { ...mySource, capabilities: capabilities() };
+    expect(canPush(from1.pushed[0] as Expr, anyText)).toBe(false);
+  });
+
+  it("keeps an aggregate over no groups that computes nothing in the engine: one row", () => {
+    const { plan } = planSql("SELECT 1 FROM users HAVING true", catalog);
+    const kinds = (n: PlanNode): string[] => [n.kind, ...("input" in n ? kinds(n.input) : [])];
+    expect(kinds(plan.root)).toEqual(["project", "filter", "aggregate", "scan"]);
   });
 
   it("does not push integer division except to PostgreSQL", () => {
