@@ -21,6 +21,8 @@ export function cancelOnAbort(
     if (fired < attempts) timer = setTimeout(fire, everyMs);
   };
   signal.addEventListener("abort", fire, { once: true });
+  // Aborted before the statement was sent: the retries reach it once it runs.
+  if (signal.aborted) fire();
   return () => {
     stopped = true;
     signal.removeEventListener("abort", fire);
