@@ -1,0 +1,98 @@
+/** A join's dynamic filter: the build side's keys go to the probe scan unless it builds a whole table. */
+import { describe, expect, it } from "vitest";
+import {
+  type CatalogTable,
+  planSql,
+  type Row,
+  runPlan,
+  type SourceRunner,
+  StaticCatalog,
+} from "../src/index.ts";
+import { capabilities, NOTHING_PUSHED, pgDialect } from "./helpers.ts";
+
+const users: Row[] = Array.from({ length: 100 }, (_, i) => [i + 1, i < 10 ? "US" : "DE"]);
+const orders: Row[] = Array.from({ length: 500 }, (_, i) => [i + 1, (i % 100) + 1]);
+
+const tables: (CatalogTable & { rows: Row[] })[] = [
+  {
+    source: "a",
+    schema: "main",
+    name: "users",
+    columns: [
+      { name: "id", type: "integer" },
+      { name: "country", type: "text" },
+    ],
+    rowCount: users.length,
+    distinct: { id: 100, country: 2 },
+    rows: users,
+  },
+  {
+    source: "b",
+    schema: "main",
+    name: "orders",
+    columns: [
+      { name: "id", type: "integer" },
+      { name: "user_id", type: "integer" },
+    ],
+    rowCount: orders.length,
+    distinct: { id: 500, user_id: 100 },
+    rows: orders,
+  },
+];
+// Users' predicates stay in the engine; orders' source takes the keys.
+const catalog = new StaticCatalog(tables, [
+  { name: "a", dialect: pgDialect, capabilities: NOTHING_PUSHED },
+  { name: "b", dialect: pgDialect, capabilities: capabilities() },
+]);
+
+/** Answers each scan with its table's rows (its WHERE only narrows; the engine checks the rest). */
+function recordingRunner(): SourceRunner & { statements: string[] } {
+  const statements: string[] = [];
+  return {
+    statements,
+    async query(_source, statement) {
+      statements.push(statement.sql);
+      const m = /^SELECT (.+?) FROM "main"\."(\w+)"/.exec(statement.sql);
+      const table = tables.find((t) => t.name === m?.[2]);
+      if (!m || !table) throw new Error(`cannot run ${statement.sql}`);
+      const idx = (m[1] as string)
+        .split(", ")
+        .map((c) => table.columns.findIndex((col) => `"${col.name}"` === c));
+      const rows = table.rows.map((r) => idx.map((i) => r[i]));
+      return (async function* () {
+        yield rows;
+      })();
+    },
+  };
+}
+
+async function run(sql: string) {
+  const { plan } = planSql(sql, catalog);
+  const runner = recordingRunner();
+  const { batches } = runPlan(plan, catalog, runner, new AbortController().signal);
+  const rows: Row[] = [];
+  for await (const b of batches) rows.push(...b);
+  const probe = runner.statements.filter((s) => s.includes('"orders"'));
+  return { rows, probe };
+}
+
+describe("dynamic filters", () => {
+  it("sends the keys of a filtered build side", async () => {
+    const { rows, probe } = await run(
+      "SELECT count(*) FROM users u JOIN orders o ON o.user_id = u.id WHERE u.country = 'US'",
+    );
+    expect(rows).toEqual([[50]]);
+    expect(probe).toHaveLength(1);
+    expect(probe[0]).toMatch(/"user_id" IN \(/);
+  });
+
+  it("reads the probe side whole when the build side is a whole table", async () => {
+    const { rows, probe } = await run(
+      "SELECT count(*) FROM users u JOIN orders o ON o.user_id = u.id",
+    );
+    expect(rows).toEqual([[500]]);
+    expect(probe).toEqual(['SELECT "user_id" FROM "main"."orders"']);
+    const { plan } = planSql("SELECT u.id FROM users u JOIN orders o ON o.user_id = u.id", catalog);
+    expect(JSON.stringify(plan.root)).not.toContain("dynamicFilter");
+  });
+});
