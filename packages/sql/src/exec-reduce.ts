@@ -20,13 +20,6 @@ import { keyOf } from "./values.ts";
  */
 const HEADROOM = 4;
 
-/**
- * An input estimated at more than this many times `dynamicFilterMaxKeys` is held for one batch
- * only: should it go on past that, the subquery runs whole beside no more than a batch (TPC-H
- * Q17's join is estimated at 600,000 rows and has 889, so estimates alone cannot decide).
- */
-const ESTIMATE_SLACK = 4;
-
 type FilterNode = Extract<PlanNode, { kind: "filter" }>;
 type Waiting = Extract<Expr, { k: "exists" | "scalarSub" }> & { keys: Expr[] };
 type Deferred = NonNullable<EvalContext["deferred"]>;
@@ -65,8 +58,6 @@ export async function* runReducingFilter(
   /** A batch read past the memory share: it goes on with the rest, unheld. */
   let beyond: Row[] | undefined;
   try {
-    const holdAtMost =
-      node.input.estimate <= cap * ESTIMATE_SLACK ? cap : Math.min(cap, exec.limits.batchRows);
     for (;;) {
       const next = await input.next();
       if (next.done) {
@@ -81,7 +72,7 @@ export async function* runReducingFilter(
         rows * HEADROOM - now.rows,
         (now.bytes + bytes) * HEADROOM - now.bytes,
       );
-      if (rows > holdAtMost || !fits) {
+      if (rows > cap || !fits) {
         beyond = next.value;
         break;
       }

@@ -212,18 +212,6 @@ describe("semi-join reduction of decorrelated subqueries", () => {
     expect(subqueryRows(r.explained, 2, /Scan .*offers/)).toBe("(actual rows=4");
   });
 
-  it("holds no more than a batch of an input estimated far past the cap", async () => {
-    // At 608 rows the whole key set fits (its DISTINCT and its result) and little else would:
-    // 306 outer rows are estimated, past four times a cap of 10, so at most a batch (3) is
-    // held, and the source's first batch of 7 is not. Held up to the cap, this needed 622.
-    const sql = `SELECT count(*) FROM offers o1
-       WHERE EXISTS (SELECT 1 FROM offers o2 WHERE o2.part_id = o1.part_id)`;
-    for (const dynamicFilterMaxKeys of [0, 10]) {
-      const r = await run(sql, { maxBuildRows: 608, dynamicFilterMaxKeys });
-      expect(r.rows).toEqual([[305]]);
-    }
-  });
-
   it("does not fail on an outer key the predicate never computes", async () => {
     // Gear's key divides by zero, behind an OR that its own size already decides.
     const r = await bothWays(
