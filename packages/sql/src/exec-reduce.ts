@@ -55,7 +55,7 @@ export async function* runReducingFilter(
   const cap = exec.limits.dynamicFilterMaxKeys;
   const held: Row[] = [];
   let ended = false;
-  /** A batch read past the memory share: it goes on with the rest, unheld. */
+  /** The batch read past the key cap or the memory share: it goes on with the rest, unheld. */
   let beyond: Row[] | undefined;
   try {
     for (;;) {
