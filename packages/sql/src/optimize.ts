@@ -6,6 +6,7 @@
 import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
+import { forEachNode } from "./plan-walk.ts";
 import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
 import { planReductions } from "./reduce.ts";
 import { toRemote } from "./remote.ts";
@@ -62,27 +63,6 @@ function unpush(scan: ScanNode): void {
   }
   scan.local = [...scan.pushed, ...scan.local];
   scan.pushed = [];
-}
-
-/** Calls `f` on every node of the tree, inputs first. */
-function forEachNode(node: PlanNode, f: (node: PlanNode) => void): void {
-  switch (node.kind) {
-    case "scan":
-    case "remote":
-    case "values":
-      break;
-    case "join":
-      forEachNode(node.left, f);
-      forEachNode(node.right, f);
-      break;
-    case "union":
-    case "setop":
-      for (const input of node.inputs) forEachNode(input, f);
-      break;
-    default:
-      forEachNode(node.input, f);
-  }
-  f(node);
 }
 
 function hasJoin(node: PlanNode): boolean {

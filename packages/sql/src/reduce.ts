@@ -10,6 +10,7 @@
  */
 import { visit } from "./bind.ts";
 import type { Deferred, Expr, JoinNode, PlanNode, QueryPlan } from "./plan.ts";
+import { forEachNode, mapInputs } from "./plan-walk.ts";
 
 type Reducible = Extract<Expr, { k: "exists" | "scalarSub" }> & {
   reduce: NonNullable<Extract<Expr, { k: "exists" }>["reduce"]>;
@@ -95,32 +96,6 @@ function holdsReducible(e: Expr): boolean {
     if ((x.k === "exists" || x.k === "scalarSub") && x.reduce) found = true;
   });
   return found;
-}
-
-/** The node with each input replaced by `f(input)`. */
-function mapInputs(node: PlanNode, f: (n: PlanNode) => PlanNode): PlanNode {
-  switch (node.kind) {
-    case "scan":
-    case "remote":
-    case "values":
-      return node;
-    case "join":
-      return { ...node, left: f(node.left), right: f(node.right) };
-    case "union":
-      return { ...node, inputs: node.inputs.map(f) };
-    case "setop":
-      return { ...node, inputs: [f(node.inputs[0]), f(node.inputs[1])] };
-    default:
-      return { ...node, input: f(node.input) } as PlanNode;
-  }
-}
-
-function forEachNode(node: PlanNode, f: (n: PlanNode) => void): void {
-  f(node);
-  mapInputs(node, (input) => {
-    forEachNode(input, f);
-    return input;
-  });
 }
 
 /** Every expression a node evaluates (or has its source evaluate). */
