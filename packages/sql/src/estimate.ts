@@ -5,12 +5,7 @@ const DEFAULT_ROWS = 1000;
 
 /** Selectivity of one predicate over a table, from distinct counts where the source has them. */
 export function selectivity(e: Expr, scan: ScanNode): number {
-  const distinctOf = (x: Expr): number | undefined => {
-    if (x.k !== "col") return undefined;
-    const name = scan.columns[x.i]?.name;
-    const d = name === undefined ? undefined : scan.table.distinct?.[name];
-    return d && d > 0 ? d : undefined;
-  };
+  const distinctOf = (x: Expr) => (x.k === "col" ? columnDistinct(scan, x.i) : undefined);
   switch (e.k) {
     case "cmp": {
       const col = e.l.k === "col" ? e.l : e.r.k === "col" ? e.r : undefined;
@@ -84,11 +79,8 @@ export function estimateGroups(groups: readonly Expr[], input: PlanNode): number
 /** The distinct count of column `i` of a node's rows, traced to its table's statistics. */
 function distinctAt(node: PlanNode, i: number): number | undefined {
   switch (node.kind) {
-    case "scan": {
-      const name = node.columns[i]?.name;
-      const d = name === undefined ? undefined : node.table.distinct?.[name];
-      return d && d > 0 ? d : undefined;
-    }
+    case "scan":
+      return columnDistinct(node, i);
     case "join": {
       const width = node.left.columns.length;
       return i < width ? distinctAt(node.left, i) : distinctAt(node.right, i - width);
@@ -102,4 +94,11 @@ function distinctAt(node: PlanNode, i: number): number | undefined {
     default:
       return undefined;
   }
+}
+
+/** The distinct values a scan's column has in its table, where the source counts them. */
+function columnDistinct(scan: ScanNode, i: number): number | undefined {
+  const name = scan.columns[i]?.name;
+  const d = name === undefined ? undefined : scan.table.distinct?.[name];
+  return d && d > 0 ? d : undefined;
 }
