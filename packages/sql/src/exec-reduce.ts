@@ -5,7 +5,7 @@
  * only — the reduced plan, whose scan is handed them — else whole, as if it had run first. Then
  * it filters what it read and what follows.
  */
-import { visit } from "./bind.ts";
+import { exprKey, visit } from "./bind.ts";
 import type { MemoryShare } from "./budget.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
@@ -80,7 +80,15 @@ export async function* runReducingFilter(
       for (const r of next.value) held.push(r);
       if (exec.pacer.due(next.value.length)) await exec.pacer.pause();
     }
-    // Side by side (Q21 has two), each finished before the filter goes on, failed or not.
+    // Subqueries keyed by the same outer expression (Q21's two, by l_orderkey) share its keys.
+    const keysOf = new Map<string, Promise<Map<unknown, Value>>>();
+    const outerKeysOnce = (w: Waiting) => {
+      const key = exprKey(w.keys[0] as Expr);
+      let keys = keysOf.get(key);
+      if (!keys) keysOf.set(key, (keys = outerKeys(w, held, exec, ctx)));
+      return keys;
+    };
+    // Side by side, each finished before the filter goes on, failed or not.
     const runs = await Promise.allSettled(
       waiting.map(async (w) => {
         // Run again (a spilled join reads its probe side twice): the last result is let go.
@@ -89,7 +97,7 @@ export async function* runReducingFilter(
         deferred.shares.set(w.sub, results);
         const role = deferred.roles.get(w.sub);
         const reduction = role?.role === "at filter" ? role.reduction : undefined;
-        const keys = ended && reduction ? await outerKeys(w, held, exec, ctx) : undefined;
+        const keys = ended && reduction ? await outerKeysOnce(w) : undefined;
         const whole = deferred.plans[w.sub] as PlanNode;
         ctx.subqueries[w.sub] =
           keys && reduction && keys.size < whole.estimate

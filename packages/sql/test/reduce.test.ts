@@ -136,6 +136,20 @@ describe("semi-join reduction of decorrelated subqueries", () => {
     ]);
   });
 
+  it("runs two subqueries keyed alike side by side (TPC-H Q21's EXISTS and NOT EXISTS)", async () => {
+    const r = await bothWays(
+      `SELECT o1.part_id, o1.supplier FROM offers o1 WHERE o1.part_id < 10
+       AND EXISTS (SELECT 1 FROM offers o2 WHERE o2.part_id = o1.part_id AND o2.supplier <> o1.supplier)
+       AND NOT EXISTS (SELECT 1 FROM offers o3 WHERE o3.part_id = o1.part_id AND o3.price < 4)
+       ORDER BY 1, 2`,
+    );
+    expect(r.rows).toEqual([
+      [2, 10],
+      [2, 12],
+    ]);
+    expect(subqueryRows(r.explained, 0, /Scan/)).toBe("(never run)");
+  });
+
   it("looks up a scalar subquery's value, lifted out of the join it was part of (TPC-H Q2's shape)", async () => {
     const r = await bothWays(
       `SELECT p.name, o.supplier FROM parts p JOIN offers o
