@@ -84,8 +84,10 @@ export async function* runReducingFilter(
     const keysOf = new Map<string, Promise<Map<unknown, Value>>>();
     const outerKeysOnce = (w: Waiting) => {
       const key = exprKey(w.keys[0] as Expr);
-      let keys = keysOf.get(key);
-      if (!keys) keysOf.set(key, (keys = outerKeys(w, held, exec, ctx)));
+      const known = keysOf.get(key);
+      if (known) return known;
+      const keys = outerKeys(w, held, exec, ctx);
+      keysOf.set(key, keys);
       return keys;
     };
     // Side by side, each finished before the filter goes on, failed or not.
