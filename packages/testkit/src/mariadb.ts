@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { type Connection, createConnection } from "mysql2/promise";
@@ -92,12 +93,17 @@ async function startLocalMariaDb(
   const asRoot = runningAsRoot() ? [`--user=${userInfo().username}`] : [];
   const dir = await makeTempDir("mariadb");
   const dataDir = join(dir, "data");
+  // A private tmpdir: mariadbd deletes every "#sql*" file in its tmpdir when it starts, which
+  // would take the temporary tables of another server sharing /tmp from under its statements.
+  const tmpDir = join(dir, "tmp");
   try {
+    await mkdir(tmpDir);
     await runCommand(
       installDb,
       [
         "--no-defaults",
         `--datadir=${dataDir}`,
+        `--tmpdir=${tmpDir}`,
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
         ...asRoot,
@@ -112,6 +118,7 @@ async function startLocalMariaDb(
         args: [
           "--no-defaults",
           `--datadir=${dataDir}`,
+          `--tmpdir=${tmpDir}`,
           `--port=${port}`,
           `--bind-address=${HOST}`,
           `--socket=${join(dir, "mysqld.sock")}`,
