@@ -35,7 +35,7 @@ export async function* runAggregate(
   const groupFns = node.groups.map((g) => compile(g, ctx));
   const argFns = node.aggs.map((a) => (a.arg ? compile(a.arg, ctx) : undefined));
   const weightFns = node.aggs.map((a) => (a.weight ? compile(a.weight, ctx) : undefined));
-  const groups = new Map<unknown, { values: Value[]; states: AggState[] }>();
+  const groups = new Map<unknown, { values: Value[]; states: AggState[]; set: number }>();
   const share = exec.memory.share("GROUP BY's groups");
   // A group: its values, its hash entry, its object, and an array of one state per aggregate.
   const groupOverhead =
@@ -70,9 +70,13 @@ export async function* runAggregate(
       if (weightFns[i]) st.n += Number(weights[i] ?? 0) - 1;
     }
   };
-  const result = (values: Value[], states: AggState[]): Row => [
+  /** A group's row; GROUPING's value is its grouping set's. */
+  const result = (values: Value[], states: AggState[], set: number): Row => [
     ...values,
-    ...states.map((st, i) => finish(node.aggs[i] as AggCall, st)),
+    ...states.map((st, i) => {
+      const a = node.aggs[i] as AggCall;
+      return a.fn === "grouping" ? (a.masks?.[set] ?? 0) : finish(a, st);
+    }),
   ];
   // Grouping sets (ROLLUP, CUBE): each row counts once in each set, its other groups NULL.
   const sets = node.sets?.map((set) => new Set(set));
@@ -98,11 +102,17 @@ export async function* runAggregate(
             // Once one group has gone to disk, every new one does: a group's rows are then all
             // in memory or all on disk, never split between them.
             if (spilled && (spilled.started || (groups.size > 0 && !share.fits(1, bytes)))) {
-              await spilled.add({ key: String(groupKey([s, ...values])), values, inputs, weights });
+              await spilled.add({
+                key: String(groupKey([s, ...values])),
+                set: s,
+                values,
+                inputs,
+                weights,
+              });
               continue;
             }
             share.take(1, bytes);
-            g = { values, states: fresh() };
+            g = { values, states: fresh(), set: s };
             groups.set(key, g);
           }
           add(g.states, inputs, weights);
@@ -117,14 +127,14 @@ export async function* runAggregate(
       if (!sets && node.groups.length === 0) emptySets.push(0);
       for (const s of emptySets) {
         const values = node.groups.map(() => null);
-        groups.set(keyOfSet(values, s), { values, states: fresh() });
+        groups.set(keyOfSet(values, s), { values, states: fresh(), set: s });
       }
     }
     let out: Row[] = [];
     // A group handed on is no longer held: its share goes back before the operator above
     // (a sort, say) takes the rows into its own.
     for (const [key, g] of groups) {
-      out.push(result(g.values, g.states));
+      out.push(result(g.values, g.states, g.set));
       groups.delete(key);
       share.give(1, rowHeapBytes(g.values) + groupOverhead);
       if (out.length >= exec.limits.batchRows) {
@@ -149,6 +159,8 @@ export async function* runAggregate(
 interface SpilledRow {
   /** The group's key (grouping set and values), as GROUP BY tells groups apart. */
   key: string;
+  /** The grouping set's index (0 without grouping sets). */
+  set: number;
   values: Value[];
   inputs: Value[];
   weights: Value[];
@@ -194,7 +206,7 @@ class GroupSpill {
   async *aggregate(
     fresh: () => AggState[],
     add: (states: AggState[], inputs: Value[], weights: Value[]) => void,
-    result: (values: Value[], states: AggState[]) => Row,
+    result: (values: Value[], states: AggState[], set: number) => Row,
   ): AsyncGenerator<Row[]> {
     await this.flush();
     if (this.#runs.length === 0) return;
@@ -209,7 +221,7 @@ class GroupSpill {
     for await (const rows of mergeSorted(streams, bySpilledGroup, batchRows, pause)) {
       for (const row of rows) {
         if (!current || bySpilledGroup(current, row) !== 0) {
-          if (current) out.push(result(current.values, states));
+          if (current) out.push(result(current.values, states, current.set));
           current = row;
           states = fresh();
         }
@@ -220,7 +232,7 @@ class GroupSpill {
         out = [];
       }
     }
-    if (current) out.push(result(current.values, states));
+    if (current) out.push(result(current.values, states, current.set));
     if (out.length > 0) yield out;
   }
 

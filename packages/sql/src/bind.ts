@@ -23,6 +23,7 @@ import { estimateGroups, estimateJoin, estimateScan } from "./estimate.ts";
 import { chooseJoinOrder, type JoinCondition, type JoinShape } from "./join-order.ts";
 import { enforcedPredicate, judgeMember, type LogicalTable, narrowForMember } from "./logical.ts";
 import type { Ast } from "./parse.ts";
+import { EMPTY_GROUPING_SET, GROUPING_SETS_CALL } from "./parse-bridge.ts";
 import type {
   AggCall,
   AggFn,
@@ -256,9 +257,8 @@ function combine(op: SetOperator, left: PlanNode, right: PlanNode, position: num
     unionChains.add(union);
     return op.all ? union : { kind: "distinct", input: union, columns, estimate };
   }
-  if (op.all) throw unsupported(`${label} is not supported`);
   const inputs: [PlanNode, PlanNode] = [left, right];
-  return { kind: "setop", op: op.name, inputs, columns, estimate: left.estimate };
+  return { kind: "setop", op: op.name, all: op.all, inputs, columns, estimate: left.estimate };
 }
 
 /** A WITH list's CTEs, by name; each is bound where it is used (WITH RECURSIVE is refused). */
@@ -358,10 +358,11 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
   let node = buildJoinTree(rels, scope, ast.where, env);
 
   // Aggregation.
-  const { items: groupAsts, sets } = groupingOf(groupByItems(ast));
+  const { items: groupAsts, sets: writtenSets } = groupingOf(groupByItems(ast));
   const selectItems = expandSelect(ast.columns, scope, rels);
   const aggsInSelect = selectItems.some((s) => s.ast && containsAggregate(s.ast));
-  const grouped = groupAsts.length > 0 || aggsInSelect || ast.having != null;
+  const grouped =
+    groupAsts.length > 0 || writtenSets !== undefined || aggsInSelect || ast.having != null;
 
   let outExprs: Expr[];
   let names: string[];
@@ -369,7 +370,7 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
   let lift: (e: Expr) => Expr = (e) => e;
   if (grouped) {
     const inGroupBy: BindOptions = { clause: "GROUP BY" };
-    const groups = groupAsts.map((g) => {
+    const boundGroups = groupAsts.map((g) => {
       const byPosition = g?.type === "number" ? selectItems[Number(g.value) - 1] : undefined;
       if (g?.type === "number" && !byPosition)
         throw badRequest(`GROUP BY position ${g.value} is not in select list`);
@@ -382,8 +383,9 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
       }
       return bindExpr(g, scope, env, inGroupBy);
     });
+    const { groups, sets } = sameGroupsOnce(boundGroups, writtenSets);
     const aggs: AggCall[] = [];
-    lift = (e) => liftAggregates(e, groups, aggs);
+    lift = (e) => liftAggregates(e, groups, aggs, sets);
     const windows: WindowCall[] = [];
     const inSelect: BindOptions = { clause: "the SELECT list", aggregates: true, windows };
     const selected = selectItems.map((s) => lift(s.expr ?? bindExpr(s.ast, scope, env, inSelect)));
@@ -448,6 +450,29 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
   return finishSelect(ast, env, node, outExprs, names, scope, undefined);
 }
 
+/**
+ * Grouping sets name the same expression once: `GROUPING SETS ((a, b), (a))` groups by one `a`,
+ * which is NULL only in the rows of sets without it. Plain GROUP BY lists are left as written.
+ */
+function sameGroupsOnce(
+  bound: Expr[],
+  sets: number[][] | undefined,
+): { groups: Expr[]; sets?: number[][] } {
+  if (!sets) return { groups: bound };
+  const keys = bound.map(exprKey);
+  const groups: Expr[] = [];
+  const kept: string[] = [];
+  const moved = keys.map((key, i) => {
+    const at = kept.indexOf(key);
+    if (at >= 0) return at;
+    kept.push(key);
+    groups.push(bound[i] as Expr);
+    return groups.length - 1;
+  });
+  const renumbered = sets.map((set) => [...new Set(set.map((i) => moved[i] as number))]);
+  return { groups, sets: renumbered };
+}
+
 function groupByItems(ast: Ast): Ast[] {
   return ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
 }
@@ -456,37 +481,45 @@ function groupByItems(ast: Ast): Ast[] {
 const MAX_GROUPING_SETS = 1024;
 
 /**
- * GROUP BY's items, with ROLLUP (a, b) and CUBE (a, b) opened into their items, and the grouping
- * sets they make (indices into the items), crossed with each other and the plain items. No
- * ROLLUP or CUBE: no sets. (GROUPING SETS (…) does not parse; see parse.ts.)
+ * GROUP BY's items and, where ROLLUP, CUBE, GROUPING SETS or an empty set `()` appear, the
+ * grouping sets they make (indices into the items). Each element of the list makes sets of its
+ * own and the list makes their cross product, as in PostgreSQL; a plain item or a composite
+ * `(a, b)` is one set. GROUPING SETS may hold ROLLUP, CUBE and GROUPING SETS. Plain items only:
+ * no sets.
  */
 function groupingOf(groupAsts: Ast[]): { items: Ast[]; sets?: number[][] } {
   const items: Ast[] = [];
+  /** A plain or composite element: the indices of the items it groups by. */
+  const itemsOf = (element: Ast): number[] => {
+    const parts = element?.type === "expr_list" ? (element.value as Ast[]) : [element];
+    return parts.map((part) => {
+      items.push(part);
+      return items.length - 1;
+    });
+  };
+  // `ROLLUP ((a, b))` reads as the argument list with parentheses of its own: one composite.
+  const elementsOf = (call: Ast): Ast[] =>
+    call.args?.parentheses === true ? [call.args] : (call.args?.value ?? []);
+  const setsOf = (element: Ast): number[][] => {
+    if (element?.type === EMPTY_GROUPING_SET) return [[]];
+    const name = element?.type === "function" ? functionName(element) : "";
+    if (name === GROUPING_SETS_CALL) return elementsOf(element).flatMap(setsOf);
+    if (name === "rollup" || name === "cube") {
+      const parts = elementsOf(element).map(itemsOf);
+      const chosen =
+        name === "rollup"
+          ? parts.map((_, k) => parts.slice(0, parts.length - k)).concat([[]])
+          : subsets(parts);
+      return chosen.map((c) => c.flat());
+    }
+    return [itemsOf(element)];
+  };
   let sets: number[][] = [[]];
   let grouped = false;
   for (const g of groupAsts) {
-    const name = g?.type === "function" ? functionName(g) : "";
-    if (name !== "rollup" && name !== "cube") {
-      items.push(g);
-      const i = items.length - 1;
-      sets = sets.map((s) => [...s, i]);
-      continue;
-    }
-    grouped = true;
-    const args: Ast[] = g.args?.value ?? [];
-    // `ROLLUP ((a, b))` reads as the argument list with parentheses of its own.
-    const composite = g.args?.parentheses === true;
-    const indices = args.map((a) => {
-      if (a?.type === "expr_list" || composite)
-        throw unsupported(`composite elements in ${name.toUpperCase()} ((a, b)) are not supported`);
-      items.push(a);
-      return items.length - 1;
-    });
-    const options =
-      name === "rollup"
-        ? indices.map((_, k) => indices.slice(0, indices.length - k)).concat([[]])
-        : subsets(indices);
-    sets = sets.flatMap((s) => options.map((o) => [...s, ...o]));
+    if (isGroupingConstruct(g)) grouped = true;
+    const own = setsOf(g);
+    sets = sets.flatMap((s) => own.map((o) => [...s, ...o]));
     if (sets.length > MAX_GROUPING_SETS)
       throw new EntenteError(
         "TOO_LARGE",
@@ -496,10 +529,17 @@ function groupingOf(groupAsts: Ast[]): { items: Ast[]; sets?: number[][] } {
   return grouped ? { items, sets } : { items };
 }
 
+/** ROLLUP, CUBE, GROUPING SETS or `()`: an element that makes grouping sets. */
+function isGroupingConstruct(g: Ast): boolean {
+  if (g?.type === EMPTY_GROUPING_SET) return true;
+  const name = g?.type === "function" ? functionName(g) : "";
+  return name === GROUPING_SETS_CALL || name === "rollup" || name === "cube";
+}
+
 /** Every subset, largest first: CUBE (a, b) groups by (a, b), (a), (b), (). */
-function subsets(indices: number[]): number[][] {
-  let all: number[][] = [[]];
-  for (const i of indices) all = all.map((s) => [...s, i]).concat(all);
+function subsets<T>(parts: T[]): T[][] {
+  let all: T[][] = [[]];
+  for (const p of parts) all = all.map((s) => [...s, p]).concat(all);
   return all;
 }
 
@@ -972,6 +1012,8 @@ function children(e: Expr): Expr[] {
       return e.keys ?? [];
     case "agg":
       return e.arg ? [e.arg] : [];
+    case "grouping":
+      return e.args;
     default:
       return [];
   }
@@ -1024,6 +1066,8 @@ export function mapExpr(e: Expr, f: (e: Expr) => Expr | undefined): Expr {
       return e.keys ? { ...e, keys: e.keys.map(m) } : e;
     case "agg":
       return e.arg ? { ...e, arg: m(e.arg) } : e;
+    case "grouping":
+      return { ...e, args: e.args.map(m) };
     default:
       return e;
   }
@@ -1377,11 +1421,24 @@ function containsAggregate(e: Ast): boolean {
 }
 
 /** Rewrites an expression over the FROM row into one over the aggregate's output row. */
-function liftAggregates(e: Expr, groups: Expr[], aggs: AggCall[]): Expr {
+function liftAggregates(
+  e: Expr,
+  groups: Expr[],
+  aggs: AggCall[],
+  sets: number[][] | undefined,
+): Expr {
   const groupKeys = groups.map(exprKey);
   return mapExpr(e, (x) => {
     const g = groupKeys.indexOf(exprKey(x));
     if (g >= 0 && x.k !== "lit") return { k: "col", i: g, type: x.type, name: `group${g}` };
+    if (x.k === "grouping") {
+      const masks = groupingMasks(x.args, groupKeys, sets);
+      // Without grouping sets every argument is grouped in every row.
+      if (!sets) return { k: "lit", v: 0, type: "integer" };
+      const call: AggCall = { fn: "grouping", distinct: false, type: "integer", masks };
+      aggs.push(call);
+      return { k: "col", i: groups.length + aggs.length - 1, type: "integer", name: "grouping" };
+    }
     if (x.k === "agg") {
       const call: AggCall = {
         fn: x.fn,
@@ -1404,6 +1461,25 @@ function liftAggregates(e: Expr, groups: Expr[], aggs: AggCall[]): Expr {
     }
     return undefined;
   });
+}
+
+/**
+ * GROUPING(a, b)'s value in each grouping set: a bit per argument, the last argument's the
+ * lowest, set where the argument is not grouped in that set.
+ */
+function groupingMasks(args: Expr[], groupKeys: string[], sets: number[][] | undefined): number[] {
+  const positions = args.map((a) => {
+    const g = groupKeys.indexOf(exprKey(a));
+    if (g < 0)
+      throw badRequest(
+        "arguments to GROUPING must be grouping expressions of the associated query level",
+      );
+    return g;
+  });
+  if (positions.length > 31) throw badRequest("GROUPING must have fewer than 32 arguments");
+  return (sets ?? [[...groupKeys.keys()]]).map((set) =>
+    positions.reduce((mask, g) => (mask << 1) | (set.includes(g) ? 0 : 1), 0),
+  );
 }
 
 /** A structural key for an expression (bigints included), to match GROUP BY expressions. */
@@ -2040,6 +2116,19 @@ function isPredicateName(right: Ast): string {
   return String(right?.value ?? right?.type ?? "").toUpperCase();
 }
 
+/** GROUPING(a, …): its arguments are matched to the GROUP BY's when aggregates are lifted. */
+function bindGrouping(argAsts: Ast[], scope: Scope, env: Env, opts: BindOptions): Expr {
+  if (!opts.aggregates)
+    throw badRequest(
+      `GROUPING is not allowed in ${opts.inAggregate ? "the argument of an aggregate" : "WHERE, ON or GROUP BY"}`,
+    );
+  if (argAsts.length === 0) throw badRequest("GROUPING needs at least one argument");
+  const args = argAsts.map((a) =>
+    bindExpr(a, scope, env, { clause: opts.clause, aggregates: false, inAggregate: true }),
+  );
+  return { k: "grouping", args, type: "integer" };
+}
+
 function bindAggregate(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
   const name = String(e.name).toLowerCase() as AggFn;
   if (!["count", "sum", "avg", "min", "max"].includes(name))
@@ -2219,6 +2308,7 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
     return { k: "not", e: x, type: "boolean" };
   }
   if (e.over) return bindWindowCall(e, scope, env, opts);
+  if (name === "grouping") return bindGrouping(argAsts, scope, env, opts);
   const typeOf = FUNCTION_TYPES[name];
   if (!typeOf) throw unknownFunction(name);
   // `trim(both 'x' from c)`: the BOTH/LEADING/TRAILING … FROM form.

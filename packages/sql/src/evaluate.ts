@@ -223,6 +223,8 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
     }
     case "agg":
       throw badRequest("aggregate functions are not allowed here");
+    case "grouping":
+      throw badRequest("GROUPING is not allowed here");
     case "win":
       throw new Error("a window call was not replaced by its column");
   }

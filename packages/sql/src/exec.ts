@@ -293,8 +293,9 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
 }
 
 /**
- * INTERSECT and EXCEPT: the right input's distinct rows kept by value first, then the left
- * input's distinct rows streamed against them.
+ * INTERSECT and EXCEPT: the right input's rows counted by value first, then the left input's
+ * rows streamed against the counts. Without ALL each distinct row goes out once at most; with
+ * ALL, each left row found on the right uses up one of its matches.
  */
 async function* runSetOp(
   node: Extract<PlanNode, { kind: "setop" }>,
@@ -302,16 +303,17 @@ async function* runSetOp(
   ctx: EvalContext,
 ): AsyncGenerator<Row[]> {
   const [left, right] = node.inputs;
-  const wanted = node.op === "intersect";
+  const intersect = node.op === "intersect";
   const share = exec.memory.share(`${node.op.toUpperCase()}'s rows`);
   try {
-    const rightRows = new Set<unknown>();
+    const rightCounts = new Map<unknown, number>();
     for await (const batch of run(right, exec, ctx)) {
       for (const row of batch) {
         const k = groupKey(row);
-        if (rightRows.has(k)) continue;
-        share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
-        rightRows.add(k);
+        const n = rightCounts.get(k);
+        if (n === undefined) share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
+        // Without ALL one sighting decides; with it, each one is a match to use up.
+        rightCounts.set(k, node.all ? (n ?? 0) + 1 : 1);
       }
       if (exec.pacer.due(batch.length)) await exec.pacer.pause();
     }
@@ -320,7 +322,13 @@ async function* runSetOp(
       const out: Row[] = [];
       for (const row of batch) {
         const k = groupKey(row);
-        if (emitted.has(k) || rightRows.has(k) !== wanted) continue;
+        if (node.all) {
+          const n = rightCounts.get(k) ?? 0;
+          if (n > 0) rightCounts.set(k, n - 1);
+          if (n > 0 === intersect) out.push(row);
+          continue;
+        }
+        if (emitted.has(k) || rightCounts.has(k) !== intersect) continue;
         share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
         emitted.add(k);
         out.push(row);

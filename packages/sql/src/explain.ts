@@ -187,7 +187,9 @@ export function explainPlan(
         lines.push(`${pad}Values (${node.rows.length} row)`);
         return;
       case "setop":
-        lines.push(`${pad}${node.op === "intersect" ? "Intersect" : "Except"}`);
+        lines.push(
+          `${pad}${node.op === "intersect" ? "Intersect" : "Except"}${node.all ? " All" : ""}`,
+        );
         for (const i of node.inputs)
           walk(
             i,
@@ -304,6 +306,8 @@ export function exprText(e: Expr, names: string[]): string {
       return `$${e.sub}${e.keys ? ` on (${e.keys.map(t).join(", ")})` : ""}`;
     case "agg":
       return `${e.fn}(${e.arg ? t(e.arg) : "*"})`;
+    case "grouping":
+      return `grouping(${e.args.map(t).join(", ")})`;
     case "win":
       return `window${e.w}`;
   }

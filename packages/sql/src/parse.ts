@@ -10,6 +10,7 @@ import { EntenteError } from "@entente/protocol";
 import parserModule from "node-sql-parser/build/postgresql.js";
 import { badRequest, unsupported } from "./errors.ts";
 import { MAX_SQL_DEPTH, parenthesesTooDeepAt, treeVerdict } from "./nesting.ts";
+import { bridgeSyntax, restoreBridged } from "./parse-bridge.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
 export type Ast = any;
@@ -62,7 +63,8 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   }
   const deepAt = parenthesesTooDeepAt(text, MAX_SQL_DEPTH);
   if (deepAt >= 0) throw nestedTooDeeply(positionOf(text, deepAt));
-  const readable = protectQuotes(substringWithCommas(text));
+  const bridged = bridgeSyntax(text);
+  const readable = protectQuotes(bridged.text);
   let ast: Ast;
   try {
     ast = parser.astify(readable, { database: "postgresql" });
@@ -75,6 +77,7 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   if (shape.kind === "too-deep") throw nestedTooDeeply();
   if (shape.kind === "too-large") throw tooManyNodes(shape.maxNodes);
   ast = restoreQuotes(ast);
+  restoreBridged(ast, bridged);
   if (Array.isArray(ast)) {
     const statements = ast.filter((s: Ast) => s != null);
     if (statements.length !== 1) {
@@ -251,10 +254,7 @@ const LOCKING_READ = /^(update|share|no\s+key\s+update|key\s+share)\b/i;
  * the error, `at` the text from it, and `$1` in the name is the first group either captured.
  */
 const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
-  { before: /\bgrouping\s+$/i, at: /^sets\b/i, name: "GROUP BY GROUPING SETS" },
-  { before: /\bgroup\s+by\s+\($/i, at: /^\)/, name: "GROUP BY ()" },
   { before: /\bgroup\s+by\s+distinct\s+$/i, name: "GROUP BY DISTINCT" },
-  { before: /\b(intersect|except)\s+$/i, at: /^all\b/i, name: "$1 ALL" },
   { before: /\bis\s+not\s+distinct\s+$/i, at: /^from\b/i, name: "IS NOT DISTINCT FROM" },
   { before: /\bbetween\s+symmetric\s+$/i, name: "BETWEEN SYMMETRIC" },
   { before: /\bfetch\s+$/i, at: /^(first|next)\b/i, name: "FETCH $1" },
@@ -311,77 +311,6 @@ function unreadConstruct(before: string, after: string): string | undefined {
     if (b && a) return rule.name.replace("$1", (b[1] ?? a[1] ?? "").toUpperCase());
   }
   return undefined;
-}
-
-/**
- * `substring(s FROM a FOR b)` as `substring(s, a, b)`, which the parser reads: FROM and FOR
- * directly inside a substring call's parentheses become commas padded to the same length, so
- * error positions stay those of the input. Quotes and comments are passed over untouched.
- */
-export function substringWithCommas(text: string): string {
-  if (!/substring/i.test(text)) return text;
-  const out = text.split("");
-  const frames: { substring: boolean; from: boolean }[] = [];
-  let afterSubstring = false;
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i] as string;
-    const end = skipQuotedOrComment(text, i);
-    if (end > i) {
-      i = end;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(c)) {
-      let j = i;
-      while (j < text.length && /[\w$]/.test(text[j] as string)) j++;
-      const word = text.slice(i, j).toLowerCase();
-      const frame = frames.at(-1);
-      if (frame?.substring && (word === "from" || word === "for")) {
-        // FOR before (or without) FROM means "from 1", which no comma in place can say.
-        if (word === "for" && !frame.from)
-          throw unsupported(
-            "SUBSTRING(… FOR …) without FROM first is not supported; write SUBSTRING(s FROM 1 FOR n)",
-          );
-        frame.from = true;
-        out[i] = ",";
-        for (let k = i + 1; k < j; k++) out[k] = " ";
-      }
-      afterSubstring = word === "substring";
-      i = j;
-      continue;
-    }
-    if (c === "(") {
-      frames.push({ substring: afterSubstring, from: false });
-    } else if (c === ")") {
-      frames.pop();
-    }
-    if (!/\s/.test(c)) afterSubstring = false;
-    i++;
-  }
-  return out.join("");
-}
-
-/** Where a quoted string or identifier, or a comment, starting at `i` ends; `i` if none does. */
-function skipQuotedOrComment(text: string, i: number): number {
-  const c = text[i];
-  if (c === "'" || c === '"') {
-    let j = i + 1;
-    while (j < text.length) {
-      if (text[j] === c && text[j + 1] === c) j += 2;
-      else if (text[j] === c) return j + 1;
-      else j++;
-    }
-    return text.length;
-  }
-  if (c === "-" && text[i + 1] === "-") {
-    const nl = text.indexOf("\n", i);
-    return nl < 0 ? text.length : nl;
-  }
-  if (c === "/" && text[i + 1] === "*") {
-    const close = text.indexOf("*/", i + 2);
-    return close < 0 ? text.length : close + 2;
-  }
-  return i;
 }
 
 // node-sql-parser drops the second quote of `""` inside a quoted identifier; carry it through as

@@ -52,6 +52,8 @@ export type Expr =
       type: SqlType;
     }
   | { k: "agg"; fn: AggFn; arg?: Expr; distinct: boolean; type: SqlType }
+  /** GROUPING(args…): which arguments the row's grouping set leaves out, as bits. */
+  | { k: "grouping"; args: Expr[]; type: SqlType }
   /** The value of window call `w` of the SELECT being bound; becomes a column of its window node. */
   | { k: "win"; w: number; type: SqlType };
 
@@ -91,7 +93,7 @@ export interface WindowCall {
   type: SqlType;
 }
 
-export type AggFn = "count" | "sum" | "avg" | "min" | "max";
+export type AggFn = "count" | "sum" | "avg" | "min" | "max" | "grouping";
 
 export interface AggCall {
   fn: AggFn;
@@ -103,6 +105,8 @@ export interface AggCall {
    * average is Σ sums / Σ counts. Set only where the engine merges members' partial aggregates.
    */
   weight?: Expr;
+  /** GROUPING's value in each of the aggregate's grouping sets (see bind.ts groupingMasks). */
+  masks?: number[];
 }
 
 export interface SortKey {
@@ -217,11 +221,13 @@ export type PlanNode =
     }
   /**
    * INTERSECT or EXCEPT: the left input's distinct rows found (or not found) among the right's,
-   * NULLs equal to each other. (The parser does not read INTERSECT ALL and EXCEPT ALL.)
+   * NULLs equal to each other. With ALL, a row m times on the left and n on the right is kept
+   * min(m, n) times (INTERSECT ALL) or max(m - n, 0) times (EXCEPT ALL).
    */
   | {
       kind: "setop";
       op: "intersect" | "except";
+      all: boolean;
       inputs: [PlanNode, PlanNode];
       columns: ColumnDef[];
       estimate: number;

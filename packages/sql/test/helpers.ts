@@ -54,6 +54,24 @@ export interface MemoryTable {
   rows: Row[];
 }
 
+/** Columns `a integer, b integer, c text`, as several tests' tables have them. */
+export const ABC_COLUMNS: MemoryTable["columns"] = [
+  { name: "a", type: "integer" },
+  { name: "b", type: "integer" },
+  { name: "c", type: "text" },
+];
+
+/** Rows of ABC_COLUMNS with duplicates and all-NULL rows, for set operations and grouping. */
+export const ABC_ROWS_WITH_DUPLICATES: Row[] = [
+  [1, 10, "x"],
+  [1, 10, "x"],
+  [1, 40, "x"],
+  [2, 20, "y"],
+  [null, null, null],
+  [null, null, null],
+  [3, 30, "z"],
+];
+
 export function memoryCatalog(tables: MemoryTable[], sources: SourceInfo[]): StaticCatalog {
   return new StaticCatalog(
     tables.map((t) => ({
