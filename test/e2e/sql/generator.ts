@@ -12,9 +12,10 @@
  * repeating a join key in every branch, date arithmetic (`± INTERVAL`, `± integer`, `date -
  * date`), EXTRACT / date_part / date_trunc, `substring(… FROM … FOR …)`, bounds written as
  * decimal literal arithmetic that lands on a row's value, GROUP BY ROLLUP / CUBE (also crossed
- * with plain keys), window functions (ranking, offsets, first/last/nth_value, aggregates over
- * the default frame and ROWS frames; over joins, over groups, in derived tables for top-N),
- * UNION / INTERSECT / EXCEPT chains, column alias lists on derived tables and CTEs, scalar
+ * with plain keys) / GROUPING SETS (with `()` and a nested ROLLUP) and GROUPING(), window
+ * functions (ranking, offsets, first/last/nth_value, aggregates over the default frame and ROWS
+ * frames; over joins, over groups, in derived tables for top-N), UNION / INTERSECT / EXCEPT
+ * chains (with and without ALL), column alias lists on derived tables and CTEs, scalar
  * subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS correlated by an
  * equality and other comparisons.
  *
@@ -713,17 +714,35 @@ function groupKey(r: Gen, columns: Column[]): string {
   return r.pick(ofTypes(columns, [...TEXT_TYPES, "int"])).ref;
 }
 
-/** GROUP BY the keys, or ROLLUP / CUBE of them, or a plain key crossed with either of the rest. */
+/**
+ * GROUP BY the keys, or ROLLUP / CUBE / GROUPING SETS of them, or a plain key crossed with
+ * ROLLUP or CUBE of the rest.
+ */
 function grouping(r: Gen, keys: string[]): { sql: string; kind: string } {
   const roll = r.next();
-  if (roll < 0.6) return { sql: keys.join(", "), kind: "aggregate" };
-  if (roll < 0.75) return { sql: `ROLLUP (${keys.join(", ")})`, kind: "rollup" };
-  if (roll < 0.87 || keys.length === 1) return { sql: `CUBE (${keys.join(", ")})`, kind: "cube" };
+  if (roll < 0.55) return { sql: keys.join(", "), kind: "aggregate" };
+  if (roll < 0.68) return { sql: `ROLLUP (${keys.join(", ")})`, kind: "rollup" };
+  if (roll < 0.78) return { sql: `CUBE (${keys.join(", ")})`, kind: "cube" };
+  if (roll < 0.9 || keys.length === 1) return { sql: groupingSets(r, keys), kind: "grouping-sets" };
   const [first, ...rest] = keys;
   return {
     sql: `${first}, ${r.pick(["ROLLUP", "CUBE"])} (${rest.join(", ")})`,
     kind: "rollup-mixed",
   };
+}
+
+/**
+ * GROUPING SETS of all the keys (each key must be grouped somewhere to be selected) and some
+ * subsets of them (`()` among them), now and then a nested ROLLUP.
+ */
+function groupingSets(r: Gen, keys: string[]): string {
+  const subsets = Array.from({ length: r.int(1, 2) }, () => {
+    const set = keys.filter(() => r.chance(0.5));
+    return set.length === 1 && r.chance(0.5) ? set[0] : `(${set.join(", ")})`;
+  });
+  const sets = [`(${keys.join(", ")})`, ...subsets];
+  if (keys.length > 1 && r.chance(0.25)) sets.push(`ROLLUP (${keys.slice(1).join(", ")})`);
+  return `GROUPING SETS (${sets.join(", ")})`;
 }
 
 /**
@@ -758,6 +777,9 @@ function aggregateQuery(r: Gen, from: From): Made {
   const windows = keys.length > 0 && r.chance(0.25);
   const select = [
     ...keys.map((k, i) => `${k} AS k${i + 1}`),
+    ...(keys.length > 0 && group.kind !== "aggregate" && r.chance(0.5)
+      ? [`GROUPING (${keys.join(", ")}) AS gk`]
+      : []),
     ...(r.chance(0.25) ? [`${constant(r)} AS lit`] : []),
     ...aggregateList(r, columns, from.aliases),
     ...(windows ? groupWindows(r, keys, group.kind === "aggregate") : []),
@@ -1035,7 +1057,15 @@ const SET_BRANCHES: [Alias, string, string][][] = [
 ];
 
 /** Set operators; INTERSECT binds tighter than UNION and EXCEPT, which go left to right. */
-const SET_OPERATORS = ["UNION", "UNION DISTINCT", "UNION ALL", "INTERSECT", "EXCEPT"];
+const SET_OPERATORS = [
+  "UNION",
+  "UNION DISTINCT",
+  "UNION ALL",
+  "INTERSECT",
+  "INTERSECT ALL",
+  "EXCEPT",
+  "EXCEPT ALL",
+];
 
 /** Two to four branches joined by set operators, the first naming the columns `k`, `v`. */
 function setOperation(r: Gen, names = true): { sql: string; operators: string[] } {
@@ -1141,7 +1171,7 @@ const CONSTRUCTS: ((r: Gen) => Made)[] = [
       ordered: false,
       sql:
         `SELECT d.g AS g, d.m AS m, COUNT(*) AS n, MAX(d.x) AS x FROM ${table.sql(`${from("u")}${whereClause(r, ["u"], 2)}`)} ` +
-        `GROUP BY ${r.pick(["d.g, d.m", "ROLLUP (d.g, d.m)", "CUBE (d.g, d.m)", "d.g, ROLLUP (d.m)"])}`,
+        `GROUP BY ${r.pick(["d.g, d.m", "ROLLUP (d.g, d.m)", "CUBE (d.g, d.m)", "d.g, ROLLUP (d.m)", "GROUPING SETS ((d.g), (d.m), ())"])}`,
     };
   },
   (r) => ({
