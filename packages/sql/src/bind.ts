@@ -30,6 +30,7 @@ import type {
   CompareOp,
   Expr,
   FrameBound,
+  FrameUnit,
   JoinNode,
   JoinType,
   PlanNode,
@@ -2350,7 +2351,7 @@ function bindFunction(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
 // ---------------------------------------------------------------------------------------------
 // Window functions: bound into the SELECT's list of calls, read back as columns of its window node.
 
-const RANKING = new Set(["row_number", "rank", "dense_rank", "ntile"]);
+const RANKING = new Set(["row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile"]);
 const OFFSET = new Set(["lag", "lead", "first_value", "last_value", "nth_value"]);
 const WINDOW_AGGREGATES = new Set(["count", "sum", "avg", "min", "max"]);
 
@@ -2397,7 +2398,7 @@ function bindWindowCall(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr
   }
   const partition = (w.partitionby ?? []).map((p: Ast) => b(p.expr ?? p));
   const order = (w.orderby ?? []).map((o: Ast) => sortKey(b(o.expr), o));
-  const frame = windowFrame(w.window_frame_clause, order.length > 0);
+  const frame = windowFrame(w.window_frame_clause, order);
   opts.windows.push({ fn: name, args, partition, order, frame, type });
   return { k: "win", w: opts.windows.length - 1, type };
 }
@@ -2407,6 +2408,8 @@ function windowType(name: string, args: Expr[]): SqlType {
     row_number: [0, 0],
     rank: [0, 0],
     dense_rank: [0, 0],
+    percent_rank: [0, 0],
+    cume_dist: [0, 0],
     ntile: [1, 1],
     lag: [1, 3],
     lead: [1, 3],
@@ -2426,6 +2429,7 @@ function windowType(name: string, args: Expr[]): SqlType {
   }
   if (name === "row_number" || name === "rank" || name === "dense_rank") return "bigint";
   if (name === "ntile") return "integer";
+  if (name === "percent_rank" || name === "cume_dist") return "double";
   const value = args[0] as Expr;
   if ((name === "lag" || name === "lead") && args[2]) {
     const fallback = coerce(args[2], value.type);
@@ -2438,9 +2442,9 @@ function windowType(name: string, args: Expr[]): SqlType {
 }
 
 /** A ROWS frame's edges; none given: RANGE to the current row's peers with ORDER BY, else all. */
-function windowFrame(clause: Ast, ordered: boolean): WindowCall["frame"] {
+function windowFrame(clause: Ast, order: SortKey[]): WindowCall["frame"] {
   if (!clause) {
-    return ordered
+    return order.length > 0
       ? { unit: "range", start: { kind: "unbounded" }, end: { kind: "current" } }
       : { unit: "rows", start: { kind: "unbounded" }, end: { kind: "unbounded" } };
   }
@@ -2451,24 +2455,54 @@ function windowFrame(clause: Ast, ordered: boolean): WindowCall["frame"] {
   const edges: Ast[] = between
     ? (clause.right?.value ?? [])
     : [clause.expr, { type: "origin", value: "current row" }];
-  if (unit !== "rows" || edges.length !== 2)
+  if ((unit !== "rows" && unit !== "range" && unit !== "groups") || edges.length !== 2)
     throw unsupported("this window frame is not supported; write ROWS BETWEEN … AND …");
-  const start = frameBound(edges[0], "start");
-  const end = frameBound(edges[1], "end");
-  return { unit: "rows", start, end };
+  const start = frameBound(edges[0], unit);
+  const end = frameBound(edges[1], unit);
+  if (unit === "range" && (start.kind === "offset" || end.kind === "offset")) {
+    const key = order[0];
+    if (order.length !== 1)
+      throw badRequest(
+        "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+      );
+    if (key && !isNumericType(key.expr.type))
+      throw unsupported(
+        `RANGE with offset PRECEDING/FOLLOWING over ${key.expr.type} is not supported (only over numbers)`,
+      );
+    const fraction = [start, end].some((b) => b.kind === "offset" && !Number.isInteger(b.by));
+    if (key && isIntegerType(key.expr.type) && fraction)
+      throw badRequest(
+        `RANGE with offset PRECEDING/FOLLOWING is not supported for column type ${key.expr.type} and offset type numeric`,
+      );
+  }
+  if (unit === "groups" && order.length === 0)
+    throw badRequest("GROUPS mode requires an ORDER BY clause");
+  // PostgreSQL's rules on which edge may come before which.
+  if (start.kind === "unbounded" && edges[0] && /following/i.test(String(edges[0].value)))
+    throw badRequest("frame start cannot be UNBOUNDED FOLLOWING");
+  if (end.kind === "unbounded" && edges[1] && /preceding/i.test(String(edges[1].value)))
+    throw badRequest("frame end cannot be UNBOUNDED PRECEDING");
+  if (start.kind === "current" && end.kind === "offset" && end.by < 0)
+    throw badRequest("frame starting from current row cannot have preceding rows");
+  if (start.kind === "offset" && start.by > 0 && end.kind === "current")
+    throw badRequest("frame starting from following row cannot end with current row");
+  if (start.kind === "offset" && start.by > 0 && end.kind === "offset" && end.by < 0)
+    throw badRequest("frame starting from following row cannot have preceding rows");
+  return { unit, start, end };
 }
 
-function frameBound(edge: Ast, which: "start" | "end"): FrameBound {
+function frameBound(edge: Ast, unit: FrameUnit): FrameBound {
   const text = String(edge?.value ?? "")
     .trim()
     .toLowerCase();
   if (text === "current row") return { kind: "current" };
-  if (text === `unbounded ${which === "start" ? "preceding" : "following"}`)
-    return { kind: "unbounded" };
-  const m = /^(\d+)\s+(preceding|following)$/.exec(text);
+  // Which way an unbounded edge points is checked by the frame (windowFrame).
+  if (/^unbounded (preceding|following)$/.test(text)) return { kind: "unbounded" };
+  const m = /^(\d+(?:\.\d*)?)\s+(preceding|following)$/.exec(text);
   if (!m) throw unsupported(`window frame edge ${JSON.stringify(text)} is not supported here`);
-  const rows = Number(m[1]);
-  return { kind: "offset", rows: m[2] === "preceding" ? -rows : rows };
+  // ROWS and GROUPS take a bigint, and a fraction rounds to one as a cast does.
+  const by = unit === "range" ? Number(m[1]) : Math.round(Number(m[1]));
+  return { kind: "offset", by: m[2] === "preceding" ? -by : by };
 }
 
 /** The window calls' values as columns after `input`'s, and the expressions that read them. */

@@ -4,13 +4,18 @@
  * length and the position of everything after it, so syntax errors still point into the input.
  *
  * - `INTERSECT ALL` and `EXCEPT ALL`: ALL is blanked out; the set operations are marked in text
- *   order and `restoreSetOperations` puts ALL back on the same operations in the AST.
+ *   order, and ALL is put back on the same operations in the AST.
  * - `SELECT ALL` (the default, which says nothing): ALL is blanked out.
  * - `GROUPING SETS (…)` is read as a call `GROUPING_SETS(…)`, and an empty grouping set `()` in
- *   it, or directly in GROUP BY, as the empty string `''`, which the binder takes for `()`.
+ *   it, or directly in GROUP BY, as the empty string `''`, which becomes its own node type.
+ * - Window frames: `RANGE` and `GROUPS` are read as `ROWS`, and an end `n PRECEDING` as `n FOLLOWING`; each
+ *   frame is marked and given back its unit and direction.
+ * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
  * - `substring(s FROM a FOR b)` is read as `substring(s, a, b)`.
+ *
+ * Marks are matched to the AST in text order, checked against what the AST holds (the set
+ * operators' names, the frames' words); a statement where they disagree is refused.
  */
-
 import { unsupported } from "./errors.ts";
 import type { Ast } from "./parse.ts";
 
@@ -20,13 +25,6 @@ export type SetOperatorName = "union" | "intersect" | "except";
 export interface SetOperationMark {
   name: SetOperatorName;
   all: boolean;
-}
-
-export interface BridgedText {
-  text: string;
-  setOperations: SetOperationMark[];
-  /** Whether some `()` in a GROUP BY was written as `''`. */
-  emptyGroupingSets: boolean;
 }
 
 /** The name `GROUPING SETS (…)` is parsed under, as a function call. */
@@ -49,103 +47,256 @@ const AFTER_GROUP_BY = new Set([
   "for",
 ]);
 
-interface Frame {
-  /** Directly inside `GROUPING SETS (…)`, where `()` is an empty grouping set. */
-  groupingSets: boolean;
+const SET_OPERATORS = new Set<string>(["union", "intersect", "except"]);
+
+/**
+ * Window functions the parser does not take with OVER, and the `ntile` call each is written as:
+ * ntile of a fraction, which no statement can mean (ntile takes an integer).
+ */
+const RENAMED_WINDOW_FUNCTIONS: Record<string, string> = {
+  percent_rank: "1.25",
+  cume_dist: "2.25",
+};
+
+/** A window frame as written: its unit, and whether it ends `n PRECEDING`. */
+export interface FrameMark {
+  unit: "rows" | "range" | "groups";
+  endsPreceding: boolean;
+  /** Its words after the unit as the parser saw them, lower case, to match it in the AST. */
+  words: string[];
+}
+
+export interface BridgedText {
+  text: string;
+  setOperations: SetOperationMark[];
+  /** Whether some `()` in a GROUP BY was written as `''`. */
+  emptyGroupingSets: boolean;
+  frames: FrameMark[];
+  /** Whether percent_rank() or cume_dist() was written as an ntile call. */
+  renamedWindowFunctions: boolean;
+}
+
+interface Token {
+  kind: "word" | "number" | "quoted" | "punct";
+  text: string;
+  /** Lower case, for matching keywords. */
+  lower: string;
+  start: number;
+  end: number;
+}
+
+/** The statement's words, numbers, quoted strings and identifiers, and punctuation. */
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  const push = (kind: Token["kind"], end: number) => {
+    const t = text.slice(i, end);
+    tokens.push({ kind, text: t, lower: t.toLowerCase(), start: i, end });
+    i = end;
+  };
+  while (i < text.length) {
+    const c = text[i] as string;
+    const end = skipQuotedOrComment(text, i);
+    if (end > i) {
+      if (c === "'" || c === '"') push("quoted", end);
+      else i = end;
+    } else if (/\s/.test(c)) i++;
+    else if (/[A-Za-z_]/.test(c)) push("word", scan(text, i, /[\w$]/));
+    else if (/[0-9]/.test(c)) push("number", scan(text, i, /[0-9.]/));
+    else push("punct", i + 1);
+  }
+  return tokens;
+}
+
+function scan(text: string, from: number, part: RegExp): number {
+  let j = from;
+  while (j < text.length && part.test(text[j] as string)) j++;
+  return j;
+}
+
+/** The text being rewritten, one character per position. */
+class Rewrite {
+  readonly out: string[];
+  constructor(text: string) {
+    this.out = text.split("");
+  }
+  /** `text` over [from, to), the rest of that span blanked; `text` must not be longer. */
+  write(from: number, to: number, text: string): void {
+    for (let k = from; k < to; k++) this.out[k] = text[k - from] ?? " ";
+  }
 }
 
 export function bridgeSyntax(written: string): BridgedText {
   const input = substringWithCommas(written);
-  if (!/\b(intersect|except|union|all|grouping|group)\b/i.test(input)) {
-    return { text: input, setOperations: [], emptyGroupingSets: false };
-  }
-  const out = input.split("");
-  const setOperations: SetOperationMark[] = [];
-  const frames: Frame[] = [];
-  const blank = (from: number, to: number) => {
-    for (let k = from; k < to; k++) out[k] = " ";
+  const bridged: BridgedText = {
+    text: input,
+    setOperations: [],
+    emptyGroupingSets: false,
+    frames: [],
+    renamedWindowFunctions: false,
   };
-  let previous = "";
-  let previousStart = -1;
-  /** The depth at which the GROUP BY being read stands, if one is. */
+  if (
+    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist)\b/i.test(
+      input,
+    )
+  )
+    return bridged;
+  const tokens = tokenize(input);
+  const rewrite = new Rewrite(input);
+  bridged.setOperations = setOperations(tokens, rewrite);
+  bridged.emptyGroupingSets = groupingSets(tokens, rewrite);
+  bridged.frames = windowFrames(tokens, rewrite);
+  bridged.renamedWindowFunctions = windowFunctions(tokens, rewrite);
+  bridged.text = rewrite.out.join("");
+  return bridged;
+}
+
+/** INTERSECT ALL and EXCEPT ALL lose their ALL, as SELECT ALL does; every operator is marked. */
+function setOperations(tokens: Token[], rewrite: Rewrite): SetOperationMark[] {
+  const marks: SetOperationMark[] = [];
+  tokens.forEach((t, k) => {
+    if (t.kind !== "word") return;
+    const before = tokens[k - 1];
+    const after = before?.kind === "word" ? before.lower : "";
+    if (SET_OPERATORS.has(t.lower)) {
+      marks.push({ name: t.lower as SetOperatorName, all: false });
+    } else if (t.lower === "all" && SET_OPERATORS.has(after)) {
+      (marks.at(-1) as SetOperationMark).all = true;
+      if (after !== "union") rewrite.write(t.start, t.end, "");
+    } else if (t.lower === "all" && after === "select") {
+      rewrite.write(t.start, t.end, "");
+    }
+  });
+  return marks;
+}
+
+/**
+ * `GROUPING SETS (` becomes `GROUPING_SETS(`, and `()` standing as a grouping element (first in
+ * GROUP BY's or GROUPING SETS' list, or after a comma there; not a call's empty arguments)
+ * becomes `''`. Whether any `()` was rewritten.
+ */
+function groupingSets(tokens: Token[], rewrite: Rewrite): boolean {
+  /** Per open parenthesis: whether it is GROUPING SETS' own. */
+  const open: boolean[] = [];
   let groupByDepth: number | undefined;
-  let nextParenIsGroupingSets = false;
-  let emptySetWritten = false;
+  let wrote = false;
   let emptyStringInGroupBy = false;
-  let i = 0;
-  while (i < input.length) {
-    const c = input[i] as string;
-    const end = skipQuotedOrComment(input, i);
-    if (end > i) {
-      if (groupByDepth !== undefined && input.slice(i, end) === "''") emptyStringInGroupBy = true;
-      if (c === "'" || c === '"') previous = "";
-      i = end;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(c)) {
-      let j = i;
-      while (j < input.length && /[\w$]/.test(input[j] as string)) j++;
-      const word = input.slice(i, j).toLowerCase();
-      if (groupByDepth === frames.length && AFTER_GROUP_BY.has(word)) groupByDepth = undefined;
-      if (word === "union" || word === "intersect" || word === "except") {
-        setOperations.push({ name: word, all: false });
-      } else if (word === "all" && ["union", "intersect", "except"].includes(previous)) {
-        (setOperations.at(-1) as SetOperationMark).all = true;
-        if (previous !== "union") blank(i, j);
-      } else if (word === "all" && previous === "select") {
-        blank(i, j);
-      } else if (word === "by" && previous === "group") {
-        groupByDepth = frames.length;
-      } else if (word === "sets" && previous === "grouping" && groupByDepth !== undefined) {
-        const name = GROUPING_SETS_CALL.toUpperCase();
-        for (let k = previousStart; k < j; k++) out[k] = name[k - previousStart] ?? " ";
-        nextParenIsGroupingSets = true;
-      }
-      previous = word;
-      previousStart = i;
-      i = j;
-      continue;
-    }
-    if (c === "(") {
-      const close = nextNonSpace(input, i + 1);
-      // `()` as a grouping element: first in GROUP BY's list or GROUPING SETS' list, or after a
-      // comma there (not a call's empty argument list).
-      const inGroupingSets = frames.at(-1)?.groupingSets === true;
+  for (let k = 0; k < tokens.length; k++) {
+    const t = tokens[k] as Token;
+    const before = tokens[k - 1];
+    if (t.kind === "word") {
+      if (groupByDepth === open.length && AFTER_GROUP_BY.has(t.lower)) groupByDepth = undefined;
+      if (t.lower === "by" && before?.lower === "group") groupByDepth = open.length;
+      if (t.lower === "sets" && before?.lower === "grouping" && groupByDepth !== undefined)
+        rewrite.write(before.start, t.end, GROUPING_SETS_CALL.toUpperCase());
+    } else if (t.kind === "quoted") {
+      if (groupByDepth !== undefined && t.text === "''") emptyStringInGroupBy = true;
+    } else if (t.text === "(") {
       const startsElement =
-        (groupByDepth === frames.length && (previous === "by" || previous === ",")) ||
-        (inGroupingSets && (previous === "(" || previous === ","));
-      if (input[close] === ")" && startsElement) {
-        out[i] = "'";
-        out[i + 1] = "'";
-        blank(i + 2, close + 1);
-        emptySetWritten = true;
-        previous = "";
-        i = close + 1;
+        (groupByDepth === open.length && (before?.lower === "by" || before?.text === ",")) ||
+        (open.at(-1) === true && (before?.text === "(" || before?.text === ","));
+      const close = tokens[k + 1];
+      if (startsElement && close?.text === ")") {
+        rewrite.write(t.start, close.end, "''");
+        wrote = true;
+        k++;
         continue;
       }
-      frames.push({ groupingSets: nextParenIsGroupingSets });
-    } else if (c === ")") {
-      frames.pop();
-      if (groupByDepth !== undefined && groupByDepth > frames.length) groupByDepth = undefined;
+      const isSets =
+        groupByDepth !== undefined &&
+        before?.lower === "sets" &&
+        tokens[k - 2]?.lower === "grouping";
+      open.push(isSets);
+    } else if (t.text === ")") {
+      open.pop();
+      if (groupByDepth !== undefined && groupByDepth > open.length) groupByDepth = undefined;
     }
-    if (!/\s/.test(c)) {
-      previous = c;
-      nextParenIsGroupingSets = false;
-    }
-    i++;
   }
-  if (emptySetWritten && emptyStringInGroupBy) {
+  if (wrote && emptyStringInGroupBy) {
     throw unsupported(
       "GROUP BY with both an empty grouping set () and the constant '' is not supported",
     );
   }
-  return { text: out.join(""), setOperations, emptyGroupingSets: emptySetWritten };
+  return wrote;
+}
+
+const FRAME_UNITS = ["rows", "range", "groups"] as const;
+
+/**
+ * Window frames in OVER (…): RANGE and GROUPS are written ROWS, and a frame's end `n PRECEDING` is written
+ * `n FOLLOWING`; each frame is marked with what it was.
+ */
+function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
+  const marks: FrameMark[] = [];
+  /** Per open parenthesis: whether it is a window specification's, OVER (…). */
+  const open: boolean[] = [];
+  let frame: FrameMark | undefined;
+  let frameDepth = -1;
+  tokens.forEach((t, k) => {
+    const before = tokens[k - 1];
+    if (t.text === "(" && t.kind === "punct") {
+      open.push(before?.lower === "over");
+      return;
+    }
+    if (t.text === ")" && t.kind === "punct") {
+      if (open.length === frameDepth) frame = undefined;
+      open.pop();
+      return;
+    }
+    if (open.at(-1) !== true) return;
+    const unit = t.kind === "word" ? FRAME_UNITS.find((u) => u === t.lower) : undefined;
+    if (!frame && unit) {
+      frame = { unit, endsPreceding: false, words: [] };
+      frameDepth = open.length;
+      marks.push(frame);
+      if (unit !== "rows") rewrite.write(t.start, t.end, "ROWS");
+      return;
+    }
+    if (!frame || open.length !== frameDepth) return;
+    const endsPreceding =
+      t.lower === "preceding" && before?.kind === "number" && tokens[k - 2]?.lower === "and";
+    if (endsPreceding) {
+      rewrite.write(t.start, t.end, "FOLLOWING");
+      frame.endsPreceding = true;
+    }
+    frame.words.push(endsPreceding ? "following" : t.lower);
+  });
+  return marks;
+}
+
+/** `percent_rank()` and `cume_dist()` as ntile calls the binder recognises; whether any was. */
+function windowFunctions(tokens: Token[], rewrite: Rewrite): boolean {
+  let renamed = false;
+  let markerWritten = false;
+  tokens.forEach((t, k) => {
+    const marker = RENAMED_WINDOW_FUNCTIONS[t.lower];
+    const open = tokens[k + 1];
+    const close = tokens[k + 2];
+    if (t.kind === "word" && marker && open?.text === "(" && close?.text === ")") {
+      rewrite.write(t.start, close.end, `ntile(${marker})`);
+      renamed = true;
+    }
+    const arg = tokens[k + 2];
+    if (
+      t.lower === "ntile" &&
+      open?.text === "(" &&
+      arg &&
+      Object.values(RENAMED_WINDOW_FUNCTIONS).includes(arg.text)
+    )
+      markerWritten = true;
+  });
+  if (renamed && markerWritten) {
+    throw unsupported("ntile of a fraction beside percent_rank() or cume_dist() is not supported");
+  }
+  return renamed;
 }
 
 /** Gives the parsed AST back what `bridgeSyntax` hid from the parser. */
 export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   restoreSetOperations(ast, bridged.setOperations);
   if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast, false);
+  restoreFrames(ast, bridged.frames);
+  if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
 }
 
 /**
@@ -174,8 +325,7 @@ function markEmptyGroupingSets(node: Ast, inGroupBy: boolean): void {
  * comes before the operation after it visits them in text order, which the names confirm.
  */
 function restoreSetOperations(ast: Ast, marks: SetOperationMark[]): void {
-  const restoring = marks.some((m) => m.all && m.name !== "union");
-  if (!restoring) return;
+  if (!marks.some((m) => m.all && m.name !== "union")) return;
   const found: Ast[] = [];
   collectSetOperations(ast, found);
   const agrees =
@@ -211,10 +361,83 @@ function operatorName(setOp: string): string {
   return setOp.trim().toLowerCase().split(/\s+/)[0] ?? "";
 }
 
-function nextNonSpace(text: string, i: number): number {
-  let j = i;
-  while (j < text.length && /\s/.test(text[j] as string)) j++;
-  return j;
+/**
+ * Gives RANGE frames their unit and `n PRECEDING` ends their direction back. The frames are
+ * found in text order, as set operations are, and each one's words must be those marked.
+ */
+function restoreFrames(ast: Ast, marks: FrameMark[]): void {
+  if (!marks.some((m) => m.unit !== "rows" || m.endsPreceding)) return;
+  const found: Ast[] = [];
+  collectFrames(ast, found);
+  const agrees =
+    found.length === marks.length &&
+    found.every((clause, k) => frameWords(clause).join(" ") === marks[k]?.words.join(" "));
+  if (!agrees) {
+    throw unsupported(
+      "the window frames in this statement could not be matched to their clauses; write them as ROWS frames that end CURRENT ROW or FOLLOWING",
+    );
+  }
+  found.forEach((clause, k) => {
+    const mark = marks[k] as FrameMark;
+    const between = isBetween(clause);
+    if (mark.unit !== "rows") {
+      if (between) clause.left.value = mark.unit;
+      else clause.type = mark.unit;
+    }
+    if (mark.endsPreceding && between) {
+      const end = clause.right.value[1];
+      end.value = String(end.value).replace(/following$/i, "PRECEDING");
+    }
+  });
+}
+
+function collectFrames(node: Ast, found: Ast[]): void {
+  if (Array.isArray(node)) {
+    for (const x of node) collectFrames(x, found);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "window_frame_clause" && value) found.push(value);
+    else collectFrames(value, found);
+  }
+}
+
+function isBetween(clause: Ast): boolean {
+  return clause?.type === "binary_expr" && String(clause.operator).toUpperCase() === "BETWEEN";
+}
+
+/** A frame clause's words after its unit, as the parser kept them. */
+function frameWords(clause: Ast): string[] {
+  const words = (edge: Ast) =>
+    String(edge?.value ?? "")
+      .toLowerCase()
+      .split(/\s+/)
+      .filter(Boolean);
+  if (!isBetween(clause)) return words(clause?.expr);
+  const [start, end] = clause.right?.value ?? [];
+  return ["between", ...words(start), "and", ...words(end)];
+}
+
+/** The ntile calls written for percent_rank() and cume_dist() get their own names back. */
+function restoreWindowFunctions(node: Ast): void {
+  if (Array.isArray(node)) {
+    for (const x of node) restoreWindowFunctions(x);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  const nameNode = node.type === "function" ? node.name?.name?.[0] : undefined;
+  const args = node.args?.value;
+  if (String(nameNode?.value).toLowerCase() === "ntile" && args?.length === 1) {
+    const original = Object.keys(RENAMED_WINDOW_FUNCTIONS).find(
+      (name) => RENAMED_WINDOW_FUNCTIONS[name] === String(args[0]?.value),
+    );
+    if (original) {
+      nameNode.value = original;
+      node.args.value = [];
+    }
+  }
+  for (const value of Object.values(node)) restoreWindowFunctions(value);
 }
 
 /**

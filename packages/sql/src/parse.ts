@@ -274,19 +274,12 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
     name: "$1 WITH TIME ZONE '…'",
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
-  { at: /^(range|groups)\s+between\b/i, name: "$1 window frames (use ROWS)" },
-  {
-    before: /\bbetween\s+(?:unbounded|\d+)\s+preceding\s+and\s+\d+\s+$/i,
-    at: /^preceding\b/i,
-    name: "a ROWS frame that ends PRECEDING",
-  },
   {
     // The comma still in the FROM clause: nothing after the ON starts another clause.
     before:
       /\bjoin\b[^;]*\bon\b(?:(?!\b(?:where|group|order|having|limit|select|union|intersect|except)\b)[^;()])*,\s*[\w."]*\s*$/i,
     name: "a FROM list item after JOIN … ON (write it as CROSS JOIN, or list it first)",
   },
-  { before: /\b(percent_rank|cume_dist)\s*\(\s*\)\s*over\b[^;]*$/i, name: "window function $1()" },
   { before: /^\s*(table|values)\s+$/i, name: "$1 as a statement" },
   {
     before: /\b(current_user|session_user|current_role|current_schema|current_catalog)\s*$/i,

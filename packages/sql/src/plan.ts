@@ -77,11 +77,17 @@ export type Deferred =
   | { role: "reduction" | "key list"; of: number }
   | { role: "unused" };
 
-/** A frame's edge: unbounded, the current row (its peers in a RANGE frame), or rows away. */
+/**
+ * A frame's edge: unbounded, the current row (its peers in RANGE and GROUPS frames), or an
+ * offset, negative for PRECEDING: rows away (ROWS), peer groups away (GROUPS), or how far the
+ * ORDER BY value may be from the current row's (RANGE).
+ */
 export type FrameBound =
   | { kind: "unbounded" }
   | { kind: "current" }
-  | { kind: "offset"; rows: number };
+  | { kind: "offset"; by: number };
+
+export type FrameUnit = "rows" | "range" | "groups";
 
 export interface WindowCall {
   /** row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value, nth_value, or an aggregate. */
@@ -89,7 +95,7 @@ export interface WindowCall {
   args: Expr[];
   partition: Expr[];
   order: SortKey[];
-  frame: { unit: "rows" | "range"; start: FrameBound; end: FrameBound };
+  frame: { unit: FrameUnit; start: FrameBound; end: FrameBound };
   type: SqlType;
 }
 

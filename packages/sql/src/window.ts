@@ -3,8 +3,9 @@
  * partitions sorted, and every row given the value of each window call over its partition and
  * frame. Rows go out in input order with the window values appended.
  *
- * Frames are ROWS frames by position, or RANGE frames by peers (rows equal in the window's ORDER
- * BY): the default with ORDER BY is RANGE from the partition's start to the current row's last
+ * Frames are ROWS frames by position, GROUPS frames by peer groups (rows equal in the window's
+ * ORDER BY), or RANGE frames by peers and by the distance of the ORDER BY value from the current
+ * row's: the default with ORDER BY is RANGE from the partition's start to the current row's last
  * peer, and without ORDER BY the whole partition, as in PostgreSQL.
  */
 import { sortPaced } from "@entente/runtime/pace";
@@ -13,7 +14,7 @@ import { badRequest } from "./errors.ts";
 import { type Compiled, compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
-import type { AggCall, FrameBound, PlanNode, WindowCall } from "./plan.ts";
+import type { AggCall, FrameBound, FrameUnit, PlanNode, WindowCall } from "./plan.ts";
 import type { Row, Value } from "./types.ts";
 import { compareForSort, groupKey } from "./values.ts";
 
@@ -83,7 +84,8 @@ async function windowValues(
     const pause = async (n: number) => {
       if (exec.pacer.due(n)) await exec.pacer.pause();
     };
-    const result = await partitionValues(call, inPartition, peers, args, pause);
+    const keys = sorted.map((e) => e.order[0] ?? null);
+    const result = await partitionValues(call, inPartition, peers, args, pause, keys);
     sorted.forEach((e, j) => {
       values[e.index] = result[j];
     });
@@ -98,6 +100,9 @@ interface Peers {
   last: number[];
   /** 0 for the first peer group, 1 for the next, … */
   group: number[];
+  /** Per peer group, its first and last index. */
+  groupFirst: number[];
+  groupLast: number[];
 }
 
 function peerGroups<T>(sorted: T[], compare: (a: T, b: T) => number): Peers {
@@ -105,6 +110,8 @@ function peerGroups<T>(sorted: T[], compare: (a: T, b: T) => number): Peers {
   const first = new Array<number>(n);
   const last = new Array<number>(n);
   const group = new Array<number>(n);
+  const groupFirst: number[] = [];
+  const groupLast: number[] = [];
   let start = 0;
   let g = 0;
   for (let i = 1; i <= n; i++) {
@@ -114,11 +121,13 @@ function peerGroups<T>(sorted: T[], compare: (a: T, b: T) => number): Peers {
         last[j] = i - 1;
         group[j] = g;
       }
+      groupFirst.push(start);
+      groupLast.push(i - 1);
       start = i;
       g++;
     }
   }
-  return { first, last, group };
+  return { first, last, group, groupFirst, groupLast };
 }
 
 /** The values of one call over one sorted partition; `pause` lets long frames yield. */
@@ -128,6 +137,8 @@ export async function partitionValues(
   peers: Peers,
   args: Compiled[],
   pause: (work: number) => Promise<void>,
+  /** The rows' first ORDER BY values, which RANGE frames with an offset measure. */
+  keys: Value[] = [],
 ): Promise<Value[]> {
   const n = rows.length;
   const arg = (k: number, i: number): Value => (args[k] as Compiled)(rows[i] as Row);
@@ -141,6 +152,14 @@ export async function partitionValues(
       return out;
     case "dense_rank":
       for (let i = 0; i < n; i++) out[i] = (peers.group[i] as number) + 1;
+      return out;
+    case "percent_rank":
+      // (rank - 1) / (rows - 1): the share of the other rows ranked before this one.
+      for (let i = 0; i < n; i++) out[i] = n > 1 ? (peers.first[i] as number) / (n - 1) : 0;
+      return out;
+    case "cume_dist":
+      // The share of rows ranked before this one or with it (its peers included).
+      for (let i = 0; i < n; i++) out[i] = ((peers.last[i] as number) + 1) / n;
       return out;
     case "ntile":
       return ntile(n, (i) => arg(0, i));
@@ -159,7 +178,7 @@ export async function partitionValues(
       return out;
     }
     default:
-      return framed(call, n, peers, arg, pause);
+      return framed(call, sortedPartition(peers, keys, call.order[0]?.desc ?? false), arg, pause);
   }
 }
 
@@ -189,14 +208,15 @@ function ntile(n: number, buckets: (i: number) => Value): Value[] {
 /** Calls whose value depends on the frame: aggregates and first/last/nth_value. */
 async function framed(
   call: WindowCall,
-  n: number,
-  peers: Peers,
+  partition: SortedPartition,
   arg: (k: number, i: number) => Value,
   pause: (work: number) => Promise<void>,
 ): Promise<Value[]> {
+  const { n } = partition;
+  const unit = call.frame.unit;
   const bounds = (i: number): [number, number] => [
-    frameEdge(call.frame.start, i, n, peers, call.frame.unit, "start"),
-    frameEdge(call.frame.end, i, n, peers, call.frame.unit, "end"),
+    frameEdge(call.frame.start, i, partition, unit, "start"),
+    frameEdge(call.frame.end, i, partition, unit, "end"),
   ];
   const out = new Array<Value>(n);
   if (call.fn === "first_value" || call.fn === "last_value" || call.fn === "nth_value") {
@@ -263,25 +283,85 @@ async function framed(
   return out;
 }
 
+/** A sorted partition as frames see it. */
+interface SortedPartition {
+  n: number;
+  peers: Peers;
+  /** The rows' first ORDER BY values (RANGE frames with an offset), and whether descending. */
+  keys: Value[];
+  desc: boolean;
+  /** NULLs sort together at one end: the rows with a value lie in [valuedFrom, valuedTo). */
+  valuedFrom: number;
+  valuedTo: number;
+}
+
+function sortedPartition(peers: Peers, keys: Value[], desc: boolean): SortedPartition {
+  const n = peers.first.length;
+  const isNull = (k: number) => keys[k] === null || keys[k] === undefined;
+  let valuedFrom = 0;
+  let valuedTo = keys.length === n ? n : 0;
+  while (valuedFrom < valuedTo && isNull(valuedFrom)) valuedFrom++;
+  while (valuedTo > valuedFrom && isNull(valuedTo - 1)) valuedTo--;
+  return { n, peers, keys, desc, valuedFrom, valuedTo };
+}
+
 /** A frame edge's row index within the partition (start may exceed end: an empty frame). */
 function frameEdge(
   bound: FrameBound,
   i: number,
-  n: number,
-  peers: Peers,
-  unit: "rows" | "range",
+  partition: SortedPartition,
+  unit: FrameUnit,
   edge: "start" | "end",
 ): number {
+  const { n, peers } = partition;
   switch (bound.kind) {
     case "unbounded":
       return edge === "start" ? 0 : n - 1;
     case "current":
-      if (unit === "range")
-        return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
-      return i;
+      if (unit === "rows") return i;
+      return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
     case "offset": {
-      const j = i + bound.rows;
+      if (unit === "range") return rangeEdge(bound.by, i, partition, edge);
+      if (unit === "groups") {
+        const g = (peers.group[i] as number) + bound.by;
+        if (g < 0) return edge === "start" ? 0 : -1;
+        if (g >= peers.groupFirst.length) return edge === "start" ? n : n - 1;
+        return edge === "start" ? (peers.groupFirst[g] as number) : (peers.groupLast[g] as number);
+      }
+      const j = i + bound.by;
       return Math.min(Math.max(j, edge === "start" ? 0 : -1), edge === "end" ? n - 1 : n);
     }
   }
+}
+
+/**
+ * A RANGE frame's edge `by` away from the current row's ORDER BY value: the first row (start)
+ * or last row (end) whose value is within it, found by binary search among the rows with a
+ * value. A row whose value is NULL frames its peers, the other NULLs, as in PostgreSQL.
+ */
+function rangeEdge(
+  by: number,
+  i: number,
+  partition: SortedPartition,
+  edge: "start" | "end",
+): number {
+  const { peers, keys, desc, valuedFrom, valuedTo } = partition;
+  const v = keys[i];
+  if (v === null || v === undefined)
+    return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
+  const target = Number(v) + (desc ? -by : by);
+  /** Whether a value comes before the target in the partition's order. */
+  const before = (x: Value) => (desc ? Number(x) > target : Number(x) < target);
+  const after = (x: Value) => (desc ? Number(x) < target : Number(x) > target);
+  const firstWhere = (test: (x: Value) => boolean): number => {
+    let a = valuedFrom;
+    let b = valuedTo;
+    while (a < b) {
+      const mid = (a + b) >> 1;
+      if (test(keys[mid] as Value)) b = mid;
+      else a = mid + 1;
+    }
+    return a;
+  };
+  return edge === "start" ? firstWhere((x) => !before(x)) : firstWhere(after) - 1;
 }

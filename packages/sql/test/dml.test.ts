@@ -1,4 +1,3 @@
-import { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import {
   bindWrite,
@@ -10,7 +9,7 @@ import {
   type StatementWrite,
   StaticCatalog,
 } from "../src/index.ts";
-import { capabilities, mysqlDialect, pgDialect } from "./helpers.ts";
+import { capabilities, mysqlDialect, pgDialect, refusal } from "./helpers.ts";
 
 const sources: SourceInfo[] = [
   { name: "pg", dialect: pgDialect, capabilities: capabilities() },
@@ -110,16 +109,6 @@ const catalog = new StaticCatalog(
 );
 
 const write = (sql: string, params: unknown[] = []) => bindWrite(parseSql(sql), catalog, params);
-
-function refusal(f: () => unknown): EntenteError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof EntenteError) return err;
-    throw err;
-  }
-  throw new Error("expected a refusal");
-}
 
 const statements = (sql: string, params: unknown[] = []) => {
   const plan = write(sql, params);

@@ -2,7 +2,7 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { collectSqlResult } from "@entente/protocol";
+import { collectSqlResult, EntenteError } from "@entente/protocol";
 import { afterAll, beforeAll } from "vitest";
 import {
   type CatalogTable,
@@ -52,6 +52,17 @@ export interface MemoryTable {
   name: string;
   columns: CatalogTable["columns"];
   rows: Row[];
+}
+
+/** The EntenteError `f` throws; any other outcome fails the test. */
+export function refusal(f: () => unknown): EntenteError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof EntenteError) return err;
+    throw err;
+  }
+  throw new Error("expected a refusal");
 }
 
 /** Columns `a integer, b integer, c text`, as several tests' tables have them. */

@@ -20,6 +20,7 @@ import {
   memoryRunner,
   NOTHING_PUSHED,
   pgDialect,
+  refusal,
   runSql,
 } from "./helpers.ts";
 
@@ -39,16 +40,6 @@ const catalogWith = (caps: SourceInfo["capabilities"]) =>
   memoryCatalog([t], [{ name: "a", dialect: pgDialect, capabilities: caps }]);
 const engineOnly = catalogWith(NOTHING_PUSHED);
 const pushing = catalogWith(capabilities());
-
-function refusal(run: () => unknown): EntenteError {
-  try {
-    run();
-  } catch (err) {
-    if (err instanceof EntenteError) return err;
-    throw err;
-  }
-  throw new Error("expected a refusal");
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {

@@ -122,6 +122,68 @@ describe("window functions", () => {
     ]);
   });
 
+  it("gives percent_rank() and cume_dist() by peers, over the partition", async () => {
+    expect(
+      await q(`SELECT id, percent_rank() OVER (ORDER BY pay), cume_dist() OVER (ORDER BY pay),
+        percent_rank() OVER (PARTITION BY dept ORDER BY pay DESC), cume_dist() OVER ()
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 0.4, 0.5, 1, 1],
+      [2, 0.6, 0.8333333333333334, 0, 1],
+      [3, 0.6, 0.8333333333333334, 0, 1],
+      [4, 0, 0.16666666666666666, 1, 1],
+      [5, 1, 1, 0, 1],
+      [6, 0.2, 0.3333333333333333, 0, 1],
+    ]);
+  });
+
+  it("frames RANGE by the ORDER BY value's distance, both ways, a NULL framing its peers", async () => {
+    expect(
+      await q(`SELECT id,
+        sum(pay) OVER (ORDER BY pay RANGE BETWEEN 5 PRECEDING AND 5 FOLLOWING),
+        count(*) OVER (ORDER BY pay DESC RANGE BETWEEN 3 PRECEDING AND CURRENT ROW),
+        sum(pay) OVER (ORDER BY pay NULLS FIRST RANGE BETWEEN CURRENT ROW AND 10 FOLLOWING)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 22, 1, 50],
+      [2, 40, 2, 40],
+      [3, 40, 2, 40],
+      [4, 22, 2, 22],
+      [5, null, 1, null],
+      [6, 22, 2, 17],
+    ]);
+  });
+
+  it("frames GROUPS by peer groups, RANGE from the current row's peers, ROWS ending PRECEDING", async () => {
+    expect(
+      await q(`SELECT id,
+        sum(pay) OVER (ORDER BY pay GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW),
+        count(*) OVER (ORDER BY dept GROUPS BETWEEN 1 FOLLOWING AND 1 FOLLOWING),
+        sum(pay) OVER (ORDER BY pay RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 17, 2, 50],
+      [2, 50, 2, 40],
+      [3, 50, 2, 40],
+      [4, 5, 1, 62],
+      [5, 40, 1, null],
+      [6, 12, 0, 57],
+    ]);
+    expect(
+      await q(`SELECT id,
+        sum(pay) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING),
+        sum(pay) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, null, null],
+      [2, 10, 10],
+      [3, 30, 30],
+      [4, 40, 50],
+      [5, 25, 55],
+      [6, 5, 55],
+    ]);
+  });
+
   it("refuses window calls where SQL does not allow them, and frames it cannot run", async () => {
     const fail = (sql: string) => q(sql).catch((e: EntenteError) => e);
     expect(await fail("SELECT id FROM staff WHERE row_number() OVER () > 1")).toMatchObject({
@@ -134,12 +196,29 @@ describe("window functions", () => {
     });
     expect(
       await fail(
-        "SELECT sum(pay) OVER (ORDER BY id RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM staff",
+        "SELECT sum(pay) OVER (ORDER BY dept RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM staff",
       ),
     ).toMatchObject({
       code: "UNSUPPORTED",
-      message: expect.stringContaining("RANGE window frames"),
+      message:
+        "RANGE with offset PRECEDING/FOLLOWING over text is not supported (only over numbers)",
     });
+    // PostgreSQL's own refusals.
+    const refused: [string, string][] = [
+      ["ORDER BY id, pay RANGE 1 PRECEDING", "requires exactly one ORDER BY column"],
+      ["ORDER BY id RANGE 1.5 PRECEDING", "for column type integer and offset type numeric"],
+      ["GROUPS 1 PRECEDING", "GROUPS mode requires an ORDER BY clause"],
+      ["ORDER BY id ROWS BETWEEN CURRENT ROW AND 1 PRECEDING", "cannot have preceding rows"],
+      [
+        "ORDER BY id ROWS BETWEEN UNBOUNDED FOLLOWING AND CURRENT ROW",
+        "cannot be UNBOUNDED FOLLOWING",
+      ],
+    ];
+    for (const [frame, message] of refused)
+      expect(await fail(`SELECT sum(pay) OVER (${frame}) FROM staff`)).toMatchObject({
+        code: "BAD_REQUEST",
+        message: expect.stringContaining(message),
+      });
     expect(await fail("SELECT rank() OVER w FROM staff WINDOW w AS (ORDER BY pay)")).toMatchObject({
       code: "UNSUPPORTED",
       message: expect.stringContaining("named windows"),
