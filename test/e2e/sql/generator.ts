@@ -13,8 +13,9 @@
  * date`), EXTRACT / date_part / date_trunc, `substring(… FROM … FOR …)`, bounds written as
  * decimal literal arithmetic that lands on a row's value, GROUP BY ROLLUP / CUBE (also crossed
  * with plain keys) / GROUPING SETS (with `()` and a nested ROLLUP) and GROUPING(), window
- * functions (ranking, offsets, first/last/nth_value, aggregates over the default frame and ROWS
- * frames; over joins, over groups, in derived tables for top-N), UNION / INTERSECT / EXCEPT
+ * functions (ranking, percent_rank and cume_dist, offsets, first/last/nth_value, aggregates over
+ * the default frame, ROWS, GROUPS and RANGE frames, RANGE also by an offset; over joins, over
+ * groups, in derived tables for top-N), UNION / INTERSECT / EXCEPT
  * chains (with and without ALL), column alias lists on derived tables and CTEs, scalar
  * subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS correlated by an
  * equality and other comparisons.
@@ -794,10 +795,7 @@ function aggregateQuery(r: Gen, from: From): Made {
 /** The columns a window may partition by. */
 const partitionable = (columns: Column[]) => ofTypes(columns, [...TEXT_TYPES, "int"]);
 
-/**
- * A ROWS frame: from the partition's start, around the row, after it, to the end (not one that
- * ends PRECEDING, which the parser does not read).
- */
+/** A ROWS frame: from the partition's start, around the row, before it, after it, to the end. */
 const frame = (r: Gen) =>
   r.pick([
     "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
@@ -809,6 +807,21 @@ const frame = (r: Gen) =>
     `ROWS BETWEEN 1 FOLLOWING AND ${r.int(1, 3)} FOLLOWING`,
     `ROWS BETWEEN CURRENT ROW AND ${r.int(1, 2)} FOLLOWING`,
     `ROWS ${r.pick(["UNBOUNDED PRECEDING", "CURRENT ROW", "2 PRECEDING"])}`,
+    `ROWS BETWEEN ${r.int(2, 3)} PRECEDING AND 1 PRECEDING`,
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING",
+  ]);
+
+/**
+ * A frame over peers, for an order that may have ties: RANGE between the partition's ends and
+ * the current row's peers, or GROUPS some peer groups away.
+ */
+const peerFrame = (r: Gen) =>
+  r.pick([
+    "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+    "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+    "RANGE CURRENT ROW",
+    `GROUPS BETWEEN ${r.int(0, 2)} PRECEDING AND ${r.int(0, 2)} FOLLOWING`,
+    `GROUPS BETWEEN UNBOUNDED PRECEDING AND ${r.int(1, 2)} PRECEDING`,
   ]);
 
 /**
@@ -830,7 +843,7 @@ function windowFunction(r: Gen, from: From): string {
   const numeric = () => r.pick(ofTypes(columns, NUMERIC)).ref;
   return r.pick([
     () => `row_number() OVER (${total()})`,
-    () => `${r.pick(["rank", "dense_rank"])}() OVER (${loose()})`,
+    () => `${r.pick(["rank", "dense_rank", "percent_rank", "cume_dist"])}() OVER (${loose()})`,
     () => `ntile(${r.int(2, 5)}) OVER (${total()})`,
     () => {
       const c = r.pick(columns.filter((x) => x.type !== "date" && x.type !== "timestamp"));
@@ -847,6 +860,18 @@ function windowFunction(r: Gen, from: From): string {
       `${r.pick(["COUNT(*)", `COUNT(${any()})`, `SUM(${numeric()})`, `AVG(${numeric()})`])} OVER (${partition.trim()})`,
     () =>
       `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `MIN(${any()})`, `MAX(${numeric()})`])} OVER (${loose()})`,
+    () =>
+      `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `MAX(${any()})`])} OVER (${loose()} ${peerFrame(r)})`,
+    () => {
+      // RANGE with an offset orders by one number and frames by its distance.
+      const by = numeric();
+      const edge = () =>
+        r.pick(["CURRENT ROW", `${r.int(0, 20)} PRECEDING`, `${r.int(0, 20)} FOLLOWING`]);
+      const [start, end] = r.chance(0.5)
+        ? [`${r.int(1, 20)} PRECEDING`, edge()]
+        : [edge(), `${r.int(1, 20)} FOLLOWING`];
+      return `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `MIN(${any()})`])} OVER (${partition}ORDER BY ${by}${r.chance(0.3) ? " DESC" : ""} RANGE BETWEEN ${start} AND ${end})`;
+    },
     () =>
       `${r.pick(["COUNT(*)", `SUM(${numeric()})`, `AVG(${numeric()})`, `MIN(${numeric()})`, `MAX(${any()})`])} OVER (${total()} ${frame(r)})`,
   ])();
