@@ -11,19 +11,18 @@
 import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import type { PlanNode } from "./plan.ts";
-import type { SpillRun } from "./spill.ts";
 import {
   emptyStream,
   MAX_SPLIT_LEVEL,
   MIN_SPLIT_ROWS,
   PARTITIONS,
-  Partitioner,
+  partitionRows,
+  removeSplits,
   restOf,
+  type SplitState,
 } from "./spill-partitions.ts";
 import type { Row } from "./types.ts";
 import { groupKey } from "./values.ts";
-
-type Runs = (SpillRun<Row> | undefined)[];
 
 export async function* runDistinct(
   node: Extract<PlanNode, { kind: "distinct" }>,
@@ -33,8 +32,7 @@ export async function* runDistinct(
   const on = node.on;
   const keyOf = (row: Row) => groupKey(on ? on.map((i) => row[i]) : row);
   const share = exec.memory.share("DISTINCT's rows");
-  const partitioners: Partitioner[] = [];
-  const runs: SpillRun<Row>[] = [];
+  const splits: SplitState = { partitioners: [], runs: [] };
 
   /**
    * One pass: the keys of `known` (rows already sent on) first, then `rows`, each sent on when
@@ -107,9 +105,9 @@ export async function* runDistinct(
     const held = [...seen.values()];
     seen.clear();
     share.release();
-    const knownRuns = await partition([held], known, level);
+    const knownRuns = await partition({ first: [held], rest: known }, level);
     held.length = 0;
-    const rowRuns = await partition([], rows, level);
+    const rowRuns = await partition({ first: [], rest: rows }, level);
     for (let p = 0; p < PARTITIONS; p++) {
       const knownRun = knownRuns[p];
       const rowRun = rowRuns[p];
@@ -118,31 +116,13 @@ export async function* runDistinct(
     }
   }
 
-  async function partition(
-    first: Row[][],
-    rest: AsyncIterable<Row[]>,
-    level: number,
-  ): Promise<Runs> {
-    const space = exec.spill;
-    if (!space) throw new Error("DISTINCT spilled without a spill space");
-    const parts = new Partitioner(space, "DISTINCT's rows", level, share);
-    partitioners.push(parts);
-    const add = async (batch: Row[]) => {
-      for (const row of batch) await parts.add(keyOf(row), row);
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
-    };
-    for (const batch of first) await add(batch);
-    for await (const batch of rest) await add(batch);
-    const done = await parts.finish();
-    for (const run of done) if (run) runs.push(run);
-    return done;
-  }
+  const partition = (input: { first: Row[][]; rest: AsyncIterable<Row[]> }, level: number) =>
+    partitionRows(exec, "DISTINCT's rows", share, level, input, keyOf, splits);
 
   try {
     yield* pass(emptyStream(), input, 0);
   } finally {
     share.release();
-    await Promise.all(partitioners.map((p) => p.abandon()));
-    await Promise.all(runs.map((r) => r.remove()));
+    await removeSplits(splits);
   }
 }

@@ -21,10 +21,11 @@ import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
 import { keyFilters, renderScan } from "./scan-sql.ts";
+import { runSetOperation } from "./setop.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
 import type { Row, SourceInfo, SourceStatement, Value } from "./types.ts";
-import { compositeKey, groupKey, normalizeOutput, rowBytes } from "./values.ts";
+import { compositeKey, normalizeOutput, rowBytes } from "./values.ts";
 import { runWindow } from "./window.ts";
 
 export interface SourceRunner {
@@ -286,58 +287,14 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
     case "union":
       return runUnion(node, exec, ctx);
     case "setop":
-      return runSetOp(node, exec, ctx);
+      return runSetOperation(
+        node,
+        run(node.inputs[0], exec, ctx),
+        run(node.inputs[1], exec, ctx),
+        exec,
+      );
     case "window":
       return runWindow(node, run(node.input, exec, ctx), exec, ctx);
-  }
-}
-
-/**
- * INTERSECT and EXCEPT: the right input's rows counted by value first, then the left input's
- * rows streamed against the counts. Without ALL each distinct row goes out once at most; with
- * ALL, each left row found on the right uses up one of its matches.
- */
-async function* runSetOp(
-  node: Extract<PlanNode, { kind: "setop" }>,
-  exec: Execution,
-  ctx: EvalContext,
-): AsyncGenerator<Row[]> {
-  const [left, right] = node.inputs;
-  const intersect = node.op === "intersect";
-  const share = exec.memory.share(`${node.op.toUpperCase()}'s rows`);
-  try {
-    const rightCounts = new Map<unknown, number>();
-    for await (const batch of run(right, exec, ctx)) {
-      for (const row of batch) {
-        const k = groupKey(row);
-        const n = rightCounts.get(k);
-        if (n === undefined) share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
-        // Without ALL one sighting decides; with it, each one is a match to use up.
-        rightCounts.set(k, node.all ? (n ?? 0) + 1 : 1);
-      }
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
-    }
-    const emitted = new Set<unknown>();
-    for await (const batch of run(left, exec, ctx)) {
-      const out: Row[] = [];
-      for (const row of batch) {
-        const k = groupKey(row);
-        if (node.all) {
-          const n = rightCounts.get(k) ?? 0;
-          if (n > 0) rightCounts.set(k, n - 1);
-          if (n > 0 === intersect) out.push(row);
-          continue;
-        }
-        if (emitted.has(k) || rightCounts.has(k) !== intersect) continue;
-        share.take(1, rowHeapBytes(row) + HASH_ENTRY_BYTES);
-        emitted.add(k);
-        out.push(row);
-      }
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
-      if (out.length > 0) yield out;
-    }
-  } finally {
-    share.release();
   }
 }
 

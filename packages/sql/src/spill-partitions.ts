@@ -6,6 +6,7 @@
  * partition of the next level.
  */
 import type { MemoryShare } from "./budget.ts";
+import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import type { SpillRun, SpillSpace, SpillWriter } from "./spill.ts";
 import type { Row } from "./types.ts";
@@ -119,6 +120,47 @@ export class Partitioner {
     this.#finished = true;
     await Promise.all(this.#writers.map((w) => w?.abandon()));
   }
+}
+
+/** What an operator that splits keeps track of, to remove every run when it ends. */
+export interface SplitState {
+  partitioners: Partitioner[];
+  runs: SpillRun<Row>[];
+}
+
+/**
+ * Writes the batches of `first`, then of `rest`, into one level's partitions by `keyOf`,
+ * handing the event loop back as the pacer asks: the runs, one per partition (none where no row
+ * went), also kept in `state` with the partitioner.
+ */
+export async function partitionRows(
+  exec: Execution,
+  what: string,
+  share: MemoryShare,
+  level: number,
+  input: { first: Row[][]; rest: AsyncIterable<Row[]> },
+  keyOf: (row: Row) => unknown,
+  state: SplitState,
+): Promise<(SpillRun<Row> | undefined)[]> {
+  const space = exec.spill;
+  if (!space) throw new Error(`${what} spilled without a spill space`);
+  const parts = new Partitioner(space, what, level, share);
+  state.partitioners.push(parts);
+  const add = async (batch: Row[]) => {
+    for (const row of batch) await parts.add(keyOf(row), row);
+    if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+  };
+  for (const batch of input.first) await add(batch);
+  for await (const batch of input.rest) await add(batch);
+  const done = await parts.finish();
+  for (const run of done) if (run) state.runs.push(run);
+  return done;
+}
+
+/** Abandons the partitionings that did not finish and removes every run. */
+export async function removeSplits(state: SplitState): Promise<void> {
+  await Promise.all(state.partitioners.map((p) => p.abandon()));
+  await Promise.all(state.runs.map((r) => r.remove()));
 }
 
 /** A batch's unread part, then the rest of its stream: what an operator hands on when it splits. */

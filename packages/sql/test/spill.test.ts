@@ -1,4 +1,4 @@
-/** ORDER BY, GROUP BY and DISTINCT past the memory limit: sorted runs on disk, merged back, removed when done. */
+/** ORDER BY, GROUP BY, DISTINCT, INTERSECT and EXCEPT past the memory limit: runs on disk, read back, removed when done. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
@@ -28,6 +28,16 @@ const tables: MemoryTable[] = [
       const id = (i * 7919) % 5000;
       return [id, id % 13 === 0 ? null : BigInt(id) * 1_000_000_000_000_000n, `e${id % 97}`];
     }),
+  },
+];
+
+/** 80,000 rows of 60,000 scrambled ids: partitions of one split are still too big. */
+const many: MemoryTable[] = [
+  {
+    source: "s",
+    name: "events",
+    columns: [{ name: "id", type: "integer" }],
+    rows: Array.from({ length: 80_000 }, (_, i) => [(i * 7919) % 60_000]),
   },
 ];
 
@@ -171,14 +181,6 @@ describe("DISTINCT spilling", () => {
   });
 
   it("splits a partition that still does not fit again, a level deeper", async () => {
-    const many: MemoryTable[] = [
-      {
-        source: "s",
-        name: "events",
-        columns: [{ name: "id", type: "integer" }],
-        rows: Array.from({ length: 80_000 }, (_, i) => [(i * 7919) % 60_000]),
-      },
-    ];
     const sql = "SELECT DISTINCT id FROM events";
     const inMemory = await sorted(sql, {}, many);
     expect(inMemory).toHaveLength(60_000);
@@ -200,6 +202,48 @@ describe("DISTINCT spilling", () => {
     const sql = "SELECT DISTINCT label, id % 1500 FROM events LIMIT 1400";
     const limited = await sorted(sql, { maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
     expect(limited).toHaveLength(1400);
+    expect(await runFiles()).toEqual([]);
+  });
+});
+
+describe("INTERSECT and EXCEPT spilling", () => {
+  /** A set operation's order is any order. */
+  const sorted = (sql: string, limits: Partial<ExecLimits>, table = tables) =>
+    sortedRows(table, sources, sql, limits);
+  // The spill directory exists once the tests run.
+  const spilling = () => ({ maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
+
+  it.each([
+    // The right side's rows (or counts) fill the budget.
+    "SELECT label, id % 2000 FROM events INTERSECT SELECT label, id % 1700 FROM events",
+    "SELECT label, id % 2000 FROM events EXCEPT SELECT label, id % 1700 FROM events",
+    "SELECT id % 1500 FROM events INTERSECT ALL SELECT id % 1300 FROM events",
+    "SELECT id % 1500 FROM events EXCEPT ALL SELECT id % 1300 FROM events",
+    "SELECT big, label FROM events EXCEPT ALL SELECT big, label FROM events WHERE id % 3 = 0",
+    // The rows sent on fill it: the right side fits, the left side's distinct rows do not.
+    "SELECT id, label FROM events EXCEPT SELECT id, label FROM events WHERE id < 100",
+    "SELECT id FROM events INTERSECT SELECT id FROM events WHERE id > 100",
+  ])("answers as in memory past the limit: %s", async (sql) => {
+    const inMemory = await sorted(sql, {});
+    await expect(sorted(sql, { maxBuildRows: 1200 })).rejects.toMatchObject({ code: "TOO_LARGE" });
+    expect(await sorted(sql, spilling())).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("splits a partition that still does not fit again, a level deeper", async () => {
+    const sql = "SELECT id FROM events EXCEPT SELECT id FROM events WHERE id % 4 = 0";
+    const inMemory = await sorted(sql, {}, many);
+    expect(inMemory).toHaveLength(45_000);
+    // 15,000 right values fill the budget; in 32 partitions each holds about 470 of them and
+    // sends on about 1,400 left values: more than 1,100 fit, so each splits again.
+    const limits = { maxBuildRows: 1100, spill: spillDir.limits(100_000_000) };
+    expect(await sorted(sql, limits, many)).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("removes its runs when a LIMIT above it stops reading early", async () => {
+    const sql = "SELECT id % 1500 FROM events INTERSECT ALL SELECT id % 1300 FROM events LIMIT 10";
+    expect(await sorted(sql, spilling())).toHaveLength(10);
     expect(await runFiles()).toEqual([]);
   });
 });
