@@ -6,7 +6,9 @@
  * already sent on) and every row still to come go to partitions on disk by a hash of their key
  * (spill-partitions.ts), and each partition is finished in memory in turn — its seen keys first,
  * then its rows, each sent on unless its key is known. A partition still too big splits again.
- * DISTINCT ON keeps the first row in ORDER BY's order and so does not spill.
+ * DISTINCT ON after the sort its columns lead holds nothing but the last key: equal values
+ * arrive together, and the first of each run goes on. Without ORDER BY it keeps the keys seen,
+ * and does not spill.
  */
 import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
@@ -24,13 +26,19 @@ import {
 import type { Row } from "./types.ts";
 import { groupKey } from "./values.ts";
 
+type DistinctNode = Extract<PlanNode, { kind: "distinct" }>;
+
 export async function* runDistinct(
-  node: Extract<PlanNode, { kind: "distinct" }>,
+  node: DistinctNode,
   input: AsyncIterable<Row[]>,
   exec: Execution,
 ): AsyncGenerator<Row[]> {
   const on = node.on;
   const keyOf = (row: Row) => groupKey(on ? on.map((i) => row[i]) : row);
+  if (arrivesGrouped(node)) {
+    yield* firstOfEachRun(input, keyOf, exec);
+    return;
+  }
   const share = exec.memory.share("DISTINCT's rows");
   const splits: SplitState = { partitioners: [], runs: [] };
 
@@ -124,5 +132,39 @@ export async function* runDistinct(
   } finally {
     share.release();
     await removeSplits(splits);
+  }
+}
+
+/**
+ * DISTINCT ON above the sort whose leading keys are its columns (PostgreSQL requires them to
+ * lead ORDER BY): rows with equal values arrive one after another.
+ */
+function arrivesGrouped(node: DistinctNode): boolean {
+  const { on, input } = node;
+  if (!on || input.kind !== "sort" || input.keys.length < on.length) return false;
+  const leading = input.keys.slice(0, on.length).map((k) => (k.expr.k === "col" ? k.expr.i : -1));
+  return on.every((i) => leading.includes(i));
+}
+
+/** The first row of each run of rows with the same key: only the last key is held. */
+async function* firstOfEachRun(
+  input: AsyncIterable<Row[]>,
+  keyOf: (row: Row) => unknown,
+  exec: Execution,
+): AsyncGenerator<Row[]> {
+  let last: unknown;
+  let started = false;
+  for await (const batch of input) {
+    const out: Row[] = [];
+    for (const row of batch) {
+      const key = keyOf(row);
+      // The same key as a Map would judge it (NaN equal to NaN).
+      const same = started && (key === last || Object.is(key, last));
+      if (!same) out.push(row);
+      last = key;
+      started = true;
+    }
+    if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+    if (out.length > 0) yield out;
   }
 }

@@ -190,10 +190,15 @@ describe("DISTINCT spilling", () => {
     expect(await runFiles()).toEqual([]);
   });
 
-  it("keeps DISTINCT ON in memory: past the limit it is TOO_LARGE", async () => {
-    const sql = "SELECT DISTINCT ON (id) id, label FROM events ORDER BY id, label";
+  it("runs DISTINCT ON after its sort holding one key; without ORDER BY it stays in memory", async () => {
+    const limits = () => ({ maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
+    const sql =
+      "SELECT DISTINCT ON (id % 2000) id % 2000, label FROM events ORDER BY id % 2000, label DESC";
+    const inMemory = await rows(sql, {});
+    expect(inMemory).toHaveLength(2000);
+    expect(await rows(sql, limits())).toEqual(inMemory);
     await expect(
-      sorted(sql, { maxBuildRows: 1200, spill: spillDir.limits(50_000_000) }),
+      sorted("SELECT DISTINCT ON (id) id, label FROM events", limits()),
     ).rejects.toMatchObject({ code: "TOO_LARGE" });
     expect(await runFiles()).toEqual([]);
   });
