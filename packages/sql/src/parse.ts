@@ -275,6 +275,10 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
   {
+    before: /\bpartition\s+by\b(?:(?!\border\b)[^;)])*$/i,
+    name: "PARTITION BY an expression other than a column or a function call (compute it in a subquery in FROM)",
+  },
+  {
     // The comma still in the FROM clause: nothing after the ON starts another clause.
     before:
       /\bjoin\b[^;]*\bon\b(?:(?!\b(?:where|group|order|having|limit|select|union|intersect|except)\b)[^;()])*,\s*[\w."]*\s*$/i,

@@ -3,6 +3,11 @@
  * partitions sorted, and every row given the value of each window call over its partition and
  * frame. Rows go out in input order with the window values appended.
  *
+ * Past the budget, with spilling on, the rows split by what every call partitions by (when the
+ * calls have a partition expression in common) into partitions on disk (spill-partitions.ts):
+ * each holds whole window partitions, so each is answered alone, in memory, and rows go out a
+ * partition at a time. One still too big splits again.
+ *
  * Frames are ROWS frames by position, GROUPS frames by peer groups (rows equal in the window's
  * ORDER BY), or RANGE frames by peers and by the distance of the ORDER BY value from the current
  * row's: the default with ORDER BY is RANGE from the partition's start to the current row's last
@@ -10,11 +15,21 @@
  */
 import { sortPaced } from "@entente/runtime/pace";
 import { accumulate, finish, freshState } from "./aggregate.ts";
+import { exprKey } from "./bind.ts";
 import { badRequest } from "./errors.ts";
 import { type Compiled, compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
 import type { AggCall, FrameBound, FrameUnit, PlanNode, WindowCall } from "./plan.ts";
+import {
+  MAX_SPLIT_LEVEL,
+  MIN_SPLIT_ROWS,
+  PARTITIONS,
+  partitionRows,
+  removeSplits,
+  restOf,
+  type SplitState,
+} from "./spill-partitions.ts";
 import type { Row, Value } from "./types.ts";
 import { compareForSort, groupKey } from "./values.ts";
 
@@ -24,16 +39,60 @@ export async function* runWindow(
   exec: Execution,
   ctx: EvalContext,
 ): AsyncGenerator<Row[]> {
-  const share = exec.memory.share("window functions' rows");
-  try {
-    const rows: Row[] = [];
-    for await (const batch of input) {
-      for (const row of batch) {
-        share.take(1, rowHeapBytes(row) + SMALL_OBJECT_BYTES + SLOT_BYTES * node.windows.length);
-        rows.push(row);
+  const what = "window functions' rows";
+  const share = exec.memory.share(what);
+  const splits: SplitState = { partitioners: [], runs: [] };
+  const spillKey = commonPartitionKey(node.windows, ctx);
+  const rowBytes = (row: Row) =>
+    rowHeapBytes(row) + SMALL_OBJECT_BYTES + SLOT_BYTES * node.windows.length;
+
+  /** Holds `rows` and answers them; past the budget, splits them by the common partition key. */
+  async function* pass(rows: AsyncIterable<Row[]>, level: number): AsyncGenerator<Row[]> {
+    const canSpill = spillKey !== undefined && exec.spill !== undefined && level < MAX_SPLIT_LEVEL;
+    const held: Row[] = [];
+    const batches = rows[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await batches.next();
+        if (next.done) break;
+        for (let i = 0; i < next.value.length; i++) {
+          const row = next.value[i] as Row;
+          const bytes = rowBytes(row);
+          if (canSpill && held.length >= MIN_SPLIT_ROWS && !share.fits(1, bytes)) {
+            yield* split(held, restOf(next.value.slice(i), batches), level);
+            return;
+          }
+          share.take(1, bytes);
+          held.push(row);
+        }
+        if (exec.pacer.due(next.value.length)) await exec.pacer.pause();
       }
-      if (exec.pacer.due(batch.length)) await exec.pacer.pause();
+      yield* answer(held);
+    } finally {
+      share.release();
+      await batches.return?.(undefined);
     }
+  }
+
+  /** The held rows and the rest into partitions by the common key, each then answered alone. */
+  async function* split(
+    held: Row[],
+    rest: AsyncIterable<Row[]>,
+    level: number,
+  ): AsyncGenerator<Row[]> {
+    const first = [held.splice(0)];
+    share.release();
+    const keyOf = spillKey as (row: Row) => unknown;
+    const runs = await partitionRows(exec, what, share, level, { first, rest }, keyOf, splits);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const run = runs[p];
+      if (run) yield* pass(run.read(), level + 1);
+      await run?.remove();
+    }
+  }
+
+  /** Every window call's values for the rows, appended to them. */
+  async function* answer(rows: Row[]): AsyncGenerator<Row[]> {
     const columns: Value[][] = [];
     for (const call of node.windows) columns.push(await windowValues(call, rows, exec, ctx));
     const batchRows = exec.limits.batchRows;
@@ -44,9 +103,32 @@ export async function* runWindow(
       yield out;
       if (exec.pacer.due(out.length)) await exec.pacer.pause();
     }
+  }
+
+  try {
+    yield* pass(input, 0);
   } finally {
     share.release();
+    await removeSplits(splits);
   }
+}
+
+/**
+ * What every call partitions by, as one key: rows with equal keys share every call's partition,
+ * so rows split by it can be answered a part at a time. None when some call partitions by
+ * nothing in common with the others (or by nothing at all).
+ */
+function commonPartitionKey(
+  windows: WindowCall[],
+  ctx: EvalContext,
+): ((row: Row) => unknown) | undefined {
+  const [first, ...others] = windows;
+  const common = (first?.partition ?? []).filter((e) =>
+    others.every((w) => w.partition.some((p) => exprKey(p) === exprKey(e))),
+  );
+  if (common.length === 0) return undefined;
+  const parts = common.map((e) => compile(e, ctx));
+  return (row) => groupKey(parts.map((f) => f(row)));
 }
 
 /** One window call's value for every row, by the row's index in `rows`. */

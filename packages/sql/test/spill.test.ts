@@ -1,4 +1,4 @@
-/** ORDER BY, GROUP BY, DISTINCT, INTERSECT and EXCEPT past the memory limit: runs on disk, read back, removed when done. */
+/** ORDER BY, GROUP BY, DISTINCT, INTERSECT, EXCEPT and windows past the memory limit: runs on disk, read back, removed when done. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
 import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
@@ -249,6 +249,29 @@ describe("INTERSECT and EXCEPT spilling", () => {
   it("removes its runs when a LIMIT above it stops reading early", async () => {
     const sql = "SELECT id % 1500 FROM events INTERSECT ALL SELECT id % 1300 FROM events LIMIT 10";
     expect(await sorted(sql, spilling())).toHaveLength(10);
+    expect(await runFiles()).toEqual([]);
+  });
+});
+
+describe("window function spilling", () => {
+  const sorted = (sql: string, limits: Partial<ExecLimits>) =>
+    sortedRows(tables, sources, sql, limits);
+  const spilling = () => ({ maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
+
+  it.each([
+    "SELECT id, label, row_number() OVER (PARTITION BY label ORDER BY id), sum(id) OVER (PARTITION BY g, label) FROM (SELECT id, label, id % 3 AS g FROM events) e",
+    "SELECT id, big, rank() OVER (PARTITION BY g ORDER BY big NULLS FIRST), lag(id) OVER (PARTITION BY g ORDER BY id) FROM (SELECT id, big, id % 100 AS g FROM events) e",
+  ])("splits by the partition key the calls share, past the limit: %s", async (sql) => {
+    const inMemory = await sorted(sql, {});
+    await expect(sorted(sql, { maxBuildRows: 1200 })).rejects.toMatchObject({ code: "TOO_LARGE" });
+    expect(await sorted(sql, spilling())).toEqual(inMemory);
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("stays in memory when the calls share no partition key: past the limit it is TOO_LARGE", async () => {
+    const sql =
+      "SELECT id, row_number() OVER (PARTITION BY label ORDER BY id), count(*) OVER () FROM events";
+    await expect(sorted(sql, spilling())).rejects.toMatchObject({ code: "TOO_LARGE" });
     expect(await runFiles()).toEqual([]);
   });
 });

@@ -189,6 +189,14 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
       "RANGE with offset PRECEDING/FOLLOWING over text",
     ],
     ["SELECT lower(c) OVER () FROM t1", "a window function (OVER …)"],
+    [
+      "SELECT sum(b) OVER (PARTITION BY a % 3) FROM t1",
+      "PARTITION BY an expression other than a column or a function call",
+    ],
+    [
+      "SELECT sum(b) OVER (PARTITION BY c, CASE WHEN a > 1 THEN 1 END) FROM t1",
+      "PARTITION BY an expression other than a column or a function call",
+    ],
     ["SELECT string_agg(c, ',') FROM t1", "aggregate string_agg()"],
     ["SELECT array_agg(a) FROM t1", "aggregate array_agg()"],
     [
