@@ -2046,6 +2046,25 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       }
       throw unsupported(`${op} ${isPredicateName(e.right)} is not supported`);
     }
+    case "IS DISTINCT FROM":
+    case "IS NOT DISTINCT FROM": {
+      const l = b(e.left);
+      const r = b(e.right);
+      const differ = comparison("<>", l, r);
+      const isNull = (x: Expr, not: boolean): Expr => ({ k: "isnull", e: x, not, type: "boolean" });
+      const all = (...args: Expr[]): Expr => ({ k: "and", args, type: "boolean" });
+      // NULL is a value here: two NULLs are not distinct, a NULL and a value are; never NULL.
+      const distinct: Expr = {
+        k: "or",
+        args: [
+          all(differ, isNull(l, true), isNull(r, true)),
+          all(isNull(l, false), isNull(r, true)),
+          all(isNull(l, true), isNull(r, false)),
+        ],
+        type: "boolean",
+      };
+      return op === "IS DISTINCT FROM" ? distinct : { k: "not", e: distinct, type: "boolean" };
+    }
     case "IN":
     case "NOT IN": {
       const not = op === "NOT IN";
@@ -2109,7 +2128,7 @@ function refuseLikeEscape(escapeClause: Ast): void {
   }
 }
 
-/** What follows IS in a predicate the engine does not evaluate: "DISTINCT FROM", "UNKNOWN". */
+/** What follows IS in a predicate the engine does not evaluate: "UNKNOWN", "JSON", … */
 function isPredicateName(right: Ast): string {
   if (right?.type === "default") return String(right.value).replace(/\s*["'`(].*$/s, "");
   if (right?.type === "column_ref") return nameOf(right.column).toUpperCase();

@@ -11,6 +11,7 @@
  * - Window frames: `RANGE` and `GROUPS` are read as `ROWS`, and an end `n PRECEDING` as `n FOLLOWING`; each
  *   frame is marked and given back its unit and direction.
  * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
+ * - `IS [NOT] DISTINCT FROM` is read as an operator the engine does not otherwise take.
  * - `substring(s FROM a FOR b)` is read as `substring(s, a, b)`.
  *
  * Marks are matched to the AST in text order, checked against what the AST holds (the set
@@ -74,6 +75,8 @@ export interface BridgedText {
   frames: FrameMark[];
   /** Whether percent_rank() or cume_dist() was written as an ntile call. */
   renamedWindowFunctions: boolean;
+  /** Whether IS [NOT] DISTINCT FROM was written as an operator. */
+  distinctFrom: boolean;
 }
 
 interface Token {
@@ -134,9 +137,10 @@ export function bridgeSyntax(written: string): BridgedText {
     emptyGroupingSets: false,
     frames: [],
     renamedWindowFunctions: false,
+    distinctFrom: false,
   };
   if (
-    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist)\b/i.test(
+    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct)\b/i.test(
       input,
     )
   )
@@ -147,6 +151,7 @@ export function bridgeSyntax(written: string): BridgedText {
   bridged.emptyGroupingSets = groupingSets(tokens, rewrite);
   bridged.frames = windowFrames(tokens, rewrite);
   bridged.renamedWindowFunctions = windowFunctions(tokens, rewrite);
+  bridged.distinctFrom = distinctFrom(tokens, rewrite);
   bridged.text = rewrite.out.join("");
   return bridged;
 }
@@ -291,12 +296,53 @@ function windowFunctions(tokens: Token[], rewrite: Rewrite): boolean {
   return renamed;
 }
 
+/**
+ * The operators `IS DISTINCT FROM` and `IS NOT DISTINCT FROM` are written as PostgreSQL's
+ * regular-expression operators `!~` and `!~*`, which the parser reads at the same precedence
+ * and the engine does not otherwise take. Whether any was.
+ */
+function distinctFrom(tokens: Token[], rewrite: Rewrite): boolean {
+  let wrote = false;
+  let operatorWritten = false;
+  tokens.forEach((t, k) => {
+    const words = tokens.slice(k, k + 4).map((w) => (w.kind === "word" ? w.lower : ""));
+    const not = words[1] === "not";
+    const from = tokens[k + (not ? 3 : 2)];
+    if (words[0] === "is" && words[not ? 2 : 1] === "distinct" && from?.lower === "from") {
+      rewrite.write(t.start, from.end, DISTINCT_FROM_OPERATORS[not ? 1 : 0]);
+      wrote = true;
+    }
+    if (t.text === "!" && tokens[k + 1]?.text === "~") operatorWritten = true;
+  });
+  if (wrote && operatorWritten) {
+    throw unsupported("the operators !~ and !~* are not supported");
+  }
+  return wrote;
+}
+
+/** The operators IS DISTINCT FROM and IS NOT DISTINCT FROM are parsed as. */
+const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
+
 /** Gives the parsed AST back what `bridgeSyntax` hid from the parser. */
 export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   restoreSetOperations(ast, bridged.setOperations);
   if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast, false);
   restoreFrames(ast, bridged.frames);
   if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
+  if (bridged.distinctFrom) restoreDistinctFrom(ast);
+}
+
+function restoreDistinctFrom(node: Ast): void {
+  if (Array.isArray(node)) {
+    for (const x of node) restoreDistinctFrom(x);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  if (node.type === "binary_expr" && node.operator === DISTINCT_FROM_OPERATORS[0])
+    node.operator = "IS DISTINCT FROM";
+  if (node.type === "binary_expr" && node.operator === DISTINCT_FROM_OPERATORS[1])
+    node.operator = "IS NOT DISTINCT FROM";
+  for (const value of Object.values(node)) restoreDistinctFrom(value);
 }
 
 /**

@@ -16,6 +16,9 @@ describe("bridgeSyntax", () => {
     expect(text).toContain("FROM t INTERSECT     SELECT ntile(1.25)");
     expect(text).toContain("ROWS  BETWEEN 1 PRECEDING AND 1 FOLLOWING");
     expect(text).toContain("GROUP BY GROUPING_SETS   ((a), '' )");
+    expect(bridgeSyntax("SELECT a IS NOT\n DISTINCT FROM b, a IS DISTINCT FROM b").text).toBe(
+      `SELECT a !~*${" ".repeat(19)}b, a !~${" ".repeat(15)}b`,
+    );
   });
 
   it("writes () as an empty set only where a grouping element stands", () => {
@@ -69,5 +72,8 @@ describe("parsing through the rewrites", () => {
     expect(
       refusal(() => parseSql("SELECT ntile(2.25) OVER (), cume_dist() OVER () FROM t")).message,
     ).toBe("ntile of a fraction beside percent_rank() or cume_dist() is not supported");
+    expect(
+      refusal(() => parseSql("SELECT a FROM t WHERE a IS DISTINCT FROM b AND c !~ 'x'")).message,
+    ).toBe("the operators !~ and !~* are not supported");
   });
 });
