@@ -43,6 +43,13 @@ import type {
   WindowCall,
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
+import {
+  addScaled,
+  multiplyScaled,
+  scaledDecimal,
+  subtractScaled,
+  toNumber,
+} from "./scaled-decimal.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import { castValue, isIntegerType, isNumericType, toDate } from "./values.ts";
 
@@ -1760,31 +1767,12 @@ function intervalOf(ast: Ast, b: (x: Ast) => Expr): Interval {
  */
 function foldDecimal(op: string, l: Expr, r: Expr): number | undefined {
   if (l.k !== "lit" || r.k !== "lit" || !["+", "-", "*"].includes(op)) return undefined;
-  const a = scaledDecimal(l.v);
-  const b = scaledDecimal(r.v);
+  // Literals only: a number, not text that reads as one.
+  const a = typeof l.v === "string" ? undefined : scaledDecimal(l.v);
+  const b = typeof r.v === "string" ? undefined : scaledDecimal(r.v);
   if (!a || !b) return undefined;
-  if (op === "*") return unscaled(a.digits * b.digits, a.scale + b.scale);
-  const scale = Math.max(a.scale, b.scale);
-  const x = a.digits * 10n ** BigInt(scale - a.scale);
-  const y = b.digits * 10n ** BigInt(scale - b.scale);
-  return unscaled(op === "+" ? x + y : x - y, scale);
-}
-
-/** A number as digits and a decimal scale, from its shortest text (`0.06` → 6, 2). */
-function scaledDecimal(v: unknown): { digits: bigint; scale: number } | undefined {
-  if (typeof v === "bigint") return { digits: v, scale: 0 };
-  if (typeof v !== "number" || !Number.isFinite(v)) return undefined;
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(v));
-  if (!m) return undefined;
-  const fraction = m[3] ?? "";
-  return { digits: BigInt(`${m[1]}${m[2]}${fraction}`), scale: fraction.length };
-}
-
-function unscaled(digits: bigint, scale: number): number {
-  const negative = digits < 0n;
-  const text = (negative ? -digits : digits).toString().padStart(scale + 1, "0");
-  const point = text.length - scale;
-  return Number(`${negative ? "-" : ""}${text.slice(0, point)}.${text.slice(point) || "0"}`);
+  if (op === "*") return toNumber(multiplyScaled(a, b));
+  return toNumber(op === "+" ? addScaled(a, b) : subtractScaled(a, b));
 }
 
 /** `date ± integer` is a date, `date - date` the days between; other date arithmetic is refused. */
@@ -2488,7 +2476,8 @@ function windowFrame(clause: Ast, order: SortKey[]): WindowCall["frame"] {
       throw unsupported(
         `RANGE with offset PRECEDING/FOLLOWING over ${key.expr.type} is not supported (only over numbers)`,
       );
-    const fraction = [start, end].some((b) => b.kind === "offset" && !Number.isInteger(b.by));
+    // An offset written with a decimal point is numeric, which no integer column adds to.
+    const fraction = [start, end].some((b) => b.kind === "offset" && b.literal.includes("."));
     if (key && isIntegerType(key.expr.type) && fraction)
       throw badRequest(
         `RANGE with offset PRECEDING/FOLLOWING is not supported for column type ${key.expr.type} and offset type numeric`,
@@ -2501,11 +2490,13 @@ function windowFrame(clause: Ast, order: SortKey[]): WindowCall["frame"] {
     throw badRequest("frame start cannot be UNBOUNDED FOLLOWING");
   if (end.kind === "unbounded" && edges[1] && /preceding/i.test(String(edges[1].value)))
     throw badRequest("frame end cannot be UNBOUNDED PRECEDING");
-  if (start.kind === "current" && end.kind === "offset" && end.by < 0)
+  const startsFollowing = start.kind === "offset" && !start.preceding;
+  const endsPreceding = end.kind === "offset" && end.preceding;
+  if (start.kind === "current" && endsPreceding)
     throw badRequest("frame starting from current row cannot have preceding rows");
-  if (start.kind === "offset" && start.by > 0 && end.kind === "current")
+  if (startsFollowing && end.kind === "current")
     throw badRequest("frame starting from following row cannot end with current row");
-  if (start.kind === "offset" && start.by > 0 && end.kind === "offset" && end.by < 0)
+  if (startsFollowing && endsPreceding)
     throw badRequest("frame starting from following row cannot have preceding rows");
   return { unit, start, end };
 }
@@ -2520,8 +2511,10 @@ function frameBound(edge: Ast, unit: FrameUnit): FrameBound {
   const m = /^(\d+(?:\.\d*)?)\s+(preceding|following)$/.exec(text);
   if (!m) throw unsupported(`window frame edge ${JSON.stringify(text)} is not supported here`);
   // ROWS and GROUPS take a bigint, and a fraction rounds to one as a cast does.
-  const by = unit === "range" ? Number(m[1]) : Math.round(Number(m[1]));
-  return { kind: "offset", by: m[2] === "preceding" ? -by : by };
+  const literal = m[1] as string;
+  const by = unit === "range" ? Number(literal) : Math.round(Number(literal));
+  const preceding = m[2] === "preceding";
+  return { kind: "offset", by: preceding ? -by : by, preceding, literal };
 }
 
 /** The window calls' values as columns after `input`'s, and the expressions that read them. */

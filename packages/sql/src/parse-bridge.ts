@@ -250,7 +250,14 @@ function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
     }
     if (open.at(-1) !== true) return;
     const unit = t.kind === "word" ? FRAME_UNITS.find((u) => u === t.lower) : undefined;
-    if (!frame && unit) {
+    // The unit starts the frame clause: not a column of that name in PARTITION BY or ORDER BY.
+    const next = tokens[k + 1];
+    const startsFrame =
+      (next?.kind === "number" ||
+        ["between", "unbounded", "current"].includes(next?.lower ?? "")) &&
+      before?.lower !== "by" &&
+      !(before?.kind === "punct" && before.text !== ")" && before.text !== "(");
+    if (!frame && unit && startsFrame) {
       frame = { unit, endsPreceding: false, words: [] };
       frameDepth = open.length;
       marks.push(frame);

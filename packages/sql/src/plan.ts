@@ -85,7 +85,13 @@ export type Deferred =
 export type FrameBound =
   | { kind: "unbounded" }
   | { kind: "current" }
-  | { kind: "offset"; by: number };
+  | {
+      kind: "offset";
+      by: number;
+      /** The direction as written (so that `0 PRECEDING` keeps it) and the offset's text. */
+      preceding: boolean;
+      literal: string;
+    };
 
 export type FrameUnit = "rows" | "range" | "groups";
 

@@ -159,18 +159,17 @@ export async function* runSetOperation(
     left: AsyncIterable<Row[]>,
     level: number,
   ): AsyncGenerator<Row[]> {
-    const heldCounts = [...counts.values()].map(({ row, n }) => [...row, n]);
-    const heldSent = [...sent.values()];
-    counts.clear();
-    sent.clear();
     share.release();
     const withCounts = right.counted ? right.rows : countedOnce(right.rows);
-    const rightRuns = await partition({ first: [heldCounts], rest: withCounts }, level, (r) =>
+    // Each held count becomes a row with its count as it is written, not all of them at once.
+    const heldCounts = batchesOf(counts.values(), ({ row, n }) => [...row, n]);
+    const rightRuns = await partition({ first: heldCounts, rest: withCounts }, level, (r) =>
       r.slice(0, width),
     );
-    heldCounts.length = 0;
-    const sentRuns = await partition({ first: [heldSent], rest: restSent }, level, (r) => r);
-    heldSent.length = 0;
+    counts.clear();
+    const heldSent = batchesOf(sent.values(), (row) => row);
+    const sentRuns = await partition({ first: heldSent, rest: restSent }, level, (r) => r);
+    sent.clear();
     const leftRuns = await partition({ first: [], rest: left }, level, (r) => r);
     for (let p = 0; p < PARTITIONS; p++) {
       const [rightRun, sentRun, leftRun] = [rightRuns[p], sentRuns[p], leftRuns[p]];
@@ -190,7 +189,7 @@ export async function* runSetOperation(
 
   /** Partitions by the row's value (a counted right row's without its count). */
   const partition = (
-    input: { first: Row[][]; rest: AsyncIterable<Row[]> },
+    input: { first: Iterable<Row[]>; rest: AsyncIterable<Row[]> },
     level: number,
     valueIn: (row: Row) => Row,
   ) => partitionRows(exec, what, share, level, input, (row) => groupKey(valueIn(row)), splits);
@@ -210,4 +209,17 @@ export async function* runSetOperation(
 /** The right input once it has been read to its end. */
 function nothingLeft(): { rows: AsyncIterable<Row[]>; counted: boolean } {
   return { rows: emptyStream(), counted: true };
+}
+
+/** Rows made from `items` a batch at a time. */
+function* batchesOf<T>(items: Iterable<T>, toRow: (item: T) => Row): Generator<Row[]> {
+  let batch: Row[] = [];
+  for (const item of items) {
+    batch.push(toRow(item));
+    if (batch.length >= 256) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }

@@ -138,7 +138,7 @@ export async function partitionRows(
   what: string,
   share: MemoryShare,
   level: number,
-  input: { first: Row[][]; rest: AsyncIterable<Row[]> },
+  input: { first: Iterable<Row[]>; rest: AsyncIterable<Row[]> },
   keyOf: (row: Row) => unknown,
   state: SplitState,
 ): Promise<(SpillRun<Row> | undefined)[]> {

@@ -19,7 +19,12 @@ export function isIntegerType(t: SqlType): boolean {
 
 /** Total order for non-null values of comparable types; code point (UTF-8 byte) order for text. */
 export function compareValues(a: Value, b: Value): number {
-  if (typeof a === "number" && typeof b === "number") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "number" && typeof b === "number") {
+    if (a < b) return -1;
+    if (a > b) return 1;
+    // NaN is above every number and equal to itself, as PostgreSQL orders doubles.
+    return a === b ? 0 : Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : -1;
+  }
   if (typeof a === "string" && typeof b === "string") return compareText(a, b);
   if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === "bigint" && typeof b === "number") return -compareNumberBigint(b, a);
@@ -61,6 +66,7 @@ function compareNumberBigint(a: number, b: bigint): number {
     const ab = BigInt(a);
     return ab < b ? -1 : ab > b ? 1 : 0;
   }
+  if (Number.isNaN(a)) return 1;
   const bn = Number(b);
   return a < bn ? -1 : a > bn ? 1 : 0;
 }

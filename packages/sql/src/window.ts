@@ -22,6 +22,13 @@ import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
 import type { AggCall, FrameBound, FrameUnit, PlanNode, WindowCall } from "./plan.ts";
 import {
+  addScaled,
+  compareScaled,
+  type ScaledDecimal,
+  scaledDecimal,
+  subtractScaled,
+} from "./scaled-decimal.ts";
+import {
   MAX_SPLIT_LEVEL,
   MIN_SPLIT_ROWS,
   PARTITIONS,
@@ -260,7 +267,7 @@ export async function partitionValues(
       return out;
     }
     default:
-      return framed(call, sortedPartition(peers, keys, call.order[0]?.desc ?? false), arg, pause);
+      return framed(call, framePartition(call, peers, keys), arg, pause);
   }
 }
 
@@ -365,6 +372,11 @@ async function framed(
   return out;
 }
 
+function framePartition(call: WindowCall, peers: Peers, keys: Value[]): SortedPartition {
+  const first = call.order[0];
+  return sortedPartition(peers, keys, first?.desc ?? false, first?.expr.type !== "double");
+}
+
 /** A sorted partition as frames see it. */
 interface SortedPartition {
   n: number;
@@ -375,16 +387,24 @@ interface SortedPartition {
   /** NULLs sort together at one end: the rows with a value lie in [valuedFrom, valuedTo). */
   valuedFrom: number;
   valuedTo: number;
+  /** Whether the values compare as exact decimals (all but doubles), and those read so far. */
+  exact: boolean;
+  scaledKeys: (ScaledDecimal | null | undefined)[];
 }
 
-function sortedPartition(peers: Peers, keys: Value[], desc: boolean): SortedPartition {
+function sortedPartition(
+  peers: Peers,
+  keys: Value[],
+  desc: boolean,
+  exact: boolean,
+): SortedPartition {
   const n = peers.first.length;
   const isNull = (k: number) => keys[k] === null || keys[k] === undefined;
   let valuedFrom = 0;
   let valuedTo = keys.length === n ? n : 0;
   while (valuedFrom < valuedTo && isNull(valuedFrom)) valuedFrom++;
   while (valuedTo > valuedFrom && isNull(valuedTo - 1)) valuedTo--;
-  return { n, peers, keys, desc, valuedFrom, valuedTo };
+  return { n, peers, keys, desc, valuedFrom, valuedTo, exact, scaledKeys: [] };
 }
 
 /** A frame edge's row index within the partition (start may exceed end: an empty frame). */
@@ -403,7 +423,7 @@ function frameEdge(
       if (unit === "rows") return i;
       return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
     case "offset": {
-      if (unit === "range") return rangeEdge(bound.by, i, partition, edge);
+      if (unit === "range") return rangeEdge(bound, i, partition, edge);
       if (unit === "groups") {
         const g = (peers.group[i] as number) + bound.by;
         if (g < 0) return edge === "start" ? 0 : -1;
@@ -417,33 +437,80 @@ function frameEdge(
 }
 
 /**
- * A RANGE frame's edge `by` away from the current row's ORDER BY value: the first row (start)
- * or last row (end) whose value is within it, found by binary search among the rows with a
- * value. A row whose value is NULL frames its peers, the other NULLs, as in PostgreSQL.
+ * A RANGE frame's edge an offset away from the current row's ORDER BY value: the first row
+ * (start) or last row (end) whose value is within it, found by binary search among the rows
+ * with a value. Values are compared exactly (as decimals) unless they are doubles, which compare
+ * as doubles do, NaN above every number as PostgreSQL sorts it. A row whose value is NULL (or a
+ * double's NaN) frames its peers.
  */
 function rangeEdge(
-  by: number,
+  bound: Extract<FrameBound, { kind: "offset" }>,
   i: number,
   partition: SortedPartition,
   edge: "start" | "end",
 ): number {
   const { peers, keys, desc, valuedFrom, valuedTo } = partition;
+  const ownPeers = edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
   const v = keys[i];
-  if (v === null || v === undefined)
-    return edge === "start" ? (peers.first[i] as number) : (peers.last[i] as number);
-  const target = Number(v) + (desc ? -by : by);
-  /** Whether a value comes before the target in the partition's order. */
-  const before = (x: Value) => (desc ? Number(x) > target : Number(x) < target);
-  const after = (x: Value) => (desc ? Number(x) < target : Number(x) > target);
-  const firstWhere = (test: (x: Value) => boolean): number => {
+  if (v === null || v === undefined) return ownPeers;
+  // Toward smaller values: PRECEDING in ascending order, FOLLOWING in descending.
+  const down = bound.preceding !== desc;
+  const position = partition.exact
+    ? exactPosition(partition, v, bound.literal, down)
+    : doublePosition(partition, v, bound.literal, down);
+  if (!position) return ownPeers;
+  /** Whether the row at `k` comes before the edge's value in the partition's order. */
+  const before = (k: number) => (desc ? position(k) > 0 : position(k) < 0);
+  const after = (k: number) => (desc ? position(k) < 0 : position(k) > 0);
+  const firstWhere = (test: (k: number) => boolean): number => {
     let a = valuedFrom;
     let b = valuedTo;
     while (a < b) {
       const mid = (a + b) >> 1;
-      if (test(keys[mid] as Value)) b = mid;
+      if (test(mid)) b = mid;
       else a = mid + 1;
     }
     return a;
   };
-  return edge === "start" ? firstWhere((x) => !before(x)) : firstWhere(after) - 1;
+  return edge === "start" ? firstWhere((k) => !before(k)) : firstWhere(after) - 1;
+}
+
+/** Where the row at `k`'s value lies against `v` moved by the offset: -1 below, 0 at, 1 above. */
+type Position = (k: number) => number;
+
+function exactPosition(
+  partition: SortedPartition,
+  v: Value,
+  literal: string,
+  down: boolean,
+): Position | undefined {
+  const base = scaledDecimal(v);
+  const offset = scaledDecimal(literal);
+  if (!base || !offset) return undefined;
+  const target = down ? subtractScaled(base, offset) : addScaled(base, offset);
+  const cache = partition.scaledKeys;
+  return (k) => {
+    let d = cache[k];
+    if (d === undefined) {
+      d = scaledDecimal(partition.keys[k]) ?? null;
+      cache[k] = d;
+    }
+    return d ? compareScaled(d, target) : 1;
+  };
+}
+
+function doublePosition(
+  partition: SortedPartition,
+  v: Value,
+  literal: string,
+  down: boolean,
+): Position | undefined {
+  const base = Number(v);
+  if (Number.isNaN(base)) return undefined;
+  const target = down ? base - Number(literal) : base + Number(literal);
+  return (k) => {
+    const x = Number(partition.keys[k]);
+    if (Number.isNaN(x)) return 1;
+    return x < target ? -1 : x > target ? 1 : 0;
+  };
 }

@@ -184,6 +184,61 @@ describe("window functions", () => {
     ]);
   });
 
+  it("measures RANGE offsets exactly: decimals as decimals, bigints past 2^53, NaN as its own peer", async () => {
+    const amounts = rowsOver([
+      {
+        source: "s",
+        name: "amounts",
+        columns: [
+          { name: "id", type: "integer" },
+          { name: "x", type: "decimal" },
+          { name: "big", type: "bigint" },
+          { name: "f", type: "double" },
+          { name: "groups", type: "integer" },
+        ],
+        rows: [
+          [1, 0.7, 9007199254740993n, 1, 1],
+          [2, 0.8, 9007199254740994n, 2, 1],
+          [3, 0.9, 9007199254740996n, Number.NaN, 2],
+          [4, null, null, null, 2],
+        ],
+      },
+    ]);
+    expect(
+      await amounts(`SELECT id,
+        count(*) OVER (ORDER BY x RANGE BETWEEN CURRENT ROW AND 0.1 FOLLOWING),
+        count(*) OVER (ORDER BY x RANGE BETWEEN 0.1 PRECEDING AND CURRENT ROW),
+        count(*) OVER (ORDER BY big RANGE BETWEEN 1 PRECEDING AND CURRENT ROW),
+        count(*) OVER (ORDER BY f RANGE BETWEEN 1 PRECEDING AND CURRENT ROW),
+        count(*) OVER (ORDER BY f DESC RANGE BETWEEN CURRENT ROW AND 1 FOLLOWING)
+      FROM amounts ORDER BY id`),
+    ).toEqual([
+      [1, 2, 1, 1, 1, 1],
+      [2, 2, 2, 2, 2, 2],
+      [3, 1, 2, 1, 1, 1],
+      [4, 1, 1, 1, 1, 1],
+    ]);
+    // NaN sorts above every number, and is the largest value, as in PostgreSQL.
+    expect(await amounts("SELECT f FROM amounts ORDER BY f DESC")).toEqual([
+      [null],
+      [Number.NaN],
+      [2],
+      [1],
+    ]);
+    expect(await amounts("SELECT max(f), min(f) FROM amounts")).toEqual([[Number.NaN, 1]]);
+    // A column named like a frame unit is a column.
+    expect(
+      await amounts(
+        "SELECT id, sum(id) OVER (PARTITION BY groups ORDER BY groups ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM amounts ORDER BY id",
+      ),
+    ).toEqual([
+      [1, 1],
+      [2, 3],
+      [3, 3],
+      [4, 7],
+    ]);
+  });
+
   it("refuses window calls where SQL does not allow them, and frames it cannot run", async () => {
     const fail = (sql: string) => q(sql).catch((e: EntenteError) => e);
     expect(await fail("SELECT id FROM staff WHERE row_number() OVER () > 1")).toMatchObject({
@@ -209,6 +264,9 @@ describe("window functions", () => {
       ["ORDER BY id RANGE 1.5 PRECEDING", "for column type integer and offset type numeric"],
       ["GROUPS 1 PRECEDING", "GROUPS mode requires an ORDER BY clause"],
       ["ORDER BY id ROWS BETWEEN CURRENT ROW AND 1 PRECEDING", "cannot have preceding rows"],
+      ["ORDER BY id ROWS BETWEEN CURRENT ROW AND 0 PRECEDING", "cannot have preceding rows"],
+      ["ORDER BY id ROWS 0 FOLLOWING", "cannot end with current row"],
+      ["ORDER BY id RANGE 1.0 PRECEDING", "for column type integer and offset type numeric"],
       [
         "ORDER BY id ROWS BETWEEN UNBOUNDED FOLLOWING AND CURRENT ROW",
         "cannot be UNBOUNDED FOLLOWING",
