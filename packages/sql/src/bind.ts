@@ -391,7 +391,11 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
       }
       return bindExpr(g, scope, env, inGroupBy);
     });
-    const { groups, sets } = sameGroupsOnce(boundGroups, writtenSets);
+    const { groups, sets } = sameGroupsOnce(
+      boundGroups,
+      writtenSets,
+      ast.groupby?.distinct === true,
+    );
     const aggs: AggCall[] = [];
     lift = (e) => liftAggregates(e, groups, aggs, sets);
     const windows: WindowCall[] = [];
@@ -461,10 +465,12 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
 /**
  * Grouping sets name the same expression once: `GROUPING SETS ((a, b), (a))` groups by one `a`,
  * which is NULL only in the rows of sets without it. Plain GROUP BY lists are left as written.
+ * With GROUP BY DISTINCT, a set made twice is kept once.
  */
 function sameGroupsOnce(
   bound: Expr[],
   sets: number[][] | undefined,
+  distinctSets: boolean,
 ): { groups: Expr[]; sets?: number[][] } {
   if (!sets) return { groups: bound };
   const keys = bound.map(exprKey);
@@ -478,7 +484,16 @@ function sameGroupsOnce(
     return groups.length - 1;
   });
   const renumbered = sets.map((set) => [...new Set(set.map((i) => moved[i] as number))]);
-  return { groups, sets: renumbered };
+  if (!distinctSets) return { groups, sets: renumbered };
+  // GROUP BY DISTINCT: a grouping set listed twice (in any order of its items) counts once.
+  const seen = new Set<string>();
+  const once = renumbered.filter((set) => {
+    const key = [...set].sort((a, b) => a - b).join(",");
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { groups, sets: once };
 }
 
 function groupByItems(ast: Ast): Ast[] {

@@ -6,6 +6,8 @@
  * - `INTERSECT ALL` and `EXCEPT ALL`: ALL is blanked out; the set operations are marked in text
  *   order, and ALL is put back on the same operations in the AST.
  * - `SELECT ALL` (the default, which says nothing): ALL is blanked out.
+ * - `GROUP BY DISTINCT` and `GROUP BY ALL`: the word is blanked out, and DISTINCT marked on the
+ *   clause in the AST.
  * - `GROUPING SETS (…)` is read as a call `GROUPING_SETS(…)`, and an empty grouping set `()` in
  *   it, or directly in GROUP BY, as the empty string `''`, which becomes its own node type.
  * - Window frames: `RANGE` and `GROUPS` are read as `ROWS`, and an end `n PRECEDING` as `n FOLLOWING`; each
@@ -72,6 +74,8 @@ export interface BridgedText {
   setOperations: SetOperationMark[];
   /** Whether some `()` in a GROUP BY was written as `''`. */
   emptyGroupingSets: boolean;
+  /** Per GROUP BY in text order, whether it was GROUP BY DISTINCT. */
+  groupBys: boolean[];
   frames: FrameMark[];
   /** Whether percent_rank() or cume_dist() was written as an ntile call. */
   renamedWindowFunctions: boolean;
@@ -135,6 +139,7 @@ export function bridgeSyntax(written: string): BridgedText {
     text: input,
     setOperations: [],
     emptyGroupingSets: false,
+    groupBys: [],
     frames: [],
     renamedWindowFunctions: false,
     distinctFrom: false,
@@ -148,6 +153,7 @@ export function bridgeSyntax(written: string): BridgedText {
   const tokens = tokenize(input);
   const rewrite = new Rewrite(input);
   bridged.setOperations = setOperations(tokens, rewrite);
+  bridged.groupBys = groupByQuantifiers(tokens, rewrite);
   bridged.emptyGroupingSets = groupingSets(tokens, rewrite);
   bridged.frames = windowFrames(tokens, rewrite);
   bridged.renamedWindowFunctions = windowFunctions(tokens, rewrite);
@@ -171,6 +177,19 @@ function setOperations(tokens: Token[], rewrite: Rewrite): SetOperationMark[] {
     } else if (t.lower === "all" && after === "select") {
       rewrite.write(t.start, t.end, "");
     }
+  });
+  return marks;
+}
+
+/** `GROUP BY DISTINCT` and `GROUP BY ALL` lose the word; every GROUP BY is marked with it. */
+function groupByQuantifiers(tokens: Token[], rewrite: Rewrite): boolean[] {
+  const marks: boolean[] = [];
+  tokens.forEach((t, k) => {
+    if (t.lower !== "by" || tokens[k - 1]?.lower !== "group") return;
+    const word = tokens[k + 1];
+    const quantified = word?.kind === "word" && (word.lower === "distinct" || word.lower === "all");
+    if (quantified) rewrite.write(word.start, word.end, "");
+    marks.push(quantified && word.lower === "distinct");
   });
   return marks;
 }
@@ -334,6 +353,7 @@ const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
 export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   restoreSetOperations(ast, bridged.setOperations);
   if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast, false);
+  restoreGroupByDistinct(ast, bridged.groupBys);
   restoreFrames(ast, bridged.frames);
   if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
   if (bridged.distinctFrom) restoreDistinctFrom(ast);
@@ -350,6 +370,35 @@ function restoreDistinctFrom(node: Ast): void {
   if (node.type === "binary_expr" && node.operator === DISTINCT_FROM_OPERATORS[1])
     node.operator = "IS NOT DISTINCT FROM";
   for (const value of Object.values(node)) restoreDistinctFrom(value);
+}
+
+/**
+ * GROUP BY DISTINCT's clauses get `distinct: true`. The GROUP BY clauses are found in text order
+ * (a clause before those nested in its items), and there must be as many as were marked.
+ */
+function restoreGroupByDistinct(ast: Ast, marks: boolean[]): void {
+  if (!marks.includes(true)) return;
+  const found: Ast[] = [];
+  const collect = (node: Ast): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) collect(x);
+      return;
+    }
+    if (!node || typeof node !== "object") return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "groupby" && value) found.push(value);
+      collect(value);
+    }
+  };
+  collect(ast);
+  if (found.length !== marks.length) {
+    throw unsupported(
+      "GROUP BY DISTINCT in this statement could not be matched to its GROUP BY clauses; write the grouping sets once each",
+    );
+  }
+  found.forEach((clause, k) => {
+    if (marks[k]) clause.distinct = true;
+  });
 }
 
 /**

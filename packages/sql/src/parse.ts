@@ -254,7 +254,6 @@ const LOCKING_READ = /^(update|share|no\s+key\s+update|key\s+share)\b/i;
  * the error, `at` the text from it, and `$1` in the name is the first group either captured.
  */
 const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
-  { before: /\bgroup\s+by\s+distinct\s+$/i, name: "GROUP BY DISTINCT" },
   { before: /\bbetween\s+symmetric\s+$/i, name: "BETWEEN SYMMETRIC" },
   { before: /\bfetch\s+$/i, at: /^(first|next)\b/i, name: "FETCH $1" },
   { before: /\boffset\s+\S+\s+$/i, at: /^rows?\b/i, name: "OFFSET … ROWS" },

@@ -187,6 +187,28 @@ describe("GROUPING SETS", () => {
     ]);
   });
 
+  it("keeps a grouping set made twice once with GROUP BY DISTINCT, twice with GROUP BY ALL", async () => {
+    const sql = (quantifier: string) =>
+      `SELECT a, c, count(*) FROM t1 GROUP BY ${quantifier} ROLLUP (a, c), ROLLUP (a) ORDER BY 1, 2, 3`;
+    expect(await g(sql("DISTINCT"))).toEqual([
+      [1, "x", 3],
+      [1, null, 3],
+      [2, "y", 1],
+      [2, null, 1],
+      [3, "z", 1],
+      [3, null, 1],
+      [null, null, 2],
+      [null, null, 2],
+      [null, null, 7],
+    ]);
+    expect(await g(sql("ALL"))).toHaveLength(21);
+    expect(
+      await g(
+        "SELECT count(*) FROM (SELECT a FROM t1 GROUP BY DISTINCT GROUPING SETS ((a, c), (c, a))) s",
+      ),
+    ).toEqual([[4]]);
+  });
+
   it("answers GROUP BY () and an empty set with one row, also over no rows", async () => {
     expect(await g("SELECT count(*), sum(b) FROM t1 WHERE a > 5 GROUP BY ()")).toEqual([[0, null]]);
     expect(await g("SELECT 1 FROM t1 GROUP BY ()")).toEqual([[1]]);

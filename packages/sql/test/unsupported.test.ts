@@ -161,7 +161,6 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
       "SELECT a, count(*) FROM t1 GROUP BY GROUPING SETS ((a), ()), ''",
       "GROUP BY with both an empty grouping set () and the constant ''",
     ],
-    ["SELECT a FROM t1 GROUP BY DISTINCT a", "GROUP BY DISTINCT"],
     ["SELECT a FROM t1 WINDOW w AS (PARTITION BY b)", "named windows (OVER name, WINDOW …)"],
     ["SELECT a FROM t1 FETCH FIRST 3 ROWS ONLY", "FETCH FIRST"],
     ["SELECT a FROM t1 OFFSET 2 ROWS", "OFFSET … ROWS"],
