@@ -12,11 +12,11 @@
  * repeating a join key in every branch, date arithmetic (`± INTERVAL`, `± integer`, `date -
  * date`), EXTRACT / date_part / date_trunc, `substring(… FROM … FOR …)`, bounds written as
  * decimal literal arithmetic that lands on a row's value, GROUP BY ROLLUP / CUBE (also crossed
- * with plain keys) / GROUPING SETS (with `()` and a nested ROLLUP) and GROUPING(), window
- * functions (ranking, percent_rank and cume_dist, offsets, first/last/nth_value, aggregates over
- * the default frame, ROWS, GROUPS and RANGE frames, RANGE also by an offset; over joins, over
- * groups, in derived tables for top-N), UNION / INTERSECT / EXCEPT
- * chains (with and without ALL), column alias lists on derived tables and CTEs, scalar
+ * with plain keys) / GROUPING SETS (with `()`, a nested ROLLUP, GROUP BY DISTINCT) and
+ * GROUPING(), window functions (ranking, percent_rank and cume_dist, offsets,
+ * first/last/nth_value, aggregates over the default frame, ROWS, GROUPS and RANGE frames, RANGE
+ * also by an offset; over joins, over groups, in derived tables for top-N), UNION / INTERSECT /
+ * EXCEPT chains (with and without ALL), column alias lists on derived tables and CTEs, scalar
  * subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS correlated by an
  * equality and other comparisons.
  *
@@ -743,7 +743,8 @@ function groupingSets(r: Gen, keys: string[]): string {
   });
   const sets = [`(${keys.join(", ")})`, ...subsets];
   if (keys.length > 1 && r.chance(0.25)) sets.push(`ROLLUP (${keys.slice(1).join(", ")})`);
-  return `GROUPING SETS (${sets.join(", ")})`;
+  // GROUP BY DISTINCT drops a set the list makes twice.
+  return `${r.chance(0.3) ? "DISTINCT " : ""}GROUPING SETS (${sets.join(", ")})`;
 }
 
 /**
