@@ -358,7 +358,6 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
     throw unsupported(`${String(ast.type).toUpperCase()} is not supported here; only SELECT is`);
   }
   registerCtes(ast.with, env, outer);
-  refuseUnsupportedClauses(ast);
   const rels = bindFromClause(ast.from ?? [], env, outer);
   const scope: Scope = { columns: scopeColumnsOf(rels), ...(outer ? { outer } : {}) };
 
@@ -399,7 +398,12 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
     const aggs: AggCall[] = [];
     lift = (e) => liftAggregates(e, groups, aggs, sets);
     const windows: WindowCall[] = [];
-    const inSelect: BindOptions = { clause: "the SELECT list", aggregates: true, windows };
+    const inSelect: BindOptions = {
+      clause: "the SELECT list",
+      aggregates: true,
+      windows,
+      namedWindows: namedWindowsOf(ast),
+    };
     const selected = selectItems.map((s) => lift(s.expr ?? bindExpr(s.ast, scope, env, inSelect)));
     for (const w of windows) {
       w.args = w.args.map(lift);
@@ -451,7 +455,13 @@ function bindSelect(ast: Ast, env: Env, outer: OuterScope | undefined): PlanNode
   }
   const windows: WindowCall[] = [];
   outExprs = selectItems.map(
-    (s) => s.expr ?? bindExpr(s.ast, scope, env, { clause: "the SELECT list", windows }),
+    (s) =>
+      s.expr ??
+      bindExpr(s.ast, scope, env, {
+        clause: "the SELECT list",
+        windows,
+        namedWindows: namedWindowsOf(ast),
+      }),
   );
   if (windows.length > 0) {
     const base = node.columns.length;
@@ -566,9 +576,15 @@ function subsets<T>(parts: T[]): T[][] {
   return all;
 }
 
-/** Clauses the parser reads but the engine cannot run; refused before anything is bound. */
-function refuseUnsupportedClauses(ast: Ast): void {
-  if (ast.window) throw unsupported("named windows (OVER name, WINDOW …) are not supported");
+/** The WINDOW clause's specifications by name; a name given twice is refused. */
+function namedWindowsOf(ast: Ast): Map<string, Ast> {
+  const named = new Map<string, Ast>();
+  for (const item of ast.window?.expr ?? []) {
+    const name = String(item.name).toLowerCase();
+    if (named.has(name)) throw badRequest(`window "${item.name}" is already defined`);
+    named.set(name, item.as_window_specification);
+  }
+  return named;
 }
 
 function isOutputReference(e: Ast, items: SelectItem[]): boolean {
@@ -1522,6 +1538,8 @@ interface BindOptions {
   inAggregate?: boolean;
   /** The SELECT list's window calls, where window functions may stand. */
   windows?: WindowCall[];
+  /** The WINDOW clause's specifications, by name. */
+  namedWindows?: Map<string, Ast>;
 }
 
 /** A column of the query's own FROM; a name that only an enclosing query has is refused. */
@@ -2388,9 +2406,12 @@ function bindWindowCall(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr
   }
   if (!RANKING.has(name) && !OFFSET.has(name) && !WINDOW_AGGREGATES.has(name))
     throw unsupported(`window function ${name}() is not supported`);
-  const spec = e.over?.as_window_specification;
-  if (typeof spec === "string" || !spec?.window_specification)
-    throw unsupported("named windows (OVER name, WINDOW …) are not supported");
+  const written = e.over?.as_window_specification;
+  // `OVER w` names a specification of the WINDOW clause.
+  const spec =
+    typeof written === "string" ? opts.namedWindows?.get(written.toLowerCase()) : written;
+  if (typeof written === "string" && !spec) throw badRequest(`window "${written}" does not exist`);
+  if (!spec?.window_specification) throw unsupported("this window specification is not supported");
   const w = spec.window_specification;
   // The call's own expressions see what the SELECT list sees, but no window calls.
   const inner: BindOptions = { clause: opts.clause };

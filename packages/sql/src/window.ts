@@ -495,7 +495,9 @@ function exactPosition(
       d = scaledDecimal(partition.keys[k]) ?? null;
       cache[k] = d;
     }
-    return d ? compareScaled(d, target) : 1;
+    if (d) return compareScaled(d, target);
+    // Not a finite number: -Infinity sorts below every number, Infinity and NaN above.
+    return partition.keys[k] === Number.NEGATIVE_INFINITY ? -1 : 1;
   };
 }
 

@@ -218,6 +218,42 @@ describe("window functions", () => {
       [3, 1, 2, 1, 1, 1],
       [4, 1, 1, 1, 1, 1],
     ]);
+    // Infinities of a numeric column lie beyond every offset.
+    const infinities = rowsOver([
+      {
+        source: "s",
+        name: "infs",
+        columns: [
+          { name: "id", type: "integer" },
+          { name: "v", type: "decimal" },
+        ],
+        rows: [
+          [1, Number.NEGATIVE_INFINITY],
+          [2, -1],
+          [3, -0],
+          [4, 0],
+          [5, 0.1],
+          [6, 0.2],
+          [7, 0.3],
+          [8, Number.POSITIVE_INFINITY],
+        ],
+      },
+    ]);
+    expect(
+      await infinities(`SELECT id,
+        count(*) OVER (ORDER BY v RANGE BETWEEN 1 PRECEDING AND 1 FOLLOWING),
+        count(*) OVER (ORDER BY v DESC RANGE BETWEEN 1 PRECEDING AND CURRENT ROW)
+      FROM infs ORDER BY id`),
+    ).toEqual([
+      [1, 1, 1],
+      [2, 3, 3],
+      [3, 6, 5],
+      [4, 6, 5],
+      [5, 5, 3],
+      [6, 5, 2],
+      [7, 5, 1],
+      [8, 1, 1],
+    ]);
     // NaN sorts above every number, and is the largest value, as in PostgreSQL.
     expect(await amounts("SELECT f FROM amounts ORDER BY f DESC")).toEqual([
       [null],
@@ -236,6 +272,21 @@ describe("window functions", () => {
       [2, 3],
       [3, 3],
       [4, 7],
+    ]);
+  });
+
+  it("reads OVER name from the WINDOW clause", async () => {
+    expect(
+      await q(`SELECT id, sum(pay) OVER w, rank() OVER w, count(*) OVER v FROM staff
+        WINDOW w AS (PARTITION BY dept ORDER BY pay), v AS (ORDER BY id ROWS 1 PRECEDING)
+        ORDER BY id`),
+    ).toEqual([
+      [1, 10, 1, 1],
+      [2, 50, 2, 2],
+      [3, 50, 2, 2],
+      [4, 5, 1, 2],
+      [5, 5, 2, 2],
+      [6, 7, 1, 2],
     ]);
   });
 
@@ -277,9 +328,12 @@ describe("window functions", () => {
         code: "BAD_REQUEST",
         message: expect.stringContaining(message),
       });
-    expect(await fail("SELECT rank() OVER w FROM staff WINDOW w AS (ORDER BY pay)")).toMatchObject({
-      code: "UNSUPPORTED",
-      message: expect.stringContaining("named windows"),
+    expect(await fail("SELECT rank() OVER x FROM staff WINDOW w AS (ORDER BY pay)")).toMatchObject({
+      code: "BAD_REQUEST",
+      message: 'window "x" does not exist',
     });
+    expect(
+      await fail("SELECT rank() OVER (w ORDER BY id) FROM staff WINDOW w AS (PARTITION BY dept)"),
+    ).toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("OVER (name …)") });
   });
 });
