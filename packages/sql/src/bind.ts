@@ -2116,7 +2116,18 @@ function bindBinary(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       for (const x of [lo, hi])
         if (!typesCompatible(l.type, x.type))
           throw badRequest(`type mismatch: ${l.type} BETWEEN ${x.type}`);
-      return { k: "between", e: l, lo, hi, not: op === "NOT BETWEEN", type: "boolean" };
+      const not = op === "NOT BETWEEN";
+      if (!e.symmetric) return { k: "between", e: l, lo, hi, not, type: "boolean" };
+      // SYMMETRIC: between the bounds in either order.
+      const either: Expr = {
+        k: "or",
+        args: [
+          { k: "between", e: l, lo, hi, not: false, type: "boolean" },
+          { k: "between", e: l, lo: hi, hi: lo, not: false, type: "boolean" },
+        ],
+        type: "boolean",
+      };
+      return not ? { k: "not", e: either, type: "boolean" } : either;
     }
     case "LIKE":
     case "NOT LIKE":

@@ -14,6 +14,8 @@
  *   frame is marked and given back its unit and direction.
  * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
  * - `IS [NOT] DISTINCT FROM` is read as an operator the engine does not otherwise take.
+ * - `OFFSET n ROWS` and `FETCH FIRST n ROWS ONLY` are read as OFFSET and LIMIT, `AS
+ *   [NOT] MATERIALIZED` as `AS`, and `BETWEEN [A]SYMMETRIC` as BETWEEN, SYMMETRIC marked.
  * - `substring(s FROM a FOR b)` is read as `substring(s, a, b)`.
  *
  * Marks are matched to the AST in text order, checked against what the AST holds (the set
@@ -81,6 +83,8 @@ export interface BridgedText {
   renamedWindowFunctions: boolean;
   /** Whether IS [NOT] DISTINCT FROM was written as an operator. */
   distinctFrom: boolean;
+  /** Per BETWEEN in text order, whether it was BETWEEN SYMMETRIC. */
+  betweens: boolean[];
 }
 
 interface Token {
@@ -143,9 +147,10 @@ export function bridgeSyntax(written: string): BridgedText {
     frames: [],
     renamedWindowFunctions: false,
     distinctFrom: false,
+    betweens: [],
   };
   if (
-    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct)\b/i.test(
+    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct|fetch|offset|materialized|between)\b/i.test(
       input,
     )
   )
@@ -158,6 +163,9 @@ export function bridgeSyntax(written: string): BridgedText {
   bridged.frames = windowFrames(tokens, rewrite);
   bridged.renamedWindowFunctions = windowFunctions(tokens, rewrite);
   bridged.distinctFrom = distinctFrom(tokens, rewrite);
+  rowLimits(tokens, rewrite);
+  materializedHints(tokens, rewrite);
+  bridged.betweens = symmetricBetweens(tokens, rewrite);
   bridged.text = rewrite.out.join("");
   return bridged;
 }
@@ -346,6 +354,67 @@ function distinctFrom(tokens: Token[], rewrite: Rewrite): boolean {
   return wrote;
 }
 
+/**
+ * The standard's row limits: `OFFSET n ROWS` loses ROWS, and `FETCH FIRST|NEXT [n] ROW|ROWS ONLY`
+ * becomes `LIMIT n` (1 when no count is written). A count other than a number or a parameter,
+ * and `WITH TIES`, are left for the parser to refuse.
+ */
+function rowLimits(tokens: Token[], rewrite: Rewrite): void {
+  const isRows = (t: Token | undefined): t is Token => t?.lower === "row" || t?.lower === "rows";
+  tokens.forEach((t, k) => {
+    if (t.kind !== "word") return;
+    if (t.lower === "offset") {
+      const count = countAt(tokens, k + 1);
+      const rows = count ? tokens[k + 1 + count.length] : undefined;
+      if (count && isRows(rows)) rewrite.write(rows.start, rows.end, "");
+      return;
+    }
+    if (t.lower !== "fetch" || !["first", "next"].includes(tokens[k + 1]?.lower ?? "")) return;
+    const count = countAt(tokens, k + 2);
+    const rowsAt = k + 2 + (count?.length ?? 0);
+    const only = tokens[rowsAt + 1];
+    if (!isRows(tokens[rowsAt]) || only?.lower !== "only") return;
+    rewrite.write(t.start, only.end, `LIMIT ${count ? count.text : "1"}`);
+  });
+}
+
+/** A count at `k`: a number, or a parameter `$n`; its text and how many tokens it takes. */
+function countAt(tokens: Token[], k: number): { text: string; length: number } | undefined {
+  const t = tokens[k];
+  if (t?.kind === "number") return { text: t.text, length: 1 };
+  const n = tokens[k + 1];
+  if (t?.text === "$" && n?.kind === "number" && n.start === t.end)
+    return { text: `$${n.text}`, length: 2 };
+  return undefined;
+}
+
+/** `WITH x AS [NOT] MATERIALIZED (…)` is a planning hint, and the engine plans its own way. */
+function materializedHints(tokens: Token[], rewrite: Rewrite): void {
+  tokens.forEach((t, k) => {
+    if (t.lower !== "materialized" || tokens[k + 1]?.text !== "(") return;
+    const before = tokens[k - 1];
+    if (before?.lower === "as") rewrite.write(t.start, t.end, "");
+    else if (before?.lower === "not" && tokens[k - 2]?.lower === "as")
+      rewrite.write(before.start, t.end, "");
+  });
+}
+
+/** `BETWEEN SYMMETRIC` and `BETWEEN ASYMMETRIC` lose the word; every BETWEEN is marked with it. */
+function symmetricBetweens(tokens: Token[], rewrite: Rewrite): boolean[] {
+  const marks: boolean[] = [];
+  tokens.forEach((t, k) => {
+    if (t.kind !== "word" || t.lower !== "between") return;
+    // A window frame's BETWEEN is not an operator.
+    const frame = ["rows", "range", "groups"].includes(tokens[k - 1]?.lower ?? "");
+    if (frame) return;
+    const word = tokens[k + 1];
+    const quantified = word?.lower === "symmetric" || word?.lower === "asymmetric";
+    if (word && quantified) rewrite.write(word.start, word.end, "");
+    marks.push(quantified && word?.lower === "symmetric");
+  });
+  return marks;
+}
+
 /** The operators IS DISTINCT FROM and IS NOT DISTINCT FROM are parsed as. */
 const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
 
@@ -357,6 +426,42 @@ export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   restoreFrames(ast, bridged.frames);
   if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
   if (bridged.distinctFrom) restoreDistinctFrom(ast);
+  restoreSymmetricBetweens(ast, bridged.betweens);
+}
+
+/**
+ * BETWEEN SYMMETRIC's operators get `symmetric: true`. The BETWEEN operators are found in text
+ * order (an operator's left side before it, its bounds after), as many as were marked.
+ */
+function restoreSymmetricBetweens(ast: Ast, marks: boolean[]): void {
+  if (!marks.includes(true)) return;
+  const found: Ast[] = [];
+  const collect = (node: Ast): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) collect(x);
+      return;
+    }
+    if (!node || typeof node !== "object") return;
+    const between = node.type === "binary_expr" && /^(not )?between$/i.test(String(node.operator));
+    if (!between) {
+      // A window frame's BETWEEN is not an operator.
+      for (const [key, value] of Object.entries(node))
+        if (key !== "window_frame_clause") collect(value);
+      return;
+    }
+    collect(node.left);
+    found.push(node);
+    collect(node.right);
+  };
+  collect(ast);
+  if (found.length !== marks.length) {
+    throw unsupported(
+      "BETWEEN SYMMETRIC in this statement could not be matched to its BETWEEN operators; write it as two BETWEENs",
+    );
+  }
+  found.forEach((node, k) => {
+    if (marks[k]) node.symmetric = true;
+  });
 }
 
 function restoreDistinctFrom(node: Ast): void {

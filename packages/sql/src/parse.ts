@@ -254,8 +254,13 @@ const LOCKING_READ = /^(update|share|no\s+key\s+update|key\s+share)\b/i;
  * the error, `at` the text from it, and `$1` in the name is the first group either captured.
  */
 const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
-  { before: /\bbetween\s+symmetric\s+$/i, name: "BETWEEN SYMMETRIC" },
-  { before: /\bfetch\s+$/i, at: /^(first|next)\b/i, name: "FETCH $1" },
+  // FETCH … ONLY with a number or parameter is read (parse-bridge.ts); WITH TIES is not.
+  {
+    before: /\bfetch\s+$/i,
+    at: /^(first|next)\b/i,
+    name: "FETCH $1 with WITH TIES or a computed count",
+  },
+  { at: /^fetch\s+(first|next)\b/i, name: "FETCH $1 with WITH TIES or a computed count" },
   { before: /\boffset\s+\S+\s+$/i, at: /^rows?\b/i, name: "OFFSET … ROWS" },
   { before: /\border\s+by\s[^;]*\s$/i, at: /^using\b/i, name: "ORDER BY … USING" },
   { before: /\bas\s+$/i, at: /^(?:not\s+)?materialized\b/i, name: "WITH … AS MATERIALIZED" },
