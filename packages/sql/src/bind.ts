@@ -576,6 +576,19 @@ function subsets<T>(parts: T[]): T[][] {
   return all;
 }
 
+/**
+ * `OVER (w ORDER BY … frame)`: the named window's PARTITION BY, with its ORDER BY unless the
+ * refinement has one, and the refinement's frame, under PostgreSQL's rules.
+ */
+function refinedWindow(base: Ast, own: Ast, name: string): Ast {
+  if (own.partitionby) throw badRequest(`cannot override PARTITION BY clause of window "${name}"`);
+  if (own.orderby && base.orderby)
+    throw badRequest(`cannot override ORDER BY clause of window "${name}"`);
+  if (base.window_frame_clause)
+    throw badRequest(`cannot copy window "${name}" because it has a frame clause`);
+  return { ...own, partitionby: base.partitionby, orderby: own.orderby ?? base.orderby };
+}
+
 /** The WINDOW clause's specifications by name; a name given twice is refused. */
 function namedWindowsOf(ast: Ast): Map<string, Ast> {
   const named = new Map<string, Ast>();
@@ -2418,12 +2431,16 @@ function bindWindowCall(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr
   if (!RANKING.has(name) && !OFFSET.has(name) && !WINDOW_AGGREGATES.has(name))
     throw unsupported(`window function ${name}() is not supported`);
   const written = e.over?.as_window_specification;
-  // `OVER w` names a specification of the WINDOW clause.
-  const spec =
-    typeof written === "string" ? opts.namedWindows?.get(written.toLowerCase()) : written;
-  if (typeof written === "string" && !spec) throw badRequest(`window "${written}" does not exist`);
+  // `OVER w` names a specification of the WINDOW clause; `OVER (w …)` refines one.
+  const named = typeof written === "string" ? written : e.over?.refines;
+  const base = named === undefined ? undefined : opts.namedWindows?.get(named.toLowerCase());
+  if (named !== undefined && !base) throw badRequest(`window "${named}" does not exist`);
+  const spec = typeof written === "string" ? base : written;
   if (!spec?.window_specification) throw unsupported("this window specification is not supported");
-  const w = spec.window_specification;
+  const w =
+    typeof written !== "string" && base
+      ? refinedWindow(base.window_specification, spec.window_specification, named as string)
+      : spec.window_specification;
   // The call's own expressions see what the SELECT list sees, but no window calls.
   const inner: BindOptions = { clause: opts.clause };
   if (opts.aggregates) inner.aggregates = true;

@@ -14,6 +14,7 @@
  *   frame is marked and given back its unit and direction.
  * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
  * - `IS [NOT] DISTINCT FROM` is read as an operator the engine does not otherwise take.
+ * - `OVER (w …)` loses the name of the window it refines, marked on the OVER.
  * - `OFFSET n ROWS` and `FETCH FIRST n ROWS ONLY` are read as OFFSET and LIMIT, `AS
  *   [NOT] MATERIALIZED` as `AS`, and `BETWEEN [A]SYMMETRIC` as BETWEEN, SYMMETRIC marked.
  * - `substring(s FROM a FOR b)` is read as `substring(s, a, b)`.
@@ -85,6 +86,8 @@ export interface BridgedText {
   distinctFrom: boolean;
   /** Per BETWEEN in text order, whether it was BETWEEN SYMMETRIC. */
   betweens: boolean[];
+  /** Per OVER in text order, the named window it refines (`OVER (w ORDER BY …)`), if any. */
+  overs: (string | undefined)[];
 }
 
 interface Token {
@@ -148,9 +151,10 @@ export function bridgeSyntax(written: string): BridgedText {
     renamedWindowFunctions: false,
     distinctFrom: false,
     betweens: [],
+    overs: [],
   };
   if (
-    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct|fetch|offset|materialized|between)\b/i.test(
+    !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct|fetch|offset|materialized|between|over)\b/i.test(
       input,
     )
   )
@@ -166,6 +170,7 @@ export function bridgeSyntax(written: string): BridgedText {
   rowLimits(tokens, rewrite);
   materializedHints(tokens, rewrite);
   bridged.betweens = symmetricBetweens(tokens, rewrite);
+  bridged.overs = windowRefinements(tokens, rewrite);
   bridged.text = rewrite.out.join("");
   return bridged;
 }
@@ -415,6 +420,36 @@ function symmetricBetweens(tokens: Token[], rewrite: Rewrite): boolean[] {
   return marks;
 }
 
+/** Words that start a window specification: anything else first in OVER (…) names a window. */
+const SPECIFICATION_WORDS = new Set(["partition", "order", "rows", "range", "groups"]);
+
+/**
+ * `OVER (w …)` refines the WINDOW clause's `w`: the name is blanked out, and every OVER is
+ * marked with the name it refines, if any.
+ */
+function windowRefinements(tokens: Token[], rewrite: Rewrite): (string | undefined)[] {
+  const marks: (string | undefined)[] = [];
+  tokens.forEach((t, k) => {
+    if (t.kind !== "word" || t.lower !== "over") return;
+    const [open, name, after] = [tokens[k + 1], tokens[k + 2], tokens[k + 3]];
+    const named =
+      open?.text === "(" &&
+      name !== undefined &&
+      (name.kind === "word" || (name.kind === "quoted" && name.text.startsWith('"'))) &&
+      !SPECIFICATION_WORDS.has(name.lower) &&
+      after !== undefined &&
+      after.text !== "(" &&
+      after.text !== ".";
+    if (!named) {
+      marks.push(undefined);
+      return;
+    }
+    rewrite.write(name.start, name.end, "");
+    marks.push(name.kind === "quoted" ? name.text.slice(1, -1).replaceAll('""', '"') : name.lower);
+  });
+  return marks;
+}
+
 /** The operators IS DISTINCT FROM and IS NOT DISTINCT FROM are parsed as. */
 const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
 
@@ -427,6 +462,34 @@ export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
   if (bridged.distinctFrom) restoreDistinctFrom(ast);
   restoreSymmetricBetweens(ast, bridged.betweens);
+  restoreWindowRefinements(ast, bridged.overs);
+}
+
+/** Each OVER that refines a named window gets `refines: name`; OVERs are found in text order. */
+function restoreWindowRefinements(ast: Ast, marks: (string | undefined)[]): void {
+  if (!marks.some((m) => m !== undefined)) return;
+  const found: Ast[] = [];
+  const collect = (node: Ast): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) collect(x);
+      return;
+    }
+    if (!node || typeof node !== "object") return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "over" && value) found.push(value);
+      collect(value);
+    }
+  };
+  collect(ast);
+  if (found.length !== marks.length) {
+    throw unsupported(
+      "OVER (name …) in this statement could not be matched to its window calls; write each window whole",
+    );
+  }
+  found.forEach((over, k) => {
+    const name = marks[k];
+    if (name !== undefined) over.refines = name;
+  });
 }
 
 /**

@@ -278,10 +278,6 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
   {
-    before: /\bover\s*\(\s*[\w"]+\s+$/i,
-    name: "OVER (name …) refining a named window (write the whole specification)",
-  },
-  {
     // An operator right after PARTITION BY's items (but before ORDER BY or the frame).
     before: /\bpartition\s+by\b(?:(?!\b(?:order|rows|range|groups|exclude)\b)[^;)])*$/i,
     at: /^(?:[-+*/%^<>=!~|&#]|::|is\b|collate\b)/i,

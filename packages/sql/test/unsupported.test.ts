@@ -160,10 +160,6 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
       "SELECT a, count(*) FROM t1 GROUP BY GROUPING SETS ((a), ()), ''",
       "GROUP BY with both an empty grouping set () and the constant ''",
     ],
-    [
-      "SELECT sum(a) OVER (w ROWS 2 PRECEDING) FROM t1 WINDOW w AS (ORDER BY b)",
-      "OVER (name …) refining a named window",
-    ],
     ["SELECT a FROM t1 ORDER BY a FETCH FIRST 3 ROWS WITH TIES", "FETCH FIRST"],
     ["SELECT a FROM t1 ORDER BY a USING <", "ORDER BY … USING"],
     ["TABLE t1", "TABLE as a statement"],

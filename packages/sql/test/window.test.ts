@@ -275,6 +275,21 @@ describe("window functions", () => {
     ]);
   });
 
+  it("refines a named window in OVER (name …) with an ORDER BY and a frame", async () => {
+    expect(
+      await q(`SELECT id, sum(pay) OVER (w ORDER BY pay),
+        count(*) OVER (w ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), rank() OVER (w)
+      FROM staff WINDOW w AS (PARTITION BY dept) ORDER BY id`),
+    ).toEqual([
+      [1, 10, 1, 1],
+      [2, 50, 2, 1],
+      [3, 50, 2, 1],
+      [4, 5, 1, 1],
+      [5, 5, 2, 1],
+      [6, 7, 1, 1],
+    ]);
+  });
+
   it("reads OVER name from the WINDOW clause", async () => {
     expect(
       await q(`SELECT id, sum(pay) OVER w, rank() OVER w, count(*) OVER v FROM staff
@@ -333,7 +348,16 @@ describe("window functions", () => {
       message: 'window "x" does not exist',
     });
     expect(
-      await fail("SELECT rank() OVER (w ORDER BY id) FROM staff WINDOW w AS (PARTITION BY dept)"),
-    ).toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("OVER (name …)") });
+      await fail("SELECT sum(pay) OVER (w ORDER BY id) FROM staff WINDOW w AS (ORDER BY pay)"),
+    ).toMatchObject({
+      code: "BAD_REQUEST",
+      message: 'cannot override ORDER BY clause of window "w"',
+    });
+    expect(
+      await fail("SELECT sum(pay) OVER (w) FROM staff WINDOW w AS (ORDER BY pay ROWS 1 PRECEDING)"),
+    ).toMatchObject({
+      code: "BAD_REQUEST",
+      message: 'cannot copy window "w" because it has a frame clause',
+    });
   });
 });
