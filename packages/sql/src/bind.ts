@@ -1484,10 +1484,19 @@ function liftAggregates(
     const g = groupKeys.indexOf(exprKey(x));
     if (g >= 0 && x.k !== "lit") return { k: "col", i: g, type: x.type, name: `group${g}` };
     if (x.k === "grouping") {
-      const masks = groupingMasks(x.args, groupKeys, sets);
+      const groupingArgs = groupingPositions(x.args, groupKeys);
       // Without grouping sets every argument is grouped in every row.
       if (!sets) return { k: "lit", v: 0, type: "integer" };
-      const call: AggCall = { fn: "grouping", distinct: false, type: "integer", masks };
+      const masks = sets.map((set) =>
+        groupingArgs.reduce((mask, g) => (mask << 1) | (set.includes(g) ? 0 : 1), 0),
+      );
+      const call: AggCall = {
+        fn: "grouping",
+        distinct: false,
+        type: "integer",
+        masks,
+        groupingArgs,
+      };
       aggs.push(call);
       return { k: "col", i: groups.length + aggs.length - 1, type: "integer", name: "grouping" };
     }
@@ -1516,10 +1525,10 @@ function liftAggregates(
 }
 
 /**
- * GROUPING(a, b)'s value in each grouping set: a bit per argument, the last argument's the
- * lowest, set where the argument is not grouped in that set.
+ * GROUPING(a, b)'s arguments as indices of the groups. Its value in each grouping set has a bit
+ * per argument, the last argument's the lowest, set where the argument is not grouped in it.
  */
-function groupingMasks(args: Expr[], groupKeys: string[], sets: number[][] | undefined): number[] {
+function groupingPositions(args: Expr[], groupKeys: string[]): number[] {
   const positions = args.map((a) => {
     const g = groupKeys.indexOf(exprKey(a));
     if (g < 0)
@@ -1529,9 +1538,7 @@ function groupingMasks(args: Expr[], groupKeys: string[], sets: number[][] | und
     return g;
   });
   if (positions.length > 31) throw badRequest("GROUPING must have fewer than 32 arguments");
-  return (sets ?? [[...groupKeys.keys()]]).map((set) =>
-    positions.reduce((mask, g) => (mask << 1) | (set.includes(g) ? 0 : 1), 0),
-  );
+  return positions;
 }
 
 /** A structural key for an expression (bigints included), to match GROUP BY expressions. */

@@ -7,7 +7,13 @@ import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { forEachNode } from "./plan-walk.ts";
-import { canPushAggregate, canPushGroupKey, canPushKeys, canPushOrder } from "./pushdown.ts";
+import {
+  canPushAggregate,
+  canPushGroupingSets,
+  canPushGroupKey,
+  canPushKeys,
+  canPushOrder,
+} from "./pushdown.ts";
 import { planReductions } from "./reduce.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
@@ -236,7 +242,7 @@ function pushAggregate(
   catalog: Catalog,
 ): PlanNode | undefined {
   const scan = scanOf(node.input);
-  if (!scan || scan.local.length > 0 || node.sets) return undefined;
+  if (!scan || scan.local.length > 0) return undefined;
   // Nothing to compute over no groups (`SELECT 1 FROM t HAVING true`) is one row, which the
   // source's `SELECT 1 FROM t` is not.
   if (node.groups.length === 0 && node.aggs.length === 0) return undefined;
@@ -245,7 +251,9 @@ function pushAggregate(
   // (`sum(l_extendedprice * (1 - l_discount))`, `GROUP BY EXTRACT(year FROM d)`).
   if (!node.groups.every((g) => canPushGroupKey(g, source))) return undefined;
   if (!node.aggs.every((a) => canPushAggregate(a, source))) return undefined;
-  const statement = renderAggregate(scan, node.groups, node.aggs, source);
+  if (node.sets && !canPushGroupingSets(source)) return undefined;
+  const statement = renderAggregate(scan, node.groups, node.aggs, source, node.sets);
+  if (!statement) return undefined;
   if (node.groups.length === 0 || node.estimate <= FEW_GROUPS) statement.fewRows = true;
   return {
     kind: "remote",

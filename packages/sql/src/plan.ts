@@ -119,6 +119,8 @@ export interface AggCall {
   weight?: Expr;
   /** GROUPING's value in each of the aggregate's grouping sets (see bind.ts groupingMasks). */
   masks?: number[];
+  /** GROUPING's arguments, as indices of the aggregate's groups (to send it to a source). */
+  groupingArgs?: number[];
 }
 
 export interface SortKey {

@@ -133,10 +133,16 @@ export function canPushGroupKey(key: Expr, source: SourceInfo): boolean {
   return canPush(key, source);
 }
 
+/** Whether the source groups by GROUPING SETS and has GROUPING(): PostgreSQL and DuckDB. */
+export function canPushGroupingSets(source: SourceInfo): boolean {
+  return source.capabilities.aggregates && source.dialect.kind !== "mysql";
+}
+
 /** Whether the source computes the aggregate exactly as the engine does. */
 export function canPushAggregate(a: AggCall, source: SourceInfo): boolean {
   const caps = source.capabilities;
   if (!caps.aggregates || (a.distinct && !caps.countDistinct)) return false;
+  if (a.fn === "grouping") return canPushGroupingSets(source);
   if (!a.arg) return true;
   const t = a.arg.type;
   if (t === "json" || t === "blob" || t === "unknown" || !canPush(a.arg, source)) return false;

@@ -7,8 +7,22 @@
 import { slotsOf } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, LogicalRead, PlanNode, RemoteNode, SortKey } from "./plan.ts";
-import { canPush, canPushAggregate, canPushGroupKey, canPushOrder } from "./pushdown.ts";
-import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
+import {
+  canPush,
+  canPushAggregate,
+  canPushGroupingSets,
+  canPushGroupKey,
+  canPushOrder,
+} from "./pushdown.ts";
+import {
+  columnSql,
+  groupByList,
+  groupingSetsList,
+  ParamList,
+  qualifiedName,
+  renderExpr,
+} from "./render.ts";
+import { aggregateSql } from "./scan-sql.ts";
 import type { SourceInfo } from "./types.ts";
 
 interface Block {
@@ -270,7 +284,8 @@ class Renderer {
         };
       }
       case "aggregate": {
-        if (!caps.aggregates || node.sets) throw new NotPushable();
+        if (!caps.aggregates || (node.sets && !canPushGroupingSets(this.source)))
+          throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
         const col = (j: number) => `${t}.${this.c(j)}`;
@@ -278,13 +293,15 @@ class Renderer {
           if (!canPushGroupKey(g, this.source)) throw new NotPushable();
           return this.expr(g, col);
         });
-        const aggs = node.aggs.map((a) => this.aggregate(a, col));
+        const aggs = node.aggs.map((a) => this.aggregate(a, col, groups));
         const items = [
           ...groups.map((g, i) => `${g} AS ${this.c(i)}`),
           ...aggs.map((a, j) => `${a} AS ${this.c(groups.length + j)}`),
         ];
         let sql = `SELECT ${items.join(", ")} FROM (${input.sql}) ${t}`;
-        if (groups.length > 0) sql += ` GROUP BY ${groupByList(groups)}`;
+        const groupBy = node.sets ? groupingSetsList(groups, node.sets) : groupByList(groups);
+        if (groupBy === undefined) throw new NotPushable();
+        if (groups.length > 0 || node.sets) sql += ` GROUP BY ${groupBy}`;
         return { sql, available: new Set(items.map((_, i) => i)) };
       }
       case "union": {
@@ -307,9 +324,8 @@ class Renderer {
     }
   }
 
-  aggregate(a: AggCall, col: (i: number) => string): string {
+  aggregate(a: AggCall, col: (i: number) => string, groups: string[]): string {
     if (!canPushAggregate(a, this.source)) throw new NotPushable();
-    if (!a.arg) return "COUNT(*)";
-    return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${this.expr(a.arg, col)})`;
+    return aggregateSql(a, groups, (x) => this.expr(x, col));
   }
 }

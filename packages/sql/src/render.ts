@@ -58,6 +58,16 @@ export function groupByList(groups: string[]): string {
   return groups.map((_, i) => i + 1).join(", ");
 }
 
+/**
+ * GROUP BY GROUPING SETS for the leading SELECT items `groups`, as PostgreSQL and DuckDB write
+ * it; undefined where a group holds a parameter (its placeholder would be a second parameter).
+ */
+export function groupingSetsList(groups: string[], sets: number[][]): string | undefined {
+  if (groups.some((g) => g.includes(MARK))) return undefined;
+  const each = sets.map((set) => `(${set.map((i) => groups[i]).join(", ")})`);
+  return `GROUPING SETS (${each.join(", ")})`;
+}
+
 /** Engine values as the databases take them: timestamps as UTC text. */
 function toSourceValue(v: Value, type: SqlType, dialect: SqlDialect): Value {
   if (type === "timestamp" && typeof v === "bigint") {

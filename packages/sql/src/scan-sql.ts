@@ -2,7 +2,14 @@
 import type { ColumnBounds, ScanBounds } from "@entente/connectors";
 import { factsAbout } from "./logical.ts";
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
-import { columnSql, groupByList, ParamList, qualifiedName, renderExpr } from "./render.ts";
+import {
+  columnSql,
+  groupByList,
+  groupingSetsList,
+  ParamList,
+  qualifiedName,
+  renderExpr,
+} from "./render.ts";
 import type { SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
 import { compareValues } from "./values.ts";
 
@@ -156,19 +163,27 @@ export function renderAggregate(
   groups: Expr[],
   aggs: AggCall[],
   source: SourceInfo,
-): SourceStatement {
+  sets?: number[][],
+): SourceStatement | undefined {
   const d = source.dialect;
   const params = new ParamList(d);
   const col = (i: number) => columnSql(d, scan.table.columns[i]);
   const groupSql = groups.map((g) => renderExpr(g, col, params));
-  const aggSql = aggs.map((a) => {
-    const arg = a.arg ? renderExpr(a.arg, col, params) : "*";
-    return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${arg})`;
-  });
+  const aggSql = aggs.map((a) => aggregateSql(a, groupSql, (x) => renderExpr(x, col, params)));
+  const groupBy = sets ? groupingSetsList(groupSql, sets) : groupByList(groupSql);
+  if (groupBy === undefined) return undefined;
   const items = [...groupSql, ...aggSql];
   let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1"} FROM ${qualifiedName(d, scan.table)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
-  if (groupSql.length > 0) sql += ` GROUP BY ${groupByList(groupSql)}`;
+  if (groupSql.length > 0 || sets) sql += ` GROUP BY ${groupBy}`;
   return { ...params.statement(sql), scan: scanBounds(scan) };
+}
+
+/** An aggregate call as SQL; GROUPING's arguments are the groups' own text. */
+export function aggregateSql(a: AggCall, groupSql: string[], render: (e: Expr) => string): string {
+  if (a.fn === "grouping")
+    return `GROUPING(${(a.groupingArgs ?? []).map((i) => groupSql[i]).join(", ")})`;
+  const arg = a.arg ? render(a.arg) : "*";
+  return `${a.fn.toUpperCase()}(${a.distinct ? "DISTINCT " : ""}${arg})`;
 }

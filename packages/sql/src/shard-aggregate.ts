@@ -8,7 +8,7 @@ import type { Catalog } from "./catalog.ts";
 import type { AggCall, Expr, PlanNode, RemoteNode, ScanNode } from "./plan.ts";
 import { canPushAggregate, canPushGroupKey } from "./pushdown.ts";
 import { renderAggregate } from "./scan-sql.ts";
-import type { ColumnDef, SqlType } from "./types.ts";
+import type { ColumnDef, SourceStatement, SqlType } from "./types.ts";
 
 type AggregateNode = Extract<PlanNode, { kind: "aggregate" }>;
 
@@ -47,10 +47,14 @@ export function splitShardAggregate(node: AggregateNode, catalog: Catalog): Plan
     ...plan.partials.map((p) => p.column),
   ];
   const calls = plan.partials.map((p) => p.call);
+  const statements = scans.map((scan, i) =>
+    renderAggregate(scan, node.groups, calls, sources[i] as (typeof sources)[number]),
+  );
+  if (statements.some((s) => s === undefined)) return undefined;
   const members: RemoteNode[] = scans.map((scan, i) => ({
     kind: "remote",
     source: scan.table.source,
-    statement: renderAggregate(scan, node.groups, calls, sources[i] as (typeof sources)[number]),
+    statement: statements[i] as SourceStatement,
     columns,
     describes: `partial aggregate of ${union.shards?.read[i]?.label ?? scan.table.name}`,
     estimate: scan.estimate,

@@ -289,6 +289,23 @@ describe("pushdown", () => {
     ]);
   });
 
+  it("sends grouping sets and GROUPING() to PostgreSQL, and keeps them from MySQL", () => {
+    const { plan } = planSql(
+      "SELECT country, name, count(*), grouping(country, name) FROM users GROUP BY ROLLUP (country, name)",
+      catalog,
+    );
+    expect(explainPlan(plan, catalog).sources.map((s) => s.sql)).toEqual([
+      'SELECT "country", "name", COUNT(*), GROUPING("country", "name") FROM "public"."users" GROUP BY GROUPING SETS (("country", "name"), ("country"), ())',
+    ]);
+    const { plan: onMysql } = planSql(
+      "SELECT note, count(*) FROM orders GROUP BY GROUPING SETS ((note), ())",
+      catalog,
+    );
+    expect(explainPlan(onMysql, catalog).sources.map((s) => s.sql)).toEqual([
+      "SELECT `note` FROM `shop`.`orders`",
+    ]);
+  });
+
   it("binds MySQL's positional parameters in the order their placeholders appear", () => {
     const { plan } = planSql(
       "SELECT o.user_id + 491, p.id FROM orders o, orders p " +
