@@ -63,9 +63,9 @@ export interface ExecLimits {
    */
   timeoutMs?: number;
   /**
-   * Where joins, ORDER BY, GROUP BY and DISTINCT write runs when their rows would take the
-   * statement over its memory limit, and how many bytes they may write (`sqlJoin.spillDir`,
-   * `sqlJoin.maxSpillBytes`). Absent or 0 bytes: going over is TOO_LARGE.
+   * Where joins, ORDER BY, GROUP BY, DISTINCT, INTERSECT/EXCEPT and window functions write runs
+   * when their rows would take the statement over its memory limit, and how many bytes they may
+   * write (`sqlJoin.spillDir`, `sqlJoin.maxSpillBytes`). Absent or 0 bytes: going over is TOO_LARGE.
    */
   spill?: SpillLimits;
 }

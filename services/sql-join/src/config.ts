@@ -84,8 +84,8 @@ export const sqlJoinConfigSchema = z
      */
     pushdown: z.boolean().default(true),
     /**
-     * Where joins, ORDER BY, GROUP BY and DISTINCT write what would take a statement over its
-     * memory limit (the system's temporary directory by default)…
+     * Where joins, ORDER BY, GROUP BY, DISTINCT, INTERSECT/EXCEPT and window functions write what
+     * would take a statement over its memory limit (the system's temporary directory by default)…
      */
     spillDir: z.string().min(1).default(join(tmpdir(), "entente-spill")),
     /** … and how many bytes one statement may write there; 0: no spilling, TOO_LARGE instead. */
