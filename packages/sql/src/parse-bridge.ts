@@ -15,6 +15,8 @@
  * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
  * - `IS [NOT] DISTINCT FROM` is read as an operator the engine does not otherwise take.
  * - `OVER (w …)` loses the name of the window it refines, marked on the OVER.
+ * - `OVER (PARTITION BY p ORDER BY o)` is read as `OVER (ORDER BY p, o)`, the count of partition
+ *   items marked on the OVER, so that PARTITION BY takes any expression ORDER BY takes.
  * - `OFFSET n ROWS` and `FETCH FIRST n ROWS ONLY` are read as OFFSET and LIMIT, `AS
  *   [NOT] MATERIALIZED` as `AS`, and `BETWEEN [A]SYMMETRIC` as BETWEEN, SYMMETRIC marked.
  * - `substring(s FROM a FOR b)` is read as `substring(s, a, b)`.
@@ -88,6 +90,8 @@ export interface BridgedText {
   betweens: boolean[];
   /** Per OVER in text order, the named window it refines (`OVER (w ORDER BY …)`), if any. */
   overs: (string | undefined)[];
+  /** Per OVER in text order, how many PARTITION BY items lead its ORDER BY list, if any. */
+  partitions: (number | undefined)[];
 }
 
 interface Token {
@@ -152,6 +156,7 @@ export function bridgeSyntax(written: string): BridgedText {
     distinctFrom: false,
     betweens: [],
     overs: [],
+    partitions: [],
   };
   if (
     !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct|fetch|offset|materialized|between|over)\b/i.test(
@@ -171,6 +176,7 @@ export function bridgeSyntax(written: string): BridgedText {
   materializedHints(tokens, rewrite);
   bridged.betweens = symmetricBetweens(tokens, rewrite);
   bridged.overs = windowRefinements(tokens, rewrite);
+  bridged.partitions = partitionLists(tokens, rewrite);
   bridged.text = rewrite.out.join("");
   return bridged;
 }
@@ -260,6 +266,19 @@ function groupingSets(tokens: Token[], rewrite: Rewrite): boolean {
 const FRAME_UNITS = ["rows", "range", "groups"] as const;
 
 /**
+ * Whether the word at `k` is a frame unit starting a frame clause, not a column of that name in
+ * PARTITION BY or ORDER BY: a bound follows it, and no `BY`, comma or operator comes before it.
+ */
+function startsFrame(tokens: Token[], k: number): boolean {
+  const [before, t, next] = [tokens[k - 1], tokens[k], tokens[k + 1]];
+  if (t?.kind !== "word" || !(FRAME_UNITS as readonly string[]).includes(t.lower)) return false;
+  const bound =
+    next?.kind === "number" || ["between", "unbounded", "current"].includes(next?.lower ?? "");
+  const operand = before?.kind === "punct" && before.text !== ")" && before.text !== "(";
+  return bound && before?.lower !== "by" && !operand;
+}
+
+/**
  * Window frames in OVER (…): RANGE and GROUPS are written ROWS, and a frame's end `n PRECEDING` is written
  * `n FOLLOWING`; each frame is marked with what it was.
  */
@@ -281,15 +300,8 @@ function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
       return;
     }
     if (open.at(-1) !== true) return;
-    const unit = t.kind === "word" ? FRAME_UNITS.find((u) => u === t.lower) : undefined;
-    // The unit starts the frame clause: not a column of that name in PARTITION BY or ORDER BY.
-    const next = tokens[k + 1];
-    const startsFrame =
-      (next?.kind === "number" ||
-        ["between", "unbounded", "current"].includes(next?.lower ?? "")) &&
-      before?.lower !== "by" &&
-      !(before?.kind === "punct" && before.text !== ")" && before.text !== "(");
-    if (!frame && unit && startsFrame) {
+    const unit = startsFrame(tokens, k) ? FRAME_UNITS.find((u) => u === t.lower) : undefined;
+    if (!frame && unit) {
       frame = { unit, endsPreceding: false, words: [] };
       frameDepth = open.length;
       marks.push(frame);
@@ -410,7 +422,7 @@ function symmetricBetweens(tokens: Token[], rewrite: Rewrite): boolean[] {
   tokens.forEach((t, k) => {
     if (t.kind !== "word" || t.lower !== "between") return;
     // A window frame's BETWEEN is not an operator.
-    const frame = ["rows", "range", "groups"].includes(tokens[k - 1]?.lower ?? "");
+    const frame = startsFrame(tokens, k - 1);
     if (frame) return;
     const word = tokens[k + 1];
     const quantified = word?.lower === "symmetric" || word?.lower === "asymmetric";
@@ -450,6 +462,42 @@ function windowRefinements(tokens: Token[], rewrite: Rewrite): (string | undefin
   return marks;
 }
 
+/**
+ * `OVER (PARTITION BY …)`: the parser reads only columns and calls there, but any expression in
+ * ORDER BY. The partition items become the leading items of one ORDER BY list — PARTITION BY is
+ * written `ORDER BY`, and the window's own ORDER BY a comma — and each OVER is marked with how
+ * many lead.
+ */
+function partitionLists(tokens: Token[], rewrite: Rewrite): (number | undefined)[] {
+  const marks: (number | undefined)[] = [];
+  tokens.forEach((t, k) => {
+    if (t.kind !== "word" || t.lower !== "over") return;
+    const partition = tokens[k + 2];
+    const by = tokens[k + 3];
+    if (tokens[k + 1]?.text !== "(" || partition?.lower !== "partition" || by?.lower !== "by") {
+      marks.push(undefined);
+      return;
+    }
+    rewrite.write(partition.start, by.end, "ORDER BY");
+    let depth = 0;
+    let items = 1;
+    for (let j = k + 4; j < tokens.length; j++) {
+      const u = tokens[j] as Token;
+      if (u.text === "(" && u.kind === "punct") depth++;
+      else if (u.text === ")" && u.kind === "punct") {
+        if (depth === 0) break;
+        depth--;
+      } else if (depth === 0 && u.text === "," && u.kind === "punct") items++;
+      else if (depth === 0 && u.lower === "order" && tokens[j + 1]?.lower === "by") {
+        rewrite.write(u.start, (tokens[j + 1] as Token).end, ",");
+        break;
+      } else if (depth === 0 && startsFrame(tokens, j)) break;
+    }
+    marks.push(items);
+  });
+  return marks;
+}
+
 /** The operators IS DISTINCT FROM and IS NOT DISTINCT FROM are parsed as. */
 const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
 
@@ -463,11 +511,34 @@ export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   if (bridged.distinctFrom) restoreDistinctFrom(ast);
   restoreSymmetricBetweens(ast, bridged.betweens);
   restoreWindowRefinements(ast, bridged.overs);
+  restorePartitionLists(ast, bridged.partitions);
 }
 
-/** Each OVER that refines a named window gets `refines: name`; OVERs are found in text order. */
-function restoreWindowRefinements(ast: Ast, marks: (string | undefined)[]): void {
+/** Each OVER's leading ORDER BY items that were its PARTITION BY become its PARTITION BY again. */
+function restorePartitionLists(ast: Ast, marks: (number | undefined)[]): void {
   if (!marks.some((m) => m !== undefined)) return;
+  const found = collectOvers(ast);
+  if (found.length !== marks.length) {
+    throw unsupported(
+      "PARTITION BY in this statement could not be matched to its window calls; write the windows in the SELECT list",
+    );
+  }
+  found.forEach((over, k) => {
+    const items = marks[k];
+    const spec = over?.as_window_specification?.window_specification;
+    if (items === undefined || !spec) return;
+    const list: Ast[] = spec.orderby ?? [];
+    const keys = list.slice(0, items);
+    // A partition key has no direction: ASC, DESC or NULLS there was written after PARTITION BY.
+    if (keys.length !== items || keys.some((o) => o.type || o.nulls))
+      throw unsupported("ASC, DESC or NULLS in PARTITION BY is not supported");
+    spec.partitionby = keys.map((o) => ({ type: "expr", expr: o.expr }));
+    spec.orderby = list.length > items ? list.slice(items) : null;
+  });
+}
+
+/** The OVER clauses of window calls, in text order. */
+function collectOvers(ast: Ast): Ast[] {
   const found: Ast[] = [];
   const collect = (node: Ast): void => {
     if (Array.isArray(node)) {
@@ -481,6 +552,13 @@ function restoreWindowRefinements(ast: Ast, marks: (string | undefined)[]): void
     }
   };
   collect(ast);
+  return found;
+}
+
+/** Each OVER that refines a named window gets `refines: name`; OVERs are found in text order. */
+function restoreWindowRefinements(ast: Ast, marks: (string | undefined)[]): void {
+  if (!marks.some((m) => m !== undefined)) return;
+  const found = collectOvers(ast);
   if (found.length !== marks.length) {
     throw unsupported(
       "OVER (name …) in this statement could not be matched to its window calls; write each window whole",

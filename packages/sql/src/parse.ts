@@ -278,12 +278,6 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
   {
-    // An operator right after PARTITION BY's items (but before ORDER BY or the frame).
-    before: /\bpartition\s+by\b(?:(?!\b(?:order|rows|range|groups|exclude)\b)[^;)])*$/i,
-    at: /^(?:[-+*/%^<>=!~|&#]|::|is\b|collate\b)/i,
-    name: "PARTITION BY an expression other than a column or a function call (compute it in a subquery in FROM)",
-  },
-  {
     // Read as an operator at a comparison's precedence (parse-bridge.ts), which PostgreSQL's is
     // looser than.
     at: /^is\s+(?:not\s+)?distinct\s+from\b/i,

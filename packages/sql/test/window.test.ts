@@ -290,6 +290,26 @@ describe("window functions", () => {
     ]);
   });
 
+  it("partitions by any expression, as ORDER BY orders by one", async () => {
+    expect(
+      await q(`SELECT id, sum(pay) OVER (PARTITION BY id % 2 ORDER BY id),
+        count(*) OVER (PARTITION BY CASE WHEN pay > 9 THEN 'hi' END, dept || 'x'),
+        rank() OVER (PARTITION BY (id + 1) / 3 ORDER BY pay DESC NULLS LAST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 10, 3, 1],
+      [2, 20, 3, 1],
+      [3, 30, 3, 1],
+      [4, 25, 2, 3],
+      [5, 30, 2, 2],
+      [6, 32, 1, 1],
+    ]);
+    await expect(q("SELECT sum(pay) OVER (PARTITION BY dept DESC) FROM staff")).rejects.toThrow(
+      "ASC, DESC or NULLS in PARTITION BY is not supported",
+    );
+  });
+
   it("reads OVER name from the WINDOW clause", async () => {
     expect(
       await q(`SELECT id, sum(pay) OVER w, rank() OVER w, count(*) OVER v FROM staff
