@@ -13,12 +13,12 @@
  * date`), EXTRACT / date_part / date_trunc, `substring(… FROM … FOR …)`, bounds written as
  * decimal literal arithmetic that lands on a row's value, GROUP BY ROLLUP / CUBE (also crossed
  * with plain keys) / GROUPING SETS (with `()`, a nested ROLLUP, GROUP BY DISTINCT) and
- * GROUPING(), window functions (ranking, percent_rank and cume_dist, offsets,
- * first/last/nth_value, aggregates over the default frame, ROWS, GROUPS and RANGE frames, RANGE
- * also by an offset; over joins, over groups, in derived tables for top-N), UNION / INTERSECT /
- * EXCEPT chains (with and without ALL), column alias lists on derived tables and CTEs, scalar
- * subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS correlated by an
- * equality and other comparisons.
+ * GROUPING(), window functions (partitioned by columns and expressions; ranking, percent_rank and
+ * cume_dist, offsets, first/last/nth_value, aggregates over the default frame, ROWS, GROUPS and
+ * RANGE frames, RANGE also by an offset; over joins, over groups, in derived tables for top-N),
+ * UNION / INTERSECT / EXCEPT chains (with and without ALL), column alias lists on derived tables
+ * and CTEs, scalar subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS
+ * correlated by an equality and other comparisons.
  *
  * Values are literals or bound parameters (`$1`, `$2`, … numbered in text order or shuffled, a
  * value sometimes bound once and used twice). A `char(n)` value is text without its padding, as
@@ -834,7 +834,9 @@ const peerFrame = (r: Gen) =>
 function windowFunction(r: Gen, from: From): string {
   const columns = columnsOf(from.aliases);
   const keys = r.chance(0.7) ? r.sample(partitionable(columns), r.int(1, 2)) : [];
-  const partition = keys.length > 0 ? `PARTITION BY ${keys.map((k) => k.ref).join(", ")} ` : "";
+  // Now and then by an expression, which PARTITION BY takes as ORDER BY does.
+  const byKey = (k: Column) => (k.type === "int" && r.chance(0.3) ? `${k.ref} % 3` : k.ref);
+  const partition = keys.length > 0 ? `PARTITION BY ${keys.map(byKey).join(", ")} ` : "";
   const total = () => `${partition}ORDER BY ${totalOrder(r, from.aliases).join(", ")}`;
   const loose = () => {
     const c = r.pick(columns);
