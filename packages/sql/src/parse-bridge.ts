@@ -421,11 +421,10 @@ function symmetricBetweens(tokens: Token[], rewrite: Rewrite): boolean[] {
   const marks: boolean[] = [];
   tokens.forEach((t, k) => {
     if (t.kind !== "word" || t.lower !== "between") return;
-    // A window frame's BETWEEN is not an operator.
-    const frame = startsFrame(tokens, k - 1);
-    if (frame) return;
     const word = tokens[k + 1];
     const quantified = word?.lower === "symmetric" || word?.lower === "asymmetric";
+    // A window frame's BETWEEN is not an operator (and is never SYMMETRIC).
+    if (!quantified && startsFrame(tokens, k - 1)) return;
     if (word && quantified) rewrite.write(word.start, word.end, "");
     marks.push(quantified && word?.lower === "symmetric");
   });

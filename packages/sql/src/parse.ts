@@ -78,6 +78,7 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
   if (shape.kind === "too-large") throw tooManyNodes(shape.maxNodes);
   ast = restoreQuotes(ast);
   restoreBridged(ast, bridged);
+  restoreClausesAfterWindow(ast);
   if (Array.isArray(ast)) {
     const statements = ast.filter((s: Ast) => s != null);
     if (statements.length !== 1) {
@@ -101,6 +102,34 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
     throw badRequest(`read-only: ${write} is refused; ${READ_ONLY_HINT}`, { statement: write });
   }
   return { explain, ...(analyze ? { analyze } : {}), kind: type as StatementKind, ast };
+}
+
+/**
+ * After a WINDOW clause the parser keeps ORDER BY and LIMIT apart, as `_orderby` and `_limit`
+ * on the query's first member; they belong to the whole query, which reads them from its last
+ * member (a set operation's). `OFFSET n LIMIT m` also leaves LIMIT in `_limit`, beside an OFFSET
+ * the query holds; that one stays.
+ */
+function restoreClausesAfterWindow(node: Ast): void {
+  if (Array.isArray(node)) {
+    for (const x of node) restoreClausesAfterWindow(x);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  if (node.type === "select" && (node._orderby || node._limit)) {
+    let last = node;
+    while (last._next) last = last._next;
+    if (node._orderby && !last.orderby) {
+      last.orderby = node._orderby;
+      delete node._orderby;
+    }
+    const kept = (limit: Ast) => (limit?.value ?? []).length > 0;
+    if (kept(node._limit) && !kept(node.limit) && !kept(last.limit)) {
+      last.limit = node._limit;
+      delete node._limit;
+    }
+  }
+  for (const value of Object.values(node)) restoreClausesAfterWindow(value);
 }
 
 /** The statement types a request may carry; everything else (DDL, …) is refused. */

@@ -128,6 +128,8 @@ export function canPushOrder(types: SqlType[], source: SourceInfo): boolean {
 
 /** Whether the source may group by `key` with the engine's notion of equal values. */
 export function canPushGroupKey(key: Expr, source: SourceInfo): boolean {
+  // A constant key would be written bare, which PostgreSQL refuses (or reads as a position).
+  if (key.k === "lit") return false;
   if (key.type === "text" && source.capabilities.textComparison === "case-insensitive")
     return false;
   return canPush(key, source);

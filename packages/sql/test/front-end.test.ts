@@ -297,6 +297,14 @@ describe("pushdown", () => {
     expect(explainPlan(plan, catalog).sources.map((s) => s.sql)).toEqual([
       'SELECT "country", "name", COUNT(*), GROUPING("country", "name") FROM "public"."users" GROUP BY GROUPING SETS (("country", "name"), ("country"), ())',
     ]);
+    // A constant key stays here: PostgreSQL refuses a bare constant in GROUP BY.
+    const { plan: constant } = planSql(
+      "SELECT country, count(*) FROM users GROUP BY ROLLUP (country, CAST(NULL AS int))",
+      catalog,
+    );
+    expect(explainPlan(constant, catalog).sources.map((s) => s.sql)).toEqual([
+      'SELECT "country" FROM "public"."users"',
+    ]);
     const { plan: onMysql } = planSql(
       "SELECT note, count(*) FROM orders GROUP BY GROUPING SETS ((note), ())",
       catalog,

@@ -84,6 +84,14 @@ describe("INTERSECT ALL and EXCEPT ALL", () => {
     ]);
   });
 
+  it("keep the whole query's ORDER BY, LIMIT and OFFSET written after a WINDOW clause", async () => {
+    expect(
+      await firsts(
+        "SELECT a FROM t1 UNION SELECT a FROM t2 WINDOW w AS (PARTITION BY a) ORDER BY 1 LIMIT 3 OFFSET 1",
+      ),
+    ).toEqual([2, 3, 4]);
+  });
+
   it("leave the words alone inside strings, and take SELECT ALL as SELECT", async () => {
     expect(
       await q(

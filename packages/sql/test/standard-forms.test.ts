@@ -48,6 +48,12 @@ it("takes BETWEEN SYMMETRIC's bounds in either order, and ASYMMETRIC's as writte
       "SELECT count(*) FROM t1 WHERE a BETWEEN 1 AND 2 AND b BETWEEN SYMMETRIC 40 AND 20 AND b NOT BETWEEN 30 AND 35",
     ),
   ).toEqual([[2]]);
+  // A column named like a frame unit before it.
+  expect(
+    await q(
+      "SELECT count(*) FROM (SELECT b AS rows FROM t1) s WHERE rows BETWEEN SYMMETRIC 30 AND 10",
+    ),
+  ).toEqual([[4]]);
   // Beside a window frame's BETWEEN, which is no operator.
   expect(
     await q(

@@ -310,6 +310,17 @@ describe("window functions", () => {
     );
   });
 
+  it("keeps the ORDER BY and LIMIT written after a WINDOW clause", async () => {
+    expect(
+      await q(
+        "SELECT dept, sum(pay) OVER (w ORDER BY pay) FROM staff WINDOW w AS (PARTITION BY dept) ORDER BY dept, 2 LIMIT 2",
+      ),
+    ).toEqual([
+      ["a", 10],
+      ["a", 50],
+    ]);
+  });
+
   it("reads OVER name from the WINDOW clause", async () => {
     expect(
       await q(`SELECT id, sum(pay) OVER w, rank() OVER w, count(*) OVER v FROM staff
