@@ -1472,6 +1472,16 @@ function containsAggregate(e: Ast): boolean {
   return false;
 }
 
+/** Whether an expression calls a window function (not counting its subqueries'). */
+function containsWindow(e: Ast): boolean {
+  if (!e || typeof e !== "object") return false;
+  if (e.over) return true;
+  if (e.ast) return false;
+  return Object.values(e).some((v) =>
+    Array.isArray(v) ? v.some(containsWindow) : typeof v === "object" && containsWindow(v),
+  );
+}
+
 /** Rewrites an expression over the FROM row into one over the aggregate's output row. */
 function liftAggregates(
   e: Expr,
@@ -2665,6 +2675,9 @@ function bindCorrelatedScalar(
   const item = items[0];
   if (items.length !== 1 || item?.expr?.column === "*" || item?.expr?.type === "star")
     throw badRequest("subquery must return only one column");
+  // Run once for every key, a window would see the rows of all keys, not the outer row's.
+  if (containsWindow(item.expr))
+    throw unsupported(`${construct} with a window function is not supported`);
   const groups = groupByItems(sub);
   // A HAVING over the whole of a key's rows would turn a failed condition into "no rows".
   if (groups.length === 0 && sub.having != null)

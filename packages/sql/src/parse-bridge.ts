@@ -275,7 +275,35 @@ function startsFrame(tokens: Token[], k: number): boolean {
   const bound =
     next?.kind === "number" || ["between", "unbounded", "current"].includes(next?.lower ?? "");
   const operand = before?.kind === "punct" && before.text !== ")" && before.text !== "(";
-  return bound && before?.lower !== "by" && !operand;
+  const operatorWord = before?.kind === "word" && OPERAND_BEFORE.has(before.lower);
+  return bound && !operand && !operatorWord;
+}
+
+/** Words after which a frame unit's name can only be a column: BY, operators, CASE's parts. */
+const OPERAND_BEFORE = new Set([
+  "by",
+  "not",
+  "and",
+  "or",
+  "when",
+  "then",
+  "else",
+  "case",
+  "is",
+  "in",
+  "like",
+  "ilike",
+  "between",
+  "select",
+  "where",
+  "on",
+  "having",
+]);
+
+/** Whether the OVER at `k` follows a call, `f(…) OVER`: a window, not a name spelled "over". */
+function isWindowOver(tokens: Token[], k: number): boolean {
+  const t = tokens[k];
+  return t?.kind === "word" && t.lower === "over" && tokens[k - 1]?.text === ")";
 }
 
 /**
@@ -440,8 +468,8 @@ const SPECIFICATION_WORDS = new Set(["partition", "order", "rows", "range", "gro
  */
 function windowRefinements(tokens: Token[], rewrite: Rewrite): (string | undefined)[] {
   const marks: (string | undefined)[] = [];
-  tokens.forEach((t, k) => {
-    if (t.kind !== "word" || t.lower !== "over") return;
+  tokens.forEach((_, k) => {
+    if (!isWindowOver(tokens, k)) return;
     const [open, name, after] = [tokens[k + 1], tokens[k + 2], tokens[k + 3]];
     const named =
       open?.text === "(" &&
@@ -469,8 +497,8 @@ function windowRefinements(tokens: Token[], rewrite: Rewrite): (string | undefin
  */
 function partitionLists(tokens: Token[], rewrite: Rewrite): (number | undefined)[] {
   const marks: (number | undefined)[] = [];
-  tokens.forEach((t, k) => {
-    if (t.kind !== "word" || t.lower !== "over") return;
+  tokens.forEach((_, k) => {
+    if (!isWindowOver(tokens, k)) return;
     const partition = tokens[k + 2];
     const by = tokens[k + 3];
     if (tokens[k + 1]?.text !== "(" || partition?.lower !== "partition" || by?.lower !== "by") {
@@ -482,8 +510,8 @@ function partitionLists(tokens: Token[], rewrite: Rewrite): (number | undefined)
     let items = 1;
     for (let j = k + 4; j < tokens.length; j++) {
       const u = tokens[j] as Token;
-      if (u.text === "(" && u.kind === "punct") depth++;
-      else if (u.text === ")" && u.kind === "punct") {
+      if ((u.text === "(" || u.text === "[") && u.kind === "punct") depth++;
+      else if ((u.text === ")" || u.text === "]") && u.kind === "punct") {
         if (depth === 0) break;
         depth--;
       } else if (depth === 0 && u.text === "," && u.kind === "punct") items++;
@@ -528,8 +556,12 @@ function restorePartitionLists(ast: Ast, marks: (number | undefined)[]): void {
     if (items === undefined || !spec) return;
     const list: Ast[] = spec.orderby ?? [];
     const keys = list.slice(0, items);
+    if (keys.length !== items)
+      throw unsupported(
+        "PARTITION BY in this statement could not be matched to its window calls; write the windows in the SELECT list",
+      );
     // A partition key has no direction: ASC, DESC or NULLS there was written after PARTITION BY.
-    if (keys.length !== items || keys.some((o) => o.type || o.nulls))
+    if (keys.some((o) => o.type || o.nulls))
       throw unsupported("ASC, DESC or NULLS in PARTITION BY is not supported");
     spec.partitionby = keys.map((o) => ({ type: "expr", expr: o.expr }));
     spec.orderby = list.length > items ? list.slice(items) : null;

@@ -307,6 +307,12 @@ const UNREAD_SYNTAX: { before?: RegExp; at?: RegExp; name: string }[] = [
   },
   { before: /\bover\s*\(\s*$/i, name: "a window function (OVER …)" },
   {
+    // In OVER (…) any expression is read (parse-bridge.ts); in the WINDOW clause, not.
+    before: /\bas\s*\(\s*partition\s+by\b(?:(?!\b(?:order|rows|range|groups)\b)[^;)])*$/i,
+    at: /^(?:[-+*/%^<>=!~|&#]|::|is\b|collate\b)/i,
+    name: "PARTITION BY an expression other than a column or a function call in the WINDOW clause (write it in OVER (…))",
+  },
+  {
     // Read as an operator at a comparison's precedence (parse-bridge.ts), which PostgreSQL's is
     // looser than.
     at: /^is\s+(?:not\s+)?distinct\s+from\b/i,

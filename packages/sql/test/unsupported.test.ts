@@ -186,6 +186,14 @@ const REFUSED: Record<string, [sql: string, construct: string][]> = {
     ],
     ["SELECT lower(c) OVER () FROM t1", "a window function (OVER …)"],
     [
+      "SELECT sum(b) OVER w FROM t1 WINDOW w AS (PARTITION BY a % 3)",
+      "PARTITION BY an expression other than a column or a function call in the WINDOW clause",
+    ],
+    [
+      "SELECT a, (SELECT count(*) OVER (PARTITION BY x.c) FROM t1 x WHERE x.a = t1.a) FROM t1",
+      "correlated scalar subquery with a window function",
+    ],
+    [
       "SELECT a FROM t1 WHERE a = 1 IS DISTINCT FROM b = 1",
       "IS [NOT] DISTINCT FROM after a comparison, LIKE, IN or BETWEEN",
     ],

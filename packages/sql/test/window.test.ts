@@ -308,6 +308,31 @@ describe("window functions", () => {
     await expect(q("SELECT sum(pay) OVER (PARTITION BY dept DESC) FROM staff")).rejects.toThrow(
       "ASC, DESC or NULLS in PARTITION BY is not supported",
     );
+    // A column named over or rows is a column.
+    expect(
+      await q(
+        "SELECT id, rank() OVER (PARTITION BY dept ORDER BY id) AS over FROM staff ORDER BY id",
+      ),
+    ).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 1],
+      [5, 2],
+      [6, 1],
+    ]);
+    expect(
+      await q(
+        "SELECT id, sum(pay) OVER (PARTITION BY NOT rows BETWEEN 2 AND 3 ORDER BY id) FROM (SELECT id, pay, id AS rows FROM staff) s ORDER BY id",
+      ),
+    ).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 40],
+      [4, 15],
+      [5, 15],
+      [6, 22],
+    ]);
   });
 
   it("keeps the ORDER BY and LIMIT written after a WINDOW clause", async () => {
