@@ -2579,7 +2579,9 @@ function windowFrame(clause: Ast, order: SortKey[]): WindowCall["frame"] {
     throw badRequest("frame starting from following row cannot end with current row");
   if (startsFollowing && endsPreceding)
     throw badRequest("frame starting from following row cannot have preceding rows");
-  return { unit, start, end };
+  // EXCLUDE NO OTHERS is the default: nothing left out.
+  const exclude = clause.exclude === "no others" ? undefined : clause.exclude;
+  return { unit, start, end, ...(exclude ? { exclude } : {}) };
 }
 
 function frameBound(edge: Ast, unit: FrameUnit): FrameBound {

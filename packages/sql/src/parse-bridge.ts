@@ -10,8 +10,8 @@
  *   clause in the AST.
  * - `GROUPING SETS (…)` is read as a call `GROUPING_SETS(…)`, and an empty grouping set `()` in
  *   it, or directly in GROUP BY, as the empty string `''`, which becomes its own node type.
- * - Window frames: `RANGE` and `GROUPS` are read as `ROWS`, and an end `n PRECEDING` as `n FOLLOWING`; each
- *   frame is marked and given back its unit and direction.
+ * - Window frames: `RANGE` and `GROUPS` are read as `ROWS`, an end `n PRECEDING` as
+ *   `n FOLLOWING`, and `EXCLUDE …` is blanked out; each frame is marked and given them back.
  * - `percent_rank()` and `cume_dist()` are read as ntile calls with a marker argument.
  * - `IS [NOT] DISTINCT FROM` is read as an operator the engine does not otherwise take.
  * - `OVER (w …)` loses the name of the window it refines, marked on the OVER.
@@ -66,10 +66,11 @@ const RENAMED_WINDOW_FUNCTIONS: Record<string, string> = {
   cume_dist: "2.25",
 };
 
-/** A window frame as written: its unit, and whether it ends `n PRECEDING`. */
+/** A window frame as written: its unit, whether it ends `n PRECEDING`, what it EXCLUDEs. */
 export interface FrameMark {
   unit: "rows" | "range" | "groups";
   endsPreceding: boolean;
+  exclude?: "current row" | "group" | "ties" | "no others";
   /** Its words after the unit as the parser saw them, lower case, to match it in the AST. */
   words: string[];
 }
@@ -316,7 +317,9 @@ function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
   const open: boolean[] = [];
   let frame: FrameMark | undefined;
   let frameDepth = -1;
+  let skipTo = -1;
   tokens.forEach((t, k) => {
+    if (k <= skipTo) return;
     const before = tokens[k - 1];
     if (t.text === "(" && t.kind === "punct") {
       open.push(before?.lower === "over");
@@ -337,6 +340,15 @@ function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
       return;
     }
     if (!frame || open.length !== frameDepth) return;
+    // EXCLUDE …, which the parser does not read, is blanked out and marked on the frame.
+    const exclusion = t.lower === "exclude" ? exclusionAt(tokens, k + 1) : undefined;
+    if (exclusion) {
+      const last = tokens[k + exclusion.length] as Token;
+      rewrite.write(t.start, last.end, "");
+      frame.exclude = exclusion.kind;
+      skipTo = k + exclusion.length;
+      return;
+    }
     const endsPreceding =
       t.lower === "preceding" && before?.kind === "number" && tokens[k - 2]?.lower === "and";
     if (endsPreceding) {
@@ -346,6 +358,18 @@ function windowFrames(tokens: Token[], rewrite: Rewrite): FrameMark[] {
     frame.words.push(endsPreceding ? "following" : t.lower);
   });
   return marks;
+}
+
+/** The exclusion an EXCLUDE names at `k`, and how many words name it. */
+function exclusionAt(
+  tokens: Token[],
+  k: number,
+): { kind: NonNullable<FrameMark["exclude"]>; length: number } | undefined {
+  const [first, second] = [tokens[k]?.lower, tokens[k + 1]?.lower];
+  if (first === "current" && second === "row") return { kind: "current row", length: 2 };
+  if (first === "no" && second === "others") return { kind: "no others", length: 2 };
+  if (first === "group" || first === "ties") return { kind: first, length: 1 };
+  return undefined;
 }
 
 /** `percent_rank()` and `cume_dist()` as ntile calls the binder recognises; whether any was. */
@@ -745,7 +769,7 @@ function operatorName(setOp: string): string {
  * found in text order, as set operations are, and each one's words must be those marked.
  */
 function restoreFrames(ast: Ast, marks: FrameMark[]): void {
-  if (!marks.some((m) => m.unit !== "rows" || m.endsPreceding)) return;
+  if (!marks.some((m) => m.unit !== "rows" || m.endsPreceding || m.exclude)) return;
   const found: Ast[] = [];
   collectFrames(ast, found);
   const agrees =
@@ -767,6 +791,7 @@ function restoreFrames(ast: Ast, marks: FrameMark[]): void {
       const end = clause.right.value[1];
       end.value = String(end.value).replace(/following$/i, "PRECEDING");
     }
+    if (mark.exclude) clause.exclude = mark.exclude;
   });
 }
 

@@ -95,13 +95,16 @@ export type FrameBound =
 
 export type FrameUnit = "rows" | "range" | "groups";
 
+/** Rows a frame leaves out (EXCLUDE): the current row, its peers with it, or its peers only. */
+export type FrameExclusion = "current row" | "group" | "ties";
+
 export interface WindowCall {
   /** row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value, nth_value, or an aggregate. */
   fn: string;
   args: Expr[];
   partition: Expr[];
   order: SortKey[];
-  frame: { unit: FrameUnit; start: FrameBound; end: FrameBound };
+  frame: { unit: FrameUnit; start: FrameBound; end: FrameBound; exclude?: FrameExclusion };
   type: SqlType;
 }
 

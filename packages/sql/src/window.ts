@@ -308,20 +308,11 @@ async function framed(
     frameEdge(call.frame.end, i, partition, unit, "end"),
   ];
   const out = new Array<Value>(n);
-  if (call.fn === "first_value" || call.fn === "last_value" || call.fn === "nth_value") {
+  if (call.frame.exclude) return excluding(call, partition, bounds, arg, pause);
+  if (picksOneRow(call)) {
     for (let i = 0; i < n; i++) {
       const [lo, hi] = bounds(i);
-      let at = call.fn === "first_value" ? lo : hi;
-      if (call.fn === "nth_value") {
-        const k = arg(1, i);
-        if (k === null || k === undefined) {
-          out[i] = null;
-          continue;
-        }
-        if (Number(k) <= 0) throw badRequest("argument of nth_value must be greater than zero");
-        at = lo + Number(k) - 1;
-      }
-      out[i] = lo <= hi && at >= lo && at <= hi ? arg(0, at) : null;
+      out[i] = pickedValue(call, i, arg, Math.max(0, hi - lo + 1), (p) => lo + p);
     }
     return out;
   }
@@ -357,24 +348,99 @@ async function framed(
     return out;
   }
   // Bounded at both ends: each row's frame summed anew, handing the event loop back meanwhile.
-  let work = 0;
+  const worked = workPacer(pause);
   for (let i = 0; i < n; i++) {
     const [lo, hi] = bounds(i);
     const st = freshState();
     for (let j = lo; j <= hi; j++) add(st, j);
     out[i] = finish(agg, st);
-    work += Math.max(1, hi - lo + 1);
+    await worked(hi - lo + 1);
+  }
+  return out;
+}
+
+/** first_value, last_value and nth_value: a call whose value is one row's of the frame. */
+function picksOneRow(call: WindowCall): boolean {
+  return call.fn === "first_value" || call.fn === "last_value" || call.fn === "nth_value";
+}
+
+/** The value such a call picks among a frame of `count` rows, the p-th of them at `rowAt(p)`. */
+function pickedValue(
+  call: WindowCall,
+  i: number,
+  arg: (k: number, i: number) => Value,
+  count: number,
+  rowAt: (p: number) => number,
+): Value {
+  let p = call.fn === "first_value" ? 0 : count - 1;
+  if (call.fn === "nth_value") {
+    const k = arg(1, i);
+    if (k === null || k === undefined) return null;
+    if (Number(k) <= 0) throw badRequest("argument of nth_value must be greater than zero");
+    p = Number(k) - 1;
+  }
+  return p >= 0 && p < count ? arg(0, rowAt(p)) : null;
+}
+
+/** Hands the event loop back once 4,096 units of work have been done since it last did. */
+function workPacer(pause: (work: number) => Promise<void>): (units: number) => Promise<void> {
+  let work = 0;
+  return async (units) => {
+    work += Math.max(1, units);
     if (work >= 4096) {
       await pause(work);
       work = 0;
     }
-  }
-  return out;
+  };
 }
 
 function framePartition(call: WindowCall, peers: Peers, keys: Value[]): SortedPartition {
   const first = call.order[0];
   return sortedPartition(peers, keys, first?.desc ?? false, first?.expr.type !== "double");
+}
+
+/**
+ * A frame with EXCLUDE: each row's frame read anew, without the current row (CURRENT ROW), its
+ * peers and it (GROUP), or its peers but not it (TIES).
+ */
+async function excluding(
+  call: WindowCall,
+  partition: SortedPartition,
+  bounds: (i: number) => [number, number],
+  arg: (k: number, i: number) => Value,
+  pause: (work: number) => Promise<void>,
+): Promise<Value[]> {
+  const { n, peers } = partition;
+  const out = new Array<Value>(n);
+  const agg: AggCall = { fn: call.fn as AggCall["fn"], distinct: false, type: call.type };
+  if (call.args.length > 0) agg.arg = call.args[0] as AggCall["arg"];
+  const worked = workPacer(pause);
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = bounds(i);
+    const first = peers.first[i] as number;
+    const last = peers.last[i] as number;
+    const left = (j: number) =>
+      call.frame.exclude === "current row"
+        ? j === i
+        : j >= first && j <= last && (call.frame.exclude === "group" || j !== i);
+    const rows: number[] = [];
+    for (let j = Math.max(lo, 0); j <= hi; j++) if (!left(j)) rows.push(j);
+    if (picksOneRow(call)) {
+      out[i] = pickedValue(call, i, arg, rows.length, (p) => rows[p] as number);
+    } else {
+      const st = freshState();
+      for (const j of rows) {
+        if (call.args.length === 0) st.n++;
+        else {
+          const v = arg(0, j);
+          if (v !== null && v !== undefined) accumulate(agg, st, v);
+        }
+      }
+      out[i] = finish(agg, st);
+    }
+    await worked(hi - lo + 1);
+  }
+  return out;
 }
 
 /** A sorted partition as frames see it. */

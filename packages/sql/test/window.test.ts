@@ -346,6 +346,28 @@ describe("window functions", () => {
     ]);
   });
 
+  it("leaves out the current row, its group or its ties with EXCLUDE", async () => {
+    expect(
+      await q(`SELECT id,
+        sum(pay) OVER (ORDER BY pay ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+          EXCLUDE CURRENT ROW),
+        count(*) OVER (ORDER BY pay RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP),
+        sum(pay) OVER (ORDER BY pay GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE TIES),
+        first_value(id) OVER (ORDER BY pay, id ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING
+          EXCLUDE CURRENT ROW),
+        last_value(id) OVER (PARTITION BY dept ORDER BY pay, id
+          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING EXCLUDE NO OTHERS)
+      FROM staff ORDER BY id`),
+    ).toEqual([
+      [1, 52, 2, 57, 2, 3],
+      [2, 42, 3, 30, 3, 3],
+      [3, 42, 3, 30, 5, 3],
+      [4, 57, 0, 12, 6, 5],
+      [5, 62, 5, 40, null, 5],
+      [6, 55, 1, 22, 1, 6],
+    ]);
+  });
+
   it("reads OVER name from the WINDOW clause", async () => {
     expect(
       await q(`SELECT id, sum(pay) OVER w, rank() OVER w, count(*) OVER v FROM staff
