@@ -15,7 +15,7 @@
  * with plain keys) / GROUPING SETS (with `()`, a nested ROLLUP, GROUP BY DISTINCT) and
  * GROUPING(), window functions (partitioned by columns and expressions; ranking, percent_rank and
  * cume_dist, offsets, first/last/nth_value, aggregates over the default frame, ROWS, GROUPS and
- * RANGE frames, RANGE also by an offset; over joins, over groups, in derived tables for top-N),
+ * RANGE frames, RANGE also by an offset, EXCLUDE; over joins, over groups, in derived tables for top-N),
  * UNION / INTERSECT / EXCEPT chains (with and without ALL), column alias lists on derived tables
  * and CTEs, scalar subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS
  * correlated by an equality and other comparisons.
@@ -823,7 +823,7 @@ const peerFrame = (r: Gen) =>
     "RANGE CURRENT ROW",
     `GROUPS BETWEEN ${r.int(0, 2)} PRECEDING AND ${r.int(0, 2)} FOLLOWING`,
     `GROUPS BETWEEN UNBOUNDED PRECEDING AND ${r.int(1, 2)} PRECEDING`,
-  ]);
+  ]) + (r.chance(0.3) ? ` EXCLUDE ${r.pick(["CURRENT ROW", "GROUP", "TIES", "NO OTHERS"])}` : "");
 
 /**
  * A window function over the joined rows. Those that see the rows' order (row_number, ntile,
