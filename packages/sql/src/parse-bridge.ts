@@ -552,10 +552,57 @@ function partitionLists(tokens: Token[], rewrite: Rewrite): (number | undefined)
 /** The operators IS DISTINCT FROM and IS NOT DISTINCT FROM are parsed as. */
 const DISTINCT_FROM_OPERATORS = ["!~", "!~*"] as const;
 
+/** Every object in the AST, each before what it holds, in key order (which is text order). */
+export function visitAst(node: Ast, visit: (node: Ast) => void): void {
+  if (Array.isArray(node)) {
+    for (const x of node) visitAst(x, visit);
+    return;
+  }
+  if (!node || typeof node !== "object") return;
+  visit(node);
+  for (const value of Object.values(node)) visitAst(value, visit);
+}
+
+/**
+ * The values of `key` in the AST in text order: each found where the key stands among its
+ * object's keys, so a clause comes after those nested in the clauses written before it.
+ */
+function valuesOfKey(node: Ast, key: string, found: Ast[] = []): Ast[] {
+  if (Array.isArray(node)) {
+    for (const x of node) valuesOfKey(x, key, found);
+    return found;
+  }
+  if (!node || typeof node !== "object") return found;
+  for (const [k, value] of Object.entries(node)) {
+    if (k === key && value) found.push(value);
+    valuesOfKey(value, key, found);
+  }
+  return found;
+}
+
+/**
+ * Hands each mark to the AST node found for it in text order; refuses the statement with
+ * `refusal` when the nodes are not as many as the marks or one does not agree with its mark.
+ */
+function matchInTextOrder<M>(
+  found: Ast[],
+  marks: M[],
+  refusal: string,
+  apply: (node: Ast, mark: M) => void,
+  agrees: (node: Ast, mark: M) => boolean = () => true,
+): void {
+  const matched =
+    found.length === marks.length && found.every((node, k) => agrees(node, marks[k] as M));
+  if (!matched) throw unsupported(refusal);
+  found.forEach((node, k) => {
+    apply(node, marks[k] as M);
+  });
+}
+
 /** Gives the parsed AST back what `bridgeSyntax` hid from the parser. */
 export function restoreBridged(ast: Ast, bridged: BridgedText): void {
   restoreSetOperations(ast, bridged.setOperations);
-  if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast, false);
+  if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast);
   restoreGroupByDistinct(ast, bridged.groupBys);
   restoreFrames(ast, bridged.frames);
   if (bridged.renamedWindowFunctions) restoreWindowFunctions(ast);
@@ -568,22 +615,14 @@ export function restoreBridged(ast: Ast, bridged: BridgedText): void {
 /** Each OVER's leading ORDER BY items that were its PARTITION BY become its PARTITION BY again. */
 function restorePartitionLists(ast: Ast, marks: (number | undefined)[]): void {
   if (!marks.some((m) => m !== undefined)) return;
-  const found = collectOvers(ast);
-  if (found.length !== marks.length) {
-    throw unsupported(
-      "PARTITION BY in this statement could not be matched to its window calls; write the windows in the SELECT list",
-    );
-  }
-  found.forEach((over, k) => {
-    const items = marks[k];
+  const refusal =
+    "PARTITION BY in this statement could not be matched to its window calls; write the windows in the SELECT list";
+  matchInTextOrder(valuesOfKey(ast, "over"), marks, refusal, (over, items) => {
     const spec = over?.as_window_specification?.window_specification;
     if (items === undefined || !spec) return;
     const list: Ast[] = spec.orderby ?? [];
     const keys = list.slice(0, items);
-    if (keys.length !== items)
-      throw unsupported(
-        "PARTITION BY in this statement could not be matched to its window calls; write the windows in the SELECT list",
-      );
+    if (keys.length !== items) throw unsupported(refusal);
     // A partition key has no direction: ASC, DESC or NULLS there was written after PARTITION BY.
     if (keys.some((o) => o.type || o.nulls))
       throw unsupported("ASC, DESC or NULLS in PARTITION BY is not supported");
@@ -592,37 +631,17 @@ function restorePartitionLists(ast: Ast, marks: (number | undefined)[]): void {
   });
 }
 
-/** The OVER clauses of window calls, in text order. */
-function collectOvers(ast: Ast): Ast[] {
-  const found: Ast[] = [];
-  const collect = (node: Ast): void => {
-    if (Array.isArray(node)) {
-      for (const x of node) collect(x);
-      return;
-    }
-    if (!node || typeof node !== "object") return;
-    for (const [key, value] of Object.entries(node)) {
-      if (key === "over" && value) found.push(value);
-      collect(value);
-    }
-  };
-  collect(ast);
-  return found;
-}
-
 /** Each OVER that refines a named window gets `refines: name`; OVERs are found in text order. */
 function restoreWindowRefinements(ast: Ast, marks: (string | undefined)[]): void {
   if (!marks.some((m) => m !== undefined)) return;
-  const found = collectOvers(ast);
-  if (found.length !== marks.length) {
-    throw unsupported(
-      "OVER (name …) in this statement could not be matched to its window calls; write each window whole",
-    );
-  }
-  found.forEach((over, k) => {
-    const name = marks[k];
-    if (name !== undefined) over.refines = name;
-  });
+  matchInTextOrder(
+    valuesOfKey(ast, "over"),
+    marks,
+    "OVER (name …) in this statement could not be matched to its window calls; write each window whole",
+    (over, name) => {
+      if (name !== undefined) over.refines = name;
+    },
+  );
 }
 
 /**
@@ -650,27 +669,22 @@ function restoreSymmetricBetweens(ast: Ast, marks: boolean[]): void {
     collect(node.right);
   };
   collect(ast);
-  if (found.length !== marks.length) {
-    throw unsupported(
-      "BETWEEN SYMMETRIC in this statement could not be matched to its BETWEEN operators; write it as two BETWEENs",
-    );
-  }
-  found.forEach((node, k) => {
-    if (marks[k]) node.symmetric = true;
-  });
+  matchInTextOrder(
+    found,
+    marks,
+    "BETWEEN SYMMETRIC in this statement could not be matched to its BETWEEN operators; write it as two BETWEENs",
+    (node, symmetric) => {
+      if (symmetric) node.symmetric = true;
+    },
+  );
 }
 
-function restoreDistinctFrom(node: Ast): void {
-  if (Array.isArray(node)) {
-    for (const x of node) restoreDistinctFrom(x);
-    return;
-  }
-  if (!node || typeof node !== "object") return;
-  if (node.type === "binary_expr" && node.operator === DISTINCT_FROM_OPERATORS[0])
-    node.operator = "IS DISTINCT FROM";
-  if (node.type === "binary_expr" && node.operator === DISTINCT_FROM_OPERATORS[1])
-    node.operator = "IS NOT DISTINCT FROM";
-  for (const value of Object.values(node)) restoreDistinctFrom(value);
+function restoreDistinctFrom(ast: Ast): void {
+  visitAst(ast, (node) => {
+    if (node.type !== "binary_expr") return;
+    if (node.operator === DISTINCT_FROM_OPERATORS[0]) node.operator = "IS DISTINCT FROM";
+    if (node.operator === DISTINCT_FROM_OPERATORS[1]) node.operator = "IS NOT DISTINCT FROM";
+  });
 }
 
 /**
@@ -679,46 +693,27 @@ function restoreDistinctFrom(node: Ast): void {
  */
 function restoreGroupByDistinct(ast: Ast, marks: boolean[]): void {
   if (!marks.includes(true)) return;
-  const found: Ast[] = [];
-  const collect = (node: Ast): void => {
-    if (Array.isArray(node)) {
-      for (const x of node) collect(x);
-      return;
-    }
-    if (!node || typeof node !== "object") return;
-    for (const [key, value] of Object.entries(node)) {
-      if (key === "groupby" && value) found.push(value);
-      collect(value);
-    }
-  };
-  collect(ast);
-  if (found.length !== marks.length) {
-    throw unsupported(
-      "GROUP BY DISTINCT in this statement could not be matched to its GROUP BY clauses; write the grouping sets once each",
-    );
-  }
-  found.forEach((clause, k) => {
-    if (marks[k]) clause.distinct = true;
-  });
+  matchInTextOrder(
+    valuesOfKey(ast, "groupby"),
+    marks,
+    "GROUP BY DISTINCT in this statement could not be matched to its GROUP BY clauses; write the grouping sets once each",
+    (clause, distinct) => {
+      if (distinct) clause.distinct = true;
+    },
+  );
 }
 
 /**
  * The `''` inside GROUP BY clauses become empty grouping sets: `bridgeSyntax` refused the
  * statement if any of them was written as a string.
  */
-function markEmptyGroupingSets(node: Ast, inGroupBy: boolean): void {
-  if (Array.isArray(node)) {
-    for (const x of node) markEmptyGroupingSets(x, inGroupBy);
-    return;
-  }
-  if (!node || typeof node !== "object") return;
-  if (inGroupBy && node.type === "single_quote_string" && node.value === "") {
-    for (const key of Object.keys(node)) delete node[key];
-    node.type = EMPTY_GROUPING_SET;
-    return;
-  }
-  for (const [key, value] of Object.entries(node)) {
-    markEmptyGroupingSets(value, inGroupBy || key === "groupby");
+function markEmptyGroupingSets(ast: Ast): void {
+  for (const clause of valuesOfKey(ast, "groupby")) {
+    visitAst(clause, (node) => {
+      if (node.type !== "single_quote_string" || node.value !== "") return;
+      for (const key of Object.keys(node)) delete node[key];
+      node.type = EMPTY_GROUPING_SET;
+    });
   }
 }
 
@@ -731,18 +726,15 @@ function restoreSetOperations(ast: Ast, marks: SetOperationMark[]): void {
   if (!marks.some((m) => m.all && m.name !== "union")) return;
   const found: Ast[] = [];
   collectSetOperations(ast, found);
-  const agrees =
-    found.length === marks.length &&
-    found.every((node, k) => operatorName(node.set_op) === marks[k]?.name);
-  if (!agrees) {
-    throw unsupported(
-      "INTERSECT ALL and EXCEPT ALL in this statement could not be matched to its set operations; write them in a simpler form",
-    );
-  }
-  found.forEach((node, k) => {
-    const mark = marks[k] as SetOperationMark;
-    if (mark.all && mark.name !== "union") node.set_op = `${mark.name} all`;
-  });
+  matchInTextOrder(
+    found,
+    marks,
+    "INTERSECT ALL and EXCEPT ALL in this statement could not be matched to its set operations; write them in a simpler form",
+    (node, mark) => {
+      if (mark.all && mark.name !== "union") node.set_op = `${mark.name} all`;
+    },
+    (node, mark) => operatorName(node.set_op) === mark.name,
+  );
 }
 
 function collectSetOperations(node: Ast, found: Ast[]): void {
@@ -770,41 +762,27 @@ function operatorName(setOp: string): string {
  */
 function restoreFrames(ast: Ast, marks: FrameMark[]): void {
   if (!marks.some((m) => m.unit !== "rows" || m.endsPreceding || m.exclude)) return;
-  const found: Ast[] = [];
-  collectFrames(ast, found);
-  const agrees =
-    found.length === marks.length &&
-    found.every((clause, k) => frameWords(clause).join(" ") === marks[k]?.words.join(" "));
-  if (!agrees) {
-    throw unsupported(
-      "the window frames in this statement could not be matched to their clauses; write them as ROWS frames that end CURRENT ROW or FOLLOWING",
-    );
-  }
-  found.forEach((clause, k) => {
-    const mark = marks[k] as FrameMark;
-    const between = isBetween(clause);
-    if (mark.unit !== "rows") {
-      if (between) clause.left.value = mark.unit;
-      else clause.type = mark.unit;
-    }
-    if (mark.endsPreceding && between) {
-      const end = clause.right.value[1];
-      end.value = String(end.value).replace(/following$/i, "PRECEDING");
-    }
-    if (mark.exclude) clause.exclude = mark.exclude;
-  });
+  matchInTextOrder(
+    valuesOfKey(ast, "window_frame_clause"),
+    marks,
+    "the window frames in this statement could not be matched to their clauses; write them as ROWS frames that end CURRENT ROW or FOLLOWING",
+    (clause, mark) => restoreFrame(clause, mark),
+    (clause, mark) => frameWords(clause).join(" ") === mark.words.join(" "),
+  );
 }
 
-function collectFrames(node: Ast, found: Ast[]): void {
-  if (Array.isArray(node)) {
-    for (const x of node) collectFrames(x, found);
-    return;
+/** A frame clause gets back the unit, end direction and exclusion its mark says it had. */
+function restoreFrame(clause: Ast, mark: FrameMark): void {
+  const between = isBetween(clause);
+  if (mark.unit !== "rows") {
+    if (between) clause.left.value = mark.unit;
+    else clause.type = mark.unit;
   }
-  if (!node || typeof node !== "object") return;
-  for (const [key, value] of Object.entries(node)) {
-    if (key === "window_frame_clause" && value) found.push(value);
-    else collectFrames(value, found);
+  if (mark.endsPreceding && between) {
+    const end = clause.right.value[1];
+    end.value = String(end.value).replace(/following$/i, "PRECEDING");
   }
+  if (mark.exclude) clause.exclude = mark.exclude;
 }
 
 function isBetween(clause: Ast): boolean {
@@ -824,15 +802,11 @@ function frameWords(clause: Ast): string[] {
 }
 
 /** The ntile calls written for percent_rank() and cume_dist() get their own names back. */
-function restoreWindowFunctions(node: Ast): void {
-  if (Array.isArray(node)) {
-    for (const x of node) restoreWindowFunctions(x);
-    return;
-  }
-  if (!node || typeof node !== "object") return;
-  const nameNode = node.type === "function" ? node.name?.name?.[0] : undefined;
-  const args = node.args?.value;
-  if (String(nameNode?.value).toLowerCase() === "ntile" && args?.length === 1) {
+function restoreWindowFunctions(ast: Ast): void {
+  visitAst(ast, (node) => {
+    const nameNode = node.type === "function" ? node.name?.name?.[0] : undefined;
+    const args = node.args?.value;
+    if (String(nameNode?.value).toLowerCase() !== "ntile" || args?.length !== 1) return;
     const original = Object.keys(RENAMED_WINDOW_FUNCTIONS).find(
       (name) => RENAMED_WINDOW_FUNCTIONS[name] === String(args[0]?.value),
     );
@@ -840,8 +814,7 @@ function restoreWindowFunctions(node: Ast): void {
       nameNode.value = original;
       node.args.value = [];
     }
-  }
-  for (const value of Object.values(node)) restoreWindowFunctions(value);
+  });
 }
 
 /**

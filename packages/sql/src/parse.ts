@@ -10,7 +10,7 @@ import { EntenteError } from "@entente/protocol";
 import parserModule from "node-sql-parser/build/postgresql.js";
 import { badRequest, unsupported } from "./errors.ts";
 import { MAX_SQL_DEPTH, parenthesesTooDeepAt, treeVerdict } from "./nesting.ts";
-import { bridgeSyntax, restoreBridged } from "./parse-bridge.ts";
+import { bridgeSyntax, restoreBridged, visitAst } from "./parse-bridge.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: node-sql-parser's AST is loosely typed JSON.
 export type Ast = any;
@@ -110,13 +110,9 @@ export function parseSql(sql: string, limits: ParseLimits = {}): ParsedStatement
  * member (a set operation's). `OFFSET n LIMIT m` also leaves LIMIT in `_limit`, beside an OFFSET
  * the query holds; that one stays.
  */
-function restoreClausesAfterWindow(node: Ast): void {
-  if (Array.isArray(node)) {
-    for (const x of node) restoreClausesAfterWindow(x);
-    return;
-  }
-  if (!node || typeof node !== "object") return;
-  if (node.type === "select" && (node._orderby || node._limit)) {
+function restoreClausesAfterWindow(ast: Ast): void {
+  visitAst(ast, (node) => {
+    if (node.type !== "select" || !(node._orderby || node._limit)) return;
     let last = node;
     while (last._next) last = last._next;
     if (node._orderby && !last.orderby) {
@@ -128,8 +124,7 @@ function restoreClausesAfterWindow(node: Ast): void {
       last.limit = node._limit;
       delete node._limit;
     }
-  }
-  for (const value of Object.values(node)) restoreClausesAfterWindow(value);
+  });
 }
 
 /** The statement types a request may carry; everything else (DDL, …) is refused. */
