@@ -73,7 +73,6 @@ export async function* runSetOperation(
     const rights = input.right[Symbol.asyncIterator]();
     const sents = input.sent[Symbol.asyncIterator]();
     const lefts = input.left[Symbol.asyncIterator]();
-    const rest = (head: Row[], of: AsyncIterator<Row[]>) => restOf(head, of);
     try {
       for (;;) {
         const next = await rights.next();
@@ -87,8 +86,8 @@ export async function* runSetOperation(
           if (held) held.n += n;
           else if (hold(row)) counts.set(key, { row, n });
           else {
-            const restRight = { rows: rest(next.value.slice(i), rights), counted: input.counted };
-            yield* split(counts, sent, restRight, rest([], sents), rest([], lefts), level);
+            const restRight = { rows: restOf(next.value.slice(i), rights), counted: input.counted };
+            yield* split(counts, sent, restRight, restOf([], sents), restOf([], lefts), level);
             return;
           }
         }
@@ -103,8 +102,8 @@ export async function* runSetOperation(
           if (sent.has(key)) continue;
           if (hold(row)) sent.set(key, row);
           else {
-            const restSent = rest(next.value.slice(i), sents);
-            yield* split(counts, sent, nothingLeft(), restSent, rest([], lefts), level);
+            const restSent = restOf(next.value.slice(i), sents);
+            yield* split(counts, sent, nothingLeft(), restSent, restOf([], lefts), level);
             return;
           }
         }
@@ -130,7 +129,7 @@ export async function* runSetOperation(
           if (!hold(row)) {
             if (out.length > 0) yield out;
             out = [];
-            const restLeft = rest(next.value.slice(i), lefts);
+            const restLeft = restOf(next.value.slice(i), lefts);
             yield* split(counts, sent, nothingLeft(), emptyStream(), restLeft, level);
             return;
           }
