@@ -18,7 +18,6 @@ import {
   type DuckDBValue,
   type DuckDBValueConverter,
   dateValue,
-  doubleFromDecimalValue,
   numberFromValue,
   objectArrayFromMapValue,
   objectFromStructValue,
@@ -37,6 +36,30 @@ const date = (value: DuckDBValue) => {
   // ±infinity are stored as the extreme day numbers; text keeps them readable.
   return Math.abs(days) >= 2_147_483_647 ? String(value) : dateFromDays(days);
 };
+
+/** A DECIMAL as its exact text with every place of its scale (`12.50`), as PostgreSQL prints one. */
+function decimalText({ value, scale }: DuckDBDecimalValue): string {
+  const negative = value < 0n;
+  const digits = (negative ? -value : value).toString();
+  if (scale === 0) return negative ? `-${digits}` : digits;
+  const padded = digits.padStart(scale + 1, "0");
+  const point = padded.length - scale;
+  return `${negative ? "-" : ""}${padded.slice(0, point)}.${padded.slice(point)}`;
+}
+
+/** Decimal text (or a number) as DuckDB's DECIMAL(width, scale): exact, rounded half away from zero. */
+function decimalValueOf(value: Value, width: number, scale: number): DuckDBDecimalValue {
+  const m = /^\s*([-+]?)(\d*)(?:\.(\d*))?\s*$/.exec(typeof value === "string" ? value : "");
+  if (!m || (m[2] === "" && (m[3] ?? "") === "")) {
+    return DuckDBDecimalValue.fromDouble(Number(value), width, scale);
+  }
+  const fraction = m[3] ?? "";
+  const kept = fraction.slice(0, scale).padEnd(scale, "0");
+  let unscaled = BigInt(`${m[2] || "0"}${kept}`);
+  // The first dropped digit decides the rounding.
+  if ((fraction.charCodeAt(scale) || 48) >= 53) unscaled += 1n;
+  return new DuckDBDecimalValue(m[1] === "-" ? -unscaled : unscaled, width, scale);
+}
 
 /** DuckDB values to the engine's normal form (documented on ValueType). */
 export const duckdbValueConverter: DuckDBValueConverter<unknown> =
@@ -68,7 +91,7 @@ export const duckdbValueConverter: DuckDBValueConverter<unknown> =
     [DuckDBTypeId.BIGNUM]: bigintFromBigIntValue,
     [DuckDBTypeId.VARCHAR]: asJsonOrText,
     [DuckDBTypeId.BLOB]: bytes,
-    [DuckDBTypeId.DECIMAL]: doubleFromDecimalValue,
+    [DuckDBTypeId.DECIMAL]: (v) => decimalText(v as DuckDBDecimalValue),
     [DuckDBTypeId.ENUM]: stringFromValue,
     [DuckDBTypeId.UUID]: asText,
     [DuckDBTypeId.LIST]: arrayFromListValue,
@@ -197,7 +220,7 @@ export function toDuckdbValue(value: Value, type: DuckDBType): DuckDBValue {
       return value instanceof Uint8Array ? blobValue(value) : blobValue(String(value));
     case DuckDBTypeId.DECIMAL: {
       const { width, scale } = type as DuckDBDecimalType;
-      return DuckDBDecimalValue.fromDouble(Number(value), width, scale);
+      return decimalValueOf(value, width, scale);
     }
     case DuckDBTypeId.VARCHAR:
       // JSON columns take every value as JSON text (a string too: `"x"`). Where the alias is

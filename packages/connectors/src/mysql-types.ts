@@ -93,7 +93,7 @@ const toText = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toStrin
 
 /**
  * Expects the pool options this package sets: BIGINT as decimal strings
- * (supportBigNumbers + bigNumberStrings), DECIMAL as numbers (decimalNumbers), dates and
+ * (supportBigNumbers + bigNumberStrings), DECIMAL as its exact text (no decimalNumbers), dates and
  * times as strings (dateStrings) in a UTC session.
  */
 export function mysqlColumn(field: MysqlField): MysqlColumn {
@@ -121,7 +121,7 @@ export function mysqlColumn(field: MysqlField): MysqlColumn {
       return { type: "double", native, convert: toNumber };
     case T.DECIMAL:
     case T.NEWDECIMAL:
-      return { type: "decimal", native, convert: toNumber };
+      return { type: "decimal", native, convert: undefined };
     case T.DATE:
     case T.NEWDATE:
       return { type: "date", native, convert: undefined };

@@ -79,7 +79,7 @@ export class MysqlConnector implements Connector {
       connectTimeout: 10_000,
       supportBigNumbers: true,
       bigNumberStrings: true,
-      decimalNumbers: true,
+      decimalNumbers: false,
       dateStrings: true,
       timezone: "Z",
       multipleStatements: false,

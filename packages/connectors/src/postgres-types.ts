@@ -33,7 +33,7 @@ const TYPES = new Map<number, PgType>([
   [26, t("integer", "oid", asNumber)],
   [700, t("double", "real", asFloat)],
   [701, t("double", "double precision", asFloat)],
-  [1700, t("decimal", "numeric", asFloat)],
+  [1700, t("decimal", "numeric", asString)],
   [790, t("text", "money", asString)],
   [18, t("text", '"char"', asString)],
   [19, t("text", "name", asString)],

@@ -18,7 +18,9 @@ export type ConnectorKind = SourceKind | "coldstore";
  * - `integer` (8–32 bit) → number
  * - `bigint` (64 bit) → bigint
  * - `double` (float, real, double) → number
- * - `decimal` (numeric, decimal) → number (a double; exact decimals are not carried)
+ * - `decimal` (numeric, decimal) → string, the exact decimal text with the column's scale
+ *   (`12.50`), as PostgreSQL prints it; `NaN` and `±Infinity` where numeric holds them. The
+ *   cold store keeps decimals as doubles and gives them as numbers.
  * - `text` (char, varchar, text, enum, uuid) → string
  * - `date` → string `YYYY-MM-DD`
  * - `timestamp` (with or without time zone) → bigint nanoseconds since the Unix epoch, UTC
@@ -156,6 +158,8 @@ export interface Capabilities {
   limit: boolean;
   /** Most parameters one statement may bind (PostgreSQL 65535, MySQL 65535). */
   maxParams: number;
+  /** Keeps DECIMAL columns as doubles (the cold store): its sums and arithmetic on them are not exact. */
+  decimalsAsDoubles?: true;
 }
 
 /** How a database writes SQL: the one dialect type the engine, query federation and connectors share. */

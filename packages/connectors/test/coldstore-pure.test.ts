@@ -272,6 +272,23 @@ describe("row checksums", () => {
     expect(rowsChecksum([[1], [1]]).checksum).not.toBe(rowsChecksum([[1]]).checksum);
   });
 
+  it("hashes a hot source's decimal text as the double the files keep, given the types", () => {
+    expect(rowsChecksum([["12.50"]], ["decimal"]).checksum).toBe(rowsChecksum([[12.5]]).checksum);
+    expect(rowsChecksum([["12.50"]], ["text"]).checksum).not.toBe(rowsChecksum([[12.5]]).checksum);
+  });
+
+  it("partitions a decimal's text as the double it is stored as", () => {
+    const columns: ColdColumn[] = [{ name: "price", type: "decimal", nullable: true }];
+    for (const field of [
+      { source: "price", transform: "bucket" as const, buckets: 16 },
+      { source: "price", transform: "identity" as const },
+    ]) {
+      const p = new Partitioner(columns, [field]);
+      expect(p.path(["12.50"])).toBe(p.path([12.5]));
+      expect(p.values(["5.00"])).toEqual(p.values([5]));
+    }
+  });
+
   it("is FNV-1a 64 of the canonical encoding", () => {
     // One row of zero columns: FNV-1a 64 of four zero bytes (its length prefix).
     let h = 0xcbf29ce484222325n;

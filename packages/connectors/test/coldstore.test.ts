@@ -524,7 +524,10 @@ describe("checksums across sources", () => {
       params: [],
     });
     const sql = `SELECT ts, b, i, big, d, amount, t, day, doc, bytes FROM hot`;
-    const hot = await batchesChecksum((await connector.query({ sql, params: [] })).batches);
+    const hot = await batchesChecksum(
+      (await connector.query({ sql, params: [] })).batches,
+      allTypes.map((c) => c.type),
+    );
     expect(hot.rowCount).toBe(3);
     await store.create("from_pg", allTypes, [{ source: "ts", transform: "day" }]);
     const files = await store.writeFiles(
@@ -584,7 +587,10 @@ describe("checksums from MariaDB", () => {
       params: [],
     });
     const sql = "SELECT ts, b, i, big, d, amount, t, day, doc, bytes FROM hot";
-    const hot = await batchesChecksum((await connector.query({ sql, params: [] })).batches);
+    const hot = await batchesChecksum(
+      (await connector.query({ sql, params: [] })).batches,
+      allTypes.map((c) => c.type),
+    );
     await store.create("from_maria", allTypes, [{ source: "ts", transform: "day" }]);
     const files = await store.writeFiles(
       "from_maria",

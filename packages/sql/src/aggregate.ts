@@ -3,6 +3,7 @@
  * the values DISTINCT aggregates have seen held within the statement's memory budget.
  */
 import { sortPaced } from "@entente/runtime/pace";
+import { Decimal, toDecimal } from "./decimal.ts";
 import { compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import {
@@ -19,7 +20,8 @@ import { compareValues, groupKey, keyOf } from "./values.ts";
 
 export interface AggState {
   n: number;
-  sum: number | bigint | null;
+  /** Exact (a Decimal) where the result is a decimal, until a NaN or infinity makes it a double. */
+  sum: number | bigint | Decimal | null;
   /** What adding doubles to `sum` lost, kept to add back at the end (Neumaier's summation). */
   lost?: number;
   best: Value;
@@ -259,25 +261,39 @@ export function accumulate(a: AggCall, st: AggState, v: Value): void {
   switch (a.fn) {
     case "sum":
     case "avg":
+      if (a.type === "decimal") {
+        st.sum = addDecimal(st.sum, v);
+        return;
+      }
+      // A double sum of a column that mixes decimals in (a UNION member's) adds them as doubles.
+      if (v instanceof Decimal) v = v.toNumber();
       if (typeof v === "number" && (st.sum === null || typeof st.sum === "number")) {
-        // Compensated: the sum of a million decimals stays the decimal sum, not drifted doubles.
+        // Compensated: the sum of a million doubles stays their sum, not drifted rounding.
         const sum = st.sum ?? 0;
         const t = sum + v;
         st.lost = (st.lost ?? 0) + (Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum);
         st.sum = t;
         return;
       }
-      st.sum = addNumbers(st.sum ?? 0, v as number | bigint);
+      st.sum = addNumbers((st.sum as number | bigint | null) ?? 0, v as number | bigint);
       return;
+    // Of equal values the last is kept, as PostgreSQL's do: `1.50` then `1.5` gives `1.5`.
     case "min":
-      if (st.best === null || compareValues(v, st.best) < 0) st.best = v;
+      if (st.best === null || compareValues(v, st.best) <= 0) st.best = v;
       return;
     case "max":
-      if (st.best === null || compareValues(v, st.best) > 0) st.best = v;
+      if (st.best === null || compareValues(v, st.best) >= 0) st.best = v;
       return;
     default:
       return;
   }
+}
+
+/** A decimal sum: exact, unless a NaN or infinity (which numeric holds) makes it that double. */
+function addDecimal(sum: AggState["sum"], v: Value): AggState["sum"] {
+  const d = toDecimal(v);
+  if (!d || typeof sum === "number") return Number(sum ?? 0) + Number(v);
+  return sum instanceof Decimal ? sum.add(d) : d;
 }
 
 /** Exact in bigint while every addend is an integer; a fraction turns the sum into a double. */
@@ -295,21 +311,16 @@ export function finish(a: AggCall, st: AggState): Value {
       return st.n;
     case "sum": {
       if (st.n === 0) return null;
-      const sum = typeof st.sum === "number" ? st.sum + (st.lost ?? 0) : st.sum;
-      return a.type === "decimal" && typeof sum === "number" ? roundDecimal(sum) : sum;
+      return typeof st.sum === "number" ? st.sum + (st.lost ?? 0) : st.sum;
     }
     case "avg": {
       if (st.n === 0) return null;
+      // As PostgreSQL's numeric avg: the exact sum divided at numeric division's scale.
+      if (st.sum instanceof Decimal) return st.sum.divide(Decimal.fromInteger(st.n));
       const sum = typeof st.sum === "number" ? st.sum + (st.lost ?? 0) : Number(st.sum);
-      return roundDecimal(sum / st.n);
+      return sum / st.n;
     }
     default:
       return st.best;
   }
-}
-
-/** Sums of decimals carry binary rounding noise; exact decimals have at most a few places. */
-function roundDecimal(x: number): number {
-  if (!Number.isFinite(x) || Math.abs(x) >= 1e15) return x;
-  return Number(x.toFixed(9));
 }

@@ -17,6 +17,7 @@ import {
   parseInterval,
   truncUnit,
 } from "./dates.ts";
+import { Decimal, toDecimal } from "./decimal.ts";
 import { factorDisjunctions } from "./disjunctions.ts";
 import { badRequest, didYouMean, notFound, unsupported } from "./errors.ts";
 import { estimateGroups, estimateJoin, estimateScan } from "./estimate.ts";
@@ -43,15 +44,15 @@ import type {
   WindowCall,
 } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
-import {
-  addScaled,
-  multiplyScaled,
-  scaledDecimal,
-  subtractScaled,
-  toNumber,
-} from "./scaled-decimal.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
-import { castValue, isIntegerType, isNumericType, toDate } from "./values.ts";
+import {
+  castToNumeric,
+  castValue,
+  isIntegerType,
+  isNumericType,
+  type NumericTypmod,
+  toDate,
+} from "./values.ts";
 
 interface ScopeColumn {
   qualifier: string;
@@ -263,10 +264,35 @@ function combine(op: SetOperator, left: PlanNode, right: PlanNode, position: num
       unionChains.has(left) && left.kind === "union" ? [...left.inputs, right] : [left, right];
     const union: PlanNode = { kind: "union", inputs, columns, estimate };
     unionChains.add(union);
-    return op.all ? union : { kind: "distinct", input: union, columns, estimate };
+    const all = asDoubleColumns(union, [left, right]);
+    return op.all ? all : { kind: "distinct", input: all, columns, estimate };
   }
   const inputs: [PlanNode, PlanNode] = [left, right];
-  return { kind: "setop", op: op.name, all: op.all, inputs, columns, estimate: left.estimate };
+  const setop: PlanNode = {
+    kind: "setop",
+    op: op.name,
+    all: op.all,
+    inputs,
+    columns,
+    estimate: left.estimate,
+  };
+  return asDoubleColumns(setop, inputs);
+}
+
+/**
+ * A set operation's double columns, where a member gave decimals, cast to doubles: PostgreSQL
+ * casts each member to the column's type.
+ */
+function asDoubleColumns(node: PlanNode, members: PlanNode[]): PlanNode {
+  const mixed = node.columns.map(
+    (c, j) => c.type === "double" && members.some((m) => m.columns[j]?.type === "decimal"),
+  );
+  if (!mixed.includes(true)) return node;
+  const exprs: Expr[] = node.columns.map((c, i) => {
+    const col: Expr = { k: "col", i, type: c.type, name: c.name };
+    return mixed[i] ? { k: "cast", e: col, type: "double" } : col;
+  });
+  return { kind: "project", input: node, exprs, columns: node.columns, estimate: node.estimate };
 }
 
 /** A WITH list's CTEs, by name; each is bound where it is used (WITH RECURSIVE is refused). */
@@ -1693,7 +1719,10 @@ function literalOf(v: unknown): Expr {
   if (typeof v === "number") {
     if (Number.isInteger(v) && Math.abs(v) <= 2147483647) return { k: "lit", v, type: "integer" };
     if (Number.isSafeInteger(v)) return { k: "lit", v: BigInt(v), type: "bigint" };
-    return { k: "lit", v, type: "double" };
+    // A fraction is a decimal, its shortest text, as a literal written in the statement is and
+    // as PostgreSQL types a parameter beside a numeric; beside a double it becomes one.
+    const decimal = Number.isInteger(v) ? undefined : Decimal.fromDouble(v);
+    return decimal ? { k: "lit", v: decimal, type: "decimal" } : { k: "lit", v, type: "double" };
   }
   if (typeof v === "string") return { k: "lit", v, type: "text" };
   throw badRequest(`unsupported parameter value ${JSON.stringify(v)}`);
@@ -1706,9 +1735,9 @@ function numberLiteral(raw: unknown): Expr {
     if (b <= 2147483647n && b >= -2147483648n) return { k: "lit", v: Number(b), type: "integer" };
     return { k: "lit", v: b, type: "bigint" };
   }
-  const n = Number(s);
-  if (Number.isNaN(n)) throw badRequest(`invalid number ${s}`);
-  return { k: "lit", v: n, type: "decimal" };
+  const d = Decimal.parse(s);
+  if (!d) throw badRequest(`invalid number ${s}`);
+  return { k: "lit", v: d, type: "decimal" };
 }
 
 function typeFamily(t: SqlType): string {
@@ -1824,18 +1853,17 @@ function intervalOf(ast: Ast, b: (x: Ast) => Expr): Interval {
 }
 
 /**
- * `0.06 + 0.01` between decimal literals, computed exactly (as PostgreSQL's numeric does) rather
- * than in doubles (0.06999999999999999), so a bound written as arithmetic is the bound meant.
+ * `0.06 + 0.01` between decimal literals, folded into one (as PostgreSQL folds constants), so a
+ * bound written as arithmetic is a bound a source can use.
  * Undefined where the operands are not both plain decimal literals or the operator is not + - *.
  */
-function foldDecimal(op: string, l: Expr, r: Expr): number | undefined {
+function foldDecimal(op: string, l: Expr, r: Expr): Decimal | undefined {
   if (l.k !== "lit" || r.k !== "lit" || !["+", "-", "*"].includes(op)) return undefined;
   // Literals only: a number, not text that reads as one.
-  const a = typeof l.v === "string" ? undefined : scaledDecimal(l.v);
-  const b = typeof r.v === "string" ? undefined : scaledDecimal(r.v);
+  const a = typeof l.v === "string" ? undefined : toDecimal(l.v);
+  const b = typeof r.v === "string" ? undefined : toDecimal(r.v);
   if (!a || !b) return undefined;
-  if (op === "*") return toNumber(multiplyScaled(a, b));
-  return toNumber(op === "+" ? addScaled(a, b) : subtractScaled(a, b));
+  return op === "*" ? a.multiply(b) : op === "+" ? a.add(b) : a.subtract(b);
 }
 
 /** `date ± integer` is a date, `date - date` the days between; other date arithmetic is refused. */
@@ -1918,6 +1946,7 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       if (e.operator === "-") {
         if (x.k === "lit" && typeof x.v === "number") return { ...x, v: -x.v };
         if (x.k === "lit" && typeof x.v === "bigint") return { ...x, v: -x.v };
+        if (x.k === "lit" && x.v instanceof Decimal) return { ...x, v: x.v.negate() };
         if (!isNumericType(x.type) && x.type !== "null")
           throw badRequest(`type mismatch: operator does not exist: - ${x.type}`);
         return { k: "neg", e: x, type: x.type };
@@ -1958,22 +1987,32 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       const name = String(target?.dataType ?? "").toLowerCase();
       if (target?.array) throw unsupported(`CAST to an array type (${name}[]) is not supported`);
       const type = castType(name);
+      const typmod = type === "decimal" ? numericTypmod(target) : undefined;
       const x = b(e.expr);
-      if (x.k === "lit") return { k: "lit", v: castValue(x.v as Value, type), type };
-      return { k: "cast", e: x, type };
+      if (x.k === "lit") {
+        const v = typmod ? castToNumeric(x.v as Value, typmod) : castValue(x.v as Value, type);
+        return { k: "lit", v, type };
+      }
+      return typmod ? { k: "cast", e: x, type, typmod } : { k: "cast", e: x, type };
     }
     case "extract": {
       const field = dateField(String(e.args?.field ?? ""));
       // The parser drops the keyword of `EXTRACT(year FROM DATE '…')`: its text is the value.
       let x = b(e.args?.source);
-      if (x.k === "lit" && x.type === "text")
-        x = { k: "lit", v: castValue(x.v, "timestamp"), type: "timestamp" };
+      if (x.k === "lit" && x.type === "text") {
+        // A date's text is a date (its epoch has no fraction), any other a timestamp.
+        const type = /^\s*\d{4}-\d{2}-\d{2}\s*$/.test(String(x.v)) ? "date" : "timestamp";
+        x = { k: "lit", v: castValue(x.v, type), type };
+      }
       requireDateTime(x, "EXTRACT");
+      if (x.type === "date" && (field === "hour" || field === "minute" || field === "second"))
+        throw badRequest(`unit "${field}" not supported for type date`);
       return {
         k: "fn",
         name: "extract",
         args: [{ k: "lit", v: field, type: "text" }, x],
-        type: field === "second" || field === "epoch" ? "decimal" : "integer",
+        // A numeric since PostgreSQL 14 (date_part stays a double).
+        type: "decimal",
       };
     }
     case "aggr_func":
@@ -2002,6 +2041,20 @@ function unsupportedExpression(e: Ast): EntenteError {
   }
   const named = UNSUPPORTED_EXPRESSIONS[String(e.type)];
   return unsupported(`${named ?? `expression of type ${e.type}`} is not supported`);
+}
+
+/** The precision and scale of `numeric(p, s)` (`numeric(p)` is scale 0); none for bare numeric. */
+function numericTypmod(target: Ast): NumericTypmod | undefined {
+  const precision = target?.length;
+  if (precision === undefined || precision === null) return undefined;
+  const scale = target?.scale ?? 0;
+  if (!Number.isInteger(precision) || precision < 1 || precision > 1000)
+    throw badRequest(`NUMERIC precision ${precision} must be between 1 and 1000`);
+  if (!Number.isInteger(scale) || scale < 0 || scale > precision)
+    throw unsupported(
+      `NUMERIC scale ${scale} outside 0 to the precision ${precision} is not supported`,
+    );
+  return { precision, scale };
 }
 
 function castType(t: string): SqlType {
@@ -2290,6 +2343,11 @@ function dateFunction(name: "date_part" | "date_trunc", args: Expr[]): Expr {
   return { k: "fn", name: "date_trunc", args: [unit, x], type: "timestamp" };
 }
 
+function roundingType(args: Expr[]): SqlType {
+  const type = args[0]?.type ?? "null";
+  return type === "decimal" || type === "null" ? type : "double";
+}
+
 const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   lower: () => "text",
   upper: () => "text",
@@ -2300,10 +2358,11 @@ const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   length: () => "integer",
   char_length: () => "integer",
   abs: (a) => a[0]?.type ?? "null",
-  round: (a) => (a[0]?.type === "double" ? "double" : "decimal"),
-  floor: (a) => a[0]?.type ?? "null",
-  ceil: (a) => a[0]?.type ?? "null",
-  ceiling: (a) => a[0]?.type ?? "null",
+  // Of a decimal a decimal; of an integer, as of a double, a double (PostgreSQL's resolution).
+  round: roundingType,
+  floor: roundingType,
+  ceil: roundingType,
+  ceiling: roundingType,
   coalesce: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),
   nullif: (a) => a[0]?.type ?? "null",
   greatest: (a) => a.reduce<SqlType>((t, x) => unify(t, x.type), "null"),

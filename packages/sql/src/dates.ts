@@ -4,6 +4,7 @@
  * difference of two dates in days, and the fields EXTRACT and date_trunc read. Dates are
  * `YYYY-MM-DD` text and timestamps nanoseconds since the epoch (UTC), as everywhere in the engine.
  */
+import { Decimal } from "./decimal.ts";
 import { badRequest, unsupported } from "./errors.ts";
 import type { Value } from "./types.ts";
 import { nsToIso, toDate, toTimestampNs } from "./values.ts";
@@ -228,6 +229,20 @@ export function extractField(field: DateField, v: Value): number {
     case "millennium":
       return year > 0 ? Math.floor((year - 1) / 1000) + 1 : Math.floor(year / 1000);
   }
+}
+
+/**
+ * EXTRACT as PostgreSQL 14+ gives it, a numeric: seconds and epochs of a timestamp to the
+ * microsecond (scale 6), an epoch of a date in whole seconds, every other field an integer.
+ */
+export function extractNumeric(field: DateField, v: Value): Decimal {
+  if (typeof v === "bigint" && (field === "second" || field === "epoch")) {
+    const micros = v / 1000n - (v % 1000n < 0n ? 1n : 0n);
+    const minute = 60_000_000n;
+    return new Decimal(field === "epoch" ? micros : ((micros % minute) + minute) % minute, 6);
+  }
+  const n = extractField(field, v);
+  return Number.isInteger(n) ? Decimal.fromInteger(n) : (Decimal.fromDouble(n) as Decimal);
 }
 
 const TRUNC_UNITS = [

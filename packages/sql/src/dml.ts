@@ -9,6 +9,7 @@
 
 import { bindScalar, nameOf, typesMatch } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
+import { Decimal } from "./decimal.ts";
 import { badRequest, notFound, unsupported } from "./errors.ts";
 import { compile } from "./evaluate.ts";
 import {
@@ -23,8 +24,8 @@ import type { Ast, ParsedStatement } from "./parse.ts";
 import type { Expr } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
 import { columnSql, ParamList, qualifiedName, renderAssigned, renderExpr } from "./render.ts";
-import type { CatalogTable, ColumnDef, Row, SourceStatement, Value } from "./types.ts";
-import { castValue } from "./values.ts";
+import type { CatalogTable, ColumnDef, Row, SourceStatement, SqlType, Value } from "./types.ts";
+import { castValue, toDecimalValue } from "./values.ts";
 
 /** Rows to insert into one physical table. */
 export interface InsertWrite {
@@ -139,10 +140,16 @@ function constantValue(
   return castInto(value, column, where);
 }
 
-/** A value as the column stores it; a value the type cannot hold names the column. */
-export function castInto(value: Value, column: ColumnDef, where: string): Value {
+/**
+ * A value as the column stores it; a value the type cannot hold names the column. `from` is the
+ * type of a selected value: an answered decimal is its text, read back as the decimal it is.
+ */
+export function castInto(value: Value, column: ColumnDef, where: string, from?: SqlType): Value {
   try {
-    return castValue(value, column.type);
+    const read = from === "decimal" && typeof value === "string" ? toDecimalValue(value) : value;
+    const cast = castValue(read, column.type);
+    // Sources take decimals as their exact text.
+    return cast instanceof Decimal ? cast.toString() : cast;
   } catch (err) {
     throw badRequest(`${where}, column "${column.name}": ${(err as Error).message}`);
   }

@@ -7,14 +7,16 @@ import {
   dateField,
   daysBetween,
   extractField,
+  extractNumeric,
   truncate,
   truncUnit,
 } from "./dates.ts";
+import { Decimal, toDecimal } from "./decimal.ts";
 import { badRequest } from "./errors.ts";
 import { compileLike, type LikeMatcher } from "./like.ts";
 import type { CompareOp, Deferred, Expr, PlanNode } from "./plan.ts";
-import type { Row, Value } from "./types.ts";
-import { castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
+import type { Row, SqlType, Value } from "./types.ts";
+import { castToNumeric, castValue, compareValues, compositeKey, isIntegerType } from "./values.ts";
 
 /** A subquery's materialized result, as the expressions that use it need it. */
 export interface SubqueryResult {
@@ -100,6 +102,7 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
       return (row) => {
         const v = e(row);
         if (isNull(v)) return null;
+        if (v instanceof Decimal) return v.negate();
         return typeof v === "bigint" ? -v : -(v as number);
       };
     }
@@ -162,7 +165,7 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
       const operand = expr.operand ? compile(expr.operand, ctx) : undefined;
       const whens = expr.whens.map(([c, r]) => [compile(c, ctx), compile(r, ctx)] as const);
       const otherwise = expr.else ? compile(expr.else, ctx) : () => null;
-      return (row) => {
+      return asDoubles(expr.type, (row) => {
         const base = operand ? operand(row) : undefined;
         for (const [c, r] of whens) {
           const cv = c(row);
@@ -171,16 +174,21 @@ export function compile(expr: Expr, ctx: EvalContext): Compiled {
           } else if (cv === true) return r(row);
         }
         return otherwise(row);
-      };
+      });
     }
     case "fn":
-      return fn(
-        expr.name,
-        expr.args.map((a) => compile(a, ctx)),
+      return asDoubles(
+        expr.type,
+        fn(
+          expr.name,
+          expr.args.map((a) => compile(a, ctx)),
+          expr.type,
+        ),
       );
     case "cast": {
       const e = compile(expr.e, ctx);
-      const type = expr.type;
+      const { type, typmod } = expr;
+      if (typmod) return (row) => castToNumeric(e(row), typmod);
       return (row) => castValue(e(row), type);
     }
     case "inSub": {
@@ -358,6 +366,7 @@ function arithmetic(expr: Extract<Expr, { k: "arith" }>, ctx: EvalContext): Comp
   const r = compile(expr.r, ctx);
   const integer = isIntegerType(expr.type);
   const big = expr.type === "bigint";
+  const decimal = expr.type === "decimal";
   const op = expr.op;
   return (row) => {
     const a = l(row);
@@ -388,6 +397,12 @@ function arithmetic(expr: Extract<Expr, { k: "arith" }>, ctx: EvalContext): Comp
       if (v > 2147483647 || v < -2147483648) throw badRequest("integer out of range");
       return v;
     }
+    if (decimal) {
+      const x = toDecimal(a);
+      const y = toDecimal(b);
+      // NaN and ±Infinity, which numeric also holds, are doubles: they take the double path.
+      if (x && y) return decimalArithmetic(op, x, y);
+    }
     const x = Number(a);
     const y = Number(b);
     if ((op === "/" || op === "%") && y === 0) throw badRequest("division by zero");
@@ -403,7 +418,43 @@ function arithmetic(expr: Extract<Expr, { k: "arith" }>, ctx: EvalContext): Comp
   };
 }
 
-function fn(name: string, args: Compiled[]): Compiled {
+/**
+ * A double-typed expression whose branches may give decimals (`COALESCE(decimal, double)`,
+ * CASE, GREATEST) gives them as doubles, as PostgreSQL casts each branch to the result type.
+ */
+function asDoubles(type: SqlType, f: Compiled): Compiled {
+  if (type !== "double") return f;
+  return (row) => {
+    const v = f(row);
+    return v instanceof Decimal ? v.toNumber() : v;
+  };
+}
+
+/** `x op y` on decimals, at the scale PostgreSQL's numeric gives each operator. */
+function decimalArithmetic(op: string, x: Decimal, y: Decimal): Decimal {
+  switch (op) {
+    case "+":
+      return x.add(y);
+    case "-":
+      return x.subtract(y);
+    case "*":
+      return x.multiply(y);
+    default:
+      if (y.sign() === 0) throw badRequest("division by zero");
+      return op === "/" ? x.divide(y) : x.modulo(y);
+  }
+}
+
+/** round(v, places), exact on decimals (half away from zero), on doubles as PostgreSQL's. */
+function roundValue(v: Value, places: number, type: SqlType): Value {
+  const d = type === "double" ? undefined : toDecimal(v);
+  if (d) return d.round(places);
+  const f = 10 ** places;
+  const n = Number(v) * f;
+  return (Math.sign(n) * Math.round(Math.abs(n))) / f;
+}
+
+function fn(name: string, args: Compiled[], type: SqlType): Compiled {
   const [a0, a1, a2] = args;
   const one =
     (f: (v: Value) => Value): Compiled =>
@@ -420,21 +471,31 @@ function fn(name: string, args: Compiled[]): Compiled {
     case "char_length":
       return one((v) => [...String(v)].length);
     case "abs":
-      return one((v) => (typeof v === "bigint" ? (v < 0n ? -v : v) : Math.abs(v as number)));
+      return one((v) =>
+        v instanceof Decimal
+          ? v.abs()
+          : typeof v === "bigint"
+            ? v < 0n
+              ? -v
+              : v
+            : Math.abs(v as number),
+      );
     case "round":
       return (row) => {
         const v = (a0 as Compiled)(row);
         if (isNull(v)) return null;
-        const digits = a1 ? Number(a1(row)) : 0;
-        const f = 10 ** digits;
-        const n = Number(v) * f;
-        return (Math.sign(n) * Math.round(Math.abs(n))) / f;
+        const places = a1 ? a1(row) : 0;
+        return isNull(places) ? null : roundValue(v, Number(places), type);
       };
     case "floor":
-      return one((v) => (typeof v === "bigint" ? v : Math.floor(v as number)));
+      return one((v) =>
+        v instanceof Decimal ? v.floor() : typeof v === "bigint" ? v : Math.floor(v as number),
+      );
     case "ceil":
     case "ceiling":
-      return one((v) => (typeof v === "bigint" ? v : Math.ceil(v as number)));
+      return one((v) =>
+        v instanceof Decimal ? v.ceil() : typeof v === "bigint" ? v : Math.ceil(v as number),
+      );
     case "trim":
       return one((v) => String(v).trim());
     case "substring":
@@ -450,6 +511,10 @@ function fn(name: string, args: Compiled[]): Compiled {
         return chars.slice(Math.max(0, start), Math.max(0, end)).join("");
       };
     case "extract":
+      return (row) => {
+        const v = (a1 as Compiled)(row);
+        return isNull(v) ? null : extractNumeric(dateField(String((a0 as Compiled)(row))), v);
+      };
     case "date_part":
       return (row) => {
         const v = (a1 as Compiled)(row);

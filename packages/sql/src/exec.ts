@@ -12,6 +12,7 @@ import { Pacer } from "@entente/runtime/pace";
 import { runAggregate } from "./aggregate.ts";
 import { StatementMemory } from "./budget.ts";
 import type { Catalog } from "./catalog.ts";
+import { Decimal } from "./decimal.ts";
 import { runDistinct } from "./distinct.ts";
 import { compile, compilePredicate, type EvalContext, type SubqueryResult } from "./evaluate.ts";
 import { runReducingFilter, waitingSubqueries } from "./exec-reduce.ts";
@@ -24,8 +25,8 @@ import { keyFilters, renderScan } from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
-import type { Row, SourceInfo, SourceStatement, Value } from "./types.ts";
-import { compositeKey, normalizeOutput, rowBytes } from "./values.ts";
+import type { Row, SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
+import { compositeKey, normalizeOutput, rowBytes, toDecimalValue } from "./values.ts";
 import { runWindow } from "./window.ts";
 
 export interface SourceRunner {
@@ -132,6 +133,7 @@ export class Execution {
     source: string,
     statement: SourceStatement,
     signal: AbortSignal,
+    typed: TypedPositions = NOTHING_TO_TYPE,
   ): AsyncGenerator<Row[]> {
     let stats = this.stats[source];
     if (!stats) {
@@ -153,6 +155,7 @@ export class Execution {
       for await (const batch of batches) {
         stats.rows += batch.length;
         for (const row of batch) stats.bytes += rowBytes(row);
+        if (typed.decimals.length > 0 || typed.integers.length > 0) typeValues(batch, typed);
         if (this.pacer.due(batch.length)) await this.pacer.pause();
         yield batch;
       }
@@ -160,6 +163,51 @@ export class Execution {
       stats.ms += performance.now() - started;
     }
   }
+}
+
+/** Where a statement's result holds values the engine types itself: decimals and integers. */
+interface TypedPositions {
+  decimals: readonly number[];
+  integers: readonly number[];
+}
+
+const NOTHING_TO_TYPE: TypedPositions = { decimals: [], integers: [] };
+
+/**
+ * Sources send DECIMAL values as their exact text (a cold store, as doubles): they become the
+ * engine's decimals, in place, before any operator compares or sums them. An integer the engine
+ * expects may also come as decimal text: MySQL's SUM of integers is a DECIMAL.
+ */
+function typeValues(batch: Row[], { decimals, integers }: TypedPositions): void {
+  for (const row of batch) {
+    for (const i of decimals) {
+      const v = row[i];
+      // Text that is not a plain decimal: NaN or ±Infinity, which numeric also holds.
+      if (typeof v === "string") row[i] = Decimal.fromSourceText(v) ?? toDecimalValue(v);
+      else if (typeof v === "bigint") row[i] = Decimal.fromInteger(v);
+      else if (typeof v === "number") row[i] = storedDouble(v);
+    }
+    for (const i of integers) {
+      const v = row[i];
+      if (typeof v === "string")
+        row[i] = normalizeOutput((toDecimalValue(v) as Decimal).toBigInt());
+    }
+  }
+}
+
+/** A decimal stored as a double: the decimal its shortest text writes (NaN, ±Infinity as they are). */
+function storedDouble(v: number): Value {
+  return Number.isInteger(v) ? Decimal.fromInteger(v) : (Decimal.fromDouble(v) ?? v);
+}
+
+/** The positions of a statement's result the engine types: `types[j]` is result column j's. */
+function typedPositions(types: readonly (SqlType | undefined)[]): TypedPositions {
+  const at = (wanted: (t: SqlType | undefined) => boolean) =>
+    types.flatMap((t, j) => (wanted(t) ? [j] : []));
+  return {
+    decimals: at((t) => t === "decimal"),
+    integers: at((t) => t === "integer" || t === "bigint"),
+  };
 }
 
 /** Runs the plan; yields result batches with output values normalized. */
@@ -176,9 +224,19 @@ export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGener
     if (!deferred?.has(i)) ctx.subqueries[i] = await runSubquery(sub, exec, ctx);
   }
   let out: Row[] = [];
+  // A column answers in its type in every row, whatever made its value: decimals as their text.
+  const types = plan.columns.map((c) => c.type);
+  const output = (v: Value, i: number) =>
+    normalizeOutput(
+      types[i] === "decimal"
+        ? toDecimalValue(v)
+        : types[i] === "double" && v instanceof Decimal
+          ? v.toNumber()
+          : v,
+    );
   for await (const batch of run(plan.root, exec, ctx)) {
     for (const row of batch) {
-      out.push(row.map(normalizeOutput));
+      out.push(row.map(output));
       if (out.length >= exec.limits.batchRows) {
         yield out;
         out = [];
@@ -360,7 +418,10 @@ async function* runRemote(
   const positions = node.positions;
   const width = node.columns.length;
   const identity = !positions || (positions.length === width && positions.every((p, i) => p === i));
-  for await (const batch of exec.fetch(node.source, node.statement, exec.signal)) {
+  const typed = typedPositions(
+    positions ? positions.map((p) => node.columns[p]?.type) : node.columns.map((c) => c.type),
+  );
+  for await (const batch of exec.fetch(node.source, node.statement, exec.signal, typed)) {
     if (identity) {
       yield batch;
       continue;
@@ -434,9 +495,10 @@ async function* runScan(
     const listed = subqueryKeys(scan, source, ctx, keys?.values.length);
     if (!keys || listed) keys = listed;
     if (keys?.values.length === 0) return;
+    const typed = typedPositions(plain.fetched.map((p) => scan.columns[p]?.type));
     if (!keys) {
       const reshape = shape(plain.fetched);
-      for await (const batch of exec.fetch(source.name, plain, controller.signal)) {
+      for await (const batch of exec.fetch(source.name, plain, controller.signal, typed)) {
         const out = reshape(batch);
         if (exec.pacer.due(batch.length)) await exec.pacer.pause();
         if (out.length > 0) yield out;
@@ -454,7 +516,9 @@ async function* runScan(
     );
     const statements = filters.map((f) => renderScan(scan, source, f));
     const reshape = shape(plain.fetched);
-    const streams = statements.map((s) => () => exec.fetch(source.name, s, controller.signal));
+    const streams = statements.map(
+      (s) => () => exec.fetch(source.name, s, controller.signal, typed),
+    );
     for await (const batch of mergeBounded(streams, exec.limits.parallelChunks)) {
       const out = reshape(batch);
       if (exec.pacer.due(batch.length)) await exec.pacer.pause();

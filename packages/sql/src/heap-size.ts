@@ -5,6 +5,7 @@
  * Against `process.memoryUsage().heapUsed` after a full GC, a build side of driver-made rows
  * `[int, text, text, decimal]` counts ~20% over what it takes; shared strings count once each.
  */
+import { Decimal } from "./decimal.ts";
 import type { Value } from "./types.ts";
 
 /** A JS array's object and its backing store's header, and the slot that refers to the array. */
@@ -14,6 +15,8 @@ const STRING_HEADER_BYTES = 16;
 /** A boxed number (one that is not a small integer) or a bigint of one word. */
 const BOXED_NUMBER_BYTES = 16;
 const BIGINT_BYTES = 24;
+/** A decimal: its object (two fields) and its unscaled bigint. */
+const DECIMAL_BYTES = 32 + BIGINT_BYTES;
 /** A typed array's object and its buffer's object; the bytes themselves come on top. */
 const BINARY_BYTES = 160;
 /** JSON values are sized shallowly: an object plus this much per key or element. */
@@ -50,6 +53,7 @@ export function valueHeapBytes(v: Value): number {
     case "object":
       if (v === null) return 0;
       if (v instanceof Uint8Array) return BINARY_BYTES + v.byteLength;
+      if (v instanceof Decimal) return DECIMAL_BYTES;
       return JSON_BYTES + JSON_MEMBER_BYTES * (Array.isArray(v) ? v.length : Object.keys(v).length);
     default:
       return 0;

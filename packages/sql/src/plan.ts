@@ -1,6 +1,7 @@
 /** The logical plan: bound expressions over row slots, and the operators that move rows. */
 import type { MemberConstraint } from "./logical.ts";
 import type { CatalogTable, ColumnDef, SourceStatement, SqlType, Value } from "./types.ts";
+import type { NumericTypmod } from "./values.ts";
 
 export type CompareOp = "=" | "<>" | "<" | "<=" | ">" | ">=";
 export type ArithOp = "+" | "-" | "*" | "/" | "%";
@@ -20,7 +21,7 @@ export type Expr =
   | { k: "like"; e: Expr; pattern: Expr; not: boolean; ci: boolean; type: "boolean" }
   | { k: "case"; operand?: Expr; whens: [Expr, Expr][]; else?: Expr; type: SqlType }
   | { k: "fn"; name: string; args: Expr[]; type: SqlType }
-  | { k: "cast"; e: Expr; type: SqlType }
+  | { k: "cast"; e: Expr; type: SqlType; typmod?: NumericTypmod }
   /** `(keys) [NOT] IN (subquery)`: the subquery's rows, materialized before the main plan. */
   | { k: "inSub"; keys: Expr[]; sub: number; not: boolean; type: "boolean" }
   /**

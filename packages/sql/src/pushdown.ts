@@ -47,6 +47,7 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
       case "neg":
         return walk(e.e);
       case "arith":
+        if (e.type === "decimal" && caps.decimalsAsDoubles) return false;
         // Integer division and modulo differ between dialects; PostgreSQL's match the engine's.
         if ((e.op === "/" || e.op === "%") && source.dialect.kind !== "postgres") return false;
         return e.type !== "text" && walk(e.l) && walk(e.r);
@@ -58,12 +59,22 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
             hasPushablePositions(e.args) &&
             walk(e.args[0] as Expr)
           );
+        // A decimal's scale is its own in PostgreSQL: COALESCE(int, decimal(10,2)) gives `2`, where
+        // MySQL and DuckDB give the result type's `2.00`.
+        if (e.name === "coalesce" && source.dialect.kind !== "postgres" && mixesDecimals(e.args))
+          return false;
         return PUSHABLE_FUNCTIONS.has(e.name) && e.args.every(walk);
       default:
         return false;
     }
   };
   return walk(expr);
+}
+
+/** Whether decimals meet values of another type among `args`. */
+function mixesDecimals(args: Expr[]): boolean {
+  const types = new Set(args.map((a) => a.type).filter((t) => t !== "null"));
+  return types.has("decimal") && types.size > 1;
 }
 
 /**
@@ -156,7 +167,9 @@ export function canPushAggregate(a: AggCall, source: SourceInfo): boolean {
   }
   // Engine sums of floating values are doubles in arrival order; sources agree only on exact types.
   if ((a.fn === "sum" || a.fn === "avg") && t === "double") return false;
-  // MySQL's AVG is a DECIMAL cut to div_precision_increment (4) places.
-  if (a.fn === "avg" && source.dialect.kind === "mysql") return false;
+  if ((a.fn === "sum" || a.fn === "avg") && t === "decimal" && caps.decimalsAsDoubles) return false;
+  // An average is a numeric quotient at PostgreSQL's scale: MySQL's AVG cuts it to
+  // div_precision_increment (4) places, DuckDB's is a double.
+  if (a.fn === "avg" && source.dialect.kind !== "postgres") return false;
   return true;
 }

@@ -305,6 +305,10 @@ class Renderer {
         return { sql, available: new Set(items.map((_, i) => i)) };
       }
       case "union": {
+        // MySQL and DuckDB give a column of integers and decimals the decimals' scale (`2.00`);
+        // PostgreSQL keeps each value's own (`2`).
+        if (this.source.dialect.kind !== "postgres" && mixesDecimalColumns(node.inputs))
+          throw new NotPushable();
         const blocks = node.inputs.map((i) => this.block(i));
         // Inputs that produce the same columns line up (a logical table's members read alike).
         const first = blocks[0];
@@ -328,4 +332,14 @@ class Renderer {
     if (!canPushAggregate(a, this.source)) throw new NotPushable();
     return aggregateSql(a, groups, (x) => this.expr(x, col));
   }
+}
+
+/** Whether some column is a decimal in one input and of another type in another. */
+function mixesDecimalColumns(inputs: readonly PlanNode[]): boolean {
+  const width = inputs[0]?.columns.length ?? 0;
+  for (let j = 0; j < width; j++) {
+    const types = new Set(inputs.map((i) => i.columns[j]?.type).filter((t) => t !== "null"));
+    if (types.has("decimal") && types.size > 1) return true;
+  }
+  return false;
 }

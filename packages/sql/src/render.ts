@@ -2,6 +2,7 @@
  * SQL text for a source, generated from bound expressions: identifiers quoted by the dialect,
  * every value a bound parameter — never pasted into the text.
  */
+import { Decimal } from "./decimal.ts";
 import type { Expr } from "./plan.ts";
 import type {
   CatalogTable,
@@ -30,7 +31,15 @@ export class ParamList {
   }
   add(v: Value, type: SqlType): string {
     this.added.push(toSourceValue(v, type, this.dialect));
-    return `${MARK}${this.added.length - 1}${MARK}`;
+    const mark = `${MARK}${this.added.length - 1}${MARK}`;
+    // MySQL compares a decimal with a text or double parameter as doubles, DuckDB's bare DECIMAL
+    // keeps three places: a decimal is said with its own precision and scale, exactly.
+    if (v instanceof Decimal && this.dialect.kind !== "postgres") {
+      // Past the widest DECIMAL, a double (MySQL compares a text parameter as one anyway).
+      const type = exactDecimalType(v, this.dialect) ?? "DOUBLE";
+      if (type !== "DOUBLE" || this.dialect.kind === "duckdb") return `CAST(${mark} AS ${type})`;
+    }
+    return mark;
   }
   /** How many values have been added. */
   get count(): number {
@@ -68,8 +77,18 @@ export function groupingSetsList(groups: string[], sets: number[][]): string | u
   return `GROUPING SETS (${each.join(", ")})`;
 }
 
-/** Engine values as the databases take them: timestamps as UTC text. */
+/** DECIMAL(p, s) that holds `d` exactly, within what the database allows; undefined past it. */
+function exactDecimalType(d: Decimal, dialect: SqlDialect): string | undefined {
+  const digits = (d.unscaled < 0n ? -d.unscaled : d.unscaled).toString().length;
+  const precision = Math.max(digits, d.scale + 1);
+  const [maxPrecision, maxScale] = dialect.kind === "mysql" ? [65, 30] : [38, 38];
+  if (precision > maxPrecision || d.scale > maxScale) return undefined;
+  return `DECIMAL(${precision}, ${d.scale})`;
+}
+
+/** Engine values as the databases take them: timestamps as UTC text, decimals as exact text. */
 function toSourceValue(v: Value, type: SqlType, dialect: SqlDialect): Value {
+  if (v instanceof Decimal) return v.toString();
   if (type === "timestamp" && typeof v === "bigint") {
     const iso = nsToIso(v).replace("T", " ").replace("Z", "");
     return dialect.kind === "mysql" ? iso : `${iso}+00`;
@@ -95,7 +114,7 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
   const r = (e: Expr): string => renderExpr(e, column, params);
   // A value compared with a column takes the column's type in the source, as an index wants.
   const beside = (e: Expr, other: Expr): string =>
-    e.k === "lit" && other.k === "col" ? literal(e, params, true) : r(e);
+    e.k === "lit" && other.k === "col" ? literal(e, params, true, other.type) : r(e);
   switch (expr.k) {
     case "col":
       return column(expr.i);
@@ -140,10 +159,34 @@ export function renderExpr(expr: Expr, column: (i: number) => string, params: Pa
   }
 }
 
-function literal(e: Extract<Expr, { k: "lit" }>, params: ParamList, besideColumn: boolean): string {
+/** A literal as a parameter; `columnType` is the type of the column it is compared with. */
+function literal(
+  e: Extract<Expr, { k: "lit" }>,
+  params: ParamList,
+  besideColumn: boolean,
+  columnType?: SqlType,
+): string {
   if (e.v === null) return "NULL";
   if (typeof e.v === "boolean") return e.v ? "TRUE" : "FALSE";
+  if (e.v instanceof Decimal) return decimalLiteral(e.v, params, columnType);
   return typed(params.add(e.v, e.type), e.type, params.dialect, besideColumn);
+}
+
+/**
+ * A decimal as a parameter. MySQL and DuckDB are told its precision and scale (see
+ * ParamList.add). PostgreSQL would read an untyped `2.0` beside an integer column as an integer
+ * and refuse it: a whole decimal is bound as the integer it is there (the column's index still
+ * serves), any other is said to be NUMERIC unless the column is a decimal or a double.
+ */
+function decimalLiteral(d: Decimal, params: ParamList, columnType: SqlType | undefined): string {
+  if (params.dialect.kind !== "postgres") return params.add(d, "decimal");
+  const bits = columnType === "integer" ? 31n : columnType === "bigint" ? 63n : undefined;
+  if (bits !== undefined && d.isInteger()) {
+    const n = d.toBigInt();
+    if (n >= -(2n ** bits) && n < 2n ** bits) return params.add(n, columnType as SqlType);
+  }
+  if (columnType === "decimal" || columnType === "double") return params.add(d, "decimal");
+  return `CAST(${params.add(d, "decimal")} AS NUMERIC)`;
 }
 
 /**
@@ -170,7 +213,7 @@ function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined 
     case "double":
       return "DOUBLE PRECISION";
     case "decimal":
-      // DuckDB's bare DECIMAL keeps three places; the engine carries decimals as doubles anyway.
+      // DuckDB's bare DECIMAL keeps three places; an exact decimal is cast where it is added.
       return dialect.kind === "duckdb" ? "DOUBLE" : "NUMERIC";
     case "text":
       return "TEXT";

@@ -1,5 +1,6 @@
 /** The statements a scan sends: projected columns, pushed predicates, key filters, order and limit. */
 import type { ColumnBounds, ScanBounds } from "@entente/connectors";
+import { Decimal } from "./decimal.ts";
 import { factsAbout } from "./logical.ts";
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import {
@@ -39,7 +40,7 @@ export function keyFilters(
   limits: KeyFilterLimits,
   paramsInUse: number,
 ): KeyFilter[] {
-  const fitting = keys.filter((k) => keyFits(k, type));
+  const fitting = keys.map((k) => asKeyOf(k, type)).filter((k) => keyFits(k, type));
   if (fitting.length === 0) return [];
   const rangeOrders = type !== "text" || source.capabilities.textComparison === "binary";
   if (fitting.length > limits.dynamicFilterMaxKeys && rangeOrders) {
@@ -64,6 +65,14 @@ export function keyFilters(
 
 const INT32 = [-(2n ** 31n), 2n ** 31n - 1n] as const;
 const INT64 = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+
+/** A whole decimal key (`5.00`) as the integer it equals, for an integer column's list. */
+function asKeyOf(v: Value, type: SqlType): Value {
+  if (!(v instanceof Decimal) || (type !== "integer" && type !== "bigint") || !v.isInteger())
+    return v;
+  const n = v.toBigInt();
+  return type === "integer" ? Number(n) : n;
+}
 
 function keyFits(v: Value, type: SqlType): boolean {
   switch (type) {
@@ -152,9 +161,25 @@ export function scanBounds(scan: ScanNode, keyFilter?: KeyFilter): ScanBounds {
         }
       }
     }
-    if (facts.values || facts.lo || facts.hi) bounds[column.name] = facts;
+    if (facts.values || facts.lo || facts.hi) bounds[column.name] = sourceBounds(facts);
   });
   return { table: scan.table.path ?? [scan.table.schema, scan.table.name], bounds };
+}
+
+/**
+ * Bounds in the connectors' normal form: a decimal as the double a cold store compares it with,
+ * its bound made inclusive, since the nearest double may lie on the other side of it.
+ */
+function sourceBounds(facts: ColumnBounds): ColumnBounds {
+  const plain = (v: Value) => (v instanceof Decimal ? v.toNumber() : v);
+  const bound = (b: { v: Value; inclusive: boolean }) =>
+    b.v instanceof Decimal ? { v: b.v.toNumber(), inclusive: true } : b;
+  return {
+    ...facts,
+    ...(facts.values ? { values: facts.values.map(plain) } : {}),
+    ...(facts.lo ? { lo: bound(facts.lo) } : {}),
+    ...(facts.hi ? { hi: bound(facts.hi) } : {}),
+  };
 }
 
 /** SELECT group columns, aggregates FROM table WHERE pushed predicates GROUP BY group columns. */

@@ -9,7 +9,8 @@
 import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { EntenteError, msgpackCodec } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
+import { decodeSpilled, encodeSpilled } from "./spill-codec.ts";
 
 export interface SpillLimits {
   /** Where runs are written. */
@@ -142,7 +143,7 @@ export class SpillWriter<T> {
 
   async append(chunk: readonly T[]): Promise<void> {
     for (let i = 0; i < chunk.length; i += FRAME_ENTRIES) {
-      const body = msgpackCodec.encode(chunk.slice(i, i + FRAME_ENTRIES));
+      const body = encodeSpilled(chunk.slice(i, i + FRAME_ENTRIES));
       this.#charge(body.length + 4);
       const header = Buffer.alloc(4);
       header.writeUInt32LE(body.length);
@@ -182,7 +183,7 @@ export class SpillRun<T> {
         const body = Buffer.alloc(length);
         await file.read(body, 0, length, position + 4);
         position += 4 + length;
-        yield msgpackCodec.decode(body) as T[];
+        yield decodeSpilled<T>(body);
       }
     } finally {
       await file.close();

@@ -33,6 +33,8 @@ export interface SourceCapabilities {
   orderByNullsOrdering: boolean;
   limit: boolean;
   maxParams: number;
+  /** Keeps DECIMAL columns as doubles: sums and arithmetic of decimals stay in the engine. */
+  decimalsAsDoubles?: true;
 }
 
 export interface SourceInfo {

@@ -1,4 +1,5 @@
 /** Comparing, hashing and converting values with PostgreSQL's semantics on the engine's types. */
+import { Decimal } from "./decimal.ts";
 import { badRequest } from "./errors.ts";
 import type { SqlType, Value } from "./types.ts";
 
@@ -27,6 +28,10 @@ export function compareValues(a: Value, b: Value): number {
   }
   if (typeof a === "string" && typeof b === "string") return compareText(a, b);
   if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
+  if (a instanceof Decimal || b instanceof Decimal) {
+    const c = compareDecimal(a, b);
+    if (c !== undefined) return c;
+  }
   if (typeof a === "bigint" && typeof b === "number") return -compareNumberBigint(b, a);
   if (typeof a === "number" && typeof b === "bigint") return compareNumberBigint(a, b);
   if (typeof a === "boolean" && typeof b === "boolean") return a === b ? 0 : a ? 1 : -1;
@@ -71,6 +76,26 @@ function compareNumberBigint(a: number, b: bigint): number {
   return a < bn ? -1 : a > bn ? 1 : 0;
 }
 
+/**
+ * A decimal against a number: exactly against a decimal, a bigint or an integral number; against
+ * any other number as doubles, as PostgreSQL compares numeric with float8 (NaN and ±Infinity
+ * placed as doubles are). Undefined when `b` is not numeric.
+ */
+function compareDecimal(a: Value, b: Value): number | undefined {
+  if (!(a instanceof Decimal)) {
+    const c = compareDecimal(b, a);
+    return c === undefined ? undefined : -c;
+  }
+  if (b instanceof Decimal) return a.compare(b);
+  if (typeof b === "bigint") return a.compare(Decimal.fromInteger(b));
+  if (typeof b !== "number") return undefined;
+  if (Number.isInteger(b)) return a.compare(Decimal.fromInteger(b));
+  const x = a.toNumber();
+  if (x < b) return -1;
+  if (x > b) return 1;
+  return x === b ? 0 : -1; // b is NaN: above every number
+}
+
 /** Sort comparison with NULL placement: PostgreSQL puts NULLs last ascending, first descending. */
 export function compareForSort(a: Value, b: Value, desc: boolean, nullsFirst: boolean): number {
   const an = a === null || a === undefined;
@@ -98,9 +123,24 @@ export function keyOf(v: Value): unknown {
     if (!Number.isSafeInteger(v) && Number.isInteger(v)) return `n${BigInt(v)}`;
     return Object.is(v, -0) ? 0 : v;
   }
+  if (v instanceof Decimal) return decimalKey(v);
   if (v instanceof Uint8Array) return `b${Buffer.from(v).toString("hex")}`;
   if (typeof v === "object" && v !== null) return `j${JSON.stringify(v)}`;
   return v;
+}
+
+/**
+ * A decimal keys like the number it equals where one does (an integer, or the double whose
+ * shortest text is the decimal), so decimal columns join integer and double ones; otherwise by
+ * its digits, with equal decimals of different scales (`1.5`, `1.50`) keyed alike.
+ */
+function decimalKey(d: Decimal): unknown {
+  if (d.isInteger()) return keyOf(d.round(0).unscaled);
+  const n = d.toNumber();
+  const shortest = Decimal.fromDouble(n);
+  if (shortest && shortest.compare(d) === 0) return n;
+  const reduced = d.withoutTrailingZeros();
+  return `d${reduced.unscaled}e${reduced.scale}`;
 }
 
 /** A composite key for several values; undefined when any is null (SQL equality never matches). */
@@ -134,9 +174,13 @@ function tupleKey(values: readonly Value[], nullsEqual: boolean): unknown {
 
 export const NULL_KEY = Symbol("null");
 
-/** Output values: 64-bit integers that fit a double become numbers, so every path agrees. */
+/**
+ * Output values: 64-bit integers that fit a double become numbers, so every path agrees, and
+ * decimals their exact text (as PostgreSQL's drivers give numeric).
+ */
 export function normalizeOutput(v: Value): Value {
   if (v === undefined) return null;
+  if (v instanceof Decimal) return v.toString();
   if (typeof v === "bigint" && v >= MIN_SAFE && v <= MAX_SAFE) return Number(v);
   return v;
 }
@@ -196,6 +240,7 @@ export function castValue(v: Value, type: SqlType): Value {
     case "bigint": {
       let n: bigint;
       if (typeof v === "bigint") n = v;
+      else if (v instanceof Decimal) n = v.toBigInt();
       else if (typeof v === "number") n = BigInt(Math.round(v));
       else if (typeof v === "boolean") n = v ? 1n : 0n;
       else {
@@ -210,16 +255,23 @@ export function castValue(v: Value, type: SqlType): Value {
       }
       return n;
     }
-    case "double":
-    case "decimal": {
+    case "double": {
+      if (v instanceof Decimal) return v.toNumber();
       const n = typeof v === "number" ? v : Number(typeof v === "string" ? v.trim() : v);
       if (Number.isNaN(n) && !(typeof v === "string" && v.trim().toLowerCase() === "nan")) {
         throw badRequest(`invalid input for ${type}: ${JSON.stringify(String(v))}`);
       }
       return n;
     }
+    case "decimal":
+      return toDecimalValue(v);
     case "text":
-      if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean")
+      if (
+        typeof v === "bigint" ||
+        typeof v === "number" ||
+        typeof v === "boolean" ||
+        v instanceof Decimal
+      )
         return String(v);
       if (typeof v === "string") return v;
       return JSON.stringify(v);
@@ -239,11 +291,67 @@ export function castValue(v: Value, type: SqlType): Value {
   }
 }
 
+/**
+ * A value as a decimal, as a cast to numeric reads it: a double rounded to 15 significant digits
+ * as PostgreSQL's cast does, text exactly. NaN and ±Infinity (which numeric also holds) stay
+ * doubles.
+ */
+export function toDecimalValue(v: Value): Value {
+  if (v === null || v === undefined || v instanceof Decimal) return v ?? null;
+  if (typeof v === "bigint") return Decimal.fromInteger(v);
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return Decimal.fromInteger(v);
+    return Decimal.fromDoubleCast(v) ?? v;
+  }
+  if (typeof v === "boolean") return Decimal.fromInteger(v ? 1 : 0);
+  const s = String(v).trim();
+  const d = Decimal.parse(s);
+  if (d) return d;
+  const special = SPECIAL_NUMERICS[s.toLowerCase()];
+  if (special !== undefined) return special;
+  throw badRequest(`invalid input for decimal: ${JSON.stringify(s)}`);
+}
+
+/** `numeric(precision, scale)`: at most `precision` digits, `scale` of them after the point. */
+export interface NumericTypmod {
+  precision: number;
+  scale: number;
+}
+
+/** A cast to numeric(p, s): rounded to s places, refused when its integer part is too long. */
+export function castToNumeric(v: Value, typmod: NumericTypmod): Value {
+  if (v === null || v === undefined) return null;
+  const d = toDecimalValue(v);
+  if (!(d instanceof Decimal)) {
+    if (Number.isNaN(d)) return d;
+    throw badRequest(
+      `cannot hold an infinite value in numeric(${typmod.precision}, ${typmod.scale})`,
+    );
+  }
+  const rounded = d.round(typmod.scale);
+  const integerDigits = rounded.abs().truncate(0).unscaled.toString().replace(/^0$/, "").length;
+  const digits = typmod.precision - typmod.scale;
+  if (integerDigits > digits) {
+    throw badRequest(
+      `numeric field overflow: a field with precision ${typmod.precision}, scale ${typmod.scale} must round to an absolute value less than ${digits > 0 ? `10^${digits}` : "1"}`,
+    );
+  }
+  return rounded;
+}
+
+const SPECIAL_NUMERICS: Record<string, number> = {
+  nan: Number.NaN,
+  infinity: Number.POSITIVE_INFINITY,
+  "+infinity": Number.POSITIVE_INFINITY,
+  "-infinity": Number.NEGATIVE_INFINITY,
+};
+
 /** A row's data size, for per-source byte counts (heap-size.ts sizes what operators hold). */
 export function rowBytes(row: readonly Value[]): number {
   let n = 16;
   for (const v of row) {
     if (typeof v === "string") n += 16 + v.length;
+    else if (v instanceof Decimal) n += 16;
     else if (v instanceof Uint8Array) n += 16 + v.length;
     else n += 8;
   }

@@ -16,18 +16,12 @@
 import { sortPaced } from "@entente/runtime/pace";
 import { accumulate, finish, freshState } from "./aggregate.ts";
 import { exprKey } from "./bind.ts";
+import { type Decimal, toDecimal } from "./decimal.ts";
 import { badRequest } from "./errors.ts";
 import { type Compiled, compile, type EvalContext } from "./evaluate.ts";
 import type { Execution } from "./exec.ts";
 import { rowHeapBytes, SLOT_BYTES, SMALL_OBJECT_BYTES } from "./heap-size.ts";
 import type { AggCall, FrameBound, FrameUnit, PlanNode, WindowCall } from "./plan.ts";
-import {
-  addScaled,
-  compareScaled,
-  type ScaledDecimal,
-  scaledDecimal,
-  subtractScaled,
-} from "./scaled-decimal.ts";
 import {
   MAX_SPLIT_LEVEL,
   MIN_SPLIT_ROWS,
@@ -455,7 +449,7 @@ interface SortedPartition {
   valuedTo: number;
   /** Whether the values compare as exact decimals (all but doubles), and those read so far. */
   exact: boolean;
-  scaledKeys: (ScaledDecimal | null | undefined)[];
+  scaledKeys: (Decimal | null | undefined)[];
 }
 
 function sortedPartition(
@@ -550,18 +544,18 @@ function exactPosition(
   literal: string,
   down: boolean,
 ): Position | undefined {
-  const base = scaledDecimal(v);
-  const offset = scaledDecimal(literal);
+  const base = toDecimal(v);
+  const offset = toDecimal(literal);
   if (!base || !offset) return undefined;
-  const target = down ? subtractScaled(base, offset) : addScaled(base, offset);
+  const target = down ? base.subtract(offset) : base.add(offset);
   const cache = partition.scaledKeys;
   return (k) => {
     let d = cache[k];
     if (d === undefined) {
-      d = scaledDecimal(partition.keys[k]) ?? null;
+      d = toDecimal(partition.keys[k]) ?? null;
       cache[k] = d;
     }
-    if (d) return compareScaled(d, target);
+    if (d) return d.compare(target);
     // Not a finite number: -Infinity sorts below every number, Infinity and NaN above.
     return partition.keys[k] === Number.NEGATIVE_INFINITY ? -1 : 1;
   };

@@ -60,10 +60,10 @@ describe("correlated scalar subqueries", () => {
        FROM parts p ORDER BY p.name`,
     );
     expect(r).toEqual([
-      ["bolt", 2, 5],
+      ["bolt", 2, "5"],
       ["gear", 0, null],
       ["ghost", 0, null],
-      ["nut", 2, 7],
+      ["nut", 2, "7"],
     ]);
   });
 

@@ -250,11 +250,14 @@ describe("INSERT", () => {
     );
     expect(into?.table.name).toBe("accounts");
     expect(into?.rows).toEqual([
-      [1, "ann", 100.25],
-      [3, "BO", 7.5],
+      [1, "ann", "100.25"],
+      [3, "BO", "7.5"],
     ]);
     const [named] = routed("INSERT INTO accounts (balance, id) VALUES (0, 9)");
-    expect([named?.columns.map((c) => c.name), named?.rows]).toEqual([["balance", "id"], [[0, 9]]]);
+    expect([named?.columns.map((c) => c.name), named?.rows]).toEqual([
+      ["balance", "id"],
+      [["0", 9]],
+    ]);
   });
 
   it("names what does not fit", () => {

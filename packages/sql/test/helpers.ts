@@ -134,6 +134,24 @@ export async function runSql(
   return { ...collectSqlResult(items), execution };
 }
 
+/** A statement's rows over in-memory tables under `limits` (spilling, memory), 300 to a batch. */
+export async function rowsUnder(
+  tables: MemoryTable[],
+  sources: SourceInfo[],
+  sql: string,
+  limits: Partial<ExecLimits>,
+): Promise<Row[]> {
+  const catalog = memoryCatalog(tables, sources);
+  const { plan } = planSql(sql, catalog);
+  const { batches } = runPlan(plan, catalog, memoryRunner(tables), new AbortController().signal, {
+    batchRows: 300,
+    ...limits,
+  });
+  const out: Row[] = [];
+  for await (const b of batches) out.push(...b);
+  return out;
+}
+
 /**
  * The rows a statement gives over in-memory tables, every operator run in the engine: each
  * source named by the tables, nothing pushed to it.

@@ -134,15 +134,12 @@ describe("operators on hand-checked inputs", () => {
     const r = await q(
       "SELECT u.country, count(*) AS n, count(o.id), sum(o.total), avg(o.total), min(o.total), max(o.total), count(DISTINCT u.id) FROM users u LEFT JOIN orders o ON u.id = o.user_id GROUP BY u.country ORDER BY u.country",
     );
-    expect(r.rows).toEqual(
-      [
-        ["DE", 1, 0, null, null, null, null, 1],
-        ["US", 3, 3, 20, 20 / 3, 4.5, 10, 2],
-        [null, 1, 0, null, null, null, null, 1],
-      ].map((row) =>
-        row.map((v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toFixed(9)) : v)),
-      ),
-    );
+    // Decimals as PostgreSQL's numeric gives them: sum at the widest scale, avg at 16 digits.
+    expect(r.rows).toEqual([
+      ["DE", 1, 0, null, null, null, null, 1],
+      ["US", 3, 3, "20.0", "6.6666666666666667", "4.5", "10", 2],
+      [null, 1, 0, null, null, null, null, 1],
+    ]);
     const having = await q(
       "SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > 1",
     );
@@ -188,8 +185,8 @@ describe("operators on hand-checked inputs", () => {
       "WITH big AS (SELECT user_id, total FROM orders WHERE total >= 5) SELECT u.name, b.total FROM big b JOIN users u ON u.id = b.user_id ORDER BY b.total",
     );
     expect(cte.rows).toEqual([
-      ["ann", 5.5],
-      ["cy", 10],
+      ["ann", "5.5"],
+      ["cy", "10"],
     ]);
   });
 

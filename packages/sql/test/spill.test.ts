@@ -1,7 +1,7 @@
 /** ORDER BY, GROUP BY, DISTINCT, INTERSECT, EXCEPT and windows past the memory limit: runs on disk, read back, removed when done. */
 import type { EntenteError } from "@entente/protocol";
 import { describe, expect, it } from "vitest";
-import { type ExecLimits, planSql, type Row, runPlan, type SourceInfo } from "../src/index.ts";
+import { type ExecLimits, planSql, runPlan, type SourceInfo } from "../src/index.ts";
 import { mergeSorted } from "../src/spill.ts";
 import {
   type MemoryTable,
@@ -9,6 +9,7 @@ import {
   memoryRunner,
   NOTHING_PUSHED,
   pgDialect,
+  rowsUnder,
   sortedRows,
   spillDirectory,
 } from "./helpers.ts";
@@ -44,17 +45,7 @@ const many: MemoryTable[] = [
 const spillDir = spillDirectory();
 const runFiles = spillDir.runFiles;
 
-async function rows(sql: string, limits: Partial<ExecLimits>): Promise<Row[]> {
-  const catalog = memoryCatalog(tables, sources);
-  const { plan } = planSql(sql, catalog);
-  const { batches } = runPlan(plan, catalog, memoryRunner(tables), new AbortController().signal, {
-    batchRows: 300,
-    ...limits,
-  });
-  const out: Row[] = [];
-  for await (const b of batches) out.push(...b);
-  return out;
-}
+const rows = (sql: string, limits: Partial<ExecLimits>) => rowsUnder(tables, sources, sql, limits);
 
 const SORT = "SELECT id, big, label FROM events ORDER BY label DESC, big NULLS FIRST, id";
 

@@ -103,9 +103,9 @@ describe("window functions", () => {
         "SELECT dept, count(*), sum(count(*)) OVER (), max(sum(pay)) OVER () FROM staff GROUP BY dept ORDER BY dept",
       ),
     ).toEqual([
-      ["a", 3, 6, 50],
-      ["b", 2, 6, 50],
-      ["c", 1, 6, 50],
+      ["a", 3, "6", 50],
+      ["b", 2, "6", 50],
+      ["c", 1, "6", 50],
     ]);
   });
 

@@ -35,7 +35,13 @@ function user(i: number) {
   return { id: i, name: `user_${i}`, country: COUNTRIES[i % COUNTRIES.length] as string };
 }
 function order(i: number) {
-  return { id: i, user_id: ((i * 7) % USERS) + 1, total: ((i * 37) % 10000) / 100 };
+  const cents = (i * 37) % 10000;
+  return { id: i, user_id: ((i * 7) % USERS) + 1, total: cents / 100, cents };
+}
+
+/** Cents as a decimal(10,2) value reads: exact text with two places. */
+function decimalText(cents: number): string {
+  return `${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
 }
 
 async function sql(
@@ -177,11 +183,11 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
       { name: "name", type: "text" },
       { name: "total", type: "decimal" },
     ]);
-    const expected: [string, number][] = [];
+    const expected: [string, string][] = [];
     for (let i = 1; i <= ORDERS; i++) {
       const o = order(i);
       const u = user(o.user_id);
-      if (u.country === "US") expected.push([u.name, o.total]);
+      if (u.country === "US") expected.push([u.name, decimalText(o.cents)]);
     }
     const key = (r: unknown[]) => JSON.stringify(r);
     expect(result.rows.map(key).sort()).toEqual(expected.map(key).sort());
@@ -266,14 +272,13 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     const three = await sql(
       "SELECT c.region, sum(o.total) AS total FROM users u JOIN countries c ON c.code = u.country JOIN orders o ON o.user_id = u.id WHERE c.region = 'asia' GROUP BY c.region",
     );
-    let total = 0;
+    let cents = 0;
     for (let i = 1; i <= ORDERS; i++) {
       const o = order(i);
-      if (user(o.user_id).country === "JP") total += o.total;
+      if (user(o.user_id).country === "JP") cents += o.cents;
     }
-    expect(three.rows.length).toBe(1);
-    expect(three.rows[0]?.[0]).toBe("asia");
-    expect(three.rows[0]?.[1]).toBeCloseTo(total, 6);
+    // Exact to the cent: decimals are summed as decimals.
+    expect(three.rows).toEqual([["asia", decimalText(cents)]]);
     expect(three.stats?.sources.users_db?.queries).toBe(1);
   });
 

@@ -186,7 +186,7 @@ describe("the seed's transfer across PostgreSQL and MariaDB", () => {
       participants: ["bank", "shop"],
       twoPhase: true,
     });
-    expect(await balances()).toContainEqual([1, 400]);
+    expect(await balances()).toContainEqual([1, "400.00"]);
     expect(await statuses()).toContainEqual([1, "paid"]);
     expect(await prepared()).toEqual([]);
   });
@@ -207,7 +207,7 @@ describe("the seed's transfer across PostgreSQL and MariaDB", () => {
       ]),
     );
     expect(badStatus.message).toMatch(/^statements\[1\]: /);
-    expect(await balances()).toContainEqual([2, 500]);
+    expect(await balances()).toContainEqual([2, "500.00"]);
     expect(await statuses()).toContainEqual([2, "open"]);
     expect(await prepared()).toEqual([]);
   });
@@ -240,8 +240,8 @@ describe("single writes", () => {
       (await sql("UPDATE ledger SET amount = amount * 2 WHERE account = 1")).affectedRows,
     ).toBe(1);
     expect(await rows(bank, "SELECT account, amount FROM ledger ORDER BY account")).toEqual([
-      [1, 21],
-      [2, 3.25],
+      [1, "21.00"],
+      [2, "3.25"],
     ]);
     expect((await sql("DELETE FROM ledger WHERE amount < $1", [5])).affectedRows).toBe(1);
   });
@@ -282,7 +282,7 @@ describe("single writes", () => {
         })
       ).alreadyApplied,
     ).toBe(true);
-    expect(await balances()).toContainEqual([4, 400]);
+    expect(await balances()).toContainEqual([4, "400.00"]);
     expect(await rows(shop, "SELECT touched FROM orders WHERE id = 4")).toEqual([[1]]);
     // Keys compare exactly: one that differs only in case is another key.
     const other = await transaction(body, { idempotencyKey: key.toUpperCase() });
@@ -299,13 +299,13 @@ describe("interactive transactions", () => {
     expect(session).toMatch(/^s\./);
     await sql("UPDATE accounts SET balance = 0 WHERE id = 3", [], { session });
     expect((await sql("SELECT balance FROM accounts WHERE id = 3", [], { session })).rows).toEqual([
-      [0],
+      ["0.00"],
     ]);
-    expect((await sql("SELECT balance FROM accounts WHERE id = 3")).rows).toEqual([[500]]);
+    expect((await sql("SELECT balance FROM accounts WHERE id = 3")).rows).toEqual([["500.00"]]);
     await sql("UPDATE orders SET status = 'shipped' WHERE id = 3", [], { session });
     const committed = await sql("COMMIT", [], { session });
     expect(committed.transaction).toMatchObject({ outcome: "committed", twoPhase: true });
-    expect((await sql("SELECT balance FROM accounts WHERE id = 3")).rows).toEqual([[0]]);
+    expect((await sql("SELECT balance FROM accounts WHERE id = 3")).rows).toEqual([["0.00"]]);
     expect(await statuses()).toContainEqual([3, "shipped"]);
     expect((await failure(sql("SELECT 1", [], { session }))).code).toBe("NOT_FOUND");
   });
@@ -329,7 +329,7 @@ describe("interactive transactions", () => {
       "NOT_FOUND",
       expect.stringContaining("idle longer than writes.sessionIdleMs"),
     ]);
-    expect(await balances()).toContainEqual([1, 500]);
+    expect(await balances()).toContainEqual([1, "500.00"]);
   });
 });
 
@@ -356,7 +356,7 @@ describe("bad input", () => {
     ]);
     const stray = await failure(sql("COMMIT"));
     expect(stray.message).toContain("COMMIT without a transaction");
-    expect(await balances()).toContainEqual([1, 500]);
+    expect(await balances()).toContainEqual([1, "500.00"]);
     expect(await rows(shop, "SELECT 1")).toEqual([[1]]);
     expect(await prepared()).toEqual([]);
   });
@@ -410,7 +410,7 @@ describe("recovery", () => {
     });
     await until(async () => (await prepared()).length === 0);
     expect(await prepared()).toEqual([]);
-    expect(await balances()).toContainEqual([2, 500]);
+    expect(await balances()).toContainEqual([2, "500.00"]);
     expect(await statuses()).toContainEqual([2, "open"]);
 
     const decided = deadCoordinatorId("dead", 2);
@@ -420,7 +420,7 @@ describe("recovery", () => {
     );
     await leavePrepared(decided, 8, "shipped");
     await until(async () => (await prepared()).length === 0);
-    expect(await balances()).toContainEqual([2, 8]);
+    expect(await balances()).toContainEqual([2, "8.00"]);
     expect(await statuses()).toContainEqual([2, "shipped"]);
   });
 
@@ -456,6 +456,6 @@ describe("recovery", () => {
     const resolved = await client.request(SUBJECTS.tx, { op: "rollback", id });
     expect(resolved).toMatchObject({ id, outcome: "rolled back" });
     expect(await prepared()).toEqual([]);
-    expect(await balances()).toContainEqual([2, 500]);
+    expect(await balances()).toContainEqual([2, "500.00"]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Result comparison as multisets (or sequences, for a total ORDER BY) after normalizing values:
- * numbers and bigints compare as numbers, fractions rounded to 6 decimal places (so a double SUM
- * or AVG equals an exact NUMERIC one), NULL is NULL, text is compared exactly.
+ * numbers and bigints compare as numbers, fractions rounded to 6 decimal places (a double SUM
+ * or AVG depends on the order it adds in), NULL is NULL, text — decimals among it, which both
+ * sides give as exact text — is compared exactly.
  */
 
 export interface SqlResult {

@@ -36,7 +36,8 @@ const typeParsers = {
     if (oid === OID.int8) return (text: string) => BigInt(text);
     // A char(n) value's padding is insignificant; the engine delivers it unpadded, as MariaDB does.
     if (oid === OID.bpchar) return (text: string) => text.replace(/ +$/, "");
-    if (oid === OID.numeric) return (text: string) => Number(text);
+    // Exact text, as the engine answers decimals: the two must agree to the last digit and scale.
+    if (oid === OID.numeric) return (text: string) => text;
     if (oid === OID.date) return (text: string) => text;
     if (oid === OID.timestamp || oid === OID.timestamptz) return timestampNs;
     return pg.types.getTypeParser(oid, format as "text");

@@ -2,7 +2,7 @@
  * Per-partition counts and checksums of rows from anywhere (a hot source's query), grouped by
  * the partition paths the cold store would write them under, to compare with `checkFiles`.
  */
-import type { Row } from "../types.ts";
+import type { Row, ValueType } from "../types.ts";
 import { RowsChecksum } from "./checksum.ts";
 import type { ColdColumn, PartitionCheck, PartitionField } from "./model.ts";
 import { Partitioner } from "./partition.ts";
@@ -10,10 +10,12 @@ import { Partitioner } from "./partition.ts";
 export class PartitionChecksums {
   readonly #partitioner: Partitioner;
   readonly #sums = new Map<string, RowsChecksum>();
+  readonly #types: ValueType[];
 
   /** `columns` in the rows' order; `spec` the cold table's partition spec. */
   constructor(columns: readonly ColdColumn[], spec: readonly PartitionField[]) {
     this.#partitioner = new Partitioner(columns, spec);
+    this.#types = columns.map((c) => c.type);
   }
 
   add(rows: Iterable<Row>): this {
@@ -21,7 +23,7 @@ export class PartitionChecksums {
       const path = this.#partitioner.path(row);
       let sum = this.#sums.get(path);
       if (sum === undefined) {
-        sum = new RowsChecksum();
+        sum = new RowsChecksum(this.#types);
         this.#sums.set(path, sum);
       }
       sum.add([row]);

@@ -2,9 +2,11 @@
  * Order-independent checksums of rows in the engine's normal form, so that the rows a tier
  * move copied can be compared between the hot source (PostgreSQL, MariaDB, through their
  * connectors) and the Parquet files: each row's canonical encoding is hashed with FNV-1a 64
- * and the hashes are summed modulo 2^64, so order and batching do not matter.
+ * and the hashes are summed modulo 2^64, so order and batching do not matter. A decimal hashes
+ * as the double the cold store keeps it as, so a hot source's exact text and the file's double
+ * of the same value hash alike; that needs the columns' types.
  */
-import type { Row, Value } from "../types.ts";
+import type { Row, Value, ValueType } from "../types.ts";
 
 const encoder = new TextEncoder();
 
@@ -69,7 +71,8 @@ function stableJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
 }
 
-function hashValue(h: Fnv64, value: Value): void {
+function hashValue(h: Fnv64, value: Value, type: ValueType | undefined): void {
+  if (type === "decimal" && typeof value === "string") value = Number(value);
   if (value === null || value === undefined) h.byte(TAG_NULL);
   else if (typeof value === "boolean") h.byte(value ? TAG_TRUE : TAG_FALSE);
   else if (typeof value === "number" || typeof value === "bigint") {
@@ -90,17 +93,23 @@ function hashValue(h: Fnv64, value: Value): void {
 /** A running count and checksum: feed batches in any order and any cut. */
 export class RowsChecksum {
   rowCount = 0;
+  /** The rows' column types, where the rows may hold decimals as text. */
+  readonly #types: readonly ValueType[];
   // The sum modulo 2^64 in four 16-bit limbs.
   #s0 = 0;
   #s1 = 0;
   #s2 = 0;
   #s3 = 0;
 
+  constructor(types: readonly ValueType[] = []) {
+    this.#types = types;
+  }
+
   add(rows: Iterable<Row>): this {
     for (const row of rows) {
       const h = new Fnv64();
       h.length(row.length);
-      for (const value of row) hashValue(h, value);
+      for (let i = 0; i < row.length; i++) hashValue(h, row[i], this.#types[i]);
       const s0 = this.#s0 + h.h0;
       const s1 = this.#s1 + h.h1 + (s0 >>> 16);
       const s2 = this.#s2 + h.h2 + (s1 >>> 16);
@@ -127,15 +136,19 @@ export class RowsChecksum {
 }
 
 /** Count and checksum of rows (or batches of rows, as a query streams them). */
-export function rowsChecksum(rows: Iterable<Row>): { rowCount: number; checksum: string } {
-  return new RowsChecksum().add(rows).result();
+export function rowsChecksum(
+  rows: Iterable<Row>,
+  types: readonly ValueType[] = [],
+): { rowCount: number; checksum: string } {
+  return new RowsChecksum(types).add(rows).result();
 }
 
 /** Count and checksum of a query's batches, read to the end. */
 export async function batchesChecksum(
   batches: AsyncIterable<Row[]>,
+  types: readonly ValueType[] = [],
 ): Promise<{ rowCount: number; checksum: string }> {
-  const sum = new RowsChecksum();
+  const sum = new RowsChecksum(types);
   for await (const batch of batches) sum.add(batch);
   return sum.result();
 }
@@ -143,6 +156,6 @@ export async function batchesChecksum(
 /** FNV-1a 64 of one value's canonical encoding, as 16 hex digits (stable partition naming). */
 export function valueHash(value: Value): string {
   const h = new Fnv64();
-  hashValue(h, value);
+  hashValue(h, value, undefined);
   return [h.h3, h.h2, h.h1, h.h0].map((limb) => limb.toString(16).padStart(4, "0")).join("");
 }

@@ -29,7 +29,11 @@ const TIMESTAMPTZ_PARAM = /CAST\((\$\d+) AS TIMESTAMPTZ\)/g;
 export class ColdstoreConnector implements Connector {
   readonly kind = "coldstore" as const;
   readonly dialect = duckdbDialect;
-  readonly capabilities = { ...duckdbCapabilities(), joins: false };
+  readonly capabilities = {
+    ...duckdbCapabilities(),
+    joins: false,
+    decimalsAsDoubles: true as const,
+  };
   readonly name: string;
   readonly store: ColdStore;
 

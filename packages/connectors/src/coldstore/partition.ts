@@ -52,28 +52,39 @@ export function partitionValue(field: PartitionField, value: Value): PartitionVa
 
 /** Computes each row's partition path and values under one spec, for one column order. */
 export class Partitioner {
-  readonly #fields: Array<{ field: PartitionField; name: string; at: number }>;
+  readonly #fields: Array<{ field: PartitionField; name: string; at: number; decimal: boolean }>;
 
   constructor(columns: readonly ColdColumn[], spec: readonly PartitionField[]) {
-    this.#fields = spec.map((field) => ({
-      field,
-      name: partitionFieldName(field),
-      at: columns.findIndex((c) => c.name === field.source),
-    }));
+    this.#fields = spec.map((field) => {
+      const at = columns.findIndex((c) => c.name === field.source);
+      return {
+        field,
+        name: partitionFieldName(field),
+        at,
+        decimal: columns[at]?.type === "decimal",
+      };
+    });
   }
 
   values(row: Row): Record<string, PartitionValue> {
     const values: Record<string, PartitionValue> = {};
-    for (const { field, name, at } of this.#fields) {
-      values[name] = partitionValue(field, row[at] as Value);
-    }
+    for (const f of this.#fields) values[f.name] = partitionValue(f.field, this.#value(row, f));
     return values;
   }
 
   path(row: Row): string {
     return this.#fields
-      .map(({ field, name, at }) => segment(name, partitionValue(field, row[at] as Value)))
+      .map((f) => segment(f.name, partitionValue(f.field, this.#value(row, f))))
       .join("/");
+  }
+
+  /**
+   * The row's value of a field's column. A hot source's decimal is exact text; the cold store
+   * keeps the double, and partitions by it as queries' bounds do.
+   */
+  #value(row: Row, { at, decimal }: { at: number; decimal: boolean }): Value {
+    const v = row[at] as Value;
+    return decimal && typeof v === "string" ? Number(v) : v;
   }
 }
 

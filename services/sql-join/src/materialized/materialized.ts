@@ -623,7 +623,12 @@ function coldColumnsOf(columns: readonly SqlColumn[]) {
   ];
 }
 
+/**
+ * A decimal column is kept as its exact text: the cold store's decimals are doubles, and one
+ * result column's values may each have their own scale (`12.50`, `3.1`).
+ */
 function coldTypeOf(type: SqlType): Exclude<SqlType, "null"> {
+  if (type === "decimal") return "text";
   return type === "null" ? "unknown" : type;
 }
 

@@ -21,6 +21,7 @@ import {
   rowsChecksum,
   type SourceSession,
   type Value,
+  type ValueType,
 } from "@entente/connectors";
 import { EntenteError } from "@entente/protocol";
 import { ParamList } from "@entente/sql";
@@ -317,6 +318,8 @@ export function tableEffects(tiers: TableTiers): TierEffects {
   const sql = new HotStatements(tiers);
   const { cold, coldTable, hot } = tiers;
   const columnIndex = hot.columns.findIndex((c) => c.name === tiers.column);
+  // Hot rows hold decimals as exact text, cold files as doubles: checksums hash both alike.
+  const types = hot.columns.map((c) => c.type as ValueType);
   const inDay = (row: Row, day: string) => dayOfValue(row[columnIndex]) === day;
 
   const hotRows = async (day: Unit, signal: AbortSignal) =>
@@ -343,7 +346,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
   const coldDay = async (day: string, signal: AbortSignal) => {
     const metadata = await cold.require(coldTable);
     const files = dayFilesOf(cold, metadata, tiers.column, tiers.columnType, day);
-    const sum = new RowsChecksum();
+    const sum = new RowsChecksum(types);
     for await (const rows of filtered(files, (r) => inDay(r, day), signal)) sum.add(rows);
     return { files, rowCount: sum.rowCount, checksum: sum.checksum };
   };
@@ -352,7 +355,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
   const writeChecked = async (day: string, rows: Row[], prefix: string, signal: AbortSignal) => {
     if (rows.length === 0) return [];
     const files = await cold.writeFiles(coldTable, single(rows), { prefix, signal });
-    const want = rowsChecksum(rows);
+    const want = rowsChecksum(rows, types);
     const got = await coldCheck(asMoved(files));
     if (want.rowCount !== got.rowCount || want.checksum !== got.checksum) {
       throw new EntenteError(
@@ -529,7 +532,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
     },
 
     async verifyDay(input, signal) {
-      const sum = new RowsChecksum();
+      const sum = new RowsChecksum(types);
       for await (const batch of await hotRows(input, signal)) sum.add(batch);
       const coldSide = await coldCheck(input.files);
       return {
@@ -606,7 +609,7 @@ export function tableEffects(tiers: TableTiers): TierEffects {
           signal,
           maxRows: 10_000_000,
         });
-        const hotSide = rowsChecksum(rows);
+        const hotSide = rowsChecksum(rows, types);
         const commit = async () => {
           await session.execute({ sql: "COMMIT", params: [] }, signal);
           open = false;

@@ -109,7 +109,9 @@ async function selectedRows(
     );
   }
   return (result.rows ?? []).map((row, r) =>
-    row.map((v, i) => castInto(v, target.columns[i] as never, `SELECT row ${r + 1}`)),
+    row.map((v, i) =>
+      castInto(v, target.columns[i] as never, `SELECT row ${r + 1}`, columns[i]?.type),
+    ),
   );
 }
 

@@ -1,7 +1,7 @@
 /**
  * Whether an answer equals the reference's: the same multiset of rows, in the same order where
- * the query orders them, numbers within 1e-9 relative (the engine carries decimals as doubles, so
- * its sums may differ from PostgreSQL's exact ones in the last bits).
+ * the query orders them, decimals to the last digit and scale, doubles within 1e-9 relative (a
+ * double sum depends on the order it adds in).
  */
 import { compareResults, describeMismatch, type SqlResult } from "../compare.ts";
 
