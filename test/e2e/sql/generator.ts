@@ -18,7 +18,8 @@
  * RANGE frames, RANGE also by an offset, EXCLUDE; over joins, over groups, in derived tables for top-N),
  * UNION / INTERSECT / EXCEPT chains (with and without ALL), column alias lists on derived tables
  * and CTEs, scalar subqueries correlated by equalities (SELECT list, WHERE, HAVING) and EXISTS
- * correlated by an equality and other comparisons.
+ * correlated by an equality and other comparisons, decimal division, modulo and round() (whose
+ * answers must match PostgreSQL's numeric to the last digit and scale).
  *
  * Values are literals or bound parameters (`$1`, `$2`, … numbered in text order or shuffled, a
  * value sometimes bound once and used twice). A `char(n)` value is text without its padding, as
@@ -568,8 +569,11 @@ const EXPRESSIONS: ((r: Gen, columns: Column[], aliases: Alias[]) => string)[] =
       () => `${c.ref} + ${numberFor(r, c.type, 1, 999)}`,
       () => `${numberFor(r, c.type, 1, 999)} - ${c.ref}`,
       () => `${c.ref} * ${numberFor(r, c.type, 2, 9)}`,
-      () => (c.type === "int" ? `${c.ref} / ${r.value(r.int(2, 9), "divisor")}` : `${c.ref} * -1`),
-      () => (c.type === "int" ? `${c.ref} % ${r.value(r.int(2, 9), "divisor")}` : `-${c.ref}`),
+      () => `${c.ref} / ${r.value(r.int(2, 9), "divisor")}`,
+      () => `${c.ref} % ${r.value(r.int(2, 9), "divisor")}`,
+      // Decimals at numeric's scales: a quotient's 16 digits, round's places, a negation.
+      () => (c.type === "int" ? `${c.ref} * -1` : `round(${c.ref} / 3.0, ${r.int(0, 3)})`),
+      () => (c.type === "int" ? `-${c.ref}` : `${c.ref} / 7.00 + 0.5`),
     ])();
   },
   (r) => constant(r),
@@ -1160,9 +1164,36 @@ function setOperationStatement(r: Gen): Made {
  * derived tables and CTEs with column alias lists, scalar subqueries and EXISTS correlated by
  * equalities (and other comparisons), window functions in derived tables.
  */
+/**
+ * Decimal aggregates and arithmetic, grouped: exact sums, averages and quotients at numeric's
+ * scale, round() to some places, a modulo and a product.
+ */
+function decimalArithmetic(r: Gen): Made {
+  const [alias, column, group] = r.pick([
+    ["o", "o.total", "o.status"],
+    ["p", "p.price", "p.category"],
+    ["r", "r.amount", "r.reason"],
+  ] as const);
+  const items = [
+    `SUM(${column}) AS s`,
+    `AVG(${column}) AS a`,
+    `SUM(${column}) / ${r.value(r.int(2, 9), "divisor")} AS q`,
+    `round(AVG(${column}), ${r.int(0, 4)}) AS rounded`,
+    `MAX(${column} % 3) AS m`,
+    `MIN(${column} * ${column}) AS sq`,
+    `SUM(${column} / 7.0) AS parts`,
+  ];
+  return {
+    kind: "decimal-arithmetic",
+    ordered: false,
+    sql: `SELECT ${group} AS g, ${r.sample(items, r.int(2, 4)).join(", ")} FROM ${from(alias)}${whereClause(r, [alias], 1)} GROUP BY ${group}`,
+  };
+}
+
 const CONSTRUCTS: ((r: Gen) => Made)[] = [
   setOperationStatement,
   setOperationStatement,
+  decimalArithmetic,
   (r) => {
     const { sql } = setOperation(r, false);
     return {
