@@ -256,7 +256,8 @@ export function freshState(): AggState {
   return { n: 0, sum: null, best: null };
 }
 
-export function accumulate(a: AggCall, st: AggState, v: Value): void {
+/** `earlier`: `v` comes before the values added so far (a window frame summed from its end). */
+export function accumulate(a: AggCall, st: AggState, v: Value, earlier = false): void {
   st.n++;
   switch (a.fn) {
     case "sum":
@@ -278,12 +279,16 @@ export function accumulate(a: AggCall, st: AggState, v: Value): void {
       st.sum = addNumbers((st.sum as number | bigint | null) ?? 0, v as number | bigint);
       return;
     // Of equal values the last is kept, as PostgreSQL's do: `1.50` then `1.5` gives `1.5`.
-    case "min":
-      if (st.best === null || compareValues(v, st.best) <= 0) st.best = v;
+    case "min": {
+      const c = st.best === null ? -1 : compareValues(v, st.best);
+      if (earlier ? c < 0 : c <= 0) st.best = v;
       return;
-    case "max":
-      if (st.best === null || compareValues(v, st.best) >= 0) st.best = v;
+    }
+    case "max": {
+      const c = st.best === null ? 1 : compareValues(v, st.best);
+      if (earlier ? c > 0 : c >= 0) st.best = v;
       return;
+    }
     default:
       return;
   }

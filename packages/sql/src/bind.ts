@@ -260,39 +260,34 @@ function combine(op: SetOperator, left: PlanNode, right: PlanNode, position: num
   });
   const estimate = left.estimate + right.estimate;
   if (op.name === "union") {
-    const inputs =
+    const members =
       unionChains.has(left) && left.kind === "union" ? [...left.inputs, right] : [left, right];
+    const inputs = members.map((m) => asDoubleColumns(m, columns));
     const union: PlanNode = { kind: "union", inputs, columns, estimate };
     unionChains.add(union);
-    const all = asDoubleColumns(union, [left, right]);
-    return op.all ? all : { kind: "distinct", input: all, columns, estimate };
+    return op.all ? union : { kind: "distinct", input: union, columns, estimate };
   }
-  const inputs: [PlanNode, PlanNode] = [left, right];
-  const setop: PlanNode = {
-    kind: "setop",
-    op: op.name,
-    all: op.all,
-    inputs,
-    columns,
-    estimate: left.estimate,
-  };
-  return asDoubleColumns(setop, inputs);
+  const inputs: [PlanNode, PlanNode] = [
+    asDoubleColumns(left, columns),
+    asDoubleColumns(right, columns),
+  ];
+  return { kind: "setop", op: op.name, all: op.all, inputs, columns, estimate: left.estimate };
 }
 
 /**
- * A set operation's double columns, where a member gave decimals, cast to doubles: PostgreSQL
- * casts each member to the column's type.
+ * A set operation's member with its decimal columns cast where the operation's column is a
+ * double, as PostgreSQL casts each member to the column's type: the members then compare,
+ * match and answer as doubles.
  */
-function asDoubleColumns(node: PlanNode, members: PlanNode[]): PlanNode {
-  const mixed = node.columns.map(
-    (c, j) => c.type === "double" && members.some((m) => m.columns[j]?.type === "decimal"),
-  );
-  if (!mixed.includes(true)) return node;
-  const exprs: Expr[] = node.columns.map((c, i) => {
+function asDoubleColumns(member: PlanNode, columns: ColumnDef[]): PlanNode {
+  const mixed = member.columns.map((c, j) => c.type === "decimal" && columns[j]?.type === "double");
+  if (!mixed.includes(true)) return member;
+  const exprs: Expr[] = member.columns.map((c, i) => {
     const col: Expr = { k: "col", i, type: c.type, name: c.name };
     return mixed[i] ? { k: "cast", e: col, type: "double" } : col;
   });
-  return { kind: "project", input: node, exprs, columns: node.columns, estimate: node.estimate };
+  const cast = member.columns.map((c, i) => (mixed[i] ? { ...c, type: "double" as const } : c));
+  return { kind: "project", input: member, exprs, columns: cast, estimate: member.estimate };
 }
 
 /** A WITH list's CTEs, by name; each is bound where it is used (WITH RECURSIVE is refused). */
@@ -1774,11 +1769,27 @@ function coerce(lit: Expr, to: SqlType): Expr {
 }
 
 function comparison(op: Extract<Expr, { k: "cmp" }>["op"], l0: Expr, r0: Expr): Expr {
-  const [l, r] = alignDateTime([coerce(l0, r0.type), coerce(r0, l0.type)]) as [Expr, Expr];
+  const aligned = alignDateTime([coerce(l0, r0.type), coerce(r0, l0.type)]);
+  const [l, r] = decimalsAsDoubles(aligned) as [Expr, Expr];
   if (!typesCompatible(l.type, r.type)) {
     throw badRequest(`type mismatch: operator does not exist: ${l.type} ${op} ${r.type}`);
   }
   return { k: "cmp", op, l, r, type: "boolean" };
+}
+
+/**
+ * A decimal literal compared with a double is that double, as PostgreSQL casts numeric to
+ * float8 there. (Two columns are left as they are, to stay a join's keys: compareValues and
+ * keyOf compare a decimal with a fractional double as doubles already.)
+ */
+function decimalsAsDoubles(exprs: Expr[]): Expr[] {
+  if (!exprs.some((x) => x.type === "double")) return exprs;
+  return exprs.map(
+    (x): Expr =>
+      x.k === "lit" && x.type === "decimal" && x.v !== null
+        ? { k: "lit", v: Number(x.v), type: "double" }
+        : x,
+  );
 }
 
 const DAY_NS = 86_400_000_000_000n;
@@ -1999,11 +2010,8 @@ function bindExpr(e: Ast, scope: Scope, env: Env, opts: BindOptions): Expr {
       const field = dateField(String(e.args?.field ?? ""));
       // The parser drops the keyword of `EXTRACT(year FROM DATE '…')`: its text is the value.
       let x = b(e.args?.source);
-      if (x.k === "lit" && x.type === "text") {
-        // A date's text is a date (its epoch has no fraction), any other a timestamp.
-        const type = /^\s*\d{4}-\d{2}-\d{2}\s*$/.test(String(x.v)) ? "date" : "timestamp";
-        x = { k: "lit", v: castValue(x.v, type), type };
-      }
+      if (x.k === "lit" && x.type === "text")
+        x = { k: "lit", v: castValue(x.v, "timestamp"), type: "timestamp" };
       requireDateTime(x, "EXTRACT");
       if (x.type === "date" && (field === "hour" || field === "minute" || field === "second"))
         throw badRequest(`unit "${field}" not supported for type date`);
@@ -2358,8 +2366,9 @@ const FUNCTION_TYPES: Record<string, (args: Expr[]) => SqlType> = {
   length: () => "integer",
   char_length: () => "integer",
   abs: (a) => a[0]?.type ?? "null",
-  // Of a decimal a decimal; of an integer, as of a double, a double (PostgreSQL's resolution).
-  round: roundingType,
+  // Of a decimal a decimal; of an integer, as of a double, a double (PostgreSQL's resolution),
+  // but to a number of places an integer is rounded as a decimal: round(numeric, int).
+  round: (a) => (a.length > 1 && a[0]?.type !== "double" ? "decimal" : roundingType(a)),
   floor: roundingType,
   ceil: roundingType,
   ceiling: roundingType,

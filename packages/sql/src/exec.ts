@@ -224,16 +224,16 @@ export async function* executePlan(plan: QueryPlan, exec: Execution): AsyncGener
     if (!deferred?.has(i)) ctx.subqueries[i] = await runSubquery(sub, exec, ctx);
   }
   let out: Row[] = [];
-  // A column answers in its type in every row, whatever made its value: decimals as their text.
+  // A column answers in its type in every row, whatever made its value: decimals as their text
+  // (NaN and ±Infinity too, as PostgreSQL prints a numeric's).
   const types = plan.columns.map((c) => c.type);
-  const output = (v: Value, i: number) =>
-    normalizeOutput(
-      types[i] === "decimal"
-        ? toDecimalValue(v)
-        : types[i] === "double" && v instanceof Decimal
-          ? v.toNumber()
-          : v,
-    );
+  const output = (v: Value, i: number) => {
+    if (types[i] === "decimal") {
+      const d = toDecimalValue(v);
+      return typeof d === "number" ? String(d) : normalizeOutput(d);
+    }
+    return normalizeOutput(types[i] === "double" && v instanceof Decimal ? v.toNumber() : v);
+  };
   for await (const batch of run(plan.root, exec, ctx)) {
     for (const row of batch) {
       out.push(row.map(output));

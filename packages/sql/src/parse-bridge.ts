@@ -93,6 +93,8 @@ export interface BridgedText {
   overs: (string | undefined)[];
   /** Per OVER in text order, how many PARTITION BY items lead its ORDER BY list, if any. */
   partitions: (number | undefined)[];
+  /** Decimal literals the parser reads through a double, by the text it gives them (see exactDecimals). */
+  decimals: Map<string, string>;
 }
 
 interface Token {
@@ -158,6 +160,7 @@ export function bridgeSyntax(written: string): BridgedText {
     betweens: [],
     overs: [],
     partitions: [],
+    decimals: exactDecimals(input),
   };
   if (
     !/\b(intersect|except|union|all|group|range|preceding|groups|percent_rank|cume_dist|distinct|fetch|offset|materialized|between|over)\b/i.test(
@@ -180,6 +183,42 @@ export function bridgeSyntax(written: string): BridgedText {
   bridged.partitions = partitionLists(tokens, rewrite);
   bridged.text = rewrite.out.join("");
   return bridged;
+}
+
+/**
+ * The parser gives a decimal literal as `parseFloat(text).toFixed(places)`, which past a double's
+ * 15–17 digits is not the number written (`0.30000000000000001` becomes `0.29999999999999999`).
+ * Each literal that would change is kept by the text the parser will give it, to be given back;
+ * two literals the parser would give the same text are refused.
+ */
+function exactDecimals(text: string): Map<string, string> {
+  const decimals = new Map<string, string>();
+  // Only a literal of more than 15 digits can change: most statements skip the scan.
+  if (!/\d[\d.]{15}/.test(text)) return decimals;
+  const written = new Map<string, string>();
+  const tokens = tokenize(text);
+  tokens.forEach((t, k) => {
+    if (t.kind !== "number") return;
+    const before = tokens[k - 1];
+    // `.5` is a point token before the digits, unless it follows a name (`t.5` is not a number).
+    const leadingPoint =
+      before?.text === "." && before.end === t.start && tokens[k - 2]?.end !== before.start;
+    const literal = leadingPoint ? `.${t.text}` : t.text;
+    const point = literal.indexOf(".");
+    if (point < 0 || literal.indexOf(".", point + 1) >= 0) return;
+    // Written as the parser writes numbers: no leading zeros, a zero before a leading point.
+    const canonical = literal.replace(/^0+(?=\d)/, "").replace(/^\./, "0.");
+    const parsed = Number(literal).toFixed(literal.length - point - 1);
+    const earlier = written.get(parsed);
+    // Told apart only past a double's digits, which the parser's text no longer does.
+    if (earlier !== undefined && earlier !== canonical)
+      throw unsupported(
+        `decimal literals ${earlier} and ${canonical}, equal to a double's precision, in one statement are not supported`,
+      );
+    written.set(parsed, canonical);
+    if (parsed !== canonical) decimals.set(parsed, canonical);
+  });
+  return decimals;
 }
 
 /** INTERSECT ALL and EXCEPT ALL lose their ALL, as SELECT ALL does; every operator is marked. */
@@ -599,8 +638,19 @@ function matchInTextOrder<M>(
   });
 }
 
+/** Decimal literals get the text written back (see exactDecimals). */
+function restoreDecimals(ast: Ast, decimals: Map<string, string>): void {
+  if (decimals.size === 0) return;
+  visitAst(ast, (node) => {
+    if (node.type !== "number" || typeof node.value !== "string") return;
+    const written = decimals.get(node.value);
+    if (written !== undefined) node.value = written;
+  });
+}
+
 /** Gives the parsed AST back what `bridgeSyntax` hid from the parser. */
 export function restoreBridged(ast: Ast, bridged: BridgedText): void {
+  restoreDecimals(ast, bridged.decimals);
   restoreSetOperations(ast, bridged.setOperations);
   if (bridged.emptyGroupingSets) markEmptyGroupingSets(ast);
   restoreGroupByDistinct(ast, bridged.groupBys);

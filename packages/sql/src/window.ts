@@ -312,11 +312,11 @@ async function framed(
   }
   const agg: AggCall = { fn: call.fn as AggCall["fn"], distinct: false, type: call.type };
   if (call.args.length > 0) agg.arg = call.args[0] as AggCall["arg"];
-  const add = (st: ReturnType<typeof freshState>, j: number) => {
+  const add = (st: ReturnType<typeof freshState>, j: number, earlier = false) => {
     if (call.args.length === 0) st.n++;
     else {
       const v = arg(0, j);
-      if (v !== null && v !== undefined) accumulate(agg, st, v);
+      if (v !== null && v !== undefined) accumulate(agg, st, v, earlier);
     }
   };
   if (call.frame.start.kind === "unbounded") {
@@ -336,7 +336,7 @@ async function framed(
     let added = n;
     for (let i = n - 1; i >= 0; i--) {
       const [lo] = bounds(i);
-      while (added > lo) add(st, --added);
+      while (added > lo) add(st, --added, true);
       out[i] = finish(agg, st);
     }
     return out;

@@ -225,6 +225,21 @@ describe("decimals through the engine", () => {
     expect(String(bad)).toContain("NUMERIC precision 0 must be between 1 and 1000");
   });
 
+  it("answers numeric's NaN as its text", async () => {
+    const q2 = rowsOver([
+      {
+        source: "s",
+        name: "n",
+        columns: [{ name: "x", type: "decimal" }],
+        rows: [["NaN"], ["1.5"]],
+      },
+    ]);
+    expect(await q2("SELECT x FROM n ORDER BY x")).toEqual([["1.5"], ["NaN"]]);
+    expect(await q2("SELECT sum(x), CAST(max(x) AS double precision) FROM n")).toEqual([
+      ["NaN", Number.NaN],
+    ]);
+  });
+
   it("refuses a division by zero by name", async () => {
     const err = await q("SELECT amount / 0 FROM ledger WHERE id = 1").catch((e: unknown) => e);
     expect(String(err)).toContain("division by zero");
@@ -267,19 +282,55 @@ describe("decimals beside doubles", () => {
     ).toEqual([[0.5], [1.5], [1.5], [2.25], [null], [null]]);
   });
 
-  it("keeps the last of equal values in min and max, and rounds integers as doubles", async () => {
-    expect(await q("SELECT max(d), min(d) FROM m")).toEqual([["1.5", "1.5"]]);
-    expect(await q("SELECT round(i) / 2, floor(7) / 2 FROM m WHERE i = 1")).toEqual([[0.5, 3.5]]);
+  it("casts a set operation's decimal members to its double column before matching", async () => {
+    expect(await q("SELECT f FROM m INTERSECT SELECT d + 0.75 FROM m ORDER BY 1")).toEqual([
+      [2.25],
+      [null],
+    ]);
+    expect(
+      await q("SELECT f FROM m EXCEPT SELECT d + 0.75000000000000000001 FROM m ORDER BY 1"),
+    ).toEqual([[0.5]]);
   });
 
-  it("reads EXTRACT of a date's text as a date's", async () => {
-    expect(await q("SELECT EXTRACT(epoch FROM DATE '2024-01-02') FROM m WHERE i = 1")).toEqual([
-      ["1704153600"],
+  it("keeps the last of equal values in a window frame read from its end", async () => {
+    expect(
+      await q(
+        "SELECT min(d) OVER (ORDER BY i ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM m ORDER BY i",
+      ),
+    ).toEqual([["1.5"], ["1.5"], ["1.5"]]);
+  });
+
+  it("compares a decimal literal with a double as the double, as PostgreSQL does", async () => {
+    expect(await q("SELECT i FROM m WHERE f + 0.75 = 3.00000000000000000001")).toEqual([[1]]);
+  });
+
+  it("keeps the last of equal values in min and max, and rounds integers as doubles", async () => {
+    expect(await q("SELECT max(d), min(d) FROM m")).toEqual([["1.5", "1.5"]]);
+    expect(await q("SELECT round(i) / 2, floor(7) / 2, round(i, 2) FROM m WHERE i = 1")).toEqual([
+      [0.5, 3.5, "1.00"],
     ]);
-    const err = await q("SELECT EXTRACT(second FROM DATE '2024-01-02') FROM m").catch(
+  });
+
+  it("refuses EXTRACT of a time of day from a date, as PostgreSQL does", async () => {
+    const q2 = rowsOver([
+      { source: "s", name: "t", columns: [{ name: "d", type: "date" }], rows: [["2024-01-02"]] },
+    ]);
+    expect(await q2("SELECT EXTRACT(epoch FROM d) FROM t")).toEqual([["1704153600"]]);
+    const err = await q2("SELECT EXTRACT(second FROM d) FROM t").catch((e: unknown) => e);
+    expect(String(err)).toContain('unit "second" not supported for type date');
+  });
+
+  it("keeps every digit of a decimal literal, past a double's", async () => {
+    expect(
+      await q(
+        "SELECT 0.30000000000000001, 123.4567890123456789, .10000000000000000001 FROM m WHERE i = 1",
+      ),
+    ).toEqual([["0.30000000000000001", "123.4567890123456789", "0.10000000000000000001"]]);
+    expect(await q("SELECT i FROM m WHERE i = 1.0000000000000001")).toEqual([]);
+    const err = await q("SELECT 0.30000000000000001, 0.29999999999999999 FROM m").catch(
       (e: unknown) => e,
     );
-    expect(String(err)).toContain('unit "second" not supported for type date');
+    expect(String(err)).toContain("equal to a double's precision");
   });
 });
 
