@@ -5,10 +5,17 @@
  * the cent however many rows are summed.
  */
 
+import { badRequest } from "./errors.ts";
+
 /** Significant digits a quotient keeps at least (PostgreSQL's NUMERIC_MIN_SIG_DIGITS). */
 const MIN_SIG_DIGITS = 16;
 /** The largest scale a result takes (PostgreSQL's NUMERIC_MAX_DISPLAY_SCALE). */
 const MAX_SCALE = 1000;
+/** Places round() and trunc() take at most, either way (PostgreSQL's NUMERIC_MAX_RESULT_SCALE). */
+const MAX_ROUNDING_PLACES = 2000;
+/** Digits numeric holds before and after the point (PostgreSQL's 131072 and 16383). */
+const MAX_INTEGER_DIGITS = 131_072;
+const MAX_FRACTION_DIGITS = 16_383;
 
 const POWERS: bigint[] = [];
 function pow10(n: number): bigint {
@@ -32,13 +39,22 @@ export class Decimal {
     this.scale = scale;
   }
 
-  /** Decimal text (`-12.50`, `1e-3`, `.5`), or undefined when it is not one. */
+  /**
+   * Decimal text (`-12.50`, `1e-3`, `.5`), or undefined when it is not one; one past numeric's
+   * digits (`1e999999999`) is refused before its digits are made.
+   */
   static parse(text: string): Decimal | undefined {
     const m = /^\s*([-+]?)(\d*)(?:\.(\d*))?(?:e([-+]?\d+))?\s*$/i.exec(text);
     if (!m || (m[2] === "" && (m[3] ?? "") === "")) return undefined;
     const fraction = m[3] ?? "";
+    const exponent = Number(m[4] ?? 0);
+    if (
+      (m[2] ?? "").length + exponent > MAX_INTEGER_DIGITS ||
+      fraction.length - exponent > MAX_FRACTION_DIGITS
+    )
+      throw badRequest(`value overflows numeric format: ${text.trim().slice(0, 40)}`);
     let unscaled = BigInt(`${m[1] === "-" ? "-" : ""}${m[2] || "0"}${fraction}`);
-    let scale = fraction.length - Number(m[4] ?? 0);
+    let scale = fraction.length - exponent;
     if (scale < 0) {
       unscaled *= pow10(-scale);
       scale = 0;
@@ -200,7 +216,9 @@ export class Decimal {
     });
   }
 
-  private toPlaces(places: number, divide: (n: bigint, d: bigint) => bigint): Decimal {
+  private toPlaces(wanted: number, divide: (n: bigint, d: bigint) => bigint): Decimal {
+    const whole = Number.isFinite(wanted) ? Math.trunc(wanted) : 0;
+    const places = Math.max(-MAX_ROUNDING_PLACES, Math.min(MAX_ROUNDING_PLACES, whole));
     const scale = Math.max(places, 0);
     if (places >= this.scale) return new Decimal(this.at(scale), scale);
     const dropped = pow10(this.scale - places);

@@ -240,6 +240,15 @@ describe("decimals through the engine", () => {
     ]);
   });
 
+  it("refuses a number past numeric's digits, and bounds round()'s places, without freezing", async () => {
+    const err = await q("SELECT 1e999999999 FROM ledger").catch((e: unknown) => e);
+    expect(String(err)).toContain("value overflows numeric format");
+    const [[rounded]] = (await q("SELECT round(1.5, 1000000000) FROM ledger WHERE id = 1")) as [
+      [string],
+    ];
+    expect(rounded.length).toBe("1.".length + 2000);
+  });
+
   it("refuses a division by zero by name", async () => {
     const err = await q("SELECT amount / 0 FROM ledger WHERE id = 1").catch((e: unknown) => e);
     expect(String(err)).toContain("division by zero");
