@@ -445,7 +445,10 @@ function decimalArithmetic(op: string, x: Decimal, y: Decimal): Decimal {
   }
 }
 
-/** round(v, places), exact on decimals (half away from zero), on doubles as PostgreSQL's. */
+/**
+ * round(v, places), exact on decimals (half away from zero, as PostgreSQL's numeric round);
+ * doubles too are rounded half away from zero, where PostgreSQL's rint rounds half to even.
+ */
 function roundValue(v: Value, places: number, type: SqlType): Value {
   const d = type === "double" ? undefined : toDecimal(v);
   if (d) return d.round(places);

@@ -26,7 +26,13 @@ import { runSetOperation } from "./setop.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
 import type { Row, SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
-import { compositeKey, normalizeOutput, rowBytes, toDecimalValue } from "./values.ts";
+import {
+  compositeKey,
+  isIntegerType,
+  normalizeOutput,
+  rowBytes,
+  toDecimalValue,
+} from "./values.ts";
 import { runWindow } from "./window.ts";
 
 export interface SourceRunner {
@@ -176,7 +182,8 @@ const NOTHING_TO_TYPE: TypedPositions = { decimals: [], integers: [] };
 /**
  * Sources send DECIMAL values as their exact text (a cold store, as doubles): they become the
  * engine's decimals, in place, before any operator compares or sums them. An integer the engine
- * expects may also come as decimal text: MySQL's SUM of integers is a DECIMAL.
+ * expects from a statement it sent may also come as decimal text: MySQL's SUM of integers is a
+ * DECIMAL.
  */
 function typeValues(batch: Row[], { decimals, integers }: TypedPositions): void {
   for (const row of batch) {
@@ -200,14 +207,12 @@ function storedDouble(v: number): Value {
   return Number.isInteger(v) ? Decimal.fromInteger(v) : (Decimal.fromDouble(v) ?? v);
 }
 
-/** The positions of a statement's result the engine types: `types[j]` is result column j's. */
-function typedPositions(types: readonly (SqlType | undefined)[]): TypedPositions {
-  const at = (wanted: (t: SqlType | undefined) => boolean) =>
-    types.flatMap((t, j) => (wanted(t) ? [j] : []));
-  return {
-    decimals: at((t) => t === "decimal"),
-    integers: at((t) => t === "integer" || t === "bigint"),
-  };
+/** The positions of a statement's result whose type is wanted: `types[j]` is column j's. */
+function positionsOf(
+  types: readonly (SqlType | undefined)[],
+  wanted: (t: SqlType) => boolean,
+): number[] {
+  return types.flatMap((t, j) => (t !== undefined && wanted(t) ? [j] : []));
 }
 
 /** Runs the plan; yields result batches with output values normalized. */
@@ -418,9 +423,13 @@ async function* runRemote(
   const positions = node.positions;
   const width = node.columns.length;
   const identity = !positions || (positions.length === width && positions.every((p, i) => p === i));
-  const typed = typedPositions(
-    positions ? positions.map((p) => node.columns[p]?.type) : node.columns.map((c) => c.type),
-  );
+  const types = positions
+    ? positions.map((p) => node.columns[p]?.type)
+    : node.columns.map((c) => c.type);
+  const typed = {
+    decimals: positionsOf(types, (t) => t === "decimal"),
+    integers: positionsOf(types, isIntegerType),
+  };
   for await (const batch of exec.fetch(node.source, node.statement, exec.signal, typed)) {
     if (identity) {
       yield batch;
@@ -495,7 +504,9 @@ async function* runScan(
     const listed = subqueryKeys(scan, source, ctx, keys?.values.length);
     if (!keys || listed) keys = listed;
     if (keys?.values.length === 0) return;
-    const typed = typedPositions(plain.fetched.map((p) => scan.columns[p]?.type));
+    // A table's own integer columns come as integers: only its decimals need reading.
+    const types = plain.fetched.map((p) => scan.columns[p]?.type);
+    const typed = { decimals: positionsOf(types, (t) => t === "decimal"), integers: [] };
     if (!keys) {
       const reshape = shape(plain.fetched);
       for await (const batch of exec.fetch(source.name, plain, controller.signal, typed)) {

@@ -258,7 +258,7 @@ export function castValue(v: Value, type: SqlType): Value {
     case "double": {
       if (v instanceof Decimal) return v.toNumber();
       if (typeof v === "number") return v;
-      const n = typeof v === "number" ? v : Number(typeof v === "string" ? v.trim() : v);
+      const n = Number(typeof v === "string" ? v.trim() : v);
       if (Number.isNaN(n) && !(typeof v === "string" && v.trim().toLowerCase() === "nan")) {
         throw badRequest(`invalid input for ${type}: ${JSON.stringify(String(v))}`);
       }
