@@ -1243,7 +1243,7 @@ function buildJoinTree(rels: Rel[], scope: Scope, whereAst: Ast, env: Env): Plan
 
   const leaves = rels.map((rel, i) => attachFilters(rel, relFilters[i] ?? [], env));
   if (!hasOuter && n >= 3) {
-    const joined = costOrderedJoins(rels, leaves, joinConds.flat());
+    const joined = costOrderedJoins(rels, leaves, joinConds.flat(), env.catalog);
     return top.length > 0 ? filterNode(joined, top) : joined;
   }
   let tree: PlanNode = leaves[0] as PlanNode;
@@ -1308,7 +1308,12 @@ function equiKey(c: Expr, rightOffset: number): [Expr, Expr] | undefined {
  * each condition applied at the first join that has all its tables. Columns come back in FROM
  * order, which every expression above the joins reads.
  */
-function costOrderedJoins(rels: Rel[], leaves: PlanNode[], conds: Expr[]): PlanNode {
+function costOrderedJoins(
+  rels: Rel[],
+  leaves: PlanNode[],
+  conds: Expr[],
+  catalog: Catalog,
+): PlanNode {
   const tablesOf = (e: Expr) => [...new Set([...slotsOf(e)].map((s) => relOfSlot(rels, s)))];
   const columnAt = (slot: number) => {
     const r = relOfSlot(rels, slot);
@@ -1339,6 +1344,7 @@ function costOrderedJoins(rels: Rel[], leaves: PlanNode[], conds: Expr[]): PlanN
     leaves.map((leaf) => ({
       rows: leaf.estimate,
       tableRows: leaf.kind === "scan" ? (leaf.table.rowCount ?? leaf.estimate) : leaf.estimate,
+      ...(joinableInSource(leaf, catalog) ? { source: leaf.table.source } : {}),
     })),
     conditions,
   );
@@ -1398,6 +1404,16 @@ function costOrderedJoins(rels: Rel[], leaves: PlanNode[], conds: Expr[]): PlanN
     name: c.name,
   }));
   return { kind: "project", input: joined.node, exprs, columns, estimate: joined.node.estimate };
+}
+
+/**
+ * A scan its source could join with others of the same source in one statement: every
+ * predicate sent there, and a source that joins.
+ */
+function joinableInSource(leaf: PlanNode, catalog: Catalog): leaf is ScanNode {
+  if (leaf.kind !== "scan" || leaf.local.length > 0 || leaf.limit !== undefined) return false;
+  const { capabilities } = catalog.source(leaf.table.source);
+  return capabilities.joins && capabilities.filters;
 }
 
 function hasSubquery(e: Expr): boolean {

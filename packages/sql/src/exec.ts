@@ -21,7 +21,7 @@ import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
-import { keyFilters, renderScan } from "./scan-sql.ts";
+import { keyFilters, renderKeyFiltered, renderScan } from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
@@ -400,6 +400,7 @@ function inputOpener(exec: Execution, ctx: EvalContext): OpenInput {
   return (node, keys) => {
     if (keys && node.kind === "scan") return measured(node, exec, runScan(node, exec, ctx, keys));
     if (keys && node.kind === "union") return measured(node, exec, runUnion(node, exec, ctx, keys));
+    if (keys && node.kind === "remote") return measured(node, exec, runRemote(node, exec, keys));
     return run(node, exec, ctx);
   };
 }
@@ -419,6 +420,7 @@ async function* runValues(
 async function* runRemote(
   node: Extract<PlanNode, { kind: "remote" }>,
   exec: Execution,
+  keys?: ProbeKeys,
 ): AsyncGenerator<Row[]> {
   const positions = node.positions;
   const width = node.columns.length;
@@ -430,7 +432,7 @@ async function* runRemote(
     decimals: positionsOf(types, (t) => t === "decimal"),
     integers: positionsOf(types, isIntegerType),
   };
-  for await (const batch of exec.fetch(node.source, node.statement, exec.signal, typed)) {
+  for await (const batch of remoteRows(node, exec, typed, keys)) {
     if (identity) {
       yield batch;
       continue;
@@ -442,6 +444,39 @@ async function* runRemote(
     });
     if (exec.pacer.due(batch.length)) await exec.pacer.pause();
   }
+}
+
+/**
+ * A remote statement's rows; handed a join's keys, the statement narrowed to them. The whole
+ * statement runs once per key list, so keys past one list go as a range where the type orders
+ * alike in the source and here.
+ */
+function remoteRows(
+  node: Extract<PlanNode, { kind: "remote" }>,
+  exec: Execution,
+  typed: { decimals: number[]; integers: number[] },
+  keys: ProbeKeys | undefined,
+): AsyncGenerator<Row[]> {
+  if (!keys) return exec.fetch(node.source, node.statement, exec.signal, typed);
+  const source = exec.catalog.source(node.source);
+  const type = node.columns[keys.column]?.type ?? "unknown";
+  const limits = {
+    ...exec.limits,
+    dynamicFilterMaxKeys: Math.min(exec.limits.dynamicFilterMaxKeys, exec.limits.inListChunk),
+  };
+  const filters = keyFilters(
+    keys.column,
+    type,
+    keys.values,
+    source,
+    limits,
+    node.statement.params.length,
+  );
+  const streams = filters.map((f) => {
+    const statement = renderKeyFiltered(node.statement, `c${keys.column}`, type, f, source);
+    return () => exec.fetch(node.source, statement, exec.signal, typed);
+  });
+  return mergeBounded(streams, exec.limits.parallelChunks);
 }
 
 async function* runFilter(

@@ -82,22 +82,26 @@ export function explainPlan(
         });
         return;
       }
-      case "remote":
+      case "remote": {
         lines.push(`${pad}Remote ${node.source}: ${node.describes} (rows≈${node.estimate})`);
         for (const l of node.logical ?? []) {
           if (l.note) lines.push(`${pad}  ${l.note}`);
           shardLines(l, `${pad}  `);
         }
+        const df = dynamic.get(node);
         lines.push(`${pad}  sql: ${node.statement.sql}`);
+        if (df) lines.push(`${pad}  narrowed to: ${df}`);
         if (node.statement.params.length > 0)
           lines.push(`${pad}  params: ${toJson(node.statement.params)}`);
         sources.push({
           source: node.source,
           sql: node.statement.sql,
           params: node.statement.params,
+          ...(df ? { dynamicFilter: df } : {}),
           ...(node.statement.scan ? { scan: node.statement.scan } : {}),
         });
         return;
+      }
       case "join": {
         const l = node.left.columns.map((c) => c.name);
         const r = node.right.columns.map((c) => c.name);

@@ -12,6 +12,11 @@
  * joined only when nothing else is possible: no cross join is planned for a statement that
  * connects its tables.
  *
+ * Tables of one source connected by their conditions may also join as a unit: the source joins
+ * them in one statement and only the unit's rows travel (TPC-H's orders and lineitem, both in
+ * PostgreSQL). A unit is the right input of a join as well as a start, so plans are left-deep
+ * over tables and units.
+ *
  * Pure: estimates and conditions in, a tree shape out.
  */
 
@@ -20,6 +25,11 @@ export interface JoinTable {
   rows: number;
   /** Rows in the whole table (the distinct count assumed for a key without statistics). */
   tableRows: number;
+  /**
+   * The source that can join this table with its other tables in the statement, in one
+   * statement of its own; absent where the table must be read alone.
+   */
+  source?: string;
 }
 
 export interface JoinCondition {
@@ -40,6 +50,9 @@ export interface JoinPlan {
 
 export const DP_LIMIT = 12;
 
+/** Units are sought among at most this many tables of one source (2⁶ subsets). */
+const UNIT_TABLES = 6;
+
 /** Selectivity of a condition that is not an equality (a range, an inequality, an OR). */
 const OTHER_SELECTIVITY = 0.5;
 
@@ -51,7 +64,8 @@ export function chooseJoinOrder(tables: JoinTable[], conditions: JoinCondition[]
   const fromOrder = () => tables.slice(1).reduce<JoinShape>((tree, _, i) => [tree, i + 1], 0);
   if (n > MAX_TABLES) return { shape: fromOrder(), rowsOf: () => Number.NaN };
   const model = new CostModel(tables, conditions);
-  const shape = n <= DP_LIMIT ? dynamicProgramming(model, n) : greedy(model, n);
+  const shape =
+    n <= DP_LIMIT ? dynamicProgramming(model, n, sourceUnits(tables, model)) : greedy(model, n);
   return { shape, rowsOf: (ts) => model.rows(ts.reduce((m, t) => m | (1 << t), 0)) };
 }
 
@@ -113,6 +127,22 @@ class CostModel {
     return result;
   }
 
+  /** Whether the tables of `mask` are all joined to each other through conditions among them. */
+  joinedWithin(mask: number): boolean {
+    let reached = mask & -mask;
+    for (let grown = true; grown; ) {
+      grown = false;
+      for (let rest = mask & ~reached; rest !== 0; rest &= rest - 1) {
+        const bit = rest & -rest;
+        if (this.connected(reached, bit)) {
+          reached |= bit;
+          grown = true;
+        }
+      }
+    }
+    return reached === mask;
+  }
+
   /** Whether some condition reads tables on both sides. */
   connected(a: number, b: number): boolean {
     return this.conds.some(
@@ -132,11 +162,38 @@ const cheaper = (a: Best, b: Best) =>
   a.crossJoins !== b.crossJoins ? a.crossJoins < b.crossJoins : a.cost < b.cost;
 
 /**
- * Left-deep trees: each join adds one table to those joined so far. The engine's hash joins then
- * build on a table or on the (small) tables joined so far and stream the other side, so what a
- * statement holds stays bounded by its inputs rather than by intermediate joins.
+ * The sets of two or more tables of one source that conditions among them connect: each could
+ * be joined in its source as one statement.
  */
-function dynamicProgramming(model: CostModel, n: number): JoinShape {
+function sourceUnits(tables: JoinTable[], model: CostModel): number[] {
+  const bySource = new Map<string, number[]>();
+  tables.forEach((t, i) => {
+    if (t.source !== undefined) bySource.set(t.source, [...(bySource.get(t.source) ?? []), i]);
+  });
+  const units: number[] = [];
+  for (const members of bySource.values()) {
+    if (members.length < 2 || members.length > UNIT_TABLES) continue;
+    for (let pick = 1; pick < 1 << members.length; pick++) {
+      if ((pick & (pick - 1)) === 0) continue;
+      const mask = members.reduce((m, t, j) => (pick & (1 << j) ? m | (1 << t) : m), 0);
+      if (model.joinedWithin(mask)) units.push(mask);
+    }
+  }
+  return units;
+}
+
+/**
+ * Left-deep trees: each join adds one table, or one source's unit, to those joined so far. The
+ * engine's hash joins then build on a table or on the (small) tables joined so far and stream
+ * the other side, so what a statement holds stays bounded by its inputs rather than by
+ * intermediate joins.
+ *
+ * A unit costs the rows it sends, as the engine's join of its tables would have cost its output
+ * — its inner joins are the source's. Added to a larger side it is that join's probe and reads
+ * only the rows with the other side's keys, which the join's output already counts; added to a
+ * smaller side it is built, every one of its rows read.
+ */
+function dynamicProgramming(model: CostModel, n: number, units: number[]): JoinShape {
   const best = new Map<number, Best>();
   for (let t = 0; t < n; t++) best.set(1 << t, { shape: t, crossJoins: 0, cost: 0 });
   const full = (1 << n) - 1;
@@ -155,6 +212,24 @@ function dynamicProgramming(model: CostModel, n: number): JoinShape {
         cost: before.cost + model.rows(mask),
       };
       if (!chosen || cheaper(candidate, chosen)) chosen = candidate;
+    }
+    const leftDeep = chosen as Best;
+    for (const unit of units) {
+      if ((unit & mask) !== unit) continue;
+      let candidate: Best;
+      if (unit === mask) {
+        candidate = { shape: leftDeep.shape, crossJoins: 0, cost: model.rows(unit) };
+      } else {
+        const rest = mask ^ unit;
+        const before = best.get(rest) as Best;
+        const built = model.rows(unit) < model.rows(rest);
+        candidate = {
+          shape: [before.shape, (best.get(unit) as Best).shape],
+          crossJoins: before.crossJoins + (model.connected(rest, unit) ? 0 : 1),
+          cost: before.cost + model.rows(mask) + (built ? model.rows(unit) : 0),
+        };
+      }
+      if (cheaper(candidate, chosen as Best)) chosen = candidate;
     }
     best.set(mask, chosen as Best);
   }

@@ -258,7 +258,7 @@ export async function* runJoin(
       return;
     }
     const table = built.table;
-    if (join.dynamicFilter && (probeNode.kind === "scan" || probeNode.kind === "union")) {
+    if (join.dynamicFilter && ["scan", "union", "remote"].includes(probeNode.kind)) {
       if (table.rows.length === 0 && !preserveBuild) return;
       const keyFn = buildKeyFns[join.dynamicFilter.keyIndex];
       const distinct = new Map<unknown, Value>();

@@ -18,6 +18,7 @@ import { planReductions } from "./reduce.ts";
 import { toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 import { splitShardAggregate } from "./shard-aggregate.ts";
+import type { SourceInfo } from "./types.ts";
 
 export interface OptimizeOptions {
   /**
@@ -91,7 +92,12 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       node.right = rewrite(node.right, catalog);
       // Tables of one source joined together: the source joins them.
       const remote = toRemote(node, catalog, "a join within one source");
-      if (remote) return remote;
+      if (remote)
+        return {
+          ...remote,
+          keyFilterable: true,
+          ...(joinsWholeTables(node) ? { wholeTables: true } : {}),
+        };
       chooseBuild(node, catalog);
       return node;
     }
@@ -149,8 +155,8 @@ function probeScans(node: PlanNode): ScanNode[] | undefined {
 }
 
 /**
- * The smaller side builds; the larger one, a plain scan or a logical table's members, is filtered
- * by the build side's keys.
+ * The smaller side builds; the larger one — a plain scan, a logical table's members, or a join
+ * its source runs — is filtered by the build side's keys.
  */
 function chooseBuild(join: JoinNode, catalog: Catalog): void {
   if (!chooseBuildSide(join)) return;
@@ -159,15 +165,25 @@ function chooseBuild(join: JoinNode, catalog: Catalog): void {
     join.type === "full" ||
     (join.type === "left" && join.build === "right") ||
     (join.type === "right" && join.build === "left");
-  const scans = probeScans(probe);
-  if (probePreserved || !scans || scans.some((s) => s.limit !== undefined)) return;
+  if (probePreserved) return;
+  let sources: SourceInfo[];
+  if (probe.kind === "remote") {
+    if (!probe.keyFilterable) return;
+    sources = [catalog.source(probe.source)];
+  } else {
+    const scans = probeScans(probe);
+    if (!scans || scans.some((s) => s.limit !== undefined)) return;
+    sources = scans.map((s) => catalog.source(s.table.source));
+  }
   // A logical table's members still take keys: each is asked only for those it may hold.
-  if (probe.kind === "scan" && readsWholeTable(join.build === "left" ? join.left : join.right))
+  if (probe.kind !== "union" && readsWholeTable(join.build === "left" ? join.left : join.right))
     return;
   const keys = join.build === "left" ? join.rightKeys : join.leftKeys;
-  const sources = scans.map((s) => catalog.source(s.table.source));
   const keyIndex = keys.findIndex(
-    (k) => k.k === "col" && sources.every((source) => canPushKeys(k.type, source)),
+    (k) =>
+      k.k === "col" &&
+      sources.every((source) => canPushKeys(k.type, source)) &&
+      (probe.kind !== "remote" || !probe.positions || probe.positions.includes(k.i)),
   );
   if (keyIndex < 0) return;
   const key = keys[keyIndex] as Extract<Expr, { k: "col" }>;
@@ -180,11 +196,28 @@ function chooseBuild(join: JoinNode, catalog: Catalog): void {
  * save (TPC-H Q14 sent every part key to lineitem in four statements: 324 ms; without, 149 ms).
  */
 function readsWholeTable(node: PlanNode): boolean {
+  if (node.kind === "remote") return node.wholeTables === true;
   return (
     node.kind === "scan" &&
     node.pushed.length === 0 &&
     node.local.length === 0 &&
     node.limit === undefined
+  );
+}
+
+/**
+ * Inner joins on keys alone of tables read whole (TPC-H Q10's customer and nation): as a build
+ * side it is a whole table, its keys no narrower than those of its largest table.
+ */
+function joinsWholeTables(node: PlanNode): boolean {
+  if (node.kind === "scan") return readsWholeTable(node);
+  if (node.kind === "project") return joinsWholeTables(node.input);
+  if (node.kind !== "join") return false;
+  return (
+    node.type === "inner" &&
+    !node.residual &&
+    joinsWholeTables(node.left) &&
+    joinsWholeTables(node.right)
   );
 }
 

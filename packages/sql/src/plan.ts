@@ -160,6 +160,13 @@ export interface RemoteNode {
   positions?: number[];
   /** What the statement replaced, for EXPLAIN. */
   describes: string;
+  /**
+   * A join's rows, without order or limit: a join may narrow them to its build side's keys by
+   * wrapping the statement in `WHERE column IN (…)`, which the source moves into its scans.
+   */
+  keyFilterable?: true;
+  /** Whole tables joined on keys, no predicate on any: all of its first table's rows. */
+  wholeTables?: true;
   /** The logical tables it reads, with their members read and pruned, for EXPLAIN. */
   logical?: LogicalRead[];
   estimate: number;

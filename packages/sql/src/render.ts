@@ -45,11 +45,14 @@ export class ParamList {
   get count(): number {
     return this.added.length;
   }
-  /** The finished text with its placeholders in text order, and the values bound in that order. */
-  statement(text: string): SourceStatement {
+  /**
+   * The finished text with its placeholders in text order, and the values bound in that order:
+   * after `before`, the values of finished text that comes first in the statement.
+   */
+  statement(text: string, before: readonly Value[] = []): SourceStatement {
     // `MARK index MARK`: splitting on the marks leaves every index at an odd position.
     const parts = text.split(MARK);
-    const params: Value[] = [];
+    const params: Value[] = [...before];
     for (let i = 1; i < parts.length; i += 2) {
       params.push(this.added[Number(parts[i])]);
       parts[i] = this.dialect.placeholder(params.length);

@@ -140,6 +140,32 @@ export function renderScan(
 }
 
 /**
+ * A finished statement (a join its source runs) narrowed to a join's keys: its rows wrapped in
+ * `WHERE column IN (…)` or `BETWEEN`, which PostgreSQL, MariaDB and DuckDB all move into the
+ * scan of the table the column comes from.
+ */
+export function renderKeyFiltered(
+  statement: SourceStatement,
+  column: string,
+  type: SqlType,
+  keyFilter: KeyFilter,
+  source: SourceInfo,
+): SourceStatement {
+  const d = source.dialect;
+  const params = new ParamList(d);
+  const q = d.quoteIdentifier("k");
+  const col = `${q}.${d.quoteIdentifier(column)}`;
+  const filter =
+    "values" in keyFilter
+      ? `${col} IN (${keyFilter.values.map((v) => params.add(v, type)).join(", ")})`
+      : `${col} BETWEEN ${params.add(keyFilter.lo, type)} AND ${params.add(keyFilter.hi, type)}`;
+  return params.statement(
+    `SELECT * FROM (${statement.sql}) ${q} WHERE ${filter}`,
+    statement.params,
+  );
+}
+
+/**
  * What the pushed predicates and the key filter allow each column to hold, for sources that can
  * skip whole files by partition values or min/max before reading them.
  */

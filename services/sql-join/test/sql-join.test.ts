@@ -282,6 +282,27 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(three.stats?.sources.users_db?.queries).toBe(1);
   });
 
+  it("narrows a join within one source to the keys of the other source's few rows", async () => {
+    // users ⋈ countries runs in PostgreSQL as one statement, after the three orders MariaDB
+    // finds: only their users' rows are joined and sent, the keys moved into the users scan.
+    const statement =
+      "SELECT o.id, u.name, c.region FROM orders o JOIN users u ON u.id = o.user_id " +
+      "JOIN countries c ON c.code = u.country WHERE o.id IN (5, 17, 29) ORDER BY o.id";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("Remote users_db: a join within one source");
+    expect(explained.plan).toContain("narrowed to: id IN (keys of the build side");
+    const result = await sql(statement);
+    const region = { US: "americas", DE: "europe", FR: "europe", JP: "asia" };
+    expect(result.rows).toEqual(
+      [5, 17, 29].map((id) => {
+        const u = user(order(id).user_id);
+        return [id, u.name, region[u.country as keyof typeof region]];
+      }),
+    );
+    // Three rows, not all the users: what PostgreSQL ran was narrowed to the orders' users.
+    expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: 3 });
+  });
+
   it("with pushdown off, reads only columns from the sources and answers the same", async () => {
     const statement =
       "SELECT c.region, count(*) AS n, sum(o.total) AS total FROM users u JOIN countries c ON c.code = u.country " +
