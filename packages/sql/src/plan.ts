@@ -161,8 +161,9 @@ export interface RemoteNode {
   /** What the statement replaced, for EXPLAIN. */
   describes: string;
   /**
-   * A join's rows, without order or limit: a join may narrow them to its build side's keys by
-   * wrapping the statement in `WHERE column IN (…)`, which the source moves into its scans.
+   * A join's rows, or an aggregate's grouped by the join keys, without order or limit: a join
+   * may narrow them to its build side's keys by wrapping the statement in `WHERE column IN (…)`,
+   * which the source moves into its scans.
    */
   keyFilterable?: true;
   /** Whole tables joined on keys, no predicate on any: all of its first table's rows. */

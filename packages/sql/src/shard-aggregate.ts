@@ -124,7 +124,7 @@ function mergePlan(node: AggregateNode): Plan | undefined {
 }
 
 /** The type of SUM over a column of this type, as the engine gives it. */
-function sumType(type: SqlType): SqlType {
+export function sumType(type: SqlType): SqlType {
   if (type === "integer" || type === "null") return "bigint";
   return type === "bigint" ? "decimal" : type;
 }

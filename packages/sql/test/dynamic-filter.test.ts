@@ -87,10 +87,8 @@ describe("dynamic filters", () => {
   });
 
   it("reads the probe side whole when the build side is a whole table", async () => {
-    const { rows, probe } = await run(
-      "SELECT count(*) FROM users u JOIN orders o ON o.user_id = u.id",
-    );
-    expect(rows).toEqual([[500]]);
+    const { rows, probe } = await run("SELECT u.id FROM users u JOIN orders o ON o.user_id = u.id");
+    expect(rows).toHaveLength(500);
     expect(probe).toEqual(['SELECT "user_id" FROM "main"."orders"']);
     const { plan } = planSql("SELECT u.id FROM users u JOIN orders o ON o.user_id = u.id", catalog);
     expect(JSON.stringify(plan.root)).not.toContain("dynamicFilter");

@@ -120,6 +120,8 @@ beforeAll(async () => {
     sql: `INSERT INTO orders SELECT seq, (seq * 7) % ${USERS} + 1, ((seq * 37) % 10000) / 100 FROM seq_1_to_${ORDERS}`,
     params: [],
   });
+  // Statistics now, not whenever InnoDB gathers them: plans depend on the estimates.
+  await my.execute({ sql: "ANALYZE TABLE orders", params: [] });
   await my.execute({
     sql: "CREATE TABLE events_old (id int PRIMARY KEY, kind varchar(16) NOT NULL, ts datetime(6) NOT NULL)",
     params: [],
@@ -301,6 +303,50 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     );
     // Three rows, not all the users: what PostgreSQL ran was narrowed to the orders' users.
     expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: 3 });
+  });
+
+  it("aggregates one source's rows by the join key before joining them to the groups' side", async () => {
+    // Groups read events_old (MariaDB), aggregates only events_all (PostgreSQL): PostgreSQL sends
+    // one row per kind instead of 120 events, and the engine finishes each group from them.
+    const statement =
+      "SELECT e.id, count(*) AS n, count(a.id) AS ids, sum(a.id) AS total, min(a.id) AS low, " +
+      "max(a.id) AS high, avg(a.id) AS mean FROM events_old e JOIN events_all a ON a.kind = e.kind " +
+      "GROUP BY e.id ORDER BY e.id";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("Remote users_db: partial aggregate before a join");
+    const result = await sql(statement);
+    // Both tables name an event's kind by its id modulo 3.
+    const sameKind = (id: number) =>
+      Array.from({ length: EVENTS }, (_, g) => g + 1).filter((g) => g % 3 === id % 3);
+    const expected = Array.from({ length: 59 }, (_, k) => {
+      const ids = sameKind(k + 1);
+      const total = ids.reduce((a, b) => a + b, 0);
+      return [k + 1, ids.length, ids.length, total, Math.min(...ids), Math.max(...ids)];
+    });
+    expect(result.rows.map((r) => r.slice(0, 6))).toEqual(expected);
+    expect(result.stats?.sources.users_db?.rows).toBe(3);
+    // The average too, as the engine computes it from every event.
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(result.rows).toEqual(engine.rows);
+  });
+
+  it("aggregates before a left join: unmatched rows count once in count(*), not in count(x)", async () => {
+    // TPC-H Q13's shape: events 119 ("buy") and 120 ("click") match; "view" events keep a row.
+    const statement =
+      "SELECT e.id, count(*) AS n, count(a.id) AS later, sum(a.id) AS total FROM events_old e " +
+      "LEFT JOIN events_all a ON a.kind = e.kind AND a.id > 118 GROUP BY e.id ORDER BY e.id";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("Remote users_db: partial aggregate before a join");
+    const result = await sql(statement);
+    const match = [120, null, 119];
+    expect(result.rows).toEqual(
+      Array.from({ length: 59 }, (_, k) => {
+        const later = match[(k + 1) % 3] ?? null;
+        return [k + 1, 1, later === null ? 0 : 1, later];
+      }),
+    );
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(result.rows).toEqual(engine.rows);
   });
 
   it("with pushdown off, reads only columns from the sources and answers the same", async () => {
