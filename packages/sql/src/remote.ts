@@ -15,6 +15,7 @@ import {
   canPushOrder,
 } from "./pushdown.ts";
 import {
+  type ColumnText,
   columnSql,
   groupByList,
   groupingSetsList,
@@ -192,7 +193,7 @@ class Renderer {
   c(i: number): string {
     return this.source.dialect.quoteIdentifier(`c${i}`);
   }
-  expr(e: Expr, column: (i: number) => string): string {
+  expr(e: Expr, column: ColumnText): string {
     if (!canPush(e, this.source)) throw new NotPushable();
     return renderExpr(e, column, this.params);
   }
@@ -204,7 +205,7 @@ class Renderer {
       case "scan": {
         if (node.limit !== undefined || node.orderBy) throw new NotPushable();
         const d = this.source.dialect;
-        const col = (i: number) => columnSql(d, node.table.columns[i]);
+        const col: ColumnText = (i, asStored) => columnSql(d, node.table.columns[i], asStored);
         const available = new Set<number>();
         const items: string[] = [];
         node.needed.forEach((n, i) => {

@@ -4,6 +4,7 @@ import { Decimal } from "./decimal.ts";
 import { factsAbout } from "./logical.ts";
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import {
+  type ColumnText,
   columnSql,
   groupByList,
   groupingSetsList,
@@ -104,7 +105,7 @@ export function renderScan(
 ): ScanStatement {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col = (i: number) => columnSql(d, scan.table.columns[i]);
+  const col: ColumnText = (i, asStored) => columnSql(d, scan.table.columns[i], asStored);
   const fetched: number[] = [];
   scan.needed.forEach((n, i) => {
     if (n > 0) fetched.push(i);
@@ -218,7 +219,7 @@ export function renderAggregate(
 ): SourceStatement | undefined {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col = (i: number) => columnSql(d, scan.table.columns[i]);
+  const col: ColumnText = (i, asStored) => columnSql(d, scan.table.columns[i], asStored);
   const groupSql = groups.map((g) => renderExpr(g, col, params));
   const aggSql = aggs.map((a) => aggregateSql(a, groupSql, (x) => renderExpr(x, col, params)));
   const groupBy = sets ? groupingSetsList(groupSql, sets) : groupByList(groupSql);

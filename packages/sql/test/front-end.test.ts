@@ -337,6 +337,20 @@ describe("pushdown", () => {
     );
   });
 
+  it("compares a char(n) column as stored with text that ends in no blank, for its statistics", () => {
+    const s = scanOf(
+      "SELECT n_key FROM nation WHERE n_name = 'FRANCE' AND n_name IN ('A', 'B') AND n_name <> ''",
+    );
+    expect(renderScan(s, pgSource).sql).toBe(
+      'SELECT "n_key" FROM "public"."nation" WHERE ("n_name" = $1) AND ("n_name" IN ($2, $3)) AND ("n_name" <> $4)',
+    );
+    // A blank at the end, or a list holding one, keeps the cast: char(n) would ignore it.
+    const blank = scanOf("SELECT n_key FROM nation WHERE n_name IN ('A', 'B ') AND n_name = 'C '");
+    expect(renderScan(blank, pgSource).sql).toBe(
+      'SELECT "n_key" FROM "public"."nation" WHERE (CAST("n_name" AS TEXT) IN ($1, $2)) AND (CAST("n_name" AS TEXT) = $3)',
+    );
+  });
+
   it("casts a parameter with no column beside it, so PostgreSQL need not guess its type", () => {
     const { plan } = planSql(
       "SELECT u.id, 569 AS e, 1 + 0 AS side FROM users u JOIN users v ON u.id = v.id WHERE u.id > 5",
