@@ -274,7 +274,12 @@ export async function* runJoin(
       probe =
         distinct.size === 0
           ? emptyStream()
-          : open(probeNode, { column: join.dynamicFilter.column, values: [...distinct.values()] });
+          : keysCoverMuch(distinct.size, probeNode)
+            ? open(probeNode)
+            : open(probeNode, {
+                column: join.dynamicFilter.column,
+                values: [...distinct.values()],
+              });
     } else if (!probe) {
       probe = open(probeNode);
     }
@@ -289,6 +294,16 @@ export async function* runJoin(
     await Promise.all(files.partitioners.map((p) => p.abandon()));
     await Promise.all(files.runs.map((r) => r.remove()));
   }
+}
+
+/**
+ * Keys for a quarter or more of a probe table's rows: their lists would cost more to send, bind
+ * and test than the rows they keep out (TPC-H Q5's and Q7's 7,000 customer keys for DuckDB's
+ * 15,000 customers took two statements and 62 ms; the narrow table whole, a few).
+ */
+function keysCoverMuch(keys: number, probe: PlanNode): boolean {
+  const rows = probe.kind === "scan" ? probe.table.rowCount : undefined;
+  return rows !== undefined && keys >= rows / 4;
 }
 
 function emptyTable(): BuildTable {

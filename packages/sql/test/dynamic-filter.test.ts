@@ -1,4 +1,7 @@
-/** A join's dynamic filter: the build side's keys go to the probe scan unless it builds a whole table. */
+/**
+ * A join's dynamic filter: the build side's keys go to the probe scan unless it builds a whole
+ * table or they are keys for a quarter of the probe table's rows.
+ */
 import { describe, expect, it } from "vitest";
 import {
   type CatalogTable,
@@ -10,7 +13,7 @@ import {
 } from "../src/index.ts";
 import { capabilities, NOTHING_PUSHED, pgDialect } from "./helpers.ts";
 
-const users: Row[] = Array.from({ length: 100 }, (_, i) => [i + 1, i < 10 ? "US" : "DE"]);
+const users: Row[] = Array.from({ length: 200 }, (_, i) => [i + 1, i < 10 ? "US" : "DE"]);
 const orders: Row[] = Array.from({ length: 500 }, (_, i) => [i + 1, (i % 100) + 1]);
 
 const tables: (CatalogTable & { rows: Row[] })[] = [
@@ -23,7 +26,7 @@ const tables: (CatalogTable & { rows: Row[] })[] = [
       { name: "country", type: "text" },
     ],
     rowCount: users.length,
-    distinct: { id: 100, country: 2 },
+    distinct: { id: 200, country: 2 },
     rows: users,
   },
   {
@@ -84,6 +87,15 @@ describe("dynamic filters", () => {
     expect(rows).toEqual([[50]]);
     expect(probe).toHaveLength(1);
     expect(probe[0]).toMatch(/"user_id" IN \(/);
+  });
+
+  it("reads the probe side whole when the keys are a quarter of its table's rows or more", async () => {
+    // 190 German users' keys for 500 orders: the list would keep out too little to pay for itself.
+    const { rows, probe } = await run(
+      "SELECT o.id FROM users u JOIN orders o ON o.user_id = u.id WHERE u.country = 'DE'",
+    );
+    expect(rows).toHaveLength(450);
+    expect(probe).toEqual(['SELECT "id", "user_id" FROM "main"."orders"']);
   });
 
   it("reads the probe side whole when the build side is a whole table", async () => {
