@@ -67,13 +67,23 @@ export function estimateJoin(join: JoinNode): number {
  */
 export function estimateGroups(groups: readonly Expr[], input: PlanNode): number {
   if (groups.length === 0) return 1;
+  const product = groupsAtMost(groups, input);
+  if (product === undefined) return Math.max(1, Math.round(input.estimate / 10));
+  return Math.max(1, Math.min(input.estimate, Math.round(product)));
+}
+
+/**
+ * At most how many groups of non-NULL keys GROUP BY makes over an input, whatever filters it
+ * has: the product of the keys' distinct counts in their tables; undefined where a key has none.
+ */
+export function groupsAtMost(groups: readonly Expr[], input: PlanNode): number | undefined {
   let product = 1;
   for (const g of groups) {
     const d = g.k === "col" ? distinctAt(input, g.i) : undefined;
-    if (d === undefined) return Math.max(1, Math.round(input.estimate / 10));
+    if (d === undefined) return undefined;
     product *= d;
   }
-  return Math.max(1, Math.min(input.estimate, Math.round(product)));
+  return product;
 }
 
 /** The distinct count of column `i` of a node's rows, traced to its table's statistics. */

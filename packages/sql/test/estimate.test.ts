@@ -1,4 +1,4 @@
-/** Group estimates from distinct counts, and the few-rows hint they give a pushed aggregate. */
+/** Group estimates from distinct counts, and the few-rows hint they give a pushed statement. */
 import { describe, expect, it } from "vitest";
 import { type PlanNode, planSql, StaticCatalog } from "../src/index.ts";
 import { capabilities, pgDialect } from "./helpers.ts";
@@ -15,9 +15,10 @@ const catalog = new StaticCatalog(
         { name: "l_orderkey", type: "integer" },
         { name: "l_comment", type: "text" },
         { name: "l_quantity", type: "decimal" },
+        { name: "l_suppkey", type: "integer" },
       ],
       rowCount: 600_000,
-      distinct: { l_returnflag: 3, l_linestatus: 2, l_orderkey: 150_000 },
+      distinct: { l_returnflag: 3, l_linestatus: 2, l_orderkey: 150_000, l_suppkey: 5_000 },
     },
   ],
   [{ name: "pg", dialect: pgDialect, capabilities: capabilities() }],
@@ -48,5 +49,29 @@ describe("group estimates", () => {
     const unknown = remoteOf("SELECT l_comment, count(*) FROM lineitem GROUP BY l_comment");
     expect(unknown.estimate).toBe(60_000);
     expect(remoteOf("SELECT count(*) FROM lineitem").statement.fewRows).toBe(true);
+  });
+
+  it("answers in one piece where the keys' distinct counts bound the groups within one batch", () => {
+    // 5,000 suppliers at most, however many rows the filter keeps: within a 10,000-row batch.
+    const bySupplier = remoteOf(
+      "SELECT l_suppkey, sum(l_quantity) FROM lineitem WHERE l_quantity > 5 GROUP BY l_suppkey",
+    );
+    expect(bySupplier.estimate).toBeGreaterThan(1_000);
+    expect(bySupplier.statement.fewRows).toBe(true);
+    const pairs = remoteOf(
+      "SELECT l_suppkey, l_returnflag, count(*) FROM lineitem GROUP BY l_suppkey, l_returnflag",
+    );
+    expect(pairs.statement.fewRows).toBeUndefined();
+  });
+
+  it("runs a whole statement in one piece where it aggregates into few groups or has a small LIMIT", () => {
+    const joined = "FROM lineitem a JOIN lineitem b ON a.l_orderkey = b.l_orderkey";
+    const few = remoteOf(`SELECT a.l_returnflag, count(*) ${joined} GROUP BY a.l_returnflag`);
+    expect(few.describes).toBe("the whole statement");
+    expect(few.statement.fewRows).toBe(true);
+    expect(remoteOf(`SELECT a.l_comment ${joined} LIMIT 10`).statement.fewRows).toBe(true);
+    const many = remoteOf(`SELECT a.l_orderkey, count(*) ${joined} GROUP BY a.l_orderkey`);
+    expect(many.statement.fewRows).toBeUndefined();
+    expect(remoteOf(`SELECT a.l_comment ${joined}`).statement.fewRows).toBeUndefined();
   });
 });
