@@ -32,7 +32,9 @@ export interface EagerSplit {
 
 /** The aggregate split over its join's sides, or undefined where that is not exact. */
 export function splitAggregateOverJoin(node: AggregateNode): EagerSplit | undefined {
-  if (node.sets || node.aggs.length === 0) return undefined;
+  // Without GROUP BY an empty join still answers one row, where COUNT is 0 and a sum of counts
+  // would be NULL.
+  if (node.sets || node.groups.length === 0 || node.aggs.length === 0) return undefined;
   // Through a projection that only places columns (FROM order restored over reordered joins).
   let input = node.input;
   let place = (i: number) => i;

@@ -322,7 +322,7 @@ function runNode(node: PlanNode, exec: Execution, ctx: EvalContext): AsyncGenera
     case "scan":
       return runScan(node, exec, ctx);
     case "remote":
-      return runRemote(node, exec);
+      return runRemote(node, exec, ctx);
     case "values":
       return runValues(node, exec, ctx);
     case "filter": {
@@ -400,7 +400,8 @@ function inputOpener(exec: Execution, ctx: EvalContext): OpenInput {
   return (node, keys) => {
     if (keys && node.kind === "scan") return measured(node, exec, runScan(node, exec, ctx, keys));
     if (keys && node.kind === "union") return measured(node, exec, runUnion(node, exec, ctx, keys));
-    if (keys && node.kind === "remote") return measured(node, exec, runRemote(node, exec, keys));
+    if (keys && node.kind === "remote")
+      return measured(node, exec, runRemote(node, exec, ctx, keys));
     return run(node, exec, ctx);
   };
 }
@@ -420,8 +421,12 @@ async function* runValues(
 async function* runRemote(
   node: Extract<PlanNode, { kind: "remote" }>,
   exec: Execution,
+  ctx: EvalContext,
   keys?: ProbeKeys,
 ): AsyncGenerator<Row[]> {
+  keys ??= node.keysOf ? subqueryKeysOf(node.keysOf, ctx) : undefined;
+  // No key to match: the IN above would keep nothing.
+  if (keys?.values.length === 0) return;
   const positions = node.positions;
   const width = node.columns.length;
   const identity = !positions || (positions.length === width && positions.every((p, i) => p === i));
@@ -448,8 +453,8 @@ async function* runRemote(
 
 /**
  * A remote statement's rows; handed a join's keys, the statement narrowed to them. The whole
- * statement runs once per key list, so keys past one list go as a range where the type orders
- * alike in the source and here.
+ * statement would run once per key list, so keys past one list go as a range where the type
+ * orders alike in the source and here, and otherwise not at all.
  */
 function remoteRows(
   node: Extract<PlanNode, { kind: "remote" }>,
@@ -472,6 +477,9 @@ function remoteRows(
     limits,
     node.statement.params.length,
   );
+  // Keys that go neither as one list nor as a range (text where the source orders it otherwise)
+  // would run the statement once per list: it runs once, whole.
+  if (filters.length > 1) return exec.fetch(node.source, node.statement, exec.signal, typed);
   const streams = filters.map((f) => {
     const statement = renderKeyFiltered(node.statement, `c${keys.column}`, type, f, source);
     return () => exec.fetch(node.source, statement, exec.signal, typed);
@@ -576,6 +584,21 @@ async function* runScan(
   }
 }
 
+/** The distinct non-NULL first values of a subquery's rows, which ran before, as keys for `column`. */
+function subqueryKeysOf(
+  of: { sub: number; column: number },
+  ctx: EvalContext,
+): ProbeKeys | undefined {
+  const result = ctx.subqueries[of.sub];
+  if (!result) return undefined;
+  const values = new Map<unknown, Value>();
+  for (const row of result.rows) {
+    const v = row[0];
+    if (v !== null && v !== undefined) values.set(compositeKey([v]), v);
+  }
+  return { column: of.column, values: [...values.values()] };
+}
+
 /**
  * The keys of the scan's `column IN (subquery)` predicate, which ran before the statement: sent
  * to the source like a join's keys (the predicate still runs here too). No keys: no row can match.
@@ -590,13 +613,8 @@ function subqueryKeys(
   const filter = semiJoinFilter(scan, source);
   const result = filter && ctx.subqueries[filter.sub];
   if (!filter || !result || result.rows.length >= fewerThan) return undefined;
-  const values = new Map<unknown, Value>();
-  for (const row of result.rows) {
-    const v = row[0];
-    if (v !== null && v !== undefined) values.set(compositeKey([v]), v);
-  }
-  if (values.size >= fewerThan) return undefined;
-  return { column: filter.column, values: [...values.values()] };
+  const keys = subqueryKeysOf(filter, ctx);
+  return keys && keys.values.length < fewerThan ? keys : undefined;
 }
 
 /** Reads several streams with at most `limit` open at once, batches in arrival order. */

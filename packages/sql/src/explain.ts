@@ -88,7 +88,11 @@ export function explainPlan(
           if (l.note) lines.push(`${pad}  ${l.note}`);
           shardLines(l, `${pad}  `);
         }
-        const df = dynamic.get(node);
+        const keysOf = node.keysOf;
+        const df =
+          dynamic.get(node) ??
+          (keysOf &&
+            `${node.columns[keysOf.column]?.name ?? "?"} IN (keys of subquery $${keysOf.sub}, chunked) or BETWEEN their min and max when many; not asked when none`);
         lines.push(`${pad}  sql: ${node.statement.sql}`);
         if (df) lines.push(`${pad}  narrowed to: ${df}`);
         if (node.statement.params.length > 0)

@@ -15,12 +15,13 @@ import {
   canPushGroupKey,
   canPushKeys,
   canPushOrder,
+  semiJoinFilter,
 } from "./pushdown.ts";
 import { planReductions } from "./reduce.ts";
 import { soleSource, toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 import { splitShardAggregate } from "./shard-aggregate.ts";
-import type { SourceInfo } from "./types.ts";
+import type { ColumnDef, SourceInfo } from "./types.ts";
 
 export interface OptimizeOptions {
   /**
@@ -110,7 +111,10 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       const oneTable =
         node.input.kind === "scan" ||
         (node.input.kind === "project" && node.input.input.kind === "scan");
-      if (oneTable && !node.on) return toRemote(node, catalog, "DISTINCT in its source") ?? node;
+      if (oneTable && !node.on)
+        return (
+          toRemote(node, catalog, "DISTINCT in its source") ?? distinctOfKeys(node, catalog) ?? node
+        );
       return node;
     }
     case "filter":
@@ -144,6 +148,41 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
     default:
       return node;
   }
+}
+
+/**
+ * DISTINCT over one table whose only predicate the source cannot take is `column IN (subquery)`
+ * (a reduced EXISTS's key set, TPC-H Q22's customers with orders): the source still finds the
+ * distinct rows, narrowed to the subquery's keys when it runs, and the IN is tested here on what
+ * it sends — one row per key instead of every matching row.
+ */
+function distinctOfKeys(
+  node: Extract<PlanNode, { kind: "distinct" }>,
+  catalog: Catalog,
+): PlanNode | undefined {
+  const project = node.input.kind === "project" ? node.input : undefined;
+  const scan = scanOf(project ? project.input : node.input);
+  if (scan?.local.length !== 1) return undefined;
+  const semi = semiJoinFilter(scan, catalog.source(scan.table.source));
+  const test = scan.local[0] as Expr;
+  if (!semi || test.k !== "inSub") return undefined;
+  // Where the key column is among what DISTINCT returns.
+  const column = project
+    ? project.exprs.findIndex((e) => e.k === "col" && e.i === semi.column)
+    : semi.column;
+  if (column < 0) return undefined;
+  const unfiltered: ScanNode = { ...scan, local: [] };
+  const input = project ? { ...project, input: unfiltered } : unfiltered;
+  const remote = toRemote({ ...node, input }, catalog, "DISTINCT in its source");
+  if (!remote) return undefined;
+  const key = node.columns[column] as ColumnDef;
+  return {
+    kind: "filter",
+    input: { ...remote, keysOf: { sub: semi.sub, column } },
+    predicate: { ...test, keys: [{ k: "col", i: column, type: key.type, name: key.name }] },
+    columns: node.columns,
+    estimate: node.estimate,
+  };
 }
 
 function scanOf(node: PlanNode): ScanNode | undefined {
@@ -325,16 +364,17 @@ function fewGroups(node: Extract<PlanNode, { kind: "aggregate" }>): boolean {
 }
 
 /**
- * A statement that answers few rows: an aggregate without GROUP BY or with few groups expected,
- * or a small LIMIT, under what only orders, names or drops rows (TPC-H Q12's two ship modes).
+ * A statement that answers few rows, in no particular order: an aggregate without GROUP BY or
+ * with few groups, or a small LIMIT, under what only names or drops rows. (One piece is read
+ * through a wrapping SELECT, which need not keep an ORDER BY's order.)
  */
 function answersFewRows(node: PlanNode): boolean {
   switch (node.kind) {
     case "aggregate":
       return !node.sets && fewGroups(node);
     case "limit":
+      if (node.input.kind === "sort") return false;
       return (node.limit !== undefined && node.limit <= FEW_GROUPS) || answersFewRows(node.input);
-    case "sort":
     case "project":
     case "filter":
       return answersFewRows(node.input);

@@ -168,6 +168,11 @@ export interface RemoteNode {
   keyFilterable?: true;
   /** Whole tables joined on keys, no predicate on any: all of its first table's rows. */
   wholeTables?: true;
+  /**
+   * Narrowed at run time to the keys of subquery `sub` (which runs before it) in `column`, the
+   * way a join narrows it; the `IN (subquery)` itself is still tested above it.
+   */
+  keysOf?: { sub: number; column: number };
   /** The logical tables it reads, with their members read and pruned, for EXPLAIN. */
   logical?: LogicalRead[];
   estimate: number;

@@ -287,6 +287,9 @@ class Renderer {
       case "aggregate": {
         if (!caps.aggregates || (node.sets && !canPushGroupingSets(this.source)))
           throw new NotPushable();
+        // Nothing to group or compute is one row (`SELECT 1 … HAVING true`); a select list
+        // without items would be one per input row.
+        if (node.groups.length === 0 && node.aggs.length === 0) throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
         const col = (j: number) => `${t}.${this.c(j)}`;

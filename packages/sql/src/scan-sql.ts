@@ -160,10 +160,11 @@ export function renderKeyFiltered(
     "values" in keyFilter
       ? `${col} IN (${keyFilter.values.map((v) => params.add(v, type)).join(", ")})`
       : `${col} BETWEEN ${params.add(keyFilter.lo, type)} AND ${params.add(keyFilter.hi, type)}`;
-  return params.statement(
+  const narrowed = params.statement(
     `SELECT * FROM (${statement.sql}) ${q} WHERE ${filter}`,
     statement.params,
   );
+  return statement.fewRows ? { ...narrowed, fewRows: true } : narrowed;
 }
 
 /**

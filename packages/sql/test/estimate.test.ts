@@ -70,6 +70,9 @@ describe("group estimates", () => {
     expect(few.describes).toBe("the whole statement");
     expect(few.statement.fewRows).toBe(true);
     expect(remoteOf(`SELECT a.l_comment ${joined} LIMIT 10`).statement.fewRows).toBe(true);
+    // Read through a wrapping SELECT, one piece need not keep an ORDER BY's order.
+    const ordered = remoteOf(`SELECT a.l_comment ${joined} ORDER BY a.l_comment LIMIT 10`);
+    expect(ordered.statement.fewRows).toBeUndefined();
     const many = remoteOf(`SELECT a.l_orderkey, count(*) ${joined} GROUP BY a.l_orderkey`);
     expect(many.statement.fewRows).toBeUndefined();
     expect(remoteOf(`SELECT a.l_comment ${joined}`).statement.fewRows).toBeUndefined();

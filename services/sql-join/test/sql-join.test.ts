@@ -338,6 +338,20 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(result.rows).toEqual(engine.rows);
   });
 
+  it("counts 0 over a join without rows and answers one row for nothing grouped", async () => {
+    // Without GROUP BY nothing is aggregated before the join: an empty join still counts 0.
+    const empty = await sql(
+      "SELECT count(*) AS n, count(a.id) AS ids, sum(a.id) AS total FROM events_old e " +
+        "JOIN events_all a ON a.kind = e.kind WHERE a.id > 1000",
+    );
+    expect(empty.rows).toEqual([[0, 0, null]]);
+    // Nothing to group or compute over a join within one source is one row, not one per pair.
+    const one = await sql(
+      "SELECT 1 AS one FROM users u JOIN countries c ON c.code = u.country HAVING true",
+    );
+    expect(one.rows).toEqual([[1]]);
+  });
+
   it("aggregates before a left join: unmatched rows count once in count(*), not in count(x)", async () => {
     // TPC-H Q13's shape: events 119 ("buy") and 120 ("click") match; "view" events keep a row.
     const statement =
@@ -355,6 +369,28 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     );
     const engine = await sql(statement, undefined, false, { pushdown: false });
     expect(result.rows).toEqual(engine.rows);
+  });
+
+  it("finds DISTINCT in the source for the keys of an IN subquery that ran first", async () => {
+    // MariaDB answers one row per user with orders, not each of their orders.
+    const statement =
+      "SELECT DISTINCT o.user_id FROM orders o " +
+      "WHERE o.user_id IN (SELECT id FROM users WHERE country = 'JP') ORDER BY o.user_id";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("Remote orders_db: DISTINCT in its source");
+    expect(explained.plan).toContain("narrowed to: user_id IN (keys of subquery $0");
+    const result = await sql(statement);
+    const japanese = new Set<number>();
+    for (let i = 1; i <= ORDERS; i++) {
+      const o = order(i);
+      if (user(o.user_id).country === "JP") japanese.add(o.user_id);
+    }
+    expect(result.rows).toEqual([...japanese].sort((a, b) => a - b).map((id) => [id]));
+    // A hundred keys are more than one IN list here (inListChunk 25): they went as their range,
+    // and MariaDB still sent one row per user in it, not each of the 750 Japanese orders.
+    expect(result.stats?.sources.orders_db?.rows).toBeLessThanOrEqual(USERS);
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(engine.rows).toEqual(result.rows);
   });
 
   it("compares char(n) in PostgreSQL as the engine compares its unpadded values", async () => {
