@@ -424,6 +424,9 @@ async function* runRemote(
   ctx: EvalContext,
   keys?: ProbeKeys,
 ): AsyncGenerator<Row[]> {
+  // A DISTINCT narrowed to a subquery's keys may run once per key list: the lists' rows differ in
+  // the key, so together they are the distinct rows. A join is narrowed by one list or range.
+  const perList = !keys && node.keysOf !== undefined;
   keys ??= node.keysOf ? subqueryKeysOf(node.keysOf, ctx) : undefined;
   // No key to match: the IN above would keep nothing.
   if (keys?.values.length === 0) return;
@@ -437,7 +440,7 @@ async function* runRemote(
     decimals: positionsOf(types, (t) => t === "decimal"),
     integers: positionsOf(types, isIntegerType),
   };
-  for await (const batch of remoteRows(node, exec, typed, keys)) {
+  for await (const batch of remoteRows(node, exec, typed, keys, perList)) {
     if (identity) {
       yield batch;
       continue;
@@ -452,8 +455,8 @@ async function* runRemote(
 }
 
 /**
- * A remote statement's rows; handed a join's keys, the statement narrowed to them. The whole
- * statement would run once per key list, so keys past one list go as a range where the type
+ * A remote statement's rows; handed keys, the statement narrowed to them. A join would run whole
+ * once per key list, so unless `perList` its keys past one list go as a range where the type
  * orders alike in the source and here, and otherwise not at all.
  */
 function remoteRows(
@@ -461,14 +464,17 @@ function remoteRows(
   exec: Execution,
   typed: { decimals: number[]; integers: number[] },
   keys: ProbeKeys | undefined,
+  perList: boolean,
 ): AsyncGenerator<Row[]> {
   if (!keys) return exec.fetch(node.source, node.statement, exec.signal, typed);
   const source = exec.catalog.source(node.source);
   const type = node.columns[keys.column]?.type ?? "unknown";
-  const limits = {
-    ...exec.limits,
-    dynamicFilterMaxKeys: Math.min(exec.limits.dynamicFilterMaxKeys, exec.limits.inListChunk),
-  };
+  const limits = perList
+    ? exec.limits
+    : {
+        ...exec.limits,
+        dynamicFilterMaxKeys: Math.min(exec.limits.dynamicFilterMaxKeys, exec.limits.inListChunk),
+      };
   const filters = keyFilters(
     keys.column,
     type,
@@ -479,7 +485,8 @@ function remoteRows(
   );
   // Keys that go neither as one list nor as a range (text where the source orders it otherwise)
   // would run the statement once per list: it runs once, whole.
-  if (filters.length > 1) return exec.fetch(node.source, node.statement, exec.signal, typed);
+  if (filters.length > 1 && !perList)
+    return exec.fetch(node.source, node.statement, exec.signal, typed);
   const streams = filters.map((f) => {
     const statement = renderKeyFiltered(node.statement, `c${keys.column}`, type, f, source);
     return () => exec.fetch(node.source, statement, exec.signal, typed);
