@@ -436,7 +436,7 @@ async function* runRemote(
   const types = positions
     ? positions.map((p) => node.columns[p]?.type)
     : node.columns.map((c) => c.type);
-  const typed = {
+  const typed: TypedPositions = {
     decimals: positionsOf(types, (t) => t === "decimal"),
     integers: positionsOf(types, isIntegerType),
   };
@@ -462,7 +462,7 @@ async function* runRemote(
 function remoteRows(
   node: Extract<PlanNode, { kind: "remote" }>,
   exec: Execution,
-  typed: { decimals: number[]; integers: number[] },
+  typed: TypedPositions,
   keys: ProbeKeys | undefined,
   perList: boolean,
 ): AsyncGenerator<Row[]> {

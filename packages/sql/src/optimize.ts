@@ -333,13 +333,12 @@ function aggregateBeforeJoin(
   if (soleSource(split.partial.input) === undefined) return undefined;
   // Where the other side's keys would narrow the aggregated side (its probe), they are kept:
   // TPC-H Q18's ten orders read ten orders' lineitems, not all of them aggregated.
-  const aggregatedRead = split.partial.input;
-  if (!joinsWholeTables(split.other) && aggregatedRead.estimate >= split.other.estimate)
+  if (!joinsWholeTables(split.other) && split.partial.input.estimate >= split.other.estimate)
     return undefined;
   const partial = toRemote(split.partial, catalog, "partial aggregate before a join");
   if (!partial) return undefined;
-  if (fewGroups(split.partial)) partial.statement.fewRows = true;
-  const final = split.finish({ ...partial, keyFilterable: true }, rewrite(split.other, catalog));
+  const read = fewGroups(split.partial) ? inOnePiece(partial) : partial;
+  const final = split.finish({ ...read, keyFilterable: true }, rewrite(split.other, catalog));
   chooseBuild(final.input, catalog);
   return final;
 }

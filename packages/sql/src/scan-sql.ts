@@ -116,16 +116,8 @@ export function renderScan(
   let sql = `SELECT ${select} FROM ${qualifiedName(d, scan.table)}`;
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (keyFilter) {
-    if ("values" in keyFilter) {
-      const type = scan.columns[keyFilter.column]?.type ?? "unknown";
-      const list = keyFilter.values.map((v) => params.add(v, type)).join(", ");
-      where.push(`${col(keyFilter.column)} IN (${list})`);
-    } else {
-      const type = scan.columns[keyFilter.column]?.type ?? "unknown";
-      where.push(
-        `${col(keyFilter.column)} BETWEEN ${params.add(keyFilter.lo, type)} AND ${params.add(keyFilter.hi, type)}`,
-      );
-    }
+    const type = scan.columns[keyFilter.column]?.type ?? "unknown";
+    where.push(keyFilterSql(col(keyFilter.column), type, keyFilter, params));
   }
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
   if (scan.orderBy && scan.orderBy.length > 0) {
@@ -155,16 +147,19 @@ export function renderKeyFiltered(
   const d = source.dialect;
   const params = new ParamList(d);
   const q = d.quoteIdentifier("k");
-  const col = `${q}.${d.quoteIdentifier(column)}`;
-  const filter =
-    "values" in keyFilter
-      ? `${col} IN (${keyFilter.values.map((v) => params.add(v, type)).join(", ")})`
-      : `${col} BETWEEN ${params.add(keyFilter.lo, type)} AND ${params.add(keyFilter.hi, type)}`;
+  const filter = keyFilterSql(`${q}.${d.quoteIdentifier(column)}`, type, keyFilter, params);
   const narrowed = params.statement(
     `SELECT * FROM (${statement.sql}) ${q} WHERE ${filter}`,
     statement.params,
   );
   return statement.fewRows ? { ...narrowed, fewRows: true } : narrowed;
+}
+
+/** A key filter on the column `col` names: `col IN (…)` or `col BETWEEN lo AND hi`. */
+function keyFilterSql(col: string, type: SqlType, keyFilter: KeyFilter, params: ParamList): string {
+  if ("values" in keyFilter)
+    return `${col} IN (${keyFilter.values.map((v) => params.add(v, type)).join(", ")})`;
+  return `${col} BETWEEN ${params.add(keyFilter.lo, type)} AND ${params.add(keyFilter.hi, type)}`;
 }
 
 /**
