@@ -43,6 +43,7 @@ import type {
   SortKey,
   WindowCall,
 } from "./plan.ts";
+import { exprChildren } from "./plan-walk.ts";
 import { canPush } from "./pushdown.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import {
@@ -1051,45 +1052,7 @@ export function slotsOf(e: Expr, out: Set<number> = new Set()): Set<number> {
 
 export function visit(e: Expr, f: (e: Expr) => void): void {
   f(e);
-  for (const c of children(e)) visit(c, f);
-}
-
-function children(e: Expr): Expr[] {
-  switch (e.k) {
-    case "cmp":
-    case "arith":
-    case "concat":
-      return [e.l, e.r];
-    case "and":
-    case "or":
-      return e.args;
-    case "not":
-    case "neg":
-    case "isnull":
-    case "cast":
-      return [e.e];
-    case "in":
-      return [e.e, ...e.list];
-    case "between":
-      return [e.e, e.lo, e.hi];
-    case "like":
-      return [e.e, e.pattern];
-    case "case":
-      return [...(e.operand ? [e.operand] : []), ...e.whens.flat(), ...(e.else ? [e.else] : [])];
-    case "fn":
-      return e.args;
-    case "inSub":
-    case "exists":
-      return e.keys;
-    case "scalarSub":
-      return e.keys ?? [];
-    case "agg":
-      return e.arg ? [e.arg] : [];
-    case "grouping":
-      return e.args;
-    default:
-      return [];
-  }
+  for (const c of exprChildren(e)) visit(c, f);
 }
 
 /** A copy of `e` with every column slot moved by `delta`. */

@@ -4,6 +4,7 @@
  * LIKE on its case rules, and division on the dialect.
  */
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
+import { exprChildren } from "./plan-walk.ts";
 import type { SourceInfo, SqlType } from "./types.ts";
 
 const ORDERED = new Set(["<", "<=", ">", ">="]);
@@ -46,6 +47,8 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
         return walk(e.e);
       case "neg":
         return walk(e.e);
+      case "case":
+        return isPushableCase(e, source) && caseParts(e).every(walk);
       case "arith":
         if (e.type === "decimal" && caps.decimalsAsDoubles) return false;
         // Integer division and modulo differ between dialects; PostgreSQL's match the engine's.
@@ -69,6 +72,49 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
     }
   };
   return walk(expr);
+}
+
+/** The types a CASE is sent with: each database reads these alike from its branches. */
+const CASE_TYPES = new Set<SqlType>(["integer", "bigint", "double", "decimal", "text", "date"]);
+
+/**
+ * Whether a source's CASE answers as the engine's does, apart from its parts (which must each be
+ * pushable too):
+ * - every result is of the CASE's own type (an integer of a bigint one) or NULL, since databases
+ *   unify other mixed branches each their own way (MySQL gives `1` and `0.5` one scale, `1.0`);
+ * - the result is no boolean (MySQL's are integers), no timestamp (read in the session's time
+ *   zone) and a decimal only in PostgreSQL, where each value keeps its own scale as here;
+ * - a text operand (`CASE x WHEN 'a'`) only where the source compares text as the engine does;
+ * - no part is an operation on constants alone: PostgreSQL folds those while planning, also in
+ *   a branch no row takes, so `CASE WHEN x > 0 THEN 1 ELSE 1 / 0 END` fails there and not here.
+ */
+function isPushableCase(e: Extract<Expr, { k: "case" }>, source: SourceInfo): boolean {
+  if (!CASE_TYPES.has(e.type)) return false;
+  if (e.type === "decimal" && source.dialect.kind !== "postgres") return false;
+  const results = [...e.whens.map(([, r]) => r), ...(e.else ? [e.else] : [])];
+  const alike = (r: Expr) =>
+    r.type === e.type ||
+    (r.type === "integer" && e.type === "bigint") ||
+    (r.k === "lit" && r.v === null);
+  if (!results.every(alike)) return false;
+  if (e.operand?.type === "text" && source.capabilities.textComparison === "case-insensitive")
+    return false;
+  return !caseParts(e).some(foldsConstants);
+}
+
+function caseParts(e: Extract<Expr, { k: "case" }>): Expr[] {
+  return [...(e.operand ? [e.operand] : []), ...e.whens.flat(), ...(e.else ? [e.else] : [])];
+}
+
+/** Whether `e` holds an operation (not a lone literal) that reads no column. */
+function foldsConstants(e: Expr): boolean {
+  if (e.k === "lit" || e.k === "col") return false;
+  const parts = exprChildren(e);
+  return !parts.some(readsColumn) || parts.some(foldsConstants);
+}
+
+function readsColumn(e: Expr): boolean {
+  return e.k === "col" || exprChildren(e).some(readsColumn);
 }
 
 /** Whether decimals meet values of another type among `args`. */

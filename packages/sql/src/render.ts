@@ -158,6 +158,14 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
       const escapeClause = params.dialect.kind === "duckdb" ? " ESCAPE '\\'" : "";
       return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${beside(expr.pattern, expr.e)}${escapeClause})`;
     }
+    case "case": {
+      const operand = expr.operand;
+      const whens = expr.whens.map(
+        ([c, v]) => ` WHEN ${operand ? beside(c, operand) : r(c)} THEN ${r(v)}`,
+      );
+      const otherwise = expr.else ? ` ELSE ${r(expr.else)}` : "";
+      return `(CASE${operand ? ` ${r(operand)}` : ""}${whens.join("")}${otherwise} END)`;
+    }
     case "fn":
       if (expr.name === "extract") {
         const [field, x] = expr.args as [Extract<Expr, { k: "lit" }>, Expr];

@@ -245,6 +245,46 @@ describe("pushdown", () => {
     expect(canPush(from1.pushed[0] as Expr, anyText)).toBe(false);
   });
 
+  it("sends CASE to sources, rendered with its parameters typed", () => {
+    const s = scanOf("SELECT id FROM users WHERE CASE WHEN id > 5 THEN 1 ELSE 0 END = 1");
+    expect(s.pushed).toHaveLength(1);
+    expect(renderScan(s, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."users" WHERE ((CASE WHEN ("id" > $1) THEN CAST($2 AS INTEGER) ELSE CAST($3 AS INTEGER) END) = CAST($4 AS INTEGER))',
+    );
+    const operand = scanOf("SELECT id FROM users WHERE CASE country WHEN 'US' THEN 1 END = 1");
+    expect(renderScan(operand, pgSource).sql).toContain(
+      '(CASE "country" WHEN $1 THEN CAST($2 AS INTEGER) END)',
+    );
+    const { plan } = planSql(
+      "SELECT country, sum(CASE WHEN id > 5 THEN 1 ELSE 0 END) FROM users GROUP BY country",
+      catalog,
+    );
+    expect(explainPlan(plan, catalog).sources.map((x) => x.sql)).toEqual([
+      'SELECT "country", SUM((CASE WHEN ("id" > $1) THEN CAST($2 AS INTEGER) ELSE CAST($3 AS INTEGER) END)) FROM "public"."users" GROUP BY "country"',
+    ]);
+  });
+
+  it("keeps a CASE from a source where the source could answer it differently", () => {
+    const kept = [
+      // PostgreSQL folds 1 / 0 while planning, though no row takes that branch.
+      "SELECT id FROM users WHERE CASE WHEN id > 0 THEN 1 ELSE 1 / 0 END = 1",
+      // Branches of different types are unified differently by each database.
+      "SELECT id FROM users WHERE CASE WHEN id > 5 THEN 1 ELSE 0.5 END > 0",
+      // MySQL's booleans are integers.
+      "SELECT id FROM users WHERE CASE WHEN id > 5 THEN id = 7 ELSE false END",
+    ];
+    for (const sql of kept) expect(scanOf(sql).pushed, sql).toHaveLength(0);
+    // MySQL compares text without regard to case, and gives a decimal CASE one scale.
+    for (const sql of [
+      "SELECT id FROM orders WHERE CASE note WHEN 'x' THEN 1 ELSE 0 END = 1",
+      "SELECT id FROM orders WHERE CASE WHEN user_id > 1 THEN total END > 10",
+    ])
+      expect(scanOf(sql).pushed, sql).toHaveLength(0);
+    expect(
+      scanOf("SELECT id FROM orders WHERE CASE WHEN user_id > 1 THEN id ELSE 0 END > 10").pushed,
+    ).toHaveLength(1);
+  });
+
   it("keeps an aggregate over no groups that computes nothing in the engine: one row", () => {
     const { plan } = planSql("SELECT 1 FROM users HAVING true", catalog);
     const kinds = (n: PlanNode): string[] => [n.kind, ...("input" in n ? kinds(n.input) : [])];
