@@ -21,7 +21,7 @@ import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
-import { keyFilters, renderKeyFiltered, renderScan } from "./scan-sql.ts";
+import { keyFilters, renderKeyFiltered, renderKeysPresent, renderScan } from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
@@ -469,6 +469,10 @@ function remoteRows(
   if (!keys) return exec.fetch(node.source, node.statement, exec.signal, typed);
   const source = exec.catalog.source(node.source);
   const type = node.columns[keys.column]?.type ?? "unknown";
+  const rows = perList ? node.keysOf?.presentIn : undefined;
+  const present =
+    rows && renderKeysPresent(rows, `c${keys.column}`, type, keys.values, source.dialect);
+  if (present) return exec.fetch(node.source, present, exec.signal, typed);
   const limits = perList
     ? exec.limits
     : {

@@ -91,6 +91,8 @@ export function explainPlan(
         const keysOf = node.keysOf;
         const df =
           dynamic.get(node) ??
+          (keysOf?.presentIn &&
+            `the keys of subquery $${keysOf.sub} it holds in ${node.columns[keysOf.column]?.name ?? "?"}, asked as one array (EXISTS over unnest); not asked when none`) ??
           (keysOf &&
             `${node.columns[keysOf.column]?.name ?? "?"} IN (keys of subquery $${keysOf.sub}, chunked) or BETWEEN their min and max when many; not asked when none`);
         lines.push(`${pad}  sql: ${node.statement.sql}`);

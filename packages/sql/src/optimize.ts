@@ -176,9 +176,15 @@ function distinctOfKeys(
   const remote = toRemote({ ...node, input }, catalog, "DISTINCT in its source");
   if (!remote) return undefined;
   const key = node.columns[column] as ColumnDef;
+  // A DISTINCT of the key alone is the keys that occur in its input: PostgreSQL is asked that.
+  const rows =
+    node.columns.length === 1 && catalog.source(remote.source).dialect.kind === "postgres"
+      ? toRemote(input, catalog, "rows")
+      : undefined;
+  const keysOf = { sub: semi.sub, column, ...(rows ? { presentIn: rows.statement } : {}) };
   return {
     kind: "filter",
-    input: { ...remote, keysOf: { sub: semi.sub, column } },
+    input: { ...remote, keysOf },
     predicate: { ...test, keys: [{ k: "col", i: column, type: key.type, name: key.name }] },
     columns: node.columns,
     estimate: node.estimate,

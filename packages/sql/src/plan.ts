@@ -171,8 +171,11 @@ export interface RemoteNode {
   /**
    * Narrowed at run time to the keys of subquery `sub` (which runs before it) in `column`, the
    * way a join narrows it; the `IN (subquery)` itself is still tested above it.
+   * `presentIn`: where the statement is the DISTINCT of that one column, the statement of the
+   * rows it reads, so the source can be asked which keys occur in them instead
+   * (`renderKeysPresent`).
    */
-  keysOf?: { sub: number; column: number };
+  keysOf?: { sub: number; column: number; presentIn?: SourceStatement };
   /** The logical tables it reads, with their members read and pruned, for EXPLAIN. */
   logical?: LogicalRead[];
   estimate: number;

@@ -9,6 +9,7 @@ import {
   type PlanNode,
   parseSql,
   planSql,
+  renderKeysPresent,
   renderScan,
   type ScanNode,
   type SourceInfo,
@@ -481,6 +482,19 @@ describe("dynamic filters", () => {
     expect(keyFilters(0, "bigint", [9n, 1, 4n, 2], pgSource, limits, 0)).toEqual([
       { column: 0, lo: 1, hi: 9n },
     ]);
+  });
+
+  it("asks PostgreSQL which keys a statement's rows hold with one array of them, each once", () => {
+    const rows = { sql: 'SELECT "x" AS "c0" FROM "t" WHERE "y" = $1', params: [7] };
+    const asked = renderKeysPresent(rows, "c0", "integer", [5n, 2.5, 3, 5, 2n ** 40n], pgDialect);
+    expect(asked).toEqual({
+      sql: 'SELECT "k"."c0" AS "c0" FROM unnest(CAST($2 AS integer[])) AS "k"("c0") WHERE EXISTS (SELECT 1 FROM (SELECT "x" AS "c0" FROM "t" WHERE "y" = $1) "t" WHERE "t"."c0" = "k"."c0")',
+      params: [7, "{3,5}"],
+    });
+    const text = renderKeysPresent(rows, "c0", "text", ['a"b', "c\\d", "NULL", "x,y"], pgDialect);
+    expect(text?.params[1]).toBe('{"NULL","a\\"b","c\\\\d","x,y"}');
+    expect(renderKeysPresent(rows, "c0", "integer", [2.5], pgDialect)).toBeUndefined();
+    expect(renderKeysPresent(rows, "c0", "integer", [1], mysqlDialect)).toBeUndefined();
   });
 
   it("keeps IN lists within the source's parameter limit", () => {

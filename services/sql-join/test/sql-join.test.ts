@@ -22,6 +22,33 @@ const USERS = 400;
 const ORDERS = 3000;
 const COUNTRIES = ["US", "DE", "FR", "JP"];
 const EVENTS = 120;
+const LABELS = [
+  "a,b",
+  "{x}",
+  'q"uote',
+  "back\\slash",
+  " spaced ",
+  "NULL",
+  "plain",
+  "Plain",
+  "é",
+  "e",
+  "A",
+];
+/** What MariaDB's picks hold: most labels, a value no label has, and codes' 'A' and 'AB'. */
+const PICKS = [
+  "a,b",
+  "{x}",
+  'q"uote',
+  "back\\slash",
+  " spaced ",
+  "NULL",
+  "plain",
+  "é",
+  "missing",
+  "A",
+  "AB",
+];
 
 let nats: NatsServer;
 let pgServer: PostgresService;
@@ -101,6 +128,16 @@ beforeAll(async () => {
     sql: "INSERT INTO codes VALUES (1, 'A'), (2, 'AB'), (3, 'ABC'), (4, ''), (5, NULL), (6, 'A  ')",
     params: [],
   });
+  // Labels that PostgreSQL's array text must quote: separators, braces, quotes, a backslash,
+  // blanks, the word NULL, and case and accent variants; some more than once.
+  await pc.execute({
+    sql: "CREATE TABLE labels (id integer PRIMARY KEY, label text NOT NULL)",
+    params: [],
+  });
+  await pc.execute({
+    sql: `INSERT INTO labels SELECT g, (ARRAY[${LABELS.map((l) => `'${l.replaceAll("'", "''")}'`).join(", ")}])[g % ${LABELS.length} + 1] FROM generate_series(1, 40) g`,
+    params: [],
+  });
   // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
   await pc.execute({
     sql: "CREATE TABLE events_all (id integer PRIMARY KEY, kind text NOT NULL, ts timestamp NOT NULL)",
@@ -130,6 +167,11 @@ beforeAll(async () => {
   });
   // Statistics now, not whenever InnoDB gathers them: plans depend on the estimates.
   await my.execute({ sql: "ANALYZE TABLE orders", params: [] });
+  await my.execute({ sql: "CREATE TABLE picks (label varchar(32) NOT NULL)", params: [] });
+  await my.execute({
+    sql: `INSERT INTO picks VALUES ${PICKS.map(() => "(?)").join(", ")}`,
+    params: PICKS,
+  });
   await my.execute({
     sql: "CREATE TABLE events_old (id int PRIMARY KEY, kind varchar(16) NOT NULL, ts datetime(6) NOT NULL)",
     params: [],
@@ -394,6 +436,26 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     });
     const engine = await sql(statement, undefined, false, { pushdown: false });
     expect(engine.rows).toEqual(result.rows);
+  });
+
+  it("asks PostgreSQL which of an IN subquery's keys its rows hold, as one array", async () => {
+    const statement =
+      "SELECT DISTINCT l.label FROM labels l WHERE l.label IN (SELECT label FROM picks)";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("Remote users_db: DISTINCT in its source");
+    expect(explained.plan).toContain("asked as one array");
+    const result = await sql(statement);
+    // Exact text: MariaDB's case- and accent-insensitive picks do not make 'Plain' or 'e' match.
+    const held = LABELS.filter((l) => PICKS.includes(l)).sort();
+    expect(result.rows.map((r) => r[0]).sort()).toEqual(held);
+    expect(result.stats?.sources.users_db).toMatchObject({ rows: held.length, queries: 1 });
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(engine.rows.map((r) => r[0]).sort()).toEqual(held);
+    // A char(n) column is compared as the text the engine reads, without its padding.
+    const codes = await sql(
+      "SELECT DISTINCT c.code FROM codes c WHERE c.code IN (SELECT label FROM picks) ORDER BY 1",
+    );
+    expect(codes.rows).toEqual([["A"], ["AB"]]);
   });
 
   it("compares char(n) in PostgreSQL as the engine compares its unpadded values", async () => {
