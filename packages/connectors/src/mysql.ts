@@ -27,6 +27,7 @@ import type {
   QueryResult,
   Row,
   SourceSession,
+  SqlDialect,
   TableInfo,
   TableStats,
   Value,
@@ -40,6 +41,9 @@ const IS_JSON = `EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
   WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
     AND k.CHECK_CLAUSE = CONCAT('json_valid(\`', c.COLUMN_NAME, '\`)'))`;
 
+/** Collations that compare text as the engine does, the first the server has chosen. */
+const EXACT_TEXT_COLLATIONS = ["utf8mb4_nopad_bin", "utf8mb4_0900_bin"];
+
 /**
  * MariaDB/MySQL through a mysql2 pool. Reads stream row by row from the text protocol
  * (`query(...).stream()`) with backpressure, so only one batch sits in memory. Parameters
@@ -48,7 +52,8 @@ const IS_JSON = `EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
  */
 export class MysqlConnector implements Connector {
   readonly kind = "mysql" as const;
-  readonly dialect = mysqlDialect;
+  /** With the server's exact text collation, once `open` has found it. */
+  #dialect: SqlDialect = mysqlDialect;
   readonly capabilities = mysqlCapabilities();
   readonly name: string;
   /** The database named in the URL, which `listTables` reports. */
@@ -97,11 +102,17 @@ export class MysqlConnector implements Connector {
     const connector = new MysqlConnector(name, pool, options, url.database);
     try {
       await connector.ping();
+      const exactTextCollation = await connector.#exactTextCollation();
+      if (exactTextCollation) connector.#dialect = { ...mysqlDialect, exactTextCollation };
     } catch (err) {
       await connector.close();
       throw err;
     }
     return connector;
+  }
+
+  get dialect(): SqlDialect {
+    return this.#dialect;
   }
 
   async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
@@ -412,6 +423,18 @@ export class MysqlConnector implements Connector {
         resolve(connection);
       });
     });
+  }
+
+  /**
+   * The server's code-point collation without trailing-blank padding: MariaDB's
+   * `utf8mb4_nopad_bin`, MySQL 8's `utf8mb4_0900_bin`; undefined where it has neither.
+   */
+  async #exactTextCollation(): Promise<string | undefined> {
+    const rows = await this.#rows<{ name: string }>(
+      "SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?, ?)",
+      EXACT_TEXT_COLLATIONS,
+    );
+    return EXACT_TEXT_COLLATIONS.find((c) => rows.some((r) => r.name === c));
   }
 
   async #rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {

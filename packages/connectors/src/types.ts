@@ -169,6 +169,12 @@ export interface SqlDialect {
   quoteIdentifier(name: string): string;
   /** The placeholder for the 1-based parameter `index`: `$1` or `?`. */
   placeholder(index: number): string;
+  /**
+   * A collation that compares text by code point with trailing blanks significant, as the engine
+   * does, where the source's own collations do not (MariaDB's `utf8mb4_nopad_bin`): text
+   * comparisons and LIKE are sent with it, `CONVERT(x USING utf8mb4) COLLATE …`.
+   */
+  exactTextCollation?: string;
 }
 
 export interface Connector {

@@ -18,8 +18,10 @@ function isText(t: SqlType): boolean {
 export function canPush(expr: Expr, source: SourceInfo): boolean {
   const caps = source.capabilities;
   if (!caps.filters) return false;
-  const textEq = caps.textComparison !== "case-insensitive";
-  const textOrder = caps.textComparison === "binary";
+  // A source with an exact collation is sent text comparisons in it (see render.ts).
+  const exact = source.dialect.exactTextCollation !== undefined;
+  const textEq = exact || caps.textComparison !== "case-insensitive";
+  const textOrder = exact || caps.textComparison === "binary";
   const walk = (e: Expr): boolean => {
     switch (e.k) {
       case "col":
@@ -38,7 +40,7 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
         if (isText(e.e.type) && !textOrder) return false;
         return walk(e.e) && walk(e.lo) && walk(e.hi);
       case "like":
-        return caps.like && !e.ci && textEq && walk(e.e) && walk(e.pattern);
+        return (caps.like || exact) && !e.ci && textEq && walk(e.e) && walk(e.pattern);
       case "and":
       case "or":
         return e.args.every(walk);

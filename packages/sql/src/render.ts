@@ -125,6 +125,7 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
   // A value compared with a column takes the column's type in the source, as an index wants.
   const beside = (e: Expr, other: Expr): string =>
     e.k === "lit" && other.k === "col" ? literal(e, params, true, other.type) : r(e);
+  const exact = (sql: string) => exactText(sql, params.dialect);
   /** A column compared with these values only, as stored where that compares the same. */
   const comparedColumn = (e: Expr, values: Expr[]): string =>
     e.k === "col" && values.every(unblankedText) ? column(e.i, true) : r(e);
@@ -136,7 +137,8 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
     case "cmp": {
       const l = expr.l.k === "col" ? comparedColumn(expr.l, [expr.r]) : beside(expr.l, expr.r);
       const rt = expr.r.k === "col" ? comparedColumn(expr.r, [expr.l]) : beside(expr.r, expr.l);
-      return `(${l} ${expr.op} ${rt})`;
+      const text = expr.l.type === "text" || expr.r.type === "text";
+      return text ? `(${exact(l)} ${expr.op} ${exact(rt)})` : `(${l} ${expr.op} ${rt})`;
     }
     case "arith":
       return `(${r(expr.l)} ${expr.op} ${r(expr.r)})`;
@@ -149,14 +151,18 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
       return `(- ${r(expr.e)})`;
     case "isnull":
       return `(${r(expr.e)} IS ${expr.not ? "NOT " : ""}NULL)`;
-    case "in":
-      return `(${comparedColumn(expr.e, expr.list)} ${expr.not ? "NOT " : ""}IN (${expr.list.map((x) => beside(x, expr.e)).join(", ")}))`;
-    case "between":
-      return `(${comparedColumn(expr.e, [expr.lo, expr.hi])} ${expr.not ? "NOT " : ""}BETWEEN ${beside(expr.lo, expr.e)} AND ${beside(expr.hi, expr.e)})`;
+    case "in": {
+      const e = comparedColumn(expr.e, expr.list);
+      return `(${expr.e.type === "text" ? exact(e) : e} ${expr.not ? "NOT " : ""}IN (${expr.list.map((x) => beside(x, expr.e)).join(", ")}))`;
+    }
+    case "between": {
+      const e = comparedColumn(expr.e, [expr.lo, expr.hi]);
+      return `(${expr.e.type === "text" ? exact(e) : e} ${expr.not ? "NOT " : ""}BETWEEN ${beside(expr.lo, expr.e)} AND ${beside(expr.hi, expr.e)})`;
+    }
     case "like": {
       // PostgreSQL escapes LIKE patterns with a backslash by default; DuckDB has no default.
       const escapeClause = params.dialect.kind === "duckdb" ? " ESCAPE '\\'" : "";
-      return `(${r(expr.e)} ${expr.not ? "NOT " : ""}LIKE ${beside(expr.pattern, expr.e)}${escapeClause})`;
+      return `(${exact(r(expr.e))} ${expr.not ? "NOT " : ""}LIKE ${beside(expr.pattern, expr.e)}${escapeClause})`;
     }
     case "case": {
       const operand = expr.operand;
@@ -181,6 +187,18 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
     default:
       throw new Error(`cannot render ${expr.k} for a source`);
   }
+}
+
+/**
+ * Text in the source's exact collation (`SqlDialect.exactTextCollation`), where its own would
+ * ignore case or trailing blanks: MariaDB's `'a' = 'A '` is true under its default collations.
+ * Naming one side is enough; the other is coerced to it.
+ */
+function exactText(sql: string, dialect: SqlDialect): string {
+  const collation = dialect.exactTextCollation;
+  if (!collation) return sql;
+  const charset = collation.slice(0, collation.indexOf("_"));
+  return `CONVERT(${sql} USING ${charset}) COLLATE ${collation}`;
 }
 
 /** A literal as a parameter; `columnType` is the type of the column it is compared with. */

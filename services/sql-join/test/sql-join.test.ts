@@ -35,8 +35,13 @@ const LABELS = [
   "e",
   "A",
 ];
-/** What MariaDB's picks hold: most labels, a value no label has, and codes' 'A' and 'AB'. */
+/**
+ * What MariaDB's picks hold: most labels, a value no label has, codes' 'A' and 'AB', and values
+ * MariaDB's default collation holds equal to 'plain'.
+ */
 const PICKS = [
+  "PLAIN",
+  "plain ",
   "a,b",
   "{x}",
   'q"uote',
@@ -456,6 +461,28 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
       "SELECT DISTINCT c.code FROM codes c WHERE c.code IN (SELECT label FROM picks) ORDER BY 1",
     );
     expect(codes.rows).toEqual([["A"], ["AB"]]);
+  });
+
+  it("sends text comparisons to MariaDB in a collation that keeps case and trailing blanks", async () => {
+    const cases: [string, (l: string) => boolean][] = [
+      ["label = 'plain'", (l) => l === "plain"],
+      ["label <> 'plain'", (l) => l !== "plain"],
+      ["label LIKE 'pl%'", (l) => l.startsWith("pl")],
+      ["label NOT LIKE '%a%'", (l) => !l.includes("a")],
+      ["label IN ('PLAIN', 'é')", (l) => l === "PLAIN" || l === "é"],
+      ["label > 'p' AND label < 'q'", (l) => l > "p" && l < "q"],
+      ["label BETWEEN 'a' AND 'b'", (l) => l >= "a" && l <= "b"],
+    ];
+    for (const [where, keeps] of cases) {
+      const statement = `SELECT label FROM picks WHERE ${where}`;
+      const explained = await sql(statement, undefined, true);
+      expect(explained.sources?.[0]?.sql, where).toContain("COLLATE utf8mb4_nopad_bin");
+      expect(explained.plan, where).not.toContain("filter in engine");
+      const sent = (await sql(statement)).rows.map((r) => r[0]).sort();
+      expect(sent, where).toEqual(PICKS.filter(keeps).sort());
+      const engine = await sql(statement, undefined, false, { pushdown: false });
+      expect(engine.rows.map((r) => r[0]).sort(), where).toEqual(sent);
+    }
   });
 
   it("compares char(n) in PostgreSQL as the engine compares its unpadded values", async () => {
