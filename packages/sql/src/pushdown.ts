@@ -50,7 +50,7 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
       case "neg":
         return walk(e.e);
       case "case":
-        return isPushableCase(e, source) && caseParts(e).every(walk);
+        return isPushableCase(e, source) && exprChildren(e).every(walk);
       case "arith":
         if (e.type === "decimal" && caps.decimalsAsDoubles) return false;
         // Integer division and modulo differ between dialects; PostgreSQL's match the engine's.
@@ -77,7 +77,7 @@ export function canPush(expr: Expr, source: SourceInfo): boolean {
 }
 
 /** The types a CASE is sent with: each database reads these alike from its branches. */
-const CASE_TYPES = new Set<SqlType>(["integer", "bigint", "double", "decimal", "text", "date"]);
+const CASE_TYPES = new Set<SqlType>(["integer", "bigint", "decimal", "text", "date"]);
 
 /**
  * Whether a source's CASE answers as the engine's does, apart from its parts (which must each be
@@ -85,7 +85,9 @@ const CASE_TYPES = new Set<SqlType>(["integer", "bigint", "double", "decimal", "
  * - every result is of the CASE's own type (an integer of a bigint one) or NULL, since databases
  *   unify other mixed branches each their own way (MySQL gives `1` and `0.5` one scale, `1.0`);
  * - the result is no boolean (MySQL's are integers), no timestamp (read in the session's time
- *   zone) and a decimal only in PostgreSQL, where each value keeps its own scale as here;
+ *   zone), no double (a `real` column's value would be widened to double precision in a CASE,
+ *   where the engine reads it as written) and a decimal only in PostgreSQL, where each value
+ *   keeps its own scale as here;
  * - a text operand (`CASE x WHEN 'a'`) only where the source compares text as the engine does;
  * - no part is an operation on constants alone: PostgreSQL folds those while planning, also in
  *   a branch no row takes, so `CASE WHEN x > 0 THEN 1 ELSE 1 / 0 END` fails there and not here.
@@ -101,11 +103,7 @@ function isPushableCase(e: Extract<Expr, { k: "case" }>, source: SourceInfo): bo
   if (!results.every(alike)) return false;
   if (e.operand?.type === "text" && source.capabilities.textComparison === "case-insensitive")
     return false;
-  return !caseParts(e).some(foldsConstants);
-}
-
-function caseParts(e: Extract<Expr, { k: "case" }>): Expr[] {
-  return [...(e.operand ? [e.operand] : []), ...e.whens.flat(), ...(e.else ? [e.else] : [])];
+  return !exprChildren(e).some(foldsConstants);
 }
 
 /** Whether `e` holds an operation (not a lone literal) that reads no column. */

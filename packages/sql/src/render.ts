@@ -166,10 +166,13 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
     }
     case "case": {
       const operand = expr.operand;
+      // A text result is text in the source too: a uuid or enum branch would not match a text one.
+      const asText = expr.type === "text" && params.dialect.kind !== "mysql";
+      const result = (e: Expr) => (asText && e.k !== "lit" ? `CAST(${r(e)} AS TEXT)` : r(e));
       const whens = expr.whens.map(
-        ([c, v]) => ` WHEN ${operand ? beside(c, operand) : r(c)} THEN ${r(v)}`,
+        ([c, v]) => ` WHEN ${operand ? beside(c, operand) : r(c)} THEN ${result(v)}`,
       );
-      const otherwise = expr.else ? ` ELSE ${r(expr.else)}` : "";
+      const otherwise = expr.else ? ` ELSE ${result(expr.else)}` : "";
       return `(CASE${operand ? ` ${r(operand)}` : ""}${whens.join("")}${otherwise} END)`;
     }
     case "fn":

@@ -193,9 +193,12 @@ export function renderKeysPresent(
   const params = new ParamList(dialect);
   const array = params.add(`{${fitting.map(arrayElement).join(",")}}`, "text");
   const [k, t, c] = ["k", "t", column].map((name) => dialect.quoteIdentifier(name));
+  // The engine's text may be a uuid, enum or money column there, compared as its text here.
+  const held = type === "text" ? `CAST(${t}.${c} AS TEXT)` : `${t}.${c}`;
+  // PostgreSQL numbers its placeholders: the array's may come before the statement's in the text.
   return params.statement(
     `SELECT ${k}.${c} AS ${c} FROM unnest(CAST(${array} AS ${arrayType})) AS ${k}(${c}) ` +
-      `WHERE EXISTS (SELECT 1 FROM (${rows.sql}) ${t} WHERE ${t}.${c} = ${k}.${c})`,
+      `WHERE EXISTS (SELECT 1 FROM (${rows.sql}) ${t} WHERE ${held} = ${k}.${c})`,
     rows.params,
   );
 }

@@ -143,6 +143,16 @@ beforeAll(async () => {
     sql: `INSERT INTO labels SELECT g, (ARRAY[${LABELS.map((l) => `'${l.replaceAll("'", "''")}'`).join(", ")}])[g % ${LABELS.length} + 1] FROM generate_series(1, 40) g`,
     params: [],
   });
+  // Columns the engine reads as text or double that PostgreSQL types otherwise.
+  await pc.execute({ sql: "CREATE TYPE mood AS ENUM ('plain', 'PLAIN', 'x')", params: [] });
+  await pc.execute({
+    sql: "CREATE TABLE moods (id integer PRIMARY KEY, mood mood NOT NULL, r real NOT NULL)",
+    params: [],
+  });
+  await pc.execute({
+    sql: "INSERT INTO moods VALUES (1, 'plain', 0.1), (2, 'PLAIN', 0.2), (3, 'x', 0.3), (4, 'plain', 0.4)",
+    params: [],
+  });
   // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
   await pc.execute({
     sql: "CREATE TABLE events_all (id integer PRIMARY KEY, kind text NOT NULL, ts timestamp NOT NULL)",
@@ -461,6 +471,21 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
       "SELECT DISTINCT c.code FROM codes c WHERE c.code IN (SELECT label FROM picks) ORDER BY 1",
     );
     expect(codes.rows).toEqual([["A"], ["AB"]]);
+  });
+
+  it("reads an enum key set and a CASE over enum and real columns as the engine does", async () => {
+    const keySet = "SELECT DISTINCT m.mood FROM moods m WHERE m.mood IN (SELECT label FROM picks)";
+    expect((await sql(keySet, undefined, true)).plan).toContain("asked as one array");
+    expect((await sql(keySet)).rows.map((r) => r[0]).sort()).toEqual(["PLAIN", "plain"]);
+    // A text CASE with an enum branch is text in PostgreSQL too.
+    const text = "SELECT id FROM moods WHERE CASE WHEN id > 1 THEN mood ELSE 'none' END = 'plain'";
+    expect((await sql(text, undefined, true)).plan).not.toContain("filter in engine");
+    expect((await sql(text)).rows).toEqual([[4]]);
+    // A real column keeps the value it reads as, 0.1, not its double 0.10000000149011612.
+    const real = "SELECT min(CASE WHEN id > 0 THEN r END), min(r) FROM moods";
+    const [[viaCase, plain]] = (await sql(real)).rows as [[number, number]];
+    expect(viaCase).toBe(plain);
+    expect(plain).toBe(0.1);
   });
 
   it("sends text comparisons to MariaDB in a collation that keeps case and trailing blanks", async () => {
