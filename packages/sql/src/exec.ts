@@ -23,6 +23,7 @@ import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
 import { keyFilters, renderKeyFiltered, renderKeysPresent, renderScan } from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
+import { SHARED_READ_ROWS, statementKey } from "./shared-reads.ts";
 import { runSort } from "./sort.ts";
 import { type SpillLimits, SpillSpace } from "./spill.ts";
 import type { Row, SourceInfo, SourceStatement, SqlType, Value } from "./types.ts";
@@ -106,6 +107,8 @@ export class Execution {
   readonly pacer: Pacer;
   /** Disk space for what operators spill; none when spilling is off. */
   readonly spill: SpillSpace | undefined;
+  /** Rows of the statements read once for several uses (`RemoteNode.shared`), by statement. */
+  readonly sharedReads = new Map<string, Promise<Row[][] | undefined>>();
   /** EXPLAIN ANALYZE: what each operator handed on, and the time spent getting it. */
   actuals: Map<PlanNode, OperatorActuals> | undefined;
   /** Keep at most this many statement texts for reporting. */
@@ -466,7 +469,11 @@ function remoteRows(
   keys: ProbeKeys | undefined,
   perList: boolean,
 ): AsyncGenerator<Row[]> {
-  if (!keys) return exec.fetch(node.source, node.statement, exec.signal, typed);
+  if (!keys) {
+    return node.shared
+      ? readShared(node, exec, typed)
+      : exec.fetch(node.source, node.statement, exec.signal, typed);
+  }
   const source = exec.catalog.source(node.source);
   const type = node.columns[keys.column]?.type ?? "unknown";
   const rows = perList ? node.keysOf?.presentIn : undefined;
@@ -496,6 +503,55 @@ function remoteRows(
     return () => exec.fetch(node.source, statement, exec.signal, typed);
   });
   return mergeBounded(streams, exec.limits.parallelChunks);
+}
+
+/**
+ * A statement other parts of the plan send too (`RemoteNode.shared`): the first use reads its
+ * rows and holds them for the statement; each use is handed them. Past `SHARED_READ_ROWS` or the
+ * statement's memory they are not held, and each use reads its own.
+ */
+async function* readShared(
+  node: Extract<PlanNode, { kind: "remote" }>,
+  exec: Execution,
+  typed: TypedPositions,
+): AsyncGenerator<Row[]> {
+  const key = statementKey(node.source, node.statement);
+  let held = exec.sharedReads.get(key);
+  if (!held) {
+    held = holdRows(exec.fetch(node.source, node.statement, exec.signal, typed), exec);
+    exec.sharedReads.set(key, held);
+  }
+  const batches = await held;
+  if (!batches) {
+    yield* exec.fetch(node.source, node.statement, exec.signal, typed);
+    return;
+  }
+  // Each use gets batches of its own, so that no operator reorders another's.
+  for (const batch of batches) yield batch.slice();
+}
+
+/** All of a read's batches, counted against the statement's memory; undefined past the bounds. */
+async function holdRows(
+  read: AsyncGenerator<Row[]>,
+  exec: Execution,
+): Promise<Row[][] | undefined> {
+  const share = exec.memory.share("a statement's rows read once for several uses");
+  const batches: Row[][] = [];
+  let rows = 0;
+  for await (const batch of read) {
+    let bytes = 0;
+    for (const row of batch) bytes += rowHeapBytes(row) + SLOT_BYTES;
+    rows += batch.length;
+    if (rows > SHARED_READ_ROWS || !share.fits(batch.length, bytes)) {
+      // Ends the read (the source's statement with it) and gives back what was held.
+      await read.return(undefined);
+      share.release();
+      return undefined;
+    }
+    share.take(batch.length, bytes);
+    batches.push(batch);
+  }
+  return batches;
 }
 
 async function* runFilter(

@@ -97,6 +97,7 @@ export function explainPlan(
             `${node.columns[keysOf.column]?.name ?? "?"} IN (keys of subquery $${keysOf.sub}, chunked) or BETWEEN their min and max when many; not asked when none`);
         lines.push(`${pad}  sql: ${node.statement.sql}`);
         if (df) lines.push(`${pad}  narrowed to: ${df}`);
+        if (node.shared) lines.push(`${pad}  read once for every use of the same statement`);
         if (node.statement.params.length > 0)
           lines.push(`${pad}  params: ${toJson(node.statement.params)}`);
         sources.push({

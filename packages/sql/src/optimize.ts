@@ -21,6 +21,7 @@ import { planReductions } from "./reduce.ts";
 import { soleSource, toRemote } from "./remote.ts";
 import { renderAggregate } from "./scan-sql.ts";
 import { splitShardAggregate } from "./shard-aggregate.ts";
+import { markSharedReads } from "./shared-reads.ts";
 import type { ColumnDef, SourceInfo } from "./types.ts";
 
 export interface OptimizeOptions {
@@ -46,11 +47,13 @@ export function optimize(
     }
     return rewrite(node, catalog);
   };
-  return planReductions({
-    ...plan,
-    root: plan.subqueries.length > 0 ? rewrite(plan.root, catalog) : whole(plan.root),
-    subqueries: plan.subqueries.map((s) => whole(s)),
-  });
+  return markSharedReads(
+    planReductions({
+      ...plan,
+      root: plan.subqueries.length > 0 ? rewrite(plan.root, catalog) : whole(plan.root),
+      subqueries: plan.subqueries.map((s) => whole(s)),
+    }),
+  );
 }
 
 /** The plan with every scan reading plain columns and the engine doing all the rest. */

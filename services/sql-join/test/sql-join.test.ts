@@ -473,6 +473,31 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(codes.rows).toEqual([["A"], ["AB"]]);
   });
 
+  it("reads a CTE named twice from its source once", async () => {
+    // Each user's order total, for its maximum and for the join: one statement to MariaDB.
+    const statement =
+      "WITH spent AS (SELECT user_id, sum(total) AS s FROM orders GROUP BY user_id) " +
+      "SELECT u.name, spent.s FROM users u JOIN spent ON spent.user_id = u.id " +
+      "WHERE spent.s = (SELECT max(s) FROM spent)";
+    expect((await sql(statement, undefined, true)).plan).toContain(
+      "read once for every use of the same statement",
+    );
+    const result = await sql(statement);
+    expect(result.stats?.sources.orders_db?.queries).toBe(1);
+    const cents = new Map<number, number>();
+    for (let i = 1; i <= ORDERS; i++) {
+      const o = order(i);
+      cents.set(o.user_id, (cents.get(o.user_id) ?? 0) + o.cents);
+    }
+    const most = Math.max(...cents.values());
+    const expected = [...cents]
+      .filter(([, c]) => c === most)
+      .map(([id]) => [user(id).name, decimalText(most)]);
+    expect(result.rows).toEqual(expected);
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(engine.rows).toEqual(result.rows);
+  });
+
   it("reads an enum key set and a CASE over enum and real columns as the engine does", async () => {
     const keySet = "SELECT DISTINCT m.mood FROM moods m WHERE m.mood IN (SELECT label FROM picks)";
     expect((await sql(keySet, undefined, true)).plan).toContain("asked as one array");
