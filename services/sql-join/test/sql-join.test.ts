@@ -22,38 +22,14 @@ const USERS = 400;
 const ORDERS = 3000;
 const COUNTRIES = ["US", "DE", "FR", "JP"];
 const EVENTS = 120;
-const LABELS = [
-  "a,b",
-  "{x}",
-  'q"uote',
-  "back\\slash",
-  " spaced ",
-  "NULL",
-  "plain",
-  "Plain",
-  "é",
-  "e",
-  "A",
-];
+/** Text that PostgreSQL's array literal must quote: separators, braces, a quote, a backslash. */
+const QUOTED = ["a,b", "{x}", 'q"uote', "back\\slash", " spaced ", "NULL"];
+const LABELS = [...QUOTED, "plain", "Plain", "é", "e", "A"];
 /**
  * What MariaDB's picks hold: most labels, a value no label has, codes' 'A' and 'AB', and values
  * MariaDB's default collation holds equal to 'plain'.
  */
-const PICKS = [
-  "PLAIN",
-  "plain ",
-  "a,b",
-  "{x}",
-  'q"uote',
-  "back\\slash",
-  " spaced ",
-  "NULL",
-  "plain",
-  "é",
-  "missing",
-  "A",
-  "AB",
-];
+const PICKS = [...QUOTED, "PLAIN", "plain ", "plain", "é", "missing", "A", "AB"];
 
 let nats: NatsServer;
 let pgServer: PostgresService;
@@ -133,26 +109,17 @@ beforeAll(async () => {
     sql: "INSERT INTO codes VALUES (1, 'A'), (2, 'AB'), (3, 'ABC'), (4, ''), (5, NULL), (6, 'A  ')",
     params: [],
   });
-  // Labels that PostgreSQL's array text must quote: separators, braces, quotes, a backslash,
-  // blanks, the word NULL, and case and accent variants; some more than once.
-  await pc.execute({
-    sql: "CREATE TABLE labels (id integer PRIMARY KEY, label text NOT NULL)",
-    params: [],
-  });
-  await pc.execute({
-    sql: `INSERT INTO labels SELECT g, (ARRAY[${LABELS.map((l) => `'${l.replaceAll("'", "''")}'`).join(", ")}])[g % ${LABELS.length} + 1] FROM generate_series(1, 40) g`,
-    params: [],
-  });
-  // Columns the engine reads as text or double that PostgreSQL types otherwise.
-  await pc.execute({ sql: "CREATE TYPE mood AS ENUM ('plain', 'PLAIN', 'x')", params: [] });
-  await pc.execute({
-    sql: "CREATE TABLE moods (id integer PRIMARY KEY, mood mood NOT NULL, r real NOT NULL)",
-    params: [],
-  });
-  await pc.execute({
-    sql: "INSERT INTO moods VALUES (1, 'plain', 0.1), (2, 'PLAIN', 0.2), (3, 'x', 0.3), (4, 'plain', 0.4)",
-    params: [],
-  });
+  for (const sql of [
+    // Labels that PostgreSQL's array text must quote: separators, braces, quotes, a backslash,
+    // blanks, the word NULL, and case and accent variants; some more than once.
+    "CREATE TABLE labels (id integer PRIMARY KEY, label text NOT NULL)",
+    `INSERT INTO labels SELECT g, (ARRAY[${LABELS.map((l) => `'${l.replaceAll("'", "''")}'`).join(", ")}])[g % ${LABELS.length} + 1] FROM generate_series(1, 40) g`,
+    // Columns the engine reads as text or double that PostgreSQL types otherwise.
+    "CREATE TYPE mood AS ENUM ('plain', 'PLAIN', 'x')",
+    "CREATE TABLE moods (id integer PRIMARY KEY, mood mood NOT NULL, r real NOT NULL)",
+    "INSERT INTO moods VALUES (1, 'plain', 0.1), (2, 'PLAIN', 0.2), (3, 'x', 0.3), (4, 'plain', 0.4)",
+  ])
+    await pc.execute({ sql, params: [] });
   // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
   await pc.execute({
     sql: "CREATE TABLE events_all (id integer PRIMARY KEY, kind text NOT NULL, ts timestamp NOT NULL)",
