@@ -108,7 +108,7 @@ export class Execution {
   /** Disk space for what operators spill; none when spilling is off. */
   readonly spill: SpillSpace | undefined;
   /** Rows of the statements read once for several uses (`RemoteNode.shared`), by statement. */
-  readonly sharedReads = new Map<string, Promise<Row[][] | undefined>>();
+  readonly sharedReads = new Map<string, SharedRead>();
   /** EXPLAIN ANALYZE: what each operator handed on, and the time spent getting it. */
   actuals: Map<PlanNode, OperatorActuals> | undefined;
   /** Keep at most this many statement texts for reporting. */
@@ -506,9 +506,11 @@ function remoteRows(
 }
 
 /**
- * A statement other parts of the plan send too (`RemoteNode.shared`): the first use reads its
- * rows and holds them for the statement; each use is handed them. Past `SHARED_READ_ROWS` or the
- * statement's memory they are not held, and each use reads its own.
+ * A statement other parts of the plan send too (`RemoteNode.shared`). Its first use starts one
+ * read, which runs on its own — a use that waits for another (a CTE joined with itself) cannot
+ * stall it — and holds the rows for every use; the last use gives their memory back. Past
+ * `SHARED_READ_ROWS` or the statement's memory the read stops holding: the first use to ask
+ * takes what was held and the rest of the read, each other use reads its own.
  */
 async function* readShared(
   node: Extract<PlanNode, { kind: "remote" }>,
@@ -516,42 +518,72 @@ async function* readShared(
   typed: TypedPositions,
 ): AsyncGenerator<Row[]> {
   const key = statementKey(node.source, node.statement);
-  let held = exec.sharedReads.get(key);
-  if (!held) {
-    held = holdRows(exec.fetch(node.source, node.statement, exec.signal, typed), exec);
-    exec.sharedReads.set(key, held);
+  const read = () => exec.fetch(node.source, node.statement, exec.signal, typed);
+  let shared = exec.sharedReads.get(key);
+  if (!shared) {
+    shared = holdShared(read(), exec, node.shared ?? 1);
+    exec.sharedReads.set(key, shared);
   }
-  const batches = await held;
-  if (!batches) {
-    yield* exec.fetch(node.source, node.statement, exec.signal, typed);
-    return;
+  try {
+    const held = await shared.held;
+    const rest = held.rest;
+    held.rest = undefined;
+    // Each use gets batches of its own, so that no operator reorders another's.
+    if (held.complete || rest) for (const batch of held.batches) yield batch.slice();
+    if (rest) {
+      held.batches = [];
+      try {
+        yield* rest;
+      } finally {
+        await rest.return(undefined);
+      }
+    } else if (!held.complete) yield* read();
+  } finally {
+    shared.used();
   }
-  // Each use gets batches of its own, so that no operator reorders another's.
-  for (const batch of batches) yield batch.slice();
 }
 
-/** All of a read's batches, counted against the statement's memory; undefined past the bounds. */
-async function holdRows(
-  read: AsyncGenerator<Row[]>,
-  exec: Execution,
-): Promise<Row[][] | undefined> {
+/** A shared statement's rows: all of them, or those up to the bounds and the read still open. */
+interface HeldRows {
+  batches: Row[][];
+  complete: boolean;
+  /** The rest of the read, for the first use that takes it. */
+  rest?: AsyncGenerator<Row[]> | undefined;
+}
+
+/** The rows held for a shared statement's `uses`, and how a use says it is done with them. */
+interface SharedRead {
+  held: Promise<HeldRows>;
+  used(): void;
+}
+
+function holdShared(read: AsyncGenerator<Row[]>, exec: Execution, uses: number): SharedRead {
   const share = exec.memory.share("a statement's rows read once for several uses");
-  const batches: Row[][] = [];
-  let rows = 0;
-  for await (const batch of read) {
-    let bytes = 0;
-    for (const row of batch) bytes += rowHeapBytes(row) + SLOT_BYTES;
-    rows += batch.length;
-    if (rows > SHARED_READ_ROWS || !share.fits(batch.length, bytes)) {
-      // Ends the read (the source's statement with it) and gives back what was held.
-      await read.return(undefined);
-      share.release();
-      return undefined;
+  let left = uses;
+  const hold = async (): Promise<HeldRows> => {
+    const batches: Row[][] = [];
+    let rows = 0;
+    for (;;) {
+      const next = await read.next();
+      if (next.done) return { batches, complete: true };
+      const batch = next.value;
+      let bytes = 0;
+      for (const row of batch) bytes += rowHeapBytes(row) + SLOT_BYTES;
+      rows += batch.length;
+      batches.push(batch);
+      if (rows > SHARED_READ_ROWS || !share.fits(batch.length, bytes)) {
+        share.release();
+        return { batches, complete: false, rest: read };
+      }
+      share.take(batch.length, bytes);
     }
-    share.take(batch.length, bytes);
-    batches.push(batch);
-  }
-  return batches;
+  };
+  return {
+    held: hold(),
+    used: () => {
+      if (--left === 0) share.release();
+    },
+  };
 }
 
 async function* runFilter(

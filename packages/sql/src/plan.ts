@@ -176,8 +176,8 @@ export interface RemoteNode {
    * (`renderKeysPresent`).
    */
   keysOf?: { sub: number; column: number; presentIn?: SourceStatement };
-  /** Sent unchanged by another part of the plan too: read once, its rows held for each use. */
-  shared?: true;
+  /** Sent unchanged by this many parts of the plan: read once, its rows held for each use. */
+  shared?: number;
   /** The logical tables it reads, with their members read and pruned, for EXPLAIN. */
   logical?: LogicalRead[];
   estimate: number;
