@@ -195,7 +195,7 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
 /**
  * Text in the source's exact collation (`SqlDialect.exactTextCollation`), where its own would
  * ignore case or trailing blanks: MariaDB's `'a' = 'A '` is true under its default collations.
- * Naming one side is enough; the other is coerced to it.
+ * For IN, BETWEEN and LIKE naming one side is enough: the other is coerced to it.
  */
 function exactText(sql: string, dialect: SqlDialect): string {
   const collation = dialect.exactTextCollation;

@@ -2,8 +2,9 @@
  * Statements a plan sends more than once: a CTE named twice is bound twice (TPC-H Q15's revenue
  * per supplier, read for its maximum and again for the join), and each binding renders the same
  * statement. Those expected to answer few rows are marked `shared`: the executor reads them once
- * and hands each use the same rows (exec.ts readShared), as PostgreSQL materializes a CTE named more than once — which
- * also gives every use the same answer where the source's data changes meanwhile.
+ * and hands each use the same rows (exec.ts readShared), as PostgreSQL materializes a CTE named
+ * more than once — which also gives every use the same answer where the source's data changes
+ * meanwhile.
  */
 import type { PlanNode, QueryPlan, RemoteNode } from "./plan.ts";
 import { forEachNode } from "./plan-walk.ts";
