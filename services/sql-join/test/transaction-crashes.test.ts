@@ -399,7 +399,8 @@ describe("the bank invariant under a killed worker and a restarted PostgreSQL", 
 
 /**
  * A worker started while PostgreSQL may be restarting: a worker refuses to start on a source
- * that is down (as it should), so the start is tried again until the database answers.
+ * that is down (as it should), so the start is tried again until the database answers; a
+ * connection the restarting server resets is down too.
  */
 async function startedWhileDatabasesRestart<T>(start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -408,7 +409,7 @@ async function startedWhileDatabasesRestart<T>(start: () => Promise<T>): Promise
     } catch (err) {
       const down =
         err instanceof ProcessStartError &&
-        /starting up|ECONNREFUSED|shutting down/.test(err.message);
+        /starting up|ECONNREFUSED|ECONNRESET|shutting down/.test(err.message);
       if (!down || attempt >= 40) throw err;
       await sleep(500);
     }
