@@ -21,7 +21,13 @@ import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
-import { keyFilters, renderKeyFiltered, renderKeysPresent, renderScan } from "./scan-sql.ts";
+import {
+  keyArrayFilter,
+  keyFilters,
+  renderKeyFiltered,
+  renderKeysPresent,
+  renderScan,
+} from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
 import { SHARED_READ_ROWS, statementKey } from "./shared-reads.ts";
 import { runSort } from "./sort.ts";
@@ -480,6 +486,13 @@ function remoteRows(
   const present =
     rows && renderKeysPresent(rows, `c${keys.column}`, type, keys.values, source.dialect);
   if (present) return exec.fetch(node.source, present, exec.signal, typed);
+  const array = perList
+    ? undefined
+    : keyArrayFilter(keys.column, type, keys.values, source, exec.limits);
+  if (array) {
+    const statement = renderKeyFiltered(node.statement, `c${keys.column}`, type, array, source);
+    return exec.fetch(node.source, statement, exec.signal, typed);
+  }
   const limits = perList
     ? exec.limits
     : {

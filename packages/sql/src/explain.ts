@@ -122,7 +122,12 @@ export function explainPlan(
         if (node.dynamicFilter) {
           const probe = node.build === "left" ? node.right : node.left;
           const col = probe.columns[node.dynamicFilter.column]?.name ?? "?";
-          const text = `${col} IN (keys of the build side, chunked) or BETWEEN their min and max when many`;
+          // A join PostgreSQL runs takes more than one list's keys as one array (keyArrayFilter).
+          const oneArray =
+            probe.kind === "remote" && catalog.source(probe.source).dialect.kind === "postgres";
+          const text = oneArray
+            ? `${col} IN (keys of the build side), = ANY(one array of them) when more than one list, or BETWEEN their min and max when many`
+            : `${col} IN (keys of the build side, chunked) or BETWEEN their min and max when many`;
           dynamic.set(probe, text);
           if (probe.kind === "union") {
             probe.inputs.forEach((input, i) => {

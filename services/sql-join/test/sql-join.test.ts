@@ -337,6 +337,27 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: 3 });
   });
 
+  it("narrows a PostgreSQL join to more than one list's keys with one array of them", async () => {
+    // Sixty orders' users are more than one IN list (inListChunk 25): one statement takes them
+    // all as `= ANY(array)`, where a range would have read every user between them.
+    const ids = Array.from({ length: 60 }, (_, k) => k + 1);
+    const statement =
+      "SELECT o.id, u.name, c.region FROM orders o JOIN users u ON u.id = o.user_id " +
+      `JOIN countries c ON c.code = u.country WHERE o.id IN (${ids.join(", ")}) ORDER BY o.id`;
+    expect((await sql(statement, undefined, true)).plan).toContain("= ANY(one array of them)");
+    const result = await sql(statement);
+    const region = { US: "americas", DE: "europe", FR: "europe", JP: "asia" };
+    expect(result.rows).toEqual(
+      ids.map((id) => {
+        const u = user(order(id).user_id);
+        return [id, u.name, region[u.country as keyof typeof region]];
+      }),
+    );
+    const buyers = new Set(ids.map((id) => order(id).user_id)).size;
+    expect(buyers).toBeGreaterThan(25);
+    expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: buyers });
+  });
+
   it("aggregates one source's rows by the join key before joining them to the groups' side", async () => {
     // Groups read events_old (MariaDB), aggregates only events_all (PostgreSQL): PostgreSQL sends
     // one row per kind instead of 120 events, and the engine finishes each group from them.
