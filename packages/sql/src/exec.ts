@@ -21,13 +21,7 @@ import { type OpenInput, type ProbeKeys, runJoin } from "./join.ts";
 import { keysForMember } from "./logical.ts";
 import type { PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { semiJoinFilter } from "./pushdown.ts";
-import {
-  keyArrayFilter,
-  keyFilters,
-  renderKeyFiltered,
-  renderKeysPresent,
-  renderScan,
-} from "./scan-sql.ts";
+import { keyFilters, renderKeyFiltered, renderKeysPresent, renderScan } from "./scan-sql.ts";
 import { runSetOperation } from "./setop.ts";
 import { SHARED_READ_ROWS, statementKey } from "./shared-reads.ts";
 import { runSort } from "./sort.ts";
@@ -465,8 +459,8 @@ async function* runRemote(
 
 /**
  * A remote statement's rows; handed keys, the statement narrowed to them. A join would run whole
- * once per key list, so unless `perList` its keys past one list go as a range where the type
- * orders alike in the source and here, and otherwise not at all.
+ * once per key list, so unless `perList` its keys past one list go as one array or a range
+ * (`keyFilters`' `oneStatement`), and otherwise not at all.
  */
 function remoteRows(
   node: Extract<PlanNode, { kind: "remote" }>,
@@ -486,29 +480,17 @@ function remoteRows(
   const present =
     rows && renderKeysPresent(rows, `c${keys.column}`, type, keys.values, source.dialect);
   if (present) return exec.fetch(node.source, present, exec.signal, typed);
-  const array = perList
-    ? undefined
-    : keyArrayFilter(keys.column, type, keys.values, source, exec.limits);
-  if (array) {
-    const statement = renderKeyFiltered(node.statement, `c${keys.column}`, type, array, source);
-    return exec.fetch(node.source, statement, exec.signal, typed);
-  }
-  const limits = perList
-    ? exec.limits
-    : {
-        ...exec.limits,
-        dynamicFilterMaxKeys: Math.min(exec.limits.dynamicFilterMaxKeys, exec.limits.inListChunk),
-      };
   const filters = keyFilters(
     keys.column,
     type,
     keys.values,
     source,
-    limits,
+    exec.limits,
     node.statement.params.length,
+    !perList,
   );
-  // Keys that go neither as one list nor as a range (text where the source orders it otherwise)
-  // would run the statement once per list: it runs once, whole.
+  // Keys that go neither as one list, an array nor a range (text where the source orders it
+  // otherwise) would run the statement once per list: it runs once, whole.
   if (filters.length > 1 && !perList)
     return exec.fetch(node.source, node.statement, exec.signal, typed);
   const streams = filters.map((f) => {

@@ -122,7 +122,7 @@ export function explainPlan(
         if (node.dynamicFilter) {
           const probe = node.build === "left" ? node.right : node.left;
           const col = probe.columns[node.dynamicFilter.column]?.name ?? "?";
-          // A join PostgreSQL runs takes more than one list's keys as one array (keyArrayFilter).
+          // A join PostgreSQL runs takes more than one list's keys as one array (keyFilters).
           const oneArray =
             probe.kind === "remote" && catalog.source(probe.source).dialect.kind === "postgres";
           const text = oneArray

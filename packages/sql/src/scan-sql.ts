@@ -36,6 +36,11 @@ export interface KeyFilterLimits {
  * parameter limit, or one range when there are many. Keys the column cannot hold (a bigint past an
  * integer column's range, a fraction) match nothing and are left out, since the source would
  * refuse them. A range is used only where the source orders the type as the engine does.
+ *
+ * `oneStatement`: the filtered statement runs whole once per filter (a join its source runs), so
+ * keys past one list go to PostgreSQL as one array, up to `dynamicFilterMaxKeys`, and elsewhere
+ * as their range. A range of keys spread over a table reads nearly all of it: TPC-H Q9 at SF 1
+ * sent the range of 10,866 green parts' keys and read 6 million lineitem rows for 326,000.
  */
 export function keyFilters(
   column: number,
@@ -44,11 +49,18 @@ export function keyFilters(
   source: SourceInfo,
   limits: KeyFilterLimits,
   paramsInUse: number,
+  oneStatement = false,
 ): KeyFilter[] {
   const fitting = fittingKeys(type, keys);
   if (fitting.length === 0) return [];
+  const manyKeys = fitting.length > limits.inListChunk;
+  if (oneStatement && manyKeys && fitting.length <= limits.dynamicFilterMaxKeys) {
+    const asArray = source.dialect.kind === "postgres" && type !== "text" && KEY_ARRAY_TYPES[type];
+    if (asArray) return [{ column, array: fitting }];
+  }
   const rangeOrders = type !== "text" || source.capabilities.textComparison === "binary";
-  if (fitting.length > limits.dynamicFilterMaxKeys && rangeOrders) {
+  const range = fitting.length > limits.dynamicFilterMaxKeys || (oneStatement && manyKeys);
+  if (range && rangeOrders) {
     let lo = fitting[0];
     let hi = fitting[0];
     for (const k of fitting) {
@@ -65,26 +77,6 @@ export function keyFilters(
   for (let i = 0; i < fitting.length; i += chunk)
     out.push({ column, values: fitting.slice(i, i + chunk) });
   return out;
-}
-
-/**
- * The keys as one PostgreSQL array, for a statement narrowed once (a join its source runs, which
- * IN lists would run once per list): where there are more than one list's worth and at most
- * `dynamicFilterMaxKeys`, beyond which their range is sent. TPC-H Q9 at SF 1 sent the range of
- * 10,866 green parts' keys, which is nearly all of lineitem: 6 million rows read for 326,000.
- * Undefined for another dialect or a type without an array here.
- */
-export function keyArrayFilter(
-  column: number,
-  type: SqlType,
-  keys: readonly Value[],
-  source: SourceInfo,
-  limits: KeyFilterLimits,
-): KeyFilter | undefined {
-  if (source.dialect.kind !== "postgres" || !KEY_ARRAY_TYPES[type] || type === "text") return;
-  const fitting = fittingKeys(type, keys);
-  if (fitting.length <= limits.inListChunk || fitting.length > limits.dynamicFilterMaxKeys) return;
-  return { column, array: fitting };
 }
 
 /** The keys a column of `type` can hold, as its own values, sorted and each once. */

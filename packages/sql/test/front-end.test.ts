@@ -497,6 +497,22 @@ describe("dynamic filters", () => {
     expect(renderKeysPresent(rows, "c0", "integer", [1], mysqlDialect)).toBeUndefined();
   });
 
+  it("sends a statement run once per filter more than one list's keys as one array or a range", () => {
+    const keys = [3, 1, 2];
+    expect(keyFilters(0, "integer", keys, pgSource, limits, 0, true)).toEqual([
+      { column: 0, array: [1, 2, 3] },
+    ]);
+    expect(keyFilters(0, "integer", [...keys, 4], pgSource, limits, 0, true)).toEqual([
+      { column: 0, lo: 1, hi: 4 },
+    ]);
+    expect(keyFilters(0, "integer", keys, duckSource, limits, 0, true)).toEqual([
+      { column: 0, lo: 1, hi: 3 },
+    ]);
+    expect(keyFilters(0, "integer", [2, 1], pgSource, limits, 0, true)).toEqual([
+      { column: 0, values: [1, 2] },
+    ]);
+  });
+
   it("keeps IN lists within the source's parameter limit", () => {
     const small = { ...pgSource, capabilities: { ...pgSource.capabilities, maxParams: 3 } };
     const f = keyFilters(0, "integer", [1, 2, 3], small, { ...limits, inListChunk: 10 }, 2);
