@@ -47,6 +47,24 @@ function order(i: number) {
   return { id: i, user_id: ((i * 7) % USERS) + 1, total: cents / 100, cents };
 }
 
+const REGIONS: Record<string, string> = { US: "americas", DE: "europe", FR: "europe", JP: "asia" };
+
+/** These orders with their buyers and the buyers' regions: MariaDB's orders, PostgreSQL's rest. */
+function buyersStatement(ids: number[]): string {
+  return (
+    "SELECT o.id, u.name, c.region FROM orders o JOIN users u ON u.id = o.user_id " +
+    `JOIN countries c ON c.code = u.country WHERE o.id IN (${ids.join(", ")}) ORDER BY o.id`
+  );
+}
+
+/** The rows `buyersStatement(ids)` answers. */
+function ordersWithBuyers(ids: number[]) {
+  return ids.map((id) => {
+    const u = user(order(id).user_id);
+    return [id, u.name, REGIONS[u.country]];
+  });
+}
+
 /** Cents as a decimal(10,2) value reads: exact text with two places. */
 function decimalText(cents: number): string {
   return `${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
@@ -319,20 +337,12 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
   it("narrows a join within one source to the keys of the other source's few rows", async () => {
     // users ⋈ countries runs in PostgreSQL as one statement, after the three orders MariaDB
     // finds: only their users' rows are joined and sent, the keys moved into the users scan.
-    const statement =
-      "SELECT o.id, u.name, c.region FROM orders o JOIN users u ON u.id = o.user_id " +
-      "JOIN countries c ON c.code = u.country WHERE o.id IN (5, 17, 29) ORDER BY o.id";
+    const statement = buyersStatement([5, 17, 29]);
     const explained = await sql(statement, undefined, true);
     expect(explained.plan).toContain("Remote users_db: a join within one source");
     expect(explained.plan).toContain("narrowed to: id IN (keys of the build side");
     const result = await sql(statement);
-    const region = { US: "americas", DE: "europe", FR: "europe", JP: "asia" };
-    expect(result.rows).toEqual(
-      [5, 17, 29].map((id) => {
-        const u = user(order(id).user_id);
-        return [id, u.name, region[u.country as keyof typeof region]];
-      }),
-    );
+    expect(result.rows).toEqual(ordersWithBuyers([5, 17, 29]));
     // Three rows, not all the users: what PostgreSQL ran was narrowed to the orders' users.
     expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: 3 });
   });
@@ -341,18 +351,10 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     // Sixty orders' users are more than one IN list (inListChunk 25): one statement takes them
     // all as `= ANY(array)`, where a range would have read every user between them.
     const ids = Array.from({ length: 60 }, (_, k) => k + 1);
-    const statement =
-      "SELECT o.id, u.name, c.region FROM orders o JOIN users u ON u.id = o.user_id " +
-      `JOIN countries c ON c.code = u.country WHERE o.id IN (${ids.join(", ")}) ORDER BY o.id`;
+    const statement = buyersStatement(ids);
     expect((await sql(statement, undefined, true)).plan).toContain("= ANY(one array of them)");
     const result = await sql(statement);
-    const region = { US: "americas", DE: "europe", FR: "europe", JP: "asia" };
-    expect(result.rows).toEqual(
-      ids.map((id) => {
-        const u = user(order(id).user_id);
-        return [id, u.name, region[u.country as keyof typeof region]];
-      }),
-    );
+    expect(result.rows).toEqual(ordersWithBuyers(ids));
     const buyers = new Set(ids.map((id) => order(id).user_id)).size;
     expect(buyers).toBeGreaterThan(25);
     expect(result.stats?.sources.users_db).toMatchObject({ queries: 1, rows: buyers });
