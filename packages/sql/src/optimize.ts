@@ -1,12 +1,13 @@
 /**
  * Physical choices on the bound plan: build sides from row estimates, dynamic filters into the
- * probe side's scan, and pushdown of limits, top-N, single-table aggregates and aggregates split
- * over a logical table's members.
+ * probe side's scan, pushdown of limits, top-N, single-table aggregates and aggregates split
+ * over a logical table's members, and wide columns read after a top-N (late-columns.ts).
  */
 import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import { splitAggregateOverJoin } from "./eager-aggregate.ts";
 import { groupsAtMost } from "./estimate.ts";
+import { fetchColumnsLate } from "./late-columns.ts";
 import type { Expr, JoinNode, PlanNode, QueryPlan, RemoteNode, ScanNode } from "./plan.ts";
 import { forEachNode } from "./plan-walk.ts";
 import {
@@ -138,6 +139,10 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       return pushAggregate(node, catalog) ?? splitShardAggregate(node, catalog) ?? node;
     }
     case "limit": {
+      const late = fetchColumnsLate(node, (scan, column) =>
+        canPushKeys((scan.columns[column] as ColumnDef).type, catalog.source(scan.table.source)),
+      );
+      if (late) return rewrite(late, catalog);
       node.input = rewrite(node.input, catalog);
       pushLimit(node, catalog);
       return node;

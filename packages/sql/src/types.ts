@@ -54,6 +54,8 @@ export interface CatalogTable {
    */
   path?: string[];
   columns: ColumnDef[];
+  /** The primary key's columns, where the source declares one. */
+  primaryKey?: string[];
   /** Estimated rows, from the source's statistics. */
   rowCount?: number;
   /** Estimated distinct values per column. */

@@ -3,15 +3,8 @@
  * table or they are keys for a quarter of the probe table's rows.
  */
 import { describe, expect, it } from "vitest";
-import {
-  type CatalogTable,
-  planSql,
-  type Row,
-  runPlan,
-  type SourceRunner,
-  StaticCatalog,
-} from "../src/index.ts";
-import { capabilities, NOTHING_PUSHED, pgDialect } from "./helpers.ts";
+import { type CatalogTable, planSql, type Row, runPlan, StaticCatalog } from "../src/index.ts";
+import { capabilities, keyedScanRunner, NOTHING_PUSHED, pgDialect } from "./helpers.ts";
 
 const users: Row[] = Array.from({ length: 200 }, (_, i) => [i + 1, i < 10 ? "US" : "DE"]);
 const orders: Row[] = Array.from({ length: 500 }, (_, i) => [i + 1, (i % 100) + 1]);
@@ -48,30 +41,9 @@ const catalog = new StaticCatalog(tables, [
   { name: "b", dialect: pgDialect, capabilities: capabilities() },
 ]);
 
-/** Answers each scan with its table's rows (its WHERE only narrows; the engine checks the rest). */
-function recordingRunner(): SourceRunner & { statements: string[] } {
-  const statements: string[] = [];
-  return {
-    statements,
-    async query(_source, statement) {
-      statements.push(statement.sql);
-      const m = /^SELECT (.+?) FROM "main"\."(\w+)"/.exec(statement.sql);
-      const table = tables.find((t) => t.name === m?.[2]);
-      if (!m || !table) throw new Error(`cannot run ${statement.sql}`);
-      const idx = (m[1] as string)
-        .split(", ")
-        .map((c) => table.columns.findIndex((col) => `"${col.name}"` === c));
-      const rows = table.rows.map((r) => idx.map((i) => r[i]));
-      return (async function* () {
-        yield rows;
-      })();
-    },
-  };
-}
-
 async function run(sql: string) {
   const { plan } = planSql(sql, catalog);
-  const runner = recordingRunner();
+  const runner = keyedScanRunner(tables);
   const { batches } = runPlan(plan, catalog, runner, new AbortController().signal);
   const rows: Row[] = [];
   for await (const b of batches) rows.push(...b);

@@ -119,6 +119,32 @@ export function memoryRunner(tables: MemoryTable[]): SourceRunner & { statements
   };
 }
 
+/**
+ * Answers each scan with its table's rows, whatever its WHERE: a WHERE only narrows, and the
+ * engine still matches a join's rows by key — for plans whose sources take only join keys.
+ */
+export function keyedScanRunner(
+  tables: readonly Pick<MemoryTable, "name" | "columns" | "rows">[],
+): SourceRunner & { statements: string[] } {
+  const statements: string[] = [];
+  return {
+    statements,
+    async query(_source, statement) {
+      statements.push(statement.sql);
+      const m = /^SELECT (.+?) FROM "main"\."(\w+)"/.exec(statement.sql);
+      const table = tables.find((t) => t.name === m?.[2]);
+      if (!m || !table) throw new Error(`cannot run ${statement.sql}`);
+      const idx = (m[1] as string)
+        .split(", ")
+        .map((c) => table.columns.findIndex((col) => `"${col.name}"` === c));
+      const rows = table.rows.map((r) => idx.map((i) => r[i]));
+      return (async function* () {
+        yield rows;
+      })();
+    },
+  };
+}
+
 export async function runSql(
   sql: string,
   catalog: StaticCatalog,

@@ -232,6 +232,7 @@ async function tablesOf(
           type: c.type,
           ...(c.blankPadded ? { blankPadded: true } : {}),
         })),
+        ...(t.primaryKey.length > 0 ? { primaryKey: t.primaryKey } : {}),
       };
       const cached = known?.get(`${connector.name}.${t.schema}.${t.name}`);
       if (cached?.distinct !== undefined) {

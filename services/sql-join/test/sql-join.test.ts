@@ -418,6 +418,47 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(result.rows).toEqual(engine.rows);
   });
 
+  it("groups by a primary key and reads the top rows' text by that key afterwards", async () => {
+    const statement =
+      "SELECT u.id, u.name, sum(o.total) AS spent, u.country FROM users u " +
+      "JOIN orders o ON o.user_id = u.id GROUP BY u.id, u.name, u.country " +
+      "ORDER BY spent DESC, u.id LIMIT 5";
+    const explained = await sql(statement, undefined, true);
+    expect(explained.plan).toContain("HashJoin left on");
+    expect(explained.plan).toContain(
+      'SELECT "id", "name", "country" FROM "public"."users" WHERE id IN (keys of the build side',
+    );
+    const result = await sql(statement);
+    const cents = new Map<number, number>();
+    for (let i = 1; i <= ORDERS; i++) {
+      const o = order(i);
+      cents.set(o.user_id, (cents.get(o.user_id) ?? 0) + o.cents);
+    }
+    const top = [...cents]
+      .sort(([a, x], [b, y]) => y - x || a - b)
+      .slice(0, 5)
+      .map(([id, spent]) => [id, user(id).name, decimalText(spent), user(id).country]);
+    expect(result.rows).toEqual(top);
+    // Every user's id once, then the five users' text.
+    expect(result.stats?.sources.users_db?.rows).toBe(USERS + 5);
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(result.rows).toEqual(engine.rows);
+  });
+
+  it("keeps the group of users missing from a left join when it reads their text late", async () => {
+    const statement =
+      "SELECT u.id, u.name, count(*) AS n FROM orders o LEFT JOIN users u ON u.id = o.user_id + 350 " +
+      "GROUP BY u.id, u.name ORDER BY n DESC, u.id NULLS FIRST LIMIT 3";
+    expect((await sql(statement, undefined, true)).plan).toContain("HashJoin left on");
+    const result = await sql(statement);
+    const missing = Array.from({ length: ORDERS }, (_, i) => order(i + 1)).filter(
+      (o) => o.user_id + 350 > USERS,
+    ).length;
+    expect(result.rows[0]).toEqual([null, null, missing]);
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(result.rows).toEqual(engine.rows);
+  });
+
   it("finds DISTINCT in the source for the keys of an IN subquery that ran first", async () => {
     // MariaDB answers one row per user with orders, not each of their orders.
     const statement =
