@@ -73,6 +73,18 @@ describe("group estimates", () => {
     // Read through a wrapping SELECT, one piece need not keep an ORDER BY's order.
     const ordered = remoteOf(`SELECT a.l_comment ${joined} ORDER BY a.l_comment LIMIT 10`);
     expect(ordered.statement.fewRows).toBeUndefined();
+    // Few groups in order: the source finds them in one piece, the engine sorts them.
+    const { root } = planSql(
+      `SELECT a.l_returnflag, count(*) ${joined} GROUP BY a.l_returnflag ORDER BY 1 DESC`,
+      catalog,
+    ).plan;
+    expect(root.kind).toBe("sort");
+    const fewSorted = remoteOf(
+      `SELECT a.l_returnflag, count(*) ${joined} GROUP BY a.l_returnflag ORDER BY 1 DESC`,
+    );
+    expect(fewSorted.describes).toBe("the whole statement");
+    expect(fewSorted.statement.fewRows).toBe(true);
+    expect(fewSorted.statement.sql).not.toMatch(/ORDER BY/);
     const many = remoteOf(`SELECT a.l_orderkey, count(*) ${joined} GROUP BY a.l_orderkey`);
     expect(many.statement.fewRows).toBeUndefined();
     expect(remoteOf(`SELECT a.l_comment ${joined}`).statement.fewRows).toBeUndefined();
