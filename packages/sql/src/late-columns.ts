@@ -131,7 +131,12 @@ function readLate(shape: TopOfGroups, deferral: Deferral): PlanNode | undefined 
   const inner: ProjectNode = {
     kind: "project",
     input: having
-      ? { ...having, input: narrowed, predicate: toNarrowed(having.predicate) }
+      ? {
+          ...having,
+          input: narrowed,
+          predicate: toNarrowed(having.predicate),
+          columns: narrowed.columns,
+        }
       : narrowed,
     exprs: [
       ...shownKept.map((i) => toNarrowed(project.exprs[i] as Expr)),
@@ -248,9 +253,8 @@ function deferrals(
     const deferred = new Map<number, number>();
     for (const [g, o] of origins) {
       if (o.scan !== scan || keyColumns.has(o.column)) continue;
+      // Every group of a column not read below goes: the column is no longer read there.
       if (used.get(scan)?.has(o.column)) continue;
-      // The same column grouped twice stays: one deferral per column keeps the remap simple.
-      if ([...deferred.values()].includes(o.column)) continue;
       deferred.set(g, o.column);
     }
     if (deferred.size > 0) found.push({ table: scan, key: key as number[], deferred, origins });

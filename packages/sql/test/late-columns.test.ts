@@ -141,6 +141,26 @@ describe("wide columns read after a top-N", () => {
     expect(reads).toHaveLength(2);
   });
 
+  it("reads a column grouped under two names late for both, or for neither", async () => {
+    const twice = `SELECT x.id, x.name, sum(o.amount) AS spent, x.alias
+      FROM (SELECT id, name, name AS alias FROM customers) x JOIN orders o ON o.customer = x.id
+      GROUP BY x.id, x.name, x.alias ORDER BY spent DESC, x.id LIMIT 5`;
+    expect((await lateAndWhole(twice)).reads).toHaveLength(2);
+    for (const sql of [
+      twice.replace("x.alias\n", "upper(x.alias)\n"),
+      twice.replace("ORDER BY spent DESC", "ORDER BY x.alias, spent DESC"),
+      twice.replace("x.alias ORDER BY", "x.alias HAVING x.alias <> 'zzz' ORDER BY"),
+    ]) {
+      const { rows, reads } = await lateAndWhole(sql);
+      expect(rows, sql).toHaveLength(5);
+      expect(
+        rows.every((r) => r[1] !== null && r[3] !== null),
+        sql,
+      ).toBe(true);
+      expect(reads[0], sql).toMatch(/"name"/);
+    }
+  });
+
   it("reads by a composite key", async () => {
     const { rows } = await lateAndWhole(
       `SELECT r.region, r.zone, r.label, count(*) AS n
