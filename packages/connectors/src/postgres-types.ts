@@ -71,6 +71,9 @@ const OTHER_NAMES = new Map<number, string>([
 /** The OID of `character(n)` (bpchar). */
 export const BLANK_PADDED_OID = 1042;
 
+/** The OID of `money`, read as its text but compared by amount. */
+export const MONEY_OID = 790;
+
 export function postgresType(oid: number): { type: ValueType; native: string } {
   const known = TYPES.get(oid);
   if (known !== undefined) return { type: known.type, native: known.native };

@@ -15,7 +15,12 @@ import {
   toSourceError,
 } from "./errors.ts";
 import { toInsertValue } from "./insert.ts";
-import { BLANK_PADDED_OID, postgresType, postgresTypeParsers } from "./postgres-types.ts";
+import {
+  BLANK_PADDED_OID,
+  MONEY_OID,
+  postgresType,
+  postgresTypeParsers,
+} from "./postgres-types.ts";
 import { guardedRunner } from "./session.ts";
 import type {
   AppendOptions,
@@ -267,11 +272,15 @@ export class PostgresConnector implements Connector {
       native: string;
       nullable: boolean;
       is_enum: boolean;
+      own_collation: boolean;
     }>(
+      // Collations 0 (none), 100 (the database's), 950 (C) and 951 (POSIX) compare as the
+      // capabilities say; any other is the column's own.
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column,
               CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END::int AS oid,
               format_type(a.atttypid, a.atttypmod) AS native,
-              NOT a.attnotnull AS nullable, t.typtype = 'e' AS is_enum
+              NOT a.attnotnull AS nullable, t.typtype = 'e' AS is_enum,
+              a.attcollation::int NOT IN (0, 100, 950, 951) AS own_collation
          FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -289,7 +298,7 @@ export class PostgresConnector implements Connector {
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-        WHERE i.indisprimary
+        WHERE i.indisprimary AND NOT (c.relkind = 'r' AND c.relhassubclass)
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
         ORDER BY n.nspname, c.relname, k.ord`,
     );
@@ -308,6 +317,7 @@ export class PostgresConnector implements Connector {
         nativeType: row.native,
         nullable: row.nullable,
         ...(row.oid === BLANK_PADDED_OID ? { blankPadded: true as const } : {}),
+        ...textCompare(row),
       });
     }
     for (const row of keys) tables.get(`${row.schema}.${row.table}`)?.primaryKey.push(row.column);
@@ -497,6 +507,16 @@ async function runStatement(client: pg.PoolClient, statement: BoundStatement): P
 }
 
 /** The backend's process id, which pg keeps from the startup handshake. */
+/** How PostgreSQL must compare a column the engine reads as text to compare it as text does. */
+function textCompare(row: {
+  oid: number;
+  is_enum: boolean;
+  own_collation: boolean;
+}): Pick<ColumnMeta, "textCompare"> {
+  if (row.is_enum || row.oid === MONEY_OID) return { textCompare: "cast" };
+  return row.own_collation ? { textCompare: "collate" } : {};
+}
+
 function backendPid(client: pg.PoolClient): number | undefined {
   return (client as unknown as { processID?: number }).processID;
 }

@@ -43,6 +43,13 @@ export interface ColumnMeta {
    * part of the value: it is read without them, as PostgreSQL's own cast to text does.
    */
   blankPadded?: true;
+  /**
+   * Where the source compares the column otherwise than as its text (by code point, exactly), and
+   * how it is made to: `cast` — an enum, ordered by its labels and an unknown label an error, or
+   * money, compared by amount: compared as its text; `collate` — a collation of the column's own
+   * (ordering otherwise, or matching case-insensitively): compared in the C collation.
+   */
+  textCompare?: "cast" | "collate";
 }
 
 /** A result row: values in the order of the result's columns. */
@@ -106,6 +113,10 @@ export interface TableInfo {
   schema: string;
   name: string;
   columns: ColumnInfo[];
+  /**
+   * The primary key's columns, in key order, where it holds for every row a SELECT of the table
+   * reads (not a PostgreSQL table with inheritance children, whose rows its key does not cover).
+   */
   primaryKey: string[];
 }
 

@@ -223,6 +223,30 @@ describe.each(KINDS)("%s connector", (kind) => {
     await connector.ping();
   });
 
+  it.runIf(kind === "postgres")(
+    "lists no key for a table with inheritance children, and how text columns compare",
+    async () => {
+      for (const sql of [
+        "CREATE TABLE parent_rows (id integer PRIMARY KEY, note text)",
+        "CREATE TABLE child_rows (extra integer) INHERITS (parent_rows)",
+        "CREATE TYPE shade AS ENUM ('dark', 'light')",
+        `CREATE TABLE compared (s shade, m money, icu text COLLATE "und-x-icu", c text COLLATE "C", plain text)`,
+      ]) {
+        await connector.execute({ sql, params: [] });
+      }
+      const tables = await connector.listTables();
+      // A SELECT of the parent reads its children's rows too, whose ids its key does not cover.
+      expect(tables.find((t) => t.name === "parent_rows")?.primaryKey).toEqual([]);
+      expect(tables.find((t) => t.name === "compared")?.columns.map((c) => c.textCompare)).toEqual([
+        "cast",
+        "cast",
+        "collate",
+        undefined,
+        undefined,
+      ]);
+    },
+  );
+
   it("lists tables with columns and keys, and gives their statistics", async () => {
     const tables = await connector.listTables();
     const people = tables.find((t) => t.name === "people");

@@ -275,6 +275,12 @@ function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined 
  * `char(n)` without trailing blanks on both sides, so `o_orderstatus = 'F'` is the same test as
  * on the cast, and there the planner estimates it from the column's statistics (the cast made
  * TPC-H Q21's orders look like 441 rows instead of 73,000, and a nested loop of them).
+ *
+ * A PostgreSQL enum or money column is cast to text (an enum orders by its labels, and an
+ * unknown label compared with it is an error; money compares by amount), and a column with a
+ * collation of its own is compared in the C collation (code point order, exact equality), as the
+ * engine compares text. Either keeps the source from using the column's index: such columns are
+ * rarely keys.
  */
 export function columnSql(
   dialect: SqlDialect,
@@ -282,7 +288,9 @@ export function columnSql(
   comparedAsStored = false,
 ): string {
   const name = dialect.quoteIdentifier(column?.name ?? "");
-  return column?.blankPadded && !comparedAsStored ? `CAST(${name} AS TEXT)` : name;
+  if (column?.textCompare === "cast") return `CAST(${name} AS TEXT)`;
+  const text = column?.blankPadded && !comparedAsStored ? `CAST(${name} AS TEXT)` : name;
+  return column?.textCompare === "collate" ? `(${text} COLLATE "C")` : text;
 }
 
 /** A text value with no trailing blank: compared alike with a `char(n)` column and its text. */

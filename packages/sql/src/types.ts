@@ -19,6 +19,12 @@ export interface ColumnDef {
    * only where the source compares it as text too (see `columnSql`).
    */
   blankPadded?: boolean;
+  /**
+   * Where the source compares the column otherwise than as text (a PostgreSQL enum or money
+   * column, or one with a collation of its own): cast to text, or compared in the C collation
+   * (see `columnSql`).
+   */
+  textCompare?: "cast" | "collate";
 }
 
 export type TextComparison = "binary" | "case-sensitive-locale" | "case-insensitive";

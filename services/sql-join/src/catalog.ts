@@ -231,6 +231,7 @@ async function tablesOf(
           name: c.name,
           type: c.type,
           ...(c.blankPadded ? { blankPadded: true } : {}),
+          ...(c.textCompare ? { textCompare: c.textCompare } : {}),
         })),
         ...(t.primaryKey.length > 0 ? { primaryKey: t.primaryKey } : {}),
       };

@@ -136,6 +136,12 @@ beforeAll(async () => {
     "CREATE TYPE mood AS ENUM ('plain', 'PLAIN', 'x')",
     "CREATE TABLE moods (id integer PRIMARY KEY, mood mood NOT NULL, r real NOT NULL)",
     "INSERT INTO moods VALUES (1, 'plain', 0.1), (2, 'PLAIN', 0.2), (3, 'x', 0.3), (4, 'plain', 0.4)",
+    // Columns PostgreSQL compares otherwise than by code point: case-insensitively, in ICU's
+    // order ('a' < 'A' < 'b' < 'B'), and by amount.
+    "CREATE COLLATION caseless (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+    `CREATE TABLE words (id integer PRIMARY KEY, caseless text COLLATE caseless NOT NULL,
+       icu text COLLATE "und-x-icu" NOT NULL, price money NOT NULL)`,
+    "INSERT INTO words VALUES (1, 'abc', 'a', 1), (2, 'ABC', 'A', 10), (3, 'abd', 'b', 9), (4, 'Abc', 'B', 2.5)",
   ])
     await pc.execute({ sql, params: [] });
   // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
@@ -545,6 +551,47 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     const [[viaCase, plain]] = (await sql(real)).rows as [[number, number]];
     expect(viaCase).toBe(plain);
     expect(plain).toBe(0.1);
+  });
+
+  it("compares enum, money and own-collation columns in PostgreSQL as the engine compares text", async () => {
+    const expected: [string, unknown[][]][] = [
+      ["SELECT id FROM words WHERE caseless = 'abc' ORDER BY id", [[1]]],
+      // Code point order: 'A' < 'B' < 'a' < 'b'.
+      ["SELECT id FROM words WHERE icu < 'b' ORDER BY id", [[1], [2], [4]]],
+      ["SELECT icu FROM words ORDER BY icu LIMIT 2", [["A"], ["B"]]],
+      [
+        "SELECT caseless, count(*) AS n FROM words GROUP BY caseless ORDER BY caseless",
+        [
+          ["ABC", 1],
+          ["Abc", 1],
+          ["abc", 1],
+          ["abd", 1],
+        ],
+      ],
+      [
+        "SELECT a.id, b.id FROM words a JOIN words b ON a.caseless = b.caseless ORDER BY a.id",
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+        ],
+      ],
+      ["SELECT id FROM words WHERE price = '1' ORDER BY id", []],
+      ["SELECT price FROM words ORDER BY price LIMIT 2", [["$1.00"], ["$10.00"]]],
+      ["SELECT id FROM moods WHERE mood = 'nope' ORDER BY id", []],
+      // By their text, not the enum's label order ('plain' < 'PLAIN' < 'x').
+      ["SELECT id FROM moods WHERE mood > 'PLAIN' AND mood < 'x' ORDER BY id", [[1], [4]]],
+    ];
+    for (const [statement, rows] of expected) {
+      expect((await sql(statement)).rows, statement).toEqual(rows);
+      const engine = await sql(statement, undefined, false, { pushdown: false });
+      expect(engine.rows, statement).toEqual(rows);
+    }
+    const sent = (await sql(expected[0]?.[0] as string, undefined, true)).sources?.[0]?.sql;
+    expect(sent).toContain(`("caseless" COLLATE "C") = `);
+    const enumSent = (await sql(expected[7]?.[0] as string, undefined, true)).sources?.[0]?.sql;
+    expect(enumSent).toContain(`CAST("mood" AS TEXT) = `);
   });
 
   it("sends text comparisons to MariaDB in a collation that keeps case and trailing blanks", async () => {
