@@ -4,21 +4,12 @@ import {
   DuckDBInstance,
   type DuckDBPreparedStatement,
   type DuckDBResult,
-  type DuckDBType,
-  DuckDBTypeId,
-  StatementType,
 } from "@duckdb/node-api";
 import type { EntenteError } from "@entente/protocol";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
 import { duckdbDialect } from "./dialects.ts";
-import {
-  MIN_PACKED_COLUMNS,
-  type PackedLayout,
-  packedTextSql,
-  unpackText,
-} from "./duckdb-packed-text.ts";
 import {
   duckdbCatalogType,
   duckdbValueConverter,
@@ -122,23 +113,8 @@ export class DuckdbConnector implements Connector {
       this.#release(connection);
     };
     let result: DuckDBResult;
-    // The statement's own columns, where a packed result's differ from them.
-    let columns: ColumnMeta[] | undefined;
-    let layout: PackedLayout | undefined;
     try {
       prepared = await connection.prepare(statement.sql);
-      // A statement expected to answer few rows is not worth a second preparation.
-      layout = statement.fewRows ? undefined : packedLayout(prepared);
-      if (layout) {
-        const packed = await connection
-          .prepare(packedTextSql(statement.sql, layout))
-          .catch(() => undefined);
-        if (packed) {
-          columns = preparedColumns(prepared);
-          prepared.destroySync();
-          prepared = packed;
-        } else layout = undefined;
-      }
       bindParams(prepared, statement.params);
       result = await prepared.stream();
       if (signal?.aborted) throw cancelledError(this.#ref);
@@ -146,8 +122,8 @@ export class DuckdbConnector implements Connector {
       await release();
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     }
-    columns ??= columnsOf(result);
-    const reader = new ChunkBatches(result, batchSize(options), columns, layout);
+    const columns = columnsOf(result);
+    const reader = new ChunkBatches(result, batchSize(options));
     const batches = batchStream(
       { read: () => reader.read(), release },
       { signal, cancelled: () => cancelledError(this.#ref), mapError: (e) => this.#error(e) },
@@ -384,14 +360,13 @@ export class DuckdbConnector implements Connector {
     try {
       bindParams(prepared, statement.params);
       const result = await prepared.stream();
-      const columns = columnsOf(result);
-      const reader = new ChunkBatches(result, Math.min(maxRows + 1, 10_000), columns);
+      const reader = new ChunkBatches(result, Math.min(maxRows + 1, 10_000));
       const rows: Row[] = [];
       for (let batch = await reader.read(); batch.length > 0; batch = await reader.read()) {
         rows.push(...batch);
         if (rows.length > maxRows) throw tooLargeError(this.#ref, maxRows);
       }
-      return { columns, rows };
+      return { columns: columnsOf(result), rows };
     } finally {
       prepared.destroySync();
     }
@@ -508,27 +483,18 @@ export class DuckdbConnector implements Connector {
 
 /**
  * A chunk's rows, converted column by column: each column's vector and type are looked up once,
- * where DuckDB's own `convertRows` looks them up again for every value. With a layout, the chunk
- * is a packed result's: its columns go to their places and its last one is unpacked.
+ * where DuckDB's own `convertRows` looks them up again for every value.
  */
-function convertChunk(chunk: DuckDBDataChunk, layout?: PackedLayout): Row[] {
+function convertChunk(chunk: DuckDBDataChunk): Row[] {
   const rowCount = chunk.rowCount;
   const columnCount = chunk.columnCount;
-  const width = layout?.width ?? columnCount;
   const rows: unknown[][] = new Array(rowCount);
-  for (let r = 0; r < rowCount; r++) rows[r] = new Array(width);
+  for (let r = 0; r < rowCount; r++) rows[r] = new Array(columnCount);
   for (let c = 0; c < columnCount; c++) {
     const vector = chunk.getColumnVector(c);
-    if (layout && c === layout.plain.length) {
-      for (let r = 0; r < rowCount; r++) {
-        unpackText(vector.getItem(r) as string, layout.text, rows[r] as unknown[]);
-      }
-      continue;
-    }
     const type = vector.type;
-    const at = layout ? (layout.plain[c] as number) : c;
     for (let r = 0; r < rowCount; r++) {
-      (rows[r] as unknown[])[at] = duckdbValueConverter(
+      (rows[r] as unknown[])[c] = duckdbValueConverter(
         vector.getItem(r),
         type,
         duckdbValueConverter,
@@ -538,42 +504,23 @@ function convertChunk(chunk: DuckDBDataChunk, layout?: PackedLayout): Row[] {
   return rows as Row[];
 }
 
-/**
- * The statement's plain VARCHAR columns, to be read packed (duckdb-packed-text.ts), where it is a
- * SELECT with enough of them and every column's type is known before it runs (a bare parameter's
- * is not).
- */
-function packedLayout(prepared: DuckDBPreparedStatement): PackedLayout | undefined {
-  if (prepared.statementType !== StatementType.SELECT) return undefined;
-  const width = prepared.columnCount;
-  const plain: number[] = [];
-  const text: number[] = [];
-  for (let i = 0; i < width; i++) {
-    const typeId = prepared.columnTypeId(i);
-    if (typeId === DuckDBTypeId.INVALID) return undefined;
-    const isText = typeId === DuckDBTypeId.VARCHAR && prepared.columnType(i).alias === undefined;
-    (isText ? text : plain).push(i);
-  }
-  return text.length >= MIN_PACKED_COLUMNS ? { width, plain, text } : undefined;
-}
-
 /** Re-cuts DuckDB's chunks (2048 rows) into batches of `size` rows. */
 class ChunkBatches {
   readonly #result: DuckDBResult;
   readonly #size: number;
-  readonly #layout: PackedLayout | undefined;
   readonly #jsonColumns: number[];
   /** Rows read and not yet handed out start at `#start`; earlier ones are dropped lazily. */
   #pending: Row[] = [];
   #start = 0;
   #done = false;
 
-  constructor(result: DuckDBResult, size: number, columns: ColumnMeta[], layout?: PackedLayout) {
+  constructor(result: DuckDBResult, size: number) {
     this.#result = result;
     this.#size = size;
-    this.#layout = layout;
     // Chunk vectors drop the JSON alias, so JSON columns are parsed by position.
-    this.#jsonColumns = columns.flatMap((c, i) => (c.nativeType === "JSON" ? [i] : []));
+    this.#jsonColumns = result
+      .columnTypes()
+      .flatMap((type, i) => (type.alias === "JSON" ? [i] : []));
   }
 
   async read(): Promise<Row[]> {
@@ -583,7 +530,7 @@ class ChunkBatches {
         this.#done = true;
         break;
       }
-      const rows = convertChunk(chunk, this.#layout);
+      const rows = convertChunk(chunk);
       for (const c of this.#jsonColumns) {
         for (const row of rows) {
           const value = row[c];
@@ -613,20 +560,8 @@ class ChunkBatches {
 }
 
 function columnsOf(result: DuckDBResult): ColumnMeta[] {
-  return columnMetas(result.columnNames(), result.columnTypes());
-}
-
-/** A prepared statement's result columns, known before it runs. */
-function preparedColumns(prepared: DuckDBPreparedStatement): ColumnMeta[] {
-  const count = prepared.columnCount;
-  return columnMetas(
-    Array.from({ length: count }, (_, i) => prepared.columnName(i)),
-    Array.from({ length: count }, (_, i) => prepared.columnType(i)),
-  );
-}
-
-function columnMetas(names: readonly string[], types: readonly DuckDBType[]): ColumnMeta[] {
-  return names.map((name, i) => {
+  const types = result.columnTypes();
+  return result.columnNames().map((name, i) => {
     const type = types[i];
     return {
       name,
