@@ -278,15 +278,22 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
     // Slot i is the logical table's column i; a member names it the same. A blank-padded
     // char(n) column is compared without its padding, as a SELECT's pushed filter does.
     const name = (i: number) => columns[i]?.name ?? "";
-    const compared = (i: number) =>
-      columnSql(source.dialect, table.columns.find((c) => c.name === name(i)) ?? columns[i]);
+    const columnOf = (i: number) => table.columns.find((c) => c.name === name(i)) ?? columns[i];
+    const compared = (i: number) => columnSql(source.dialect, columnOf(i));
+    // An assigned value keeps an enum or money column's own type: PostgreSQL assigns them no text.
+    const assignedColumn = (i: number) => {
+      const column = columnOf(i);
+      if (column?.textCompare !== "cast") return columnSql(source.dialect, column);
+      const { textCompare: _, ...asStored } = column;
+      return columnSql(source.dialect, asStored);
+    };
     const render = (e: Expr, clause: string, assigned = false) => {
       if (!canPush(e, source)) {
         throw unsupported(
           `${clause} cannot be run by source "${source.name}" (${source.dialect.kind})`,
         );
       }
-      return assigned ? renderAssigned(e, compared, params) : renderExpr(e, compared, params);
+      return assigned ? renderAssigned(e, assignedColumn, params) : renderExpr(e, compared, params);
     };
     const condition = narrow(where);
     const whereSql = condition ? ` WHERE ${render(condition, "the WHERE condition")}` : "";

@@ -101,8 +101,20 @@ const codes = {
   ],
 };
 
+/** An enum column and one with a collation of its own, as the PostgreSQL connector flags them. */
+const moods = {
+  source: "pg",
+  schema: "public",
+  name: "moods",
+  columns: [
+    { name: "mood", type: "text" as const, textCompare: "cast" as const },
+    { name: "before", type: "text" as const, textCompare: "cast" as const },
+    { name: "word", type: "text" as const, textCompare: "collate" as const },
+  ],
+};
+
 const catalog = new StaticCatalog(
-  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes],
+  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes, moods],
   sources,
   {},
   logical,

@@ -363,7 +363,9 @@ function resolveMembers(
         schema: path.slice(0, -1).join("."),
         name: path[path.length - 1] ?? m.table,
         path,
-        columns: (described ?? shape).columns,
+        // Shaped like a local member: its names and types only. How that member's source
+        // compares a column (char(n), a collation) is not how the other region's engine does.
+        columns: described?.columns ?? shape.columns.map(({ name, type }) => ({ name, type })),
         ...(own?.rowCount === undefined ? {} : { rowCount: own.rowCount }),
         ...(own?.distinct === undefined ? {} : { distinct: own.distinct }),
       },

@@ -180,11 +180,12 @@ describe("pruning by the region bits of ids", () => {
 });
 
 describe("a logical table with members in other regions", () => {
+  // Its names compare in a collation of their own, in this region's PostgreSQL.
   const own: CatalogTable = {
     source: "people_db",
     schema: "public",
     name: "people",
-    columns: PEOPLE,
+    columns: PEOPLE.map((c) => (c.name === "name" ? { ...c, textCompare: "collate" as const } : c)),
     rowCount: 300,
   };
   const physical = new StaticCatalog([own], []);
@@ -225,8 +226,10 @@ describe("a logical table with members in other regions", () => {
       ["region 2", "region:2", { kind: "region", column: "id", regions: [2] }],
       ["region 3", "region:3", { kind: "region", column: "id", regions: [3] }],
     ]);
-    // Region 3 has not answered yet: its share is taken to be shaped and sized like ours.
+    // Region 3 has not answered yet: its share is taken to be shaped and sized like ours, its
+    // columns compared by its engine as text.
     expect(members[2]?.table.columns).toEqual(PEOPLE);
+    expect(members[0]?.table.columns[1]?.textCompare).toBe("collate");
     expect(members[2]?.table.path).toEqual(["people_db", "public", "people"]);
     expect(members[1]?.table.rowCount).toBe(300);
   });
