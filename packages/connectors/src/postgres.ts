@@ -506,7 +506,6 @@ async function runStatement(client: pg.PoolClient, statement: BoundStatement): P
   return results.reduce((sum, r) => sum + (r.rowCount ?? 0), 0);
 }
 
-/** The backend's process id, which pg keeps from the startup handshake. */
 /** How PostgreSQL must compare a column the engine reads as text to compare it as text does. */
 function textCompare(row: {
   oid: number;
@@ -517,6 +516,7 @@ function textCompare(row: {
   return row.own_collation ? { textCompare: "collate" } : {};
 }
 
+/** The backend's process id, which pg keeps from the startup handshake. */
 function backendPid(client: pg.PoolClient): number | undefined {
   return (client as unknown as { processID?: number }).processID;
 }

@@ -26,7 +26,7 @@ type FilterNode = Extract<PlanNode, { kind: "filter" }>;
 type ProjectNode = Extract<PlanNode, { kind: "project" }>;
 type SortNode = Extract<PlanNode, { kind: "sort" }>;
 
-/** Rows kept at most: the key read after the top-N is one list of keys. */
+/** Rows kept at most: their keys are read back through a join's dynamic filter, in a few lists. */
 const MAX_ROWS_KEPT = 1_000;
 
 /** Where a column of a node's row comes from: a scanned table's column, passed on unchanged. */
