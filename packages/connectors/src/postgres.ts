@@ -15,6 +15,7 @@ import {
   toSourceError,
 } from "./errors.ts";
 import { toInsertValue } from "./insert.ts";
+import { StreamedRows } from "./postgres-stream.ts";
 import {
   BLANK_PADDED_OID,
   MONEY_OID,
@@ -98,93 +99,52 @@ export class PostgresConnector implements Connector {
     }
   }
 
+  /**
+   * The statement's rows, streamed from one plain query (postgres-stream.ts): PostgreSQL may plan
+   * parallel workers for it, which it never does for a cursor's portal. A reader that stops before
+   * the end drops the connection and cancels the statement, which would otherwise send on.
+   */
   async query(statement: BoundStatement, options?: QueryOptions): Promise<QueryResult> {
     const signal = options?.signal;
     const client = await this.#acquire(signal);
-    const size = batchSize(options);
-    if (statement.fewRows) {
-      const whole = await this.#inOnePiece(client, statement, size, signal);
-      if (whole) return whole;
-    }
-    const cursor = client.query(
-      new Cursor(statement.sql, prepareParams(statement.params), {
-        rowMode: "array",
-        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
-      }),
-    );
     const stopCancelling = cancelOnAbort(
       signal,
       () => void this.#cancelBackend(backendPid(client)),
+    );
+    const rows = new StreamedRows(
+      client,
+      {
+        text: statement.sql,
+        values: prepareParams(statement.params),
+        types: postgresTypeParsers,
+      },
+      batchSize(options),
     );
     let released = false;
     const release = async (failed: boolean) => {
       if (released) return;
       released = true;
       stopCancelling();
-      if (!failed) await cursor.close().catch(() => {});
-      client.release(failed ? true : undefined);
+      const unfinished = !rows.ended;
+      if (unfinished) {
+        rows.stop();
+        void this.#cancelBackend(backendPid(client));
+      }
+      client.release(failed || unfinished ? true : undefined);
     };
-    let first: Row[];
     let columns: ColumnMeta[];
     try {
-      const read = await readWithFields(cursor, size);
-      first = read.rows;
-      columns = columnsOf(read.fields);
+      columns = columnsOf(await rows.fields());
       if (signal?.aborted) throw cancelledError(this.#ref);
     } catch (err) {
       await release(true);
       throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
     }
     const batches = batchStream(
-      { read: () => cursor.read(size) as Promise<Row[]>, release },
-      {
-        first,
-        signal,
-        cancelled: () => cancelledError(this.#ref),
-        mapError: (err) => this.#error(err),
-      },
+      { read: () => rows.read(), release },
+      { signal, cancelled: () => cancelledError(this.#ref), mapError: (err) => this.#error(err) },
     );
     return { columns, batches };
-  }
-
-  /**
-   * A statement expected to answer few rows, as one plain query of at most one batch: PostgreSQL
-   * plans no parallel workers for a cursor's portal, which made a pushed aggregate over a big
-   * table about 1.5× slower (TPC-H Q6). Undefined, the connection still held, when more rows
-   * come: the caller reads the statement through its cursor instead.
-   */
-  async #inOnePiece(
-    client: pg.PoolClient,
-    statement: BoundStatement,
-    size: number,
-    signal: AbortSignal | undefined,
-  ): Promise<QueryResult | undefined> {
-    const stopCancelling = cancelOnAbort(
-      signal,
-      () => void this.#cancelBackend(backendPid(client)),
-    );
-    let result: pg.QueryResult<Row>;
-    try {
-      result = await client.query<Row>({
-        text: `SELECT * FROM (${statement.sql}) AS one_piece LIMIT ${size + 1}`,
-        values: prepareParams(statement.params),
-        rowMode: "array",
-        types: postgresTypeParsers as unknown as pg.CustomTypesConfig,
-      });
-      stopCancelling();
-      if (signal?.aborted) throw cancelledError(this.#ref);
-    } catch (err) {
-      stopCancelling();
-      client.release(true);
-      throw signal?.aborted ? cancelledError(this.#ref) : this.#error(err);
-    }
-    if (result.rows.length > size) return undefined;
-    client.release();
-    const rows = result.rows;
-    const batches = (async function* () {
-      if (rows.length > 0) yield rows;
-    })();
-    return { columns: columnsOf(result.fields), batches };
   }
 
   async execute(statement: BoundStatement, options?: QueryOptions): Promise<number> {

@@ -82,11 +82,6 @@ export interface BoundStatement {
    * that keeps its data in files (the cold store) can skip files before reading them.
    */
   scan?: ScanBounds;
-  /**
-   * The planner expects few rows (an aggregate's groups): a connector may run the statement in
-   * one piece for up to one batch of rows, and through its cursor only when more come.
-   */
-  fewRows?: true;
 }
 
 /** What a statement's conjuncts allow a column to hold: values in the engine's normal form. */

@@ -46,17 +46,13 @@ export async function readAll(
   connector: Connector,
   sql: string,
   params: unknown[] = [],
-  options: { batchRows?: number; signal?: AbortSignal; fewRows?: true } = {},
+  options: { batchRows?: number; signal?: AbortSignal } = {},
 ): Promise<{
   rows: Row[];
   batchSizes: number[];
   columns: Awaited<ReturnType<Connector["query"]>>["columns"];
 }> {
-  const { fewRows, ...queryOptions } = options;
-  const result = await connector.query(
-    { sql, params, ...(fewRows ? { fewRows } : {}) },
-    queryOptions,
-  );
+  const result = await connector.query({ sql, params }, options);
   const rows: Row[] = [];
   const batchSizes: number[] = [];
   for await (const batch of result.batches) {

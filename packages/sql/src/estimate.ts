@@ -76,7 +76,7 @@ export function estimateGroups(groups: readonly Expr[], input: PlanNode): number
  * At most how many groups of non-NULL keys GROUP BY makes over an input, whatever filters it
  * has: the product of the keys' distinct counts in their tables; undefined where a key has none.
  */
-export function groupsAtMost(groups: readonly Expr[], input: PlanNode): number | undefined {
+function groupsAtMost(groups: readonly Expr[], input: PlanNode): number | undefined {
   let product = 1;
   for (const g of groups) {
     const d = g.k === "col" ? distinctAt(input, g.i) : undefined;

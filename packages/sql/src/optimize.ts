@@ -6,9 +6,8 @@
 import { visit } from "./bind.ts";
 import type { Catalog } from "./catalog.ts";
 import { splitAggregateOverJoin } from "./eager-aggregate.ts";
-import { groupsAtMost } from "./estimate.ts";
 import { fetchColumnsLate } from "./late-columns.ts";
-import type { Expr, JoinNode, PlanNode, QueryPlan, RemoteNode, ScanNode } from "./plan.ts";
+import type { Expr, JoinNode, PlanNode, QueryPlan, ScanNode } from "./plan.ts";
 import { forEachNode } from "./plan-walk.ts";
 import {
   canPushAggregate,
@@ -43,10 +42,8 @@ export function optimize(
   const whole = (node: PlanNode) => {
     // A statement over several tables that all live in one source runs there whole, when it can.
     if (hasJoin(node) || hasUnion(node)) {
-      const sorted = fewRowsSorted(node, catalog);
-      if (sorted) return sorted;
       const remote = toRemote(node, catalog, "the whole statement");
-      if (remote) return answersFewRows(node) ? inOnePiece(remote) : remote;
+      if (remote) return remote;
     }
     return rewrite(node, catalog);
   };
@@ -133,7 +130,7 @@ function rewrite(node: PlanNode, catalog: Catalog): PlanNode {
       // GROUP BY over tables of one source: the source joins and aggregates them.
       if (hasJoin(node.input)) {
         const remote = toRemote(node, catalog, "an aggregate within one source");
-        if (remote) return answersFewRows(node) ? inOnePiece(remote) : remote;
+        if (remote) return remote;
       }
       const eager = aggregateBeforeJoin(node, catalog);
       if (eager) return eager;
@@ -353,66 +350,9 @@ function aggregateBeforeJoin(
     return undefined;
   const partial = toRemote(split.partial, catalog, "partial aggregate before a join");
   if (!partial) return undefined;
-  const read = fewGroups(split.partial) ? inOnePiece(partial) : partial;
-  const final = split.finish({ ...read, keyFilterable: true }, rewrite(split.other, catalog));
+  const final = split.finish({ ...partial, keyFilterable: true }, rewrite(split.other, catalog));
   chooseBuild(final.input, catalog);
   return final;
-}
-
-/** Groups few enough for a source to answer them in one piece (`SourceStatement.fewRows`). */
-const FEW_GROUPS = 1_000;
-
-/** Rows a source sends in one batch unless configured otherwise (`sqlJoin.sourceBatchRows`). */
-const ONE_BATCH = 10_000;
-
-/**
- * An aggregate whose groups a source can answer in one piece: none, or few expected, or — whatever
- * its input's filters — fewer than one batch can be, by the keys' distinct counts (TPC-H Q10's
- * revenue per customer: at most 9,900 customers have orders, 3,932 in its quarter).
- */
-function fewGroups(node: Extract<PlanNode, { kind: "aggregate" }>): boolean {
-  if (node.groups.length === 0 || node.estimate <= FEW_GROUPS) return true;
-  if (node.sets) return false;
-  const most = groupsAtMost(node.groups, node.input);
-  // One more for the group of NULL keys, which distinct counts leave out.
-  return most !== undefined && most + 1 <= ONE_BATCH;
-}
-
-/**
- * A statement that answers few rows, in no particular order: an aggregate without GROUP BY or
- * with few groups, or a small LIMIT, under what only names or drops rows. (One piece is read
- * through a wrapping SELECT, which need not keep an ORDER BY's order.)
- */
-function answersFewRows(node: PlanNode): boolean {
-  switch (node.kind) {
-    case "aggregate":
-      return !node.sets && fewGroups(node);
-    case "limit":
-      if (node.input.kind === "sort") return false;
-      return (node.limit !== undefined && node.limit <= FEW_GROUPS) || answersFewRows(node.input);
-    case "project":
-    case "filter":
-      return answersFewRows(node.input);
-    default:
-      return false;
-  }
-}
-
-/**
- * ORDER BY over a statement that answers few rows: the source runs the statement without it, in
- * one piece, and the engine sorts those few rows (one piece is read through a wrapping SELECT,
- * which need not keep an ORDER BY's order). TPC-H Q12's two ship modes otherwise came through a
- * cursor, for which PostgreSQL plans no parallel workers.
- */
-function fewRowsSorted(node: PlanNode, catalog: Catalog): PlanNode | undefined {
-  if (node.kind !== "sort" || !answersFewRows(node.input)) return undefined;
-  const remote = toRemote(node.input, catalog, "the whole statement");
-  return remote ? { ...node, input: inOnePiece(remote) } : undefined;
-}
-
-/** The statement run in one piece where PostgreSQL may plan parallel workers for it. */
-function inOnePiece(remote: RemoteNode): RemoteNode {
-  return { ...remote, statement: { ...remote.statement, fewRows: true } };
 }
 
 /** GROUP BY over one table with every predicate pushed: the source aggregates. */
@@ -433,7 +373,6 @@ function pushAggregate(
   if (node.sets && !canPushGroupingSets(source)) return undefined;
   const statement = renderAggregate(scan, node.groups, node.aggs, source, node.sets);
   if (!statement) return undefined;
-  if (fewGroups(node)) statement.fewRows = true;
   return {
     kind: "remote",
     source: source.name,

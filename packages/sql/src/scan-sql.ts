@@ -172,11 +172,10 @@ export function renderKeyFiltered(
   const params = new ParamList(d);
   const q = d.quoteIdentifier("k");
   const filter = keyFilterSql(`${q}.${d.quoteIdentifier(column)}`, type, keyFilter, params);
-  const narrowed = params.statement(
+  return params.statement(
     `SELECT * FROM (${statement.sql}) ${q} WHERE ${filter}`,
     statement.params,
   );
-  return statement.fewRows ? { ...narrowed, fewRows: true } : narrowed;
 }
 
 /** PostgreSQL's array types of the key types `canPushKeys` allows. */

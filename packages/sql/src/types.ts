@@ -74,6 +74,4 @@ export interface SourceStatement {
   params: Value[];
   /** What the statement's predicates allow each column of its one table to hold. */
   scan?: ScanBounds;
-  /** The planner expects few rows (see the connectors' `BoundStatement.fewRows`). */
-  fewRows?: true;
 }

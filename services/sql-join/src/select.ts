@@ -41,7 +41,6 @@ export function runnerOf(engine: SqlEngine): SourceRunner {
           sql: statement.sql,
           params: statement.params,
           ...(statement.scan ? { scan: statement.scan } : {}),
-          ...(statement.fewRows ? { fewRows: true as const } : {}),
         },
         {
           signal,

@@ -96,13 +96,15 @@ async function failure(pending: Promise<unknown>): Promise<EntenteError> {
 
 /**
  * The queries over the big tables each database runs now for someone other than this test:
- * idle pooled connections and the catalog's own reads are not the statement's.
+ * idle pooled connections and the catalog's own reads are not the statement's, and PostgreSQL's
+ * parallel workers run a query on its connection's behalf.
  */
 async function bigQueries(): Promise<{ pg: string[]; my: string[] }> {
   const inPg = await rows(
     pg,
     "SELECT state || ': ' || query FROM pg_stat_activity WHERE datname = current_database() " +
-      "AND pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE '%big_pg%'",
+      "AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle' " +
+      "AND query LIKE '%big_pg%'",
   );
   const inMy = await rows(
     my,
@@ -155,7 +157,8 @@ async function endLeftovers() {
   await rows(
     pg,
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() " +
-      "AND pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE '%big_pg%'",
+      "AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle' " +
+      "AND query LIKE '%big_pg%'",
   );
   const ids = await rows(
     my,
