@@ -13,7 +13,7 @@ interface Pausable {
  * A statement's rows from one plain query — the extended protocol's Execute with no row limit —
  * in batches of `size`. PostgreSQL plans no parallel workers for a portal fetched a few rows at a
  * time, as a cursor is, but may for this (TPC-H Q3 at SF 1, whose join of orders and lineitem
- * took 1.7 s through a cursor, went from 1.8–2.8 s to about 1.5). Rows arrive as fast as the
+ * took 1.7 s through a cursor, went from 1.8–2.8 s to 1.1–1.5). Rows arrive as fast as the
  * server sends them: past a few batches waiting here the connection's socket is paused, and the
  * server waits on it as it would behind a slow cursor.
  */
