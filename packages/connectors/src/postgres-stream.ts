@@ -36,11 +36,13 @@ export class StreamedRows {
   ) {
     this.#size = size;
     this.#socket = (client as unknown as { connection?: { stream?: Pausable } }).connection?.stream;
-    const config: pg.QueryArrayConfig = {
+    const config: pg.QueryArrayConfig & { queryMode: "extended" } = {
       text: statement.text,
       values: statement.values,
       rowMode: "array",
       types: statement.types as pg.CustomTypesConfig,
+      // Parse, Bind and Execute even without parameters: one statement, never several.
+      queryMode: "extended",
     };
     const query = new pg.Query(config);
     // With a row listener and no callback, pg hands rows on instead of gathering them.
@@ -87,7 +89,10 @@ export class StreamedRows {
     return batch;
   }
 
-  /** Drops what came and what comes: the reader is gone, and the connection is about to close. */
+  /**
+   * Drops what came and what comes, and lets the socket read again: the reader is gone, and the
+   * connection goes back to its pool (a paused socket there would never answer again) or closes.
+   */
   stop(): void {
     this.#stopped = true;
     this.#ready = [];

@@ -126,10 +126,8 @@ export class PostgresConnector implements Connector {
       released = true;
       stopCancelling();
       const unfinished = !rows.ended;
-      if (unfinished) {
-        rows.stop();
-        void this.#cancelBackend(backendPid(client));
-      }
+      rows.stop();
+      if (unfinished) void this.#cancelBackend(backendPid(client));
       client.release(failed || unfinished ? true : undefined);
     };
     let columns: ColumnMeta[];

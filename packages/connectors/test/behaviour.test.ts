@@ -128,7 +128,19 @@ describe.each(KINDS)("%s connector", (kind) => {
   });
 
   it("releases the connection when the reader stops early", async () => {
-    // More early stops than pooled connections: a leak would hang here.
+    // More early stops than pooled connections: a leak would hang here. Some stop after the
+    // whole result has arrived and waits unread.
+    for (let i = 0; i < 10; i++) {
+      const result = await connector.query(
+        { sql: series(kind, 500), params: [] },
+        { batchRows: 50 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for await (const batch of result.batches) {
+        expect(batch).toHaveLength(50);
+        break;
+      }
+    }
     for (let i = 0; i < 10; i++) {
       const result = await connector.query(
         { sql: series(kind, 50_000), params: [] },
@@ -271,6 +283,18 @@ describe("postgres connector's catalog", () => {
   });
   afterAll(async () => {
     await sources?.stop();
+  });
+
+  it("refuses several statements in one text, with or without parameters", async () => {
+    const connector = sources.byKind.postgres;
+    for (const params of [[], [1]]) {
+      const error = await failureOf(
+        readAll(connector, "SELECT 1 AS a; SELECT 'x' AS b, 'y' AS c", params),
+      );
+      expect(error.message).toMatch(/multiple commands/);
+    }
+    const { rows } = await readAll(connector, "SELECT 1 AS a");
+    expect(rows).toEqual([[1]]);
   });
 
   it("lists no key for a table with inheritance children, and how text columns compare", async () => {
