@@ -279,8 +279,8 @@ function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined 
  * A PostgreSQL enum or money column is cast to text (an enum orders by its labels, and an
  * unknown label compared with it is an error; money compares by amount), and a column with a
  * collation of its own is compared in the C collation (code point order, exact equality), as the
- * engine compares text. Either keeps the source from using the column's index: such columns are
- * rarely keys.
+ * engine compares text. Either keeps the source from using the column's index for those
+ * comparisons, key lookups and joins within the source included.
  */
 export function columnSql(
   dialect: SqlDialect,
