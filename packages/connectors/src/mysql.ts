@@ -45,6 +45,15 @@ const IS_JSON = `EXISTS (SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
 const EXACT_TEXT_COLLATIONS = ["utf8mb4_nopad_bin", "utf8mb4_0900_bin"];
 
 /**
+ * Takes NO_BACKSLASH_ESCAPES out of a session's sql_mode. Values are bound into the statement's
+ * text by the driver, escaped with backslashes (`'O\\'Brien'`), and LIKE patterns escape `%` and
+ * `_` with one: a server whose mode holds NO_BACKSLASH_ESCAPES would end a string at a value's
+ * quote — a syntax error, or the rest of the value read as SQL — and match `\_` as two characters.
+ */
+const WITHOUT_NO_BACKSLASH_ESCAPES =
+  "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
+/**
  * MariaDB/MySQL through a mysql2 pool. Reads stream row by row from the text protocol
  * (`query(...).stream()`) with backpressure, so only one batch sits in memory. Parameters
  * are escaped by mysql2 on the client (`?`). Sessions run in UTC. Aborting sends
@@ -98,6 +107,7 @@ export class MysqlConnector implements Connector {
       connection.on("error", () => {});
       // DATETIME and TIMESTAMP text is read as UTC.
       connection.query("SET time_zone = '+00:00'");
+      connection.query(WITHOUT_NO_BACKSLASH_ESCAPES);
     });
     const connector = new MysqlConnector(name, pool, options, url.database);
     try {

@@ -35,6 +35,12 @@ export interface MariaDbOptions {
   discovery?: DiscoveryOptions;
   /** Bound on start and readiness; default 30 s (containers: 120 s). */
   timeoutMs?: number;
+  /**
+   * Server options, each passed as `--name=value`, e.g. `{ "sql-mode": "NO_BACKSLASH_ESCAPES" }`.
+   * A server from ENTENTE_TEST_MARIADB_URL cannot take them, so with settings the variable is
+   * ignored and a server of its own is started (local binaries, else a container).
+   */
+  settings?: Record<string, string>;
 }
 
 export interface MariaDbService extends ServiceHandle {
@@ -55,7 +61,12 @@ const DEFAULT_DATABASE = "test";
 
 /** A MariaDB server: from ENTENTE_TEST_MARIADB_URL, local binaries, or a container. */
 export function mariadb(options: MariaDbOptions = {}): Promise<MariaDbService> {
-  const found = discovery(options.discovery);
+  const settings = Object.entries(options.settings ?? {}).map(
+    ([name, value]) => `--${name}=${value}`,
+  );
+  const found = discovery(
+    options.settings === undefined ? options.discovery : withoutUrl(options.discovery),
+  );
   const timeoutMs = options.timeoutMs;
   return discoverService(MARIADB_SERVICE, found, {
     async fromUrl(url) {
@@ -63,13 +74,14 @@ export function mariadb(options: MariaDbOptions = {}): Promise<MariaDbService> {
       await ensureDatabase(url);
       return mariaDbService(url, "env", async () => {});
     },
-    fromBinary: () => startLocalMariaDb(found, timeoutMs ?? 30_000),
+    fromBinary: () => startLocalMariaDb(found, settings, timeoutMs ?? 30_000),
     async fromContainer() {
       const urlOf = (c: RunningContainer) =>
         `mysql://root@${c.host}:${c.port(3306)}/${DEFAULT_DATABASE}`;
       const container = await startContainer({
         image: MARIADB_SERVICE.image,
         ports: [3306],
+        command: settings,
         env: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: "1", MARIADB_DATABASE: DEFAULT_DATABASE },
         startupTimeoutMs: timeoutMs,
         // The image initialises with networking off, so TCP answers only when it is done.
@@ -80,8 +92,17 @@ export function mariadb(options: MariaDbOptions = {}): Promise<MariaDbService> {
   });
 }
 
+/** Discovery that never takes the environment's server, which cannot take settings. */
+function withoutUrl(options: DiscoveryOptions = {}): DiscoveryOptions {
+  return {
+    ...options,
+    env: { ...(options.env ?? process.env), [MARIADB_SERVICE.envVar]: undefined },
+  };
+}
+
 async function startLocalMariaDb(
   found: Discovery,
+  settings: readonly string[],
   timeoutMs: number,
 ): Promise<MariaDbService | Unavailable> {
   const server = await found.findBinary(["mariadbd", "mysqld"]);
@@ -127,6 +148,7 @@ async function startLocalMariaDb(
           // A throwaway test database needs neither durability nor a big buffer pool.
           "--innodb-buffer-pool-size=32M",
           "--innodb-flush-log-at-trx-commit=0",
+          ...settings,
           ...asRoot,
         ],
         cwd: dir,
