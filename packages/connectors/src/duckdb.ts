@@ -10,6 +10,7 @@ import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
 import { duckdbDialect } from "./dialects.ts";
+import { collatedColumns } from "./duckdb-collations.ts";
 import {
   duckdbCatalogType,
   duckdbValueConverter,
@@ -223,6 +224,7 @@ export class DuckdbConnector implements Connector {
       `SELECT schema_name, table_name, constraint_column_names
          FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'`,
     );
+    const collated = await this.#collatedColumns();
     const tables = new Map<string, TableInfo>();
     for (const [schema, table, column, dataType, nullable] of rows) {
       const key = `${schema}.${table}`;
@@ -231,11 +233,14 @@ export class DuckdbConnector implements Connector {
         info = { schema: String(schema), name: String(table), columns: [], primaryKey: [] };
         tables.set(key, info);
       }
+      const native = String(dataType);
+      const ownCollation = collated.get(key)?.has(String(column)) ?? false;
       info.columns.push({
         name: String(column),
-        type: duckdbCatalogType(String(dataType)),
-        nativeType: String(dataType),
+        type: duckdbCatalogType(native),
+        nativeType: native,
         nullable: Boolean(nullable),
+        ...duckdbTextCompare(native, ownCollation),
       });
     }
     for (const [schema, table, names] of keys) {
@@ -243,6 +248,15 @@ export class DuckdbConnector implements Connector {
       if (info !== undefined && Array.isArray(names)) info.primaryKey = names.map(String);
     }
     return [...tables.values()];
+  }
+
+  /** By `schema.table`, the columns declared with a collation of their own (NOCASE and the like). */
+  async #collatedColumns(): Promise<Map<string, Set<string>>> {
+    const rows = await this.#rows(
+      `SELECT schema_name, table_name, sql FROM duckdb_tables()
+        WHERE NOT internal AND contains(upper(sql), 'COLLATE')`,
+    );
+    return new Map(rows.map(([s, t, sql]) => [`${s}.${t}`, collatedColumns(String(sql))]));
   }
 
   /**
@@ -608,6 +622,18 @@ function bindParams(prepared: DuckDBPreparedStatement, params: readonly Value[])
     else if (value instanceof Uint8Array) prepared.bindBlob(index, value);
     else prepared.bindVarchar(index, JSON.stringify(value));
   });
+}
+
+/**
+ * How DuckDB must compare a column the engine reads as text to compare it as text does: an enum
+ * orders by its labels' positions, a uuid reads text compared with it as a uuid, and a collation
+ * of the column's own (NOCASE and the like) matches and orders otherwise than by code point.
+ */
+function duckdbTextCompare(native: string, ownCollation: boolean): Pick<ColumnMeta, "textCompare"> {
+  const type = native.toUpperCase();
+  if (type.startsWith("ENUM")) return { textCompare: "cast" };
+  if (type === "UUID") return { textCompare: "uuid" };
+  return ownCollation && type === "VARCHAR" ? { textCompare: "collate" } : {};
 }
 
 /** `read_parquet` / `read_csv_auto` / `read_json_auto` by extension, for a path or glob. */

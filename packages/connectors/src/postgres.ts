@@ -21,6 +21,7 @@ import {
   MONEY_OID,
   postgresType,
   postgresTypeParsers,
+  UUID_OID,
 } from "./postgres-types.ts";
 import { guardedRunner } from "./session.ts";
 import type {
@@ -471,6 +472,7 @@ function textCompare(row: {
   own_collation: boolean;
 }): Pick<ColumnMeta, "textCompare"> {
   if (row.is_enum || row.oid === MONEY_OID) return { textCompare: "cast" };
+  if (row.oid === UUID_OID) return { textCompare: "uuid" };
   return row.own_collation ? { textCompare: "collate" } : {};
 }
 

@@ -47,9 +47,12 @@ export interface ColumnMeta {
    * Where the source compares the column otherwise than as its text (by code point, exactly), and
    * how it is made to: `cast` — an enum, ordered by its labels and an unknown label an error, or
    * money, compared by amount: compared as its text; `collate` — a collation of the column's own
-   * (ordering otherwise, or matching case-insensitively): compared in the C collation.
+   * (ordering otherwise, or matching case-insensitively; PostgreSQL's, or DuckDB's NOCASE and the
+   * like): compared in the C collation; `uuid` — read as its canonical text, while the source
+   * reads text compared with it as a uuid (any case, braces; other text an error): compared as
+   * stored only with canonical uuid text.
    */
-  textCompare?: "cast" | "collate";
+  textCompare?: "cast" | "collate" | "uuid";
 }
 
 /** A result row: values in the order of the result's columns. */

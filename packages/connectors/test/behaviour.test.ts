@@ -276,7 +276,7 @@ describe.each(KINDS)("%s connector", (kind) => {
   });
 });
 
-describe("postgres connector's catalog", () => {
+describe("connector catalogs", () => {
   let sources: Sources;
   beforeAll(async () => {
     sources = await openSources();
@@ -303,7 +303,7 @@ describe("postgres connector's catalog", () => {
       "CREATE TABLE parent_rows (id integer PRIMARY KEY, note text)",
       "CREATE TABLE child_rows (extra integer) INHERITS (parent_rows)",
       "CREATE TYPE shade AS ENUM ('dark', 'light')",
-      `CREATE TABLE compared (s shade, m money, icu text COLLATE "und-x-icu", c text COLLATE "C", plain text)`,
+      `CREATE TABLE compared (s shade, m money, icu text COLLATE "und-x-icu", c text COLLATE "C", plain text, u uuid)`,
     ]) {
       await connector.execute({ sql, params: [] });
     }
@@ -316,6 +316,30 @@ describe("postgres connector's catalog", () => {
       "collate",
       undefined,
       undefined,
+      "uuid",
+    ]);
+  });
+
+  it("tells how DuckDB's text columns compare: enums, uuids and collations of their own", async () => {
+    const connector = sources.byKind.duckdb;
+    for (const sql of [
+      "CREATE TYPE shade AS ENUM ('dark', 'light')",
+      `CREATE TABLE compared (s shade, e ENUM('b', 'a'), u UUID, nocase VARCHAR COLLATE NOCASE,
+         "Odd, ""name""" VARCHAR COLLATE nocase.noaccent DEFAULT 'x COLLATE NOCASE', c VARCHAR COLLATE C,
+         plain VARCHAR DEFAULT 'COLLATE', CHECK (plain <> 'a, b COLLATE NOCASE'))`,
+    ]) {
+      await connector.execute({ sql, params: [] });
+    }
+    const tables = await connector.listTables();
+    const columns = tables.find((t) => t.name === "compared")?.columns;
+    expect(columns?.map((c) => [c.name, c.textCompare])).toEqual([
+      ["s", "cast"],
+      ["e", "cast"],
+      ["u", "uuid"],
+      ["nocase", "collate"],
+      ['Odd, "name"', "collate"],
+      ["c", undefined],
+      ["plain", undefined],
     ]);
   });
 });

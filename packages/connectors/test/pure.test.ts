@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { collatedColumns } from "../src/duckdb-collations.ts";
 import { shortestFloat32 } from "../src/duckdb-values.ts";
 import {
   dateFromDays,
@@ -39,6 +40,16 @@ describe("timestamp text to nanoseconds", () => {
     expect(dateFromDays(0)).toBe("1970-01-01");
     expect(dateFromDays(-1)).toBe("1969-12-31");
     expect(dateFromDays(19_782)).toBe("2024-02-29");
+  });
+});
+
+describe("DuckDB column collations from a table's CREATE text", () => {
+  it("finds the columns declared with a collation other than by code point", () => {
+    const sql = `CREATE TABLE "odd table"(a VARCHAR COLLATE NOCASE, b VARCHAR DEFAULT('COLLATE NOCASE'),
+      "c, ""d""" VARCHAR COLLATE nocase.noaccent NOT NULL, e VARCHAR COLLATE "C", f VARCHAR COLLATE de_de,
+      g DECIMAL(10,2), h STRUCT(x VARCHAR COLLATE NOCASE), CHECK((b <> 'x COLLATE y')), PRIMARY KEY(a));`;
+    expect([...collatedColumns(sql)]).toEqual(["a", 'c, "d"', "f"]);
+    expect([...collatedColumns("CREATE TABLE t(a VARCHAR, b INTEGER);")]).toEqual([]);
   });
 });
 

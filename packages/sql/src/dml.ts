@@ -23,7 +23,14 @@ import {
 import type { Ast, ParsedStatement } from "./parse.ts";
 import type { Expr } from "./plan.ts";
 import { canPush } from "./pushdown.ts";
-import { columnSql, ParamList, qualifiedName, renderAssigned, renderExpr } from "./render.ts";
+import {
+  type ColumnText,
+  columnSql,
+  ParamList,
+  qualifiedName,
+  renderAssigned,
+  renderExpr,
+} from "./render.ts";
 import type { CatalogTable, ColumnDef, Row, SourceStatement, SqlType, Value } from "./types.ts";
 import { castValue, toDecimalValue } from "./values.ts";
 
@@ -279,21 +286,20 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
     // char(n) column is compared without its padding, as a SELECT's pushed filter does.
     const name = (i: number) => columns[i]?.name ?? "";
     const columnOf = (i: number) => table.columns.find((c) => c.name === name(i)) ?? columns[i];
-    const compared = (i: number) => columnSql(source.dialect, columnOf(i));
-    // An assigned value keeps an enum or money column's own type: PostgreSQL assigns them no text.
-    const assignedColumn = (i: number) => {
-      const column = columnOf(i);
-      if (column?.textCompare !== "cast") return columnSql(source.dialect, column);
-      const { textCompare: _, ...asStored } = column;
-      return columnSql(source.dialect, asStored);
-    };
+    const compared: ColumnText = (i, comparedWith) =>
+      columnSql(source.dialect, columnOf(i), comparedWith);
+    // A column assigned as it is keeps an enum, money or uuid column's own type: PostgreSQL
+    // assigns them no text.
+    const storedColumn = (i: number) => q(columnOf(i)?.name ?? "");
     const render = (e: Expr, clause: string, assigned = false) => {
       if (!canPush(e, source)) {
         throw unsupported(
           `${clause} cannot be run by source "${source.name}" (${source.dialect.kind})`,
         );
       }
-      return assigned ? renderAssigned(e, assignedColumn, params) : renderExpr(e, compared, params);
+      return assigned
+        ? renderAssigned(e, compared, storedColumn, params)
+        : renderExpr(e, compared, params);
     };
     const condition = narrow(where);
     const whereSql = condition ? ` WHERE ${render(condition, "the WHERE condition")}` : "";

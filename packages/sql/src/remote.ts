@@ -16,6 +16,7 @@ import {
 } from "./pushdown.ts";
 import {
   type ColumnText,
+  canonicalUuidText,
   columnSql,
   groupByList,
   groupingSetsList,
@@ -30,6 +31,11 @@ interface Block {
   sql: string;
   /** Output column positions the block actually produces. */
   available: Set<number>;
+  /**
+   * Output positions holding a uuid column as stored, so that joins within the source compare
+   * uuids, by index; any other use names them as text (see `columnSql`).
+   */
+  uuids: Set<number>;
 }
 
 class NotPushable extends Error {}
@@ -113,7 +119,7 @@ export function toRemote(
     const cols = Array.from({ length: width }, (_, i) => `${t}.${r.c(i)} AS ${r.c(i)}`);
     let sql = `SELECT ${cols.join(", ")} FROM (${inner.sql}) ${t}`;
     if (sort) {
-      const col = (i: number) => `${t}.${r.c(i)}`;
+      const col = r.slotText(t, inner.uuids);
       sql += ` ORDER BY ${sort
         .map(
           (k) =>
@@ -193,6 +199,14 @@ class Renderer {
   c(i: number): string {
     return this.source.dialect.quoteIdentifier(`c${i}`);
   }
+  /** Slot `i` of the derived table `t`, a uuid among `uuids` named as `columnSql` names one. */
+  slotText(t: string, uuids: ReadonlySet<number>): ColumnText {
+    return (i, comparedWith) => {
+      const name = `${t}.${this.c(i)}`;
+      const asStored = !uuids.has(i) || comparedWith?.every(canonicalUuidText);
+      return asStored ? name : `CAST(${name} AS TEXT)`;
+    };
+  }
   expr(e: Expr, column: ColumnText): string {
     if (!canPush(e, this.source)) throw new NotPushable();
     return renderExpr(e, column, this.params);
@@ -205,19 +219,24 @@ class Renderer {
       case "scan": {
         if (node.limit !== undefined || node.orderBy) throw new NotPushable();
         const d = this.source.dialect;
-        const col: ColumnText = (i, asStored) => columnSql(d, node.table.columns[i], asStored);
+        const col: ColumnText = (i, comparedWith) =>
+          columnSql(d, node.table.columns[i], comparedWith);
         const available = new Set<number>();
+        const uuids = new Set<number>();
         const items: string[] = [];
         node.needed.forEach((n, i) => {
           if (n > 0) {
             available.add(i);
-            items.push(`${col(i)} AS ${this.c(i)}`);
+            const column = node.table.columns[i];
+            if (column?.textCompare === "uuid") uuids.add(i);
+            const text = uuids.has(i) ? d.quoteIdentifier(column?.name ?? "") : col(i);
+            items.push(`${text} AS ${this.c(i)}`);
           }
         });
         const where = [...node.pushed, ...node.local].map((p) => this.expr(p, col));
         let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM ${qualifiedName(d, node.table)}`;
         if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
-        return { sql, available };
+        return { sql, available, uuids };
       }
       case "join": {
         if (node.type === "full" && this.source.dialect.kind === "mysql") throw new NotPushable();
@@ -226,12 +245,16 @@ class Renderer {
         const l = this.alias();
         const r = this.alias();
         const lw = node.left.columns.length;
-        const lcol = (i: number) => `${l}.${this.c(i)}`;
-        const rcol = (i: number) => `${r}.${this.c(i)}`;
-        const both = (i: number) => (i < lw ? lcol(i) : rcol(i - lw));
+        const lcol = this.slotText(l, left.uuids);
+        const rcol = this.slotText(r, right.uuids);
+        const both: ColumnText = (i, comparedWith) =>
+          i < lw ? lcol(i, comparedWith) : rcol(i - lw, comparedWith);
         const conds = node.leftKeys.map((k, i) => {
           const rk = node.rightKeys[i] as Expr;
           if ((k.type === "text" || rk.type === "text") && !textEq) throw new NotPushable();
+          // Two uuid columns as stored compare alike as uuids and as their canonical text.
+          if (k.k === "col" && rk.k === "col" && left.uuids.has(k.i) && right.uuids.has(rk.i))
+            return `${l}.${this.c(k.i)} = ${r}.${this.c(rk.i)}`;
           return `${this.expr(k, lcol)} = ${this.expr(rk, rcol)}`;
         });
         if (node.residual) conds.push(this.expr(node.residual, both));
@@ -239,23 +262,26 @@ class Renderer {
           ...left.available,
           ...[...right.available].map((i) => i + lw),
         ]);
-        const items = [...available].map((i) => `${both(i)} AS ${this.c(i)}`);
+        const uuids = new Set([...left.uuids, ...[...right.uuids].map((i) => i + lw)]);
+        const passed = (i: number) => (i < lw ? `${l}.${this.c(i)}` : `${r}.${this.c(i - lw)}`);
+        const items = [...available].map((i) => `${passed(i)} AS ${this.c(i)}`);
         const kind =
           node.type === "cross" && conds.length === 0
             ? "CROSS JOIN"
             : `${node.type === "cross" ? "INNER" : node.type.toUpperCase()} JOIN`;
         let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${left.sql}) ${l} ${kind} (${right.sql}) ${r}`;
         if (kind !== "CROSS JOIN") sql += ` ON ${conds.length > 0 ? conds.join(" AND ") : "TRUE"}`;
-        return { sql, available };
+        return { sql, available, uuids };
       }
       case "filter": {
         const input = this.block(node.input);
         const t = this.alias();
         const items = [...input.available].map((i) => `${t}.${this.c(i)} AS ${this.c(i)}`);
-        const pred = this.expr(node.predicate, (i) => `${t}.${this.c(i)}`);
+        const pred = this.expr(node.predicate, this.slotText(t, input.uuids));
         return {
           sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t} WHERE ${pred}`,
           available: input.available,
+          uuids: input.uuids,
         };
       }
       case "project": {
@@ -265,12 +291,18 @@ class Renderer {
         const kept = node.exprs.flatMap((e, i) =>
           [...slotsOf(e)].every((j) => input.available.has(j)) ? [{ e, i }] : [],
         );
-        const items = kept.map(
-          ({ e, i }) => `${this.expr(e, (j) => `${t}.${this.c(j)}`)} AS ${this.c(i)}`,
-        );
+        const col = this.slotText(t, input.uuids);
+        // A uuid passed on as it is stays stored, for a join above.
+        const uuids = new Set<number>();
+        const items = kept.map(({ e, i }) => {
+          if (e.k !== "col" || !input.uuids.has(e.i)) return `${this.expr(e, col)} AS ${this.c(i)}`;
+          uuids.add(i);
+          return `${t}.${this.c(e.i)} AS ${this.c(i)}`;
+        });
         return {
           sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t}`,
           available: new Set(kept.map(({ i }) => i)),
+          uuids,
         };
       }
       case "distinct": {
@@ -282,6 +314,7 @@ class Renderer {
         return {
           sql: `SELECT DISTINCT ${items.join(", ")} FROM (${input.sql}) ${t}`,
           available: input.available,
+          uuids: input.uuids,
         };
       }
       case "aggregate": {
@@ -292,7 +325,7 @@ class Renderer {
         if (node.groups.length === 0 && node.aggs.length === 0) throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
-        const col = (j: number) => `${t}.${this.c(j)}`;
+        const col = this.slotText(t, input.uuids);
         const groups = node.groups.map((g) => {
           if (!canPushGroupKey(g, this.source)) throw new NotPushable();
           return this.expr(g, col);
@@ -306,7 +339,7 @@ class Renderer {
         const groupBy = node.sets ? groupingSetsList(groups, node.sets) : groupByList(groups);
         if (groupBy === undefined) throw new NotPushable();
         if (groups.length > 0 || node.sets) sql += ` GROUP BY ${groupBy}`;
-        return { sql, available: new Set(items.map((_, i) => i)) };
+        return { sql, available: new Set(items.map((_, i) => i)), uuids: new Set() };
       }
       case "union": {
         // MySQL and DuckDB give a column of integers and decimals the decimals' scale (`2.00`);
@@ -316,14 +349,18 @@ class Renderer {
         const blocks = node.inputs.map((i) => this.block(i));
         // Inputs that produce the same columns line up (a logical table's members read alike).
         const first = blocks[0];
+        // A uuid as stored lines up only with a uuid: the source has no union of uuid and text.
         const same = (b: Block) =>
           first !== undefined &&
           b.available.size === first.available.size &&
-          [...b.available].every((i) => first.available.has(i));
+          [...b.available].every((i) => first.available.has(i)) &&
+          b.uuids.size === first.uuids.size &&
+          [...b.uuids].every((i) => first.uuids.has(i));
         if (!first || !blocks.every(same)) throw new NotPushable();
         return {
           sql: blocks.map((b) => `(${b.sql})`).join(" UNION ALL "),
           available: first.available,
+          uuids: first.uuids,
         };
       }
       default:

@@ -101,23 +101,27 @@ function toSourceValue(v: Value, type: SqlType, dialect: SqlDialect): Value {
 
 /**
  * A value assigned to a column (UPDATE … SET c = value): a lone literal is bound as the column's
- * own type, uncast, as it is beside a column in a comparison — a cast to the engine's type
- * (`CAST($1 AS TEXT)`) would not be assignable to a uuid or enum column.
+ * own type, uncast, as it is beside a column in a comparison, and a lone column is named as
+ * stored (`storedColumn`) — text (`CAST($1 AS TEXT)`, `CAST("v" AS TEXT)`) would not be
+ * assignable to a uuid or enum column. Any other value is computed as `column` names columns.
  */
 export function renderAssigned(
   expr: Expr,
-  column: (i: number) => string,
+  column: ColumnText,
+  storedColumn: (i: number) => string,
   params: ParamList,
 ): string {
-  return expr.k === "lit" ? literal(expr, params, true) : renderExpr(expr, column, params);
+  if (expr.k === "lit") return literal(expr, params, true);
+  if (expr.k === "col") return storedColumn(expr.i);
+  return renderExpr(expr, column, params);
 }
 
 /**
- * The SQL for column slot `i`. `comparedAsStored`: the column is only compared with text values
- * that end in no blank, which a blank-padded column compares equally with or without its padding
- * — so it may be named as stored, where the source's statistics and indexes see it.
+ * The SQL for column slot `i`. `comparedWith`: the values the column alone is compared with, where
+ * that is its only use there; a column that compares alike as stored with them (`columnSql`) is
+ * named as stored, where the source's statistics and indexes see it.
  */
-export type ColumnText = (i: number, comparedAsStored?: boolean) => string;
+export type ColumnText = (i: number, comparedWith?: readonly Expr[]) => string;
 
 /** Renders `expr`; `column(i)` gives the (quoted) SQL for column slot `i`. */
 export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): string {
@@ -128,7 +132,7 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
   const exact = (sql: string) => exactText(sql, params.dialect);
   /** A column compared with these values only, as stored where that compares the same. */
   const comparedColumn = (e: Expr, values: Expr[]): string =>
-    e.k === "col" && values.every(unblankedText) ? column(e.i, true) : r(e);
+    e.k === "col" ? column(e.i, values) : r(e);
   switch (expr.k) {
     case "col":
       return column(expr.i);
@@ -281,21 +285,43 @@ function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined 
  * collation of its own is compared in the C collation (code point order, exact equality), as the
  * engine compares text. Either keeps the source from using the column's index for those
  * comparisons, key lookups and joins within the source included.
+ *
+ * A uuid column reads as its canonical text (lower case, hyphenated), and in the source a text
+ * value compared with it is read as a uuid: `'A0EEBC99-…'` and `'{a0eebc99…}'` match it there,
+ * `'xyz'` is an error, and LIKE or a text function finds no operator. So it is named as stored
+ * only where compared with canonical uuid text alone — the same test on the uuid as on its text,
+ * in the same order — and cast to text everywhere else.
  */
 export function columnSql(
   dialect: SqlDialect,
   column: ColumnDef | undefined,
-  comparedAsStored = false,
+  comparedWith?: readonly Expr[],
 ): string {
   const name = dialect.quoteIdentifier(column?.name ?? "");
-  if (column?.textCompare === "cast") return `CAST(${name} AS TEXT)`;
-  const text = column?.blankPadded && !comparedAsStored ? `CAST(${name} AS TEXT)` : name;
-  return column?.textCompare === "collate" ? `(${text} COLLATE "C")` : text;
+  const asText = `CAST(${name} AS TEXT)`;
+  switch (column?.textCompare) {
+    case "cast":
+      return asText;
+    case "uuid":
+      return comparedWith?.every(canonicalUuidText) ? name : asText;
+    default: {
+      const unpadded = !column?.blankPadded || comparedWith?.every(unblankedText);
+      const text = unpadded ? name : asText;
+      return column?.textCompare === "collate" ? `(${text} COLLATE "C")` : text;
+    }
+  }
 }
 
 /** A text value with no trailing blank: compared alike with a `char(n)` column and its text. */
 function unblankedText(e: Expr): boolean {
   return e.k === "lit" && typeof e.v === "string" && !e.v.endsWith(" ");
+}
+
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A uuid as a uuid column reads: its canonical text, compared alike with the uuid itself. */
+export function canonicalUuidText(e: Expr): boolean {
+  return e.k === "lit" && typeof e.v === "string" && CANONICAL_UUID.test(e.v);
 }
 
 /** The table's name as its source knows it: `schema.name`, or its full path where it has one. */

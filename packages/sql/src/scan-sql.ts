@@ -5,6 +5,7 @@ import { factsAbout } from "./logical.ts";
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import {
   type ColumnText,
+  canonicalUuidText,
   columnSql,
   groupByList,
   groupingSetsList,
@@ -129,7 +130,7 @@ export function renderScan(
 ): ScanStatement {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col: ColumnText = (i, asStored) => columnSql(d, scan.table.columns[i], asStored);
+  const col: ColumnText = (i, comparedWith) => columnSql(d, scan.table.columns[i], comparedWith);
   const fetched: number[] = [];
   scan.needed.forEach((n, i) => {
     if (n > 0) fetched.push(i);
@@ -141,7 +142,8 @@ export function renderScan(
   const where = scan.pushed.map((p) => renderExpr(p, col, params));
   if (keyFilter) {
     const type = scan.columns[keyFilter.column]?.type ?? "unknown";
-    where.push(keyFilterSql(col(keyFilter.column), type, keyFilter, params));
+    const keys = keysOf(keyFilter).map((v): Expr => ({ k: "lit", v, type }));
+    where.push(keyFilterSql(col(keyFilter.column, keys), type, keyFilter, params));
   }
   if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
   if (scan.orderBy && scan.orderBy.length > 0) {
@@ -171,7 +173,12 @@ export function renderKeyFiltered(
   const d = source.dialect;
   const params = new ParamList(d);
   const q = d.quoteIdentifier("k");
-  const filter = keyFilterSql(`${q}.${d.quoteIdentifier(column)}`, type, keyFilter, params);
+  const named = `${q}.${d.quoteIdentifier(column)}`;
+  // A text column there may be a uuid as stored, which reads other text as a uuid (see
+  // `columnSql`): keys that are not canonical uuids are compared with its text.
+  const keys = keysOf(keyFilter).map((v): Expr => ({ k: "lit", v, type }));
+  const asText = type === "text" && d.kind !== "mysql" && !keys.every(canonicalUuidText);
+  const filter = keyFilterSql(asText ? `CAST(${named} AS TEXT)` : named, type, keyFilter, params);
   return params.statement(
     `SELECT * FROM (${statement.sql}) ${q} WHERE ${filter}`,
     statement.params,
@@ -230,6 +237,13 @@ function arrayElement(v: Value): string {
   return String(v);
 }
 
+/** The keys a filter names: its list, its array, or its range's ends. */
+function keysOf(keyFilter: KeyFilter): Value[] {
+  if ("values" in keyFilter) return keyFilter.values;
+  if ("array" in keyFilter) return keyFilter.array;
+  return [keyFilter.lo, keyFilter.hi];
+}
+
 /** A key filter on the column `col` names: `col IN (…)`, `col BETWEEN lo AND hi` or `= ANY`. */
 function keyFilterSql(col: string, type: SqlType, keyFilter: KeyFilter, params: ParamList): string {
   if ("array" in keyFilter)
@@ -249,7 +263,7 @@ export function scanBounds(scan: ScanNode, keyFilter?: KeyFilter): ScanBounds {
     const facts: ColumnBounds = factsAbout(scan.pushed, i);
     if (keyFilter?.column === i) {
       if (!("lo" in keyFilter)) {
-        const keys = "values" in keyFilter ? keyFilter.values : keyFilter.array;
+        const keys = keysOf(keyFilter);
         facts.values = facts.values
           ? facts.values.filter((v) => keys.some((k) => compareValues(v, k) === 0))
           : keys;
@@ -293,7 +307,7 @@ export function renderAggregate(
 ): SourceStatement | undefined {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col: ColumnText = (i, asStored) => columnSql(d, scan.table.columns[i], asStored);
+  const col: ColumnText = (i, comparedWith) => columnSql(d, scan.table.columns[i], comparedWith);
   const groupSql = groups.map((g) => renderExpr(g, col, params));
   const aggSql = aggs.map((a) => aggregateSql(a, groupSql, (x) => renderExpr(x, col, params)));
   const groupBy = sets ? groupingSetsList(groupSql, sets) : groupByList(groupSql);

@@ -21,10 +21,10 @@ export interface ColumnDef {
   blankPadded?: boolean;
   /**
    * Where the source compares the column otherwise than as text (a PostgreSQL enum or money
-   * column, or one with a collation of its own): cast to text, or compared in the C collation
-   * (see `columnSql`).
+   * column, a uuid, or a column with a collation of its own): cast to text, cast unless compared
+   * with canonical uuid text, or compared in the C collation (see `columnSql`).
    */
-  textCompare?: "cast" | "collate";
+  textCompare?: "cast" | "collate" | "uuid";
 }
 
 export type TextComparison = "binary" | "case-sensitive-locale" | "case-insensitive";

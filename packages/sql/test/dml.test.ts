@@ -113,8 +113,19 @@ const moods = {
   ],
 };
 
+/** Two uuid columns, read as their canonical text. */
+const tokens = {
+  source: "pg",
+  schema: "public",
+  name: "tokens",
+  columns: [
+    { name: "u", type: "text" as const, textCompare: "uuid" as const },
+    { name: "v", type: "text" as const, textCompare: "uuid" as const },
+  ],
+};
+
 const catalog = new StaticCatalog(
-  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes, moods],
+  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes, moods, tokens],
   sources,
   {},
   logical,
@@ -245,6 +256,39 @@ describe("UPDATE and DELETE", () => {
         },
       ],
     );
+  });
+});
+
+describe("columns compared otherwise than as text", () => {
+  it("assigns an enum as stored, and compares it and a collated column as text", () => {
+    expect(
+      statements("UPDATE moods SET mood = before WHERE mood = 'plain' AND word = 'x'"),
+    ).toEqual([
+      {
+        source: "pg",
+        sql: 'UPDATE "public"."moods" SET "mood" = "before" WHERE ((CAST("mood" AS TEXT) = $1) AND (("word" COLLATE "C") = $2))',
+        params: ["plain", "x"],
+      },
+    ]);
+  });
+
+  it("assigns a uuid as stored, and compares it as stored only with canonical uuid text", () => {
+    const uuid = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    expect(statements(`UPDATE tokens SET u = v WHERE v = '${uuid}'`)).toEqual([
+      {
+        source: "pg",
+        sql: 'UPDATE "public"."tokens" SET "u" = "v" WHERE ("v" = $1)',
+        params: [uuid],
+      },
+    ]);
+    // PostgreSQL would delete the row whose uuid this is in upper case.
+    expect(statements(`DELETE FROM tokens WHERE u = '${uuid.toUpperCase()}'`)).toEqual([
+      {
+        source: "pg",
+        sql: 'DELETE FROM "public"."tokens" WHERE (CAST("u" AS TEXT) = $1)',
+        params: [uuid.toUpperCase()],
+      },
+    ]);
   });
 });
 

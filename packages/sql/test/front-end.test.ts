@@ -9,6 +9,7 @@ import {
   type PlanNode,
   parseSql,
   planSql,
+  renderKeyFiltered,
   renderKeysPresent,
   renderScan,
   type ScanNode,
@@ -74,6 +75,18 @@ const catalog = new StaticCatalog(
         { name: "n_name", type: "text", blankPadded: true },
       ],
       rowCount: 25,
+    },
+    {
+      source: "pg",
+      schema: "public",
+      name: "tokens",
+      columns: [
+        { name: "id", type: "integer" },
+        { name: "u", type: "text", textCompare: "uuid" },
+        { name: "v", type: "text", textCompare: "uuid" },
+        { name: "t", type: "text" },
+      ],
+      rowCount: 1000,
     },
     {
       source: "duck",
@@ -390,6 +403,47 @@ describe("pushdown", () => {
     expect(renderScan(blank, pgSource).sql).toBe(
       'SELECT "n_key" FROM "public"."nation" WHERE (CAST("n_name" AS TEXT) IN ($1, $2)) AND (CAST("n_name" AS TEXT) = $3)',
     );
+  });
+
+  it("compares a uuid column as stored only with canonical uuid text, as its text otherwise", () => {
+    const uuid = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    const stored = scanOf(`SELECT id FROM tokens WHERE u = '${uuid}' AND v IN ('${uuid}')`);
+    expect(renderScan(stored, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."tokens" WHERE ("u" = $1) AND ("v" IN ($2))',
+    );
+    // PostgreSQL would read the upper case as the same uuid, refuse 'xyz', find no uuid LIKE,
+    // and no uuid = text.
+    const text = scanOf(
+      `SELECT id FROM tokens WHERE u = '${uuid.toUpperCase()}' AND v IN ('${uuid}', 'xyz') AND u LIKE 'a0%' AND v = t`,
+    );
+    expect(renderScan(text, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."tokens" WHERE (CAST("u" AS TEXT) = $1) AND (CAST("v" AS TEXT) IN ($2, $3)) AND (CAST("u" AS TEXT) LIKE $4) AND (CAST("v" AS TEXT) = "t")',
+    );
+    // A join's keys: as stored while every key is a canonical uuid.
+    const keyed = scanOf("SELECT id FROM tokens");
+    const filtered = (values: string[]) =>
+      renderScan(keyed, pgSource, { column: 1, values }).sql.split(" WHERE ")[1];
+    expect(filtered([uuid])).toBe('"u" IN ($1)');
+    expect(filtered([uuid, `{${uuid}}`])).toBe('CAST("u" AS TEXT) IN ($1, $2)');
+    const statement = { sql: 'SELECT "u" AS "c1" FROM "public"."tokens"', params: [] };
+    const narrowed = (values: string[], source: SourceInfo) =>
+      renderKeyFiltered(statement, "c1", "text", { column: 0, values }, source).sql.split(
+        " WHERE ",
+      )[1];
+    expect(narrowed([uuid], pgSource)).toBe('"k"."c1" IN ($1)');
+    expect(narrowed(["xyz"], pgSource)).toBe('CAST("k"."c1" AS TEXT) IN ($1)');
+    expect(narrowed(["xyz"], mySource)).toBe("`k`.`c1` IN (?)");
+  });
+
+  it("joins uuid columns within a source as uuids, and a uuid with text as text", () => {
+    const { plan } = planSql(
+      "SELECT a.id, b.t FROM tokens a JOIN tokens b ON a.u = b.v JOIN tokens c ON c.t = b.u",
+      catalog,
+    );
+    const [sent, ...more] = explainPlan(plan, catalog).sources;
+    expect(more).toEqual([]);
+    expect(sent?.sql).toMatch(/ON "t\d+"\."c1" = "t\d+"\."c2"/);
+    expect(sent?.sql).toMatch(/ON "t\d+"\."c3" = CAST\("t\d+"\."c5" AS TEXT\)/);
   });
 
   it("casts a parameter with no column beside it, so PostgreSQL need not guess its type", () => {

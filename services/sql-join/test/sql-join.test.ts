@@ -3,6 +3,10 @@
  * EXPLAIN with the exact statements, read-only refusal, clear errors, and a worker that keeps
  * serving after bad input.
  */
+import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConnector } from "@entente/connectors";
 import { collectSqlResult, EntenteError, SUBJECTS } from "@entente/protocol";
 import { EntenteClient, loadConfig, startWorker, type Worker } from "@entente/runtime";
@@ -22,6 +26,7 @@ const USERS = 400;
 const ORDERS = 3000;
 const COUNTRIES = ["US", "DE", "FR", "JP"];
 const EVENTS = 120;
+const TOKENS = 20;
 /** Text that PostgreSQL's array literal must quote: separators, braces, a quote, a backslash. */
 const QUOTED = ["a,b", "{x}", 'q"uote', "back\\slash", " spaced ", "NULL"];
 const LABELS = [...QUOTED, "plain", "Plain", "é", "e", "A"];
@@ -38,6 +43,13 @@ let worker: Worker;
 let nc: NatsConnection;
 let client: EntenteClient;
 let pgUrl: string;
+let lakeDir: string | undefined;
+
+/** PostgreSQL's `md5(i::text)::uuid`, as a uuid column reads: its canonical text. */
+function token(i: number): string {
+  const h = createHash("md5").update(String(i)).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 function user(i: number) {
   return { id: i, name: `user_${i}`, country: COUNTRIES[i % COUNTRIES.length] as string };
@@ -83,6 +95,15 @@ async function sql(
     ...options,
   });
   return collectSqlResult(items);
+}
+
+/** Each statement answers its rows, with pushdown and without. */
+async function expectAnswers(expected: [string, unknown[][]][]): Promise<void> {
+  for (const [statement, rows] of expected) {
+    expect((await sql(statement)).rows, statement).toEqual(rows);
+    const engine = await sql(statement, undefined, false, { pushdown: false });
+    expect(engine.rows, statement).toEqual(rows);
+  }
 }
 
 async function failure(statement: string): Promise<EntenteError> {
@@ -142,6 +163,9 @@ beforeAll(async () => {
     `CREATE TABLE words (id integer PRIMARY KEY, caseless text COLLATE caseless NOT NULL,
        icu text COLLATE "und-x-icu" NOT NULL, price money NOT NULL)`,
     "INSERT INTO words VALUES (1, 'abc', 'a', 1), (2, 'ABC', 'A', 10), (3, 'abd', 'b', 9), (4, 'Abc', 'B', 2.5)",
+    // Uuids, and their text in upper case.
+    "CREATE TABLE tokens (id integer PRIMARY KEY, u uuid NOT NULL, t text NOT NULL)",
+    `INSERT INTO tokens SELECT g, md5(g::text)::uuid, upper(md5(g::text)::uuid::text) FROM generate_series(1, ${TOKENS}) g`,
   ])
     await pc.execute({ sql, params: [] });
   // Events: one a day around 2024-10-04; the hot tier also still holds the five days before it.
@@ -194,12 +218,33 @@ beforeAll(async () => {
     sql: `INSERT INTO events_hi SELECT seq, ELT(seq % 3 + 1, 'click', 'view', 'buy'), TIMESTAMP '2024-10-04 06:00:00' + INTERVAL (CAST(seq AS SIGNED) - 60) DAY FROM seq_1_to_${EVENTS} WHERE seq >= 60`,
     params: [],
   });
+  // A uuid as upper-case text, text that is no uuid, and a uuid as its canonical text.
+  await my.execute({ sql: "CREATE TABLE token_refs (u varchar(40) NOT NULL)", params: [] });
+  await my.execute({
+    sql: "INSERT INTO token_refs VALUES (?), (?), (?)",
+    params: [token(1).toUpperCase(), "xyz", token(2)],
+  });
   await my.close();
+  lakeDir = await mkdtemp(join(tmpdir(), "entente-lake-"));
+  const lakePath = join(lakeDir, "lake.duckdb");
+  const lake = await createConnector("setup_lake", { kind: "duckdb", path: lakePath });
+  for (const sql of [
+    "CREATE TYPE shade AS ENUM ('light', 'dark', 'DARK')",
+    `CREATE TABLE tags (id INTEGER PRIMARY KEY, tag VARCHAR COLLATE NOCASE NOT NULL,
+       u UUID NOT NULL, shade shade NOT NULL)`,
+  ])
+    await lake.execute({ sql, params: [] });
+  await lake.execute({
+    sql: "INSERT INTO tags VALUES (1, 'abc', $1, 'light'), (2, 'ABC', $2, 'dark'), (3, 'abd', $3, 'DARK'), (4, 'Abc', $4, 'dark')",
+    params: [1, 2, 3, 4].map(token),
+  });
+  await lake.close();
   const yaml = `
 nats: { servers: ["${nats.url}"] }
 sources:
   users_db: { kind: postgres, url: "${pgUrl}" }
   orders_db: { kind: mysql, url: "${myUrl}" }
+  lake: { kind: duckdb, path: "${lakePath}" }
 tables:
   people: users_db.public.users
 logicalTables:
@@ -230,6 +275,7 @@ afterAll(async () => {
   await nats?.stop();
   await pgServer?.stop?.();
   await mariaServer?.stop?.();
+  if (lakeDir) await rm(lakeDir, { recursive: true, force: true });
 });
 
 describe("sql-join across PostgreSQL and MariaDB", () => {
@@ -580,15 +626,81 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
       // By their text, not the enum's label order ('plain' < 'PLAIN' < 'x').
       ["SELECT id FROM moods WHERE mood > 'PLAIN' AND mood < 'x' ORDER BY id", [[1], [4]]],
     ];
-    for (const [statement, rows] of expected) {
-      expect((await sql(statement)).rows, statement).toEqual(rows);
-      const engine = await sql(statement, undefined, false, { pushdown: false });
-      expect(engine.rows, statement).toEqual(rows);
-    }
+    await expectAnswers(expected);
     const sent = (await sql(expected[0]?.[0] as string, undefined, true)).sources?.[0]?.sql;
     expect(sent).toContain(`("caseless" COLLATE "C") = `);
     const enumSent = (await sql(expected[7]?.[0] as string, undefined, true)).sources?.[0]?.sql;
     expect(enumSent).toContain(`CAST("mood" AS TEXT) = `);
+  });
+
+  it("compares PostgreSQL uuid columns as the engine compares their canonical text", async () => {
+    const ids = Array.from({ length: TOKENS }, (_, i) => i + 1);
+    const where = (keep: (u: string) => boolean) =>
+      ids.filter((i) => keep(token(i))).map((i) => [i]);
+    const [first, second] = [token(1), token(2)];
+    const expected: [string, unknown[][]][] = [
+      [`SELECT id FROM tokens WHERE u = '${first}'`, [[1]]],
+      // PostgreSQL reads these as the first uuid, or refuses 'xyz'; as text they match nothing.
+      [`SELECT id FROM tokens WHERE u = '${first.toUpperCase()}'`, []],
+      [`SELECT id FROM tokens WHERE u = '{${first}}'`, []],
+      [`SELECT id FROM tokens WHERE u IN ('${first.toUpperCase()}', 'xyz', '${second}')`, [[2]]],
+      [
+        `SELECT id FROM tokens WHERE u LIKE '${first.slice(0, 2)}%' ORDER BY id`,
+        where((u) => u.startsWith(first.slice(0, 2))),
+      ],
+      ["SELECT id FROM tokens WHERE u < 'B' ORDER BY id", where((u) => u < "B")],
+      ["SELECT count(*) FROM tokens WHERE u = t", [[0]]],
+      ["SELECT count(*) FROM tokens a JOIN tokens b ON a.u = b.t", [[0]]],
+      ["SELECT count(*) FROM tokens a JOIN tokens b ON a.u = b.u", [[TOKENS]]],
+      ["SELECT k.id FROM tokens k JOIN token_refs r ON k.u = r.u", [[2]]],
+      ["SELECT id FROM tokens WHERE u IN (SELECT u FROM token_refs)", [[2]]],
+      [
+        "SELECT id FROM tokens ORDER BY u LIMIT 3",
+        ids
+          .sort((a, b) => (token(a) < token(b) ? -1 : 1))
+          .slice(0, 3)
+          .map((i) => [i]),
+      ],
+    ];
+    await expectAnswers(expected);
+    // Compared as stored where the source compares alike, so its index serves.
+    const sent = async (statement: string) =>
+      (await sql(statement, undefined, true)).sources?.map((s) => s.sql).join("\n");
+    expect(await sent(expected[0]?.[0] as string)).toContain('("u" = $1)');
+    expect(await sent(expected[1]?.[0] as string)).toContain('(CAST("u" AS TEXT) = $1)');
+    expect(await sent(expected[8]?.[0] as string)).toMatch(/ON "t\d+"\."c1" = "t\d+"\."c1"/);
+    const params = await sql("SELECT id FROM tokens WHERE u = $1", [first.toUpperCase()]);
+    expect(params.rows).toEqual([]);
+  });
+
+  it("compares DuckDB enum, uuid and NOCASE columns as the engine compares text", async () => {
+    const expected: [string, unknown[][]][] = [
+      ["SELECT id FROM tags WHERE tag = 'abc'", [[1]]],
+      ["SELECT id FROM tags WHERE tag LIKE 'a%' ORDER BY id", [[1], [3]]],
+      // Code point order: 'ABC' < 'Abc' < 'abc' < 'abd'.
+      ["SELECT id FROM tags WHERE tag < 'abc' ORDER BY id", [[2], [4]]],
+      ["SELECT tag FROM tags ORDER BY tag LIMIT 2", [["ABC"], ["Abc"]]],
+      ["SELECT count(DISTINCT tag) FROM tags", [[4]]],
+      [
+        "SELECT a.id, b.id FROM tags a JOIN tags b ON a.tag = b.tag ORDER BY a.id",
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+        ],
+      ],
+      [`SELECT id FROM tags WHERE u = '${token(2).toUpperCase()}'`, []],
+      [`SELECT id FROM tags WHERE u = '${token(2)}'`, [[2]]],
+      ["SELECT id FROM tags WHERE u = 'xyz'", []],
+      // By their text, not the enum's order ('light' < 'dark' < 'DARK').
+      ["SELECT shade FROM tags ORDER BY shade, id LIMIT 2", [["DARK"], ["dark"]]],
+      ["SELECT id FROM tags WHERE shade > 'dark' ORDER BY id", [[1]]],
+      ["SELECT id FROM tags WHERE shade = 'nope'", []],
+    ];
+    await expectAnswers(expected);
+    const sent = (await sql(expected[0]?.[0] as string, undefined, true)).sources?.[0]?.sql;
+    expect(sent).toContain(`("tag" COLLATE "C") = `);
   });
 
   it("sends text comparisons to MariaDB in a collation that keeps case and trailing blanks", async () => {

@@ -1,0 +1,103 @@
+/**
+ * Which columns of a DuckDB table carry a collation of their own. DuckDB's catalog functions
+ * report none (`duckdb_columns()` has no such column, `information_schema.columns.collation_name`
+ * is always NULL), but the CREATE TABLE text it regenerates for a table (`duckdb_tables().sql`)
+ * names it: `CREATE TABLE t(a VARCHAR COLLATE NOCASE, b VARCHAR);`.
+ */
+
+/** Collations that compare by code point, exactly, as the engine compares text. */
+const CODE_POINT_COLLATIONS = new Set(["binary", "c", "posix"]);
+
+/** Words that begin a table constraint rather than a column in a CREATE TABLE's list. */
+const TABLE_CONSTRAINTS = new Set(["constraint", "primary", "unique", "check", "foreign"]);
+
+type Token =
+  | { k: "word"; v: string }
+  | { k: "ident"; v: string }
+  | { k: "string" }
+  | { k: "punct"; v: string };
+
+/**
+ * The names of the columns `createSql` declares with a collation that compares otherwise than by
+ * code point (NOCASE, NOACCENT, a locale's, or a combination such as `nocase.noaccent`).
+ */
+export function collatedColumns(createSql: string): Set<string> {
+  const out = new Set<string>();
+  for (const definition of columnDefinitions(tokenize(createSql))) {
+    const [name] = definition;
+    if (!name || name.k === "punct" || name.k === "string") continue;
+    if (name.k === "word" && TABLE_CONSTRAINTS.has(name.v.toLowerCase())) continue;
+    const collation = collationOf(definition);
+    if (collation !== undefined && !CODE_POINT_COLLATIONS.has(collation)) out.add(name.v);
+  }
+  return out;
+}
+
+/** The collation a column definition names after COLLATE at its own level, lower-cased. */
+function collationOf(definition: Token[]): string | undefined {
+  let depth = 0;
+  for (let i = 0; i < definition.length; i++) {
+    const t = definition[i] as Token;
+    if (t.k === "punct" && t.v === "(") depth++;
+    else if (t.k === "punct" && t.v === ")") depth--;
+    else if (depth === 0 && t.k === "word" && t.v.toLowerCase() === "collate") {
+      const parts: string[] = [];
+      for (let j = i + 1; j < definition.length; j++) {
+        const p = definition[j] as Token;
+        if (p.k === "word" || p.k === "ident") parts.push(p.v);
+        else if (!(p.k === "punct" && p.v === ".")) break;
+      }
+      return parts.join(".").toLowerCase();
+    }
+  }
+  return undefined;
+}
+
+/** The comma-separated definitions inside the statement's first parentheses. */
+function columnDefinitions(tokens: Token[]): Token[][] {
+  const open = tokens.findIndex((t) => t.k === "punct" && t.v === "(");
+  if (open < 0) return [];
+  const definitions: Token[][] = [[]];
+  let depth = 0;
+  for (const t of tokens.slice(open + 1)) {
+    if (t.k === "punct" && t.v === "(") depth++;
+    if (t.k === "punct" && t.v === ")" && depth-- === 0) break;
+    if (depth === 0 && t.k === "punct" && t.v === ",") definitions.push([]);
+    else definitions[definitions.length - 1]?.push(t);
+  }
+  return definitions;
+}
+
+const WORD = /[\p{L}\p{N}_$]/u;
+
+/** Words, quoted identifiers (unquoted), string literals (their text is never needed) and marks. */
+function tokenize(sql: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i] as string;
+    if (ch === "'" || ch === '"') {
+      // A doubled quote inside is the quote itself.
+      let text = "";
+      let j = i + 1;
+      while (j < sql.length) {
+        if (sql[j] === ch && sql[j + 1] === ch) {
+          text += ch;
+          j += 2;
+        } else if (sql[j] === ch) break;
+        else text += sql[j++];
+      }
+      tokens.push(ch === "'" ? { k: "string" } : { k: "ident", v: text });
+      i = j + 1;
+    } else if (WORD.test(ch)) {
+      let j = i;
+      while (j < sql.length && WORD.test(sql[j] as string)) j++;
+      tokens.push({ k: "word", v: sql.slice(i, j) });
+      i = j;
+    } else {
+      if (!/\s/.test(ch)) tokens.push({ k: "punct", v: ch });
+      i++;
+    }
+  }
+  return tokens;
+}
