@@ -19,7 +19,9 @@ type Token =
 
 /**
  * The names of the columns `createSql` declares with a collation that compares otherwise than by
- * code point (NOCASE, NOACCENT, a locale's, or a combination such as `nocase.noaccent`).
+ * code point (NOCASE, NOACCENT, a locale's, or a combination such as `nocase.noaccent`), and of
+ * its generated columns, which may take one from the columns they are computed from (compared in
+ * C, a generated column without one answers as it would anyway).
  */
 export function collatedColumns(createSql: string): Set<string> {
   const out = new Set<string>();
@@ -28,29 +30,39 @@ export function collatedColumns(createSql: string): Set<string> {
     if (!name || name.k === "punct" || name.k === "string") continue;
     if (name.k === "word" && TABLE_CONSTRAINTS.has(name.v.toLowerCase())) continue;
     const collation = collationOf(definition);
-    if (collation !== undefined && !CODE_POINT_COLLATIONS.has(collation)) out.add(name.v);
+    const generated = wordAt(definition, "generated") >= 0;
+    if (generated || (collation !== undefined && !CODE_POINT_COLLATIONS.has(collation)))
+      out.add(name.v);
   }
   return out;
 }
 
-/** The collation a column definition names after COLLATE at its own level, lower-cased. */
+/** The collation a column definition names after COLLATE, lower-cased. */
 function collationOf(definition: Token[]): string | undefined {
+  const at = wordAt(definition, "collate");
+  if (at < 0) return undefined;
+  // A name, or names joined by dots (`nocase.noaccent`).
+  const parts: string[] = [];
+  for (let j = at + 1; j < definition.length; j += 2) {
+    const p = definition[j] as Token;
+    if (p.k !== "word" && p.k !== "ident") break;
+    parts.push(p.v);
+    const next = definition[j + 1];
+    if (!(next?.k === "punct" && next.v === ".")) break;
+  }
+  return parts.join(".").toLowerCase();
+}
+
+/** Where a definition holds `word` at its own level (outside parentheses), or -1. */
+function wordAt(definition: Token[], word: string): number {
   let depth = 0;
   for (let i = 0; i < definition.length; i++) {
     const t = definition[i] as Token;
     if (t.k === "punct" && t.v === "(") depth++;
     else if (t.k === "punct" && t.v === ")") depth--;
-    else if (depth === 0 && t.k === "word" && t.v.toLowerCase() === "collate") {
-      const parts: string[] = [];
-      for (let j = i + 1; j < definition.length; j++) {
-        const p = definition[j] as Token;
-        if (p.k === "word" || p.k === "ident") parts.push(p.v);
-        else if (!(p.k === "punct" && p.v === ".")) break;
-      }
-      return parts.join(".").toLowerCase();
-    }
+    else if (depth === 0 && t.k === "word" && t.v.toLowerCase() === word) return i;
   }
-  return undefined;
+  return -1;
 }
 
 /** The comma-separated definitions inside the statement's first parentheses. */

@@ -47,8 +47,10 @@ describe("DuckDB column collations from a table's CREATE text", () => {
   it("finds the columns declared with a collation other than by code point", () => {
     const sql = `CREATE TABLE "odd table"(a VARCHAR COLLATE NOCASE, b VARCHAR DEFAULT('COLLATE NOCASE'),
       "c, ""d""" VARCHAR COLLATE nocase.noaccent NOT NULL, e VARCHAR COLLATE "C", f VARCHAR COLLATE de_de,
-      g DECIMAL(10,2), h STRUCT(x VARCHAR COLLATE NOCASE), CHECK((b <> 'x COLLATE y')), PRIMARY KEY(a));`;
-    expect([...collatedColumns(sql)]).toEqual(["a", 'c, "d"', "f"]);
+      g DECIMAL(10,2), h STRUCT(x VARCHAR COLLATE NOCASE), i VARCHAR COLLATE C NOT NULL,
+      j VARCHAR COLLATE POSIX DEFAULT('x'), k VARCHAR GENERATED ALWAYS AS(a) VIRTUAL,
+      CHECK((b <> 'x COLLATE y')), PRIMARY KEY(a));`;
+    expect([...collatedColumns(sql)]).toEqual(["a", 'c, "d"', "f", "k"]);
     expect([...collatedColumns("CREATE TABLE t(a VARCHAR, b INTEGER);")]).toEqual([]);
   });
 });

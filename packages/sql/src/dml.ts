@@ -286,8 +286,7 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
     // char(n) column is compared without its padding, as a SELECT's pushed filter does.
     const name = (i: number) => columns[i]?.name ?? "";
     const columnOf = (i: number) => table.columns.find((c) => c.name === name(i)) ?? columns[i];
-    const compared: ColumnText = (i, comparedWith) =>
-      columnSql(source.dialect, columnOf(i), comparedWith);
+    const compared: ColumnText = (i, use) => columnSql(source.dialect, columnOf(i), use);
     // A column assigned as it is keeps an enum, money or uuid column's own type: PostgreSQL
     // assigns them no text.
     const storedColumn = (i: number) => q(columnOf(i)?.name ?? "");

@@ -16,13 +16,14 @@ import {
 } from "./pushdown.ts";
 import {
   type ColumnText,
-  canonicalUuidText,
   columnSql,
   groupByList,
   groupingSetsList,
   ParamList,
   qualifiedName,
   renderExpr,
+  renderKey,
+  uuidAsStored,
 } from "./render.ts";
 import { aggregateSql } from "./scan-sql.ts";
 import type { SourceInfo } from "./types.ts";
@@ -123,7 +124,7 @@ export function toRemote(
       sql += ` ORDER BY ${sort
         .map(
           (k) =>
-            `${r.expr(k.expr, col)}${k.desc ? " DESC" : " ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`,
+            `${r.key(k.expr, col)}${k.desc ? " DESC" : " ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`,
         )
         .join(", ")}`;
     }
@@ -201,15 +202,19 @@ class Renderer {
   }
   /** Slot `i` of the derived table `t`, a uuid among `uuids` named as `columnSql` names one. */
   slotText(t: string, uuids: ReadonlySet<number>): ColumnText {
-    return (i, comparedWith) => {
+    return (i, use) => {
       const name = `${t}.${this.c(i)}`;
-      const asStored = !uuids.has(i) || comparedWith?.every(canonicalUuidText);
-      return asStored ? name : `CAST(${name} AS TEXT)`;
+      return !uuids.has(i) || uuidAsStored(use) ? name : `CAST(${name} AS TEXT)`;
     };
   }
   expr(e: Expr, column: ColumnText): string {
     if (!canPush(e, this.source)) throw new NotPushable();
     return renderExpr(e, column, this.params);
+  }
+  /** A sort or group key (`renderKey`). */
+  key(e: Expr, column: ColumnText): string {
+    if (!canPush(e, this.source)) throw new NotPushable();
+    return renderKey(e, column, this.params);
   }
 
   block(node: PlanNode): Block {
@@ -219,8 +224,7 @@ class Renderer {
       case "scan": {
         if (node.limit !== undefined || node.orderBy) throw new NotPushable();
         const d = this.source.dialect;
-        const col: ColumnText = (i, comparedWith) =>
-          columnSql(d, node.table.columns[i], comparedWith);
+        const col: ColumnText = (i, use) => columnSql(d, node.table.columns[i], use);
         const available = new Set<number>();
         const uuids = new Set<number>();
         const items: string[] = [];
@@ -247,8 +251,7 @@ class Renderer {
         const lw = node.left.columns.length;
         const lcol = this.slotText(l, left.uuids);
         const rcol = this.slotText(r, right.uuids);
-        const both: ColumnText = (i, comparedWith) =>
-          i < lw ? lcol(i, comparedWith) : rcol(i - lw, comparedWith);
+        const both: ColumnText = (i, use) => (i < lw ? lcol(i, use) : rcol(i - lw, use));
         const conds = node.leftKeys.map((k, i) => {
           const rk = node.rightKeys[i] as Expr;
           if ((k.type === "text" || rk.type === "text") && !textEq) throw new NotPushable();
@@ -326,9 +329,12 @@ class Renderer {
         const input = this.block(node.input);
         const t = this.alias();
         const col = this.slotText(t, input.uuids);
-        const groups = node.groups.map((g) => {
+        // A uuid grouped as stored stays stored, for a join above.
+        const uuids = new Set<number>();
+        const groups = node.groups.map((g, i) => {
           if (!canPushGroupKey(g, this.source)) throw new NotPushable();
-          return this.expr(g, col);
+          if (g.k === "col" && input.uuids.has(g.i)) uuids.add(i);
+          return this.key(g, col);
         });
         const aggs = node.aggs.map((a) => this.aggregate(a, col, groups));
         const items = [
@@ -339,7 +345,7 @@ class Renderer {
         const groupBy = node.sets ? groupingSetsList(groups, node.sets) : groupByList(groups);
         if (groupBy === undefined) throw new NotPushable();
         if (groups.length > 0 || node.sets) sql += ` GROUP BY ${groupBy}`;
-        return { sql, available: new Set(items.map((_, i) => i)), uuids: new Set() };
+        return { sql, available: new Set(items.map((_, i) => i)), uuids };
       }
       case "union": {
         // MySQL and DuckDB give a column of integers and decimals the decimals' scale (`2.00`);

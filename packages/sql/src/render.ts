@@ -117,11 +117,20 @@ export function renderAssigned(
 }
 
 /**
- * The SQL for column slot `i`. `comparedWith`: the values the column alone is compared with, where
- * that is its only use there; a column that compares alike as stored with them (`columnSql`) is
- * named as stored, where the source's statistics and indexes see it.
+ * How a column is used where it is named: compared with these values only (none: tested for
+ * NULL), or as a sort or group key (`"key"`); undefined for any other use. A column that compares
+ * alike as stored there (`columnSql`) is named as stored, where the source's statistics and
+ * indexes see it.
  */
-export type ColumnText = (i: number, comparedWith?: readonly Expr[]) => string;
+export type ColumnUse = readonly Expr[] | "key";
+
+/** The SQL for column slot `i`, used as `use` says. */
+export type ColumnText = (i: number, use?: ColumnUse) => string;
+
+/** A sort or group key: a lone column named as one (see `ColumnUse`), any other expression. */
+export function renderKey(e: Expr, column: ColumnText, params: ParamList): string {
+  return e.k === "col" ? column(e.i, "key") : renderExpr(e, column, params);
+}
 
 /** Renders `expr`; `column(i)` gives the (quoted) SQL for column slot `i`. */
 export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): string {
@@ -154,7 +163,7 @@ export function renderExpr(expr: Expr, column: ColumnText, params: ParamList): s
     case "neg":
       return `(- ${r(expr.e)})`;
     case "isnull":
-      return `(${r(expr.e)} IS ${expr.not ? "NOT " : ""}NULL)`;
+      return `(${comparedColumn(expr.e, [])} IS ${expr.not ? "NOT " : ""}NULL)`;
     case "in": {
       const e = comparedColumn(expr.e, expr.list);
       return `(${expr.e.type === "text" ? exact(e) : e} ${expr.not ? "NOT " : ""}IN (${expr.list.map((x) => beside(x, expr.e)).join(", ")}))`;
@@ -290,20 +299,22 @@ function sourceTypeName(type: SqlType, dialect: SqlDialect): string | undefined 
  * value compared with it is read as a uuid: `'A0EEBC99-…'` and `'{a0eebc99…}'` match it there,
  * `'xyz'` is an error, and LIKE or a text function finds no operator. So it is named as stored
  * only where compared with canonical uuid text alone — the same test on the uuid as on its text,
- * in the same order — and cast to text everywhere else.
+ * in the same order — tested for NULL, or as a sort or group key (uuids order as their canonical
+ * text does), and cast to text everywhere else.
  */
 export function columnSql(
   dialect: SqlDialect,
   column: ColumnDef | undefined,
-  comparedWith?: readonly Expr[],
+  use?: ColumnUse,
 ): string {
   const name = dialect.quoteIdentifier(column?.name ?? "");
   const asText = `CAST(${name} AS TEXT)`;
+  const comparedWith = use === "key" ? undefined : use;
   switch (column?.textCompare) {
     case "cast":
       return asText;
     case "uuid":
-      return comparedWith?.every(canonicalUuidText) ? name : asText;
+      return uuidAsStored(use) ? name : asText;
     default: {
       const unpadded = !column?.blankPadded || comparedWith?.every(unblankedText);
       const text = unpadded ? name : asText;
@@ -315,6 +326,11 @@ export function columnSql(
 /** A text value with no trailing blank: compared alike with a `char(n)` column and its text. */
 function unblankedText(e: Expr): boolean {
   return e.k === "lit" && typeof e.v === "string" && !e.v.endsWith(" ");
+}
+
+/** Whether a uuid column used as `use` says compares alike as stored and as its text. */
+export function uuidAsStored(use: ColumnUse | undefined): boolean {
+  return use === "key" || (use?.every(canonicalUuidText) ?? false);
 }
 
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -12,6 +12,7 @@ import {
   ParamList,
   qualifiedName,
   renderExpr,
+  renderKey,
 } from "./render.ts";
 import type { SourceInfo, SourceStatement, SqlDialect, SqlType, Value } from "./types.ts";
 import { compareValues } from "./values.ts";
@@ -130,7 +131,7 @@ export function renderScan(
 ): ScanStatement {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col: ColumnText = (i, comparedWith) => columnSql(d, scan.table.columns[i], comparedWith);
+  const col: ColumnText = (i, use) => columnSql(d, scan.table.columns[i], use);
   const fetched: number[] = [];
   scan.needed.forEach((n, i) => {
     if (n > 0) fetched.push(i);
@@ -150,7 +151,7 @@ export function renderScan(
     sql += ` ORDER BY ${scan.orderBy
       .map(
         (k) =>
-          `${renderExpr(k.expr, col, params)}${k.desc ? " DESC" : " ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`,
+          `${renderKey(k.expr, col, params)}${k.desc ? " DESC" : " ASC"} NULLS ${k.nullsFirst ? "FIRST" : "LAST"}`,
       )
       .join(", ")}`;
   }
@@ -307,8 +308,8 @@ export function renderAggregate(
 ): SourceStatement | undefined {
   const d = source.dialect;
   const params = new ParamList(d);
-  const col: ColumnText = (i, comparedWith) => columnSql(d, scan.table.columns[i], comparedWith);
-  const groupSql = groups.map((g) => renderExpr(g, col, params));
+  const col: ColumnText = (i, use) => columnSql(d, scan.table.columns[i], use);
+  const groupSql = groups.map((g) => renderKey(g, col, params));
   const aggSql = aggs.map((a) => aggregateSql(a, groupSql, (x) => renderExpr(x, col, params)));
   const groupBy = sets ? groupingSetsList(groupSql, sets) : groupByList(groupSql);
   if (groupBy === undefined) return undefined;

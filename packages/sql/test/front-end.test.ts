@@ -419,6 +419,11 @@ describe("pushdown", () => {
     expect(renderScan(text, pgSource).sql).toBe(
       'SELECT "id" FROM "public"."tokens" WHERE (CAST("u" AS TEXT) = $1) AND (CAST("v" AS TEXT) IN ($2, $3)) AND (CAST("u" AS TEXT) LIKE $4) AND (CAST("v" AS TEXT) = "t")',
     );
+    // A NULL test answers alike on any type.
+    const tested = scanOf("SELECT id FROM tokens WHERE u IS NOT NULL");
+    expect(renderScan(tested, pgSource).sql).toBe(
+      'SELECT "id" FROM "public"."tokens" WHERE ("u" IS NOT NULL)',
+    );
     // A join's keys: as stored while every key is a canonical uuid.
     const keyed = scanOf("SELECT id FROM tokens");
     const filtered = (values: string[]) =>

@@ -14,7 +14,7 @@ import {
   type TablePartStats,
   type TableStatsReply,
 } from "@entente/protocol";
-import type { CatalogTable, ColumnDef, LogicalTable } from "@entente/sql";
+import { type CatalogTable, type ColumnDef, columnSql, type LogicalTable } from "@entente/sql";
 import type { LiveCatalog } from "./catalog.ts";
 import { isRegionSource } from "./region-source.ts";
 
@@ -187,11 +187,15 @@ async function scanStats(
   const from = (table.path ?? [table.schema, table.name]).map(q).join(".");
   const items = ["COUNT(*)"];
   for (const c of table.columns) {
-    const col = q(c.name);
     // MIN/MAX of json or blob columns is refused by some databases; their nulls still count.
+    // Text is ordered as the engine orders it: a uuid, enum or collated column by its text.
     if (c.type === "json" || c.type === "blob") items.push("NULL", "NULL");
-    else items.push(`MIN(${col})`, `MAX(${col})`);
-    items.push(`COUNT(*) - COUNT(${col})`);
+    else
+      items.push(
+        `MIN(${columnSql(connector.dialect, c)})`,
+        `MAX(${columnSql(connector.dialect, c)})`,
+      );
+    items.push(`COUNT(*) - COUNT(${q(c.name)})`);
   }
   const result = await connector.query(
     { sql: `SELECT ${items.join(", ")} FROM ${from}`, params: [] },

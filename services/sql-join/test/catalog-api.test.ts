@@ -74,6 +74,12 @@ async function catalog<T>(body: unknown): Promise<T> {
   return client.request<T>(SUBJECTS.catalog, body);
 }
 
+/** Two uuids, in their canonical text's order. */
+const SWATCH_UUIDS = [
+  "0eebc999-9c0b-4ef8-bb6d-6bb9bd380a11",
+  "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+];
+
 async function failure(work: Promise<unknown>): Promise<EntenteError> {
   try {
     await work;
@@ -145,10 +151,14 @@ beforeAll(async () => {
         params: [],
       });
     }
-    await setup.execute({
-      sql: "CREATE TABLE events (id integer PRIMARY KEY, ts timestamp NOT NULL, amount integer)",
-      params: [],
-    });
+    for (const statement of [
+      // Columns PostgreSQL orders otherwise than by their text, and a uuid it has no MIN for.
+      "CREATE TYPE shade AS ENUM ('light', 'dark')",
+      "CREATE TABLE swatches (u uuid, shade shade)",
+      `INSERT INTO swatches VALUES ('${SWATCH_UUIDS[0]}', 'light'), ('${SWATCH_UUIDS[1]}', 'dark'), (NULL, NULL)`,
+      "CREATE TABLE events (id integer PRIMARY KEY, ts timestamp NOT NULL, amount integer)",
+    ])
+      await setup.execute({ sql: statement, params: [] });
     await setup.appendRows(
       "events",
       ["id", "ts", "amount"],
@@ -293,6 +303,16 @@ describe("entente.catalog tableStats", () => {
     expect(nsOf(ts?.min)).toBe(ns(measurement(1).tsMs));
     expect(nsOf(ts?.max)).toBe(ns(measurement(MEASUREMENTS).tsMs));
     expect(ts?.nulls).toBe(0);
+  });
+
+  it("gives uuid and enum columns' min and max as the engine orders their text", async () => {
+    const stats = await catalog<TableStatsReply>({
+      op: "tableStats",
+      table: "pg.public.swatches",
+    });
+    const [u, shade] = stats.columns;
+    expect(u).toMatchObject({ min: SWATCH_UUIDS[0], max: SWATCH_UUIDS[1], nulls: 1 });
+    expect(shade).toMatchObject({ min: "dark", max: "light", nulls: 1 });
   });
 
   it("gives a sharded table's figures per shard and merged", async () => {

@@ -231,11 +231,11 @@ beforeAll(async () => {
   for (const sql of [
     "CREATE TYPE shade AS ENUM ('light', 'dark', 'DARK')",
     `CREATE TABLE tags (id INTEGER PRIMARY KEY, tag VARCHAR COLLATE NOCASE NOT NULL,
-       u UUID NOT NULL, shade shade NOT NULL)`,
+       u UUID NOT NULL, shade shade NOT NULL, copied VARCHAR GENERATED ALWAYS AS (tag) VIRTUAL)`,
   ])
     await lake.execute({ sql, params: [] });
   await lake.execute({
-    sql: "INSERT INTO tags VALUES (1, 'abc', $1, 'light'), (2, 'ABC', $2, 'dark'), (3, 'abd', $3, 'DARK'), (4, 'Abc', $4, 'dark')",
+    sql: "INSERT INTO tags (id, tag, u, shade) VALUES (1, 'abc', $1, 'light'), (2, 'ABC', $2, 'dark'), (3, 'abd', $3, 'DARK'), (4, 'Abc', $4, 'dark')",
     params: [1, 2, 3, 4].map(token),
   });
   await lake.close();
@@ -669,6 +669,7 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     expect(await sent(expected[0]?.[0] as string)).toContain('("u" = $1)');
     expect(await sent(expected[1]?.[0] as string)).toContain('(CAST("u" AS TEXT) = $1)');
     expect(await sent(expected[8]?.[0] as string)).toMatch(/ON "t\d+"\."c1" = "t\d+"\."c1"/);
+    expect(await sent(expected[11]?.[0] as string)).toContain('ORDER BY "u" ASC');
     const params = await sql("SELECT id FROM tokens WHERE u = $1", [first.toUpperCase()]);
     expect(params.rows).toEqual([]);
   });
@@ -676,6 +677,8 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
   it("compares DuckDB enum, uuid and NOCASE columns as the engine compares text", async () => {
     const expected: [string, unknown[][]][] = [
       ["SELECT id FROM tags WHERE tag = 'abc'", [[1]]],
+      // Computed from tag, with its collation.
+      ["SELECT id FROM tags WHERE copied = 'abc'", [[1]]],
       ["SELECT id FROM tags WHERE tag LIKE 'a%' ORDER BY id", [[1], [3]]],
       // Code point order: 'ABC' < 'Abc' < 'abc' < 'abd'.
       ["SELECT id FROM tags WHERE tag < 'abc' ORDER BY id", [[2], [4]]],
