@@ -241,6 +241,7 @@ export class DuckdbConnector implements Connector {
         nativeType: native,
         nullable: Boolean(nullable),
         ...duckdbTextCompare(native, ownCollation),
+        ...(native === "FLOAT" ? { singlePrecision: true as const } : {}),
       });
     }
     for (const [schema, table, names] of keys) {

@@ -300,6 +300,7 @@ export class MysqlConnector implements Connector {
         type: mysqlCatalogType(row.data_type, row.column_type, isJson),
         nativeType: isJson ? "json" : row.column_type,
         nullable: row.nullable === "YES",
+        ...(row.data_type === "float" ? { singlePrecision: true as const } : {}),
       });
     }
     for (const row of keys) tables.get(row.table)?.primaryKey.push(row.column);

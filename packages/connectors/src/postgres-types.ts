@@ -74,6 +74,9 @@ export const BLANK_PADDED_OID = 1042;
 /** The OID of `money`, read as its text but compared by amount. */
 export const MONEY_OID = 790;
 
+/** The OID of `real`, a 32-bit float. */
+export const REAL_OID = 700;
+
 /** The OID of `uuid`, read as its canonical text but compared with text as a uuid. */
 export const UUID_OID = 2950;
 

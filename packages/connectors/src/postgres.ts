@@ -21,6 +21,7 @@ import {
   MONEY_OID,
   postgresType,
   postgresTypeParsers,
+  REAL_OID,
   UUID_OID,
 } from "./postgres-types.ts";
 import { guardedRunner } from "./session.ts";
@@ -276,6 +277,7 @@ export class PostgresConnector implements Connector {
         nativeType: row.native,
         nullable: row.nullable,
         ...(row.oid === BLANK_PADDED_OID ? { blankPadded: true as const } : {}),
+        ...(row.oid === REAL_OID ? { singlePrecision: true as const } : {}),
         ...textCompare(row),
       });
     }

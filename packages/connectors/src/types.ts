@@ -53,6 +53,12 @@ export interface ColumnMeta {
    * stored only with canonical uuid text.
    */
   textCompare?: "cast" | "collate" | "uuid";
+  /**
+   * A 32-bit float (PostgreSQL `real`, MySQL `FLOAT`, DuckDB `FLOAT`), read as a short decimal
+   * (`0.1`, not 0.10000000149011612: PostgreSQL's and DuckDB's shortest text, MySQL's six
+   * digits), which the database compares and computes with as the float itself.
+   */
+  singlePrecision?: true;
 }
 
 /** A result row: values in the order of the result's columns. */

@@ -342,6 +342,26 @@ describe("connector catalogs", () => {
       ["plain", undefined],
     ]);
   });
+
+  it("marks 32-bit float columns in every kind", async () => {
+    const floats: Record<SourceKind, string> = {
+      postgres: "CREATE TABLE floats (f real, d double precision)",
+      mysql: "CREATE TABLE floats (f FLOAT, d DOUBLE)",
+      duckdb: "CREATE TABLE floats (f FLOAT, d DOUBLE)",
+    };
+    for (const kind of KINDS) {
+      const connector = sources.byKind[kind];
+      await connector.execute({ sql: floats[kind], params: [] });
+      const table = (await connector.listTables()).find((t) => t.name === "floats");
+      expect(
+        table?.columns.map((c) => [c.type, c.singlePrecision]),
+        kind,
+      ).toEqual([
+        ["double", true],
+        ["double", undefined],
+      ]);
+    }
+  });
 });
 
 describe("connection failures", () => {

@@ -44,7 +44,7 @@ import type {
   WindowCall,
 } from "./plan.ts";
 import { exprChildren } from "./plan-walk.ts";
-import { canPush } from "./pushdown.ts";
+import { canPush, computesWithFloat } from "./pushdown.ts";
 import type { CatalogTable, ColumnDef, SqlType, Value } from "./types.ts";
 import {
   castToNumeric,
@@ -1437,7 +1437,7 @@ function attachFilters(rel: Rel, conds: Expr[], env: Env): PlanNode {
 /** Pushes a predicate to the scan's source where it computes it exactly, else keeps it local. */
 function placeInScan(scan: ScanNode, c: Expr, env: Env, marked: boolean): void {
   const source = env.catalog.source(scan.table.source);
-  if (!hasSubquery(c) && canPush(c, source)) {
+  if (!hasSubquery(c) && canPush(c, source) && !computesWithFloat(c, scan.table.columns, source)) {
     scan.pushed.push(c);
     // The source evaluates it: its columns need not be fetched for it.
     if (marked) {

@@ -22,7 +22,7 @@ import {
 } from "./logical.ts";
 import type { Ast, ParsedStatement } from "./parse.ts";
 import type { Expr } from "./plan.ts";
-import { canPush } from "./pushdown.ts";
+import { canPush, computesWithFloat } from "./pushdown.ts";
 import {
   type ColumnText,
   columnSql,
@@ -288,16 +288,24 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
     const columnOf = (i: number) => table.columns.find((c) => c.name === name(i)) ?? columns[i];
     const compared: ColumnText = (i, use) => columnSql(source.dialect, columnOf(i), use);
     // A column assigned as it is keeps an enum, money or uuid column's own type: PostgreSQL
-    // assigns them no text.
+    // assigns them no text. A float assigned or computed with is the number the engine reads
+    // where that is the float itself (PostgreSQL's shortest text), else as stored: MySQL's six
+    // printed digits would drop some the column holds.
     const storedColumn = (i: number) => q(columnOf(i)?.name ?? "");
+    const printsExactly = source.dialect.kind === "postgres";
+    const assignedColumn = (i: number) =>
+      columnOf(i)?.singlePrecision && printsExactly ? compared(i) : storedColumn(i);
+    const computed: ColumnText = (i, use) =>
+      columnOf(i)?.singlePrecision && !printsExactly ? storedColumn(i) : compared(i, use);
+    const slots = columns.map((_, i) => columnOf(i) ?? { name: name(i), type: "unknown" as const });
     const render = (e: Expr, clause: string, assigned = false) => {
-      if (!canPush(e, source)) {
+      if (!canPush(e, source) || (!assigned && computesWithFloat(e, slots, source))) {
         throw unsupported(
           `${clause} cannot be run by source "${source.name}" (${source.dialect.kind})`,
         );
       }
       return assigned
-        ? renderAssigned(e, compared, storedColumn, params)
+        ? renderAssigned(e, computed, assignedColumn, params)
         : renderExpr(e, compared, params);
     };
     const condition = narrow(where);

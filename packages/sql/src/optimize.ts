@@ -15,6 +15,7 @@ import {
   canPushGroupKey,
   canPushKeys,
   canPushOrder,
+  computesWithFloat,
   semiJoinFilter,
 } from "./pushdown.ts";
 import { planReductions } from "./reduce.ts";
@@ -370,6 +371,11 @@ function pushAggregate(
   // (`sum(l_extendedprice * (1 - l_discount))`, `GROUP BY EXTRACT(year FROM d)`).
   if (!node.groups.every((g) => canPushGroupKey(g, source))) return undefined;
   if (!node.aggs.every((a) => canPushAggregate(a, source))) return undefined;
+  // A float alone groups, and has its MIN, MAX and counts, alike as stored (`computesWithFloat`).
+  const computes = (e: Expr | undefined) =>
+    e !== undefined && e.k !== "col" && computesWithFloat(e, scan.table.columns, source);
+  if (node.groups.some(computes)) return undefined;
+  if (node.aggs.some((a) => computes(a.arg))) return undefined;
   if (node.sets && !canPushGroupingSets(source)) return undefined;
   const statement = renderAggregate(scan, node.groups, node.aggs, source, node.sets);
   if (!statement) return undefined;

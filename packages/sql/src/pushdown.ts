@@ -5,7 +5,8 @@
  */
 import type { AggCall, Expr, ScanNode } from "./plan.ts";
 import { exprChildren } from "./plan-walk.ts";
-import type { SourceInfo, SqlType } from "./types.ts";
+import { printedFloat } from "./render.ts";
+import type { ColumnDef, SourceInfo, SqlType } from "./types.ts";
 
 const ORDERED = new Set(["<", "<=", ">", ">="]);
 const PUSHABLE_FUNCTIONS = new Set(["coalesce", "abs"]);
@@ -151,6 +152,25 @@ function hasPushablePositions([, from, count]: Expr[]): boolean {
 }
 
 /** Whether a join key of this type can be sent to the source as an IN list or a range. */
+/**
+ * Whether `expr` computes with a 32-bit float column of `columns` at a source that cannot name it
+ * as the number the engine reads (`printedFloat`): there only a NULL test of such a column, or
+ * the column alone as a sort or group key or a MIN or MAX, answers as the engine does.
+ */
+export function computesWithFloat(
+  expr: Expr,
+  columns: readonly ColumnDef[],
+  source: SourceInfo,
+): boolean {
+  if (printedFloat("f", source.dialect) !== undefined) return false;
+  const computes = (e: Expr): boolean => {
+    if (e.k === "isnull" && e.e.k === "col") return false;
+    if (e.k === "col") return columns[e.i]?.singlePrecision === true;
+    return exprChildren(e).some(computes);
+  };
+  return computes(expr);
+}
+
 export function canPushKeys(type: SqlType, source: SourceInfo): boolean {
   if (!source.capabilities.filters) return false;
   if (type === "text") return source.capabilities.textComparison !== "case-insensitive";

@@ -20,6 +20,7 @@ import {
   groupByList,
   groupingSetsList,
   ParamList,
+  printedFloat,
   qualifiedName,
   renderExpr,
   renderKey,
@@ -232,6 +233,9 @@ class Renderer {
           if (n > 0) {
             available.add(i);
             const column = node.table.columns[i];
+            // A statement over several tables may compute with it anywhere.
+            if (column?.singlePrecision && printedFloat("f", d) === undefined)
+              throw new NotPushable();
             if (column?.textCompare === "uuid") uuids.add(i);
             const text = uuids.has(i) ? d.quoteIdentifier(column?.name ?? "") : col(i);
             items.push(`${text} AS ${this.c(i)}`);

@@ -308,6 +308,7 @@ export function columnSql(
   use?: ColumnUse,
 ): string {
   const name = dialect.quoteIdentifier(column?.name ?? "");
+  if (column?.singlePrecision) return floatSql(name, dialect, use);
   const asText = `CAST(${name} AS TEXT)`;
   const comparedWith = use === "key" ? undefined : use;
   switch (column?.textCompare) {
@@ -320,6 +321,38 @@ export function columnSql(
       const text = unpadded ? name : asText;
       return column?.textCompare === "collate" ? `(${text} COLLATE "C")` : text;
     }
+  }
+}
+
+/**
+ * A 32-bit float column used as `use` says: as the number the engine reads for it
+ * (`printedFloat`), or as stored where that answers alike — tested for NULL, or sorted or grouped
+ * in PostgreSQL, whose shortest text is one to one with the floats and in their order (MySQL's
+ * six digits are not: 1234.5677 and 1234.5678 both print 1234.57), and wherever DuckDB is sent
+ * it at all (`computesWithFloat`).
+ */
+function floatSql(name: string, dialect: SqlDialect, use: ColumnUse | undefined): string {
+  const printed = printedFloat(name, dialect);
+  if (printed === undefined || use?.length === 0) return name;
+  return use === "key" && dialect.kind === "postgres" ? name : printed;
+}
+
+/**
+ * A 32-bit float as the number the engine reads for it, which is what its source prints: a
+ * source compares `real = 0.1` as the float 0.10000000149011612 (MariaDB and DuckDB find no
+ * row), and PostgreSQL multiplies it in single precision. PostgreSQL prints the shortest text
+ * that reads back as the float and MySQL six significant digits, as they send it. Undefined for
+ * DuckDB, whose text is sometimes longer than the shortest the connector reads (`3196079.75`
+ * for 3196079.8): nothing that computes with such a column goes there (`computesWithFloat`).
+ */
+export function printedFloat(name: string, dialect: SqlDialect): string | undefined {
+  switch (dialect.kind) {
+    case "postgres":
+      return `CAST(CAST(${name} AS TEXT) AS DOUBLE PRECISION)`;
+    case "mysql":
+      return `CAST(CAST(${name} AS CHAR) AS DOUBLE)`;
+    default:
+      return undefined;
   }
 }
 

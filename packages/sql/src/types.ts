@@ -25,6 +25,12 @@ export interface ColumnDef {
    * with canonical uuid text, or compared in the C collation (see `columnSql`).
    */
   textCompare?: "cast" | "collate" | "uuid";
+  /**
+   * A 32-bit float, read as a short decimal that the source compares otherwise: named as that
+   * number where the source can say it, and kept from the source where not (see `floatSql`,
+   * `computesWithFloat`).
+   */
+  singlePrecision?: boolean;
 }
 
 export type TextComparison = "binary" | "case-sensitive-locale" | "case-insensitive";

@@ -16,6 +16,7 @@ const sources: SourceInfo[] = [
   { name: "my", dialect: mysqlDialect, capabilities: capabilities() },
   { name: "s0", dialect: pgDialect, capabilities: capabilities() },
   { name: "s1", dialect: mysqlDialect, capabilities: capabilities() },
+  { name: "duck", dialect: { ...pgDialect, kind: "duckdb" }, capabilities: capabilities() },
 ];
 
 const accountColumns = [
@@ -113,6 +114,17 @@ const moods = {
   ],
 };
 
+/** A 32-bit float and a double, in each kind of source. */
+const gauges = (source: string) => ({
+  source,
+  schema: "public",
+  name: `gauges_${source}`,
+  columns: [
+    { name: "f", type: "double" as const, singlePrecision: true },
+    { name: "d", type: "double" as const },
+  ],
+});
+
 /** Two uuid columns, read as their canonical text. */
 const tokens = {
   source: "pg",
@@ -125,7 +137,10 @@ const tokens = {
 };
 
 const catalog = new StaticCatalog(
-  [accounts, orders, shard("s0"), shard("s1"), hot, cold, codes, moods, tokens],
+  [
+    ...[accounts, orders, shard("s0"), shard("s1"), hot, cold, codes, moods, tokens],
+    ...["pg", "my", "duck"].map(gauges),
+  ],
   sources,
   {},
   logical,
@@ -270,6 +285,25 @@ describe("columns compared otherwise than as text", () => {
         params: ["plain", "x"],
       },
     ]);
+  });
+
+  it("compares a float as the number the engine reads, and computes a value with all its digits", () => {
+    const [pg] = statements("UPDATE gauges_pg SET d = f, f = f * 2 WHERE f = 0.1");
+    expect(pg?.sql).toBe(
+      'UPDATE "public"."gauges_pg" SET "d" = CAST(CAST("f" AS TEXT) AS DOUBLE PRECISION), "f" = (CAST(CAST("f" AS TEXT) AS DOUBLE PRECISION) * CAST($1 AS INTEGER)) WHERE (CAST(CAST("f" AS TEXT) AS DOUBLE PRECISION) = $2)',
+    );
+    // MySQL prints six digits: the value keeps the rest.
+    const [my] = statements("UPDATE gauges_my SET f = f * 2 WHERE f = 0.1");
+    expect(my?.sql).toBe(
+      "UPDATE `public`.`gauges_my` SET `f` = (`f` * ?) WHERE (CAST(CAST(`f` AS CHAR) AS DOUBLE) = ?)",
+    );
+    // DuckDB prints some floats otherwise than the engine reads them.
+    expect(() => statements("DELETE FROM gauges_duck WHERE f = 0.1")).toThrow(
+      'the WHERE condition cannot be run by source "duck" (duckdb)',
+    );
+    expect(statements("DELETE FROM gauges_duck WHERE f IS NULL")[0]?.sql).toBe(
+      'DELETE FROM "public"."gauges_duck" WHERE ("f" IS NULL)',
+    );
   });
 
   it("assigns a uuid as stored, and compares it as stored only with canonical uuid text", () => {

@@ -232,6 +232,7 @@ async function tablesOf(
           type: c.type,
           ...(c.blankPadded ? { blankPadded: true } : {}),
           ...(c.textCompare ? { textCompare: c.textCompare } : {}),
+          ...(c.singlePrecision ? { singlePrecision: true } : {}),
         })),
         ...(t.primaryKey.length > 0 ? { primaryKey: t.primaryKey } : {}),
       };

@@ -224,6 +224,15 @@ beforeAll(async () => {
     sql: "INSERT INTO token_refs VALUES (?), (?), (?)",
     params: [token(1).toUpperCase(), "xyz", token(2)],
   });
+  await my.execute({
+    sql: "CREATE TABLE gauges (id int PRIMARY KEY, f FLOAT NOT NULL)",
+    params: [],
+  });
+  // The last two print alike, in six digits.
+  await my.execute({
+    sql: "INSERT INTO gauges VALUES (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1234.5677), (6, 1234.5678)",
+    params: [],
+  });
   await my.close();
   lakeDir = await mkdtemp(join(tmpdir(), "entente-lake-"));
   const lakePath = join(lakeDir, "lake.duckdb");
@@ -232,6 +241,10 @@ beforeAll(async () => {
     "CREATE TYPE shade AS ENUM ('light', 'dark', 'DARK')",
     `CREATE TABLE tags (id INTEGER PRIMARY KEY, tag VARCHAR COLLATE NOCASE NOT NULL,
        u UUID NOT NULL, shade shade NOT NULL, copied VARCHAR GENERATED ALWAYS AS (tag) VIRTUAL)`,
+    "CREATE TABLE floats (id INTEGER PRIMARY KEY, f FLOAT NOT NULL)",
+    // DuckDB prints the last as 3196079.75; its shortest text, which the connector reads, is
+    // 3196079.8.
+    "INSERT INTO floats VALUES (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 3196079.8)",
   ])
     await lake.execute({ sql, params: [] });
   await lake.execute({
@@ -704,6 +717,45 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
     await expectAnswers(expected);
     const sent = (await sql(expected[0]?.[0] as string, undefined, true)).sources?.[0]?.sql;
     expect(sent).toContain(`("tag" COLLATE "C") = `);
+  });
+
+  it("computes with 32-bit floats as with the numbers their sources print", async () => {
+    for (const [table, c] of [
+      ["moods", "r"],
+      ["gauges", "f"],
+      ["floats", "f"],
+    ]) {
+      await expectAnswers([
+        // The sources compare the float itself, 0.10000000149011612, and multiply in single
+        // precision.
+        [`SELECT id FROM ${table} WHERE ${c} = 0.1`, [[1]]],
+        [`SELECT id FROM ${table} WHERE ${c} = 0.10000000149011612`, []],
+        [`SELECT id FROM ${table} WHERE ${c} < 0.1000000001`, [[1]]],
+        [`SELECT id FROM ${table} WHERE ${c} * 10 = 1`, [[1]]],
+        [`SELECT id FROM ${table} WHERE ${c} IN (0.2, 0.4) ORDER BY id`, [[2], [4]]],
+        [`SELECT ${c} * 3 FROM ${table} WHERE id = 1`, [[0.30000000000000004]]],
+        [`SELECT max(${c}) FROM ${table} WHERE id < 5`, [[0.4]]],
+        [`SELECT ${c} FROM ${table} WHERE id < 5 ORDER BY ${c} DESC LIMIT 1`, [[0.4]]],
+      ]);
+    }
+    await expectAnswers([
+      ["SELECT f FROM floats WHERE id = 5", [[3196079.8]]],
+      ["SELECT id FROM floats WHERE f = 3196079.8", [[5]]],
+      ["SELECT id FROM floats WHERE f = 3196079.75", []],
+      ["SELECT max(f), count(DISTINCT f) FROM floats", [[3196079.8, 5]]],
+      ["SELECT f FROM floats ORDER BY f DESC LIMIT 1", [[3196079.8]]],
+      ["SELECT g.id FROM gauges g JOIN floats f ON g.f = f.f ORDER BY g.id", [[1], [2], [3], [4]]],
+      ["SELECT f, count(*) FROM gauges WHERE id > 4 GROUP BY f", [[1234.57, 2]]],
+      ["SELECT id FROM gauges WHERE f = 1234.57 ORDER BY id", [[5], [6]]],
+    ]);
+    const sent = async (statement: string) =>
+      (await sql(statement, undefined, true)).sources?.[0]?.sql;
+    expect(await sent("SELECT id FROM gauges WHERE f = 0.1")).toContain(
+      "(CAST(CAST(`f` AS CHAR) AS DOUBLE) = ?)",
+    );
+    // Kept from DuckDB, whose text is not always the shortest; a MIN or MAX goes there.
+    expect(await sent("SELECT id FROM floats WHERE f = 0.1")).not.toContain("WHERE");
+    expect(await sent("SELECT max(f) FROM floats")).toContain('MAX("f")');
   });
 
   it("sends text comparisons to MariaDB in a collation that keeps case and trailing blanks", async () => {
