@@ -110,16 +110,72 @@ export const duckdbValueConverter: DuckDBValueConverter<unknown> =
 
 /**
  * A 32-bit float as the shortest decimal that reads back as the same float, which is what
- * PostgreSQL (`real`) and MySQL (`FLOAT`) print: 1.1, not 1.100000023841858.
+ * PostgreSQL (`real`) and MySQL (`FLOAT`) print: 1.1, not 1.100000023841858. As PostgreSQL's
+ * (Ryu) does, it takes only a decimal strictly inside the float's rounding interval, the nearer
+ * of the two that bracket the float, and of two as near the one whose last digit is even.
  */
 export function shortestFloat32(value: number): number {
   if (!Number.isFinite(value) || value === 0) return value;
   const single = Math.fround(value);
-  for (let digits = 1; digits <= 9; digits++) {
-    const candidate = Number(single.toPrecision(digits));
-    if (Math.fround(candidate) === single) return candidate;
+  const magnitude = Math.abs(single);
+  const down = adjacentFloat32(magnitude, -1);
+  const up = adjacentFloat32(magnitude, 1);
+  const below = magnitude - (magnitude - down) / 2;
+  // Past the largest float, the interval is as wide above as below.
+  const above = magnitude + (Number.isFinite(up) ? up - magnitude : magnitude - down) / 2;
+  // Away from a power of two the interval is even about the float, so the first nearest decimal
+  // inside it is the answer — unless the float lies midway between two, decided exactly below.
+  if (up - magnitude === magnitude - down) {
+    for (let count = 1; count <= 9; count++) {
+      const nearest = Number(magnitude.toPrecision(count));
+      if (!(nearest > below && nearest < above)) continue;
+      const next = magnitude.toPrecision(count + 1).replace(/e.*/, "");
+      if (!next.endsWith("5")) return Math.sign(single) * nearest;
+      break;
+    }
   }
-  return single;
+  return Math.sign(single) * shortestInside(magnitude, below, above);
+}
+
+/** The shortest decimal strictly between `below` and `above`, found from the float's digits. */
+function shortestInside(magnitude: number, below: number, above: number): number {
+  const { digits, exponent } = exactDecimal(magnitude);
+  for (let count = 1; count <= 9; count++) {
+    const lower = BigInt(digits.slice(0, count).padEnd(count, "0"));
+    const rest = digits.slice(count);
+    const scale = exponent - count;
+    const inside = (m: bigint) => {
+      const v = Number(`${m}e${scale}`);
+      return v > below && v < above ? v : undefined;
+    };
+    const [low, high] = [inside(lower), rest === "" ? undefined : inside(lower + 1n)];
+    if (low === undefined && high === undefined) continue;
+    // `rest` is the float's digits past the lower one: above, at or below the midpoint 5.
+    const highNearer = rest > "5" || (rest === "5" && lower % 2n === 1n);
+    return (high !== undefined && (low === undefined || highNearer) ? high : low) as number;
+  }
+  return magnitude;
+}
+
+/**
+ * A positive double's exact decimal digits (no leading or trailing zeros) and the power of ten
+ * after them: 0.375 is `{ digits: "375", exponent: 0 }`, read 0.375.
+ */
+function exactDecimal(positive: number): { digits: string; exponent: number } {
+  // A float's exact decimal has at most 105 significant digits (2^-149); 100 are kept.
+  const [mantissa, power] = positive.toExponential(99).split("e");
+  const digits = (mantissa as string).replace(".", "").replace(/0+$/, "");
+  return { digits, exponent: Number(power) + 1 };
+}
+
+const FLOAT32 = new Float32Array(1);
+const FLOAT32_BITS = new Uint32Array(FLOAT32.buffer);
+
+/** The next positive 32-bit float above (`step` 1) or below (-1) a positive one. */
+function adjacentFloat32(positive: number, step: 1 | -1): number {
+  FLOAT32[0] = positive;
+  FLOAT32_BITS[0] = (FLOAT32_BITS[0] as number) + step;
+  return FLOAT32[0] as number;
 }
 
 /** The engine type of a DuckDB column type. */

@@ -80,8 +80,10 @@ export class PostgresConnector implements Connector {
   static async open(name: string, config: PostgresSourceConfig): Promise<PostgresConnector> {
     const clientConfig: pg.ClientConfig = {
       connectionString: config.url,
-      // Timestamps with time zone render in UTC; the parser still honours any offset.
-      options: "-c TimeZone=UTC",
+      // Timestamps with time zone render in UTC; the parser still honours any offset. Floats
+      // print as the shortest text that reads back as the same float, whatever the server's
+      // default (at 0 or below a real prints six digits, a double fifteen).
+      options: "-c TimeZone=UTC -c extra_float_digits=1",
       connectionTimeoutMillis: 10_000,
     };
     const pool = new pg.Pool({ ...clientConfig, max: config.poolSize ?? 8 });

@@ -63,6 +63,17 @@ describe("32-bit floats", () => {
     expect(shortestFloat32(Math.fround(3.4028234663852886e38))).toBe(3.4028235e38);
     expect(shortestFloat32(Number.NaN)).toBeNaN();
   });
+
+  it("as PostgreSQL prints them at a power of two, midway between two decimals, or on a bound", () => {
+    // A lopsided interval: a decimal past the nearest one reads back.
+    expect(shortestFloat32(2 ** -96)).toBe(1.2621775e-29);
+    expect(shortestFloat32(-(2 ** 87))).toBe(-1.5474251e26);
+    // Midway: the even last digit.
+    expect(shortestFloat32(2 ** -12)).toBe(0.00024414062);
+    expect(shortestFloat32(2113783.25)).toBe(2113783.2);
+    // 50736670 lies on the bound between this float and the next: not taken.
+    expect(shortestFloat32(50736672)).toBe(50736672);
+  });
 });
 
 describe("dialects", () => {
