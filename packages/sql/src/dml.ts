@@ -22,7 +22,7 @@ import {
 } from "./logical.ts";
 import type { Ast, ParsedStatement } from "./parse.ts";
 import type { Expr } from "./plan.ts";
-import { canPush, computesWithFloat } from "./pushdown.ts";
+import { canPush, computesWithFloat, testsFloat } from "./pushdown.ts";
 import {
   type ColumnText,
   columnSql,
@@ -299,7 +299,10 @@ function bindUpdateOrDelete(ast: Ast, catalog: Catalog, params: unknown[]): Stat
       columnOf(i)?.singlePrecision && !printsExactly ? storedColumn(i) : compared(i, use);
     const slots = columns.map((_, i) => columnOf(i) ?? { name: name(i), type: "unknown" as const });
     const render = (e: Expr, clause: string, assigned = false) => {
-      if (!canPush(e, source) || (!assigned && computesWithFloat(e, slots, source))) {
+      const floats = assigned
+        ? !printsExactly && testsFloat(e, slots)
+        : computesWithFloat(e, slots, source);
+      if (!canPush(e, source) || floats) {
         throw unsupported(
           `${clause} cannot be run by source "${source.name}" (${source.dialect.kind})`,
         );

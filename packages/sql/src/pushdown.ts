@@ -151,7 +151,6 @@ function hasPushablePositions([, from, count]: Expr[]): boolean {
   return position(from, 1) && (count === undefined || position(count, 0));
 }
 
-/** Whether a join key of this type can be sent to the source as an IN list or a range. */
 /**
  * Whether `expr` computes with a 32-bit float column of `columns` at a source that cannot name it
  * as the number the engine reads (`printedFloat`): there only a NULL test of such a column, or
@@ -171,6 +170,21 @@ export function computesWithFloat(
   return computes(expr);
 }
 
+/**
+ * Whether `expr` holds a condition (a comparison, IN, BETWEEN, LIKE or CASE) over a 32-bit float
+ * column of `columns`: where a value is computed with the float as stored (an UPDATE's SET value
+ * in MySQL or DuckDB), such a condition would test the float, not the number the engine reads.
+ */
+export function testsFloat(expr: Expr, columns: readonly ColumnDef[]): boolean {
+  const readsFloat = (e: Expr): boolean =>
+    e.k === "col" ? columns[e.i]?.singlePrecision === true : exprChildren(e).some(readsFloat);
+  const CONDITIONS = new Set<Expr["k"]>(["cmp", "in", "between", "like", "case"]);
+  const tests = (e: Expr): boolean =>
+    (CONDITIONS.has(e.k) && readsFloat(e)) || exprChildren(e).some(tests);
+  return tests(expr);
+}
+
+/** Whether a join key of this type can be sent to the source as an IN list or a range. */
 export function canPushKeys(type: SqlType, source: SourceInfo): boolean {
   if (!source.capabilities.filters) return false;
   if (type === "text") return source.capabilities.textComparison !== "case-insensitive";

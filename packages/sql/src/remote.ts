@@ -16,6 +16,7 @@ import {
 } from "./pushdown.ts";
 import {
   type ColumnText,
+  type ColumnUse,
   columnSql,
   groupByList,
   groupingSetsList,
@@ -33,14 +34,25 @@ interface Block {
   sql: string;
   /** Output column positions the block actually produces. */
   available: Set<number>;
-  /**
-   * Output positions holding a uuid column as stored, so that joins within the source compare
-   * uuids, by index; any other use names them as text (see `columnSql`).
-   */
-  uuids: Set<number>;
+  /** Output positions holding a column as stored that other uses must name otherwise. */
+  stored: Map<number, StoredKind>;
 }
 
+/**
+ * `uuid`: compared with another uuid by index in a join, and as stored where `columnSql` names a
+ * uuid so, else as its text. `float`: a DuckDB 32-bit float, which no expression there gives as
+ * the number the engine reads (`printedFloat`): passed on, sorted, grouped and tested for NULL
+ * as stored, and nothing computed with it is sent.
+ */
+type StoredKind = "uuid" | "float";
+
 class NotPushable extends Error {}
+
+/** A DuckDB float (`StoredKind`) used as `use` says: as stored where that answers alike. */
+function storedFloat(name: string, use: ColumnUse | undefined): string {
+  if (use === "key" || use?.length === 0) return name;
+  throw new NotPushable();
+}
 
 /** The single source every scan of the subtree reads, or undefined. */
 export function soleSource(node: PlanNode): string | undefined {
@@ -121,7 +133,7 @@ export function toRemote(
     const cols = Array.from({ length: width }, (_, i) => `${t}.${r.c(i)} AS ${r.c(i)}`);
     let sql = `SELECT ${cols.join(", ")} FROM (${inner.sql}) ${t}`;
     if (sort) {
-      const col = r.slotText(t, inner.uuids);
+      const col = r.slotText(t, inner.stored);
       sql += ` ORDER BY ${sort
         .map(
           (k) =>
@@ -201,11 +213,18 @@ class Renderer {
   c(i: number): string {
     return this.source.dialect.quoteIdentifier(`c${i}`);
   }
-  /** Slot `i` of the derived table `t`, a uuid among `uuids` named as `columnSql` names one. */
-  slotText(t: string, uuids: ReadonlySet<number>): ColumnText {
+  /** Slot `i` of the derived table `t`, named for its use as its `StoredKind` says. */
+  slotText(t: string, stored: ReadonlyMap<number, StoredKind>): ColumnText {
     return (i, use) => {
       const name = `${t}.${this.c(i)}`;
-      return !uuids.has(i) || uuidAsStored(use) ? name : `CAST(${name} AS TEXT)`;
+      switch (stored.get(i)) {
+        case "uuid":
+          return uuidAsStored(use) ? name : `CAST(${name} AS TEXT)`;
+        case "float":
+          return storedFloat(name, use);
+        default:
+          return name;
+      }
     };
   }
   expr(e: Expr, column: ColumnText): string {
@@ -225,26 +244,32 @@ class Renderer {
       case "scan": {
         if (node.limit !== undefined || node.orderBy) throw new NotPushable();
         const d = this.source.dialect;
-        const col: ColumnText = (i, use) => columnSql(d, node.table.columns[i], use);
+        const kindOf = (i: number): StoredKind | undefined => {
+          const column = node.table.columns[i];
+          if (column?.textCompare === "uuid") return "uuid";
+          if (column?.singlePrecision && printedFloat("f", d) === undefined) return "float";
+          return undefined;
+        };
+        const col: ColumnText = (i, use) =>
+          kindOf(i) === "float"
+            ? storedFloat(columnSql(d, node.table.columns[i]), use)
+            : columnSql(d, node.table.columns[i], use);
         const available = new Set<number>();
-        const uuids = new Set<number>();
+        const stored = new Map<number, StoredKind>();
         const items: string[] = [];
         node.needed.forEach((n, i) => {
           if (n > 0) {
             available.add(i);
-            const column = node.table.columns[i];
-            // A statement over several tables may compute with it anywhere.
-            if (column?.singlePrecision && printedFloat("f", d) === undefined)
-              throw new NotPushable();
-            if (column?.textCompare === "uuid") uuids.add(i);
-            const text = uuids.has(i) ? d.quoteIdentifier(column?.name ?? "") : col(i);
-            items.push(`${text} AS ${this.c(i)}`);
+            const kind = kindOf(i);
+            if (kind) stored.set(i, kind);
+            const name = node.table.columns[i]?.name ?? "";
+            items.push(`${kind ? d.quoteIdentifier(name) : col(i)} AS ${this.c(i)}`);
           }
         });
         const where = [...node.pushed, ...node.local].map((p) => this.expr(p, col));
         let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM ${qualifiedName(d, node.table)}`;
         if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
-        return { sql, available, uuids };
+        return { sql, available, stored };
       }
       case "join": {
         if (node.type === "full" && this.source.dialect.kind === "mysql") throw new NotPushable();
@@ -253,15 +278,18 @@ class Renderer {
         const l = this.alias();
         const r = this.alias();
         const lw = node.left.columns.length;
-        const lcol = this.slotText(l, left.uuids);
-        const rcol = this.slotText(r, right.uuids);
+        const lcol = this.slotText(l, left.stored);
+        const rcol = this.slotText(r, right.stored);
         const both: ColumnText = (i, use) => (i < lw ? lcol(i, use) : rcol(i - lw, use));
         const conds = node.leftKeys.map((k, i) => {
           const rk = node.rightKeys[i] as Expr;
           if ((k.type === "text" || rk.type === "text") && !textEq) throw new NotPushable();
-          // Two uuid columns as stored compare alike as uuids and as their canonical text.
-          if (k.k === "col" && rk.k === "col" && left.uuids.has(k.i) && right.uuids.has(rk.i))
-            return `${l}.${this.c(k.i)} = ${r}.${this.c(rk.i)}`;
+          // Two uuids, or two floats, as stored are equal where the engine's values are.
+          if (k.k === "col" && rk.k === "col") {
+            const kind = left.stored.get(k.i);
+            if (kind && right.stored.get(rk.i) === kind)
+              return `${l}.${this.c(k.i)} = ${r}.${this.c(rk.i)}`;
+          }
           return `${this.expr(k, lcol)} = ${this.expr(rk, rcol)}`;
         });
         if (node.residual) conds.push(this.expr(node.residual, both));
@@ -269,7 +297,10 @@ class Renderer {
           ...left.available,
           ...[...right.available].map((i) => i + lw),
         ]);
-        const uuids = new Set([...left.uuids, ...[...right.uuids].map((i) => i + lw)]);
+        const stored = new Map([
+          ...left.stored,
+          ...[...right.stored].map(([i, kind]) => [i + lw, kind] as const),
+        ]);
         const passed = (i: number) => (i < lw ? `${l}.${this.c(i)}` : `${r}.${this.c(i - lw)}`);
         const items = [...available].map((i) => `${passed(i)} AS ${this.c(i)}`);
         const kind =
@@ -278,17 +309,17 @@ class Renderer {
             : `${node.type === "cross" ? "INNER" : node.type.toUpperCase()} JOIN`;
         let sql = `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${left.sql}) ${l} ${kind} (${right.sql}) ${r}`;
         if (kind !== "CROSS JOIN") sql += ` ON ${conds.length > 0 ? conds.join(" AND ") : "TRUE"}`;
-        return { sql, available, uuids };
+        return { sql, available, stored };
       }
       case "filter": {
         const input = this.block(node.input);
         const t = this.alias();
         const items = [...input.available].map((i) => `${t}.${this.c(i)} AS ${this.c(i)}`);
-        const pred = this.expr(node.predicate, this.slotText(t, input.uuids));
+        const pred = this.expr(node.predicate, this.slotText(t, input.stored));
         return {
           sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t} WHERE ${pred}`,
           available: input.available,
-          uuids: input.uuids,
+          stored: input.stored,
         };
       }
       case "project": {
@@ -298,18 +329,19 @@ class Renderer {
         const kept = node.exprs.flatMap((e, i) =>
           [...slotsOf(e)].every((j) => input.available.has(j)) ? [{ e, i }] : [],
         );
-        const col = this.slotText(t, input.uuids);
-        // A uuid passed on as it is stays stored, for a join above.
-        const uuids = new Set<number>();
+        const col = this.slotText(t, input.stored);
+        // A column passed on as it is stays stored, for a join above.
+        const stored = new Map<number, StoredKind>();
         const items = kept.map(({ e, i }) => {
-          if (e.k !== "col" || !input.uuids.has(e.i)) return `${this.expr(e, col)} AS ${this.c(i)}`;
-          uuids.add(i);
+          const kind = e.k === "col" ? input.stored.get(e.i) : undefined;
+          if (e.k !== "col" || !kind) return `${this.expr(e, col)} AS ${this.c(i)}`;
+          stored.set(i, kind);
           return `${t}.${this.c(e.i)} AS ${this.c(i)}`;
         });
         return {
           sql: `SELECT ${items.length > 0 ? items.join(", ") : "1 AS z"} FROM (${input.sql}) ${t}`,
           available: new Set(kept.map(({ i }) => i)),
-          uuids,
+          stored,
         };
       }
       case "distinct": {
@@ -321,7 +353,7 @@ class Renderer {
         return {
           sql: `SELECT DISTINCT ${items.join(", ")} FROM (${input.sql}) ${t}`,
           available: input.available,
-          uuids: input.uuids,
+          stored: input.stored,
         };
       }
       case "aggregate": {
@@ -332,12 +364,13 @@ class Renderer {
         if (node.groups.length === 0 && node.aggs.length === 0) throw new NotPushable();
         const input = this.block(node.input);
         const t = this.alias();
-        const col = this.slotText(t, input.uuids);
-        // A uuid grouped as stored stays stored, for a join above.
-        const uuids = new Set<number>();
+        const col = this.slotText(t, input.stored);
+        // A column grouped as stored stays stored, for a join above.
+        const stored = new Map<number, StoredKind>();
         const groups = node.groups.map((g, i) => {
           if (!canPushGroupKey(g, this.source)) throw new NotPushable();
-          if (g.k === "col" && input.uuids.has(g.i)) uuids.add(i);
+          const kind = g.k === "col" ? input.stored.get(g.i) : undefined;
+          if (kind) stored.set(i, kind);
           return this.key(g, col);
         });
         const aggs = node.aggs.map((a) => this.aggregate(a, col, groups));
@@ -349,7 +382,7 @@ class Renderer {
         const groupBy = node.sets ? groupingSetsList(groups, node.sets) : groupByList(groups);
         if (groupBy === undefined) throw new NotPushable();
         if (groups.length > 0 || node.sets) sql += ` GROUP BY ${groupBy}`;
-        return { sql, available: new Set(items.map((_, i) => i)), uuids };
+        return { sql, available: new Set(items.map((_, i) => i)), stored };
       }
       case "union": {
         // MySQL and DuckDB give a column of integers and decimals the decimals' scale (`2.00`);
@@ -359,18 +392,19 @@ class Renderer {
         const blocks = node.inputs.map((i) => this.block(i));
         // Inputs that produce the same columns line up (a logical table's members read alike).
         const first = blocks[0];
-        // A uuid as stored lines up only with a uuid: the source has no union of uuid and text.
+        // A column as stored lines up only with one stored alike: the source has no union of
+        // uuid and text, and would widen a float beside a double.
         const same = (b: Block) =>
           first !== undefined &&
           b.available.size === first.available.size &&
           [...b.available].every((i) => first.available.has(i)) &&
-          b.uuids.size === first.uuids.size &&
-          [...b.uuids].every((i) => first.uuids.has(i));
+          b.stored.size === first.stored.size &&
+          [...b.stored].every(([i, kind]) => first.stored.get(i) === kind);
         if (!first || !blocks.every(same)) throw new NotPushable();
         return {
           sql: blocks.map((b) => `(${b.sql})`).join(" UNION ALL "),
           available: first.available,
-          uuids: first.uuids,
+          stored: first.stored,
         };
       }
       default:

@@ -328,7 +328,7 @@ export function columnSql(
  * A 32-bit float column used as `use` says: as the number the engine reads for it
  * (`printedFloat`), or as stored where that answers alike — tested for NULL, or sorted or grouped
  * in PostgreSQL, whose shortest text is one to one with the floats and in their order (MySQL's
- * six digits are not: 1234.5677 and 1234.5678 both print 1234.57), and wherever DuckDB is sent
+ * six digits are not: 1234.57 and 1234.5677 both print 1234.57), and wherever DuckDB is sent
  * it at all (`computesWithFloat`).
  */
 function floatSql(name: string, dialect: SqlDialect, use: ColumnUse | undefined): string {

@@ -297,6 +297,14 @@ describe("columns compared otherwise than as text", () => {
     expect(my?.sql).toBe(
       "UPDATE `public`.`gauges_my` SET `f` = (`f` * ?) WHERE (CAST(CAST(`f` AS CHAR) AS DOUBLE) = ?)",
     );
+    // A condition in a value computed with the stored float would test the float itself.
+    const tested = "SET d = CASE WHEN f = 0.1 THEN 1 ELSE 0 END";
+    expect(() => statements(`UPDATE gauges_my ${tested}`)).toThrow(
+      'the value of d cannot be run by source "my" (mysql)',
+    );
+    expect(statements(`UPDATE gauges_pg ${tested}`)[0]?.sql).toContain(
+      'WHEN (CAST(CAST("f" AS TEXT) AS DOUBLE PRECISION) = $1)',
+    );
     // DuckDB prints some floats otherwise than the engine reads them.
     expect(() => statements("DELETE FROM gauges_duck WHERE f = 0.1")).toThrow(
       'the WHERE condition cannot be run by source "duck" (duckdb)',

@@ -91,6 +91,16 @@ const catalog = new StaticCatalog(
     {
       source: "duck",
       schema: "main",
+      name: "readings",
+      columns: [
+        { name: "id", type: "bigint" },
+        { name: "f", type: "double", singlePrecision: true },
+      ],
+      rowCount: 10,
+    },
+    {
+      source: "duck",
+      schema: "main",
       name: "events",
       columns: [
         { name: "kind", type: "text" },
@@ -449,6 +459,24 @@ describe("pushdown", () => {
     expect(more).toEqual([]);
     expect(sent?.sql).toMatch(/ON "t\d+"\."c1" = "t\d+"\."c2"/);
     expect(sent?.sql).toMatch(/ON "t\d+"\."c3" = CAST\("t\d+"\."c5" AS TEXT\)/);
+  });
+
+  it("sends DuckDB a 32-bit float only where it answers alike as stored", () => {
+    const sent = (sql: string) =>
+      explainPlan(planSql(sql, catalog).plan, catalog).sources.map((s) => s.sql);
+    // Passed on, grouped and tested for NULL in a statement sent whole.
+    expect(
+      sent(
+        "SELECT r.f, count(*) FROM readings r JOIN events e ON e.n = r.id WHERE r.f IS NOT NULL GROUP BY r.f",
+      ),
+    ).toHaveLength(1);
+    // Computed with: kept here, and the join is not sent whole.
+    const computed = sent(
+      "SELECT r.id FROM readings r JOIN events e ON e.n = r.id WHERE r.f = 0.1",
+    );
+    expect(computed).toHaveLength(2);
+    expect(computed.join(" ")).not.toContain('"f" =');
+    expect(scanOf("SELECT id FROM readings WHERE f * 2 > 1").local).toHaveLength(1);
   });
 
   it("casts a parameter with no column beside it, so PostgreSQL need not guess its type", () => {

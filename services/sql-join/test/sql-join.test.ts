@@ -230,7 +230,7 @@ beforeAll(async () => {
   });
   // The last two print alike, in six digits.
   await my.execute({
-    sql: "INSERT INTO gauges VALUES (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1234.5677), (6, 1234.5678)",
+    sql: "INSERT INTO gauges VALUES (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1234.57), (6, 1234.5677)",
     params: [],
   });
   await my.close();
