@@ -153,8 +153,9 @@ function hasPushablePositions([, from, count]: Expr[]): boolean {
 
 /**
  * Whether `expr` computes with a 32-bit float column of `columns` at a source that cannot name it
- * as the number the engine reads (`printedFloat`): there only a NULL test of such a column, or
- * the column alone as a sort or group key or a MIN or MAX, answers as the engine does.
+ * as the number the engine reads (`printedFloat`, DuckDB): a NULL test of such a column answers
+ * there as the engine does, and so does the column alone as a sort or group key or in MIN, MAX
+ * or a count, which callers that place those keep from asking.
  */
 export function computesWithFloat(
   expr: Expr,
