@@ -1,8 +1,11 @@
 /**
- * Which columns of a DuckDB table carry a collation of their own. DuckDB's catalog functions
- * report none (`duckdb_columns()` has no such column, `information_schema.columns.collation_name`
- * is always NULL), but the CREATE TABLE text it regenerates for a table (`duckdb_tables().sql`)
- * names it: `CREATE TABLE t(a VARCHAR COLLATE NOCASE, b VARCHAR);`.
+ * Which columns of a DuckDB table or view carry a collation of their own. DuckDB's catalog
+ * functions report none (`duckdb_columns()` has no such column,
+ * `information_schema.columns.collation_name` is always NULL), but the CREATE TABLE text it
+ * regenerates for a table (`duckdb_tables().sql`) names it:
+ * `CREATE TABLE t(a VARCHAR COLLATE NOCASE, b VARCHAR);`. A view's column takes the collation
+ * of what it is computed from (`upper(a)` and `a::VARCHAR` keep NOCASE, `a COLLATE "C"` drops
+ * it), which its text does not say; a probe asks DuckDB instead.
  */
 
 /** Collations that compare by code point, exactly, as the engine compares text. */
@@ -112,4 +115,80 @@ function tokenize(sql: string): Token[] {
     }
   }
   return tokens;
+}
+
+/**
+ * Strings that case and accent folding, Unicode normalization (é written as one code point or
+ * as e and a combining accent) and a locale's order each tell apart otherwise than code points.
+ */
+const PROBE_STRINGS = ["a", "A", "B", "e", "\u00e9", "e\u0301"];
+/** Comparisons of each probe string; a collation changes the answer to at least one. */
+const PROBE_TESTS: readonly { op: "=" | "<"; literal: string }[] = [
+  { op: "=", literal: "a" },
+  { op: "=", literal: "e" },
+  { op: "=", literal: "\u00e9" },
+  { op: "<", literal: "a" },
+  { op: "<", literal: "B" },
+];
+/**
+ * Columns per probe statement: each adds a comparison per test, and DuckDB's time grows faster
+ * than the statement does.
+ */
+const PROBE_COLUMNS = 100;
+
+export interface CollationProbe {
+  /** A row per probe string: the string, then each column's answer to each of PROBE_TESTS. */
+  readonly sql: string;
+  /** The columns that answered otherwise than by code point in the probe's rows. */
+  collated(rows: readonly (readonly unknown[])[]): string[];
+}
+
+/**
+ * Statements that compare the probe strings as each of `columns` (text columns of `relation`)
+ * would: no rows of the relation are read, but a UNION ALL gives the strings each column's
+ * collation, and the answers, checked against code point order here (not against a plain
+ * VARCHAR's, which a `default_collation` setting would fold too), tell which columns compare
+ * otherwise.
+ */
+export function collationProbes(
+  quote: (name: string) => string,
+  relation: string,
+  columns: readonly string[],
+): CollationProbe[] {
+  const probes: CollationProbe[] = [];
+  for (let at = 0; at < columns.length; at += PROBE_COLUMNS)
+    probes.push(collationProbe(quote, relation, columns.slice(at, at + PROBE_COLUMNS)));
+  return probes;
+}
+
+function collationProbe(
+  quote: (name: string) => string,
+  relation: string,
+  columns: readonly string[],
+): CollationProbe {
+  const tests = columns.flatMap((_, i) =>
+    PROBE_TESTS.map(({ op, literal }) => `c${i} ${op} '${literal}'`),
+  );
+  const strings = PROBE_STRINGS.map((s) => `'${s}'`).join(", ");
+  const sql = `SELECT probe, ${tests.join(", ")} FROM (
+    SELECT CAST(NULL AS VARCHAR) AS probe, ${columns.map((c, i) => `${quote(c)} AS c${i}`).join(", ")}
+      FROM ${relation} WHERE false
+    UNION ALL SELECT s, ${columns.map(() => "s").join(", ")} FROM (SELECT unnest([${strings}]) AS s))`;
+  return {
+    sql,
+    collated(rows) {
+      const otherwise = new Set<string>();
+      for (const row of rows) {
+        const probe = String(row[0]);
+        columns.forEach((column, i) => {
+          PROBE_TESTS.forEach(({ op, literal }, j) => {
+            // UTF-16 order is code point order for these strings.
+            const byCodePoint = op === "=" ? probe === literal : probe < literal;
+            if (row[1 + i * PROBE_TESTS.length + j] !== byCodePoint) otherwise.add(column);
+          });
+        });
+      }
+      return [...otherwise];
+    },
+  };
 }

@@ -5,12 +5,12 @@ import {
   type DuckDBPreparedStatement,
   type DuckDBResult,
 } from "@duckdb/node-api";
-import type { EntenteError } from "@entente/protocol";
+import { EntenteError } from "@entente/protocol";
 import { cancelOnAbort } from "./abort.ts";
 import { batchSize, batchStream } from "./batches.ts";
 import { duckdbCapabilities } from "./capabilities.ts";
 import { duckdbDialect } from "./dialects.ts";
-import { collatedColumns } from "./duckdb-collations.ts";
+import { collatedColumns, collationProbes } from "./duckdb-collations.ts";
 import {
   duckdbCatalogType,
   duckdbValueConverter,
@@ -224,7 +224,7 @@ export class DuckdbConnector implements Connector {
       `SELECT schema_name, table_name, constraint_column_names
          FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'`,
     );
-    const collated = await this.#collatedColumns();
+    const collated = await this.#collatedColumns(rows);
     const tables = new Map<string, TableInfo>();
     for (const [schema, table, column, dataType, nullable] of rows) {
       const key = `${schema}.${table}`;
@@ -251,13 +251,49 @@ export class DuckdbConnector implements Connector {
     return [...tables.values()];
   }
 
-  /** By `schema.table`, the columns declared with a collation of their own (NOCASE and the like). */
-  async #collatedColumns(): Promise<Map<string, Set<string>>> {
-    const rows = await this.#rows(
+  /**
+   * By `schema.table`, the columns with a collation of their own (NOCASE and the like): a
+   * table's as its CREATE text declares them, a view's as a probe finds them. `columns` are
+   * listTables' rows (schema, table, column, type).
+   */
+  async #collatedColumns(columns: unknown[][]): Promise<Map<string, Set<string>>> {
+    const tables = await this.#rows(
       `SELECT schema_name, table_name, sql FROM duckdb_tables()
         WHERE NOT internal AND contains(upper(sql), 'COLLATE')`,
     );
-    return new Map(rows.map(([s, t, sql]) => [`${s}.${t}`, collatedColumns(String(sql))]));
+    const out = new Map(tables.map(([s, t, sql]) => [`${s}.${t}`, collatedColumns(String(sql))]));
+    // Temporary: the views of the configuration's files, over Parquet, CSV or JSON, which have
+    // no collations.
+    const views = await this.#rows(
+      "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary",
+    );
+    for (const [schema, view] of views) {
+      const text = columns
+        .filter(([s, t, , type]) => s === schema && t === view && type === "VARCHAR")
+        .map(([, , column]) => String(column));
+      if (text.length > 0)
+        out.set(
+          `${schema}.${view}`,
+          await this.#probeCollations(String(schema), String(view), text),
+        );
+    }
+    return out;
+  }
+
+  /** Which of a view's text `columns` compare otherwise than by code point. */
+  async #probeCollations(schema: string, view: string, columns: string[]): Promise<Set<string>> {
+    const q = this.dialect.quoteIdentifier;
+    const collated = new Set<string>();
+    try {
+      for (const probe of collationProbes(q, `${q(schema)}.${q(view)}`, columns))
+        for (const column of probe.collated(await this.#rows(probe.sql))) collated.add(column);
+      return collated;
+    } catch (err) {
+      if (!bindingFailure(err)) throw err;
+      // A view that no longer binds (a table or file it reads is gone) fails when read anyway;
+      // compared in C, it could not answer otherwise than the engine.
+      return new Set(columns);
+    }
   }
 
   /**
@@ -646,6 +682,12 @@ export function fileReader(path: string): string {
     return `read_json_auto(${literal})`;
   }
   return `read_parquet(${literal})`;
+}
+
+/** Whether `err` is DuckDB's failure to bind a statement, not the connector's or a cancellation. */
+function bindingFailure(err: unknown): boolean {
+  if (!(err instanceof EntenteError)) return false;
+  return err.code === "NOT_FOUND" || err.code === "BAD_REQUEST" || /IO Error/.test(err.message);
 }
 
 /** DuckDB messages start with their error type: `Catalog Error: ...`, `Parser Error: ...`. */

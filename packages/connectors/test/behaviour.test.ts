@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { EntenteError } from "@entente/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Connector, createConnector, type SourceKind } from "../src/index.ts";
@@ -341,6 +344,62 @@ describe("connector catalogs", () => {
       ["c", undefined],
       ["plain", undefined],
     ]);
+  });
+
+  it("finds the collations of a DuckDB view's columns, which its catalog does not say", async () => {
+    const connector = sources.byKind.duckdb;
+    for (const sql of [
+      `CREATE TABLE folded (nocase VARCHAR COLLATE NOCASE, accents VARCHAR COLLATE NOACCENT,
+         nfc VARCHAR COLLATE NFC, c VARCHAR COLLATE C, plain VARCHAR, n INTEGER)`,
+      `CREATE VIEW "folded view" AS SELECT nocase, upper(nocase) AS shouted,
+         nocase::VARCHAR AS recast, nocase COLLATE "C" AS in_c, accents, nfc, c, plain, plain COLLATE NOCASE AS "as asked", n
+         FROM folded`,
+      // Reads a table since dropped: no longer binds.
+      "CREATE TABLE gone (t VARCHAR)",
+      "CREATE VIEW stale AS SELECT t FROM gone",
+      "DROP TABLE gone",
+    ]) {
+      await connector.execute({ sql, params: [] });
+    }
+    // Reads a file since removed.
+    const dir = await mkdtemp(join(tmpdir(), "entente-view-"));
+    const file = join(dir, "t.parquet");
+    await connector.execute({ sql: `COPY (SELECT 'a' AS t) TO '${file}'`, params: [] });
+    await connector.execute({
+      sql: `CREATE VIEW unread AS SELECT t FROM read_parquet('${file}')`,
+      params: [],
+    });
+    await rm(dir, { recursive: true });
+    const tables = await connector.listTables();
+    const compare = (name: string) =>
+      tables.find((t) => t.name === name)?.columns.map((c) => [c.name, c.textCompare]);
+    expect(compare("folded view")).toEqual([
+      ["nocase", "collate"],
+      ["shouted", "collate"],
+      ["recast", "collate"],
+      ["in_c", undefined],
+      ["accents", "collate"],
+      ["nfc", "collate"],
+      ["c", undefined],
+      ["plain", undefined],
+      ["as asked", "collate"],
+      ["n", undefined],
+    ]);
+    expect(compare("stale")).toEqual([["t", "collate"]]);
+    expect(compare("unread")).toEqual([["t", "collate"]]);
+  });
+
+  it("probes a view with hundreds of text columns in parts", async () => {
+    const connector = sources.byKind.duckdb;
+    // Every third column NOCASE.
+    const names = Array.from({ length: 250 }, (_, i) => `t${i}`);
+    const columns = names.map((n, i) => `${n} VARCHAR${i % 3 === 0 ? " COLLATE NOCASE" : ""}`);
+    await connector.execute({ sql: `CREATE TABLE wide (${columns.join(", ")})`, params: [] });
+    await connector.execute({ sql: "CREATE VIEW wide_view AS SELECT * FROM wide", params: [] });
+    const view = (await connector.listTables()).find((t) => t.name === "wide_view");
+    expect(view?.columns.map((c) => c.textCompare)).toEqual(
+      names.map((_, i) => (i % 3 === 0 ? "collate" : undefined)),
+    );
   });
 
   it("marks 32-bit float columns in every kind", async () => {

@@ -241,6 +241,8 @@ beforeAll(async () => {
     "CREATE TYPE shade AS ENUM ('light', 'dark', 'DARK')",
     `CREATE TABLE tags (id INTEGER PRIMARY KEY, tag VARCHAR COLLATE NOCASE NOT NULL,
        u UUID NOT NULL, shade shade NOT NULL, copied VARCHAR GENERATED ALWAYS AS (tag) VIRTUAL)`,
+    // upper() keeps the column's NOCASE.
+    "CREATE VIEW shouted_tags AS SELECT id, upper(tag) AS shouted FROM tags",
     "CREATE TABLE floats (id INTEGER PRIMARY KEY, f FLOAT NOT NULL)",
     // DuckDB prints the last as 3196079.75; its shortest text, which the connector reads, is
     // 3196079.8.
@@ -692,6 +694,8 @@ describe("sql-join across PostgreSQL and MariaDB", () => {
       ["SELECT id FROM tags WHERE tag = 'abc'", [[1]]],
       // Computed from tag, with its collation.
       ["SELECT id FROM tags WHERE copied = 'abc'", [[1]]],
+      ["SELECT id FROM shouted_tags WHERE shouted = 'abc'", []],
+      ["SELECT id FROM shouted_tags WHERE shouted = 'ABC' ORDER BY id", [[1], [2], [4]]],
       ["SELECT id FROM tags WHERE tag LIKE 'a%' ORDER BY id", [[1], [3]]],
       // Code point order: 'ABC' < 'Abc' < 'abc' < 'abd'.
       ["SELECT id FROM tags WHERE tag < 'abc' ORDER BY id", [[2], [4]]],
