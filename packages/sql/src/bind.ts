@@ -727,10 +727,21 @@ function distinctOnColumns(
     const target = columnFor(item, bound, `distinct${i}`);
     return (target as Extract<Expr, { k: "col" }>).i;
   });
-  const leading = keys.slice(0, on.length).map((k) => (k.expr as Extract<Expr, { k: "col" }>).i);
-  if (keys.length > 0 && (leading.length < on.length || !leading.every((i) => on.includes(i))))
+  // A key repeated in ORDER BY or DISTINCT ON counts once, as in PostgreSQL.
+  const distinctOn = new Set(on);
+  const leading = leadingColumns(keys, distinctOn.size);
+  if (
+    keys.length > 0 &&
+    (leading.length < distinctOn.size || !leading.every((i) => distinctOn.has(i)))
+  )
     throw badRequest("SELECT DISTINCT ON expressions must match initial ORDER BY expressions");
   return on;
+}
+
+/** The first `count` different columns `keys` sort by (-1 for a key that is not a column). */
+export function leadingColumns(keys: readonly SortKey[], count: number): number[] {
+  const columns = [...new Set(keys.map((k) => (k.expr.k === "col" ? k.expr.i : -1)))];
+  return columns.slice(0, count);
 }
 
 interface SelectItem {

@@ -7,9 +7,11 @@
  * (spill-partitions.ts), and each partition is finished in memory in turn — its seen keys first,
  * then its rows, each sent on unless its key is known. A partition still too big splits again.
  * DISTINCT ON after the sort its columns lead holds nothing but the last key: equal values
- * arrive together, and the first of each run goes on. Without ORDER BY it keeps the keys seen,
- * and does not spill.
+ * arrive together, and the first of each run goes on. Without ORDER BY (no sort below) it is a
+ * DISTINCT of its columns' values that sends on the first row of each, and spills the same way:
+ * a value's rows keep their order within its partition.
  */
+import { leadingColumns } from "./bind.ts";
 import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
 import type { PlanNode } from "./plan.ts";
@@ -53,7 +55,9 @@ export async function* runDistinct(
     level: number,
   ): AsyncGenerator<Row[]> {
     const seen = new Map<unknown, Row>();
-    const canSpill = exec.spill !== undefined && on === undefined && level < MAX_SPLIT_LEVEL;
+    // DISTINCT ON's rows in ORDER BY's order are never sent on partition by partition.
+    const ordered = on !== undefined && node.input.kind === "sort";
+    const canSpill = exec.spill !== undefined && level < MAX_SPLIT_LEVEL && !ordered;
     /** Whether `row` fits; false: time to split (the caller hands over the rest). */
     const keep = (key: unknown, row: Row): boolean => {
       const bytes = rowHeapBytes(row) + HASH_ENTRY_BYTES + SLOT_BYTES;
@@ -141,9 +145,10 @@ export async function* runDistinct(
  */
 function arrivesGrouped(node: DistinctNode): boolean {
   const { on, input } = node;
-  if (!on || input.kind !== "sort" || input.keys.length < on.length) return false;
-  const leading = input.keys.slice(0, on.length).map((k) => (k.expr.k === "col" ? k.expr.i : -1));
-  return on.every((i) => leading.includes(i));
+  if (!on || input.kind !== "sort") return false;
+  const distinctOn = new Set(on);
+  const leading = leadingColumns(input.keys, distinctOn.size);
+  return leading.length === distinctOn.size && leading.every((i) => distinctOn.has(i));
 }
 
 /** The first row of each run of rows with the same key: only the last key is held. */

@@ -234,4 +234,13 @@ it("DISTINCT ON keeps the first row of each value in ORDER BY's order", async ()
   await expect(q("SELECT DISTINCT ON (a) a, b FROM t1 ORDER BY b")).rejects.toThrow(
     /must match initial ORDER BY expressions/,
   );
+  // A repeated key counts once, as in PostgreSQL.
+  expect(await q("SELECT DISTINCT ON (a, a) a, b FROM t1 ORDER BY a, a, b DESC")).toEqual([
+    [1, 40],
+    [2, 20],
+    [3, 30],
+  ]);
+  await expect(q("SELECT DISTINCT ON (a, b) a, b FROM t1 ORDER BY a, a, c, b")).rejects.toThrow(
+    /must match initial ORDER BY expressions/,
+  );
 });

@@ -181,16 +181,31 @@ describe("DISTINCT spilling", () => {
     expect(await runFiles()).toEqual([]);
   });
 
-  it("runs DISTINCT ON after its sort holding one key; without ORDER BY it stays in memory", async () => {
-    const limits = () => ({ maxBuildRows: 1200, spill: spillDir.limits(50_000_000) });
-    const sql =
-      "SELECT DISTINCT ON (id % 2000) id % 2000, label FROM events ORDER BY id % 2000, label DESC";
+  it.each([
+    "SELECT DISTINCT ON (id % 2000) id % 2000, label FROM events ORDER BY id % 2000, label DESC",
+    // A repeated key counts once: the rows still arrive grouped.
+    "SELECT DISTINCT ON (id % 2000, label) id % 2000, label FROM events ORDER BY id % 2000, id % 2000, label",
+  ])("runs DISTINCT ON after its sort holding one key: %s", async (sql) => {
     const inMemory = await rows(sql, {});
+    expect(inMemory.length).toBeGreaterThanOrEqual(2000);
+    expect(await rows(sql, { maxBuildRows: 1200, spill: spillDir.limits(50_000_000) })).toEqual(
+      inMemory,
+    );
+    expect(await runFiles()).toEqual([]);
+  });
+
+  it("spills DISTINCT ON without ORDER BY as DISTINCT, keeping each value's first row", async () => {
+    // The first row of each value in the order the rows arrive, as in memory.
+    const sql = "SELECT DISTINCT ON (id % 2000) id % 2000, id, label FROM events";
+    const inMemory = await sorted(sql, {});
     expect(inMemory).toHaveLength(2000);
-    expect(await rows(sql, limits())).toEqual(inMemory);
-    await expect(
-      sorted("SELECT DISTINCT ON (id) id, label FROM events", limits()),
-    ).rejects.toMatchObject({ code: "TOO_LARGE" });
+    const tight = { maxBuildRows: 1200 };
+    await expect(sorted(sql, tight)).rejects.toMatchObject({ code: "TOO_LARGE" });
+    expect(await sorted(sql, { ...tight, spill: spillDir.limits(50_000_000) })).toEqual(inMemory);
+    // Partitions still too big split again.
+    const deeper = "SELECT DISTINCT ON (id) id FROM events";
+    const limits = { maxBuildRows: 1100, spill: spillDir.limits(100_000_000) };
+    expect(await sorted(deeper, limits, many)).toEqual(await sorted(deeper, {}, many));
     expect(await runFiles()).toEqual([]);
   });
 
