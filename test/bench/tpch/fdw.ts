@@ -8,10 +8,10 @@
  */
 import type pg from "pg";
 import { columnSql, type TpchTable } from "../../e2e/sql/tpch/generate.ts";
+import { loadPostgresIndexed } from "../../e2e/sql/tpch/indexed.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
 import { withPg } from "../pg.ts";
 import { installMysqlFdw } from "../sql-join/fdw.ts";
-import { loadPostgresIndexed } from "./data.ts";
 
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const databaseOf = (url: URL) => decodeURIComponent(url.pathname.slice(1));
