@@ -289,9 +289,9 @@ export class DuckdbConnector implements Connector {
         for (const column of probe.collated(await this.#rows(probe.sql))) collated.add(column);
       return collated;
     } catch (err) {
-      if (!bindingFailure(err)) throw err;
-      // A view that no longer binds (a table or file it reads is gone) fails when read anyway;
-      // compared in C, it could not answer otherwise than the engine.
+      if (this.#closed || (err instanceof EntenteError && err.code === "CANCELLED")) throw err;
+      // A view that cannot be bound (a table or file it reads is gone or may not be read) fails
+      // when read anyway; compared in C, it could not answer otherwise than the engine.
       return new Set(columns);
     }
   }
@@ -682,12 +682,6 @@ export function fileReader(path: string): string {
     return `read_json_auto(${literal})`;
   }
   return `read_parquet(${literal})`;
-}
-
-/** Whether `err` is DuckDB's failure to bind a statement, not the connector's or a cancellation. */
-function bindingFailure(err: unknown): boolean {
-  if (!(err instanceof EntenteError)) return false;
-  return err.code === "NOT_FOUND" || err.code === "BAD_REQUEST" || /IO Error/.test(err.message);
 }
 
 /** DuckDB messages start with their error type: `Catalog Error: ...`, `Parser Error: ...`. */
