@@ -704,8 +704,10 @@ function finishSelect(
 }
 
 /**
- * DISTINCT ON's columns (output or hidden columns). With ORDER BY, its leftmost keys must be the
- * DISTINCT ON expressions, as PostgreSQL requires. In a grouped query only select-list columns.
+ * DISTINCT ON's columns (output or hidden columns), checked against ORDER BY as PostgreSQL does:
+ * the ORDER BY keys among them come first (a repeated key counts once), and those ORDER BY does
+ * not name are sorted by after them, ascending — unless ORDER BY names another key first, which
+ * is an error. In a grouped query only select-list columns.
  */
 function distinctOnColumns(
   ast: Ast,
@@ -716,7 +718,7 @@ function distinctOnColumns(
   liftedOrder: ((i: number) => Expr | undefined) | undefined,
 ): number[] {
   const items: Ast[] = (ast.distinct?.columns ?? []).map((c: Ast) => c.expr ?? c);
-  const on = items.map((item, i) => {
+  const targets = items.map((item, i) => {
     const bound = () => {
       if (liftedOrder)
         throw unsupported(
@@ -724,24 +726,18 @@ function distinctOnColumns(
         );
       return bindExpr(item, scope, env, { clause: "DISTINCT ON" });
     };
-    const target = columnFor(item, bound, `distinct${i}`);
-    return (target as Extract<Expr, { k: "col" }>).i;
+    return columnFor(item, bound, `distinct${i}`) as Extract<Expr, { k: "col" }>;
   });
-  // A key repeated in ORDER BY or DISTINCT ON counts once, as in PostgreSQL.
-  const distinctOn = new Set(on);
-  const leading = leadingColumns(keys, distinctOn.size);
-  if (
-    keys.length > 0 &&
-    (leading.length < distinctOn.size || !leading.every((i) => distinctOn.has(i)))
-  )
+  const on = targets.map((t) => t.i);
+  if (keys.length === 0) return on;
+  const sorted = [...new Set(keys.map((k) => (k.expr.k === "col" ? k.expr.i : -1)))];
+  const other = sorted.findIndex((i) => !on.includes(i));
+  const leading = other < 0 ? sorted : sorted.slice(0, other);
+  const unsorted = targets.filter((t, j) => !leading.includes(t.i) && on.indexOf(t.i) === j);
+  if (unsorted.length > 0 && other >= 0)
     throw badRequest("SELECT DISTINCT ON expressions must match initial ORDER BY expressions");
+  for (const expr of unsorted) keys.push({ expr, desc: false, nullsFirst: false });
   return on;
-}
-
-/** The first `count` different columns `keys` sort by (-1 for a key that is not a column). */
-export function leadingColumns(keys: readonly SortKey[], count: number): number[] {
-  const columns = [...new Set(keys.map((k) => (k.expr.k === "col" ? k.expr.i : -1)))];
-  return columns.slice(0, count);
 }
 
 interface SelectItem {

@@ -11,10 +11,9 @@
  * DISTINCT of its columns' values that sends on the first row of each, and spills the same way:
  * a value's rows keep their order within its partition.
  */
-import { leadingColumns } from "./bind.ts";
 import type { Execution } from "./exec.ts";
 import { HASH_ENTRY_BYTES, rowHeapBytes, SLOT_BYTES } from "./heap-size.ts";
-import type { PlanNode } from "./plan.ts";
+import type { PlanNode, SortKey } from "./plan.ts";
 import {
   emptyStream,
   MAX_SPLIT_LEVEL,
@@ -149,6 +148,12 @@ function arrivesGrouped(node: DistinctNode): boolean {
   const distinctOn = new Set(on);
   const leading = leadingColumns(input.keys, distinctOn.size);
   return leading.length === distinctOn.size && leading.every((i) => distinctOn.has(i));
+}
+
+/** The first `count` different columns `keys` sort by (-1 for a key that is not a column). */
+function leadingColumns(keys: readonly SortKey[], count: number): number[] {
+  const columns = [...new Set(keys.map((k) => (k.expr.k === "col" ? k.expr.i : -1)))];
+  return columns.slice(0, count);
 }
 
 /** The first row of each run of rows with the same key: only the last key is held. */

@@ -243,4 +243,14 @@ it("DISTINCT ON keeps the first row of each value in ORDER BY's order", async ()
   await expect(q("SELECT DISTINCT ON (a, b) a, b FROM t1 ORDER BY a, a, c, b")).rejects.toThrow(
     /must match initial ORDER BY expressions/,
   );
+  // DISTINCT ON's keys that ORDER BY does not name are sorted by after it, ascending.
+  expect(await q("SELECT DISTINCT ON (a, b) a, b FROM t1 ORDER BY a DESC")).toEqual([
+    [3, 30],
+    [2, 20],
+    [1, 10],
+    [1, 40],
+  ]);
+  await expect(q("SELECT DISTINCT ON (a, b) a, b FROM t1 ORDER BY a, c")).rejects.toThrow(
+    /must match initial ORDER BY expressions/,
+  );
 });
