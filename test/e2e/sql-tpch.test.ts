@@ -41,7 +41,8 @@ import {
 } from "./sql/tpch/layouts.ts";
 import { renameTables, type TpchQuery, tpchQueries } from "./sql/tpch/queries.ts";
 
-const SF = Number(process.env.ENTENTE_TEST_TPCH_SF ?? 0.1);
+const SF = Number(process.env.ENTENTE_TEST_TPCH_SF || 0.1);
+if (!(SF > 0 && SF <= 1)) throw new Error(`ENTENTE_TEST_TPCH_SF must be in (0, 1], not ${SF}`);
 const QUERY_TIMEOUT_MS = 120_000;
 
 const TABLES = tpchTables(SF);
@@ -105,7 +106,8 @@ beforeAll(async () => {
     timeoutMs: QUERY_TIMEOUT_MS,
     pushdown: false,
   });
-}, 120_000);
+  // Generating, loading and indexing seven databases at SF 0.1 takes tens of seconds.
+}, 300_000);
 
 afterAll(async () => {
   await client?.nc.close();
