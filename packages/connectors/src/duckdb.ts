@@ -267,11 +267,17 @@ export class DuckdbConnector implements Connector {
     const views = await this.#rows(
       "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary",
     );
+    const textColumns = new Map<string, string[]>();
+    for (const [schema, table, column, type] of columns) {
+      if (type !== "VARCHAR") continue;
+      const key = `${schema}.${table}`;
+      const known = textColumns.get(key);
+      if (known) known.push(String(column));
+      else textColumns.set(key, [String(column)]);
+    }
     for (const [schema, view] of views) {
-      const text = columns
-        .filter(([s, t, , type]) => s === schema && t === view && type === "VARCHAR")
-        .map(([, , column]) => String(column));
-      if (text.length > 0)
+      const text = textColumns.get(`${schema}.${view}`);
+      if (text)
         out.set(
           `${schema}.${view}`,
           await this.#probeCollations(String(schema), String(view), text),
