@@ -1,8 +1,9 @@
 /**
  * TPC-H through the SQL join service: the 22 queries with the specification's validation
  * parameters at scale factor 0.1 (ENTENTE_TEST_TPCH_SF for another), in two layouts of the eight
- * tables over PostgreSQL, MariaDB and DuckDB, each compared with one PostgreSQL database holding every table (the reference) —
- * the same multiset of rows, in the same order where the query orders them.
+ * tables over PostgreSQL, MariaDB and DuckDB, each compared with one PostgreSQL database holding
+ * every table (the reference) — the same multiset of rows, in the same order where the query
+ * orders them.
  * Layout A runs once more with pushdown off, every operator in the engine.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -30,7 +31,6 @@ import {
 } from "./sql/executors.ts";
 import { answerMismatch } from "./sql/tpch/answers.ts";
 import { tpchTables } from "./sql/tpch/generate.ts";
-import { loadDuckDbIndexed, loadMysqlIndexed, loadPostgresIndexed } from "./sql/tpch/indexed.ts";
 import {
   layoutTableName,
   type SourceLocations,
@@ -39,6 +39,7 @@ import {
   tablesIn,
   tpchWorkerConfigYaml,
 } from "./sql/tpch/layouts.ts";
+import { loadDuckDb, loadMysql, loadPostgres } from "./sql/tpch/load.ts";
 import { renameTables, type TpchQuery, tpchQueries } from "./sql/tpch/queries.ts";
 
 const SF = Number(process.env.ENTENTE_TEST_TPCH_SF || 0.1);
@@ -58,7 +59,7 @@ let service: Executor;
 let engineOnly: Executor;
 let reference: PgExecutor;
 
-/** Creates each layout's three sources and the reference, and loads and indexes them all at once. */
+/** Creates each layout's three sources and the reference, and loads them all at once. */
 async function createAndLoad(): Promise<Map<TpchLayout, SourceLocations>> {
   const referenceUrl = await pgServer.createDatabase();
   const locations = new Map<TpchLayout, SourceLocations>();
@@ -70,13 +71,13 @@ async function createAndLoad(): Promise<Map<TpchLayout, SourceLocations>> {
     });
   }
   await Promise.all([
-    loadPostgresIndexed(referenceUrl, TABLES),
+    loadPostgres(referenceUrl, TABLES),
     ...TPCH_LAYOUTS.flatMap((layout) => {
       const at = locations.get(layout)!;
       return [
-        loadPostgresIndexed(at.postgres, tablesIn(layout, "postgres", TABLES)),
-        loadMysqlIndexed(at.mysql, tablesIn(layout, "mysql", TABLES)),
-        loadDuckDbIndexed(at.duckdb, tablesIn(layout, "duckdb", TABLES)),
+        loadPostgres(at.postgres, tablesIn(layout, "postgres", TABLES)),
+        loadMysql(at.mysql, tablesIn(layout, "mysql", TABLES)),
+        loadDuckDb(at.duckdb, tablesIn(layout, "duckdb", TABLES)),
       ];
     }),
   ]);

@@ -1,15 +1,11 @@
 /**
  * The benchmark's data: the reference PostgreSQL database with all eight tables, and layout A's
- * three sources (PostgreSQL, MariaDB, DuckDB), each indexed as the tests' are
- * (test/e2e/sql/tpch/indexed.ts).
+ * three sources (PostgreSQL, MariaDB, DuckDB), keyed and indexed as the tests' are
+ * (test/e2e/sql/tpch/load.ts).
  */
 import type { TpchTable } from "../../e2e/sql/tpch/generate.ts";
-import {
-  loadDuckDbIndexed,
-  loadMysqlIndexed,
-  loadPostgresIndexed,
-} from "../../e2e/sql/tpch/indexed.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
+import { loadDuckDb, loadMysql, loadPostgres } from "../../e2e/sql/tpch/load.ts";
 
 /** Loads the reference database and the layout's three sources, all at once. */
 export async function loadReferenceAndLayout(
@@ -19,9 +15,9 @@ export async function loadReferenceAndLayout(
   tables: readonly TpchTable[],
 ): Promise<void> {
   await Promise.all([
-    loadPostgresIndexed(referenceUrl, tables),
-    loadPostgresIndexed(at.postgres, tablesIn(layout, "postgres", tables)),
-    loadMysqlIndexed(at.mysql, tablesIn(layout, "mysql", tables)),
-    loadDuckDbIndexed(at.duckdb, tablesIn(layout, "duckdb", tables)),
+    loadPostgres(referenceUrl, tables),
+    loadPostgres(at.postgres, tablesIn(layout, "postgres", tables)),
+    loadMysql(at.mysql, tablesIn(layout, "mysql", tables)),
+    loadDuckDb(at.duckdb, tablesIn(layout, "duckdb", tables)),
   ]);
 }

@@ -8,8 +8,8 @@
  */
 import type pg from "pg";
 import { columnSql, type TpchTable } from "../../e2e/sql/tpch/generate.ts";
-import { loadPostgresIndexed } from "../../e2e/sql/tpch/indexed.ts";
 import { type SourceLocations, type TpchLayout, tablesIn } from "../../e2e/sql/tpch/layouts.ts";
+import { loadPostgres } from "../../e2e/sql/tpch/load.ts";
 import { withPg } from "../pg.ts";
 import { installMysqlFdw } from "../sql-join/fdw.ts";
 
@@ -60,7 +60,7 @@ export async function setUpCoordinator(
   tables: readonly TpchTable[],
   log: (line: string) => void,
 ): Promise<void> {
-  await loadPostgresIndexed(coordinatorUrl, tablesIn(layout, "duckdb", tables));
+  await loadPostgres(coordinatorUrl, tablesIn(layout, "duckdb", tables));
   await withPg(coordinatorUrl, async (client) => {
     const missing = await installMysqlFdw(client, coordinatorUrl, log);
     if (missing) throw new Error(missing);
